@@ -1,0 +1,57 @@
+// One IPv4 connection (or persistence template) as the worker's table stores it: 32 bytes, two
+// per cache line, with all per-packet state inside so a hit costs one record line. The table
+// (conn_table.h) owns where records live; the engine owns what their fields mean over time.
+#pragma once
+
+#include <cstdint>
+
+#include "types.h"
+
+namespace fulcrum {
+
+// ConnV4::flags. The low three bits are the FwdMethod value (0..5).
+enum : uint8_t {
+  kConnFwdMask = 0x07,
+  kConnNoOutput = 0x08,  // DR/TUN: no reply seen yet, the INPUT-ONLY TCP table applies
+  kConnTemplate = 0x10,  // a persistence template, not a connection
+  kConnActive = 0x20,    // counted in its dest's ActiveConn (else InActConn / PersistConn)
+  kConnToaSent = 0x40,   // FullNAT: the client address option went out already
+  kConnSpareFlag = 0x80,
+};
+
+// Field order packs the three addresses and the ports into the first 20 bytes so the key
+// compares of the lookups are a few wide loads. Addresses and ports in network order.
+//
+// Identity (hashed, so never changed while the record is in the table): proto, caddr, cport.
+// A template is TEMPLATE + cport 0 + caddr = the masked client net, vaddr = VIP (or the fwmark
+// value, proto 0) and vport = service port or 0; daddr/dport/dest are where it sends clients.
+struct ConnV4 {
+  be32 caddr;
+  be32 vaddr;
+  be32 daddr;
+  be16 cport;
+  be16 vport;
+  be16 dport;
+  DestId dest;
+  uint32_t expires;  // tick at which the entry is due (see tick_reached)
+  union {
+    struct {
+      be16 lport;     // local port of a FullNAT connection
+      uint8_t laddr;  // index of its local address in the worker's FnatPool
+      uint8_t spare;
+    } fnat;
+    uint32_t children;  // templates: live connections they control
+  };
+  uint8_t proto;
+  uint8_t state;  // kTcp* for TCP, kStateUdp for UDP, kTcpNone for templates
+  uint8_t flags;  // kConn*
+  // Controlled connections: 1 + the prefix length of their template's netmask (0 = no template),
+  // enough for the engine to find the template again by key when the connection goes.
+  uint8_t tmpl_plen;
+};
+
+static_assert(sizeof(ConnV4) == 32, "two records per cache line");
+
+inline FwdMethod conn_fwd_method(const ConnV4& c) { return static_cast<FwdMethod>(c.flags & kConnFwdMask); }
+
+}  // namespace fulcrum

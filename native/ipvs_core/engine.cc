@@ -1,0 +1,630 @@
+// The Worker's packet path. process_burst runs in three passes so table memory is fetched
+// for the whole burst before any packet needs it (parse+hash+prefetch headers, probe+prefetch
+// records, then act); everything that is not an established IPv4 TCP/UDP flow leaves the
+// fast loop for handle_slow, so rare cases cost nothing on the common path.
+#include "engine.h"
+
+#include <algorithm>
+
+#include "icmp.h"
+#include "rewrite.h"
+
+namespace fulcrum {
+
+namespace {
+
+constexpr uint32_t kMaxBurst = 64;
+constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
+
+inline FwdMethod conn_fwd(const ConnV4& c) { return conn_fwd_method(c); }
+
+inline bool is_tcp_udp(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
+
+inline uint32_t now_seconds(uint32_t now) { return now / kTicksPerSec; }
+
+}  // namespace
+
+// Per-packet scratch for one burst.
+struct Worker::Pending {
+  Parsed p;
+  uint64_t hash;
+  uint32_t idx;
+  uint8_t kind;  // what the fast passes found
+};
+
+enum : uint8_t { kSlow = 0, kInbound = 1, kReply = 2, kFnatReply = 3 };
+
+Worker::Worker(const WorkerOptions& opts)
+    : opts_(opts),
+      table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
+      fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
+      load_(opts.limits.max_dests),
+      sched_(opts.limits.max_services) {
+  stats_.svc.resize(opts.limits.max_services);
+  stats_.dest.resize(opts.limits.max_dests);
+}
+
+Worker::~Worker() = default;
+
+void Worker::set_snapshot(const Snapshot* snap) {
+  snap_ = snap;
+  // Scheduler state for services this worker has not seen yet is allocated here, between
+  // bursts, so sched_pick never allocates on the packet path.
+  for (const ServiceSnap& svc : snap->services()) {
+    if (!sched_[svc.id]) sched_[svc.id] = std::make_unique<SchedState>(opts_.seed ^ (uint64_t{svc.id} << 32));
+    SchedState& st = *sched_[svc.id];
+    if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched)
+      sched_state_sync(st, svc.sched, svc.tables, snap->dests(), svc.order);
+  }
+  // A real server whose threshold was raised or removed leaves overload at once (kernel).
+  for (const ServiceSnap& svc : snap->services())
+    for (DestId d : svc.order) overload_on_edit(snap->dest(d), snap->dest(d).u_threshold, load_[d]);
+}
+
+// ---- the burst ------------------------------------------------------------------------------
+
+void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
+  while (n > kMaxBurst) {
+    process_burst(pkts, kMaxBurst, out, now);
+    pkts += kMaxBurst;
+    out += kMaxBurst;
+    n -= kMaxBurst;
+  }
+  Pending pend[kMaxBurst];
+
+  // Pass 1: parse, classify, hash, prefetch the table header line.
+  for (uint32_t i = 0; i < n; ++i) {
+    Pending& q = pend[i];
+    q.kind = kSlow;
+    out[i].reason = parse_frame(pkts[i].data, pkts[i].len, q.p);
+    if (out[i].reason != DropReason::None || q.p.family != 4 || !is_tcp_udp(q.p.proto)) continue;
+    if (fnat_.has_addrs() && fnat_.laddr_index(q.p.daddr) >= 0) {
+      q.kind = kFnatReply;
+      continue;
+    }
+    // A packet to a VIP is looked up by its source (client side); anything else may be a
+    // reply, looked up by its destination (the client). The kernel hashes both by the client.
+    if (snap_->may_be_virtual_v4(q.p.daddr)) {
+      q.kind = kInbound;
+      q.hash = table_.hash(q.p.proto, q.p.saddr, q.p.sport);
+    } else {
+      q.kind = kReply;
+      q.hash = table_.hash(q.p.proto, q.p.daddr, q.p.dport);
+    }
+    table_.prefetch(q.hash);
+  }
+
+  // Pass 2: probe, prefetch the record.
+  for (uint32_t i = 0; i < n; ++i) {
+    Pending& q = pend[i];
+    if (q.kind == kInbound)
+      q.idx = table_.find_in(q.hash, q.p.proto, q.p.saddr, q.p.sport, q.p.daddr, q.p.dport);
+    else if (q.kind == kReply)
+      q.idx = table_.find_out(q.hash, q.p.proto, q.p.daddr, q.p.dport, q.p.saddr, q.p.sport);
+    else if (q.kind == kFnatReply)
+      q.idx = fnat_.lookup(q.p.daddr, q.p.dport);
+    else
+      continue;
+    if (q.idx != ConnTable::kNone) table_.prefetch_record(q.idx);
+  }
+
+  // Pass 3: act.
+  for (uint32_t i = 0; i < n; ++i) {
+    Pending& q = pend[i];
+    if (out[i].reason != DropReason::None) {
+      stats_.drop(out[i].reason);
+      out[i] = {Action::Drop, out[i].reason, 0};
+      continue;
+    }
+    if (q.kind != kSlow && q.idx != ConnTable::kNone && !table_.is_expired(q.idx, now)) {
+      out[i] = q.kind == kInbound ? forward_in(pkts[i], q.p, q.idx, now) : forward_out(pkts[i], q.p, q.idx, now);
+      continue;
+    }
+    out[i] = handle_slow(pkts[i], q.p, now);
+  }
+}
+
+// ---- established connections ------------------------------------------------------------------
+
+bool Worker::dest_usable(const ConnV4& c) const {
+  // expire_nodest_conn = 0: packets of a connection whose real server was deleted are dropped
+  // while the entry lives, so a re-added server resumes it. The address check guards a dest id
+  // the control side has since given to another server.
+  const DestSnap& d = snap_->dest(c.dest);
+  return d.available && d.addr.v4() == c.daddr;
+}
+
+void Worker::set_state(ConnV4& c, uint8_t state) {
+  if (c.state == state) return;
+  bool was_active = c.flags & kConnActive;
+  // Since Linux 4.8 the pre-established states count as active too (tcp_state_active).
+  bool active = c.proto == kProtoTcp && tcp_state_active(state);
+  c.state = state;
+  if (was_active == active) return;
+  DestLoad& l = load_[c.dest];
+  if (active) {
+    c.flags |= kConnActive;
+    --l.inactive;
+    ++l.active;
+  } else {
+    c.flags &= ~kConnActive;
+    --l.active;
+    ++l.inactive;
+  }
+}
+
+Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
+  const Timeouts& to = snap_->timeouts();
+  if (p.proto == kProtoTcp) {
+    // conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT starts a new connection.
+    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && c.state == kTcpTimeWait && !c.tmpl_plen) {
+      expire_one(idx, now);
+      return handle_new(pkt, p, now);
+    }
+    set_state(c, tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags));
+    c.expires = now + to.tcp[c.state];
+  } else {
+    c.expires = now + to.udp;
+  }
+  TrafficCounters& ds = stats_.dest[c.dest];
+  TrafficCounters& ss = stats_.svc[snap_->dest(c.dest).svc];
+  ++ds.inpkts;
+  ++ss.inpkts;
+  ++stats_.total.inpkts;
+  ds.inbytes += p.ip_tot_len;
+  ss.inbytes += p.ip_tot_len;
+  stats_.total.inbytes += p.ip_tot_len;
+
+  switch (conn_fwd(c)) {
+    case FwdMethod::Masq:
+      nat_in_v4(pkt.data, p, c.daddr, c.dport);
+      return {Action::Transmit, DropReason::None, c.daddr};
+    case FwdMethod::FullNat: {
+      fnat_in_v4(pkt.data, p, fnat_.laddr(c.fnat.laddr), c.fnat.lport, c.daddr, c.dport);
+      // TOA rides on the first client segment after the SYN (the real server's toa module
+      // reads it from the ACK that completes the handshake).
+      if (p.proto == kProtoTcp && !(c.flags & kConnToaSent) && !(p.tcp_flags & kTcpSyn) && (p.tcp_flags & kTcpAck)) {
+        c.flags |= kConnToaSent;
+        DropReason r = toa_insert_v4(pkt, p, c.caddr, c.cport, snap_->mtu());
+        if (r == DropReason::None) {
+          stats_.event(Event::ToaInserted);
+        } else {
+          stats_.event(Event::ToaSkipped);
+          stats_.drop(r);  // counted by reason; the segment still goes out without TOA
+        }
+      }
+      return {Action::Transmit, DropReason::None, c.daddr};
+    }
+    case FwdMethod::Tunnel:
+      return tunnel(pkt, p, c);
+    case FwdMethod::Route:
+    case FwdMethod::Local:
+      break;
+  }
+  return {Action::Transmit, DropReason::None, c.daddr};  // DR: only the MACs change
+}
+
+Verdict Worker::tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c) {
+  be32 src = snap_->tunnel_source() ? snap_->tunnel_source() : c.vaddr;
+  DropReason r = tun_encap_v4(pkt, p, src, c.daddr, ++ip_id_, snap_->mtu());
+  if (r == DropReason::None) return {Action::Transmit, DropReason::None, c.daddr};
+  if (r == DropReason::TunTooBigDf) {
+    be32 client = p.saddr;
+    if (icmp_frag_needed_v4(pkt, p, static_cast<uint16_t>(snap_->mtu() - kIpv4HdrLen), ++ip_id_) == DropReason::None) {
+      stats_.drop(r);
+      stats_.event(Event::FragNeededSent);
+      l2_swap_macs(pkt.data);
+      return {Action::Transmit, DropReason::None, client};
+    }
+  }
+  return drop(r);
+}
+
+Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  // A FullNAT reply was found by local port alone: make sure it comes from the real server.
+  if (conn_fwd(c) == FwdMethod::FullNat && (c.daddr != p.saddr || c.dport != p.sport || c.proto != p.proto))
+    return drop(DropReason::NoConnection);
+  if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
+  const Timeouts& to = snap_->timeouts();
+  if (p.proto == kProtoTcp) {
+    c.flags &= ~kConnNoOutput;  // a reply was seen: the INPUT/OUTPUT tables apply from now on
+    set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags));
+    c.expires = now + to.tcp[c.state];
+  } else {
+    c.expires = now + to.udp;
+  }
+  TrafficCounters& ds = stats_.dest[c.dest];
+  TrafficCounters& ss = stats_.svc[snap_->dest(c.dest).svc];
+  ++ds.outpkts;
+  ++ss.outpkts;
+  ++stats_.total.outpkts;
+  ds.outbytes += p.ip_tot_len;
+  ss.outbytes += p.ip_tot_len;
+  stats_.total.outbytes += p.ip_tot_len;
+  if (conn_fwd(c) == FwdMethod::FullNat)
+    fnat_out_v4(pkt.data, p, c.vaddr, c.vport, c.caddr, c.cport);
+  else
+    nat_out_v4(pkt.data, p, c.vaddr, c.vport);
+  return {Action::Transmit, DropReason::None, c.caddr};
+}
+
+// ---- everything else ---------------------------------------------------------------------------
+
+Verdict Worker::handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now) {
+  if (p.cls != L3Class::Ipv4 && p.cls != L3Class::Ipv6) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};  // ARP and friends: the dataplane's
+  }
+  if (p.ip_options) stats_.event(Event::IpOptions);
+  if (p.family == 4 && p.proto == kProtoIcmp) return handle_icmp(pkt, p, now);
+  if (p.family == 4 && is_tcp_udp(p.proto)) {
+    // A stale entry found by the fast path: expire it now, then look again (the packet may
+    // still belong to a different, live connection, or start a new one).
+    uint64_t h = table_.hash(p.proto, p.saddr, p.sport);
+    uint32_t idx = table_.find_in(h, p.proto, p.saddr, p.sport, p.daddr, p.dport);
+    if (idx != ConnTable::kNone) {
+      if (!table_.is_expired(idx, now)) return forward_in(pkt, p, idx, now);
+      expire_one(idx, now);
+    }
+    h = table_.hash(p.proto, p.daddr, p.dport);
+    idx = table_.find_out(h, p.proto, p.daddr, p.dport, p.saddr, p.sport);
+    if (idx != ConnTable::kNone) {
+      if (!table_.is_expired(idx, now)) return forward_out(pkt, p, idx, now);
+      expire_one(idx, now);
+    }
+    if (fnat_.has_addrs() && fnat_.laddr_index(p.daddr) >= 0) {
+      idx = fnat_.lookup(p.daddr, p.dport);
+      if (idx != ConnTable::kNone) {
+        if (!table_.is_expired(idx, now)) return forward_out(pkt, p, idx, now);
+        expire_one(idx, now);
+      }
+      return drop(DropReason::NoConnection);
+    }
+    return handle_new(pkt, p, now);
+  }
+  stats_.event(Event::ToKernel);
+  return {Action::Kernel, DropReason::None, 0};
+}
+
+Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
+  const ServiceSnap* svc = nullptr;
+  if (snap_->has_rules()) {
+    if (uint32_t mark = snap_->mark_v4(p.proto, p.daddr, p.dport)) svc = snap_->find_fwmark(mark);
+  }
+  if (!svc) svc = snap_->find_v4(p.proto, p.daddr, p.dport);
+  if (!svc) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};  // not a service: the host's own traffic
+  }
+  // Only a SYN starts a TCP connection (sloppy_tcp = 0); other segments without an entry
+  // are dropped, as the kernel does for a VIP it does not terminate.
+  if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) return drop(DropReason::NoConnection);
+
+  uint8_t plen = 0;
+  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p);
+  if (did == kNoDest) return no_dest(pkt, p, p.daddr);
+  const DestSnap& d = snap_->dest(did);
+
+  ConnV4 c{};
+  c.proto = p.proto;
+  c.caddr = p.saddr;
+  c.cport = p.sport;
+  c.vaddr = p.daddr;
+  c.vport = p.dport;
+  c.daddr = d.addr.v4();
+  // The real server's port, unless it has none (then the packet's); persistent all-port and
+  // fwmark services keep the packet's port unless it hit the service port itself (kernel).
+  bool keep_port = d.port == 0 || ((svc->flags & kSvcPersistent) && hton16(svc->port) != p.dport);
+  c.dport = keep_port ? p.dport : hton16(d.port);
+  c.dest = did;
+  c.flags = static_cast<uint8_t>(d.fwd);
+  if (d.fwd == FwdMethod::Route || d.fwd == FwdMethod::Tunnel) c.flags |= kConnNoOutput;
+  c.tmpl_plen = plen;
+  c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
+
+  TrafficCounters& ds = stats_.dest[did];
+  TrafficCounters& ss = stats_.svc[svc->id];
+
+  if (svc->flags & kSvcOnePacket) {
+    // -o: schedule and forward this one datagram; no entry is ever made.
+    ++ds.conns;
+    ++ss.conns;
+    ++stats_.total.conns;
+    ConnV4 tmp = c;
+    if (d.fwd == FwdMethod::Masq) nat_in_v4(pkt.data, p, tmp.daddr, tmp.dport);
+    else if (d.fwd == FwdMethod::Tunnel) return tunnel(pkt, p, tmp);
+    else if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
+    ++ds.inpkts;
+    ++ss.inpkts;
+    ++stats_.total.inpkts;
+    ds.inbytes += p.ip_tot_len;
+    ss.inbytes += p.ip_tot_len;
+    stats_.total.inbytes += p.ip_tot_len;
+    return {Action::Transmit, DropReason::None, tmp.daddr};
+  }
+
+  c.expires = now + secs_to_ticks(kNewConnTimeoutSecs);
+  uint64_t h = table_.hash(c.proto, c.caddr, c.cport);
+  uint32_t idx = table_.insert(h, c);
+  if (idx == ConnTable::kNone) {
+    if (plen) template_child_gone(c, now);
+    return drop(DropReason::TableFull);
+  }
+  ConnV4& rc = table_.record(idx);
+  if (d.fwd == FwdMethod::FullNat) {
+    uint8_t laddr;
+    be16 lport;
+    if (!fnat_.alloc(idx, laddr, lport)) {
+      table_.erase(idx);
+      if (plen) template_child_gone(c, now);
+      return drop(DropReason::FnatPortsExhausted);
+    }
+    rc.fnat.laddr = laddr;
+    rc.fnat.lport = lport;
+  }
+  // Bind: every new connection starts inactive (kernel IP_VS_CONN_F_INACTIVE).
+  ++load_[did].inactive;
+  overload_on_bind(d, load_[did]);
+  ++ds.conns;
+  ++ss.conns;
+  ++stats_.total.conns;
+  return forward_in(pkt, p, idx, now);
+}
+
+Verdict Worker::no_dest(PacketBuf& pkt, Parsed& p, be32 vip) {
+  (void)vip;
+  stats_.drop(DropReason::NoDestination);
+  be32 client = p.saddr;
+  if (icmp_port_unreach_v4(pkt, p, ++ip_id_) == DropReason::None) {
+    stats_.event(Event::PortUnreachSent);
+    l2_swap_macs(pkt.data);
+    return {Action::Transmit, DropReason::NoDestination, client};
+  }
+  return {Action::Drop, DropReason::NoDestination, 0};
+}
+
+SchedState& Worker::sched_state(const ServiceSnap& svc) {
+  SchedState& st = *sched_[svc.id];
+  if (st.generation != svc.generation || st.kind != svc.sched) [[unlikely]]
+    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+  return st;
+}
+
+DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p) {
+  SchedPacket sp;
+  sp.saddr = IpAddr::from_v4(p.saddr);
+  sp.daddr = IpAddr::from_v4(p.daddr);
+  sp.sport = ntoh16(p.sport);
+  sp.dport = ntoh16(p.dport);
+  return sched_pick(svc.sched, svc.flags, svc.tables, snap_->dests(), svc.order, load_.data(), sched_state(svc), sp,
+                    0);
+}
+
+// Persistence (reference §3.5): a template keyed by the masked client address sends every
+// new connection of that client to the same real server while it lives.
+DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out) {
+  be32 snet = p.saddr & svc.netmask;
+  uint8_t tproto = svc.fwmark ? 0 : p.proto;
+  be32 tvaddr = svc.fwmark ? hton32(svc.fwmark) : p.daddr;
+  be16 tvport = (svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : p.dport;
+  uint64_t h = table_.hash(tproto, snet, 0);
+  uint32_t t = table_.find_template(h, tproto, snet, tvaddr, tvport);
+  plen_out = static_cast<uint8_t>(__builtin_popcount(svc.netmask) + 1);
+  if (t != ConnTable::kNone) {
+    ConnV4& tc = table_.record(t);
+    const DestSnap& d = snap_->dest(tc.dest);
+    bool valid = !table_.is_expired(t, now) && d.available && d.svc == svc.id && d.addr.v4() == tc.daddr &&
+                 !(snap_->expire_quiescent_template() && d.weight == 0);
+    if (valid) {
+      ++tc.children;
+      tc.expires = now + svc.persist_ticks;
+      return tc.dest;
+    }
+    // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
+    tc.vport = 0xffff;
+    if (tc.children == 0) expire_one(t, now);
+  }
+  DestId did = schedule(svc, p);
+  if (did == kNoDest) return kNoDest;
+  const DestSnap& d = snap_->dest(did);
+  ConnV4 tc{};
+  tc.proto = tproto;
+  tc.caddr = snet;
+  tc.cport = 0;
+  tc.vaddr = tvaddr;
+  tc.vport = tvport;
+  tc.daddr = d.addr.v4();
+  tc.dport = hton16(d.port);
+  tc.dest = did;
+  tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate;
+  tc.state = kTcpNone;
+  tc.children = 1;
+  tc.expires = now + svc.persist_ticks;
+  if (table_.insert(h, tc) == ConnTable::kNone) {
+    // No room for the template: the connection itself may still fit; it just has no affinity.
+    stats_.drop(DropReason::TableFull);
+    plen_out = 0;
+    return did;
+  }
+  ++load_[did].persist;
+  overload_on_bind(d, load_[did]);
+  stats_.event(Event::TemplateCreated);
+  return did;
+}
+
+// A connection under a template went away (or never got in): the template loses a child and
+// its affinity lasts the persistence timeout from now.
+void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
+  const DestSnap& d = snap_->dest(c.dest);
+  const ServiceSnap* svc = snap_->service(d.svc);
+  if (!svc) return;  // service deleted; its templates are reaped on expiry
+  uint32_t plen = c.tmpl_plen - 1u;
+  be32 mask = plen == 0 ? 0 : hton32(~0u << (32 - plen));
+  be32 snet = c.caddr & mask;
+  uint8_t tproto = svc->fwmark ? 0 : c.proto;
+  be32 tvaddr = svc->fwmark ? hton32(svc->fwmark) : c.vaddr;
+  be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
+  uint32_t t = table_.find_template(table_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
+  if (t == ConnTable::kNone) return;
+  ConnV4& tc = table_.record(t);
+  if (tc.children) --tc.children;
+  tc.expires = now + svc->persist_ticks;
+}
+
+// ---- ICMP --------------------------------------------------------------------------------------
+
+Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
+  if (p.icmp_type == 8 && !snap_->is_virtual_v4(p.daddr)) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};
+  }
+  if (p.icmp_type == 8) {  // echo request to a VIP: answered here
+    be32 client = p.saddr;
+    DropReason r = icmp_echo_reply_v4(pkt, p);
+    if (r != DropReason::None) return drop(r);
+    l2_swap_macs(pkt.data);
+    stats_.event(Event::EchoReplied);
+    return {Action::Transmit, DropReason::None, client};
+  }
+  if (!p.icmp_error || p.inner.family != 4 || !is_tcp_udp(p.inner.proto) || !p.inner.has_ports) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};
+  }
+  const InnerTuple& in = p.inner;
+  // From the real-server side: the quoted packet is one we sent to the server.
+  uint32_t idx = ConnTable::kNone;
+  if (fnat_.has_addrs() && fnat_.laddr_index(in.saddr) >= 0) {
+    idx = fnat_.lookup(in.saddr, in.sport);
+    if (idx != ConnTable::kNone) {
+      const ConnV4& c = table_.record(idx);
+      if (c.daddr != in.daddr || c.dport != in.dport || table_.is_expired(idx, now)) idx = ConnTable::kNone;
+    }
+  } else {
+    idx = table_.find_out(table_.hash(in.proto, in.saddr, in.sport), in.proto, in.saddr, in.sport, in.daddr, in.dport);
+    if (idx != ConnTable::kNone && table_.is_expired(idx, now)) idx = ConnTable::kNone;
+  }
+  if (idx != ConnTable::kNone) {
+    const ConnV4& c = table_.record(idx);
+    DropReason r = conn_fwd(c) == FwdMethod::FullNat
+                       ? icmp_fnat_to_client_v4(pkt.data, p, c.vaddr, c.vport, c.caddr, c.cport)
+                       : icmp_nat_to_client_v4(pkt.data, p, c.vaddr, c.vport);
+    if (r != DropReason::None) return drop(r);
+    stats_.event(Event::IcmpRelated);
+    ++stats_.dest[c.dest].outpkts;
+    stats_.dest[c.dest].outbytes += p.ip_tot_len;
+    return {Action::Transmit, DropReason::None, c.caddr};
+  }
+  // From the client side: the quoted packet is a reply we sent to the client.
+  idx = table_.find_in(table_.hash(in.proto, in.daddr, in.dport), in.proto, in.daddr, in.dport, in.saddr, in.sport);
+  if (idx == ConnTable::kNone || table_.is_expired(idx, now)) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};
+  }
+  const ConnV4& c = table_.record(idx);
+  if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
+  DropReason r = DropReason::None;
+  switch (conn_fwd(c)) {
+    case FwdMethod::Masq:
+      r = icmp_nat_to_server_v4(pkt.data, p, c.daddr, c.dport);
+      break;
+    case FwdMethod::FullNat:
+      r = icmp_fnat_to_server_v4(pkt.data, p, fnat_.laddr(c.fnat.laddr), c.fnat.lport, c.daddr, c.dport);
+      break;
+    case FwdMethod::Tunnel:
+      stats_.event(Event::IcmpRelated);
+      return tunnel(pkt, p, c);
+    default:
+      break;  // DR: the server gets the error as it is
+  }
+  if (r != DropReason::None) return drop(r);
+  stats_.event(Event::IcmpRelated);
+  ++stats_.dest[c.dest].inpkts;
+  stats_.dest[c.dest].inbytes += p.ip_tot_len;
+  return {Action::Transmit, DropReason::None, c.daddr};
+}
+
+// ---- expiry ------------------------------------------------------------------------------------
+
+void Worker::release(uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  DestLoad& l = load_[c.dest];
+  const DestSnap& d = snap_->dest(c.dest);
+  if (c.flags & kConnTemplate) {
+    --l.persist;
+  } else {
+    if (c.flags & kConnActive)
+      --l.active;
+    else
+      --l.inactive;
+    if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
+    if (c.tmpl_plen) template_child_gone(c, now);
+  }
+  overload_on_unbind(d, l);
+  stats_.event(Event::ConnExpired);
+}
+
+bool Worker::expire_one(uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(c.dest).available &&
+      snap_->dest(c.dest).addr.v4() == c.daddr) {
+    c.expires = now + kExpireLaterTicks;  // still controls live connections
+    return false;
+  }
+  release(idx, now);
+  table_.erase(idx);
+  return true;
+}
+
+void Worker::housekeeping(uint32_t now, uint32_t budget) {
+  table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
+  for (const ServiceSnap& svc : snap_->services())
+    if (svc.sched == SchedKind::Lblc || svc.sched == SchedKind::Lblcr) sched_housekeeping(*sched_[svc.id], now_seconds(now));
+}
+
+void Worker::flush_all(uint32_t now) {
+  table_.for_each([&](uint32_t idx) {
+    ConnV4& c = table_.record(idx);
+    c.children = (c.flags & kConnTemplate) ? 0 : c.children;
+    release(idx, now);
+    table_.erase(idx);
+  });
+}
+
+void Worker::flush_dest(DestId dest, uint32_t now) {
+  table_.for_each([&](uint32_t idx) {
+    ConnV4& c = table_.record(idx);
+    if (c.dest != dest || (c.flags & kConnTemplate)) return;
+    release(idx, now);
+    table_.erase(idx);
+  });
+}
+
+size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const {
+  return table_.scan(cursor, max, [&](uint32_t idx) {
+    const ConnV4& c = table_.record(idx);
+    ConnInfo i{};
+    i.proto = c.proto;
+    i.is_template = c.flags & kConnTemplate;
+    i.state = c.state;
+    i.fwd = conn_fwd(c);
+    i.caddr = c.caddr;
+    i.vaddr = c.vaddr;
+    i.daddr = c.daddr;
+    i.cport = c.cport;
+    i.vport = c.vport;
+    i.dport = c.dport;
+    if (i.fwd == FwdMethod::FullNat && !i.is_template) {
+      i.laddr = fnat_.laddr(c.fnat.laddr);
+      i.lport = c.fnat.lport;
+    }
+    int32_t left = static_cast<int32_t>(c.expires - now);
+    i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
+    i.dest = c.dest;
+    out.push_back(i);
+  });
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,130 @@
+// The packet entry point: one Worker per lcore owns a connection table, a FullNAT port share,
+// per-service scheduler state, real-server load and counters, and turns each frame into a
+// verdict (transmit towards an address, hand to the kernel, or drop with a reason).
+// The flow is one way: parse -> lookup/schedule -> state -> rewrite -> verdict.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conn_table.h"
+#include "fnat_pool.h"
+#include "packet.h"
+#include "sched/sched.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "tcp_state.h"
+
+namespace fulcrum {
+
+struct WorkerOptions {
+  uint32_t conn_capacity = 1 << 20;  // live connections + templates this worker may hold
+  WorkerLimits limits;
+  // This worker's share of FullNAT local addresses and ports (see FnatPool).
+  std::vector<be32> local_addrs;
+  uint16_t port_lo = 1024;
+  uint16_t port_hi = 65535;
+  uint16_t port_mask = 0;
+  uint16_t port_value = 0;
+  uint64_t seed = 0x5eed;  // hash and scheduler randomness; vary per worker
+  uint16_t worker_id = 0;
+};
+
+enum class Action : uint8_t {
+  Drop,      // reason says why
+  Transmit,  // send the (rewritten) frame towards route_dst; the dataplane sets the MACs
+  Kernel,    // not for the balancer: the exception path (TAP) takes it
+};
+
+struct Verdict {
+  Action action = Action::Drop;
+  DropReason reason = DropReason::None;
+  be32 route_dst = 0;  // the IPv4 address to route to (next hop is the dataplane's business)
+};
+
+// One connection as listings show it (ipvsadm -Lnc).
+struct ConnInfo {
+  uint8_t proto;
+  bool is_template;
+  uint8_t state;
+  FwdMethod fwd;
+  be32 caddr, vaddr, daddr, laddr;
+  be16 cport, vport, dport, lport;
+  uint32_t expires_in_ticks;
+  DestId dest;
+};
+
+class Worker {
+ public:
+  explicit Worker(const WorkerOptions& opts);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Publishes a new configuration to this worker; called between bursts. The snapshot must
+  // outlive its use (the dataplane frees old ones after an RCU grace period).
+  void set_snapshot(const Snapshot* snap);
+  const Snapshot* snapshot() const { return snap_; }
+
+  // Processes n frames; out[i] is the verdict for pkts[i]. Frames may grow (TUN, TOA) or be
+  // turned into ICMP replies in place: pkts[i].data/len are updated.
+  void process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now);
+  Verdict process(PacketBuf& pkt, uint32_t now) {
+    Verdict v;
+    process_burst(&pkt, 1, &v, now);
+    return v;
+  }
+
+  // Incremental expiry: looks at no more than `budget` table slots.
+  void housekeeping(uint32_t now, uint32_t budget);
+  // Removes every connection and template (ipvsadm has no such command; the API's flush).
+  void flush_all(uint32_t now);
+  // Removes the connections of one real server (the API's per-server flush).
+  void flush_dest(DestId dest, uint32_t now);
+
+  // Read side (from the worker's own thread, or from a quiesced worker).
+  const WorkerStats& stats() const { return stats_; }
+  const DestLoad& load(DestId d) const { return load_[d]; }
+  size_t conn_count() const { return table_.size(); }
+  size_t conn_capacity() const { return table_.capacity(); }
+  size_t table_memory_bytes() const { return table_.memory_bytes(); }
+  // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
+  size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
+
+ private:
+  struct Pending;  // per-packet scratch of one burst
+
+  Verdict handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict handle_new(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  Verdict forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  Verdict no_dest(PacketBuf& pkt, Parsed& p, be32 vip);
+  Verdict tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c);
+  Verdict drop(DropReason r) {
+    stats_.drop(r);
+    return {Action::Drop, r, 0};
+  }
+
+  DestId schedule(const ServiceSnap& svc, const Parsed& p);
+  DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
+  bool dest_usable(const ConnV4& c) const;
+  void set_state(ConnV4& c, uint8_t state);
+  void bind_conn(ConnV4& c, const DestSnap& d);
+  void release(uint32_t idx, uint32_t now);  // accounting + FullNAT port; does not erase
+  bool expire_one(uint32_t idx, uint32_t now);  // false: re-armed (template still in use)
+  void template_child_gone(const ConnV4& c, uint32_t now);
+  SchedState& sched_state(const ServiceSnap& svc);
+
+  WorkerOptions opts_;
+  const Snapshot* snap_ = nullptr;
+  ConnTable table_;
+  FnatPool fnat_;
+  std::vector<DestLoad> load_;
+  std::vector<std::unique_ptr<SchedState>> sched_;  // by SvcId
+  WorkerStats stats_;
+  uint16_t ip_id_ = 0;
+};
+
+}  // namespace fulcrum

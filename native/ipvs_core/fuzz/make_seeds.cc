@@ -1,0 +1,80 @@
+// Writes the fuzzer's seed inputs (see fuzz_packet.cc for the input format): well-formed
+// frames that reach each path of the packet entry point, so mutation starts from deep inside.
+// Usage: make_seeds DIR
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../test/pktgen.h"
+
+using namespace fulcrum;
+using namespace fulcrum::test;
+
+namespace {
+
+void add(Bytes& in, const Bytes& frame, uint8_t flags = 1) {
+  in.push_back(flags);
+  in.push_back(static_cast<uint8_t>(frame.size() >> 8));
+  in.push_back(static_cast<uint8_t>(frame.size()));
+  in.insert(in.end(), frame.begin(), frame.end());
+}
+
+void write(const std::string& dir, const std::string& name, const Bytes& in) {
+  FILE* f = std::fopen((dir + "/" + name).c_str(), "wb");
+  if (!f) return;
+  std::fwrite(in.data(), 1, in.size(), f);
+  std::fclose(f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  std::string dir = argv[1];
+  const char* client = "172.16.0.5";
+  {
+    Bytes in;  // a NAT/FullNAT/DR/TUN connection's life: SYN, SYN-ACK back, ACK, data, FIN
+    add(in, Pkt().ipv4(client, "10.0.0.1").tcp(40000, 80, kTcpSyn).frame());
+    add(in, Pkt().ipv4("192.168.0.1", client).tcp(8080, 40000, kTcpSyn | kTcpAck).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.1").tcp(40000, 80, kTcpAck).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.1").tcp(40000, 80, kTcpAck | kTcpPsh).payload("GET / HTTP/1.0\r\n\r\n").frame());
+    add(in, Pkt().ipv4("10.255.0.1", client).tcp(80, 5000, kTcpAck).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.1").tcp(40000, 80, kTcpAck | kTcpFin).frame(), 0x0f);
+    write(dir, "tcp_flow", in);
+  }
+  {
+    Bytes in;
+    for (int i = 0; i < 4; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41000 + i, 80, kTcpSyn).df().payload_size(500).frame());
+    write(dir, "tcp_four_methods", in);
+  }
+  {
+    Bytes in;
+    add(in, Pkt().ipv4(client, "10.0.0.1").udp(5353, 53).payload("query").frame());
+    add(in, Pkt().ipv4("192.168.0.5", client).udp(53, 5353).payload("answer").frame());
+    add(in, Pkt().vlan(7).ipv4(client, "10.0.0.1").udp(5354, 53).udp_zero_csum().frame());
+    write(dir, "udp", in);
+  }
+  {
+    Bytes in;
+    add(in, Pkt().ipv4(client, "10.0.0.2").tcp(42000, 1234, kTcpSyn).frame());
+    add(in, Pkt().ipv4("172.16.0.9", "10.0.0.2").tcp(42001, 4321, kTcpSyn).frame(), 0x0f);
+    add(in, Pkt().ipv4(client, "10.9.3.4").tcp(42002, 22, kTcpSyn).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.3").tcp(42003, 443, kTcpSyn).frame());
+    write(dir, "persist_fwmark_nodest", in);
+  }
+  {
+    Bytes in;
+    add(in, Pkt().ipv4(client, "10.0.0.1").icmp_echo(1, 1).payload("ping").frame());
+    Bytes sent = Pkt().ipv4(client, "192.168.0.1").tcp(40000, 8080, kTcpSyn).ip();
+    add(in, Pkt().ipv4(client, "10.0.0.1").tcp(40000, 80, kTcpSyn).frame());
+    add(in, Pkt().ipv4("192.168.0.1", client).icmp_error(3, 3, sent).frame());
+    Bytes reply = Pkt().ipv4("10.0.0.1", client).tcp(80, 40000, kTcpSyn | kTcpAck).ip();
+    add(in, Pkt().ipv4("172.16.0.1", "10.0.0.1").icmp_error(11, 0, reply).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.1").ip_options({1, 1, 1, 0}).tcp(40001, 80, kTcpSyn).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.1").mf().tcp(40002, 80, kTcpSyn).frame());
+    add(in, Pkt().ipv6("2001:db8::1", "2001:db8::2").tcp(1, 2, kTcpSyn).frame());
+    add(in, Pkt().ethertype(0x0806).payload_size(28).frame());
+    write(dir, "icmp_and_odd", in);
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+// Header rewrites for the forwarding methods: NAT and FullNAT address/port translation, TOA
+// insertion (FullNAT's client-address TCP option), IPIP encapsulation (TUN) and the L2 helpers
+// DR and replies need. All checksum work is incremental (RFC 1624); nothing allocates. Every
+// function expects `p` from a successful parse_frame of the same bytes and keeps it in step.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "checksum.h"
+#include "drop_reason.h"
+#include "packet.h"
+#include "types.h"
+
+namespace fulcrum {
+
+// ---- L3/L4 tuple rewrites ------------------------------------------------------------------
+// Set the packet's source and destination address and port (ports only for TCP/UDP; other
+// protocols keep theirs). IP header, TCP/UDP (and ICMPv6) checksums follow incrementally; a
+// UDP/IPv4 checksum of 0 ("none") stays 0. SCTP → L4Unsupported (its CRC32c is not
+// incremental) and the frame is untouched; so is any failed call.
+DropReason rewrite_tuple_v4(uint8_t* frame, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport);
+DropReason rewrite_tuple_v6(uint8_t* frame, Parsed& p, const uint8_t* saddr, be16 sport,
+                            const uint8_t* daddr, be16 dport);
+
+// NAT (masquerading), client → real server: destination VIP:vport becomes RIP:rport.
+inline DropReason nat_in_v4(uint8_t* f, Parsed& p, be32 rip, be16 rport) {
+  return rewrite_tuple_v4(f, p, p.saddr, p.sport, rip, rport);
+}
+// NAT reply, real server → client: source RIP:rport becomes VIP:vport.
+inline DropReason nat_out_v4(uint8_t* f, Parsed& p, be32 vip, be16 vport) {
+  return rewrite_tuple_v4(f, p, vip, vport, p.daddr, p.dport);
+}
+// FullNAT, client → real server: CIP:cport→VIP:vport becomes LIP:lport→RIP:rport.
+inline DropReason fnat_in_v4(uint8_t* f, Parsed& p, be32 lip, be16 lport, be32 rip, be16 rport) {
+  return rewrite_tuple_v4(f, p, lip, lport, rip, rport);
+}
+// FullNAT reply: RIP:rport→LIP:lport becomes VIP:vport→CIP:cport.
+inline DropReason fnat_out_v4(uint8_t* f, Parsed& p, be32 vip, be16 vport, be32 cip, be16 cport) {
+  return rewrite_tuple_v4(f, p, vip, vport, cip, cport);
+}
+
+// IPv6 equivalents (addresses are 16-byte pointers, e.g. IpAddr::b.data()).
+inline DropReason nat_in_v6(uint8_t* f, Parsed& p, const uint8_t* rip, be16 rport) {
+  uint8_t s[16];
+  std::memcpy(s, f + p.v6_saddr_off(), 16);
+  return rewrite_tuple_v6(f, p, s, p.sport, rip, rport);
+}
+inline DropReason nat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport) {
+  uint8_t d[16];
+  std::memcpy(d, f + p.v6_daddr_off(), 16);
+  return rewrite_tuple_v6(f, p, vip, vport, d, p.dport);
+}
+inline DropReason fnat_in_v6(uint8_t* f, Parsed& p, const uint8_t* lip, be16 lport,
+                             const uint8_t* rip, be16 rport) {
+  return rewrite_tuple_v6(f, p, lip, lport, rip, rport);
+}
+inline DropReason fnat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport,
+                              const uint8_t* cip, be16 cport) {
+  return rewrite_tuple_v6(f, p, vip, vport, cip, cport);
+}
+
+// ---- TOA -------------------------------------------------------------------------------------
+// TCP option carrying the client's address to a FullNAT real server (the "toa" kernel module's
+// format): kind 254, length 8, client port (2 bytes), client IPv4 address (4), network order.
+constexpr uint8_t kTcpOptToa = 254;
+constexpr uint8_t kTcpOptToaLen = 8;
+
+// Insert the TOA option first in the TCP options (before any EOL, so receivers see it). The
+// frame grows by 8 bytes: the L2+IP+fixed-TCP headers move 8 bytes into the headroom, or the
+// options+payload 8 bytes into the tailroom when that moves fewer bytes (or headroom is
+// short). Trailing Ethernet padding is dropped. Fails, frame untouched, with ToaNotTcp,
+// ToaOptionsFull (options would pass 40 bytes), ToaMtu (IP total length + 8 > mtu) or
+// ToaNoRoom. On success b and p describe the grown frame.
+DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_port, uint32_t mtu);
+
+// ---- TUN (IPIP) ------------------------------------------------------------------------------
+// Prepend an outer IPv4 header (protocol 4) as the kernel's ip_vs_tunnel_xmit: TOS, TTL and
+// DF copied from the inner header, IP id = ip_id (caller's counter, host order), checksum
+// computed. The L2 header moves 20 bytes into the headroom; trailing padding is dropped. mtu is
+// the egress IP MTU. Fails, frame untouched, with TunNoHeadroom, TunTooBigDf (answer with
+// icmp_frag_needed_v4(b, p, mtu - 20, id) on the original packet) or TunTooBigNoDf. On success
+// p describes the outer packet: proto 4, l4_off = the inner IP header, ports/flags cleared.
+DropReason tun_encap_v4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id,
+                        uint32_t mtu);
+
+// ---- L2 ----------------------------------------------------------------------------------------
+// DR is "rewrite the destination MAC (and our source MAC) only": l2_set_macs. Replies generated
+// in place (echo reply, ICMP errors) go back where they came from: l2_swap_macs.
+inline void l2_set_dst(uint8_t* f, const uint8_t* mac) { std::memcpy(f, mac, 6); }
+inline void l2_set_src(uint8_t* f, const uint8_t* mac) { std::memcpy(f + 6, mac, 6); }
+inline void l2_set_macs(uint8_t* f, const uint8_t* dst, const uint8_t* src) {
+  std::memcpy(f, dst, 6);
+  std::memcpy(f + 6, src, 6);
+}
+inline void l2_swap_macs(uint8_t* f) {
+  uint8_t t[6];
+  std::memcpy(t, f, 6);
+  std::memcpy(f, f + 6, 6);
+  std::memcpy(f + 6, t, 6);
+}
+
+// Decrement the IPv4 TTL / IPv6 hop limit for a routed packet; false (untouched) when it would
+// reach 0 (the caller then owes a time-exceeded or a drop).
+bool ip_dec_ttl(uint8_t* f, Parsed& p);
+
+}  // namespace fulcrum

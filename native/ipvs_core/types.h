@@ -1,0 +1,129 @@
+// Vocabulary shared by every part of the packet core: addresses, protocols, forwarding
+// methods, scheduler names and the per-worker load a scheduler reads. Kept free of logic so
+// that parse, sched, conn and engine can all include it without pulling each other in.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace fulcrum {
+
+// IPv4 addresses travel through the core in network byte order, exactly as on the wire, so the
+// hot path never swaps. Hash functions that the kernel defines on host order call ntohl.
+using be32 = uint32_t;
+using be16 = uint16_t;
+
+inline uint32_t ntoh32(be32 v) { return __builtin_bswap32(v); }
+inline be32 hton32(uint32_t v) { return __builtin_bswap32(v); }
+inline uint16_t ntoh16(be16 v) { return __builtin_bswap16(v); }
+inline be16 hton16(uint16_t v) { return __builtin_bswap16(v); }
+
+// A 128-bit address. IPv4 is held IPv4-mapped (::ffff:a.b.c.d) so config and snapshots are
+// family-agnostic from day one; the IPv4 fast path extracts v4() once.
+struct IpAddr {
+  using Bytes = std::array<uint8_t, 16>;
+  Bytes b{};
+
+  static IpAddr from_v4(be32 a) {
+    IpAddr r;
+    r.b[10] = 0xff;
+    r.b[11] = 0xff;
+    std::memcpy(&r.b[12], &a, 4);
+    return r;
+  }
+  static IpAddr from_v6(const uint8_t* p) {
+    IpAddr r;
+    std::memcpy(r.b.data(), p, 16);
+    return r;
+  }
+  bool is_v4() const {
+    static constexpr uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(b.data(), prefix, 12) == 0;
+  }
+  be32 v4() const {
+    be32 a;
+    std::memcpy(&a, &b[12], 4);
+    return a;
+  }
+  bool operator==(const IpAddr& o) const { return b == o.b; }
+  bool operator!=(const IpAddr& o) const { return b != o.b; }
+};
+
+// IP protocol numbers (IANA), as the kernel's IPPROTO_*.
+enum : uint8_t {
+  kProtoIcmp = 1,
+  kProtoIpip = 4,
+  kProtoTcp = 6,
+  kProtoUdp = 17,
+  kProtoIcmpv6 = 58,
+  kProtoSctp = 132,
+};
+
+// Forwarding methods. The first four carry the kernel's IP_VS_CONN_F_FWD_MASK values so that
+// config and listings map one to one; FullNat is Fulcrum's (as DPVS's FNAT).
+enum class FwdMethod : uint8_t {
+  Masq = 0,
+  Local = 1,
+  Tunnel = 2,
+  Route = 3,
+  FullNat = 5,
+};
+
+enum class SchedKind : uint8_t {
+  Rr,
+  Wrr,
+  Lc,
+  Wlc,
+  Sed,
+  Nq,
+  Lblc,
+  Lblcr,
+  Dh,
+  Sh,
+  Mh,
+  Fo,
+  Ovf,
+  Twos,
+};
+
+// Service flags with the kernel's IP_VS_SVC_F_* values (include/uapi/linux/ip_vs.h).
+enum : uint32_t {
+  kSvcPersistent = 0x0001,
+  kSvcOnePacket = 0x0004,
+  kSvcSched1 = 0x0008,  // sh-fallback / mh-fallback
+  kSvcSched2 = 0x0010,  // sh-port / mh-port
+  kSvcSched3 = 0x0020,
+};
+
+// Dest ids and service ids are small stable integers chosen by the control side; per-worker
+// arrays (load, stats, scheduler state) are indexed by them. They are runtime-bounded, not
+// compile-time: the arrays are sized from the config at start.
+using DestId = uint16_t;
+using SvcId = uint16_t;
+constexpr DestId kNoDest = 0xffff;
+
+// What a scheduler needs to know about one real server: its configuration as of the current
+// snapshot. Immutable once published.
+struct DestSnap {
+  IpAddr addr;
+  uint16_t port = 0;  // host order
+  FwdMethod fwd = FwdMethod::Route;
+  int32_t weight = 1;       // 0 = quiesced
+  int32_t last_weight = 1;  // most recent non-zero weight (mh keeps slots by it)
+  uint32_t u_threshold = 0; // 0 = unset
+  uint32_t l_threshold = 0; // 0 = unset
+  DestId id = kNoDest;
+  SvcId svc = 0;
+  bool available = true;    // false once deleted (kept while connections refer to it)
+};
+
+// Per-worker, per-dest load as the scheduler sees it. Owned by one worker: plain integers.
+struct DestLoad {
+  uint32_t active = 0;    // TCP/SCTP connections in ESTABLISHED
+  uint32_t inactive = 0;  // every other non-template connection
+  uint32_t persist = 0;   // persistence templates pointing at the dest
+  bool overload = false;  // IP_VS_DEST_F_OVERLOAD, set/cleared by thresholds
+};
+
+}  // namespace fulcrum

@@ -1,0 +1,37 @@
+// `fulcrum`: the director's own command. Each subcommand lives in its own file; this one only
+// dispatches and prints the usage.
+import { runDemo } from './demo';
+import { runBench } from './bench';
+
+export const USAGE = `Usage: fulcrum <command> [options]
+
+Commands:
+  demo [--connections N]   Run the packet core on a NAT service (wrr, weights 3/2/1) with N
+                           simulated client connections (default 600) and print which real
+                           server answered how often, then an ipvsadm -Ln --stats table.
+  bench core [--json] [--conns N]
+                           Benchmark the packet core on one core: established-connection NAT
+                           forwarding, new connections per second, memory per connection,
+                           against a baseline loop over the same packets. --json prints one
+                           JSON object as the last line.
+  help                     Show this text.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'demo':
+      return runDemo(rest);
+    case 'bench':
+      return runBench(rest);
+    case undefined:
+    case 'help':
+    case '-h':
+    case '--help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`fulcrum: unknown command '${cmd}'\n${USAGE}`);
+      return 2;
+  }
+}

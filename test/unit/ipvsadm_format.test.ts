@@ -1,0 +1,46 @@
+// ipvsadm's listing formats, checked against output captured from the real ipvsadm 1.31
+// (reference §1.7).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatList, formatStats, largeNum, type ListedService } from '../../src/cli/ipvsadm_format';
+
+const counters = (conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number) =>
+  ({ conns, inpkts, outpkts, inbytes, outbytes });
+
+const example: ListedService[] = [{
+  protocol: 'TCP', address: '10.0.0.1', port: 80, scheduler: 'wrr', stats: counters(1523, 45210, 40112, 3921456, 58234112),
+  dests: [
+    { address: '192.168.1.10', port: 80, forward: 'Masq', weight: 3, activeConns: 57, inactConns: 412, stats: counters(1142, 33907, 30084, 2941092, 43675584) },
+    { address: '192.168.1.11', port: 80, forward: 'Masq', weight: 1, activeConns: 19, inactConns: 137, stats: counters(381, 11303, 10028, 980364, 14558528) },
+  ],
+}];
+
+test('-Ln --stats matches ipvsadm byte for byte', () => {
+  assert.equal(formatStats(example), [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes',
+    '  -> RemoteAddress:Port',
+    'TCP  10.0.0.1:80                      1523    45210    40112  3921456 58234112',
+    '  -> 192.168.1.10:80                  1142    33907    30084  2941092 43675584',
+    '  -> 192.168.1.11:80                   381    11303    10028   980364 14558528',
+    ''].join('\n'));
+});
+
+test('-Ln pads every real-server row to 70 columns, trailing spaces included', () => {
+  const lines = formatList(example).split('\n');
+  assert.equal(lines[3], 'TCP  10.0.0.1:80 wrr');
+  assert.equal(lines[4], '  -> 192.168.1.10:80              Masq    3      57         412       ');
+  assert.equal(lines[4].length, 70);
+});
+
+test('large numbers scale with K only between 10^8 and 10^9, then M, G, T', () => {
+  assert.equal(largeNum(99_999_999), ' 99999999');
+  assert.equal(largeNum(100_000_000), '  100000K');
+  assert.equal(largeNum(999_999_999), '  999999K');
+  assert.equal(largeNum(1_000_000_000), '    1000M');
+  assert.equal(largeNum(99_999_999_999), '   99999M');
+  assert.equal(largeNum(100_000_000_000), '     100G');
+  assert.equal(largeNum(123_456_789_012_345n), '     123T');
+  assert.equal(largeNum(123_456_789_012, true), ' 123456789012');
+  assert.equal(largeNum(5, true), '        5');
+});
