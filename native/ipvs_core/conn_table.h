@@ -66,16 +66,25 @@ class ConnTable {
   uint64_t hash_of(const ConnV4& r) const { return hash(r.proto, r.caddr, r.cport); }
 
   // ---- burst pipeline ------------------------------------------------------------------------
+  // An opaque prefetch: GCC treats __builtin_prefetch as free of side effects and deletes a
+  // loop that only prefetches (measured: the stage-2 loop vanished, lookups ran 4x slower).
+  static void prefetch_line(const void* p) {
+#if defined(__x86_64__)
+    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+    __builtin_prefetch(p);
+#endif
+  }
   // Stage 1: prefetch the home bucket's header line.
-  void prefetch(uint64_t h) const { __builtin_prefetch(&buckets_[home(h)]); }
+  void prefetch(uint64_t h) const { prefetch_line(&buckets_[home(h)]); }
   // Stage 2 (header now cached): prefetch the record line of the first tag match, so stage 3's
   // find_* compares keys against a line already on its way. No match: nothing to fetch.
   void prefetch_match(uint64_t h) const {
     uint32_t b = home(h);
     uint32_t m = match_tag(buckets_[b], tag_of(h));
-    if (m) __builtin_prefetch(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
+    if (m) prefetch_line(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
   }
-  void prefetch_record(uint32_t idx) const { __builtin_prefetch(&slots_[idx]); }
+  void prefetch_record(uint32_t idx) const { prefetch_line(&slots_[idx]); }
 
   // ---- lookups (h = hash of the client side) --------------------------------------------------
   // Client -> VIP: h = hash(proto, saddr, sport).

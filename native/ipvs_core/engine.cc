@@ -1,6 +1,6 @@
 // The Worker's packet path. process_burst runs in three passes so table memory is fetched
-// for the whole burst before any packet needs it (parse+hash+prefetch headers, probe+prefetch
-// records, then act); everything that is not an established IPv4 TCP/UDP flow leaves the
+// for the whole burst before any packet needs it (parse+hash+prefetch header lines, prefetch
+// the matching record lines, then probe and act); everything that is not an established IPv4 TCP/UDP flow leaves the
 // fast loop for handle_slow, so rare cases cost nothing on the common path.
 #include "engine.h"
 
@@ -24,7 +24,7 @@ inline uint32_t now_seconds(uint32_t now) { return now / kTicksPerSec; }
 
 }  // namespace
 
-// Per-packet scratch for one burst.
+// Per-packet scratch for one burst (parse_frame initialises p).
 struct Worker::Pending {
   Parsed p;
   uint64_t hash;
@@ -39,7 +39,8 @@ Worker::Worker(const WorkerOptions& opts)
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       load_(opts.limits.max_dests),
-      sched_(opts.limits.max_services) {
+      sched_(opts.limits.max_services),
+      pending_(new Pending[kMaxBurst]) {
   stats_.svc.resize(opts.limits.max_services);
   stats_.dest.resize(opts.limits.max_dests);
 }
@@ -70,7 +71,7 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     out += kMaxBurst;
     n -= kMaxBurst;
   }
-  Pending pend[kMaxBurst];
+  Pending* pend = pending_.get();  // reused scratch: no per-burst initialisation
 
   // Pass 1: parse, classify, hash, prefetch the table header line.
   for (uint32_t i = 0; i < n; ++i) {
@@ -94,7 +95,11 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     table_.prefetch(q.hash);
   }
 
-  // Pass 2: probe, prefetch the record.
+  // Pass 2: with the header line cached, prefetch the record line of the first tag match.
+  for (uint32_t i = 0; i < n; ++i)
+    if (pend[i].kind == kInbound || pend[i].kind == kReply) table_.prefetch_match(pend[i].hash);
+
+  // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
     Pending& q = pend[i];
     if (q.kind == kInbound)
@@ -103,14 +108,6 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
       q.idx = table_.find_out(q.hash, q.p.proto, q.p.daddr, q.p.dport, q.p.saddr, q.p.sport);
     else if (q.kind == kFnatReply)
       q.idx = fnat_.lookup(q.p.daddr, q.p.dport);
-    else
-      continue;
-    if (q.idx != ConnTable::kNone) table_.prefetch_record(q.idx);
-  }
-
-  // Pass 3: act.
-  for (uint32_t i = 0; i < n; ++i) {
-    Pending& q = pend[i];
     if (out[i].reason != DropReason::None) {
       stats_.drop(out[i].reason);
       out[i] = {Action::Drop, out[i].reason, 0};

@@ -124,6 +124,7 @@ class Worker {
   std::vector<DestLoad> load_;
   std::vector<std::unique_ptr<SchedState>> sched_;  // by SvcId
   WorkerStats stats_;
+  std::unique_ptr<Pending[]> pending_;
   uint16_t ip_id_ = 0;
 };
 

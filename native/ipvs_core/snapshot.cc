@@ -128,10 +128,6 @@ uint32_t Snapshot::mark_v4(uint8_t proto, be32 daddr, be16 dport) const {
   return 0;
 }
 
-bool Snapshot::may_be_virtual_v4(be32 daddr) const {
-  return !rules_.empty() || std::binary_search(vips_v4_.begin(), vips_v4_.end(), daddr);
-}
-
 bool Snapshot::is_virtual_v4(be32 daddr) const {
   if (std::binary_search(vips_v4_.begin(), vips_v4_.end(), daddr)) return true;
   for (const MatchRule& r : rules_)
@@ -275,6 +271,7 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
     s.vips_v4_.push_back(svc.vip.v4());
   }
   std::sort(s.vips_v4_.begin(), s.vips_v4_.end());
+  s.vips_v4_.erase(std::unique(s.vips_v4_.begin(), s.vips_v4_.end()), s.vips_v4_.end());
   std::sort(s.marks_.begin(), s.marks_.end());
   s.rules_ = config.rules;
   s.timeout_config_ = config.timeouts;

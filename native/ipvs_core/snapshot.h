@@ -3,6 +3,7 @@
 // it by pointer swap; nothing in it changes per packet (that lives in the Worker).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,8 +47,15 @@ class Snapshot {
   // The mark the match rules give this packet, 0 for none.
   uint32_t mark_v4(uint8_t proto, be32 daddr, be16 dport) const;
   bool has_rules() const { return !rules_.empty(); }
-  // True when the address is a VIP of some service (or may be, under a match rule).
-  bool may_be_virtual_v4(be32 daddr) const;
+  // True when the address is a VIP of some service (or may be, under a match rule). Inline:
+  // every packet asks; a director has few VIPs, so a short scan beats a search.
+  bool may_be_virtual_v4(be32 daddr) const {
+    if (!rules_.empty()) return true;
+    if (vips_v4_.size() > 8) return std::binary_search(vips_v4_.begin(), vips_v4_.end(), daddr);
+    for (be32 v : vips_v4_)
+      if (v == daddr) return true;
+    return false;
+  }
   // True when the address is a VIP or inside a match rule's prefix (ICMP echo is answered).
   bool is_virtual_v4(be32 daddr) const;
 
