@@ -24,6 +24,8 @@ inline uint32_t now_seconds(uint32_t now) { return now / kTicksPerSec; }
 
 }  // namespace
 
+enum : uint8_t { kSlow = 0, kInbound = 1, kReply = 2, kFnatReply = 3 };
+
 // Per-packet scratch for one burst (parse_frame initialises p).
 struct Worker::Pending {
   Parsed p;
@@ -32,7 +34,6 @@ struct Worker::Pending {
   uint8_t kind;  // what the fast passes found
 };
 
-enum : uint8_t { kSlow = 0, kInbound = 1, kReply = 2, kFnatReply = 3 };
 
 Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
@@ -79,6 +80,8 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     q.kind = kSlow;
     out[i].reason = parse_frame(pkts[i].data, pkts[i].len, q.p);
     if (out[i].reason != DropReason::None || q.p.family != 4 || !is_tcp_udp(q.p.proto)) continue;
+    if (q.p.ip_options) [[unlikely]]
+      stats_.event(Event::IpOptions);
     if (fnat_.has_addrs() && fnat_.laddr_index(q.p.daddr) >= 0) {
       q.kind = kFnatReply;
       continue;
@@ -113,12 +116,39 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
       out[i] = {Action::Drop, out[i].reason, 0};
       continue;
     }
-    if (q.kind != kSlow && q.idx != ConnTable::kNone && !table_.is_expired(q.idx, now)) {
-      out[i] = q.kind == kInbound ? forward_in(pkts[i], q.p, q.idx, now) : forward_out(pkts[i], q.p, q.idx, now);
+    if (q.kind == kSlow) {
+      out[i] = handle_slow(pkts[i], q.p, now);
       continue;
     }
-    out[i] = handle_slow(pkts[i], q.p, now);
+    // A stale entry (past its time, not yet swept) is expired on the spot and the packet
+    // treated as if it had found nothing.
+    if (q.idx != ConnTable::kNone && table_.is_expired(q.idx, now)) [[unlikely]] {
+      expire_one(q.idx, now);
+      q.idx = ConnTable::kNone;
+    }
+    if (q.idx == ConnTable::kNone) [[unlikely]]
+      out[i] = handle_miss(pkts[i], q.p, q.kind, now);
+    else
+      out[i] = q.kind == kInbound ? forward_in(pkts[i], q.p, q.idx, now) : forward_out(pkts[i], q.p, q.idx, now);
   }
+}
+
+// No entry for an IPv4 TCP/UDP packet: a new connection to a service, a reply under a match
+// rule (every packet looks "virtual" then, so the reply lookup comes second), or not ours.
+Verdict Worker::handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now) {
+  if (kind == kFnatReply) return drop(DropReason::NoConnection);
+  if (kind == kReply) {
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};
+  }
+  if (snap_->has_rules()) {
+    uint32_t idx = table_.find_out(table_.hash(p.proto, p.daddr, p.dport), p.proto, p.daddr, p.dport, p.saddr, p.sport);
+    if (idx != ConnTable::kNone) {
+      if (!table_.is_expired(idx, now)) return forward_out(pkt, p, idx, now);
+      expire_one(idx, now);
+    }
+  }
+  return handle_new(pkt, p, now);
 }
 
 // ---- established connections ------------------------------------------------------------------
@@ -257,31 +287,6 @@ Verdict Worker::handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
   if (p.ip_options) stats_.event(Event::IpOptions);
   if (p.family == 4 && p.proto == kProtoIcmp) return handle_icmp(pkt, p, now);
-  if (p.family == 4 && is_tcp_udp(p.proto)) {
-    // A stale entry found by the fast path: expire it now, then look again (the packet may
-    // still belong to a different, live connection, or start a new one).
-    uint64_t h = table_.hash(p.proto, p.saddr, p.sport);
-    uint32_t idx = table_.find_in(h, p.proto, p.saddr, p.sport, p.daddr, p.dport);
-    if (idx != ConnTable::kNone) {
-      if (!table_.is_expired(idx, now)) return forward_in(pkt, p, idx, now);
-      expire_one(idx, now);
-    }
-    h = table_.hash(p.proto, p.daddr, p.dport);
-    idx = table_.find_out(h, p.proto, p.daddr, p.dport, p.saddr, p.sport);
-    if (idx != ConnTable::kNone) {
-      if (!table_.is_expired(idx, now)) return forward_out(pkt, p, idx, now);
-      expire_one(idx, now);
-    }
-    if (fnat_.has_addrs() && fnat_.laddr_index(p.daddr) >= 0) {
-      idx = fnat_.lookup(p.daddr, p.dport);
-      if (idx != ConnTable::kNone) {
-        if (!table_.is_expired(idx, now)) return forward_out(pkt, p, idx, now);
-        expire_one(idx, now);
-      }
-      return drop(DropReason::NoConnection);
-    }
-    return handle_new(pkt, p, now);
-  }
   stats_.event(Event::ToKernel);
   return {Action::Kernel, DropReason::None, 0};
 }
@@ -421,8 +426,10 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
       return tc.dest;
     }
     // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
+    // Its children can no longer find it under the new key, so it stops counting them.
     tc.vport = 0xffff;
-    if (tc.children == 0) expire_one(t, now);
+    tc.children = 0;
+    if (table_.is_expired(t, now)) expire_one(t, now);
   }
   DestId did = schedule(svc, p);
   if (did == kNoDest) return kNoDest;

@@ -96,6 +96,7 @@ class Worker {
   struct Pending;  // per-packet scratch of one burst
 
   Verdict handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);
   Verdict handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_new(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);

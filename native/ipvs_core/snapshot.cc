@@ -171,6 +171,11 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
       err(".ops", "one-packet scheduling is only for UDP virtual services");
     if ((c.flags & kSvcPersistent) && (c.persist_timeout_s < 1 || c.persist_timeout_s > kMaxPersistTimeout))
       err(".persistence.timeout", "must be in 1.." + std::to_string(kMaxPersistTimeout));
+    {
+      uint32_t m = ntoh32(c.netmask);
+      if (m != 0 && (~m & (~m + 1)) != 0) err(".persistence.netmask", "must be a contiguous netmask");
+      if (m == 0) err(".persistence.netmask", "must not be 0.0.0.0");
+    }
     if (c.sched == SchedKind::Mh && !valid_mh_size(c.mh_table_size))
       err(".mhTableSize", "must be one of the kernel's primes 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071");
 
