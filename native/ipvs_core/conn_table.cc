@@ -72,8 +72,10 @@ ConnTable::ConnTable(const Options& opts) : alloc_(opts.alloc) {
     if (slots_) alloc_.free(slots_, slot_bytes_, alloc_.ctx);
     throw std::bad_alloc();
   }
-  // Headers must start empty whatever the allocator gives; records are written on insert.
+  // Headers must start empty whatever the allocator gives. Records are zeroed too, so every
+  // page is faulted in here and never on the packet path.
   std::memset(static_cast<void*>(buckets_), 0, bucket_bytes_);
+  std::memset(static_cast<void*>(slots_), 0, slot_bytes_);
 
   uint64_t s = opts.seed;
   if (s == 0) s = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
