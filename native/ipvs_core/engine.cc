@@ -14,6 +14,7 @@ namespace fulcrum {
 namespace {
 
 constexpr uint32_t kMaxBurst = 64;
+constexpr uint32_t kRecordLead = 16;
 constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline FwdMethod conn_fwd(const ConnV4& c) { return conn_fwd_method(c); }
@@ -98,12 +99,18 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     table_.prefetch(q.hash);
   }
 
-  // Pass 2: with the header line cached, prefetch the record line of the first tag match.
-  for (uint32_t i = 0; i < n; ++i)
-    if (pend[i].kind == kInbound || pend[i].kind == kReply) table_.prefetch_match(pend[i].hash);
+  // Pass 2, interleaved with pass 3: with a header line cached, prefetch the record line of its
+  // first tag match, kRecordLead packets ahead of the one being acted on, so the record has
+  // arrived when its turn comes (measured: prefetching all records just before acting left
+  // most of the DRAM latency exposed).
+  auto prefetch_record_of = [&](uint32_t j) {
+    if (j < n && (pend[j].kind == kInbound || pend[j].kind == kReply)) table_.prefetch_match(pend[j].hash);
+  };
+  for (uint32_t j = 0; j < kRecordLead; ++j) prefetch_record_of(j);
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
+    prefetch_record_of(i + kRecordLead);
     Pending& q = pend[i];
     if (q.kind == kInbound)
       q.idx = table_.find_in(q.hash, q.p.proto, q.p.saddr, q.p.sport, q.p.daddr, q.p.dport);
