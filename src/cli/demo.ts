@@ -14,6 +14,9 @@ export function runDemo(args: string[]): number {
     throw e;
   }
   const r = nativeAddon().coreDemo({ connections, weights: [3, 2, 1] });
+  // ipvsadm lists real servers sorted by address; the core keeps them newest first.
+  const key = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  r.dests.sort((a, b) => key(a.address) - key(b.address) || a.port - b.port);
   const out = process.stdout;
   out.write(`Service ${r.service.protocol} ${r.service.address}:${r.service.port} ${r.service.scheduler}, ` +
     `${connections} client connections through the packet core (NAT)\n\n`);
