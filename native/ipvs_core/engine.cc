@@ -168,6 +168,36 @@ bool Worker::dest_usable(const ConnV4& c) const {
   return d.available && d.addr.v4() == c.daddr;
 }
 
+// ipvsadm's counters: every packet counts for its real server, that server's service and the
+// totals alike (a service's counters outlive the servers that made them).
+void Worker::count_conn(DestId d) {
+  ++stats_.dest[d].conns;
+  ++stats_.svc[snap_->dest(d).svc].conns;
+  ++stats_.total.conns;
+}
+
+void Worker::count_in(DestId d, uint32_t bytes) {
+  TrafficCounters& ds = stats_.dest[d];
+  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
+  ++ds.inpkts;
+  ++ss.inpkts;
+  ++stats_.total.inpkts;
+  ds.inbytes += bytes;
+  ss.inbytes += bytes;
+  stats_.total.inbytes += bytes;
+}
+
+void Worker::count_out(DestId d, uint32_t bytes) {
+  TrafficCounters& ds = stats_.dest[d];
+  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
+  ++ds.outpkts;
+  ++ss.outpkts;
+  ++stats_.total.outpkts;
+  ds.outbytes += bytes;
+  ss.outbytes += bytes;
+  stats_.total.outbytes += bytes;
+}
+
 void Worker::set_state(ConnV4& c, uint8_t state) {
   if (c.state == state) return;
   bool was_active = c.flags & kConnActive;
@@ -202,14 +232,7 @@ Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now
   } else {
     c.expires = now + to.udp;
   }
-  TrafficCounters& ds = stats_.dest[c.dest];
-  TrafficCounters& ss = stats_.svc[snap_->dest(c.dest).svc];
-  ++ds.inpkts;
-  ++ss.inpkts;
-  ++stats_.total.inpkts;
-  ds.inbytes += p.ip_tot_len;
-  ss.inbytes += p.ip_tot_len;
-  stats_.total.inbytes += p.ip_tot_len;
+  count_in(c.dest, p.ip_tot_len);
 
   switch (conn_fwd(c)) {
     case FwdMethod::Masq:
@@ -270,14 +293,7 @@ Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
   } else {
     c.expires = now + to.udp;
   }
-  TrafficCounters& ds = stats_.dest[c.dest];
-  TrafficCounters& ss = stats_.svc[snap_->dest(c.dest).svc];
-  ++ds.outpkts;
-  ++ss.outpkts;
-  ++stats_.total.outpkts;
-  ds.outbytes += p.ip_tot_len;
-  ss.outbytes += p.ip_tot_len;
-  stats_.total.outbytes += p.ip_tot_len;
+  count_out(c.dest, p.ip_tot_len);
   if (conn_fwd(c) == FwdMethod::FullNat)
     fnat_out_v4(pkt.data, p, c.vaddr, c.vport, c.caddr, c.cport);
   else
@@ -334,25 +350,14 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.tmpl_plen = plen;
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
 
-  TrafficCounters& ds = stats_.dest[did];
-  TrafficCounters& ss = stats_.svc[svc->id];
-
   if (svc->flags & kSvcOnePacket) {
     // -o: schedule and forward this one datagram; no entry is ever made.
-    ++ds.conns;
-    ++ss.conns;
-    ++stats_.total.conns;
-    ConnV4 tmp = c;
-    if (d.fwd == FwdMethod::Masq) nat_in_v4(pkt.data, p, tmp.daddr, tmp.dport);
-    else if (d.fwd == FwdMethod::Tunnel) return tunnel(pkt, p, tmp);
-    else if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
-    ++ds.inpkts;
-    ++ss.inpkts;
-    ++stats_.total.inpkts;
-    ds.inbytes += p.ip_tot_len;
-    ss.inbytes += p.ip_tot_len;
-    stats_.total.inbytes += p.ip_tot_len;
-    return {Action::Transmit, DropReason::None, tmp.daddr};
+    if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
+    count_conn(did);
+    count_in(did, p.ip_tot_len);
+    if (d.fwd == FwdMethod::Masq) nat_in_v4(pkt.data, p, c.daddr, c.dport);
+    if (d.fwd == FwdMethod::Tunnel) return tunnel(pkt, p, c);
+    return {Action::Transmit, DropReason::None, c.daddr};
   }
 
   c.expires = now + secs_to_ticks(kNewConnTimeoutSecs);
@@ -377,9 +382,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   // Bind: every new connection starts inactive (kernel IP_VS_CONN_F_INACTIVE).
   ++load_[did].inactive;
   overload_on_bind(d, load_[did]);
-  ++ds.conns;
-  ++ss.conns;
-  ++stats_.total.conns;
+  count_conn(did);
   return forward_in(pkt, p, idx, now);
 }
 
@@ -524,8 +527,7 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
                        : icmp_nat_to_client_v4(pkt.data, p, c.vaddr, c.vport);
     if (r != DropReason::None) return drop(r);
     stats_.event(Event::IcmpRelated);
-    ++stats_.dest[c.dest].outpkts;
-    stats_.dest[c.dest].outbytes += p.ip_tot_len;
+    count_out(c.dest, p.ip_tot_len);
     return {Action::Transmit, DropReason::None, c.caddr};
   }
   // From the client side: the quoted packet is a reply we sent to the client.
@@ -552,8 +554,7 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
   if (r != DropReason::None) return drop(r);
   stats_.event(Event::IcmpRelated);
-  ++stats_.dest[c.dest].inpkts;
-  stats_.dest[c.dest].inbytes += p.ip_tot_len;
+  count_in(c.dest, p.ip_tot_len);
   return {Action::Transmit, DropReason::None, c.daddr};
 }
 

@@ -112,6 +112,9 @@ class Worker {
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
   bool dest_usable(const ConnV4& c) const;
   void set_state(ConnV4& c, uint8_t state);
+  void count_conn(DestId d);
+  void count_in(DestId d, uint32_t bytes);
+  void count_out(DestId d, uint32_t bytes);
   void bind_conn(ConnV4& c, const DestSnap& d);
   void release(uint32_t idx, uint32_t now);  // accounting + FullNAT port; does not erase
   bool expire_one(uint32_t idx, uint32_t now);  // false: re-armed (template still in use)
