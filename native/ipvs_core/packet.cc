@@ -3,6 +3,8 @@
 // produce a DropReason, never an out-of-bounds read (fuzzed under ASan).
 #include "packet.h"
 
+#include <cstring>
+
 #include "checksum.h"
 
 namespace fulcrum {
@@ -225,7 +227,11 @@ DropReason parse_ipv6(const uint8_t* f, uint32_t len, Parsed& p) {
 }  // namespace
 
 DropReason parse_frame(const uint8_t* f, uint32_t len, Parsed& p) {
-  p = Parsed{};
+  // Copy a blank rather than assign Parsed{}: GCC turns the assignment into `rep stosq`,
+  // whose start-up cost was a fifth of parse time (measured); a fixed-size copy is a few
+  // vector moves.
+  static constexpr Parsed kBlank{};
+  std::memcpy(static_cast<void*>(&p), &kBlank, sizeof p);
   if (len < kEthHdrLen) return DropReason::L2Trunc;
   uint16_t et = rd16(f + 12);
   uint32_t off = kEthHdrLen;
