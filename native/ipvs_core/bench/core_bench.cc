@@ -184,19 +184,35 @@ int main(int argc, char** argv) {
   }
 
   // --- established forwarding vs. the baseline -----------------------------------------------------
-  // The frames arrive as a NIC would leave them: ready-made, read in order from a pool (here
-  // 16 MiB of ACKs for random established connections) and copied into per-burst buffers.
-  const uint32_t pool_frames = 1 << 18;
-  std::vector<uint8_t> pool(size_t{pool_frames} * 64);
-  for (uint32_t k = 0; k < pool_frames; ++k) ack.fill(&pool[size_t{k} * 64], tuples[order[k & (order.size() - 1)]]);
+  // The frames arrive as a NIC would leave them: ready-made in cache. Each burst's frames are
+  // stamped from a cached template with the client address, port and IP checksum of a random
+  // established connection, read from a precomputed sequential stream (16 bytes a packet), so
+  // the table sees 1M connections while frame preparation stays cheap and equal for both loops.
+  struct Stamp {
+    be32 caddr;
+    be16 cport;
+    uint16_t ipcsum;
+    uint64_t pad;
+  };
+  const uint32_t stream_len = 1 << 20;
+  std::vector<Stamp> stream(stream_len);
+  for (uint32_t k = 0; k < stream_len; ++k) {
+    uint8_t f[64];
+    const Tuple& t = tuples[order[k & (order.size() - 1)]];
+    ack.fill(f, t);
+    stream[k] = {t.caddr, t.cport, load16(f + 14 + 10), 0};
+  }
   auto run = [&](bool balance) {
     uint64_t sink = 0;
     auto t = std::chrono::steady_clock::now();
     for (uint64_t done = 0; done < packets; done += kBurst) {
-      const uint8_t* src = &pool[(done & (pool_frames - 1)) * 64];
+      const Stamp* st = &stream[done & (stream_len - 1)];
       for (uint32_t i = 0; i < kBurst; ++i) {
         uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-        std::memcpy(f, src + i * 64, 64);
+        std::memcpy(f, ack.bytes, 64);
+        store32(f + 14 + 12, st[i].caddr);
+        store16(f + 14 + 20, st[i].cport);
+        store16(f + 14 + 10, st[i].ipcsum);
         pb[i] = {f, ack.len, kHeadroom, kBufSize - kHeadroom - ack.len};
       }
       if (balance) {
