@@ -1,0 +1,143 @@
+// Reads a config file (YAML or JSON) and validates it whole: the schema first, then the rules
+// a schema cannot say (address syntax, duplicates, flags that need a scheduler, ...). Every
+// problem is reported with its path, e.g. `services[2].realServers[0].weight: must be <= ...`,
+// and a config with any problem is refused as a whole.
+import fs from 'node:fs';
+import { FormatRegistry } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import YAML from 'yaml';
+import { ConfigSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[], source = 'config') {
+    super(`${source} refused:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Parses dotted IPv4 strictly (four decimal octets), to a host-order number. */
+export function parseIpv4(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  const o = m.slice(1).map(Number);
+  if (o.some((x, i) => x > 255 || (m[i + 1].length > 1 && m[i + 1][0] === '0'))) return undefined;
+  return ((o[0] << 24) | (o[1] << 16) | (o[2] << 8) | o[3]) >>> 0;
+}
+
+/** Parses a.b.c.d/len; the address must not have bits beyond the prefix unless `host` allows it. */
+export function parseCidr(s: string, host = false): { addr: number; len: number } | undefined {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(s);
+  if (!m) return undefined;
+  const addr = parseIpv4(m[1]);
+  const len = Number(m[2]);
+  if (addr === undefined || len > 32) return undefined;
+  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+  if (!host && (addr & ~mask) >>> 0 !== 0) return undefined;
+  return { addr, len };
+}
+
+FormatRegistry.Set('ipv4', (v) => parseIpv4(v) !== undefined);
+
+/** JSON pointer (/services/2/realServers/0/weight) to the path people read. */
+function readablePath(pointer: string): string {
+  return pointer.split('/').slice(1).reduce((acc, part) =>
+    /^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part, '');
+}
+
+function serviceProblems(s: ServiceConfig, at: string, cfg: FulcrumConfig): string[] {
+  const p: string[] = [];
+  const named = s.fwmark !== undefined;
+  if (named && (s.protocol || s.address || s.port !== undefined))
+    p.push(`${at}: a service is named by protocol/address/port or by fwmark, not both`);
+  if (!named && (!s.protocol || !s.address || s.port === undefined))
+    p.push(`${at}: needs protocol, address and port (or fwmark)`);
+  if (!named && s.port === 0 && !s.persistence)
+    p.push(`${at}.port: zero port specified for non-persistent service`);
+  if (s.onePacket && !named && s.protocol !== 'udp')
+    p.push(`${at}.onePacket: one-packet scheduling is only for UDP virtual services`);
+  const sched = s.scheduler ?? 'wlc';
+  for (const f of s.schedFlags ?? []) {
+    if ((f.startsWith('sh-') && sched !== 'sh') || (f.startsWith('mh-') && sched !== 'mh'))
+      p.push(`${at}.schedFlags: incompatible scheduler flag '${f}' for scheduler ${sched}`);
+  }
+  if (s.mhTableSize !== undefined && sched !== 'mh') p.push(`${at}.mhTableSize: only for the mh scheduler`);
+  const mask = s.persistence?.netmask;
+  if (mask !== undefined) {
+    const m = parseIpv4(mask)!;
+    if (m === 0 || ((~m >>> 0) & ((~m >>> 0) + 1)) !== 0) p.push(`${at}.persistence.netmask: must be a contiguous netmask`);
+  }
+  const seen = new Set<string>();
+  (s.realServers ?? []).forEach((r, j) => {
+    const rat = `${at}.realServers[${j}]`;
+    const key = `${r.address}:${r.port ?? s.port ?? 0}`;
+    if (seen.has(key)) p.push(`${rat}: real server ${key} already exists`);
+    seen.add(key);
+    if ((r.lowerThreshold ?? 0) > (r.upperThreshold ?? 0))
+      p.push(`${rat}.lowerThreshold: must not exceed upperThreshold`);
+    const a = parseIpv4(r.address)!;
+    if (a === 0 || a >= 0xe0000000) p.push(`${rat}.address: must be a unicast address`);
+    if (r.method === 'fullnat' && !(cfg.localAddresses?.length))
+      p.push(`${rat}.method: fullnat needs localAddresses`);
+  });
+  return p;
+}
+
+/** Validates a parsed document; returns the config or throws ConfigError listing every problem. */
+export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
+  const problems: string[] = [];
+  for (const e of Value.Errors(ConfigSchema, doc)) {
+    problems.push(`${readablePath(e.path) || '(top)'}: ${e.message}`);
+    if (problems.length >= 50) break;
+  }
+  if (problems.length) throw new ConfigError(problems, source);
+  const cfg = doc as FulcrumConfig;
+
+  const dp = cfg.dataplane;
+  const names = new Set<string>();
+  dp.ports.forEach((port, i) => {
+    if (names.has(port.name)) problems.push(`dataplane.ports[${i}].name: duplicate port name '${port.name}'`);
+    names.add(port.name);
+    if (port.address !== undefined && !parseCidr(port.address, true))
+      problems.push(`dataplane.ports[${i}].address: must be a.b.c.d/len`);
+  });
+  (dp.routes ?? []).forEach((r, i) => {
+    if (!parseCidr(r.prefix)) problems.push(`dataplane.routes[${i}].prefix: must be a network a.b.c.d/len`);
+    if (r.port !== undefined && !names.has(r.port)) problems.push(`dataplane.routes[${i}].port: no port named '${r.port}'`);
+    if (r.via === undefined && r.port === undefined) problems.push(`dataplane.routes[${i}]: needs via or port`);
+  });
+  if (dp.workers && new Set(dp.workers).size !== dp.workers.length) problems.push('dataplane.workers: an lcore is listed twice');
+
+  const services = new Set<string>();
+  (cfg.services ?? []).forEach((s, i) => {
+    const at = `services[${i}]`;
+    problems.push(...serviceProblems(s, at, cfg));
+    const key = s.fwmark !== undefined ? `fwmark ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`;
+    if (services.has(key)) problems.push(`${at}: service ${key} already exists`);
+    services.add(key);
+  });
+  (cfg.matchRules ?? []).forEach((r, i) => {
+    if (!parseCidr(r.prefix)) problems.push(`matchRules[${i}].prefix: must be a network a.b.c.d/len`);
+    if (r.ports) {
+      const [lo, hi = lo] = r.ports.split('-').map(Number);
+      if (lo > 65535 || hi > 65535 || lo > hi) problems.push(`matchRules[${i}].ports: must be a port or low-high within 0..65535`);
+    }
+  });
+  if (problems.length) throw new ConfigError(problems, source);
+  return cfg;
+}
+
+/** Reads and validates a YAML or JSON file (JSON is YAML, so one parser serves both). */
+export function loadConfigFile(file: string): FulcrumConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`], file);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { prettyErrors: true });
+  } catch (e) {
+    throw new ConfigError([`not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`], file);
+  }
+  return validateConfig(doc, file);
+}

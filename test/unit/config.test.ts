@@ -1,0 +1,84 @@
+// The config file: a good one loads; a bad one is refused whole with every problem by path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig } from '../../src/control/config_load';
+
+const good = {
+  dataplane: { ports: [{ name: 'client', device: 'net_null0', address: '10.0.0.1/24' }], workers: [1] },
+  services: [{
+    protocol: 'tcp', address: '10.0.0.100', port: 80, scheduler: 'wrr',
+    realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat', weight: 3 }],
+  }],
+};
+
+function problems(doc: unknown): string[] {
+  try {
+    validateConfig(doc);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+test('a good config validates', () => {
+  assert.deepEqual(problems(good), []);
+});
+
+test('schema problems are listed by path', () => {
+  const bad = structuredClone(good) as any;
+  bad.services[0].realServers[0].weight = -1;
+  bad.services[0].scheduler = 'fastest';
+  const p = problems(bad);
+  assert.ok(p.some((s) => s.startsWith('services[0].realServers[0].weight:')), p.join('\n'));
+  assert.ok(p.some((s) => s.startsWith('services[0].scheduler:')), p.join('\n'));
+});
+
+test('rules beyond the schema are checked and all reported at once', () => {
+  const bad = structuredClone(good) as any;
+  bad.services.push({ protocol: 'tcp', address: '10.0.0.100', port: 80, realServers: [] });
+  bad.services.push({ protocol: 'tcp', address: '10.0.0.101', port: 0 });
+  bad.services.push({ protocol: 'udp', address: '10.0.0.102', port: 53, scheduler: 'wlc', schedFlags: ['sh-port'] });
+  bad.services[0].realServers.push({ address: '172.16.0.11', port: 8080, upperThreshold: 1, lowerThreshold: 5 });
+  bad.services[0].realServers.push({ address: '224.0.0.1', method: 'fullnat' });
+  const p = problems(bad);
+  assert.ok(p.includes('services[1]: service tcp 10.0.0.100:80 already exists'), p.join('\n'));
+  assert.ok(p.includes('services[2].port: zero port specified for non-persistent service'), p.join('\n'));
+  assert.ok(p.some((s) => s.startsWith("services[3].schedFlags: incompatible scheduler flag 'sh-port'")), p.join('\n'));
+  assert.ok(p.includes('services[0].realServers[1]: real server 172.16.0.11:8080 already exists'), p.join('\n'));
+  assert.ok(p.includes('services[0].realServers[1].lowerThreshold: must not exceed upperThreshold'), p.join('\n'));
+  assert.ok(p.includes('services[0].realServers[2].address: must be a unicast address'), p.join('\n'));
+  assert.ok(p.includes('services[0].realServers[2].method: fullnat needs localAddresses'), p.join('\n'));
+});
+
+test('addresses and prefixes are parsed strictly', () => {
+  assert.equal(parseIpv4('10.0.0.1'), 0x0a000001);
+  assert.equal(parseIpv4('10.0.0.256'), undefined);
+  assert.equal(parseIpv4('10.0.1'), undefined);
+  assert.equal(parseIpv4('010.0.0.1'), undefined);
+  assert.deepEqual(parseCidr('10.1.0.0/16'), { addr: 0x0a010000, len: 16 });
+  assert.equal(parseCidr('10.1.0.1/16'), undefined);
+  assert.deepEqual(parseCidr('10.1.0.1/16', true), { addr: 0x0a010001, len: 16 });
+  assert.equal(problems({ ...good, localAddresses: ['1.2.3'] }).length, 1);
+});
+
+test('files: YAML and JSON load; unreadable or malformed files are refused with the reason', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-config-'));
+  try {
+    const y = path.join(dir, 'a.yaml');
+    fs.writeFileSync(y, 'dataplane:\n  ports:\n    - { name: p0, device: net_null0 }\nservices: []\n');
+    assert.equal(loadConfigFile(y).dataplane.ports[0].name, 'p0');
+    const j = path.join(dir, 'a.json');
+    fs.writeFileSync(j, JSON.stringify(good));
+    assert.equal(loadConfigFile(j).services?.[0].scheduler, 'wrr');
+    const broken = path.join(dir, 'b.yaml');
+    fs.writeFileSync(broken, 'dataplane: [\n');
+    assert.throws(() => loadConfigFile(broken), /not valid YAML\/JSON/);
+    assert.throws(() => loadConfigFile(path.join(dir, 'missing.yaml')), /cannot read .*ENOENT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
