@@ -1,6 +1,7 @@
 // Loads the N-API addon built by cmake-js and gives it a TypeScript face. The addon is the
 // only way into the native code; everything it returns is described here.
 import path from 'node:path';
+import type { NativeCoreConfig } from './control/native_config';
 
 /** Counters as ipvsadm shows them (`--stats`). */
 export interface TrafficCounters {
@@ -38,6 +39,8 @@ export interface CoreDemoResult {
 export interface NativeAddon {
   version(): string;
   coreDemo(options: CoreDemoOptions): CoreDemoResult;
+  /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
+  checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];
 }
 
 let cached: NativeAddon | undefined;

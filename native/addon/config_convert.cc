@@ -1,0 +1,173 @@
+// See config_convert.h. Field names match NativeCoreConfig in src/control/native_config.ts.
+#include "config_convert.h"
+
+#include <arpa/inet.h>
+
+#include <cmath>
+
+#include "snapshot.h"
+
+namespace fulcrum::addon {
+
+namespace {
+
+std::string join(const std::string& at, const char* key) { return at.empty() ? key : at + "." + key; }
+
+struct Reader {
+  std::vector<std::string>& problems;
+
+  bool number(const Napi::Object& o, const char* key, const std::string& at, double lo, double hi, double& out) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsNumber()) {
+      problems.push_back(join(at, key) + ": must be a number");
+      return false;
+    }
+    out = v.As<Napi::Number>().DoubleValue();
+    if (!(out >= lo && out <= hi) || std::floor(out) != out) {
+      problems.push_back(join(at, key) + ": must be an integer in " + std::to_string(static_cast<long long>(lo)) +
+                         ".." + std::to_string(static_cast<long long>(hi)));
+      return false;
+    }
+    return true;
+  }
+  template <class T>
+  void integer(const Napi::Object& o, const char* key, const std::string& at, double lo, double hi, T& out) {
+    double d;
+    if (number(o, key, at, lo, hi, d)) out = static_cast<T>(d);
+  }
+  bool string(const Napi::Object& o, const char* key, const std::string& at, std::string& out) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsString()) {
+      problems.push_back(join(at, key) + ": must be a string");
+      return false;
+    }
+    out = v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+  void ipv4(const Napi::Object& o, const char* key, const std::string& at, be32& out) {
+    std::string s;
+    if (!string(o, key, at, s)) return;
+    in_addr a{};
+    if (inet_pton(AF_INET, s.c_str(), &a) != 1) {
+      problems.push_back(join(at, key) + ": '" + s + "' is not an IPv4 address");
+      return;
+    }
+    out = a.s_addr;
+  }
+  void addr(const Napi::Object& o, const char* key, const std::string& at, IpAddr& out) {
+    be32 v = 0;
+    size_t before = problems.size();
+    ipv4(o, key, at, v);
+    if (problems.size() == before) out = IpAddr::from_v4(v);
+  }
+  uint8_t protocol(const Napi::Object& o, const std::string& at) {
+    std::string p;
+    if (!string(o, "protocol", at, p)) return 0;
+    if (p == "tcp") return kProtoTcp;
+    if (p == "udp") return kProtoUdp;
+    if (p == "sctp") return kProtoSctp;
+    if (!p.empty()) problems.push_back(at + ".protocol: must be tcp, udp, sctp or empty");
+    return 0;
+  }
+  Napi::Array array(const Napi::Object& o, const char* key, const std::string& at) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) {
+      problems.push_back(join(at, key) + ": must be an array");
+      return Napi::Array::New(o.Env());
+    }
+    return v.As<Napi::Array>();
+  }
+};
+
+bool method_from_name(const std::string& m, FwdMethod& out) {
+  if (m == "nat") out = FwdMethod::Masq;
+  else if (m == "fullnat") out = FwdMethod::FullNat;
+  else if (m == "dr") out = FwdMethod::Route;
+  else if (m == "tun") out = FwdMethod::Tunnel;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<std::string>& problems) {
+  size_t before = problems.size();
+  Reader rd{problems};
+  Napi::Array services = rd.array(obj, "services", "");
+  for (uint32_t i = 0; i < services.Length(); ++i) {
+    std::string at = "services[" + std::to_string(i) + "]";
+    Napi::Value sv = services.Get(i);
+    if (!sv.IsObject()) {
+      problems.push_back(at + ": must be an object");
+      continue;
+    }
+    Napi::Object so = sv.As<Napi::Object>();
+    ServiceConfig s;
+    rd.integer(so, "id", at, 0, 65535, s.id);
+    s.proto = rd.protocol(so, at);
+    rd.addr(so, "address", at, s.vip);
+    rd.integer(so, "port", at, 0, 65535, s.port);
+    rd.integer(so, "fwmark", at, 0, 4294967295.0, s.fwmark);
+    std::string sched;
+    if (rd.string(so, "scheduler", at, sched) && !sched_from_name(sched, s.sched))
+      problems.push_back(at + ".scheduler: unknown scheduler '" + sched + "'");
+    rd.integer(so, "flags", at, 0, 0x3f, s.flags);
+    rd.integer(so, "persistTimeout", at, 0, 2678400, s.persist_timeout_s);
+    rd.ipv4(so, "netmask", at, s.netmask);
+    rd.integer(so, "mhTableSize", at, 0, 131071, s.mh_table_size);
+    Napi::Array dests = rd.array(so, "dests", at);
+    for (uint32_t j = 0; j < dests.Length(); ++j) {
+      std::string dat = at + ".dests[" + std::to_string(j) + "]";
+      Napi::Value dv = dests.Get(j);
+      if (!dv.IsObject()) {
+        problems.push_back(dat + ": must be an object");
+        continue;
+      }
+      Napi::Object d = dv.As<Napi::Object>();
+      DestConfig dc;
+      rd.integer(d, "id", dat, 0, 65534, dc.id);
+      rd.addr(d, "address", dat, dc.addr);
+      rd.integer(d, "port", dat, 0, 65535, dc.port);
+      std::string m;
+      if (rd.string(d, "method", dat, m) && !method_from_name(m, dc.fwd))
+        problems.push_back(dat + ".method: must be nat, fullnat, dr or tun");
+      rd.integer(d, "weight", dat, 0, 2147483647.0, dc.weight);
+      rd.integer(d, "upperThreshold", dat, 0, 2147483647.0, dc.u_threshold);
+      rd.integer(d, "lowerThreshold", dat, 0, 2147483647.0, dc.l_threshold);
+      s.dests.push_back(dc);
+    }
+    cfg.services.push_back(std::move(s));
+  }
+  Napi::Array rules = rd.array(obj, "rules", "");
+  for (uint32_t i = 0; i < rules.Length(); ++i) {
+    std::string at = "rules[" + std::to_string(i) + "]";
+    Napi::Value rv = rules.Get(i);
+    if (!rv.IsObject()) {
+      problems.push_back(at + ": must be an object");
+      continue;
+    }
+    Napi::Object ro = rv.As<Napi::Object>();
+    MatchRule r;
+    rd.addr(ro, "prefix", at, r.dst_prefix);
+    rd.integer(ro, "prefixLength", at, 0, 32, r.prefix_len);
+    r.proto = rd.protocol(ro, at);
+    rd.integer(ro, "portLow", at, 0, 65535, r.port_lo);
+    rd.integer(ro, "portHigh", at, 0, 65535, r.port_hi);
+    rd.integer(ro, "mark", at, 1, 4294967295.0, r.mark);
+    cfg.rules.push_back(r);
+  }
+  Napi::Value tv = obj.Get("timeouts");
+  if (!tv.IsObject()) {
+    problems.push_back("timeouts: must be an object");
+  } else {
+    Napi::Object t = tv.As<Napi::Object>();
+    rd.integer(t, "tcp", "timeouts", 1, 2147483.0, cfg.timeouts.tcp_established);
+    rd.integer(t, "tcpfin", "timeouts", 1, 2147483.0, cfg.timeouts.tcp_fin_wait);
+    rd.integer(t, "udp", "timeouts", 1, 2147483.0, cfg.timeouts.udp);
+  }
+  rd.ipv4(obj, "tunnelSource", "", cfg.tunnel_source);
+  rd.integer(obj, "mtu", "", 576, 9216, cfg.mtu);
+  return problems.size() == before;
+}
+
+}  // namespace fulcrum::addon
