@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig } from '../../src/control/config_load';
+import { NativeConfigBuilder } from '../../src/control/native_config';
+import { nativeAddon } from '../../src/native';
 
 const good = {
   dataplane: { ports: [{ name: 'client', device: 'net_null0', address: '10.0.0.1/24' }], workers: [1] },
@@ -80,5 +82,16 @@ test('files: YAML and JSON load; unreadable or malformed files are refused with 
     assert.throws(() => loadConfigFile(path.join(dir, 'missing.yaml')), /cannot read .*ENOENT/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every example config in examples/ is valid and accepted by the packet core', () => {
+  const dir = path.resolve(__dirname, '../../../examples');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 3);
+  for (const f of files) {
+    const cfg = loadConfigFile(path.join(dir, f));
+    const limits = { maxServices: 64, maxDests: 256 };
+    assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(cfg), limits), [], f);
   }
 });
