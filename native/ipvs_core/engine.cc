@@ -50,6 +50,7 @@ Worker::Worker(const WorkerOptions& opts)
 Worker::~Worker() = default;
 
 void Worker::set_snapshot(const Snapshot* snap) {
+  const Snapshot* prev = snap_;
   snap_ = snap;
   // Scheduler state for services this worker has not seen yet is allocated here, between
   // bursts, so sched_pick never allocates on the packet path.
@@ -61,7 +62,13 @@ void Worker::set_snapshot(const Snapshot* snap) {
   }
   // A real server whose threshold was raised or removed leaves overload at once (kernel).
   for (const ServiceSnap& svc : snap->services())
-    for (DestId d : svc.order) overload_on_edit(snap->dest(d), snap->dest(d).u_threshold, load_[d]);
+    for (DestId d : svc.order) {
+      const DestSnap& now = snap->dest(d);
+      uint32_t old_u = now.u_threshold;
+      if (prev && d < prev->limits().max_dests && prev->dest(d).available && prev->dest(d).addr == now.addr)
+        old_u = prev->dest(d).u_threshold;
+      overload_on_edit(now, old_u, load_[d]);
+    }
 }
 
 // ---- the burst ------------------------------------------------------------------------------

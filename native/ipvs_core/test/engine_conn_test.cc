@@ -235,6 +235,19 @@ TEST(EngineThresholds, AnOverloadedServerIsSkippedUntilItDrainsBelowTheLowerThre
   EXPECT_FALSE(h.load(0).overload);
 }
 
+TEST(EngineThresholds, RaisingTheUpperThresholdClearsOverloadAtOnce) {
+  CoreConfig c = nat({mkdest(0, "192.168.1.10", 80, FwdMethod::Masq), mkdest(1, "192.168.1.11", 80, FwdMethod::Masq)});
+  c.services[0].dests[0].u_threshold = 1;
+  Harness h(c);
+  for (uint16_t p = 1; p <= 4; ++p) h.send(syn(p));
+  ASSERT_TRUE(h.load(0).overload);
+  h.apply(c);  // unchanged threshold: still overloaded
+  EXPECT_TRUE(h.load(0).overload);
+  c.services[0].dests[0].u_threshold = 10;
+  h.apply(c);
+  EXPECT_FALSE(h.load(0).overload);
+}
+
 TEST(EngineOnePacket, UdpOpsSchedulesEveryDatagramAndKeepsNoEntry) {
   CoreConfig c;
   c.services = {mksvc(0, kProtoUdp, kVip, 53, SchedKind::Rr,
