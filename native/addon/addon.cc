@@ -4,6 +4,7 @@
 
 #include "config_convert.h"
 #include "core_demo.h"
+#include "dataplane_api.h"
 #include "snapshot.h"
 
 namespace {
@@ -102,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCoreConfig", Napi::Function::New(env, CheckCoreConfig));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("coreDemo", Napi::Function::New(env, CoreDemo));
+  fulcrum::addon::register_dataplane(env, exports);
   return exports;
 }
 

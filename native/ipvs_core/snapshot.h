@@ -58,6 +58,10 @@ class Snapshot {
   }
   // True when the address is a VIP or inside a match rule's prefix (ICMP echo is answered).
   bool is_virtual_v4(be32 daddr) const;
+  // The VIPs of address-named services, sorted: the dataplane answers ARP for exactly these
+  // (a match rule's prefix is routed to the director, never ARPed for).
+  const std::vector<be32>& vips_v4() const { return vips_v4_; }
+  bool has_vip_v4(be32 a) const { return std::binary_search(vips_v4_.begin(), vips_v4_.end(), a); }
 
   const ServiceSnap* service(SvcId id) const {
     return id < svc_slot_.size() && svc_slot_[id] >= 0 ? &services_[svc_slot_[id]] : nullptr;

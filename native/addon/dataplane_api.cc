@@ -1,0 +1,562 @@
+// N-API face of native/dpdk's Dataplane. Arguments are checked here (types, addresses), the
+// dataplane checks meaning; every failure is a JS exception with the cause. Requests to the
+// workers return Promises, completed from the event loop when a worker's answer wakes it (a
+// thread-safe function, so the Node thread never waits on the dataplane).
+#include "dataplane_api.h"
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <memory>
+
+#include "config_convert.h"
+#include "dataplane.h"
+#include "tcp_state.h"
+
+namespace fulcrum::addon {
+
+namespace {
+
+using dp::Dataplane;
+using dp::Request;
+
+// ---- the wake-up path ---------------------------------------------------------------------------
+
+size_t g_waiting = 0;  // promises outstanding: the wake-up keeps the loop alive only while > 0
+
+void on_wake_js(Napi::Env, Napi::Function, void*, void*) { Dataplane::instance().poll_replies(); }
+using WakeTsfn = Napi::TypedThreadSafeFunction<void, void, on_wake_js>;
+WakeTsfn g_wake;
+bool g_wake_ready = false;
+bool g_shutting_down = false;  // the environment is going: completions must not touch JS
+
+void wake_from_worker(void*) { g_wake.NonBlockingCall(); }
+
+void hold(Napi::Env env) {
+  if (g_waiting++ == 0) g_wake.Ref(env);
+}
+void release(Napi::Env env) {
+  if (g_waiting && --g_waiting == 0) g_wake.Unref(env);
+}
+
+// ---- argument readers -----------------------------------------------------------------------
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw Napi::TypeError::New(env, m); }
+
+double num(Napi::Env env, Napi::Object o, const char* key, const std::string& at, double lo, double hi) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) type_error(env, at + "." + key + ": must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || std::floor(d) != d)
+    throw Napi::RangeError::New(env, at + "." + key + ": must be an integer in " + std::to_string((long long)lo) +
+                                         ".." + std::to_string((long long)hi));
+  return d;
+}
+
+std::string str(Napi::Env env, Napi::Object o, const char* key, const std::string& at, bool optional = false) {
+  Napi::Value v = o.Get(key);
+  if (optional && (v.IsUndefined() || v.IsNull())) return "";
+  if (!v.IsString()) type_error(env, at + "." + key + ": must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+be32 ipv4(Napi::Env env, const std::string& s, const std::string& at) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) type_error(env, at + ": '" + s + "' is not an IPv4 address");
+  return a.s_addr;
+}
+
+void cidr(Napi::Env env, const std::string& s, const std::string& at, be32& addr, uint8_t& len) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos) type_error(env, at + ": '" + s + "' is not a.b.c.d/len");
+  addr = ipv4(env, s.substr(0, slash), at);
+  std::string l = s.substr(slash + 1);
+  char* end = nullptr;
+  long n = std::strtol(l.c_str(), &end, 10);
+  if (l.empty() || *end || n < 0 || n > 32) type_error(env, at + ": '" + s + "' has a bad prefix length");
+  len = static_cast<uint8_t>(n);
+}
+
+std::string dotted(be32 a) {
+  char b[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, b, sizeof b);
+  return b;
+}
+
+std::string mac_str(const dp::Mac& m) {
+  char s[18];
+  std::snprintf(s, sizeof s, "%02x:%02x:%02x:%02x:%02x:%02x", m.b[0], m.b[1], m.b[2], m.b[3], m.b[4], m.b[5]);
+  return s;
+}
+
+Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+  return a;
+}
+
+Napi::Error config_error(Napi::Env env, const std::vector<std::string>& problems) {
+  std::string m = "config refused:";
+  for (const std::string& p : problems) m += "\n  " + p;
+  Napi::Error e = Napi::Error::New(env, m);
+  e.Set("problems", string_array(env, problems));
+  return e;
+}
+
+CoreConfig core_config(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) type_error(env, "core config: expected an object");
+  CoreConfig cfg;
+  std::vector<std::string> problems;
+  if (!convert_core_config(v.As<Napi::Object>(), cfg, problems)) throw config_error(env, problems);
+  return cfg;
+}
+
+dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
+  dp::DataplaneConfig c;
+  const std::string at = "dataplane";
+  Napi::Value eal = o.Get("eal");
+  if (!eal.IsArray()) type_error(env, "dataplane.eal: must be an array of strings");
+  Napi::Array ea = eal.As<Napi::Array>();
+  for (uint32_t i = 0; i < ea.Length(); ++i) {
+    if (!ea.Get(i).IsString()) type_error(env, "dataplane.eal[" + std::to_string(i) + "]: must be a string");
+    c.eal.push_back(ea.Get(i).As<Napi::String>().Utf8Value());
+  }
+  Napi::Value wk = o.Get("workers");
+  if (!wk.IsArray()) type_error(env, "dataplane.workers: must be an array of CPU numbers");
+  Napi::Array wa = wk.As<Napi::Array>();
+  for (uint32_t i = 0; i < wa.Length(); ++i) {
+    Napi::Value x = wa.Get(i);
+    if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() < 0 || x.As<Napi::Number>().DoubleValue() > 1023)
+      throw Napi::RangeError::New(env, "dataplane.workers[" + std::to_string(i) + "]: must be a CPU number 0..1023");
+    c.worker_cpus.push_back(x.As<Napi::Number>().Uint32Value());
+  }
+  c.conn_capacity = static_cast<uint32_t>(num(env, o, "connTableSize", at, 1024, 1 << 30));
+  Napi::Value ib = o.Get("idleBackoff");
+  if (ib.IsBoolean() && !ib.As<Napi::Boolean>().Value()) {
+    c.backoff.enabled = false;
+  } else if (ib.IsObject()) {
+    Napi::Object b = ib.As<Napi::Object>();
+    c.backoff.pause_after_polls = static_cast<uint32_t>(num(env, b, "pauseAfterPolls", at + ".idleBackoff", 1, 1e9));
+    c.backoff.max_sleep_us = static_cast<uint32_t>(num(env, b, "maxSleepMicroseconds", at + ".idleBackoff", 0, 100000));
+  } else {
+    type_error(env, "dataplane.idleBackoff: must be false or {pauseAfterPolls, maxSleepMicroseconds}");
+  }
+  Napi::Value lim = o.Get("limits");
+  if (!lim.IsObject()) type_error(env, "dataplane.limits: must be {maxServices, maxDests}");
+  c.limits.max_services = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxServices", at + ".limits", 1, 65535));
+  c.limits.max_dests = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxDests", at + ".limits", 1, 65535));
+
+  Napi::Value ports = o.Get("ports");
+  if (!ports.IsArray()) type_error(env, "dataplane.ports: must be an array");
+  Napi::Array pa = ports.As<Napi::Array>();
+  for (uint32_t i = 0; i < pa.Length(); ++i) {
+    std::string pat = "dataplane.ports[" + std::to_string(i) + "]";
+    if (!pa.Get(i).IsObject()) type_error(env, pat + ": must be an object");
+    Napi::Object p = pa.Get(i).As<Napi::Object>();
+    dp::PortConfig pc;
+    pc.name = str(env, p, "name", pat);
+    pc.device = str(env, p, "device", pat);
+    std::string addr = str(env, p, "address", pat, true);
+    if (!addr.empty()) cidr(env, addr, pat + ".address", pc.addr, pc.prefix_len);
+    pc.tap = str(env, p, "tap", pat, true);
+    if (pc.tap.size() > 15) throw Napi::RangeError::New(env, pat + ".tap: kernel interface names are at most 15 characters");
+    c.ports.push_back(pc);
+  }
+  Napi::Value routes = o.Get("routes");
+  if (!routes.IsArray()) type_error(env, "dataplane.routes: must be an array");
+  Napi::Array ra = routes.As<Napi::Array>();
+  for (uint32_t i = 0; i < ra.Length(); ++i) {
+    std::string rat = "dataplane.routes[" + std::to_string(i) + "]";
+    if (!ra.Get(i).IsObject()) type_error(env, rat + ": must be an object");
+    Napi::Object r = ra.Get(i).As<Napi::Object>();
+    dp::RouteSpec rs;
+    cidr(env, str(env, r, "prefix", rat), rat + ".prefix", rs.prefix, rs.len);
+    std::string via = str(env, r, "via", rat, true);
+    if (!via.empty()) rs.via = ipv4(env, via, rat + ".via");
+    std::string port = str(env, r, "port", rat, true);
+    if (!port.empty()) {
+      for (size_t k = 0; k < c.ports.size(); ++k)
+        if (c.ports[k].name == port) rs.port = static_cast<int>(k);
+      if (rs.port < 0) type_error(env, rat + ".port: no port named '" + port + "'");
+    }
+    if (!rs.via && rs.port < 0) type_error(env, rat + ": needs via or port");
+    c.routes.push_back(rs);
+  }
+  Napi::Value la = o.Get("localAddresses");
+  if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IPv4 addresses");
+  Napi::Array laa = la.As<Napi::Array>();
+  for (uint32_t i = 0; i < laa.Length(); ++i) {
+    if (!laa.Get(i).IsString()) type_error(env, "localAddresses[" + std::to_string(i) + "]: must be a string");
+    c.local_addrs.push_back(ipv4(env, laa.Get(i).As<Napi::String>().Utf8Value(), "localAddresses[" + std::to_string(i) + "]"));
+  }
+  return c;
+}
+
+Dataplane& running_dataplane(Napi::Env env) {
+  Dataplane& d = Dataplane::instance();
+  if (!d.running()) throw Napi::Error::New(env, "the dataplane is not running (call start first)");
+  return d;
+}
+
+// Wraps a request in a Promise resolved by `fill` (on the event loop) when the workers answered.
+Napi::Promise submit(Napi::Env env, std::unique_ptr<Request> r, int worker,
+                     std::function<Napi::Value(Napi::Env, Request&)> fill) {
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  r->done = [env, deferred, fill](Request& req, const char* error) {
+    if (g_shutting_down) return;
+    release(env);
+    Napi::HandleScope scope(env);
+    if (error) {
+      deferred->Reject(Napi::Error::New(env, error).Value());
+      return;
+    }
+    try {
+      deferred->Resolve(fill(env, req));
+    } catch (const Napi::Error& e) {
+      deferred->Reject(e.Value());
+    }
+  };
+  hold(env);
+  if (!Dataplane::instance().submit(std::move(r), worker)) {
+    release(env);
+    throw Napi::Error::New(env, "the dataplane's command ring is full: too many requests at once, try again");
+  }
+  return deferred->Promise();
+}
+
+Napi::Object counters(Napi::Env env, const TrafficCounters& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("conns", static_cast<double>(c.conns));
+  o.Set("inpkts", static_cast<double>(c.inpkts));
+  o.Set("outpkts", static_cast<double>(c.outpkts));
+  o.Set("inbytes", static_cast<double>(c.inbytes));
+  o.Set("outbytes", static_cast<double>(c.outbytes));
+  return o;
+}
+
+const char* fwd_name(FwdMethod f) {
+  switch (f) {
+    case FwdMethod::Masq: return "nat";
+    case FwdMethod::FullNat: return "fullnat";
+    case FwdMethod::Tunnel: return "tun";
+    case FwdMethod::Route: return "dr";
+    case FwdMethod::Local: return "local";
+  }
+  return "?";
+}
+
+// ---- the functions ------------------------------------------------------------------------------
+
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject()) type_error(env, "start: expected (dataplaneOptions, coreConfig)");
+  dp::DataplaneConfig dc = dataplane_config(env, info[0].As<Napi::Object>());
+  CoreConfig core = core_config(env, info[1]);
+  if (!g_wake_ready) {
+    g_wake = WakeTsfn::New(env, "fulcrum-dataplane-wake", 0, 1);
+    g_wake.Unref(env);
+    g_wake_ready = true;
+  }
+  dp::StartInfo si;
+  try {
+    si = Dataplane::instance().start(dc, core, wake_from_worker, nullptr);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("hugepages", si.eal.hugepages);
+  out.Set("ealArgs", string_array(env, si.eal.args));
+  out.Set("mbufs", si.mbufs);
+  Napi::Array ws = Napi::Array::New(env, dc.worker_cpus.size());
+  for (size_t w = 0; w < dc.worker_cpus.size(); ++w) {
+    Napi::Object wo = Napi::Object::New(env);
+    wo.Set("id", static_cast<double>(w));
+    wo.Set("lcore", si.eal.worker_lcores[w]);
+    wo.Set("cpu", dc.worker_cpus[w]);
+    ws.Set(static_cast<uint32_t>(w), wo);
+  }
+  out.Set("workers", ws);
+  return out;
+}
+
+Napi::Value Stop(const Napi::CallbackInfo& info) {
+  Dataplane::instance().stop();
+  return info.Env().Undefined();
+}
+
+Napi::Value Running(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Dataplane::instance().running());
+}
+
+Napi::Value Apply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  if (info.Length() < 1) type_error(env, "apply: expected a core config");
+  CoreConfig core = core_config(env, info[0]);
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  std::vector<std::string> problems;
+  hold(env);
+  bool ok = d.apply(core, problems, [env, deferred](Request&, const char* error) {
+    if (g_shutting_down) return;
+    release(env);
+    Napi::HandleScope scope(env);
+    if (error)
+      deferred->Reject(Napi::Error::New(env, std::string("applied, but not confirmed: ") + error).Value());
+    else
+      deferred->Resolve(env.Undefined());
+  });
+  if (!ok) {
+    release(env);
+    throw config_error(env, problems);
+  }
+  if (!problems.empty()) {  // published, but the confirmation could not be asked for
+    release(env);
+    deferred->Resolve(env.Undefined());
+  }
+  return deferred->Promise();
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  return submit(env, d.stats_request(), -1, [](Napi::Env env, Request& r) -> Napi::Value {
+    Dataplane& d = Dataplane::instance();
+    const Snapshot* snap = d.snapshot();
+    Napi::Object out = Napi::Object::New(env);
+    TrafficCounters total;
+    uint64_t drops[kDropReasonCount] = {}, events[static_cast<size_t>(Event::Count)] = {};
+    dp::DpCounters dpc;
+    Napi::Array workers = Napi::Array::New(env, r.reports.size());
+    for (size_t w = 0; w < r.reports.size(); ++w) {
+      const dp::WorkerReport& wr = r.reports[w];
+      total += wr.stats.total;
+      for (unsigned i = 0; i < kDropReasonCount; ++i) drops[i] += wr.stats.drops[i];
+      for (size_t i = 0; i < static_cast<size_t>(Event::Count); ++i) events[i] += wr.stats.events[i];
+      for (unsigned i = 0; i < dp::kDpCounterCount; ++i) dpc.v[i] += wr.dp.v[i];
+      Napi::Object wo = Napi::Object::New(env);
+      wo.Set("id", static_cast<double>(w));
+      wo.Set("lcore", d.worker_lcores()[w]);
+      wo.Set("cpu", d.worker_cpus()[w]);
+      wo.Set("connections", static_cast<double>(wr.conns));
+      wo.Set("connCapacity", static_cast<double>(wr.conn_capacity));
+      wo.Set("tableBytes", static_cast<double>(wr.table_bytes));
+      wo.Set("polls", static_cast<double>(wr.polls));
+      wo.Set("busyPolls", static_cast<double>(wr.busy_polls));
+      wo.Set("rxPackets", static_cast<double>(wr.rx_packets));
+      wo.Set("txPackets", static_cast<double>(wr.tx_packets));
+      wo.Set("counters", counters(env, wr.stats.total));
+      workers.Set(static_cast<uint32_t>(w), wo);
+    }
+    out.Set("total", counters(env, total));
+    Napi::Array svcs = Napi::Array::New(env);
+    uint32_t si = 0;
+    for (const ServiceSnap& s : snap->services()) {
+      TrafficCounters sc;
+      for (const dp::WorkerReport& wr : r.reports) sc += wr.stats.svc[s.id];
+      Napi::Object so = Napi::Object::New(env);
+      so.Set("id", s.id);
+      so.Set("stats", counters(env, sc));
+      Napi::Array dests = Napi::Array::New(env, s.order.size());
+      for (size_t k = 0; k < s.order.size(); ++k) {
+        DestId did = s.order[k];
+        TrafficCounters dc;
+        uint64_t active = 0, inactive = 0, persist = 0;
+        for (const dp::WorkerReport& wr : r.reports) {
+          dc += wr.stats.dest[did];
+          active += wr.load[did].active;
+          inactive += wr.load[did].inactive;
+          persist += wr.load[did].persist;
+        }
+        Napi::Object dobj = Napi::Object::New(env);
+        dobj.Set("id", did);
+        dobj.Set("activeConns", static_cast<double>(active));
+        dobj.Set("inactConns", static_cast<double>(inactive));
+        dobj.Set("persistConns", static_cast<double>(persist));
+        dobj.Set("stats", counters(env, dc));
+        dests.Set(static_cast<uint32_t>(k), dobj);
+      }
+      so.Set("dests", dests);
+      svcs.Set(si++, so);
+    }
+    out.Set("services", svcs);
+    Napi::Object dr = Napi::Object::New(env);
+    for (unsigned i = 1; i < kDropReasonCount; ++i)
+      if (drops[i]) dr.Set(drop_reason_name(static_cast<DropReason>(i)), static_cast<double>(drops[i]));
+    for (unsigned i = 0; i < dp::kDpFirstEvent; ++i)
+      if (dpc.v[i]) dr.Set(dp::dp_counter_name(i), static_cast<double>(dpc.v[i]));
+    out.Set("drops", dr);
+    Napi::Object ev = Napi::Object::New(env);
+    for (size_t i = 0; i < static_cast<size_t>(Event::Count); ++i)
+      if (events[i]) ev.Set(event_name(static_cast<Event>(i)), static_cast<double>(events[i]));
+    for (unsigned i = dp::kDpFirstEvent; i < dp::kDpCounterCount; ++i)
+      if (dpc.v[i]) ev.Set(dp::dp_counter_name(i), static_cast<double>(dpc.v[i]));
+    out.Set("events", ev);
+    out.Set("workers", workers);
+    return out;
+  });
+}
+
+// connections(worker, cursor, max, filter) -> Promise<{connections, next}>: one worker's page.
+Napi::Value Connections(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsObject())
+    type_error(env, "connections: expected (worker, cursor, max, filter)");
+  int worker = info[0].As<Napi::Number>().Int32Value();
+  if (worker < 0 || static_cast<uint32_t>(worker) >= d.workers())
+    throw Napi::RangeError::New(env, "connections: worker must be in 0.." + std::to_string(d.workers() - 1));
+  double cursor = info[1].As<Napi::Number>().DoubleValue(), max = info[2].As<Napi::Number>().DoubleValue();
+  if (cursor < 0 || std::floor(cursor) != cursor) throw Napi::RangeError::New(env, "connections: bad cursor");
+  if (max < 1 || max > 100000) throw Napi::RangeError::New(env, "connections: max must be in 1..100000");
+  auto r = std::make_unique<Request>();
+  r->type = dp::CmdType::ListConns;
+  r->cursor = static_cast<size_t>(cursor);
+  r->max = static_cast<size_t>(max);
+  r->scratch.reserve(r->max);
+  r->conns.reserve(r->max);
+  Napi::Object f = info[3].As<Napi::Object>();
+  auto opt_addr = [&](const char* k, be32& out) {
+    std::string s = str(env, f, k, "filter", true);
+    if (!s.empty()) out = ipv4(env, s, std::string("filter.") + k);
+  };
+  auto opt_port = [&](const char* k, be16& out) {
+    Napi::Value v = f.Get(k);
+    if (v.IsUndefined()) return;
+    if (!v.IsNumber() || v.As<Napi::Number>().Uint32Value() > 65535) throw Napi::RangeError::New(env, std::string("filter.") + k + ": must be a port");
+    out = htons(static_cast<uint16_t>(v.As<Napi::Number>().Uint32Value()));
+  };
+  std::string proto = str(env, f, "protocol", "filter", true);
+  if (proto == "tcp") r->filter.proto = kProtoTcp;
+  else if (proto == "udp") r->filter.proto = kProtoUdp;
+  else if (!proto.empty()) type_error(env, "filter.protocol: must be tcp or udp");
+  opt_addr("virtualAddress", r->filter.vaddr);
+  opt_port("virtualPort", r->filter.vport);
+  opt_addr("serverAddress", r->filter.daddr);
+  opt_port("serverPort", r->filter.dport);
+  opt_addr("clientAddress", r->filter.caddr);
+  if (f.Get("templates").IsBoolean()) r->filter.templates = f.Get("templates").As<Napi::Boolean>().Value();
+  return submit(env, std::move(r), worker, [](Napi::Env env, Request& r) -> Napi::Value {
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array a = Napi::Array::New(env, r.conns.size());
+    for (size_t i = 0; i < r.conns.size(); ++i) {
+      const ConnInfo& c = r.conns[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("protocol", c.proto == kProtoTcp ? "tcp" : c.proto == kProtoUdp ? "udp" : c.proto == kProtoSctp ? "sctp" : "ip");
+      o.Set("template", c.is_template);
+      o.Set("state", c.is_template ? "NONE" : tcp_state_name(c.state));
+      o.Set("method", fwd_name(c.fwd));
+      o.Set("clientAddress", dotted(c.caddr));
+      o.Set("clientPort", ntohs(c.cport));
+      o.Set("virtualAddress", dotted(c.vaddr));
+      o.Set("virtualPort", ntohs(c.vport));
+      o.Set("serverAddress", dotted(c.daddr));
+      o.Set("serverPort", ntohs(c.dport));
+      if (c.fwd == FwdMethod::FullNat && !c.is_template) {
+        o.Set("localAddress", dotted(c.laddr));
+        o.Set("localPort", ntohs(c.lport));
+      }
+      o.Set("expiresMs", static_cast<double>(c.expires_in_ticks) * (1000.0 / kTicksPerSec));
+      o.Set("dest", c.dest);
+      a.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("connections", a);
+    out.Set("next", static_cast<double>(r.next_cursor));
+    return out;
+  });
+}
+
+// flush() drops every connection and template; flush(destId) those of one real server.
+Napi::Value Flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  auto r = std::make_unique<Request>();
+  r->type = dp::CmdType::FlushAll;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().Uint32Value() >= d.limits().max_dests)
+      throw Napi::RangeError::New(env, "flush: dest id out of range");
+    r->type = dp::CmdType::FlushDest;
+    r->dest = static_cast<DestId>(info[0].As<Napi::Number>().Uint32Value());
+  }
+  return submit(env, std::move(r), -1, [](Napi::Env env, Request&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value Ports(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  Napi::Array a = Napi::Array::New(env, d.port_count());
+  for (size_t i = 0; i < d.port_count(); ++i) {
+    dp::PortStatus s = d.port_status(i);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", s.name);
+    o.Set("device", s.device);
+    o.Set("driver", s.driver);
+    o.Set("mac", mac_str(s.mac));
+    if (!s.tap.empty()) o.Set("tap", s.tap);
+    o.Set("linkUp", s.link_up);
+    o.Set("speedMbps", s.speed_mbps);
+    o.Set("fullDuplex", s.full_duplex);
+    o.Set("queues", s.queues);
+    o.Set("rss", s.rss);
+    Napi::Object st = Napi::Object::New(env);
+    st.Set("ipackets", static_cast<double>(s.ipackets));
+    st.Set("opackets", static_cast<double>(s.opackets));
+    st.Set("ibytes", static_cast<double>(s.ibytes));
+    st.Set("obytes", static_cast<double>(s.obytes));
+    st.Set("imissed", static_cast<double>(s.imissed));
+    st.Set("ierrors", static_cast<double>(s.ierrors));
+    st.Set("oerrors", static_cast<double>(s.oerrors));
+    st.Set("rxNombuf", static_cast<double>(s.rx_nombuf));
+    o.Set("stats", st);
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
+Napi::Value Neighbours(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  running_dataplane(env);
+  auto r = std::make_unique<Request>();
+  r->type = dp::CmdType::Neighbours;
+  r->neigh.reserve(8192);
+  return submit(env, std::move(r), 0, [](Napi::Env env, Request& r) -> Napi::Value {
+    Dataplane& d = Dataplane::instance();
+    Napi::Array a = Napi::Array::New(env, r.neigh.size());
+    for (size_t i = 0; i < r.neigh.size(); ++i) {
+      const dp::NeighInfo& n = r.neigh[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("port", n.port < d.port_count() ? d.port_status(n.port).name : std::to_string(n.port));
+      o.Set("address", dotted(n.ip));
+      o.Set("mac", mac_str(n.mac));
+      o.Set("state", dp::neigh_state_name(static_cast<dp::NeighState>(n.state)));
+      o.Set("confirmedMsAgo", static_cast<double>(n.age_ms));
+      o.Set("queued", n.queued);
+      a.Set(static_cast<uint32_t>(i), o);
+    }
+    return a;
+  });
+}
+
+void cleanup(void*) {
+  g_shutting_down = true;
+  Dataplane::instance().stop();
+  if (g_wake_ready) g_wake.Release();
+  g_wake_ready = false;
+}
+
+}  // namespace
+
+void register_dataplane(Napi::Env env, Napi::Object exports) {
+  exports.Set("start", Napi::Function::New(env, Start));
+  exports.Set("stop", Napi::Function::New(env, Stop));
+  exports.Set("running", Napi::Function::New(env, Running));
+  exports.Set("apply", Napi::Function::New(env, Apply));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("connections", Napi::Function::New(env, Connections));
+  exports.Set("flush", Napi::Function::New(env, Flush));
+  exports.Set("ports", Napi::Function::New(env, Ports));
+  exports.Set("neighbours", Napi::Function::New(env, Neighbours));
+  // Workers must not outlive the environment they report to.
+  napi_add_env_cleanup_hook(env, cleanup, nullptr);
+}
+
+}  // namespace fulcrum::addon

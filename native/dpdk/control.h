@@ -1,0 +1,79 @@
+// Requests from the control thread (Node's) to the workers, and what the workers send back.
+// A request travels by pointer over each worker's command ring; the worker fills its own slot
+// of the request (buffers sized by the control thread, so the worker never allocates) and
+// puts the pointer on the shared reply ring, then wakes the event loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "arp.h"
+#include "dp_counters.h"
+#include "engine.h"
+
+namespace fulcrum::dp {
+
+enum class CmdType : uint8_t {
+  Sync,        // answered once the worker runs on the current snapshot
+  Stats,
+  ListConns,
+  FlushAll,
+  FlushDest,
+  Neighbours,
+};
+
+struct WorkerReport {
+  WorkerStats stats;
+  std::vector<DestLoad> load;  // by DestId
+  DpCounters dp;
+  uint64_t conns = 0, conn_capacity = 0, table_bytes = 0;
+  uint64_t polls = 0, busy_polls = 0;
+  uint64_t rx_packets = 0, tx_packets = 0;
+};
+
+// Which connections a listing wants; zero fields match anything.
+struct ConnFilter {
+  uint8_t proto = 0;
+  be32 vaddr = 0;
+  be16 vport = 0;
+  be32 daddr = 0;
+  be16 dport = 0;
+  be32 caddr = 0;
+  bool templates = true;
+  bool matches(const ConnInfo& c) const {
+    return (!proto || c.proto == proto) && (!vaddr || c.vaddr == vaddr) && (!vport || c.vport == vport) &&
+           (!daddr || c.daddr == daddr) && (!dport || c.dport == dport) && (!caddr || c.caddr == caddr) &&
+           (templates || !c.is_template);
+  }
+};
+
+struct NeighInfo {
+  uint16_t port;
+  be32 ip;
+  Mac mac;
+  uint8_t state;  // NeighState
+  uint64_t age_ms;
+  uint8_t queued;
+};
+
+struct Request {
+  CmdType type = CmdType::Sync;
+  uint32_t remaining = 0;  // workers yet to answer; touched by the control thread only
+  // Stats: one report per worker, presized by the control thread.
+  std::vector<WorkerReport> reports;
+  // ListConns (one worker): scan from cursor, keep what matches, up to max records scanned.
+  size_t cursor = 0, max = 0, next_cursor = 0;
+  ConnFilter filter;
+  std::vector<ConnInfo> scratch, conns;
+  // FlushDest
+  DestId dest = kNoDest;
+  // Neighbours (worker 0)
+  std::vector<NeighInfo> neigh;
+  // Runs on the control thread once every addressed worker has answered; `error` is set when
+  // the dataplane stopped first.
+  std::function<void(Request&, const char* error)> done;
+};
+
+}  // namespace fulcrum::dp

@@ -1,0 +1,256 @@
+// See dataplane.h.
+#include "dataplane.h"
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace fulcrum::dp {
+
+namespace {
+
+constexpr const char* kPoolName = "fulcrum_mbufs";
+constexpr unsigned kCommandRing = 64;
+constexpr unsigned kReplyRing = 1024;  // >= workers * kCommandRing: a reply never waits
+constexpr unsigned kHandoverRing = 4096;
+
+int worker_main(void* arg) { return static_cast<LcoreWorker*>(arg)->run(); }
+
+std::string join_problems(const std::vector<std::string>& p) {
+  std::string s = "config refused:";
+  for (const std::string& x : p) s += "\n  " + x;
+  return s;
+}
+
+}  // namespace
+
+Dataplane& Dataplane::instance() {
+  static Dataplane dp;
+  return dp;
+}
+
+StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, void (*wake)(void*), void* wake_arg) {
+  if (running_) throw std::runtime_error("the dataplane is already running in this process");
+  if (cfg.ports.empty()) throw std::runtime_error("dataplane.ports: at least one port is needed");
+  const uint32_t nw = static_cast<uint32_t>(cfg.worker_cpus.size());
+  if (nw == 0 || nw > 64) throw std::runtime_error("dataplane.workers: between 1 and 64 workers");
+  if (cfg.local_addrs.size() > FnatPool::kMaxAddrs)
+    throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses");
+
+  // The config is checked before anything starts.
+  std::vector<std::string> problems;
+  std::unique_ptr<Snapshot> first = build_snapshot(core, cfg.limits, nullptr, problems);
+  if (!first) throw std::runtime_error(join_problems(problems));
+
+  EalRequest er;
+  er.user_args = cfg.eal;
+  er.worker_cpus = cfg.worker_cpus;
+  for (const PortConfig& p : cfg.ports)
+    if (is_pci_address(p.device)) er.pci.push_back(p.device);
+  cfg_ = cfg;
+  info_ = StartInfo{};
+  info_.eal = eal_start(er);
+
+  try {
+    uint32_t taps = static_cast<uint32_t>(std::count_if(cfg.ports.begin(), cfg.ports.end(),
+                                                        [](const PortConfig& p) { return !p.tap.empty(); }));
+    uint32_t need = cfg.mbufs ? cfg.mbufs
+                              : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * 2048 + nw * 1024 + 4096;
+    rte_mempool* pool = rte_mempool_lookup(kPoolName);
+    if (pool && pool->size < need)
+      throw std::runtime_error("the mbuf pool of an earlier start in this process is too small (" +
+                               std::to_string(pool->size) + " < " + std::to_string(need) + "); restart the process");
+    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (!pool)
+      throw std::runtime_error("cannot allocate " + std::to_string(need) + " mbufs: " + rte_strerror(rte_errno) +
+                               " (give EAL more memory with -m, or use hugepages)");
+    info_.mbufs = pool->size;
+
+    std::vector<PortAddr> addrs;
+    for (const PortConfig& p : cfg.ports) addrs.push_back(PortAddr{p.addr, p.prefix_len});
+    routes_ = std::make_unique<RouteTable>("fulcrum_routes", addrs, cfg.routes);
+
+    ports_.open(cfg.ports, static_cast<uint16_t>(nw), pool);
+
+    shared_ = std::make_unique<Shared>();
+    Shared& sh = *shared_;
+    sh.ports = ports_.ports();
+    for (size_t i = 0; i < sh.ports.size(); ++i) {
+      if (sh.ports[i].id >= 1024) throw std::runtime_error("DPDK port id beyond 1023");
+      sh.port_index[sh.ports[i].id] = static_cast<uint16_t>(i);
+      if (sh.ports[i].has_tap && sh.ports[i].tap_id < 1024) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
+    }
+    sh.routes = routes_.get();
+    sh.pool = pool;
+    sh.nworkers = nw;
+    sh.wake = wake;
+    sh.wake_arg = wake_arg;
+    sh.backoff = cfg.backoff;
+    sh.tsc_hz = rte_get_tsc_hz();
+    sh.local_addrs = cfg.local_addrs;
+    std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
+    sh.fnat_port_lo = 1024;
+    sh.fnat_share = (65536 - 1024) / nw;
+
+    size_t qsz = rte_rcu_qsbr_get_memsize(nw);
+    qsbr_mem_ = rte_zmalloc("fulcrum_qsbr", qsz, RTE_CACHE_LINE_SIZE);
+    if (!qsbr_mem_) throw std::runtime_error("cannot allocate the RCU state");
+    sh.qsbr = static_cast<rte_rcu_qsbr*>(qsbr_mem_);
+    rte_rcu_qsbr_init(sh.qsbr, nw);
+
+    auto ring = [&](const std::string& name, unsigned size, unsigned flags, unsigned esize = 0) {
+      rte_ring* r = esize ? rte_ring_create_elem(name.c_str(), esize, size, SOCKET_ID_ANY, flags)
+                          : rte_ring_create(name.c_str(), size, SOCKET_ID_ANY, flags);
+      if (!r) throw std::runtime_error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
+      rings_.push_back(r);
+      return r;
+    };
+    sh.handover.assign(nw * nw, nullptr);
+    for (uint32_t a = 0; a < nw; ++a) {
+      for (uint32_t b = 0; b < nw; ++b)
+        if (a != b)
+          sh.handover[a * nw + b] = ring("fk_h" + std::to_string(a) + "_" + std::to_string(b), kHandoverRing,
+                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), 256, RING_F_SC_DEQ, 16));
+      sh.commands.push_back(ring("fk_c" + std::to_string(a), kCommandRing, RING_F_SP_ENQ | RING_F_SC_DEQ));
+    }
+    sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
+
+    for (uint32_t w = 0; w < nw; ++w) {
+      WorkerOptions wo;
+      wo.conn_capacity = cfg.conn_capacity;
+      wo.limits = cfg.limits;
+      wo.local_addrs = cfg.local_addrs;
+      wo.port_lo = static_cast<uint16_t>(1024 + w * sh.fnat_share);
+      wo.port_hi = static_cast<uint16_t>(w + 1 == nw ? 65535 : 1024 + (w + 1) * sh.fnat_share - 1);
+      wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
+      wo.worker_id = static_cast<uint16_t>(w);
+      workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
+      rte_rcu_qsbr_thread_register(sh.qsbr, w);
+    }
+
+    current_ = std::move(first);
+    sh.snapshot.store(current_.get(), std::memory_order_release);
+    for (uint32_t w = 0; w < nw; ++w) {
+      unsigned lcore = info_.eal.worker_lcores[w];
+      if (rte_eal_get_lcore_state(lcore) != WAIT)
+        throw std::runtime_error("lcore " + std::to_string(lcore) + " is busy");
+      int rc = rte_eal_remote_launch(worker_main, workers_[w].get(), lcore);
+      if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore) + ": " + rte_strerror(-rc));
+    }
+  } catch (...) {
+    teardown();
+    throw;
+  }
+  running_ = true;
+  return info_;
+}
+
+void Dataplane::teardown() {
+  if (shared_) {
+    shared_->stop.store(true);
+    for (size_t w = 0; w < workers_.size(); ++w) rte_eal_wait_lcore(info_.eal.worker_lcores[w]);
+  }
+  // Answer what the workers answered, fail the rest.
+  if (shared_ && shared_->replies) poll_replies();
+  for (Request* r : outstanding_) {
+    if (r->done) r->done(*r, "the dataplane stopped");
+    delete r;
+  }
+  outstanding_.clear();
+  workers_.clear();
+  ports_.close();
+  for (rte_ring* r : rings_) rte_ring_free(r);
+  rings_.clear();
+  shared_.reset();
+  rte_free(qsbr_mem_);
+  qsbr_mem_ = nullptr;
+  routes_.reset();
+  retired_.clear();
+  current_.reset();
+  running_ = false;
+}
+
+void Dataplane::stop() {
+  if (running_ || shared_) teardown();
+}
+
+bool Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
+                      std::function<void(Request&, const char*)> done) {
+  if (!running_) {
+    problems.push_back("the dataplane is not running");
+    return false;
+  }
+  std::unique_ptr<Snapshot> next = build_snapshot(core, cfg_.limits, current_.get(), problems);
+  if (!next) return false;
+  retired_.push_back(Retired{std::move(current_), 0});
+  current_ = std::move(next);
+  shared_->snapshot.store(current_.get(), std::memory_order_release);
+  retired_.back().token = rte_rcu_qsbr_start(shared_->qsbr);
+  auto r = std::make_unique<Request>();
+  r->type = CmdType::Sync;
+  r->done = std::move(done);
+  if (!submit(std::move(r))) problems.push_back("applied, but a worker's command ring is full: not confirmed");
+  return true;
+}
+
+std::unique_ptr<Request> Dataplane::stats_request() const {
+  auto r = std::make_unique<Request>();
+  r->type = CmdType::Stats;
+  r->reports.resize(workers_.size());
+  for (WorkerReport& w : r->reports) {
+    w.stats.svc.resize(cfg_.limits.max_services);
+    w.stats.dest.resize(cfg_.limits.max_dests);
+    w.load.resize(cfg_.limits.max_dests);
+  }
+  return r;
+}
+
+bool Dataplane::submit(std::unique_ptr<Request> r, int worker) {
+  if (!running_) return false;
+  std::vector<uint32_t> to;
+  if (worker >= 0)
+    to.push_back(static_cast<uint32_t>(worker));
+  else
+    for (uint32_t w = 0; w < workers_.size(); ++w) to.push_back(w);
+  for (uint32_t w : to)
+    if (rte_ring_free_count(shared_->commands[w]) == 0) return false;
+  r->remaining = static_cast<uint32_t>(to.size());
+  Request* raw = r.release();
+  outstanding_.push_back(raw);
+  for (uint32_t w : to) rte_ring_sp_enqueue(shared_->commands[w], raw);
+  return true;
+}
+
+void Dataplane::poll_replies() {
+  if (!shared_) return;
+  void* got[64];
+  unsigned n;
+  while ((n = rte_ring_sc_dequeue_burst(shared_->replies, got, 64, nullptr)) > 0) {
+    for (unsigned i = 0; i < n; ++i) {
+      Request* r = static_cast<Request*>(got[i]);
+      if (--r->remaining) continue;
+      outstanding_.erase(std::find(outstanding_.begin(), outstanding_.end(), r));
+      if (r->done) r->done(*r, nullptr);
+      delete r;
+    }
+  }
+  reclaim();
+}
+
+void Dataplane::reclaim() {
+  while (!retired_.empty() && rte_rcu_qsbr_check(shared_->qsbr, retired_.front().token, false) == 1)
+    retired_.pop_front();
+}
+
+}  // namespace fulcrum::dp

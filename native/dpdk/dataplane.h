@@ -1,0 +1,93 @@
+// The dataplane as the control thread sees it: start (EAL, mempool, routes, ports, rings, RCU,
+// workers), publish snapshots, send requests to workers and collect their answers, read port
+// state, stop. One per process (EAL is process-wide). Every method runs on the control
+// thread; workers are reached only through rings and the published snapshot pointer.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "control.h"
+#include "eal.h"
+#include "lcore_worker.h"
+#include "port.h"
+#include "route.h"
+#include "snapshot.h"
+
+namespace fulcrum::dp {
+
+struct DataplaneConfig {
+  std::vector<std::string> eal;
+  std::vector<unsigned> worker_cpus;
+  uint32_t conn_capacity = 1 << 20;
+  WorkerLimits limits;
+  IdleBackoff backoff;
+  std::vector<PortConfig> ports;
+  std::vector<RouteSpec> routes;
+  std::vector<be32> local_addrs;
+  uint32_t mbufs = 0;  // 0: sized from ports and queues
+};
+
+struct StartInfo {
+  EalInfo eal;
+  uint32_t mbufs = 0;
+};
+
+class Dataplane {
+ public:
+  static Dataplane& instance();
+
+  // Starts everything or nothing: on failure what was started is undone and the error
+  // (std::runtime_error, or ConfigError listing the core's problems) says why.
+  StartInfo start(const DataplaneConfig& cfg, const CoreConfig& core, void (*wake)(void*), void* wake_arg);
+  void stop();
+  bool running() const { return running_; }
+
+  // Builds the snapshot (nullptr with problems listed when the config is refused; nothing
+  // changes then), publishes it, and sends a Sync so `done` runs once every worker uses it;
+  // the previous snapshot is freed after the RCU grace period.
+  bool apply(const CoreConfig& core, std::vector<std::string>& problems, std::function<void(Request&, const char*)> done);
+
+  // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
+  bool submit(std::unique_ptr<Request> r, int worker = -1);
+  // Presizes a Stats request.
+  std::unique_ptr<Request> stats_request() const;
+  // Collects answers (from the event loop when a worker wakes it) and completes requests.
+  void poll_replies();
+
+  const Snapshot* snapshot() const { return current_.get(); }
+  uint32_t workers() const { return static_cast<uint32_t>(workers_.size()); }
+  const std::vector<unsigned>& worker_cpus() const { return cfg_.worker_cpus; }
+  const std::vector<unsigned>& worker_lcores() const { return info_.eal.worker_lcores; }
+  size_t port_count() const { return ports_.ports().size(); }
+  PortStatus port_status(size_t i) const { return ports_.status(i); }
+  const WorkerLimits& limits() const { return cfg_.limits; }
+
+ private:
+  Dataplane() = default;
+  void teardown();
+  void reclaim();
+
+  bool running_ = false;
+  DataplaneConfig cfg_;
+  StartInfo info_;
+  std::unique_ptr<Shared> shared_;
+  std::unique_ptr<RouteTable> routes_;
+  PortSet ports_;
+  std::vector<std::unique_ptr<LcoreWorker>> workers_;
+  std::vector<rte_ring*> rings_;
+  void* qsbr_mem_ = nullptr;
+  std::unique_ptr<Snapshot> current_;
+  struct Retired {
+    std::unique_ptr<Snapshot> snap;
+    uint64_t token;
+  };
+  std::deque<Retired> retired_;
+  std::vector<Request*> outstanding_;
+};
+
+}  // namespace fulcrum::dp

@@ -1,0 +1,55 @@
+// What the dataplane around the packet core counts per worker: drops the core never sees
+// (a full TX queue, no route, an unresolved neighbour, ...) and ARP/exception-path events.
+// One X-macro list, as the core's drop reasons, so metrics and stats print the same names.
+#pragma once
+
+#include <cstdint>
+
+namespace fulcrum::dp {
+
+#define FULCRUM_DP_COUNTERS(X)                                                                \
+  X(RxMultiSeg, "rx_multiseg")            /* a chained mbuf: frames larger than one buffer */ \
+  X(TxFull, "tx_full")                    /* the port's TX queue did not take the packet */   \
+  X(NoRoute, "no_route")                  /* no route to the packet's destination */          \
+  X(NeighQueueFull, "neigh_queue_full")   /* too many packets waiting for one neighbour */    \
+  X(NeighFailed, "neigh_failed")          /* waited for a neighbour that never answered */    \
+  X(NeighTableFull, "neigh_table_full")                                                       \
+  X(NoKernelPath, "no_kernel_path")       /* for the host, but the port has no TAP */         \
+  X(HandoverFull, "handover_full")        /* the owning worker's ring was full */             \
+  X(NoMbuf, "no_mbuf")                    /* could not allocate an ARP/ICMP frame */          \
+  X(ArpBad, "arp_bad")                    /* ARP that is not Ethernet/IPv4 or is truncated */ \
+  /* events, not drops */                                                                     \
+  X(ArpReplied, "arp_replied")            /* we answered for a VIP or one of our addresses */ \
+  X(ArpRequested, "arp_requested")        /* we asked for a neighbour */                      \
+  X(ArpLearned, "arp_learned")                                                                \
+  X(GarpSent, "garp_sent")                                                                    \
+  X(HandedOver, "handed_over")            /* sent to the worker that owns the connection */   \
+  X(ToKernel, "to_kernel")                /* written to a port's TAP */                       \
+  X(FromKernel, "from_kernel")            /* read from a TAP and sent out of its port */
+
+enum class DpCounter : uint8_t {
+#define FULCRUM_DP_ENUM(id, name) id,
+  FULCRUM_DP_COUNTERS(FULCRUM_DP_ENUM)
+#undef FULCRUM_DP_ENUM
+      kCount
+};
+
+constexpr unsigned kDpCounterCount = static_cast<unsigned>(DpCounter::kCount);
+// Counters before this one are drops; the rest are events.
+constexpr unsigned kDpFirstEvent = static_cast<unsigned>(DpCounter::ArpReplied);
+
+inline const char* dp_counter_name(unsigned i) {
+  static constexpr const char* kNames[] = {
+#define FULCRUM_DP_NAME(id, name) name,
+      FULCRUM_DP_COUNTERS(FULCRUM_DP_NAME)
+#undef FULCRUM_DP_NAME
+  };
+  return i < kDpCounterCount ? kNames[i] : "unknown";
+}
+
+struct DpCounters {
+  uint64_t v[kDpCounterCount] = {};
+  void add(DpCounter c, uint64_t n = 1) { v[static_cast<unsigned>(c)] += n; }
+};
+
+}  // namespace fulcrum::dp

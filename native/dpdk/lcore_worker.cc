@@ -1,0 +1,441 @@
+// See lcore_worker.h. The burst path is poll -> steer (only with several workers) -> core ->
+// route -> neighbour -> TX buffer; ARP and the exception path are their own functions so the
+// common case stays a straight line.
+#include "lcore_worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace fulcrum::dp {
+
+namespace {
+
+constexpr uint16_t kBurst = 32;
+
+// What one worker tells the others it learnt from ARP (16 bytes: an rte_ring element).
+struct NeighUpdate {
+  uint16_t port;
+  uint8_t create;
+  uint8_t pad;
+  be32 ip;
+  uint8_t mac[6];
+  uint16_t pad2;
+};
+static_assert(sizeof(NeighUpdate) == 16);
+
+inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
+  uint64_t h = (uint64_t{ip} << 16 ^ port) * 0x9e3779b97f4a7c15ull;
+  return static_cast<uint32_t>(((h >> 32) * n) >> 32);
+}
+
+inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memcpy(f, dst.b, 6);
+  std::memcpy(f + 6, src.b, 6);
+}
+
+}  // namespace
+
+LcoreWorker::LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_opts)
+    : sh_(shared),
+      id_(id),
+      core_(core_opts),
+      txq_(shared.ports.size()),
+      tapq_(shared.ports.size()),
+      handq_(shared.nworkers),
+      bufs_(new PacketBuf[kBurst]),
+      verdicts_(new Verdict[kBurst]) {
+  for (size_t i = 0; i < sh_.ports.size(); ++i) {
+    txq_[i].port_id = sh_.ports[i].id;
+    tapq_[i].port_id = sh_.ports[i].tap_id;
+  }
+}
+
+LcoreWorker::~LcoreWorker() = default;
+
+int LcoreWorker::run() {
+  rte_rcu_qsbr_thread_online(sh_.qsbr, id_);
+  const uint64_t tsc_per_ms = std::max<uint64_t>(1, sh_.tsc_hz / 1000);
+  uint32_t empty = 0;
+  while (!sh_.stop.load(std::memory_order_relaxed)) {
+    uint64_t now_ms = rte_rdtsc() / tsc_per_ms;
+    const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire);
+    if (s != core_.snapshot()) [[unlikely]]
+      on_snapshot(s);
+    rte_rcu_qsbr_quiescent(sh_.qsbr, id_);
+
+    uint64_t before = rx_;
+    for (size_t pi = 0; pi < sh_.ports.size(); ++pi) poll_port(pi, now_ms);
+    if (sh_.nworkers > 1) {
+      rte_mbuf* m[kBurst];
+      for (uint32_t from = 0; from < sh_.nworkers; ++from) {
+        if (from == id_) continue;
+        unsigned n = rte_ring_sc_dequeue_burst(sh_.handover[from * sh_.nworkers + id_], reinterpret_cast<void**>(m),
+                                               kBurst, nullptr);
+        if (n) {
+          rx_ += n;
+          input(m, static_cast<uint16_t>(n), now_ms);
+        }
+      }
+    }
+    flush_all();
+    housekeeping(now_ms);
+    ++polls_;
+    if (rx_ != before) {
+      ++busy_polls_;
+      empty = 0;
+    } else {
+      idle(++empty);
+    }
+  }
+  flush_all();
+  rte_rcu_qsbr_thread_offline(sh_.qsbr, id_);
+  return 0;
+}
+
+void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
+  const Port& p = sh_.ports[pi];
+  rte_mbuf* m[kBurst];
+  uint16_t n = rte_eth_rx_burst(p.id, id_, m, kBurst);
+  if (n) {
+    rx_ += n;
+    if (sh_.nworkers > 1) n = steer(m, n);
+    input(m, n, now_ms);
+  }
+  if (p.has_tap) {
+    // What the kernel sends on the TAP leaves through the port unchanged.
+    uint16_t k = rte_eth_rx_burst(p.tap_id, id_, m, kBurst);
+    if (k) {
+      rx_ += k;
+      dpc_.add(DpCounter::FromKernel, k);
+      for (uint16_t i = 0; i < k; ++i) tx(txq_[pi], m[i]);
+    }
+  }
+}
+
+// Keeps the packets this worker owns at the front of m and hands the rest to their owners: a
+// connection belongs to the worker its client address and port hash to (both directions name
+// the client), a FullNAT reply to the worker whose port share holds its local port.
+uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
+  const Snapshot* snap = core_.snapshot();
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
+    uint32_t owner = id_;
+    if (m[i]->data_len >= 14 + 20 + 4 && f[12] == 0x08 && f[13] == 0x00) {
+      const uint8_t* ip = f + 14;
+      uint32_t ihl = (ip[0] & 0x0f) * 4u;
+      uint8_t proto = ip[9];
+      bool frag = (ip[6] & 0x3f) | ip[7];
+      if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && m[i]->data_len >= 14 + ihl + 4) {
+        be32 saddr, daddr;
+        be16 sport, dport;
+        std::memcpy(&saddr, ip + 12, 4);
+        std::memcpy(&daddr, ip + 16, 4);
+        std::memcpy(&sport, ip + ihl, 2);
+        std::memcpy(&dport, ip + ihl + 2, 2);
+        if (!sh_.local_addrs.empty() && is_local_addr(daddr)) {
+          uint32_t rel = ntoh16(dport) >= sh_.fnat_port_lo ? ntoh16(dport) - sh_.fnat_port_lo : 0;
+          owner = std::min<uint32_t>(rel / std::max<uint32_t>(1, sh_.fnat_share), sh_.nworkers - 1);
+        } else if (snap->is_virtual_v4(daddr)) {
+          owner = owner_of_client(saddr, sport, sh_.nworkers);
+        } else {
+          owner = owner_of_client(daddr, dport, sh_.nworkers);
+        }
+      }
+    }
+    if (owner == id_) {
+      m[kept++] = m[i];
+    } else {
+      TxQueue& q = handq_[owner];
+      q.pkts[q.n++] = m[i];
+    }
+  }
+  for (uint32_t w = 0; w < sh_.nworkers; ++w) {
+    TxQueue& q = handq_[w];
+    if (!q.n) continue;
+    unsigned sent = rte_ring_sp_enqueue_burst(sh_.handover[id_ * sh_.nworkers + w], reinterpret_cast<void**>(q.pkts),
+                                              q.n, nullptr);
+    dpc_.add(DpCounter::HandedOver, sent);
+    if (sent < q.n) {
+      dpc_.add(DpCounter::HandoverFull, q.n - sent);
+      rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+    }
+    q.n = 0;
+  }
+  return kept;
+}
+
+void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
+  rte_mbuf* m[kBurst];
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (in[i]->nb_segs > 1) [[unlikely]] {
+      dpc_.add(DpCounter::RxMultiSeg);
+      rte_pktmbuf_free(in[i]);
+      continue;
+    }
+    m[k] = in[i];
+    bufs_[k] = PacketBuf{rte_pktmbuf_mtod(in[i], uint8_t*), in[i]->data_len, rte_pktmbuf_headroom(in[i]),
+                         rte_pktmbuf_tailroom(in[i])};
+    ++k;
+  }
+  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / 10));
+  for (uint16_t i = 0; i < k; ++i) {
+    const Verdict& v = verdicts_[i];
+    switch (v.action) {
+      case Action::Transmit: {
+        // The core may have moved the frame's start (TUN, TOA) or its length.
+        const PacketBuf& b = bufs_[i];
+        m[i]->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m[i]->buf_addr));
+        m[i]->data_len = static_cast<uint16_t>(b.len);
+        m[i]->pkt_len = b.len;
+        transmit_ip(m[i], v.route_dst, now_ms);
+        break;
+      }
+      case Action::Kernel: {
+        const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
+        if (f[12] == 0x08 && f[13] == 0x06)
+          arp_input(m[i], now_ms);
+        else
+          to_kernel(m[i]);
+        break;
+      }
+      case Action::Drop:
+        rte_pktmbuf_free(m[i]);
+        break;
+    }
+  }
+}
+
+void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {
+  NextHop nh;
+  if (!sh_.routes->lookup(dst, nh)) [[unlikely]] {
+    dpc_.add(DpCounter::NoRoute);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  be32 target = nh.gateway ? nh.gateway : dst;
+  NeighTable::Result r = neigh_.resolve(nh.port, target, now_ms, m);
+  switch (r.outcome) {
+    case NeighTable::Outcome::Ready:
+      set_macs(m, r.mac, sh_.ports[nh.port].mac);
+      tx(txq_[nh.port], m);
+      if (r.request) [[unlikely]]
+        send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, &r.mac);
+      return;
+    case NeighTable::Outcome::Queued:
+      if (r.request) send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, nullptr);
+      return;
+    case NeighTable::Outcome::QueueFull:
+      dpc_.add(DpCounter::NeighQueueFull);
+      break;
+    case NeighTable::Outcome::TableFull:
+      dpc_.add(DpCounter::NeighTableFull);
+      break;
+  }
+  rte_pktmbuf_free(m);
+}
+
+bool LcoreWorker::is_local_addr(be32 a) const {
+  return std::binary_search(sh_.local_addrs.begin(), sh_.local_addrs.end(), a);
+}
+
+// ARP: answer for the port's address, every VIP and every FullNAT local address; learn the
+// sender; give the kernel what is about its own addresses (and every reply, since the kernel
+// may have asked).
+void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
+  ArpView a;
+  if (!arp_parse(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, a)) {
+    dpc_.add(DpCounter::ArpBad);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+  const Port& p = sh_.ports[pi];
+  const Snapshot* snap = core_.snapshot();
+  auto is_mine = [&](be32 x) { return (p.cfg.addr && x == p.cfg.addr) || snap->has_vip_v4(x) || is_local_addr(x); };
+  bool ours = is_mine(a.tpa);
+  // A sender claiming one of our addresses (our own gratuitous ARP looped back, or a conflict)
+  // must not become a neighbour.
+  bool useful_sender = a.spa != 0 && !a.sha.is_zero() && !is_mine(a.spa);
+  if (a.op == kArpRequest && ours) {
+    if (useful_sender) learned(pi, a.spa, a.sha, now_ms, true, true);
+    arp_make_reply(rte_pktmbuf_mtod(m, uint8_t*), a, p.mac);
+    dpc_.add(DpCounter::ArpReplied);
+    tx(txq_[pi], m);
+    return;
+  }
+  if (useful_sender) learned(pi, a.spa, a.sha, now_ms, a.op == kArpReply && ours, true);
+  to_kernel(m);
+}
+
+void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others) {
+  bool known = neigh_.lookup(static_cast<uint16_t>(pi), ip) != nullptr;
+  neigh_.learn(static_cast<uint16_t>(pi), ip, mac, now_ms, create, [&](void* pkt, const Mac& mm) {
+    rte_mbuf* q = static_cast<rte_mbuf*>(pkt);
+    set_macs(q, mm, sh_.ports[pi].mac);
+    tx(txq_[pi], q);
+  });
+  if (!known && neigh_.lookup(static_cast<uint16_t>(pi), ip)) dpc_.add(DpCounter::ArpLearned);
+  if (!tell_others || sh_.nworkers == 1) return;
+  NeighUpdate u{static_cast<uint16_t>(pi), static_cast<uint8_t>(create), 0, ip, {}, 0};
+  std::memcpy(u.mac, mac.b, 6);
+  for (uint32_t w = 0; w < sh_.nworkers; ++w)
+    if (w != id_) rte_ring_mp_enqueue_elem(sh_.neigh_updates[w], &u, sizeof u);
+}
+
+void LcoreWorker::to_kernel(rte_mbuf* m) {
+  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+  if (!sh_.ports[pi].has_tap) {
+    dpc_.add(DpCounter::NoKernelPath);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  dpc_.add(DpCounter::ToKernel);
+  tx(tapq_[pi], m);
+}
+
+void LcoreWorker::send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast) {
+  rte_mbuf* m = rte_pktmbuf_alloc(sh_.pool);
+  if (!m) {
+    dpc_.add(DpCounter::NoMbuf);
+    return;
+  }
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  uint32_t len = arp_write_request(f, sh_.ports[pi].mac, spa, tpa, unicast ? *unicast : kBroadcast);
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = len;
+  dpc_.add(spa == tpa ? DpCounter::GarpSent : DpCounter::ArpRequested);
+  tx(txq_[pi], m);
+}
+
+void LcoreWorker::tx(TxQueue& q, rte_mbuf* m) {
+  q.pkts[q.n++] = m;
+  if (q.n == 64) flush(q);
+}
+
+void LcoreWorker::flush(TxQueue& q) {
+  if (!q.n) return;
+  uint16_t sent = rte_eth_tx_burst(q.port_id, id_, q.pkts, q.n);
+  tx_ += sent;
+  if (sent < q.n) {
+    dpc_.add(DpCounter::TxFull, q.n - sent);
+    rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+  }
+  q.n = 0;
+}
+
+void LcoreWorker::flush_all() {
+  for (TxQueue& q : txq_) flush(q);
+  for (TxQueue& q : tapq_) flush(q);
+}
+
+// A new snapshot: the core re-syncs its scheduler state; worker 0 announces new VIPs with
+// gratuitous ARP on every port, so neighbours move to us at once.
+void LcoreWorker::on_snapshot(const Snapshot* next) {
+  const Snapshot* prev = core_.snapshot();
+  core_.set_snapshot(next);
+  if (id_ != 0) return;
+  for (be32 vip : next->vips_v4()) {
+    if (prev && prev->has_vip_v4(vip)) continue;
+    for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, vip, vip, nullptr);
+  }
+}
+
+void LcoreWorker::housekeeping(uint64_t now_ms) {
+  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  if (tick != last_tick_) {
+    last_tick_ = tick;
+    // A full sweep of the table about once a second.
+    uint32_t budget = std::max<uint32_t>(64, static_cast<uint32_t>(core_.conn_capacity() / 100));
+    core_.housekeeping(tick, budget);
+  }
+  if (sh_.nworkers > 1) {
+    NeighUpdate u[16];
+    unsigned n = rte_ring_sc_dequeue_burst_elem(sh_.neigh_updates[id_], u, sizeof(NeighUpdate), 16, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      Mac mac;
+      std::memcpy(mac.b, u[i].mac, 6);
+      learned(u[i].port, u[i].ip, mac, now_ms, u[i].create, false);
+    }
+  }
+  neigh_.tick(
+      now_ms,
+      [&](uint16_t pi, be32 ip, const Mac* unicast) { send_arp(pi, sh_.ports[pi].cfg.addr, ip, unicast); },
+      [&](void* pkt) {
+        dpc_.add(DpCounter::NeighFailed);
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt));
+      });
+  void* req;
+  if (rte_ring_sc_dequeue(sh_.commands[id_], &req) == 0) [[unlikely]] {
+    serve(*static_cast<Request*>(req), now_ms);
+    while (rte_ring_mp_enqueue(sh_.replies, req) != 0) rte_pause();  // sized for every request: never spins long
+    sh_.wake(sh_.wake_arg);
+  }
+}
+
+void LcoreWorker::serve(Request& r, uint64_t now_ms) {
+  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  switch (r.type) {
+    case CmdType::Sync:
+      break;
+    case CmdType::Stats: {
+      WorkerReport& w = r.reports[id_];
+      w.stats = core_.stats();  // same sizes as the presized report: copies, no allocation
+      for (size_t d = 0; d < w.load.size(); ++d) w.load[d] = core_.load(static_cast<DestId>(d));
+      w.dp = dpc_;
+      w.conns = core_.conn_count();
+      w.conn_capacity = core_.conn_capacity();
+      w.table_bytes = core_.table_memory_bytes();
+      w.polls = polls_;
+      w.busy_polls = busy_polls_;
+      w.rx_packets = rx_;
+      w.tx_packets = tx_;
+      break;
+    }
+    case CmdType::ListConns:
+      r.scratch.clear();
+      r.next_cursor = core_.list_conns(r.cursor, r.max, r.scratch, tick);
+      for (const ConnInfo& c : r.scratch)
+        if (r.filter.matches(c)) r.conns.push_back(c);
+      break;
+    case CmdType::FlushAll:
+      core_.flush_all(tick);
+      break;
+    case CmdType::FlushDest:
+      core_.flush_dest(r.dest, tick);
+      break;
+    case CmdType::Neighbours:
+      neigh_.for_each([&](const NeighEntry& e) {
+        if (r.neigh.size() < r.neigh.capacity())
+          r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),
+                                      e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
+      });
+      break;
+  }
+}
+
+void LcoreWorker::idle(uint32_t empty) {
+  const IdleBackoff& b = sh_.backoff;
+  if (!b.enabled || empty < b.pause_after_polls) return;
+  uint32_t stage = empty - b.pause_after_polls;
+  if (stage < 256 || b.max_sleep_us == 0) {
+    rte_pause();
+    return;
+  }
+  // Sleeps double every 256 empty polls up to the bound, so a burst after a quiet spell waits
+  // at most max_sleep_us.
+  uint32_t us = std::min<uint32_t>(b.max_sleep_us, 1u << std::min<uint32_t>((stage - 256) / 256, 20));
+  rte_delay_us_sleep(us);
+}
+
+}  // namespace fulcrum::dp

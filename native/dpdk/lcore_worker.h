@@ -1,0 +1,103 @@
+// One worker lcore: polls its RX queue on every port (and every port's TAP), hands packets it
+// does not own to the owning worker, runs the packet core on the rest, routes and resolves
+// what the core transmits, answers ARP, and between bursts picks up new snapshots, reports its
+// RCU quiescent state, expires connections, runs neighbour timers and answers commands.
+// Everything it touches on the packet path is its own: no locks, no allocation, no syscalls
+// (sleeping when idle, if configured, is the one exception, and only when idle).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "control.h"
+#include "dp_counters.h"
+#include "engine.h"
+#include "neigh.h"
+#include "port.h"
+#include "route.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace fulcrum::dp {
+
+struct IdleBackoff {
+  bool enabled = true;
+  uint32_t pause_after_polls = 64;   // empty polls before backing off
+  uint32_t max_sleep_us = 200;       // sleeps grow to this; 0 = pause only, never sleep
+};
+
+// What all workers share: set up before they start and read-only while they run (except the
+// atomics).
+struct Shared {
+  std::vector<Port> ports;
+  uint16_t port_index[1024] = {};       // DPDK port id -> index in ports (RTE_MAX_ETHPORTS bound)
+  const RouteTable* routes = nullptr;
+  rte_mempool* pool = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  std::atomic<const Snapshot*> snapshot{nullptr};
+  std::atomic<bool> stop{false};
+  uint32_t nworkers = 1;
+  std::vector<rte_ring*> handover;      // [from * nworkers + to], single producer/consumer
+  std::vector<rte_ring*> neigh_updates; // per worker, many producers
+  std::vector<rte_ring*> commands;      // per worker, the control thread produces
+  rte_ring* replies = nullptr;          // workers produce, the control thread consumes
+  void (*wake)(void*) = nullptr;        // wakes the control thread's event loop
+  void* wake_arg = nullptr;
+  std::vector<be32> local_addrs;        // FullNAT, sorted
+  uint16_t fnat_port_lo = 1024;
+  uint32_t fnat_share = 0;              // local ports per worker
+  IdleBackoff backoff;
+  uint64_t tsc_hz = 0;
+};
+
+class LcoreWorker {
+ public:
+  LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_opts);
+  ~LcoreWorker();
+  // The lcore's main loop; returns when shared.stop is set.
+  int run();
+
+ private:
+  struct TxQueue {
+    uint16_t port_id = 0;
+    uint16_t n = 0;
+    rte_mbuf* pkts[64];
+  };
+
+  void poll_port(size_t pi, uint64_t now_ms);
+  void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
+  uint16_t steer(rte_mbuf** m, uint16_t n);
+  void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
+  void arp_input(rte_mbuf* m, uint64_t now_ms);
+  void to_kernel(rte_mbuf* m);
+  void send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast);
+  void learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others);
+  void tx(TxQueue& q, rte_mbuf* m);
+  void flush(TxQueue& q);
+  void flush_all();
+  void on_snapshot(const Snapshot* next);
+  void housekeeping(uint64_t now_ms);
+  void serve(Request& r, uint64_t now_ms);
+  void idle(uint32_t empty_polls);
+  bool is_local_addr(be32 a) const;
+
+  Shared& sh_;
+  const uint16_t id_;
+  Worker core_;
+  NeighTable neigh_;
+  DpCounters dpc_;
+  std::vector<TxQueue> txq_;      // per port
+  std::vector<TxQueue> tapq_;     // per port (to its TAP)
+  std::vector<TxQueue> handq_;    // per destination worker (mbufs waiting for the ring)
+  uint32_t last_tick_ = 0;
+  uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
+  std::unique_ptr<PacketBuf[]> bufs_;
+  std::unique_ptr<Verdict[]> verdicts_;
+};
+
+}  // namespace fulcrum::dp

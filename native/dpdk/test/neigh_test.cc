@@ -1,0 +1,137 @@
+// The neighbour table and ARP frames as specifications: what a worker does with a packet for
+// an unknown address, an answer, silence, and aging.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "arp.h"
+#include "neigh.h"
+
+namespace fulcrum::dp {
+namespace {
+
+be32 ip(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return hton32(uint32_t(a) << 24 | b << 16 | c << 8 | d); }
+const Mac kServer{{2, 0, 0, 0, 0, 0x11}};
+const Mac kMine{{2, 0, 0, 0, 0, 0x01}};
+
+int pkt[16];  // opaque packet handles
+
+TEST(Neigh, FirstPacketIsQueuedAndOneRequestAsked) {
+  NeighTable t;
+  auto r = t.resolve(0, ip(172, 16, 0, 11), 0, &pkt[0]);
+  EXPECT_EQ(r.outcome, NeighTable::Outcome::Queued);
+  EXPECT_TRUE(r.request);
+  auto r2 = t.resolve(0, ip(172, 16, 0, 11), 1, &pkt[1]);
+  EXPECT_EQ(r2.outcome, NeighTable::Outcome::Queued);
+  EXPECT_FALSE(r2.request);  // one request in flight is enough
+}
+
+TEST(Neigh, AnswerReleasesQueuedPacketsInOrder) {
+  NeighTable t;
+  t.resolve(0, ip(172, 16, 0, 11), 0, &pkt[0]);
+  t.resolve(0, ip(172, 16, 0, 11), 0, &pkt[1]);
+  std::vector<void*> out;
+  t.learn(0, ip(172, 16, 0, 11), kServer, 5, true, [&](void* p, const Mac& m) {
+    EXPECT_EQ(m, kServer);
+    out.push_back(p);
+  });
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], &pkt[0]);
+  EXPECT_EQ(out[1], &pkt[1]);
+  auto r = t.resolve(0, ip(172, 16, 0, 11), 6, &pkt[2]);
+  EXPECT_EQ(r.outcome, NeighTable::Outcome::Ready);
+  EXPECT_EQ(r.mac, kServer);
+}
+
+TEST(Neigh, QueueIsBounded) {
+  NeighTable t;
+  for (uint32_t i = 0; i < kNeighQueueLen; ++i)
+    EXPECT_EQ(t.resolve(0, ip(10, 0, 0, 9), 0, &pkt[i]).outcome, NeighTable::Outcome::Queued);
+  EXPECT_EQ(t.resolve(0, ip(10, 0, 0, 9), 0, &pkt[9]).outcome, NeighTable::Outcome::QueueFull);
+}
+
+TEST(Neigh, SilenceRetriesThenGivesUpAndDropsTheQueue) {
+  NeighOptions o;
+  o.retrans_ms = 1000;
+  o.max_probes = 3;
+  NeighTable t(o);
+  t.resolve(0, ip(10, 0, 0, 9), 0, &pkt[0]);  // request 1
+  int requests = 0;
+  std::vector<void*> dropped;
+  for (uint64_t now = 0; now <= 5000; now += 100)
+    t.tick(now, [&](uint16_t, be32, const Mac* uni) { EXPECT_EQ(uni, nullptr); ++requests; },
+           [&](void* p) { dropped.push_back(p); });
+  EXPECT_EQ(requests, 2);  // requests 2 and 3
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 9)), nullptr);
+  // The next packet starts over.
+  EXPECT_TRUE(t.resolve(0, ip(10, 0, 0, 9), 6000, &pkt[1]).request);
+}
+
+TEST(Neigh, StaleEntryIsUsedAndConfirmedByUnicast) {
+  NeighOptions o;
+  o.reachable_ms = 1000;
+  NeighTable t(o);
+  t.learn(0, ip(10, 0, 0, 2), kServer, 0, true, [](void*, const Mac&) {});
+  int unicast = 0;
+  auto req = [&](uint16_t, be32, const Mac* uni) { if (uni && *uni == kServer) ++unicast; };
+  t.tick(1500, req, [](void*) {});
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 2))->state, NeighState::Stale);
+  auto r = t.resolve(0, ip(10, 0, 0, 2), 1600, &pkt[0]);
+  EXPECT_EQ(r.outcome, NeighTable::Outcome::Ready);
+  EXPECT_TRUE(r.request);
+  t.tick(2700, req, [](void*) {});
+  EXPECT_EQ(unicast, 1);  // the retransmission is unicast to the known MAC
+  t.learn(0, ip(10, 0, 0, 2), kServer, 2800, false, [](void*, const Mac&) {});
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 2))->state, NeighState::Reachable);
+}
+
+TEST(Neigh, OnlyPacketsForUsCreateEntries) {
+  NeighTable t;
+  t.learn(0, ip(10, 0, 0, 7), kServer, 0, false, [](void*, const Mac&) {});
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 7)), nullptr);
+  t.learn(0, ip(10, 0, 0, 7), kServer, 0, true, [](void*, const Mac&) {});
+  EXPECT_NE(t.lookup(0, ip(10, 0, 0, 7)), nullptr);
+  EXPECT_EQ(t.lookup(1, ip(10, 0, 0, 7)), nullptr);  // per port
+}
+
+TEST(Neigh, FullTableRefusesNewAddresses) {
+  NeighOptions o;
+  o.capacity = 4;
+  NeighTable t(o);
+  for (uint8_t i = 1; i <= 4; ++i) EXPECT_EQ(t.resolve(0, ip(10, 0, 0, i), 0, &pkt[i]).outcome, NeighTable::Outcome::Queued);
+  EXPECT_EQ(t.resolve(0, ip(10, 0, 0, 5), 0, &pkt[5]).outcome, NeighTable::Outcome::TableFull);
+}
+
+TEST(Arp, RequestParsesAndBecomesOurReply) {
+  uint8_t f[64];
+  arp_write_request(f, kServer, ip(172, 16, 0, 11), ip(10, 0, 0, 100));
+  ArpView a;
+  ASSERT_TRUE(arp_parse(f, 60, a));
+  EXPECT_EQ(a.op, kArpRequest);
+  EXPECT_EQ(a.spa, ip(172, 16, 0, 11));
+  EXPECT_EQ(a.tpa, ip(10, 0, 0, 100));
+  EXPECT_EQ(a.sha, kServer);
+  arp_make_reply(f, a, kMine);
+  ArpView r;
+  ASSERT_TRUE(arp_parse(f, 60, r));
+  EXPECT_EQ(r.op, kArpReply);
+  EXPECT_EQ(r.sha, kMine);
+  EXPECT_EQ(r.spa, ip(10, 0, 0, 100));
+  EXPECT_EQ(r.tha, kServer);
+  EXPECT_EQ(r.tpa, ip(172, 16, 0, 11));
+  EXPECT_EQ(0, std::memcmp(f, kServer.b, 6));  // to the asker
+  EXPECT_EQ(0, std::memcmp(f + 6, kMine.b, 6));
+}
+
+TEST(Arp, TruncatedOrForeignFramesAreRefused) {
+  uint8_t f[64];
+  arp_write_request(f, kServer, 1, 2);
+  ArpView a;
+  EXPECT_FALSE(arp_parse(f, 41, a));
+  f[16] = 0x86;  // ptype not IPv4
+  EXPECT_FALSE(arp_parse(f, 60, a));
+}
+
+}  // namespace
+}  // namespace fulcrum::dp
