@@ -36,8 +36,87 @@ export interface CoreDemoResult {
   drops: Record<string, number>;
 }
 
+/** What `start` needs besides the core config (see src/control/dataplane_options.ts). */
+export interface DataplaneStartOptions {
+  eal: string[];
+  /** CPU of each worker lcore. */
+  workers: number[];
+  connTableSize: number;
+  idleBackoff: false | { pauseAfterPolls: number; maxSleepMicroseconds: number };
+  limits: { maxServices: number; maxDests: number };
+  /** address: a.b.c.d/len; tap: the kernel interface for the exception path (omitted: none). */
+  ports: { name: string; device: string; address?: string; tap?: string }[];
+  routes: { prefix: string; via?: string; port?: string }[];
+  localAddresses: string[];
+}
+
+export interface StartInfo {
+  hugepages: boolean;
+  ealArgs: string[];
+  mbufs: number;
+  workers: { id: number; lcore: number; cpu: number }[];
+}
+
+export interface DataplaneStats {
+  total: TrafficCounters;
+  services: { id: number; stats: TrafficCounters;
+    dests: { id: number; activeConns: number; inactConns: number; persistConns: number; stats: TrafficCounters }[] }[];
+  /** Drop counts by reason (packet core and dataplane), only non-zero ones. */
+  drops: Record<string, number>;
+  events: Record<string, number>;
+  workers: { id: number; lcore: number; cpu: number; connections: number; connCapacity: number; tableBytes: number;
+    polls: number; busyPolls: number; rxPackets: number; txPackets: number; counters: TrafficCounters }[];
+}
+
+export interface ConnFilter {
+  protocol?: 'tcp' | 'udp';
+  virtualAddress?: string;
+  virtualPort?: number;
+  serverAddress?: string;
+  serverPort?: number;
+  clientAddress?: string;
+  templates?: boolean;
+}
+
+export interface ConnEntry {
+  protocol: string;
+  template: boolean;
+  state: string;
+  method: string;
+  clientAddress: string; clientPort: number;
+  virtualAddress: string; virtualPort: number;
+  serverAddress: string; serverPort: number;
+  localAddress?: string; localPort?: number;
+  expiresMs: number;
+  dest: number;
+}
+
+export interface PortInfo {
+  name: string; device: string; driver: string; mac: string; tap?: string;
+  linkUp: boolean; speedMbps: number; fullDuplex: boolean; queues: number; rss: boolean;
+  stats: { ipackets: number; opackets: number; ibytes: number; obytes: number; imissed: number; ierrors: number;
+    oerrors: number; rxNombuf: number };
+}
+
+export interface NeighbourInfo {
+  port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
+}
+
 export interface NativeAddon {
   version(): string;
+  /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
+  start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;
+  stop(): void;
+  running(): boolean;
+  /** Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses it. */
+  apply(core: NativeCoreConfig): Promise<void>;
+  stats(): Promise<DataplaneStats>;
+  /** One page of one worker's table: scans up to max records from cursor; next is 0 at the end. */
+  connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;
+  /** Drops every connection and template, or those of one real server (by native dest id). */
+  flush(dest?: number): Promise<void>;
+  ports(): PortInfo[];
+  neighbours(): Promise<NeighbourInfo[]>;
   coreDemo(options: CoreDemoOptions): CoreDemoResult;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];

@@ -2,10 +2,14 @@
 // dispatches and prints the usage.
 import { runDemo } from './demo';
 import { runBench } from './bench';
+import { runServe } from './serve';
 
 export const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
+  serve --config FILE [--state-dir DIR]
+                           Run the director: DPDK workers in this process, the config's
+                           ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
   demo [--connections N]   Run the packet core on a NAT service (wrr, weights 3/2/1) with N
                            simulated client connections (default 600) and print which real
                            server answered how often, then an ipvsadm -Ln --stats table.
@@ -22,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'demo':
       return runDemo(rest);
+    case 'serve':
+      return runServe(rest);
     case 'bench':
       return runBench(rest);
     case undefined:

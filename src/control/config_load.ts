@@ -98,6 +98,8 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     names.add(port.name);
     if (port.address !== undefined && !parseCidr(port.address, true))
       problems.push(`dataplane.ports[${i}].address: must be a.b.c.d/len`);
+    if (port.tap === undefined && port.name.length > 15)
+      problems.push(`dataplane.ports[${i}].tap: the port name is too long for a kernel interface; name its TAP (at most 15 characters) or set tap: false`);
   });
   (dp.routes ?? []).forEach((r, i) => {
     if (!parseCidr(r.prefix)) problems.push(`dataplane.routes[${i}].prefix: must be a network a.b.c.d/len`);

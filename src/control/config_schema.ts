@@ -47,12 +47,17 @@ export const PortSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$' }),
   device: Type.String({ minLength: 1, description: 'PCI address (vfio-pci) or DPDK vdev string' }),
   address: Type.Optional(Cidr),
+  tap: Type.Optional(Type.Union([Type.Literal(false), Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.-]+$' })], {
+    description: 'kernel interface (TAP) for the host\'s own traffic on this port; default: the port name; false: none',
+  })),
 }, { additionalProperties: false });
 
 export const DataplaneSchema = Type.Object({
   eal: Type.Optional(Type.Array(Type.String())),
   workers: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1023 }), { minItems: 1 })),
   connTableSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1 << 30 })),
+  maxServices: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 1024 })),
+  maxRealServers: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 8192 })),
   idleBackoff: Type.Optional(Type.Union([Type.Literal(false), Type.Object({
     pauseAfterPolls: Type.Optional(Type.Integer({ minimum: 1 })),
     maxSleepMicroseconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),

@@ -1,0 +1,36 @@
+// Turns the config file's `dataplane` section (plus localAddresses) into what the addon's
+// start() takes, with Fulcrum's defaults filled in, so the addon never guesses.
+import type { DataplaneStartOptions } from '../native';
+import type { FulcrumConfig } from './config_schema';
+
+export const DEFAULT_LIMITS = { maxServices: 1024, maxDests: 8192 };
+
+export function limitsOf(cfg: FulcrumConfig): { maxServices: number; maxDests: number } {
+  return {
+    maxServices: cfg.dataplane.maxServices ?? DEFAULT_LIMITS.maxServices,
+    maxDests: cfg.dataplane.maxRealServers ?? DEFAULT_LIMITS.maxDests,
+  };
+}
+
+export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
+  const dp = cfg.dataplane;
+  const backoff = dp.idleBackoff === false ? false : {
+    pauseAfterPolls: dp.idleBackoff?.pauseAfterPolls ?? 64,
+    maxSleepMicroseconds: dp.idleBackoff?.maxSleepMicroseconds ?? 200,
+  };
+  return {
+    eal: dp.eal ?? [],
+    workers: dp.workers ?? [1],
+    connTableSize: dp.connTableSize ?? 1 << 20,
+    idleBackoff: backoff,
+    limits: limitsOf(cfg),
+    ports: dp.ports.map((p) => ({
+      name: p.name,
+      device: p.device,
+      ...(p.address !== undefined ? { address: p.address } : {}),
+      ...(p.tap === false ? {} : { tap: p.tap ?? p.name }),
+    })),
+    routes: (dp.routes ?? []).map((r) => ({ prefix: r.prefix, ...(r.via ? { via: r.via } : {}), ...(r.port ? { port: r.port } : {}) })),
+    localAddresses: cfg.localAddresses ?? [],
+  };
+}
