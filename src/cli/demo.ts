@@ -1,40 +1,106 @@
-// `fulcrum demo`: shows balancing at work. Until the DPDK dataplane lands this drives the
-// packet core itself: real TCP packets (SYN, ACK, request, reply, FIN) for each simulated
-// client go through a NAT service with wrr 3/2/1, and the replies tell who answered.
+// `fulcrum demo`: the director on real traffic. It builds a small network of namespaces
+// (scripts/netns-topology: a client, the director on two veths, three real servers answering
+// with their name), runs the director inside its namespace on DPDK virtual devices with the
+// config in examples/demo.yaml (NAT, wrr 3/2/1), sends HTTP requests on new connections from
+// the client, and prints who answered and an ipvsadm --stats table; then tears it all down.
+// `--core` runs the packet-core-only demo instead (no root, no network).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { nativeAddon } from '../native';
-import { formatStats, type ListedService } from './ipvsadm_format';
+import { loadConfigFile } from '../control/config_load';
+import { Director, type ServiceView } from '../control/director';
+import { formatStats, type ListedDest, type ListedService } from './ipvsadm_format';
 import { intFlag, UsageError } from './args';
+import { runCoreDemo } from './core_demo';
 
-export function runDemo(args: string[]): number {
-  let connections: number;
+const root = path.resolve(__dirname, '../../..');
+const topology = path.join(root, 'scripts/netns-topology');
+const PREFIX = 'fcd';
+
+const FORWARD: Record<string, ListedDest['forward']> = { nat: 'Masq', dr: 'Route', tun: 'Tunnel', fullnat: 'FullNat' };
+
+export function listed(services: ServiceView[]): ListedService[] {
+  const key = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  return services.map((s) => ({
+    protocol: s.protocol.toUpperCase(), address: s.address, port: s.port, scheduler: s.scheduler, stats: s.stats,
+    dests: [...s.dests].sort((a, b) => key(a.address) - key(b.address) || a.port - b.port).map((d) => ({
+      address: d.address, port: d.port, forward: FORWARD[d.method] ?? 'Masq', weight: d.weight,
+      activeConns: d.activeConns, inactConns: d.inactConns, stats: d.stats })),
+  }));
+}
+
+export async function runDemo(args: string[]): Promise<number> {
+  if (args.includes('--core')) return runCoreDemo(args.filter((a) => a !== '--core'));
+  let requests: number;
   try {
-    connections = intFlag(args, '--connections', 600);
+    requests = intFlag(args, '--requests', 600);
+    if (requests > 100000) throw new UsageError('--requests must be at most 100000');
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`fulcrum demo: ${e.message}\n`); return 2; }
     throw e;
   }
-  const r = nativeAddon().coreDemo({ connections, weights: [3, 2, 1] });
-  // ipvsadm lists real servers sorted by address; the core keeps them newest first.
-  const key = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-  r.dests.sort((a, b) => key(a.address) - key(b.address) || a.port - b.port);
-  const out = process.stdout;
-  out.write(`Service ${r.service.protocol} ${r.service.address}:${r.service.port} ${r.service.scheduler}, ` +
-    `${connections} client connections through the packet core (NAT)\n\n`);
-  out.write('Answered by:\n');
-  const total = Object.values(r.answeredBy).reduce((a, b) => a + b, 0);
-  for (const d of r.dests) {
-    const n = r.answeredBy[d.address] ?? 0;
-    const pct = total ? ((100 * n) / total).toFixed(1) : '0.0';
-    out.write(`  ${d.address.padEnd(15)} weight ${d.weight}  ${String(n).padStart(5)} (${pct}%)\n`);
+  if (args.includes('--inside')) return inside(requests);
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('fulcrum demo: needs root to build network namespaces (or run `fulcrum demo --core`)\n');
+    return 1;
   }
-  const drops = Object.entries(r.drops).filter(([, n]) => n > 0);
-  out.write(`\nDrops: ${drops.length ? drops.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}\n\n`);
-  const listed: ListedService[] = [{
-    protocol: r.service.protocol, address: r.service.address, port: r.service.port,
-    scheduler: r.service.scheduler, stats: r.service.stats,
-    dests: r.dests.map((d) => ({ address: d.address, port: d.port, forward: 'Masq', weight: d.weight,
-      activeConns: d.activeConns, inactConns: d.inactConns, stats: d.stats })),
-  }];
-  out.write('$ fvsadm -Ln --stats\n' + formatStats(listed));
-  return 0;
+  const up = spawnSync(topology, ['up', PREFIX, '3'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (up.status !== 0) {
+    spawnSync(topology, ['down', PREFIX]);
+    process.stderr.write('fulcrum demo: could not build the demo network\n');
+    return 1;
+  }
+  try {
+    const r = spawnSync('ip', ['netns', 'exec', `${PREFIX}-dir`, process.execPath, path.join(root, 'bin/fulcrum.js'),
+      'demo', '--inside', '--requests', String(requests)], { stdio: 'inherit' });
+    return r.status ?? 1;
+  } finally {
+    spawnSync(topology, ['down', PREFIX]);
+  }
+}
+
+// Runs in the director's namespace: the dataplane in this process, the client by ip netns exec.
+async function inside(requests: number): Promise<number> {
+  const cfg = loadConfigFile(path.join(root, 'examples/demo.yaml'));
+  const out = process.stdout;
+  const director = new Director(nativeAddon(), cfg);
+  try {
+    const svc = cfg.services![0];
+    out.write(`Director on ${cfg.dataplane.ports.map((p) => p.device).join(' and ')} ` +
+      `(${director.startInfo.hugepages ? 'hugepages' : 'no hugepages: --no-huge'}), ` +
+      `service TCP ${svc.address}:${svc.port} ${svc.scheduler}, weights ` +
+      `${svc.realServers!.map((r) => `${r.address}=${r.weight}`).join(' ')}\n`);
+    out.write(`Sending ${requests} HTTP requests from ${PREFIX}-client, each on a new connection...\n\n`);
+    // One curl, a new connection per request (Connection: close), bodies are the servers' names.
+    const url = `http://${svc.address}:${svc.port}/[1-${requests}]`;
+    const t0 = process.hrtime.bigint();
+    const curl = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
+      const c = spawn('ip', ['netns', 'exec', `${PREFIX}-client`, 'curl', '-sS', '-m', '5', '-H', 'Connection: close', url]);
+      let so = '', se = '';
+      c.stdout.on('data', (d: Buffer) => { so += d; });
+      c.stderr.on('data', (d: Buffer) => { se += d; });
+      c.on('close', (status) => resolve({ status, stdout: so, stderr: se }));
+    });
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const answers = curl.stdout.split('\n').filter(Boolean);
+    const counts = new Map<string, number>();
+    for (const a of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
+    out.write('Answered by:\n');
+    const services = await director.services();
+    svc.realServers!.forEach((r, i) => {
+      const n = counts.get(`srv${i + 1}`) ?? 0;
+      out.write(`  srv${i + 1} ${r.address.padEnd(15)} weight ${r.weight}  ${String(n).padStart(5)} ` +
+        `(${answers.length ? ((100 * n) / answers.length).toFixed(1) : '0.0'}%)\n`);
+    });
+    out.write(`\n${answers.length} of ${requests} requests answered in ${secs.toFixed(2)} s` +
+      (curl.status !== 0 ? ` (curl: ${curl.stderr.trim().split('\n')[0]})` : '') + '\n');
+    const st = await director.stats();
+    const drops = Object.entries(st.drops);
+    out.write(`Drops: ${drops.length ? drops.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}\n\n`);
+    out.write('$ fvsadm -Ln --stats\n' + formatStats(listed(services)));
+    return answers.length === requests ? 0 : 1;
+  } finally {
+    director.stop();
+  }
 }

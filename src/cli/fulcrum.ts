@@ -10,9 +10,13 @@ Commands:
   serve --config FILE [--state-dir DIR]
                            Run the director: DPDK workers in this process, the config's
                            ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
-  demo [--connections N]   Run the packet core on a NAT service (wrr, weights 3/2/1) with N
-                           simulated client connections (default 600) and print which real
-                           server answered how often, then an ipvsadm -Ln --stats table.
+  demo [--requests N]     Build a network of namespaces (client, director on DPDK virtual
+                           devices, three real servers), balance N HTTP requests (default 600,
+                           each on a new connection) over NAT with wrr 3/2/1, print who
+                           answered and an ipvsadm -Ln --stats table, tear it all down. Root.
+  demo --core [--connections N]
+                           The same service through the packet core alone, with N simulated
+                           connections (default 600): no root, no network.
   bench core [--json] [--conns N]
                            Benchmark the packet core on one core: established-connection NAT
                            forwarding, new connections per second, memory per connection,

@@ -21,14 +21,14 @@ test('fulcrum with an unknown command exits 2 naming it', () => {
   assert.match(r.stderr, /unknown command 'frobnicate'/);
 });
 
-test('fulcrum demo rejects a bad --connections value', () => {
-  const r = run('fulcrum.js', ['demo', '--connections', 'many']);
+test('fulcrum demo --core rejects a bad --connections value', () => {
+  const r = run('fulcrum.js', ['demo', '--core', '--connections', 'many']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--connections needs a positive integer/);
 });
 
-test('fulcrum demo prints the answer counts and an ipvsadm --stats table', () => {
-  const r = run('fulcrum.js', ['demo', '--connections', '60']);
+test('fulcrum demo --core prints the answer counts and an ipvsadm --stats table', () => {
+  const r = run('fulcrum.js', ['demo', '--core', '--connections', '60']);
   assert.equal(r.status, 0);
   assert.match(r.stdout, /192\.168\.10\.11 +weight 3 +30 \(50\.0%\)/);
   assert.match(r.stdout, /Prot LocalAddress:Port {15}Conns {3}InPkts/);
