@@ -1,0 +1,71 @@
+// `fulcrum serve` as an operator runs it: starts on the null-port example, reloads its services
+// on SIGHUP (refusing a bad file whole and keeping the running config), stops on SIGTERM.
+// It runs in a namespace of its own so the TAPs it creates stay there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import YAML from 'yaml';
+import { cannotRun, root, run, tmpFile } from './harness';
+
+const skip = cannotRun();
+const NS = 'fisv';
+
+async function waitFor(get: () => string, re: RegExp, ms = 20000): Promise<void> {
+  for (let waited = 0; waited < ms; waited += 100) {
+    if (re.test(get())) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${re} in:\n${get()}`);
+}
+
+test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM', { skip }, async () => {
+  run('ip', ['netns', 'add', NS]);
+  let child: ChildProcess | undefined;
+  try {
+    const cfgFile = tmpFile('fulcrum.yaml');
+    const stateDir = path.dirname(cfgFile) + '/state';
+    const cfg = YAML.parse(fs.readFileSync(path.join(root, 'examples/null.yaml'), 'utf8'));
+    fs.writeFileSync(cfgFile, YAML.stringify(cfg));
+    let out = '';
+    child = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(root, 'bin/fulcrum.js'), 'serve',
+      '--config', cfgFile, '--state-dir', stateDir]);
+    child.stdout!.on('data', (d: Buffer) => { out += d; });
+    child.stderr!.on('data', (d: Buffer) => { out += d; });
+    await waitFor(() => out, /ready/);
+    const applied = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'applied.json'), 'utf8'));
+    assert.equal(applied().services[0].realServers.length, 2);
+
+    cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });
+    fs.writeFileSync(cfgFile, YAML.stringify(cfg));
+    child.kill('SIGHUP');
+    await waitFor(() => out, /config reloaded/);
+    assert.equal(applied().services[0].realServers.length, 3);
+
+    cfg.services[0].realServers[0].weight = -1;
+    fs.writeFileSync(cfgFile, YAML.stringify(cfg));
+    child.kill('SIGHUP');
+    await waitFor(() => out, /reload refused/);
+    assert.match(out, /services\[0\]\.realServers\[0\]\.weight/);
+    assert.equal(applied().services[0].realServers[0].weight, 1, 'the running config is unchanged');
+
+    const exited = new Promise<number | null>((r) => child!.once('exit', r));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    child = undefined;
+  } finally {
+    child?.kill('SIGKILL');
+    run('ip', ['netns', 'del', NS]);
+  }
+});
+
+test('fulcrum serve refuses a bad config file with every problem and exits 1', async () => {
+  const f = tmpFile('bad.yaml');
+  fs.writeFileSync(f, 'dataplane: { ports: [] }\nservices: [{ protocol: tcp, address: 10.0.0.1 }]\n');
+  const r = run(process.execPath, [path.join(root, 'bin/fulcrum.js'), 'serve', '--config', f, '--state-dir', path.dirname(f)]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /dataplane\.ports/);
+});
+
