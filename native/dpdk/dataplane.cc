@@ -67,6 +67,11 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     uint32_t need = cfg.mbufs ? cfg.mbufs
                               : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * 2048 + nw * 1024 + 4096;
     rte_mempool* pool = rte_mempool_lookup(kPoolName);
+    // An earlier start's pool that is too small is replaced once all its mbufs are back.
+    if (pool && pool->size < need && rte_mempool_full(pool)) {
+      rte_mempool_free(pool);
+      pool = nullptr;
+    }
     if (pool && pool->size < need)
       throw std::runtime_error("the mbuf pool of an earlier start in this process is too small (" +
                                std::to_string(pool->size) + " < " + std::to_string(need) + "); restart the process");

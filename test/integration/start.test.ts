@@ -1,0 +1,46 @@
+// Starting the dataplane: a failure names its cause and leaves nothing running, so the same
+// process can start again once the config is fixed. Runs in a namespace of its own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { cannotRun, root, run } from './harness';
+
+const skip = cannotRun();
+const NS = 'fist';
+
+// A script run inside the namespace: bad starts, then a good one, in one process.
+const script = `
+const a = require(${JSON.stringify(path.join(root, 'build/native/Release/fulcrum.node'))});
+const core = { services: [], rules: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, tunnelSource: '0.0.0.0', mtu: 1500 };
+const opts = (ports, workers = [1]) => ({ eal: ['--log-level=error'], workers, connTableSize: 4096,
+  idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 100 }, limits: { maxServices: 8, maxDests: 8 },
+  ports, routes: [], localAddresses: [] });
+const tryStart = (o) => { try { a.start(o, core); return 'started'; } catch (e) { return e.message; } };
+const out = {
+  cpu: tryStart(opts([{ name: 'a', device: 'net_null0' }], [64])),
+  port: tryStart(opts([{ name: 'a', device: 'net_null0' }, { name: 'b', device: 'net_af_packet0,iface=nosuchif' }])),
+  runningAfterFailure: a.running(),
+  good: tryStart(opts([{ name: 'a', device: 'net_null0', tap: 'fk-a' }, { name: 'b', device: 'net_null1' }])),
+  runningAfterGood: a.running(),
+};
+a.stop();
+out.runningAfterStop = a.running();
+console.log(JSON.stringify(out));
+`;
+
+test('a failed start names its cause, leaves nothing running, and a fixed config starts', { skip }, () => {
+  run('ip', ['netns', 'add', NS]);
+  try {
+    const r = run('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { timeout: 60000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.match(out.cpu, /dataplane\.workers\[0\]: CPU 64 is not available/);
+    assert.match(out.port, /port 'b' \(net_af_packet0,iface=nosuchif\): cannot create the device/);
+    assert.equal(out.runningAfterFailure, false);
+    assert.equal(out.good, 'started');
+    assert.equal(out.runningAfterGood, true);
+    assert.equal(out.runningAfterStop, false);
+  } finally {
+    run('ip', ['netns', 'del', NS]);
+  }
+});
