@@ -81,6 +81,21 @@ describe('the dataplane on real traffic', { skip }, () => {
     assert.match(neigh, new RegExp(`lladdr ${mine}`));
   });
 
+  test('the director\'s own traffic (a health check) reaches a real server through its kernel TAP', () => {
+    const r = t.exec('dir', ['curl', '-sS', '-m', '3', 'http://172.16.0.12:8080/']);
+    assert.equal(r.stdout.trim(), 'srv2', r.stderr);
+  });
+
+  test('traffic for the director\'s own address (SSH, BGP) reaches its kernel', async () => {
+    const srv = t.background('dir', ['timeout', '10', 'socat', 'TCP-LISTEN:2222,bind=10.0.0.1,reuseaddr', 'SYSTEM:echo director']);
+    await listening(t, 'dir', 2222);
+    const r = t.exec('client', ['socat', '-T', '3', '-', 'TCP:10.0.0.1:2222'], { input: '' });
+    srv.kill();
+    assert.equal(r.stdout.trim(), 'director', r.stderr);
+    const st = await dir.stats();
+    assert.ok((st.events.to_kernel ?? 0) > 0 && (st.events.from_kernel ?? 0) > 0);
+  });
+
   test('wrr 3/2/1 over new connections: exactly 30/20/10 of 60', async () => {
     await dir.apply(base([http('wrr', [3, 2, 1])]));
     await dir.request('flush');
