@@ -131,6 +131,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     }
     sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
 
+    current_ = std::move(first);
+    sh.snapshot.store(current_.get(), std::memory_order_release);
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
@@ -144,8 +146,6 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       rte_rcu_qsbr_thread_register(sh.qsbr, w);
     }
 
-    current_ = std::move(first);
-    sh.snapshot.store(current_.get(), std::memory_order_release);
     for (uint32_t w = 0; w < nw; ++w) {
       unsigned lcore = info_.eal.worker_lcores[w];
       if (rte_eal_get_lcore_state(lcore) != WAIT)

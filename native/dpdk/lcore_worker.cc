@@ -57,6 +57,9 @@ LcoreWorker::LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_
     txq_[i].port_id = sh_.ports[i].id;
     tapq_[i].port_id = sh_.ports[i].tap_id;
   }
+  // The first snapshot is taken here, before the lcore runs, so its scheduler state is built
+  // off the packet path.
+  if (const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire)) on_snapshot(s);
 }
 
 LcoreWorker::~LcoreWorker() = default;
@@ -217,6 +220,12 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
 }
 
 void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {
+  HopCacheEntry& hc = hops_[(dst * 0x9e3779b1u) >> 24];
+  if (hc.dst == dst && hc.generation == neigh_.generation()) {
+    set_macs(m, *hc.mac, sh_.ports[hc.port].mac);
+    tx(txq_[hc.port], m);
+    return;
+  }
   NextHop nh;
   if (!sh_.routes->lookup(dst, nh)) [[unlikely]] {
     dpc_.add(DpCounter::NoRoute);
@@ -227,10 +236,13 @@ void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {
   NeighTable::Result r = neigh_.resolve(nh.port, target, now_ms, m);
   switch (r.outcome) {
     case NeighTable::Outcome::Ready:
-      set_macs(m, r.mac, sh_.ports[nh.port].mac);
+      set_macs(m, *r.mac, sh_.ports[nh.port].mac);
       tx(txq_[nh.port], m);
-      if (r.request) [[unlikely]]
-        send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, &r.mac);
+      if (r.request) [[unlikely]] {
+        send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, r.mac);
+        return;  // confirming a stale answer: not cached until it is confirmed
+      }
+      hc = HopCacheEntry{dst, nh.port, neigh_.generation(), r.mac};
       return;
     case NeighTable::Outcome::Queued:
       if (r.request) send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, nullptr);

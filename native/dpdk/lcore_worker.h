@@ -61,6 +61,16 @@ class LcoreWorker {
   ~LcoreWorker();
   // The lcore's main loop; returns when shared.stop is set.
   int run();
+  // What run() does with a received burst, callable from another loop (the dataplane
+  // benchmark feeds stamped frames through exactly this path): core, route, neighbour, TX.
+  void forward(rte_mbuf** m, uint16_t n, uint64_t now_ms) {
+    input(m, n, now_ms);
+    flush_all();
+  }
+  // Records a neighbour as if it had answered ARP (the benchmark's sink has no ARP).
+  void learn_neighbour(size_t port, be32 ip, const Mac& mac, uint64_t now_ms) {
+    learned(port, ip, mac, now_ms, true, false);
+  }
 
  private:
   struct TxQueue {
@@ -94,6 +104,17 @@ class LcoreWorker {
   std::vector<TxQueue> txq_;      // per port
   std::vector<TxQueue> tapq_;     // per port (to its TAP)
   std::vector<TxQueue> handq_;    // per destination worker (mbufs waiting for the ring)
+  // Destinations recently sent to, with their port and neighbour MAC: a hit skips the route
+  // and neighbour lookups. Valid while the neighbour table's generation is unchanged (routes
+  // never change while workers run). Direct-mapped; a collision just costs a lookup.
+  struct HopCacheEntry {
+    be32 dst = 0;
+    uint16_t port = 0;
+    uint64_t generation = ~uint64_t{0};
+    const Mac* mac = nullptr;
+  };
+  static constexpr uint32_t kHopCache = 256;
+  HopCacheEntry hops_[kHopCache];
   uint32_t last_tick_ = 0;
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;

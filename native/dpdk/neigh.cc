@@ -49,26 +49,26 @@ NeighEntry* NeighTable::insert(uint16_t port, be32 ip) {
 
 NeighTable::Result NeighTable::resolve(uint16_t port, be32 ip, uint64_t now, void* pkt) {
   NeighEntry* e = find(port, ip);
-  if (e && e->state == NeighState::Reachable) return {Outcome::Ready, false, e->mac};
+  if (e && e->state == NeighState::Reachable) return {Outcome::Ready, false, &e->mac};
   if (e && e->state == NeighState::Stale) {
     bool ask = e->probes == 0;  // the first use after going stale starts the confirmation
     if (ask) {
       e->probes = 1;
       e->next_probe_ms = now + opt_.retrans_ms;
     }
-    return {Outcome::Ready, ask, e->mac};
+    return {Outcome::Ready, ask, &e->mac};
   }
   if (!e) {
     e = insert(port, ip);
-    if (!e) return {Outcome::TableFull, false, {}};
+    if (!e) return {Outcome::TableFull, false, nullptr};
     e->probes = 1;
     e->next_probe_ms = now + opt_.retrans_ms;
     e->queue[e->queued++] = pkt;
-    return {Outcome::Queued, true, {}};
+    return {Outcome::Queued, true, nullptr};
   }
-  if (e->queued >= kNeighQueueLen) return {Outcome::QueueFull, false, {}};
+  if (e->queued >= kNeighQueueLen) return {Outcome::QueueFull, false, nullptr};
   e->queue[e->queued++] = pkt;
-  return {Outcome::Queued, false, {}};
+  return {Outcome::Queued, false, nullptr};
 }
 
 }  // namespace fulcrum::dp

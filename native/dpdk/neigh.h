@@ -46,10 +46,12 @@ class NeighTable {
     QueueFull,   // the caller drops the packet
     TableFull,
   };
+  // mac points into the table (valid until the next change to it): a Mac returned by value
+  // is assembled byte-wise and read back whole, a store-forwarding stall on every packet.
   struct Result {
     Outcome outcome;
     bool request;  // the caller should send an ARP request for this address now
-    Mac mac;
+    const Mac* mac;
   };
   // Where a packet to `ip` on `port` goes. A STALE entry is used at once and confirmed by a
   // request in the background.
@@ -62,6 +64,7 @@ class NeighTable {
   void learn(uint16_t port, be32 ip, const Mac& mac, uint64_t now, bool create, Release&& release) {
     NeighEntry* e = create ? insert(port, ip) : find(port, ip);
     if (!e) return;
+    ++generation_;
     e->mac = mac;
     e->state = NeighState::Reachable;
     e->confirmed_ms = now;
@@ -78,6 +81,7 @@ class NeighTable {
     next_tick_ms_ = now + 100;  // timers are in seconds: a tenth is fine-grained enough
     for (NeighEntry& e : slots_) {
       if (e.state == NeighState::Reachable && now - e.confirmed_ms >= opt_.reachable_ms) {
+        ++generation_;
         e.state = NeighState::Stale;
         e.next_probe_ms = now;  // confirm when next used (resolve asks)
         continue;
@@ -89,6 +93,7 @@ class NeighTable {
         e.queued = 0;
         e.state = NeighState::Deleted;
         --live_;
+        ++generation_;
         continue;
       }
       ++e.probes;
@@ -104,6 +109,9 @@ class NeighTable {
       if (e.state != NeighState::Empty && e.state != NeighState::Deleted) fn(e);
   }
   uint32_t size() const { return live_; }
+  // Changes whenever an answer resolve() gives may change (learn, aging, removal): a caller's
+  // cache of Ready answers is valid while this stays the same.
+  uint64_t generation() const { return generation_; }
 
  private:
   uint32_t home(uint16_t port, be32 ip) const {
@@ -117,6 +125,7 @@ class NeighTable {
   uint32_t mask_;
   uint32_t live_ = 0;
   uint64_t next_tick_ms_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace fulcrum::dp

@@ -1,17 +1,19 @@
-// `fulcrum bench <suite>`: runs a benchmark executable and passes its output through. The
-// figures come from the native program; this only finds and starts it.
+// `fulcrum bench <suite>`: `core` runs the packet core's benchmark executable and passes its
+// output through; `dataplane` runs bench_dataplane.ts, which drives several and compares.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import { nativeBinDir } from '../native';
+import { runDataplaneBench } from './bench_dataplane';
 
 const SUITES: Record<string, string> = { core: 'core_bench' };
 
-export function runBench(args: string[]): number {
+export async function runBench(args: string[]): Promise<number> {
   const [suite, ...rest] = args;
+  if (suite === 'dataplane') return runDataplaneBench(rest);
   const exe = suite ? SUITES[suite] : undefined;
   if (!exe) {
-    process.stderr.write(`fulcrum bench: choose a suite: ${Object.keys(SUITES).join(', ')}\n`);
+    process.stderr.write(`fulcrum bench: choose a suite: ${[...Object.keys(SUITES), 'dataplane'].join(', ')}\n`);
     return 2;
   }
   const file = path.join(nativeBinDir(), exe);

@@ -22,6 +22,11 @@ Commands:
                            forwarding, new connections per second, memory per connection,
                            against a baseline loop over the same packets. --json prints one
                            JSON object as the last line.
+  bench dataplane [--json] [--seconds S] [--no-e2e]
+                           Benchmark the dataplane (root): NAT forwarding on net_null against
+                           io-forward, UDP through NAT over af_xdp on veth against io-forward,
+                           and HTTP through Fulcrum, nftables DNAT and HAProxy (wrk). --json
+                           prints one JSON object as the last line.
   help                     Show this text.
 `;
 

@@ -40,7 +40,7 @@ TEST(Neigh, AnswerReleasesQueuedPacketsInOrder) {
   EXPECT_EQ(out[1], &pkt[1]);
   auto r = t.resolve(0, ip(172, 16, 0, 11), 6, &pkt[2]);
   EXPECT_EQ(r.outcome, NeighTable::Outcome::Ready);
-  EXPECT_EQ(r.mac, kServer);
+  EXPECT_EQ(*r.mac, kServer);
 }
 
 TEST(Neigh, QueueIsBounded) {

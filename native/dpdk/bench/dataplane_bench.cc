@@ -1,0 +1,366 @@
+// The dataplane benchmark's native part (src/cli/bench_dataplane.ts runs it and compares):
+//   null       one worker forwarding established NAT flows between two net_null ports, and a
+//              plain io-forward loop on the same ports; both stamp the same frames on receive
+//              (net_null delivers empty buffers), so the difference is the balancing.
+//   director   the director side over real vdevs (af_xdp on veth): --mode fwd (Fulcrum, UDP
+//              NAT service) or --mode io (io-forward with a MAC rewrite), counting what leaves.
+//   gen        a UDP generator on one vdev: frames to the VIP from --flows source ports.
+// Each prints one JSON object. Fulcrum's path is LcoreWorker::forward, the one run() uses.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "checksum.h"
+#include "eal.h"
+#include "lcore_worker.h"
+#include "port.h"
+#include "route.h"
+#include "snapshot.h"
+
+using namespace fulcrum;
+using namespace fulcrum::dp;
+
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kFrameLen = 60;
+const Mac kSinkMac{{0x02, 0, 0, 0, 0, 0x99}};
+
+be32 v4(uint32_t host) { return hton32(host); }
+
+struct Args {
+  std::string mode = "null";
+  std::string sub = "fwd";
+  std::string ports[2];
+  double seconds = 3, warmup = 1;
+  uint32_t flows = 100000;
+  uint32_t proto = kProtoTcp;
+  unsigned cpu = 1;
+};
+
+// An Ethernet/IPv4 frame client:cport -> VIP:vport with valid checksums, padded to 60 bytes.
+void write_frame(uint8_t* f, be32 saddr, be16 sport, be32 daddr, be16 dport, uint8_t proto, uint8_t tcp_flags) {
+  std::memset(f, 0, kFrameLen);
+  static const uint8_t dst[6] = {2, 0, 0, 0, 0, 1}, src[6] = {2, 0, 0, 0, 0, 2};
+  std::memcpy(f, dst, 6);
+  std::memcpy(f + 6, src, 6);
+  f[12] = 0x08;
+  uint8_t* ip = f + 14;
+  uint32_t l4 = proto == kProtoTcp ? 20 : 8 + 18;
+  ip[0] = 0x45;
+  store16(ip + 2, hton16(static_cast<uint16_t>(20 + l4)));
+  store16(ip + 6, hton16(0x4000));
+  ip[8] = 64;
+  ip[9] = proto;
+  store32(ip + 12, saddr);
+  store32(ip + 16, daddr);
+  store16(ip + 10, inet_csum(ip, 20));
+  uint8_t* t = ip + 20;
+  store16(t, sport);
+  store16(t + 2, dport);
+  if (proto == kProtoTcp) {
+    store32(t + 4, hton32(1));
+    store32(t + 8, hton32(1));
+    t[12] = 5 << 4;
+    t[13] = tcp_flags;
+    store16(t + 14, hton16(65535));
+    store16(t + 16, csum_fold(csum_partial(t, l4, pseudo_v4(saddr, daddr, proto, l4))));
+  } else {
+    store16(t + 4, hton16(static_cast<uint16_t>(l4)));
+    store16(t + 6, csum_fold(csum_partial(t, l4, pseudo_v4(saddr, daddr, proto, l4))));
+  }
+}
+
+// Pseudo-random client tuples (regular patterns hash unrealistically well).
+std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, be32 vip, uint16_t vport) {
+  std::vector<uint8_t> frames(size_t{flows} * 64);
+  std::mt19937_64 rng(42);
+  for (uint32_t i = 0; i < flows; ++i) {
+    uint64_t r = rng();
+    be32 c = v4(0x0a000000u | (static_cast<uint32_t>(r) & 0x00fffffe) | 2);  // 10.x.y.z, never .0/.1
+    be16 cp = hton16(static_cast<uint16_t>(1024 + (r >> 40) % 64000));
+    write_frame(&frames[size_t{i} * 64], c, cp, vip, hton16(vport), proto, flags);
+  }
+  return frames;
+}
+
+inline void stamp(rte_mbuf* m, const uint8_t* frame) {
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, 64);
+  m->data_len = kFrameLen;
+  m->pkt_len = kFrameLen;
+}
+
+uint64_t opackets(uint16_t port) {
+  rte_eth_stats st{};
+  rte_eth_stats_get(port, &st);
+  return st.opackets;
+}
+
+// The director's world for one worker: ports, routes, a snapshot with one NAT service.
+struct Director {
+  PortSet ports;
+  std::unique_ptr<RouteTable> routes;
+  std::unique_ptr<Snapshot> snap;
+  std::unique_ptr<Shared> shared;
+  std::unique_ptr<LcoreWorker> worker;
+
+  Director(const std::vector<PortConfig>& pcs, rte_mempool* pool, uint8_t proto, uint32_t flows, uint32_t servers) {
+    ports.open(pcs, 1, pool);
+    routes = std::make_unique<RouteTable>("bench_routes",
+                                          std::vector<PortAddr>{{v4(0x0a000001), 8}, {v4(0xac100001), 16}},
+                                          std::vector<RouteSpec>{});
+    CoreConfig cfg;
+    ServiceConfig svc;
+    svc.proto = proto;
+    svc.vip = IpAddr::from_v4(v4(0x0a000064));  // 10.0.0.100
+    svc.port = 80;
+    svc.sched = SchedKind::Wlc;
+    for (uint32_t i = 0; i < servers; ++i) {
+      DestConfig d;
+      d.addr = IpAddr::from_v4(v4(0xac10000b + i));  // 172.16.0.11...
+      d.port = 8080;
+      d.fwd = FwdMethod::Masq;
+      d.id = static_cast<DestId>(i);
+      svc.dests.insert(svc.dests.begin(), d);
+    }
+    cfg.services.push_back(svc);
+    WorkerLimits lim{16, 64};
+    std::vector<std::string> problems;
+    snap = build_snapshot(cfg, lim, nullptr, problems);
+    if (!snap) throw std::runtime_error("bench config refused: " + problems[0]);
+    shared = std::make_unique<Shared>();
+    shared->ports = ports.ports();
+    for (size_t i = 0; i < shared->ports.size(); ++i) shared->port_index[shared->ports[i].id] = static_cast<uint16_t>(i);
+    shared->routes = routes.get();
+    shared->pool = pool;
+    shared->nworkers = 1;
+    shared->tsc_hz = rte_get_tsc_hz();
+    shared->snapshot.store(snap.get());
+    WorkerOptions wo;
+    wo.conn_capacity = std::max<uint32_t>(1024, flows * 2);
+    wo.limits = lim;
+    worker = std::make_unique<LcoreWorker>(*shared, 0, wo);
+    // Real servers answer ARP in life; here the sink does not, so they are learnt up front.
+    for (uint32_t i = 0; i < servers; ++i) worker->learn_neighbour(1, v4(0xac10000b + i), kSinkMac, now_ms());
+  }
+  uint64_t now_ms() const { return rte_rdtsc() / (rte_get_tsc_hz() / 1000); }
+};
+
+struct Loop {
+  const Args* a;
+  Director* dir;        // null: io-forward
+  uint16_t rx_port, tx_port;
+  Mac tx_src;
+  const std::vector<uint8_t>* frames;  // null: no stamping (real traffic)
+  double mpps = 0;
+};
+
+// Receives on rx_port and forwards (Fulcrum or io) for warmup + seconds; the rate is what
+// left tx_port during the measured seconds.
+int run_loop(void* arg) {
+  Loop& l = *static_cast<Loop*>(arg);
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t t0 = rte_rdtsc();
+  const uint64_t t_start = t0 + static_cast<uint64_t>(l.a->warmup * hz);
+  const uint64_t t_end = t_start + static_cast<uint64_t>(l.a->seconds * hz);
+  const uint64_t tsc_per_ms = hz / 1000;
+  const uint32_t nflows = l.frames ? static_cast<uint32_t>(l.frames->size() / 64) : 0;
+  uint32_t fi = 0;
+  uint64_t base = 0;
+  bool measuring = false;
+  rte_mbuf* m[kBurst];
+  for (;;) {
+    uint64_t now = rte_rdtsc();
+    if (!measuring && now >= t_start) {
+      measuring = true;
+      base = opackets(l.tx_port);
+    }
+    if (now >= t_end) break;
+    uint16_t n = rte_eth_rx_burst(l.rx_port, 0, m, kBurst);
+    if (!n) continue;
+    if (l.frames)
+      for (uint16_t i = 0; i < n; ++i) {
+        stamp(m[i], &(*l.frames)[size_t{fi} * 64]);
+        fi = fi + 1 == nflows ? 0 : fi + 1;
+      }
+    if (l.dir) {
+      l.dir->worker->forward(m, n, now / tsc_per_ms);
+    } else {
+      for (uint16_t i = 0; i < n; ++i) {
+        uint8_t* f = rte_pktmbuf_mtod(m[i], uint8_t*);
+        std::memcpy(f, kSinkMac.b, 6);
+        std::memcpy(f + 6, l.tx_src.b, 6);
+      }
+      uint16_t sent = rte_eth_tx_burst(l.tx_port, 0, m, n);
+      if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    }
+  }
+  l.mpps = static_cast<double>(opackets(l.tx_port) - base) / l.a->seconds / 1e6;
+  return 0;
+}
+
+// Sends the flows' frames through a worker once as SYN then ACK, so every flow is ESTABLISHED.
+void establish(Director& d, uint32_t flows, uint8_t proto, rte_mempool* pool) {
+  for (uint8_t flags : {uint8_t{kTcpSyn}, uint8_t{kTcpAck}}) {
+    if (proto != kProtoTcp && flags == kTcpAck) break;
+    auto frames = make_frames(flows, proto, flags, v4(0x0a000064), 80);
+    for (uint32_t i = 0; i < flows; i += kBurst) {
+      uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(kBurst, flows - i));
+      rte_mbuf* m[kBurst];
+      if (rte_pktmbuf_alloc_bulk(pool, m, n) != 0) throw std::runtime_error("out of mbufs");
+      for (uint16_t k = 0; k < n; ++k) stamp(m[k], &frames[size_t{i + k} * 64]);
+      d.worker->forward(m, n, d.now_ms());
+    }
+  }
+}
+
+// rte_eal_wait_lcore spins; the main thread sleeps instead, so it leaves the other core to
+// whatever shares the machine (the generator, the kernel's veth work).
+void wait_sleeping(unsigned lcore) {
+  while (rte_eal_get_lcore_state(lcore) != WAIT) usleep(10000);
+  rte_eal_wait_lcore(lcore);
+}
+
+double launch(Loop& l, unsigned lcore) {
+  rte_eal_remote_launch(run_loop, &l, lcore);
+  wait_sleeping(lcore);
+  return l.mpps;
+}
+
+rte_mempool* pool_for(uint32_t n) {
+  rte_mempool* p = rte_pktmbuf_pool_create("bench_mbufs", n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  if (!p) throw std::runtime_error("cannot allocate mbufs");
+  return p;
+}
+
+int bench_null(const Args& a) {
+  EalInfo ei = eal_start({{"--log-level=error", "-m", "1024"}, {a.cpu}, {}});
+  rte_mempool* pool = pool_for(16383);
+  auto ack = make_frames(a.flows, kProtoTcp, kTcpAck, v4(0x0a000064), 80);
+  double io, fwd;
+  {
+    PortSet ps;
+    ps.open({{"in", "net_null0", 0, 0, ""}, {"out", "net_null1", 0, 0, ""}}, 1, pool);
+    Loop l{&a, nullptr, ps.ports()[0].id, ps.ports()[1].id, ps.ports()[1].mac, &ack};
+    io = launch(l, ei.worker_lcores[0]);
+  }
+  {
+    Director d({{"clients", "net_null0", v4(0x0a000001), 8, ""}, {"servers", "net_null1", v4(0xac100001), 16, ""}}, pool,
+               kProtoTcp, a.flows, 8);
+    establish(d, a.flows, kProtoTcp, pool);
+    Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, &ack};
+    fwd = launch(l, ei.worker_lcores[0]);
+  }
+  std::printf("{\"null_io_mpps\":%.2f,\"null_fwd_mpps\":%.2f,\"flows\":%u,\"hugepages\":%s}\n", io, fwd, a.flows,
+              ei.hugepages ? "true" : "false");
+  return 0;
+}
+
+int bench_director(const Args& a) {
+  EalInfo ei = eal_start({{"--log-level=error"}, {a.cpu}, {}});
+  rte_mempool* pool = pool_for(16383);
+  double mpps;
+  if (a.sub == "io") {
+    PortSet ps;
+    ps.open({{"in", a.ports[0], 0, 0, ""}, {"out", a.ports[1], 0, 0, ""}}, 1, pool);
+    Loop l{&a, nullptr, ps.ports()[0].id, ps.ports()[1].id, ps.ports()[1].mac, nullptr};
+    mpps = launch(l, ei.worker_lcores[0]);
+  } else {
+    Director d({{"clients", a.ports[0], v4(0x0a000001), 8, ""}, {"servers", a.ports[1], v4(0xac100001), 16, ""}}, pool,
+               kProtoUdp, a.flows, 1);
+    Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, nullptr};
+    mpps = launch(l, ei.worker_lcores[0]);
+  }
+  std::printf("{\"mode\":\"%s\",\"mpps\":%.3f}\n", a.sub.c_str(), mpps);
+  return 0;
+}
+
+struct Gen {
+  const Args* a;
+  uint16_t port;
+  const std::vector<uint8_t>* frames;
+  rte_mempool* pool;
+  uint64_t sent = 0;
+};
+
+int run_gen(void* arg) {
+  Gen& g = *static_cast<Gen*>(arg);
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t end = rte_rdtsc() + static_cast<uint64_t>((g.a->warmup + g.a->seconds) * hz);
+  const uint32_t nflows = static_cast<uint32_t>(g.frames->size() / 64);
+  uint32_t fi = 0;
+  rte_mbuf* m[kBurst];
+  while (rte_rdtsc() < end) {
+    if (rte_pktmbuf_alloc_bulk(g.pool, m, kBurst) != 0) continue;
+    for (uint16_t i = 0; i < kBurst; ++i) {
+      stamp(m[i], &(*g.frames)[size_t{fi} * 64]);
+      fi = fi + 1 == nflows ? 0 : fi + 1;
+    }
+    uint16_t s = rte_eth_tx_burst(g.port, 0, m, kBurst);
+    g.sent += s;
+    if (s < kBurst) rte_pktmbuf_free_bulk(m + s, kBurst - s);
+  }
+  return 0;
+}
+
+int bench_gen(const Args& a) {
+  EalInfo ei = eal_start({{"--log-level=error"}, {a.cpu}, {}});
+  rte_mempool* pool = pool_for(8191);
+  PortSet ps;
+  ps.open({{"gen", a.ports[0], 0, 0, ""}}, 1, pool);
+  auto frames = make_frames(a.flows, kProtoUdp, 0, v4(0x0a000064), 80);
+  Gen g{&a, ps.ports()[0].id, &frames, pool};
+  rte_eal_remote_launch(run_gen, &g, ei.worker_lcores[0]);
+  wait_sleeping(ei.worker_lcores[0]);
+  std::printf("{\"sent\":%lu,\"mpps\":%.3f}\n", static_cast<unsigned long>(g.sent),
+              static_cast<double>(g.sent) / (a.warmup + a.seconds) / 1e6);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (argc > 1) a.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--seconds") a.seconds = std::stod(v);
+    else if (k == "--warmup") a.warmup = std::stod(v);
+    else if (k == "--flows") a.flows = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--mode") a.sub = v;
+    else if (k == "--in") a.ports[0] = v;
+    else if (k == "--out") a.ports[1] = v;
+    else if (k == "--cpu") a.cpu = static_cast<unsigned>(std::stoul(v));
+    else {
+      std::fprintf(stderr, "dataplane_bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.flows < 1 || a.flows > 4000000) {
+    std::fprintf(stderr, "dataplane_bench: --flows must be in 1..4000000\n");
+    return 2;
+  }
+  try {
+    if (a.mode == "null") return bench_null(a);
+    if (a.mode == "director") return bench_director(a);
+    if (a.mode == "gen") return bench_gen(a);
+    std::fprintf(stderr, "usage: dataplane_bench null|director|gen [--seconds S] [--warmup S] [--flows N] "
+                         "[--mode fwd|io] [--in VDEV] [--out VDEV] [--cpu N]\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dataplane_bench: %s\n", e.what());
+    return 1;
+  }
+}
