@@ -1,23 +1,25 @@
-// `fulcrum serve --config FILE [--state-dir DIR]`: runs the director with the services in the
-// file. SIGHUP re-reads the file and applies its services as one change (a bad file is refused
-// whole and the running state stays); SIGINT/SIGTERM stop the dataplane and exit. The config
-// last applied is kept in the state directory (written atomically), so an operator can see
-// what is running.
+// `fulcrum serve --config FILE [--state-dir DIR]`: runs the director. The config file gives the
+// dataplane and the initial services; from then on the desired state lives in DIR/state.json
+// (every API change, reload and health-independent edit is persisted there atomically), so a
+// restart, even after kill -9, comes back to the last applied state. SIGHUP (or
+// POST /v1/config/reload) re-reads the file's services; SIGINT/SIGTERM stop.
 import fs from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
 import { nativeAddon } from '../native';
 import { ConfigError, loadConfigFile } from '../control/config_load';
 import type { FulcrumConfig } from '../control/config_schema';
-import { Director } from '../control/director';
+import { Daemon } from '../control/daemon';
+import { buildApi, isLoopback } from '../api/app';
 import { UsageError } from './args';
 
 export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR]
 
 Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
-the config file and balances its services. SIGHUP reloads the file's services; SIGINT or
-SIGTERM stops. --state-dir (default: the file's stateDir, else /var/lib/fulcrum) holds
-applied.json, the config last applied.
+the config file, balances its services, runs their health checks and serves the REST API
+(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
+(--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
+last applied: on restart they are restored from it rather than from the file. SIGHUP
+reloads the file's services; SIGINT or SIGTERM stops.
 `;
 
 function flag(args: string[], name: string): string | undefined {
@@ -26,21 +28,6 @@ function flag(args: string[], name: string): string | undefined {
   const v = args[i + 1];
   if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
   return v;
-}
-
-/** write, fsync, rename: a reader sees the old file or the new one, never half of one. */
-export function writeFileAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(path.dirname(file), 'r');
-  try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
 }
 
 export async function runServe(args: string[]): Promise<number> {
@@ -57,51 +44,65 @@ export async function runServe(args: string[]): Promise<number> {
   }
   const log = pino({ name: 'fulcrum' });
   let cfg: FulcrumConfig;
+  let token: string | undefined;
   try {
     cfg = loadConfigFile(file);
+    if (cfg.api?.tokenFile) {
+      try {
+        token = fs.readFileSync(cfg.api.tokenFile, 'utf8').trim();
+      } catch (e) {
+        throw new ConfigError([`api.tokenFile: cannot read ${cfg.api.tokenFile}: ${(e as NodeJS.ErrnoException).code}`], file);
+      }
+      if (token.length < 16) throw new ConfigError(['api.tokenFile: the token must be at least 16 characters'], file);
+    }
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;
   }
   const stateDir = stateDirArg ?? cfg.stateDir ?? '/var/lib/fulcrum';
-  fs.mkdirSync(stateDir, { recursive: true });
-  const save = (c: FulcrumConfig) => writeFileAtomic(path.join(stateDir, 'applied.json'), JSON.stringify(c, null, 2) + '\n');
+  const [host, port] = (cfg.api?.listen ?? '127.0.0.1:9390').split(':');
+  if (!isLoopback(host) && !token) {
+    process.stderr.write('fulcrum serve: a non-loopback api.listen needs api.tokenFile\n');
+    return 1;
+  }
 
-  let director: Director;
+  let daemon: Daemon;
   try {
-    director = new Director(nativeAddon(), cfg);
+    daemon = new Daemon(nativeAddon(), cfg, file, stateDir, log);
   } catch (e) {
     log.error({ err: (e as Error).message }, 'dataplane did not start');
     process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
     return 1;
   }
-  const si = director.startInfo;
+  const si = daemon.director.startInfo;
   if (!si.hugepages) log.warn('no hugepages mounted: EAL runs with --no-huge (4 KiB pages, slower)');
-  log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs, ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
-  save(cfg);
-  log.info({ services: (cfg.services ?? []).length }, 'services applied; ready');
+  log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs,
+    ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
+  if (daemon.restored) log.info({ file: daemon.state.file }, 'services restored from the state directory');
+
+  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: log.child({ name: 'api' }) });
+  try {
+    await api.listen({ host, port: Number(port) });
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'the API cannot listen');
+    process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
+    daemon.stop();
+    return 1;
+  }
+  log.info({ services: (daemon.state.current.services ?? []).length, api: `http://${host}:${port}` }, 'services applied; ready');
 
   return await new Promise<number>((resolve) => {
-    let reloading = Promise.resolve();
-    // Keeps the event loop alive while the director runs (the workers are not JS handles).
-    const keepAlive = setInterval(() => {}, 1 << 30);
     process.on('SIGHUP', () => {
-      reloading = reloading.then(async () => {
-        try {
-          const next = loadConfigFile(file!);
-          await director.apply(next);
-          save(next);
-          log.info({ services: (next.services ?? []).length }, 'config reloaded');
-        } catch (e) {
-          log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged');
-        }
-      });
+      daemon.reload().then(
+        () => log.info({ services: (daemon.state.current.services ?? []).length }, 'config reloaded'),
+        (e) => log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged'));
     });
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
-      clearInterval(keepAlive);
-      director.stop();
-      resolve(0);
+      void api.close().finally(() => {
+        daemon.stop();
+        resolve(0);
+      });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

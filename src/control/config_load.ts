@@ -38,7 +38,7 @@ export function parseCidr(s: string, host = false): { addr: number; len: number 
 FormatRegistry.Set('ipv4', (v) => parseIpv4(v) !== undefined);
 
 /** JSON pointer (/services/2/realServers/0/weight) to the path people read. */
-function readablePath(pointer: string): string {
+export function readablePath(pointer: string): string {
   return pointer.split('/').slice(1).reduce((acc, part) =>
     /^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part, '');
 }
@@ -107,6 +107,14 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     if (r.via === undefined && r.port === undefined) problems.push(`dataplane.routes[${i}]: needs via or port`);
   });
   if (dp.workers && new Set(dp.workers).size !== dp.workers.length) problems.push('dataplane.workers: an lcore is listed twice');
+  const taps = dp.ports.filter((p) => p.tap !== false).map((p) => p.tap ?? p.name);
+  if (new Set(taps).size !== taps.length) problems.push('dataplane.ports: two ports have the same TAP name');
+  const listen = cfg.api?.listen;
+  if (listen !== undefined) {
+    const [host, port] = listen.split(':');
+    if (parseIpv4(host) === undefined || Number(port) > 65535) problems.push(`api.listen: '${listen}' is not address:port`);
+    else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
+  }
 
   const services = new Set<string>();
   (cfg.services ?? []).forEach((s, i) => {

@@ -11,6 +11,59 @@ export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'lblc', 'lblcr
 export const SCHED_FLAGS = ['flag-1', 'flag-2', 'flag-3', 'sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'] as const;
 export const METHODS = ['nat', 'fullnat', 'dr', 'tun'] as const;
 
+const Seconds = (dflt: number, min = 0) => Type.Optional(Type.Number({ minimum: min, maximum: 86400, default: dflt }));
+
+/** When and how often a check runs, and how many results change a real server's state
+ * (keepalived's delay_loop, connect_timeout, delay_before_retry, warmup; retry = fall - 1). */
+const CheckTiming = {
+  interval: Seconds(5, 0.1),          // between checks (keepalived delay_loop)
+  timeout: Seconds(3, 0.05),          // connect/answer timeout (connect_timeout)
+  fall: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 3 })),  // failures in a row to go down
+  rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 2 })),  // successes in a row to come up
+  delayBeforeRetry: Seconds(1, 0),    // after a failure while up, the next try comes this soon
+  warmup: Seconds(0, 0),              // the first check waits a random time up to this
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),  // default: the real server's port
+  address: Type.Optional(Type.String({ format: 'ipv4' })),            // default: the real server's address
+};
+
+export const HealthCheckSchema = Type.Union([
+  Type.Object({ type: Type.Literal('tcp'), ...CheckTiming }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Union([Type.Literal('http'), Type.Literal('https')]),
+    ...CheckTiming,
+    path: Type.Optional(Type.String({ minLength: 1, default: '/' })),
+    host: Type.Optional(Type.String({ minLength: 1 })),  // Host header (keepalived virtualhost)
+    statusCodes: Type.Optional(Type.Array(Type.String({ pattern: '^[1-5][0-9]{2}(-[1-5][0-9]{2})?$' }), { minItems: 1 })),  // default 200-299
+    digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),  // MD5 of the body (keepalived genhash)
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('udp'),
+    ...CheckTiming,
+    payload: Type.Optional(Type.String({ pattern: '^([0-9a-fA-F]{2})*$' })),      // hex; default: 16 random bytes
+    requireReply: Type.Optional(Type.String({ pattern: '^([0-9a-fA-F]{2})*$' })), // hex prefix the reply must start with
+    minReplyLength: Type.Optional(Type.Integer({ minimum: 0, maximum: 65507 })),
+    maxReplyLength: Type.Optional(Type.Integer({ minimum: 0, maximum: 65507 })),
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('dns'),
+    ...CheckTiming,
+    name: Type.Optional(Type.String({ default: '.' })),
+    queryType: Type.Optional(Type.Union(['A', 'NS', 'CNAME', 'SOA', 'MX', 'TXT', 'AAAA'].map((t) => Type.Literal(t)), { default: 'SOA' })),
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('command'),  // only from the config file, never from the API
+    ...CheckTiming,
+    command: Type.Array(Type.String(), { minItems: 1 }),  // argv; exit 0 = up
+    dynamic: Type.Optional(Type.Boolean()),               // exit 2..255 = up with weight exit-2 (misc_dynamic)
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('agent'),  // the real server reports its load; the weight scales with the idle share
+    ...CheckTiming,
+    protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('http')], { default: 'tcp' })),
+    path: Type.Optional(Type.String({ minLength: 1 })),  // for http
+  }, { additionalProperties: false }),
+]);
+
 export const RealServerSchema = Type.Object({
   address: Ipv4,
   port: Type.Optional(Port),
@@ -18,6 +71,8 @@ export const RealServerSchema = Type.Object({
   weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, default: 1 })),
   upperThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
   lowerThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+  /** Replaces the service's healthChecks for this real server; [] turns checking off. */
+  healthChecks: Type.Optional(Type.Array(HealthCheckSchema)),
 }, { additionalProperties: false });
 
 export const ServiceSchema = Type.Object({
@@ -34,6 +89,18 @@ export const ServiceSchema = Type.Object({
   onePacket: Type.Optional(Type.Boolean()),
   mhTableSize: Type.Optional(Type.Union([251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071].map((n) => Type.Literal(n)))),
   realServers: Type.Optional(Type.Array(RealServerSchema)),
+  /** Checks run against every real server (all must pass for it to be up). */
+  healthChecks: Type.Optional(Type.Array(HealthCheckSchema)),
+  /** A failed real server keeps its place with weight 0 instead of being removed. */
+  inhibitOnFailure: Type.Optional(Type.Boolean()),
+  /** Takes the traffic when the live real servers' weights sum below the quorum. */
+  sorryServer: Type.Optional(Type.Object({
+    address: Ipv4,
+    port: Type.Optional(Port),
+    method: Type.Optional(Type.Union(METHODS.map((m) => Type.Literal(m)), { default: 'nat' })),
+  }, { additionalProperties: false })),
+  quorum: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647, default: 1 })),
+  hysteresis: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, default: 0 })),
 }, { additionalProperties: false });
 
 export const MatchRuleSchema = Type.Object({
@@ -82,8 +149,17 @@ export const ConfigSchema = Type.Object({
   services: Type.Optional(Type.Array(ServiceSchema)),
   matchRules: Type.Optional(Type.Array(MatchRuleSchema)),
   stateDir: Type.Optional(Type.String()),
+  api: Type.Optional(Type.Object({
+    /** host:port; anything but loopback needs tokenFile. */
+    listen: Type.Optional(Type.String({ pattern: '^[0-9.]+:[0-9]{1,5}$', default: '127.0.0.1:9390' })),
+    /** A file holding the bearer token clients must send. */
+    tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Largest request body accepted, bytes. */
+    bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1048576 })),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false });
 
+export type HealthCheckConfig = Static<typeof HealthCheckSchema>;
 export type RealServerConfig = Static<typeof RealServerSchema>;
 export type ServiceConfig = Static<typeof ServiceSchema>;
 export type MatchRuleConfig = Static<typeof MatchRuleSchema>;

@@ -88,5 +88,13 @@ export class Director {
     return out.slice(0, limit);
   }
 
+  /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
+  destId(svc: { protocol?: string; address?: string; port?: number; fwmark?: number }, rs: { address: string; port?: number }): number | undefined {
+    const s = this.native.services.find((n) => (svc.fwmark !== undefined ? n.fwmark === svc.fwmark
+      : n.fwmark === 0 && n.protocol === svc.protocol && n.address === svc.address && n.port === svc.port));
+    const port = rs.port ?? svc.port ?? 0;
+    return s?.dests.find((d) => d.address === rs.address && d.port === port)?.id;
+  }
+
   stop(): void { this.addon.stop(); }
 }

@@ -1,0 +1,58 @@
+// /v1/config: the desired state saved as JSON or as `ipvsadm -S -n` text, and restored from
+// either as one atomic change (a bad document changes nothing); /v1/config/reload re-reads
+// the config file (as SIGHUP does).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Daemon } from '../../control/daemon';
+import { IpvsadmTextError, parseIpvsadm, saveIpvsadm } from '../../control/ipvsadm_text';
+import { dynamicPart } from '../../control/state';
+import { ApiError } from '../errors';
+
+export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.get('/v1/config', {
+    schema: { tags: ['config'], summary: 'Save the running services (JSON, or ?format=ipvsadm for ipvsadm -S -n text)',
+      querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('ipvsadm')])) }) },
+  }, async (req, reply) => {
+    const cfg = daemon.state.current;
+    if (req.query.format === 'ipvsadm') {
+      reply.type('text/plain; charset=utf-8');
+      return saveIpvsadm(cfg.services ?? []);
+    }
+    return dynamicPart(cfg);
+  });
+
+  app.put('/v1/config', {
+    schema: { tags: ['config'], summary: 'Restore: a JSON document (services, matchRules, timeouts, tunnelSource) or ipvsadm -S text replaces the running services at once' },
+  }, async (req) => {
+    let replace: Record<string, unknown>;
+    if (typeof req.body === 'string') {
+      try {
+        replace = { services: parseIpvsadm(req.body) };
+      } catch (e) {
+        if (e instanceof IpvsadmTextError) throw new ApiError(400, e.message, [e.message]);
+        throw e;
+      }
+    } else if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
+      replace = req.body as Record<string, unknown>;
+      const unknown = Object.keys(replace).filter((k) => !['services', 'matchRules', 'timeouts', 'tunnelSource'].includes(k));
+      if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts and tunnelSource can be restored', unknown.map((k) => `${k}: not restorable at run time`));
+    } else {
+      throw new ApiError(400, 'the body must be a JSON object or ipvsadm -S text (Content-Type: text/plain)');
+    }
+    const services = (replace.services ?? []) as Array<{ healthChecks?: Array<{ type: string }>; realServers?: Array<{ healthChecks?: Array<{ type: string }> }> }>;
+    if (services.some((s) => s.healthChecks?.some((c) => c.type === 'command') || s.realServers?.some((r) => r.healthChecks?.some((c) => c.type === 'command'))))
+      throw new ApiError(400, 'command checks can only come from the config file');
+    await daemon.change((cfg) => {
+      for (const k of ['services', 'matchRules', 'timeouts', 'tunnelSource'] as const) delete cfg[k];
+      Object.assign(cfg, replace);
+    });
+    return dynamicPart(daemon.state.current);
+  });
+
+  app.post('/v1/config/reload', { schema: { tags: ['config'], summary: 'Re-read the config file and apply its services' } }, async () => {
+    await daemon.reload();
+    return dynamicPart(daemon.state.current);
+  });
+};

@@ -1,0 +1,86 @@
+// /v1/stats (counters with the kernel estimator's rates), /v1/stats/zero (ipvsadm -Z),
+// /v1/connections (ipvsadm -Lnc's fields, filtered and paginated) and /v1/timeouts
+// (ipvsadm --set / -L --timeout).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ConnFilter } from '../../native';
+import type { Daemon } from '../../control/daemon';
+import { ApiError } from '../errors';
+
+const Timeouts = Type.Object({
+  tcp: Type.Integer({ minimum: 1, maximum: 2147483 }),
+  tcpfin: Type.Integer({ minimum: 1, maximum: 2147483 }),
+  udp: Type.Integer({ minimum: 1, maximum: 2147483 }),
+}, { additionalProperties: false });
+
+const ConnQuery = Type.Object({
+  service: Type.Optional(Type.String({ description: 'tcp:VIP:port, udp:VIP:port (fwmark services: filter by server)' })),
+  server: Type.Optional(Type.String({ description: 'address:port of a real server' })),
+  client: Type.Optional(Type.String({ format: 'ipv4' })),
+  templates: Type.Optional(Type.Boolean({ default: true })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1000 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+}, { additionalProperties: false });
+
+function addrPort(s: string, what: string): { address: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new ApiError(400, `${what}: '${s}' is not address:port`, [`${what}: must be address:port`]);
+  return { address: m[1], port: Number(m[2]) };
+}
+
+export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
+  app.get('/v1/stats', { schema: { tags: ['stats'], summary: 'Counters and rates: totals, per service, per real server' } }, async () => {
+    const [totals, services] = await Promise.all([daemon.totals(), daemon.services()]);
+    return {
+      total: totals,
+      services: services.map((s) => ({ id: s.id, stats: s.stats, rates: s.rates,
+        realServers: s.servers.map((r) => ({ id: r.id, stats: r.stats, rates: r.rates })) })),
+    };
+  });
+
+  app.post('/v1/stats/zero', { schema: { tags: ['stats'], summary: 'Zero every counter and rate (ipvsadm -Z)' } }, async (_req, reply) => {
+    await daemon.zero();
+    reply.code(204);
+  });
+
+  app.get('/v1/connections', { schema: { tags: ['connections'], summary: 'Connections and persistence templates (ipvsadm -Lnc)', querystring: ConnQuery } },
+    async (req) => {
+      const q = req.query;
+      const filter: ConnFilter = { templates: q.templates ?? true };
+      if (q.service) {
+        const m = /^(tcp|udp):(.+)$/.exec(q.service);
+        if (!m) throw new ApiError(400, `service: '${q.service}' is not tcp:VIP:port or udp:VIP:port`, ['service: must be tcp:VIP:port or udp:VIP:port']);
+        const { address, port } = addrPort(m[2], 'service');
+        Object.assign(filter, { protocol: m[1] as 'tcp' | 'udp', virtualAddress: address, virtualPort: port });
+      }
+      if (q.server) {
+        const { address, port } = addrPort(q.server, 'server');
+        Object.assign(filter, { serverAddress: address, serverPort: port });
+      }
+      if (q.client) filter.clientAddress = q.client;
+      const limit = q.limit ?? 1000, offset = q.offset ?? 0;
+      const all = await daemon.connections(filter, offset + limit + 1);
+      const page = all.slice(offset, offset + limit);
+      return {
+        connections: page.map((c) => ({
+          protocol: c.protocol.toUpperCase(), expiresSeconds: Math.floor(c.expiresMs / 1000), expiresMs: c.expiresMs,
+          state: c.state, template: c.template, method: c.method,
+          source: `${c.clientAddress}:${c.clientPort}`, virtual: `${c.virtualAddress}:${c.virtualPort}`,
+          destination: `${c.serverAddress}:${c.serverPort}`,
+          ...(c.localAddress ? { local: `${c.localAddress}:${c.localPort}` } : {}),
+        })),
+        offset,
+        next: all.length > offset + limit ? offset + limit : null,
+      };
+    });
+
+  app.get('/v1/timeouts', { schema: { tags: ['timeouts'], summary: 'TCP, TCP FIN and UDP timeouts (ipvsadm -L --timeout)' } }, async () => {
+    const t = daemon.state.current.timeouts ?? {};
+    return { tcp: t.tcp ?? 900, tcpfin: t.tcpfin ?? 120, udp: t.udp ?? 300 };
+  });
+
+  app.put('/v1/timeouts', { schema: { tags: ['timeouts'], summary: 'Set the timeouts (ipvsadm --set tcp tcpfin udp)', body: Timeouts } }, async (req) => {
+    await daemon.change((cfg) => { cfg.timeouts = { ...req.body }; });
+    return req.body;
+  });
+};
