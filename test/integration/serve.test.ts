@@ -23,11 +23,13 @@ async function waitFor(get: () => string, re: RegExp, ms = 20000): Promise<void>
 
 test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM', { skip }, async () => {
   run('ip', ['netns', 'add', NS]);
+  run('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
   let child: ChildProcess | undefined;
   try {
     const cfgFile = tmpFile('fulcrum.yaml');
     const stateDir = path.dirname(cfgFile) + '/state';
     const cfg = YAML.parse(fs.readFileSync(path.join(root, 'examples/null.yaml'), 'utf8'));
+    cfg.api = { listen: '127.0.0.1:19393' };
     fs.writeFileSync(cfgFile, YAML.stringify(cfg));
     let out = '';
     child = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(root, 'bin/fulcrum.js'), 'serve',
@@ -35,7 +37,7 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.stdout!.on('data', (d: Buffer) => { out += d; });
     child.stderr!.on('data', (d: Buffer) => { out += d; });
     await waitFor(() => out, /ready/);
-    const applied = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'applied.json'), 'utf8'));
+    const applied = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')).dynamic;
     assert.equal(applied().services[0].realServers.length, 2);
 
     cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });

@@ -1,0 +1,97 @@
+// The kernel's IPVS rate estimator (net/netfilter/ipvs/ip_vs_est.c), so that the rates Fulcrum
+// shows (`ipvsadm -L --rate`, /v1/stats) are the numbers the kernel would show for the same
+// counters. The caller samples every stats object (totals, services, real servers, under keys
+// of its choosing) every 2 seconds; this file owns the per-key estimator state and the
+// kernel's fixed-point arithmetic, done in 64-bit integers with BigInt.
+import type { TrafficCounters } from '../native';
+
+/** Estimated rates, as ipvsadm shows them; the "bps" are bytes per second. */
+export interface Rates {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+
+/** Counters as the addon gives them today (number) or as 64-bit integers (bigint). */
+export type CounterSample = { [K in keyof TrafficCounters]: number | bigint };
+
+const FIELDS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'] as const;
+// Averages are kept scaled: conns and packets by 2^10, bytes by 2^5. A sample is the delta over
+// the 2 s period, so scaling and dividing by 2 is one shift: << 9 and << 4.
+const SAMPLE_SHIFT = [9n, 9n, 9n, 4n, 4n] as const;
+const ZERO_RATES: Rates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+
+const u64 = (v: bigint) => BigInt.asUintN(64, v);
+const s64 = (v: bigint) => BigInt.asIntN(64, v);
+
+interface Estimator {
+  /** Counters at the previous sample (the kernel's last_conns ... last_outbytes). */
+  last: bigint[];
+  /** Scaled averages (the kernel's cps, inpps, outpps, inbps, outbps), as u64. */
+  avg: bigint[];
+  /** Set by reset(): the next sample only becomes the base. */
+  rebase: boolean;
+}
+
+function toU64(c: CounterSample): bigint[] {
+  return FIELDS.map((f) => {
+    const v = c[f];
+    if (typeof v === 'bigint') return u64(v);
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`counter ${f} is ${v}, not a non-negative integer`);
+    return BigInt(v);
+  });
+}
+
+export class RateEstimator {
+  private readonly ests = new Map<string, Estimator>();
+
+  /**
+   * One 2-second tick for one stats object. The first sample of a key (and the first after
+   * reset) only records the base. The update is ip_vs_chain_estimation()'s:
+   *   rate = (now - last) << 9;  avg += ((s64)rate - (s64)avg) >> 2;   (bytes: << 4)
+   * with u64 counters and an arithmetic shift on the signed difference, as the kernel does.
+   */
+  sample(key: string, c: CounterSample): void {
+    const now = toU64(c);
+    const e = this.ests.get(key);
+    // Counters below the base mean the object behind the key was replaced (a dataplane restart,
+    // a real server removed and added again): the kernel would give it a fresh estimator.
+    if (!e || e.rebase || now.some((v, i) => v < e.last[i])) {
+      this.ests.set(key, { last: now, avg: FIELDS.map(() => 0n), rebase: false });
+      return;
+    }
+    for (let i = 0; i < FIELDS.length; i++) {
+      const rate = u64((now[i] - e.last[i]) << SAMPLE_SHIFT[i]);
+      e.avg[i] = u64(e.avg[i] + ((s64(rate) - s64(e.avg[i])) >> 2n));
+      e.last[i] = now[i];
+    }
+  }
+
+  /** ip_vs_read_estimator(): (avg + 0x1FF) >> 10 for conns and packets, (avg + 0xF) >> 5 for bytes. */
+  rates(key: string): Rates {
+    const e = this.ests.get(key);
+    if (!e) return { ...ZERO_RATES };
+    const pkt = (v: bigint) => Number(u64(v + 0x1FFn) >> 10n);
+    const byt = (v: bigint) => Number(u64(v + 0xFn) >> 5n);
+    return { cps: pkt(e.avg[0]), inpps: pkt(e.avg[1]), outpps: pkt(e.avg[2]), inbps: byt(e.avg[3]), outbps: byt(e.avg[4]) };
+  }
+
+  /**
+   * ipvsadm -Z for one key, or every key: rates restart at 0 and the next sample is the new
+   * base. (The kernel's ip_vs_zero_estimator() keeps the last tick's counters as the base, so
+   * its first tick after -Z already counts; here that tick only rebases, which stays right
+   * whether or not the caller's counters were zeroed too.)
+   */
+  reset(key?: string): void {
+    const zero = (e: Estimator) => { e.avg = FIELDS.map(() => 0n); e.rebase = true; };
+    if (key === undefined) for (const e of this.ests.values()) zero(e);
+    else { const e = this.ests.get(key); if (e) zero(e); }
+  }
+
+  /** Drops a key whose stats object is gone (the kernel's ip_vs_stop_estimator()). */
+  forget(key: string): void {
+    this.ests.delete(key);
+  }
+}

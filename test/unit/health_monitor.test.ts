@@ -1,0 +1,360 @@
+// The health monitor as keepalived's checker side: real servers start up, go down after fall
+// failures in a row (retried after delayBeforeRetry) and come back after rise successes (checked
+// every interval); effective() removes a failed server or keeps it at weight 0, applies dynamic
+// weights, and holds quorum with hysteresis, handing the service to its sorry server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { validateConfig } from '../../src/control/config_load';
+import type { FulcrumConfig } from '../../src/control/config_schema';
+import { HealthMonitor } from '../../src/control/health/monitor';
+
+const LOCAL = '127.0.0.1';
+const SVC = 'tcp 10.0.0.1:80';
+
+function config(services: unknown[]): FulcrumConfig {
+  return validateConfig({ dataplane: { ports: [{ name: 'p0', device: 'net_null0' }] }, services });
+}
+
+/** A service on 10.0.0.1:80 with these checks and real servers (NAT, so ports are their own). */
+const service = (healthChecks: unknown[], realServers: unknown[], extra: object = {}) =>
+  ({ protocol: 'tcp', address: '10.0.0.1', port: 80, healthChecks, realServers, ...extra });
+
+async function until(what: string, ok: () => boolean, ms = 3000): Promise<number> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > ms) throw new Error(`${what} did not happen within ${ms} ms`);
+    await sleep(10);
+  }
+  return Date.now() - t0;
+}
+
+function recorder() {
+  const lines: Array<{ level: 'info' | 'warn'; o: Record<string, unknown>; msg: string }> = [];
+  return {
+    lines,
+    log: {
+      info: (o: object, msg: string) => void lines.push({ level: 'info', o: o as Record<string, unknown>, msg }),
+      warn: (o: object, msg: string) => void lines.push({ level: 'warn', o: o as Record<string, unknown>, msg }),
+    },
+  };
+}
+
+async function tcpServer(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.end();
+  });
+  await new Promise<void>((resolve) => server.listen(port, LOCAL, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    }),
+  };
+}
+
+async function closedPort(): Promise<number> {
+  const s = await tcpServer();
+  await s.close();
+  return s.port;
+}
+
+test('real servers start up; while up, failures retry after delayBeforeRetry and fall of them take it down', async () => {
+  const port = await closedPort();
+  const { lines, log } = recorder();
+  const failuresAtChange: number[] = [];
+  const m = new HealthMonitor({ log, onChange: () => failuresAtChange.push(m.counters().failures) });
+  m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5 }],
+    [{ address: LOCAL, port, method: 'nat' }])]));
+  assert.equal(m.status()[0].state, 'up', 'keepalived adds real servers at start');
+  assert.equal(m.status()[0].lastResult, null);
+
+  const took = await until('down', () => m.status()[0].state === 'down');
+  assert.ok(took < 800, `down after ${took} ms: the retries came after delayBeforeRetry, not the 1 s interval`);
+  assert.deepEqual(failuresAtChange, [3], 'down at the third failure in a row, not before');
+  assert.deepEqual(m.counters(), { checks: 3, failures: 3, transitions: 1 });
+  assert.deepEqual(lines.map((l) => [l.level, l.msg, l.o.service, l.o.address, l.o.port]), [['warn', 'real server down', SVC, LOCAL, port]]);
+  assert.match(String(lines[0].o.detail), /^tcp: connect to .*ECONNREFUSED/);
+  const st = m.status()[0];
+  assert.equal(st.lastResult?.ok, false);
+  assert.ok(st.lastResult!.durationMs >= 0);
+  assert.equal(st.since, st.lastResult!.at, 'since is the time of the change');
+
+  await sleep(500);
+  assert.equal(m.counters().checks, 3, 'while down, the next check waits for the interval');
+  m.stop();
+});
+
+test('while down, it comes back after rise successes in a row', async () => {
+  const port = await closedPort();
+  const { lines, log } = recorder();
+  let successesAtUp = -1;
+  const m = new HealthMonitor({
+    log,
+    onChange: () => {
+      const c = m.counters();
+      if (m.status()[0].state === 'up') successesAtUp = c.checks - c.failures;
+    },
+  });
+  m.update(config([service([{ type: 'tcp', interval: 0.05, fall: 1, rise: 3, timeout: 0.5 }], [{ address: LOCAL, port, method: 'nat' }])]));
+  await until('down', () => m.status()[0].state === 'down');
+  const srv = await tcpServer(port);
+  await until('up', () => m.status()[0].state === 'up');
+  assert.equal(successesAtUp, 3);
+  assert.equal(m.counters().transitions, 2);
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [['warn', 'real server down'], ['info', 'real server up']]);
+  assert.match(String(lines[1].o.detail), /^tcp: connected to/);
+  m.stop();
+  await srv.close();
+});
+
+test('effective(): a failed server is removed, or kept with weight 0 under inhibitOnFailure; the input is untouched', async () => {
+  const live = await tcpServer();
+  const dead = await closedPort();
+  const check = [{ type: 'tcp', interval: 0.05, fall: 1, timeout: 0.5 }];
+  const servers = [
+    { address: '127.0.0.1', port: live.port, method: 'nat', weight: 3 },
+    { address: '127.0.0.2', port: dead, method: 'nat', weight: 2 },
+    // Its own checks replace the service's: this one is checked on the live port.
+    { address: LOCAL, port: dead, method: 'nat', weight: 4, healthChecks: [{ ...check[0], port: live.port }] },
+    // [] turns checking off: never checked, always in.
+    { address: '127.0.0.3', port: dead, method: 'nat', weight: 5, healthChecks: [] },
+  ];
+  const cfg = config([
+    service(check, servers),
+    { ...service(check, servers, { inhibitOnFailure: true }), port: 81 },
+  ]);
+  const before = structuredClone(cfg);
+  const m = new HealthMonitor({ onChange: () => {} });
+  m.update(cfg);
+  await until('127.0.0.2 down in both', () => m.status().filter((s) => s.state === 'down').length === 2);
+  const eff = m.effective(cfg);
+  assert.deepEqual(cfg, before);
+  const rows = (i: number) => eff.services![i].realServers!.map((r) => [r.address, r.port, r.weight]);
+  assert.deepEqual(rows(0), [['127.0.0.1', live.port, 3], [LOCAL, dead, 4], ['127.0.0.3', dead, 5]]);
+  assert.deepEqual(rows(1), [['127.0.0.1', live.port, 3], ['127.0.0.2', dead, 0], [LOCAL, dead, 4], ['127.0.0.3', dead, 5]]);
+  assert.deepEqual(m.status().map((s) => [s.service, s.address, s.state]), [
+    [SVC, '127.0.0.1', 'up'], [SVC, '127.0.0.2', 'down'], [SVC, LOCAL, 'up'], [SVC, '127.0.0.3', 'unchecked'],
+    ['tcp 10.0.0.1:81', '127.0.0.1', 'up'], ['tcp 10.0.0.1:81', '127.0.0.2', 'down'], ['tcp 10.0.0.1:81', LOCAL, 'up'], ['tcp 10.0.0.1:81', '127.0.0.3', 'unchecked'],
+  ]);
+  assert.equal(m.status()[3].lastResult, null);
+  m.stop();
+  await live.close();
+});
+
+test('quorum with hysteresis: lost below quorum - hysteresis, regained at quorum + hysteresis; the sorry server stands in', async () => {
+  // Each real server is up while a file named by its address exists (the command learns it
+  // from FULCRUM_CHECK_ADDRESS), so the test decides who is up.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-quorum-'));
+  const set = (addr: string, on: boolean) => (on ? fs.writeFileSync(path.join(dir, addr), '') : fs.rmSync(path.join(dir, addr), { force: true }));
+  ['127.0.0.1', '127.0.0.2', '127.0.0.3'].forEach((a) => set(a, true));
+  const check = [{ type: 'command', command: ['sh', '-c', 'test -e "$0/$FULCRUM_CHECK_ADDRESS"', dir], interval: 0.1, fall: 1, rise: 1, timeout: 2 }];
+  const servers = [
+    { address: '127.0.0.1', port: 8080, method: 'nat', weight: 2 },
+    { address: '127.0.0.2', port: 8080, method: 'nat', weight: 1 },
+    { address: '127.0.0.3', port: 8080, method: 'nat', weight: 1 },
+  ];
+  const cfg = config([
+    service(check, servers, { quorum: 3, hysteresis: 1, sorryServer: { address: '10.9.9.9' } }),
+    { protocol: 'udp', address: '10.0.0.1', port: 53, quorum: 2, healthChecks: check, realServers: servers.slice(0, 2) },
+  ]);
+  const { lines, log } = recorder();
+  const m = new HealthMonitor({ log, onChange: () => {}, allowCommands: true });
+  m.update(cfg);
+  const state = (addr: string) => m.status().filter((s) => s.address === addr).map((s) => s.state);
+  const waitState = (addr: string, st: string) => until(`${addr} ${st}`, () => state(addr).every((s) => s === st));
+  const dests = (i: number) => m.effective(cfg).services![i].realServers!.map((r) => `${r.address}:${r.port}/${r.method}/${r.weight}`);
+
+  assert.deepEqual(dests(0), ['127.0.0.1:8080/nat/2', '127.0.0.2:8080/nat/1', '127.0.0.3:8080/nat/1']);
+  // 2 + 1 + 1 = 4; while it has quorum the threshold is 3 - 1 = 2.
+  set('127.0.0.2', false);
+  set('127.0.0.3', false);
+  await waitState('127.0.0.2', 'down');
+  await waitState('127.0.0.3', 'down');
+  assert.deepEqual(dests(0), ['127.0.0.1:8080/nat/2'], 'a weight of 2 still holds quorum');
+  assert.deepEqual(m.quorum()[0], { service: SVC, hasQuorum: true, sorryActive: false });
+
+  set('127.0.0.1', false);
+  set('127.0.0.2', true);
+  await waitState('127.0.0.1', 'down');
+  await waitState('127.0.0.2', 'up');
+  assert.deepEqual(dests(0), ['10.9.9.9:80/nat/1'], 'below 2: the sorry server replaces the live one (port and method by default)');
+  assert.deepEqual(m.quorum(), [
+    { service: SVC, hasQuorum: false, sorryActive: true },
+    { service: 'udp 10.0.0.1:53', hasQuorum: false, sorryActive: false },
+  ]);
+  assert.deepEqual(dests(1), ['127.0.0.2:8080/nat/1'], 'without a sorry server the live ones stay');
+  assert.ok(lines.some((l) => l.level === 'warn' && l.msg === 'service lost quorum' && l.o.service === SVC));
+
+  // Without quorum the threshold is 3 + 1 = 4: a sum of 2 is not enough.
+  set('127.0.0.3', true);
+  await waitState('127.0.0.3', 'up');
+  assert.deepEqual(dests(0), ['10.9.9.9:80/nat/1']);
+  set('127.0.0.1', true);
+  await waitState('127.0.0.1', 'up');
+  assert.deepEqual(dests(0), ['127.0.0.1:8080/nat/2', '127.0.0.2:8080/nat/1', '127.0.0.3:8080/nat/1']);
+  assert.deepEqual(m.quorum()[0], { service: SVC, hasQuorum: true, sorryActive: false });
+  assert.ok(lines.some((l) => l.level === 'info' && l.msg === 'service regained quorum' && l.o.service === SVC));
+  m.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a weight sum of 0 loses quorum even unchecked; update() alone does not evaluate it', () => {
+  const m = new HealthMonitor({ onChange: () => {} });
+  const cfg = config([service([], [{ address: '127.0.0.1', port: 80, method: 'nat', weight: 0 }],
+    { sorryServer: { address: '10.9.9.9', port: 8000, method: 'dr' } })]);
+  m.update(cfg);
+  assert.deepEqual(m.quorum(), [{ service: SVC, hasQuorum: true, sorryActive: false }]);
+  assert.deepEqual(m.effective(cfg).services![0].realServers, [{ address: '10.9.9.9', port: 8000, method: 'dr', weight: 1 }]);
+  assert.deepEqual(m.quorum(), [{ service: SVC, hasQuorum: false, sorryActive: true }]);
+  m.stop();
+});
+
+test('a sorry server that is also a failed server kept at weight 0 is listed once', async () => {
+  const dead = await closedPort();
+  const m = new HealthMonitor({ onChange: () => {} });
+  const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
+    { inhibitOnFailure: true, sorryServer: { address: LOCAL, port: dead } })]);
+  m.update(cfg);
+  await until('down', () => m.status()[0].state === 'down');
+  assert.deepEqual(m.quorum()[0].sorryActive, true, 'the check result evaluated the quorum');
+  assert.deepEqual(m.effective(cfg).services![0].realServers, [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }]);
+  m.stop();
+});
+
+test('command checks run only when the monitor allows them', async () => {
+  const m = new HealthMonitor({ onChange: () => {} });
+  m.update(config([service([{ type: 'command', command: ['true'], interval: 0.1, fall: 1 }], [{ address: LOCAL, port: 80, method: 'nat' }])]));
+  await until('down', () => m.status()[0].state === 'down');
+  assert.match(m.status()[0].lastResult!.detail, /command checks are not allowed/);
+  m.stop();
+});
+
+test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the configured weight; changes call onChange', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-dyn-'));
+  const code = path.join(dir, 'code');
+  fs.writeFileSync(code, '7');
+  let load = '75%';
+  const agent = net.createServer((s) => s.end(`${load}\n`));
+  await new Promise<void>((resolve) => agent.listen(0, LOCAL, resolve));
+  const agentPort = (agent.address() as net.AddressInfo).port;
+  let changes = 0;
+  const m = new HealthMonitor({ onChange: () => changes++, allowCommands: true });
+  const cfg = config([service([], [
+    { address: '127.0.0.1', port: 8080, method: 'nat', weight: 1,
+      healthChecks: [{ type: 'command', dynamic: true, command: ['sh', '-c', 'exit $(cat "$0")', code], interval: 0.05, fall: 1 }] },
+    { address: '127.0.0.2', port: 8080, method: 'nat', weight: 8,
+      healthChecks: [{ type: 'agent', address: LOCAL, port: agentPort, interval: 0.05, fall: 1 }] },
+  ])]);
+  m.update(cfg);
+  const weights = () => m.effective(cfg).services![0].realServers!.map((r) => r.weight);
+  await until('dynamic weights', () => weights().join() === '5,2');
+  assert.deepEqual(m.status().map((s) => s.weight), [5, 2]);
+  const seen = changes;
+  assert.ok(seen >= 2, 'each new weight called onChange');
+
+  fs.writeFileSync(code, '12');
+  load = '50';
+  await until('new weights', () => weights().join() === '10,4');
+  assert.ok(changes >= seen + 2);
+  const settled = changes;
+  await sleep(200);
+  assert.equal(changes, settled, 'the same weight again is no change');
+
+  fs.writeFileSync(code, '1');
+  await until('command down', () => m.status()[0].state === 'down');
+  assert.deepEqual(weights(), [4]);
+  m.stop();
+  await new Promise<void>((resolve) => agent.close(() => resolve()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('update() keeps the state and timers of real servers whose checks did not change', async () => {
+  const dead = await closedPort();
+  const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5 };
+  const a = { address: '127.0.0.1', port: dead, method: 'nat' };
+  const b = { address: '127.0.0.2', port: dead, method: 'nat' };
+  const m = new HealthMonitor({ onChange: () => {} });
+  m.update(config([service([check], [a])]));
+  await until('a down', () => m.status()[0].state === 'down');
+  const was = m.status()[0];
+
+  // The same checks written in another key order, a new weight and a new neighbour.
+  const reordered = Object.fromEntries(Object.entries(check).reverse());
+  m.update(config([service([reordered], [{ ...a, weight: 9 }, b])]));
+  await until('b checked', () => m.status()[1].lastResult !== null);
+  assert.deepEqual(m.status()[0], was, 'a kept its state and was not checked again early');
+  assert.equal(m.status()[1].state, 'down');
+
+  // Different checks start afresh: up, and checked at once.
+  m.update(config([service([{ ...check, timeout: 0.4 }], [a, b])]));
+  assert.deepEqual(m.status().map((s) => [s.state, s.lastResult]), [['up', null], ['up', null]]);
+  await until('checked again', () => m.status().every((s) => s.state === 'down'));
+
+  m.update(config([service([check], [b])]));
+  assert.deepEqual(m.status().map((s) => s.address), ['127.0.0.2'], 'a removed server is no longer checked');
+  m.stop();
+  assert.deepEqual(m.status(), []);
+});
+
+test('stop() aborts checks in flight and clears every timer', async () => {
+  let open = 0;
+  const hang = net.createServer((s) => {
+    open++;
+    s.resume();
+    s.on('close', () => open--);
+  });
+  await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
+  const m = new HealthMonitor({ onChange: () => {} });
+  m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
+  await until('a check in flight', () => open === 1);
+  m.stop();
+  await until('its connection closed', () => open === 0, 500);
+  await sleep(300);
+  assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
+  await new Promise<void>((resolve) => hang.close(() => resolve()));
+});
+
+test('a monitor never keeps a process alive by itself, and after stop() nothing does', () => {
+  const monitor = path.join(__dirname, '../../src/control/health/monitor.js');
+  const child = (checkJson: string, stopAfterMs: number | null, port: string) => `
+    const net = require('node:net');
+    const { HealthMonitor } = require(${JSON.stringify(monitor)});
+    const hang = net.createServer((s) => { s.resume(); s.unref(); });
+    hang.listen(0, '127.0.0.1', () => {
+      hang.unref();
+      const m = new HealthMonitor({ onChange() {} });
+      const port = ${port};
+      m.update({ dataplane: { ports: [] }, services: [{ protocol: 'tcp', address: '10.0.0.1', port: 80,
+        healthChecks: [${checkJson}], realServers: [{ address: '127.0.0.1', port, method: 'nat' }] }] });
+      process.on('exit', () => console.log(JSON.stringify(m.counters())));
+      ${stopAfterMs === null ? '' : `setTimeout(() => m.stop(), ${stopAfterMs});`}
+    });`;
+  const run = (script: string) => {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 8000 });
+    return { ...r, ms: Date.now() - t0 };
+  };
+
+  // A check against a closed port fails at once; its retry timer alone must not hold the process.
+  const idle = run(child(`{ type: 'tcp', interval: 5, delayBeforeRetry: 5 }`, null, '1'));
+  assert.equal(idle.signal, null, `killed after ${idle.ms} ms: something kept the process alive`);
+  assert.equal(idle.status, 0, idle.stderr);
+  assert.equal(JSON.parse(idle.stdout).checks, 1);
+
+  // A check hanging for 20 s is aborted by stop().
+  const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20 }`, 200, 'hang.address().port'));
+  assert.equal(stopped.signal, null, `killed after ${stopped.ms} ms: stop() left something running`);
+  assert.equal(stopped.status, 0, stopped.stderr);
+  assert.ok(stopped.ms < 5000, `exited after ${stopped.ms} ms`);
+  assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0 });
+});
