@@ -2,7 +2,7 @@
 // failures in a row (retried after delayBeforeRetry) and come back after rise successes (checked
 // every interval); effective() removes a failed server or keeps it at weight 0, applies dynamic
 // weights, and holds quorum with hysteresis, handing the service to its sorry server.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,7 +45,15 @@ function recorder() {
   };
 }
 
-async function tcpServer(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
+/** A monitor that is stopped when the test ends, whether it passed or not. */
+function monitorFor(t: TestContext, opts: ConstructorParameters<typeof HealthMonitor>[0]): HealthMonitor {
+  const m = new HealthMonitor(opts);
+  t.after(() => m.stop());
+  return m;
+}
+
+/** A TCP server on 127.0.0.1 that closes each connection; closed when the test ends at the latest. */
+async function tcpServer(t: TestContext, port = 0): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -53,26 +61,32 @@ async function tcpServer(port = 0): Promise<{ port: number; close: () => Promise
     s.end();
   });
   await new Promise<void>((resolve) => server.listen(port, LOCAL, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    }),
-  };
+  const close = () => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    for (const s of sockets) s.destroy();
+  });
+  t.after(close);
+  return { port: (server.address() as net.AddressInfo).port, close };
 }
 
-async function closedPort(): Promise<number> {
-  const s = await tcpServer();
+/** A temporary directory removed when the test ends. */
+function tempDir(t: TestContext, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function closedPort(t: TestContext): Promise<number> {
+  const s = await tcpServer(t);
   await s.close();
   return s.port;
 }
 
-test('real servers start up; while up, failures retry after delayBeforeRetry and fall of them take it down', async () => {
-  const port = await closedPort();
+test('real servers start up; while up, failures retry after delayBeforeRetry and fall of them take it down', async (t) => {
+  const port = await closedPort(t);
   const { lines, log } = recorder();
   const failuresAtChange: number[] = [];
-  const m = new HealthMonitor({ log, onChange: () => failuresAtChange.push(m.counters().failures) });
+  const m: HealthMonitor = monitorFor(t, { log, onChange: () => failuresAtChange.push(m.counters().failures) });
   m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5 }],
     [{ address: LOCAL, port, method: 'nat' }])]));
   assert.equal(m.status()[0].state, 'up', 'keepalived adds real servers at start');
@@ -82,7 +96,8 @@ test('real servers start up; while up, failures retry after delayBeforeRetry and
   assert.ok(took < 800, `down after ${took} ms: the retries came after delayBeforeRetry, not the 1 s interval`);
   assert.deepEqual(failuresAtChange, [3], 'down at the third failure in a row, not before');
   assert.deepEqual(m.counters(), { checks: 3, failures: 3, transitions: 1 });
-  assert.deepEqual(lines.map((l) => [l.level, l.msg, l.o.service, l.o.address, l.o.port]), [['warn', 'real server down', SVC, LOCAL, port]]);
+  assert.deepEqual(lines.filter((l) => l.msg.startsWith('real server')).map((l) => [l.level, l.msg, l.o.service, l.o.address, l.o.port]),
+    [['warn', 'real server down', SVC, LOCAL, port]]);
   assert.match(String(lines[0].o.detail), /^tcp: connect to .*ECONNREFUSED/);
   const st = m.status()[0];
   assert.equal(st.lastResult?.ok, false);
@@ -94,33 +109,34 @@ test('real servers start up; while up, failures retry after delayBeforeRetry and
   m.stop();
 });
 
-test('while down, it comes back after rise successes in a row', async () => {
-  const port = await closedPort();
+test('while down, it comes back after rise successes in a row', async (t) => {
+  const port = await closedPort(t);
   const { lines, log } = recorder();
   let successesAtUp = -1;
-  const m = new HealthMonitor({
+  const m: HealthMonitor = monitorFor(t, {
     log,
     onChange: () => {
       const c = m.counters();
       if (m.status()[0].state === 'up') successesAtUp = c.checks - c.failures;
     },
   });
-  m.update(config([service([{ type: 'tcp', interval: 0.05, fall: 1, rise: 3, timeout: 0.5 }], [{ address: LOCAL, port, method: 'nat' }])]));
+  m.update(config([service([{ type: 'tcp', interval: 0.1, fall: 1, rise: 3, timeout: 0.5 }], [{ address: LOCAL, port, method: 'nat' }])]));
   await until('down', () => m.status()[0].state === 'down');
-  const srv = await tcpServer(port);
+  const srv = await tcpServer(t, port);
   await until('up', () => m.status()[0].state === 'up');
   assert.equal(successesAtUp, 3);
   assert.equal(m.counters().transitions, 2);
-  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [['warn', 'real server down'], ['info', 'real server up']]);
-  assert.match(String(lines[1].o.detail), /^tcp: connected to/);
+  const rs = lines.filter((l) => l.msg.startsWith('real server'));
+  assert.deepEqual(rs.map((l) => [l.level, l.msg]), [['warn', 'real server down'], ['info', 'real server up']]);
+  assert.match(String(rs[1].o.detail), /^tcp: connected to/);
   m.stop();
   await srv.close();
 });
 
-test('effective(): a failed server is removed, or kept with weight 0 under inhibitOnFailure; the input is untouched', async () => {
-  const live = await tcpServer();
-  const dead = await closedPort();
-  const check = [{ type: 'tcp', interval: 0.05, fall: 1, timeout: 0.5 }];
+test('effective(): a failed server is removed, or kept with weight 0 under inhibitOnFailure; the input is untouched', async (t) => {
+  const live = await tcpServer(t);
+  const dead = await closedPort(t);
+  const check = [{ type: 'tcp', interval: 0.1, fall: 1, timeout: 0.5 }];
   const servers = [
     { address: '127.0.0.1', port: live.port, method: 'nat', weight: 3 },
     { address: '127.0.0.2', port: dead, method: 'nat', weight: 2 },
@@ -134,7 +150,7 @@ test('effective(): a failed server is removed, or kept with weight 0 under inhib
     { ...service(check, servers, { inhibitOnFailure: true }), port: 81 },
   ]);
   const before = structuredClone(cfg);
-  const m = new HealthMonitor({ onChange: () => {} });
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   m.update(cfg);
   await until('127.0.0.2 down in both', () => m.status().filter((s) => s.state === 'down').length === 2);
   const eff = m.effective(cfg);
@@ -151,10 +167,10 @@ test('effective(): a failed server is removed, or kept with weight 0 under inhib
   await live.close();
 });
 
-test('quorum with hysteresis: lost below quorum - hysteresis, regained at quorum + hysteresis; the sorry server stands in', async () => {
+test('quorum with hysteresis: lost below quorum - hysteresis, regained at quorum + hysteresis; the sorry server stands in', async (t) => {
   // Each real server is up while a file named by its address exists (the command learns it
   // from FULCRUM_CHECK_ADDRESS), so the test decides who is up.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-quorum-'));
+  const dir = tempDir(t, 'fulcrum-quorum-');
   const set = (addr: string, on: boolean) => (on ? fs.writeFileSync(path.join(dir, addr), '') : fs.rmSync(path.join(dir, addr), { force: true }));
   ['127.0.0.1', '127.0.0.2', '127.0.0.3'].forEach((a) => set(a, true));
   const check = [{ type: 'command', command: ['sh', '-c', 'test -e "$0/$FULCRUM_CHECK_ADDRESS"', dir], interval: 0.1, fall: 1, rise: 1, timeout: 2 }];
@@ -168,7 +184,7 @@ test('quorum with hysteresis: lost below quorum - hysteresis, regained at quorum
     { protocol: 'udp', address: '10.0.0.1', port: 53, quorum: 2, healthChecks: check, realServers: servers.slice(0, 2) },
   ]);
   const { lines, log } = recorder();
-  const m = new HealthMonitor({ log, onChange: () => {}, allowCommands: true });
+  const m: HealthMonitor = monitorFor(t, { log, onChange: () => {}, allowCommands: true });
   m.update(cfg);
   const state = (addr: string) => m.status().filter((s) => s.address === addr).map((s) => s.state);
   const waitState = (addr: string, st: string) => until(`${addr} ${st}`, () => state(addr).every((s) => s === st));
@@ -195,21 +211,19 @@ test('quorum with hysteresis: lost below quorum - hysteresis, regained at quorum
   assert.deepEqual(dests(1), ['127.0.0.2:8080/nat/1'], 'without a sorry server the live ones stay');
   assert.ok(lines.some((l) => l.level === 'warn' && l.msg === 'service lost quorum' && l.o.service === SVC));
 
-  // Without quorum the threshold is 3 + 1 = 4: a sum of 2 is not enough.
-  set('127.0.0.3', true);
-  await waitState('127.0.0.3', 'up');
-  assert.deepEqual(dests(0), ['10.9.9.9:80/nat/1']);
+  // Without quorum the threshold is 3 + 1 = 4: a sum of 3, the quorum itself, is not enough.
   set('127.0.0.1', true);
   await waitState('127.0.0.1', 'up');
+  assert.deepEqual(dests(0), ['10.9.9.9:80/nat/1']);
+  set('127.0.0.3', true);
+  await waitState('127.0.0.3', 'up');
   assert.deepEqual(dests(0), ['127.0.0.1:8080/nat/2', '127.0.0.2:8080/nat/1', '127.0.0.3:8080/nat/1']);
   assert.deepEqual(m.quorum()[0], { service: SVC, hasQuorum: true, sorryActive: false });
   assert.ok(lines.some((l) => l.level === 'info' && l.msg === 'service regained quorum' && l.o.service === SVC));
-  m.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('a weight sum of 0 loses quorum even unchecked; update() alone does not evaluate it', () => {
-  const m = new HealthMonitor({ onChange: () => {} });
+test('a weight sum of 0 loses quorum even unchecked; update() alone does not evaluate it', (t) => {
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   const cfg = config([service([], [{ address: '127.0.0.1', port: 80, method: 'nat', weight: 0 }],
     { sorryServer: { address: '10.9.9.9', port: 8000, method: 'dr' } })]);
   m.update(cfg);
@@ -219,9 +233,9 @@ test('a weight sum of 0 loses quorum even unchecked; update() alone does not eva
   m.stop();
 });
 
-test('a sorry server that is also a failed server kept at weight 0 is listed once', async () => {
-  const dead = await closedPort();
-  const m = new HealthMonitor({ onChange: () => {} });
+test('a sorry server that is also a failed server kept at weight 0 is listed once', async (t) => {
+  const dead = await closedPort(t);
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
     { inhibitOnFailure: true, sorryServer: { address: LOCAL, port: dead } })]);
   m.update(cfg);
@@ -231,29 +245,29 @@ test('a sorry server that is also a failed server kept at weight 0 is listed onc
   m.stop();
 });
 
-test('command checks run only when the monitor allows them', async () => {
-  const m = new HealthMonitor({ onChange: () => {} });
+test('command checks run only when the monitor allows them', async (t) => {
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   m.update(config([service([{ type: 'command', command: ['true'], interval: 0.1, fall: 1 }], [{ address: LOCAL, port: 80, method: 'nat' }])]));
   await until('down', () => m.status()[0].state === 'down');
   assert.match(m.status()[0].lastResult!.detail, /command checks are not allowed/);
   m.stop();
 });
 
-test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the configured weight; changes call onChange', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-dyn-'));
-  const code = path.join(dir, 'code');
+test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the configured weight; changes call onChange', async (t) => {
+  const code = path.join(tempDir(t, 'fulcrum-dyn-'), 'code');
   fs.writeFileSync(code, '7');
   let load = '75%';
   const agent = net.createServer((s) => s.end(`${load}\n`));
   await new Promise<void>((resolve) => agent.listen(0, LOCAL, resolve));
+  t.after(() => new Promise<void>((resolve) => agent.close(() => resolve())));
   const agentPort = (agent.address() as net.AddressInfo).port;
   let changes = 0;
-  const m = new HealthMonitor({ onChange: () => changes++, allowCommands: true });
+  const m: HealthMonitor = monitorFor(t, { onChange: () => changes++, allowCommands: true });
   const cfg = config([service([], [
     { address: '127.0.0.1', port: 8080, method: 'nat', weight: 1,
-      healthChecks: [{ type: 'command', dynamic: true, command: ['sh', '-c', 'exit $(cat "$0")', code], interval: 0.05, fall: 1 }] },
+      healthChecks: [{ type: 'command', dynamic: true, command: ['sh', '-c', 'exit $(cat "$0")', code], interval: 0.1, fall: 1 }] },
     { address: '127.0.0.2', port: 8080, method: 'nat', weight: 8,
-      healthChecks: [{ type: 'agent', address: LOCAL, port: agentPort, interval: 0.05, fall: 1 }] },
+      healthChecks: [{ type: 'agent', address: LOCAL, port: agentPort, interval: 0.1, fall: 1 }] },
   ])]);
   m.update(cfg);
   const weights = () => m.effective(cfg).services![0].realServers!.map((r) => r.weight);
@@ -273,17 +287,14 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
   fs.writeFileSync(code, '1');
   await until('command down', () => m.status()[0].state === 'down');
   assert.deepEqual(weights(), [4]);
-  m.stop();
-  await new Promise<void>((resolve) => agent.close(() => resolve()));
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('update() keeps the state and timers of real servers whose checks did not change', async () => {
-  const dead = await closedPort();
+test('update() keeps the state and timers of real servers whose checks did not change', async (t) => {
+  const dead = await closedPort(t);
   const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5 };
   const a = { address: '127.0.0.1', port: dead, method: 'nat' };
   const b = { address: '127.0.0.2', port: dead, method: 'nat' };
-  const m = new HealthMonitor({ onChange: () => {} });
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   m.update(config([service([check], [a])]));
   await until('a down', () => m.status()[0].state === 'down');
   const was = m.status()[0];
@@ -306,7 +317,7 @@ test('update() keeps the state and timers of real servers whose checks did not c
   assert.deepEqual(m.status(), []);
 });
 
-test('stop() aborts checks in flight and clears every timer', async () => {
+test('stop() aborts checks in flight and clears every timer', async (t) => {
   let open = 0;
   const hang = net.createServer((s) => {
     open++;
@@ -314,29 +325,33 @@ test('stop() aborts checks in flight and clears every timer', async () => {
     s.on('close', () => open--);
   });
   await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
-  const m = new HealthMonitor({ onChange: () => {} });
+  t.after(() => new Promise<void>((resolve) => hang.close(() => resolve())));
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
   m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
   await until('a check in flight', () => open === 1);
   m.stop();
   await until('its connection closed', () => open === 0, 500);
   await sleep(300);
   assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
-  await new Promise<void>((resolve) => hang.close(() => resolve()));
 });
 
 test('a monitor never keeps a process alive by itself, and after stop() nothing does', () => {
   const monitor = path.join(__dirname, '../../src/control/health/monitor.js');
+  // The child holds the process for 300 ms by itself (so the first check runs), then only the
+  // monitor and what it started are left; a server that does not hold the process is there to hang.
   const child = (checkJson: string, stopAfterMs: number | null, port: string) => `
     const net = require('node:net');
     const { HealthMonitor } = require(${JSON.stringify(monitor)});
-    const hang = net.createServer((s) => { s.resume(); s.unref(); });
+    let connections = 0;
+    const hang = net.createServer((s) => { connections++; s.resume(); s.unref(); });
     hang.listen(0, '127.0.0.1', () => {
       hang.unref();
+      setTimeout(() => {}, 300);
       const m = new HealthMonitor({ onChange() {} });
       const port = ${port};
       m.update({ dataplane: { ports: [] }, services: [{ protocol: 'tcp', address: '10.0.0.1', port: 80,
         healthChecks: [${checkJson}], realServers: [{ address: '127.0.0.1', port, method: 'nat' }] }] });
-      process.on('exit', () => console.log(JSON.stringify(m.counters())));
+      process.on('exit', () => console.log(JSON.stringify({ ...m.counters(), connections })));
       ${stopAfterMs === null ? '' : `setTimeout(() => m.stop(), ${stopAfterMs});`}
     });`;
   const run = (script: string) => {
@@ -350,11 +365,12 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
   assert.equal(idle.signal, null, `killed after ${idle.ms} ms: something kept the process alive`);
   assert.equal(idle.status, 0, idle.stderr);
   assert.equal(JSON.parse(idle.stdout).checks, 1);
+  assert.ok(idle.ms < 4000, `exited after ${idle.ms} ms, before the retry at 5 s`);
 
   // A check hanging for 20 s is aborted by stop().
   const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20 }`, 200, 'hang.address().port'));
   assert.equal(stopped.signal, null, `killed after ${stopped.ms} ms: stop() left something running`);
   assert.equal(stopped.status, 0, stopped.stderr);
   assert.ok(stopped.ms < 5000, `exited after ${stopped.ms} ms`);
-  assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0 });
+  assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0, connections: 1 });
 });

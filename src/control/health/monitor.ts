@@ -130,7 +130,8 @@ export class HealthMonitor {
     for (const k of this.quorumState.keys()) if (!services.has(k)) this.quorumState.delete(k);
   }
 
-  /** The config as the dataplane should have it now; cfg itself is left as it is. */
+  /** The config as the dataplane should have it now; cfg itself is left as it is. Evaluates
+   * each service's quorum, which may change it (the caller is applying the result anyway). */
   effective(cfg: FulcrumConfig): FulcrumConfig {
     const out = structuredClone(cfg);
     if (out.services) out.services = out.services.map((s) => this.effectiveService(s));
@@ -300,10 +301,10 @@ export class HealthMonitor {
     }
     if (sorry) {
       const port = sorry.port ?? s.port;
-      const same = (r: RealServerConfig) => r.address === sorry.address && (r.port ?? s.port) === port;
-      const kept = realServers.filter((r) => !same(r));
-      kept.push({ address: sorry.address, ...(port !== undefined ? { port } : {}), method: sorry.method ?? 'nat', weight: 1 });
-      return { ...s, realServers: kept };
+      const stand: RealServerConfig = { address: sorry.address, ...(port !== undefined ? { port } : {}), method: sorry.method ?? 'nat', weight: 1 };
+      // The dataplane takes each address:port once: the sorry server replaces its own failed entry.
+      const kept = realServers.filter((r) => entryKey(s, r) !== entryKey(s, stand));
+      return { ...s, realServers: [...kept, stand] };
     }
     return s.realServers === undefined ? s : { ...s, realServers };
   }
