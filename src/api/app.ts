@@ -30,6 +30,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    disableRequestLogging: true,  // changes and failures are logged where they happen
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
