@@ -3,6 +3,7 @@
 import { runDemo } from './demo';
 import { runBench } from './bench';
 import { runServe } from './serve';
+import { runImportKeepalived } from './import_keepalived';
 
 export const USAGE = `Usage: fulcrum <command> [options]
 
@@ -27,6 +28,10 @@ Commands:
                            io-forward, UDP through NAT over af_xdp on veth against io-forward,
                            and HTTP through Fulcrum, nftables DNAT and HAProxy (wrk). --json
                            prints one JSON object as the last line.
+  import-keepalived FILE [-o OUT]
+                           Translate the LVS part of a keepalived.conf (virtual and real servers,
+                           checkers) into a Fulcrum config; what cannot be translated is listed
+                           on stderr by line. The dataplane section is a placeholder to replace.
   help                     Show this text.
 `;
 
@@ -39,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       return runServe(rest);
     case 'bench':
       return runBench(rest);
+    case 'import-keepalived':
+      return runImportKeepalived(rest);
     case undefined:
     case 'help':
     case '-h':

@@ -1,8 +1,80 @@
-// ipvsadm's fixed-width listing formats, reproduced byte for byte (reference §1.7): the demo
-// prints its table with them, and fvsadm builds on them.
+// ipvsadm 1.31's output, reproduced byte for byte (reference §1.7; checked against the real
+// binary in test/golden/ipvsadm/): every listing mode of -L (with --stats, --rate, --exact,
+// --thresholds, --persistent-conn, --tun-info, --nosort, -n), -L -c, --timeout, --daemon and -S.
+// Input is the kernel's view as plain data: services in the kernel's order with their real
+// servers newest first, which ipvsadm sorts (with its own comparator and glibc's merge sort)
+// unless --nosort. Names without -n come from an injected, synchronous lookup, so whoever
+// calls resolves first and tests need no DNS. The demo prints its table with formatStats.
 import type { TrafficCounters } from '../native';
+import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type ListFormat, type Protocol } from './ipvsadm_args';
 
 export const IPVS_HEADER = 'IP Virtual Server version 1.2.1 (size=4096)';
+
+export interface Counters {
+  conns: number | bigint;
+  inpkts: number | bigint;
+  outpkts: number | bigint;
+  inbytes: number | bigint;
+  outbytes: number | bigint;
+}
+export interface RateCounters {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+export const NO_RATES: RateCounters = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+
+export interface IpvsDest {
+  address: string;
+  port: number;
+  method: 'masq' | 'local' | 'tunnel' | 'route' | 'fullnat';
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: Counters;
+  rates: RateCounters;
+  /** For tunnel servers; absent means ipip. */
+  tunnel?: { type: 'ipip' | 'gue' | 'gre'; port: number; csum: 'nocsum' | 'csum' | 'remcsum' };
+}
+
+export interface IpvsService {
+  /** 0 for a protocol/address/port service. */
+  fwmark: number;
+  protocol: Protocol;
+  address: string;
+  port: number;
+  scheduler: string;
+  /** SCHED_FLAG_1..3 bits. */
+  schedFlags: number;
+  persistent: boolean;
+  timeout: number;
+  netmask: string;
+  pe?: string;
+  onePacket: boolean;
+  stats: Counters;
+  rates: RateCounters;
+  /** Newest first, as the kernel keeps them. */
+  dests: IpvsDest[];
+}
+
+/** Reverse lookups as ipvsadm makes them without -n: gethostbyaddr, getservbyport. */
+export interface Names {
+  host(address: string): string | undefined;
+  service(port: number, protocol: Protocol): string | undefined;
+}
+export const NO_NAMES: Names = { host: () => undefined, service: () => undefined };
+
+export const NUMERIC: ListFormat = { numeric: true, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, tunInfo: false };
+
+// ---- printf helpers -----------------------------------------------------------------------------
+
+const left = (s: string | number, w: number) => String(s).padEnd(w);
+const right = (s: string | number, w: number) => String(s).padStart(w);
 
 /** ipvsadm's print_largenum: K/M/G/T scaling with its asymmetric thresholds, or exact. */
 export function largeNum(n: number | bigint, exact = false): string {
@@ -17,6 +89,247 @@ export function largeNum(n: number | bigint, exact = false): string {
   if (v < 100_000_000_000_000n) return (v / 1_000_000_000n).toString().padStart(8) + 'G';
   return (v / 1_000_000_000_000n).toString().padStart(8) + 'T';
 }
+
+// ---- sort order ---------------------------------------------------------------------------------
+
+const ipNum = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+/** C's `int r = (unsigned) a - (unsigned) b`: the difference wrapped to signed 32 bits. */
+const diff32 = (a: number, b: number) => ((a - b) | 0);
+const PROTO_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };
+
+/** libipvs's ipvs_cmp_services: fwmark, family, protocol number, address, port. Addresses
+ * are compared by their wrapped difference, so far-apart addresses compare "backwards". */
+export function compareServices(a: IpvsService, b: IpvsService): number {
+  return diff32(a.fwmark, b.fwmark) || diff32(PROTO_NUMBER[a.protocol], PROTO_NUMBER[b.protocol])
+    || diff32(ipNum(a.address), ipNum(b.address)) || (a.port - b.port);
+}
+
+/** libipvs's ipvs_cmp_dests: address (wrapped difference), then port. */
+export function compareDests(a: IpvsDest, b: IpvsDest): number {
+  return diff32(ipNum(a.address), ipNum(b.address)) || (a.port - b.port);
+}
+
+/** glibc's qsort (a top-down merge sort): the same comparisons in the same order, so a
+ * comparator that is not transitive gives the same order as ipvsadm's. */
+export function glibcSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
+  if (items.length <= 1) return items.slice();
+  const n1 = items.length >> 1;
+  const a = glibcSort(items.slice(0, n1), cmp);
+  const b = glibcSort(items.slice(n1), cmp);
+  const out: T[] = [];
+  let i = 0, j = 0;
+  while (i < a.length && j < b.length) out.push(cmp(a[i], b[j]) <= 0 ? a[i++] : b[j++]);
+  return out.concat(a.slice(i), b.slice(j));
+}
+
+// ---- names --------------------------------------------------------------------------------------
+
+/** addrport_to_anyname: `addr:port` with -n, else `host-or-addr:service-or-port`. */
+function anyName(address: string, port: number, protocol: Protocol | undefined, format: ListFormat, names: Names): string {
+  if (format.numeric) return `${address}:${port}`;
+  const host = names.host(address) ?? address;
+  const service = protocol ? names.service(port, protocol) : undefined;
+  return `${host}:${service ?? port}`;
+}
+
+const FWD_NAME: Record<IpvsDest['method'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route', fullnat: 'FullNat' };
+// -S's switches; FullNAT is Fulcrum's own (`--fullnat`), ipvsadm has none.
+const FWD_SWITCH: Record<IpvsDest['method'], string> = { masq: '-m', local: '-g', tunnel: '-i', route: '-g', fullnat: '--fullnat' };
+const PROTO_LABEL: Record<Protocol, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
+const PROTO_SWITCH: Record<Protocol, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
+const CSUM_INFO = { nocsum: '-c', csum: '+c', remcsum: 'r+c' } as const;
+const CSUM_SWITCH = { nocsum: '--tun-nocsum', csum: '--tun-csum', remcsum: '--tun-remcsum' } as const;
+
+/** The flag names ipvsadm prints for a scheduler: sh and mh have their own for bits 1 and 2
+ * and none for bit 3; the others use flag-1..3. */
+export function schedFlagNames(scheduler: string, flags: number): string[] {
+  const out: string[] = [];
+  if (scheduler === 'sh' || scheduler === 'mh') {
+    if (flags & SCHED_FLAG_1) out.push(`${scheduler}-fallback`);
+    if (flags & SCHED_FLAG_2) out.push(`${scheduler}-port`);
+  } else {
+    if (flags & SCHED_FLAG_1) out.push('flag-1');
+    if (flags & SCHED_FLAG_2) out.push('flag-2');
+    if (flags & SCHED_FLAG_3) out.push('flag-3');
+  }
+  return out;
+}
+
+// ---- the service table --------------------------------------------------------------------------
+
+function title(format: ListFormat, save: boolean): string {
+  const head = 'Prot LocalAddress:Port'.padEnd(33);
+  if (format.stats) return `${head} ${right('Conns', 8)} ${right('InPkts', 8)} ${right('OutPkts', 8)} ${right('InBytes', 8)} ${right('OutBytes', 8)}\n  -> RemoteAddress:Port\n`;
+  if (format.rate) return `${head} ${right('CPS', 8)} ${right('InPPS', 8)} ${right('OutPPS', 8)} ${right('InBPS', 8)} ${right('OutBPS', 8)}\n  -> RemoteAddress:Port\n`;
+  if (format.thresholds) return `${head} ${left('Uthreshold', 10)} ${left('Lthreshold', 10)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n  -> RemoteAddress:Port\n`;
+  if (format.persistentConn) return `${head} ${left('Weight', 9)} ${left('PersistConn', 11)} ${left('ActiveConn', 10)} ${left('InActConn', 10)}\n  -> RemoteAddress:Port\n`;
+  if (format.tunInfo) return 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n';
+  if (!save) return 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+  return '';
+}
+
+function tunnelInfo(d: IpvsDest): string {
+  if (d.method !== 'tunnel') return 'n/a';
+  const t = d.tunnel ?? { type: 'ipip', port: 0, csum: 'nocsum' };
+  if (t.type === 'gue') return `gue:${t.port}:${CSUM_INFO[t.csum]}`;
+  if (t.type === 'gre') return `gre:${CSUM_INFO[t.csum]}`;
+  return 'ipip';
+}
+
+function saveDest(svcName: string, dname: string, d: IpvsDest): string {
+  let line = `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.method]} -w ${d.weight}`;
+  if (d.method === 'tunnel') {
+    const t = d.tunnel ?? { type: 'ipip', port: 0, csum: 'nocsum' };
+    line += ` --tun-type ${t.type}`;
+    if (t.type === 'gue') line += ` --tun-port ${t.port} ${CSUM_SWITCH[t.csum]}`;
+    if (t.type === 'gre') line += ` ${CSUM_SWITCH[t.csum]}`;
+  }
+  return line + '\n';
+}
+
+const statsCells = (c: Counters, exact: boolean) =>
+  [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes].map((n) => largeNum(n, exact)).join('');
+const rateCells = (r: RateCounters, exact: boolean) =>
+  [r.cps, r.inpps, r.outpps, r.inbps, r.outbps].map((n) => largeNum(n, exact)).join('');
+
+/** ipvsadm's print_service_entry: the service's line and its real servers'. */
+function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: Names): string {
+  let svcName: string;
+  if (s.fwmark) {
+    // printed with %d: marks above 2^31 come out negative
+    svcName = save ? `-f ${s.fwmark | 0}` : `FWM  ${s.fwmark | 0}`;
+  } else {
+    const vname = anyName(s.address, s.port, s.protocol, format, names);
+    svcName = save ? `${PROTO_SWITCH[s.protocol]} ${vname}` : `${left(PROTO_LABEL[s.protocol], 4)} ${vname}`.slice(0, 33);
+  }
+  const flags = s.schedFlags & (SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3);
+  let out: string;
+  if (save) {
+    out = `-A ${svcName} -s ${s.scheduler}`;
+    if (s.persistent) {
+      out += ` -p ${s.timeout}`;
+      if (s.netmask !== '255.255.255.255') out += ` -M ${s.netmask}`;
+      if (s.pe) out += ` --pe ${s.pe}`;
+    }
+    if (s.onePacket) out += ' -o';
+    if (flags) out += ` -b ${schedFlagNames(s.scheduler, flags).join(',')}`;
+  } else if (format.stats) {
+    out = left(svcName, 33) + statsCells(s.stats, format.exact);
+  } else if (format.rate) {
+    out = left(svcName, 33) + rateCells(s.rates, format.exact);
+  } else {
+    out = `${svcName} ${s.scheduler}`;
+    if (flags) out += ` (${schedFlagNames(s.scheduler, flags).join(',')})`;
+    if (s.persistent) {
+      out += ` persistent ${s.timeout}`;
+      if (s.netmask !== '255.255.255.255') out += ` mask ${s.netmask}`;
+      if (s.pe) out += ` pe ${s.pe}`;
+    }
+    if (s.onePacket) out += ' ops';
+  }
+  out += '\n';
+
+  const dests = format.nosort ? s.dests : glibcSort(s.dests, compareDests);
+  for (const d of dests) {
+    let dname = anyName(d.address, d.port, s.protocol, format, names);
+    if (save) { out += saveDest(svcName, dname, d); continue; }
+    dname = dname.slice(0, 28);
+    if (format.stats) out += `  -> ${left(dname, 28)}${statsCells(d.stats, format.exact)}\n`;
+    else if (format.rate) {
+      // the real server's CPS and PPS are printed unscaled, only its byte rates scaled
+      out += `  -> ${left(dname, 28)} ${right(d.rates.cps, 8)} ${right(d.rates.inpps, 8)} ${right(d.rates.outpps, 8)}` +
+        `${largeNum(d.rates.inbps, format.exact)}${largeNum(d.rates.outbps, format.exact)}\n`;
+    } else if (format.thresholds) {
+      out += `  -> ${left(dname, 28)} ${left(d.uThreshold, 10)} ${left(d.lThreshold, 10)} ${left(d.activeConns, 10)} ${left(d.inactConns, 10)}\n`;
+    } else if (format.persistentConn) {
+      out += `  -> ${left(dname, 28)} ${left(d.weight, 9)} ${left(d.persistConns, 11)} ${left(d.activeConns, 10)} ${left(d.inactConns, 10)}\n`;
+    } else if (format.tunInfo) {
+      out += `  -> ${left(dname, 28)} ${left(FWD_NAME[d.method], 7)} ${left(tunnelInfo(d), 13)} ${left(d.weight, 6)} ${left(d.activeConns, 10)} ${left(d.inactConns, 10)}\n`;
+    } else {
+      out += `  -> ${left(dname, 28)} ${left(FWD_NAME[d.method], 7)} ${left(d.weight, 6)} ${left(d.activeConns, 10)} ${left(d.inactConns, 10)}\n`;
+    }
+  }
+  return out;
+}
+
+/** `ipvsadm -L [options]`: the version header, the column titles, every service. */
+export function formatTable(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
+  const sorted = format.nosort ? services : glibcSort(services, compareServices);
+  return IPVS_HEADER + '\n' + title(format, false) + sorted.map((s) => serviceEntry(s, format, false, names)).join('');
+}
+
+/** `ipvsadm -L -t|-u|-f SERVICE [options]`: no version header. */
+export function formatOneService(service: IpvsService, format: ListFormat, names: Names = NO_NAMES): string {
+  return title(format, false) + serviceEntry(service, format, false, names);
+}
+
+/** `ipvsadm -S [-n]`: the table as -A/-a lines (thresholds are not saved, as in ipvsadm). */
+export function formatSave(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
+  const sorted = format.nosort ? services : glibcSort(services, compareServices);
+  return sorted.map((s) => serviceEntry(s, format, true, names)).join('');
+}
+
+// ---- connections, timeouts, daemons -------------------------------------------------------------
+
+export interface IpvsConnection {
+  /** As /proc/net/ip_vs_conn names it: TCP, UDP, SCTP, or IP for fwmark templates. */
+  protocol: string;
+  expires: number;
+  state: string;
+  source: { address: string; port: number };
+  virtual: { address: string; port: number };
+  destination: { address: string; port: number };
+  peName?: string;
+  peData?: string;
+}
+
+/** `ipvsadm -L -c [-n] [--persistent-conn]`. */
+export function formatConnections(conns: IpvsConnection[], format: ListFormat, names: Names = NO_NAMES): string {
+  let out = 'IPVS connection entries\n';
+  out += format.persistentConn
+    ? `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${left('destination', 18)} ${left('pe name', 16)} pe_data\n`
+    : `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`;
+  for (const c of conns) {
+    const proto = ({ TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' } as Record<string, Protocol>)[c.protocol];
+    const name = (e: { address: string; port: number }) => anyName(e.address, e.port, proto, format, names);
+    const expire = `${String(Math.floor(c.expires / 60)).padStart(2, '0')}:${String(c.expires % 60).padStart(2, '0')}`;
+    const head = `${left(c.protocol, 3)} ${left(expire, 6)} ${left(c.state, 11)} ${left(name(c.source), 18)} ${left(name(c.virtual), 18)} `;
+    // The title pads "destination" to 18 and "pe name" to 16, the rows use 16 and 18.
+    out += format.persistentConn && c.peName !== undefined
+      ? `${head}${left(name(c.destination), 16)} ${left(c.peName, 18)} ${c.peData ?? ''}\n`
+      : `${head}${name(c.destination)}\n`;
+  }
+  return out;
+}
+
+/** `ipvsadm -L --timeout`. */
+export function formatTimeouts(t: { tcp: number; tcpfin: number; udp: number }): string {
+  return `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`;
+}
+
+export interface SyncDaemon {
+  state: 'master' | 'backup';
+  mcastInterface: string;
+  syncId: number;
+  maxlen?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
+}
+
+/** `ipvsadm -L --daemon`: one line per running sync daemon, master first (nothing when none). */
+export function formatDaemons(daemons: SyncDaemon[]): string {
+  return ['master', 'backup'].flatMap((state) => daemons.filter((d) => d.state === state)).map((d) => {
+    let line = `${d.state} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncId}`;
+    if (d.maxlen) line += `, maxlen=${d.maxlen}`;
+    if (d.group) line += `, group=${d.group}`;
+    if (d.port) line += `, port=${d.port}`;
+    if (d.ttl) line += `, ttl=${d.ttl}`;
+    return line + ')\n';
+  }).join('');
+}
+
+// ---- the demo's table ---------------------------------------------------------------------------
 
 export interface ListedService {
   protocol: string; // "TCP", "UDP", "SCTP"
@@ -37,36 +350,25 @@ export interface ListedDest {
   stats: TrafficCounters;
 }
 
-function statsCells(s: TrafficCounters, exact: boolean): string {
-  return [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes].map((n) => largeNum(n, exact)).join('');
-}
+const FORWARD_METHOD: Record<ListedDest['forward'], IpvsDest['method']> = { Masq: 'masq', Route: 'route', Tunnel: 'tunnel', Local: 'local', FullNat: 'fullnat' };
 
-function serviceName(s: ListedService): string {
-  return `${s.protocol.padEnd(4)} ${s.address}:${s.port}`;
+function fromListed(s: ListedService): IpvsService {
+  return {
+    fwmark: 0, protocol: s.protocol.toLowerCase() as Protocol, address: s.address, port: s.port, scheduler: s.scheduler,
+    schedFlags: 0, persistent: false, timeout: 0, netmask: '255.255.255.255', onePacket: false, stats: s.stats, rates: NO_RATES,
+    dests: s.dests.map((d) => ({
+      address: d.address, port: d.port, method: FORWARD_METHOD[d.forward], weight: d.weight, uThreshold: 0, lThreshold: 0,
+      activeConns: d.activeConns, inactConns: d.inactConns, persistConns: 0, stats: d.stats, rates: NO_RATES,
+    })),
+  };
 }
 
 /** `ipvsadm -Ln` */
 export function formatList(services: ListedService[]): string {
-  const lines = [IPVS_HEADER, 'Prot LocalAddress:Port Scheduler Flags',
-    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'];
-  for (const s of services) {
-    lines.push(`${serviceName(s)} ${s.scheduler}`);
-    for (const d of s.dests) {
-      lines.push(`  -> ${`${d.address}:${d.port}`.padEnd(28)} ${d.forward.padEnd(7)} ${String(d.weight).padEnd(6)} ` +
-        `${String(d.activeConns).padEnd(10)} ${String(d.inactConns).padEnd(10)}`);
-    }
-  }
-  return lines.join('\n') + '\n';
+  return formatTable(services.map(fromListed), NUMERIC);
 }
 
-/** `ipvsadm -Ln --stats` */
+/** `ipvsadm -Ln --stats` (or `--exact` too) */
 export function formatStats(services: ListedService[], exact = false): string {
-  const lines = [IPVS_HEADER,
-    'Prot LocalAddress:Port'.padEnd(33) + ['Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'].map((h) => ' ' + h.padStart(8)).join(''),
-    '  -> RemoteAddress:Port'];
-  for (const s of services) {
-    lines.push(serviceName(s).padEnd(33) + statsCells(s.stats, exact));
-    for (const d of s.dests) lines.push(`  -> ${`${d.address}:${d.port}`.padEnd(28)}` + statsCells(d.stats, exact));
-  }
-  return lines.join('\n') + '\n';
+  return formatTable(services.map(fromListed), { ...NUMERIC, stats: true, exact });
 }

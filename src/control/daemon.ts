@@ -131,11 +131,13 @@ export class Daemon {
     return v.protocol === 'fwmark' ? `fwmark:${v.fwmark}` : `${v.protocol}:${v.address}:${v.port}`;
   }
 
-  /** ipvsadm -Z: counters restart from zero, rates too. */
-  async zero(): Promise<void> {
+  /** ipvsadm -Z [service]: counters restart from zero, rates too; all, or one service's
+   * (its real servers' with it; the totals only when all are zeroed, as the kernel does). */
+  async zero(service?: string): Promise<void> {
     const views = await this.director.services();
     for (const v of views) {
       const k = this.keyOf(v);
+      if (service !== undefined && k !== service) continue;
       this.baselines.set(`s ${k}`, v.stats);
       this.rates.reset(`s ${k}`);
       for (const d of v.dests) {
@@ -143,6 +145,7 @@ export class Daemon {
         this.rates.reset(`d ${k} ${d.address}:${d.port}`);
       }
     }
+    if (service !== undefined) return;
     this.baselines.set('total', (await this.director.stats()).total);
     this.rates.reset('total');
   }

@@ -1,12 +1,13 @@
 // The config's services as `ipvsadm -S -n` text and back: what /v1/config offers beside JSON
 // so existing ipvsadm-save files restore into Fulcrum and Fulcrum's state saves for tools that
 // read them. Thresholds are not in the text (ipvsadm -S drops them too). FullNAT, which
-// ipvsadm cannot express, is written as `-b` on the real server, as DPVS's ipvsadm does.
+// ipvsadm cannot express, is written `--fullnat`, as fvsadm reads and writes it. Services and
+// real servers come in config order (fvsadm -S sorts as ipvsadm does).
 import type { RealServerConfig, ServiceConfig } from './config_schema';
 
-const METHOD_FLAG: Record<string, string> = { dr: '-g', nat: '-m', tun: '-i', fullnat: '-b' };
+const METHOD_FLAG: Record<string, string> = { dr: '-g', nat: '-m', tun: '-i', fullnat: '--fullnat' };
 const FLAG_METHOD: Record<string, RealServerConfig['method']> = {
-  '-g': 'dr', '--gatewaying': 'dr', '-m': 'nat', '--masquerading': 'nat', '-i': 'tun', '--ipip': 'tun', '-b': 'fullnat',
+  '-g': 'dr', '--gatewaying': 'dr', '-m': 'nat', '--masquerading': 'nat', '-i': 'tun', '--ipip': 'tun', '--fullnat': 'fullnat',
 };
 
 function serviceSelector(s: ServiceConfig): string {
@@ -30,7 +31,8 @@ export function saveIpvsadm(services: ServiceConfig[]): string {
     lines.push(a);
     for (const r of s.realServers ?? []) {
       const port = r.port ?? s.port ?? 0;
-      lines.push(`-a ${sel} -r ${r.address}:${port} ${METHOD_FLAG[r.method ?? 'dr']} -w ${r.weight ?? 1}`);
+      const tun = r.method === 'tun' ? ' --tun-type ipip' : '';
+      lines.push(`-a ${sel} -r ${r.address}:${port} ${METHOD_FLAG[r.method ?? 'dr']} -w ${r.weight ?? 1}${tun}`);
     }
   }
   return lines.map((l) => l + '\n').join('');
@@ -95,17 +97,19 @@ export function parseIpvsadm(text: string): ServiceConfig[] {
         }
         case '-M': case '--netmask': svc.persistence = { ...(svc.persistence ?? {}), netmask: val() }; break;
         case '-o': case '--ops': svc.onePacket = true; break;
-        case '-b': case '--sched-flags':
-          if (cmd === '-a' || cmd === '--add-server') rs.method = 'fullnat';
-          else svc.schedFlags = val().split(',') as ServiceConfig['schedFlags'];
+        case '-b': case '--sched-flags': svc.schedFlags = val().split(',') as ServiceConfig['schedFlags']; break;
+        case '--tun-type': {
+          const v = val();
+          if (v !== 'ipip') throw new IpvsadmTextError(line, `--tun-type ${v}: the director tunnels with IPIP only`);
           break;
+        }
         case '-r': case '--real-server': {
           const { address, port } = addrPort(val(), line);
           rs.address = address;
           if (port) rs.port = port;
           break;
         }
-        case '-g': case '--gatewaying': case '-m': case '--masquerading': case '-i': case '--ipip':
+        case '-g': case '--gatewaying': case '-m': case '--masquerading': case '-i': case '--ipip': case '--fullnat':
           rs.method = FLAG_METHOD[opt];
           break;
         case '-w': case '--weight': {
@@ -128,7 +132,10 @@ export function parseIpvsadm(text: string): ServiceConfig[] {
       const s = services.get(key);
       if (!s) throw new IpvsadmTextError(line, 'Service not defined');
       if (!rs.address) throw new IpvsadmTextError(line, '-a needs -r address:port');
-      s.realServers!.push({ ...rs, method: rs.method ?? 'dr', weight: rs.weight ?? 1 });
+      const method = rs.method ?? 'dr';
+      // DR and TUN cannot change the port: ipvsadm gives the real server the service's.
+      if ((method === 'dr' || method === 'tun') && s.fwmark === undefined) rs.port = s.port;
+      s.realServers!.push({ ...rs, method, weight: rs.weight ?? 1 });
     }
   });
   return [...services.values()];

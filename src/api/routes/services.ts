@@ -12,6 +12,10 @@ const ServerIds = Type.Object({ id: Type.String(), server: Type.String({ descrip
 const PatchService = Type.Partial(Type.Omit(ServiceSchema, ['protocol', 'address', 'port', 'fwmark']), { additionalProperties: false });
 const PatchServer = Type.Partial(Type.Omit(RealServerSchema, ['address', 'port']), { additionalProperties: false });
 
+// What Fulcrum has beyond ipvsadm: a PUT (ipvsadm -E/-e replaces every ipvsadm attribute)
+// keeps these when the body leaves them out, so an ipvsadm-style edit never drops checks.
+const FULCRUM_ONLY_SERVICE = ['healthChecks', 'inhibitOnFailure', 'sorryServer', 'quorum', 'hysteresis'] as const;
+
 function noCommandChecks(checks: Array<{ type: string }> | undefined, at: string) {
   if (checks?.some((c) => c.type === 'command'))
     throw new ApiError(400, 'command checks can only come from the config file', [`${at}: command checks are not accepted over the API`]);
@@ -65,10 +69,16 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
       return serviceJson(await live(id));
     });
 
+  app.delete('/v1/services', { schema: { tags: ['services'], summary: 'Delete every service at once (ipvsadm -C)' } },
+    async (_req, reply) => {
+      await daemon.change((cfg) => { cfg.services = []; });
+      reply.code(204);
+    });
+
   app.get('/v1/services/:id', { schema: { tags: ['services'], summary: 'One virtual service', params: Id } },
     async (req) => serviceJson(await live(req.params.id)));
 
-  app.put('/v1/services/:id', { schema: { tags: ['services'], summary: 'Replace a service (ipvsadm -E: every attribute; real servers kept unless given)', params: Id, body: ServiceSchema } },
+  app.put('/v1/services/:id', { schema: { tags: ['services'], summary: 'Replace a service (ipvsadm -E: every ipvsadm attribute; real servers, health checks, quorum and sorry server kept unless given)', params: Id, body: ServiceSchema } },
     async (req) => {
       checkServiceBody(req.body);
       if (serviceId(req.body) !== req.params.id)
@@ -76,6 +86,8 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
       await daemon.change((cfg) => {
         const old = findService(cfg, req.params.id);
         const next: ServiceConfig = { ...req.body, realServers: req.body.realServers ?? old.realServers };
+        for (const k of FULCRUM_ONLY_SERVICE) if (req.body[k] === undefined && old[k] !== undefined) (next as Record<string, unknown>)[k] = old[k];
+        if (req.body.mhTableSize === undefined && old.mhTableSize !== undefined && next.scheduler === 'mh') next.mhTableSize = old.mhTableSize;
         cfg.services = cfg.services!.map((x) => (x === old ? next : x));
       });
       return serviceJson(await live(req.params.id));
@@ -136,7 +148,8 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
         const old = findServer(s, req.params.server);
         if (serverId(s, req.body) !== req.params.server)
           throw new ApiError(400, `the body names real server ${serverId(s, req.body)}, the path ${req.params.server}`);
-        s.realServers = s.realServers!.map((x) => (x === old ? req.body : x));
+        const next = { ...req.body, ...(req.body.healthChecks === undefined && old.healthChecks ? { healthChecks: old.healthChecks } : {}) };
+        s.realServers = s.realServers!.map((x) => (x === old ? next : x));
       });
       return oneServer(req.params.id, req.params.server);
     });

@@ -4,8 +4,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ConnFilter } from '../../native';
-import type { Daemon } from '../../control/daemon';
-import { ApiError } from '../errors';
+import { serviceId, type Daemon } from '../../control/daemon';
+import { ApiError, notFound } from '../errors';
 
 const Timeouts = Type.Object({
   tcp: Type.Integer({ minimum: 1, maximum: 2147483 }),
@@ -38,8 +38,13 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     };
   });
 
-  app.post('/v1/stats/zero', { schema: { tags: ['stats'], summary: 'Zero every counter and rate (ipvsadm -Z)' } }, async (_req, reply) => {
-    await daemon.zero();
+  app.post('/v1/stats/zero', {
+    schema: { tags: ['stats'], summary: 'Zero counters and rates: every one, or one service\'s (ipvsadm -Z [service])',
+      querystring: Type.Object({ service: Type.Optional(Type.String()) }, { additionalProperties: false }) },
+  }, async (req, reply) => {
+    if (req.query.service !== undefined && !(daemon.state.current.services ?? []).some((s) => serviceId(s) === req.query.service))
+      throw notFound(`service ${req.query.service}`);
+    await daemon.zero(req.query.service);
     reply.code(204);
   });
 

@@ -1,0 +1,171 @@
+// fvsadm's side of the REST API, where ipvsadm has no byte to compare with: which requests a
+// command makes and with what bodies (-E and -e keep what is Fulcrum's and not ipvsadm's),
+// what a listing shows of the API's JSON (the dataplane's view: health-removed servers hidden,
+// the weight in use), how refusals the kernel has no word for are reported, -R parsing every
+// line before sending any, and the HTTP client (token, statuses, an unreachable director).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpApi, runFvsadm, tokenFromEnv, type FvsadmEnv } from '../../src/cli/fvsadm';
+import { serviceFromApi, type ApiClient, type ApiService } from '../../src/cli/fvsadm_api';
+import { parseServicesFile } from '../../src/cli/ipvsadm_args';
+import { formatSave, formatTable, NUMERIC } from '../../src/cli/ipvsadm_format';
+import { FakeDirector } from './fake_director_api';
+
+const EMPTY = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, daemons: [] };
+
+async function fvsadm(api: ApiClient, argv: string[], stdin = '') {
+  let stdout = '', stderr = '';
+  const env: FvsadmEnv = {
+    program: 'fvsadm', api, readStdin: async () => stdin, services: parseServicesFile('http 80/tcp\n'),
+    lookupHost: async () => undefined, reverseHost: async () => undefined,
+    out: (s) => { stdout += s; }, err: (s) => { stderr += s; },
+  };
+  const exit = await runFvsadm(argv, env);
+  return { stdout, stderr, exit };
+}
+
+/** A director with one NAT service whose config has Fulcrum-only attributes. */
+function directorWithChecks() {
+  const d = new FakeDirector(EMPTY);
+  d.services = [{
+    id: 'tcp:10.0.0.1:80', protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'wrr',
+    healthChecks: [{ type: 'http', path: '/health' }], quorum: 2, sorryServer: { address: '192.168.9.9' }, inhibitOnFailure: true,
+    realServers: [
+      { id: '192.168.1.10:80', address: '192.168.1.10', port: 80, method: 'nat', weight: 3, healthChecks: [{ type: 'tcp' }], effectiveWeight: 3, inDataplane: true },
+      { id: '192.168.1.11:80', address: '192.168.1.11', port: 80, method: 'nat', weight: 2, effectiveWeight: 0, inDataplane: true },
+      { id: '192.168.1.12:80', address: '192.168.1.12', port: 80, method: 'nat', weight: 1, effectiveWeight: 1, inDataplane: false },
+    ],
+  }];
+  return d;
+}
+
+test('a listing shows the dataplane\'s view: health-removed servers hidden, the weight in use, newest first unsorted', () => {
+  const s = serviceFromApi(directorWithChecks().services[0]);
+  assert.deepEqual(s.dests.map((d) => [d.address, d.weight]), [['192.168.1.11', 0], ['192.168.1.10', 3]]);
+  assert.equal(formatTable([s], { ...NUMERIC, nosort: true }).split('\n')[4], '  -> 192.168.1.11:80              Masq    0      0          0         ');
+});
+
+test('FullNAT shows as FullNat and saves as --fullnat, which fvsadm -R reads back', async () => {
+  const api: ApiService = { protocol: 'tcp', address: '10.0.0.1', port: 80, realServers: [{ address: '192.168.1.10', port: 8080, method: 'fullnat', weight: 2 }] };
+  const s = serviceFromApi(api);
+  assert.match(formatTable([s], NUMERIC), /-> 192\.168\.1\.10:8080 +FullNat 2 /);
+  const saved = formatSave([s], NUMERIC);
+  assert.equal(saved, '-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.10:8080 --fullnat -w 2\n');
+  const d = new FakeDirector(EMPTY);
+  assert.equal((await fvsadm(d, ['-R'], saved)).exit, 0);
+  assert.deepEqual(d.services[0].realServers?.map((r) => [r.address, r.port, r.method, r.weight]), [['192.168.1.10', 8080, 'fullnat', 2]]);
+});
+
+test('-E replaces the kernel\'s attributes and keeps Fulcrum\'s (checks, quorum, sorry server) and the real servers', async () => {
+  const d = directorWithChecks();
+  assert.deepEqual(await fvsadm(d, ['-E', '-t', '10.0.0.1:80', '-s', 'rr', '-p', '60']), { stdout: '', stderr: '', exit: 0 });
+  const s = d.services[0];
+  assert.deepEqual([s.scheduler, s.persistence, s.quorum, s.inhibitOnFailure, s.healthChecks, s.sorryServer, s.realServers?.length],
+    ['rr', { timeout: 60 }, 2, true, [{ type: 'http', path: '/health' }], { address: '192.168.9.9' }, 3]);
+});
+
+test('-e replaces weight, method and thresholds and keeps the server\'s own checks', async () => {
+  const d = directorWithChecks();
+  assert.equal((await fvsadm(d, ['-e', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-m', '-w', '7'])).exit, 0);
+  const r = d.services[0].realServers![0];
+  assert.deepEqual([r.weight, r.method, r.healthChecks], [7, 'nat', [{ type: 'tcp' }]]);
+});
+
+test('what the director cannot do is refused as the kernel would, saying why', async () => {
+  const d = directorWithChecks();
+  assert.deepEqual(await fvsadm(d, ['-A', '-t', '10.0.0.2:80', '--pe', 'sip']),
+    { stdout: '', stderr: 'Scheduler or persistence engine not found\n', exit: 255 });
+  assert.deepEqual(await fvsadm(d, ['-A', '-t', '10.0.0.1:80', '--pe', 'sip']), { stdout: '', stderr: 'Service already exists\n', exit: 255 });
+  assert.deepEqual(await fvsadm(d, ['-a', '-t', '10.0.0.1:80', '-r', '192.168.1.20', '-i', '--tun-type', 'gue', '--tun-port', '6080']), {
+    stdout: '', exit: 255,
+    stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\nfvsadm: the director tunnels with IPIP only, not gue\n',
+  });
+  assert.equal((await fvsadm(d, ['--start-daemon', 'master'])).exit, 255);
+  assert.deepEqual(await fvsadm(d, ['-L', '--daemon']), { stdout: '', stderr: '', exit: 0 });
+  assert.deepEqual(await fvsadm(d, ['--stop-daemon', 'master']), { stdout: '', stderr: 'No daemon is running\n', exit: 255 });
+});
+
+test('a body the API refuses (400) is the kernel\'s EINVAL, with the director\'s reason; 403 is EPERM', async () => {
+  const refusing = (status: number): ApiClient => ({
+    request: async () => ({ status, body: { statusCode: status, message: 'change refused', problems: ['services[0].persistence.netmask: must be a contiguous netmask'] } }),
+  });
+  assert.deepEqual(await fvsadm(refusing(400), ['-A', '-t', '10.0.0.1:80', '-p', '-M', '255.0.255.0']), {
+    stdout: '', exit: 255,
+    stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\nfvsadm: the director answered 400: services[0].persistence.netmask: must be a contiguous netmask\n',
+  });
+  assert.deepEqual(await fvsadm(refusing(403), ['-D', '-t', '10.0.0.1:80']), { stdout: '', stderr: 'Permission denied (you must be root)\n', exit: 255 });
+  assert.deepEqual(await fvsadm(refusing(500), ['-Ln']), { stdout: '', stderr: 'fvsadm: the director answered 500: services[0].persistence.netmask: must be a contiguous netmask\n', exit: 1 });
+});
+
+test('-C empties the services in one request (the rest of the config stays); -Z -t zeroes that service only', async () => {
+  const seen: Array<[string, string, unknown]> = [];
+  const api: ApiClient = {
+    request: async (method, path, body) => {
+      seen.push([method, path, body]);
+      if (method === 'GET' && path === '/v1/config') return { status: 200, body: { services: [{ fwmark: 1 }], matchRules: [{ prefix: '10.0.0.0/24', mark: 1 }], timeouts: { tcp: 60 } } };
+      if (method === 'GET') return { status: 200, body: { id: 'tcp:10.0.0.1:80', protocol: 'tcp', address: '10.0.0.1', port: 80 } };
+      return { status: method === 'PUT' ? 200 : 204, body: null };
+    },
+  };
+  assert.equal((await fvsadm(api, ['-C'])).exit, 0);
+  assert.deepEqual(seen.at(-1)?.slice(0, 2), ['DELETE', '/v1/services']);
+  assert.equal((await fvsadm(api, ['-Z', '-t', '10.0.0.1:80'])).exit, 0);
+  assert.deepEqual(seen.at(-1)?.slice(0, 2), ['POST', '/v1/stats/zero?service=tcp%3A10.0.0.1%3A80']);
+});
+
+test('--set keeps the timeouts given as 0 and sends all three', async () => {
+  const d = new FakeDirector(EMPTY);
+  assert.equal((await fvsadm(d, ['--set', '0', '60', '0'])).exit, 0);
+  assert.deepEqual(d.timeouts, { tcp: 900, tcpfin: 60, udp: 300 });
+});
+
+test('-R parses every line before sending any: a bad line changes nothing', async () => {
+  const d = new FakeDirector(EMPTY);
+  const r = await fvsadm(d, ['-R'], '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 192.168.1.10 -w many\n');
+  assert.deepEqual(r, { stdout: '', stderr: 'illegal weight specified\n', exit: 2 });
+  assert.deepEqual(d.log, []);
+});
+
+test('an unreachable director is one line naming its address, exit 2', async () => {
+  const closed = http.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise((r) => closed.close(r));  // nothing listens there now
+  const r = await fvsadm(new HttpApi(base), ['-Ln']);
+  assert.deepEqual([r.exit, r.stdout, r.stderr], [2, '', `fvsadm: cannot reach the Fulcrum director at ${base} (ECONNREFUSED)\n`]);
+});
+
+test('the HTTP client sends the bearer token and JSON, and reads JSON and empty answers', async () => {
+  const got: Array<{ method?: string; url?: string; auth?: string; type?: string; body: string }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ method: req.method, url: req.url, auth: req.headers.authorization, type: req.headers['content-type'], body });
+      if (req.headers.authorization !== 'Bearer s3cret') { res.writeHead(401, { 'content-type': 'application/json' }).end('{"statusCode":401}'); return; }
+      if (req.method === 'DELETE') { res.writeHead(204).end(); return; }
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end('[{"protocol":"tcp","address":"10.0.0.1","port":80}]');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const api = new HttpApi(base + '/', 's3cret');
+    assert.deepEqual(await api.request('GET', '/v1/services'), { status: 200, body: [{ protocol: 'tcp', address: '10.0.0.1', port: 80 }] });
+    assert.deepEqual(await api.request('DELETE', '/v1/services/tcp%3A10.0.0.1%3A80'), { status: 204, body: '' });
+    await api.request('POST', '/v1/services', { protocol: 'tcp' });
+    assert.deepEqual(got.at(-1), { method: 'POST', url: '/v1/services', auth: 'Bearer s3cret', type: 'application/json', body: '{"protocol":"tcp"}' });
+    const r = await fvsadm(new HttpApi(base, 'wrong'), ['-Ln']);
+    assert.deepEqual([r.exit, r.stderr], [2, `fvsadm: the Fulcrum director at ${base} wants a valid token (set FULCRUM_TOKEN or FULCRUM_TOKEN_FILE)\n`]);
+  } finally {
+    server.close();
+  }
+});
+
+test('the token comes from FULCRUM_TOKEN, else the first line of FULCRUM_TOKEN_FILE', () => {
+  assert.equal(tokenFromEnv({ FULCRUM_TOKEN: 'abc', FULCRUM_TOKEN_FILE: '/nonexistent' }), 'abc');
+  assert.equal(tokenFromEnv({}), undefined);
+  assert.throws(() => tokenFromEnv({ FULCRUM_TOKEN_FILE: '/nonexistent/token' }), /cannot read the token file \/nonexistent\/token \(ENOENT\)/);
+});
