@@ -1,0 +1,93 @@
+// fvsadm against a running director, byte for byte with ipvsadm 1.31: the golden scenarios
+// (test/golden/ipvsadm/, captured from the real ipvsadm by scripts/capture-ipvsadm-golden) are
+// replayed step by step through `fulcrum serve` on net_null ports — the real API and the real
+// dataplane — and every step must print what ipvsadm printed, on the same stream, with the
+// same exit status. Steps the oracle could fake but a director cannot (a forced kernel errno,
+// counters or connections injected) end the replay of their scenario, and --nosort listings
+// are skipped; those are checked against the recorded tables in
+// test/unit/fvsadm_golden.test.ts.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import YAML from 'yaml';
+import { HttpApi, runFvsadm } from '../../src/cli/fvsadm';
+import { parseServicesFile } from '../../src/cli/ipvsadm_args';
+import { cannotRun, root, tmpFile } from './harness';
+
+const skip = cannotRun();
+const dir = path.join(root, 'test/golden/ipvsadm');
+const port = 19395;
+
+interface Step { argv: string[]; stdin?: string; errno?: number; statsSet?: boolean; state?: { timeouts: { tcp: number; tcpfin: number; udp: number } }; stdout: string; stderr: string; exit: number }
+interface Fixture { name: string; hosts?: string; conns?: string; steps: Step[] }
+
+function hostsResolver(text: string) {
+  const lines = text.split('\n').map((l) => l.replace(/#.*/, '').trim().split(/\s+/)).filter((w) => w.length >= 2);
+  return {
+    lookupHost: async (name: string) => lines.find(([, ...names]) => names.some((n) => n.toLowerCase() === name.toLowerCase()))?.[0],
+    reverseHost: async (address: string) => lines.find(([a]) => a === address)?.[1],
+  };
+}
+
+let serve: ChildProcess | undefined;
+let out = '';
+before(async () => {
+  if (skip) return;
+  const cfg = {
+    dataplane: { eal: ['--log-level=error'], workers: [1], connTableSize: 4096, maxServices: 64, maxRealServers: 512,
+      idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 200 },
+      ports: [{ name: 'outside', device: 'net_null950', address: '10.0.0.254/24', tap: false },
+        { name: 'inside', device: 'net_null951', address: '192.168.0.254/16', tap: false }] },
+    api: { listen: `127.0.0.1:${port}` },
+  };
+  const f = tmpFile('fulcrum.yaml');
+  fs.writeFileSync(f, YAML.stringify(cfg));
+  serve = spawn(process.execPath, [path.join(root, 'bin/fulcrum.js'), 'serve', '--config', f, '--state-dir', path.dirname(f) + '/state']);
+  serve.stdout!.on('data', (d: Buffer) => { out += d; });
+  serve.stderr!.on('data', (d: Buffer) => { out += d; });
+  for (let i = 0; i < 200 && !/services applied; ready/.test(out); i++) await sleep(100);
+  assert.match(out, /services applied; ready/);
+});
+after(async () => {
+  if (serve && serve.exitCode === null) {
+    const exited = new Promise((r) => serve!.once('exit', r));
+    serve.kill('SIGTERM');
+    await exited;
+  }
+});
+
+const services = parseServicesFile(fs.readFileSync(path.join(dir, 'services'), 'utf8'));
+const fixtures: Fixture[] = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+  .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+
+for (const fx of fixtures.filter((f) => !f.conns)) {
+  test(`live: ${fx.name}`, { skip }, async () => {
+    const api = new HttpApi(`http://127.0.0.1:${port}`);
+    // Every scenario starts from an empty table and the timeouts its first step saw.
+    assert.equal((await api.request('DELETE', '/v1/services')).status, 204);
+    assert.equal((await api.request('PUT', '/v1/timeouts', fx.steps[0].state!.timeouts)).status, 200);
+    const names = hostsResolver(fx.hosts ?? '127.0.0.1 localhost\n');
+    const failures: string[] = [];
+    let replayed = 0;
+    for (const [i, step] of fx.steps.entries()) {
+      if (step.errno || step.statsSet) break;
+      // Unsorted listings show the kernel's hash-table order, which the oracle's table only
+      // imitates; the director lists in the order services were made.
+      if (step.argv.includes('--nosort')) continue;
+      let stdout = '', stderr = '';
+      const exit = await runFvsadm(step.argv, {
+        program: 'ipvsadm', api, readStdin: async () => step.stdin ?? '', services, ...names,
+        out: (s) => { stdout += s; }, err: (s) => { stderr += s; },
+      });
+      replayed++;
+      const label = `step ${i + 1}: ipvsadm ${step.argv.join(' ')}`;
+      for (const [what, want, got] of [['stdout', step.stdout, stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
+        if (want !== got) failures.push(`${label}: ${what}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`);
+    }
+    assert.ok(replayed > 0);
+    assert.equal(failures.length, 0, `${failures.length} of ${replayed} steps differ from ipvsadm:\n${failures.join('\n')}`);
+  });
+}
