@@ -10,6 +10,7 @@ import { ConfigError } from '../control/config_load';
 import type { Daemon } from '../control/daemon';
 import { ChangeRefused } from '../control/state';
 import { ApiError, readablePath } from './errors';
+import { batchRoutes } from './routes/batch';
 import { configRoutes } from './routes/config';
 import { metricsRoutes } from './routes/metrics';
 import { serviceRoutes } from './routes/services';
@@ -48,9 +49,11 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     let status = 500;
     let message = err.message;
     let problems: string[] | undefined;
+    let extra: Record<string, unknown> | undefined;
     if (err instanceof ApiError) {
       status = err.statusCode;
       problems = err.problems;
+      extra = err.extra;
     } else if (err instanceof ChangeRefused || err instanceof ConfigError) {
       status = 400;
       problems = err.problems;
@@ -77,7 +80,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       status = err.statusCode;
     }
     if (status >= 500) req.log.error({ err: err.message }, 'request failed');
-    reply.code(status).send({ statusCode: status, error: statusText(status), message, ...(problems ? { problems } : {}) });
+    reply.code(status).send({ statusCode: status, error: statusText(status), message, ...(problems ? { problems } : {}), ...extra });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url}` });
@@ -94,6 +97,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(serviceRoutes(opts.daemon));
+  await app.register(batchRoutes(opts.daemon));
   await app.register(trafficRoutes(opts.daemon));
   await app.register(configRoutes(opts.daemon));
   await app.register(statusRoutes(opts.daemon));

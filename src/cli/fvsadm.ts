@@ -10,7 +10,7 @@ import {
   parseArgs, splitRestoreInput, systemServices, usageText, VERSION_LINE,
   type HostLookup, type IpvsadmCommand, type ParseFailure, type ServicesDb,
 } from './ipvsadm_args';
-import { runCommand, type ApiClient, type ApiResponse, type RunContext } from './fvsadm_api';
+import { planBatch, runBatch, runCommand, type ApiClient, type ApiResponse, type RunContext } from './fvsadm_api';
 
 export const VERSION = VERSION_LINE;
 export const USAGE = usageText('fvsadm');
@@ -51,8 +51,8 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
     }
 
     // -R: every line is an invocation of its own. All are parsed before any is sent, so a
-    // bad line changes nothing (ipvsadm would have applied the lines before it); -h or -v on
-    // a line ends the input there, as ipvsadm exits at it.
+    // bad line changes nothing (ipvsadm would have applied the lines before it), and the
+    // writes go as one change; -h or -v on a line ends the input there, as ipvsadm exits at it.
     const lines: IpvsadmCommand[] = [];
     let last: IpvsadmCommand | undefined;
     for (const words of splitRestoreInput(await env.readStdin())) {
@@ -62,8 +62,13 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
       lines.push(p.command);
     }
     let status = 0;
-    for (const line of lines) {
-      const r = await runCommand(line, ctx);
+    // Writes only (what ipvsadm -S produces): one change on the director, each line answered
+    // as ipvsadm answers it. Anything that reads the table between lines goes line by line.
+    const plan = planBatch(lines);
+    const outcomes = plan ? await runBatch(plan, ctx) : undefined;
+    for (const [i, line] of lines.entries()) {
+      const r = outcomes ? outcomes[i] : await runCommand(line, ctx);
+      if (!r) break;
       env.out(r.stdout);
       env.err(r.stderr);
       if (r.fatal) return r.exit;

@@ -449,3 +449,98 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
   }
   throw new Error(`runCommand cannot run ${c.cmd}`);
 }
+
+// ---- -R as one change -------------------------------------------------------------------------
+
+/** One restore line planned for POST /v1/batch: the write it makes and how its answer reads
+ * as ipvsadm's, or the outcome it has without asking (refused before the kernel sees it). */
+export type BatchLine =
+  | { op: { method: string; path: string; body?: unknown }; outcome(r: ApiResponse): Outcome }
+  | { local: Outcome };
+
+const missingOf = (r: ApiResponse) => (r.body as { missing?: string } | undefined)?.missing;
+
+/** Plans a restore as one batch, or undefined when a line needs the table as it stands
+ * between lines (a listing, -Z, an unknown scheduler whose error depends on the service
+ * existing): such restores run line by line. */
+export function planBatch(lines: IpvsadmCommand[]): BatchLine[] | undefined {
+  const plan: BatchLine[] = [];
+  for (const c of lines) {
+    const op = operationOf(c);
+    switch (c.cmd) {
+      case 'add-service':
+      case 'edit-service': {
+        if (c.service.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
+        if (!knownScheduler(c.scheduler) || c.pe !== undefined) return undefined;
+        const body = serviceBody(c) as Record<string, unknown>;
+        if (c.cmd === 'add-service') {
+          plan.push({ op: { method: 'POST', path: '/v1/services', body }, outcome: (r) =>
+            r.status === 201 ? done() : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) });
+        } else {
+          if (c.scheduler !== 'mh') delete body.mhTableSize;
+          plan.push({ op: { method: 'PUT', path: servicePath(c.service), body }, outcome: (r) =>
+            r.status === 200 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) });
+        }
+        break;
+      }
+      case 'delete-service':
+        if (c.service.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
+        plan.push({ op: { method: 'DELETE', path: servicePath(c.service) }, outcome: (r) =>
+          r.status === 204 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) });
+        break;
+      case 'add-server':
+      case 'edit-server': {
+        if (c.service.af === 6 || c.server.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
+        if (c.lThreshold > c.uThreshold) return undefined;  // ESRCH or ERANGE: the table decides
+        if (c.tunnel && c.tunnel.type !== 'ipip') {
+          plan.push({ local: refused(op, ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`) });
+          break;
+        }
+        const body = serverBody(c);
+        const notFound = (r: ApiResponse) => refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH);
+        if (c.cmd === 'add-server')
+          plan.push({ op: { method: 'POST', path: `${servicePath(c.service)}/servers`, body }, outcome: (r) =>
+            r.status === 201 ? done() : r.status === 404 ? notFound(r) : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) });
+        else
+          plan.push({ op: { method: 'PUT', path: serverPath(c.service, c.server), body }, outcome: (r) =>
+            r.status === 200 ? done() : r.status === 404 ? notFound(r) : writeRefused(op, r) });
+        break;
+      }
+      case 'delete-server':
+        if (c.service.af === 6 || c.server.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
+        plan.push({ op: { method: 'DELETE', path: serverPath(c.service, c.server) }, outcome: (r) =>
+          r.status === 204 ? done() : r.status === 404 ? refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH) : writeRefused(op, r) });
+        break;
+      case 'flush':
+        plan.push({ op: { method: 'DELETE', path: '/v1/services' }, outcome: (r) => (r.status === 204 ? done() : writeRefused(op, r)) });
+        break;
+      case 'set': {
+        // 0 leaves a timeout as it is.
+        const t = Object.fromEntries(Object.entries(c.timeouts).filter(([, v]) => v));
+        if (!Object.keys(t).length) { plan.push({ local: done() }); break; }
+        plan.push({ op: { method: 'PATCH', path: '/v1/timeouts', body: t }, outcome: (r) => (r.status === 200 ? done() : writeRefused(op, r)) });
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return plan;
+}
+
+/** Sends a planned restore as one change and reads each line's answer. */
+export async function runBatch(plan: BatchLine[], ctx: RunContext): Promise<Outcome[]> {
+  const ops = plan.flatMap((l) => ('op' in l ? [l.op] : []));
+  let results: ApiResponse[] = [];
+  if (ops.length) {
+    const r = await ctx.api.request('POST', '/v1/batch', { ops });
+    if (r.status !== 200) {
+      const o = { stdout: '', stderr: `fvsadm: ${apiFailure(r)}\n`, exit: 255, fatal: true };
+      return [o];
+    }
+    results = ((r.body as { results: Array<{ status: number } & Record<string, unknown>> }).results)
+      .map((x) => ({ status: x.status, body: x }));
+  }
+  let i = 0;
+  return plan.map((l) => ('op' in l ? l.outcome(results[i++]) : l.local));
+}

@@ -91,3 +91,34 @@ for (const fx of fixtures.filter((f) => !f.conns)) {
     assert.equal(failures.length, 0, `${failures.length} of ${replayed} steps differ from ipvsadm:\n${failures.join('\n')}`);
   });
 }
+
+test('live: fvsadm -R applies its writes as one change, each line answered as ipvsadm answers it', { skip }, async () => {
+  const base = `http://127.0.0.1:${port}`;
+  const api = new HttpApi(base);
+  assert.equal((await api.request('DELETE', '/v1/services')).status, 204);
+  const generation = async () => Number((await fetch(`${base}/v1/config`)).headers.get('x-fulcrum-generation'));
+  const run = async (stdin: string) => {
+    let stdout = '', stderr = '';
+    const exit = await runFvsadm(['-R'], { program: 'fvsadm', api, readStdin: async () => stdin, services,
+      lookupHost: async () => undefined, reverseHost: async () => undefined,
+      out: (x) => { stdout += x; }, err: (x) => { stderr += x; } });
+    return { stdout, stderr, exit };
+  };
+  const g0 = await generation();
+  const r = await run('-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 192.168.5.1:80 -m -w 2\n-A -t 10.1.0.1:80\n' +
+    '-a -t 10.1.0.2:80 -r 192.168.5.2:80 -m\n-A -u 10.1.0.1:53 -s wrr\n--set 0 60 0\n');
+  // ipvsadm -R carries on past kernel errors and exits with the last line's status.
+  assert.equal(r.stderr, 'Service already exists\nService not defined\n');
+  assert.equal(r.exit, 0);
+  assert.equal(await generation(), g0 + 1, 'one change for the whole restore');
+  const ids = ((await api.request('GET', '/v1/services')).body as Array<{ id: string }>).map((s) => s.id);
+  assert.deepEqual(ids, ['tcp:10.1.0.1:80', 'udp:10.1.0.1:53']);
+  assert.equal(((await api.request('GET', '/v1/timeouts')).body as { tcpfin: number }).tcpfin, 60);
+  // A line that does not parse: nothing is sent.
+  const g1 = await generation();
+  const bad = await run('-A -t 10.1.0.3:80\n-A -t 10.1.0.4:80 -w 3\n');
+  assert.equal(bad.exit, 2);
+  assert.match(bad.stderr, /Illegal 'weight' option with the 'add-service' command/);
+  assert.equal(await generation(), g1);
+  assert.equal(((await api.request('GET', '/v1/services')).body as unknown[]).length, 2);
+});

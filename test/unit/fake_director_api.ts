@@ -121,9 +121,9 @@ export class FakeDirector implements ApiClient {
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);  // v1, services, id, servers, server
     const key = `${method} /${parts.map((p, i) => (i === 2 && parts[1] === 'services' ? ':id' : i === 4 ? ':server' : p)).join('/')}`;
     const svc = parts[1] === 'services' && parts[2] ? this.find(parts[2]) : undefined;
-    const noService = () => problem(404, `service ${parts[2]} not found`);
+    const noService = () => ({ ...problem(404, `service ${parts[2]} not found`), body: { statusCode: 404, message: `service ${parts[2]} not found`, missing: 'service' } });
     const server = svc && parts[4] ? (svc.realServers ?? []).find((r) => r.id === parts[4]) : undefined;
-    const noServer = () => problem(404, `real server ${parts[4]} of service ${parts[2]} not found`);
+    const noServer = () => ({ ...problem(404, `real server ${parts[4]} of service ${parts[2]} not found`), body: { statusCode: 404, message: `real server ${parts[4]} of service ${parts[2]} not found`, missing: 'server' } });
     switch (key) {
       case 'GET /v1/services': return answer(200, structuredClone(this.services));
       case 'GET /v1/services/:id': return svc ? answer(200, structuredClone(svc)) : noService();
@@ -205,6 +205,22 @@ export class FakeDirector implements ApiClient {
         return answer(204);
       }
       case 'GET /v1/timeouts': return answer(200, { ...this.timeouts });
+      case 'POST /v1/batch': {
+        // As the API: each write answered as its route answers it (the fake has no snapshots to
+        // make atomic).
+        const results = [];
+        for (const op of (body as { ops: Array<{ method: string; path: string; body?: unknown }> }).ops) {
+          const r = await this.request(op.method, op.path, op.body);
+          results.push({ status: r.status, ...(r.body && typeof r.body === 'object' ? r.body as object : {}) });
+        }
+        return answer(200, { results });
+      }
+      case 'PATCH /v1/timeouts': {
+        const t = { ...this.timeouts, ...(body as Partial<FakeDirector['timeouts']>) };
+        if (![t.tcp, t.tcpfin, t.udp].every((v) => Number.isInteger(v) && v >= 1 && v <= 2147483)) return problem(400, 'timeouts: each must be 1..2147483');
+        this.timeouts = t;
+        return answer(200, t);
+      }
       case 'PUT /v1/timeouts': {
         const t = body as FakeDirector['timeouts'];
         if (![t.tcp, t.tcpfin, t.udp].every((v) => Number.isInteger(v) && v >= 1 && v <= 2147483)) return problem(400, 'timeouts: each must be 1..2147483');

@@ -16,6 +16,8 @@ export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
       querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('ipvsadm')])) }) },
   }, async (req, reply) => {
     const cfg = daemon.state.current;
+    // How many changes this director acknowledged since it started: one per write or batch.
+    reply.header('x-fulcrum-generation', String(daemon.state.generation));
     if (req.query.format === 'ipvsadm') {
       reply.type('text/plain; charset=utf-8');
       return saveIpvsadm(cfg.services ?? []);
