@@ -3,6 +3,7 @@
 import { runDemo } from './demo';
 import { runBench } from './bench';
 import { runServe } from './serve';
+import { runView } from './views';
 import { runImportKeepalived } from './import_keepalived';
 
 export const USAGE = `Usage: fulcrum <command> [options]
@@ -32,6 +33,12 @@ Commands:
                            Translate the LVS part of a keepalived.conf (virtual and real servers,
                            checkers) into a Fulcrum config; what cannot be translated is listed
                            on stderr by line. The dataplane section is a placeholder to replace.
+  health | connections [service=tcp:VIP:port ...] | dataplane
+                           What the running director knows beyond ipvsadm: each real server's
+                           health state and last check, connections with their FullNAT local
+                           address, workers, ports, drops and neighbours. The director is
+                           FULCRUM_API (default http://127.0.0.1:9390), the token FULCRUM_TOKEN or
+                           FULCRUM_TOKEN_FILE, as for fvsadm.
   help                     Show this text.
 `;
 
@@ -44,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
       return runServe(rest);
     case 'bench':
       return runBench(rest);
+    case 'health':
+    case 'connections':
+    case 'dataplane':
+      return runView(cmd, rest);
     case 'import-keepalived':
       return runImportKeepalived(rest);
     case undefined:

@@ -122,3 +122,23 @@ test('live: fvsadm -R applies its writes as one change, each line answered as ip
   assert.equal(await generation(), g1);
   assert.equal(((await api.request('GET', '/v1/services')).body as unknown[]).length, 2);
 });
+
+test('live: fulcrum health, connections and dataplane show what ipvsadm cannot', { skip }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const view = (...a: string[]) => spawnSync(process.execPath, [path.join(root, 'bin/fulcrum.js'), ...a],
+    { encoding: 'utf8', env: { ...process.env, FULCRUM_API: `http://127.0.0.1:${port}` } });
+  const d = view('dataplane');
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout, /^WORKER +LCORE +CPU/m);
+  assert.match(d.stdout, /^outside +net_null/m);
+  const h = view('health');
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /^SERVICE +REAL SERVER +STATE/m);
+  const c = view('connections');
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /LOCAL \(FullNAT\)/);
+  const down = spawnSync(process.execPath, [path.join(root, 'bin/fulcrum.js'), 'health'],
+    { encoding: 'utf8', env: { ...process.env, FULCRUM_API: 'http://127.0.0.1:1' } });
+  assert.equal(down.status, 2);
+  assert.match(down.stderr, /cannot reach the Fulcrum director at http:\/\/127\.0\.0\.1:1/);
+});

@@ -1,0 +1,58 @@
+// `fulcrum health`, `fulcrum connections` and `fulcrum dataplane`: what Fulcrum knows beyond
+// ipvsadm (health state, FullNAT local addresses, workers, ports, drops), read from the running
+// director's API (FULCRUM_API, FULCRUM_TOKEN/FULCRUM_TOKEN_FILE, as fvsadm), so fvsadm's
+// output can stay exactly ipvsadm's.
+import { DEFAULT_API, DirectorUnavailable, HttpApi, tokenFromEnv } from './fvsadm';
+
+type Json = Record<string, any>;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+}
+
+async function get(api: HttpApi, path: string): Promise<any> {
+  const r = await api.request('GET', path);
+  if (r.status !== 200) throw new Error(`GET ${path}: the director answered ${r.status}: ${(r.body as Json)?.message ?? ''}`);
+  return r.body;
+}
+
+export async function runView(view: 'health' | 'connections' | 'dataplane', args: string[]): Promise<number> {
+  const base = process.env.FULCRUM_API || DEFAULT_API;
+  const out = process.stdout;
+  try {
+    const api = new HttpApi(base, tokenFromEnv());
+    if (view === 'health') {
+      const h = await get(api, '/v1/health');
+      const rows = [['SERVICE', 'REAL SERVER', 'STATE', 'SINCE', 'LAST RESULT']];
+      for (const s of h.servers as Json[])
+        rows.push([s.service, `${s.address}:${s.port}`, s.state, s.since ?? '', s.lastResult ? `${s.lastResult.ok ? 'ok' : 'failed'}: ${s.lastResult.detail}` : '-']);
+      out.write(table(rows));
+      for (const q of h.quorum as Json[]) if (!q.hasQuorum) out.write(`${q.service}: quorum lost${q.sorryActive ? ', sorry server active' : ''}\n`);
+      out.write(`checks ${h.counters.checks}, failures ${h.counters.failures}, transitions ${h.counters.transitions}\n`);
+    } else if (view === 'connections') {
+      const q = args.length ? `?${args.map((a) => a.replace(/^--/, '')).join('&')}` : '';
+      const c = await get(api, `/v1/connections${q}`);
+      const rows = [['PRO', 'EXPIRE', 'STATE', 'SOURCE', 'VIRTUAL', 'DESTINATION', 'LOCAL (FullNAT)']];
+      for (const x of c.connections as Json[])
+        rows.push([x.protocol, `${x.expiresSeconds}s`, x.template ? 'TEMPLATE' : x.state, x.source, x.virtual, x.destination, x.local ?? '-']);
+      out.write(table(rows));
+    } else {
+      const d = await get(api, '/v1/dataplane');
+      out.write(`EAL: ${(d.eal as string[]).join(' ')}${d.hugepages ? '' : ' (no hugepages)'}\n\n`);
+      out.write(table([['WORKER', 'LCORE', 'CPU', 'CONNECTIONS', 'OCCUPANCY', 'RX', 'TX', 'BUSY POLLS'],
+        ...(d.workers as Json[]).map((w) => [String(w.id), String(w.lcore), String(w.cpu), String(w.connections),
+          `${(100 * w.occupancy).toFixed(2)}%`, String(w.rxPackets), String(w.txPackets), `${w.polls ? ((100 * w.busyPolls) / w.polls).toFixed(1) : '0'}%`])]));
+      out.write('\n' + table([['PORT', 'DRIVER', 'MAC', 'LINK', 'TAP', 'IPACKETS', 'OPACKETS', 'IMISSED', 'IERRORS', 'RX_NOMBUF'],
+        ...(d.ports as Json[]).map((p) => [p.name, p.driver, p.mac, p.linkUp ? 'up' : 'down', p.tap ?? '-', String(p.stats.ipackets),
+          String(p.stats.opackets), String(p.stats.imissed), String(p.stats.ierrors), String(p.stats.rxNombuf)])]));
+      const drops = Object.entries(d.drops as Record<string, number>);
+      out.write(`\ndrops: ${drops.length ? drops.map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}\n`);
+      out.write(`neighbours: ${(d.neighbours as Json[]).map((n) => `${n.address}@${n.port}=${n.mac} ${n.state}`).join(', ') || 'none'}\n`);
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fulcrum ${view}: ${(e as Error).message}\n`);
+    return e instanceof DirectorUnavailable ? 2 : 1;
+  }
+}
