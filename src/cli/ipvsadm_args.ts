@@ -5,8 +5,8 @@
 // `--set`'s values, stray arguments, the scheduler flags, the command × option table, and last
 // the per-command rules. Behaviour was read from ipvsadm's source and confirmed against the real
 // binary (test/golden/ipvsadm/). Name lookups are injected, so tests need no DNS.
-import fs from 'node:fs';
 import net from 'node:net';
+import { inetAton, inetPton4, parseService, stringToNumber } from './ipvsadm_addr';
 
 // ---- what a parse produces --------------------------------------------------------------------
 
@@ -114,33 +114,6 @@ export type HostLookup = (name: string) => Promise<string | undefined>;
 export interface ServicesDb {
   portOf(name: string, protocol: Protocol): number | undefined;
   nameOf(port: number, protocol: Protocol): string | undefined;
-}
-
-export function parseServicesFile(text: string): ServicesDb {
-  const byName = new Map<string, number>();
-  const byPort = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) continue;
-    const [name, portProto, ...aliases] = line.split(/\s+/);
-    const m = /^(\d+)\/(\w+)$/.exec(portProto ?? '');
-    if (!m) continue;
-    const port = Number(m[1]);
-    const proto = m[2];
-    for (const n of [name, ...aliases]) if (!byName.has(`${n}/${proto}`)) byName.set(`${n}/${proto}`, port);
-    if (!byPort.has(`${port}/${proto}`)) byPort.set(`${port}/${proto}`, name);
-  }
-  return {
-    portOf: (name, protocol) => byName.get(`${name}/${protocol}`),
-    nameOf: (port, protocol) => byPort.get(`${port}/${protocol}`),
-  };
-}
-
-/** The machine's /etc/services (an empty database if it cannot be read). */
-export function systemServices(file = '/etc/services'): ServicesDb {
-  let text = '';
-  try { text = fs.readFileSync(file, 'utf8'); } catch { /* no names then, as with an empty file */ }
-  return parseServicesFile(text);
 }
 
 export interface ParseEnv {
@@ -286,103 +259,6 @@ class Popt {
 
   /** poptGetArg: the next leftover argument. */
   arg(): string | undefined { return this.leftovers.shift(); }
-}
-
-// ---- C library number and address parsing, as ipvsadm calls it ----------------------------------
-
-const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
-
-/** strtol(s, &end, 10) with ipvsadm's string_to_number checks: the whole string, in range. */
-export function stringToNumber(s: string, min: number, max: number): number | undefined {
-  const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(s);
-  if (!m) return undefined;
-  const v = BigInt(m[1] + m[2]);
-  if (v < BigInt(min) || v > BigInt(max)) return undefined;  // also covers strtol's ERANGE
-  return Number(v);
-}
-
-/** glibc inet_aton: a, a.b, a.b.c or a.b.c.d, each part decimal, 0-octal or 0x-hex, the last
- * part filling the remaining bytes; anything after a whitespace character is ignored. */
-export function inetAton(s: string): string | undefined {
-  const parts: number[] = [];
-  let i = 0;
-  let sawDigit = false;
-  let val = 0;
-  for (;;) {
-    if (!(s[i] >= '0' && s[i] <= '9')) return undefined;
-    let base = 10;
-    val = 0;
-    if (s[i] === '0') {
-      i++;
-      if (s[i] === 'x' || s[i] === 'X') { base = 16; i++; } else { base = 8; sawDigit = true; }
-    }
-    for (;;) {
-      const c = s[i];
-      if (c !== undefined && c >= '0' && c <= '9') {
-        if (base === 8 && (c === '8' || c === '9')) return undefined;
-        val = (val * base + Number(c)) % 2 ** 32;  // a 32-bit accumulator, as in glibc
-        i++;
-        sawDigit = true;
-      } else if (base === 16 && c !== undefined && /[0-9a-fA-F]/.test(c)) {
-        val = (val * 16 + parseInt(c, 16)) % 2 ** 32;
-        i++;
-        sawDigit = true;
-      } else break;
-    }
-    if (s[i] === '.') {
-      if (parts.length > 2 || val > 0xff) return undefined;
-      parts.push(val);
-      i++;
-    } else break;
-  }
-  if (i < s.length && !isSpace(s[i])) return undefined;
-  if (!sawDigit) return undefined;
-  const max = [0xffffffff, 0xffffff, 0xffff, 0xff][parts.length];
-  if (val > max) return undefined;
-  let n = 0;
-  for (const p of parts) n = n * 256 + p;
-  n = n * 2 ** (8 * (4 - parts.length)) + val;
-  return [24, 16, 8, 0].map((sh) => Math.floor(n / 2 ** sh) % 256).join('.');
-}
-
-/** inet_pton(AF_INET, …): four decimal octets, no leading zeros. */
-function inetPton4(s: string): string | undefined {
-  return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s) ? s : undefined;
-}
-
-const isDigits = (s: string) => /^\d*$/.test(s);  // ipvsadm's str_is_digit: true for ""
-
-/** ipvsadm's parse_service: [v6]:port, v6, v4-or-host[:port]. A bad port spoils the whole
- * argument; port names are looked up for the protocol known so far. */
-async function parseService(buf: string, protocol: Protocol | undefined, env: ParseEnv):
-  Promise<{ af: Family; address: string; port?: number } | undefined> {
-  if (isDigits(buf)) return undefined;
-  let host = buf;
-  let portStr: string | undefined;
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    if (close < 0 || host[close + 1] !== ':') return undefined;
-    portStr = host.slice(close + 2);
-    host = host.slice(1, close);
-  }
-  let af: Family;
-  let address: string;
-  if (net.isIPv6(host)) {
-    af = 6;
-    address = host;
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon >= 0) { portStr = host.slice(colon + 1); host = host.slice(0, colon); }
-    const a = inetAton(host) ?? await env.lookupHost(host);
-    if (a === undefined) return undefined;
-    af = 4;
-    address = a;
-  }
-  if (portStr === undefined) return { af, address };
-  let port = stringToNumber(portStr, 0, 65535);
-  if (port === undefined && protocol !== undefined) port = env.services.portOf(portStr, protocol);
-  if (port === undefined) return undefined;
-  return { af, address, port };
 }
 
 // ---- the parse ----------------------------------------------------------------------------------
@@ -816,94 +692,5 @@ export function splitRestoreInput(text: string): string[][] {
   return lines;
 }
 
-// ---- usage --------------------------------------------------------------------------------------
-
-export const VERSION_LINE = 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)';
-
-/** `ipvsadm -h`, with argv[0] in the usage lines. */
-export function usageText(program: string): string {
-  const p = program;
-  return `${VERSION_LINE}
-Usage:
-  ${p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]
-  ${p} -D virtual-service
-  ${p} -C
-  ${p} -R
-  ${p} -S [-n]
-  ${p} -a|e virtual-service -r server-address [options]
-  ${p} -d virtual-service -r server-address
-  ${p} -L|l [virtual-service] [options]
-  ${p} -Z [virtual-service]
-  ${p} --set tcp tcpfin udp
-  ${p} --start-daemon {master|backup} [daemon-options]
-  ${p} --stop-daemon {master|backup}
-  ${p} -h
-
-Commands:
-Either long or short options are allowed.
-  --add-service     -A        add virtual service with options
-  --edit-service    -E        edit virtual service with options
-  --delete-service  -D        delete virtual service
-  --clear           -C        clear the whole table
-  --restore         -R        restore rules from stdin
-  --save            -S        save rules to stdout
-  --add-server      -a        add real server with options
-  --edit-server     -e        edit real server with options
-  --delete-server   -d        delete real server
-  --list            -L|-l     list the table
-  --zero            -Z        zero counters in a service or all services
-  --set tcp tcpfin udp        set connection timeout values
-  --start-daemon              start connection sync daemon
-  --stop-daemon               stop connection sync daemon
-  --help            -h        display this help message
-
-virtual-service:
-  --tcp-service|-t  service-address   service-address is host[:port]
-  --udp-service|-u  service-address   service-address is host[:port]
-  --sctp-service    service-address   service-address is host[:port]
-  --fwmark-service|-f fwmark          fwmark is an integer greater than zero
-
-Options:
-  --ipv6         -6                   fwmark entry uses IPv6
-  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh,
-                                      the default scheduler is wlc.
-  --pe            engine              alternate persistence engine may be sip,
-                                      not set by default.
-  --persistent   -p [timeout]         persistent service
-  --netmask      -M netmask           persistent granularity mask
-  --real-server  -r server-address    server-address is host (and port)
-  --gatewaying   -g                   gatewaying (direct routing) (default)
-  --ipip         -i                   ipip encapsulation (tunneling)
-  --masquerading -m                   masquerading (NAT)
-  --tun-type      type                one of ipip|gue|gre,
-                                      the default tunnel type is ipip.
-  --tun-port      port                tunnel destination port
-  --tun-nocsum                        tunnel encapsulation without checksum
-  --tun-csum                          tunnel encapsulation with checksum
-  --tun-remcsum                       tunnel encapsulation with remote checksum
-  --weight       -w weight            capacity of real server
-  --u-threshold  -x uthreshold        upper threshold of connections
-  --l-threshold  -y lthreshold        lower threshold of connections
-  --connection   -c                   output of current IPVS connections
-  --timeout                           output of timeout (tcp tcpfin udp)
-  --daemon                            output of daemon information
-  --stats                             output of statistics information
-  --rate                              output of rate information
-  --exact                             expand numbers (display exact values)
-  --thresholds                        output of thresholds information
-  --persistent-conn                   output of persistent connection info
-  --tun-info                          output of tunnel information
-  --nosort                            disable sorting output of service/server entries
-  --sort                              does nothing, for backwards compatibility
-  --ops          -o                   one-packet scheduling
-  --numeric      -n                   numeric output of addresses and ports
-  --sched-flags  -b flags             scheduler flags (comma-separated)
-Daemon Options:
-  --syncid sid                        syncid for connection sync (default=255)
-  --sync-maxlen length                Max sync message length (default=1472)
-  --mcast-interface interface         multicast interface for connection sync
-  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
-  --mcast-port port                   UDP port (default=8848)
-  --mcast-ttl ttl                     Multicast TTL (default=1)
-`;
-}
+export { inetAton, parseServicesFile, stringToNumber, systemServices } from './ipvsadm_addr';
+export { usageText, VERSION_LINE } from './ipvsadm_usage';
