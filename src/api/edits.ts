@@ -22,6 +22,14 @@ function checkServiceBody(s: Partial<ServiceConfig>) {
   (s.realServers ?? []).forEach((r, i) => noCommandChecks(r.healthChecks, `realServers[${i}].healthChecks`));
 }
 
+/** The service a body names; a body that names none is refused before anything else. */
+function namedId(body: ServiceConfig): string {
+  if (body.fwmark === undefined && (body.protocol === undefined || body.address === undefined || body.port === undefined))
+    throw new ApiError(400, 'the body must name the service: protocol, address and port, or fwmark',
+      ['(body): needs protocol, address and port, or fwmark']);
+  return serviceId(body);
+}
+
 export function findService(cfg: FulcrumConfig, id: string): ServiceConfig {
   const s = (cfg.services ?? []).find((x) => serviceId(x) === id);
   if (!s) throw notFound(`service ${id}`, 'service');
@@ -35,7 +43,7 @@ export function findServer(s: ServiceConfig, id: string): RealServerConfig {
 
 export function addService(cfg: FulcrumConfig, body: ServiceConfig): string {
   checkServiceBody(body);
-  const id = serviceId(body);
+  const id = namedId(body);
   if ((cfg.services ?? []).some((x) => serviceId(x) === id)) throw conflict(`service ${id} already exists`);
   cfg.services = [...(cfg.services ?? []), body];
   return id;
@@ -43,7 +51,7 @@ export function addService(cfg: FulcrumConfig, body: ServiceConfig): string {
 
 export function replaceService(cfg: FulcrumConfig, id: string, body: ServiceConfig): void {
   checkServiceBody(body);
-  if (serviceId(body) !== id) throw new ApiError(400, `the body names service ${serviceId(body)}, the path ${id}`);
+  if (namedId(body) !== id) throw new ApiError(400, `the body names service ${serviceId(body)}, the path ${id}`);
   const old = findService(cfg, id);
   const next: ServiceConfig = { ...body, realServers: body.realServers ?? old.realServers };
   for (const k of FULCRUM_ONLY_SERVICE) if (body[k] === undefined && old[k] !== undefined) (next as Record<string, unknown>)[k] = old[k];
