@@ -124,9 +124,38 @@ void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
   }
 }
 
-// Keeps the packets this worker owns at the front of m and hands the rest to their owners: a
-// connection belongs to the worker its client address and port hash to (both directions name
-// the client), a FullNAT reply to the worker whose port share holds its local port.
+// The worker a TCP/UDP packet's connection belongs to: the one its client address and port
+// hash to (both directions name the client), or for a FullNAT reply the one whose port share
+// holds its local port.
+uint32_t LcoreWorker::owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const {
+  if (!sh_.local_addrs.empty() && is_local_addr(daddr)) {
+    uint32_t rel = ntoh16(dport) >= sh_.fnat_port_lo ? ntoh16(dport) - sh_.fnat_port_lo : 0;
+    return std::min<uint32_t>(rel / std::max<uint32_t>(1, sh_.fnat_share), sh_.nworkers - 1);
+  }
+  if (snap->is_virtual_v4(daddr)) return owner_of_client(saddr, sport, sh_.nworkers);
+  return owner_of_client(daddr, dport, sh_.nworkers);
+}
+
+// An ICMP error quotes a packet the director sent; its connection is that of a packet going
+// the other way, so the owner is computed from the quoted tuple reversed. Rare: kept out of
+// steer's loop.
+uint32_t LcoreWorker::owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const {
+  const uint8_t* icmp = ip + ihl;
+  uint8_t type = icmp[0];
+  if (!(type == 3 || type == 4 || type == 11 || type == 12) || len < ihl + 8 + 20 + 4) return id_;
+  const uint8_t* in = icmp + 8;
+  uint32_t in_ihl = (in[0] & 0x0f) * 4u;
+  if ((in[0] >> 4) != 4 || in_ihl < 20 || len < ihl + 8 + in_ihl + 4 || (in[9] != kProtoTcp && in[9] != kProtoUdp)) return id_;
+  be32 qs, qd;
+  be16 qsp, qdp;
+  std::memcpy(&qs, in + 12, 4);
+  std::memcpy(&qd, in + 16, 4);
+  std::memcpy(&qsp, in + in_ihl, 2);
+  std::memcpy(&qdp, in + in_ihl + 2, 2);
+  return owner_of(snap, qd, qdp, qs, qsp);
+}
+
+// Keeps the packets this worker owns at the front of m and hands the rest to their owners.
 uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
   const Snapshot* snap = core_.snapshot();
   uint16_t kept = 0;
@@ -138,21 +167,17 @@ uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
       uint32_t ihl = (ip[0] & 0x0f) * 4u;
       uint8_t proto = ip[9];
       bool frag = (ip[6] & 0x3f) | ip[7];
-      if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && m[i]->data_len >= 14 + ihl + 4) {
+      uint32_t len = m[i]->data_len - 14;
+      if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && len >= ihl + 4) {
         be32 saddr, daddr;
         be16 sport, dport;
         std::memcpy(&saddr, ip + 12, 4);
         std::memcpy(&daddr, ip + 16, 4);
         std::memcpy(&sport, ip + ihl, 2);
         std::memcpy(&dport, ip + ihl + 2, 2);
-        if (!sh_.local_addrs.empty() && is_local_addr(daddr)) {
-          uint32_t rel = ntoh16(dport) >= sh_.fnat_port_lo ? ntoh16(dport) - sh_.fnat_port_lo : 0;
-          owner = std::min<uint32_t>(rel / std::max<uint32_t>(1, sh_.fnat_share), sh_.nworkers - 1);
-        } else if (snap->is_virtual_v4(daddr)) {
-          owner = owner_of_client(saddr, sport, sh_.nworkers);
-        } else {
-          owner = owner_of_client(daddr, dport, sh_.nworkers);
-        }
+        owner = owner_of(snap, saddr, sport, daddr, dport);
+      } else if (proto == kProtoIcmp && !frag && ihl >= 20) [[unlikely]] {
+        owner = owner_of_icmp_error(snap, ip, ihl, len);
       }
     }
     if (owner == id_) {

@@ -82,6 +82,8 @@ class LcoreWorker {
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
   uint16_t steer(rte_mbuf** m, uint16_t n);
+  uint32_t owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const;
+  uint32_t owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const;
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
   void to_kernel(rte_mbuf* m);

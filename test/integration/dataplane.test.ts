@@ -201,7 +201,7 @@ describe('the dataplane on real traffic', { skip }, () => {
       realServers: [{ address: '172.16.0.12', port: 9100, method: 'fullnat' }] };
     await dir.apply(base([fnat]));
     const cap = tmpFile('fnat.pcap');
-    const dump = t.background('srv2', ['tcpdump', '-U', '-s', '128', '-i', 'fit-s2', '-w', cap, 'tcp port 9100']);
+    const dump = t.background('srv2', ['tcpdump', '--immediate-mode', '-U', '-s', '128', '-i', 'fit-s2', '-w', cap, 'tcp port 9100']);
     await sleep(800);
     const peer = tmpFile('peer.txt');
     const srv = t.background('srv2', ['timeout', '20', 'socat', '-u', 'TCP-LISTEN:9100,reuseaddr',
@@ -239,7 +239,7 @@ describe('the dataplane on real traffic', { skip }, () => {
       realServers: [{ address: '172.16.0.11', method: 'tun' }] };
     await dir.apply(base([tun]));
     const cap = tmpFile('tun.pcap');
-    const dump = t.background('srv1', ['tcpdump', '-U', '-i', 'fit-s1', '-w', cap, 'ip proto 4']);
+    const dump = t.background('srv1', ['tcpdump', '--immediate-mode', '-U', '-i', 'fit-s1', '-w', cap, 'ip proto 4']);
     await sleep(800);
     t.exec('client', ['curl', '-s', '-m', '2', `http://${VIP}:9300/`]);
     dump.kill('SIGINT');
@@ -293,5 +293,42 @@ describe('two workers, replies landing on the other worker', { skip }, () => {
     assert.ok((st.events.handed_over ?? 0) > 0, `handed over: ${JSON.stringify(st.events)}`);
     assert.ok(st.workers.every((w) => w.counters.conns > 0), 'both workers own connections');
     assert.equal(st.total.conns, 120);
+  });
+
+  test('ICMP errors about a connection reach the worker that owns it', async () => {
+    const hold: ServiceConfig = { protocol: 'tcp', address: VIP, port: 7000, scheduler: 'rr',
+      realServers: [{ address: '172.16.0.11', port: 7000, method: 'nat', weight: 1 }] };
+    await dir.apply(configFor(t, { workers: [0, 1], qpairs: 2, services: [http('wrr', [3, 2, 1]), hold] }));
+    const srv = t.background('srv1', ['timeout', '15', 'socat', 'TCP-LISTEN:7000,reuseaddr', 'SYSTEM:sleep 8']);
+    await listening(t, 'srv1', 7000);
+    const { spawn } = await import('node:child_process');
+    const client = spawn('ip', ['netns', 'exec', t.ns('client'), 'timeout', '10', 'socat', '-u', `TCP:${VIP}:7000`, '-']);
+    let conn: { clientPort: number } | undefined;
+    for (let i = 0; i < 50 && !conn; i++) {
+      await sleep(100);
+      conn = (await dir.request<{ virtualPort: number; clientPort: number; state: string }[]>('connections'))
+        .find((c) => c.virtualPort === 7000 && c.state === 'ESTABLISHED');
+    }
+    assert.ok(conn, 'the connection is established');
+    const cap = tmpFile('icmp.pcap');
+    const dump = t.background('srv1', ['tcpdump', '--immediate-mode', '-U', '-i', 'fiw-s1', '-w', cap, 'icmp']);
+    await sleep(800);
+    const before = (await dir.stats()).events.icmp_related ?? 0;
+    const py = path.join(__dirname, '../../../test/integration/send_icmp_errors.py');
+    const mac = dir.ports.find((p) => p.name === 'clients')!.mac;
+    const r = t.exec('client', ['python3', py, 'fiw-c0', mac, VIP, '7000', '10.0.0.2', String(conn!.clientPort), '24']);
+    assert.equal(r.status, 0, r.stderr);
+    await sleep(800);
+    dump.kill('SIGINT');
+    await new Promise((res) => dump.once('exit', res));
+    client.kill();
+    srv.kill();
+    // All 24 were related to the connection and forwarded to its real server, whichever
+    // worker's queue they arrived on (their sources differ, so both workers received some).
+    const after = await dir.stats();
+    assert.equal((after.events.icmp_related ?? 0) - before, 24, JSON.stringify(after.events));
+    const pkts = readPcap(fs.readFileSync(cap)).filter((p) => p.proto === 1);
+    assert.equal(pkts.length, 24);
+    assert.ok(pkts.every((p) => p.dst === '172.16.0.11'));
   });
 });
