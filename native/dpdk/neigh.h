@@ -17,6 +17,7 @@ struct NeighOptions {
   uint64_t reachable_ms = 60000;     // after an answer, trust it this long (then STALE)
   uint64_t retrans_ms = 1000;        // between requests
   uint32_t max_probes = 3;           // unanswered requests before giving up
+  uint64_t gc_stale_ms = 300000;     // a stale entry nobody used for this long is forgotten
 };
 
 enum class NeighState : uint8_t { Empty, Incomplete, Reachable, Stale, Deleted };
@@ -84,6 +85,14 @@ class NeighTable {
         ++generation_;
         e.state = NeighState::Stale;
         e.next_probe_ms = now;  // confirm when next used (resolve asks)
+        continue;
+      }
+      // Unused for a long while: forgotten (Linux's gc_stale_time), so clients that once
+      // ARPed for us do not fill the table.
+      if (e.state == NeighState::Stale && !e.probes && now - e.confirmed_ms >= opt_.gc_stale_ms) {
+        ++generation_;
+        e.state = NeighState::Deleted;
+        --live_;
         continue;
       }
       if (e.state != NeighState::Incomplete && !(e.state == NeighState::Stale && e.probes)) continue;

@@ -86,6 +86,21 @@ TEST(Neigh, StaleEntryIsUsedAndConfirmedByUnicast) {
   EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 2))->state, NeighState::Reachable);
 }
 
+TEST(Neigh, StaleEntriesNobodyUsesAreForgotten) {
+  NeighOptions o;
+  o.reachable_ms = 1000;
+  o.gc_stale_ms = 5000;
+  NeighTable t(o);
+  t.learn(0, ip(10, 0, 0, 3), kServer, 0, true, [](void*, const Mac&) {});
+  uint64_t gen = t.generation();
+  for (uint64_t now = 0; now <= 4900; now += 100) t.tick(now, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 3))->state, NeighState::Stale);
+  for (uint64_t now = 5000; now <= 5200; now += 100) t.tick(now, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+  EXPECT_EQ(t.lookup(0, ip(10, 0, 0, 3)), nullptr);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_GT(t.generation(), gen);  // cached answers are dropped with it
+}
+
 TEST(Neigh, OnlyPacketsForUsCreateEntries) {
   NeighTable t;
   t.learn(0, ip(10, 0, 0, 7), kServer, 0, false, [](void*, const Mac&) {});
