@@ -36,6 +36,20 @@ inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
   return static_cast<uint32_t>(((h >> 32) * n) >> 32);
 }
 
+// Addresses and ports of an IPv4 TCP/UDP header (the caller checked the length).
+struct Tuple4 {
+  be32 saddr, daddr;
+  be16 sport, dport;
+};
+inline Tuple4 read_tuple(const uint8_t* ip, uint32_t ihl) {
+  Tuple4 t;
+  std::memcpy(&t.saddr, ip + 12, 4);
+  std::memcpy(&t.daddr, ip + 16, 4);
+  std::memcpy(&t.sport, ip + ihl, 2);
+  std::memcpy(&t.dport, ip + ihl + 2, 2);
+  return t;
+}
+
 inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
   std::memcpy(f, dst.b, 6);
@@ -146,13 +160,8 @@ uint32_t LcoreWorker::owner_of_icmp_error(const Snapshot* snap, const uint8_t* i
   const uint8_t* in = icmp + 8;
   uint32_t in_ihl = (in[0] & 0x0f) * 4u;
   if ((in[0] >> 4) != 4 || in_ihl < 20 || len < ihl + 8 + in_ihl + 4 || (in[9] != kProtoTcp && in[9] != kProtoUdp)) return id_;
-  be32 qs, qd;
-  be16 qsp, qdp;
-  std::memcpy(&qs, in + 12, 4);
-  std::memcpy(&qd, in + 16, 4);
-  std::memcpy(&qsp, in + in_ihl, 2);
-  std::memcpy(&qdp, in + in_ihl + 2, 2);
-  return owner_of(snap, qd, qdp, qs, qsp);
+  Tuple4 q = read_tuple(in, in_ihl);
+  return owner_of(snap, q.daddr, q.dport, q.saddr, q.sport);
 }
 
 // Keeps the packets this worker owns at the front of m and hands the rest to their owners.
@@ -169,13 +178,8 @@ uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
       bool frag = (ip[6] & 0x3f) | ip[7];
       uint32_t len = m[i]->data_len - 14;
       if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && len >= ihl + 4) {
-        be32 saddr, daddr;
-        be16 sport, dport;
-        std::memcpy(&saddr, ip + 12, 4);
-        std::memcpy(&daddr, ip + 16, 4);
-        std::memcpy(&sport, ip + ihl, 2);
-        std::memcpy(&dport, ip + ihl + 2, 2);
-        owner = owner_of(snap, saddr, sport, daddr, dport);
+        Tuple4 t = read_tuple(ip, ihl);
+        owner = owner_of(snap, t.saddr, t.sport, t.daddr, t.dport);
       } else if (proto == kProtoIcmp && !frag && ihl >= 20) [[unlikely]] {
         owner = owner_of_icmp_error(snap, ip, ihl, len);
       }

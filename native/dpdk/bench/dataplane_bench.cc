@@ -22,12 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "checksum.h"
 #include "eal.h"
 #include "lcore_worker.h"
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
+#include "test/pktgen.h"
 
 using namespace fulcrum;
 using namespace fulcrum::dp;
@@ -50,39 +50,6 @@ struct Args {
   unsigned cpu = 1;
 };
 
-// An Ethernet/IPv4 frame client:cport -> VIP:vport with valid checksums, padded to 60 bytes.
-void write_frame(uint8_t* f, be32 saddr, be16 sport, be32 daddr, be16 dport, uint8_t proto, uint8_t tcp_flags) {
-  std::memset(f, 0, kFrameLen);
-  static const uint8_t dst[6] = {2, 0, 0, 0, 0, 1}, src[6] = {2, 0, 0, 0, 0, 2};
-  std::memcpy(f, dst, 6);
-  std::memcpy(f + 6, src, 6);
-  f[12] = 0x08;
-  uint8_t* ip = f + 14;
-  uint32_t l4 = proto == kProtoTcp ? 20 : 8 + 18;
-  ip[0] = 0x45;
-  store16(ip + 2, hton16(static_cast<uint16_t>(20 + l4)));
-  store16(ip + 6, hton16(0x4000));
-  ip[8] = 64;
-  ip[9] = proto;
-  store32(ip + 12, saddr);
-  store32(ip + 16, daddr);
-  store16(ip + 10, inet_csum(ip, 20));
-  uint8_t* t = ip + 20;
-  store16(t, sport);
-  store16(t + 2, dport);
-  if (proto == kProtoTcp) {
-    store32(t + 4, hton32(1));
-    store32(t + 8, hton32(1));
-    t[12] = 5 << 4;
-    t[13] = tcp_flags;
-    store16(t + 14, hton16(65535));
-    store16(t + 16, csum_fold(csum_partial(t, l4, pseudo_v4(saddr, daddr, proto, l4))));
-  } else {
-    store16(t + 4, hton16(static_cast<uint16_t>(l4)));
-    store16(t + 6, csum_fold(csum_partial(t, l4, pseudo_v4(saddr, daddr, proto, l4))));
-  }
-}
-
 // Pseudo-random client tuples (regular patterns hash unrealistically well).
 std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, be32 vip, uint16_t vport) {
   std::vector<uint8_t> frames(size_t{flows} * 64);
@@ -91,7 +58,14 @@ std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, b
     uint64_t r = rng();
     be32 c = v4(0x0a000000u | (static_cast<uint32_t>(r) & 0x00fffffe) | 2);  // 10.x.y.z, never .0/.1
     be16 cp = hton16(static_cast<uint16_t>(1024 + (r >> 40) % 64000));
-    write_frame(&frames[size_t{i} * 64], c, cp, vip, hton16(vport), proto, flags);
+    test::Pkt pkt;
+    pkt.ipv4(c, vip);
+    if (proto == kProtoTcp)
+      pkt.tcp(ntoh16(cp), vport, flags);
+    else
+      pkt.udp(ntoh16(cp), vport).payload_size(18);
+    test::Bytes f = pkt.pad_to(kFrameLen).frame();
+    std::memcpy(&frames[size_t{i} * 64], f.data(), std::min<size_t>(f.size(), 64));
   }
   return frames;
 }
