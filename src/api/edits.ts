@@ -17,7 +17,8 @@ function noCommandChecks(checks: Array<{ type: string }> | undefined, at: string
   if (checks?.some((c) => c.type === 'command'))
     throw new ApiError(400, 'command checks can only come from the config file', [`${at}: command checks are not accepted over the API`]);
 }
-function checkServiceBody(s: Partial<ServiceConfig>) {
+/** Command checks come only from the config file, never from a request. */
+export function checkServiceBody(s: Partial<ServiceConfig>) {
   noCommandChecks(s.healthChecks, 'healthChecks');
   (s.realServers ?? []).forEach((r, i) => noCommandChecks(r.healthChecks, `realServers[${i}].healthChecks`));
 }

@@ -9,7 +9,7 @@ import { Director, type ServiceView } from './director';
 import { HealthMonitor } from './health/monitor';
 import { serviceKey } from './native_config';
 import { RateEstimator, type Rates } from './rates';
-import { DesiredState, dynamicPart, withDynamic } from './state';
+import { DesiredState, DYNAMIC_KEYS } from './state';
 
 export interface Logger {
   info(o: object, msg: string): void;
@@ -104,24 +104,21 @@ export class Daemon {
   async reload(): Promise<void> {
     const file = loadConfigFile(this.configFile);
     await this.change((draft) => {
-      const next = withDynamic(draft, dynamicPart(file));
-      Object.assign(draft, next);
-      for (const k of ['services', 'matchRules', 'timeouts', 'tunnelSource'] as const)
+      for (const k of DYNAMIC_KEYS) {
         if (file[k] === undefined) delete draft[k];
+        else (draft as Record<string, unknown>)[k] = file[k];
+      }
     });
   }
 
   private async sampleRates(): Promise<void> {
     try {
       const views = await this.director.services();
-      let total = ZERO;
       for (const v of views) {
         this.rates.sample(`s ${this.keyOf(v)}`, v.stats);
         for (const d of v.dests) this.rates.sample(`d ${this.keyOf(v)} ${d.address}:${d.port}`, d.stats);
       }
-      const st = await this.director.stats();
-      total = st.total;
-      this.rates.sample('total', total);
+      this.rates.sample('total', (await this.director.stats()).total);
     } catch {
       // the dataplane stopped: nothing to sample
     }

@@ -5,7 +5,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Daemon } from '../../control/daemon';
 import { IpvsadmTextError, parseIpvsadm, saveIpvsadm } from '../../control/ipvsadm_text';
-import { dynamicPart } from '../../control/state';
+import type { ServiceConfig } from '../../control/config_schema';
+import { DYNAMIC_KEYS, dynamicPart } from '../../control/state';
+import { checkServiceBody } from '../edits';
 import { ApiError } from '../errors';
 
 export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
@@ -38,16 +40,14 @@ export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
       }
     } else if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
       replace = req.body as Record<string, unknown>;
-      const unknown = Object.keys(replace).filter((k) => !['services', 'matchRules', 'timeouts', 'tunnelSource'].includes(k));
+      const unknown = Object.keys(replace).filter((k) => !(DYNAMIC_KEYS as readonly string[]).includes(k));
       if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts and tunnelSource can be restored', unknown.map((k) => `${k}: not restorable at run time`));
     } else {
       throw new ApiError(400, 'the body must be a JSON object or ipvsadm -S text (Content-Type: text/plain)');
     }
-    const services = (replace.services ?? []) as Array<{ healthChecks?: Array<{ type: string }>; realServers?: Array<{ healthChecks?: Array<{ type: string }> }> }>;
-    if (services.some((s) => s.healthChecks?.some((c) => c.type === 'command') || s.realServers?.some((r) => r.healthChecks?.some((c) => c.type === 'command'))))
-      throw new ApiError(400, 'command checks can only come from the config file');
+    ((replace.services ?? []) as ServiceConfig[]).forEach((s) => checkServiceBody(s));
     await daemon.change((cfg) => {
-      for (const k of ['services', 'matchRules', 'timeouts', 'tunnelSource'] as const) delete cfg[k];
+      for (const k of DYNAMIC_KEYS) delete cfg[k];
       Object.assign(cfg, replace);
     });
     return dynamicPart(daemon.state.current);
