@@ -111,6 +111,19 @@ CoreConfig core_config(Napi::Env env, Napi::Value v) {
   return cfg;
 }
 
+// Calls fn(object, path) for each element of o[key], which must be an array of objects.
+template <class Fn>
+void each_object(Napi::Env env, Napi::Object o, const char* key, const std::string& at, Fn&& fn) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) type_error(env, at + ": must be an array");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    std::string path = at + "[" + std::to_string(i) + "]";
+    if (!a.Get(i).IsObject()) type_error(env, path + ": must be an object");
+    fn(a.Get(i).As<Napi::Object>(), path);
+  }
+}
+
 dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
   dp::DataplaneConfig c;
   const std::string at = "dataplane";
@@ -146,13 +159,7 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
   c.limits.max_services = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxServices", at + ".limits", 1, 65535));
   c.limits.max_dests = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxDests", at + ".limits", 1, 65535));
 
-  Napi::Value ports = o.Get("ports");
-  if (!ports.IsArray()) type_error(env, "dataplane.ports: must be an array");
-  Napi::Array pa = ports.As<Napi::Array>();
-  for (uint32_t i = 0; i < pa.Length(); ++i) {
-    std::string pat = "dataplane.ports[" + std::to_string(i) + "]";
-    if (!pa.Get(i).IsObject()) type_error(env, pat + ": must be an object");
-    Napi::Object p = pa.Get(i).As<Napi::Object>();
+  each_object(env, o, "ports", "dataplane.ports", [&](Napi::Object p, const std::string& pat) {
     dp::PortConfig pc;
     pc.name = str(env, p, "name", pat);
     pc.device = str(env, p, "device", pat);
@@ -161,14 +168,8 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     pc.tap = str(env, p, "tap", pat, true);
     if (pc.tap.size() > 15) throw Napi::RangeError::New(env, pat + ".tap: kernel interface names are at most 15 characters");
     c.ports.push_back(pc);
-  }
-  Napi::Value routes = o.Get("routes");
-  if (!routes.IsArray()) type_error(env, "dataplane.routes: must be an array");
-  Napi::Array ra = routes.As<Napi::Array>();
-  for (uint32_t i = 0; i < ra.Length(); ++i) {
-    std::string rat = "dataplane.routes[" + std::to_string(i) + "]";
-    if (!ra.Get(i).IsObject()) type_error(env, rat + ": must be an object");
-    Napi::Object r = ra.Get(i).As<Napi::Object>();
+  });
+  each_object(env, o, "routes", "dataplane.routes", [&](Napi::Object r, const std::string& rat) {
     dp::RouteSpec rs;
     cidr(env, str(env, r, "prefix", rat), rat + ".prefix", rs.prefix, rs.len);
     std::string via = str(env, r, "via", rat, true);
@@ -181,7 +182,7 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     }
     if (!rs.via && rs.port < 0) type_error(env, rat + ": needs via or port");
     c.routes.push_back(rs);
-  }
+  });
   Napi::Value la = o.Get("localAddresses");
   if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IPv4 addresses");
   Napi::Array laa = la.As<Napi::Array>();
