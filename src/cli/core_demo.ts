@@ -2,7 +2,7 @@
 // packet core itself: real TCP packets (SYN, ACK, request, reply, FIN) for each simulated
 // client go through a NAT service with wrr 3/2/1, and the replies tell who answered.
 import { nativeAddon } from '../native';
-import { formatStats, type ListedService } from './ipvsadm_format';
+import { formatStats, type ListedService } from '../ipvsadm/format';
 import { intFlag, UsageError } from './args';
 
 export function runCoreDemo(args: string[]): number {

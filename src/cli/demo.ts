@@ -9,7 +9,7 @@ import path from 'node:path';
 import { nativeAddon } from '../native';
 import { loadConfigFile } from '../control/config_load';
 import { Director, type ServiceView } from '../control/director';
-import { formatStats, type ListedDest, type ListedService } from './ipvsadm_format';
+import { formatStats, type ListedDest, type ListedService } from '../ipvsadm/format';
 import { intFlag, UsageError } from './args';
 import { runCoreDemo } from './core_demo';
 

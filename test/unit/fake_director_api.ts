@@ -4,9 +4,10 @@
 // fvsadm uses with the real API's statuses (201/204, 404 for a missing service or server, 409
 // for an existing one, 400 for a body the schema refuses) and applies writes, so a test can
 // compare the table after a step with the oracle's. Conversions here are written
-// independently of src/cli/fvsadm_api.ts, which they check.
+// independently of src/ipvsadm/model.ts and run.ts, which they check.
 import { SCHEDULERS } from '../../src/control/config_schema';
-import type { ApiClient, ApiConnection, ApiRealServer, ApiResponse, ApiService } from '../../src/cli/fvsadm_api';
+import type { ApiConnection, ApiRealServer, ApiService } from '../../src/ipvsadm/model';
+import type { ApiClient, ApiResponse } from '../../src/ipvsadm/run';
 
 // ---- the oracle's table, as dumped by scripts/capture-ipvsadm-golden ------------------------------
 

@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpApi, runFvsadm, tokenFromEnv, type FvsadmEnv } from '../../src/cli/fvsadm';
-import { serviceFromApi, type ApiClient, type ApiService } from '../../src/cli/fvsadm_api';
-import { parseServicesFile } from '../../src/cli/ipvsadm_args';
-import { formatSave, formatTable, NUMERIC } from '../../src/cli/ipvsadm_format';
+import { HttpApi, tokenFromEnv } from '../../src/cli/fvsadm';
+import { runFvsadm, type ApiClient, type FvsadmEnv } from '../../src/ipvsadm/run';
+import { serviceFromApi, type ApiService } from '../../src/ipvsadm/model';
+import { parseServicesFile } from '../../src/ipvsadm/addr';
+import { formatSave, formatTable, NUMERIC } from '../../src/ipvsadm/format';
 import { FakeDirector } from './fake_director_api';
 
 const EMPTY = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, daemons: [] };

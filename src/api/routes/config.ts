@@ -1,10 +1,13 @@
 // /v1/config: the desired state saved as JSON or as `ipvsadm -S -n` text, and restored from
 // either as one atomic change (a bad document changes nothing); /v1/config/reload re-reads
-// the config file (as SIGHUP does).
+// the config file (as SIGHUP does). ipvsadm text is read and written by src/ipvsadm, as
+// fvsadm -R reads it and fvsadm -S writes it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Daemon } from '../../control/daemon';
-import { IpvsadmTextError, parseIpvsadm, saveIpvsadm } from '../../control/ipvsadm_text';
+import { formatSave, NUMERIC } from '../../ipvsadm/format';
+import { serviceFromApi } from '../../ipvsadm/model';
+import { configFromIpvsadm, IpvsadmTextError } from '../../ipvsadm/restore';
 import type { ServiceConfig } from '../../control/config_schema';
 import { DYNAMIC_KEYS, dynamicPart } from '../../control/state';
 import { checkServiceBody } from '../edits';
@@ -22,7 +25,8 @@ export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
     reply.header('x-fulcrum-generation', String(daemon.state.generation));
     if (req.query.format === 'ipvsadm') {
       reply.type('text/plain; charset=utf-8');
-      return saveIpvsadm(cfg.services ?? []);
+      // fvsadm -S -n's bytes, sorted as ipvsadm sorts, at the configured weights
+      return formatSave((cfg.services ?? []).map(serviceFromApi), NUMERIC);
     }
     return dynamicPart(cfg);
   });
@@ -33,7 +37,7 @@ export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
     let replace: Record<string, unknown>;
     if (typeof req.body === 'string') {
       try {
-        replace = { services: parseIpvsadm(req.body) };
+        replace = { ...await configFromIpvsadm(req.body) };
       } catch (e) {
         if (e instanceof IpvsadmTextError) throw new ApiError(400, e.message, [e.message]);
         throw e;

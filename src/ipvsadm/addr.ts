@@ -3,7 +3,7 @@
 // host:port with port names), apart from the command-line parser that uses it.
 import fs from 'node:fs';
 import net from 'node:net';
-import type { Family, ParseEnv, Protocol, ServicesDb } from './ipvsadm_args';
+import type { Family, ParseEnv, Protocol, ServicesDb } from './args';
 
 const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
 

@@ -1,0 +1,186 @@
+// `ipvsadm -R`'s input, read once for both of its readers: fvsadm -R, which sends the lines
+// to the director, and PUT /v1/config with ipvsadm text, which builds the services from them.
+// Both split the input as ipvsadm's config_stream_read does and parse every line with the
+// command-line parser (args.ts) before anything is applied, so a bad line changes nothing and
+// is reported as ipvsadm reports it, with its line number.
+import type { RealServerConfig, ServiceConfig } from '../control/config_schema';
+import { parseArgs, type IpvsadmCommand, type ParseEnv, type ParseFailure, type ServiceRef } from './args';
+import { systemServices } from './addr';
+import { ERRNO, ipvsStrerror, operationOf } from './kernel_errors';
+import { knownScheduler, serverBody, serviceBody, serviceId } from './model';
+
+/** -R's input as word lists with the line each starts on, split as ipvsadm's
+ * config_stream_read does: words separated by blanks, tabs, CR or LF, every word "ipvsadm"
+ * dropped, lines without words skipped, no quoting and no comments. Its quirk is kept too:
+ * blanks after the last word of input that has no final newline end the input, dropping
+ * that last line. */
+export function restoreLines(text: string): Array<{ line: number; words: string[] }> {
+  const lines: Array<{ line: number; words: string[] }> = [];
+  let i = 0;
+  let lineNo = 1;
+  const isBlank = (c: string) => c === ' ' || c === '\t' || c === '\r';
+  while (i < text.length) {
+    const words: string[] = [];
+    const at = lineNo;
+    let ended = false;
+    while (!ended) {
+      if (i >= text.length) { if (words.length) lines.push({ line: at, words }); return lines; }
+      const c = text[i];
+      if (isBlank(c) || c === '\n') {
+        // blanks up to the end of the line; EOF in the middle of them drops the line
+        while (i < text.length && isBlank(text[i])) i++;
+        if (i >= text.length) return lines;
+        if (text[i] === '\n') { i++; lineNo++; ended = true; }
+        continue;
+      }
+      let j = i;
+      while (j < text.length && !isBlank(text[j]) && text[j] !== '\n') j++;
+      const word = text.slice(i, j);
+      if (word !== 'ipvsadm') words.push(word);
+      i = j;
+      if (i < text.length) {
+        if (text[i] === '\n') { i++; lineNo++; ended = true; } else i++;  // the one separator after the word
+      }
+    }
+    if (words.length) lines.push({ line: at, words });
+  }
+  return lines;
+}
+
+/** The word lists alone (what ipvsadm runs, one invocation per line). */
+export const splitRestoreInput = (text: string): string[][] => restoreLines(text).map((l) => l.words);
+
+export interface RestoreLine { line: number; command: IpvsadmCommand }
+
+export type RestoreParse =
+  /** `end` is a -h or -v line: ipvsadm stops reading there (and prints its answer). */
+  | { ok: true; lines: RestoreLine[]; end?: RestoreLine }
+  | { ok: false; line: number; error: ParseFailure };
+
+/** Parses every line of -R's input (a nested -R is refused, as ipvsadm refuses it). */
+export async function parseRestore(text: string, env: ParseEnv): Promise<RestoreParse> {
+  const lines: RestoreLine[] = [];
+  for (const { line, words } of restoreLines(text)) {
+    const p = await parseArgs(words, { ...env, readingStdin: true });
+    if (!p.ok) return { ok: false, line, error: p.error };
+    if (p.command.cmd === 'help' || p.command.cmd === 'version') return { ok: true, lines, end: { line, command: p.command } };
+    lines.push({ line, command: p.command });
+  }
+  return { ok: true, lines };
+}
+
+// ---- ipvsadm text as a config ---------------------------------------------------------------------
+
+/** A line of ipvsadm text that cannot become part of the config, with ipvsadm's words. */
+export class IpvsadmTextError extends Error {
+  constructor(readonly line: number, readonly reason: string) {
+    super(`line ${line}: ${reason}`);
+  }
+}
+
+export interface IpvsadmTextConfig {
+  services: ServiceConfig[];
+  /** From --set lines; a 0 leaves that timeout at its default. */
+  timeouts?: { tcp?: number; tcpfin?: number; udp?: number };
+}
+
+/** How the director reads ipvsadm text: addresses numeric (a request never waits on DNS; a
+ * name is refused as ipvsadm refuses a name it cannot resolve), port names from
+ * /etc/services, read once when a name first needs it. */
+let serverEnv: ParseEnv | undefined;
+function directorParseEnv(): ParseEnv {
+  return serverEnv ??= { program: 'ipvsadm', lookupHost: async () => undefined, services: systemServices() };
+}
+
+/** Builds the services that ipvsadm text makes from an empty table (what `ipvsadm -C; ipvsadm
+ * -R < text` leaves in the kernel): every line parsed as fvsadm -R parses it, then applied
+ * in order with the kernel's checks. The first bad line refuses the whole text, with
+ * ipvsadm's message: the parser's, or the kernel error ipvsadm would print. Listings and
+ * -h/-v have no place in a config and are refused too. */
+export async function configFromIpvsadm(text: string, env: ParseEnv = directorParseEnv()): Promise<IpvsadmTextConfig> {
+  const parsed = await parseRestore(text, env);
+  if (!parsed.ok) throw new IpvsadmTextError(parsed.line, parsed.error.stderr.trim().split('\n').join('; '));
+  if (parsed.end) throw new IpvsadmTextError(parsed.end.line, `${parsed.end.command.cmd === 'help' ? '-h' : '-v'} cannot be restored`);
+  const services: ServiceConfig[] = [];
+  let timeouts: IpvsadmTextConfig['timeouts'];
+  const idOf = (s: ServiceConfig) => (s.fwmark ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`);
+  const destKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${r.port ?? s.port ?? 0}`;
+
+  for (const { line, command: c } of parsed.lines) {
+    const op = operationOf(c);
+    const refuse: (errno: number, detail?: string) => never = (errno, detail) => {
+      throw new IpvsadmTextError(line, ipvsStrerror(op, errno) + (detail ? ` (${detail})` : ''));
+    };
+    const find = (ref: ServiceRef) => {
+      if (ref.af === 6) refuse(ERRNO.EAFNOSUPPORT);
+      const id = serviceId(ref);
+      return services.findIndex((s) => idOf(s) === id);
+    };
+    switch (c.cmd) {
+      case 'add-service': {
+        const i = find(c.service);
+        // the kernel finds the service first, then the scheduler and persistence engine
+        if (!knownScheduler(c.scheduler) || c.pe !== undefined) refuse(i >= 0 ? ERRNO.EEXIST : ERRNO.ENOENT);
+        if (i >= 0) refuse(ERRNO.EEXIST);
+        services.push({ ...serviceBody(c), realServers: [] });
+        break;
+      }
+      case 'edit-service': {
+        const i = find(c.service);
+        if (i < 0) refuse(ERRNO.ESRCH);
+        if (!knownScheduler(c.scheduler) || c.pe !== undefined) refuse(ERRNO.ENOENT);
+        services[i] = { ...serviceBody(c), realServers: services[i].realServers };
+        break;
+      }
+      case 'delete-service': {
+        const i = find(c.service);
+        if (i < 0) refuse(ERRNO.ESRCH);
+        services.splice(i, 1);
+        break;
+      }
+      case 'add-server': case 'edit-server': case 'delete-server': {
+        if (c.server.af === 6) refuse(ERRNO.EAFNOSUPPORT);
+        const i = find(c.service);
+        if (i < 0) refuse(ERRNO.ESRCH);
+        const s = services[i];
+        const servers = s.realServers ??= [];
+        const j = servers.findIndex((r) => destKey(s, r) === `${c.server.address}:${c.server.port}`);
+        if (c.cmd === 'delete-server') {
+          if (j < 0) refuse(ERRNO.ENOENT);
+          servers.splice(j, 1);
+          break;
+        }
+        if (c.lThreshold > c.uThreshold) refuse(ERRNO.ERANGE);
+        if (c.tunnel && c.tunnel.type !== 'ipip') refuse(ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`);
+        if (c.cmd === 'add-server') {
+          if (j >= 0) refuse(ERRNO.EEXIST);
+          servers.push(serverBody(c));
+        } else {
+          if (j < 0) refuse(ERRNO.ENOENT);
+          servers[j] = serverBody(c);
+        }
+        break;
+      }
+      case 'flush':
+        services.length = 0;
+        break;
+      case 'zero':
+        if (c.service && find(c.service) < 0) refuse(ERRNO.ESRCH);
+        break;  // a new table has no counters to zero
+      case 'set': {
+        const t = Object.fromEntries(Object.entries(c.timeouts).filter(([, v]) => v));
+        if (Object.keys(t).length) timeouts = { ...timeouts, ...t };
+        break;
+      }
+      case 'start-daemon':
+        refuse(ERRNO.EINVAL, 'the director has no connection sync daemon');
+        break;
+      case 'stop-daemon':
+        refuse(ERRNO.ESRCH);
+        break;
+      default:
+        throw new IpvsadmTextError(line, 'a listing cannot be restored (only -A -E -D -a -e -d -C -Z and --set)');
+    }
+  }
+  return { services, ...(timeouts ? { timeouts } : {}) };
+}
