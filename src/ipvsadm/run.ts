@@ -18,16 +18,7 @@ import {
 } from './model';
 import { parseRestore } from './restore';
 import { usageText, VERSION_LINE } from './usage';
-
-export interface ApiResponse { status: number; body: unknown }
-
-/** The director's API as fvsadm uses it; src/client has the HTTP one, tests a fake. */
-export interface ApiClient {
-  request(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
-}
-
-/** The director could not be asked at all: ipvsadm's "Can't initialize ipvs" case, exit 2. */
-export class DirectorUnavailable extends Error {}
+import { DirectorUnavailable, type ApiClient, type ApiResponse } from '../client/http';
 
 const servicePath = (s: ServiceRef) => `/v1/services/${encodeURIComponent(serviceId(s))}`;
 const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${encodeURIComponent(serverId(e))}`;

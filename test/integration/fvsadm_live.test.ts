@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
-import { HttpApi } from '../../src/cli/fvsadm';
+import { HttpApi } from '../../src/client/http';
 import { runFvsadm } from '../../src/ipvsadm/run';
 import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { cannotRun, root, tmpFile } from './harness';

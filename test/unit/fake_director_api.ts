@@ -7,7 +7,7 @@
 // independently of src/ipvsadm/model.ts and run.ts, which they check.
 import { SCHEDULERS } from '../../src/control/config_schema';
 import type { ApiConnection, ApiRealServer, ApiService } from '../../src/ipvsadm/model';
-import type { ApiClient, ApiResponse } from '../../src/ipvsadm/run';
+import type { ApiClient, ApiResponse } from '../../src/client/http';
 
 // ---- the oracle's table, as dumped by scripts/capture-ipvsadm-golden ------------------------------
 
