@@ -1,10 +1,15 @@
-// `fulcrum`: the director's own command. Each subcommand lives in its own file; this one only
-// dispatches and prints the usage.
-import { runDemo } from './demo';
-import { runBench } from './bench';
-import { runServe } from './serve';
-import { runView } from './views';
-import { runImportKeepalived } from './import_keepalived';
+// `fulcrum`: the director's own command. This file only reads each subcommand's arguments,
+// prints the usage and hands over: `serve` to the server's composition root (src/server),
+// the views of a running director to views.ts, the tools (demo, bench, import-keepalived) to
+// src/tools. Each is loaded when chosen, so a view or `--help` does not load the dataplane.
+import { stringFlag, UsageError } from './args';
+
+type Lazy<T> = () => T;
+const server: Lazy<typeof import('../server/serve')> = () => require('../server/serve');
+const views: Lazy<typeof import('./views')> = () => require('./views');
+const demo: Lazy<typeof import('../tools/demo')> = () => require('../tools/demo');
+const bench: Lazy<typeof import('../tools/bench')> = () => require('../tools/bench');
+const importer: Lazy<typeof import('../tools/import_keepalived')> = () => require('../tools/import_keepalived');
 
 export const USAGE = `Usage: fulcrum <command> [options]
 
@@ -42,21 +47,46 @@ Commands:
   help                     Show this text.
 `;
 
+export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR]
+
+Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
+the config file, balances its services, runs their health checks and serves the REST API
+(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
+(--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
+last applied: on restart they are restored from it rather than from the file. SIGHUP
+reloads the file's services; SIGINT or SIGTERM stops.
+`;
+
+async function runServe(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) { process.stdout.write(SERVE_USAGE); return 0; }
+  let configFile: string | undefined;
+  let stateDir: string | undefined;
+  try {
+    configFile = stringFlag(args, '--config');
+    stateDir = stringFlag(args, '--state-dir');
+    if (!configFile) throw new UsageError('--config FILE is required');
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`fulcrum serve: ${e.message}\n${SERVE_USAGE}`); return 2; }
+    throw e;
+  }
+  return server().serve({ configFile, stateDir });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case 'demo':
-      return runDemo(rest);
     case 'serve':
       return runServe(rest);
+    case 'demo':
+      return demo().runDemo(rest);
     case 'bench':
-      return runBench(rest);
+      return bench().runBench(rest);
     case 'health':
     case 'connections':
     case 'dataplane':
-      return runView(cmd, rest);
+      return views().runView(cmd, rest);
     case 'import-keepalived':
-      return runImportKeepalived(rest);
+      return importer().runImportKeepalived(rest);
     case undefined:
     case 'help':
     case '-h':

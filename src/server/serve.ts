@@ -1,8 +1,9 @@
-// `fulcrum serve --config FILE [--state-dir DIR]`: runs the director. The config file gives the
-// dataplane and the initial services; from then on the desired state lives in DIR/state.json
-// (every API change, reload and health-independent edit is persisted there atomically), so a
-// restart, even after kill -9, comes back to the last applied state. SIGHUP (or
-// POST /v1/config/reload) re-reads the file's services; SIGINT/SIGTERM stop.
+// The composition root of `fulcrum serve`: it reads the config file, starts the dataplane
+// and the control plane around it (src/control's Daemon: desired state, health checks,
+// rates), serves the REST API (src/api), logs, and answers signals: SIGHUP re-reads the
+// file's services, SIGINT/SIGTERM stop. The desired state lives in the state directory
+// (state.json, every change persisted atomically), so a restart, even after kill -9, comes
+// back to the last applied state. Nothing else builds these pieces or wires them together.
 import fs from 'node:fs';
 import pino from 'pino';
 import { nativeAddon } from '../native';
@@ -10,38 +11,18 @@ import { ConfigError, loadConfigFile } from '../control/config_load';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { buildApi, isLoopback } from '../api/app';
-import { UsageError } from './args';
 
-export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR]
-
-Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
-the config file, balances its services, runs their health checks and serves the REST API
-(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
-(--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
-last applied: on restart they are restored from it rather than from the file. SIGHUP
-reloads the file's services; SIGINT or SIGTERM stops.
-`;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
-  return v;
+export interface ServeOptions {
+  configFile: string;
+  /** Else the file's stateDir, else /var/lib/fulcrum. */
+  stateDir?: string;
 }
 
-export async function runServe(args: string[]): Promise<number> {
-  let file: string | undefined;
-  let stateDirArg: string | undefined;
-  try {
-    if (args.includes('-h') || args.includes('--help')) { process.stdout.write(SERVE_USAGE); return 0; }
-    file = flag(args, '--config');
-    stateDirArg = flag(args, '--state-dir');
-    if (!file) throw new UsageError('--config FILE is required');
-  } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`fulcrum serve: ${e.message}\n${SERVE_USAGE}`); return 2; }
-    throw e;
-  }
+export const DEFAULT_STATE_DIR = '/var/lib/fulcrum';
+
+/** Runs the director until SIGINT or SIGTERM; resolves to the exit status. */
+export async function serve(opts: ServeOptions): Promise<number> {
+  const file = opts.configFile;
   const log = pino({ name: 'fulcrum' });
   let cfg: FulcrumConfig;
   let token: string | undefined;
@@ -59,7 +40,7 @@ export async function runServe(args: string[]): Promise<number> {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;
   }
-  const stateDir = stateDirArg ?? cfg.stateDir ?? '/var/lib/fulcrum';
+  const stateDir = opts.stateDir ?? cfg.stateDir ?? DEFAULT_STATE_DIR;
   const [host, port] = (cfg.api?.listen ?? '127.0.0.1:9390').split(':');
   if (!isLoopback(host) && !token) {
     process.stderr.write('fulcrum serve: a non-loopback api.listen needs api.tokenFile\n');

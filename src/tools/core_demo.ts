@@ -3,7 +3,7 @@
 // client go through a NAT service with wrr 3/2/1, and the replies tell who answered.
 import { nativeAddon } from '../native';
 import { formatStats, type ListedService } from '../ipvsadm/format';
-import { intFlag, UsageError } from './args';
+import { intFlag, UsageError } from '../cli/args';
 
 export function runCoreDemo(args: string[]): number {
   let connections: number;
