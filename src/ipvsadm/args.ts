@@ -5,8 +5,7 @@
 // `--set`'s values, stray arguments, the scheduler flags, the command × option table, and last
 // the per-command rules. Behaviour was read from ipvsadm's source and confirmed against the real
 // binary (test/golden/ipvsadm/). Name lookups are injected, so tests need no DNS.
-import net from 'node:net';
-import { inetAton, inetPton4, parseService, stringToNumber } from './addr';
+import { inetAton, inetPton4, isIPv6, parseService, stringToNumber } from './addr';
 
 // ---- what a parse produces --------------------------------------------------------------------
 
@@ -447,7 +446,7 @@ async function handleOption(e: Entry, opt: PoptOption, arg: string | undefined, 
     case 'mcast-group':
       setOption(e, 'mcast-group');
       if (a.includes(':')) {
-        if (!net.isIPv6(a) || !isIpv6Multicast(a)) fail(`invalid IPv6 mcast-group \`${a}'`);
+        if (!isIPv6(a) || !isIpv6Multicast(a)) fail(`invalid IPv6 mcast-group \`${a}'`);
       } else if (!inetPton4(a) || !isIpv4Multicast(a)) fail(`invalid IPv4 mcast-group \`${a}'`);
       e.daemon.group = a;
       return;
