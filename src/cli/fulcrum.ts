@@ -1,12 +1,14 @@
 // `fulcrum`: the director's own command. This file only reads each subcommand's arguments,
 // prints the usage and hands over: `serve` to the server's composition root (src/server),
-// the views of a running director to views.ts, the tools (demo, bench, import-keepalived) to
-// src/tools. Each is loaded when chosen, so a view or `--help` does not load the dataplane.
+// `check` to check.ts, the views of a running director to views.ts, the tools (demo, bench,
+// import-keepalived) to src/tools. Each is loaded when chosen, so a view, a check or `--help`
+// does not load the dataplane.
 import { stringFlag, UsageError } from './args';
 
 type Lazy<T> = () => T;
 const server: Lazy<typeof import('../server/serve')> = () => require('../server/serve');
 const views: Lazy<typeof import('./views')> = () => require('./views');
+const check: Lazy<typeof import('./check')> = () => require('./check');
 const demo: Lazy<typeof import('../tools/demo')> = () => require('../tools/demo');
 const bench: Lazy<typeof import('../tools/bench')> = () => require('../tools/bench');
 const importer: Lazy<typeof import('../tools/import_keepalived')> = () => require('../tools/import_keepalived');
@@ -17,6 +19,9 @@ Commands:
   serve --config FILE [--state-dir DIR]
                            Run the director: DPDK workers in this process, the config's
                            ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
+  check --config FILE      Validate a config as serve would, starting nothing: prints
+                           "FILE: ok (N services, M real servers)" and exits 0, or every
+                           problem by its path and exits 1.
   demo [--requests N]     Build a network of namespaces (client, director on DPDK virtual
                            devices, three real servers), balance N HTTP requests (default 600,
                            each on a new connection) over NAT with wrr 3/2/1, print who
@@ -77,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'serve':
       return runServe(rest);
+    case 'check':
+      return check().runCheck(rest);
     case 'demo':
       return demo().runDemo(rest);
     case 'bench':

@@ -4,13 +4,13 @@
 // file's services, SIGINT/SIGTERM stop. The desired state lives in the state directory
 // (state.json, every change persisted atomically), so a restart, even after kill -9, comes
 // back to the last applied state. Nothing else builds these pieces or wires them together.
-import fs from 'node:fs';
 import pino from 'pino';
 import { nativeAddon } from '../native';
-import { ConfigError, loadConfigFile } from '../control/config_load';
+import { ConfigError } from '../control/config_load';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { buildApi, isLoopback } from '../api/app';
+import { readStartupConfig } from './startup_config';
 
 export interface ServeOptions {
   configFile: string;
@@ -27,15 +27,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let cfg: FulcrumConfig;
   let token: string | undefined;
   try {
-    cfg = loadConfigFile(file);
-    if (cfg.api?.tokenFile) {
-      try {
-        token = fs.readFileSync(cfg.api.tokenFile, 'utf8').trim();
-      } catch (e) {
-        throw new ConfigError([`api.tokenFile: cannot read ${cfg.api.tokenFile}: ${(e as NodeJS.ErrnoException).code}`], file);
-      }
-      if (token.length < 16) throw new ConfigError(['api.tokenFile: the token must be at least 16 characters'], file);
-    }
+    ({ cfg, token } = readStartupConfig(file));
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;

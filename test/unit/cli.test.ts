@@ -88,3 +88,45 @@ test('fvsadm -Ln loads no resolver and reads no /etc/services; -L without -n doe
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('fulcrum check --config: a valid file is one line and exit 0, starting nothing', () => {
+  const r = run('fulcrum.js', ['check', '--config', path.join(root, 'examples/null.yaml')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${path.join(root, 'examples/null.yaml')}: ok (1 service, 2 real servers)\n`);
+  assert.equal(r.stderr, '');
+});
+
+test('fulcrum check --config: every problem by its path, exit 1; the token file is checked as serve checks it', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-check-'));
+  try {
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'dataplane:\n  ports: [{ name: p0, device: net_null0 }]\nservices:\n' +
+      '  - { protocol: tcp, address: 10.0.0.1, port: 0 }\n  - { protocol: tcp, address: 10.0.0.2, port: 80, scheduler: wrr, schedFlags: [sh-port] }\n');
+    const r = run('fulcrum.js', ['check', '--config', bad]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      `${bad}: services[0].port: zero port specified for non-persistent service`,
+      `${bad}: services[1].schedFlags: incompatible scheduler flag 'sh-port' for scheduler wrr`,
+    ]);
+    const token = path.join(dir, 'token');
+    fs.writeFileSync(token, 'short\n');
+    const withToken = path.join(dir, 'token.yaml');
+    fs.writeFileSync(withToken, `dataplane:\n  ports: [{ name: p0, device: net_null0 }]\napi: { listen: '10.0.0.1:9390', tokenFile: ${token} }\n`);
+    const t = run('fulcrum.js', ['check', '--config', withToken]);
+    assert.equal(t.status, 1);
+    assert.equal(t.stderr, `${withToken}: api.tokenFile: the token must be at least 16 characters\n`);
+    const missing = run('fulcrum.js', ['check', '--config', path.join(dir, 'none.yaml')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /none\.yaml: cannot read .*ENOENT/);
+    assert.equal(run('fulcrum.js', ['check']).status, 2);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fulcrum --help documents check', () => {
+  assert.match(run('fulcrum.js', ['--help']).stdout, /check --config FILE/);
+});
