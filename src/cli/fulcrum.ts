@@ -7,6 +7,7 @@ import { stringFlag, UsageError } from './args';
 
 type Lazy<T> = () => T;
 const server: Lazy<typeof import('../server/serve')> = () => require('../server/serve');
+const logger: Lazy<typeof import('../server/logger')> = () => require('../server/logger');
 const views: Lazy<typeof import('./views')> = () => require('./views');
 const check: Lazy<typeof import('./check')> = () => require('./check');
 const demo: Lazy<typeof import('../tools/demo')> = () => require('../tools/demo');
@@ -16,7 +17,7 @@ const importer: Lazy<typeof import('../tools/import_keepalived')> = () => requir
 export const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
-  serve --config FILE [--state-dir DIR]
+  serve --config FILE [--state-dir DIR] [--log-level LEVEL]
                            Run the director: DPDK workers in this process, the config's
                            ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
   check --config FILE      Validate a config as serve would, starting nothing: prints
@@ -52,29 +53,35 @@ Commands:
   help                     Show this text.
 `;
 
-export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR]
+export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR] [--log-level LEVEL]
 
 Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
 the config file, balances its services, runs their health checks and serves the REST API
 (api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
 (--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
 last applied: on restart they are restored from it rather than from the file. SIGHUP
-reloads the file's services; SIGINT or SIGTERM stops.
+reloads the file's services; SIGINT or SIGTERM stops. Logs are JSON lines (pino) on stdout
+with ISO timestamps, from --log-level on (fatal, error, warn, info, debug, trace or silent;
+default info).
 `;
 
 async function runServe(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) { process.stdout.write(SERVE_USAGE); return 0; }
   let configFile: string | undefined;
   let stateDir: string | undefined;
+  let logLevel: string | undefined;
   try {
     configFile = stringFlag(args, '--config');
     stateDir = stringFlag(args, '--state-dir');
+    logLevel = stringFlag(args, '--log-level');
     if (!configFile) throw new UsageError('--config FILE is required');
+    if (logLevel !== undefined && !logger().isLogLevel(logLevel))
+      throw new UsageError(`--log-level must be one of ${logger().LOG_LEVELS.join(', ')}, not '${logLevel}'`);
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`fulcrum serve: ${e.message}\n${SERVE_USAGE}`); return 2; }
     throw e;
   }
-  return server().serve({ configFile, stateDir });
+  return server().serve({ configFile, stateDir, logLevel: logLevel as import('../server/logger').LogLevel | undefined });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -4,18 +4,21 @@
 // file's services, SIGINT/SIGTERM stop. The desired state lives in the state directory
 // (state.json, every change persisted atomically), so a restart, even after kill -9, comes
 // back to the last applied state. Nothing else builds these pieces or wires them together.
-import pino from 'pino';
+// Logs are pino JSON lines (logger.ts).
 import { nativeAddon } from '../native';
 import { ConfigError } from '../control/config_load';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { buildApi, isLoopback } from '../api/app';
+import { componentLogger, createLogger, type LogLevel } from './logger';
 import { readStartupConfig } from './startup_config';
 
 export interface ServeOptions {
   configFile: string;
   /** Else the file's stateDir, else /var/lib/fulcrum. */
   stateDir?: string;
+  /** Default info. */
+  logLevel?: LogLevel;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/fulcrum';
@@ -23,7 +26,7 @@ export const DEFAULT_STATE_DIR = '/var/lib/fulcrum';
 /** Runs the director until SIGINT or SIGTERM; resolves to the exit status. */
 export async function serve(opts: ServeOptions): Promise<number> {
   const file = opts.configFile;
-  const log = pino({ name: 'fulcrum' });
+  const log = createLogger(opts.logLevel);
   let cfg: FulcrumConfig;
   let token: string | undefined;
   try {
@@ -41,7 +44,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   let daemon: Daemon;
   try {
-    daemon = new Daemon(nativeAddon(), cfg, file, stateDir, log);
+    daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
   } catch (e) {
     log.error({ err: (e as Error).message }, 'dataplane did not start');
     process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
@@ -53,7 +56,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
   if (daemon.restored) log.info({ file: daemon.state.file }, 'services restored from the state directory');
 
-  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: log.child({ name: 'api' }) });
+  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
   try {
     await api.listen({ host, port: Number(port) });
   } catch (e) {
