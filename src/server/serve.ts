@@ -1,12 +1,13 @@
 // The composition root of `fulcrum serve`: it reads the config file, starts the dataplane
 // and the control plane around it (src/control's Daemon: desired state, health checks,
-// rates), serves the REST API (src/api), logs, and answers signals: SIGHUP re-reads the
-// file's services, SIGINT/SIGTERM stop. The desired state lives in the state directory
-// (state.json, every change persisted atomically), so a restart, even after kill -9, comes
-// back to the last applied state. Nothing else builds these pieces or wires them together.
-// Logs are pino JSON lines (logger.ts).
+// rates), serves the REST API (src/api), logs (logger.ts), and answers signals: SIGHUP
+// re-reads the file's services and logs what changed and what would need a restart,
+// SIGINT/SIGTERM stop. The desired state lives in the state directory (state.json, every
+// change persisted atomically), so a restart, even after kill -9, comes back to the last
+// applied state. Nothing else builds these pieces or wires them together.
 import { nativeAddon } from '../native';
-import { ConfigError } from '../control/config_load';
+import { ConfigError, loadConfigFile } from '../control/config_load';
+import { diffConfig } from '../control/config_diff';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { buildApi, isLoopback } from '../api/app';
@@ -22,6 +23,7 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/fulcrum';
+const MAX_LOGGED_CHANGES = 200;
 
 /** Runs the director until SIGINT or SIGTERM; resolves to the exit status. */
 export async function serve(opts: ServeOptions): Promise<number> {
@@ -69,8 +71,19 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {
+      const before = daemon.state.current;
       daemon.reload().then(
-        () => log.info({ services: (daemon.state.current.services ?? []).length }, 'config reloaded'),
+        () => {
+          const after = daemon.state.current;
+          const changes = diffConfig(before, after).changes;
+          // a line per change, up to a point: a reload of a whole site is counted, not listed
+          log.info({ services: (after.services ?? []).length, changes: changes.slice(0, MAX_LOGGED_CHANGES),
+            ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) }, 'config reloaded');
+          // The file's settings a running director cannot take: said, not applied.
+          let settings: string[] = [];
+          try { settings = diffConfig(before, loadConfigFile(file)).restartOnly; } catch { /* the file changed again since */ }
+          if (settings.length) log.warn({ settings }, `${settings.join(', ')}: needs a restart, not applied`);
+        },
         (e) => log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged'));
     });
     const stop = (sig: string) => {
