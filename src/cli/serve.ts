@@ -86,22 +86,22 @@ export async function runServe(args: string[]): Promise<number> {
   } catch (e) {
     log.error({ err: (e as Error).message }, 'the API cannot listen');
     process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
-    daemon.stop();
+    await daemon.stop();
     return 1;
   }
-  log.info({ services: (daemon.state.current.services ?? []).length, api: `http://${host}:${port}` }, 'services applied; ready');
+  log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
 
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {
       daemon.reload().then(
-        () => log.info({ services: (daemon.state.current.services ?? []).length }, 'config reloaded'),
+        () => log.info({ services: daemon.state.serviceCount }, 'config reloaded'),
         (e) => log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged'));
     });
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
-      void api.close().finally(() => {
-        daemon.stop();
-        resolve(0);
+      void api.close().finally(() => daemon.stop()).then(() => resolve(0), (e: Error) => {
+        log.error({ err: e.message }, 'stopping failed');
+        resolve(1);
       });
     };
     process.once('SIGINT', () => stop('SIGINT'));
