@@ -10,7 +10,7 @@ import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_sch
 import { MatchRuleSchema } from './config_schema';
 import { fileOnlyProblems } from './file_only';
 import { normalizeService, serviceId } from './identity';
-import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord } from './state_store';
+import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord, type StoreOptions } from './state_store';
 import { Value } from '@sinclair/typebox/value';
 import { limitsOf } from './dataplane_options';
 
@@ -192,8 +192,8 @@ export class DesiredState {
    * first base. Files that are not ours are refused with a message naming them.
    */
   static open(fileCfg: FulcrumConfig, seed: DynamicPart, stateDir: string,
-    onCompactError: (e: Error) => void = () => undefined): { state: DesiredState; restored: boolean } {
-    const { store, loaded } = StateStore.open(stateDir);
+    onCompactError: (e: Error) => void = () => undefined, opts: StoreOptions = {}): { state: DesiredState; restored: boolean } {
+    const { store, loaded } = StateStore.open(stateDir, opts);
     try {
       const st = new DesiredState(staticPart(fileCfg), store, limitsOf(fileCfg), onCompactError);
       let dyn: DynamicPart;

@@ -50,6 +50,8 @@ const BASE = 'state.json';
 const JOURNAL = 'journal.jsonl';
 const LOCK = 'lock';
 const FORMAT_VERSIONS = [1, 2];
+/** State directories this process holds (a second open of one is refused). */
+const HELD = new Set<string>();
 /** Compact once the journal holds this much more than a tenth of the base (and at least 4 MiB). */
 const COMPACT_MIN_BYTES = 4 << 20;
 
@@ -100,6 +102,11 @@ function isLive(pid: number): boolean {
   }
 }
 
+export interface StoreOptions {
+  /** The journal size past which a compaction starts (tests make it small). */
+  compactMinBytes?: number;
+}
+
 export class StateStore {
   readonly dir: string;
   readonly baseFile: string;
@@ -112,7 +119,7 @@ export class StateStore {
   private compacting = false;
   private lockHeld = false;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, private readonly compactMinBytes: number) {
     this.dir = dir;
     this.baseFile = path.join(dir, BASE);
     this.journalFile = path.join(dir, JOURNAL);
@@ -121,8 +128,8 @@ export class StateStore {
   get lastSeq(): number { return this.seq; }
 
   /** Opens (and locks) a state directory and reads what it holds; `undefined` when empty. */
-  static open(dir: string): { store: StateStore; loaded: LoadedState | undefined } {
-    const st = new StateStore(dir);
+  static open(dir: string, opts: StoreOptions = {}): { store: StateStore; loaded: LoadedState | undefined } {
+    const st = new StateStore(dir, opts.compactMinBytes ?? COMPACT_MIN_BYTES);
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -147,6 +154,7 @@ export class StateStore {
         fs.writeSync(fd, `${process.pid}\n`);
         fs.closeSync(fd);
         this.lockHeld = true;
+        HELD.add(path.resolve(this.dir));
         return;
       } catch (e) {
         const code = errCode(e);
@@ -156,7 +164,10 @@ export class StateStore {
         if (code !== 'EEXIST') throw new StateFileError(`state directory ${this.dir}: cannot create ${file}: ${code}`);
       }
       const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isLive(pid))
+      // Our own pid in the file is a previous life's (a container's pid 1 restarting), unless
+      // this very process holds the directory already.
+      const ours = pid === process.pid && !HELD.has(path.resolve(this.dir));
+      if (Number.isInteger(pid) && pid > 0 && !ours && isLive(pid))
         throw new StateFileError(`state directory ${this.dir} is in use by another director (pid ${pid}, see ${file}); stop it or use another --state-dir`);
       fs.unlinkSync(file);  // its owner is gone (kill -9 leaves it behind)
     }
@@ -202,6 +213,9 @@ export class StateStore {
       if (unknown.length) throw new StateFileError(`${this.baseFile}: dynamic: unknown section ${unknown.map((k) => `'${k}'`).join(', ')}`);
       if (d.version === 2 && (!Number.isInteger(d.seq) || (d.seq as number) < 0))
         throw new StateFileError(`${this.baseFile}: seq: must be a non-negative integer`);
+      for (const k of ['services', 'matchRules'])
+        if ((d.dynamic as Record<string, unknown>)[k] !== undefined && !Array.isArray((d.dynamic as Record<string, unknown>)[k]))
+          throw new StateFileError(`${this.baseFile}: dynamic.${k}: must be an array`);
       seq = d.version === 2 ? (d.seq as number) : 0;
       dynamic = d.dynamic as Record<string, unknown>;
     }
@@ -240,6 +254,9 @@ export class StateStore {
         }
         throw new StateFileError(`${this.journalFile}: line ${line} is not a journal record; the file is damaged (move the state directory away to start from the config file)`);
       }
+      const bad = (rec.put !== undefined && !Array.isArray(rec.put)) || (rec.del !== undefined && !(Array.isArray(rec.del) && rec.del.every((x) => typeof x === 'string'))) ||
+        (rec.matchRules !== undefined && !Array.isArray(rec.matchRules)) || (rec.tunnelSource !== undefined && rec.tunnelSource !== null && typeof rec.tunnelSource !== 'string');
+      if (bad) throw new StateFileError(`${this.journalFile}: line ${line}: not a journal record this director wrote (put, del, matchRules or tunnelSource of the wrong type)`);
       if (rec.seq > baseSeq) {
         if (!haveBase && out.length === 0 && rec.seq !== 1)
           throw new StateFileError(`${this.journalFile}: starts at change ${rec.seq} but ${this.baseFile} is missing`);
@@ -291,7 +308,7 @@ export class StateStore {
 
   /** True when the journal has grown enough that a new base is worth writing. */
   wantsCompaction(): boolean {
-    return !this.compacting && this.journalBytes > Math.max(COMPACT_MIN_BYTES, this.baseBytes / 10);
+    return !this.compacting && this.journalBytes > Math.max(this.compactMinBytes, this.baseBytes / 10);
   }
 
   /**
@@ -355,6 +372,7 @@ export class StateStore {
     if (this.lockHeld) {
       try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch { /* gone already, or the directory became read-only */ }
       this.lockHeld = false;
+      HELD.delete(path.resolve(this.dir));
     }
   }
 }
