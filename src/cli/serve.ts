@@ -9,6 +9,7 @@ import { nativeAddon } from '../native';
 import { ConfigError, loadConfigFile } from '../control/config_load';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
+import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { UsageError } from './args';
 
@@ -45,6 +46,7 @@ export async function runServe(args: string[]): Promise<number> {
   const log = pino({ name: 'fulcrum' });
   let cfg: FulcrumConfig;
   let token: string | undefined;
+  let tokenMode: number | undefined;
   try {
     cfg = loadConfigFile(file);
     if (cfg.api?.tokenFile) {
@@ -54,6 +56,7 @@ export async function runServe(args: string[]): Promise<number> {
         throw new ConfigError([`api.tokenFile: cannot read ${cfg.api.tokenFile}: ${(e as NodeJS.ErrnoException).code}`], file);
       }
       if (token.length < 16) throw new ConfigError(['api.tokenFile: the token must be at least 16 characters'], file);
+      tokenMode = fs.statSync(cfg.api.tokenFile).mode;
     }
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
@@ -66,11 +69,13 @@ export async function runServe(args: string[]): Promise<number> {
     return 1;
   }
 
+  if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
+    log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
   let daemon: Daemon;
   try {
     daemon = new Daemon(nativeAddon(), cfg, file, stateDir, log);
   } catch (e) {
-    log.error({ err: (e as Error).message }, 'dataplane did not start');
+    log.error({ err: (e as Error).message }, e instanceof StateFileError ? 'the state directory cannot be used' : 'dataplane did not start');
     process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
     return 1;
   }

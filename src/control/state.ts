@@ -219,6 +219,7 @@ export class DesiredState {
         store.writeInitial(dyn as Record<string, unknown>);
       }
       st.load(dyn);
+      if (loaded?.records.length) store.rebase(st.dynamic() as Record<string, unknown>);
       st.committedJournalBytes = store.journalSize;
       return { state: st, restored: loaded !== undefined };
     } catch (e) {

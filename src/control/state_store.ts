@@ -111,7 +111,6 @@ export class StateStore {
   readonly dir: string;
   readonly baseFile: string;
   readonly journalFile: string;
-  private fd = -1;
   /** Bytes of the journal that hold acknowledged records (a failed append is cut back to it). */
   private journalBytes = 0;
   private baseBytes = 0;
@@ -284,22 +283,46 @@ export class StateStore {
     this.seq = 0;
   }
 
+  /**
+   * Folds the journal into a new base at start-up (the whole state as of the last change), so
+   * a director starts from one file and an empty journal. Best effort: on a full or read-only
+   * directory the files stay as they are, which is just as readable.
+   */
+  rebase(dynamic: Record<string, unknown>): boolean {
+    if (this.journalBytes === 0) return true;
+    try {
+      const text = baseText(this.seq, dynamic);
+      writeFileAtomic(this.baseFile, text);
+      this.baseBytes = Buffer.byteLength(text);
+      fs.truncateSync(this.journalFile, 0);
+      this.journalBytes = 0;
+      return true;
+    } catch {
+      return false;  // the base and journal on disk are still a consistent pair
+    }
+  }
+
   /** Appends one change and makes it durable; on failure nothing of it stays in the file. */
   append(rec: Omit<JournalRecord, 'seq'>): number {
     const seq = this.seq + 1;
     const line = Buffer.from(JSON.stringify({ seq, ...rec }) + '\n');
+    // Opened per change, not held: a held writable descriptor would keep an operator from
+    // remounting the state directory read-only, and costs more to reason about than it saves.
+    let fd = -1;
     try {
-      if (this.fd < 0) this.fd = fs.openSync(this.journalFile, 'a', 0o600);
+      fd = fs.openSync(this.journalFile, 'a', 0o600);
       // A failed earlier append may have left bytes behind: cut them before writing more.
-      if (fs.fstatSync(this.fd).size !== this.journalBytes) fs.ftruncateSync(this.fd, this.journalBytes);
+      if (fs.fstatSync(fd).size !== this.journalBytes) fs.ftruncateSync(fd, this.journalBytes);
       let done = 0;
-      while (done < line.length) done += fs.writeSync(this.fd, line, done, line.length - done);
-      fs.fdatasyncSync(this.fd);
+      while (done < line.length) done += fs.writeSync(fd, line, done, line.length - done);
+      fs.fdatasyncSync(fd);
     } catch (e) {
-      if (this.fd >= 0) {
-        try { fs.ftruncateSync(this.fd, this.journalBytes); } catch { /* retried before the next append */ }
+      if (fd >= 0) {
+        try { fs.ftruncateSync(fd, this.journalBytes); } catch { /* retried before the next append */ }
       }
       throw persistError(this.journalFile, e);
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
     }
     this.journalBytes += line.length;
     this.seq = seq;
@@ -352,8 +375,6 @@ export class StateStore {
       }
       fs.renameSync(jtmp, this.journalFile);
       fsyncDir(this.dir);
-      if (this.fd >= 0) fs.closeSync(this.fd);
-      this.fd = -1;
       this.journalBytes = buf.length;
     } catch (e) {
       try { fs.unlinkSync(tmp); } catch { /* not created, or the directory is unusable: next time */ }
@@ -367,8 +388,6 @@ export class StateStore {
   get journalSize(): number { return this.journalBytes; }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
     if (this.lockHeld) {
       try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch { /* gone already, or the directory became read-only */ }
       this.lockHeld = false;

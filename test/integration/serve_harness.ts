@@ -41,7 +41,7 @@ export class Serve {
     throw new Error(`serve did not become ready:\n${this.out}`);
   }
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child!.once('exit', r));
     this.child.kill(signal);
     await exited;
