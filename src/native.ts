@@ -1,7 +1,7 @@
 // Loads the N-API addon built by cmake-js and gives it a TypeScript face. The addon is the
 // only way into the native code; everything it returns is described here.
 import path from 'node:path';
-import type { NativeCoreConfig } from './control/native_config';
+import type { NativeCoreConfig, NativeMatchRule, NativeService } from './control/native_config';
 
 /** Counters as ipvsadm shows them (`--stats`). */
 export interface TrafficCounters {
@@ -102,6 +102,14 @@ export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
+export interface NativeDelta {
+  upsert?: NativeService[];
+  remove?: number[];
+  rules?: NativeMatchRule[];
+  timeouts?: { tcp: number; tcpfin: number; udp: number };
+  tunnelSource?: string;
+}
+
 export interface NativeAddon {
   version(): string;
   /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
@@ -110,6 +118,10 @@ export interface NativeAddon {
   running(): boolean;
   /** Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses it. */
   apply(core: NativeCoreConfig): Promise<void>;
+  /** Publishes a change: services removed (by native id) then added or replaced whole, and the
+   * table-wide settings given; the rest of the running config is shared, not rebuilt. Throws
+   * (with .problems) when refused, changing nothing. Resolves once every worker uses it. */
+  applyDelta?(delta: NativeDelta): Promise<void>;
   stats(): Promise<DataplaneStats>;
   /** One page of one worker's table: scans up to max records from cursor; next is 0 at the end. */
   connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;

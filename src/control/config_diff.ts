@@ -5,7 +5,8 @@
 // running director cannot change (`dataplane.ports`, `api.listen`, `localAddresses`, ...),
 // which need a restart. Pure: it reads two configs and touches nothing. Defaults are applied
 // before comparing, so `weight: 1` and no weight are the same.
-import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
+import type { FulcrumConfig, ServiceConfig } from './config_schema';
+import { serverId, serviceKey } from './identity';
 import { DYNAMIC_KEYS } from './state';
 
 export interface ConfigDiff {
@@ -17,16 +18,11 @@ export interface ConfigDiff {
 
 type Json = unknown;
 
-/** `tcp 10.0.0.1:80` or `fwmark 5`: a service as the lines name it. */
-export function serviceName(s: ServiceConfig): string {
-  return s.fwmark !== undefined ? `fwmark ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`;
-}
-
-const serverName = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${r.port ?? s.port ?? 0}`;
 
 // What an absent field means (the schema's defaults), so both sides compare alike.
 const SERVICE_DEFAULTS: Record<string, Json> = { scheduler: 'wlc', quorum: 1, hysteresis: 0, inhibitOnFailure: false, onePacket: false };
 const SERVER_DEFAULTS: Record<string, Json> = { method: 'dr', weight: 1, upperThreshold: 0, lowerThreshold: 0 };
+const RUNTIME_DEFAULTS: Record<string, Json> = { timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, matchRules: [] };
 
 const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const same = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);
@@ -47,8 +43,10 @@ function fieldChanges(a: Record<string, Json>, b: Record<string, Json>, defaults
   const out: string[] = [];
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !skip.includes(k)).sort();
   for (const k of keys) {
-    const x = a[k] ?? defaults[k];
-    const y = b[k] ?? defaults[k];
+    // an object's default fills the fields it leaves out (timeouts: {tcp: 600} has udp 300)
+    const dflt = defaults[k];
+    const x = isObject(dflt) ? { ...dflt, ...(a[k] as object | undefined) } : a[k] ?? dflt;
+    const y = isObject(dflt) ? { ...dflt, ...(b[k] as object | undefined) } : b[k] ?? dflt;
     if (same(x, y)) continue;
     if (isObject(x) && isObject(y)) {
       out.push(...fieldChanges(x, y, {}).map((c) => `${k}.${c}`));
@@ -62,8 +60,8 @@ function fieldChanges(a: Record<string, Json>, b: Record<string, Json>, defaults
 
 function serviceChanges(before: ServiceConfig[], after: ServiceConfig[]): string[] {
   const out: string[] = [];
-  const old = new Map(before.map((s) => [serviceName(s), s]));
-  const now = new Map(after.map((s) => [serviceName(s), s]));
+  const old = new Map(before.map((s) => [serviceKey(s), s]));
+  const now = new Map(after.map((s) => [serviceKey(s), s]));
   const servers = (s: ServiceConfig) => { const n = s.realServers?.length ?? 0; return `${n} real server${n === 1 ? '' : 's'}`; };
   for (const [name, s] of old) if (!now.has(name)) out.push(`${name}: removed (${servers(s)})`);
   for (const [name, s] of now) {
@@ -72,8 +70,8 @@ function serviceChanges(before: ServiceConfig[], after: ServiceConfig[]): string
     const fields = fieldChanges(o as Record<string, Json>, s as Record<string, Json>, SERVICE_DEFAULTS,
       ['protocol', 'address', 'port', 'fwmark', 'realServers']);
     if (fields.length) out.push(`${name}: ${fields.join(', ')}`);
-    const oldServers = new Map((o.realServers ?? []).map((r) => [serverName(o, r), r]));
-    const newServers = new Map((s.realServers ?? []).map((r) => [serverName(s, r), r]));
+    const oldServers = new Map((o.realServers ?? []).map((r) => [serverId(o, r), r]));
+    const newServers = new Map((s.realServers ?? []).map((r) => [serverId(s, r), r]));
     for (const [rn, r] of oldServers) if (!newServers.has(rn)) out.push(`${name} -> ${rn}: removed (weight ${r.weight ?? 1})`);
     for (const [rn, r] of newServers) {
       const or = oldServers.get(rn);
@@ -109,6 +107,6 @@ function restartOnly(a: FulcrumConfig, b: FulcrumConfig): string[] {
 export function diffConfig(before: FulcrumConfig, after: FulcrumConfig): ConfigDiff {
   const changes = serviceChanges(before.services ?? [], after.services ?? []);
   const others = (c: FulcrumConfig) => Object.fromEntries(DYNAMIC_KEYS.filter((k) => k !== 'services').map((k) => [k, c[k] as Json]));
-  changes.push(...fieldChanges(others(before), others(after), {}));
+  changes.push(...fieldChanges(others(before), others(after), RUNTIME_DEFAULTS));
   return { changes, restartOnly: restartOnly(before, after) };
 }

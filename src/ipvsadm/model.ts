@@ -2,8 +2,10 @@
 // as the kernel would hold it (what format.ts prints), and an ipvsadm command as the config's
 // service and real server (what -A/-E/-a/-e set). fvsadm and the API's ipvsadm text both go
 // through here, so a service reads and writes the same way on both paths.
-// Only types come from the config schema: fvsadm's bundle must not load typebox.
+// Only types come from the config schema (fvsadm's bundle must not load typebox); names
+// come from src/control/identity.ts, the one place that keys services and real servers.
 import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../control/config_schema';
+import { serviceId as configServiceId } from '../control/identity';
 import type { Endpoint, IpvsadmCommand, Method, ServiceRef } from './args';
 import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3 } from './args';
 import { schedFlagNames, type Counters, type IpvsConnection, type IpvsDest, type IpvsService, type RateCounters } from './format';
@@ -134,10 +136,13 @@ export function connectionFromApi(c: ApiConnection): IpvsConnection {
 
 // ---- what ipvsadm sends → the model's names and bodies -------------------------------------------------
 
-/** How the API names a service: tcp:VIP:port, udp:…, sctp:… or fwmark:N. */
+/** How the API names the service ipvsadm named (tcp:VIP:port, udp:…, sctp:… or fwmark:N;
+ * ipvsadm's fwmark 0 means none). */
 export function serviceId(s: ServiceRef): string {
-  return s.fwmark ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`;
+  return configServiceId(s.fwmark ? { fwmark: s.fwmark } : { protocol: s.protocol, address: s.address, port: s.port });
 }
+/** The real server ipvsadm named, within its service (the parser has already put DR and TUN
+ * servers at the service's port, as identity.ts keys them). */
 export const serverId = (e: Endpoint) => `${e.address}:${e.port}`;
 
 /** What -A/-E set: every kernel attribute of the service (the rest of the config is not ipvsadm's). */

@@ -3,11 +3,12 @@
 // Both split the input as ipvsadm's config_stream_read does and parse every line with the
 // command-line parser (args.ts) before anything is applied, so a bad line changes nothing and
 // is reported as ipvsadm reports it, with its line number.
-import type { RealServerConfig, ServiceConfig } from '../control/config_schema';
+import type { ServiceConfig } from '../control/config_schema';
 import { parseArgs, type IpvsadmCommand, type ParseEnv, type ParseFailure, type ServiceRef } from './args';
 import { systemServices } from './addr';
 import { ERRNO, ipvsStrerror, operationOf } from './kernel_errors';
-import { knownScheduler, serverBody, serviceBody, serviceId } from './model';
+import { knownScheduler, serverBody, serverId, serviceBody, serviceId } from './model';
+import { serverId as configServerId, serviceId as configServiceId } from '../control/identity';
 
 /** -R's input as word lists with the line each starts on, split as ipvsadm's
  * config_stream_read does: words separated by blanks, tabs, CR or LF, every word "ipvsadm"
@@ -103,8 +104,6 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
   if (parsed.end) throw new IpvsadmTextError(parsed.end.line, `${parsed.end.command.cmd === 'help' ? '-h' : '-v'} cannot be restored`);
   const services: ServiceConfig[] = [];
   let timeouts: IpvsadmTextConfig['timeouts'];
-  const idOf = (s: ServiceConfig) => (s.fwmark ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`);
-  const destKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${r.port ?? s.port ?? 0}`;
 
   for (const { line, command: c } of parsed.lines) {
     const op = operationOf(c);
@@ -114,7 +113,7 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
     const find = (ref: ServiceRef) => {
       if (ref.af === 6) refuse(ERRNO.EAFNOSUPPORT);
       const id = serviceId(ref);
-      return services.findIndex((s) => idOf(s) === id);
+      return services.findIndex((s) => configServiceId(s) === id);
     };
     switch (c.cmd) {
       case 'add-service': {
@@ -144,7 +143,7 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
         if (i < 0) refuse(ERRNO.ESRCH);
         const s = services[i];
         const servers = s.realServers ??= [];
-        const j = servers.findIndex((r) => destKey(s, r) === `${c.server.address}:${c.server.port}`);
+        const j = servers.findIndex((r) => configServerId(s, r) === serverId(c.server));
         if (c.cmd === 'delete-server') {
           if (j < 0) refuse(ERRNO.ENOENT);
           servers.splice(j, 1);

@@ -10,6 +10,7 @@ import { ConfigError, loadConfigFile } from '../control/config_load';
 import { diffConfig } from '../control/config_diff';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
+import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { componentLogger, createLogger, type LogLevel } from './logger';
 import { readStartupConfig } from './startup_config';
@@ -31,8 +32,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const log = createLogger(opts.logLevel);
   let cfg: FulcrumConfig;
   let token: string | undefined;
+  let tokenMode: number | undefined;
   try {
-    ({ cfg, token } = readStartupConfig(file));
+    ({ cfg, token, tokenMode } = readStartupConfig(file));
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;
@@ -44,11 +46,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
+  if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
+    log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
   let daemon: Daemon;
   try {
     daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
   } catch (e) {
-    log.error({ err: (e as Error).message }, 'dataplane did not start');
+    log.error({ err: (e as Error).message }, e instanceof StateFileError ? 'the state directory cannot be used' : 'dataplane did not start');
     process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
     return 1;
   }
@@ -64,20 +68,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (e) {
     log.error({ err: (e as Error).message }, 'the API cannot listen');
     process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
-    daemon.stop();
+    await daemon.stop();
     return 1;
   }
-  log.info({ services: (daemon.state.current.services ?? []).length, api: `http://${host}:${port}` }, 'services applied; ready');
+  log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
 
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {
-      const before = daemon.state.current;
       daemon.reload().then(
-        () => {
-          const after = daemon.state.current;
-          const changes = diffConfig(before, after).changes;
+        (before) => {
+          const changes = diffConfig(before, daemon.state.config()).changes;
           // a line per change, up to a point: a reload of a whole site is counted, not listed
-          log.info({ services: (after.services ?? []).length, changes: changes.slice(0, MAX_LOGGED_CHANGES),
+          log.info({ services: daemon.state.serviceCount, changes: changes.slice(0, MAX_LOGGED_CHANGES),
             ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) }, 'config reloaded');
           // The file's settings a running director cannot take: said, not applied.
           let settings: string[] = [];
@@ -88,9 +90,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
-      void api.close().finally(() => {
-        daemon.stop();
-        resolve(0);
+      void api.close().finally(() => daemon.stop()).then(() => resolve(0), (e: Error) => {
+        log.error({ err: e.message }, 'stopping failed');
+        resolve(1);
       });
     };
     process.once('SIGINT', () => stop('SIGINT'));

@@ -10,12 +10,15 @@ export interface StartupConfig {
   cfg: FulcrumConfig;
   /** The API's bearer token, from api.tokenFile. */
   token?: string;
+  /** The token file's mode bits (serve warns when others can read it). */
+  tokenMode?: number;
 }
 
 /** Reads the config file and the files it names; throws ConfigError with every problem. */
 export function readStartupConfig(file: string): StartupConfig {
   const cfg = loadConfigFile(file);
   let token: string | undefined;
+  let tokenMode: number | undefined;
   if (cfg.api?.tokenFile) {
     try {
       token = fs.readFileSync(cfg.api.tokenFile, 'utf8').trim();
@@ -23,6 +26,7 @@ export function readStartupConfig(file: string): StartupConfig {
       throw new ConfigError([`api.tokenFile: cannot read ${cfg.api.tokenFile}: ${(e as NodeJS.ErrnoException).code}`], file);
     }
     if (token.length < 16) throw new ConfigError(['api.tokenFile: the token must be at least 16 characters'], file);
+    tokenMode = fs.statSync(cfg.api.tokenFile).mode;
   }
-  return { cfg, token };
+  return { cfg, token, tokenMode };
 }

@@ -17,7 +17,7 @@ rl.on('line', async (line) => {
   try {
     let result: unknown;
     switch (req.op) {
-      case 'apply': await director.apply(validateConfig(req.arg)); break;
+      case 'apply': await director.applyConfig(validateConfig(req.arg)); break;
       case 'stats': result = await director.stats(); break;
       case 'services': result = await director.services(); break;
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;

@@ -21,6 +21,8 @@ const base = (): FulcrumConfig => ({
 test('identical configs, and absent fields against their defaults, differ in nothing', () => {
   assert.deepEqual(diffConfig(base(), base()), { changes: [], restartOnly: [] });
   const b = base();
+  b.timeouts = { tcp: 900, tcpfin: 120, udp: 300 };  // what a reload writes when the file has none
+  b.matchRules = [];
   b.services![0].realServers![1].weight = 1;
   b.services![1].quorum = 1;
   b.services![1].onePacket = false;
@@ -63,7 +65,7 @@ test('services added, removed or changed, and the other run-time sections', () =
     'fwmark 5: removed (0 real servers)',
     'tcp 198.18.0.100:80: healthChecks changed, persistence.netmask 255.255.255.0 -> -, persistence.timeout 60 -> 300, scheduler wrr -> rr',
     'udp 198.18.0.53:53: added (wlc, 1 real server)',
-    'timeouts - -> tcp=600',
+    'timeouts.tcp 900 -> 600',
     'tunnelSource - -> 198.18.0.1',
   ]);
 });

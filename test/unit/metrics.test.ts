@@ -48,15 +48,15 @@ const dest = (address: string, port: number, weight: number, activeConns: number
   ({ address, port, method: 'nat', weight, activeConns, inactConns, persistConns: 0, stats: Z });
 
 const web: ServiceView = {
-  protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wrr', persistent: false, stats: Z,
+  id: 'tcp:10.0.0.1:80', protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wrr', persistent: false, stats: Z,
   dests: [dest('192.168.1.10', 8080, 3, 57, 412), dest('192.168.1.11', 8080, 1, 19, 137)],
 };
 const dns: ServiceView = {
-  protocol: 'udp', address: '10.0.0.2', port: 53, fwmark: 0, scheduler: 'rr', persistent: false, stats: Z,
+  id: 'udp:10.0.0.2:53', protocol: 'udp', address: '10.0.0.2', port: 53, fwmark: 0, scheduler: 'rr', persistent: false, stats: Z,
   dests: [dest('192.168.1.30', 53, 1, 0, 25)],
 };
 const marked: ServiceView = {
-  protocol: 'fwmark', address: '0.0.0.0', port: 0, fwmark: 255, scheduler: 'wlc', persistent: true, stats: Z,
+  id: 'fwmark:255', protocol: 'fwmark', address: '0.0.0.0', port: 0, fwmark: 255, scheduler: 'wlc', persistent: true, stats: Z,
   dests: [dest('192.168.1.20', 443, 2, 4, 1)],
 };
 

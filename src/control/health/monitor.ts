@@ -5,7 +5,7 @@
 // service keeps quorum with hysteresis, handing its traffic to a sorry server when it loses it.
 // It owns the check loops and that state; the caller owns the config and applies effective().
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
-import { serviceKey } from '../native_config';
+import { serviceKey } from '../identity';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
 
 export interface HealthLog {
@@ -83,7 +83,9 @@ const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
 
 export class HealthMonitor {
   private readonly log?: HealthLog;
-  private readonly onChange: () => void;
+  private readonly onChange: (serviceKeys: string[]) => void;
+  private readonly byKey = new Map<string, ServiceConfig>();
+  private lastList?: ServiceConfig[];
   private readonly allowCommands: boolean;
   private cfg: FulcrumConfig | undefined;
   private readonly entries = new Map<string, Entry>();
@@ -91,16 +93,28 @@ export class HealthMonitor {
   private readonly quorumState = new Map<string, boolean>();
   private readonly count = { checks: 0, failures: 0, transitions: 0 };
 
-  constructor(opts: { log?: HealthLog; onChange: () => void; allowCommands?: boolean }) {
+  constructor(opts: { log?: HealthLog; onChange: (serviceKeys: string[]) => void; allowCommands?: boolean }) {
     this.log = opts.log;
     this.onChange = opts.onChange;
     this.allowCommands = opts.allowCommands ?? false;
+  }
+
+  /** Services added or changed, and services gone (by serviceKey). */
+  updateServices(changed: ServiceConfig[], removed: string[]): void {
+    for (const k of removed) this.byKey.delete(k);
+    for (const s of changed) this.byKey.set(serviceKey(s), s);
+    this.lastList = [...this.byKey.values()];
+    this.update({ ...(this.cfg ?? { dataplane: { ports: [] } }), services: this.lastList } as FulcrumConfig);
   }
 
   /** Starts and stops check loops to match cfg; a real server whose checks did not change
    * keeps its state and timers. */
   update(cfg: FulcrumConfig): void {
     this.cfg = cfg;
+    if (cfg.services !== this.lastList) {
+      this.byKey.clear();
+      for (const s of cfg.services ?? []) this.byKey.set(serviceKey(s), s);
+    }
     const wanted = new Map<string, { s: ServiceConfig; r: RealServerConfig; checks: HealthCheckConfig[] }>();
     for (const s of cfg.services ?? [])
       for (const r of s.realServers ?? []) wanted.set(entryKey(s, r), { s, r, checks: r.healthChecks ?? s.healthChecks ?? [] });
@@ -154,6 +168,11 @@ export class HealthMonitor {
       }
     }
     return rows;
+  }
+
+  /** The rows of status() for one service. */
+  statusOf(serviceKeyOf: string): RealServerStatus[] {
+    return this.status().filter((r) => r.service === serviceKeyOf);
   }
 
   quorum(): QuorumStatus[] {
@@ -247,7 +266,7 @@ export class HealthMonitor {
     const weightChanged = e.up && this.weight(e, e.rs) !== weightBefore;
     const s = this.cfg?.services?.find((x) => serviceKey(x) === e.service);
     const quorumChanged = s !== undefined && this.judgeQuorum(s);
-    if (stateChanged || weightChanged || quorumChanged) this.onChange();
+    if (stateChanged || weightChanged || quorumChanged) this.onChange([e.service]);
   }
 
   /** The last result worth showing: while down, the latest from a failing check. */
@@ -289,7 +308,8 @@ export class HealthMonitor {
     return true;
   }
 
-  private effectiveService(s: ServiceConfig): ServiceConfig {
+  /** The service as the dataplane should have it now (quorum judged). */
+  effectiveService(s: ServiceConfig): ServiceConfig {
     this.judgeQuorum(s);
     const sorry = this.quorumState.get(serviceKey(s)) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
