@@ -37,7 +37,8 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.stdout!.on('data', (d: Buffer) => { out += d; });
     child.stderr!.on('data', (d: Buffer) => { out += d; });
     await waitFor(() => out, /ready/);
-    const applied = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')).dynamic;
+    // what the director holds, asked inside its namespace (the state directory is its own)
+    const applied = () => JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/config']).stdout);
     assert.equal(applied().services[0].realServers.length, 2);
 
     cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });
