@@ -5,7 +5,7 @@
 // what the kernel has no counter for: workers, drops, events, ports and health checks.
 // This file owns the mapping from a snapshot of the director to those families; the route
 // gathers the snapshot at scrape time.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { DataplaneStats, PortInfo } from '../native';
 import type { ServiceView } from '../control/director';
 
@@ -43,6 +43,8 @@ function backendLabels(s: ServiceView, d: ServiceView['dests'][number]): Labels<
 
 export function createMetrics(): { registry: Registry; update(s: MetricsSnapshot): void } {
   const registry = new Registry();
+  // The process's own health, event-loop delay above all: a control plane that stalls shows here.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1 });
   // Every family is rebuilt from the snapshot on each update: label sets that are gone (a
   // removed real server, a stopped port) disappear. The dataplane hands absolute readings and
   // prom-client counters have no set(), so a counter is reset and then incremented by the

@@ -120,7 +120,7 @@ export class Daemon {
       if (this.stopped) throw new Error('the director is stopping');
       const draft = this.state.draft();
       const result = await edit(draft);
-      const c = this.state.check(draft);
+      const c = await this.state.check(draft);
       const ov = overlay ?? this.overlay;
       const merged = c.put.map((s) => withFileOnly(s, ov));
       const revert = await this.director.apply({
@@ -128,7 +128,7 @@ export class Daemon {
         timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
       });
       try {
-        this.state.persist(c);
+        await this.state.persist(c);
       } catch (e) {
         try {
           await revert();

@@ -54,6 +54,8 @@ const FORMAT_VERSIONS = [1, 2];
 const HELD = new Set<string>();
 /** Compact once the journal holds this much more than a tenth of the base (and at least 4 MiB). */
 const COMPACT_MIN_BYTES = 4 << 20;
+/** Records this large are written without holding the event loop. */
+const LARGE_RECORD = 256 << 10;
 
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -116,6 +118,8 @@ export class StateStore {
   private baseBytes = 0;
   private seq = 0;
   private compacting = false;
+  /** A large append in progress (the compaction's journal swap waits for it). */
+  private appending?: Promise<void>;
   private lockHeld = false;
 
   private constructor(dir: string, private readonly compactMinBytes: number) {
@@ -302,10 +306,26 @@ export class StateStore {
     }
   }
 
-  /** Appends one change and makes it durable; on failure nothing of it stays in the file. */
-  append(rec: Omit<JournalRecord, 'seq'>): number {
+  /** Appends one change and makes it durable; on failure nothing of it stays in the file.
+   * `body` is the record's JSON without its seq (`"put":[...]`...), built by the caller (a
+   * large one in slices). Small records are written synchronously (the shortest path to the
+   * disk); a large one asynchronously, so the event loop keeps serving while it is written. */
+  async append(body: string): Promise<number> {
     const seq = this.seq + 1;
-    const line = Buffer.from(JSON.stringify({ seq, ...rec }) + '\n');
+    const line = Buffer.from(`{"seq":${seq}${body ? ',' + body : ''}}\n`);
+    if (line.length < LARGE_RECORD) {
+      this.appendSync(line);
+    } else {
+      const p = this.appendAsync(line);
+      this.appending = p;
+      try { await p; } finally { this.appending = undefined; }
+    }
+    this.journalBytes += line.length;
+    this.seq = seq;
+    return seq;
+  }
+
+  private appendSync(line: Buffer): void {
     // Opened per change, not held: a held writable descriptor would keep an operator from
     // remounting the state directory read-only, and costs more to reason about than it saves.
     let fd = -1;
@@ -324,9 +344,24 @@ export class StateStore {
     } finally {
       if (fd >= 0) fs.closeSync(fd);
     }
-    this.journalBytes += line.length;
-    this.seq = seq;
-    return seq;
+  }
+
+  private async appendAsync(line: Buffer): Promise<void> {
+    let fh: fs.promises.FileHandle | undefined;
+    try {
+      fh = await fs.promises.open(this.journalFile, 'a', 0o600);
+      if ((await fh.stat()).size !== this.journalBytes) await fh.truncate(this.journalBytes);
+      let done = 0;
+      while (done < line.length) done += (await fh.write(line, done, line.length - done)).bytesWritten;
+      await fh.datasync();
+    } catch (e) {
+      if (fh) {
+        try { await fh.truncate(this.journalBytes); } catch { /* retried before the next append */ }
+      }
+      throw persistError(this.journalFile, e);
+    } finally {
+      await fh?.close();
+    }
   }
 
   /** True when the journal has grown enough that a new base is worth writing. */
@@ -363,6 +398,9 @@ export class StateStore {
       fs.renameSync(tmp, this.baseFile);
       fsyncDir(this.dir);
       this.baseBytes = bytes;
+      // No append may be half-way through the journal while it is replaced (a large one is
+      // written asynchronously); from here to the rename nothing awaits.
+      while (this.appending) await this.appending.catch(() => undefined);
       // Keep only what came after `seq`.
       const buf = fs.readFileSync(this.journalFile).subarray(journalBytesAtSeq, this.journalBytes);
       const jtmp = `${this.journalFile}.tmp-${process.pid}`;
