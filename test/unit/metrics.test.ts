@@ -89,7 +89,7 @@ function snapshot(): MetricsSnapshot {
 
 async function scrape(s: MetricsSnapshot, metrics = createMetrics()): Promise<Map<string, Family>> {
   metrics.update(s);
-  return parse(await metrics.registry.metrics());
+  return parse(await metrics.text());
 }
 
 /** A family's samples as label-string -> value, for order-free comparisons. */
