@@ -62,6 +62,11 @@ function fsyncDir(dir: string): void {
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
 
+/** A system call's failure (it has an errno code), as opposed to a bug. */
+function isErrno(e: unknown): boolean {
+  return typeof (e as NodeJS.ErrnoException)?.code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+}
+
 function errCode(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
@@ -90,7 +95,7 @@ export function writeFileAtomic(file: string, data: string): void {
     fs.renameSync(tmp, file);
     fsyncDir(path.dirname(file));
   } catch (e) {
-    try { fs.unlinkSync(tmp); } catch (u) { if (errCode(u) !== 'ENOENT') { /* the directory is unusable; the caller reports e */ } }
+    try { fs.unlinkSync(tmp); } catch (u) { if (!isErrno(u)) throw u; /* not there, or the directory is unusable: e says why */ }
     throw persistError(file, e);
   }
 }
@@ -248,7 +253,10 @@ export class StateStore {
       try {
         const v = JSON.parse(buf.subarray(off, end).toString('utf8')) as unknown;
         if (v && typeof v === 'object' && !Array.isArray(v) && Number.isInteger((v as JournalRecord).seq)) rec = v as JournalRecord;
-      } catch { rec = undefined; }  // judged just below: a torn last line or corruption
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        rec = undefined;  // judged just below: a torn last line or corruption
+      }
       if (!rec || nl < 0) {
         // Only the last line can be torn (a crash during its append: never acknowledged).
         if (nl < 0 || nl + 1 >= buf.length) {
@@ -301,7 +309,8 @@ export class StateStore {
       fs.truncateSync(this.journalFile, 0);
       this.journalBytes = 0;
       return true;
-    } catch {
+    } catch (e) {
+      if (!(e instanceof PersistError) && !isErrno(e)) throw e;
       return false;  // the base and journal on disk are still a consistent pair
     }
   }
@@ -338,7 +347,7 @@ export class StateStore {
       fs.fdatasyncSync(fd);
     } catch (e) {
       if (fd >= 0) {
-        try { fs.ftruncateSync(fd, this.journalBytes); } catch { /* retried before the next append */ }
+        try { fs.ftruncateSync(fd, this.journalBytes); } catch (t) { if (!isErrno(t)) throw t; /* retried before the next append */ }
       }
       throw persistError(this.journalFile, e);
     } finally {
@@ -356,7 +365,7 @@ export class StateStore {
       await fh.datasync();
     } catch (e) {
       if (fh) {
-        try { await fh.truncate(this.journalBytes); } catch { /* retried before the next append */ }
+        try { await fh.truncate(this.journalBytes); } catch (t) { if (!isErrno(t)) throw t; /* retried before the next append */ }
       }
       throw persistError(this.journalFile, e);
     } finally {
@@ -415,7 +424,7 @@ export class StateStore {
       fsyncDir(this.dir);
       this.journalBytes = buf.length;
     } catch (e) {
-      try { fs.unlinkSync(tmp); } catch { /* not created, or the directory is unusable: next time */ }
+      try { fs.unlinkSync(tmp); } catch (u) { if (!isErrno(u)) throw u; /* not created, or the directory is unusable: next time */ }
       throw persistError(this.baseFile, e);
     } finally {
       this.compacting = false;
@@ -427,7 +436,7 @@ export class StateStore {
 
   close(): void {
     if (this.lockHeld) {
-      try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch { /* gone already, or the directory became read-only */ }
+      try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch (u) { if (!isErrno(u)) throw u; /* gone already, or the directory became read-only */ }
       this.lockHeld = false;
       HELD.delete(path.resolve(this.dir));
     }
