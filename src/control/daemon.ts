@@ -120,7 +120,7 @@ export class Daemon {
       if (this.stopped) throw new Error('the director is stopping');
       const draft = this.state.draft();
       const result = await edit(draft);
-      const c = this.state.check(draft);
+      const c = await this.state.check(draft);
       const ov = overlay ?? this.overlay;
       const merged = c.put.map((s) => withFileOnly(s, ov));
       const revert = await this.director.apply({
@@ -128,7 +128,7 @@ export class Daemon {
         timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
       });
       try {
-        this.state.persist(c);
+        await this.state.persist(c);
       } catch (e) {
         try {
           await revert();
@@ -217,13 +217,14 @@ export class Daemon {
     this.rates.reset('total');
   }
 
-  /** The desired services joined with what the dataplane does for them (all, or one). */
-  async services(only?: string, opts: { fresh: boolean } = { fresh: true }): Promise<LiveService[]> {
-    const stats = opts.fresh ? undefined : this.lastStats;
-    const views = new Map((await this.director.services(only !== undefined ? [only] : undefined, stats)).map((v) => [v.id, v]));
-    const list = only !== undefined ? [this.state.service(only)].filter((s): s is ServiceConfig => s !== undefined) : [...this.state.services()];
+  /** The desired services joined with what the dataplane does for them (all, or the ones
+   * named), with counters read now, or (fresh: false) from the rate sampler's last reading. */
+  async services(opts: { ids?: string[]; fresh?: boolean } = {}): Promise<LiveService[]> {
+    const stats = opts.fresh === false ? this.lastStats : undefined;
+    const views = new Map((await this.director.services(opts.ids, stats)).map((v) => [v.id, v]));
+    const list = opts.ids ? opts.ids.map((id) => this.state.service(id)).filter((s): s is ServiceConfig => s !== undefined) : [...this.state.services()];
     const healthOf = new Map<string, string>();
-    const rows = only !== undefined ? this.health.statusOf(keyOfId(only)) : this.health.status();
+    const rows = opts.ids ? opts.ids.flatMap((id) => this.health.statusOf(keyOfId(id))) : this.health.status();
     for (const h of rows) healthOf.set(`${h.service} ${h.address}:${h.port}`, h.state);
     return list.map((s) => {
       const shown = withFileOnly(s, this.overlay);

@@ -6,6 +6,7 @@ import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, StartInfo, Tra
 import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
 import { dataplaneOptions, limitsOf } from './dataplane_options';
 import { serviceId } from './identity';
+import { breathe } from './state';
 import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeMatchRule,
   type NativeService, type NativeTimeouts } from './native_config';
 
@@ -83,7 +84,9 @@ export class Director {
         this.running.delete(id);
         removed.push(cur.native.id);
       }
+      const slice = { start: performance.now() };
       for (const s of d.put) {
+        await breathe(slice);
         const id = serviceId(s);
         remember(id);
         const cur = this.running.get(id);

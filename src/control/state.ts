@@ -26,6 +26,16 @@ export class ChangeRefused extends Error {
   }
 }
 
+/** How long a large change works before it lets the event loop serve others. */
+const SLICE_MS = 5;
+
+/** Yields to the event loop when the current slice has run SLICE_MS. */
+export async function breathe(slice: { start: number }): Promise<void> {
+  if (performance.now() - slice.start <= SLICE_MS) return;
+  await new Promise<void>((r) => setImmediate(r));
+  slice.start = performance.now();
+}
+
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
@@ -268,8 +278,9 @@ export class DesiredState {
 
   draft(): Draft { return new Draft(this); }
 
-  /** Checks what a draft touched; throws ChangeRefused listing every problem. */
-  check(draft: Draft): CheckedChange {
+  /** Checks what a draft touched; throws ChangeRefused listing every problem. A large draft
+   * (a restore) is checked in slices, letting the event loop serve others between them. */
+  async check(draft: Draft): Promise<CheckedChange> {
     const { over, removedBase, appended, cleared } = draft.touched();
     const problems: string[] = [];
     const put: ServiceConfig[] = [];
@@ -277,6 +288,7 @@ export class DesiredState {
     let dests = cleared ? 0 : this.dests;
     if (!cleared) for (const id of removedBase) dests -= this.services_.get(id)?.realServers?.length ?? 0;
     const ctx = { localAddresses: this.staticCfg.localAddresses };
+    const slice = { start: performance.now() };
     const take = (id: string, s: ServiceConfig) => {
       const at = `services[${id}]`;
       const fileOnly = fileOnlyProblems(s, at);
@@ -285,15 +297,17 @@ export class DesiredState {
       if (serviceId(s) !== id) { problems.push(`${at}: names service ${serviceId(s)}`); return; }
       // The rules already key real servers at their normalized port (two DR servers given
       // different ports at one address are one, as in the kernel).
-      put.push(normalizeService(s));
+      put.push(deepFreeze(normalizeService(s)));
     };
     // Replaced in place first (their order is kept), then the new ones in the order added.
     for (const [id, s] of over) {
       if (!s || appended.has(id)) continue;
+      await breathe(slice);
       take(id, s);
       dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
     }
     for (const id of appended.keys()) {
+      await breathe(slice);
       const s = over.get(id)!;
       take(id, s);
       services++;
@@ -333,16 +347,25 @@ export class DesiredState {
     };
   }
 
-  /** Makes a checked change durable (one journal record); throws PersistError, changing nothing. */
-  persist(c: CheckedChange): void {
-    const rec: Omit<JournalRecord, 'seq'> = {};
-    if (c.clear) rec.clear = true;
-    else if (c.del.length) rec.del = c.del;
-    if (c.put.length) rec.put = c.put;
-    if (c.timeouts) rec.timeouts = c.timeouts;
-    if (c.matchRules) rec.matchRules = c.matchRules;
-    if (c.tunnelSource !== undefined) rec.tunnelSource = c.tunnelSource;
-    this.store.append(rec);
+  /** Makes a checked change durable (one journal record); throws PersistError, changing
+   * nothing. The record's text is built a slice at a time. */
+  async persist(c: CheckedChange): Promise<void> {
+    const parts: string[] = [];
+    if (c.clear) parts.push('"clear":true');
+    else if (c.del.length) parts.push(`"del":${JSON.stringify(c.del)}`);
+    if (c.put.length) {
+      const slice = { start: performance.now() };
+      const items: string[] = [];
+      for (const s of c.put) {
+        await breathe(slice);
+        items.push(JSON.stringify(s));
+      }
+      parts.push(`"put":[${items.join(',')}]`);
+    }
+    if (c.timeouts) parts.push(`"timeouts":${JSON.stringify(c.timeouts)}`);
+    if (c.matchRules) parts.push(`"matchRules":${JSON.stringify(c.matchRules)}`);
+    if (c.tunnelSource !== undefined) parts.push(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
+    await this.store.append(parts.join(','));
   }
 
   /** Makes a persisted change the state (synchronous: nothing can read a half-committed one). */
@@ -359,7 +382,7 @@ export class DesiredState {
     for (const s of c.put) {
       const id = serviceId(s);
       this.dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
-      this.services_.set(id, deepFreeze(s));
+      this.services_.set(id, s);  // frozen by check()
     }
     if (c.timeouts) this.timeouts_ = deepFreeze({ ...c.timeouts });
     if (c.matchRules) this.matchRules_ = deepFreeze(c.matchRules);

@@ -54,10 +54,17 @@ const FORMAT_VERSIONS = [1, 2];
 const HELD = new Set<string>();
 /** Compact once the journal holds this much more than a tenth of the base (and at least 4 MiB). */
 const COMPACT_MIN_BYTES = 4 << 20;
+/** Records this large are written without holding the event loop. */
+const LARGE_RECORD = 256 << 10;
 
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+}
+
+/** A system call's failure (it has an errno code), as opposed to a bug. */
+function isErrno(e: unknown): boolean {
+  return typeof (e as NodeJS.ErrnoException)?.code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
 }
 
 function errCode(e: unknown): string {
@@ -88,7 +95,7 @@ export function writeFileAtomic(file: string, data: string): void {
     fs.renameSync(tmp, file);
     fsyncDir(path.dirname(file));
   } catch (e) {
-    try { fs.unlinkSync(tmp); } catch (u) { if (errCode(u) !== 'ENOENT') { /* the directory is unusable; the caller reports e */ } }
+    try { fs.unlinkSync(tmp); } catch (u) { if (!isErrno(u)) throw u; /* not there, or the directory is unusable: e says why */ }
     throw persistError(file, e);
   }
 }
@@ -116,6 +123,8 @@ export class StateStore {
   private baseBytes = 0;
   private seq = 0;
   private compacting = false;
+  /** A large append in progress (the compaction's journal swap waits for it). */
+  private appending?: Promise<void>;
   private lockHeld = false;
 
   private constructor(dir: string, private readonly compactMinBytes: number) {
@@ -244,7 +253,10 @@ export class StateStore {
       try {
         const v = JSON.parse(buf.subarray(off, end).toString('utf8')) as unknown;
         if (v && typeof v === 'object' && !Array.isArray(v) && Number.isInteger((v as JournalRecord).seq)) rec = v as JournalRecord;
-      } catch { rec = undefined; }  // judged just below: a torn last line or corruption
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        rec = undefined;  // judged just below: a torn last line or corruption
+      }
       if (!rec || nl < 0) {
         // Only the last line can be torn (a crash during its append: never acknowledged).
         if (nl < 0 || nl + 1 >= buf.length) {
@@ -297,15 +309,32 @@ export class StateStore {
       fs.truncateSync(this.journalFile, 0);
       this.journalBytes = 0;
       return true;
-    } catch {
+    } catch (e) {
+      if (!(e instanceof PersistError) && !isErrno(e)) throw e;
       return false;  // the base and journal on disk are still a consistent pair
     }
   }
 
-  /** Appends one change and makes it durable; on failure nothing of it stays in the file. */
-  append(rec: Omit<JournalRecord, 'seq'>): number {
+  /** Appends one change and makes it durable; on failure nothing of it stays in the file.
+   * `body` is the record's JSON without its seq (`"put":[...]`...), built by the caller (a
+   * large one in slices). Small records are written synchronously (the shortest path to the
+   * disk); a large one asynchronously, so the event loop keeps serving while it is written. */
+  async append(body: string): Promise<number> {
     const seq = this.seq + 1;
-    const line = Buffer.from(JSON.stringify({ seq, ...rec }) + '\n');
+    const line = Buffer.from(`{"seq":${seq}${body ? ',' + body : ''}}\n`);
+    if (line.length < LARGE_RECORD) {
+      this.appendSync(line);
+    } else {
+      const p = this.appendAsync(line);
+      this.appending = p;
+      try { await p; } finally { this.appending = undefined; }
+    }
+    this.journalBytes += line.length;
+    this.seq = seq;
+    return seq;
+  }
+
+  private appendSync(line: Buffer): void {
     // Opened per change, not held: a held writable descriptor would keep an operator from
     // remounting the state directory read-only, and costs more to reason about than it saves.
     let fd = -1;
@@ -318,15 +347,30 @@ export class StateStore {
       fs.fdatasyncSync(fd);
     } catch (e) {
       if (fd >= 0) {
-        try { fs.ftruncateSync(fd, this.journalBytes); } catch { /* retried before the next append */ }
+        try { fs.ftruncateSync(fd, this.journalBytes); } catch (t) { if (!isErrno(t)) throw t; /* retried before the next append */ }
       }
       throw persistError(this.journalFile, e);
     } finally {
       if (fd >= 0) fs.closeSync(fd);
     }
-    this.journalBytes += line.length;
-    this.seq = seq;
-    return seq;
+  }
+
+  private async appendAsync(line: Buffer): Promise<void> {
+    let fh: fs.promises.FileHandle | undefined;
+    try {
+      fh = await fs.promises.open(this.journalFile, 'a', 0o600);
+      if ((await fh.stat()).size !== this.journalBytes) await fh.truncate(this.journalBytes);
+      let done = 0;
+      while (done < line.length) done += (await fh.write(line, done, line.length - done)).bytesWritten;
+      await fh.datasync();
+    } catch (e) {
+      if (fh) {
+        try { await fh.truncate(this.journalBytes); } catch (t) { if (!isErrno(t)) throw t; /* retried before the next append */ }
+      }
+      throw persistError(this.journalFile, e);
+    } finally {
+      await fh?.close();
+    }
   }
 
   /** True when the journal has grown enough that a new base is worth writing. */
@@ -363,6 +407,9 @@ export class StateStore {
       fs.renameSync(tmp, this.baseFile);
       fsyncDir(this.dir);
       this.baseBytes = bytes;
+      // No append may be half-way through the journal while it is replaced (a large one is
+      // written asynchronously); from here to the rename nothing awaits.
+      while (this.appending) await this.appending.catch(() => undefined);
       // Keep only what came after `seq`.
       const buf = fs.readFileSync(this.journalFile).subarray(journalBytesAtSeq, this.journalBytes);
       const jtmp = `${this.journalFile}.tmp-${process.pid}`;
@@ -377,7 +424,7 @@ export class StateStore {
       fsyncDir(this.dir);
       this.journalBytes = buf.length;
     } catch (e) {
-      try { fs.unlinkSync(tmp); } catch { /* not created, or the directory is unusable: next time */ }
+      try { fs.unlinkSync(tmp); } catch (u) { if (!isErrno(u)) throw u; /* not created, or the directory is unusable: next time */ }
       throw persistError(this.baseFile, e);
     } finally {
       this.compacting = false;
@@ -389,7 +436,7 @@ export class StateStore {
 
   close(): void {
     if (this.lockHeld) {
-      try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch { /* gone already, or the directory became read-only */ }
+      try { fs.unlinkSync(path.join(this.dir, LOCK)); } catch (u) { if (!isErrno(u)) throw u; /* gone already, or the directory became read-only */ }
       this.lockHeld = false;
       HELD.delete(path.resolve(this.dir));
     }

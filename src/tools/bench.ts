@@ -11,9 +11,11 @@ const SUITES: Record<string, string> = { core: 'core_bench' };
 export async function runBench(args: string[]): Promise<number> {
   const [suite, ...rest] = args;
   if (suite === 'dataplane') return runDataplaneBench(rest);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (suite === 'control') return (require('../tools/bench_control') as typeof import('../tools/bench_control')).runControlBench(rest);
   const exe = suite ? SUITES[suite] : undefined;
   if (!exe) {
-    process.stderr.write(`fulcrum bench: choose a suite: ${[...Object.keys(SUITES), 'dataplane'].join(', ')}\n`);
+    process.stderr.write(`fulcrum bench: choose a suite: ${[...Object.keys(SUITES), 'dataplane', 'control'].join(', ')}\n`);
     return 2;
   }
   const file = path.join(nativeBinDir(), exe);

@@ -141,6 +141,44 @@ describe('the REST API', { skip }, () => {
     assert.equal((await call(base, 'GET', '/v1/nothing')).status, 404);
   });
 
+  test('every malformed request is a 4xx naming where, never a 500', async () => {
+    const cases: Array<[string, string, unknown, number, RegExp]> = [
+      ['PUT', '/v1/config', { services: 5 }, 400, /services: Expected array/],
+      ['PUT', '/v1/config', { services: [{ protocol: 'tcp', address: '10.0.0.5', port: 80 }, { protocol: 'tcp', address: '10.0.0.5', port: 80 }] }, 400, /services\[1\]: service tcp:10\.0\.0\.5:80 is also services\[0\]/],
+      ['PUT', '/v1/config', [1, 2], 400, /must be a JSON object/],
+      ['POST', '/v1/batch', { ops: [{ method: 'DELETE', path: '/v1/services/%E0%A4%A' }] }, 200, /bad percent-escape/],
+      ['POST', '/v1/batch', { ops: [{ method: 'GET', path: '/v1/services' }] }, 400, /ops\[0\]\.method|method/],
+      ['PATCH', '/v1/services/tcp:10.0.0.100:80', { realServers: 'x' }, 400, /realServers/],
+      ['POST', '/v1/services/tcp:10.0.0.100:80/servers', { address: 'nope' }, 400, /address/],
+    ];
+    for (const [method, p, body, status, want] of cases) {
+      const r = await call(base, method, p, body);
+      assert.equal(r.status, status, `${method} ${p} ${JSON.stringify(body)}: ${r.text}`);
+      assert.match(r.text, want);
+    }
+    const nd = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' },
+      body: '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"10.0.0.6","port":80}}\n{nope\n' });
+    assert.equal(nd.status, 400);
+    assert.match(await nd.text(), /line 2: not valid JSON/);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
+  });
+
+  test('a DR real server given another port is at the service\'s port, everywhere, as in the kernel', async () => {
+    const id = 'tcp:10.0.0.80:80';
+    assert.equal((await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.80', port: 80 })).status, 201);
+    const r = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 9999, method: 'dr' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.id, '172.16.0.40:80');
+    const s = (await call(base, 'GET', `/v1/services/${id}`)).json;
+    assert.deepEqual(s.realServers.map((x: { id: string; port: number; inDataplane: boolean; effectiveWeight: number }) => [x.id, x.port, x.inDataplane, x.effectiveWeight]),
+      [['172.16.0.40:80', 80, true, 1]]);
+    const again = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 8888, method: 'tun' });
+    assert.equal(again.status, 409, 'the same real server, as ipvsadm says');
+    const saved = (await call(base, 'GET', '/v1/config?format=ipvsadm')).text;
+    assert.match(saved, /-a -t 10\.0\.0\.80:80 -r 172\.16\.0\.40:80 -g -w 1/);
+    assert.equal((await call(base, 'DELETE', `/v1/services/${id}`)).status, 204);
+  });
+
   test('stats, zero, connections and the dataplane view', async () => {
     const st = await call(base, 'GET', '/v1/stats');
     assert.equal(st.status, 200);
@@ -234,6 +272,9 @@ describe('auth on a non-loopback listener', { skip }, () => {
       assert.equal(curl(), '401');
       assert.equal(curl('-H', 'Authorization: Bearer wrong-token-0123456789'), '401');
       assert.equal(curl('-H', 'Authorization: Bearer a-very-secret-token-0123456789'), '200');
+      assert.equal(curl('-H', 'Authorization: bearer a-very-secret-token-0123456789'), '200', 'the scheme is case-insensitive (RFC 7235)');
+      assert.equal(curl('-H', 'Authorization: BEARER a-very-secret-token-0123456789'), '200');
+      assert.match(serve.out, /"msg":"the API token file can be read by other users; chmod 600 it"/);
     } finally {
       await serve.stop();
       run('ip', ['netns', 'del', NS]);

@@ -89,7 +89,7 @@ function snapshot(): MetricsSnapshot {
 
 async function scrape(s: MetricsSnapshot, metrics = createMetrics()): Promise<Map<string, Family>> {
   metrics.update(s);
-  return parse(await metrics.registry.metrics());
+  return parse(await metrics.text());
 }
 
 /** A family's samples as label-string -> value, for order-free comparisons. */
@@ -184,12 +184,14 @@ test('Fulcrum\'s own families: workers, drops, events, ports, health', async () 
   check('fulcrum_health_transitions_total', 'counter', { '': 3 });
 });
 
-test('every family is node_ipvs_ or fulcrum_, and counters (only they) end in _total', async () => {
+test('every family is node_ipvs_ or fulcrum_ (or the Prometheus client\'s process_/nodejs_), and counters (only they) end in _total', async () => {
   const m = await scrape(snapshot());
   for (const [name, f] of m) {
-    assert.match(name, /^(node_ipvs|fulcrum)_/);
+    assert.match(name, /^(node_ipvs|fulcrum|process|nodejs)_/);
+    if (/^(process|nodejs)_/.test(name)) continue;  // the client library's standard families
     assert.equal(f.type === 'counter', name.endsWith('_total'), `${name} is a ${f.type}`);
   }
+  assert.ok(m.has('nodejs_eventloop_lag_max_seconds'), 'the event loop delay is exported');
 });
 
 test('values are the dataplane\'s readings, not accumulated across updates', async () => {

@@ -30,16 +30,16 @@ function open(dir: string, seed: ServiceConfig[] = [], compactMinBytes?: number)
 }
 
 /** check → persist → commit, as the daemon does (without a dataplane). */
-function change(st: DesiredState, edit: (d: ReturnType<DesiredState['draft']>) => void) {
+async function change(st: DesiredState, edit: (d: ReturnType<DesiredState['draft']>) => void) {
   const d = st.draft();
   edit(d);
-  const c = st.check(d);
-  st.persist(c);
+  const c = await st.check(d);
+  await st.persist(c);
   st.commit(c);
   return c;
 }
 
-test('a draft records only what it touches, in order, and rolls back to a mark', () => {
+test('a draft records only what it touches, in order, and rolls back to a mark', async () => {
   const { state } = open(tmpDir(), [svc(1), svc(2)]);
   const d = state.draft();
   d.put(id(3), svc(3));
@@ -49,16 +49,16 @@ test('a draft records only what it touches, in order, and rolls back to a mark',
   assert.deepEqual([...d.ids()], [id(2), id(3), id(4)]);
   d.rollback(m);
   assert.deepEqual([...d.ids()], [id(1), id(2), id(3)]);
-  const c = state.check(d);
+  const c = await state.check(d);
   assert.deepEqual(c.put.map((s) => s.address), ['198.18.0.3']);
   assert.deepEqual(c.del, []);
   state.close();
 });
 
-test('a service deleted and added again in one change goes last, as ipvsadm -D then -A', () => {
+test('a service deleted and added again in one change goes last, as ipvsadm -D then -A', async () => {
   const dir = tmpDir();
   const { state } = open(dir, [svc(1), svc(2)]);
-  change(state, (d) => { d.delete(id(1)); d.put(id(1), svc(1, 2)); });
+  await change(state, (d) => { d.delete(id(1)); d.put(id(1), svc(1, 2)); });
   assert.deepEqual([...state.ids()], [id(2), id(1)]);
   state.close();
   const again = open(dir).state;
@@ -67,42 +67,42 @@ test('a service deleted and added again in one change goes last, as ipvsadm -D t
   again.close();
 });
 
-test('a check refuses command checks anywhere, bad services by path, and the limits', () => {
+test('a check refuses command checks anywhere, bad services by path, and the limits', async () => {
   const { state } = open(tmpDir());
   const d = state.draft();
   d.put(id(1), { ...svc(1), realServers: [{ address: '198.18.1.1', method: 'nat', healthChecks: [{ type: 'command', command: ['/bin/sh', '-c', 'id'] }] }] });
   d.put(id(2), { ...svc(2), scheduler: 'nope' as 'rr' });
-  assert.throws(() => state.check(d), (e: ChangeRefused) => {
+  await assert.rejects(() => state.check(d), (e: ChangeRefused) => {
     assert.ok(e.problems.some((p) => p.startsWith(`services[${id(1)}].realServers[0].healthChecks[0]: command checks can only come from the config file`)), e.problems.join('\n'));
     assert.ok(e.problems.some((p) => p.startsWith(`services[${id(2)}].scheduler`)), e.problems.join('\n'));
     return true;
   });
   const big = state.draft();
   for (let i = 1; i <= 9; i++) big.put(id(i), svc(i, 0));
-  assert.throws(() => state.check(big), /9 services, more than dataplane.maxServices \(8\)/);
+  await assert.rejects(() => state.check(big), /9 services, more than dataplane.maxServices \(8\)/);
   const many = state.draft();
   many.put(id(1), svc(1, 17));
-  assert.throws(() => state.check(many), /17 real servers, more than dataplane.maxRealServers \(16\)/);
+  await assert.rejects(() => state.check(many), /17 real servers, more than dataplane.maxRealServers \(16\)/);
   state.close();
 });
 
-test('DR and TUN real servers are stored at the service port; two at one address are one', () => {
+test('DR and TUN real servers are stored at the service port; two at one address are one', async () => {
   const { state } = open(tmpDir());
-  const c = change(state, (d) => d.put(id(1), { ...svc(1, 0), realServers: [{ address: '198.18.1.9', port: 9999, method: 'dr' }] }));
+  const c = await change(state, (d) => d.put(id(1), { ...svc(1, 0), realServers: [{ address: '198.18.1.9', port: 9999, method: 'dr' }] }));
   assert.equal(c.put[0].realServers![0].port, 80);
   const d = state.draft();
   d.put(id(2), { ...svc(2, 0), realServers: [{ address: '198.18.1.9', port: 9999, method: 'dr' }, { address: '198.18.1.9', port: 8888, method: 'tun' }] });
-  assert.throws(() => state.check(d), /real server 198\.18\.1\.9:80 already exists/);
+  await assert.rejects(() => state.check(d), /real server 198\.18\.1\.9:80 already exists/);
   state.close();
 });
 
-test('every acknowledged change survives a reopen; the journal is replayed in order', () => {
+test('every acknowledged change survives a reopen; the journal is replayed in order', async () => {
   const dir = tmpDir();
   const { state } = open(dir, [svc(1)]);
-  change(state, (d) => d.put(id(2), svc(2)));
-  change(state, (d) => d.put(id(1), { ...svc(1), realServers: [{ ...svc(1).realServers![0], weight: 7 }] }));
-  change(state, (d) => d.setTimeouts({ tcp: 10, tcpfin: 20, udp: 30 }));
-  change(state, (d) => d.delete(id(2)));
+  await change(state, (d) => d.put(id(2), svc(2)));
+  await change(state, (d) => d.put(id(1), { ...svc(1), realServers: [{ ...svc(1).realServers![0], weight: 7 }] }));
+  await change(state, (d) => d.setTimeouts({ tcp: 10, tcpfin: 20, udp: 30 }));
+  await change(state, (d) => d.delete(id(2)));
   state.close();
   const { state: again, restored } = open(dir, [svc(5)]);
   assert.equal(restored, true);
@@ -112,10 +112,10 @@ test('every acknowledged change survives a reopen; the journal is replayed in or
   again.close();
 });
 
-test('a torn last journal line was never acknowledged: it is dropped; a damaged middle line is refused', () => {
+test('a torn last journal line was never acknowledged: it is dropped; a damaged middle line is refused', async () => {
   const dir = tmpDir();
   const { state } = open(dir);
-  change(state, (d) => d.put(id(1), svc(1)));
+  await change(state, (d) => d.put(id(1), svc(1)));
   state.close();
   const journal = path.join(dir, 'journal.jsonl');
   const good = fs.readFileSync(journal, 'utf8');
@@ -131,7 +131,7 @@ test('a torn last journal line was never acknowledged: it is dropped; a damaged 
   assert.throws(() => open(dir), (e: Error) => e instanceof StateFileError && /journal\.jsonl: line 1 is not a journal record/.test(e.message));
 });
 
-test('a state file that is not ours is refused, naming the file and what is wrong', () => {
+test('a state file that is not ours is refused, naming the file and what is wrong', async () => {
   const cases: Array<[string, RegExp]> = [
     ['{}', /state\.json: not a Fulcrum state file \(no version\)/],
     ['null', /state\.json: not a Fulcrum state file .*found null/],
@@ -147,7 +147,7 @@ test('a state file that is not ours is refused, naming the file and what is wron
   }
 });
 
-test('a state directory holding a command check is refused at start', () => {
+test('a state directory holding a command check is refused at start', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ version: 2, seq: 0, dynamic: {
     services: [{ ...svc(1), healthChecks: [{ type: 'command', command: ['/bin/true'] }] }] } }));
@@ -171,7 +171,7 @@ test('one director per state directory: a live holder is named, a dead one is ta
   assert.equal(fs.existsSync(path.join(dir, 'lock')), false, 'the lock goes with the director');
 });
 
-test('leftover temporary files of a crashed director are removed', () => {
+test('leftover temporary files of a crashed director are removed', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'state.json.tmp-999999'), 'half');
   const { state } = open(dir);
@@ -182,10 +182,10 @@ test('leftover temporary files of a crashed director are removed', () => {
 test('a compaction writes a new base and keeps only later changes in the journal', async () => {
   const dir = tmpDir();
   const { state } = open(dir, [], 512);
-  for (let i = 1; i <= 8; i++) change(state, (d) => d.put(id(i), svc(i, 2)));
+  for (let i = 1; i <= 8; i++) await change(state, (d) => d.put(id(i), svc(i, 2)));
   await state.settled();
   // Changes made while (or after) it ran are kept too.
-  change(state, (d) => d.delete(id(3)));
+  await change(state, (d) => d.delete(id(3)));
   await state.settled();
   const base = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
   assert.equal(base.version, 2);

@@ -29,7 +29,7 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
   // Reads show counters read now; write answers show the last 2 s sample's (a write costs
   // what it changes, not a read of every counter in the dataplane).
   const live = async (id: string, fresh = true) => {
-    const [s] = await daemon.services(id, { fresh });
+    const [s] = await daemon.services({ ids: [id], fresh });
     if (!s) throw notFound(`service ${id}`, 'service');
     return s;
   };
@@ -38,10 +38,17 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     schema: { tags: ['services'], summary: 'List virtual services with real servers, counters and rates (all, or a page: offset/limit; X-Total-Count says how many there are)',
       querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1 })) }) },
   }, async (req, reply) => {
-    const all = await daemon.services();
-    reply.header('x-total-count', String(all.length));
-    const offset = req.query.offset ?? 0;
-    return all.slice(offset, req.query.limit !== undefined ? offset + req.query.limit : undefined).map(serviceJson);
+    reply.header('x-total-count', String(daemon.state.serviceCount));
+    const { offset = 0, limit } = req.query;
+    if (offset === 0 && limit === undefined) return (await daemon.services()).map(serviceJson);
+    const ids: string[] = [];
+    let i = 0;
+    for (const id of daemon.state.ids()) {
+      if (i++ < offset) continue;
+      if (limit !== undefined && ids.length >= limit) break;
+      ids.push(id);
+    }
+    return (await daemon.services({ ids })).map(serviceJson);
   });
 
   app.post('/v1/services', { schema: { tags: ['services'], summary: 'Create a virtual service (ipvsadm -A)', body: ServiceSchema } },
