@@ -40,6 +40,11 @@ Commands:
                            io-forward, UDP through NAT over af_xdp on veth against io-forward,
                            and HTTP through Fulcrum, nftables DNAT and HAProxy (wrk). --json
                            prints one JSON object as the last line.
+  bench control [--json] [--services N] [--servers M] [--changes K]
+                           Benchmark the control plane at a large site's size (default 10,000
+                           services): fvsadm -Ln's start, fvsadm -R of the whole table, change
+                           latency, event-loop stalls, listings and /metrics. --json prints one
+                           JSON object as the last line.
   import-keepalived FILE [-o OUT]
                            Translate the LVS part of a keepalived.conf (virtual and real servers,
                            checkers) into a Fulcrum config; what cannot be translated is listed

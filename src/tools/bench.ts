@@ -1,5 +1,6 @@
 // `fulcrum bench <suite>`: `core` runs the packet core's benchmark executable and passes its
-// output through; `dataplane` runs bench_dataplane.ts, which drives several and compares.
+// output through; `dataplane` runs bench_dataplane.ts, which drives several and compares;
+// `control` runs bench_control.ts (the control plane and fvsadm at a large site's size).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ export async function runBench(args: string[]): Promise<number> {
   const [suite, ...rest] = args;
   if (suite === 'dataplane') return runDataplaneBench(rest);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (suite === 'control') return (require('../tools/bench_control') as typeof import('../tools/bench_control')).runControlBench(rest);
+  if (suite === 'control') return (require('./bench_control') as typeof import('./bench_control')).runControlBench(rest);
   const exe = suite ? SUITES[suite] : undefined;
   if (!exe) {
     process.stderr.write(`fulcrum bench: choose a suite: ${[...Object.keys(SUITES), 'dataplane', 'control'].join(', ')}\n`);
