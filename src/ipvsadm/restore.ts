@@ -3,12 +3,11 @@
 // Both split the input as ipvsadm's config_stream_read does and parse every line with the
 // command-line parser (args.ts) before anything is applied, so a bad line changes nothing and
 // is reported as ipvsadm reports it, with its line number.
-import type { ServiceConfig } from '../control/config_schema';
+import type { RealServerConfig, ServiceConfig } from '../control/config_schema';
 import { parseArgs, type IpvsadmCommand, type ParseEnv, type ParseFailure, type ServiceRef } from './args';
 import { systemServices } from './addr';
 import { ERRNO, ipvsStrerror, operationOf } from './kernel_errors';
 import { knownScheduler, serverBody, serverId, serviceBody, serviceId } from './model';
-import { serverId as configServerId, serviceId as configServiceId } from '../control/identity';
 
 /** -R's input as word lists with the line each starts on, split as ipvsadm's
  * config_stream_read does: words separated by blanks, tabs, CR or LF, every word "ipvsadm"
@@ -58,10 +57,16 @@ export type RestoreParse =
   | { ok: true; lines: RestoreLine[]; end?: RestoreLine }
   | { ok: false; line: number; error: ParseFailure };
 
+/** Lines parsed between two turns of the event loop: the director reads a site's save
+ * (110,000 lines) while it keeps answering. */
+const SLICE = 1000;
+
 /** Parses every line of -R's input (a nested -R is refused, as ipvsadm refuses it). */
 export async function parseRestore(text: string, env: ParseEnv): Promise<RestoreParse> {
   const lines: RestoreLine[] = [];
+  let n = 0;
   for (const { line, words } of restoreLines(text)) {
+    if (++n % SLICE === 0) await new Promise((r) => setImmediate(r));
     const p = await parseArgs(words, { ...env, readingStdin: true });
     if (!p.ok) return { ok: false, line, error: p.error };
     if (p.command.cmd === 'help' || p.command.cmd === 'version') return { ok: true, lines, end: { line, command: p.command } };
@@ -102,7 +107,9 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
   const parsed = await parseRestore(text, env);
   if (!parsed.ok) throw new IpvsadmTextError(parsed.line, parsed.error.stderr.trim().split('\n').join('; '));
   if (parsed.end) throw new IpvsadmTextError(parsed.end.line, `${parsed.end.command.cmd === 'help' ? '-h' : '-v'} cannot be restored`);
-  const services: ServiceConfig[] = [];
+  // Keyed as identity.ts keys them, in the order they were made: a line costs what it
+  // touches, not the table's size (a site's save is 10,000 services of 10 real servers).
+  const services = new Map<string, { service: ServiceConfig; servers: Map<string, RealServerConfig> }>();
   let timeouts: IpvsadmTextConfig['timeouts'];
 
   for (const { line, command: c } of parsed.lines) {
@@ -110,61 +117,47 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
     const refuse: (errno: number, detail?: string) => never = (errno, detail) => {
       throw new IpvsadmTextError(line, ipvsStrerror(op, errno) + (detail ? ` (${detail})` : ''));
     };
-    const find = (ref: ServiceRef) => {
+    const idOf = (ref: ServiceRef) => {
       if (ref.af === 6) refuse(ERRNO.EAFNOSUPPORT);
-      const id = serviceId(ref);
-      return services.findIndex((s) => configServiceId(s) === id);
+      return serviceId(ref);
     };
     switch (c.cmd) {
       case 'add-service': {
-        const i = find(c.service);
+        const id = idOf(c.service);
         // the kernel finds the service first, then the scheduler and persistence engine
-        if (!knownScheduler(c.scheduler) || c.pe !== undefined) refuse(i >= 0 ? ERRNO.EEXIST : ERRNO.ENOENT);
-        if (i >= 0) refuse(ERRNO.EEXIST);
-        services.push({ ...serviceBody(c), realServers: [] });
+        if (!knownScheduler(c.scheduler) || c.pe !== undefined) refuse(services.has(id) ? ERRNO.EEXIST : ERRNO.ENOENT);
+        if (services.has(id)) refuse(ERRNO.EEXIST);
+        services.set(id, { service: serviceBody(c), servers: new Map() });
         break;
       }
       case 'edit-service': {
-        const i = find(c.service);
-        if (i < 0) refuse(ERRNO.ESRCH);
+        const entry = services.get(idOf(c.service)) ?? refuse(ERRNO.ESRCH);
         if (!knownScheduler(c.scheduler) || c.pe !== undefined) refuse(ERRNO.ENOENT);
-        services[i] = { ...serviceBody(c), realServers: services[i].realServers };
+        entry.service = serviceBody(c);  // the real servers stay, as the kernel keeps them
         break;
       }
-      case 'delete-service': {
-        const i = find(c.service);
-        if (i < 0) refuse(ERRNO.ESRCH);
-        services.splice(i, 1);
+      case 'delete-service':
+        if (!services.delete(idOf(c.service))) refuse(ERRNO.ESRCH);
         break;
-      }
       case 'add-server': case 'edit-server': case 'delete-server': {
         if (c.server.af === 6) refuse(ERRNO.EAFNOSUPPORT);
-        const i = find(c.service);
-        if (i < 0) refuse(ERRNO.ESRCH);
-        const s = services[i];
-        const servers = s.realServers ??= [];
-        const j = servers.findIndex((r) => configServerId(s, r) === serverId(c.server));
+        const { servers } = services.get(idOf(c.service)) ?? refuse(ERRNO.ESRCH);
+        const key = serverId(c.server);
         if (c.cmd === 'delete-server') {
-          if (j < 0) refuse(ERRNO.ENOENT);
-          servers.splice(j, 1);
+          if (!servers.delete(key)) refuse(ERRNO.ENOENT);
           break;
         }
         if (c.lThreshold > c.uThreshold) refuse(ERRNO.ERANGE);
         if (c.tunnel && c.tunnel.type !== 'ipip') refuse(ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`);
-        if (c.cmd === 'add-server') {
-          if (j >= 0) refuse(ERRNO.EEXIST);
-          servers.push(serverBody(c));
-        } else {
-          if (j < 0) refuse(ERRNO.ENOENT);
-          servers[j] = serverBody(c);
-        }
+        if (c.cmd === 'add-server' ? servers.has(key) : !servers.has(key)) refuse(c.cmd === 'add-server' ? ERRNO.EEXIST : ERRNO.ENOENT);
+        servers.set(key, serverBody(c));
         break;
       }
       case 'flush':
-        services.length = 0;
+        services.clear();
         break;
       case 'zero':
-        if (c.service && find(c.service) < 0) refuse(ERRNO.ESRCH);
+        if (c.service && !services.has(idOf(c.service))) refuse(ERRNO.ESRCH);
         break;  // a new table has no counters to zero
       case 'set': {
         const t = Object.fromEntries(Object.entries(c.timeouts).filter(([, v]) => v));
@@ -181,5 +174,6 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
         throw new IpvsadmTextError(line, 'a listing cannot be restored (only -A -E -D -a -e -d -C -Z and --set)');
     }
   }
-  return { services, ...(timeouts ? { timeouts } : {}) };
+  const out = [...services.values()].map(({ service, servers }) => ({ ...service, realServers: [...servers.values()] }));
+  return { services: out, ...(timeouts ? { timeouts } : {}) };
 }
