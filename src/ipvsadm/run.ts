@@ -18,7 +18,7 @@ import {
 } from './model';
 import { parseRestore } from './restore';
 import { usageText, VERSION_LINE } from './usage';
-import { DirectorUnavailable, type ApiClient, type ApiResponse } from '../client/http';
+import { DirectorUnavailable, NdjsonBody, type ApiClient, type ApiResponse } from '../client/http';
 
 const servicePath = (s: ServiceRef) => `/v1/services/${encodeURIComponent(serviceId(s))}`;
 const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${encodeURIComponent(serverId(e))}`;
@@ -332,7 +332,7 @@ export async function runBatch(plan: BatchLine[], ctx: RunContext): Promise<Outc
   const ops = plan.flatMap((l) => ('op' in l ? [l.op] : []));
   let results: ApiResponse[] = [];
   if (ops.length) {
-    const r = await ctx.api.request('POST', '/v1/batch', { ops });
+    const r = await ctx.api.request('POST', '/v1/batch', new NdjsonBody(ops));
     if (r.status !== 200) {
       const o = { stdout: '', stderr: `fvsadm: ${apiFailure(r)}\n`, exit: 255, fatal: true };
       return [o];

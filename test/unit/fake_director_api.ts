@@ -7,7 +7,7 @@
 // independently of src/ipvsadm/model.ts and run.ts, which they check.
 import { SCHEDULERS } from '../../src/control/config_schema';
 import type { ApiConnection, ApiRealServer, ApiService } from '../../src/ipvsadm/model';
-import type { ApiClient, ApiResponse } from '../../src/client/http';
+import { NdjsonBody, type ApiClient, type ApiResponse } from '../../src/client/http';
 
 // ---- the oracle's table, as dumped by scripts/capture-ipvsadm-golden ------------------------------
 
@@ -210,7 +210,8 @@ export class FakeDirector implements ApiClient {
         // As the API: each write answered as its route answers it (the fake has no snapshots to
         // make atomic).
         const results = [];
-        for (const op of (body as { ops: Array<{ method: string; path: string; body?: unknown }> }).ops) {
+        const ops = body instanceof NdjsonBody ? body.items : (body as { ops: unknown[] }).ops;
+        for (const op of ops as Array<{ method: string; path: string; body?: unknown }>) {
           const r = await this.request(op.method, op.path, op.body);
           results.push({ status: r.status, ...(r.body && typeof r.body === 'object' ? r.body as object : {}) });
         }
