@@ -165,9 +165,9 @@ export class Daemon {
 
   /** SIGHUP or POST /v1/config/reload: the file's services, match rules, timeouts and tunnel
    * source replace the running ones as one change (the file is applied when asked; between
-   * reloads the state directory holds the truth, API changes included). Returns what the
-   * state was before, for the caller's diff. */
-  async reload(): Promise<FulcrumConfig> {
+   * reloads the state directory holds the truth, API changes included). Returns the config
+   * running before and the file as read, for the caller's diff. */
+  async reload(): Promise<{ before: FulcrumConfig; file: FulcrumConfig }> {
     const file = loadConfigFile(this.configFile);
     const { services, overlay } = splitFileOnly(file.services ?? []);
     const before = this.state.config();
@@ -178,7 +178,7 @@ export class Daemon {
       d.setMatchRules(file.matchRules ?? []);
       d.setTunnelSource(file.tunnelSource ?? null);
     }, overlay);
-    return before;
+    return { before, file };
   }
 
   private async sampleRates(): Promise<void> {

@@ -6,7 +6,7 @@
 // change persisted atomically), so a restart, even after kill -9, comes back to the last
 // applied state. Nothing else builds these pieces or wires them together.
 import { nativeAddon } from '../native';
-import { ConfigError, loadConfigFile } from '../control/config_load';
+import { ConfigError } from '../control/config_load';
 import { diffConfig } from '../control/config_diff';
 import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
@@ -60,7 +60,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (!si.hugepages) log.warn('no hugepages mounted: EAL runs with --no-huge (4 KiB pages, slower)');
   log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs,
     ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
-  if (daemon.restored) log.info({ file: daemon.state.file }, 'services restored from the state directory');
+  if (daemon.restored) {
+    // The state directory owns the running services between reloads (API changes included):
+    // say how they differ from the file, so nobody is surprised by what runs.
+    const changes = diffConfig(cfg, daemon.state.config()).changes;
+    log.info({ file: daemon.state.file, ...(changes.length ? { differsFromConfigFile: changes.slice(0, MAX_LOGGED_CHANGES) } : {}),
+      ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) },
+    'services restored from the state directory (SIGHUP applies the config file\'s)');
+  }
 
   const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
   try {
@@ -76,14 +83,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {
       daemon.reload().then(
-        (before) => {
+        ({ before, file: fileCfg }) => {
           const changes = diffConfig(before, daemon.state.config()).changes;
           // a line per change, up to a point: a reload of a whole site is counted, not listed
           log.info({ services: daemon.state.serviceCount, changes: changes.slice(0, MAX_LOGGED_CHANGES),
             ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) }, 'config reloaded');
           // The file's settings a running director cannot take: said, not applied.
-          let settings: string[] = [];
-          try { settings = diffConfig(before, loadConfigFile(file)).restartOnly; } catch { /* the file changed again since */ }
+          const settings = diffConfig(before, fileCfg).restartOnly;
           if (settings.length) log.warn({ settings }, `${settings.join(', ')}: needs a restart, not applied`);
         },
         (e) => log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged'));
