@@ -27,7 +27,7 @@
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
-#include "test/pktgen.h"
+#include "pktgen.h"
 
 using namespace fulcrum;
 using namespace fulcrum::dp;
