@@ -253,9 +253,6 @@ void Dataplane::poll_replies() {
   reclaim();
 }
 
-void Dataplane::reclaim() {
-  while (!retired_.empty() && rte_rcu_qsbr_check(shared_->qsbr, retired_.front().token, false) == 1)
-    retired_.pop_front();
-}
+void Dataplane::reclaim() { reclaim_snapshots(shared_->qsbr, retired_); }
 
 }  // namespace fulcrum::dp

@@ -17,6 +17,7 @@
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
+#include "snapshot_rcu.h"
 
 namespace fulcrum::dp {
 
@@ -82,10 +83,7 @@ class Dataplane {
   std::vector<rte_ring*> rings_;
   void* qsbr_mem_ = nullptr;
   std::unique_ptr<Snapshot> current_;
-  struct Retired {
-    std::unique_ptr<Snapshot> snap;
-    uint64_t token;
-  };
+  using Retired = RetiredSnapshot<Snapshot>;  // freed by reclaim(), see snapshot_rcu.h
   std::deque<Retired> retired_;
   std::vector<Request*> outstanding_;
 };

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "snapshot_rcu.h"
+
 namespace fulcrum::dp {
 
 namespace {
@@ -84,10 +86,9 @@ int LcoreWorker::run() {
   uint32_t empty = 0;
   while (!sh_.stop.load(std::memory_order_relaxed)) {
     uint64_t now_ms = rte_rdtsc() / tsc_per_ms;
-    const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire);
-    if (s != core_.snapshot()) [[unlikely]]
-      on_snapshot(s);
-    rte_rcu_qsbr_quiescent(sh_.qsbr, id_);
+    between_bursts(
+        sh_.qsbr, id_, sh_.snapshot, core_.snapshot(), [&](const Snapshot* s) { on_snapshot(s); },
+        [&] { serve_commands(now_ms); });
 
     uint64_t before = rx_;
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) poll_port(pi, now_ms);
@@ -416,6 +417,10 @@ void LcoreWorker::housekeeping(uint64_t now_ms) {
         dpc_.add(DpCounter::NeighFailed);
         rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt));
       });
+}
+
+// One command per pass: a listing or a flush is bounded work, and the burst comes first.
+void LcoreWorker::serve_commands(uint64_t now_ms) {
   void* req;
   if (rte_ring_sc_dequeue(sh_.commands[id_], &req) == 0) [[unlikely]] {
     serve(*static_cast<Request*>(req), now_ms);

@@ -1,7 +1,8 @@
 // One worker lcore: polls its RX queue on every port (and every port's TAP), hands packets it
 // does not own to the owning worker, runs the packet core on the rest, routes and resolves
-// what the core transmits, answers ARP, and between bursts picks up new snapshots, reports its
-// RCU quiescent state, expires connections, runs neighbour timers and answers commands.
+// what the core transmits, answers ARP, and between bursts reports its RCU quiescent state,
+// picks up a new snapshot and answers commands (in that order: snapshot_rcu.h), expires
+// connections and runs neighbour timers.
 // Everything it touches on the packet path is its own: no locks, no allocation, no syscalls
 // (sleeping when idle, if configured, is the one exception, and only when idle).
 #pragma once
@@ -94,6 +95,7 @@ class LcoreWorker {
   void flush_all();
   void on_snapshot(const Snapshot* next);
   void housekeeping(uint64_t now_ms);
+  void serve_commands(uint64_t now_ms);
   void serve(Request& r, uint64_t now_ms);
   void idle(uint32_t empty_polls);
   bool is_local_addr(be32 a) const;
