@@ -104,8 +104,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.tsc_hz = rte_get_tsc_hz();
     sh.local_addrs = cfg.local_addrs;
     std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
-    sh.fnat_port_lo = 1024;
-    sh.fnat_share = (65536 - 1024) / nw;
+    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size())};
 
     size_t qsz = rte_rcu_qsbr_get_memsize(nw);
     qsbr_mem_ = rte_zmalloc("fulcrum_qsbr", qsz, RTE_CACHE_LINE_SIZE);
@@ -138,8 +137,9 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.conn_capacity = cfg.conn_capacity;
       wo.limits = cfg.limits;
       wo.local_addrs = cfg.local_addrs;
-      wo.port_lo = static_cast<uint16_t>(1024 + w * sh.fnat_share);
-      wo.port_hi = static_cast<uint16_t>(w + 1 == nw ? 65535 : 1024 + (w + 1) * sh.fnat_share - 1);
+      PortRange ports = fnat_port_range(w, nw);  // steering sends their replies here
+      wo.port_lo = ports.lo;
+      wo.port_hi = ports.hi;
       wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
       wo.worker_id = static_cast<uint16_t>(w);
       workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "snapshot_rcu.h"
+#include "steer.h"
 
 namespace fulcrum::dp {
 
@@ -32,25 +33,6 @@ struct NeighUpdate {
   uint16_t pad2;
 };
 static_assert(sizeof(NeighUpdate) == 16);
-
-inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
-  uint64_t h = (uint64_t{ip} << 16 ^ port) * 0x9e3779b97f4a7c15ull;
-  return static_cast<uint32_t>(((h >> 32) * n) >> 32);
-}
-
-// Addresses and ports of an IPv4 TCP/UDP header (the caller checked the length).
-struct Tuple4 {
-  be32 saddr, daddr;
-  be16 sport, dport;
-};
-inline Tuple4 read_tuple(const uint8_t* ip, uint32_t ihl) {
-  Tuple4 t;
-  std::memcpy(&t.saddr, ip + 12, 4);
-  std::memcpy(&t.daddr, ip + 16, 4);
-  std::memcpy(&t.sport, ip + ihl, 2);
-  std::memcpy(&t.dport, ip + ihl + 2, 2);
-  return t;
-}
 
 inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
@@ -133,58 +115,19 @@ void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
     uint16_t k = rte_eth_rx_burst(p.tap_id, id_, m, kBurst);
     if (k) {
       rx_ += k;
-      dpc_.add(DpCounter::FromKernel, k);
+      dpc_.add(DpCounter::FromTap, k);
       for (uint16_t i = 0; i < k; ++i) tx(txq_[pi], m[i]);
     }
   }
 }
 
-// The worker a TCP/UDP packet's connection belongs to: the one its client address and port
-// hash to (both directions name the client), or for a FullNAT reply the one whose port share
-// holds its local port.
-uint32_t LcoreWorker::owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const {
-  if (!sh_.local_addrs.empty() && is_local_addr(daddr)) {
-    uint32_t rel = ntoh16(dport) >= sh_.fnat_port_lo ? ntoh16(dport) - sh_.fnat_port_lo : 0;
-    return std::min<uint32_t>(rel / std::max<uint32_t>(1, sh_.fnat_share), sh_.nworkers - 1);
-  }
-  if (snap->is_virtual_v4(daddr)) return owner_of_client(saddr, sport, sh_.nworkers);
-  return owner_of_client(daddr, dport, sh_.nworkers);
-}
-
-// An ICMP error quotes a packet the director sent; its connection is that of a packet going
-// the other way, so the owner is computed from the quoted tuple reversed. Rare: kept out of
-// steer's loop.
-uint32_t LcoreWorker::owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const {
-  const uint8_t* icmp = ip + ihl;
-  uint8_t type = icmp[0];
-  if (!(type == 3 || type == 4 || type == 11 || type == 12) || len < ihl + 8 + 20 + 4) return id_;
-  const uint8_t* in = icmp + 8;
-  uint32_t in_ihl = (in[0] & 0x0f) * 4u;
-  if ((in[0] >> 4) != 4 || in_ihl < 20 || len < ihl + 8 + in_ihl + 4 || (in[9] != kProtoTcp && in[9] != kProtoUdp)) return id_;
-  Tuple4 q = read_tuple(in, in_ihl);
-  return owner_of(snap, q.daddr, q.dport, q.saddr, q.sport);
-}
-
 // Keeps the packets this worker owns at the front of m and hands the rest to their owners.
 uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
   const Snapshot* snap = core_.snapshot();
+  auto is_virtual = [snap](be32 daddr) { return snap->is_virtual_v4(daddr); };
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
-    uint32_t owner = id_;
-    if (m[i]->data_len >= 14 + 20 + 4 && f[12] == 0x08 && f[13] == 0x00) {
-      const uint8_t* ip = f + 14;
-      uint32_t ihl = (ip[0] & 0x0f) * 4u;
-      uint8_t proto = ip[9];
-      bool frag = (ip[6] & 0x3f) | ip[7];
-      uint32_t len = m[i]->data_len - 14;
-      if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && len >= ihl + 4) {
-        Tuple4 t = read_tuple(ip, ihl);
-        owner = owner_of(snap, t.saddr, t.sport, t.daddr, t.dport);
-      } else if (proto == kProtoIcmp && !frag && ihl >= 20) [[unlikely]] {
-        owner = owner_of_icmp_error(snap, ip, ihl, len);
-      }
-    }
+    uint32_t owner = frame_owner(sh_.steer, is_virtual, rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, id_);
     if (owner == id_) {
       m[kept++] = m[i];
     } else {
@@ -342,7 +285,7 @@ void LcoreWorker::to_kernel(rte_mbuf* m) {
     rte_pktmbuf_free(m);
     return;
   }
-  dpc_.add(DpCounter::ToKernel);
+  dpc_.add(DpCounter::ToTap);
   tx(tapq_[pi], m);
 }
 

@@ -18,6 +18,7 @@
 #include "neigh.h"
 #include "port.h"
 #include "route.h"
+#include "steer.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -50,8 +51,7 @@ struct Shared {
   void (*wake)(void*) = nullptr;        // wakes the control thread's event loop
   void* wake_arg = nullptr;
   std::vector<be32> local_addrs;        // FullNAT, sorted
-  uint16_t fnat_port_lo = 1024;
-  uint32_t fnat_share = 0;              // local ports per worker
+  SteerPlan steer;                      // points into local_addrs
   IdleBackoff backoff;
   uint64_t tsc_hz = 0;
 };
@@ -83,8 +83,6 @@ class LcoreWorker {
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
   uint16_t steer(rte_mbuf** m, uint16_t n);
-  uint32_t owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const;
-  uint32_t owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const;
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
   void to_kernel(rte_mbuf* m);

@@ -93,7 +93,7 @@ describe('the dataplane on real traffic', { skip }, () => {
     srv.kill();
     assert.equal(r.stdout.trim(), 'director', r.stderr);
     const st = await dir.stats();
-    assert.ok((st.events.to_kernel ?? 0) > 0 && (st.events.from_kernel ?? 0) > 0);
+    assert.ok((st.events.to_tap ?? 0) > 0 && (st.events.from_tap ?? 0) > 0);
   });
 
   test('wrr 3/2/1 over new connections: exactly 30/20/10 of 60', async () => {
