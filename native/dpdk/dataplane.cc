@@ -13,7 +13,12 @@
 #include <rte_ring_elem.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <new>
 #include <stdexcept>
+
+#include "conn_table.h"
 
 namespace fulcrum::dp {
 
@@ -25,6 +30,48 @@ constexpr unsigned kReplyRing = 1024;  // >= workers * kCommandRing: a reply nev
 constexpr unsigned kHandoverRing = 4096;
 
 int worker_main(void* arg) { return static_cast<LcoreWorker*>(arg)->run(); }
+
+// The bytes one worker's connection table takes for `capacity` connections, as the table
+// itself computes them: a table built with an allocator that records each request and refuses
+// it (construction then throws std::bad_alloc having allocated nothing).
+size_t conn_table_bytes(uint32_t capacity) {
+  size_t bytes = 0;
+  TableAllocator probe;
+  probe.alloc = [](size_t n, size_t, void* ctx) -> void* {
+    *static_cast<size_t*>(ctx) += n;
+    return nullptr;
+  };
+  probe.free = [](void*, size_t, void*) {};
+  probe.ctx = &bytes;
+  ConnTable::Options o;
+  o.capacity = capacity;
+  o.seed = 1;
+  o.alloc = probe;
+  try {
+    ConnTable t(o);
+  } catch (const std::bad_alloc&) {
+  }
+  return bytes;
+}
+
+// MemAvailable from /proc/meminfo (what the kernel can hand out without swapping), or 0 when
+// it cannot be read.
+uint64_t memory_available() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
+std::string conn_table_problem(uint32_t capacity, uint32_t workers, size_t per_worker, const std::string& what) {
+  return "dataplane.connTableSize: " + std::to_string(capacity) + " connections need " + std::to_string(per_worker) +
+         " bytes per worker (" + std::to_string(uint64_t{per_worker} * workers) + " for " + std::to_string(workers) +
+         " workers); " + what + "; lower dataplane.connTableSize";
+}
 
 std::string join_problems(const std::vector<std::string>& p) {
   std::string s = "config refused:";
@@ -47,7 +94,12 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
   if (cfg.local_addrs.size() > FnatPool::kMaxAddrs)
     throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses");
 
-  // The config is checked before anything starts.
+  // The config is checked before anything starts, the connection tables' memory included
+  // (each worker's table is allocated and touched whole at start).
+  const size_t table_bytes = conn_table_bytes(cfg.conn_capacity);
+  if (uint64_t avail = memory_available(); avail && uint64_t{table_bytes} * nw > avail)
+    throw std::runtime_error(conn_table_problem(cfg.conn_capacity, nw, table_bytes,
+                                                "only " + std::to_string(avail) + " bytes are available"));
   std::vector<std::string> problems;
   std::unique_ptr<Snapshot> first = build_snapshot(core, cfg.limits, nullptr, problems);
   if (!first) throw std::runtime_error(join_problems(problems));
@@ -142,7 +194,12 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.port_hi = ports.hi;
       wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
       wo.worker_id = static_cast<uint16_t>(w);
-      workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
+      try {
+        workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
+      } catch (const std::bad_alloc&) {
+        throw std::runtime_error(conn_table_problem(cfg.conn_capacity, nw, table_bytes,
+                                                    "allocating worker " + std::to_string(w) + "'s table failed"));
+      }
       rte_rcu_qsbr_thread_register(sh.qsbr, w);
     }
 
