@@ -116,7 +116,8 @@ export interface NativeAddon {
   /** Drops every connection and template, or those of one real server (by native dest id). */
   flush(dest?: number): Promise<void>;
   ports(): PortInfo[];
-  neighbours(): Promise<NeighbourInfo[]>;
+  /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
+  neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;
   coreDemo(options: CoreDemoOptions): CoreDemoResult;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];

@@ -405,9 +405,12 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       break;
     case CmdType::Neighbours:
       neigh_.for_each([&](const NeighEntry& e) {
-        if (r.neigh.size() < r.neigh.capacity())
-          r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),
-                                      e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
+        if (r.neigh.size() == r.neigh.capacity()) {
+          r.neigh_truncated = true;  // never grown here: the worker does not allocate
+          return;
+        }
+        r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),
+                                    e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
       });
       break;
   }

@@ -13,8 +13,12 @@
 
 namespace fulcrum::dp {
 
+// Entries a worker's table holds (the dataplane's tables use the default): 4096 neighbours on
+// the director's links is far more than a director has (routers and real servers).
+constexpr uint32_t kNeighCapacity = 4096;
+
 struct NeighOptions {
-  uint32_t capacity = 4096;          // entries (rounded up to a power of two, times two)
+  uint32_t capacity = kNeighCapacity;  // entries (rounded up to a power of two, times two)
   uint64_t reachable_ms = 60000;     // after an answer, trust it this long (then STALE)
   uint64_t retrans_ms = 1000;        // between requests
   uint32_t max_probes = 3;           // unanswered requests before giving up

@@ -133,6 +133,8 @@ TEST(Steer, TruncatedFramesAreNeverReadPastTheirEnd) {
       Pkt().ipv4(ip4("198.51.100.1"), kVip).icmp_error(3, 4, quoted).frame(),
       Pkt().vlan(9).ipv4(ip4("198.51.100.1"), kVip).icmp_error(3, 4, quoted).frame(),
       Pkt().ipv4(kServer, kLocal[1]).tcp(80, 2000).frame(),
+      // IP options push the ICMP header far out: a short frame ends before its type byte.
+      Pkt().ipv4(ip4("198.51.100.1"), kVip).ip_options(Bytes(40, 1)).icmp_error(3, 4, quoted).frame(),
   };
   for (const Bytes& f : frames) {
     for (size_t cut = 0; cut < f.size(); ++cut) {
