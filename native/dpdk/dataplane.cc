@@ -19,15 +19,13 @@
 #include <stdexcept>
 
 #include "conn_table.h"
+#include "dp_limits.h"
 
 namespace fulcrum::dp {
 
 namespace {
 
 constexpr const char* kPoolName = "fulcrum_mbufs";
-constexpr unsigned kCommandRing = 64;
-constexpr unsigned kReplyRing = 1024;  // >= workers * kCommandRing: a reply never waits
-constexpr unsigned kHandoverRing = 4096;
 
 int worker_main(void* arg) { return static_cast<LcoreWorker*>(arg)->run(); }
 
@@ -90,7 +88,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
   if (running_) throw std::runtime_error("the dataplane is already running in this process");
   if (cfg.ports.empty()) throw std::runtime_error("dataplane.ports: at least one port is needed");
   const uint32_t nw = static_cast<uint32_t>(cfg.worker_cpus.size());
-  if (nw == 0 || nw > 64) throw std::runtime_error("dataplane.workers: between 1 and 64 workers");
+  if (nw == 0 || nw > kMaxWorkers)
+    throw std::runtime_error("dataplane.workers: between 1 and " + std::to_string(kMaxWorkers) + " workers");
   if (cfg.local_addrs.size() > FnatPool::kMaxAddrs)
     throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses");
 
@@ -117,7 +116,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     uint32_t taps = static_cast<uint32_t>(std::count_if(cfg.ports.begin(), cfg.ports.end(),
                                                         [](const PortConfig& p) { return !p.tap.empty(); }));
     uint32_t need = cfg.mbufs ? cfg.mbufs
-                              : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * 2048 + nw * 1024 + 4096;
+                              : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * kMbufsPerQueue + nw * kMbufsPerWorker +
+                                    kMbufsSpare;
     rte_mempool* pool = rte_mempool_lookup(kPoolName);
     // An earlier start's pool that is too small is replaced once all its mbufs are back.
     if (pool && pool->size < need && rte_mempool_full(pool)) {
@@ -127,7 +127,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     if (pool && pool->size < need)
       throw std::runtime_error("the mbuf pool of an earlier start in this process is too small (" +
                                std::to_string(pool->size) + " < " + std::to_string(need) + "); restart the process");
-    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (!pool)
       throw std::runtime_error("cannot allocate " + std::to_string(need) + " mbufs: " + rte_strerror(rte_errno) +
                                " (give EAL more memory with -m, or use hugepages)");
@@ -143,9 +143,11 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     Shared& sh = *shared_;
     sh.ports = ports_.ports();
     for (size_t i = 0; i < sh.ports.size(); ++i) {
-      if (sh.ports[i].id >= 1024) throw std::runtime_error("DPDK port id beyond 1023");
+      if (sh.ports[i].id >= kPortIdBound)
+        throw std::runtime_error("DPDK port id " + std::to_string(sh.ports[i].id) + " beyond " +
+                                 std::to_string(kPortIdBound - 1));
       sh.port_index[sh.ports[i].id] = static_cast<uint16_t>(i);
-      if (sh.ports[i].has_tap && sh.ports[i].tap_id < 1024) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
+      if (sh.ports[i].has_tap && sh.ports[i].tap_id < kPortIdBound) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
     }
     sh.routes = routes_.get();
     sh.pool = pool;
@@ -177,7 +179,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
         if (a != b)
           sh.handover[a * nw + b] = ring("fk_h" + std::to_string(a) + "_" + std::to_string(b), kHandoverRing,
                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
-      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), 256, RING_F_SC_DEQ, 16));
+      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), kNeighUpdateRing, RING_F_SC_DEQ, 16));
       sh.commands.push_back(ring("fk_c" + std::to_string(a), kCommandRing, RING_F_SP_ENQ | RING_F_SC_DEQ));
     }
     sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
@@ -296,9 +298,9 @@ bool Dataplane::submit(std::unique_ptr<Request> r, int worker) {
 
 void Dataplane::poll_replies() {
   if (!shared_) return;
-  void* got[64];
+  void* got[kCommandRing];
   unsigned n;
-  while ((n = rte_ring_sc_dequeue_burst(shared_->replies, got, 64, nullptr)) > 0) {
+  while ((n = rte_ring_sc_dequeue_burst(shared_->replies, got, kCommandRing, nullptr)) > 0) {
     for (unsigned i = 0; i < n; ++i) {
       Request* r = static_cast<Request*>(got[i]);
       if (--r->remaining) continue;

@@ -14,14 +14,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dp_limits.h"
 #include "snapshot_rcu.h"
 #include "steer.h"
 
 namespace fulcrum::dp {
 
 namespace {
-
-constexpr uint16_t kBurst = 32;
 
 // What one worker tells the others it learnt from ARP (16 bytes: an rte_ring element).
 struct NeighUpdate {
@@ -33,6 +32,8 @@ struct NeighUpdate {
   uint16_t pad2;
 };
 static_assert(sizeof(NeighUpdate) == 16);
+static_assert(kPortIdBound >= RTE_MAX_ETHPORTS, "Shared::port_index must cover every DPDK port id");
+static_assert(kBurst <= kTxBuffer, "a handover queue holds one RX burst");
 
 inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
@@ -164,7 +165,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
                          rte_pktmbuf_tailroom(in[i])};
     ++k;
   }
-  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / 10));
+  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
   for (uint16_t i = 0; i < k; ++i) {
     const Verdict& v = verdicts_[i];
     switch (v.action) {
@@ -244,7 +245,7 @@ void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
     rte_pktmbuf_free(m);
     return;
   }
-  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+  size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   const Port& p = sh_.ports[pi];
   const Snapshot* snap = core_.snapshot();
   auto is_mine = [&](be32 x) { return (p.cfg.addr && x == p.cfg.addr) || snap->has_vip_v4(x) || is_local_addr(x); };
@@ -279,7 +280,7 @@ void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, b
 }
 
 void LcoreWorker::to_kernel(rte_mbuf* m) {
-  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+  size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   if (!sh_.ports[pi].has_tap) {
     dpc_.add(DpCounter::NoKernelPath);
     rte_pktmbuf_free(m);
@@ -305,7 +306,7 @@ void LcoreWorker::send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast) {
 
 void LcoreWorker::tx(TxQueue& q, rte_mbuf* m) {
   q.pkts[q.n++] = m;
-  if (q.n == 64) flush(q);
+  if (q.n == kTxBuffer) flush(q);
 }
 
 void LcoreWorker::flush(TxQueue& q) {
@@ -337,16 +338,17 @@ void LcoreWorker::on_snapshot(const Snapshot* next) {
 }
 
 void LcoreWorker::housekeeping(uint64_t now_ms) {
-  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
   if (tick != last_tick_) {
     last_tick_ = tick;
-    // A full sweep of the table about once a second.
-    uint32_t budget = std::max<uint32_t>(64, static_cast<uint32_t>(core_.conn_capacity() / 100));
+    uint32_t budget =
+        std::max<uint32_t>(kExpiryMinBudget, static_cast<uint32_t>(core_.conn_capacity() / kExpirySweepTicks));
     core_.housekeeping(tick, budget);
   }
   if (sh_.nworkers > 1) {
-    NeighUpdate u[16];
-    unsigned n = rte_ring_sc_dequeue_burst_elem(sh_.neigh_updates[id_], u, sizeof(NeighUpdate), 16, nullptr);
+    NeighUpdate u[kNeighUpdateBurst];
+    unsigned n =
+        rte_ring_sc_dequeue_burst_elem(sh_.neigh_updates[id_], u, sizeof(NeighUpdate), kNeighUpdateBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
       Mac mac;
       std::memcpy(mac.b, u[i].mac, 6);
@@ -373,7 +375,7 @@ void LcoreWorker::serve_commands(uint64_t now_ms) {
 }
 
 void LcoreWorker::serve(Request& r, uint64_t now_ms) {
-  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
   switch (r.type) {
     case CmdType::Sync:
       break;
@@ -420,13 +422,14 @@ void LcoreWorker::idle(uint32_t empty) {
   const IdleBackoff& b = sh_.backoff;
   if (!b.enabled || empty < b.pause_after_polls) return;
   uint32_t stage = empty - b.pause_after_polls;
-  if (stage < 256 || b.max_sleep_us == 0) {
+  if (stage < kIdlePauseStage || b.max_sleep_us == 0) {
     rte_pause();
     return;
   }
-  // Sleeps double every 256 empty polls up to the bound, so a burst after a quiet spell waits
-  // at most max_sleep_us.
-  uint32_t us = std::min<uint32_t>(b.max_sleep_us, 1u << std::min<uint32_t>((stage - 256) / 256, 20));
+  // Sleeps double every kIdlePauseStage empty polls up to the bound, so a burst after a quiet
+  // spell waits at most max_sleep_us.
+  uint32_t us = std::min<uint32_t>(b.max_sleep_us,
+                                   1u << std::min<uint32_t>((stage - kIdlePauseStage) / kIdlePauseStage, 20));
   rte_delay_us_sleep(us);
 }
 

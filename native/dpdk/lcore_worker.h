@@ -14,6 +14,7 @@
 
 #include "control.h"
 #include "dp_counters.h"
+#include "dp_limits.h"
 #include "engine.h"
 #include "neigh.h"
 #include "port.h"
@@ -37,7 +38,7 @@ struct IdleBackoff {
 // atomics).
 struct Shared {
   std::vector<Port> ports;
-  uint16_t port_index[1024] = {};       // DPDK port id -> index in ports (RTE_MAX_ETHPORTS bound)
+  uint16_t port_index[kPortIdBound] = {};  // DPDK port id -> index in ports
   const RouteTable* routes = nullptr;
   rte_mempool* pool = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
@@ -77,7 +78,7 @@ class LcoreWorker {
   struct TxQueue {
     uint16_t port_id = 0;
     uint16_t n = 0;
-    rte_mbuf* pkts[64];
+    rte_mbuf* pkts[kTxBuffer];
   };
 
   void poll_port(size_t pi, uint64_t now_ms);

@@ -34,7 +34,6 @@ using namespace fulcrum::dp;
 
 namespace {
 
-constexpr uint16_t kBurst = 32;
 constexpr uint32_t kFrameLen = 60;
 const Mac kSinkMac{{0x02, 0, 0, 0, 0, 0x99}};
 
