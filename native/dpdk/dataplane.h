@@ -50,7 +50,8 @@ class Dataplane {
 
   // Builds the snapshot (nullptr with problems listed when the config is refused; nothing
   // changes then), publishes it, and sends a Sync so `done` runs once every worker uses it;
-  // the previous snapshot is freed after the RCU grace period.
+  // the previous snapshot is freed once kSnapshotGracePeriods RCU grace periods are over
+  // (snapshot_rcu.h; reclaim() runs whenever replies are collected).
   bool apply(const CoreConfig& core, std::vector<std::string>& problems, std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
