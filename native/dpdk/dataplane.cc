@@ -68,7 +68,7 @@ uint64_t memory_available() {
 std::string conn_table_problem(uint32_t capacity, uint32_t workers, size_t per_worker, const std::string& what) {
   return "dataplane.connTableSize: " + std::to_string(capacity) + " connections need " + std::to_string(per_worker) +
          " bytes per worker (" + std::to_string(uint64_t{per_worker} * workers) + " for " + std::to_string(workers) +
-         " workers); " + what + "; lower dataplane.connTableSize";
+         (workers == 1 ? " worker); " : " workers); ") + what + "; lower dataplane.connTableSize";
 }
 
 std::string join_problems(const std::vector<std::string>& p) {

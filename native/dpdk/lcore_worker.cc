@@ -183,7 +183,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         if (f[12] == 0x08 && f[13] == 0x06)
           arp_input(m[i], now_ms);
         else
-          to_kernel(m[i]);
+          to_tap(m[i]);
         break;
       }
       case Action::Drop:
@@ -261,7 +261,7 @@ void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
     return;
   }
   if (useful_sender) learned(pi, a.spa, a.sha, now_ms, a.op == kArpReply && ours, true);
-  to_kernel(m);
+  to_tap(m);
 }
 
 void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others) {
@@ -279,7 +279,7 @@ void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, b
     if (w != id_) rte_ring_mp_enqueue_elem(sh_.neigh_updates[w], &u, sizeof u);
 }
 
-void LcoreWorker::to_kernel(rte_mbuf* m) {
+void LcoreWorker::to_tap(rte_mbuf* m) {
   size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   if (!sh_.ports[pi].has_tap) {
     dpc_.add(DpCounter::NoKernelPath);

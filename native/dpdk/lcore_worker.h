@@ -86,7 +86,7 @@ class LcoreWorker {
   uint16_t steer(rte_mbuf** m, uint16_t n);
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
-  void to_kernel(rte_mbuf* m);
+  void to_tap(rte_mbuf* m);
   void send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast);
   void learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others);
   void tx(TxQueue& q, rte_mbuf* m);
