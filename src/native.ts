@@ -128,8 +128,8 @@ export interface NativeAddon {
   /** Drops every connection and template, or those of one real server (by native dest id). */
   flush(dest?: number): Promise<void>;
   ports(): PortInfo[];
-  neighbours(): Promise<NeighbourInfo[]>;
-  coreDemo(options: CoreDemoOptions): CoreDemoResult;
+  /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
+  neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];
 }
@@ -147,6 +147,26 @@ export function nativeAddon(): NativeAddon {
     throw new Error(`cannot load the native addon at ${file} (run scripts/setup to build it): ${(err as Error).message}`);
   }
   return cached;
+}
+
+/** The packet core's demo (`fulcrum demo --core`): a module of its own, not part of the director's addon. */
+export interface DemoAddon {
+  coreDemo(options: CoreDemoOptions): CoreDemoResult;
+}
+
+let cachedDemo: DemoAddon | undefined;
+
+/** The demo module, loaded once. Throws with the path tried when the build is missing. */
+export function demoAddon(): DemoAddon {
+  if (cachedDemo) return cachedDemo;
+  const file = path.resolve(__dirname, '../../build/native/Release/fulcrum_demo.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cachedDemo = require(file) as DemoAddon;
+  } catch (err) {
+    throw new Error(`cannot load the demo module at ${file} (run scripts/setup to build it): ${(err as Error).message}`);
+  }
+  return cachedDemo;
 }
 
 /** Where cmake-js put the native executables (benchmarks). */

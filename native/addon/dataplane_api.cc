@@ -518,7 +518,7 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
   running_dataplane(env);
   auto r = std::make_unique<Request>();
   r->type = dp::CmdType::Neighbours;
-  r->neigh.reserve(8192);
+  r->neigh.reserve(dp::kNeighCapacity);  // the whole table
   return submit(env, std::move(r), 0, [](Napi::Env env, Request& r) -> Napi::Value {
     Dataplane& d = Dataplane::instance();
     Napi::Array a = Napi::Array::New(env, r.neigh.size());
@@ -533,7 +533,10 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
       o.Set("queued", n.queued);
       a.Set(static_cast<uint32_t>(i), o);
     }
-    return a;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("neighbours", a);
+    out.Set("truncated", r.neigh_truncated);
+    return out;
   });
 }
 

@@ -17,6 +17,7 @@
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
+#include "snapshot_rcu.h"
 
 namespace fulcrum::dp {
 
@@ -49,7 +50,8 @@ class Dataplane {
 
   // Builds the snapshot (nullptr with problems listed when the config is refused; nothing
   // changes then), publishes it, and sends a Sync so `done` runs once every worker uses it;
-  // the previous snapshot is freed after the RCU grace period.
+  // the previous snapshot is freed once kSnapshotGracePeriods RCU grace periods are over
+  // (snapshot_rcu.h; reclaim() runs whenever replies are collected).
   bool apply(const CoreConfig& core, std::vector<std::string>& problems, std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
@@ -82,10 +84,7 @@ class Dataplane {
   std::vector<rte_ring*> rings_;
   void* qsbr_mem_ = nullptr;
   std::unique_ptr<Snapshot> current_;
-  struct Retired {
-    std::unique_ptr<Snapshot> snap;
-    uint64_t token;
-  };
+  using Retired = RetiredSnapshot<Snapshot>;  // freed by reclaim(), see snapshot_rcu.h
   std::deque<Retired> retired_;
   std::vector<Request*> outstanding_;
 };

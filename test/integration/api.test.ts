@@ -192,6 +192,8 @@ describe('the REST API', { skip }, () => {
     assert.equal(dp.json.ports.length, 2);
     assert.equal(dp.json.workers.length, 1);
     assert.equal(dp.json.ports[0].driver, 'net_null');
+    assert.ok(Array.isArray(dp.json.neighbours));
+    assert.equal(dp.json.neighboursTruncated, false);
   });
 
   test('the OpenAPI document and the docs page are served', async () => {
