@@ -297,7 +297,7 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::vector<std::string> problems;
   hold(env);
-  bool ok = d.apply(core, problems, [env, deferred](Request&, const char* error) {
+  Dataplane::ApplyResult res = d.apply(core, problems, [env, deferred](Request&, const char* error) {
     if (g_shutting_down) return;
     release(env);
     Napi::HandleScope scope(env);
@@ -306,13 +306,13 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
     else
       deferred->Resolve(env.Undefined());
   });
-  if (!ok) {
+  if (res == Dataplane::ApplyResult::Refused) {
     release(env);
     throw config_error(env, problems);
   }
-  if (!problems.empty()) {  // published, but the confirmation could not be asked for
+  if (res == Dataplane::ApplyResult::Busy) {  // nothing changed: the promise says why
     release(env);
-    deferred->Resolve(env.Undefined());
+    deferred->Reject(Napi::Error::New(env, problems.front()).Value());
   }
   return deferred->Promise();
 }

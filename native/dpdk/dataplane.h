@@ -47,10 +47,15 @@ class Dataplane {
   void stop();
   bool running() const { return running_; }
 
-  // Builds the snapshot (nullptr with problems listed when the config is refused; nothing
-  // changes then), publishes it, and sends a Sync so `done` runs once every worker uses it;
-  // the previous snapshot is freed after the RCU grace period.
-  bool apply(const CoreConfig& core, std::vector<std::string>& problems, std::function<void(Request&, const char*)> done);
+  // What apply made of a change. Refused: the core found problems (listed); Busy: a worker's
+  // command ring is full, so the Sync that confirms the change could not be sent and the change
+  // was not published (problems holds the message). Either way nothing changed.
+  enum class ApplyResult : uint8_t { Applied, Refused, Busy };
+
+  // Builds the snapshot, publishes it, and sends a Sync so `done` runs once every worker uses
+  // it; the previous snapshot is freed after the RCU grace period.
+  ApplyResult apply(const CoreConfig& core, std::vector<std::string>& problems,
+                    std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
   bool submit(std::unique_ptr<Request> r, int worker = -1);
@@ -71,6 +76,10 @@ class Dataplane {
   Dataplane() = default;
   void teardown();
   void reclaim();
+  // True when every worker's command ring can take one more request. Only the control thread
+  // enqueues (single producer), so the room cannot vanish before the enqueue that follows.
+  bool commands_have_room() const;
+  ApplyResult publish(std::unique_ptr<Snapshot> next, std::function<void(Request&, const char*)> done);
 
   bool running_ = false;
   DataplaneConfig cfg_;
@@ -82,9 +91,14 @@ class Dataplane {
   std::vector<rte_ring*> rings_;
   void* qsbr_mem_ = nullptr;
   std::unique_ptr<Snapshot> current_;
+  // A replaced snapshot waits two grace periods: a worker reports quiescent between loading
+  // the snapshot pointer and its burst, so after the first one it may still hold the old
+  // snapshot for one loop (and reads it as `prev` when it takes the new one); after the second
+  // it has certainly moved on.
   struct Retired {
     std::unique_ptr<Snapshot> snap;
     uint64_t token;
+    bool second = false;
   };
   std::deque<Retired> retired_;
   std::vector<Request*> outstanding_;
