@@ -336,7 +336,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) return drop(DropReason::NoConnection);
 
   uint8_t plen = 0;
-  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p);
+  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p, now);
   if (did == kNoDest) return no_dest(pkt, p, p.daddr);
   const DestSnap& d = snap_->dest(did);
 
@@ -412,14 +412,16 @@ SchedState& Worker::sched_state(const ServiceSnap& svc) {
   return st;
 }
 
-DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p) {
+// lblc/lblcr stamp their locality entries with the time in seconds, the clock their garbage
+// collector (housekeeping) reads too.
+DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
   SchedPacket sp;
   sp.saddr = IpAddr::from_v4(p.saddr);
   sp.daddr = IpAddr::from_v4(p.daddr);
   sp.sport = ntoh16(p.sport);
   sp.dport = ntoh16(p.dport);
   return sched_pick(svc.sched, svc.flags, svc.tables, snap_->dests(), svc.order, load_.data(), sched_state(svc), sp,
-                    0);
+                    now_seconds(now));
 }
 
 // Persistence (reference §3.5): a template keyed by the masked client address sends every
@@ -448,7 +450,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     tc.children = 0;
     if (table_.is_expired(t, now)) expire_one(t, now);
   }
-  DestId did = schedule(svc, p);
+  DestId did = schedule(svc, p, now);
   if (did == kNoDest) return kNoDest;
   const DestSnap& d = snap_->dest(did);
   ConnV4 tc{};

@@ -108,7 +108,7 @@ class Worker {
     return {Action::Drop, r, 0};
   }
 
-  DestId schedule(const ServiceSnap& svc, const Parsed& p);
+  DestId schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now);
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
   bool dest_usable(const ConnV4& c) const;
   void set_state(ConnV4& c, uint8_t state);
