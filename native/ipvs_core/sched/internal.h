@@ -31,6 +31,7 @@ DestId rr_pick(const DestSnap*, Order, const DestLoad*, SchedState&);
 void wrr_tables(const DestSnap*, Order, SchedTables&);
 void wrr_init(SchedState&, const SchedTables&);
 void wrr_on_change(SchedState&, const SchedTables&);
+void wrr_on_adds(SchedState&, const DestSnap*, Order, size_t added);
 DestId wrr_pick(const SchedTables&, const DestSnap*, Order, const DestLoad*, SchedState&);
 
 // least_conn.cc

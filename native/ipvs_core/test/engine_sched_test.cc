@@ -55,5 +55,68 @@ TEST(EngineLblc, ALocalityEntrySurvivesWithinItsExpirationAndGoesAfterIt) {
   EXPECT_EQ(pick(h, 2), "192.168.1.10") << "the expired entry must be gone: wlc picks the idle A";
 }
 
+// ---- wrr: a batch equals its lines applied in order -------------------------------------------
+
+CoreConfig wrr_service(std::vector<DestConfig> dests) {
+  CoreConfig c;
+  c.services = {mksvc(0, kProtoTcp, kVip, 80, SchedKind::Wrr, std::move(dests))};
+  return c;
+}
+
+std::string picks(Harness& h, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    std::string a = pick(h, 100 + i);
+    s += (i ? " " : "") + std::string(1, static_cast<char>('A' + (a.back() - '0')));
+  }
+  return s;
+}
+
+TEST(EngineWrr, AServiceArrivingWithItsServersStartsLikeTheServersAddedOneByOne) {
+  const DestConfig a = mkdest(0, "192.168.1.10", 80, FwdMethod::Route, 3);
+  const DestConfig b = mkdest(1, "192.168.1.11", 80, FwdMethod::Route, 2);
+  const DestConfig c = mkdest(2, "192.168.1.12", 80, FwdMethod::Route, 1);
+  // ipvsadm -R: -A, then -a A, -a B, -a C, each its own change.
+  Harness lines(wrr_service({}));
+  lines.apply(wrr_service({a}));
+  lines.apply(wrr_service({b, a}));
+  lines.apply(wrr_service({c, b, a}));
+  // The same service in one snapshot (config file, restart).
+  Harness batch(wrr_service({c, b, a}));
+  // The kernel: after A alone cw = mw = 1, and adding B and C keeps cw = 1, so the first pass
+  // visits every server newest first, then the passes at cw 3, 2, 1 follow.
+  const std::string kernel = "C B A A B A C B A A B A";
+  EXPECT_EQ(picks(lines, 12), kernel);
+  EXPECT_EQ(picks(batch, 12), kernel);
+}
+
+// A service that exists without servers and then gets three in one change (fvsadm -R onto an
+// existing service, a config reload) starts as its lines would have.
+TEST(EngineWrr, ServersArrivingTogetherAtAnEmptyServiceStartLikeTheirLines) {
+  const DestConfig a = mkdest(0, "192.168.1.10", 80, FwdMethod::Route, 4);
+  const DestConfig b = mkdest(1, "192.168.1.11", 80, FwdMethod::Route, 2);
+  const DestConfig c = mkdest(2, "192.168.1.12", 80, FwdMethod::Route, 1);
+  Harness lines(wrr_service({}));
+  lines.apply(wrr_service({a}));
+  lines.apply(wrr_service({b, a}));
+  lines.apply(wrr_service({c, b, a}));
+  Harness batch(wrr_service({}));
+  batch.apply(wrr_service({c, b, a}));
+  EXPECT_EQ(picks(batch, 14), picks(lines, 14));
+  EXPECT_EQ(picks(batch, 3), "C B A");  // still in step after 14
+}
+
+// Binding wrr to a service that already has servers (-E) starts at the maximum weight, as the
+// kernel's init_service does.
+TEST(EngineWrr, ChangingTheSchedulerToWrrStartsAtTheMaximumWeight) {
+  std::vector<DestConfig> d = {mkdest(1, "192.168.1.11", 80, FwdMethod::Route, 1),
+                               mkdest(0, "192.168.1.10", 80, FwdMethod::Route, 3)};  // B A
+  CoreConfig rr;
+  rr.services = {mksvc(0, kProtoTcp, kVip, 80, SchedKind::Rr, d)};
+  Harness h(rr);
+  h.apply(wrr_service(d));
+  EXPECT_EQ(picks(h, 8), "A A B A A A B A");
+}
+
 }  // namespace
 }  // namespace fulcrum::test

@@ -93,13 +93,23 @@ struct Svc {
     if (w != 0) s.last_weight = w;
     rebuild();
   }
-  // The service first appears in a snapshot that already holds every dest added until start()
-  // (a config load), so the worker's state is initialised with the whole list.
+  // The scheduler is bound to a service that already holds every dest added until start()
+  // (ipvsadm -E changing the scheduler): the state was synced under another scheduler first,
+  // so start() re-binds it to the whole list at once (the kernel's init_service).
   void defer() {
     live = false;
     state = SchedState(seed_, lc_);
   }
   void start() {
+    live = true;
+    const SchedKind other = kind == SchedKind::Rr ? SchedKind::Wlc : SchedKind::Rr;
+    SchedTables none;
+    sched_state_sync(state, other, none, dests.data(), order);
+    rebuild();
+  }
+  // The service appears with every dest added until batch_end() in one change (a config
+  // load, fvsadm -R): a state never synced before takes them all at once.
+  void batch_end() {
     live = true;
     rebuild();
   }
