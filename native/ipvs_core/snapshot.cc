@@ -140,9 +140,16 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
   auto snap = std::make_unique<Snapshot>();
   Snapshot& s = *snap;
   s.limits_ = limits;
-  s.dests_.assign(limits.max_dests, DestSnap{});
+  // Every id's last identity carries over, deleted ones too, so an id given back to the same
+  // server keeps its incarnation and one given to another server gets a new one.
+  const bool same_shape = prev && prev->limits().max_dests == limits.max_dests;
+  if (same_shape)
+    s.dests_ = prev->dests_;
+  else
+    s.dests_.assign(limits.max_dests, DestSnap{});
   for (DestSnap& d : s.dests_) d.available = false;
   s.svc_slot_.assign(limits.max_services, -1);
+  uint32_t next_inc = prev ? prev->next_incarnation_ : 1;
 
   std::set<std::tuple<uint8_t, IpAddr::Bytes, uint16_t>> seen_services;
   std::set<uint32_t> seen_marks;
@@ -189,6 +196,11 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
     svc.flags = c.flags;
     svc.persist_ticks = c.persist_timeout_s * kTicksPerSec;
     svc.netmask = c.netmask;
+    svc.key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    {
+      const ServiceSnap* old = prev && c.id < limits.max_services ? prev->service(c.id) : nullptr;
+      svc.incarnation = old && old->key == svc.key ? old->incarnation : next_inc++;
+    }
     std::set<std::pair<IpAddr::Bytes, uint16_t>> seen_dests;
     for (size_t j = 0; j < c.dests.size(); ++j) {
       const DestConfig& d = c.dests[j];
@@ -210,6 +222,10 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
       if (d.addr.is_v4() && (h == 0 || h >= 0xe0000000u)) err(dat + ".address", "must be a unicast address");
       if (d.fwd == FwdMethod::Local) err(dat + ".method", "local delivery is not supported by a userspace director");
       DestSnap& ds = s.dests_[d.id];
+      const DestSnap old = ds;  // the id's last identity (available is false here)
+      const bool same_server = old.incarnation && old.svc_key == svc.key && old.addr == d.addr && old.port == d.port;
+      ds.incarnation = same_server ? old.incarnation : next_inc++;
+      ds.svc_key = svc.key;
       ds.addr = d.addr;
       ds.port = d.port;
       ds.fwd = d.fwd;
@@ -221,10 +237,8 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
       ds.available = true;
       // mh keeps a quiesced server's slots: remember its last non-zero weight.
       ds.last_weight = d.weight;
-      if (d.weight == 0 && prev && d.id < prev->limits().max_dests) {
-        const DestSnap& old = prev->dest(d.id);
-        if (old.available && old.svc == c.id && old.addr == d.addr && old.port == d.port) ds.last_weight = old.last_weight;
-      }
+      if (d.weight == 0 && same_shape && prev->dest(d.id).available && old.svc == c.id && same_server)
+        ds.last_weight = old.last_weight;
       svc.order.push_back(d.id);
     }
     if (ok) {
@@ -284,6 +298,7 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
   s.mtu_ = config.mtu;
   s.tunnel_source_ = config.tunnel_source;
   s.expire_quiescent_template_ = config.expire_quiescent_template;
+  s.next_incarnation_ = next_inc;
   return snap;
 }
 

@@ -36,6 +36,11 @@ struct ServiceSnap {
   // Bumped whenever the scheduler's inputs (dest list, weights, scheduler) change, so each
   // worker re-syncs its own scheduler state (rr cursor, wrr current weight) exactly once.
   uint32_t generation = 0;
+  // Which service holds the id: kept while the id names the same key (service_key), new when
+  // the id was absent from the previous snapshot or names another service now. A worker
+  // starts a new incarnation's scheduler state and counters afresh.
+  uint32_t incarnation = 0;
+  uint64_t key = 0;
 };
 
 class Snapshot {
@@ -102,6 +107,7 @@ class Snapshot {
   be32 tunnel_source_ = 0;
   bool expire_quiescent_template_ = false;
   WorkerLimits limits_;
+  uint32_t next_incarnation_ = 1;  // the next incarnation a successor may hand out
 };
 
 // Validates the whole config and builds a snapshot, or returns nullptr with every problem

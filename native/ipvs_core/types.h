@@ -116,7 +116,20 @@ struct DestSnap {
   DestId id = kNoDest;
   SvcId svc = 0;
   bool available = true;    // false once deleted (kept while connections refer to it)
+  // Which server holds the id: assigned by the snapshot builder, kept while the id names the
+  // same server (service key, address and port, even across a delete and re-add, as the
+  // kernel's dest trash), new when the control side gives the id to another server. Workers
+  // start a new incarnation's counters at zero; entries carry its low 8 bits (conn.h).
+  uint32_t incarnation = 0;
+  uint64_t svc_key = 0;     // the service's key (service_key()) when the dest was last present
 };
+
+// A service's identity: proto/VIP/port, or its fwmark. Exact for every service a snapshot
+// accepts (IPv4 VIPs).
+inline uint64_t service_key(uint8_t proto, const IpAddr& vip, uint16_t port, uint32_t fwmark) {
+  if (fwmark) return (uint64_t{1} << 63) | fwmark;
+  return (uint64_t{proto} << 48) | (uint64_t{port} << 32) | vip.v4();
+}
 
 // Per-worker, per-dest load as the scheduler sees it. Owned by one worker: plain integers.
 struct DestLoad {
