@@ -207,6 +207,21 @@ Dataplane::ApplyResult Dataplane::apply(const CoreConfig& core, std::vector<std:
   return publish(std::move(next), std::move(done));
 }
 
+Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
+                                              std::function<void(Request&, const char*)> done) {
+  if (!running_) {
+    problems.push_back("the dataplane is not running");
+    return ApplyResult::Refused;
+  }
+  if (!commands_have_room()) {
+    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
+    return ApplyResult::Busy;
+  }
+  std::unique_ptr<Snapshot> next = fulcrum::apply_delta(*current_, delta, problems);
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
 bool Dataplane::commands_have_room() const {
   for (rte_ring* r : shared_->commands)
     if (rte_ring_free_count(r) == 0) return false;

@@ -56,6 +56,10 @@ class Dataplane {
   // it; the previous snapshot is freed after the RCU grace period.
   ApplyResult apply(const CoreConfig& core, std::vector<std::string>& problems,
                     std::function<void(Request&, const char*)> done);
+  // The same for a change to the current snapshot (services upserted/removed by id): the new
+  // snapshot shares what the delta does not touch, and workers re-sync only what it changed.
+  ApplyResult apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
+                          std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
   bool submit(std::unique_ptr<Request> r, int worker = -1);

@@ -53,10 +53,20 @@ Worker::Worker(const WorkerOptions& opts)
 Worker::~Worker() = default;
 
 void Worker::set_snapshot(const Snapshot* snap) {
+  const bool follows = snap_ && snap->lineage() == lineage_ && snap->seq() == seq_ + 1;
   snap_ = snap;
-  for (const ServiceSnap& svc : snap->services()) take_service(svc);
-  for (const ServiceSnap& svc : snap->services())
+  seq_ = snap->seq();
+  lineage_ = snap->lineage();
+  auto take = [&](const ServiceSnap& svc) {
+    take_service(svc);
     for (DestId d : svc.order) take_dest(snap->dest(d));
+  };
+  if (follows) {
+    for (SvcId id : snap->changed_services())
+      if (const ServiceSnap* svc = snap->service(id)) take(*svc);
+  } else {
+    snap->for_each_service(take);
+  }
 }
 
 // A service new to this worker, or an id now naming another service, starts with fresh
@@ -625,8 +635,7 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
 
 void Worker::housekeeping(uint32_t now, uint32_t budget) {
   table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
-  for (const ServiceSnap& svc : snap_->services())
-    if (svc.sched == SchedKind::Lblc || svc.sched == SchedKind::Lblcr) sched_housekeeping(*sched_[svc.id], now_seconds(now));
+  for (SvcId id : snap_->locality_services()) sched_housekeeping(*sched_[id], now_seconds(now));
 }
 
 void Worker::flush_all(uint32_t now) {

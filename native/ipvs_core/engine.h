@@ -63,7 +63,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Publishes a new configuration to this worker; called between bursts. The snapshot must
-  // outlive its use (the dataplane frees old ones after an RCU grace period).
+  // outlive its use (the dataplane frees old ones after an RCU grace period). When it follows
+  // the one this worker took last (same lineage, seq + 1), only its changed services are re-synced;
+  // otherwise (first one, or snapshots skipped) every service is.
   void set_snapshot(const Snapshot* snap);
   const Snapshot* snapshot() const { return snap_; }
 
@@ -129,6 +131,8 @@ class Worker {
 
   WorkerOptions opts_;
   const Snapshot* snap_ = nullptr;
+  uint64_t seq_ = 0;  // of snap_
+  uint64_t lineage_ = 0;
   ConnTable table_;
   FnatPool fnat_;
   std::vector<DestLoad> load_;

@@ -124,6 +124,16 @@ struct DestSnap {
   uint64_t svc_key = 0;     // the service's key (service_key()) when the dest was last present
 };
 
+// The per-DestId configuration as schedulers and the engine read it: chunks of 64 DestSnaps
+// (a snapshot shares the chunks a change does not touch with its predecessor; cow_array.h).
+constexpr unsigned kDestChunkBits = 6;
+struct DestTable {
+  const DestSnap* const* chunks = nullptr;
+  const DestSnap& operator[](DestId id) const {
+    return chunks[id >> kDestChunkBits][id & ((1u << kDestChunkBits) - 1)];
+  }
+};
+
 // A service's identity: proto/VIP/port, or its fwmark. Exact for every service a snapshot
 // accepts (IPv4 VIPs).
 inline uint64_t service_key(uint8_t proto, const IpAddr& vip, uint16_t port, uint32_t fwmark) {

@@ -22,7 +22,7 @@ void sched_seed(SchedState& s, uint64_t seed) {
   s.rng = seed ? seed : 0x9E3779B97F4A7C15ULL;  // xorshift must never hold 0
 }
 
-std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, const DestSnap* dests,
+std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, DestTable dests,
                                std::span<const DestId> order, uint32_t generation,
                                SchedTables& out, uint32_t mh_table_size, bool svc_v6) {
   out = SchedTables{};
@@ -46,7 +46,7 @@ std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, const Des
   }
 }
 
-void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, const DestSnap* dests,
+void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, DestTable dests,
                       std::span<const DestId> order) {
   const bool fresh = !s.initialized || s.kind != kind;
   if (!fresh && s.generation == t.generation) return;
@@ -91,7 +91,7 @@ void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, const
   s.prev_order.assign(order.begin(), order.end());
 }
 
-DestId sched_pick(SchedKind kind, uint32_t svc_flags, const SchedTables& t, const DestSnap* dests,
+DestId sched_pick(SchedKind kind, uint32_t svc_flags, const SchedTables& t, DestTable dests,
                   std::span<const DestId> order, const DestLoad* load, SchedState& s,
                   const SchedPacket& pkt, uint32_t now_s) {
   switch (kind) {

@@ -8,7 +8,7 @@ namespace fulcrum::sched_detail {
 
 // di = gcd of the positive weights (1 if none); mw = max weight - (di - 1), so the last pass
 // runs at cw = 1 and a dest whose weight fell below di stays reachable.
-void wrr_tables(const DestSnap* dests, Order order, SchedTables& t) {
+void wrr_tables(DestTable dests, Order order, SchedTables& t) {
   int32_t g = 0, mw = 0;
   for (DestId id : order) {
     const int32_t w = dests[id].weight;
@@ -46,7 +46,7 @@ void wrr_on_change(SchedState& s, const SchedTables& t) { wrr_changed(s, t.wrr_m
 // each, so a service filled from empty starts at cw = 1 (the first server alone has mw = 1),
 // not at the batch's maximum. Replays those lines: the last `added` of the newest-first order
 // are the new ones, applied oldest first.
-void wrr_on_adds(SchedState& s, const DestSnap* dests, Order order, size_t added) {
+void wrr_on_adds(SchedState& s, DestTable dests, Order order, size_t added) {
   int32_t g = 0, mx = 0;
   auto take = [&](DestId id) {
     const int32_t w = dests[id].weight;
@@ -62,7 +62,7 @@ void wrr_on_adds(SchedState& s, const DestSnap* dests, Order order, size_t added
   s.pos = -1;
 }
 
-DestId wrr_pick(const SchedTables& t, const DestSnap* dests, Order order, const DestLoad* load,
+DestId wrr_pick(const SchedTables& t, DestTable dests, Order order, const DestLoad* load,
                 SchedState& s) {
   const int32_t n = static_cast<int32_t>(order.size());
   if (t.wrr_mw == 0 || n == 0) return kNoDest;

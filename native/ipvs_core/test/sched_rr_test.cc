@@ -210,7 +210,7 @@ TEST(Wrr, ResyncForTheSameGenerationChangesNothing) {
   s.add("B", 1);
   s.start();
   EXPECT_EQ(s.seq(2), "A A");
-  sched_state_sync(s.state, s.kind, s.tables, s.dests.data(), s.order);
+  sched_state_sync(s.state, s.kind, s.tables, s.view(), s.order);
   EXPECT_EQ(s.seq(2), "B A");
 }
 
