@@ -312,12 +312,14 @@ TEST(SnapshotDeltaScale, PrintsOneWeightChangeVersusOneWholeBuild) {
   CoreDelta d;
   d.upsert = {c.services[4321]};
   d.upsert[0].dests[2].weight = 11;
-  double best_delta = 1e9;
+  double first_delta = 0, best_delta = 1e9;
   std::unique_ptr<Snapshot> delta;
-  for (int rep = 0; rep < 20; ++rep) {  // steady state: the allocator has warmed up
+  for (int rep = 0; rep < 20; ++rep) {  // the first one, then the steady state
     auto t4 = clock::now();
     delta = apply_delta(*whole, d, errors);
-    best_delta = std::min(best_delta, ms(clock::now() - t4));
+    const double took = ms(clock::now() - t4);
+    if (rep == 0) first_delta = took;
+    best_delta = std::min(best_delta, took);
     ASSERT_TRUE(delta);
   }
   WorkerOptions wo;
@@ -331,8 +333,9 @@ TEST(SnapshotDeltaScale, PrintsOneWeightChangeVersusOneWholeBuild) {
   auto t7 = clock::now();
   EXPECT_EQ(delta->dest(static_cast<DestId>(4321 * kDests + 2)).weight, 11);
   std::printf("[ figure ] %d services x %d dests: first build %.2f ms, whole rebuild for one weight %.2f ms, "
-              "delta for one weight %.3f ms (best of 20); worker: full walk %.2f ms, delta %.3f ms\n",
-              kServices, kDests, ms(t1 - t0), ms(t3 - t2), best_delta, ms(t6 - t5), ms(t7 - t6));
+              "delta for one weight %.3f ms (first), %.3f ms (best of 20); worker: full walk %.2f ms, "
+              "after the delta %.3f ms\n",
+              kServices, kDests, ms(t1 - t0), ms(t3 - t2), first_delta, best_delta, ms(t6 - t5), ms(t7 - t6));
 }
 
 }  // namespace
