@@ -36,6 +36,28 @@ export interface CoreDemoResult {
   drops: Record<string, number>;
 }
 
+/**
+ * A change to the config the dataplane runs (`applyDelta`), next to the whole config that
+ * `apply` takes. The new config is the current one with `remove` taken out, then `upsert` put in
+ * by service id; it is validated as a whole config is (every problem listed with its path, e.g.
+ * `upsert[3].dests[0].weight: ...`, cross-service rules included: one dest id in two services,
+ * two services with the same protocol/address/port or fwmark), and nothing changes when it is
+ * refused. Its cost grows with what it names, not with the size of the config: services it does
+ * not name are shared with the running config, and workers re-sync only the ones it names.
+ */
+export interface NativeDelta {
+  /** Services added or replaced whole by id, with all their dests (same shape as in apply). */
+  upsert?: NativeService[];
+  /** Ids of services removed (their dests go with them). */
+  remove?: number[];
+  /** Replaces the match rules when present. */
+  rules?: NativeMatchRule[];
+  /** Replaces the timeouts when present. */
+  timeouts?: { tcp: number; tcpfin: number; udp: number };
+  /** Replaces the TUN outer source when present. */
+  tunnelSource?: string;
+}
+
 /** What `start` needs besides the core config (see src/control/dataplane_options.ts). */
 export interface DataplaneStartOptions {
   eal: string[];
@@ -102,26 +124,19 @@ export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
-export interface NativeDelta {
-  upsert?: NativeService[];
-  remove?: number[];
-  rules?: NativeMatchRule[];
-  timeouts?: { tcp: number; tcpfin: number; udp: number };
-  tunnelSource?: string;
-}
-
 export interface NativeAddon {
   version(): string;
   /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
   start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;
   stop(): void;
   running(): boolean;
-  /** Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses it. */
+  /**
+   * Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses
+   * it; rejects, with nothing changed, when a worker's command ring is full.
+   */
   apply(core: NativeCoreConfig): Promise<void>;
-  /** Publishes a change: services removed (by native id) then added or replaced whole, and the
-   * table-wide settings given; the rest of the running config is shared, not rebuilt. Throws
-   * (with .problems) when refused, changing nothing. Resolves once every worker uses it. */
-  applyDelta?(delta: NativeDelta): Promise<void>;
+  /** Publishes a change to the running config (see NativeDelta); settles as apply does. */
+  applyDelta(delta: NativeDelta): Promise<void>;
   stats(): Promise<DataplaneStats>;
   /** One page of one worker's table: scans up to max records from cursor; next is 0 at the end. */
   connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;

@@ -249,14 +249,46 @@ void Dataplane::stop() {
   if (running_ || shared_) teardown();
 }
 
-bool Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
-                      std::function<void(Request&, const char*)> done) {
+Dataplane::ApplyResult Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
+                                        std::function<void(Request&, const char*)> done) {
   if (!running_) {
     problems.push_back("the dataplane is not running");
-    return false;
+    return ApplyResult::Refused;
+  }
+  // Checked first: a change the workers could not be asked to confirm is not made at all, so
+  // the caller's error means "absent", never "live but unconfirmed".
+  if (!commands_have_room()) {
+    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
+    return ApplyResult::Busy;
   }
   std::unique_ptr<Snapshot> next = build_snapshot(core, cfg_.limits, current_.get(), problems);
-  if (!next) return false;
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
+Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
+                                              std::function<void(Request&, const char*)> done) {
+  if (!running_) {
+    problems.push_back("the dataplane is not running");
+    return ApplyResult::Refused;
+  }
+  if (!commands_have_room()) {
+    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
+    return ApplyResult::Busy;
+  }
+  std::unique_ptr<Snapshot> next = fulcrum::apply_delta(*current_, delta, problems);
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
+bool Dataplane::commands_have_room() const {
+  for (rte_ring* r : shared_->commands)
+    if (rte_ring_free_count(r) == 0) return false;
+  return true;
+}
+
+Dataplane::ApplyResult Dataplane::publish(std::unique_ptr<Snapshot> next,
+                                          std::function<void(Request&, const char*)> done) {
   retired_.push_back(Retired{std::move(current_), 0});
   current_ = std::move(next);
   shared_->snapshot.store(current_.get(), std::memory_order_release);
@@ -264,8 +296,10 @@ bool Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems
   auto r = std::make_unique<Request>();
   r->type = CmdType::Sync;
   r->done = std::move(done);
-  if (!submit(std::move(r))) problems.push_back("applied, but a worker's command ring is full: not confirmed");
-  return true;
+  // Cannot fail: every ring had room (commands_have_room) and only this thread enqueues.
+  bool sent = submit(std::move(r));
+  (void)sent;
+  return ApplyResult::Applied;
 }
 
 std::unique_ptr<Request> Dataplane::stats_request() const {

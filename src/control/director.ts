@@ -141,16 +141,12 @@ export class Director {
 
   /** Sends the services given and, for each table-wide setting `d` changes, its value now. */
   private async publish(upsert: NativeService[], remove: number[], d: Pick<DataplaneDelta, 'matchRules' | 'timeouts' | 'tunnelSource'>): Promise<void> {
-    if (this.addon.applyDelta) {
-      await this.addon.applyDelta({
-        upsert, remove,
-        ...(d.matchRules ? { rules: this.rules } : {}),
-        ...(d.timeouts ? { timeouts: this.timeouts } : {}),
-        ...(d.tunnelSource !== undefined ? { tunnelSource: this.tunnelSource } : {}),
-      });
-    } else {
-      await this.addon.apply(this.core());
-    }
+    await this.addon.applyDelta({
+      upsert, remove,
+      ...(d.matchRules ? { rules: this.rules } : {}),
+      ...(d.timeouts ? { timeouts: this.timeouts } : {}),
+      ...(d.tunnelSource !== undefined ? { tunnelSource: this.tunnelSource } : {}),
+    });
   }
 
   /** Services with their real servers and counters (all, in the order added, or the ones
