@@ -289,10 +289,7 @@ bool Dataplane::commands_have_room() const {
 
 Dataplane::ApplyResult Dataplane::publish(std::unique_ptr<Snapshot> next,
                                           std::function<void(Request&, const char*)> done) {
-  retired_.push_back(Retired{std::move(current_), 0});
-  current_ = std::move(next);
-  shared_->snapshot.store(current_.get(), std::memory_order_release);
-  retired_.back().token = rte_rcu_qsbr_start(shared_->qsbr);
+  publish_snapshot(shared_->qsbr, shared_->snapshot, current_, std::move(next), retired_);
   auto r = std::make_unique<Request>();
   r->type = CmdType::Sync;
   r->done = std::move(done);
