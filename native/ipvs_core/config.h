@@ -1,9 +1,11 @@
 // The desired state of the balancer as plain values: what the control side (addon, tests,
-// benchmarks) hands to build_snapshot(). Nothing here is validated or indexed yet; the
-// snapshot builder does both, so every consumer of a Snapshot can trust it.
+// benchmarks) hands to build_snapshot(), or a change to it for apply_delta(). Nothing here is
+// validated or indexed yet; the snapshot builder does both, so every consumer of a Snapshot
+// can trust it.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "types.h"
@@ -62,6 +64,17 @@ struct CoreConfig {
   uint16_t mtu = 1500;       // of the egress link: TOA and TUN must not grow a packet past it
   be32 tunnel_source = 0;    // outer source for TUN; 0 = the VIP the client addressed
   bool expire_quiescent_template = false;  // sysctl of the same name
+};
+
+// A change to a snapshot (addon.applyDelta): services added or replaced whole by id, services
+// removed by id, and the global parts replaced when present. The result is the previous
+// snapshot without `remove`, with `upsert` put in, validated as a whole config would be.
+struct CoreDelta {
+  std::vector<ServiceConfig> upsert;
+  std::vector<SvcId> remove;
+  std::optional<std::vector<MatchRule>> rules;
+  std::optional<TimeoutConfig> timeouts;
+  std::optional<be32> tunnel_source;
 };
 
 }  // namespace fulcrum

@@ -11,7 +11,6 @@
 #include <atomic>
 #include <set>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 
 namespace fulcrum {

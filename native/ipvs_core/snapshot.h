@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,17 +45,6 @@ struct ServiceSnap {
   // starts a new incarnation's scheduler state and counters afresh.
   uint32_t incarnation = 0;
   uint64_t key = 0;
-};
-
-// A change to a snapshot (addon.applyDelta): services added or replaced whole by id, services
-// removed by id, and the global parts replaced when present. The result is the previous
-// snapshot without `remove`, with `upsert` put in, validated as a whole config would be.
-struct CoreDelta {
-  std::vector<ServiceConfig> upsert;
-  std::vector<SvcId> remove;
-  std::optional<std::vector<MatchRule>> rules;
-  std::optional<TimeoutConfig> timeouts;
-  std::optional<be32> tunnel_source;
 };
 
 class Snapshot {

@@ -182,6 +182,27 @@ describe('the dataplane on real traffic', { skip }, () => {
     assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3);
   });
 
+  test('a change the workers cannot be asked to confirm (command ring full) is refused and not made', async () => {
+    await dir.apply(base([http('rr')]));
+    const svc = { id: 61, protocol: 'tcp', address: '10.0.0.102', port: 80, fwmark: 0, scheduler: 'rr', flags: 0,
+      persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
+      dests: [{ id: 240, address: '172.16.0.11', port: 8080, method: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0 }] };
+    // A worker can free a slot between the flood and the delta: then the delta is applied,
+    // legitimately; it is taken back and the flood tried again.
+    const seen: string[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const r = await dir.request<{ full: boolean; delta: string }>('floodThenApplyDelta', { upsert: [svc] });
+      assert.ok(r.full, 'the flood filled a command ring');
+      seen.push(r.delta);
+      if (r.delta !== 'applied') break;
+      await dir.request('applyDelta', { remove: [61] });
+    }
+    assert.match(seen[seen.length - 1], /not applied: a worker's command ring is full/, JSON.stringify(seen));
+    const st = await dir.stats();
+    assert.ok(!st.services.some((s) => s.id === 61), 'nothing was published');
+    assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3);
+  });
+
   test('a removed real server gets no new connections', async () => {
     const two = http('rr');
     two.realServers = two.realServers!.slice(1);

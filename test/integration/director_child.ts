@@ -20,6 +20,21 @@ rl.on('line', async (line) => {
     switch (req.op) {
       case 'apply': await director.applyConfig(validateConfig(req.arg)); break;
       case 'applyDelta': await nativeAddon().applyDelta(req.arg as NativeDelta); break;
+      case 'floodThenApplyDelta': {
+        // Sends stats requests until the workers' command rings are full, then asks for the
+        // delta in the same tick: what an apply meets when a worker is behind. A worker may
+        // free a slot in between; the caller retries then.
+        const pending: Promise<unknown>[] = [];
+        let full = false;
+        for (let i = 0; i < 5000 && !full; i++) {
+          try { pending.push(nativeAddon().stats()); } catch { full = true; }
+        }
+        let delta = 'applied';
+        try { await nativeAddon().applyDelta(req.arg as NativeDelta); } catch (e) { delta = (e as Error).message; }
+        await Promise.allSettled(pending);
+        result = { full, delta };
+        break;
+      }
       case 'stats': result = await director.stats(); break;
       case 'services': result = await director.services(); break;
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;
