@@ -81,8 +81,12 @@ export interface StartInfo {
 
 export interface DataplaneStats {
   total: TrafficCounters;
-  services: { id: number; stats: TrafficCounters;
-    dests: { id: number; activeConns: number; inactConns: number; persistConns: number; stats: TrafficCounters }[] }[];
+  /** Per service, by native id: 5 fields each (conns, inpkts, outpkts, inbytes, outbytes),
+   * summed over the workers; ids not in the config are zeros. */
+  serviceCounters: Float64Array;
+  /** Per real server, by native id: 8 fields each (the same five, then activeConns,
+   * inactConns, persistConns), summed over the workers. */
+  destCounters: Float64Array;
   /** Drop counts by reason (packet core and dataplane), only non-zero ones. */
   drops: Record<string, number>;
   events: Record<string, number>;

@@ -153,11 +153,11 @@ export class Director {
    * named), from `stats` when given (a recent sample), else read now. */
   async services(only?: string[], stats?: DataplaneStats): Promise<ServiceView[]> {
     const st: DataplaneStats = stats ?? await this.addon.stats();
-    const byId = new Map(st.services.map((s) => [s.id, s]));
+    const sv = st.serviceCounters;
+    const dv = st.destCounters;
     const picked = only ? only.flatMap((id) => { const r = this.running.get(id); return r ? [[id, r] as const] : []; }) : [...this.running];
     return picked.map(([id, { native: s }]) => {
-      const live = byId.get(s.id);
-      const dstats = new Map((live?.dests ?? []).map((d) => [d.id, d]));
+      const o = s.id * 5;
       return {
         id,
         protocol: s.protocol || 'fwmark',
@@ -166,12 +166,13 @@ export class Director {
         fwmark: s.fwmark,
         scheduler: s.scheduler,
         persistent: (s.flags & 1) !== 0,
-        stats: live?.stats ?? ZERO,
+        stats: o + 5 <= sv.length ? { conns: sv[o], inpkts: sv[o + 1], outpkts: sv[o + 2], inbytes: sv[o + 3], outbytes: sv[o + 4] } : ZERO,
         dests: [...s.dests].reverse().map((d) => {
-          const l = dstats.get(d.id);
+          const p = d.id * 8;
+          const have = p + 8 <= dv.length;
           return { address: d.address, port: d.port, method: d.method, weight: d.weight,
-            activeConns: l?.activeConns ?? 0, inactConns: l?.inactConns ?? 0, persistConns: l?.persistConns ?? 0,
-            stats: l?.stats ?? ZERO };
+            activeConns: have ? dv[p + 5] : 0, inactConns: have ? dv[p + 6] : 0, persistConns: have ? dv[p + 7] : 0,
+            stats: have ? { conns: dv[p], inpkts: dv[p + 1], outpkts: dv[p + 2], inbytes: dv[p + 3], outbytes: dv[p + 4] } : ZERO };
         }),
       };
     });

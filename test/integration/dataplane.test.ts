@@ -198,8 +198,9 @@ describe('the dataplane on real traffic', { skip }, () => {
       await dir.request('applyDelta', { remove: [61] });
     }
     assert.match(seen[seen.length - 1], /not applied: a worker's command ring is full/, JSON.stringify(seen));
-    const st = await dir.stats();
-    assert.ok(!st.services.some((s) => s.id === 61), 'nothing was published');
+    // Not published: the director does not answer for the service's VIP.
+    const probe = t.exec('client', ['curl', '-sS', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.0.0.102/']);
+    assert.notEqual(probe.stdout, '200', 'nothing was published');
     assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3);
   });
 

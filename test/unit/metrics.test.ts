@@ -71,7 +71,7 @@ function snapshot(): MetricsSnapshot {
     services: [web, dns, marked],
     stats: {
       total: counters(1523, 45210, 40112, 2 ** 60, 58234112),
-      services: [],
+      serviceCounters: new Float64Array(0), destCounters: new Float64Array(0),
       drops: { no_service: 17, bad_checksum: 3 },
       events: { arp_request_sent: 9 },
       workers: [0, 1].map((id) => ({ id, lcore: id + 1, cpu: id + 1, connections: 100 * (id + 1), connCapacity: 65536,
