@@ -94,6 +94,7 @@ test('real servers start up; while up, failures retry after delayBeforeRetry and
 
   const took = await until('down', () => m.status()[0].state === 'down');
   assert.ok(took < 800, `down after ${took} ms: the retries came after delayBeforeRetry, not the 1 s interval`);
+  await until('reported', () => failuresAtChange.length > 0);
   assert.deepEqual(failuresAtChange, [3], 'down at the third failure in a row, not before');
   assert.deepEqual(m.counters(), { checks: 3, failures: 3, transitions: 1 });
   assert.deepEqual(lines.filter((l) => l.msg.startsWith('real server')).map((l) => [l.level, l.msg, l.o.service, l.o.address, l.o.port]),
@@ -124,6 +125,7 @@ test('while down, it comes back after rise successes in a row', async (t) => {
   await until('down', () => m.status()[0].state === 'down');
   const srv = await tcpServer(t, port);
   await until('up', () => m.status()[0].state === 'up');
+  await until('reported', () => successesAtUp !== -1);
   assert.equal(successesAtUp, 3);
   assert.equal(m.counters().transitions, 2);
   const rs = lines.filter((l) => l.msg.startsWith('real server'));
@@ -262,7 +264,13 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
   t.after(() => new Promise<void>((resolve) => agent.close(() => resolve())));
   const agentPort = (agent.address() as net.AddressInfo).port;
   let changes = 0;
-  const m: HealthMonitor = monitorFor(t, { onChange: () => changes++, allowCommands: true });
+  const m: HealthMonitor = monitorFor(t, {
+    onChange: (keys) => {
+      assert.deepEqual(keys, [SVC]);
+      changes++;
+    },
+    allowCommands: true,
+  });
   const cfg = config([service([], [
     { address: '127.0.0.1', port: 8080, method: 'nat', weight: 1,
       healthChecks: [{ type: 'command', dynamic: true, command: ['sh', '-c', 'exit $(cat "$0")', code], interval: 0.1, fall: 1 }] },
@@ -273,13 +281,14 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
   const weights = () => m.effective(cfg).services![0].realServers!.map((r) => r.weight);
   await until('dynamic weights', () => weights().join() === '5,2');
   assert.deepEqual(m.status().map((s) => s.weight), [5, 2]);
+  await until('reported', () => changes >= 1);
   const seen = changes;
-  assert.ok(seen >= 2, 'each new weight called onChange');
 
   fs.writeFileSync(code, '12');
   load = '50';
   await until('new weights', () => weights().join() === '10,4');
-  assert.ok(changes >= seen + 2);
+  await until('the new weights reported', () => changes > seen);
+  await sleep(50);
   const settled = changes;
   await sleep(200);
   assert.equal(changes, settled, 'the same weight again is no change');
@@ -373,4 +382,48 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
   assert.equal(stopped.status, 0, stopped.stderr);
   assert.ok(stopped.ms < 5000, `exited after ${stopped.ms} ms`);
   assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0, connections: 1 });
+});
+
+test('updateServices() touches only the services named; the others keep their state and timers', async (t) => {
+  const dead = await closedPort(t);
+  const check = [{ type: 'tcp', interval: 0.2, fall: 1, timeout: 0.5, warmup: 0 }];
+  const a = service(check, [{ address: '127.0.0.1', port: dead, method: 'nat' }]);
+  const b = { ...service(check, [{ address: '127.0.0.2', port: dead, method: 'nat' }]), port: 81 };
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
+  const [sa, sb] = config([a, b]).services!;
+  m.updateServices([sa, sb], []);
+  await until('both down', () => m.status().every((s) => s.state === 'down'));
+  const bWas = m.statusOf('tcp 10.0.0.1:81')!.servers[0];
+
+  // A's checks change: it starts afresh (up, unchecked yet); B is not named and is left alone.
+  const a2 = config([{ ...a, healthChecks: [{ ...check[0], timeout: 0.4 }] }]).services![0];
+  m.updateServices([a2], []);
+  assert.deepEqual(m.statusOf(SVC)!.servers.map((s) => [s.state, s.lastResult]), [['up', null]]);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81')!.servers[0], bWas);
+  assert.deepEqual(m.statusOf(SVC)!.quorum, { service: SVC, hasQuorum: false, sorryActive: false }, 'lost while A was down');
+  assert.deepEqual(m.effectiveService(a2).realServers!.map((r) => r.address), ['127.0.0.1']);
+  assert.deepEqual(m.statusOf(SVC)!.quorum, { service: SVC, hasQuorum: true, sorryActive: false }, 'A restarted up');
+  await until('B checked again on its own schedule', () => m.statusOf('tcp 10.0.0.1:81')!.servers[0].lastResult!.at !== bWas.lastResult!.at);
+
+  m.updateServices([], ['tcp 10.0.0.1:81']);
+  assert.equal(m.statusOf('tcp 10.0.0.1:81'), undefined);
+  assert.deepEqual(m.status().map((s) => s.service), [SVC], 'a removed service is no longer checked');
+});
+
+test('onChange is coalesced: results within the window are reported once, as the keys of the services affected', async (t) => {
+  const dead = await closedPort(t);
+  const check = [{ type: 'tcp', interval: 5, fall: 1, timeout: 0.5, warmup: 0 }];
+  const servers = [1, 2, 3, 4, 5].map((i) => ({ address: `127.0.0.${i}`, port: dead, method: 'nat' }));
+  const calls: string[][] = [];
+  const m: HealthMonitor = monitorFor(t, { onChange: (keys) => calls.push(keys), changeWindowMs: 200 });
+  const cfg = config([service(check, servers), { ...service(check, servers), port: 81 }, { ...service([], servers), port: 82 }]);
+  m.updateServices(cfg.services!, []);
+  await until('all checked down', () => m.status().filter((s) => s.state === 'down').length === 10);
+  await until('reported', () => calls.length > 0);
+  await sleep(300);
+  assert.deepEqual(calls.map((keys) => [...keys].sort()), [[SVC, 'tcp 10.0.0.1:81']],
+    'ten results, one call, each service once; the unchecked service is not named');
+  // What the dataplane should have for one of them, without the whole config.
+  assert.deepEqual(m.effectiveService(cfg.services![0]).realServers, []);
+  assert.deepEqual(m.effectiveService(cfg.services![2]).realServers!.length, 5);
 });

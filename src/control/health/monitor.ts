@@ -3,7 +3,12 @@
 // rise/fall state, a real server is up while all its checks are, a failed one is removed (or
 // kept at weight 0 with inhibitOnFailure), dynamic weights replace configured ones, and each
 // service keeps quorum with hysteresis, handing its traffic to a sorry server when it loses it.
-// It owns the check loops and that state; the caller owns the config and applies effective().
+// It owns the check loops and that state; the caller owns the config. Everything is per
+// service and incremental, so 10,000 services cost nothing while they are quiet: services are
+// indexed by key, updateServices() touches only the services named, a result finds its service
+// in O(1), and onChange() reports only the keys of the services whose dataplane form changed,
+// gathered over a short window. update()/effective() on a whole config remain for callers that
+// still think in whole configs.
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../native_config';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
@@ -56,6 +61,7 @@ interface Loop {
 }
 
 interface Entry {
+  /** The service's key (serviceKey()). */
   service: string;
   address: string;
   port: number;
@@ -65,7 +71,7 @@ interface Entry {
   up: boolean;
   since: string;
   stopped: boolean;
-  /** The real server as in the config of the last update(), for its configured weight. */
+  /** The real server as in the service's last update, for its configured weight. */
   rs: RealServerConfig;
 }
 
@@ -75,7 +81,24 @@ function rsPort(s: ServiceConfig, r: RealServerConfig): number {
   return s.fwmark === undefined && (method === 'dr' || method === 'tun') ? s.port ?? 0 : r.port ?? s.port ?? 0;
 }
 
-const entryKey = (s: ServiceConfig, r: RealServerConfig) => `${serviceKey(s)} -> ${r.address}:${rsPort(s, r)}`;
+/** A real server's key within its service: the address:port the dataplane knows it by. */
+const rsKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${rsPort(s, r)}`;
+
+/** A service as the monitor last heard of it, with its real servers' entries in config order. */
+interface ServiceRecord {
+  s: ServiceConfig;
+  entries: Map<string, Entry>;
+}
+
+export interface HealthMonitorOptions {
+  log?: HealthLog;
+  /** Called with the keys of the services whose dataplane form changed (state, dynamic weight,
+   * quorum); results within changeWindowMs of the first are reported together, once. */
+  onChange: (serviceKeys: string[]) => void;
+  allowCommands?: boolean;
+  /** How long changes are gathered before onChange is called, ms; default 10. */
+  changeWindowMs?: number;
+}
 
 /** JSON with object keys sorted, so the same checks written in another order compare equal. */
 const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
@@ -83,51 +106,74 @@ const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
 
 export class HealthMonitor {
   private readonly log?: HealthLog;
-  private readonly onChange: () => void;
+  private readonly onChange: (serviceKeys: string[]) => void;
   private readonly allowCommands: boolean;
-  private cfg: FulcrumConfig | undefined;
-  private readonly entries = new Map<string, Entry>();
+  private readonly changeWindowMs: number;
+  /** By serviceKey(), in the order they were first heard of (update() keeps the config's). */
+  private services = new Map<string, ServiceRecord>();
   /** Per service key; a service never evaluated has quorum (keepalived starts with it). */
   private readonly quorumState = new Map<string, boolean>();
   private readonly count = { checks: 0, failures: 0, transitions: 0 };
+  /** Services changed since onChange was last called, and the timer that will call it. */
+  private readonly pending = new Set<string>();
+  private flushTimer?: NodeJS.Timeout;
 
-  constructor(opts: { log?: HealthLog; onChange: () => void; allowCommands?: boolean }) {
+  constructor(opts: HealthMonitorOptions) {
     this.log = opts.log;
     this.onChange = opts.onChange;
     this.allowCommands = opts.allowCommands ?? false;
+    this.changeWindowMs = opts.changeWindowMs ?? 10;
   }
 
-  /** Starts and stops check loops to match cfg; a real server whose checks did not change
-   * keeps its state and timers. */
-  update(cfg: FulcrumConfig): void {
-    this.cfg = cfg;
-    const wanted = new Map<string, { s: ServiceConfig; r: RealServerConfig; checks: HealthCheckConfig[] }>();
-    for (const s of cfg.services ?? [])
-      for (const r of s.realServers ?? []) wanted.set(entryKey(s, r), { s, r, checks: r.healthChecks ?? s.healthChecks ?? [] });
-    for (const [key, e] of this.entries) {
-      const w = wanted.get(key);
-      if (!w || canonical(w.checks) !== e.signature) {
-        this.halt(e);
-        this.entries.delete(key);
-      }
+  /** Starts and stops the check loops of these services only: `changed` are added or replaced
+   * (a real server whose checks did not change keeps its state and timers), `removed` (service
+   * keys) stop being checked. Quorum is not evaluated here (effectiveService() does). */
+  updateServices(changed: ServiceConfig[], removed: string[]): void {
+    for (const key of removed) {
+      const rec = this.services.get(key);
+      if (rec) for (const e of rec.entries.values()) this.halt(e);
+      this.services.delete(key);
+      this.quorumState.delete(key);
+      this.pending.delete(key);
     }
     const now = new Date().toISOString();
-    for (const [key, { s, r, checks }] of wanted) {
-      const kept = this.entries.get(key);
-      if (kept) {
-        kept.rs = r;
-        continue;
+    for (const s of changed) {
+      const key = serviceKey(s);
+      const old = this.services.get(key)?.entries;
+      const entries = new Map<string, Entry>();
+      for (const r of s.realServers ?? []) {
+        const rk = rsKey(s, r);
+        // validateConfig refuses a real server listed twice; should one come anyway, the first counts.
+        if (entries.has(rk)) continue;
+        const checks = r.healthChecks ?? s.healthChecks ?? [];
+        const signature = canonical(checks);
+        const kept = old?.get(rk);
+        if (kept && kept.signature === signature) {
+          kept.rs = r;
+          entries.set(rk, kept);
+          continue;
+        }
+        const e: Entry = {
+          service: key, address: r.address, port: rsPort(s, r), signature,
+          loops: checks.map((check) => ({ check, up: true, successes: 0, failures: 0, last: null })),
+          up: true, since: now, stopped: false, rs: r,
+        };
+        entries.set(rk, e);
+        for (const loop of e.loops) this.schedule(e, loop, Math.random() * (loop.check.warmup ?? DEFAULTS.warmup));
       }
-      const e: Entry = {
-        service: serviceKey(s), address: r.address, port: rsPort(s, r), signature: canonical(checks),
-        loops: checks.map((check) => ({ check, up: true, successes: 0, failures: 0, last: null })),
-        up: true, since: now, stopped: false, rs: r,
-      };
-      this.entries.set(key, e);
-      for (const loop of e.loops) this.schedule(e, loop, Math.random() * (loop.check.warmup ?? DEFAULTS.warmup));
+      if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) this.halt(e);
+      this.services.set(key, { s, entries });
     }
-    const services = new Set((cfg.services ?? []).map(serviceKey));
-    for (const k of this.quorumState.keys()) if (!services.has(k)) this.quorumState.delete(k);
+  }
+
+  /** The whole config: its services are updated, those no longer in it removed, and their
+   * order becomes the config's. */
+  update(cfg: FulcrumConfig): void {
+    const services = cfg.services ?? [];
+    const keys = new Set(services.map(serviceKey));
+    this.updateServices(services, [...this.services.keys()].filter((k) => !keys.has(k)));
+    this.services = new Map([...keys].map((k) => [k, this.services.get(k)!]));
+    for (const k of this.quorumState.keys()) if (!keys.has(k)) this.quorumState.delete(k);
   }
 
   /** The config as the dataplane should have it now; cfg itself is left as it is. Evaluates
@@ -138,29 +184,21 @@ export class HealthMonitor {
     return out;
   }
 
+  /** Every checked service's real servers, in service order. */
   status(): RealServerStatus[] {
     const rows: RealServerStatus[] = [];
-    for (const s of this.cfg?.services ?? []) {
-      for (const r of s.realServers ?? []) {
-        const e = this.entries.get(entryKey(s, r));
-        if (!e) continue;
-        const row: RealServerStatus = {
-          service: e.service, address: e.address, port: e.port,
-          state: e.loops.length === 0 ? 'unchecked' : e.up ? 'up' : 'down',
-          since: e.since, lastResult: this.lastResult(e),
-        };
-        if (e.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(e, r);
-        rows.push(row);
-      }
-    }
+    for (const rec of this.services.values()) rows.push(...this.rows(rec));
     return rows;
   }
 
+  /** One service's real servers and quorum; undefined for a service the monitor does not know. */
+  statusOf(serviceKey: string): { servers: RealServerStatus[]; quorum: QuorumStatus } | undefined {
+    const rec = this.services.get(serviceKey);
+    return rec && { servers: this.rows(rec), quorum: this.quorumRow(rec.s) };
+  }
+
   quorum(): QuorumStatus[] {
-    return (this.cfg?.services ?? []).map((s) => {
-      const hasQuorum = this.quorumState.get(serviceKey(s)) ?? true;
-      return { service: serviceKey(s), hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
-    });
+    return [...this.services.values()].map((rec) => this.quorumRow(rec.s));
   }
 
   counters(): { checks: number; failures: number; transitions: number } {
@@ -169,8 +207,31 @@ export class HealthMonitor {
 
   /** Clears every timer and aborts every check in flight; update() starts afresh. */
   stop(): void {
-    for (const e of this.entries.values()) this.halt(e);
-    this.entries.clear();
+    for (const rec of this.services.values()) for (const e of rec.entries.values()) this.halt(e);
+    this.services.clear();
+    this.pending.clear();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  private rows(rec: ServiceRecord): RealServerStatus[] {
+    const rows: RealServerStatus[] = [];
+    for (const e of rec.entries.values()) {
+      const row: RealServerStatus = {
+        service: e.service, address: e.address, port: e.port,
+        state: e.loops.length === 0 ? 'unchecked' : e.up ? 'up' : 'down',
+        since: e.since, lastResult: this.lastResult(e),
+      };
+      if (e.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(e, e.rs);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  private quorumRow(s: ServiceConfig): QuorumStatus {
+    const key = serviceKey(s);
+    const hasQuorum = this.quorumState.get(key) ?? true;
+    return { service: key, hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
   }
 
   private halt(e: Entry) {
@@ -205,7 +266,8 @@ export class HealthMonitor {
     this.record(e, loop, result, performance.now() - started);
   }
 
-  /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane. */
+  /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane.
+   * Costs the checks of this real server and the real servers of its service, nothing more. */
   private record(e: Entry, loop: Loop, result: CheckResult, durationMs: number) {
     const c = loop.check;
     this.count.checks++;
@@ -245,9 +307,27 @@ export class HealthMonitor {
       else this.log?.warn(o, 'real server down');
     }
     const weightChanged = e.up && this.weight(e, e.rs) !== weightBefore;
-    const s = this.cfg?.services?.find((x) => serviceKey(x) === e.service);
-    const quorumChanged = s !== undefined && this.judgeQuorum(s);
-    if (stateChanged || weightChanged || quorumChanged) this.onChange();
+    const rec = this.services.get(e.service);
+    const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s);
+    if (stateChanged || weightChanged || quorumChanged) this.changed(e.service);
+  }
+
+  /** Notes a service whose dataplane form changed; onChange hears of it once, after the window. */
+  private changed(key: string) {
+    this.pending.add(key);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      const keys = [...this.pending];
+      this.pending.clear();
+      if (!keys.length) return;
+      try {
+        this.onChange(keys);
+      } catch (err) {
+        this.log?.warn({ err: (err as Error).message, services: keys.length }, 'the health change handler failed');
+      }
+    }, this.changeWindowMs);
+    this.flushTimer.unref();
   }
 
   /** The last result worth showing: while down, the latest from a failing check. */
@@ -266,8 +346,9 @@ export class HealthMonitor {
 
   /** Each real server of s with whether it is up (unmonitored ones are) and its live weight. */
   private assess(s: ServiceConfig) {
+    const entries = this.services.get(serviceKey(s))?.entries;
     return (s.realServers ?? []).map((r) => {
-      const e = this.entries.get(entryKey(s, r));
+      const e = entries?.get(rsKey(s, r));
       return { r, up: e?.up ?? true, weight: this.weight(e, r) };
     });
   }
@@ -289,7 +370,8 @@ export class HealthMonitor {
     return true;
   }
 
-  private effectiveService(s: ServiceConfig): ServiceConfig {
+  /** The service as the dataplane should have it now; evaluates (and may change) its quorum. */
+  effectiveService(s: ServiceConfig): ServiceConfig {
     this.judgeQuorum(s);
     const sorry = this.quorumState.get(serviceKey(s)) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
@@ -303,7 +385,7 @@ export class HealthMonitor {
       const port = sorry.port ?? s.port;
       const stand: RealServerConfig = { address: sorry.address, ...(port !== undefined ? { port } : {}), method: sorry.method ?? 'nat', weight: 1 };
       // The dataplane takes each address:port once: the sorry server replaces its own failed entry.
-      const kept = realServers.filter((r) => entryKey(s, r) !== entryKey(s, stand));
+      const kept = realServers.filter((r) => rsKey(s, r) !== rsKey(s, stand));
       return { ...s, realServers: [...kept, stand] };
     }
     return s.realServers === undefined ? s : { ...s, realServers };
