@@ -87,7 +87,7 @@ test('real servers start up; while up, failures retry after delayBeforeRetry and
   const { lines, log } = recorder();
   const failuresAtChange: number[] = [];
   const m: HealthMonitor = monitorFor(t, { log, onChange: () => failuresAtChange.push(m.counters().failures) });
-  m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5 }],
+  m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5, warmup: 0 }],
     [{ address: LOCAL, port, method: 'nat' }])]));
   assert.equal(m.status()[0].state, 'up', 'keepalived adds real servers at start');
   assert.equal(m.status()[0].lastResult, null);
@@ -238,7 +238,7 @@ test('a weight sum of 0 loses quorum even unchecked; update() alone does not eva
 test('a sorry server that is also a failed server kept at weight 0 is listed once', async (t) => {
   const dead = await closedPort(t);
   const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
-  const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
+  const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1, warmup: 0 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
     { inhibitOnFailure: true, sorryServer: { address: LOCAL, port: dead } })]);
   m.update(cfg);
   await until('down', () => m.status()[0].state === 'down');
@@ -300,7 +300,7 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
 
 test('update() keeps the state and timers of real servers whose checks did not change', async (t) => {
   const dead = await closedPort(t);
-  const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5 };
+  const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5, warmup: 0 };
   const a = { address: '127.0.0.1', port: dead, method: 'nat' };
   const b = { address: '127.0.0.2', port: dead, method: 'nat' };
   const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
@@ -370,14 +370,14 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
   };
 
   // A check against a closed port fails at once; its retry timer alone must not hold the process.
-  const idle = run(child(`{ type: 'tcp', interval: 5, delayBeforeRetry: 5 }`, null, '1'));
+  const idle = run(child(`{ type: 'tcp', interval: 5, delayBeforeRetry: 5, warmup: 0 }`, null, '1'));
   assert.equal(idle.signal, null, `killed after ${idle.ms} ms: something kept the process alive`);
   assert.equal(idle.status, 0, idle.stderr);
   assert.equal(JSON.parse(idle.stdout).checks, 1);
   assert.ok(idle.ms < 4000, `exited after ${idle.ms} ms, before the retry at 5 s`);
 
   // A check hanging for 20 s is aborted by stop().
-  const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20 }`, 200, 'hang.address().port'));
+  const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20, warmup: 0 }`, 200, 'hang.address().port'));
   assert.equal(stopped.signal, null, `killed after ${stopped.ms} ms: stop() left something running`);
   assert.equal(stopped.status, 0, stopped.stderr);
   assert.ok(stopped.ms < 5000, `exited after ${stopped.ms} ms`);
@@ -426,4 +426,38 @@ test('onChange is coalesced: results within the window are reported once, as the
   // What the dataplane should have for one of them, without the whole config.
   assert.deepEqual(m.effectiveService(cfg.services![0]).realServers, []);
   assert.deepEqual(m.effectiveService(cfg.services![2]).realServers!.length, 5);
+});
+
+test('checks in flight are bounded by maxInFlight; first checks are spread over the interval', async (t) => {
+  let open = 0;
+  let peak = 0;
+  const hang = net.createServer((s) => {
+    peak = Math.max(peak, ++open);
+    s.resume();
+    s.on('close', () => open--);
+  });
+  await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
+  t.after(() => new Promise<void>((resolve) => hang.close(() => resolve())));
+  const port = (hang.address() as net.AddressInfo).port;
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {}, maxInFlight: 4 });
+  const servers = Array.from({ length: 20 }, (_, i) => ({ address: `127.0.1.${i + 1}`, port: 8080, method: 'nat' }));
+  m.update(config([service([{ type: 'http', address: LOCAL, port, interval: 0.2, timeout: 10, warmup: 0 }], servers)]));
+  await until('four in flight', () => open === 4);
+  await sleep(300);
+  assert.equal(peak, 4, 'never more than maxInFlight connections');
+  const st = m.scheduling();
+  assert.deepEqual([st.inFlight, st.queued, st.maxInFlight], [4, 16, 4]);
+  m.stop();
+  await until('closed', () => open === 0);
+
+  // Without warmup the first checks of 200 real servers land across the 1 s interval.
+  const spread: HealthMonitor = monitorFor(t, { onChange: () => {} });
+  const many = Array.from({ length: 200 }, (_, i) => ({ address: `127.0.${2 + (i >> 8)}.${(i & 255) + 1}`, port: 9, method: 'nat' }));
+  const t0 = Date.now();
+  spread.update(config([service([{ type: 'tcp', interval: 1, timeout: 0.5 }], many)]));
+  await until('all checked once', () => spread.status().every((s) => s.lastResult !== null), 3000);
+  const at = spread.status().map((s) => Date.parse(s.lastResult!.at) - t0).sort((a, b) => a - b);
+  assert.ok(at[0] < 200 && at[at.length - 1] > 800, `first checks from ${at[0]} to ${at[at.length - 1]} ms`);
+  const firstHalf = at.filter((x) => x < 500).length;
+  assert.ok(firstHalf > 60 && firstHalf < 140, `${firstHalf} of 200 in the first half`);
 });

@@ -12,6 +12,7 @@
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../native_config';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
 
 export interface HealthLog {
   info(o: object, msg: string): void;
@@ -43,16 +44,20 @@ export interface QuorumStatus {
 }
 
 // The schema's defaults: validateConfig does not fill them in.
-const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1, warmup: 0 };
+// warmup's default is the interval: first checks are spread over it rather than all at once.
+const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1 };
 
-/** One check of one real server: its rise/fall state and its timer or attempt in flight. */
-interface Loop {
+/** One check of one real server: its rise/fall state, its place in the schedule (Job) and its
+ * attempt in flight. */
+interface Loop extends Job {
+  entry: Entry;
   check: HealthCheckConfig;
   up: boolean;
   successes: number;
   failures: number;
-  timer?: NodeJS.Timeout;
-  inflight?: AbortController;
+  /** Aborts the attempt in flight when the loop is halted; one for the loop's life (a loop
+   * halted never runs again), as a controller per attempt costs more than the attempt. */
+  abort?: AbortController;
   last: LastResult | null;
   /** Absolute weight from a dynamic command check, kept until it reports another. */
   weight?: number;
@@ -98,6 +103,10 @@ export interface HealthMonitorOptions {
   allowCommands?: boolean;
   /** How long changes are gathered before onChange is called, ms; default 10. */
   changeWindowMs?: number;
+  /** Most checks running at once; due checks beyond it wait their turn. Default 1000. */
+  maxInFlight?: number;
+  /** Most checks started in one event loop turn; default 200. */
+  startsPerTurn?: number;
 }
 
 /** JSON with object keys sorted, so the same checks written in another order compare equal. */
@@ -117,12 +126,17 @@ export class HealthMonitor {
   /** Services changed since onChange was last called, and the timer that will call it. */
   private readonly pending = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
+  private readonly scheduler: CheckScheduler<Loop>;
 
   constructor(opts: HealthMonitorOptions) {
     this.log = opts.log;
     this.onChange = opts.onChange;
     this.allowCommands = opts.allowCommands ?? false;
     this.changeWindowMs = opts.changeWindowMs ?? 10;
+    this.scheduler = new CheckScheduler<Loop>((loop) => this.run(loop), {
+      maxInFlight: Math.max(1, opts.maxInFlight ?? 1000),
+      startsPerTurn: Math.max(1, opts.startsPerTurn ?? 200),
+    });
   }
 
   /** Starts and stops the check loops of these services only: `changed` are added or replaced
@@ -137,6 +151,7 @@ export class HealthMonitor {
       this.pending.delete(key);
     }
     const now = new Date().toISOString();
+    const signatures = new Map<HealthCheckConfig[], string>();
     for (const s of changed) {
       const key = serviceKey(s);
       const old = this.services.get(key)?.entries;
@@ -146,7 +161,9 @@ export class HealthMonitor {
         // validateConfig refuses a real server listed twice; should one come anyway, the first counts.
         if (entries.has(rk)) continue;
         const checks = r.healthChecks ?? s.healthChecks ?? [];
-        const signature = canonical(checks);
+        // Real servers share their service's checks: the same array has the same signature.
+        let signature = signatures.get(checks);
+        if (signature === undefined) signatures.set(checks, (signature = canonical(checks)));
         const kept = old?.get(rk);
         if (kept && kept.signature === signature) {
           kept.rs = r;
@@ -155,11 +172,13 @@ export class HealthMonitor {
         }
         const e: Entry = {
           service: key, address: r.address, port: rsPort(s, r), signature,
-          loops: checks.map((check) => ({ check, up: true, successes: 0, failures: 0, last: null })),
-          up: true, since: now, stopped: false, rs: r,
+          loops: [], up: true, since: now, stopped: false, rs: r,
         };
+        e.loops = checks.map((check) => ({ entry: e, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
         entries.set(rk, e);
-        for (const loop of e.loops) this.schedule(e, loop, Math.random() * (loop.check.warmup ?? DEFAULTS.warmup));
+        const t = performance.now();
+        for (const loop of e.loops)
+          this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
       }
       if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) this.halt(e);
       this.services.set(key, { s, entries });
@@ -205,9 +224,16 @@ export class HealthMonitor {
     return { ...this.count };
   }
 
+  /** How the schedule keeps up: checks in flight and queued, and how late they started
+   * (since the last call with reset). */
+  scheduling(reset = false): SchedulingStatus {
+    return this.scheduler.status(reset);
+  }
+
   /** Clears every timer and aborts every check in flight; update() starts afresh. */
   stop(): void {
     for (const rec of this.services.values()) for (const e of rec.entries.values()) this.halt(e);
+    this.scheduler.clear();
     this.services.clear();
     this.pending.clear();
     clearTimeout(this.flushTimer);
@@ -237,44 +263,37 @@ export class HealthMonitor {
   private halt(e: Entry) {
     e.stopped = true;
     for (const loop of e.loops) {
-      clearTimeout(loop.timer);
-      loop.timer = undefined;
-      loop.inflight?.abort();
-      loop.inflight = undefined;
+      this.scheduler.cancel(loop);
+      loop.abort?.abort();
     }
   }
 
-  private schedule(e: Entry, loop: Loop, delayS: number) {
-    loop.timer = setTimeout(() => {
-      loop.timer = undefined;
-      void this.run(e, loop);
-    }, delayS * 1000);
-    // The monitor alone never keeps the process alive.
-    loop.timer.unref();
-  }
-
-  private async run(e: Entry, loop: Loop) {
+  /** One attempt, started by the scheduler when due and a slot is free. */
+  private async run(loop: Loop) {
+    const e = loop.entry;
     const target: CheckTarget = { address: e.address, port: e.port };
-    const ac = new AbortController();
-    loop.inflight = ac;
+    const ac = (loop.abort ??= new AbortController());
     const started = performance.now();
     const result: CheckResult = loop.check.type === 'command' && !this.allowCommands
       ? { ok: false, detail: 'command checks are not allowed here (only from the config file)' }
       : await runCheck(loop.check, target, { signal: ac.signal }).catch((err: Error) => ({ ok: false, detail: `check failed: ${err.message}` }));
     if (e.stopped || ac.signal.aborted) return;
-    loop.inflight = undefined;
-    this.record(e, loop, result, performance.now() - started);
+    this.record(loop, result, performance.now() - started);
   }
 
   /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane.
    * Costs the checks of this real server and the real servers of its service, nothing more. */
-  private record(e: Entry, loop: Loop, result: CheckResult, durationMs: number) {
+  private record(loop: Loop, result: CheckResult, durationMs: number) {
+    const e = loop.entry;
     const c = loop.check;
     this.count.checks++;
     if (!result.ok) this.count.failures++;
     loop.last = { ok: result.ok, detail: `${c.type}: ${result.detail}`, at: new Date().toISOString(), durationMs: Math.round(durationMs) };
     const weightBefore = this.weight(e, e.rs);
-    let next = c.interval ?? DEFAULTS.interval;
+    // The next attempt keeps the schedule: an interval after this one was due (a late start
+    // does not push the rest later), or a retry delayBeforeRetry after this failure.
+    const now = performance.now();
+    let next = Math.max(now, loop.due + (c.interval ?? DEFAULTS.interval) * 1000);
     if (result.ok) {
       loop.failures = 0;
       if (result.weight !== undefined) loop.weight = result.weight;
@@ -290,11 +309,11 @@ export class HealthMonitor {
           loop.up = false;
           loop.failures = 0;
         } else {
-          next = c.delayBeforeRetry ?? DEFAULTS.delayBeforeRetry;
+          next = now + (c.delayBeforeRetry ?? DEFAULTS.delayBeforeRetry) * 1000;
         }
       }
     }
-    this.schedule(e, loop, next);
+    this.scheduler.at(loop, next);
 
     const up = e.loops.every((l) => l.up);
     const stateChanged = up !== e.up;
@@ -307,8 +326,9 @@ export class HealthMonitor {
       else this.log?.warn(o, 'real server down');
     }
     const weightChanged = e.up && this.weight(e, e.rs) !== weightBefore;
-    const rec = this.services.get(e.service);
-    const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s);
+    // Quorum moves only with the live weight sum, which moves only with a state or weight.
+    const rec = stateChanged || weightChanged ? this.services.get(e.service) : undefined;
+    const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s, this.liveSum(rec));
     if (stateChanged || weightChanged || quorumChanged) this.changed(e.service);
   }
 
@@ -353,11 +373,17 @@ export class HealthMonitor {
     });
   }
 
-  /** keepalived's quorum rule; returns whether the service's quorum state changed. */
-  private judgeQuorum(s: ServiceConfig): boolean {
+  /** The weights of the live real servers of a service as last updated. */
+  private liveSum(rec: ServiceRecord): number {
+    let sum = 0;
+    for (const e of rec.entries.values()) if (e.up) sum += this.weight(e, e.rs);
+    return sum;
+  }
+
+  /** keepalived's quorum rule on the live weight sum; returns whether the service's quorum state changed. */
+  private judgeQuorum(s: ServiceConfig, sum: number): boolean {
     const key = serviceKey(s);
     const had = this.quorumState.get(key) ?? true;
-    const sum = this.assess(s).reduce((acc, x) => acc + (x.up ? x.weight : 0), 0);
     const quorum = s.quorum ?? 1;
     const hysteresis = s.hysteresis ?? 0;
     const threshold = had ? quorum - hysteresis : quorum + hysteresis;
@@ -372,10 +398,11 @@ export class HealthMonitor {
 
   /** The service as the dataplane should have it now; evaluates (and may change) its quorum. */
   effectiveService(s: ServiceConfig): ServiceConfig {
-    this.judgeQuorum(s);
+    const assessed = this.assess(s);
+    this.judgeQuorum(s, assessed.reduce((acc, x) => acc + (x.up ? x.weight : 0), 0));
     const sorry = this.quorumState.get(serviceKey(s)) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
-    for (const { r, up, weight } of this.assess(s)) {
+    for (const { r, up, weight } of assessed) {
       // With quorum lost, the sorry server takes the live servers' place (keepalived removes
       // them); failed ones kept at weight 0 stay as they are.
       if (up && !sorry) realServers.push({ ...r, weight });
