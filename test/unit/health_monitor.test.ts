@@ -461,3 +461,50 @@ test('checks in flight are bounded by maxInFlight; first checks are spread over 
   const firstHalf = at.filter((x) => x < 500).length;
   assert.ok(firstHalf > 60 && firstHalf < 140, `${firstHalf} of 200 in the first half`);
 });
+
+test('quorum is logged only on a real transition of a service that had servers, never for the normal life of a service', async (t) => {
+  const dead = await closedPort(t);
+  const live = await tcpServer(t);
+  const { lines, log } = recorder();
+  const quorumLines = () => lines.filter((l) => l.msg.includes('quorum')).map((l) => [l.level, l.msg]);
+  const m: HealthMonitor = monitorFor(t, { log, onChange: () => {}, changeWindowMs: 0 });
+  const check = [{ type: 'tcp', interval: 0.1, fall: 1, rise: 1, timeout: 0.5, warmup: 0 }];
+
+  // ipvsadm -A: a service without real servers has no quorum, and that is no news.
+  const empty = config([service(check, [])]).services![0];
+  m.updateServices([empty], []);
+  assert.deepEqual(m.effectiveService(empty).realServers, []);
+  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, false);
+  // ipvsadm -a: its first server gives it quorum; nothing was lost, so nothing was regained.
+  const one = config([service(check, [{ address: LOCAL, port: live.port, method: 'nat' }])]).services![0];
+  m.updateServices([one], []);
+  assert.equal(m.effectiveService(one).realServers!.length, 1);
+  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, true);
+  // ipvsadm -d of the last one: the operator emptied it, no warning either.
+  m.updateServices([empty], []);
+  m.effectiveService(empty);
+  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, false);
+  assert.deepEqual(quorumLines(), []);
+
+  // A service with a server that fails: that loss is news, and so is getting it back.
+  const port = dead;
+  const failing = config([service(check, [{ address: LOCAL, port, method: 'nat' }])]).services![0];
+  m.updateServices([failing], []);
+  m.effectiveService(failing);
+  await until('down', () => m.statusOf(SVC)!.servers[0].state === 'down');
+  assert.deepEqual(quorumLines(), [['warn', 'service lost quorum']]);
+  const srv = await tcpServer(t, port);
+  await until('up', () => m.statusOf(SVC)!.servers[0].state === 'up');
+  assert.deepEqual(quorumLines(), [['warn', 'service lost quorum'], ['info', 'service regained quorum']]);
+  await srv.close();
+
+  // A service whose servers never bore weight never held quorum: no warning.
+  const weightless = { ...service(check, [{ address: LOCAL, port: live.port, method: 'nat', weight: 0 }]), port: 81 };
+  const w = config([weightless]).services![0];
+  m.updateServices([w], []);
+  m.effectiveService(w);
+  await sleep(150);
+  m.effectiveService(w);
+  assert.equal(m.statusOf('tcp 10.0.0.1:81')!.quorum.hasQuorum, false);
+  assert.equal(lines.filter((l) => l.msg.includes('quorum') && l.o.service === 'tcp 10.0.0.1:81').length, 0);
+});

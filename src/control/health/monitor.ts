@@ -89,6 +89,15 @@ function rsPort(s: ServiceConfig, r: RealServerConfig): number {
 /** A real server's key within its service: the address:port the dataplane knows it by. */
 const rsKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${rsPort(s, r)}`;
 
+/** A service's quorum, and whether a change of it is worth a log line. */
+interface QuorumState {
+  has: boolean;
+  /** It has held quorum with live real servers (since it last had none): losing it is news. */
+  held: boolean;
+  /** Its loss was logged, so regaining it is too. */
+  lossLogged: boolean;
+}
+
 /** A service as the monitor last heard of it, with its real servers' entries in config order. */
 interface ServiceRecord {
   s: ServiceConfig;
@@ -121,7 +130,7 @@ export class HealthMonitor {
   /** By serviceKey(), in the order they were first heard of (update() keeps the config's). */
   private services = new Map<string, ServiceRecord>();
   /** Per service key; a service never evaluated has quorum (keepalived starts with it). */
-  private readonly quorumState = new Map<string, boolean>();
+  private readonly quorumState = new Map<string, QuorumState>();
   private readonly count = { checks: 0, failures: 0, transitions: 0 };
   /** Services changed since onChange was last called, and the timer that will call it. */
   private readonly pending = new Set<string>();
@@ -256,7 +265,7 @@ export class HealthMonitor {
 
   private quorumRow(s: ServiceConfig): QuorumStatus {
     const key = serviceKey(s);
-    const hasQuorum = this.quorumState.get(key) ?? true;
+    const hasQuorum = this.quorumState.get(key)?.has ?? true;
     return { service: key, hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
   }
 
@@ -383,24 +392,36 @@ export class HealthMonitor {
   /** keepalived's quorum rule on the live weight sum; returns whether the service's quorum state changed. */
   private judgeQuorum(s: ServiceConfig, sum: number): boolean {
     const key = serviceKey(s);
-    const had = this.quorumState.get(key) ?? true;
+    let q = this.quorumState.get(key);
+    if (!q) this.quorumState.set(key, (q = { has: true, held: false, lossLogged: false }));
+    const had = q.has;
     const quorum = s.quorum ?? 1;
     const hysteresis = s.hysteresis ?? 0;
     const threshold = had ? quorum - hysteresis : quorum + hysteresis;
     const has = had ? !(sum === 0 || sum < threshold) : sum >= threshold;
-    this.quorumState.set(key, has);
-    if (has === had) return false;
-    const o = { service: key, weightSum: sum, threshold, sorryServer: s.sorryServer ? `${s.sorryServer.address}:${s.sorryServer.port ?? s.port ?? 0}` : null };
-    if (has) this.log?.info(o, 'service regained quorum');
-    else this.log?.warn(o, 'service lost quorum');
-    return true;
+    q.has = has;
+    // A service with no real servers (ipvsadm -A, or the operator removed them) has nothing to
+    // lose: it starts without quorum and gains it with its first servers, without a word.
+    const servers = (s.realServers?.length ?? 0) > 0;
+    const news = has !== had;
+    const o = () => ({ service: key, weightSum: sum, threshold, sorryServer: s.sorryServer ? `${s.sorryServer.address}:${s.sorryServer.port ?? s.port ?? 0}` : null });
+    if (news && !has && q.held && servers) {
+      this.log?.warn(o(), 'service lost quorum');
+      q.lossLogged = true;
+    } else if (news && has && q.lossLogged) {
+      this.log?.info(o(), 'service regained quorum');
+      q.lossLogged = false;
+    }
+    q.held = servers && (q.held || (has && sum > 0));
+    return news;
   }
+
 
   /** The service as the dataplane should have it now; evaluates (and may change) its quorum. */
   effectiveService(s: ServiceConfig): ServiceConfig {
     const assessed = this.assess(s);
     this.judgeQuorum(s, assessed.reduce((acc, x) => acc + (x.up ? x.weight : 0), 0));
-    const sorry = this.quorumState.get(serviceKey(s)) ? undefined : s.sorryServer;
+    const sorry = (this.quorumState.get(serviceKey(s))?.has ?? true) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
     for (const { r, up, weight } of assessed) {
       // With quorum lost, the sorry server takes the live servers' place (keepalived removes
