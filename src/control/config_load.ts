@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
+import { explainError } from './config_errors';
 import { ConfigSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
 
 export class ConfigError extends Error {
@@ -85,7 +86,7 @@ function serviceProblems(s: ServiceConfig, at: string, cfg: FulcrumConfig): stri
 export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   const problems: string[] = [];
   for (const e of Value.Errors(ConfigSchema, doc)) {
-    problems.push(`${readablePath(e.path) || '(top)'}: ${e.message}`);
+    for (const p of explainError(e)) problems.push(`${readablePath(p.path) || '(top)'}: ${p.message}`);
     if (problems.length >= 50) break;
   }
   if (problems.length) throw new ConfigError(problems, source);
