@@ -10,6 +10,7 @@
 // Everything is on 127.0.0.1: the services' addresses are names only and are never contacted.
 // Run: node dist/src/control/health/bench_health.js [--seconds 25] [--services 10000]
 //   [--per-service 10] [--interval 5] [--listeners 250] [--max-in-flight 1000] [--ceiling-seconds 5]
+//   [--check-threads 1]
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -26,6 +27,8 @@ export interface HealthBenchOptions {
   /** TCP listeners on 127.0.0.1 that the real servers share. */
   listeners?: number;
   maxInFlight?: number;
+  /** Threads running the checks (HealthMonitorOptions.checkThreads); 0 runs them on this one. */
+  checkThreads?: number;
   /** How long to measure bare connects first, seconds; 0 skips it. */
   ceilingSeconds?: number;
 }
@@ -46,6 +49,7 @@ export interface HealthBenchResult {
   driftPercentOfInterval: { p50: number; p99: number; max: number };
   maxInFlight: number;
   maxInFlightLimit: number;
+  checkThreads: number;
   eventLoopMaxStallMs: number;
   eventLoopP99Ms: number;
   startupMs: number;
@@ -120,6 +124,7 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
   const seconds = opts.seconds ?? 25;
   const nListeners = Math.max(perService, opts.listeners ?? 250);
   const maxInFlight = opts.maxInFlight ?? 1000;
+  const checkThreads = opts.checkThreads ?? 1;
 
   const worker = new Worker(LISTENERS, { eval: true, workerData: { count: nListeners } });
   const { ports } = await ask<{ ports: number[] }>(worker);
@@ -140,7 +145,7 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
   }
 
   let onChangeCalls = 0;
-  const monitor = new HealthMonitor({ onChange: () => void onChangeCalls++, maxInFlight });
+  const monitor = new HealthMonitor({ onChange: () => void onChangeCalls++, maxInFlight, checkThreads });
   const t0 = performance.now();
   monitor.updateServices(services, []);
   const startupMs = performance.now() - t0;
@@ -176,6 +181,7 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
     driftPercentOfInterval: { p50: pct(sched.lateMs.p50), p99: pct(sched.lateMs.p99), max: pct(sched.lateMs.max) },
     maxInFlight: sched.peakInFlight,
     maxInFlightLimit: sched.maxInFlight,
+    checkThreads,
     eventLoopMaxStallMs: round(loop.max / 1e6, 1),
     eventLoopP99Ms: round(loop.percentile(99) / 1e6, 1),
     startupMs: Math.round(startupMs),
@@ -197,7 +203,7 @@ if (require.main === module) {
   runHealthBench({
     seconds: option(args, 'seconds'), services: option(args, 'services'), perService: option(args, 'per-service'),
     interval: option(args, 'interval'), listeners: option(args, 'listeners'), maxInFlight: option(args, 'max-in-flight'),
-    ceilingSeconds: option(args, 'ceiling-seconds'),
+    ceilingSeconds: option(args, 'ceiling-seconds'), checkThreads: option(args, 'check-threads'),
   }).then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`), (e: Error) => {
     process.stderr.write(`bench_health: ${e.message}\n`);
     process.exitCode = 1;

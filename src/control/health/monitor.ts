@@ -12,6 +12,7 @@
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../native_config';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import { CheckPool } from './pool';
 import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
 
 export interface HealthLog {
@@ -116,6 +117,9 @@ export interface HealthMonitorOptions {
   maxInFlight?: number;
   /** Most checks started in one event loop turn; default 200. */
   startsPerTurn?: number;
+  /** Threads that run the checks (their sockets and callbacks) off this thread, so thousands
+   * of checks a second do not stall it; default 1; 0 runs them here. */
+  checkThreads?: number;
 }
 
 /** JSON with object keys sorted, so the same checks written in another order compare equal. */
@@ -136,6 +140,7 @@ export class HealthMonitor {
   private readonly pending = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
   private readonly scheduler: CheckScheduler<Loop>;
+  private readonly pool?: CheckPool;
 
   constructor(opts: HealthMonitorOptions) {
     this.log = opts.log;
@@ -146,6 +151,8 @@ export class HealthMonitor {
       maxInFlight: Math.max(1, opts.maxInFlight ?? 1000),
       startsPerTurn: Math.max(1, opts.startsPerTurn ?? 200),
     });
+    const threads = opts.checkThreads ?? 1;
+    if (threads > 0) this.pool = new CheckPool(threads);
   }
 
   /** Starts and stops the check loops of these services only: `changed` are added or replaced
@@ -243,6 +250,7 @@ export class HealthMonitor {
   stop(): void {
     for (const rec of this.services.values()) for (const e of rec.entries.values()) this.halt(e);
     this.scheduler.clear();
+    this.pool?.close();
     this.services.clear();
     this.pending.clear();
     clearTimeout(this.flushTimer);
@@ -285,7 +293,7 @@ export class HealthMonitor {
     const started = performance.now();
     const result: CheckResult = loop.check.type === 'command' && !this.allowCommands
       ? { ok: false, detail: 'command checks are not allowed here (only from the config file)' }
-      : await runCheck(loop.check, target, { signal: ac.signal }).catch((err: Error) => ({ ok: false, detail: `check failed: ${err.message}` }));
+      : await (this.pool ? this.pool.run(loop.check, target, ac.signal) : runCheck(loop.check, target, { signal: ac.signal })).catch((err: Error) => ({ ok: false, detail: `check failed: ${err.message}` }));
     if (e.stopped || ac.signal.aborted) return;
     this.record(loop, result, performance.now() - started);
   }

@@ -1,0 +1,44 @@
+// The inside of a check thread (pool.ts): runs the checks the monitor sends, with checkers.ts,
+// and sends their results back, gathered per event loop turn. Sockets, child processes and
+// their callbacks live here, off the control plane's thread, so 20,000 checks a second do not
+// stall the API; the monitor keeps all state and decisions.
+import { parentPort } from 'node:worker_threads';
+import type { HealthCheckConfig } from '../config_schema';
+import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+
+export interface CheckRequest {
+  id: number;
+  check: HealthCheckConfig;
+  target: CheckTarget;
+}
+
+export interface PoolMessage {
+  run?: CheckRequest[];
+  abort?: number[];
+}
+
+export type CheckReply = Array<{ id: number; result: CheckResult }>;
+
+if (parentPort) {
+  const port = parentPort;
+  const inflight = new Map<number, AbortController>();
+  let out: CheckReply = [];
+  const flush = () => {
+    const batch = out;
+    out = [];
+    port.postMessage(batch);
+  };
+  port.on('message', (m: PoolMessage) => {
+    for (const id of m.abort ?? []) inflight.get(id)?.abort();
+    for (const r of m.run ?? []) {
+      const ac = new AbortController();
+      inflight.set(r.id, ac);
+      runCheck(r.check, r.target, { signal: ac.signal })
+        .catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }))
+        .then((result) => {
+          inflight.delete(r.id);
+          if (out.push({ id: r.id, result }) === 1) setImmediate(flush);
+        });
+    }
+  });
+}
