@@ -335,13 +335,16 @@ test('stop() aborts checks in flight and clears every timer', async (t) => {
   });
   await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
   t.after(() => new Promise<void>((resolve) => hang.close(() => resolve())));
-  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
-  m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
-  await until('a check in flight', () => open === 1);
-  m.stop();
-  await until('its connection closed', () => open === 0, 500);
-  await sleep(300);
-  assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
+  // On a check thread (the default) and on the monitor's own.
+  for (const checkThreads of [undefined, 0]) {
+    const m: HealthMonitor = monitorFor(t, { onChange: () => {}, checkThreads });
+    m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
+    await until('a check in flight', () => open === 1);
+    m.stop();
+    await until('its connection closed', () => open === 0, 500);
+    await sleep(300);
+    assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
+  }
 });
 
 test('a monitor never keeps a process alive by itself, and after stop() nothing does', () => {

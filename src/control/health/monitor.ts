@@ -56,9 +56,8 @@ interface Loop extends Job {
   up: boolean;
   successes: number;
   failures: number;
-  /** Aborts the attempt in flight when the loop is halted; one for the loop's life (a loop
-   * halted never runs again), as a controller per attempt costs more than the attempt. */
-  abort?: AbortController;
+  /** Present while an attempt is in flight: ends it at once (when the loop is halted). */
+  cancel?: () => void;
   last: LastResult | null;
   /** Absolute weight from a dynamic command check, kept until it reports another. */
   weight?: number;
@@ -281,7 +280,7 @@ export class HealthMonitor {
     e.stopped = true;
     for (const loop of e.loops) {
       this.scheduler.cancel(loop);
-      loop.abort?.abort();
+      loop.cancel?.();
     }
   }
 
@@ -289,12 +288,22 @@ export class HealthMonitor {
   private async run(loop: Loop) {
     const e = loop.entry;
     const target: CheckTarget = { address: e.address, port: e.port };
-    const ac = (loop.abort ??= new AbortController());
     const started = performance.now();
-    const result: CheckResult = loop.check.type === 'command' && !this.allowCommands
-      ? { ok: false, detail: 'command checks are not allowed here (only from the config file)' }
-      : await (this.pool ? this.pool.run(loop.check, target, ac.signal) : runCheck(loop.check, target, { signal: ac.signal })).catch((err: Error) => ({ ok: false, detail: `check failed: ${err.message}` }));
-    if (e.stopped || ac.signal.aborted) return;
+    let attempt: Promise<CheckResult>;
+    if (loop.check.type === 'command' && !this.allowCommands) {
+      attempt = Promise.resolve({ ok: false, detail: 'command checks are not allowed here (only from the config file)' });
+    } else if (this.pool) {
+      const { result, cancel } = this.pool.run(loop.check, target);
+      attempt = result;
+      loop.cancel = cancel;
+    } else {
+      const ac = new AbortController();
+      attempt = runCheck(loop.check, target, { signal: ac.signal });
+      loop.cancel = () => ac.abort();
+    }
+    const result = await attempt.catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }));
+    loop.cancel = undefined;
+    if (e.stopped) return;
     this.record(loop, result, performance.now() - started);
   }
 

@@ -28,30 +28,29 @@ export class CheckPool {
     this.threads = new Array<Thread | undefined>(Math.max(1, size)).fill(undefined);
   }
 
-  /** Runs one check on a thread; aborting the signal settles it at once with ok: false. */
-  run(check: HealthCheckConfig, target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
-    if (signal.aborted) return Promise.resolve({ ok: false, detail: 'aborted' });
+  /** Runs one check on a thread; cancel() settles it at once with ok: false and tells the
+   * thread to release what the check holds. */
+  run(check: HealthCheckConfig, target: CheckTarget): { result: Promise<CheckResult>; cancel: () => void } {
     const id = this.nextId++;
     const index = this.next;
     this.next = (this.next + 1) % this.threads.length;
     const t = this.thread(index);
-    return new Promise<CheckResult>((resolve) => {
-      const onAbort = () => {
-        if (!this.waiting.delete(id)) return;
-        t.ids.delete(id);
+    let settle!: (r: CheckResult) => void;
+    const result = new Promise<CheckResult>((resolve) => { settle = resolve; });
+    this.waiting.set(id, settle);
+    t.ids.add(id);
+    t.run.push({ id, check, target });
+    this.flushSoon();
+    const cancel = () => {
+      if (!this.waiting.delete(id)) return;
+      t.ids.delete(id);
+      if (this.threads[index] === t) {
         t.abort.push(id);
         this.flushSoon();
-        resolve({ ok: false, detail: 'aborted' });
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (r) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(r);
-      });
-      t.ids.add(id);
-      t.run.push({ id, check, target });
-      this.flushSoon();
-    });
+      }
+      settle({ ok: false, detail: 'aborted' });
+    };
+    return { result, cancel };
   }
 
   /** Ends every thread; checks still waiting fail. */
