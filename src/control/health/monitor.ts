@@ -8,7 +8,8 @@
 // indexed by key, updateServices() touches only the services named, a result finds its service
 // in O(1), and onChange() reports only the keys of the services whose dataplane form changed,
 // gathered over a short window. update()/effective() on a whole config remain for callers that
-// still think in whole configs.
+// still think in whole configs. When checks run is schedule.ts's (one timer, a bounded number
+// in flight); where they run, pool.ts's (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../native_config';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
