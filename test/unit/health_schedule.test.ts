@@ -70,7 +70,7 @@ test('a cancelled job never starts, whether it was waiting for its time or queue
   s.at(a, now);
   s.at(b, now + 1);
   s.at(c, now + 2);
-  s.at(d, now + 30);
+  s.at(d, now + 500);
   await until('a running, b and c queued', () => order.length === 1 && s.status().queued === 2);
   s.cancel(b);
   s.cancel(d);

@@ -53,6 +53,7 @@ export interface HealthBenchResult {
   eventLoopMaxStallMs: number;
   eventLoopP99Ms: number;
   startupMs: number;
+  /** By the listeners while the monitor ran (startup and stop included). */
   connectionsAccepted: number;
   onChangeCalls: number;
 }
@@ -144,6 +145,7 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
     });
   }
 
+  const acceptedBefore = (await ask<{ accepted: number }>(worker, 'count')).accepted;
   let onChangeCalls = 0;
   const monitor = new HealthMonitor({ onChange: () => void onChangeCalls++, maxInFlight, checkThreads });
   const t0 = performance.now();
@@ -185,7 +187,7 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
     eventLoopMaxStallMs: round(loop.max / 1e6, 1),
     eventLoopP99Ms: round(loop.percentile(99) / 1e6, 1),
     startupMs: Math.round(startupMs),
-    connectionsAccepted: accepted,
+    connectionsAccepted: accepted - acceptedBefore,
     onChangeCalls,
   };
 }
