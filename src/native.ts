@@ -1,7 +1,7 @@
 // Loads the N-API addon built by cmake-js and gives it a TypeScript face. The addon is the
 // only way into the native code; everything it returns is described here.
 import path from 'node:path';
-import type { NativeCoreConfig } from './control/native_config';
+import type { NativeCoreConfig, NativeMatchRule, NativeService } from './control/native_config';
 
 /** Counters as ipvsadm shows them (`--stats`). */
 export interface TrafficCounters {
@@ -34,6 +34,28 @@ export interface CoreDemoResult {
   /** Per real server address, how many replies the simulated clients got from it. */
   answeredBy: Record<string, number>;
   drops: Record<string, number>;
+}
+
+/**
+ * A change to the config the dataplane runs (`applyDelta`), next to the whole config that
+ * `apply` takes. The new config is the current one with `remove` taken out, then `upsert` put in
+ * by service id; it is validated as a whole config is (every problem listed with its path, e.g.
+ * `upsert[3].dests[0].weight: ...`, cross-service rules included: one dest id in two services,
+ * two services with the same protocol/address/port or fwmark), and nothing changes when it is
+ * refused. Its cost grows with what it names, not with the size of the config: services it does
+ * not name are shared with the running config, and workers re-sync only the ones it names.
+ */
+export interface NativeDelta {
+  /** Services added or replaced whole by id, with all their dests (same shape as in apply). */
+  upsert?: NativeService[];
+  /** Ids of services removed (their dests go with them). */
+  remove?: number[];
+  /** Replaces the match rules when present. */
+  rules?: NativeMatchRule[];
+  /** Replaces the timeouts when present. */
+  timeouts?: { tcp: number; tcpfin: number; udp: number };
+  /** Replaces the TUN outer source when present. */
+  tunnelSource?: string;
 }
 
 /** What `start` needs besides the core config (see src/control/dataplane_options.ts). */
@@ -108,16 +130,21 @@ export interface NativeAddon {
   start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;
   stop(): void;
   running(): boolean;
-  /** Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses it. */
+  /**
+   * Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses
+   * it; rejects, with nothing changed, when a worker's command ring is full.
+   */
   apply(core: NativeCoreConfig): Promise<void>;
+  /** Publishes a change to the running config (see NativeDelta); settles as apply does. */
+  applyDelta(delta: NativeDelta): Promise<void>;
   stats(): Promise<DataplaneStats>;
   /** One page of one worker's table: scans up to max records from cursor; next is 0 at the end. */
   connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;
   /** Drops every connection and template, or those of one real server (by native dest id). */
   flush(dest?: number): Promise<void>;
   ports(): PortInfo[];
-  neighbours(): Promise<NeighbourInfo[]>;
-  coreDemo(options: CoreDemoOptions): CoreDemoResult;
+  /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
+  neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];
 }
@@ -135,6 +162,26 @@ export function nativeAddon(): NativeAddon {
     throw new Error(`cannot load the native addon at ${file} (run scripts/setup to build it): ${(err as Error).message}`);
   }
   return cached;
+}
+
+/** The packet core's demo (`fulcrum demo --core`): a module of its own, not part of the director's addon. */
+export interface DemoAddon {
+  coreDemo(options: CoreDemoOptions): CoreDemoResult;
+}
+
+let cachedDemo: DemoAddon | undefined;
+
+/** The demo module, loaded once. Throws with the path tried when the build is missing. */
+export function demoAddon(): DemoAddon {
+  if (cachedDemo) return cachedDemo;
+  const file = path.resolve(__dirname, '../../build/native/Release/fulcrum_demo.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cachedDemo = require(file) as DemoAddon;
+  } catch (err) {
+    throw new Error(`cannot load the demo module at ${file} (run scripts/setup to build it): ${(err as Error).message}`);
+  }
+  return cachedDemo;
 }
 
 /** Where cmake-js put the native executables (benchmarks). */

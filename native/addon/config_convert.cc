@@ -1,4 +1,5 @@
-// See config_convert.h. Field names match NativeCoreConfig in src/control/native_config.ts.
+// See config_convert.h. Field names match NativeCoreConfig in src/control/native_config.ts and
+// NativeDelta in src/native.ts.
 #include "config_convert.h"
 
 #include <arpa/inet.h>
@@ -90,12 +91,12 @@ bool method_from_name(const std::string& m, FwdMethod& out) {
 
 }  // namespace
 
-bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<std::string>& problems) {
-  size_t before = problems.size();
-  Reader rd{problems};
-  Napi::Array services = rd.array(obj, "services", "");
+namespace {
+
+void convert_services(Reader& rd, const Napi::Array& services, const std::string& name, std::vector<ServiceConfig>& out) {
+  std::vector<std::string>& problems = rd.problems;
   for (uint32_t i = 0; i < services.Length(); ++i) {
-    std::string at = "services[" + std::to_string(i) + "]";
+    std::string at = name + "[" + std::to_string(i) + "]";
     Napi::Value sv = services.Get(i);
     if (!sv.IsObject()) {
       problems.push_back(at + ": must be an object");
@@ -136,14 +137,16 @@ bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<s
       rd.integer(d, "lowerThreshold", dat, 0, 2147483647.0, dc.l_threshold);
       s.dests.push_back(dc);
     }
-    cfg.services.push_back(std::move(s));
+    out.push_back(std::move(s));
   }
-  Napi::Array rules = rd.array(obj, "rules", "");
+}
+
+void convert_rules(Reader& rd, const Napi::Array& rules, std::vector<MatchRule>& out) {
   for (uint32_t i = 0; i < rules.Length(); ++i) {
     std::string at = "rules[" + std::to_string(i) + "]";
     Napi::Value rv = rules.Get(i);
     if (!rv.IsObject()) {
-      problems.push_back(at + ": must be an object");
+      rd.problems.push_back(at + ": must be an object");
       continue;
     }
     Napi::Object ro = rv.As<Napi::Object>();
@@ -154,19 +157,57 @@ bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<s
     rd.integer(ro, "portLow", at, 0, 65535, r.port_lo);
     rd.integer(ro, "portHigh", at, 0, 65535, r.port_hi);
     rd.integer(ro, "mark", at, 1, 4294967295.0, r.mark);
-    cfg.rules.push_back(r);
+    out.push_back(r);
   }
-  Napi::Value tv = obj.Get("timeouts");
+}
+
+void convert_timeouts(Reader& rd, const Napi::Value& tv, TimeoutConfig& out) {
   if (!tv.IsObject()) {
-    problems.push_back("timeouts: must be an object");
-  } else {
-    Napi::Object t = tv.As<Napi::Object>();
-    rd.integer(t, "tcp", "timeouts", 1, 2147483.0, cfg.timeouts.tcp_established);
-    rd.integer(t, "tcpfin", "timeouts", 1, 2147483.0, cfg.timeouts.tcp_fin_wait);
-    rd.integer(t, "udp", "timeouts", 1, 2147483.0, cfg.timeouts.udp);
+    rd.problems.push_back("timeouts: must be an object");
+    return;
   }
+  Napi::Object t = tv.As<Napi::Object>();
+  rd.integer(t, "tcp", "timeouts", 1, 2147483.0, out.tcp_established);
+  rd.integer(t, "tcpfin", "timeouts", 1, 2147483.0, out.tcp_fin_wait);
+  rd.integer(t, "udp", "timeouts", 1, 2147483.0, out.udp);
+}
+
+bool present(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+}  // namespace
+
+bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<std::string>& problems) {
+  size_t before = problems.size();
+  Reader rd{problems};
+  convert_services(rd, rd.array(obj, "services", ""), "services", cfg.services);
+  convert_rules(rd, rd.array(obj, "rules", ""), cfg.rules);
+  convert_timeouts(rd, obj.Get("timeouts"), cfg.timeouts);
   rd.ipv4(obj, "tunnelSource", "", cfg.tunnel_source);
   rd.integer(obj, "mtu", "", 576, 9216, cfg.mtu);
+  return problems.size() == before;
+}
+
+bool convert_core_delta(const Napi::Object& obj, CoreDelta& delta, std::vector<std::string>& problems) {
+  size_t before = problems.size();
+  Reader rd{problems};
+  if (present(obj, "upsert")) convert_services(rd, rd.array(obj, "upsert", ""), "upsert", delta.upsert);
+  if (present(obj, "remove")) {
+    Napi::Array ids = rd.array(obj, "remove", "");
+    for (uint32_t i = 0; i < ids.Length(); ++i) {
+      Napi::Value v = ids.Get(i);
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0 && d <= 65535) || std::floor(d) != d)
+        problems.push_back("remove[" + std::to_string(i) + "]: must be a service id (an integer in 0..65535)");
+      else
+        delta.remove.push_back(static_cast<SvcId>(d));
+    }
+  }
+  if (present(obj, "rules")) convert_rules(rd, rd.array(obj, "rules", ""), delta.rules.emplace());
+  if (present(obj, "timeouts")) convert_timeouts(rd, obj.Get("timeouts"), delta.timeouts.emplace());
+  if (present(obj, "tunnelSource")) rd.ipv4(obj, "tunnelSource", "", delta.tunnel_source.emplace());
   return problems.size() == before;
 }
 

@@ -289,15 +289,14 @@ Napi::Value Running(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), Dataplane::instance().running());
 }
 
-Napi::Value Apply(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Dataplane& d = running_dataplane(env);
-  if (info.Length() < 1) type_error(env, "apply: expected a core config");
-  CoreConfig core = core_config(env, info[0]);
+// Publishes what `apply` builds and returns a Promise settled once every worker confirmed it:
+// a refused change throws with .problems; a change that could not be sent rejects.
+template <class Apply>
+Napi::Value publish_change(Napi::Env env, Apply&& apply) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::vector<std::string> problems;
   hold(env);
-  bool ok = d.apply(core, problems, [env, deferred](Request&, const char* error) {
+  Dataplane::ApplyResult res = apply(problems, [env, deferred](Request&, const char* error) {
     if (g_shutting_down) return;
     release(env);
     Napi::HandleScope scope(env);
@@ -306,15 +305,38 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
     else
       deferred->Resolve(env.Undefined());
   });
-  if (!ok) {
+  if (res == Dataplane::ApplyResult::Refused) {
     release(env);
     throw config_error(env, problems);
   }
-  if (!problems.empty()) {  // published, but the confirmation could not be asked for
+  if (res == Dataplane::ApplyResult::Busy) {  // nothing changed: the promise says why
     release(env);
-    deferred->Resolve(env.Undefined());
+    deferred->Reject(Napi::Error::New(env, problems.front()).Value());
   }
   return deferred->Promise();
+}
+
+Napi::Value Apply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  if (info.Length() < 1) type_error(env, "apply: expected a core config");
+  CoreConfig core = core_config(env, info[0]);
+  return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
+    return d.apply(core, problems, std::move(done));
+  });
+}
+
+// applyDelta({upsert?, remove?, rules?, timeouts?, tunnelSource?}): see NativeDelta.
+Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  if (info.Length() < 1 || !info[0].IsObject()) type_error(env, "applyDelta: expected a delta object");
+  CoreDelta delta;
+  std::vector<std::string> problems;
+  if (!convert_core_delta(info[0].As<Napi::Object>(), delta, problems)) throw config_error(env, problems);
+  return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
+    return d.apply_delta(delta, problems, std::move(done));
+  });
 }
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -351,7 +373,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
     out.Set("total", counters(env, total));
     Napi::Array svcs = Napi::Array::New(env);
     uint32_t si = 0;
-    for (const ServiceSnap& s : snap->services()) {
+    snap->for_each_service([&](const ServiceSnap& s) {
       TrafficCounters sc;
       for (const dp::WorkerReport& wr : r.reports) sc += wr.stats.svc[s.id];
       Napi::Object so = Napi::Object::New(env);
@@ -378,7 +400,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
       }
       so.Set("dests", dests);
       svcs.Set(si++, so);
-    }
+    });
     out.Set("services", svcs);
     Napi::Object dr = Napi::Object::New(env);
     for (unsigned i = 1; i < kDropReasonCount; ++i)
@@ -518,7 +540,7 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
   running_dataplane(env);
   auto r = std::make_unique<Request>();
   r->type = dp::CmdType::Neighbours;
-  r->neigh.reserve(8192);
+  r->neigh.reserve(dp::kNeighCapacity);  // the whole table
   return submit(env, std::move(r), 0, [](Napi::Env env, Request& r) -> Napi::Value {
     Dataplane& d = Dataplane::instance();
     Napi::Array a = Napi::Array::New(env, r.neigh.size());
@@ -533,7 +555,10 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
       o.Set("queued", n.queued);
       a.Set(static_cast<uint32_t>(i), o);
     }
-    return a;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("neighbours", a);
+    out.Set("truncated", r.neigh_truncated);
+    return out;
   });
 }
 
@@ -551,6 +576,7 @@ void register_dataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("stop", Napi::Function::New(env, Stop));
   exports.Set("running", Napi::Function::New(env, Running));
   exports.Set("apply", Napi::Function::New(env, Apply));
+  exports.Set("applyDelta", Napi::Function::New(env, ApplyDelta));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("connections", Napi::Function::New(env, Connections));
   exports.Set("flush", Napi::Function::New(env, Flush));

@@ -69,8 +69,10 @@ struct Request {
   std::vector<ConnInfo> scratch, conns;
   // FlushDest
   DestId dest = kNoDest;
-  // Neighbours (worker 0)
+  // Neighbours (worker 0): up to neigh.capacity() entries, presized by the control thread;
+  // neigh_truncated when the table held more.
   std::vector<NeighInfo> neigh;
+  bool neigh_truncated = false;
   // Runs on the control thread once every addressed worker has answered; `error` is set when
   // the dataplane stopped first.
   std::function<void(Request&, const char* error)> done;

@@ -13,18 +13,63 @@
 #include <rte_ring_elem.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <new>
 #include <stdexcept>
+
+#include "conn_table.h"
+#include "dp_limits.h"
 
 namespace fulcrum::dp {
 
 namespace {
 
 constexpr const char* kPoolName = "fulcrum_mbufs";
-constexpr unsigned kCommandRing = 64;
-constexpr unsigned kReplyRing = 1024;  // >= workers * kCommandRing: a reply never waits
-constexpr unsigned kHandoverRing = 4096;
 
 int worker_main(void* arg) { return static_cast<LcoreWorker*>(arg)->run(); }
+
+// The bytes one worker's connection table takes for `capacity` connections, as the table
+// itself computes them: a table built with an allocator that records each request and refuses
+// it (construction then throws std::bad_alloc having allocated nothing).
+size_t conn_table_bytes(uint32_t capacity) {
+  size_t bytes = 0;
+  TableAllocator probe;
+  probe.alloc = [](size_t n, size_t, void* ctx) -> void* {
+    *static_cast<size_t*>(ctx) += n;
+    return nullptr;
+  };
+  probe.free = [](void*, size_t, void*) {};
+  probe.ctx = &bytes;
+  ConnTable::Options o;
+  o.capacity = capacity;
+  o.seed = 1;
+  o.alloc = probe;
+  try {
+    ConnTable t(o);
+  } catch (const std::bad_alloc&) {
+  }
+  return bytes;
+}
+
+// MemAvailable from /proc/meminfo (what the kernel can hand out without swapping), or 0 when
+// it cannot be read.
+uint64_t memory_available() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
+std::string conn_table_problem(uint32_t capacity, uint32_t workers, size_t per_worker, const std::string& what) {
+  return "dataplane.connTableSize: " + std::to_string(capacity) + " connections need " + std::to_string(per_worker) +
+         " bytes per worker (" + std::to_string(uint64_t{per_worker} * workers) + " for " + std::to_string(workers) +
+         (workers == 1 ? " worker); " : " workers); ") + what + "; lower dataplane.connTableSize";
+}
 
 std::string join_problems(const std::vector<std::string>& p) {
   std::string s = "config refused:";
@@ -43,11 +88,17 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
   if (running_) throw std::runtime_error("the dataplane is already running in this process");
   if (cfg.ports.empty()) throw std::runtime_error("dataplane.ports: at least one port is needed");
   const uint32_t nw = static_cast<uint32_t>(cfg.worker_cpus.size());
-  if (nw == 0 || nw > 64) throw std::runtime_error("dataplane.workers: between 1 and 64 workers");
+  if (nw == 0 || nw > kMaxWorkers)
+    throw std::runtime_error("dataplane.workers: between 1 and " + std::to_string(kMaxWorkers) + " workers");
   if (cfg.local_addrs.size() > FnatPool::kMaxAddrs)
     throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses");
 
-  // The config is checked before anything starts.
+  // The config is checked before anything starts, the connection tables' memory included
+  // (each worker's table is allocated and touched whole at start).
+  const size_t table_bytes = conn_table_bytes(cfg.conn_capacity);
+  if (uint64_t avail = memory_available(); avail && uint64_t{table_bytes} * nw > avail)
+    throw std::runtime_error(conn_table_problem(cfg.conn_capacity, nw, table_bytes,
+                                                "only " + std::to_string(avail) + " bytes are available"));
   std::vector<std::string> problems;
   std::unique_ptr<Snapshot> first = build_snapshot(core, cfg.limits, nullptr, problems);
   if (!first) throw std::runtime_error(join_problems(problems));
@@ -65,7 +116,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     uint32_t taps = static_cast<uint32_t>(std::count_if(cfg.ports.begin(), cfg.ports.end(),
                                                         [](const PortConfig& p) { return !p.tap.empty(); }));
     uint32_t need = cfg.mbufs ? cfg.mbufs
-                              : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * 2048 + nw * 1024 + 4096;
+                              : static_cast<uint32_t>(cfg.ports.size() + taps) * nw * kMbufsPerQueue + nw * kMbufsPerWorker +
+                                    kMbufsSpare;
     rte_mempool* pool = rte_mempool_lookup(kPoolName);
     // An earlier start's pool that is too small is replaced once all its mbufs are back.
     if (pool && pool->size < need && rte_mempool_full(pool)) {
@@ -75,7 +127,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     if (pool && pool->size < need)
       throw std::runtime_error("the mbuf pool of an earlier start in this process is too small (" +
                                std::to_string(pool->size) + " < " + std::to_string(need) + "); restart the process");
-    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (!pool)
       throw std::runtime_error("cannot allocate " + std::to_string(need) + " mbufs: " + rte_strerror(rte_errno) +
                                " (give EAL more memory with -m, or use hugepages)");
@@ -91,9 +143,11 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     Shared& sh = *shared_;
     sh.ports = ports_.ports();
     for (size_t i = 0; i < sh.ports.size(); ++i) {
-      if (sh.ports[i].id >= 1024) throw std::runtime_error("DPDK port id beyond 1023");
+      if (sh.ports[i].id >= kPortIdBound)
+        throw std::runtime_error("DPDK port id " + std::to_string(sh.ports[i].id) + " beyond " +
+                                 std::to_string(kPortIdBound - 1));
       sh.port_index[sh.ports[i].id] = static_cast<uint16_t>(i);
-      if (sh.ports[i].has_tap && sh.ports[i].tap_id < 1024) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
+      if (sh.ports[i].has_tap && sh.ports[i].tap_id < kPortIdBound) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
     }
     sh.routes = routes_.get();
     sh.pool = pool;
@@ -104,8 +158,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.tsc_hz = rte_get_tsc_hz();
     sh.local_addrs = cfg.local_addrs;
     std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
-    sh.fnat_port_lo = 1024;
-    sh.fnat_share = (65536 - 1024) / nw;
+    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size())};
 
     size_t qsz = rte_rcu_qsbr_get_memsize(nw);
     qsbr_mem_ = rte_zmalloc("fulcrum_qsbr", qsz, RTE_CACHE_LINE_SIZE);
@@ -126,7 +179,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
         if (a != b)
           sh.handover[a * nw + b] = ring("fk_h" + std::to_string(a) + "_" + std::to_string(b), kHandoverRing,
                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
-      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), 256, RING_F_SC_DEQ, 16));
+      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), kNeighUpdateRing, RING_F_SC_DEQ, 16));
       sh.commands.push_back(ring("fk_c" + std::to_string(a), kCommandRing, RING_F_SP_ENQ | RING_F_SC_DEQ));
     }
     sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
@@ -138,11 +191,17 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.conn_capacity = cfg.conn_capacity;
       wo.limits = cfg.limits;
       wo.local_addrs = cfg.local_addrs;
-      wo.port_lo = static_cast<uint16_t>(1024 + w * sh.fnat_share);
-      wo.port_hi = static_cast<uint16_t>(w + 1 == nw ? 65535 : 1024 + (w + 1) * sh.fnat_share - 1);
+      PortRange ports = fnat_port_range(w, nw);  // steering sends their replies here
+      wo.port_lo = ports.lo;
+      wo.port_hi = ports.hi;
       wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
       wo.worker_id = static_cast<uint16_t>(w);
-      workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
+      try {
+        workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
+      } catch (const std::bad_alloc&) {
+        throw std::runtime_error(conn_table_problem(cfg.conn_capacity, nw, table_bytes,
+                                                    "allocating worker " + std::to_string(w) + "'s table failed"));
+      }
       rte_rcu_qsbr_thread_register(sh.qsbr, w);
     }
 
@@ -190,23 +249,54 @@ void Dataplane::stop() {
   if (running_ || shared_) teardown();
 }
 
-bool Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
-                      std::function<void(Request&, const char*)> done) {
+Dataplane::ApplyResult Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
+                                        std::function<void(Request&, const char*)> done) {
   if (!running_) {
     problems.push_back("the dataplane is not running");
-    return false;
+    return ApplyResult::Refused;
+  }
+  // Checked first: a change the workers could not be asked to confirm is not made at all, so
+  // the caller's error means "absent", never "live but unconfirmed".
+  if (!commands_have_room()) {
+    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
+    return ApplyResult::Busy;
   }
   std::unique_ptr<Snapshot> next = build_snapshot(core, cfg_.limits, current_.get(), problems);
-  if (!next) return false;
-  retired_.push_back(Retired{std::move(current_), 0});
-  current_ = std::move(next);
-  shared_->snapshot.store(current_.get(), std::memory_order_release);
-  retired_.back().token = rte_rcu_qsbr_start(shared_->qsbr);
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
+Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
+                                              std::function<void(Request&, const char*)> done) {
+  if (!running_) {
+    problems.push_back("the dataplane is not running");
+    return ApplyResult::Refused;
+  }
+  if (!commands_have_room()) {
+    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
+    return ApplyResult::Busy;
+  }
+  std::unique_ptr<Snapshot> next = fulcrum::apply_delta(*current_, delta, problems);
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
+bool Dataplane::commands_have_room() const {
+  for (rte_ring* r : shared_->commands)
+    if (rte_ring_free_count(r) == 0) return false;
+  return true;
+}
+
+Dataplane::ApplyResult Dataplane::publish(std::unique_ptr<Snapshot> next,
+                                          std::function<void(Request&, const char*)> done) {
+  publish_snapshot(shared_->qsbr, shared_->snapshot, current_, std::move(next), retired_);
   auto r = std::make_unique<Request>();
   r->type = CmdType::Sync;
   r->done = std::move(done);
-  if (!submit(std::move(r))) problems.push_back("applied, but a worker's command ring is full: not confirmed");
-  return true;
+  // Cannot fail: every ring had room (commands_have_room) and only this thread enqueues.
+  bool sent = submit(std::move(r));
+  (void)sent;
+  return ApplyResult::Applied;
 }
 
 std::unique_ptr<Request> Dataplane::stats_request() const {
@@ -239,9 +329,9 @@ bool Dataplane::submit(std::unique_ptr<Request> r, int worker) {
 
 void Dataplane::poll_replies() {
   if (!shared_) return;
-  void* got[64];
+  void* got[kCommandRing];
   unsigned n;
-  while ((n = rte_ring_sc_dequeue_burst(shared_->replies, got, 64, nullptr)) > 0) {
+  while ((n = rte_ring_sc_dequeue_burst(shared_->replies, got, kCommandRing, nullptr)) > 0) {
     for (unsigned i = 0; i < n; ++i) {
       Request* r = static_cast<Request*>(got[i]);
       if (--r->remaining) continue;
@@ -253,9 +343,6 @@ void Dataplane::poll_replies() {
   reclaim();
 }
 
-void Dataplane::reclaim() {
-  while (!retired_.empty() && rte_rcu_qsbr_check(shared_->qsbr, retired_.front().token, false) == 1)
-    retired_.pop_front();
-}
+void Dataplane::reclaim() { reclaim_snapshots(shared_->qsbr, retired_); }
 
 }  // namespace fulcrum::dp

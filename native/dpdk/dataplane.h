@@ -17,6 +17,7 @@
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
+#include "snapshot_rcu.h"
 
 namespace fulcrum::dp {
 
@@ -47,10 +48,20 @@ class Dataplane {
   void stop();
   bool running() const { return running_; }
 
-  // Builds the snapshot (nullptr with problems listed when the config is refused; nothing
-  // changes then), publishes it, and sends a Sync so `done` runs once every worker uses it;
-  // the previous snapshot is freed after the RCU grace period.
-  bool apply(const CoreConfig& core, std::vector<std::string>& problems, std::function<void(Request&, const char*)> done);
+  // What apply made of a change. Refused: the core found problems (listed); Busy: a worker's
+  // command ring is full, so the Sync that confirms the change could not be sent and the change
+  // was not published (problems holds the message). Either way nothing changed.
+  enum class ApplyResult : uint8_t { Applied, Refused, Busy };
+
+  // Builds the snapshot, publishes it, and sends a Sync so `done` runs once every worker uses
+  // it; the previous snapshot is freed once kSnapshotGracePeriods RCU grace periods are over
+  // (snapshot_rcu.h; reclaim() runs whenever replies are collected).
+  ApplyResult apply(const CoreConfig& core, std::vector<std::string>& problems,
+                    std::function<void(Request&, const char*)> done);
+  // The same for a change to the current snapshot (services upserted/removed by id): the new
+  // snapshot shares what the delta does not touch, and workers re-sync only what it changed.
+  ApplyResult apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
+                          std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
   bool submit(std::unique_ptr<Request> r, int worker = -1);
@@ -71,6 +82,10 @@ class Dataplane {
   Dataplane() = default;
   void teardown();
   void reclaim();
+  // True when every worker's command ring can take one more request. Only the control thread
+  // enqueues (single producer), so the room cannot vanish before the enqueue that follows.
+  bool commands_have_room() const;
+  ApplyResult publish(std::unique_ptr<Snapshot> next, std::function<void(Request&, const char*)> done);
 
   bool running_ = false;
   DataplaneConfig cfg_;
@@ -82,10 +97,7 @@ class Dataplane {
   std::vector<rte_ring*> rings_;
   void* qsbr_mem_ = nullptr;
   std::unique_ptr<Snapshot> current_;
-  struct Retired {
-    std::unique_ptr<Snapshot> snap;
-    uint64_t token;
-  };
+  using Retired = RetiredSnapshot<Snapshot>;  // freed by reclaim(), see snapshot_rcu.h
   std::deque<Retired> retired_;
   std::vector<Request*> outstanding_;
 };

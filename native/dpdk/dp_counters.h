@@ -1,6 +1,9 @@
 // What the dataplane around the packet core counts per worker: drops the core never sees
 // (a full TX queue, no route, an unresolved neighbour, ...) and ARP/exception-path events.
 // One X-macro list, as the core's drop reasons, so metrics and stats print the same names.
+// Readers merge these with the core's drop reasons and events under one name each, so no name
+// here may be one of theirs (test/dp_counters_test.cc): the core's `to_kernel` counts what it
+// hands to the exception path, `to_tap` what the worker wrote to a TAP.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +27,8 @@ namespace fulcrum::dp {
   X(ArpLearned, "arp_learned")                                                                \
   X(GarpSent, "garp_sent")                                                                    \
   X(HandedOver, "handed_over")            /* sent to the worker that owns the connection */   \
-  X(ToKernel, "to_kernel")                /* written to a port's TAP */                       \
-  X(FromKernel, "from_kernel")            /* read from a TAP and sent out of its port */
+  X(ToTap, "to_tap")                      /* written to a port's TAP */                       \
+  X(FromTap, "from_tap")                  /* read from a TAP and sent out of its port */
 
 enum class DpCounter : uint8_t {
 #define FULCRUM_DP_ENUM(id, name) id,

@@ -14,11 +14,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dp_limits.h"
+#include "snapshot_rcu.h"
+#include "steer.h"
+
 namespace fulcrum::dp {
 
 namespace {
-
-constexpr uint16_t kBurst = 32;
 
 // What one worker tells the others it learnt from ARP (16 bytes: an rte_ring element).
 struct NeighUpdate {
@@ -30,25 +32,8 @@ struct NeighUpdate {
   uint16_t pad2;
 };
 static_assert(sizeof(NeighUpdate) == 16);
-
-inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
-  uint64_t h = (uint64_t{ip} << 16 ^ port) * 0x9e3779b97f4a7c15ull;
-  return static_cast<uint32_t>(((h >> 32) * n) >> 32);
-}
-
-// Addresses and ports of an IPv4 TCP/UDP header (the caller checked the length).
-struct Tuple4 {
-  be32 saddr, daddr;
-  be16 sport, dport;
-};
-inline Tuple4 read_tuple(const uint8_t* ip, uint32_t ihl) {
-  Tuple4 t;
-  std::memcpy(&t.saddr, ip + 12, 4);
-  std::memcpy(&t.daddr, ip + 16, 4);
-  std::memcpy(&t.sport, ip + ihl, 2);
-  std::memcpy(&t.dport, ip + ihl + 2, 2);
-  return t;
-}
+static_assert(kPortIdBound >= RTE_MAX_ETHPORTS, "Shared::port_index must cover every DPDK port id");
+static_assert(kBurst <= kTxBuffer, "a handover queue holds one RX burst");
 
 inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
@@ -84,10 +69,9 @@ int LcoreWorker::run() {
   uint32_t empty = 0;
   while (!sh_.stop.load(std::memory_order_relaxed)) {
     uint64_t now_ms = rte_rdtsc() / tsc_per_ms;
-    const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire);
-    if (s != core_.snapshot()) [[unlikely]]
-      on_snapshot(s);
-    rte_rcu_qsbr_quiescent(sh_.qsbr, id_);
+    between_bursts(
+        sh_.qsbr, id_, sh_.snapshot, core_.snapshot(), [&](const Snapshot* s) { on_snapshot(s); },
+        [&] { serve_commands(now_ms); });
 
     uint64_t before = rx_;
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) poll_port(pi, now_ms);
@@ -132,58 +116,19 @@ void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
     uint16_t k = rte_eth_rx_burst(p.tap_id, id_, m, kBurst);
     if (k) {
       rx_ += k;
-      dpc_.add(DpCounter::FromKernel, k);
+      dpc_.add(DpCounter::FromTap, k);
       for (uint16_t i = 0; i < k; ++i) tx(txq_[pi], m[i]);
     }
   }
 }
 
-// The worker a TCP/UDP packet's connection belongs to: the one its client address and port
-// hash to (both directions name the client), or for a FullNAT reply the one whose port share
-// holds its local port.
-uint32_t LcoreWorker::owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const {
-  if (!sh_.local_addrs.empty() && is_local_addr(daddr)) {
-    uint32_t rel = ntoh16(dport) >= sh_.fnat_port_lo ? ntoh16(dport) - sh_.fnat_port_lo : 0;
-    return std::min<uint32_t>(rel / std::max<uint32_t>(1, sh_.fnat_share), sh_.nworkers - 1);
-  }
-  if (snap->is_virtual_v4(daddr)) return owner_of_client(saddr, sport, sh_.nworkers);
-  return owner_of_client(daddr, dport, sh_.nworkers);
-}
-
-// An ICMP error quotes a packet the director sent; its connection is that of a packet going
-// the other way, so the owner is computed from the quoted tuple reversed. Rare: kept out of
-// steer's loop.
-uint32_t LcoreWorker::owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const {
-  const uint8_t* icmp = ip + ihl;
-  uint8_t type = icmp[0];
-  if (!(type == 3 || type == 4 || type == 11 || type == 12) || len < ihl + 8 + 20 + 4) return id_;
-  const uint8_t* in = icmp + 8;
-  uint32_t in_ihl = (in[0] & 0x0f) * 4u;
-  if ((in[0] >> 4) != 4 || in_ihl < 20 || len < ihl + 8 + in_ihl + 4 || (in[9] != kProtoTcp && in[9] != kProtoUdp)) return id_;
-  Tuple4 q = read_tuple(in, in_ihl);
-  return owner_of(snap, q.daddr, q.dport, q.saddr, q.sport);
-}
-
 // Keeps the packets this worker owns at the front of m and hands the rest to their owners.
 uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
   const Snapshot* snap = core_.snapshot();
+  auto is_virtual = [snap](be32 daddr) { return snap->is_virtual_v4(daddr); };
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
-    uint32_t owner = id_;
-    if (m[i]->data_len >= 14 + 20 + 4 && f[12] == 0x08 && f[13] == 0x00) {
-      const uint8_t* ip = f + 14;
-      uint32_t ihl = (ip[0] & 0x0f) * 4u;
-      uint8_t proto = ip[9];
-      bool frag = (ip[6] & 0x3f) | ip[7];
-      uint32_t len = m[i]->data_len - 14;
-      if ((proto == kProtoTcp || proto == kProtoUdp) && !frag && ihl >= 20 && len >= ihl + 4) {
-        Tuple4 t = read_tuple(ip, ihl);
-        owner = owner_of(snap, t.saddr, t.sport, t.daddr, t.dport);
-      } else if (proto == kProtoIcmp && !frag && ihl >= 20) [[unlikely]] {
-        owner = owner_of_icmp_error(snap, ip, ihl, len);
-      }
-    }
+    uint32_t owner = frame_owner(sh_.steer, is_virtual, rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, id_);
     if (owner == id_) {
       m[kept++] = m[i];
     } else {
@@ -220,7 +165,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
                          rte_pktmbuf_tailroom(in[i])};
     ++k;
   }
-  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / 10));
+  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
   for (uint16_t i = 0; i < k; ++i) {
     const Verdict& v = verdicts_[i];
     switch (v.action) {
@@ -238,7 +183,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         if (f[12] == 0x08 && f[13] == 0x06)
           arp_input(m[i], now_ms);
         else
-          to_kernel(m[i]);
+          to_tap(m[i]);
         break;
       }
       case Action::Drop:
@@ -300,7 +245,7 @@ void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
     rte_pktmbuf_free(m);
     return;
   }
-  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+  size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   const Port& p = sh_.ports[pi];
   const Snapshot* snap = core_.snapshot();
   auto is_mine = [&](be32 x) { return (p.cfg.addr && x == p.cfg.addr) || snap->has_vip_v4(x) || is_local_addr(x); };
@@ -316,7 +261,7 @@ void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
     return;
   }
   if (useful_sender) learned(pi, a.spa, a.sha, now_ms, a.op == kArpReply && ours, true);
-  to_kernel(m);
+  to_tap(m);
 }
 
 void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others) {
@@ -334,14 +279,14 @@ void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, b
     if (w != id_) rte_ring_mp_enqueue_elem(sh_.neigh_updates[w], &u, sizeof u);
 }
 
-void LcoreWorker::to_kernel(rte_mbuf* m) {
-  size_t pi = m->port < 1024 ? sh_.port_index[m->port] : 0;
+void LcoreWorker::to_tap(rte_mbuf* m) {
+  size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   if (!sh_.ports[pi].has_tap) {
     dpc_.add(DpCounter::NoKernelPath);
     rte_pktmbuf_free(m);
     return;
   }
-  dpc_.add(DpCounter::ToKernel);
+  dpc_.add(DpCounter::ToTap);
   tx(tapq_[pi], m);
 }
 
@@ -361,7 +306,7 @@ void LcoreWorker::send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast) {
 
 void LcoreWorker::tx(TxQueue& q, rte_mbuf* m) {
   q.pkts[q.n++] = m;
-  if (q.n == 64) flush(q);
+  if (q.n == kTxBuffer) flush(q);
 }
 
 void LcoreWorker::flush(TxQueue& q) {
@@ -393,16 +338,17 @@ void LcoreWorker::on_snapshot(const Snapshot* next) {
 }
 
 void LcoreWorker::housekeeping(uint64_t now_ms) {
-  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
   if (tick != last_tick_) {
     last_tick_ = tick;
-    // A full sweep of the table about once a second.
-    uint32_t budget = std::max<uint32_t>(64, static_cast<uint32_t>(core_.conn_capacity() / 100));
+    uint32_t budget =
+        std::max<uint32_t>(kExpiryMinBudget, static_cast<uint32_t>(core_.conn_capacity() / kExpirySweepTicks));
     core_.housekeeping(tick, budget);
   }
   if (sh_.nworkers > 1) {
-    NeighUpdate u[16];
-    unsigned n = rte_ring_sc_dequeue_burst_elem(sh_.neigh_updates[id_], u, sizeof(NeighUpdate), 16, nullptr);
+    NeighUpdate u[kNeighUpdateBurst];
+    unsigned n =
+        rte_ring_sc_dequeue_burst_elem(sh_.neigh_updates[id_], u, sizeof(NeighUpdate), kNeighUpdateBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
       Mac mac;
       std::memcpy(mac.b, u[i].mac, 6);
@@ -416,6 +362,10 @@ void LcoreWorker::housekeeping(uint64_t now_ms) {
         dpc_.add(DpCounter::NeighFailed);
         rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt));
       });
+}
+
+// One command per pass: a listing or a flush is bounded work, and the burst comes first.
+void LcoreWorker::serve_commands(uint64_t now_ms) {
   void* req;
   if (rte_ring_sc_dequeue(sh_.commands[id_], &req) == 0) [[unlikely]] {
     serve(*static_cast<Request*>(req), now_ms);
@@ -425,7 +375,7 @@ void LcoreWorker::housekeeping(uint64_t now_ms) {
 }
 
 void LcoreWorker::serve(Request& r, uint64_t now_ms) {
-  uint32_t tick = static_cast<uint32_t>(now_ms / 10);
+  uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
   switch (r.type) {
     case CmdType::Sync:
       break;
@@ -457,9 +407,12 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       break;
     case CmdType::Neighbours:
       neigh_.for_each([&](const NeighEntry& e) {
-        if (r.neigh.size() < r.neigh.capacity())
-          r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),
-                                      e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
+        if (r.neigh.size() == r.neigh.capacity()) {
+          r.neigh_truncated = true;  // never grown here: the worker does not allocate
+          return;
+        }
+        r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),
+                                    e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
       });
       break;
   }
@@ -469,13 +422,14 @@ void LcoreWorker::idle(uint32_t empty) {
   const IdleBackoff& b = sh_.backoff;
   if (!b.enabled || empty < b.pause_after_polls) return;
   uint32_t stage = empty - b.pause_after_polls;
-  if (stage < 256 || b.max_sleep_us == 0) {
+  if (stage < kIdlePauseStage || b.max_sleep_us == 0) {
     rte_pause();
     return;
   }
-  // Sleeps double every 256 empty polls up to the bound, so a burst after a quiet spell waits
-  // at most max_sleep_us.
-  uint32_t us = std::min<uint32_t>(b.max_sleep_us, 1u << std::min<uint32_t>((stage - 256) / 256, 20));
+  // Sleeps double every kIdlePauseStage empty polls up to the bound, so a burst after a quiet
+  // spell waits at most max_sleep_us.
+  uint32_t us = std::min<uint32_t>(b.max_sleep_us,
+                                   1u << std::min<uint32_t>((stage - kIdlePauseStage) / kIdlePauseStage, 20));
   rte_delay_us_sleep(us);
 }
 

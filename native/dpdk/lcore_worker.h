@@ -1,7 +1,8 @@
 // One worker lcore: polls its RX queue on every port (and every port's TAP), hands packets it
 // does not own to the owning worker, runs the packet core on the rest, routes and resolves
-// what the core transmits, answers ARP, and between bursts picks up new snapshots, reports its
-// RCU quiescent state, expires connections, runs neighbour timers and answers commands.
+// what the core transmits, answers ARP, and between bursts reports its RCU quiescent state,
+// picks up a new snapshot and answers commands (in that order: snapshot_rcu.h), expires
+// connections and runs neighbour timers.
 // Everything it touches on the packet path is its own: no locks, no allocation, no syscalls
 // (sleeping when idle, if configured, is the one exception, and only when idle).
 #pragma once
@@ -13,10 +14,12 @@
 
 #include "control.h"
 #include "dp_counters.h"
+#include "dp_limits.h"
 #include "engine.h"
 #include "neigh.h"
 #include "port.h"
 #include "route.h"
+#include "steer.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -35,7 +38,7 @@ struct IdleBackoff {
 // atomics).
 struct Shared {
   std::vector<Port> ports;
-  uint16_t port_index[1024] = {};       // DPDK port id -> index in ports (RTE_MAX_ETHPORTS bound)
+  uint16_t port_index[kPortIdBound] = {};  // DPDK port id -> index in ports
   const RouteTable* routes = nullptr;
   rte_mempool* pool = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
@@ -49,8 +52,7 @@ struct Shared {
   void (*wake)(void*) = nullptr;        // wakes the control thread's event loop
   void* wake_arg = nullptr;
   std::vector<be32> local_addrs;        // FullNAT, sorted
-  uint16_t fnat_port_lo = 1024;
-  uint32_t fnat_share = 0;              // local ports per worker
+  SteerPlan steer;                      // points into local_addrs
   IdleBackoff backoff;
   uint64_t tsc_hz = 0;
 };
@@ -76,17 +78,15 @@ class LcoreWorker {
   struct TxQueue {
     uint16_t port_id = 0;
     uint16_t n = 0;
-    rte_mbuf* pkts[64];
+    rte_mbuf* pkts[kTxBuffer];
   };
 
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
   uint16_t steer(rte_mbuf** m, uint16_t n);
-  uint32_t owner_of(const Snapshot* snap, be32 saddr, be16 sport, be32 daddr, be16 dport) const;
-  uint32_t owner_of_icmp_error(const Snapshot* snap, const uint8_t* ip, uint32_t ihl, uint32_t len) const;
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
-  void to_kernel(rte_mbuf* m);
+  void to_tap(rte_mbuf* m);
   void send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast);
   void learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, bool create, bool tell_others);
   void tx(TxQueue& q, rte_mbuf* m);
@@ -94,6 +94,7 @@ class LcoreWorker {
   void flush_all();
   void on_snapshot(const Snapshot* next);
   void housekeeping(uint64_t now_ms);
+  void serve_commands(uint64_t now_ms);
   void serve(Request& r, uint64_t now_ms);
   void idle(uint32_t empty_polls);
   bool is_local_addr(be32 a) const;

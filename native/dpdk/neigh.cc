@@ -1,6 +1,7 @@
-// See neigh.h. Open addressing with linear probing; deleted entries stay as tombstones that a
-// later insert reuses, so a probe chain is never cut. The table is twice the capacity, so
-// chains stay short.
+// See neigh.h. Open addressing with linear probing and backward-shift deletion: removing an
+// entry moves the later entries of its cluster back towards their home slots, so there are no
+// tombstones and a lookup stops at the first empty slot, however many addresses came and
+// went. The table is at least twice the capacity, so clusters stay short.
 #include "neigh.h"
 
 namespace fulcrum::dp {
@@ -10,8 +11,7 @@ const char* neigh_state_name(NeighState s) {
     case NeighState::Incomplete: return "INCOMPLETE";
     case NeighState::Reachable: return "REACHABLE";
     case NeighState::Stale: return "STALE";
-    case NeighState::Empty:
-    case NeighState::Deleted: break;
+    case NeighState::Empty: break;
   }
   return "NONE";
 }
@@ -24,27 +24,50 @@ NeighTable::NeighTable(const NeighOptions& o) : opt_(o) {
 }
 
 NeighEntry* NeighTable::find(uint16_t port, be32 ip) {
-  for (uint32_t i = home(port, ip), n = 0; n <= mask_; i = (i + 1) & mask_, ++n) {
+  // Never more than live_ + 1 slots: the table always has an empty one (capacity <= half).
+  for (uint32_t i = home(port, ip);; i = (i + 1) & mask_) {
     NeighEntry& e = slots_[i];
     if (e.state == NeighState::Empty) return nullptr;
-    if (e.state != NeighState::Deleted && e.ip == ip && e.port == port) return &e;
+    if (e.ip == ip && e.port == port) return &e;
   }
-  return nullptr;
+}
+
+uint32_t NeighTable::probe_length(uint16_t port, be32 ip) const {
+  uint32_t n = 1;
+  for (uint32_t i = home(port, ip);; i = (i + 1) & mask_, ++n) {
+    const NeighEntry& e = slots_[i];
+    if (e.state == NeighState::Empty || (e.ip == ip && e.port == port)) return n;
+  }
 }
 
 NeighEntry* NeighTable::insert(uint16_t port, be32 ip) {
   if (NeighEntry* e = find(port, ip)) return e;
   if (live_ >= opt_.capacity) return nullptr;
-  for (uint32_t i = home(port, ip);; i = (i + 1) & mask_) {
-    NeighEntry& e = slots_[i];
-    if (e.state != NeighState::Empty && e.state != NeighState::Deleted) continue;
-    e = NeighEntry{};
-    e.ip = ip;
-    e.port = port;
-    e.state = NeighState::Incomplete;
-    ++live_;
-    return &e;
+  uint32_t i = home(port, ip);
+  while (slots_[i].state != NeighState::Empty) i = (i + 1) & mask_;
+  NeighEntry& e = slots_[i];
+  e = NeighEntry{};
+  e.ip = ip;
+  e.port = port;
+  e.state = NeighState::Incomplete;
+  ++live_;
+  return &e;
+}
+
+void NeighTable::erase(uint32_t slot) {
+  ++generation_;  // pointers handed out (resolve's mac) may move or go
+  --live_;
+  uint32_t hole = slot;
+  for (uint32_t j = (hole + 1) & mask_; slots_[j].state != NeighState::Empty; j = (j + 1) & mask_) {
+    // The entry at j may fill the hole unless its home lies after the hole (cyclically,
+    // within (hole, j]): then the hole would sit before its home and cut its probe chain.
+    uint32_t h = home(slots_[j].port, slots_[j].ip);
+    if (((j - h) & mask_) >= ((j - hole) & mask_)) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
   }
+  slots_[hole] = NeighEntry{};
 }
 
 NeighTable::Result NeighTable::resolve(uint16_t port, be32 ip, uint64_t now, void* pkt) {

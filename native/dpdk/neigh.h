@@ -5,6 +5,7 @@
 // is ever shared. Packets are opaque handles here (mbufs in the dataplane), times are in ms.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -12,15 +13,20 @@
 
 namespace fulcrum::dp {
 
+// Entries a worker's table holds (the dataplane's tables use the default): 4096 neighbours on
+// the director's links is far more than a director has (routers and real servers).
+constexpr uint32_t kNeighCapacity = 4096;
+
 struct NeighOptions {
-  uint32_t capacity = 4096;          // entries (rounded up to a power of two, times two)
+  uint32_t capacity = kNeighCapacity;  // entries (rounded up to a power of two, times two)
   uint64_t reachable_ms = 60000;     // after an answer, trust it this long (then STALE)
   uint64_t retrans_ms = 1000;        // between requests
   uint32_t max_probes = 3;           // unanswered requests before giving up
   uint64_t gc_stale_ms = 300000;     // a stale entry nobody used for this long is forgotten
+  uint64_t sweep_ms = 100;           // the timer walk passes every slot once in this time
 };
 
-enum class NeighState : uint8_t { Empty, Incomplete, Reachable, Stale, Deleted };
+enum class NeighState : uint8_t { Empty, Incomplete, Reachable, Stale };
 const char* neigh_state_name(NeighState s);
 
 constexpr uint32_t kNeighQueueLen = 8;
@@ -75,39 +81,30 @@ class NeighTable {
   }
 
   // Timers, called between bursts: request(port, ip, unicast_mac_or_null) for entries due a
-  // (re)transmission, drop(pkt) for packets of entries that gave up.
+  // (re)transmission, drop(pkt) for packets of entries that gave up. A clock hand walks the
+  // slots, as many per call as the time since the last call is worth (the whole table per
+  // sweep_ms, at most one pass per call), so a worker calling it every loop does a few slots
+  // at a time instead of the whole table at once.
   template <class Request, class Drop>
   void tick(uint64_t now, Request&& request, Drop&& drop) {
-    if (now < next_tick_ms_) return;
-    next_tick_ms_ = now + 100;  // timers are in seconds: a tenth is fine-grained enough
-    for (NeighEntry& e : slots_) {
-      if (e.state == NeighState::Reachable && now - e.confirmed_ms >= opt_.reachable_ms) {
-        ++generation_;
-        e.state = NeighState::Stale;
-        e.next_probe_ms = now;  // confirm when next used (resolve asks)
-        continue;
+    if (now <= last_tick_ms_) return;
+    // Slots owed, in slot-milliseconds so that a table smaller than sweep_ms still advances.
+    owed_ += (now - last_tick_ms_) * slots_.size();
+    last_tick_ms_ = now;
+    uint64_t n = owed_ / opt_.sweep_ms;
+    if (n >= slots_.size()) {
+      n = slots_.size();
+      owed_ = 0;
+    } else {
+      owed_ -= n * opt_.sweep_ms;
+    }
+    for (uint64_t k = 0; k < n;) {
+      // Removing an entry shifts a later one into this slot: look at the slot again. (Extra
+      // looks are bounded by the entries removed.)
+      if (!age(hand_, now, request, drop)) {
+        hand_ = (hand_ + 1) & mask_;
+        ++k;
       }
-      // Unused for a long while: forgotten (Linux's gc_stale_time), so clients that once
-      // ARPed for us do not fill the table.
-      if (e.state == NeighState::Stale && !e.probes && now - e.confirmed_ms >= opt_.gc_stale_ms) {
-        ++generation_;
-        e.state = NeighState::Deleted;
-        --live_;
-        continue;
-      }
-      if (e.state != NeighState::Incomplete && !(e.state == NeighState::Stale && e.probes)) continue;
-      if (now < e.next_probe_ms) continue;
-      if (e.probes >= opt_.max_probes) {
-        for (uint32_t i = 0; i < e.queued; ++i) drop(e.queue[i]);
-        e.queued = 0;
-        e.state = NeighState::Deleted;
-        --live_;
-        ++generation_;
-        continue;
-      }
-      ++e.probes;
-      e.next_probe_ms = now + opt_.retrans_ms;
-      request(e.port, e.ip, e.state == NeighState::Stale ? &e.mac : nullptr);
     }
   }
 
@@ -115,8 +112,10 @@ class NeighTable {
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const NeighEntry& e : slots_)
-      if (e.state != NeighState::Empty && e.state != NeighState::Deleted) fn(e);
+      if (e.state != NeighState::Empty) fn(e);
   }
+  // Slots a lookup of (port, ip) reads: the home slot up to the entry or the first empty one.
+  uint32_t probe_length(uint16_t port, be32 ip) const;
   uint32_t size() const { return live_; }
   // Changes whenever an answer resolve() gives may change (learn, aging, removal): a caller's
   // cache of Ready answers is valid while this stays the same.
@@ -128,12 +127,54 @@ class NeighTable {
   }
   NeighEntry* find(uint16_t port, be32 ip);
   NeighEntry* insert(uint16_t port, be32 ip);
+  void erase(uint32_t slot);
+
+  // The timers of the entry in slot i; true when the entry was removed (slot i now holds
+  // whichever entry shifted back into it, or is empty).
+  template <class Request, class Drop>
+  bool age(uint32_t i, uint64_t now, Request& request, Drop& drop) {
+    NeighEntry& e = slots_[i];
+    switch (e.state) {
+      case NeighState::Empty:
+        return false;
+      case NeighState::Reachable:
+        if (now - e.confirmed_ms >= opt_.reachable_ms) {
+          ++generation_;
+          e.state = NeighState::Stale;
+          e.next_probe_ms = now;  // confirm when next used (resolve asks)
+        }
+        return false;
+      case NeighState::Stale:
+        // Unused for a long while: forgotten (Linux's gc_stale_time), so clients that once
+        // ARPed for us do not fill the table.
+        if (!e.probes) {
+          if (now - e.confirmed_ms < opt_.gc_stale_ms) return false;
+          erase(i);
+          return true;
+        }
+        break;
+      case NeighState::Incomplete:
+        break;
+    }
+    if (now < e.next_probe_ms) return false;
+    if (e.probes >= opt_.max_probes) {
+      for (uint32_t q = 0; q < e.queued; ++q) drop(e.queue[q]);
+      erase(i);
+      return true;
+    }
+    ++e.probes;
+    e.next_probe_ms = now + opt_.retrans_ms;
+    request(e.port, e.ip, e.state == NeighState::Stale ? &e.mac : nullptr);
+    return false;
+  }
 
   NeighOptions opt_;
   std::vector<NeighEntry> slots_;
   uint32_t mask_;
   uint32_t live_ = 0;
-  uint64_t next_tick_ms_ = 0;
+  uint32_t hand_ = 0;            // the next slot the timer walk looks at
+  uint64_t last_tick_ms_ = 0;
+  uint64_t owed_ = 0;            // slot-milliseconds not yet walked
   uint64_t generation_ = 0;
 };
 

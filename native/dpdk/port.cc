@@ -17,12 +17,11 @@
 #include <regex>
 #include <stdexcept>
 
+#include "dp_limits.h"
+
 namespace fulcrum::dp {
 
 namespace {
-
-constexpr uint16_t kRxDesc = 1024;
-constexpr uint16_t kTxDesc = 1024;
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
 

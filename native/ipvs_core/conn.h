@@ -38,7 +38,7 @@ struct ConnV4 {
     struct {
       be16 lport;     // local port of a FullNAT connection
       uint8_t laddr;  // index of its local address in the worker's FnatPool
-      uint8_t spare;
+      uint8_t tag;    // any connection: see conn_dest_tag
     } fnat;
     uint32_t children;  // templates: live connections they control
   };
@@ -53,5 +53,17 @@ struct ConnV4 {
 static_assert(sizeof(ConnV4) == 32, "two records per cache line");
 
 inline FwdMethod conn_fwd_method(const ConnV4& c) { return static_cast<FwdMethod>(c.flags & kConnFwdMask); }
+
+// The low 8 bits of the incarnation of `dest` the entry was made for (DestSnap::incarnation):
+// when the control side gives the id to another server, the old entries are told apart from
+// the new server's and never touch its counts. Connections keep it in the FullNAT word's last
+// byte (free for every method), templates in tmpl_plen (a template is never under a template).
+inline uint8_t conn_dest_tag(const ConnV4& c) { return (c.flags & kConnTemplate) ? c.tmpl_plen : c.fnat.tag; }
+inline void set_conn_dest_tag(ConnV4& c, uint32_t incarnation) {
+  if (c.flags & kConnTemplate)
+    c.tmpl_plen = static_cast<uint8_t>(incarnation);
+  else
+    c.fnat.tag = static_cast<uint8_t>(incarnation);
+}
 
 }  // namespace fulcrum

@@ -42,6 +42,9 @@ Worker::Worker(const WorkerOptions& opts)
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       load_(opts.limits.max_dests),
       sched_(opts.limits.max_services),
+      svc_inc_(opts.limits.max_services, 0),
+      dest_inc_(opts.limits.max_dests, 0),
+      dest_u_(opts.limits.max_dests, 0),
       pending_(new Pending[kMaxBurst]) {
   stats_.svc.resize(opts.limits.max_services);
   stats_.dest.resize(opts.limits.max_dests);
@@ -50,25 +53,47 @@ Worker::Worker(const WorkerOptions& opts)
 Worker::~Worker() = default;
 
 void Worker::set_snapshot(const Snapshot* snap) {
-  const Snapshot* prev = snap_;
+  const bool follows = snap_ && snap->lineage() == lineage_ && snap->seq() == seq_ + 1;
   snap_ = snap;
-  // Scheduler state for services this worker has not seen yet is allocated here, between
-  // bursts, so sched_pick never allocates on the packet path.
-  for (const ServiceSnap& svc : snap->services()) {
-    if (!sched_[svc.id]) sched_[svc.id] = std::make_unique<SchedState>(opts_.seed ^ (uint64_t{svc.id} << 32));
-    SchedState& st = *sched_[svc.id];
-    if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched)
-      sched_state_sync(st, svc.sched, svc.tables, snap->dests(), svc.order);
+  seq_ = snap->seq();
+  lineage_ = snap->lineage();
+  auto take = [&](const ServiceSnap& svc) {
+    take_service(svc);
+    for (DestId d : svc.order) take_dest(snap->dest(d));
+  };
+  if (follows) {
+    for (SvcId id : snap->changed_services())
+      if (const ServiceSnap* svc = snap->service(id)) take(*svc);
+  } else {
+    snap->for_each_service(take);
   }
-  // A real server whose threshold was raised or removed leaves overload at once (kernel).
-  for (const ServiceSnap& svc : snap->services())
-    for (DestId d : svc.order) {
-      const DestSnap& now = snap->dest(d);
-      uint32_t old_u = now.u_threshold;
-      if (prev && d < prev->limits().max_dests && prev->dest(d).available && prev->dest(d).addr == now.addr)
-        old_u = prev->dest(d).u_threshold;
-      overload_on_edit(now, old_u, load_[d]);
-    }
+}
+
+// A service new to this worker, or an id now naming another service, starts with fresh
+// scheduler state and counters. Scheduler state is allocated here, between bursts, so
+// sched_pick never allocates on the packet path.
+void Worker::take_service(const ServiceSnap& svc) {
+  if (!sched_[svc.id] || svc_inc_[svc.id] != svc.incarnation) {
+    sched_[svc.id] = std::make_unique<SchedState>(opts_.seed ^ (uint64_t{svc.id} << 32));
+    stats_.svc[svc.id] = {};
+    svc_inc_[svc.id] = svc.incarnation;
+  }
+  SchedState& st = *sched_[svc.id];
+  if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched)
+    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+}
+
+// A dest id given to another server starts at zero (its old entries are told apart by their
+// tag and never touch these counts); a threshold raised or removed leaves overload at once.
+void Worker::take_dest(const DestSnap& d) {
+  if (dest_inc_[d.id] != d.incarnation) {
+    load_[d.id] = {};
+    stats_.dest[d.id] = {};
+    dest_inc_[d.id] = d.incarnation;
+    dest_u_[d.id] = d.u_threshold;
+  }
+  overload_on_edit(d, dest_u_[d.id], load_[d.id]);
+  dest_u_[d.id] = d.u_threshold;
 }
 
 // ---- the burst ------------------------------------------------------------------------------
@@ -169,10 +194,10 @@ Verdict Worker::handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t no
 
 bool Worker::dest_usable(const ConnV4& c) const {
   // expire_nodest_conn = 0: packets of a connection whose real server was deleted are dropped
-  // while the entry lives, so a re-added server resumes it. The address check guards a dest id
-  // the control side has since given to another server.
+  // while the entry lives, so a re-added server resumes it. The incarnation tag (and, should
+  // it wrap, the address) guards a dest id the control side has since given to another server.
   const DestSnap& d = snap_->dest(c.dest);
-  return d.available && d.addr.v4() == c.daddr;
+  return d.available && d.addr.v4() == c.daddr && conn_current(c);
 }
 
 // ipvsadm's counters: every packet counts for its real server, that server's service and the
@@ -336,7 +361,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) return drop(DropReason::NoConnection);
 
   uint8_t plen = 0;
-  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p);
+  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p, now);
   if (did == kNoDest) return no_dest(pkt, p, p.daddr);
   const DestSnap& d = snap_->dest(did);
 
@@ -355,6 +380,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.flags = static_cast<uint8_t>(d.fwd);
   if (d.fwd == FwdMethod::Route || d.fwd == FwdMethod::Tunnel) c.flags |= kConnNoOutput;
   c.tmpl_plen = plen;
+  set_conn_dest_tag(c, d.incarnation);
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
 
   if (svc->flags & kSvcOnePacket) {
@@ -412,14 +438,16 @@ SchedState& Worker::sched_state(const ServiceSnap& svc) {
   return st;
 }
 
-DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p) {
+// lblc/lblcr stamp their locality entries with the time in seconds, the clock their garbage
+// collector (housekeeping) reads too.
+DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
   SchedPacket sp;
   sp.saddr = IpAddr::from_v4(p.saddr);
   sp.daddr = IpAddr::from_v4(p.daddr);
   sp.sport = ntoh16(p.sport);
   sp.dport = ntoh16(p.dport);
   return sched_pick(svc.sched, svc.flags, svc.tables, snap_->dests(), svc.order, load_.data(), sched_state(svc), sp,
-                    0);
+                    now_seconds(now));
 }
 
 // Persistence (reference §3.5): a template keyed by the masked client address sends every
@@ -436,7 +464,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     ConnV4& tc = table_.record(t);
     const DestSnap& d = snap_->dest(tc.dest);
     bool valid = !table_.is_expired(t, now) && d.available && d.svc == svc.id && d.addr.v4() == tc.daddr &&
-                 !(snap_->expire_quiescent_template() && d.weight == 0);
+                 conn_current(tc) && !(snap_->expire_quiescent_template() && d.weight == 0);
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
@@ -448,7 +476,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     tc.children = 0;
     if (table_.is_expired(t, now)) expire_one(t, now);
   }
-  DestId did = schedule(svc, p);
+  DestId did = schedule(svc, p, now);
   if (did == kNoDest) return kNoDest;
   const DestSnap& d = snap_->dest(did);
   ConnV4 tc{};
@@ -461,6 +489,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   tc.dport = hton16(d.port);
   tc.dest = did;
   tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate;
+  set_conn_dest_tag(tc, d.incarnation);
   tc.state = kTcpNone;
   tc.children = 1;
   tc.expires = now + svc.persist_ticks;
@@ -569,6 +598,13 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
 
 void Worker::release(uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
+  if (!conn_current(c)) [[unlikely]] {
+    // Made for an earlier server under this dest id: its counts were dropped with it, and its
+    // template (if any) is of that server too and expires on its own.
+    if (!(c.flags & kConnTemplate) && conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
+    stats_.event(Event::ConnExpired);
+    return;
+  }
   DestLoad& l = load_[c.dest];
   const DestSnap& d = snap_->dest(c.dest);
   if (c.flags & kConnTemplate) {
@@ -588,7 +624,7 @@ void Worker::release(uint32_t idx, uint32_t now) {
 bool Worker::expire_one(uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(c.dest).available &&
-      snap_->dest(c.dest).addr.v4() == c.daddr) {
+      snap_->dest(c.dest).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
     return false;
   }
@@ -599,8 +635,7 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
 
 void Worker::housekeeping(uint32_t now, uint32_t budget) {
   table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
-  for (const ServiceSnap& svc : snap_->services())
-    if (svc.sched == SchedKind::Lblc || svc.sched == SchedKind::Lblcr) sched_housekeeping(*sched_[svc.id], now_seconds(now));
+  for (SvcId id : snap_->locality_services()) sched_housekeeping(*sched_[id], now_seconds(now));
 }
 
 void Worker::flush_all(uint32_t now) {

@@ -63,7 +63,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Publishes a new configuration to this worker; called between bursts. The snapshot must
-  // outlive its use (the dataplane frees old ones after an RCU grace period).
+  // outlive its use (the dataplane frees old ones after an RCU grace period). When it follows
+  // the one this worker took last (same lineage, seq + 1), only its changed services are re-synced;
+  // otherwise (first one, or snapshots skipped) every service is.
   void set_snapshot(const Snapshot* snap);
   const Snapshot* snapshot() const { return snap_; }
 
@@ -108,9 +110,15 @@ class Worker {
     return {Action::Drop, r, 0};
   }
 
-  DestId schedule(const ServiceSnap& svc, const Parsed& p);
+  DestId schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now);
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
   bool dest_usable(const ConnV4& c) const;
+  // True when the entry was made for the incarnation of its dest id the snapshot names now.
+  bool conn_current(const ConnV4& c) const {
+    return conn_dest_tag(c) == static_cast<uint8_t>(snap_->dest(c.dest).incarnation);
+  }
+  void take_service(const ServiceSnap& svc);
+  void take_dest(const DestSnap& d);
   void set_state(ConnV4& c, uint8_t state);
   void count_conn(DestId d);
   void count_in(DestId d, uint32_t bytes);
@@ -123,10 +131,18 @@ class Worker {
 
   WorkerOptions opts_;
   const Snapshot* snap_ = nullptr;
+  uint64_t seq_ = 0;  // of snap_
+  uint64_t lineage_ = 0;
   ConnTable table_;
   FnatPool fnat_;
   std::vector<DestLoad> load_;
   std::vector<std::unique_ptr<SchedState>> sched_;  // by SvcId
+  // What this worker last took from the snapshots, by id: the incarnation its per-id state
+  // (counters, load, scheduler state) belongs to, and a dest's upper threshold (an edit that
+  // raises it clears overload). Kept here so a new snapshot is never compared with a freed one.
+  std::vector<uint32_t> svc_inc_;
+  std::vector<uint32_t> dest_inc_;
+  std::vector<uint32_t> dest_u_;
   WorkerStats stats_;
   std::unique_ptr<Pending[]> pending_;
   uint16_t ip_id_ = 0;

@@ -1,13 +1,18 @@
-// Builds Snapshots: validates a CoreConfig as a whole (every problem reported, nothing
-// half-built), then lays out the indexes the packet path reads: the service hash by
-// (proto, VIP, port), the VIP set, fwmark services, match rules and each service's scheduler
-// tables.
+// Builds Snapshots, one from the other: a change (a whole config, or a delta of services
+// upserted and removed) is validated against the previous snapshot as a whole config would be
+// (every problem reported, cross-service rules included, nothing half-built), then the new
+// snapshot copies the previous one's chunk tables and pointers and rewrites only what the
+// change touches: the services it names, their dests, their entries in the service hash by
+// (proto, VIP, port), and the VIP set, fwmark list and match rules when those change. A
+// whole-config apply goes through the same path; services it repeats unchanged are kept.
 #include "snapshot.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 
 namespace fulcrum {
 
@@ -52,8 +57,7 @@ bool prefix_match_v4(be32 addr, be32 prefix, uint8_t len) {
 }
 
 // Everything the scheduler depends on; a change bumps the service generation.
-bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Snapshot& prev_snap,
-                       const std::vector<DestSnap>& dests) {
+bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Snapshot& prev_snap, DestTable dests) {
   if (old.sched != now.sched || old.flags != now.flags || old.order != now.order) return false;
   for (DestId d : now.order) {
     const DestSnap& a = prev_snap.dest(d);
@@ -65,7 +69,64 @@ bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Sna
   return true;
 }
 
+// True when the config describes exactly the service the snapshot holds under its id (a
+// whole-config apply repeats every unchanged service: those are kept as they are).
+bool same_service(const ServiceSnap& old, const ServiceConfig& c, const Snapshot& prev) {
+  if (old.proto != c.proto || old.vip != c.vip || old.port != c.port || old.fwmark != c.fwmark ||
+      old.sched != c.sched || old.flags != c.flags || old.persist_ticks != c.persist_timeout_s * kTicksPerSec ||
+      old.netmask != c.netmask || old.mh_table_size != c.mh_table_size || old.order.size() != c.dests.size())
+    return false;
+  for (size_t j = 0; j < c.dests.size(); ++j) {
+    const DestConfig& d = c.dests[j];
+    if (d.id != old.order[j]) return false;
+    const DestSnap& o = prev.dest(d.id);
+    if (o.addr != d.addr || o.port != d.port || o.fwd != d.fwd || o.weight != d.weight ||
+        o.u_threshold != d.u_threshold || o.l_threshold != d.l_threshold)
+      return false;
+  }
+  return true;
+}
+
+bool is_locality(SchedKind k) { return k == SchedKind::Lblc || k == SchedKind::Lblcr; }
+
+// Per-id marks for one build without clearing arrays between builds: an entry belongs to the
+// current build when its epoch matches. Sized once per thread (the control thread).
+struct Marks {
+  std::vector<uint64_t> v;
+  uint64_t epoch = 0;
+  void start(size_t n) {
+    if (v.size() < n) v.resize(n, 0);
+    ++epoch;
+  }
+  bool has(size_t i) const { return (v[i] >> 32) == (epoch & 0xffffffffu); }
+  uint32_t get(size_t i) const { return static_cast<uint32_t>(v[i]); }
+  void set(size_t i, uint32_t value) { v[i] = ((epoch & 0xffffffffu) << 32) | value; }
+};
+
 }  // namespace
+
+// What one build changes and replaces; references into the caller's config or delta.
+struct SnapshotChange {
+  const std::vector<ServiceConfig>& upsert;
+  const std::vector<SvcId>* remove = nullptr;  // nullptr: every service not upserted goes
+  const char* upsert_name = "upsert";
+  const std::vector<MatchRule>* rules = nullptr;
+  const TimeoutConfig* timeouts = nullptr;
+  const be32* tunnel_source = nullptr;
+  const uint16_t* mtu = nullptr;
+  const bool* expire_quiescent_template = nullptr;
+};
+
+class SnapshotBuilder {
+ public:
+  static std::unique_ptr<Snapshot> empty(const WorkerLimits& limits, const Snapshot* replaced);
+  static std::unique_ptr<Snapshot> build(const Snapshot& prev, const SnapshotChange& ch, std::vector<std::string>& errors);
+
+ private:
+  static void v4_insert(Snapshot& s, uint64_t key, const ServiceSnap* svc);
+  static void v4_erase(Snapshot& s, uint64_t key);
+  static void v4_rebuild(Snapshot& s, size_t count);
+};
 
 const char* sched_name(SchedKind k) {
   switch (k) {
@@ -98,28 +159,27 @@ bool sched_from_name(const std::string& name, SchedKind& out) {
 }
 
 const ServiceSnap* Snapshot::lookup_v4(uint64_t key) const {
-  if (v4_index_.empty()) return nullptr;
-  size_t mask = v4_index_.size() - 1;
-  for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
-    const V4Key& e = v4_index_[i];
-    if (e.key == key) return &services_[e.slot];
+  for (size_t i = mix64(key) & v4_mask_;; i = (i + 1) & v4_mask_) {
+    const V4Slot& e = v4_index_[i];
+    if (e.key == key) return e.svc;
     if (e.key == 0) return nullptr;
   }
 }
 
 const ServiceSnap* Snapshot::find_v4(uint8_t proto, be32 vip, be16 vport) const {
-  if (const ServiceSnap* s = lookup_v4(v4_key(proto, vip, vport))) return s;
-  return lookup_v4(v4_key(proto, vip, 0));
+  if (const ServiceSnap* s = lookup_v4((uint64_t{proto} << 48) | (uint64_t{ntoh16(vport)} << 32) | vip)) return s;
+  return lookup_v4((uint64_t{proto} << 48) | vip);
 }
 
 const ServiceSnap* Snapshot::find_fwmark(uint32_t mark) const {
-  auto it = std::lower_bound(marks_.begin(), marks_.end(), std::make_pair(mark, int32_t{-1}));
-  return it != marks_.end() && it->first == mark ? &services_[it->second] : nullptr;
+  auto it = std::lower_bound(marks_->begin(), marks_->end(), mark,
+                             [](const std::pair<uint32_t, const ServiceSnap*>& e, uint32_t m) { return e.first < m; });
+  return it != marks_->end() && it->first == mark ? it->second : nullptr;
 }
 
 uint32_t Snapshot::mark_v4(uint8_t proto, be32 daddr, be16 dport) const {
   uint16_t port = ntoh16(dport);
-  for (const MatchRule& r : rules_) {
+  for (const MatchRule& r : *rules_) {
     if (!r.dst_prefix.is_v4()) continue;
     if (r.proto && r.proto != proto) continue;
     if (port < r.port_lo || port > r.port_hi) continue;
@@ -129,43 +189,170 @@ uint32_t Snapshot::mark_v4(uint8_t proto, be32 daddr, be16 dport) const {
 }
 
 bool Snapshot::is_virtual_v4(be32 daddr) const {
-  if (std::binary_search(vips_v4_.begin(), vips_v4_.end(), daddr)) return true;
-  for (const MatchRule& r : rules_)
+  if (has_vip_v4(daddr)) return true;
+  for (const MatchRule& r : *rules_)
     if (r.dst_prefix.is_v4() && prefix_match_v4(daddr, r.dst_prefix.v4(), r.prefix_len)) return true;
   return false;
 }
 
-std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerLimits& limits, const Snapshot* prev,
-                                         std::vector<std::string>& errors) {
+// ---- the service index: linear probing in copy-on-write chunks --------------------------------
+
+void SnapshotBuilder::v4_insert(Snapshot& s, uint64_t key, const ServiceSnap* svc) {
+  for (size_t i = mix64(key) & s.v4_mask_;; i = (i + 1) & s.v4_mask_) {
+    const Snapshot::V4Slot& e = s.v4_index_[i];
+    if (e.key == 0 || e.key == key) {
+      s.v4_index_.edit(i) = {key, svc};
+      return;
+    }
+  }
+}
+
+// Backward-shift deletion: the entries after the hole that would no longer be reachable from
+// their home slot move into it, so lookups never need tombstones.
+void SnapshotBuilder::v4_erase(Snapshot& s, uint64_t key) {
+  const size_t mask = s.v4_mask_;
+  size_t i = mix64(key) & mask;
+  for (;; i = (i + 1) & mask) {
+    if (s.v4_index_[i].key == key) break;
+    if (s.v4_index_[i].key == 0) return;
+  }
+  for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    const Snapshot::V4Slot e = s.v4_index_[j];
+    if (e.key == 0) break;
+    const size_t home = mix64(e.key) & mask;
+    // e may fill the hole at i unless its home lies cyclically in (i, j].
+    const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (stays) continue;
+    s.v4_index_.edit(i) = e;
+    i = j;
+  }
+  s.v4_index_.edit(i) = {};
+}
+
+void SnapshotBuilder::v4_rebuild(Snapshot& s, size_t count) {
+  size_t n = 16;
+  while (n < count * 2) n <<= 1;
+  s.v4_index_ = CowArray<Snapshot::V4Slot, 8>(n, {});
+  s.v4_mask_ = n - 1;
+  s.for_each_service([&](const ServiceSnap& svc) {
+    if (!svc.fwmark) v4_insert(s, svc.key, &svc);
+  });
+}
+
+std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, const Snapshot* replaced) {
   auto snap = std::make_unique<Snapshot>();
   Snapshot& s = *snap;
   s.limits_ = limits;
-  s.dests_.assign(limits.max_dests, DestSnap{});
-  for (DestSnap& d : s.dests_) d.available = false;
-  s.svc_slot_.assign(limits.max_services, -1);
+  s.svcs_ = CowArray<std::shared_ptr<const ServiceSnap>, 6>(limits.max_services, nullptr);
+  DestSnap unused;
+  unused.available = false;
+  s.dests_ = CowArray<DestSnap, kDestChunkBits>(limits.max_dests, unused);
+  s.v4_index_ = CowArray<Snapshot::V4Slot, 8>(16, {});
+  s.v4_mask_ = 15;
+  s.set_vips(std::make_shared<const std::vector<be32>>());
+  s.vip_refs_ = std::make_shared<const std::vector<std::pair<be32, uint32_t>>>();
+  s.marks_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+  s.rules_ = std::make_shared<const std::vector<MatchRule>>();
+  s.locality_ = std::make_shared<const std::vector<SvcId>>();
+  s.timeouts_ = make_timeouts(s.timeout_config_);
+  static std::atomic<uint64_t> lineages{0};
+  s.lineage_ = ++lineages;
+  // Incarnations go on from a replaced snapshot's, so no worker mistakes a new one for one it
+  // has seen.
+  if (replaced) s.next_incarnation_ = replaced->next_incarnation_;
+  return snap;
+}
 
-  std::set<std::tuple<uint8_t, IpAddr::Bytes, uint16_t>> seen_services;
-  std::set<uint32_t> seen_marks;
-  for (size_t i = 0; i < config.services.size(); ++i) {
-    const ServiceConfig& c = config.services[i];
-    const std::string at = "services[" + std::to_string(i) + "]";
-    auto err = [&](const std::string& field, const std::string& msg) { errors.push_back(at + field + ": " + msg); };
-    bool ok = true;
+// Validates the change against `prev` as a whole config is validated (every problem listed,
+// cross-service rules included), then copies `prev` (chunk tables and pointers) and rewrites
+// only what the change touches.
+std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const SnapshotChange& ch,
+                                                 std::vector<std::string>& errors) {
+  const WorkerLimits& limits = prev.limits_;
+  const std::vector<ServiceConfig>& ups = ch.upsert;
+  const size_t errors_before = errors.size();
+  static thread_local Marks svc_marks, dest_marks;  // svc: kGone/kUpserted/kKept; dest: claimed
+  svc_marks.start(limits.max_services);
+  dest_marks.start(limits.max_dests);
+  enum : uint32_t { kGone = 1, kUpserted = 2, kKept = 4 };
+  std::vector<SvcId> gone_ids;  // services whose previous version leaves
+  auto mark_gone = [&](SvcId id) {
+    uint32_t m = svc_marks.has(id) ? svc_marks.get(id) : 0;
+    if (!(m & kGone) && prev.service(id)) gone_ids.push_back(id);
+    svc_marks.set(id, m | kGone);
+  };
+  auto is_gone = [&](SvcId id) { return svc_marks.has(id) && (svc_marks.get(id) & kGone); };
+
+  // Which upserts change anything; the ids that leave.
+  std::vector<char> changed(ups.size(), 1);
+  for (size_t i = 0; i < ups.size(); ++i) {
+    const ServiceConfig& c = ups[i];
+    const std::string at = std::string(ch.upsert_name) + "[" + std::to_string(i) + "]";
     if (c.id >= limits.max_services) {
-      err(".id", "must be < " + std::to_string(limits.max_services));
-      ok = false;
-    } else if (s.svc_slot_[c.id] >= 0) {
-      err(".id", "duplicate service id " + std::to_string(c.id));
-      ok = false;
+      errors.push_back(at + ".id: must be < " + std::to_string(limits.max_services));
+      changed[i] = 0;
+      continue;
     }
+    uint32_t m = svc_marks.has(c.id) ? svc_marks.get(c.id) : 0;
+    if (m & kUpserted) {
+      errors.push_back(at + ".id: duplicate service id " + std::to_string(c.id));
+      changed[i] = 0;
+      continue;
+    }
+    const ServiceSnap* old = prev.service(c.id);
+    if (old && same_service(*old, c, prev)) {
+      changed[i] = 0;
+      m |= kKept;
+    }
+    svc_marks.set(c.id, m | kUpserted);
+  }
+  // An upsert identical to what prev holds: kept as it is (shared), even if also removed.
+  auto kept_upsert = [&](SvcId id) { return svc_marks.has(id) && (svc_marks.get(id) & kKept); };
+  if (ch.remove) {
+    for (size_t i = 0; i < ch.remove->size(); ++i) {
+      const SvcId id = (*ch.remove)[i];
+      const std::string at = "remove[" + std::to_string(i) + "]";
+      if (id >= limits.max_services || !prev.service(id))
+        errors.push_back(at + ": no service with id " + std::to_string(id));
+      else if (is_gone(id))
+        errors.push_back(at + ": service id " + std::to_string(id) + " listed twice");
+      else
+        mark_gone(id);
+    }
+  } else {
+    prev.for_each_service([&](const ServiceSnap& svc) {
+      if (!svc_marks.has(svc.id) || !(svc_marks.get(svc.id) & kUpserted)) mark_gone(svc.id);
+    });
+  }
+  for (size_t i = 0; i < ups.size(); ++i)
+    if (changed[i]) mark_gone(ups[i].id);
+  // What prev holds under the id leaves (removed or replaced) unless an identical upsert keeps it.
+  auto leaves = [&](SvcId id) { return is_gone(id) && !kept_upsert(id); };
+
+  // Keys: among the upserts, and against the services that stay.
+  std::unordered_map<uint64_t, size_t> up_keys;
+  up_keys.reserve(ups.size());
+  for (size_t i = 0; i < ups.size(); ++i) {
+    const ServiceConfig& c = ups[i];
+    if (c.id >= limits.max_services) continue;
+    const std::string at = std::string(ch.upsert_name) + "[" + std::to_string(i) + "]";
+    auto err = [&](const std::string& field, const std::string& msg) { errors.push_back(at + field + ": " + msg); };
+    const uint64_t key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    const bool fresh_key = up_keys.emplace(key, i).second;
     if (c.fwmark) {
-      if (!seen_marks.insert(c.fwmark).second) err(".fwmark", "service for fwmark " + std::to_string(c.fwmark) + " already exists");
+      const ServiceSnap* other = fresh_key && changed[i] ? prev.find_fwmark(c.fwmark) : nullptr;
+      if (!fresh_key || (other && !leaves(other->id)))
+        err(".fwmark", "service for fwmark " + std::to_string(c.fwmark) + " already exists");
     } else {
+      const ServiceSnap* other = fresh_key && changed[i] && c.vip.is_v4() ? prev.lookup_v4(key) : nullptr;
+      if (!fresh_key || (other && !leaves(other->id)))
+        err("", "service " + addr_str(c.vip) + ":" + std::to_string(c.port) + " already exists");
+    }
+    if (!changed[i]) continue;
+    if (!c.fwmark) {
       if (c.proto != kProtoTcp && c.proto != kProtoUdp && c.proto != kProtoSctp) err(".protocol", "must be tcp, udp or sctp");
       if (!c.vip.is_v4()) err(".address", "IPv6 services are not supported yet");
       if (c.port == 0 && !(c.flags & kSvcPersistent)) err(".port", "zero port specified for non-persistent service");
-      if (!seen_services.insert({c.proto, c.vip.b, c.port}).second)
-        err("", "service " + addr_str(c.vip) + ":" + std::to_string(c.port) + " already exists");
     }
     if ((c.flags & kSvcOnePacket) && !c.fwmark && c.proto != kProtoUdp)
       err(".ops", "one-packet scheduling is only for UDP virtual services");
@@ -178,17 +365,6 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
     }
     if (c.sched == SchedKind::Mh && !valid_mh_size(c.mh_table_size))
       err(".mhTableSize", "must be one of the kernel's primes 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071");
-
-    ServiceSnap svc;
-    svc.id = c.id;
-    svc.proto = c.proto;
-    svc.vip = c.vip;
-    svc.port = c.port;
-    svc.fwmark = c.fwmark;
-    svc.sched = c.sched;
-    svc.flags = c.flags;
-    svc.persist_ticks = c.persist_timeout_s * kTicksPerSec;
-    svc.netmask = c.netmask;
     std::set<std::pair<IpAddr::Bytes, uint16_t>> seen_dests;
     for (size_t j = 0; j < c.dests.size(); ++j) {
       const DestConfig& d = c.dests[j];
@@ -197,10 +373,12 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
         err(dat + ".id", "must be < " + std::to_string(limits.max_dests));
         continue;
       }
-      if (s.dests_[d.id].available) {
+      const DestSnap& held = prev.dest(d.id);
+      if (dest_marks.has(d.id) || (held.available && !leaves(held.svc))) {
         err(dat + ".id", "duplicate real server id " + std::to_string(d.id));
         continue;
       }
+      dest_marks.set(d.id, static_cast<uint32_t>(i));
       if (d.weight < 0) err(dat + ".weight", "must be >= 0");
       if (d.l_threshold > d.u_threshold) err(dat + ".lThreshold", "must not exceed uThreshold (numerical result out of range)");
       if (!d.addr.is_v4()) err(dat + ".address", "IPv6 real servers are not supported yet");
@@ -209,7 +387,76 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
       uint32_t h = ntoh32(d.addr.v4());
       if (d.addr.is_v4() && (h == 0 || h >= 0xe0000000u)) err(dat + ".address", "must be a unicast address");
       if (d.fwd == FwdMethod::Local) err(dat + ".method", "local delivery is not supported by a userspace director");
-      DestSnap& ds = s.dests_[d.id];
+    }
+  }
+  if (ch.rules) {
+    for (size_t i = 0; i < ch.rules->size(); ++i) {
+      const MatchRule& r = (*ch.rules)[i];
+      const std::string at = "rules[" + std::to_string(i) + "]";
+      if (!r.dst_prefix.is_v4()) errors.push_back(at + ".prefix: IPv6 rules are not supported yet");
+      if (r.prefix_len > 32) errors.push_back(at + ".prefixLength: must be <= 32");
+      if (r.port_lo > r.port_hi) errors.push_back(at + ".ports: low port above high port");
+      if (r.mark == 0) errors.push_back(at + ".mark: must be >= 1");
+    }
+  }
+  if (ch.mtu && *ch.mtu < 576) errors.push_back("mtu: must be >= 576");
+  if (errors.size() != errors_before) return nullptr;
+
+  // ---- the new snapshot: prev's tables shared, then rewritten where the change touches ----
+  auto snap = std::make_unique<Snapshot>(prev);
+  Snapshot& s = *snap;
+  s.seq_ = prev.seq_ + 1;
+  s.changed_.clear();
+  uint32_t next_inc = prev.next_incarnation_;
+  std::vector<std::pair<be32, int32_t>> vip_delta;
+  bool marks_dirty = false, locality_dirty = false;
+
+  size_t nv4 = prev.nv4_;
+  for (SvcId id : gone_ids)
+    if (leaves(id) && !prev.service(id)->fwmark) --nv4;
+  for (size_t i = 0; i < ups.size(); ++i)
+    if (changed[i] && !ups[i].fwmark) ++nv4;
+  const bool rebuild_index = nv4 * 2 > s.v4_mask_ + 1;
+
+  for (SvcId id : gone_ids) {
+    if (!leaves(id)) continue;
+    const ServiceSnap& old = *prev.service(id);
+    if (old.fwmark) {
+      marks_dirty = true;
+    } else {
+      if (!rebuild_index) v4_erase(s, old.key);
+      vip_delta.push_back({old.vip.v4(), -1});
+      --s.nv4_;
+    }
+    locality_dirty |= is_locality(old.sched);
+    for (DestId d : old.order) s.dests_.edit(d).available = false;  // identity kept (incarnations)
+    s.svcs_.edit(id) = nullptr;
+    --s.nservices_;
+    s.changed_.push_back(id);
+  }
+
+  for (size_t i = 0; i < ups.size(); ++i) {
+    if (!changed[i]) continue;
+    const ServiceConfig& c = ups[i];
+    auto svc = std::make_shared<ServiceSnap>();
+    svc->id = c.id;
+    svc->proto = c.proto;
+    svc->vip = c.vip;
+    svc->port = c.port;
+    svc->fwmark = c.fwmark;
+    svc->sched = c.sched;
+    svc->flags = c.flags;
+    svc->persist_ticks = c.persist_timeout_s * kTicksPerSec;
+    svc->netmask = c.netmask;
+    svc->mh_table_size = c.mh_table_size;
+    svc->key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    const ServiceSnap* old = prev.service(c.id);
+    svc->incarnation = old && old->key == svc->key ? old->incarnation : next_inc++;
+    svc->order.reserve(c.dests.size());
+    for (const DestConfig& d : c.dests) {
+      DestSnap& ds = s.dests_.edit(d.id);
+      const DestSnap was = ds;  // the id's last identity
+      const bool same_server = was.incarnation && was.svc_key == svc->key && was.addr == d.addr && was.port == d.port;
       ds.addr = d.addr;
       ds.port = d.port;
       ds.fwd = d.fwd;
@@ -219,72 +466,130 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
       ds.id = d.id;
       ds.svc = c.id;
       ds.available = true;
+      ds.incarnation = same_server ? was.incarnation : next_inc++;
+      ds.svc_key = svc->key;
       // mh keeps a quiesced server's slots: remember its last non-zero weight.
       ds.last_weight = d.weight;
-      if (d.weight == 0 && prev && d.id < prev->limits().max_dests) {
-        const DestSnap& old = prev->dest(d.id);
-        if (old.available && old.svc == c.id && old.addr == d.addr && old.port == d.port) ds.last_weight = old.last_weight;
+      if (d.weight == 0 && same_server && prev.dest(d.id).available && was.svc == c.id) ds.last_weight = was.last_weight;
+      svc->order.push_back(d.id);
+    }
+    svc->generation = old ? (same_sched_inputs(*old, *svc, prev, s.dests()) ? old->generation : old->generation + 1) : 1;
+    std::string e = build_sched_tables(svc->sched, svc->flags, s.dests(), svc->order, svc->generation, svc->tables,
+                                       c.mh_table_size);
+    if (!e.empty()) errors.push_back(std::string(ch.upsert_name) + "[" + std::to_string(i) + "].scheduler: " + e);
+    if (svc->fwmark) {
+      marks_dirty = true;
+    } else {
+      if (!rebuild_index) v4_insert(s, svc->key, svc.get());
+      vip_delta.push_back({svc->vip.v4(), +1});
+      ++s.nv4_;
+    }
+    locality_dirty |= is_locality(svc->sched);
+    if (!old || !leaves(c.id)) s.changed_.push_back(c.id);  // a replaced one is listed already
+    s.svcs_.edit(c.id) = std::move(svc);
+    ++s.nservices_;
+  }
+  if (errors.size() != errors_before) return nullptr;
+  if (rebuild_index) v4_rebuild(s, s.nv4_);
+
+  if (marks_dirty) {
+    auto marks = std::make_shared<std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+    for (const auto& m : *prev.marks_)
+      if (!leaves(m.second->id)) marks->push_back(m);
+    for (size_t i = 0; i < ups.size(); ++i)
+      if (changed[i] && ups[i].fwmark) marks->push_back({ups[i].fwmark, s.service(ups[i].id)});
+    std::sort(marks->begin(), marks->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    s.marks_ = std::move(marks);
+  }
+  if (!vip_delta.empty()) {
+    std::sort(vip_delta.begin(), vip_delta.end());
+    std::vector<std::pair<be32, int32_t>> net;
+    for (const auto& v : vip_delta) {
+      if (!net.empty() && net.back().first == v.first)
+        net.back().second += v.second;
+      else
+        net.push_back(v);
+    }
+    std::erase_if(net, [](const auto& v) { return v.second == 0; });
+    if (!net.empty()) {  // a replaced service on the same VIP nets to nothing: shared as it was
+      auto refs = std::make_shared<std::vector<std::pair<be32, uint32_t>>>();
+      bool set_changed = false;
+      size_t k = 0;
+      for (const auto& r : *prev.vip_refs_) {
+        for (; k < net.size() && net[k].first < r.first; ++k) {
+          refs->push_back({net[k].first, static_cast<uint32_t>(net[k].second)});
+          set_changed = true;
+        }
+        int64_t n = r.second;
+        if (k < net.size() && net[k].first == r.first) n += net[k++].second;
+        if (n > 0)
+          refs->push_back({r.first, static_cast<uint32_t>(n)});
+        else
+          set_changed = true;
       }
-      svc.order.push_back(d.id);
-    }
-    if (ok) {
-      s.svc_slot_[c.id] = static_cast<int32_t>(s.services_.size());
-      s.services_.push_back(std::move(svc));
-    }
-  }
-
-  for (size_t i = 0; i < config.rules.size(); ++i) {
-    const MatchRule& r = config.rules[i];
-    const std::string at = "rules[" + std::to_string(i) + "]";
-    if (!r.dst_prefix.is_v4()) errors.push_back(at + ".prefix: IPv6 rules are not supported yet");
-    if (r.prefix_len > 32) errors.push_back(at + ".prefixLength: must be <= 32");
-    if (r.port_lo > r.port_hi) errors.push_back(at + ".ports: low port above high port");
-    if (r.mark == 0) errors.push_back(at + ".mark: must be >= 1");
-  }
-  if (config.mtu < 576) errors.push_back("mtu: must be >= 576");
-
-  // Scheduler tables and generations, once the dests are all known.
-  for (ServiceSnap& svc : s.services_) {
-    const ServiceSnap* old = prev ? prev->service(svc.id) : nullptr;
-    svc.generation = old ? (same_sched_inputs(*old, svc, *prev, s.dests_) ? old->generation : old->generation + 1) : 1;
-    const ServiceConfig* c = nullptr;
-    for (const ServiceConfig& sc : config.services)
-      if (sc.id == svc.id) c = &sc;
-    std::string e = build_sched_tables(svc.sched, svc.flags, s.dests_.data(), svc.order, svc.generation, svc.tables,
-                                       c ? c->mh_table_size : 4093);
-    if (!e.empty()) errors.push_back("services[id " + std::to_string(svc.id) + "].scheduler: " + e);
-  }
-  if (!errors.empty()) return nullptr;
-
-  // Indexes for the packet path.
-  size_t n = 16;
-  while (n < s.services_.size() * 2) n <<= 1;
-  s.v4_index_.assign(n, {});
-  for (size_t i = 0; i < s.services_.size(); ++i) {
-    const ServiceSnap& svc = s.services_[i];
-    if (svc.fwmark) {
-      s.marks_.push_back({svc.fwmark, static_cast<int32_t>(i)});
-      continue;
-    }
-    uint64_t key = Snapshot::v4_key(svc.proto, svc.vip.v4(), hton16(svc.port));
-    for (size_t j = mix64(key) & (n - 1);; j = (j + 1) & (n - 1)) {
-      if (s.v4_index_[j].key == 0) {
-        s.v4_index_[j] = {key, static_cast<int32_t>(i)};
-        break;
+      for (; k < net.size(); ++k) {
+        refs->push_back({net[k].first, static_cast<uint32_t>(net[k].second)});
+        set_changed = true;
       }
+      if (set_changed) {
+        auto vips = std::make_shared<std::vector<be32>>();
+        vips->reserve(refs->size());
+        for (const auto& r : *refs) vips->push_back(r.first);
+        s.set_vips(std::move(vips));
+      }
+      s.vip_refs_ = std::move(refs);
     }
-    s.vips_v4_.push_back(svc.vip.v4());
   }
-  std::sort(s.vips_v4_.begin(), s.vips_v4_.end());
-  s.vips_v4_.erase(std::unique(s.vips_v4_.begin(), s.vips_v4_.end()), s.vips_v4_.end());
-  std::sort(s.marks_.begin(), s.marks_.end());
-  s.rules_ = config.rules;
-  s.timeout_config_ = config.timeouts;
-  s.timeouts_ = make_timeouts(config.timeouts);
-  s.mtu_ = config.mtu;
-  s.tunnel_source_ = config.tunnel_source;
-  s.expire_quiescent_template_ = config.expire_quiescent_template;
+  if (locality_dirty) {
+    auto loc = std::make_shared<std::vector<SvcId>>();
+    for (SvcId id : *prev.locality_)
+      if (!leaves(id)) loc->push_back(id);
+    for (size_t i = 0; i < ups.size(); ++i)
+      if (changed[i] && is_locality(ups[i].sched)) loc->push_back(ups[i].id);
+    std::sort(loc->begin(), loc->end());
+    s.locality_ = std::move(loc);
+  }
+  if (ch.rules) {
+    s.rules_ = std::make_shared<const std::vector<MatchRule>>(*ch.rules);
+    s.nrules_ = static_cast<uint32_t>(s.rules_->size());
+  }
+  if (ch.timeouts) {
+    s.timeout_config_ = *ch.timeouts;
+    s.timeouts_ = make_timeouts(*ch.timeouts);
+  }
+  if (ch.tunnel_source) s.tunnel_source_ = *ch.tunnel_source;
+  if (ch.mtu) s.mtu_ = *ch.mtu;
+  if (ch.expire_quiescent_template) s.expire_quiescent_template_ = *ch.expire_quiescent_template;
+  s.next_incarnation_ = next_inc;
   return snap;
 }
+
+std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerLimits& limits, const Snapshot* prev,
+                                         std::vector<std::string>& errors) {
+  std::unique_ptr<Snapshot> empty;
+  const Snapshot* base = prev;
+  if (!prev || prev->limits().max_services != limits.max_services || prev->limits().max_dests != limits.max_dests) {
+    empty = SnapshotBuilder::empty(limits, prev);
+    base = empty.get();
+  }
+  SnapshotChange ch{config.services};
+  ch.upsert_name = "services";
+  ch.rules = &config.rules;
+  ch.timeouts = &config.timeouts;
+  ch.tunnel_source = &config.tunnel_source;
+  ch.mtu = &config.mtu;
+  ch.expire_quiescent_template = &config.expire_quiescent_template;
+  return SnapshotBuilder::build(*base, ch, errors);
+}
+
+std::unique_ptr<Snapshot> apply_delta(const Snapshot& prev, const CoreDelta& delta, std::vector<std::string>& errors) {
+  SnapshotChange ch{delta.upsert};
+  ch.remove = &delta.remove;
+  ch.rules = delta.rules ? &*delta.rules : nullptr;
+  ch.timeouts = delta.timeouts ? &*delta.timeouts : nullptr;
+  ch.tunnel_source = delta.tunnel_source ? &*delta.tunnel_source : nullptr;
+  return SnapshotBuilder::build(prev, ch, errors);
+}
+
 
 }  // namespace fulcrum

@@ -1,14 +1,18 @@
 // An immutable, validated and indexed view of the balancer's configuration: what every worker
-// reads on the packet path. The control side builds a new one for every change and publishes
-// it by pointer swap; nothing in it changes per packet (that lives in the Worker).
+// reads on the packet path. The control side builds a new one for every change, from the
+// previous one and sharing with it what the change does not touch (services by pointer, the
+// per-id arrays and the service index in copy-on-write chunks), and publishes it by pointer
+// swap; nothing in it changes per packet (that lives in the Worker).
 #pragma once
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config.h"
+#include "cow_array.h"
 #include "sched/sched.h"
 #include "timeouts.h"
 #include "types.h"
@@ -31,11 +35,28 @@ struct ServiceSnap {
   uint32_t flags = 0;
   uint32_t persist_ticks = 0;
   be32 netmask = 0xffffffff;
+  uint32_t mh_table_size = 4093;
   std::vector<DestId> order;  // newest first
   SchedTables tables;
   // Bumped whenever the scheduler's inputs (dest list, weights, scheduler) change, so each
   // worker re-syncs its own scheduler state (rr cursor, wrr current weight) exactly once.
   uint32_t generation = 0;
+  // Which service holds the id: kept while the id names the same key (service_key), new when
+  // the id was absent from the previous snapshot or names another service now. A worker
+  // starts a new incarnation's scheduler state and counters afresh.
+  uint32_t incarnation = 0;
+  uint64_t key = 0;
+};
+
+// A change to a snapshot (addon.applyDelta): services added or replaced whole by id, services
+// removed by id, and the global parts replaced when present. The result is the previous
+// snapshot without `remove`, with `upsert` put in, validated as a whole config would be.
+struct CoreDelta {
+  std::vector<ServiceConfig> upsert;
+  std::vector<SvcId> remove;
+  std::optional<std::vector<MatchRule>> rules;
+  std::optional<TimeoutConfig> timeouts;
+  std::optional<be32> tunnel_source;
 };
 
 class Snapshot {
@@ -46,29 +67,43 @@ class Snapshot {
   const ServiceSnap* find_fwmark(uint32_t mark) const;
   // The mark the match rules give this packet, 0 for none.
   uint32_t mark_v4(uint8_t proto, be32 daddr, be16 dport) const;
-  bool has_rules() const { return !rules_.empty(); }
+  bool has_rules() const { return nrules_ != 0; }
   // True when the address is a VIP of some service (or may be, under a match rule). Inline:
   // every packet asks; a director has few VIPs, so a short scan beats a search.
   bool may_be_virtual_v4(be32 daddr) const {
-    if (!rules_.empty()) return true;
-    if (vips_v4_.size() > 8) return std::binary_search(vips_v4_.begin(), vips_v4_.end(), daddr);
-    for (be32 v : vips_v4_)
-      if (v == daddr) return true;
+    if (nrules_) return true;
+    if (nvips_ > 8) return std::binary_search(vip_data_, vip_data_ + nvips_, daddr);
+    for (uint32_t i = 0; i < nvips_; ++i)
+      if (vip_data_[i] == daddr) return true;
     return false;
   }
   // True when the address is a VIP or inside a match rule's prefix (ICMP echo is answered).
   bool is_virtual_v4(be32 daddr) const;
   // The VIPs of address-named services, sorted: the dataplane answers ARP for exactly these
   // (a match rule's prefix is routed to the director, never ARPed for).
-  const std::vector<be32>& vips_v4() const { return vips_v4_; }
-  bool has_vip_v4(be32 a) const { return std::binary_search(vips_v4_.begin(), vips_v4_.end(), a); }
+  const std::vector<be32>& vips_v4() const { return *vips_; }
+  bool has_vip_v4(be32 a) const { return std::binary_search(vip_data_, vip_data_ + nvips_, a); }
 
-  const ServiceSnap* service(SvcId id) const {
-    return id < svc_slot_.size() && svc_slot_[id] >= 0 ? &services_[svc_slot_[id]] : nullptr;
-  }
+  const ServiceSnap* service(SvcId id) const { return id < svcs_.size() ? svcs_[id].get() : nullptr; }
   const DestSnap& dest(DestId id) const { return dests_[id]; }
-  const DestSnap* dests() const { return dests_.data(); }
-  const std::vector<ServiceSnap>& services() const { return services_; }
+  DestTable dests() const { return {dests_.chunks()}; }
+  // Every service, by id.
+  template <class F>
+  void for_each_service(F&& f) const {
+    for (size_t i = 0; i < svcs_.size(); ++i)
+      if (const ServiceSnap* s = svcs_[i].get()) f(*s);
+  }
+  size_t service_count() const { return nservices_; }
+  // The lblc/lblcr services, whose locality caches the workers' housekeeping collects.
+  const std::vector<SvcId>& locality_services() const { return *locality_; }
+
+  // Consecutive numbers along a line of snapshots built one from the other, and the services
+  // (by id) added, replaced or removed since the predecessor: a worker that took the
+  // predecessor re-syncs only those; one that skipped a snapshot walks everything.
+  uint64_t seq() const { return seq_; }
+  // Snapshots built one from the other share a lineage; one built from nothing starts another.
+  uint64_t lineage() const { return lineage_; }
+  const std::vector<SvcId>& changed_services() const { return changed_; }
 
   const Timeouts& timeouts() const { return timeouts_; }
   const TimeoutConfig& timeout_config() const { return timeout_config_; }
@@ -78,37 +113,54 @@ class Snapshot {
   const WorkerLimits& limits() const { return limits_; }
 
  private:
-  friend std::unique_ptr<Snapshot> build_snapshot(const CoreConfig&, const WorkerLimits&, const Snapshot*,
-                                                  std::vector<std::string>&);
-  struct V4Key {
-    uint64_t key = 0;  // proto << 48 | port << 32 | vip; 0 = empty slot
-    int32_t slot = -1;
+  friend class SnapshotBuilder;
+  struct V4Slot {
+    uint64_t key = 0;  // service_key(); 0 = empty slot
+    const ServiceSnap* svc = nullptr;
   };
-  static uint64_t v4_key(uint8_t proto, be32 vip, be16 port) {
-    return (uint64_t{proto} << 48) | (uint64_t{port} << 32) | vip;
-  }
   const ServiceSnap* lookup_v4(uint64_t key) const;
+  void set_vips(std::shared_ptr<const std::vector<be32>> v) {
+    vips_ = std::move(v);
+    vip_data_ = vips_->data();
+    nvips_ = static_cast<uint32_t>(vips_->size());
+  }
 
-  std::vector<ServiceSnap> services_;
-  std::vector<int32_t> svc_slot_;  // SvcId -> index in services_, -1 if absent
-  std::vector<DestSnap> dests_;    // indexed by DestId; available == false where unused
-  std::vector<V4Key> v4_index_;    // open addressing, power-of-two size
-  std::vector<be32> vips_v4_;      // sorted, for may_be_virtual_v4
-  std::vector<std::pair<uint32_t, int32_t>> marks_;  // sorted by mark
-  std::vector<MatchRule> rules_;
+  CowArray<std::shared_ptr<const ServiceSnap>, 6> svcs_;  // by SvcId
+  CowArray<DestSnap, kDestChunkBits> dests_;  // by DestId; available == false where unused
+  CowArray<V4Slot, 8> v4_index_;              // open addressing, linear probing
+  size_t v4_mask_ = 0;
+  size_t nservices_ = 0;
+  size_t nv4_ = 0;
+  std::shared_ptr<const std::vector<be32>> vips_;  // sorted, for may_be_virtual_v4
+  const be32* vip_data_ = nullptr;
+  uint32_t nvips_ = 0;
+  std::shared_ptr<const std::vector<std::pair<be32, uint32_t>>> vip_refs_;  // VIP -> services on it
+  std::shared_ptr<const std::vector<std::pair<uint32_t, const ServiceSnap*>>> marks_;  // sorted
+  std::shared_ptr<const std::vector<MatchRule>> rules_;
+  uint32_t nrules_ = 0;
+  std::shared_ptr<const std::vector<SvcId>> locality_;
+  std::vector<SvcId> changed_;
+  uint64_t seq_ = 0;
+  uint64_t lineage_ = 0;
   Timeouts timeouts_;
   TimeoutConfig timeout_config_;
   uint16_t mtu_ = 1500;
   be32 tunnel_source_ = 0;
   bool expire_quiescent_template_ = false;
   WorkerLimits limits_;
+  uint32_t next_incarnation_ = 1;  // the next incarnation a successor may hand out
 };
 
 // Validates the whole config and builds a snapshot, or returns nullptr with every problem
 // listed (path-like, e.g. "services[2].dests[0].weight: must be >= 0"). `prev`, when given, is
-// the snapshot being replaced: generations and mh's last_weight carry over from it.
+// the snapshot being replaced: what did not change is shared with it, and generations,
+// incarnations and mh's last_weight carry over from it.
 std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerLimits& limits, const Snapshot* prev,
                                          std::vector<std::string>& errors);
+
+// The snapshot `prev` with `delta` applied, sharing everything the delta does not touch, or
+// nullptr with every problem listed ("upsert[3].dests[0].weight: ...", "remove[0]: ...").
+std::unique_ptr<Snapshot> apply_delta(const Snapshot& prev, const CoreDelta& delta, std::vector<std::string>& errors);
 
 const char* sched_name(SchedKind k);
 bool sched_from_name(const std::string& name, SchedKind& out);

@@ -116,7 +116,30 @@ struct DestSnap {
   DestId id = kNoDest;
   SvcId svc = 0;
   bool available = true;    // false once deleted (kept while connections refer to it)
+  // Which server holds the id: assigned by the snapshot builder, kept while the id names the
+  // same server (service key, address and port, even across a delete and re-add, as the
+  // kernel's dest trash), new when the control side gives the id to another server. Workers
+  // start a new incarnation's counters at zero; entries carry its low 8 bits (conn.h).
+  uint32_t incarnation = 0;
+  uint64_t svc_key = 0;     // the service's key (service_key()) when the dest was last present
 };
+
+// The per-DestId configuration as schedulers and the engine read it: chunks of 64 DestSnaps
+// (a snapshot shares the chunks a change does not touch with its predecessor; cow_array.h).
+constexpr unsigned kDestChunkBits = 6;
+struct DestTable {
+  const DestSnap* const* chunks = nullptr;
+  const DestSnap& operator[](DestId id) const {
+    return chunks[id >> kDestChunkBits][id & ((1u << kDestChunkBits) - 1)];
+  }
+};
+
+// A service's identity: proto/VIP/port, or its fwmark. Exact for every service a snapshot
+// accepts (IPv4 VIPs).
+inline uint64_t service_key(uint8_t proto, const IpAddr& vip, uint16_t port, uint32_t fwmark) {
+  if (fwmark) return (uint64_t{1} << 63) | fwmark;
+  return (uint64_t{proto} << 48) | (uint64_t{port} << 32) | vip.v4();
+}
 
 // Per-worker, per-dest load as the scheduler sees it. Owned by one worker: plain integers.
 struct DestLoad {

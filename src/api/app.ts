@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ConfigError } from '../control/config_load';
 import type { Daemon } from '../control/daemon';
 import { ChangeRefused } from '../control/state';
+import { PersistError } from '../control/state_store';
 import { ApiError, readablePath } from './errors';
 import { batchRoutes } from './routes/batch';
 import { configRoutes } from './routes/config';
@@ -22,6 +23,8 @@ export interface ApiOptions {
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string;
   bodyLimit?: number;
+  /** Largest restore (POST /v1/batch, PUT /v1/config): a 10,000-service ipvsadm -R is ~20 MB. */
+  restoreBodyLimit?: number;
   logger?: FastifyServerOptions['loggerInstance'];
 }
 
@@ -38,8 +41,9 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   if (opts.token) {
     const want = digest(opts.token);
     app.addHook('onRequest', async (req) => {
-      const h = req.headers.authorization ?? '';
-      const got = digest(h.startsWith('Bearer ') ? h.slice(7) : '');
+      // The scheme name is case-insensitive (RFC 7235 §2.1).
+      const m = /^bearer +(.*)$/i.exec(req.headers.authorization ?? '');
+      const got = digest(m ? m[1].trim() : '');
       // Compared in constant time, on digests so lengths never leak either.
       if (!crypto.timingSafeEqual(got, want)) throw new ApiError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
     });
@@ -54,9 +58,15 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       status = err.statusCode;
       problems = err.problems;
       extra = err.extra;
-    } else if (err instanceof ChangeRefused || err instanceof ConfigError) {
+    } else if (err instanceof ChangeRefused) {
+      status = err.status;
+      problems = err.problems;
+    } else if (err instanceof ConfigError) {
       status = 400;
       problems = err.problems;
+    } else if (err instanceof PersistError) {
+      // Not applied: the dataplane was put back. 507 when the disk is full, else 503.
+      status = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? 507 : 503;
     } else if (err.validation) {
       status = 400;
       problems = err.validation.map((v) => {
@@ -80,8 +90,20 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       status = err.statusCode;
     }
     if (status >= 500) req.log.error({ err: err.message }, 'request failed');
+    (reply as unknown as { fulcrumError?: string }).fulcrumError = message;
     reply.code(status).send({ statusCode: status, error: statusText(status), message, ...(problems ? { problems } : {}), ...extra });
   });
+  // Every write is logged once: who (address, whether it carried a token), what, and the result.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const o = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10,
+      remote: req.ip, token: req.headers.authorization !== undefined,
+      ...((reply as unknown as { fulcrumError?: string }).fulcrumError ? { error: (reply as unknown as { fulcrumError?: string }).fulcrumError } : {}) };
+    if (reply.statusCode >= 500) req.log.error(o, 'api write failed');
+    else if (reply.statusCode >= 400) req.log.warn(o, 'api write refused');
+    else req.log.info(o, 'api write');
+  });
+
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url}` });
   });
@@ -97,17 +119,18 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(serviceRoutes(opts.daemon));
-  await app.register(batchRoutes(opts.daemon));
+  const restoreLimit = Math.max(opts.restoreBodyLimit ?? 256 * 1024 * 1024, opts.bodyLimit ?? 0);
+  await app.register(batchRoutes(opts.daemon, restoreLimit));
   await app.register(trafficRoutes(opts.daemon));
-  await app.register(configRoutes(opts.daemon));
+  await app.register(configRoutes(opts.daemon, restoreLimit));
   await app.register(statusRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon));
   return app;
 }
 
 function statusText(s: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large',
-    415: 'Unsupported Media Type', 500: 'Internal Server Error' } as Record<number, string>)[s] ?? 'Error';
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large',
+    415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage' } as Record<number, string>)[s] ?? 'Error';
 }
 
 /** True for addresses only this host can reach. */

@@ -1,9 +1,12 @@
 // The edits the write routes make to a draft of the desired state, one function each, so a
 // single route and a batch of them (/v1/batch, what fvsadm -R sends) change the state the
-// same way. Each throws ApiError (404 naming what is missing, 409, 400) and leaves the draft
-// as it found it when it does.
-import type { FulcrumConfig, RealServerConfig, ServiceConfig } from '../control/config_schema';
-import { serverId, serviceId } from '../control/daemon';
+// same way. Each refuses a body carrying what only the config file may carry (file_only.ts)
+// before anything else, throws ApiError (404 naming what is missing, 409, 400), and replaces
+// whole services in the draft (committed services are frozen and shared: never mutated).
+import type { RealServerConfig, ServiceConfig } from '../control/config_schema';
+import { fileOnlyProblems, FILE_ONLY_WHY } from '../control/file_only';
+import { serverId, serviceId } from '../control/identity';
+import type { Draft, Timeouts } from '../control/state';
 import { ApiError, conflict, notFound } from './errors';
 
 // What Fulcrum has beyond ipvsadm: a replace (ipvsadm -E/-e sets every ipvsadm attribute)
@@ -13,14 +16,10 @@ const FULCRUM_ONLY_SERVICE = ['healthChecks', 'inhibitOnFailure', 'sorryServer',
 export type ServicePatch = Partial<Omit<ServiceConfig, 'protocol' | 'address' | 'port' | 'fwmark'>>;
 export type ServerPatch = Partial<Omit<RealServerConfig, 'address' | 'port'>>;
 
-function noCommandChecks(checks: Array<{ type: string }> | undefined, at: string) {
-  if (checks?.some((c) => c.type === 'command'))
-    throw new ApiError(400, 'command checks can only come from the config file', [`${at}: command checks are not accepted over the API`]);
-}
-/** Command checks come only from the config file, never from a request. */
-export function checkServiceBody(s: Partial<ServiceConfig>) {
-  noCommandChecks(s.healthChecks, 'healthChecks');
-  (s.realServers ?? []).forEach((r, i) => noCommandChecks(r.healthChecks, `realServers[${i}].healthChecks`));
+/** The one rule, at the door of every write: 403 naming each place that holds a command check. */
+export function refuseFileOnly(body: unknown, at = '(body)'): void {
+  const problems = fileOnlyProblems(body, at === '(body)' ? '' : at);
+  if (problems.length) throw new ApiError(403, FILE_ONLY_WHY, problems);
 }
 
 /** The service a body names; a body that names none is refused before anything else. */
@@ -31,8 +30,8 @@ function namedId(body: ServiceConfig): string {
   return serviceId(body);
 }
 
-export function findService(cfg: FulcrumConfig, id: string): ServiceConfig {
-  const s = (cfg.services ?? []).find((x) => serviceId(x) === id);
+export function findService(d: Pick<Draft, 'get'>, id: string): ServiceConfig {
+  const s = d.get(id);
   if (!s) throw notFound(`service ${id}`, 'service');
   return s;
 }
@@ -42,74 +41,75 @@ export function findServer(s: ServiceConfig, id: string): RealServerConfig {
   return r;
 }
 
-export function addService(cfg: FulcrumConfig, body: ServiceConfig): string {
-  checkServiceBody(body);
+export function addService(d: Draft, body: ServiceConfig): string {
+  refuseFileOnly(body);
   const id = namedId(body);
-  if ((cfg.services ?? []).some((x) => serviceId(x) === id)) throw conflict(`service ${id} already exists`);
-  cfg.services = [...(cfg.services ?? []), body];
+  if (d.has(id)) throw conflict(`service ${id} already exists`);
+  d.put(id, body);
   return id;
 }
 
-export function replaceService(cfg: FulcrumConfig, id: string, body: ServiceConfig): void {
-  checkServiceBody(body);
+export function replaceService(d: Draft, id: string, body: ServiceConfig): void {
+  refuseFileOnly(body);
   if (namedId(body) !== id) throw new ApiError(400, `the body names service ${serviceId(body)}, the path ${id}`);
-  const old = findService(cfg, id);
-  const next: ServiceConfig = { ...body, realServers: body.realServers ?? old.realServers };
+  const old = findService(d, id);
+  const next: ServiceConfig = { ...body, ...(body.realServers ?? old.realServers ? { realServers: body.realServers ?? old.realServers } : {}) };
   for (const k of FULCRUM_ONLY_SERVICE) if (body[k] === undefined && old[k] !== undefined) (next as Record<string, unknown>)[k] = old[k];
   if (body.mhTableSize === undefined && old.mhTableSize !== undefined && next.scheduler === 'mh') next.mhTableSize = old.mhTableSize;
-  cfg.services = cfg.services!.map((x) => (x === old ? next : x));
+  d.put(id, next);
 }
 
-export function patchService(cfg: FulcrumConfig, id: string, body: ServicePatch): void {
-  noCommandChecks(body.healthChecks, 'healthChecks');
-  const old = findService(cfg, id);
-  cfg.services = cfg.services!.map((x) => (x === old ? { ...old, ...body } as ServiceConfig : x));
+export function patchService(d: Draft, id: string, body: ServicePatch): void {
+  refuseFileOnly(body);
+  const old = findService(d, id);
+  d.put(id, { ...old, ...body } as ServiceConfig);
 }
 
-export function deleteService(cfg: FulcrumConfig, id: string): void {
-  const old = findService(cfg, id);
-  cfg.services = cfg.services!.filter((x) => x !== old);
+export function deleteService(d: Draft, id: string): void {
+  findService(d, id);
+  d.delete(id);
 }
 
-export function deleteAllServices(cfg: FulcrumConfig): void {
-  cfg.services = [];
+export function deleteAllServices(d: Draft): void {
+  d.clear();
 }
 
-export function addServer(cfg: FulcrumConfig, id: string, body: RealServerConfig): string {
-  noCommandChecks(body.healthChecks, 'healthChecks');
-  const s = findService(cfg, id);
+/** A new service object with this list of real servers. */
+const withServers = (s: ServiceConfig, list: RealServerConfig[]): ServiceConfig => ({ ...s, realServers: list });
+
+export function addServer(d: Draft, id: string, body: RealServerConfig): string {
+  refuseFileOnly(body);
+  const s = findService(d, id);
   const rid = serverId(s, body);
   if ((s.realServers ?? []).some((x) => serverId(s, x) === rid)) throw conflict(`real server ${rid} already exists`);
-  s.realServers = [...(s.realServers ?? []), body];
+  d.put(id, withServers(s, [...(s.realServers ?? []), body]));
   return rid;
 }
 
-export function replaceServer(cfg: FulcrumConfig, id: string, server: string, body: RealServerConfig): void {
-  noCommandChecks(body.healthChecks, 'healthChecks');
-  const s = findService(cfg, id);
+export function replaceServer(d: Draft, id: string, server: string, body: RealServerConfig): void {
+  refuseFileOnly(body);
+  const s = findService(d, id);
   const old = findServer(s, server);
   if (serverId(s, body) !== server) throw new ApiError(400, `the body names real server ${serverId(s, body)}, the path ${server}`);
   const next = { ...body, ...(body.healthChecks === undefined && old.healthChecks ? { healthChecks: old.healthChecks } : {}) };
-  s.realServers = s.realServers!.map((x) => (x === old ? next : x));
+  d.put(id, withServers(s, s.realServers!.map((x) => (x === old ? next : x))));
 }
 
-export function patchServer(cfg: FulcrumConfig, id: string, server: string, body: ServerPatch): void {
-  noCommandChecks(body.healthChecks, 'healthChecks');
-  const s = findService(cfg, id);
+export function patchServer(d: Draft, id: string, server: string, body: ServerPatch): void {
+  refuseFileOnly(body);
+  const s = findService(d, id);
   const old = findServer(s, server);
-  s.realServers = s.realServers!.map((x) => (x === old ? { ...old, ...body } : x));
+  d.put(id, withServers(s, s.realServers!.map((x) => (x === old ? { ...old, ...body } : x))));
 }
 
-export function deleteServer(cfg: FulcrumConfig, id: string, server: string): void {
-  const s = findService(cfg, id);
+export function deleteServer(d: Draft, id: string, server: string): void {
+  const s = findService(d, id);
   const old = findServer(s, server);
-  s.realServers = s.realServers!.filter((x) => x !== old);
+  d.put(id, withServers(s, s.realServers!.filter((x) => x !== old)));
 }
 
 /** Absent fields keep their value (ipvsadm --set 0 leaves a timeout as it is). */
-export function setTimeouts(cfg: FulcrumConfig, body: { tcp?: number; tcpfin?: number; udp?: number }): void {
-  const cur = cfg.timeouts ?? {};
-  cfg.timeouts = {
-    tcp: body.tcp ?? cur.tcp ?? 900, tcpfin: body.tcpfin ?? cur.tcpfin ?? 120, udp: body.udp ?? cur.udp ?? 300,
-  };
+export function setTimeouts(d: Draft, body: Partial<Timeouts>): void {
+  const cur = d.currentTimeouts();
+  d.setTimeouts({ tcp: body.tcp ?? cur.tcp, tcpfin: body.tcpfin ?? cur.tcpfin, udp: body.udp ?? cur.udp });
 }

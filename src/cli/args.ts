@@ -1,4 +1,7 @@
-// Small helpers for the fulcrum subcommands' own flags (fvsadm has its own ipvsadm parser).
+// Small helpers for the flags of `fulcrum`'s subcommands and tools (fvsadm has ipvsadm's
+// own parser, src/ipvsadm/args.ts).
+
+export class UsageError extends Error {}
 
 /** Reads `--name value` as a positive integer, or the default; throws a usage error message. */
 export function intFlag(args: string[], name: string, dflt: number): number {
@@ -11,4 +14,12 @@ export function intFlag(args: string[], name: string, dflt: number): number {
   return Number(v);
 }
 
-export class UsageError extends Error {}
+/** Reads `--name value`, or undefined when the flag is absent; a flag without its value is a
+ * usage error. */
+export function stringFlag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
+  return v;
+}

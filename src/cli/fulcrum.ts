@@ -1,17 +1,28 @@
-// `fulcrum`: the director's own command. Each subcommand lives in its own file; this one only
-// dispatches and prints the usage.
-import { runDemo } from './demo';
-import { runBench } from './bench';
-import { runServe } from './serve';
-import { runView } from './views';
-import { runImportKeepalived } from './import_keepalived';
+// `fulcrum`: the director's own command. This file only reads each subcommand's arguments,
+// prints the usage and hands over: `serve` to the server's composition root (src/server),
+// `check` to check.ts, the views of a running director to views.ts, the tools (demo, bench,
+// import-keepalived) to src/tools. Each is loaded when chosen, so a view, a check or `--help`
+// does not load the dataplane.
+import { stringFlag, UsageError } from './args';
+
+type Lazy<T> = () => T;
+const server: Lazy<typeof import('../server/serve')> = () => require('../server/serve');
+const logger: Lazy<typeof import('../server/logger')> = () => require('../server/logger');
+const views: Lazy<typeof import('./views')> = () => require('./views');
+const check: Lazy<typeof import('./check')> = () => require('./check');
+const demo: Lazy<typeof import('../tools/demo')> = () => require('../tools/demo');
+const bench: Lazy<typeof import('../tools/bench')> = () => require('../tools/bench');
+const importer: Lazy<typeof import('../tools/import_keepalived')> = () => require('../tools/import_keepalived');
 
 export const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
-  serve --config FILE [--state-dir DIR]
+  serve --config FILE [--state-dir DIR] [--log-level LEVEL]
                            Run the director: DPDK workers in this process, the config's
                            ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
+  check --config FILE      Validate a config as serve would, starting nothing: prints
+                           "FILE: ok (N services, M real servers)" and exits 0, or every
+                           problem by its path and exits 1.
   demo [--requests N]     Build a network of namespaces (client, director on DPDK virtual
                            devices, three real servers), balance N HTTP requests (default 600,
                            each on a new connection) over NAT with wrr 3/2/1, print who
@@ -29,6 +40,16 @@ Commands:
                            io-forward, UDP through NAT over af_xdp on veth against io-forward,
                            and HTTP through Fulcrum, nftables DNAT and HAProxy (wrk). --json
                            prints one JSON object as the last line.
+  bench control [--json] [--services N] [--servers M] [--changes K]
+                           Benchmark the control plane at a large site's size (default 10,000
+                           services): fvsadm -Ln's start, fvsadm -R of the whole table, change
+                           latency, event-loop stalls, listings and /metrics. --json prints one
+                           JSON object as the last line.
+  bench health [--seconds S] [--services N] [--per-service M] [--interval I]
+              [--max-in-flight K] [--check-threads T]
+                           Benchmark the health monitor: 10,000 services x 10 real servers of
+                           TCP checks every 5 s against listeners on 127.0.0.1; prints checks/s,
+                           schedule drift, checks in flight and event-loop stalls as JSON.
   import-keepalived FILE [-o OUT]
                            Translate the LVS part of a keepalived.conf (virtual and real servers,
                            checkers) into a Fulcrum config; what cannot be translated is listed
@@ -42,21 +63,54 @@ Commands:
   help                     Show this text.
 `;
 
+export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR] [--log-level LEVEL]
+
+Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
+the config file, balances its services, runs their health checks and serves the REST API
+(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
+(--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
+last applied: on restart they are restored from it rather than from the file. SIGHUP
+reloads the file's services; SIGINT or SIGTERM stops. Logs are JSON lines (pino) on stdout
+with ISO timestamps, from --log-level on (fatal, error, warn, info, debug, trace or silent;
+default info).
+`;
+
+async function runServe(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) { process.stdout.write(SERVE_USAGE); return 0; }
+  let configFile: string | undefined;
+  let stateDir: string | undefined;
+  let logLevel: string | undefined;
+  try {
+    configFile = stringFlag(args, '--config');
+    stateDir = stringFlag(args, '--state-dir');
+    logLevel = stringFlag(args, '--log-level');
+    if (!configFile) throw new UsageError('--config FILE is required');
+    if (logLevel !== undefined && !logger().isLogLevel(logLevel))
+      throw new UsageError(`--log-level must be one of ${logger().LOG_LEVELS.join(', ')}, not '${logLevel}'`);
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`fulcrum serve: ${e.message}\n${SERVE_USAGE}`); return 2; }
+    throw e;
+  }
+  return server().serve({ configFile, stateDir, logLevel: logLevel as import('../server/logger').LogLevel | undefined });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case 'demo':
-      return runDemo(rest);
     case 'serve':
       return runServe(rest);
+    case 'check':
+      return check().runCheck(rest);
+    case 'demo':
+      return demo().runDemo(rest);
     case 'bench':
-      return runBench(rest);
+      return bench().runBench(rest);
     case 'health':
     case 'connections':
     case 'dataplane':
-      return runView(cmd, rest);
+      return views().runView(cmd, rest);
     case 'import-keepalived':
-      return runImportKeepalived(rest);
+      return importer().runImportKeepalived(rest);
     case undefined:
     case 'help':
     case '-h':

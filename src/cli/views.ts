@@ -1,8 +1,8 @@
 // `fulcrum health`, `fulcrum connections` and `fulcrum dataplane`: what Fulcrum knows beyond
 // ipvsadm (health state, FullNAT local addresses, workers, ports, drops), read from the running
-// director's API (FULCRUM_API, FULCRUM_TOKEN/FULCRUM_TOKEN_FILE, as fvsadm), so fvsadm's
-// output can stay exactly ipvsadm's.
-import { DEFAULT_API, DirectorUnavailable, HttpApi, tokenFromEnv } from './fvsadm';
+// director's API through src/client (FULCRUM_API, FULCRUM_TOKEN/FULCRUM_TOKEN_FILE, as
+// fvsadm), so fvsadm's output can stay exactly ipvsadm's.
+import { directorFromEnv, DirectorUnavailable, type ApiClient } from '../client/http';
 
 type Json = Record<string, any>;
 
@@ -11,17 +11,16 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
 }
 
-async function get(api: HttpApi, path: string): Promise<any> {
+async function get(api: ApiClient, path: string): Promise<any> {
   const r = await api.request('GET', path);
   if (r.status !== 200) throw new Error(`GET ${path}: the director answered ${r.status}: ${(r.body as Json)?.message ?? ''}`);
   return r.body;
 }
 
 export async function runView(view: 'health' | 'connections' | 'dataplane', args: string[]): Promise<number> {
-  const base = process.env.FULCRUM_API || DEFAULT_API;
   const out = process.stdout;
   try {
-    const api = new HttpApi(base, tokenFromEnv());
+    const api = directorFromEnv();
     if (view === 'health') {
       const h = await get(api, '/v1/health');
       const rows = [['SERVICE', 'REAL SERVER', 'STATE', 'SINCE', 'LAST RESULT']];

@@ -4,10 +4,12 @@
 // and a config with any problem is refused as a whole.
 import fs from 'node:fs';
 import { FormatRegistry } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { explainError } from './config_errors';
-import { ConfigSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
+import { ConfigSchema, ServiceSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
+import { serverId, serviceKey } from './identity';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[], source = 'config') {
@@ -44,7 +46,13 @@ export function readablePath(pointer: string): string {
     /^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part, '');
 }
 
-function serviceProblems(s: ServiceConfig, at: string, cfg: FulcrumConfig): string[] {
+/** What a service's checks need from the rest of the config. */
+export interface ServiceContext {
+  localAddresses?: string[];
+}
+
+/** The rules a schema cannot say about one service (its real servers with it). */
+export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContext): string[] {
   const p: string[] = [];
   const named = s.fwmark !== undefined;
   if (named && (s.protocol || s.address || s.port !== undefined))
@@ -69,7 +77,7 @@ function serviceProblems(s: ServiceConfig, at: string, cfg: FulcrumConfig): stri
   const seen = new Set<string>();
   (s.realServers ?? []).forEach((r, j) => {
     const rat = `${at}.realServers[${j}]`;
-    const key = `${r.address}:${r.port ?? s.port ?? 0}`;
+    const key = serverId(s, r);
     if (seen.has(key)) p.push(`${rat}: real server ${key} already exists`);
     seen.add(key);
     if ((r.lowerThreshold ?? 0) > (r.upperThreshold ?? 0))
@@ -80,6 +88,23 @@ function serviceProblems(s: ServiceConfig, at: string, cfg: FulcrumConfig): stri
       p.push(`${rat}.method: fullnat needs localAddresses`);
   });
   return p;
+}
+
+// Compiled once: checking one service is what every API change costs, so it must be cheap.
+const serviceChecker = TypeCompiler.Compile(ServiceSchema);
+
+/** Every problem of one service (schema, then the rules beyond it), paths under `at`. */
+export function validateService(s: unknown, at: string, ctx: ServiceContext): string[] {
+  if (!serviceChecker.Check(s)) {
+    const out: string[] = [];
+    for (const e of serviceChecker.Errors(s)) {
+      for (const p of explainError(e))
+        out.push(`${at}${p.path ? (readablePath(p.path).startsWith('[') ? '' : '.') + readablePath(p.path) : ''}: ${p.message}`);
+      if (out.length >= 50) break;
+    }
+    return out;
+  }
+  return serviceProblems(s as ServiceConfig, at, ctx);
 }
 
 /** Validates a parsed document; returns the config or throws ConfigError listing every problem. */
@@ -121,7 +146,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   (cfg.services ?? []).forEach((s, i) => {
     const at = `services[${i}]`;
     problems.push(...serviceProblems(s, at, cfg));
-    const key = s.fwmark !== undefined ? `fwmark ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`;
+    const key = serviceKey(s);
     if (services.has(key)) problems.push(`${at}: service ${key} already exists`);
     services.add(key);
   });

@@ -1,29 +1,25 @@
 // The running director as the API and the signals see it: the desired state (persisted), the
-// health monitor that derives the effective config from it, the dataplane that runs the
-// effective config, rate estimation, and zeroed counters. Every path into the dataplane goes
-// through apply(), one at a time, so a health change and an operator's change never race.
-import type { ConnEntry, ConnFilter, NativeAddon, TrafficCounters } from '../native';
+// health monitor that derives what the dataplane should run from it, the dataplane itself,
+// rate estimation and zeroed counters. ONE writer: every path that changes the dataplane — an
+// operator's change (API, fvsadm, reload) and a health verdict — is a task on one queue, and
+// each task computes what it applies (health included) when it runs, so nothing computed
+// earlier can land later and undo a newer change. An operator's change goes
+// check → apply → persist → commit → acknowledge; a persist that fails puts the dataplane
+// back and answers with the error, so acknowledged means durable and refused means absent.
+import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
 import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
 import { Director, type ServiceView } from './director';
+import { splitFileOnly, withFileOnly, type FileOnlyOverlay } from './file_only';
 import { HealthMonitor } from './health/monitor';
-import { serviceKey } from './native_config';
+import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type Rates } from './rates';
-import { DesiredState, DYNAMIC_KEYS } from './state';
+import { DesiredState, type DynamicPart, type Draft } from './state';
 
 export interface Logger {
   info(o: object, msg: string): void;
   warn(o: object, msg: string): void;
   error(o: object, msg: string): void;
-}
-
-/** `tcp:10.0.0.100:80`, `udp:…`, `sctp:…` or `fwmark:5`: how the API names a service. */
-export function serviceId(s: Pick<ServiceConfig, 'protocol' | 'address' | 'port' | 'fwmark'>): string {
-  return s.fwmark !== undefined ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`;
-}
-/** `172.16.0.11:8080`: how the API names a real server within its service. */
-export function serverId(s: ServiceConfig, r: RealServerConfig): string {
-  return `${r.address}:${r.port ?? s.port ?? 0}`;
 }
 
 const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
@@ -32,24 +28,36 @@ const minus = (a: TrafficCounters, b: TrafficCounters | undefined): TrafficCount
   inbytes: a.inbytes - b.inbytes, outbytes: a.outbytes - b.outbytes,
 } : a);
 
+export interface LiveServer {
+  id: string;
+  config: RealServerConfig;
+  /** What the dataplane has now: the health monitor may have removed it or changed its weight. */
+  inDataplane: boolean;
+  effectiveWeight: number;
+  health: string;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: TrafficCounters;
+  rates: Rates;
+}
+
 export interface LiveService {
   id: string;
   config: ServiceConfig;
   stats: TrafficCounters;
   rates: Rates;
-  servers: Array<{
-    id: string;
-    config: RealServerConfig;
-    /** What the dataplane has now: the health monitor may have removed it or changed its weight. */
-    inDataplane: boolean;
-    effectiveWeight: number;
-    health: string;
-    activeConns: number;
-    inactConns: number;
-    persistConns: number;
-    stats: TrafficCounters;
-    rates: Rates;
-  }>;
+  servers: LiveServer[];
+}
+
+/** The dynamic sections of a config file, as the desired state starts from them. */
+function dynamicOf(cfg: FulcrumConfig, services: ServiceConfig[]): DynamicPart {
+  const out: DynamicPart = {};
+  if (services.length) out.services = services;
+  if (cfg.matchRules) out.matchRules = cfg.matchRules;
+  if (cfg.timeouts) out.timeouts = cfg.timeouts;
+  if (cfg.tunnelSource !== undefined) out.tunnelSource = cfg.tunnelSource;
+  return out;
 }
 
 export class Daemon {
@@ -58,74 +66,136 @@ export class Daemon {
   readonly health: HealthMonitor;
   readonly rates = new RateEstimator();
   readonly restored: boolean;
-  private applying: Promise<unknown> = Promise.resolve();
+  /** The config file's command checks (file_only.ts): joined to the state, never stored in it. */
+  private overlay: FileOnlyOverlay;
+  /** The one writer: every task that changes the dataplane runs here, one at a time. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Services whose health verdict changed since the last health task ran. */
+  private readonly healthPending = new Set<string>();
   private readonly baselines = new Map<string, TrafficCounters>();
+  /** The last counters the rate sampler read (write responses show these, not a fresh read). */
+  private lastStats?: DataplaneStats;
   private rateTimer?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(readonly addon: NativeAddon, fileCfg: FulcrumConfig, readonly configFile: string,
     stateDir: string, readonly log: Logger) {
-    const { state, restored } = DesiredState.open(fileCfg, stateDir);
+    const { services, overlay } = splitFileOnly(fileCfg.services ?? []);
+    this.overlay = overlay;
+    const { state, restored } = DesiredState.open(fileCfg, dynamicOf(fileCfg, services), stateDir,
+      (e) => log.error({ err: e.message }, 'writing a new state base failed; the journal keeps every change'));
     this.state = state;
     this.restored = restored;
-    this.health = new HealthMonitor({ log, onChange: () => { void this.reapply(); }, allowCommands: true });
-    const desired = state.current;
-    this.director = new Director(addon, this.health.effective(desired));
-    this.health.update(desired);
+    this.health = new HealthMonitor({ log, onChange: (keys) => this.healthChanged(keys), allowCommands: true });
+    try {
+      const merged = [...state.services()].map((s) => withFileOnly(s, this.overlay));
+      this.health.updateServices(merged, []);
+      this.director = new Director(addon, { ...state.config(), services: merged.map((s) => this.health.effectiveService(s)) });
+    } catch (e) {
+      this.health.stop();
+      state.close();
+      throw e;
+    }
     this.rateTimer = setInterval(() => { void this.sampleRates(); }, 2000);
     this.rateTimer.unref();
   }
 
-  /** Puts a config into the dataplane, after whatever is being applied now. */
-  private apply(effective: FulcrumConfig): Promise<void> {
-    const run = () => this.director.apply(effective);
-    const p = this.applying.then(run, run);
-    this.applying = p.catch(() => undefined);
+  /** Runs a task after every task queued before it (the one writer). */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(task, task);
+    this.tail = p.catch(() => undefined);
     return p;
   }
 
-  /** Health changed: the desired state is the same, its effective form is not. */
-  private async reapply(): Promise<void> {
-    try {
-      await this.apply(this.health.effective(this.state.current));
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'applying a health change failed');
-    }
+  /** A service as the dataplane should run it now: the file's command checks joined, health applied. */
+  private effective(s: ServiceConfig, overlay = this.overlay): ServiceConfig {
+    return this.health.effectiveService(withFileOnly(s, overlay));
   }
 
-  /** An operator's change (API, CLI, reload): validated, applied, persisted, then acknowledged. */
-  change<T>(edit: (draft: FulcrumConfig) => T): Promise<T> {
-    return this.state.change(edit, async (next) => {
-      await this.apply(this.health.effective(next));
-      this.health.update(next);
-    });
-  }
-
-  /** SIGHUP or POST /v1/config/reload: the file's services replace the running ones. */
-  async reload(): Promise<void> {
-    const file = loadConfigFile(this.configFile);
-    await this.change((draft) => {
-      for (const k of DYNAMIC_KEYS) {
-        if (file[k] === undefined) delete draft[k];
-        else (draft as Record<string, unknown>)[k] = file[k];
+  /** An operator's change (API, CLI, reload): `edit` works on a draft; the change is checked,
+   * applied, persisted and committed before the promise resolves. A refused change changes
+   * nothing anywhere. `overlay` replaces the file's command checks with it (reload). */
+  change<T>(edit: (draft: Draft) => T | Promise<T>, overlay?: FileOnlyOverlay): Promise<T> {
+    return this.serial(async () => {
+      if (this.stopped) throw new Error('the director is stopping');
+      const draft = this.state.draft();
+      const result = await edit(draft);
+      const c = await this.state.check(draft);
+      const ov = overlay ?? this.overlay;
+      const merged = c.put.map((s) => withFileOnly(s, ov));
+      const revert = await this.director.apply({
+        put: merged.map((s) => this.health.effectiveService(s)), del: c.del,
+        timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
+      });
+      try {
+        await this.state.persist(c);
+      } catch (e) {
+        try {
+          await revert();
+        } catch (r) {
+          this.log.error({ err: (r as Error).message }, 'the dataplane could not be put back after a failed persist; it runs a change that is not durable');
+        }
+        throw e;
       }
+      this.state.commit(c);
+      if (overlay) this.overlay = overlay;
+      const put = new Set(c.put.map(serviceId));
+      this.health.updateServices(merged, c.del.filter((id) => !put.has(id)).map(keyOfId));
+      return result;
     });
+  }
+
+  /** Health changed what some services should run: re-derive just those, in the queue. */
+  private healthChanged(keys: string[]): void {
+    const first = this.healthPending.size === 0;
+    for (const k of keys) this.healthPending.add(k);
+    if (!first) return;  // a task is already queued and will take these too
+    void this.serial(async () => {
+      const keysNow = [...this.healthPending];
+      this.healthPending.clear();
+      if (this.stopped) return;
+      const put: ServiceConfig[] = [];
+      for (const k of keysNow) {
+        const s = this.state.service(idOfKey(k));
+        if (s) put.push(this.effective(s));
+      }
+      if (put.length) await this.director.apply({ put, del: [] });
+    }).catch((e: Error) => this.log.error({ err: e.message }, 'applying a health change failed'));
+  }
+
+  /** SIGHUP or POST /v1/config/reload: the file's services, match rules, timeouts and tunnel
+   * source replace the running ones as one change (the file is applied when asked; between
+   * reloads the state directory holds the truth, API changes included). Returns the config
+   * running before and the file as read, for the caller's diff. */
+  async reload(): Promise<{ before: FulcrumConfig; file: FulcrumConfig }> {
+    const file = loadConfigFile(this.configFile);
+    const { services, overlay } = splitFileOnly(file.services ?? []);
+    const before = this.state.config();
+    await this.change((d) => {
+      d.clear();
+      for (const s of services) d.put(serviceId(s), s);
+      d.setTimeouts({ tcp: file.timeouts?.tcp ?? 900, tcpfin: file.timeouts?.tcpfin ?? 120, udp: file.timeouts?.udp ?? 300 });
+      d.setMatchRules(file.matchRules ?? []);
+      d.setTunnelSource(file.tunnelSource ?? null);
+    }, overlay);
+    return { before, file };
   }
 
   private async sampleRates(): Promise<void> {
+    let views: ServiceView[];
     try {
-      const views = await this.director.services();
-      for (const v of views) {
-        this.rates.sample(`s ${this.keyOf(v)}`, v.stats);
-        for (const d of v.dests) this.rates.sample(`d ${this.keyOf(v)} ${d.address}:${d.port}`, d.stats);
-      }
-      this.rates.sample('total', (await this.director.stats()).total);
-    } catch {
-      // the dataplane stopped: nothing to sample
+      this.lastStats = await this.director.stats();
+      views = await this.director.services(undefined, this.lastStats);
+    } catch (e) {
+      if (!this.addon.running()) return;  // stopped: nothing to sample
+      this.log.error({ err: (e as Error).message }, 'reading counters for the rate estimator failed');
+      return;
     }
-  }
-
-  private keyOf(v: ServiceView): string {
-    return v.protocol === 'fwmark' ? `fwmark:${v.fwmark}` : `${v.protocol}:${v.address}:${v.port}`;
+    for (const v of views) {
+      this.rates.sample(`s ${v.id}`, v.stats);
+      for (const d of v.dests) this.rates.sample(`d ${v.id} ${d.address}:${d.port}`, d.stats);
+    }
+    this.rates.sample('total', this.lastStats.total);
   }
 
   /** ipvsadm -Z [service]: counters restart from zero, rates too; all, or one service's
@@ -133,7 +203,7 @@ export class Daemon {
   async zero(service?: string): Promise<void> {
     const views = await this.director.services();
     for (const v of views) {
-      const k = this.keyOf(v);
+      const k = v.id;
       if (service !== undefined && k !== service) continue;
       this.baselines.set(`s ${k}`, v.stats);
       this.rates.reset(`s ${k}`);
@@ -147,21 +217,26 @@ export class Daemon {
     this.rates.reset('total');
   }
 
-  /** The desired services joined with what the dataplane does for them. */
-  async services(): Promise<LiveService[]> {
-    const desired = this.state.current.services ?? [];
-    const views = new Map((await this.director.services()).map((v) => [this.keyOf(v), v]));
-    const health = new Map(this.health.status().map((h) => [`${h.service} ${h.address}:${h.port}`, h.state]));
-    return desired.map((s) => {
+  /** The desired services joined with what the dataplane does for them (all, or the ones
+   * named), with counters read now, or (fresh: false) from the rate sampler's last reading. */
+  async services(opts: { ids?: string[]; fresh?: boolean } = {}): Promise<LiveService[]> {
+    const stats = opts.fresh === false ? this.lastStats : undefined;
+    const views = new Map((await this.director.services(opts.ids, stats)).map((v) => [v.id, v]));
+    const list = opts.ids ? opts.ids.map((id) => this.state.service(id)).filter((s): s is ServiceConfig => s !== undefined) : [...this.state.services()];
+    const healthOf = new Map<string, string>();
+    const rows = opts.ids ? opts.ids.flatMap((id) => this.health.statusOf(keyOfId(id))) : this.health.status();
+    for (const h of rows) healthOf.set(`${h.service} ${h.address}:${h.port}`, h.state);
+    return list.map((s) => {
+      const shown = withFileOnly(s, this.overlay);
       const id = serviceId(s);
       const v = views.get(id);
       const live = new Map((v?.dests ?? []).map((d) => [`${d.address}:${d.port}`, d]));
       return {
         id,
-        config: s,
+        config: shown,
         stats: minus(v?.stats ?? ZERO, this.baselines.get(`s ${id}`)),
         rates: this.rates.rates(`s ${id}`),
-        servers: (s.realServers ?? []).map((r) => {
+        servers: (shown.realServers ?? []).map((r) => {
           const rid = serverId(s, r);
           const d = live.get(rid);
           return {
@@ -169,7 +244,7 @@ export class Daemon {
             config: r,
             inDataplane: d !== undefined,
             effectiveWeight: d?.weight ?? 0,
-            health: health.get(`${serviceKey(s)} ${rid}`) ?? 'unchecked',
+            health: healthOf.get(`${serviceKey(s)} ${rid}`) ?? 'unchecked',
             activeConns: d?.activeConns ?? 0,
             inactConns: d?.inactConns ?? 0,
             persistConns: d?.persistConns ?? 0,
@@ -192,17 +267,23 @@ export class Daemon {
 
   /** Drops the connections of one real server (by the native id the dataplane knows it by). */
   async flushServer(service: ServiceConfig, server: RealServerConfig): Promise<number> {
-    const port = server.port ?? service.port ?? 0;
-    const before = await this.director.connections({ serverAddress: server.address, serverPort: port });
-    const id = this.director.destId(service, server);
+    const rid = serverId(service, server);
+    const [address, port] = [server.address, Number(rid.slice(rid.lastIndexOf(':') + 1))];
+    const before = await this.director.connections({ serverAddress: address, serverPort: port });
+    const id = this.director.destId(serviceId(service), rid);
     if (id === undefined) return 0;
     await this.addon.flush(id);
     return before.length;
   }
 
-  stop(): void {
+  /** Stops after the change in progress; the state directory is released. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     if (this.rateTimer) clearInterval(this.rateTimer);
     this.health.stop();
+    await this.tail;
+    await this.state.settled();
     this.director.stop();
+    this.state.close();
   }
 }

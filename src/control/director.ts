@@ -1,13 +1,17 @@
-// The running director as the control side holds it: the config last applied, the native ids
-// it gave services and real servers, and the addon. Every change goes config -> validate ->
-// native config -> apply (one snapshot), and reads join the dataplane's numbers back to the
-// config's names.
+// The dataplane as the control side drives it: what it runs now (per service, with native
+// ids), changes to it as deltas (the services a change touched, nothing else), the way back
+// from a delta whose persist failed, and reads that join the dataplane's numbers back to the
+// services' names.
 import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, StartInfo, TrafficCounters } from '../native';
-import type { FulcrumConfig } from './config_schema';
+import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
 import { dataplaneOptions, limitsOf } from './dataplane_options';
-import { NativeConfigBuilder, type NativeCoreConfig } from './native_config';
+import { serviceId } from './identity';
+import { breathe } from './state';
+import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeMatchRule,
+  type NativeService, type NativeTimeouts } from './native_config';
 
 export interface ServiceView {
+  id: string;
   protocol: string;
   address: string;
   port: number;
@@ -19,42 +23,143 @@ export interface ServiceView {
     persistConns: number; stats: TrafficCounters }[];
 }
 
+/** One change for the dataplane: services (as it should run them, health applied) added or
+ * replaced whole, services removed (before the puts), and the table-wide settings when they
+ * change. */
+export interface DataplaneDelta {
+  put: ServiceConfig[];
+  del: string[];
+  timeouts?: FulcrumConfig['timeouts'];
+  matchRules?: MatchRuleConfig[];
+  /** null: removed. */
+  tunnelSource?: string | null;
+}
+
+/** Puts the dataplane back as it was before a delta (its persist failed). */
+export type Revert = () => Promise<void>;
+
 const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
 
 export class Director {
-  private config: FulcrumConfig;
-  private native: NativeCoreConfig;
-  private readonly builder: NativeConfigBuilder;
+  private readonly ids: NativeIds;
+  /** What the dataplane runs, by service id, in the order services were added. */
+  private readonly running = new Map<string, { cfg: ServiceConfig; native: NativeService }>();
+  private rules: NativeMatchRule[];
+  private timeouts: NativeTimeouts;
+  private tunnelSource: string;
   readonly startInfo: StartInfo;
 
-  constructor(private readonly addon: NativeAddon, config: FulcrumConfig) {
-    this.builder = new NativeConfigBuilder(limitsOf(config));
-    this.native = this.builder.build(config);
-    this.startInfo = addon.start(dataplaneOptions(config), this.native);
-    this.config = config;
+  /** Starts the dataplane with `cfg` (static sections, and services as they should run). */
+  constructor(private readonly addon: NativeAddon, cfg: FulcrumConfig) {
+    this.ids = new NativeIds(limitsOf(cfg));
+    for (const s of cfg.services ?? []) this.running.set(serviceId(s), { cfg: s, native: nativeService(s, this.ids) });
+    this.rules = nativeRules(cfg);
+    this.timeouts = nativeTimeouts(cfg.timeouts);
+    this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
+    this.startInfo = addon.start(dataplaneOptions(cfg), this.core());
   }
 
-  get current(): FulcrumConfig { return this.config; }
-
-  /** Applies a new (validated) config's services; the dataplane section needs a restart. */
-  async apply(next: FulcrumConfig): Promise<void> {
-    if (JSON.stringify(next.dataplane) !== JSON.stringify(this.config.dataplane) ||
-        JSON.stringify(next.localAddresses ?? []) !== JSON.stringify(this.config.localAddresses ?? []))
-      throw new Error('dataplane and localAddresses changes need a restart of the director; nothing was applied');
-    const native = this.builder.build(next);
-    await this.addon.apply(native);
-    this.native = native;
-    this.config = next;
+  private core(): NativeCoreConfig {
+    return { services: [...this.running.values()].map((r) => r.native), rules: this.rules, timeouts: this.timeouts,
+      tunnelSource: this.tunnelSource, mtu: 1500 };
   }
 
-  /** Services with their real servers and counters, in config order. */
-  async services(): Promise<ServiceView[]> {
-    const st: DataplaneStats = await this.addon.stats();
+  /** Applies a delta; resolves once every worker runs it, with the way back. A delta the
+   * dataplane refuses changes nothing (native ids included) and rejects with its problems. */
+  async apply(d: DataplaneDelta): Promise<Revert> {
+    this.ids.services.tidy();
+    this.ids.dests.tidy();
+    const log: Array<() => void> = [];
+    const before = new Map<string, { cfg: ServiceConfig; native: NativeService } | undefined>();
+    const remember = (id: string) => { if (!before.has(id)) before.set(id, this.running.get(id)); };
+    const removed: number[] = [];
+    const upserts: NativeService[] = [];
+    const saved = { rules: this.rules, timeouts: this.timeouts, tunnelSource: this.tunnelSource };
+    try {
+      for (const id of d.del) {
+        const cur = this.running.get(id);
+        if (!cur) continue;
+        remember(id);
+        this.ids.releaseGone(cur.cfg, undefined, log);
+        this.running.delete(id);
+        removed.push(cur.native.id);
+      }
+      const slice = { start: performance.now() };
+      for (const s of d.put) {
+        await breathe(slice);
+        const id = serviceId(s);
+        remember(id);
+        const cur = this.running.get(id);
+        if (cur) this.ids.releaseGone(cur.cfg, s, log);
+        const native = nativeService(s, this.ids, log);
+        this.running.set(id, { cfg: s, native });
+        upserts.push(native);
+      }
+      if (d.matchRules) this.rules = nativeRules({ matchRules: d.matchRules });
+      if (d.timeouts) this.timeouts = nativeTimeouts(d.timeouts);
+      if (d.tunnelSource !== undefined) this.tunnelSource = d.tunnelSource ?? '0.0.0.0';
+      await this.publish(upserts, removed, d);
+    } catch (e) {
+      this.restore(before, log, saved);
+      throw e;
+    }
+    return async () => {
+      // The services it touched as they were, with the very ids they had.
+      const back: NativeService[] = [];
+      const gone: number[] = [];
+      for (const [id, was] of before) {
+        const now = this.running.get(id);
+        if (now && (!was || now.native.id !== was.native.id)) gone.push(now.native.id);
+        if (was) back.push(was.native);
+      }
+      this.restore(before, log, saved);
+      await this.publish(back, gone, d);
+    };
+  }
+
+  private restore(before: Map<string, { cfg: ServiceConfig; native: NativeService } | undefined>, log: Array<() => void>,
+    saved: { rules: NativeMatchRule[]; timeouts: NativeTimeouts; tunnelSource: string }): void {
+    for (let i = log.length - 1; i >= 0; i--) log[i]();
+    log.length = 0;
+    for (const [id, was] of before) {
+      if (was) this.running.set(id, was);
+      else this.running.delete(id);
+    }
+    this.rules = saved.rules;
+    this.timeouts = saved.timeouts;
+    this.tunnelSource = saved.tunnelSource;
+  }
+
+  /** A whole config's services, rules, timeouts and tunnel source become the running ones
+   * (tests and tools; the daemon sends deltas). */
+  async applyConfig(cfg: FulcrumConfig): Promise<void> {
+    const put = cfg.services ?? [];
+    const keep = new Set(put.map(serviceId));
+    await this.apply({ put, del: [...this.running.keys()].filter((id) => !keep.has(id)),
+      timeouts: cfg.timeouts ?? {}, matchRules: cfg.matchRules ?? [], tunnelSource: cfg.tunnelSource ?? null });
+  }
+
+  /** Sends the services given and, for each table-wide setting `d` changes, its value now. */
+  private async publish(upsert: NativeService[], remove: number[], d: Pick<DataplaneDelta, 'matchRules' | 'timeouts' | 'tunnelSource'>): Promise<void> {
+    await this.addon.applyDelta({
+      upsert, remove,
+      ...(d.matchRules ? { rules: this.rules } : {}),
+      ...(d.timeouts ? { timeouts: this.timeouts } : {}),
+      ...(d.tunnelSource !== undefined ? { tunnelSource: this.tunnelSource } : {}),
+    });
+  }
+
+  /** Services with their real servers and counters (all, in the order added, or the ones
+   * named), from `stats` when given (a recent sample), else read now. */
+  async services(only?: string[], stats?: DataplaneStats): Promise<ServiceView[]> {
+    const st: DataplaneStats = stats ?? await this.addon.stats();
     const byId = new Map(st.services.map((s) => [s.id, s]));
-    return this.native.services.map((s) => {
+    const picked = only ? only.flatMap((id) => { const r = this.running.get(id); return r ? [[id, r] as const] : []; }) : [...this.running];
+    return picked.map(([id, { native: s }]) => {
       const live = byId.get(s.id);
       const dstats = new Map((live?.dests ?? []).map((d) => [d.id, d]));
       return {
+        id,
         protocol: s.protocol || 'fwmark',
         address: s.address,
         port: s.port,
@@ -89,11 +194,8 @@ export class Director {
   }
 
   /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
-  destId(svc: { protocol?: string; address?: string; port?: number; fwmark?: number }, rs: { address: string; port?: number }): number | undefined {
-    const s = this.native.services.find((n) => (svc.fwmark !== undefined ? n.fwmark === svc.fwmark
-      : n.fwmark === 0 && n.protocol === svc.protocol && n.address === svc.address && n.port === svc.port));
-    const port = rs.port ?? svc.port ?? 0;
-    return s?.dests.find((d) => d.address === rs.address && d.port === port)?.id;
+  destId(sid: string, rid: string): number | undefined {
+    return this.running.has(sid) ? this.ids.destId(sid, rid) : undefined;
   }
 
   stop(): void { this.addon.stop(); }

@@ -1,108 +1,435 @@
-// The desired state and its persistence. The operator's config (services, match rules,
-// timeouts) changes only through change(): each change is validated whole, applied by the
-// caller's apply function (the dataplane, as one snapshot), and only then written to
-// state.json atomically (write, fsync, rename, fsync the directory) and acknowledged. Changes
-// run one at a time. After a crash at any moment the file holds the last acknowledged state
-// (or, if the crash came between the write and the reply, the one being acknowledged).
-import fs from 'node:fs';
-import path from 'node:path';
-import { validateConfig } from './config_load';
-import type { FulcrumConfig } from './config_schema';
+// The desired state: the operator's services, match rules, timeouts and tunnel source, and the
+// only way to change them. A change is made on a Draft (copy-on-write: it holds only what it
+// touched, so it costs what it changes, not the size of the table), checked (only the
+// services it touched, plus the table-wide limits kept as running counts), then persisted as
+// one journal record and committed. Committed services are frozen: they are shared by
+// reference with the dataplane builder, the health monitor and the compactor, never copied.
+// Callers order the steps (src/control/daemon.ts: apply → persist → commit → acknowledge).
+import { ConfigError, validateConfig, validateService, readablePath } from './config_load';
+import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
+import { MatchRuleSchema } from './config_schema';
+import { fileOnlyProblems } from './file_only';
+import { normalizeService, serviceId } from './identity';
+import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord, type StoreOptions } from './state_store';
+import { Value } from '@sinclair/typebox/value';
+import { limitsOf } from './dataplane_options';
 
-/** The sections a running director can change; the rest needs a restart. */
-export const DYNAMIC_KEYS = ['services', 'matchRules', 'timeouts', 'tunnelSource'] as const;
-type DynamicPart = Pick<FulcrumConfig, (typeof DYNAMIC_KEYS)[number]>;
+export { DYNAMIC_KEYS } from './state_store';
 
-export function writeFileAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(path.dirname(file), 'r');
-  try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-}
+export type Timeouts = NonNullable<FulcrumConfig['timeouts']>;
+export type DynamicPart = Pick<FulcrumConfig, (typeof DYNAMIC_KEYS)[number]>;
 
-export function dynamicPart(cfg: FulcrumConfig): DynamicPart {
-  const out: DynamicPart = {};
-  for (const k of DYNAMIC_KEYS) if (cfg[k] !== undefined) (out as Record<string, unknown>)[k] = structuredClone(cfg[k]);
-  return out;
-}
-
-/** The file's static sections with a dynamic part put in their place. */
-export function withDynamic(base: FulcrumConfig, dyn: DynamicPart): FulcrumConfig {
-  const out = structuredClone(base) as Record<string, unknown>;
-  for (const k of DYNAMIC_KEYS) delete out[k];
-  return { ...(out as FulcrumConfig), ...structuredClone(dyn) };
-}
-
+/** A change that must not happen, with every problem by its path; `status` is the HTTP one. */
 export class ChangeRefused extends Error {
   constructor(message: string, readonly problems: string[] = [], readonly status = 400) {
     super(message);
   }
 }
 
+/** How long a large change works before it lets the event loop serve others. */
+const SLICE_MS = 5;
+
+/** Yields to the event loop when the current slice has run SLICE_MS. */
+export async function breathe(slice: { start: number }): Promise<void> {
+  if (performance.now() - slice.start <= SLICE_MS) return;
+  await new Promise<void>((r) => setImmediate(r));
+  slice.start = performance.now();
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as Record<string, unknown>)) deepFreeze(x);
+  }
+  return v;
+}
+
+/** The static sections of a config (what needs a restart), without the dynamic ones. */
+export function staticPart(cfg: FulcrumConfig): FulcrumConfig {
+  const out = { ...cfg } as Record<string, unknown>;
+  for (const k of DYNAMIC_KEYS) delete out[k];
+  return out as FulcrumConfig;
+}
+
+/**
+ * A change in the making. It reads through to the committed state and records only what it
+ * touches; mark()/rollback() undo the writes since a mark (a batch skips a failed op so).
+ */
+export class Draft {
+  private readonly over = new Map<string, ServiceConfig | null>();
+  /** Committed ids deleted (even if added again later, then in `appended`). */
+  private readonly removedBase = new Set<string>();
+  /** Ids that are new to the committed state (after its deletions), in the order added. */
+  private readonly appended = new Map<string, true>();
+  private cleared = false;
+  private undo: Array<() => void> = [];
+  timeouts?: Timeouts;
+  matchRules?: MatchRuleConfig[];
+  /** undefined: unchanged; null: removed. */
+  tunnelSource?: string | null;
+
+  constructor(private readonly base: DesiredState) {}
+
+  get(id: string): ServiceConfig | undefined {
+    if (this.over.has(id)) return this.over.get(id) ?? undefined;
+    return this.cleared ? undefined : this.base.service(id);
+  }
+
+  has(id: string): boolean { return this.get(id) !== undefined; }
+
+  /** Adds or replaces a service whole (never mutate what get() returned: build a new object). */
+  put(id: string, s: ServiceConfig): void {
+    const had = this.over.has(id);
+    const prev = this.over.get(id);
+    const wasAppended = this.appended.has(id);
+    const wasRemoved = this.removedBase.has(id);
+    if (!this.has(id)) this.appended.set(id, true);
+    this.over.set(id, s);
+    this.undo.push(() => {
+      if (had) this.over.set(id, prev!); else this.over.delete(id);
+      if (!wasAppended) this.appended.delete(id);
+      if (!wasRemoved) this.removedBase.delete(id);
+    });
+  }
+
+  delete(id: string): void {
+    const had = this.over.has(id);
+    const prev = this.over.get(id);
+    const wasAppended = this.appended.has(id);
+    const wasRemoved = this.removedBase.has(id);
+    if (wasAppended) this.appended.delete(id);
+    else if (!this.cleared) this.removedBase.add(id);
+    this.over.set(id, null);
+    this.undo.push(() => {
+      if (had) this.over.set(id, prev!); else this.over.delete(id);
+      if (wasAppended) this.appended.set(id, true);
+      if (!wasRemoved) this.removedBase.delete(id);
+    });
+  }
+
+  /** Every service goes (ipvsadm -C). */
+  clear(): void {
+    const saved = { over: new Map(this.over), removed: new Set(this.removedBase), appended: new Map(this.appended), cleared: this.cleared };
+    this.cleared = true;
+    this.over.clear();
+    this.removedBase.clear();
+    this.appended.clear();
+    this.undo.push(() => {
+      this.cleared = saved.cleared;
+      for (const [k, v] of saved.over) this.over.set(k, v);
+      for (const k of saved.removed) this.removedBase.add(k);
+      for (const k of saved.appended.keys()) this.appended.set(k, true);
+    });
+  }
+
+  setTimeouts(t: Timeouts): void {
+    const prev = this.timeouts;
+    this.timeouts = t;
+    this.undo.push(() => { this.timeouts = prev; });
+  }
+
+  setMatchRules(r: MatchRuleConfig[]): void {
+    const prev = this.matchRules;
+    this.matchRules = r;
+    this.undo.push(() => { this.matchRules = prev; });
+  }
+
+  setTunnelSource(t: string | null): void {
+    const prev = this.tunnelSource;
+    this.tunnelSource = t;
+    this.undo.push(() => { this.tunnelSource = prev; });
+  }
+
+  /** The timeouts as they stand in this draft. */
+  currentTimeouts(): Timeouts { return this.timeouts ?? this.base.timeouts; }
+
+  mark(): number { return this.undo.length; }
+
+  rollback(mark: number): void {
+    while (this.undo.length > mark) this.undo.pop()!();
+  }
+
+  /** Ids of the services in this draft, in order (committed ones, then new ones). */
+  *ids(): IterableIterator<string> {
+    if (!this.cleared) for (const id of this.base.ids()) if (!this.removedBase.has(id)) yield id;
+    yield* this.appended.keys();
+  }
+
+  /** What changed, for the checker and the journal (internal to this module). */
+  touched() {
+    return { over: this.over, removedBase: this.removedBase, appended: this.appended, cleared: this.cleared };
+  }
+}
+
+/** A checked change, ready to apply, persist and commit. */
+export interface CheckedChange {
+  draft: Draft;
+  /** Final values of the services added or replaced, normalized and frozen, in journal order. */
+  put: ServiceConfig[];
+  /** Committed service ids that go (a service removed and added again is in both). */
+  del: string[];
+  clear: boolean;
+  timeouts?: Timeouts;
+  matchRules?: MatchRuleConfig[];
+  tunnelSource?: string | null;
+}
+
+const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+
 export class DesiredState {
-  private cfg: FulcrumConfig;
-  private queue: Promise<unknown> = Promise.resolve();
-  readonly file: string;
+  private readonly services_ = new Map<string, ServiceConfig>();
+  private dests = 0;
+  private timeouts_: Timeouts | undefined;
+  private matchRules_: MatchRuleConfig[] | undefined;
+  private tunnelSource_: string | undefined;
+  /** Journal bytes as of the last commit (where a compaction started now would cover). */
+  private committedJournalBytes = 0;
+  private compaction?: Promise<void>;
   /** How many changes were acknowledged since start (the API reports it). */
   generation = 0;
 
-  private constructor(cfg: FulcrumConfig, stateDir: string) {
-    this.cfg = cfg;
-    this.file = path.join(stateDir, 'state.json');
-  }
+  private constructor(readonly staticCfg: FulcrumConfig, private readonly store: StateStore,
+    private readonly limits: { maxServices: number; maxDests: number },
+    private readonly onCompactError: (e: Error) => void) {}
 
-  /** The state to start from: the last persisted dynamic part over the file's static part, or
-   * the file alone when nothing was persisted yet. `restored` says which. */
-  static open(fileCfg: FulcrumConfig, stateDir: string): { state: DesiredState; restored: boolean } {
-    fs.mkdirSync(stateDir, { recursive: true });
-    const file = path.join(stateDir, 'state.json');
-    let cfg = fileCfg;
-    let restored = false;
-    if (fs.existsSync(file)) {
-      const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { dynamic: DynamicPart };
-      cfg = validateConfig(withDynamic(fileCfg, saved.dynamic), file);
-      restored = true;
-    }
-    const st = new DesiredState(cfg, stateDir);
-    if (!restored) st.persist();
-    return { state: st, restored };
-  }
+  get file(): string { return this.store.baseFile; }
+  get dir(): string { return this.store.dir; }
 
-  get current(): FulcrumConfig { return structuredClone(this.cfg); }
-
-  /** Runs one change: `edit` returns the next config (from a copy of the current one), which is
-   * validated, applied and persisted before the promise resolves. A refused change changes
-   * nothing. */
-  change<T>(edit: (draft: FulcrumConfig) => T, apply: (next: FulcrumConfig) => Promise<void>): Promise<T> {
-    const run = async () => {
-      const draft = structuredClone(this.cfg);
-      const result = edit(draft);
-      let next: FulcrumConfig;
-      try {
-        next = validateConfig(draft, 'change');
-      } catch (e) {
-        const problems = (e as { problems?: string[] }).problems ?? [(e as Error).message];
-        throw new ChangeRefused('the change is refused: ' + problems.join('; '), problems);
+  /**
+   * The state to start from: the state directory's (base plus journal), checked whole as the
+   * config file is, over the file's static sections; or, for an empty directory, the file's
+   * own dynamic sections (`seed`, already stripped of file-only attributes), written as the
+   * first base. Files that are not ours are refused with a message naming them.
+   */
+  static open(fileCfg: FulcrumConfig, seed: DynamicPart, stateDir: string,
+    onCompactError: (e: Error) => void = () => undefined, opts: StoreOptions = {}): { state: DesiredState; restored: boolean } {
+    const { store, loaded } = StateStore.open(stateDir, opts);
+    try {
+      const st = new DesiredState(staticPart(fileCfg), store, limitsOf(fileCfg), onCompactError);
+      let dyn: DynamicPart;
+      if (loaded) {
+        const d = loaded.dynamic as Record<string, unknown>;
+        const services = new Map<string, unknown>();
+        for (const s of (Array.isArray(d.services) ? d.services : []) as ServiceConfig[]) services.set(serviceId(s), s);
+        const rest: Record<string, unknown> = { ...d };
+        for (const rec of loaded.records) replay(rec, services, rest);
+        dyn = { ...rest, services: [...services.values()] } as DynamicPart;
+        if (!(dyn.services?.length)) delete dyn.services;
+        const where = loaded.records.length ? `${store.baseFile} and ${store.journalFile}` : store.baseFile;
+        const fileOnly = fileOnlyProblems(dyn, '');
+        if (fileOnly.length) throw new StateFileError(`${where}: holds what only the config file may carry:\n  ${fileOnly.join('\n  ')}`);
+        try {
+          validateConfig({ ...st.staticCfg, ...dyn }, where);
+        } catch (e) {
+          if (e instanceof ConfigError) throw new StateFileError(e.message);
+          throw e;
+        }
+      } else {
+        dyn = seed;
+        store.writeInitial(dyn as Record<string, unknown>);
       }
-      await apply(next);
-      this.cfg = next;
-      this.persist();
-      this.generation++;
-      return result;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
-    return p;
+      st.load(dyn);
+      if (loaded?.records.length) store.rebase(st.dynamic() as Record<string, unknown>);
+      st.committedJournalBytes = store.journalSize;
+      return { state: st, restored: loaded !== undefined };
+    } catch (e) {
+      store.close();
+      throw e;
+    }
   }
 
-  private persist(): void {
-    writeFileAtomic(this.file, JSON.stringify({ version: 1, savedAt: new Date().toISOString(), dynamic: dynamicPart(this.cfg) }, null, 2) + '\n');
+  private load(dyn: DynamicPart): void {
+    for (const s of dyn.services ?? []) {
+      const n = deepFreeze(normalizeService(s));
+      this.services_.set(serviceId(n), n);
+      this.dests += n.realServers?.length ?? 0;
+    }
+    this.timeouts_ = dyn.timeouts ? deepFreeze({ ...dyn.timeouts }) : undefined;
+    this.matchRules_ = dyn.matchRules ? deepFreeze(dyn.matchRules) : undefined;
+    this.tunnelSource_ = dyn.tunnelSource;
   }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  service(id: string): ServiceConfig | undefined { return this.services_.get(id); }
+  ids(): IterableIterator<string> { return this.services_.keys(); }
+  services(): IterableIterator<ServiceConfig> { return this.services_.values(); }
+  get serviceCount(): number { return this.services_.size; }
+  get serverCount(): number { return this.dests; }
+  /** With the kernel's defaults filled in. */
+  get timeouts(): Timeouts { return { ...DEFAULT_TIMEOUTS, ...this.timeouts_ }; }
+  get matchRules(): readonly MatchRuleConfig[] { return this.matchRules_ ?? []; }
+  get tunnelSource(): string | undefined { return this.tunnelSource_; }
+
+  /** The dynamic part as a document (O(table): saves and diffs, not the change path). */
+  dynamic(): DynamicPart {
+    const out: DynamicPart = {};
+    if (this.services_.size) out.services = [...this.services_.values()];
+    if (this.matchRules_) out.matchRules = [...this.matchRules_];
+    if (this.timeouts_) out.timeouts = { ...this.timeouts_ };
+    if (this.tunnelSource_ !== undefined) out.tunnelSource = this.tunnelSource_;
+    return out;
+  }
+
+  /** The whole config: the file's static sections with the desired dynamic part. */
+  config(): FulcrumConfig { return { ...this.staticCfg, ...this.dynamic() }; }
+
+  // ---- changing -----------------------------------------------------------------------------
+
+  draft(): Draft { return new Draft(this); }
+
+  /** Checks what a draft touched; throws ChangeRefused listing every problem. A large draft
+   * (a restore) is checked in slices, letting the event loop serve others between them. */
+  async check(draft: Draft): Promise<CheckedChange> {
+    const { over, removedBase, appended, cleared } = draft.touched();
+    const problems: string[] = [];
+    const put: ServiceConfig[] = [];
+    let services = cleared ? 0 : this.services_.size - removedBase.size;
+    let dests = cleared ? 0 : this.dests;
+    if (!cleared) for (const id of removedBase) dests -= this.services_.get(id)?.realServers?.length ?? 0;
+    const ctx = { localAddresses: this.staticCfg.localAddresses };
+    const slice = { start: performance.now() };
+    const take = (id: string, s: ServiceConfig) => {
+      const at = `services[${id}]`;
+      const fileOnly = fileOnlyProblems(s, at);
+      const p = fileOnly.length ? fileOnly : validateService(s, at, ctx);
+      if (p.length) { problems.push(...p); return; }
+      if (serviceId(s) !== id) { problems.push(`${at}: names service ${serviceId(s)}`); return; }
+      // The rules already key real servers at their normalized port (two DR servers given
+      // different ports at one address are one, as in the kernel).
+      put.push(deepFreeze(normalizeService(s)));
+    };
+    // Replaced in place first (their order is kept), then the new ones in the order added.
+    for (const [id, s] of over) {
+      if (!s || appended.has(id)) continue;
+      await breathe(slice);
+      take(id, s);
+      dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
+    }
+    for (const id of appended.keys()) {
+      await breathe(slice);
+      const s = over.get(id)!;
+      take(id, s);
+      services++;
+      dests += s.realServers?.length ?? 0;
+    }
+    if (services > this.limits.maxServices)
+      problems.push(`services: ${services} services, more than dataplane.maxServices (${this.limits.maxServices}); raise it (needs a restart)`);
+    if (dests > this.limits.maxDests)
+      problems.push(`services: ${dests} real servers, more than dataplane.maxRealServers (${this.limits.maxDests}); raise it (needs a restart)`);
+    if (draft.matchRules) {
+      const fileOnly = fileOnlyProblems(draft.matchRules, 'matchRules');
+      problems.push(...fileOnly);
+      draft.matchRules.forEach((r, i) => {
+        for (const e of Value.Errors(MatchRuleSchema, r)) problems.push(`matchRules[${i}]${readablePath(e.path) ? '.' + readablePath(e.path) : ''}: ${e.message}`);
+      });
+      if (!problems.length) {
+        try {
+          validateConfig({ dataplane: this.staticCfg.dataplane, matchRules: draft.matchRules }, 'change');
+        } catch (e) {
+          problems.push(...((e as ConfigError).problems ?? [(e as Error).message]));
+        }
+      }
+    }
+    if (draft.tunnelSource) {
+      try {
+        validateConfig({ dataplane: this.staticCfg.dataplane, tunnelSource: draft.tunnelSource }, 'change');
+      } catch (e) {
+        problems.push(...((e as ConfigError).problems ?? [(e as Error).message]));
+      }
+    }
+    if (problems.length) throw new ChangeRefused(`the change is refused: ${problems.join('; ')}`, problems);
+    return {
+      draft, put, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
+      ...(draft.timeouts ? { timeouts: draft.timeouts } : {}),
+      ...(draft.matchRules ? { matchRules: draft.matchRules } : {}),
+      ...(draft.tunnelSource !== undefined ? { tunnelSource: draft.tunnelSource } : {}),
+    };
+  }
+
+  /** Makes a checked change durable (one journal record); throws PersistError, changing
+   * nothing. The record's text is built a slice at a time. */
+  async persist(c: CheckedChange): Promise<void> {
+    const parts: string[] = [];
+    if (c.clear) parts.push('"clear":true');
+    else if (c.del.length) parts.push(`"del":${JSON.stringify(c.del)}`);
+    if (c.put.length) {
+      const slice = { start: performance.now() };
+      const items: string[] = [];
+      for (const s of c.put) {
+        await breathe(slice);
+        items.push(JSON.stringify(s));
+      }
+      parts.push(`"put":[${items.join(',')}]`);
+    }
+    if (c.timeouts) parts.push(`"timeouts":${JSON.stringify(c.timeouts)}`);
+    if (c.matchRules) parts.push(`"matchRules":${JSON.stringify(c.matchRules)}`);
+    if (c.tunnelSource !== undefined) parts.push(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
+    await this.store.append(parts.join(','));
+  }
+
+  /** Makes a persisted change the state (synchronous: nothing can read a half-committed one). */
+  commit(c: CheckedChange): void {
+    if (c.clear) {
+      this.services_.clear();
+      this.dests = 0;
+    } else {
+      for (const id of c.del) {
+        this.dests -= this.services_.get(id)?.realServers?.length ?? 0;
+        this.services_.delete(id);
+      }
+    }
+    for (const s of c.put) {
+      const id = serviceId(s);
+      this.dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
+      this.services_.set(id, s);  // frozen by check()
+    }
+    if (c.timeouts) this.timeouts_ = deepFreeze({ ...c.timeouts });
+    if (c.matchRules) this.matchRules_ = deepFreeze(c.matchRules);
+    if (c.tunnelSource !== undefined) this.tunnelSource_ = c.tunnelSource ?? undefined;
+    this.generation++;
+    this.committedJournalBytes = this.store.journalSize;
+    if (this.store.wantsCompaction() && !this.compaction) this.startCompaction();
+  }
+
+  /** Writes a new base in the background; its failure is reported, the journal keeps everything. */
+  private startCompaction(): void {
+    const seq = this.store.lastSeq;
+    const at = this.committedJournalBytes;
+    const snapshot = { services: [...this.services_.values()], rest: this.dynamic() };
+    delete snapshot.rest.services;
+    this.compaction = this.store.compact(seq, at, chunksOf(snapshot.services, snapshot.rest))
+      .catch((e: Error) => this.onCompactError(e))
+      .finally(() => { this.compaction = undefined; });
+  }
+
+  /** Waits for a compaction in progress (tests, stop). */
+  async settled(): Promise<void> { await this.compaction; }
+
+  close(): void { this.store.close(); }
+}
+
+/** The dynamic part as JSON text in slices, yielding to the event loop between slices. */
+async function* chunksOf(services: ServiceConfig[], rest: DynamicPart): AsyncIterable<string> {
+  const head = JSON.stringify(rest);
+  yield head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"services":[';
+  const SLICE = 500;
+  for (let i = 0; i < services.length; i += SLICE) {
+    const part = services.slice(i, i + SLICE).map((s) => JSON.stringify(s)).join(',');
+    yield (i ? ',' : '') + part;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  yield ']}';
+}
+
+/** One journal record over a loaded dynamic part (start-up replay). */
+function replay(rec: JournalRecord, services: Map<string, unknown>, rest: Record<string, unknown>): void {
+  if (rec.clear) services.clear();
+  for (const id of rec.del ?? []) services.delete(id);
+  for (const s of rec.put ?? []) services.set(serviceId(s as ServiceConfig), s);
+  if (rec.timeouts !== undefined) rest.timeouts = rec.timeouts;
+  if (rec.matchRules !== undefined) rest.matchRules = rec.matchRules;
+  if (rec.tunnelSource === null) delete rest.tunnelSource;
+  else if (rec.tunnelSource !== undefined) rest.tunnelSource = rec.tunnelSource;
+  delete rest.services;
 }

@@ -4,74 +4,14 @@
 // during a stream of changes coming back to the last acknowledged state.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { cannotRun, root, run, tmpFile } from './harness';
+import { call, nullConfig, Serve } from './serve_harness';
 
 const skip = cannotRun();
-
-function nullConfig(port: number, extra: Record<string, unknown> = {}) {
-  return {
-    dataplane: {
-      eal: ['--log-level=error'], workers: [1], connTableSize: 4096, maxServices: 64, maxRealServers: 256,
-      idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 200 },
-      ports: [
-        { name: 'outside', device: `net_null${port % 100}0`, address: '10.0.0.1/24', tap: false },
-        { name: 'inside', device: `net_null${port % 100}1`, address: '172.16.0.1/24', tap: false },
-      ],
-    },
-    api: { listen: `127.0.0.1:${port}` },
-    services: [{ protocol: 'tcp', address: '10.0.0.100', port: 80, scheduler: 'wlc',
-      realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat', weight: 1 }] }],
-    ...extra,
-  };
-}
-
-class Serve {
-  child?: ChildProcess;
-  out = '';
-  constructor(readonly cfgFile: string, readonly stateDir: string, readonly prefix: string[] = []) {}
-  async start(): Promise<void> {
-    this.out = '';
-    const cmd = [...this.prefix, process.execPath, path.join(root, 'bin/fulcrum.js'), 'serve', '--config', this.cfgFile, '--state-dir', this.stateDir];
-    this.child = spawn(cmd[0], cmd.slice(1));
-    this.child.stdout!.on('data', (d: Buffer) => { this.out += d; });
-    this.child.stderr!.on('data', (d: Buffer) => { this.out += d; });
-    for (let i = 0; i < 200; i++) {
-      if (/"msg":"services applied; ready"/.test(this.out)) return;
-      if (this.child.exitCode !== null) break;
-      await sleep(100);
-    }
-    throw new Error(`serve did not become ready:\n${this.out}`);
-  }
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    const exited = new Promise((r) => this.child!.once('exit', r));
-    this.child.kill(signal);
-    await exited;
-  }
-}
-
-async function call(base: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    if (typeof body === 'string') {
-      (init.headers as Record<string, string>)['content-type'] = 'text/plain';
-      init.body = body;
-    } else {
-      (init.headers as Record<string, string>)['content-type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-  }
-  const r = await fetch(base + p, init);
-  const text = await r.text();
-  let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, json, text, type: r.headers.get('content-type') ?? '' };
-}
 
 describe('the REST API', { skip }, () => {
   const port = 19391;
@@ -162,7 +102,7 @@ describe('the REST API', { skip }, () => {
 
   test('command health checks are refused over the API', async () => {
     const r = await call(base, 'PATCH', '/v1/services/tcp:10.0.0.100:80', { healthChecks: [{ type: 'command', command: ['/bin/true'] }] });
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 403);
     assert.match(r.json.message, /command checks can only come from the config file/);
   });
 
@@ -201,6 +141,44 @@ describe('the REST API', { skip }, () => {
     assert.equal((await call(base, 'GET', '/v1/nothing')).status, 404);
   });
 
+  test('every malformed request is a 4xx naming where, never a 500', async () => {
+    const cases: Array<[string, string, unknown, number, RegExp]> = [
+      ['PUT', '/v1/config', { services: 5 }, 400, /services: Expected array/],
+      ['PUT', '/v1/config', { services: [{ protocol: 'tcp', address: '10.0.0.5', port: 80 }, { protocol: 'tcp', address: '10.0.0.5', port: 80 }] }, 400, /services\[1\]: service tcp:10\.0\.0\.5:80 is also services\[0\]/],
+      ['PUT', '/v1/config', [1, 2], 400, /must be a JSON object/],
+      ['POST', '/v1/batch', { ops: [{ method: 'DELETE', path: '/v1/services/%E0%A4%A' }] }, 200, /bad percent-escape/],
+      ['POST', '/v1/batch', { ops: [{ method: 'GET', path: '/v1/services' }] }, 400, /ops\[0\]\.method|method/],
+      ['PATCH', '/v1/services/tcp:10.0.0.100:80', { realServers: 'x' }, 400, /realServers/],
+      ['POST', '/v1/services/tcp:10.0.0.100:80/servers', { address: 'nope' }, 400, /address/],
+    ];
+    for (const [method, p, body, status, want] of cases) {
+      const r = await call(base, method, p, body);
+      assert.equal(r.status, status, `${method} ${p} ${JSON.stringify(body)}: ${r.text}`);
+      assert.match(r.text, want);
+    }
+    const nd = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' },
+      body: '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"10.0.0.6","port":80}}\n{nope\n' });
+    assert.equal(nd.status, 400);
+    assert.match(await nd.text(), /line 2: not valid JSON/);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
+  });
+
+  test('a DR real server given another port is at the service\'s port, everywhere, as in the kernel', async () => {
+    const id = 'tcp:10.0.0.80:80';
+    assert.equal((await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.80', port: 80 })).status, 201);
+    const r = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 9999, method: 'dr' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.id, '172.16.0.40:80');
+    const s = (await call(base, 'GET', `/v1/services/${id}`)).json;
+    assert.deepEqual(s.realServers.map((x: { id: string; port: number; inDataplane: boolean; effectiveWeight: number }) => [x.id, x.port, x.inDataplane, x.effectiveWeight]),
+      [['172.16.0.40:80', 80, true, 1]]);
+    const again = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 8888, method: 'tun' });
+    assert.equal(again.status, 409, 'the same real server, as ipvsadm says');
+    const saved = (await call(base, 'GET', '/v1/config?format=ipvsadm')).text;
+    assert.match(saved, /-a -t 10\.0\.0\.80:80 -r 172\.16\.0\.40:80 -g -w 1/);
+    assert.equal((await call(base, 'DELETE', `/v1/services/${id}`)).status, 204);
+  });
+
   test('stats, zero, connections and the dataplane view', async () => {
     const st = await call(base, 'GET', '/v1/stats');
     assert.equal(st.status, 200);
@@ -214,6 +192,8 @@ describe('the REST API', { skip }, () => {
     assert.equal(dp.json.ports.length, 2);
     assert.equal(dp.json.workers.length, 1);
     assert.equal(dp.json.ports[0].driver, 'net_null');
+    assert.ok(Array.isArray(dp.json.neighbours));
+    assert.equal(dp.json.neighboursTruncated, false);
   });
 
   test('the OpenAPI document and the docs page are served', async () => {
@@ -294,6 +274,9 @@ describe('auth on a non-loopback listener', { skip }, () => {
       assert.equal(curl(), '401');
       assert.equal(curl('-H', 'Authorization: Bearer wrong-token-0123456789'), '401');
       assert.equal(curl('-H', 'Authorization: Bearer a-very-secret-token-0123456789'), '200');
+      assert.equal(curl('-H', 'Authorization: bearer a-very-secret-token-0123456789'), '200', 'the scheme is case-insensitive (RFC 7235)');
+      assert.equal(curl('-H', 'Authorization: BEARER a-very-secret-token-0123456789'), '200');
+      assert.match(serve.out, /"msg":"the API token file can be read by other users; chmod 600 it"/);
     } finally {
       await serve.stop();
       run('ip', ['netns', 'del', NS]);

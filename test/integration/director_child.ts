@@ -1,9 +1,10 @@
 // Runs inside the director's namespace for the integration tests: starts the real dataplane
 // (the addon, through the Director) with the config file given, then answers JSON-line
-// requests on stdin (apply, stats, services, connections, ports, neighbours, flush, stop).
+// requests on stdin (apply, applyDelta, stats, services, connections, ports, neighbours, flush,
+// stop).
 // It is a remote control for the real thing, not a stand-in: the REST API replaces it later.
 import readline from 'node:readline';
-import { nativeAddon } from '../../src/native';
+import { nativeAddon, type NativeDelta } from '../../src/native';
 import { loadConfigFile, validateConfig } from '../../src/control/config_load';
 import { Director } from '../../src/control/director';
 
@@ -17,7 +18,8 @@ rl.on('line', async (line) => {
   try {
     let result: unknown;
     switch (req.op) {
-      case 'apply': await director.apply(validateConfig(req.arg)); break;
+      case 'apply': await director.applyConfig(validateConfig(req.arg)); break;
+      case 'applyDelta': await nativeAddon().applyDelta(req.arg as NativeDelta); break;
       case 'stats': result = await director.stats(); break;
       case 'services': result = await director.services(); break;
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;

@@ -13,8 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
-import { HttpApi, runFvsadm } from '../../src/cli/fvsadm';
-import { parseServicesFile } from '../../src/cli/ipvsadm_args';
+import { HttpApi } from '../../src/client/http';
+import { runFvsadm } from '../../src/ipvsadm/run';
+import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { cannotRun, root, tmpFile } from './harness';
 
 const skip = cannotRun();
@@ -121,6 +122,30 @@ test('live: fvsadm -R applies its writes as one change, each line answered as ip
   assert.match(bad.stderr, /Illegal 'weight' option with the 'add-service' command/);
   assert.equal(await generation(), g1);
   assert.equal(((await api.request('GET', '/v1/services')).body as unknown[]).length, 2);
+});
+
+test('live: GET /v1/config?format=ipvsadm is what fvsadm -S -n prints, and PUT reads it back', { skip }, async () => {
+  const base = `http://127.0.0.1:${port}`;
+  const api = new HttpApi(base);
+  assert.equal((await api.request('DELETE', '/v1/services')).status, 204);
+  let stdout = '', stderr = '';
+  const fv = (argv: string[], stdin = '') => runFvsadm(argv, { program: 'fvsadm', api, readStdin: async () => stdin, services,
+    lookupHost: async () => undefined, reverseHost: async () => undefined,
+    out: (x) => { stdout += x; }, err: (x) => { stderr += x; } });
+  // made out of order, so the listing's sort shows
+  assert.equal(await fv(['-R'], '-A -u 10.2.0.1:53 -s rr\n-a -u 10.2.0.1:53 -r 192.168.6.2:53 -m -w 2\n' +
+    '-A -t 10.2.0.1:80 -s wrr -p 60\n-a -t 10.2.0.1:80 -r 192.168.6.9:8080 -m -w 3\n-a -t 10.2.0.1:80 -r 192.168.6.1:8080 -m\n'), 0, stderr);
+  stdout = '';
+  assert.equal(await fv(['-S', '-n']), 0, stderr);
+  const saved = await (await fetch(`${base}/v1/config?format=ipvsadm`)).text();
+  assert.equal(saved, stdout);
+  assert.match(saved, /^-A -t 10\.2\.0\.1:80 -s wrr -p 60\n-a -t 10\.2\.0\.1:80 -r 192\.168\.6\.1:8080 -m -w 1\n/);
+  const put = await fetch(`${base}/v1/config`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: saved });
+  assert.equal(put.status, 200, await put.text());
+  assert.equal(await (await fetch(`${base}/v1/config?format=ipvsadm`)).text(), saved);
+  const bad = await fetch(`${base}/v1/config`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: saved + '-a -t 10.2.0.1:80 -r 192.168.6.1:8080 -m\n' });
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as { message: string }).message, 'line 6: Destination already exists');
 });
 
 test('live: fulcrum health, connections and dataplane show what ipvsadm cannot', { skip }, async () => {

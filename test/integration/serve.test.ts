@@ -37,7 +37,8 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.stdout!.on('data', (d: Buffer) => { out += d; });
     child.stderr!.on('data', (d: Buffer) => { out += d; });
     await waitFor(() => out, /ready/);
-    const applied = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')).dynamic;
+    // what the director holds, asked inside its namespace (the state directory is its own)
+    const applied = () => JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/config']).stdout);
     assert.equal(applied().services[0].realServers.length, 2);
 
     cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });
@@ -45,6 +46,23 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.kill('SIGHUP');
     await waitFor(() => out, /config reloaded/);
     assert.equal(applied().services[0].realServers.length, 3);
+    // the log says what changed, one line per real server
+    assert.match(out, /"changes":\["tcp [0-9.]+:\d+ -> 172\.16\.0\.13:8080: added \(nat, weight 2\)"\]/);
+    // a restart-only setting is named and not applied; the services still are
+    cfg.dataplane.connTableSize = 8192;
+    cfg.services[0].realServers[2].weight = 5;
+    fs.writeFileSync(cfgFile, YAML.stringify(cfg));
+    child.kill('SIGHUP');
+    await waitFor(() => out, /needs a restart, not applied/);
+    assert.match(out, /"settings":\["dataplane\.connTableSize"\]/);
+    assert.match(out, /172\.16\.0\.13:8080: weight 2 -> 5/);
+    assert.equal(applied().services[0].realServers[2].weight, 5);
+    // every line: ISO time, named fulcrum (a second name key, the last one read, would win)
+    for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
+      const o = JSON.parse(line);
+      assert.match(o.time, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+      assert.equal(o.name, 'fulcrum', line);
+    }
 
     cfg.services[0].realServers[0].weight = -1;
     fs.writeFileSync(cfgFile, YAML.stringify(cfg));

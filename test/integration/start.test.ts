@@ -12,11 +12,12 @@ const NS = 'fist';
 const script = `
 const a = require(${JSON.stringify(path.join(root, 'build/native/Release/fulcrum.node'))});
 const core = { services: [], rules: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, tunnelSource: '0.0.0.0', mtu: 1500 };
-const opts = (ports, workers = [1]) => ({ eal: ['--log-level=error'], workers, connTableSize: 4096,
+const opts = (ports, workers = [1], connTableSize = 4096) => ({ eal: ['--log-level=error'], workers, connTableSize,
   idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 100 }, limits: { maxServices: 8, maxDests: 8 },
   ports, routes: [], localAddresses: [] });
 const tryStart = (o) => { try { a.start(o, core); return 'started'; } catch (e) { return e.message; } };
 const out = {
+  conns: tryStart(opts([{ name: 'a', device: 'net_null0' }], [1], 1 << 30)),
   cpu: tryStart(opts([{ name: 'a', device: 'net_null0' }], [64])),
   port: tryStart(opts([{ name: 'a', device: 'net_null0' }, { name: 'b', device: 'net_af_packet0,iface=nosuchif' }])),
   runningAfterFailure: a.running(),
@@ -34,6 +35,7 @@ test('a failed start names its cause, leaves nothing running, and a fixed config
     const r = run('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { timeout: 60000 });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.match(out.conns, /^dataplane\.connTableSize: 1073741824 connections need \d+ bytes per worker .*available/);
     assert.match(out.cpu, /dataplane\.workers\[0\]: CPU 64 is not available/);
     assert.match(out.port, /port 'b' \(net_af_packet0,iface=nosuchif\): cannot create the device/);
     assert.equal(out.runningAfterFailure, false);

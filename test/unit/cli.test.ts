@@ -40,3 +40,93 @@ test('fvsadm -v prints ipvsadm 1.31\'s version line', () => {
   assert.equal(r.status, 0);
   assert.equal(r.stdout, 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n');
 });
+
+// fvsadm starts for every command, so it does no work before the request that the request
+// does not need: no name resolver, no /etc/services with -n, nothing of the server's
+// (typebox, fastify, pino). A probe loaded first records what the process loads and reads.
+test('fvsadm -Ln loads no resolver and reads no /etc/services; -L without -n does both', async () => {
+  const http = await import('node:http');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const { spawn } = await import('node:child_process');
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify([{ id: 'tcp:127.0.0.1:80', protocol: 'tcp', address: '127.0.0.1', port: 80, scheduler: 'rr', realServers: [] }]));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fvsadm-probe-'));
+  const probe = path.join(dir, 'probe.js');
+  fs.writeFileSync(probe, `
+    const Module = require('module'), fs = require('fs');
+    const seen = new Set();
+    const load = Module._load;
+    Module._load = function (id) { seen.add(id); return load.apply(this, arguments); };
+    const read = fs.readFileSync;
+    fs.readFileSync = function (f) { if (f === '/etc/services') seen.add('/etc/services'); return read.apply(this, arguments); };
+    process.on('exit', () => process.stderr.write('PROBE ' + JSON.stringify([...seen]) + '\\n'));
+  `);
+  const fvsadm = (args: string[]) => new Promise<{ status: number | null; stdout: string; loaded: string[] }>((resolve) => {
+    const c = spawn(process.execPath, ['-r', probe, path.join(root, 'bin', 'fvsadm.js'), ...args],
+      { env: { ...process.env, FULCRUM_API: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}` } });
+    let stdout = '', stderr = '';
+    c.stdout.on('data', (d) => { stdout += d; });
+    c.stderr.on('data', (d) => { stderr += d; });
+    c.on('close', (status) => resolve({ status, stdout, loaded: JSON.parse(/PROBE (.*)/.exec(stderr)![1]) }));
+  });
+  try {
+    const numeric = await fvsadm(['-Ln']);
+    assert.equal(numeric.status, 0);
+    assert.match(numeric.stdout, /TCP  127\.0\.0\.1:80 rr/);
+    for (const m of ['node:dns', 'dns', '/etc/services', '@sinclair/typebox', 'fastify', 'pino'])
+      assert.ok(!numeric.loaded.includes(m), `-Ln loaded ${m}: ${numeric.loaded.join(' ')}`);
+    const named = await fvsadm(['-L']);
+    assert.equal(named.status, 0);
+    assert.match(named.stdout, /TCP  localhost:http rr/);
+    assert.ok(named.loaded.includes('node:dns') && named.loaded.includes('/etc/services'), named.loaded.join(' '));
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fulcrum check --config: a valid file is one line and exit 0, starting nothing', () => {
+  const r = run('fulcrum.js', ['check', '--config', path.join(root, 'examples/null.yaml')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${path.join(root, 'examples/null.yaml')}: ok (1 service, 2 real servers)\n`);
+  assert.equal(r.stderr, '');
+});
+
+test('fulcrum check --config: every problem by its path, exit 1; the token file is checked as serve checks it', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-check-'));
+  try {
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'dataplane:\n  ports: [{ name: p0, device: net_null0 }]\nservices:\n' +
+      '  - { protocol: tcp, address: 10.0.0.1, port: 0 }\n  - { protocol: tcp, address: 10.0.0.2, port: 80, scheduler: wrr, schedFlags: [sh-port] }\n');
+    const r = run('fulcrum.js', ['check', '--config', bad]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      `${bad}: services[0].port: zero port specified for non-persistent service`,
+      `${bad}: services[1].schedFlags: incompatible scheduler flag 'sh-port' for scheduler wrr`,
+    ]);
+    const token = path.join(dir, 'token');
+    fs.writeFileSync(token, 'short\n');
+    const withToken = path.join(dir, 'token.yaml');
+    fs.writeFileSync(withToken, `dataplane:\n  ports: [{ name: p0, device: net_null0 }]\napi: { listen: '10.0.0.1:9390', tokenFile: ${token} }\n`);
+    const t = run('fulcrum.js', ['check', '--config', withToken]);
+    assert.equal(t.status, 1);
+    assert.equal(t.stderr, `${withToken}: api.tokenFile: the token must be at least 16 characters\n`);
+    const missing = run('fulcrum.js', ['check', '--config', path.join(dir, 'none.yaml')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /none\.yaml: cannot read .*ENOENT/);
+    assert.equal(run('fulcrum.js', ['check']).status, 2);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fulcrum --help documents check', () => {
+  assert.match(run('fulcrum.js', ['--help']).stdout, /check --config FILE/);
+});

@@ -44,7 +44,7 @@ test('rules beyond the schema are checked and all reported at once', () => {
   bad.services.push({ protocol: 'tcp', address: '10.0.0.100', port: 80, realServers: [] });
   bad.services.push({ protocol: 'tcp', address: '10.0.0.101', port: 0 });
   bad.services.push({ protocol: 'udp', address: '10.0.0.102', port: 53, scheduler: 'wlc', schedFlags: ['sh-port'] });
-  bad.services[0].realServers.push({ address: '172.16.0.11', port: 8080, upperThreshold: 1, lowerThreshold: 5 });
+  bad.services[0].realServers.push({ address: '172.16.0.11', port: 8080, method: 'nat', upperThreshold: 1, lowerThreshold: 5 });
   bad.services[0].realServers.push({ address: '224.0.0.1', method: 'fullnat' });
   const p = problems(bad);
   assert.ok(p.includes('services[1]: service tcp 10.0.0.100:80 already exists'), p.join('\n'));

@@ -4,9 +4,10 @@
 // fvsadm uses with the real API's statuses (201/204, 404 for a missing service or server, 409
 // for an existing one, 400 for a body the schema refuses) and applies writes, so a test can
 // compare the table after a step with the oracle's. Conversions here are written
-// independently of src/cli/fvsadm_api.ts, which they check.
+// independently of src/ipvsadm/model.ts and run.ts, which they check.
 import { SCHEDULERS } from '../../src/control/config_schema';
-import type { ApiClient, ApiConnection, ApiRealServer, ApiResponse, ApiService } from '../../src/cli/fvsadm_api';
+import type { ApiConnection, ApiRealServer, ApiService } from '../../src/ipvsadm/model';
+import { NdjsonBody, type ApiClient, type ApiResponse } from '../../src/client/http';
 
 // ---- the oracle's table, as dumped by scripts/capture-ipvsadm-golden ------------------------------
 
@@ -209,7 +210,8 @@ export class FakeDirector implements ApiClient {
         // As the API: each write answered as its route answers it (the fake has no snapshots to
         // make atomic).
         const results = [];
-        for (const op of (body as { ops: Array<{ method: string; path: string; body?: unknown }> }).ops) {
+        const ops = body instanceof NdjsonBody ? body.items : (body as { ops: unknown[] }).ops;
+        for (const op of ops as Array<{ method: string; path: string; body?: unknown }>) {
           const r = await this.request(op.method, op.path, op.body);
           results.push({ status: r.status, ...(r.body && typeof r.body === 'object' ? r.body as object : {}) });
         }

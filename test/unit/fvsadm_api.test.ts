@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpApi, runFvsadm, tokenFromEnv, type FvsadmEnv } from '../../src/cli/fvsadm';
-import { serviceFromApi, type ApiClient, type ApiService } from '../../src/cli/fvsadm_api';
-import { parseServicesFile } from '../../src/cli/ipvsadm_args';
-import { formatSave, formatTable, NUMERIC } from '../../src/cli/ipvsadm_format';
+import { directorFromEnv, DirectorUnavailable, HttpApi, tokenFromEnv, type ApiClient } from '../../src/client/http';
+import { runFvsadm, type FvsadmEnv } from '../../src/ipvsadm/run';
+import { serviceFromApi, type ApiService } from '../../src/ipvsadm/model';
+import { parseServicesFile } from '../../src/ipvsadm/addr';
+import { formatSave, formatTable, NUMERIC } from '../../src/ipvsadm/format';
 import { FakeDirector } from './fake_director_api';
 
 const EMPTY = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, daemons: [] };
@@ -168,4 +169,11 @@ test('the token comes from FULCRUM_TOKEN, else the first line of FULCRUM_TOKEN_F
   assert.equal(tokenFromEnv({ FULCRUM_TOKEN: 'abc', FULCRUM_TOKEN_FILE: '/nonexistent' }), 'abc');
   assert.equal(tokenFromEnv({}), undefined);
   assert.throws(() => tokenFromEnv({ FULCRUM_TOKEN_FILE: '/nonexistent/token' }), /cannot read the token file \/nonexistent\/token \(ENOENT\)/);
+});
+
+test('the director comes from FULCRUM_API (default the local one); its token is read on the first request only', async () => {
+  assert.equal(directorFromEnv({}).base, 'http://127.0.0.1:9390');
+  const d = directorFromEnv({ FULCRUM_API: 'http://127.0.0.1:1', FULCRUM_TOKEN_FILE: '/nonexistent/token' });
+  assert.equal(d.base, 'http://127.0.0.1:1');
+  await assert.rejects(d.request('GET', '/v1/services'), (e) => e instanceof DirectorUnavailable && /cannot read the token file/.test(e.message));
 });

@@ -9,9 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runFvsadm } from '../../src/cli/fvsadm';
-import { ipvsStrerror, operationOf } from '../../src/cli/fvsadm_api';
-import { parseArgs, parseServicesFile } from '../../src/cli/ipvsadm_args';
+import { runFvsadm } from '../../src/ipvsadm/run';
+import { ipvsStrerror, operationOf } from '../../src/ipvsadm/kernel_errors';
+import { parseArgs } from '../../src/ipvsadm/args';
+import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { FakeDirector, comparable, type OracleState } from './fake_director_api';
 
 const dir = path.resolve(__dirname, '../../../test/golden/ipvsadm');

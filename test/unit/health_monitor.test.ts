@@ -399,20 +399,21 @@ test('updateServices() touches only the services named; the others keep their st
   const [sa, sb] = config([a, b]).services!;
   m.updateServices([sa, sb], []);
   await until('both down', () => m.status().every((s) => s.state === 'down'));
-  const bWas = m.statusOf('tcp 10.0.0.1:81')!.servers[0];
+  const bWas = m.statusOf('tcp 10.0.0.1:81')[0];
 
   // A's checks change: it starts afresh (up, unchecked yet); B is not named and is left alone.
   const a2 = config([{ ...a, healthChecks: [{ ...check[0], timeout: 0.4 }] }]).services![0];
   m.updateServices([a2], []);
-  assert.deepEqual(m.statusOf(SVC)!.servers.map((s) => [s.state, s.lastResult]), [['up', null]]);
-  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81')!.servers[0], bWas);
-  assert.deepEqual(m.statusOf(SVC)!.quorum, { service: SVC, hasQuorum: false, sorryActive: false }, 'lost while A was down');
+  assert.deepEqual(m.statusOf(SVC).map((s) => [s.state, s.lastResult]), [['up', null]]);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81')[0], bWas);
+  assert.deepEqual(m.quorumOf(SVC)!, { service: SVC, hasQuorum: false, sorryActive: false }, 'lost while A was down');
   assert.deepEqual(m.effectiveService(a2).realServers!.map((r) => r.address), ['127.0.0.1']);
-  assert.deepEqual(m.statusOf(SVC)!.quorum, { service: SVC, hasQuorum: true, sorryActive: false }, 'A restarted up');
-  await until('B checked again on its own schedule', () => m.statusOf('tcp 10.0.0.1:81')!.servers[0].lastResult!.at !== bWas.lastResult!.at);
+  assert.deepEqual(m.quorumOf(SVC)!, { service: SVC, hasQuorum: true, sorryActive: false }, 'A restarted up');
+  await until('B checked again on its own schedule', () => m.statusOf('tcp 10.0.0.1:81')[0].lastResult!.at !== bWas.lastResult!.at);
 
   m.updateServices([], ['tcp 10.0.0.1:81']);
-  assert.equal(m.statusOf('tcp 10.0.0.1:81'), undefined);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81'), []);
+  assert.equal(m.quorumOf('tcp 10.0.0.1:81'), undefined);
   assert.deepEqual(m.status().map((s) => s.service), [SVC], 'a removed service is no longer checked');
 });
 
@@ -482,16 +483,16 @@ test('quorum is logged only on a real transition of a service that had servers, 
   const empty = config([service(check, [])]).services![0];
   m.updateServices([empty], []);
   assert.deepEqual(m.effectiveService(empty).realServers, []);
-  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, false);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, false);
   // ipvsadm -a: its first server gives it quorum; nothing was lost, so nothing was regained.
   const one = config([service(check, [{ address: LOCAL, port: live.port, method: 'nat' }])]).services![0];
   m.updateServices([one], []);
   assert.equal(m.effectiveService(one).realServers!.length, 1);
-  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, true);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, true);
   // ipvsadm -d of the last one: the operator emptied it, no warning either.
   m.updateServices([empty], []);
   m.effectiveService(empty);
-  assert.equal(m.statusOf(SVC)!.quorum.hasQuorum, false);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, false);
   assert.deepEqual(quorumLines(), []);
 
   // A service with a server that fails: that loss is news, and so is getting it back.
@@ -499,10 +500,10 @@ test('quorum is logged only on a real transition of a service that had servers, 
   const failing = config([service(check, [{ address: LOCAL, port, method: 'nat' }])]).services![0];
   m.updateServices([failing], []);
   m.effectiveService(failing);
-  await until('down', () => m.statusOf(SVC)!.servers[0].state === 'down');
+  await until('down', () => m.statusOf(SVC)[0].state === 'down');
   assert.deepEqual(quorumLines(), [['warn', 'service lost quorum']]);
   const srv = await tcpServer(t, port);
-  await until('up', () => m.statusOf(SVC)!.servers[0].state === 'up');
+  await until('up', () => m.statusOf(SVC)[0].state === 'up');
   assert.deepEqual(quorumLines(), [['warn', 'service lost quorum'], ['info', 'service regained quorum']]);
   await srv.close();
 
@@ -513,7 +514,7 @@ test('quorum is logged only on a real transition of a service that had servers, 
   m.effectiveService(w);
   await sleep(150);
   m.effectiveService(w);
-  assert.equal(m.statusOf('tcp 10.0.0.1:81')!.quorum.hasQuorum, false);
+  assert.equal(m.quorumOf('tcp 10.0.0.1:81')!.hasQuorum, false);
   assert.equal(lines.filter((l) => l.msg.includes('quorum') && l.o.service === 'tcp 10.0.0.1:81').length, 0);
 });
 

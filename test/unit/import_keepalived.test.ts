@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfigFile } from '../../src/control/config_load';
-import { importKeepalived, parseKeepalived, splitCommand, type Note } from '../../src/cli/import_keepalived';
+import { importKeepalived, parseKeepalived, splitCommand, type Note } from '../../src/tools/import_keepalived';
 
 const root = path.resolve(__dirname, '../../..');
 const dir = path.join(root, 'test/golden/keepalived');

@@ -4,10 +4,10 @@
 // comparison with the real binary is fvsadm_golden.test.ts; these say what the parse produces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  inetAton, parseArgs, parseServicesFile, splitRestoreInput, stringToNumber, usageText,
-  type IpvsadmCommand, type ParseEnv,
-} from '../../src/cli/ipvsadm_args';
+import { parseArgs, type IpvsadmCommand, type ParseEnv } from '../../src/ipvsadm/args';
+import { inetAton, parseServicesFile, stringToNumber } from '../../src/ipvsadm/addr';
+import { splitRestoreInput } from '../../src/ipvsadm/restore';
+import { usageText } from '../../src/ipvsadm/usage';
 
 const SERVICES = `# a few lines of /etc/services
 http		80/tcp		www		# WorldWideWeb HTTP

@@ -2,7 +2,7 @@
 // (reference §1.7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatList, formatStats, largeNum, type ListedService } from '../../src/cli/ipvsadm_format';
+import { formatList, formatStats, largeNum, type ListedService } from '../../src/ipvsadm/format';
 
 const counters = (conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number) =>
   ({ conns, inpkts, outpkts, inbytes, outbytes });

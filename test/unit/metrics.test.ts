@@ -48,15 +48,15 @@ const dest = (address: string, port: number, weight: number, activeConns: number
   ({ address, port, method: 'nat', weight, activeConns, inactConns, persistConns: 0, stats: Z });
 
 const web: ServiceView = {
-  protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wrr', persistent: false, stats: Z,
+  id: 'tcp:10.0.0.1:80', protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wrr', persistent: false, stats: Z,
   dests: [dest('192.168.1.10', 8080, 3, 57, 412), dest('192.168.1.11', 8080, 1, 19, 137)],
 };
 const dns: ServiceView = {
-  protocol: 'udp', address: '10.0.0.2', port: 53, fwmark: 0, scheduler: 'rr', persistent: false, stats: Z,
+  id: 'udp:10.0.0.2:53', protocol: 'udp', address: '10.0.0.2', port: 53, fwmark: 0, scheduler: 'rr', persistent: false, stats: Z,
   dests: [dest('192.168.1.30', 53, 1, 0, 25)],
 };
 const marked: ServiceView = {
-  protocol: 'fwmark', address: '0.0.0.0', port: 0, fwmark: 255, scheduler: 'wlc', persistent: true, stats: Z,
+  id: 'fwmark:255', protocol: 'fwmark', address: '0.0.0.0', port: 0, fwmark: 255, scheduler: 'wlc', persistent: true, stats: Z,
   dests: [dest('192.168.1.20', 443, 2, 4, 1)],
 };
 
@@ -89,7 +89,7 @@ function snapshot(): MetricsSnapshot {
 
 async function scrape(s: MetricsSnapshot, metrics = createMetrics()): Promise<Map<string, Family>> {
   metrics.update(s);
-  return parse(await metrics.registry.metrics());
+  return parse(await metrics.text());
 }
 
 /** A family's samples as label-string -> value, for order-free comparisons. */
@@ -184,12 +184,14 @@ test('Fulcrum\'s own families: workers, drops, events, ports, health', async () 
   check('fulcrum_health_transitions_total', 'counter', { '': 3 });
 });
 
-test('every family is node_ipvs_ or fulcrum_, and counters (only they) end in _total', async () => {
+test('every family is node_ipvs_ or fulcrum_ (or the Prometheus client\'s process_/nodejs_), and counters (only they) end in _total', async () => {
   const m = await scrape(snapshot());
   for (const [name, f] of m) {
-    assert.match(name, /^(node_ipvs|fulcrum)_/);
+    assert.match(name, /^(node_ipvs|fulcrum|process|nodejs)_/);
+    if (/^(process|nodejs)_/.test(name)) continue;  // the client library's standard families
     assert.equal(f.type === 'counter', name.endsWith('_total'), `${name} is a ${f.type}`);
   }
+  assert.ok(m.has('nodejs_eventloop_lag_max_seconds'), 'the event loop delay is exported');
 });
 
 test('values are the dataplane\'s readings, not accumulated across updates', async () => {

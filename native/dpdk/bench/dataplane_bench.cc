@@ -27,14 +27,13 @@
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
-#include "test/pktgen.h"
+#include "pktgen.h"
 
 using namespace fulcrum;
 using namespace fulcrum::dp;
 
 namespace {
 
-constexpr uint16_t kBurst = 32;
 constexpr uint32_t kFrameLen = 60;
 const Mac kSinkMac{{0x02, 0, 0, 0, 0, 0x99}};
 

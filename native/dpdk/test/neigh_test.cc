@@ -2,6 +2,7 @@
 // an unknown address, an answer, silence, and aging.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "arp.h"
@@ -116,6 +117,87 @@ TEST(Neigh, FullTableRefusesNewAddresses) {
   NeighTable t(o);
   for (uint8_t i = 1; i <= 4; ++i) EXPECT_EQ(t.resolve(0, ip(10, 0, 0, i), 0, &pkt[i]).outcome, NeighTable::Outcome::Queued);
   EXPECT_EQ(t.resolve(0, ip(10, 0, 0, 5), 0, &pkt[5]).outcome, NeighTable::Outcome::TableFull);
+}
+
+be32 nth(uint32_t i) { return ip(10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)); }
+
+// Addresses that come and go leave nothing behind: a miss reads at most one slot more than
+// there are live entries (with tombstones it read the whole table once enough had gone).
+TEST(Neigh, MissesStayShortAfterManyInsertsAndRemovals) {
+  NeighOptions o;
+  o.capacity = 64;  // 128 slots
+  o.max_probes = 1;
+  o.retrans_ms = 1;
+  o.sweep_ms = 1;
+  NeighTable t(o);
+  uint32_t next = 0;
+  uint64_t now = 0;
+  for (int cycle = 0; cycle < 2000; ++cycle) {
+    for (int k = 0; k < 8; ++k) t.resolve(0, nth(next++), now, &pkt[0]);
+    uint32_t live = t.size();
+    uint32_t worst = 0;
+    for (uint32_t m = 0; m < 64; ++m) worst = std::max(worst, t.probe_length(1, nth(1000000 + m)));
+    ASSERT_LE(worst, live + 1) << "cycle " << cycle;
+    // Nobody answers: each gives up after its one request and is removed.
+    now += 2;
+    t.tick(now, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+    ASSERT_EQ(t.size(), 0u) << "cycle " << cycle;
+  }
+  for (uint32_t m = 0; m < 64; ++m) EXPECT_EQ(t.probe_length(0, nth(1000000 + m)), 1u);
+  // Entries that stay are still found after their neighbours left around them.
+  for (int k = 0; k < 40; ++k) t.learn(0, nth(5000000 + k), kServer, now, true, [](void*, const Mac&) {});
+  for (int k = 0; k < 40; k += 2) t.resolve(0, nth(6000000 + k), now, &pkt[0]);
+  now += 2;
+  t.tick(now, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+  EXPECT_EQ(t.size(), 40u);
+  for (int k = 0; k < 40; ++k) EXPECT_NE(t.lookup(0, nth(5000000 + k)), nullptr);
+}
+
+// The timer walk does a bounded share of the table per call: 1000 entries due at once are
+// retransmitted over one sweep, a few per millisecond, not all in the same call.
+TEST(Neigh, TimersAreWalkedAFewSlotsPerCall) {
+  NeighOptions o;
+  o.capacity = 2048;  // 4096 slots
+  o.retrans_ms = 1000;
+  o.sweep_ms = 100;
+  NeighTable t(o);
+  for (uint32_t i = 0; i < 1000; ++i) t.resolve(0, nth(i), 0, &pkt[0]);
+  t.tick(1, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+  int total = 0, most = 0;
+  for (uint64_t now = 2; now <= 1000 + o.sweep_ms + 1; ++now) {
+    int n = 0;
+    t.tick(now, [&](uint16_t, be32, const Mac*) { ++n; }, [](void*) {});
+    total += n;
+    most = std::max(most, n);
+  }
+  EXPECT_EQ(total, 1000);  // every entry got its second request within a sweep of its time
+  EXPECT_LE(most, 4096 / 100 + 1);
+}
+
+// Aging with the walk: reachable entries go stale, unused stale ones are forgotten, entries
+// removed in the middle of a cluster do not hide the others from the walk.
+TEST(Neigh, AgingExpiresEveryEntry) {
+  NeighOptions o;
+  o.capacity = 512;
+  o.reachable_ms = 1000;
+  o.gc_stale_ms = 5000;
+  o.sweep_ms = 100;
+  NeighTable t(o);
+  for (uint32_t i = 0; i < 512; ++i) t.learn(0, nth(i), kServer, 0, true, [](void*, const Mac&) {});
+  ASSERT_EQ(t.size(), 512u);
+  uint64_t now = 1;
+  auto run_until = [&](uint64_t end) {
+    for (; now <= end; ++now) t.tick(now, [](uint16_t, be32, const Mac*) {}, [](void*) {});
+  };
+  run_until(1000 + o.sweep_ms + 1);
+  int stale = 0;
+  t.for_each([&](const NeighEntry& e) { stale += e.state == NeighState::Stale; });
+  EXPECT_EQ(stale, 512);
+  run_until(5000 + o.sweep_ms + 1);
+  EXPECT_EQ(t.size(), 0u);
+  int left = 0;
+  t.for_each([&](const NeighEntry&) { ++left; });
+  EXPECT_EQ(left, 0);
 }
 
 TEST(Arp, RequestParsesAndBecomesOurReply) {

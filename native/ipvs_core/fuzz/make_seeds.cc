@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "../test/pktgen.h"
+#include "pktgen.h"
 
 using namespace fulcrum;
 using namespace fulcrum::test;

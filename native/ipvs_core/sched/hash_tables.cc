@@ -22,7 +22,7 @@ void dh_tables(Order order, SchedTables& t) {
 
 // sh: walking the list, each dest fills `weight` consecutive buckets; a weight <= 0 dest still
 // takes one (the kernel moves on once ++count >= weight), wrapping until all are filled.
-void sh_tables(const DestSnap* dests, Order order, SchedTables& t) {
+void sh_tables(DestTable dests, Order order, SchedTables& t) {
   t.buckets.assign(kTabSize, kNoDest);
   if (order.empty()) return;
   size_t p = 0;
@@ -37,7 +37,7 @@ void sh_tables(const DestSnap* dests, Order order, SchedTables& t) {
   }
 }
 
-DestId dh_pick(const SchedTables& t, const DestSnap* dests, const DestLoad* load,
+DestId dh_pick(const SchedTables& t, DestTable dests, const DestLoad* load,
                const SchedPacket& pkt) {
   if (t.buckets.size() != kTabSize) return kNoDest;
   const uint32_t h = sched_hash::hash_32(sched_hash::fold_host(pkt.daddr, t.svc_v6), kTabBits);
@@ -59,7 +59,7 @@ static uint32_t sh_hash(uint32_t key, uint32_t offset) {
 
 // sh-fallback: re-hash with offsets ihash, ihash+1, ... (the kernel adds the offset after
 // hashing, so this probes buckets 2*ihash + k); first available dest wins.
-static DestId sh_fallback_probe(const SchedTables& t, const DestSnap* dests, const DestLoad* load,
+static DestId sh_fallback_probe(const SchedTables& t, DestTable dests, const DestLoad* load,
                          uint32_t key, uint32_t ihash) {
   for (uint32_t off = 0; off < kTabSize; ++off) {
     const uint32_t roffset = (off + ihash) % kTabSize;
@@ -70,7 +70,7 @@ static DestId sh_fallback_probe(const SchedTables& t, const DestSnap* dests, con
   return kNoDest;
 }
 
-DestId sh_pick(uint32_t svc_flags, const SchedTables& t, const DestSnap* dests,
+DestId sh_pick(uint32_t svc_flags, const SchedTables& t, DestTable dests,
                const DestLoad* load, const SchedPacket& pkt) {
   if (t.buckets.size() != kTabSize) return kNoDest;
   const uint32_t port = (svc_flags & kSvcSched2) ? pkt.sport : 0;

@@ -27,39 +27,40 @@ inline bool more_loaded(int32_t h1, int32_t w2, int32_t h2, int32_t w1) {
 // rr.cc / wrr.cc
 void rr_init(SchedState&);
 void rr_on_change(SchedState&, Order old_order, Order order);
-DestId rr_pick(const DestSnap*, Order, const DestLoad*, SchedState&);
-void wrr_tables(const DestSnap*, Order, SchedTables&);
+DestId rr_pick(DestTable, Order, const DestLoad*, SchedState&);
+void wrr_tables(DestTable, Order, SchedTables&);
 void wrr_init(SchedState&, const SchedTables&);
 void wrr_on_change(SchedState&, const SchedTables&);
-DestId wrr_pick(const SchedTables&, const DestSnap*, Order, const DestLoad*, SchedState&);
+void wrr_on_adds(SchedState&, DestTable, Order, size_t added);
+DestId wrr_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&);
 
 // least_conn.cc
-DestId lc_pick(const DestSnap*, Order, const DestLoad*);
-DestId wlc_pick(const DestSnap*, Order, const DestLoad*);
-DestId sed_pick(const DestSnap*, Order, const DestLoad*);
-DestId nq_pick(const DestSnap*, Order, const DestLoad*);
-DestId fo_pick(const DestSnap*, Order, const DestLoad*);
-DestId ovf_pick(const DestSnap*, Order, const DestLoad*);
-DestId twos_pick(const DestSnap*, Order, const DestLoad*, SchedState&);
+DestId lc_pick(DestTable, Order, const DestLoad*);
+DestId wlc_pick(DestTable, Order, const DestLoad*);
+DestId sed_pick(DestTable, Order, const DestLoad*);
+DestId nq_pick(DestTable, Order, const DestLoad*);
+DestId fo_pick(DestTable, Order, const DestLoad*);
+DestId ovf_pick(DestTable, Order, const DestLoad*);
+DestId twos_pick(DestTable, Order, const DestLoad*, SchedState&);
 uint32_t rng_next32(SchedState&);
 
 // hash_tables.cc
 void dh_tables(Order, SchedTables&);
-void sh_tables(const DestSnap*, Order, SchedTables&);
-DestId dh_pick(const SchedTables&, const DestSnap*, const DestLoad*, const SchedPacket&);
-DestId sh_pick(uint32_t svc_flags, const SchedTables&, const DestSnap*, const DestLoad*,
+void sh_tables(DestTable, Order, SchedTables&);
+DestId dh_pick(const SchedTables&, DestTable, const DestLoad*, const SchedPacket&);
+DestId sh_pick(uint32_t svc_flags, const SchedTables&, DestTable, const DestLoad*,
                const SchedPacket&);
 
 // mh.cc
-std::string mh_tables(const DestSnap*, Order, uint32_t table_size, SchedTables&);
-DestId mh_pick(uint32_t svc_flags, const SchedTables&, const DestSnap*, const DestLoad*,
+std::string mh_tables(DestTable, Order, uint32_t table_size, SchedTables&);
+DestId mh_pick(uint32_t svc_flags, const SchedTables&, DestTable, const DestLoad*,
                const SchedPacket&);
 
 // lblc.cc
 void locality_init(SchedState&);
-DestId lblc_pick(const SchedTables&, const DestSnap*, Order, const DestLoad*, SchedState&,
+DestId lblc_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&,
                  const SchedPacket&, uint32_t now_s);
-DestId lblcr_pick(const SchedTables&, const DestSnap*, Order, const DestLoad*, SchedState&,
+DestId lblcr_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&,
                   const SchedPacket&, uint32_t now_s);
 void locality_gc(SchedState&, uint32_t now_s);
 

@@ -6,7 +6,7 @@
 namespace fulcrum::sched_detail {
 
 // lc: least active*256+inactive; weight only matters as zero / non-zero.
-DestId lc_pick(const DestSnap* dests, Order order, const DestLoad* load) {
+DestId lc_pick(DestTable dests, Order order, const DestLoad* load) {
   DestId least = kNoDest;
   int32_t loh = 0;
   for (DestId id : order) {
@@ -24,7 +24,7 @@ DestId lc_pick(const DestSnap* dests, Order order, const DestLoad* load) {
 // replace it when loh * w(dest) > doh * w(least). Later dests are not filtered on weight: a
 // weight-0 dest makes the left side 0 and can never win.
 template <int32_t (*Overhead)(const DestLoad&)>
-static DestId weighted_least(const DestSnap* dests, Order order, const DestLoad* load) {
+static DestId weighted_least(DestTable dests, Order order, const DestLoad* load) {
   size_t i = 0;
   for (; i < order.size(); ++i)
     if (!load[order[i]].overload && dests[order[i]].weight > 0) break;
@@ -43,15 +43,15 @@ static DestId weighted_least(const DestSnap* dests, Order order, const DestLoad*
   return least;
 }
 
-DestId wlc_pick(const DestSnap* d, Order o, const DestLoad* l) {
+DestId wlc_pick(DestTable d, Order o, const DestLoad* l) {
   return weighted_least<conn_overhead>(d, o, l);
 }
-DestId sed_pick(const DestSnap* d, Order o, const DestLoad* l) {
+DestId sed_pick(DestTable d, Order o, const DestLoad* l) {
   return weighted_least<sed_overhead>(d, o, l);
 }
 
 // nq: the first idle (no active connections) usable dest wins at once; otherwise as sed.
-DestId nq_pick(const DestSnap* dests, Order order, const DestLoad* load) {
+DestId nq_pick(DestTable dests, Order order, const DestLoad* load) {
   DestId least = kNoDest;
   int32_t loh = 0;
   for (DestId id : order) {
@@ -67,7 +67,7 @@ DestId nq_pick(const DestSnap* dests, Order order, const DestLoad* load) {
 }
 
 // fo: highest weight among non-overloaded dests; a weight must beat the best so far (starts 0).
-DestId fo_pick(const DestSnap* dests, Order order, const DestLoad* load) {
+DestId fo_pick(DestTable dests, Order order, const DestLoad* load) {
   DestId best = kNoDest;
   int32_t hw = 0;
   for (DestId id : order) {
@@ -80,7 +80,7 @@ DestId fo_pick(const DestSnap* dests, Order order, const DestLoad* load) {
 }
 
 // ovf: highest weight among dests whose active connections do not exceed their weight.
-DestId ovf_pick(const DestSnap* dests, Order order, const DestLoad* load) {
+DestId ovf_pick(DestTable dests, Order order, const DestLoad* load) {
   DestId best = kNoDest;
   int32_t hw = 0;
   for (DestId id : order) {
@@ -108,7 +108,7 @@ uint32_t rng_next32(SchedState& s) {
 // computes in int: the draws are prandom_u32() % (total + 1) converted to int, and the final
 // comparison weight2*overhead1 > weight1*overhead2 is a 32-bit product that wraps (the kernel
 // builds with -fno-strict-overflow). Reproduced on purpose so large loads choose as it does.
-DestId twos_pick(const DestSnap* dests, Order order, const DestLoad* load, SchedState& s) {
+DestId twos_pick(DestTable dests, Order order, const DestLoad* load, SchedState& s) {
   uint32_t total = 0;  // the kernel's int total_weight, summed with wrap-around
   bool any = false;
   for (DestId id : order) {

@@ -25,7 +25,7 @@ static uint32_t mh_hash(uint32_t folded, uint32_t port, const siphash::Key& key,
 
 static int fls32(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
 
-std::string mh_tables(const DestSnap* dests, Order order, uint32_t table_size, SchedTables& t) {
+std::string mh_tables(DestTable dests, Order order, uint32_t table_size, SchedTables& t) {
   int index = -1;
   for (size_t i = 0; i < kMhPrimes.size(); ++i)
     if (kMhPrimes[i] == table_size) index = static_cast<int>(i);
@@ -92,7 +92,7 @@ static bool mh_unavailable(const DestSnap& d, const DestLoad& l) {
 }
 
 // mh-fallback: re-hash with offsets ihash, ihash+1, ... (up to M probes); an empty slot stops.
-static DestId mh_fallback_probe(const SchedTables& t, const DestSnap* dests, const DestLoad* load,
+static DestId mh_fallback_probe(const SchedTables& t, DestTable dests, const DestLoad* load,
                                 uint32_t folded, uint32_t port, uint32_t ihash) {
   const uint32_t m = t.mh_size;
   for (uint32_t off = 0; off < m; ++off) {
@@ -104,7 +104,7 @@ static DestId mh_fallback_probe(const SchedTables& t, const DestSnap* dests, con
   return kNoDest;
 }
 
-DestId mh_pick(uint32_t svc_flags, const SchedTables& t, const DestSnap* dests,
+DestId mh_pick(uint32_t svc_flags, const SchedTables& t, DestTable dests,
                const DestLoad* load, const SchedPacket& pkt) {
   const uint32_t m = t.mh_size;
   if (m == 0 || t.buckets.size() != m) return kNoDest;

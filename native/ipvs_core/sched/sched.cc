@@ -2,6 +2,8 @@
 // state, and routes a pick to the scheduler family by a switch on SchedKind (no virtual calls).
 #include "sched/sched.h"
 
+#include <algorithm>
+
 #include "sched/internal.h"
 #include "sched/lblc.h"
 
@@ -20,7 +22,7 @@ void sched_seed(SchedState& s, uint64_t seed) {
   s.rng = seed ? seed : 0x9E3779B97F4A7C15ULL;  // xorshift must never hold 0
 }
 
-std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, const DestSnap* dests,
+std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, DestTable dests,
                                std::span<const DestId> order, uint32_t generation,
                                SchedTables& out, uint32_t mh_table_size, bool svc_v6) {
   out = SchedTables{};
@@ -44,17 +46,25 @@ std::string build_sched_tables(SchedKind kind, uint32_t /*svc_flags*/, const Des
   }
 }
 
-void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, const DestSnap*,
+void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, DestTable dests,
                       std::span<const DestId> order) {
   const bool fresh = !s.initialized || s.kind != kind;
   if (!fresh && s.generation == t.generation) return;
   if (fresh) {
-    // init_service: the scheduler was (re)bound to the service.
+    // A state never synced belongs to a service new to this worker: the kernel created it
+    // empty and its servers came one line at a time. An initialised state with another kind
+    // is a scheduler re-bound to a service that has its servers (init_service).
+    const bool new_service = !s.initialized;
     s.kind = kind;
     s.initialized = true;
     s.pos = -1;
     s.cw = 0;
-    if (kind == SchedKind::Wrr) wrr_init(s, t);
+    if (kind == SchedKind::Wrr) {
+      if (new_service)
+        wrr_on_adds(s, dests, order, order.size());
+      else
+        wrr_init(s, t);
+    }
     if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr)
       locality_init(s);
     else
@@ -64,9 +74,15 @@ void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, const
       case SchedKind::Rr:
         rr_on_change(s, s.prev_order, order);
         break;
-      case SchedKind::Wrr:
-        wrr_on_change(s, t);
+      case SchedKind::Wrr: {
+        // Servers only added (the old list is the tail of the new one): as their lines would.
+        const size_t n = order.size(), m = s.prev_order.size();
+        if (n > m && std::equal(s.prev_order.begin(), s.prev_order.end(), order.begin() + (n - m)))
+          wrr_on_adds(s, dests, order, n - m);
+        else
+          wrr_on_change(s, t);
         break;
+      }
       default:
         break;  // the rest keep no per-dest cursor; lblc(r) entries survive changes as in the kernel
     }
@@ -75,7 +91,7 @@ void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, const
   s.prev_order.assign(order.begin(), order.end());
 }
 
-DestId sched_pick(SchedKind kind, uint32_t svc_flags, const SchedTables& t, const DestSnap* dests,
+DestId sched_pick(SchedKind kind, uint32_t svc_flags, const SchedTables& t, DestTable dests,
                   std::span<const DestId> order, const DestLoad* load, SchedState& s,
                   const SchedPacket& pkt, uint32_t now_s) {
   switch (kind) {

@@ -27,9 +27,22 @@ struct SchedTables {
   uint32_t mh_size = 0;
 };
 
+// A DestTable over one flat array indexed by DestId, `capacity` entries long (scheduler tests,
+// tools); the array must not move while the table is used.
+class FlatDestTable {
+ public:
+  FlatDestTable(const DestSnap* base, size_t capacity) {
+    for (size_t i = 0; i < capacity; i += size_t{1} << kDestChunkBits) chunks_.push_back(base + i);
+  }
+  DestTable table() const { return {chunks_.data()}; }
+
+ private:
+  std::vector<const DestSnap*> chunks_;
+};
+
 // Returns "" on success or why the tables cannot be built (bad mh size, too many dests).
 // `dests` is indexed by DestId; `order` is the service's dest list, newest first.
-std::string build_sched_tables(SchedKind, uint32_t svc_flags, const DestSnap* dests,
+std::string build_sched_tables(SchedKind, uint32_t svc_flags, DestTable dests,
                                std::span<const DestId> order, uint32_t generation,
                                SchedTables& out, uint32_t mh_table_size = 4093,
                                bool svc_v6 = false);
@@ -67,7 +80,7 @@ struct SchedState {
 
 // Called by the engine when it sees a new generation (or a new scheduler) for the service.
 // Applies the kernel's on-change rules; a repeated call for the same generation is a no-op.
-void sched_state_sync(SchedState&, SchedKind, const SchedTables&, const DestSnap* dests,
+void sched_state_sync(SchedState&, SchedKind, const SchedTables&, DestTable dests,
                       std::span<const DestId> order);
 
 // Addresses as in the packet; ports host order. sport must be 0 for protocols without ports
@@ -80,7 +93,7 @@ struct SchedPacket {
 };
 
 // The kernel's choice for a new connection, or kNoDest. `load` is this worker's, by DestId.
-DestId sched_pick(SchedKind, uint32_t svc_flags, const SchedTables&, const DestSnap* dests,
+DestId sched_pick(SchedKind, uint32_t svc_flags, const SchedTables&, DestTable dests,
                   std::span<const DestId> order, const DestLoad* load, SchedState&,
                   const SchedPacket&, uint32_t now_s);
 

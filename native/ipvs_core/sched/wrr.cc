@@ -8,7 +8,7 @@ namespace fulcrum::sched_detail {
 
 // di = gcd of the positive weights (1 if none); mw = max weight - (di - 1), so the last pass
 // runs at cw = 1 and a dest whose weight fell below di stays reachable.
-void wrr_tables(const DestSnap* dests, Order order, SchedTables& t) {
+void wrr_tables(DestTable dests, Order order, SchedTables& t) {
   int32_t g = 0, mw = 0;
   for (DestId id : order) {
     const int32_t w = dests[id].weight;
@@ -19,21 +19,50 @@ void wrr_tables(const DestSnap* dests, Order order, SchedTables& t) {
   t.wrr_mw = mw - (t.wrr_di - 1);
 }
 
+// Kernel ip_vs_wrr_init_svc: the scheduler bound to a service that already has its servers
+// (ipvsadm -E changing the scheduler) starts at the maximum weight.
 void wrr_init(SchedState& s, const SchedTables& t) {
   s.pos = -1;
   s.cw = t.wrr_mw;
 }
 
-// Kernel ip_vs_wrr_dest_changed: cursor back to the head, cw clamped or re-aligned to di.
-void wrr_on_change(SchedState& s, const SchedTables& t) {
+namespace {
+
+// Kernel ip_vs_wrr_dest_changed for the given mw and di: cursor back to the head, cw clamped
+// or re-aligned to di.
+void wrr_changed(SchedState& s, int32_t mw, int32_t di) {
   s.pos = -1;
-  if (s.cw > t.wrr_mw || s.cw == 0)
-    s.cw = t.wrr_mw;
-  else if (t.wrr_di > 1)
-    s.cw = (s.cw / t.wrr_di) * t.wrr_di + 1;
+  if (s.cw > mw || s.cw == 0)
+    s.cw = mw;
+  else if (di > 1)
+    s.cw = (s.cw / di) * di + 1;
 }
 
-DestId wrr_pick(const SchedTables& t, const DestSnap* dests, Order order, const DestLoad* load,
+}  // namespace
+
+void wrr_on_change(SchedState& s, const SchedTables& t) { wrr_changed(s, t.wrr_mw, t.wrr_di); }
+
+// The kernel sees servers arrive one ipvsadm line at a time and applies the change rule after
+// each, so a service filled from empty starts at cw = 1 (the first server alone has mw = 1),
+// not at the batch's maximum. Replays those lines: the last `added` of the newest-first order
+// are the new ones, applied oldest first.
+void wrr_on_adds(SchedState& s, DestTable dests, Order order, size_t added) {
+  int32_t g = 0, mx = 0;
+  auto take = [&](DestId id) {
+    const int32_t w = dests[id].weight;
+    if (w > 0) g = g > 0 ? std::gcd(w, g) : w;
+    if (w > mx) mx = w;
+  };
+  for (size_t i = added; i < order.size(); ++i) take(order[i]);
+  for (size_t i = added; i-- > 0;) {
+    take(order[i]);
+    const int32_t di = g ? g : 1;
+    wrr_changed(s, mx - (di - 1), di);
+  }
+  s.pos = -1;
+}
+
+DestId wrr_pick(const SchedTables& t, DestTable dests, Order order, const DestLoad* load,
                 SchedState& s) {
   const int32_t n = static_cast<int32_t>(order.size());
   if (t.wrr_mw == 0 || n == 0) return kNoDest;

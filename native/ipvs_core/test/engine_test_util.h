@@ -61,6 +61,18 @@ struct Harness {
     snaps.push_back(std::move(s));
   }
 
+  // Applies a delta to the latest snapshot; the problems when refused (nothing changes then).
+  std::vector<std::string> apply_delta(const CoreDelta& d) {
+    std::vector<std::string> errors;
+    auto s = fulcrum::apply_delta(*snaps.back(), d, errors);
+    if (s) {
+      worker->set_snapshot(s.get());
+      snaps.push_back(std::move(s));
+    }
+    return errors;
+  }
+  const Snapshot& snap() const { return *snaps.back(); }
+
   struct Out {
     Verdict v;
     Bytes frame;

@@ -229,18 +229,20 @@ TEST(Mh, EmptyOrAllZeroLastWeightTableHasNoDestination) {
 TEST(Mh, RejectsSizesTheKernelDoesNotHaveAndMoreDestsThanSlots) {
   SchedTables t;
   DestSnap d;
+  FlatDestTable just_d(&d, 1);
   DestId one = 0;
-  EXPECT_NE(build_sched_tables(SchedKind::Mh, 0, &d, {&one, 1}, 1, t, 4096), "");
-  EXPECT_EQ(build_sched_tables(SchedKind::Mh, 0, &d, {&one, 1}, 1, t, 131071), "");
+  EXPECT_NE(build_sched_tables(SchedKind::Mh, 0, just_d.table(), {&one, 1}, 1, t, 4096), "");
+  EXPECT_EQ(build_sched_tables(SchedKind::Mh, 0, just_d.table(), {&one, 1}, 1, t, 131071), "");
   std::vector<DestSnap> many(252);
+  FlatDestTable all(many.data(), many.size());
   std::vector<DestId> order;
   for (DestId i = 0; i < 252; ++i) {
     many[i].addr = v4(10, 1, uint8_t(i >> 8), uint8_t(i));
     order.push_back(i);
   }
-  EXPECT_NE(build_sched_tables(SchedKind::Mh, 0, many.data(), order, 1, t, 251), "");
+  EXPECT_NE(build_sched_tables(SchedKind::Mh, 0, all.table(), order, 1, t, 251), "");
   order.pop_back();
-  EXPECT_EQ(build_sched_tables(SchedKind::Mh, 0, many.data(), order, 1, t, 251), "");
+  EXPECT_EQ(build_sched_tables(SchedKind::Mh, 0, all.table(), order, 1, t, 251), "");
 }
 
 }  // namespace

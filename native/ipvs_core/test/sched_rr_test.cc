@@ -73,7 +73,7 @@ TEST(Rr, DeletingAnotherDestKeepsTheCursor) {
   EXPECT_EQ(s.seq(3), "C B C");
 }
 
-// A service whose first snapshot already holds its dests starts at cw = mw (init_service).
+// wrr bound to a service that already has its dests (-E) starts at cw = mw (init_service).
 TEST(Wrr, ThreeToOne) {
   Svc s(SchedKind::Wrr);
   s.defer();
@@ -105,6 +105,34 @@ TEST(Wrr, DestsAddedOneByOneStartInTheLowestPass) {
   s.add("B", 1);
   EXPECT_EQ(s.state.cw, 1);
   EXPECT_EQ(s.seq(12), "B A A A B A A A B A A A");
+}
+
+// The same dests arriving with the service in one change (config load, fvsadm -R) start as the
+// ipvsadm lines would: the one-by-one sequence above, not the -E one.
+TEST(Wrr, DestsArrivingWithTheServiceStartLikeTheirLines) {
+  Svc s(SchedKind::Wrr);
+  s.defer();
+  s.add("A", 3);
+  s.add("B", 1);
+  s.batch_end();
+  EXPECT_EQ(s.state.cw, 1);
+  EXPECT_EQ(s.seq(12), "B A A A B A A A B A A A");
+}
+
+TEST(Wrr, DestsAddedTogetherToAnEmptyServiceStartLikeTheirLines) {
+  Svc s(SchedKind::Wrr);  // synced empty: cw 0
+  s.live = false;
+  s.add("A", 4);
+  s.add("B", 2);
+  s.add("C", 1);
+  s.live = true;
+  s.rebuild();
+  Svc lines(SchedKind::Wrr);
+  lines.add("A", 4);
+  lines.add("B", 2);
+  lines.add("C", 1);
+  EXPECT_EQ(s.state.cw, lines.state.cw);
+  EXPECT_EQ(s.seq(14), lines.seq(14));
 }
 
 TEST(Wrr, EqualWeightsBehaveLikeRr) {
@@ -182,7 +210,7 @@ TEST(Wrr, ResyncForTheSameGenerationChangesNothing) {
   s.add("B", 1);
   s.start();
   EXPECT_EQ(s.seq(2), "A A");
-  sched_state_sync(s.state, s.kind, s.tables, s.dests.data(), s.order);
+  sched_state_sync(s.state, s.kind, s.tables, s.view(), s.order);
   EXPECT_EQ(s.seq(2), "B A");
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct Svc {
                uint32_t mh = 4093)
       : kind(k), flags(f), mh_size(mh), seed_(seed), lc_(lc), state(seed, lc) {
     dests.reserve(512);
+    flat_ = std::make_unique<FlatDestTable>(dests.data(), 512);
     load.reserve(512);
     rebuild();
   }
@@ -49,7 +51,9 @@ struct Svc {
   uint64_t seed_;
   LocalityConfig lc_;
   bool live = true;  // republish after every change (as ipvsadm commands do)
-  std::vector<DestSnap> dests;
+  std::vector<DestSnap> dests;  // reserved: never moves, so the view below stays valid
+  std::unique_ptr<FlatDestTable> flat_;
+  DestTable view() const { return flat_->table(); }
   std::vector<DestLoad> load;
   std::vector<DestId> order;  // newest first
   std::vector<std::string> names;
@@ -93,26 +97,36 @@ struct Svc {
     if (w != 0) s.last_weight = w;
     rebuild();
   }
-  // The service first appears in a snapshot that already holds every dest added until start()
-  // (a config load), so the worker's state is initialised with the whole list.
+  // The scheduler is bound to a service that already holds every dest added until start()
+  // (ipvsadm -E changing the scheduler): the state was synced under another scheduler first,
+  // so start() re-binds it to the whole list at once (the kernel's init_service).
   void defer() {
     live = false;
     state = SchedState(seed_, lc_);
   }
   void start() {
     live = true;
+    const SchedKind other = kind == SchedKind::Rr ? SchedKind::Wlc : SchedKind::Rr;
+    SchedTables none;
+    sched_state_sync(state, other, none, view(), order);
+    rebuild();
+  }
+  // The service appears with every dest added until batch_end() in one change (a config
+  // load, fvsadm -R): a state never synced before takes them all at once.
+  void batch_end() {
+    live = true;
     rebuild();
   }
   void rebuild() {
     if (!live) return;
     ++gen;
-    last_error = build_sched_tables(kind, flags, dests.data(), order, gen, tables, mh_size);
-    if (last_error.empty()) sched_state_sync(state, kind, tables, dests.data(), order);
+    last_error = build_sched_tables(kind, flags, view(), order, gen, tables, mh_size);
+    if (last_error.empty()) sched_state_sync(state, kind, tables, view(), order);
   }
   DestLoad& L(const std::string& n) { return load[id(n)]; }
 
   DestId pick(const SchedPacket& p = from_client(v4(10, 1, 1, 1)), uint32_t now = 1000) {
-    return sched_pick(kind, flags, tables, dests.data(), order, load.data(), state, p, now);
+    return sched_pick(kind, flags, tables, view(), order, load.data(), state, p, now);
   }
   // n picks, names joined by spaces
   std::string seq(int n, const SchedPacket& p = from_client(v4(10, 1, 1, 1))) {

@@ -1,13 +1,15 @@
-// /v1/batch: several writes applied as ONE change of the desired state (one snapshot, one
-// persisted file), in order, each answered as its own route would answer it. A write that
-// fails is skipped and the rest go on, as ipvsadm -R carries on past a kernel error; what
-// did succeed is applied atomically. fvsadm -R sends its lines here.
+// /v1/batch: several writes applied as ONE change of the desired state (one delta, one journal
+// record), in order, each answered as its own route would answer it. A write that fails is
+// skipped and the rest go on, as ipvsadm -R carries on past a kernel error; what did succeed
+// is applied atomically. fvsadm -R sends its lines here: no cap on ops beyond the body limit
+// (sized for a 10,000-service restore), and the work yields to the event loop in slices.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
-import { RealServerSchema, ServiceSchema, type FulcrumConfig } from '../../control/config_schema';
-import { type ConfigError, validateConfig } from '../../control/config_load';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
+import { validateService } from '../../control/config_load';
 import type { Daemon } from '../../control/daemon';
+import { breathe, type Draft } from '../../control/state';
 import * as edit from '../edits';
 import { ApiError, readablePath } from '../errors';
 import { PatchServer, PatchService } from './services';
@@ -26,62 +28,119 @@ const Op = Type.Object({
 
 type Result = { status: number; message?: string; problems?: string[]; missing?: string };
 
+// Compiled once: a 10,000-service restore checks 110,000 bodies.
+const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+
 function checked<T>(schema: TSchema, body: unknown): T {
-  const problems = [...Value.Errors(schema, body)].map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
-  if (problems.length) throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
-  return body as T;
+  let c = compiled.get(schema);
+  if (!c) compiled.set(schema, c = TypeCompiler.Compile(schema));
+  if (c.Check(body)) return body as T;
+  const problems = [...c.Errors(body)].map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
+  throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
 }
 
-/** One write on the draft, as its route would do it; returns the route's success status. */
-function run(cfg: FulcrumConfig, method: string, path: string, body: unknown): number {
-  const p = path.split('?')[0].split('/').slice(1).map(decodeURIComponent);  // v1, services, id, servers, server
+/** The path's parts (v1, services, id, servers, server), each percent-decoded; a bad escape is
+ * the op's own 400, not the batch's 500. */
+function pathParts(path: string): string[] {
+  return path.split('?')[0].split('/').slice(1).map((x) => {
+    try {
+      return decodeURIComponent(x);
+    } catch (e) {
+      if (!(e instanceof URIError)) throw e;
+      throw new ApiError(400, `the path ${path} has a bad percent-escape in '${x}'`, [`path: bad percent-escape in '${x}'`]);
+    }
+  });
+}
+
+/** One write on the draft, as its route would do it; returns the route's success status and
+ * the service it touched (to check it as its route's change would be checked). */
+function run(d: Draft, method: string, path: string, body: unknown): { status: number; touched?: string } {
+  const p = pathParts(path);
   const route = `${method} /${p.map((x, i) => (i === 2 && p[1] === 'services' ? ':id' : i === 4 ? ':server' : x)).join('/')}`;
   switch (route) {
-    case 'POST /v1/services': edit.addService(cfg, checked(ServiceSchema, body)); return 201;
-    case 'DELETE /v1/services': edit.deleteAllServices(cfg); return 204;
-    case 'PUT /v1/services/:id': edit.replaceService(cfg, p[2], checked(ServiceSchema, body)); return 200;
-    case 'PATCH /v1/services/:id': edit.patchService(cfg, p[2], checked(PatchService, body)); return 200;
-    case 'DELETE /v1/services/:id': edit.deleteService(cfg, p[2]); return 204;
-    case 'POST /v1/services/:id/servers': edit.addServer(cfg, p[2], checked(RealServerSchema, body)); return 201;
-    case 'PUT /v1/services/:id/servers/:server': edit.replaceServer(cfg, p[2], p[4], checked(RealServerSchema, body)); return 200;
-    case 'PATCH /v1/services/:id/servers/:server': edit.patchServer(cfg, p[2], p[4], checked(PatchServer, body)); return 200;
-    case 'DELETE /v1/services/:id/servers/:server': edit.deleteServer(cfg, p[2], p[4]); return 204;
-    case 'PATCH /v1/timeouts': edit.setTimeouts(cfg, checked(TimeoutsPatch, body)); return 200;
+    case 'POST /v1/services': return { status: 201, touched: edit.addService(d, checked(ServiceSchema, body)) };
+    case 'DELETE /v1/services': edit.deleteAllServices(d); return { status: 204 };
+    case 'PUT /v1/services/:id': edit.replaceService(d, p[2], checked(ServiceSchema, body)); return { status: 200, touched: p[2] };
+    case 'PATCH /v1/services/:id': edit.patchService(d, p[2], checked(PatchService, body)); return { status: 200, touched: p[2] };
+    case 'DELETE /v1/services/:id': edit.deleteService(d, p[2]); return { status: 204 };
+    case 'POST /v1/services/:id/servers': edit.addServer(d, p[2], checked(RealServerSchema, body)); return { status: 201, touched: p[2] };
+    case 'PUT /v1/services/:id/servers/:server': edit.replaceServer(d, p[2], p[4], checked(RealServerSchema, body)); return { status: 200, touched: p[2] };
+    case 'PATCH /v1/services/:id/servers/:server': edit.patchServer(d, p[2], p[4], checked(PatchServer, body)); return { status: 200, touched: p[2] };
+    case 'DELETE /v1/services/:id/servers/:server': edit.deleteServer(d, p[2], p[4]); return { status: 204, touched: p[2] };
+    case 'PATCH /v1/timeouts': edit.setTimeouts(d, checked(TimeoutsPatch, body)); return { status: 200 };
     default: throw new ApiError(400, `${method} ${path} is not a write a batch can hold`);
   }
 }
 
-export const batchRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
+type OpT = { method: string; path: string; body?: unknown };
+const opChecker = TypeCompiler.Compile(Op);
+
+/** The ops of an NDJSON body (one op per line), parsed a slice at a time: a 20 MB restore as
+ * one JSON.parse would hold the event loop for a tenth of a second. */
+async function ndjsonOps(text: string): Promise<OpT[]> {
+  const ops: OpT[] = [];
+  const slice = { start: performance.now() };
+  let line = 0;
+  for (let at = 0; at < text.length;) {
+    await breathe(slice);
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    const src = text.slice(at, nl).trim();
+    at = nl + 1;
+    line++;
+    if (!src) continue;
+    let op: unknown;
+    try {
+      op = JSON.parse(src);
+    } catch (e) {
+      throw new ApiError(400, `line ${line}: not valid JSON: ${(e as Error).message}`, [`line ${line}: not valid JSON`]);
+    }
+    if (!opChecker.Check(op)) {
+      const problems = [...opChecker.Errors(op)].map((x) => `line ${line}${readablePath(x.path) ? '.' + readablePath(x.path) : ''}: ${x.message}`);
+      throw new ApiError(400, `invalid op: ${problems.join('; ')}`, problems);
+    }
+    ops.push(op as OpT);
+  }
+  if (!ops.length) throw new ApiError(400, 'the batch holds no ops', ['(body): no ops']);
+  return ops;
+}
+
+export const batchRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+
   app.post('/v1/batch', {
-    schema: { tags: ['config'], summary: 'Several writes as one change (fvsadm -R): each answered, the successful ones applied atomically',
-      body: Type.Object({ ops: Type.Array(Op, { minItems: 1, maxItems: 10000 }) }, { additionalProperties: false }) },
+    bodyLimit,
+    schema: { tags: ['config'], summary: 'Several writes as one change (fvsadm -R): each answered, the successful ones applied atomically. The body is {"ops":[...]} (application/json) or one op per line (application/x-ndjson).',
+      body: Type.Union([Type.Object({ ops: Type.Array(Op, { minItems: 1 }) }, { additionalProperties: false }), Type.String()]) },
   }, async (req) => {
-    const results = await daemon.change((cfg) => req.body.ops.map((op): Result => {
-      const before = structuredClone(cfg);
-      try {
-        const status = run(cfg, op.method, op.path, op.body);
-        // Each write must leave a valid config on its own, as each route's change must.
+    const ops = typeof req.body === 'string' ? await ndjsonOps(req.body) : req.body.ops;
+    const ctx = { localAddresses: daemon.state.staticCfg.localAddresses };
+    const results = await daemon.change(async (d) => {
+      const out: Result[] = [];
+      const slice = { start: performance.now() };
+      for (const op of ops) {
+        await breathe(slice);
+        const mark = d.mark();
         try {
-          validateConfig(cfg, 'change');
+          const { status, touched } = run(d, op.method, op.path, op.body);
+          // Each write must leave a valid service on its own, as each route's change must.
+          const s = touched !== undefined ? d.get(touched) : undefined;
+          const problems = s ? validateService(s, `services[${touched}]`, ctx) : [];
+          if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
+          out.push({ status });
         } catch (e) {
-          const problems = (e as ConfigError).problems ?? [(e as Error).message];
-          throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
+          d.rollback(mark);  // a failed write leaves the draft as it was
+          if (!(e instanceof ApiError)) throw e;
+          out.push({ status: e.statusCode, message: e.message, ...(e.problems ? { problems: e.problems } : {}), ...(e.extra as object) });
         }
-        return { status };
-      } catch (e) {
-        // A failed write leaves the draft as it was.
-        for (const k of Object.keys(cfg)) if (!(k in before)) delete (cfg as Record<string, unknown>)[k];
-        Object.assign(cfg, before);
-        if (!(e instanceof ApiError)) throw e;
-        return { status: e.statusCode, message: e.message, ...(e.problems ? { problems: e.problems } : {}), ...(e.extra as object) };
       }
-    }));
+      return out;
+    });
     return { results };
   });
 
   app.patch('/v1/timeouts', { schema: { tags: ['timeouts'], summary: 'Set some timeouts; the others stay', body: TimeoutsPatch } }, async (req) => {
-    await daemon.change((cfg) => edit.setTimeouts(cfg, req.body));
-    const t = daemon.state.current.timeouts!;
-    return { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp };
+    await daemon.change((d) => edit.setTimeouts(d, req.body));
+    return daemon.state.timeouts;
   });
 };

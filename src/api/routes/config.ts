@@ -1,60 +1,89 @@
 // /v1/config: the desired state saved as JSON or as `ipvsadm -S -n` text, and restored from
 // either as one atomic change (a bad document changes nothing); /v1/config/reload re-reads
-// the config file (as SIGHUP does).
+// the config file (as SIGHUP does). ipvsadm text is read and written by src/ipvsadm, as
+// fvsadm -R reads it and fvsadm -S writes it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Daemon } from '../../control/daemon';
-import { IpvsadmTextError, parseIpvsadm, saveIpvsadm } from '../../control/ipvsadm_text';
-import type { ServiceConfig } from '../../control/config_schema';
-import { DYNAMIC_KEYS, dynamicPart } from '../../control/state';
-import { checkServiceBody } from '../edits';
-import { ApiError } from '../errors';
+import { formatSave, NUMERIC } from '../../ipvsadm/format';
+import { serviceFromApi } from '../../ipvsadm/model';
+import { configFromIpvsadm, IpvsadmTextError } from '../../ipvsadm/restore';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigSchema } from '../../control/config_schema';
+import { serviceId } from '../../control/identity';
+import { DYNAMIC_KEYS, type DynamicPart } from '../../control/state';
+import { refuseFileOnly } from '../edits';
+import { ApiError, readablePath } from '../errors';
 
-export const configRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+// The dynamic sections as a restore document may hold them, checked before anything else.
+const RestoreSchema = Type.Object({
+  services: Type.Optional(ConfigSchema.properties.services),
+  matchRules: Type.Optional(ConfigSchema.properties.matchRules),
+  timeouts: Type.Optional(ConfigSchema.properties.timeouts),
+  tunnelSource: Type.Optional(ConfigSchema.properties.tunnelSource),
+}, { additionalProperties: false });
+
+export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
 
   app.get('/v1/config', {
     schema: { tags: ['config'], summary: 'Save the running services (JSON, or ?format=ipvsadm for ipvsadm -S -n text)',
       querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('ipvsadm')])) }) },
   }, async (req, reply) => {
-    const cfg = daemon.state.current;
     // How many changes this director acknowledged since it started: one per write or batch.
     reply.header('x-fulcrum-generation', String(daemon.state.generation));
     if (req.query.format === 'ipvsadm') {
       reply.type('text/plain; charset=utf-8');
-      return saveIpvsadm(cfg.services ?? []);
+      // fvsadm -S -n's bytes, sorted as ipvsadm sorts, at the configured weights
+      return formatSave([...daemon.state.services()].map(serviceFromApi), NUMERIC);
     }
-    return dynamicPart(cfg);
+    return daemon.state.dynamic();
   });
 
   app.put('/v1/config', {
+    bodyLimit,
     schema: { tags: ['config'], summary: 'Restore: a JSON document (services, matchRules, timeouts, tunnelSource) or ipvsadm -S text replaces the running services at once' },
   }, async (req) => {
-    let replace: Record<string, unknown>;
+    let replace: DynamicPart;
     if (typeof req.body === 'string') {
       try {
-        replace = { services: parseIpvsadm(req.body) };
+        replace = { ...await configFromIpvsadm(req.body) };
       } catch (e) {
         if (e instanceof IpvsadmTextError) throw new ApiError(400, e.message, [e.message]);
         throw e;
       }
     } else if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
-      replace = req.body as Record<string, unknown>;
-      const unknown = Object.keys(replace).filter((k) => !(DYNAMIC_KEYS as readonly string[]).includes(k));
+      refuseFileOnly(req.body);
+      const unknown = Object.keys(req.body).filter((k) => !(DYNAMIC_KEYS as readonly string[]).includes(k));
       if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts and tunnelSource can be restored', unknown.map((k) => `${k}: not restorable at run time`));
+      const problems = [...Value.Errors(RestoreSchema, req.body)].slice(0, 50).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
+      if (problems.length) throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
+      replace = req.body as DynamicPart;
     } else {
       throw new ApiError(400, 'the body must be a JSON object or ipvsadm -S text (Content-Type: text/plain)');
     }
-    ((replace.services ?? []) as ServiceConfig[]).forEach((s) => checkServiceBody(s));
-    await daemon.change((cfg) => {
-      for (const k of DYNAMIC_KEYS) delete cfg[k];
-      Object.assign(cfg, replace);
+    const services = replace.services ?? [];
+    const seen = new Map<string, number>();
+    const dups: string[] = [];
+    services.forEach((s, i) => {
+      const id = serviceId(s);
+      if (seen.has(id)) dups.push(`services[${i}]: service ${id} is also services[${seen.get(id)}]`);
+      seen.set(id, i);
     });
-    return dynamicPart(daemon.state.current);
+    if (dups.length) throw new ApiError(400, `the change is refused: ${dups.join('; ')}`, dups);
+    await daemon.change((d) => {
+      d.clear();
+      for (const s of services) d.put(serviceId(s), s);
+      const t = replace.timeouts;
+      d.setTimeouts({ tcp: t?.tcp ?? 900, tcpfin: t?.tcpfin ?? 120, udp: t?.udp ?? 300 });
+      d.setMatchRules(replace.matchRules ?? []);
+      d.setTunnelSource(replace.tunnelSource ?? null);
+    });
+    return daemon.state.dynamic();
   });
 
   app.post('/v1/config/reload', { schema: { tags: ['config'], summary: 'Re-read the config file and apply its services' } }, async () => {
     await daemon.reload();
-    return dynamicPart(daemon.state.current);
+    return daemon.state.dynamic();
   });
 };

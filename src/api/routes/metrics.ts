@@ -7,9 +7,10 @@ import { createMetrics } from '../metrics';
 export const metricsRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
   const metrics = createMetrics();
   app.get('/metrics', { schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s)' } }, async (_req, reply) => {
-    const [services, stats] = await Promise.all([daemon.director.services(), daemon.director.stats()]);
+    const stats = await daemon.director.stats();
+    const services = await daemon.director.services(undefined, stats);
     metrics.update({ services, stats, health: daemon.health.status(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return metrics.text();
   });
 };

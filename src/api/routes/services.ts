@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
 import type { Daemon, LiveService } from '../../control/daemon';
+import { serverPort } from '../../control/identity';
 import * as edit from '../edits';
 import { notFound } from '../errors';
 
@@ -17,7 +18,7 @@ export function serviceJson(s: LiveService) {
   return {
     id: s.id, ...s.config, stats: s.stats, rates: s.rates,
     realServers: s.servers.map((r) => ({
-      id: r.id, ...r.config, port: r.config.port ?? s.config.port ?? 0, effectiveWeight: r.effectiveWeight,
+      id: r.id, ...r.config, port: serverPort(s.config, r.config), effectiveWeight: r.effectiveWeight,
       inDataplane: r.inDataplane, health: r.health, activeConns: r.activeConns, inactConns: r.inactConns,
       persistConns: r.persistConns, stats: r.stats, rates: r.rates,
     })),
@@ -25,20 +26,36 @@ export function serviceJson(s: LiveService) {
 }
 
 export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
-  const live = async (id: string) => {
-    const s = (await daemon.services()).find((x) => x.id === id);
+  // Reads show counters read now; write answers show the last 2 s sample's (a write costs
+  // what it changes, not a read of every counter in the dataplane).
+  const live = async (id: string, fresh = true) => {
+    const [s] = await daemon.services({ ids: [id], fresh });
     if (!s) throw notFound(`service ${id}`, 'service');
     return s;
   };
 
-  app.get('/v1/services', { schema: { tags: ['services'], summary: 'List virtual services with real servers, counters and rates' } },
-    async () => (await daemon.services()).map(serviceJson));
+  app.get('/v1/services', {
+    schema: { tags: ['services'], summary: 'List virtual services with real servers, counters and rates (all, or a page: offset/limit; X-Total-Count says how many there are)',
+      querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1 })) }) },
+  }, async (req, reply) => {
+    reply.header('x-total-count', String(daemon.state.serviceCount));
+    const { offset = 0, limit } = req.query;
+    if (offset === 0 && limit === undefined) return (await daemon.services()).map(serviceJson);
+    const ids: string[] = [];
+    let i = 0;
+    for (const id of daemon.state.ids()) {
+      if (i++ < offset) continue;
+      if (limit !== undefined && ids.length >= limit) break;
+      ids.push(id);
+    }
+    return (await daemon.services({ ids })).map(serviceJson);
+  });
 
   app.post('/v1/services', { schema: { tags: ['services'], summary: 'Create a virtual service (ipvsadm -A)', body: ServiceSchema } },
     async (req, reply) => {
       const id = await daemon.change((cfg) => edit.addService(cfg, req.body));
       reply.code(201);
-      return serviceJson(await live(id));
+      return serviceJson(await live(id, false));
     });
 
   app.delete('/v1/services', { schema: { tags: ['services'], summary: 'Delete every service at once (ipvsadm -C)' } },
@@ -53,13 +70,13 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
   app.put('/v1/services/:id', { schema: { tags: ['services'], summary: 'Replace a service (ipvsadm -E: every ipvsadm attribute; real servers, health checks, quorum and sorry server kept unless given)', params: Id, body: ServiceSchema } },
     async (req) => {
       await daemon.change((cfg) => edit.replaceService(cfg, req.params.id, req.body));
-      return serviceJson(await live(req.params.id));
+      return serviceJson(await live(req.params.id, false));
     });
 
   app.patch('/v1/services/:id', { schema: { tags: ['services'], summary: 'Change some attributes of a service', params: Id, body: PatchService } },
     async (req) => {
       await daemon.change((cfg) => edit.patchService(cfg, req.params.id, req.body));
-      return serviceJson(await live(req.params.id));
+      return serviceJson(await live(req.params.id, false));
     });
 
   app.delete('/v1/services/:id', { schema: { tags: ['services'], summary: 'Delete a service (ipvsadm -D)', params: Id } },
@@ -77,11 +94,11 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     async (req, reply) => {
       const rid = await daemon.change((cfg) => edit.addServer(cfg, req.params.id, req.body));
       reply.code(201);
-      return serviceJson(await live(req.params.id)).realServers.find((r) => r.id === rid);
+      return serviceJson(await live(req.params.id, false)).realServers.find((r) => r.id === rid);
     });
 
-  const oneServer = async (id: string, server: string) => {
-    const r = serviceJson(await live(id)).realServers.find((x) => x.id === server);
+  const oneServer = async (id: string, server: string, fresh = true) => {
+    const r = serviceJson(await live(id, fresh)).realServers.find((x) => x.id === server);
     if (!r) throw notFound(`real server ${server} of service ${id}`, 'server');
     return r;
   };
@@ -92,13 +109,13 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
   app.put('/v1/services/:id/servers/:server', { schema: { tags: ['servers'], summary: 'Replace a real server (ipvsadm -e: every attribute)', params: ServerIds, body: RealServerSchema } },
     async (req) => {
       await daemon.change((cfg) => edit.replaceServer(cfg, req.params.id, req.params.server, req.body));
-      return oneServer(req.params.id, req.params.server);
+      return oneServer(req.params.id, req.params.server, false);
     });
 
   app.patch('/v1/services/:id/servers/:server', { schema: { tags: ['servers'], summary: 'Change some attributes of a real server (weight 0 drains)', params: ServerIds, body: PatchServer } },
     async (req) => {
       await daemon.change((cfg) => edit.patchServer(cfg, req.params.id, req.params.server, req.body));
-      return oneServer(req.params.id, req.params.server);
+      return oneServer(req.params.id, req.params.server, false);
     });
 
   app.delete('/v1/services/:id/servers/:server', { schema: { tags: ['servers'], summary: 'Remove a real server (ipvsadm -d)', params: ServerIds } },
@@ -109,7 +126,7 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
 
   app.post('/v1/services/:id/servers/:server/flush', { schema: { tags: ['servers'], summary: 'Drop the connections of a real server', params: ServerIds } },
     async (req) => {
-      const s = edit.findService(daemon.state.current, req.params.id);
+      const s = edit.findService(daemon.state.draft(), req.params.id);
       return { flushed: await daemon.flushServer(s, edit.findServer(s, req.params.server)) };
     });
 };

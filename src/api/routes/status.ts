@@ -12,11 +12,12 @@ export const statusRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
   }));
 
   app.get('/v1/dataplane', { schema: { tags: ['dataplane'], summary: 'Workers, ports, neighbours, table occupancy, drops' } }, async () => {
-    const [stats, neighbours] = await Promise.all([daemon.director.stats(), daemon.addon.neighbours()]);
+    const [stats, neigh] = await Promise.all([daemon.director.stats(), daemon.addon.neighbours()]);
     return {
       workers: stats.workers.map((w) => ({ ...w, occupancy: w.connCapacity ? w.connections / w.connCapacity : 0 })),
       ports: daemon.addon.ports(),
-      neighbours,
+      neighbours: neigh.neighbours,
+      neighboursTruncated: neigh.truncated,
       drops: stats.drops,
       events: stats.events,
       hugepages: daemon.director.startInfo.hugepages,

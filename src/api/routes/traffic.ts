@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ConnFilter } from '../../native';
-import { serviceId, type Daemon } from '../../control/daemon';
+import type { Daemon } from '../../control/daemon';
 import { ApiError, notFound } from '../errors';
 
 const Timeouts = Type.Object({
@@ -42,7 +42,7 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     schema: { tags: ['stats'], summary: 'Zero counters and rates: every one, or one service\'s (ipvsadm -Z [service])',
       querystring: Type.Object({ service: Type.Optional(Type.String()) }, { additionalProperties: false }) },
   }, async (req, reply) => {
-    if (req.query.service !== undefined && !(daemon.state.current.services ?? []).some((s) => serviceId(s) === req.query.service))
+    if (req.query.service !== undefined && !daemon.state.service(req.query.service))
       throw notFound(`service ${req.query.service}`);
     await daemon.zero(req.query.service);
     reply.code(204);
@@ -80,12 +80,11 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     });
 
   app.get('/v1/timeouts', { schema: { tags: ['timeouts'], summary: 'TCP, TCP FIN and UDP timeouts (ipvsadm -L --timeout)' } }, async () => {
-    const t = daemon.state.current.timeouts ?? {};
-    return { tcp: t.tcp ?? 900, tcpfin: t.tcpfin ?? 120, udp: t.udp ?? 300 };
+    return daemon.state.timeouts;
   });
 
   app.put('/v1/timeouts', { schema: { tags: ['timeouts'], summary: 'Set the timeouts (ipvsadm --set tcp tcpfin udp)', body: Timeouts } }, async (req) => {
-    await daemon.change((cfg) => { cfg.timeouts = { ...req.body }; });
+    await daemon.change((d) => d.setTimeouts({ ...req.body }));
     return req.body;
   });
 };

@@ -11,7 +11,7 @@
 // still think in whole configs. When checks run is schedule.ts's (one timer, a bounded number
 // in flight); where they run, pool.ts's (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
-import { serviceKey } from '../native_config';
+import { serviceKey } from '../identity';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
 import { CheckPool } from './pool';
 import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
@@ -226,10 +226,16 @@ export class HealthMonitor {
     return rows;
   }
 
-  /** One service's real servers and quorum; undefined for a service the monitor does not know. */
-  statusOf(serviceKey: string): { servers: RealServerStatus[]; quorum: QuorumStatus } | undefined {
+  /** One service's rows of status(), found by key; none for a service the monitor does not know. */
+  statusOf(serviceKey: string): RealServerStatus[] {
     const rec = this.services.get(serviceKey);
-    return rec && { servers: this.rows(rec), quorum: this.quorumRow(rec.s) };
+    return rec ? this.rows(rec) : [];
+  }
+
+  /** One service's row of quorum(); undefined for a service the monitor does not know. */
+  quorumOf(serviceKey: string): QuorumStatus | undefined {
+    const rec = this.services.get(serviceKey);
+    return rec && this.quorumRow(rec.s);
   }
 
   quorum(): QuorumStatus[] {

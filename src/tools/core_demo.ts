@@ -1,9 +1,9 @@
 // `fulcrum demo --core`: balancing without a network or root. This drives the
 // packet core itself: real TCP packets (SYN, ACK, request, reply, FIN) for each simulated
 // client go through a NAT service with wrr 3/2/1, and the replies tell who answered.
-import { nativeAddon } from '../native';
-import { formatStats, type ListedService } from './ipvsadm_format';
-import { intFlag, UsageError } from './args';
+import { demoAddon } from '../native';
+import { formatStats, type ListedService } from '../ipvsadm/format';
+import { intFlag, UsageError } from '../cli/args';
 
 export function runCoreDemo(args: string[]): number {
   let connections: number;
@@ -13,7 +13,7 @@ export function runCoreDemo(args: string[]): number {
     if (e instanceof UsageError) { process.stderr.write(`fulcrum demo: ${e.message}\n`); return 2; }
     throw e;
   }
-  const r = nativeAddon().coreDemo({ connections, weights: [3, 2, 1] });
+  const r = demoAddon().coreDemo({ connections, weights: [3, 2, 1] });
   // ipvsadm lists real servers sorted by address; the core keeps them newest first.
   const key = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
   r.dests.sort((a, b) => key(a.address) - key(b.address) || a.port - b.port);

@@ -6,7 +6,7 @@
 // unless --nosort. Names without -n come from an injected, synchronous lookup, so whoever
 // calls resolves first and tests need no DNS. The demo prints its table with formatStats.
 import type { TrafficCounters } from '../native';
-import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type ListFormat, type Protocol } from './ipvsadm_args';
+import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type ListFormat, type Protocol } from './args';
 
 export const IPVS_HEADER = 'IP Virtual Server version 1.2.1 (size=4096)';
 

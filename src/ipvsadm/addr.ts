@@ -2,8 +2,11 @@
 // string_to_number's checks, inet_aton's lenient forms, parse_service's [v6]:port and
 // host:port with port names), apart from the command-line parser that uses it.
 import fs from 'node:fs';
-import net from 'node:net';
-import type { Family, ParseEnv, Protocol, ServicesDb } from './ipvsadm_args';
+import type { Family, ParseEnv, Protocol, ServicesDb } from './args';
+
+/** inet_pton(AF_INET6, …). node:net is loaded on the first address only: `fvsadm -v` and
+ * `-h` never need it. */
+export const isIPv6 = (s: string): boolean => (require('node:net') as typeof import('node:net')).isIPv6(s);
 
 const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
 
@@ -82,7 +85,7 @@ export async function parseService(buf: string, protocol: Protocol | undefined, 
   }
   let af: Family;
   let address: string;
-  if (net.isIPv6(host)) {
+  if (isIPv6(host)) {
     af = 6;
     address = host;
   } else {
@@ -120,9 +123,15 @@ export function parseServicesFile(text: string): ServicesDb {
   };
 }
 
-/** The machine's /etc/services (an empty database if it cannot be read). */
+/** The machine's /etc/services (an empty database if it cannot be read), read when a name
+ * or a port's name is first asked for: most commands (-n, numeric ports) never read it. */
 export function systemServices(file = '/etc/services'): ServicesDb {
-  let text = '';
-  try { text = fs.readFileSync(file, 'utf8'); } catch { /* no names then, as with an empty file */ }
-  return parseServicesFile(text);
+  let db: ServicesDb | undefined;
+  const load = () => {
+    if (db) return db;
+    let text = '';
+    try { text = fs.readFileSync(file, 'utf8'); } catch { /* no names then, as with an empty file */ }
+    return (db = parseServicesFile(text));
+  };
+  return { portOf: (name, protocol) => load().portOf(name, protocol), nameOf: (port, protocol) => load().nameOf(port, protocol) };
 }

@@ -5,8 +5,7 @@
 // `--set`'s values, stray arguments, the scheduler flags, the command × option table, and last
 // the per-command rules. Behaviour was read from ipvsadm's source and confirmed against the real
 // binary (test/golden/ipvsadm/). Name lookups are injected, so tests need no DNS.
-import net from 'node:net';
-import { inetAton, inetPton4, parseService, stringToNumber } from './ipvsadm_addr';
+import { inetAton, inetPton4, isIPv6, parseService, stringToNumber } from './addr';
 
 // ---- what a parse produces --------------------------------------------------------------------
 
@@ -447,7 +446,7 @@ async function handleOption(e: Entry, opt: PoptOption, arg: string | undefined, 
     case 'mcast-group':
       setOption(e, 'mcast-group');
       if (a.includes(':')) {
-        if (!net.isIPv6(a) || !isIpv6Multicast(a)) fail(`invalid IPv6 mcast-group \`${a}'`);
+        if (!isIPv6(a) || !isIpv6Multicast(a)) fail(`invalid IPv6 mcast-group \`${a}'`);
       } else if (!inetPton4(a) || !isIpv4Multicast(a)) fail(`invalid IPv4 mcast-group \`${a}'`);
       e.daemon.group = a;
       return;
@@ -654,43 +653,3 @@ export async function parseArgs(argv: string[], env: ParseEnv): Promise<ParseRes
     throw err;
   }
 }
-
-// ---- -R's input ---------------------------------------------------------------------------------
-
-/** Splits -R's input into one word list per line as ipvsadm's config_stream_read does: words
- * separated by blanks, tabs, CR or LF, every word "ipvsadm" dropped, lines without words
- * skipped, no quoting and no comments. Its quirk is kept too: blanks after the last word of
- * input that has no final newline end the input, dropping that last line. */
-export function splitRestoreInput(text: string): string[][] {
-  const lines: string[][] = [];
-  let i = 0;
-  const isBlank = (c: string) => c === ' ' || c === '\t' || c === '\r';
-  while (i < text.length) {
-    const words: string[] = [];
-    let ended = false;
-    while (!ended) {
-      if (i >= text.length) { if (words.length) lines.push(words); return lines; }
-      const c = text[i];
-      if (isBlank(c) || c === '\n') {
-        // blanks up to the end of the line; EOF in the middle of them drops the line
-        while (i < text.length && isBlank(text[i])) i++;
-        if (i >= text.length) return lines;
-        if (text[i] === '\n') { i++; ended = true; }
-        continue;
-      }
-      let j = i;
-      while (j < text.length && !isBlank(text[j]) && text[j] !== '\n') j++;
-      const word = text.slice(i, j);
-      if (word !== 'ipvsadm') words.push(word);
-      i = j;
-      if (i < text.length) {
-        if (text[i] === '\n') { i++; ended = true; } else i++;  // the one separator after the word
-      }
-    }
-    if (words.length) lines.push(words);
-  }
-  return lines;
-}
-
-export { inetAton, parseServicesFile, stringToNumber, systemServices } from './ipvsadm_addr';
-export { usageText, VERSION_LINE } from './ipvsadm_usage';

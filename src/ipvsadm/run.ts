@@ -1,226 +1,27 @@
-// Between ipvsadm's commands and the director's REST API: each parsed command becomes the
-// requests it needs (-A → POST /v1/services, -e → PUT …/servers/{addr:port}, …), the API's JSON
-// becomes the kernel-like data ipvsadm_format prints, and the API's refusals become the kernel
-// errors ipvsadm reports, with its texts and exit codes (404 on -d → "No such destination",
-// 409 on -A → "Service already exists", …). Where the kernel would check something before
-// the API does (the service's existence before the scheduler's name), the order is the
-// kernel's, so the first error is the one ipvsadm would print.
-import { SCHEDULERS, type HealthCheckConfig, type RealServerConfig, type ServiceConfig } from '../control/config_schema';
-import type { Endpoint, IpvsadmCommand, ListFormat, Method, ServiceRef, ServicesDb } from './ipvsadm_args';
-import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3 } from './ipvsadm_args';
+// One fvsadm invocation against the director's REST API, with ipvsadm's behaviour: each
+// parsed command becomes the requests it needs (-A → POST /v1/services, -e → PUT
+// …/servers/{addr:port}, …), the API's JSON becomes the kernel-like data format.ts prints, and
+// the API's refusals become the kernel errors ipvsadm reports, with its texts and exit codes
+// (404 on -d → "No such destination", 409 on -A → "Service already exists", …). Where the
+// kernel would check something before the API does (the service's existence before the
+// scheduler's name), the order is the kernel's, so the first error is the one ipvsadm would
+// print. -R parses every line first (restore.ts) and sends the writes as one change.
+import { parseArgs, type Endpoint, type IpvsadmCommand, type ListFormat, type ParseFailure, type ServiceRef, type ServicesDb, type HostLookup } from './args';
 import {
-  formatConnections, formatDaemons, formatOneService, formatSave, formatTable, formatTimeouts, schedFlagNames,
-  type Counters, type IpvsConnection, type IpvsDest, type IpvsService, type Names, type RateCounters,
-} from './ipvsadm_format';
+  formatConnections, formatDaemons, formatOneService, formatSave, formatTable, formatTimeouts,
+  type IpvsService, type Names,
+} from './format';
+import { ERRNO, ipvsStrerror, operationOf, type Operation } from './kernel_errors';
+import {
+  connectionFromApi, knownScheduler, serverBody, serverId, serviceBody, serviceFromApi, serviceId,
+  type ApiConnection, type ApiService,
+} from './model';
+import { parseRestore } from './restore';
+import { usageText, VERSION_LINE } from './usage';
+import { DirectorUnavailable, NdjsonBody, type ApiClient, type ApiResponse } from '../client/http';
 
-// ---- the API's JSON (the parts fvsadm reads) ------------------------------------------------------
-
-export interface ApiRealServer {
-  id?: string;
-  address: string;
-  port?: number;
-  method?: 'nat' | 'dr' | 'tun' | 'fullnat';
-  weight?: number;
-  upperThreshold?: number;
-  lowerThreshold?: number;
-  healthChecks?: HealthCheckConfig[];
-  effectiveWeight?: number;
-  inDataplane?: boolean;
-  activeConns?: number;
-  inactConns?: number;
-  persistConns?: number;
-  stats?: Partial<Counters>;
-  rates?: Partial<RateCounters>;
-}
-
-export interface ApiService extends Omit<ServiceConfig, 'realServers'> {
-  id?: string;
-  stats?: Partial<Counters>;
-  rates?: Partial<RateCounters>;
-  realServers?: ApiRealServer[];
-}
-
-export interface ApiConnection {
-  protocol: string;
-  expiresSeconds: number;
-  state: string;
-  template?: boolean;
-  source: string;
-  virtual: string;
-  destination: string;
-  local?: string;
-  peName?: string;
-  peData?: string;
-}
-
-export interface ApiResponse { status: number; body: unknown }
-
-/** The director's API as fvsadm uses it; fvsadm.ts has the HTTP one, tests a fake. */
-export interface ApiClient {
-  request(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
-}
-
-// ---- API JSON → what ipvsadm prints -----------------------------------------------------------------
-
-const METHOD_FROM_API: Record<string, IpvsDest['method']> = { nat: 'masq', dr: 'route', tun: 'tunnel', fullnat: 'fullnat' };
-const METHOD_TO_API: Record<Method, NonNullable<RealServerConfig['method']>> = { masq: 'nat', route: 'dr', tunnel: 'tun', fullnat: 'fullnat' };
-
-const counters = (c: Partial<Counters> | undefined): Counters =>
-  ({ conns: c?.conns ?? 0, inpkts: c?.inpkts ?? 0, outpkts: c?.outpkts ?? 0, inbytes: c?.inbytes ?? 0, outbytes: c?.outbytes ?? 0 });
-const rates = (r: Partial<RateCounters> | undefined): RateCounters =>
-  ({ cps: r?.cps ?? 0, inpps: r?.inpps ?? 0, outpps: r?.outpps ?? 0, inbps: r?.inbps ?? 0, outbps: r?.outbps ?? 0 });
-
-/** schedFlags names → the kernel's bits (sh-/mh- names are aliases of bits 1 and 2). */
-export function schedFlagBits(names: readonly string[] | undefined): number {
-  let bits = 0;
-  for (const n of names ?? []) {
-    if (n === 'flag-1' || n.endsWith('-fallback')) bits |= SCHED_FLAG_1;
-    else if (n === 'flag-2' || n.endsWith('-port')) bits |= SCHED_FLAG_2;
-    else if (n === 'flag-3') bits |= SCHED_FLAG_3;
-  }
-  return bits;
-}
-
-/** The kernel's flag bits → the config's names for this scheduler. */
-export function schedFlagsForApi(scheduler: string, bits: number): NonNullable<ServiceConfig['schedFlags']> {
-  const names = schedFlagNames(scheduler, bits);
-  // sh/mh print no name for bit 3, but it is still set: keep it as flag-3
-  if ((scheduler === 'sh' || scheduler === 'mh') && bits & SCHED_FLAG_3) names.push('flag-3');
-  return names as NonNullable<ServiceConfig['schedFlags']>;
-}
-
-/** One service of GET /v1/services as the kernel would hold it: only the real servers the
- * dataplane has, at the weight it uses (health checks may have set it), newest first. */
-export function serviceFromApi(s: ApiService): IpvsService {
-  const fwmark = s.fwmark ?? 0;
-  const scheduler = s.scheduler ?? 'wlc';
-  return {
-    fwmark,
-    protocol: s.protocol ?? 'tcp',
-    address: fwmark ? '0.0.0.0' : s.address ?? '0.0.0.0',
-    port: fwmark ? 0 : s.port ?? 0,
-    scheduler,
-    schedFlags: schedFlagBits(s.schedFlags),
-    persistent: s.persistence !== undefined,
-    timeout: s.persistence ? s.persistence.timeout ?? 360 : 0,
-    netmask: s.persistence?.netmask ?? '255.255.255.255',
-    onePacket: s.onePacket ?? false,
-    stats: counters(s.stats),
-    rates: rates(s.rates),
-    dests: (s.realServers ?? []).filter((r) => r.inDataplane !== false).map((r): IpvsDest => ({
-      address: r.address,
-      port: r.port ?? s.port ?? 0,
-      method: METHOD_FROM_API[r.method ?? 'dr'],
-      weight: r.effectiveWeight ?? r.weight ?? 1,
-      uThreshold: r.upperThreshold ?? 0,
-      lThreshold: r.lowerThreshold ?? 0,
-      activeConns: r.activeConns ?? 0,
-      inactConns: r.inactConns ?? 0,
-      persistConns: r.persistConns ?? 0,
-      stats: counters(r.stats),
-      rates: rates(r.rates),
-    })).reverse(),
-  };
-}
-
-function splitAddrPort(s: string): { address: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { address: s.slice(0, i), port: Number(s.slice(i + 1)) };
-}
-
-export function connectionFromApi(c: ApiConnection): IpvsConnection {
-  return {
-    protocol: c.protocol, expires: c.expiresSeconds, state: c.state,
-    source: splitAddrPort(c.source), virtual: splitAddrPort(c.virtual), destination: splitAddrPort(c.destination),
-    ...(c.peName !== undefined ? { peName: c.peName, peData: c.peData ?? '' } : {}),
-  };
-}
-
-// ---- what ipvsadm sends → the API's names and bodies --------------------------------------------------
-
-/** How the API names a service: tcp:VIP:port, udp:…, sctp:… or fwmark:N. */
-export function serviceId(s: ServiceRef): string {
-  return s.fwmark ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`;
-}
-const serverId = (e: Endpoint) => `${e.address}:${e.port}`;
 const servicePath = (s: ServiceRef) => `/v1/services/${encodeURIComponent(serviceId(s))}`;
 const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${encodeURIComponent(serverId(e))}`;
-
-/** What -A/-E set: every kernel attribute of the service (the rest of the config is not ipvsadm's). */
-export function serviceBody(c: Extract<IpvsadmCommand, { cmd: 'add-service' | 'edit-service' }>): ServiceConfig {
-  const s = c.service;
-  const body: ServiceConfig = s.fwmark ? { fwmark: s.fwmark } : { protocol: s.protocol, address: s.address, port: s.port };
-  body.scheduler = c.scheduler as ServiceConfig['scheduler'];
-  if (c.schedFlags) body.schedFlags = schedFlagsForApi(c.scheduler, c.schedFlags);
-  if (c.persistence) {
-    body.persistence = { timeout: c.persistence.timeout };
-    if (c.persistence.netmask !== '255.255.255.255') body.persistence.netmask = c.persistence.netmask;
-  }
-  if (c.onePacket) body.onePacket = true;
-  return body;
-}
-
-/** What -a/-e set: every kernel attribute of the real server (thresholds 0 mean none). */
-export function serverBody(c: Extract<IpvsadmCommand, { cmd: 'add-server' | 'edit-server' }>): RealServerConfig {
-  const body: RealServerConfig = { address: c.server.address, port: c.server.port, method: METHOD_TO_API[c.method], weight: c.weight };
-  if (c.uThreshold) body.upperThreshold = c.uThreshold;
-  if (c.lThreshold) body.lowerThreshold = c.lThreshold;
-  return body;
-}
-
-// ---- kernel errors, as ipvsadm words them -------------------------------------------------------------
-
-export const ERRNO = { EPERM: 1, ENOENT: 2, ESRCH: 3, EIO: 5, ENOMEM: 12, EFAULT: 14, EEXIST: 17, EINVAL: 22, ERANGE: 34, EMSGSIZE: 90, ENOPROTOOPT: 92, EOPNOTSUPP: 95, EAFNOSUPPORT: 97 } as const;
-
-export type Operation = 'add-service' | 'edit-service' | 'delete-service' | 'zero' | 'add-server' | 'edit-server'
-  | 'delete-server' | 'start-daemon' | 'stop-daemon' | 'get-service' | 'flush' | 'set' | 'list';
-
-// libipvs's ipvs_strerror: messages by operation and errno, then by errno alone, else strerror.
-const BY_OPERATION: Array<[Operation, number, string]> = [
-  ['add-service', ERRNO.EEXIST, 'Service already exists'],
-  ['add-service', ERRNO.ENOENT, 'Scheduler or persistence engine not found'],
-  ['edit-service', ERRNO.ESRCH, 'No such service'],
-  ['edit-service', ERRNO.ENOENT, 'Scheduler or persistence engine not found'],
-  ['delete-service', ERRNO.ESRCH, 'No such service'],
-  ['zero', ERRNO.ESRCH, 'No such service'],
-  ['add-server', ERRNO.ESRCH, 'Service not defined'],
-  ['add-server', ERRNO.EEXIST, 'Destination already exists'],
-  ['edit-server', ERRNO.ESRCH, 'Service not defined'],
-  ['edit-server', ERRNO.ENOENT, 'No such destination'],
-  ['delete-server', ERRNO.ESRCH, 'Service not defined'],
-  ['delete-server', ERRNO.ENOENT, 'No such destination'],
-  ['start-daemon', ERRNO.EEXIST, 'Daemon has already run'],
-  ['stop-daemon', ERRNO.ESRCH, 'No daemon is running'],
-  ['get-service', ERRNO.ESRCH, 'No such service'],
-];
-const BY_ERRNO: Record<number, string> = {
-  [ERRNO.EPERM]: 'Permission denied (you must be root)',
-  [ERRNO.EINVAL]: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
-  [ERRNO.ENOPROTOOPT]: 'Protocol not available',
-  [ERRNO.ENOMEM]: 'Memory allocation problem',
-  [ERRNO.EOPNOTSUPP]: 'Operation not supported with IPv6',
-  [ERRNO.EAFNOSUPPORT]: 'Operation not supported with specified address family',
-  [ERRNO.EMSGSIZE]: 'Module is wrong version',
-};
-const STRERROR: Record<number, string> = {
-  [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.ESRCH]: 'No such process', [ERRNO.EIO]: 'Input/output error',
-  [ERRNO.EFAULT]: 'Bad address', [ERRNO.EEXIST]: 'File exists', [ERRNO.ERANGE]: 'Numerical result out of range',
-};
-
-export function ipvsStrerror(op: Operation, errno: number): string {
-  return BY_OPERATION.find(([o, e]) => o === op && e === errno)?.[2] ?? BY_ERRNO[errno] ?? STRERROR[errno] ?? `Unknown error ${errno}`;
-}
-
-/** The operation ipvsadm's message table would name for a command. */
-export function operationOf(c: IpvsadmCommand): Operation {
-  switch (c.cmd) {
-    case 'add-service': case 'edit-service': case 'delete-service': case 'zero': case 'add-server':
-    case 'edit-server': case 'delete-server': case 'start-daemon': case 'stop-daemon': case 'flush': case 'set':
-      return c.cmd;
-    default:
-      return 'list';
-  }
-}
 
 // ---- running a command ------------------------------------------------------------------------------
 
@@ -298,9 +99,7 @@ async function getAllConnections(ctx: RunContext): Promise<ApiConnection[] | Api
   return all;
 }
 
-const knownScheduler = (s: string) => (SCHEDULERS as readonly string[]).includes(s);
-
-/** Runs one parsed command (not -R, -h or -v, which fvsadm.ts handles) against the API. */
+/** Runs one parsed command (not -R, -h or -v, which runFvsadm handles) against the API. */
 export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Outcome> {
   const op = operationOf(c);
   switch (c.cmd) {
@@ -533,7 +332,7 @@ export async function runBatch(plan: BatchLine[], ctx: RunContext): Promise<Outc
   const ops = plan.flatMap((l) => ('op' in l ? [l.op] : []));
   let results: ApiResponse[] = [];
   if (ops.length) {
-    const r = await ctx.api.request('POST', '/v1/batch', { ops });
+    const r = await ctx.api.request('POST', '/v1/batch', new NdjsonBody(ops));
     if (r.status !== 200) {
       const o = { stdout: '', stderr: `fvsadm: ${apiFailure(r)}\n`, exit: 255, fatal: true };
       return [o];
@@ -543,4 +342,65 @@ export async function runBatch(plan: BatchLine[], ctx: RunContext): Promise<Outc
   }
   let i = 0;
   return plan.map((l) => ('op' in l ? l.outcome(results[i++]) : l.local));
+}
+
+// ---- an invocation ----------------------------------------------------------------------------------
+
+export interface FvsadmEnv {
+  /** argv[0] as ipvsadm prints it in its usage and "Try" lines. */
+  program: string;
+  api: ApiClient;
+  /** All of standard input, for -R. */
+  readStdin(): Promise<string>;
+  lookupHost: HostLookup;
+  reverseHost(address: string): Promise<string | undefined>;
+  services: ServicesDb;
+  out(s: string): void;
+  err(s: string): void;
+}
+
+/** Runs one fvsadm invocation; resolves to its exit status. */
+export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number> {
+  const penv = { program: env.program, lookupHost: env.lookupHost, services: env.services };
+  const ctx: RunContext = { api: env.api, services: env.services, reverseHost: env.reverseHost };
+  const failed = (f: ParseFailure) => { env.err(f.stderr); return f.exit; };
+  try {
+    const parsed = await parseArgs(argv, penv);
+    if (!parsed.ok) return failed(parsed.error);
+    const c = parsed.command;
+    if (c.cmd === 'help') { env.out(usageText(env.program)); return 0; }
+    if (c.cmd === 'version') { env.out(VERSION_LINE + '\n'); return 0; }
+    if (c.cmd !== 'restore') {
+      const r = await runCommand(c, ctx);
+      env.out(r.stdout);
+      env.err(r.stderr);
+      return r.exit;
+    }
+
+    // -R: every line is an invocation of its own. All are parsed before any is sent, so a
+    // bad line changes nothing (ipvsadm would have applied the lines before it), and the
+    // writes go as one change; -h or -v on a line ends the input there, as ipvsadm exits at it.
+    const input = await parseRestore(await env.readStdin(), penv);
+    if (!input.ok) return failed(input.error);
+    const lines = input.lines.map((l) => l.command);
+    let status = 0;
+    // Writes only (what ipvsadm -S produces): one change on the director, each line answered
+    // as ipvsadm answers it. Anything that reads the table between lines goes line by line.
+    const plan = planBatch(lines);
+    const outcomes = plan ? await runBatch(plan, ctx) : undefined;
+    for (const [i, line] of lines.entries()) {
+      const r = outcomes ? outcomes[i] : await runCommand(line, ctx);
+      if (!r) break;
+      env.out(r.stdout);
+      env.err(r.stderr);
+      if (r.fatal) return r.exit;
+      status = r.exit;
+    }
+    if (input.end?.command.cmd === 'help') { env.out(usageText(env.program)); return 0; }
+    if (input.end?.command.cmd === 'version') { env.out(VERSION_LINE + '\n'); return 0; }
+    return status;
+  } catch (e) {
+    if (e instanceof DirectorUnavailable) { env.err(`${env.program}: ${e.message}\n`); return 2; }
+    throw e;
+  }
 }

@@ -8,14 +8,14 @@
 // with no monitor, so the monitor's rate can be read against what the host allows (on loopback
 // the kernel work of both ends is charged to the checking process).
 // Everything is on 127.0.0.1: the services' addresses are names only and are never contacted.
-// Run: node dist/src/control/health/bench_health.js [--seconds 25] [--services 10000]
+// Run: fulcrum bench health [--seconds 25] [--services 10000]
 //   [--per-service 10] [--interval 5] [--listeners 250] [--max-in-flight 1000] [--ceiling-seconds 5]
 //   [--check-threads 1]
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { ServiceConfig } from '../config_schema';
-import { HealthMonitor } from './monitor';
+import type { ServiceConfig } from '../control/config_schema';
+import { HealthMonitor } from '../control/health/monitor';
 
 export interface HealthBenchOptions {
   services?: number;
@@ -200,14 +200,20 @@ function option(args: string[], name: string): number | undefined {
   return v;
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  runHealthBench({
-    seconds: option(args, 'seconds'), services: option(args, 'services'), perService: option(args, 'per-service'),
-    interval: option(args, 'interval'), listeners: option(args, 'listeners'), maxInFlight: option(args, 'max-in-flight'),
-    ceilingSeconds: option(args, 'ceiling-seconds'), checkThreads: option(args, 'check-threads'),
-  }).then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`), (e: Error) => {
-    process.stderr.write(`bench_health: ${e.message}\n`);
-    process.exitCode = 1;
-  });
+/** `fulcrum bench health [options]`: runs the bench and prints its figures as JSON. */
+export async function runHealthBenchCli(args: string[]): Promise<number> {
+  try {
+    const r = await runHealthBench({
+      seconds: option(args, 'seconds'), services: option(args, 'services'), perService: option(args, 'per-service'),
+      interval: option(args, 'interval'), listeners: option(args, 'listeners'), maxInFlight: option(args, 'max-in-flight'),
+      ceilingSeconds: option(args, 'ceiling-seconds'), checkThreads: option(args, 'check-threads'),
+    });
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fulcrum bench health: ${(e as Error).message}\n`);
+    return 1;
+  }
 }
+
+if (require.main === module) void runHealthBenchCli(process.argv.slice(2)).then((code) => { process.exitCode = code; });

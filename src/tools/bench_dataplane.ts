@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { intFlag, UsageError } from './args';
+import { intFlag, UsageError } from '../cli/args';
 
 const root = path.resolve(__dirname, '../../..');
 const exe = path.join(root, 'build/native/native/dpdk/dataplane_bench');

@@ -1,53 +1,34 @@
-// The packet core's demo, run from `fulcrum demo` until the DPDK dataplane exists: simulated
-// clients open TCP connections to a NAT service, the core schedules and rewrites every packet,
-// and simulated real servers answer with their own name, so the result shows real balancing
-// decisions, state handling and counters of the core — nothing here is precomputed.
+// The packet core's demo, run from `fulcrum demo --core`: simulated clients open TCP
+// connections to a NAT service, the core schedules and rewrites every packet, and simulated
+// real servers answer with their own name, so the result shows real balancing decisions,
+// state handling and counters of the core — nothing here is precomputed. Frames come from the
+// shared test frame builder (native/testing), the one the C++ tests use.
 #include "core_demo.h"
 
-#include <cstring>
+#include <stdexcept>
 #include <string>
 
-#include "checksum.h"
 #include "engine.h"
 #include "packet.h"
+#include "pktgen.h"
 
 namespace fulcrum::demo {
 
 namespace {
 
-constexpr uint32_t kHeadroom = 128;
-
-// Builds an Ethernet/IPv4/TCP frame with correct checksums into buf (after the headroom).
-PacketBuf tcp_frame(std::vector<uint8_t>& buf, be32 saddr, be16 sport, be32 daddr, be16 dport, uint8_t flags,
-                    uint32_t seq, uint32_t ack, const std::string& payload) {
-  const uint32_t l4 = 20 + static_cast<uint32_t>(payload.size());
-  const uint32_t ip_len = 20 + l4;
-  buf.assign(kHeadroom + 14 + ip_len + 256, 0);
-  uint8_t* f = buf.data() + kHeadroom;
-  static const uint8_t dst_mac[6] = {2, 0, 0, 0, 0, 0xd1}, src_mac[6] = {2, 0, 0, 0, 0, 0xc1};
-  std::memcpy(f, dst_mac, 6);
-  std::memcpy(f + 6, src_mac, 6);
-  f[12] = 0x08;
-  uint8_t* ip = f + 14;
-  ip[0] = 0x45;
-  store16(ip + 2, hton16(static_cast<uint16_t>(ip_len)));
-  store16(ip + 6, hton16(0x4000));  // DF
-  ip[8] = 64;
-  ip[9] = kProtoTcp;
-  store32(ip + 12, saddr);
-  store32(ip + 16, daddr);
-  store16(ip + 10, inet_csum(ip, 20));
-  uint8_t* t = ip + 20;
-  store16(t, sport);
-  store16(t + 2, dport);
-  store32(t + 4, hton32(seq));
-  store32(t + 8, hton32(ack));
-  t[12] = 5 << 4;
-  t[13] = flags;
-  store16(t + 14, hton16(65535));
-  std::memcpy(t + 20, payload.data(), payload.size());
-  store16(t + 16, csum_fold(csum_partial(t, l4, pseudo_v4(saddr, daddr, kProtoTcp, l4))));
-  return PacketBuf{f, 14 + ip_len, kHeadroom, 256};
+// An Ethernet/IPv4/TCP frame (DF, correct checksums) in a buffer with head- and tailroom, as
+// an mbuf would hold it; the core rewrites it in place.
+test::TestBuf tcp_frame(be32 saddr, be16 sport, be32 daddr, be16 dport, uint8_t flags, uint32_t seq, uint32_t ack,
+                        const std::string& payload) {
+  test::Pkt p;
+  p.eth(test::mac("02:00:00:00:00:d1"), test::mac("02:00:00:00:00:c1"))
+      .ipv4(saddr, daddr)
+      .df()
+      .tcp(ntoh16(sport), ntoh16(dport), flags)
+      .seq(seq)
+      .ack(ack);
+  if (!payload.empty()) p.payload(payload);
+  return test::TestBuf(p.frame(), 128, 256);
 }
 
 be32 v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return hton32(uint32_t(a) << 24 | b << 16 | c << 8 | d); }
@@ -93,38 +74,37 @@ DemoResult run_core_demo(uint32_t connections, const std::vector<int32_t>& weigh
   worker.set_snapshot(snap.get());
 
   DemoResult res;
-  std::vector<uint8_t> buf;
   uint32_t now = 1000;
   for (uint32_t i = 0; i < connections; ++i, now += 1) {
     const be32 client = v4(172, 16, static_cast<uint8_t>(1 + (i >> 8) % 250), static_cast<uint8_t>(1 + i % 250));
     const be16 cport = hton16(static_cast<uint16_t>(20000 + i % 40000));
     const be16 vp = hton16(vport);
     // Client SYN: scheduled and rewritten towards the chosen real server.
-    PacketBuf syn = tcp_frame(buf, client, cport, vip, vp, kTcpSyn, 1, 0, "");
-    Verdict v = worker.process(syn, now);
+    test::TestBuf syn = tcp_frame(client, cport, vip, vp, kTcpSyn, 1, 0, "");
+    Verdict v = worker.process(syn.pb, now);
     if (v.action != Action::Transmit) continue;
     Parsed p;
-    parse_frame(syn.data, syn.len, p);
+    parse_frame(syn.pb.data, syn.pb.len, p);
     const be32 server = p.daddr;
     const be16 sport = p.dport;
     // The real server answers SYN-ACK from its own address; the core un-NATs it to the VIP.
-    PacketBuf synack = tcp_frame(buf, server, sport, client, cport, kTcpSyn | kTcpAck, 5000, 2, "");
-    worker.process(synack, now);
-    PacketBuf ack = tcp_frame(buf, client, cport, vip, vp, kTcpAck, 2, 5001, "");
-    worker.process(ack, now);
-    PacketBuf req = tcp_frame(buf, client, cport, vip, vp, kTcpAck | kTcpPsh, 2, 5001, "GET / HTTP/1.0\r\n\r\n");
-    worker.process(req, now);
+    test::TestBuf synack = tcp_frame(server, sport, client, cport, kTcpSyn | kTcpAck, 5000, 2, "");
+    worker.process(synack.pb, now);
+    test::TestBuf ack = tcp_frame(client, cport, vip, vp, kTcpAck, 2, 5001, "");
+    worker.process(ack.pb, now);
+    test::TestBuf req = tcp_frame(client, cport, vip, vp, kTcpAck | kTcpPsh, 2, 5001, "GET / HTTP/1.0\r\n\r\n");
+    worker.process(req.pb, now);
     // Response carrying the server's name: the client sees it coming from the VIP.
     const std::string body = "HTTP/1.0 200 OK\r\n\r\n" + dotted(server) + "\n";
-    PacketBuf resp = tcp_frame(buf, server, sport, client, cport, kTcpAck | kTcpPsh | kTcpFin, 5001, 20, body);
-    Verdict rv = worker.process(resp, now);
+    test::TestBuf resp = tcp_frame(server, sport, client, cport, kTcpAck | kTcpPsh | kTcpFin, 5001, 20, body);
+    Verdict rv = worker.process(resp.pb, now);
     Parsed rp;
-    if (rv.action == Action::Transmit && parse_frame(resp.data, resp.len, rp) == DropReason::None && rp.saddr == vip) {
-      std::string text(reinterpret_cast<const char*>(resp.data + rp.payload_off), rp.payload_len);
+    if (rv.action == Action::Transmit && parse_frame(resp.pb.data, resp.pb.len, rp) == DropReason::None && rp.saddr == vip) {
+      std::string text(reinterpret_cast<const char*>(resp.pb.data + rp.payload_off), rp.payload_len);
       res.answered_by[text.substr(text.rfind("\r\n\r\n") + 4, text.size() - text.rfind("\r\n\r\n") - 5)]++;
     }
-    PacketBuf fin = tcp_frame(buf, client, cport, vip, vp, kTcpAck | kTcpFin, 20, 5001 + body.size() + 1, "");
-    worker.process(fin, now);
+    test::TestBuf fin = tcp_frame(client, cport, vip, vp, kTcpAck | kTcpFin, 20, 5001 + body.size() + 1, "");
+    worker.process(fin.pb, now);
   }
 
   const WorkerStats& st = worker.stats();

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { nativeAddon } from '../native';
 import { loadConfigFile } from '../control/config_load';
 import { Director, type ServiceView } from '../control/director';
-import { formatStats, type ListedDest, type ListedService } from './ipvsadm_format';
-import { intFlag, UsageError } from './args';
+import { formatStats, type ListedDest, type ListedService } from '../ipvsadm/format';
+import { intFlag, UsageError } from '../cli/args';
 import { runCoreDemo } from './core_demo';
 
 const root = path.resolve(__dirname, '../../..');

@@ -14,7 +14,7 @@ import { ConfigError, parseIpv4, validateConfig } from '../control/config_load';
 import {
   SCHEDULERS, SCHED_FLAGS, type FulcrumConfig, type HealthCheckConfig, type RealServerConfig, type ServiceConfig,
 } from '../control/config_schema';
-import { UsageError } from './args';
+import { UsageError } from '../cli/args';
 
 // ---- keepalived's syntax ------------------------------------------------------------------------
 

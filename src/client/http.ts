@@ -1,0 +1,91 @@
+// The director's REST API as its command-line clients reach it: `fvsadm` and the `fulcrum`
+// views (health, connections, dataplane). One place knows where the director is
+// (FULCRUM_API, default http://127.0.0.1:9390), where the bearer token comes from
+// (FULCRUM_TOKEN, else the first line of FULCRUM_TOKEN_FILE), and how an unreachable
+// director or a refused token reads: one line naming the address (the commands exit 2).
+// It is node:http rather than fetch: fvsadm starts for every command, and loading fetch's
+// implementation costs more than the request.
+import type { IncomingMessage } from 'node:http';
+
+export const DEFAULT_API = 'http://127.0.0.1:9390';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ApiResponse { status: number; body: unknown }
+
+/** The director's API as the clients use it; HttpApi is the real one, tests have fakes. */
+export interface ApiClient {
+  request(method: Method, path: string, body?: unknown): Promise<ApiResponse>;
+}
+
+/** A body sent as one JSON document per line (application/x-ndjson): the director reads a
+ * large batch (a 10,000-service restore) a line at a time instead of in one parse. */
+export class NdjsonBody {
+  constructor(readonly items: unknown[]) {}
+}
+
+/** The director could not be asked at all (ipvsadm's "Can't initialize ipvs" case, exit 2). */
+export class DirectorUnavailable extends Error {}
+
+/** The bearer token: FULCRUM_TOKEN, else the first line of FULCRUM_TOKEN_FILE. */
+export function tokenFromEnv(e: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (e.FULCRUM_TOKEN) return e.FULCRUM_TOKEN;
+  if (!e.FULCRUM_TOKEN_FILE) return undefined;
+  const fs = require('node:fs') as typeof import('node:fs');
+  try {
+    return fs.readFileSync(e.FULCRUM_TOKEN_FILE, 'utf8').split('\n')[0].trim() || undefined;
+  } catch (err) {
+    throw new DirectorUnavailable(`cannot read the token file ${e.FULCRUM_TOKEN_FILE} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+export class HttpApi implements ApiClient {
+  constructor(readonly base: string, private readonly token?: string, private readonly timeoutMs = 30_000) {}
+
+  async request(method: Method, p: string, body?: unknown): Promise<ApiResponse> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const nd = body instanceof NdjsonBody;
+    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n' : JSON.stringify(body);
+    if (payload !== undefined) {
+      headers['content-type'] = nd ? 'application/x-ndjson' : 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    let url: URL;
+    try {
+      url = new URL(this.base.replace(/\/$/, '') + p);
+    } catch {
+      throw new DirectorUnavailable(`FULCRUM_API is not a URL: ${this.base}`);
+    }
+    const transport = (url.protocol === 'https:' ? require('node:https') : require('node:http')) as typeof import('node:http');
+    const res = await new Promise<{ msg: IncomingMessage; text: string }>((resolve, reject) => {
+      const req = transport.request(url, { method, headers, timeout: this.timeoutMs }, (msg) => {
+        const chunks: Buffer[] = [];
+        msg.on('data', (c: Buffer) => chunks.push(c));
+        msg.on('end', () => resolve({ msg, text: Buffer.concat(chunks).toString('utf8') }));
+        msg.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', reject);
+      req.end(payload);
+    }).catch((e: NodeJS.ErrnoException) => {
+      const why = e.code === 'TIMEOUT' ? `no answer in ${this.timeoutMs / 1000} s` : e.code ?? e.message;
+      throw new DirectorUnavailable(`cannot reach the Fulcrum director at ${this.base} (${why})`);
+    });
+    if (res.msg.statusCode === 401)
+      throw new DirectorUnavailable(`the Fulcrum director at ${this.base} wants a valid token (set FULCRUM_TOKEN or FULCRUM_TOKEN_FILE)`);
+    let parsed: unknown = res.text;
+    if ((res.msg.headers['content-type'] ?? '').includes('json') && res.text) {
+      try { parsed = JSON.parse(res.text); } catch { /* keep the text */ }
+    }
+    return { status: res.msg.statusCode ?? 0, body: parsed };
+  }
+}
+
+/** The director named by the environment. The token is read on the first request, so
+ * commands that never ask the director (-h, -v, usage errors) need no token file. */
+export function directorFromEnv(e: NodeJS.ProcessEnv = process.env): ApiClient & { base: string } {
+  const base = e.FULCRUM_API || DEFAULT_API;
+  let http: HttpApi | undefined;
+  return { base, request: async (m, p, b) => (http ??= new HttpApi(base, tokenFromEnv(e))).request(m, p, b) };
+}

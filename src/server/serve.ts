@@ -1,0 +1,107 @@
+// The composition root of `fulcrum serve`: it reads the config file, starts the dataplane
+// and the control plane around it (src/control's Daemon: desired state, health checks,
+// rates), serves the REST API (src/api), logs (logger.ts), and answers signals: SIGHUP
+// re-reads the file's services and logs what changed and what would need a restart,
+// SIGINT/SIGTERM stop. The desired state lives in the state directory (state.json, every
+// change persisted atomically), so a restart, even after kill -9, comes back to the last
+// applied state. Nothing else builds these pieces or wires them together.
+import { nativeAddon } from '../native';
+import { ConfigError } from '../control/config_load';
+import { diffConfig } from '../control/config_diff';
+import type { FulcrumConfig } from '../control/config_schema';
+import { Daemon } from '../control/daemon';
+import { StateFileError } from '../control/state_store';
+import { buildApi, isLoopback } from '../api/app';
+import { componentLogger, createLogger, type LogLevel } from './logger';
+import { readStartupConfig } from './startup_config';
+
+export interface ServeOptions {
+  configFile: string;
+  /** Else the file's stateDir, else /var/lib/fulcrum. */
+  stateDir?: string;
+  /** Default info. */
+  logLevel?: LogLevel;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/fulcrum';
+const MAX_LOGGED_CHANGES = 200;
+
+/** Runs the director until SIGINT or SIGTERM; resolves to the exit status. */
+export async function serve(opts: ServeOptions): Promise<number> {
+  const file = opts.configFile;
+  const log = createLogger(opts.logLevel);
+  let cfg: FulcrumConfig;
+  let token: string | undefined;
+  let tokenMode: number | undefined;
+  try {
+    ({ cfg, token, tokenMode } = readStartupConfig(file));
+  } catch (e) {
+    if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
+    throw e;
+  }
+  const stateDir = opts.stateDir ?? cfg.stateDir ?? DEFAULT_STATE_DIR;
+  const [host, port] = (cfg.api?.listen ?? '127.0.0.1:9390').split(':');
+  if (!isLoopback(host) && !token) {
+    process.stderr.write('fulcrum serve: a non-loopback api.listen needs api.tokenFile\n');
+    return 1;
+  }
+
+  if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
+    log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
+  } catch (e) {
+    log.error({ err: (e as Error).message }, e instanceof StateFileError ? 'the state directory cannot be used' : 'dataplane did not start');
+    process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const si = daemon.director.startInfo;
+  if (!si.hugepages) log.warn('no hugepages mounted: EAL runs with --no-huge (4 KiB pages, slower)');
+  log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs,
+    ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
+  if (daemon.restored) {
+    // The state directory owns the running services between reloads (API changes included):
+    // say how they differ from the file, so nobody is surprised by what runs.
+    const changes = diffConfig(cfg, daemon.state.config()).changes;
+    log.info({ file: daemon.state.file, ...(changes.length ? { differsFromConfigFile: changes.slice(0, MAX_LOGGED_CHANGES) } : {}),
+      ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) },
+    'services restored from the state directory (SIGHUP applies the config file\'s)');
+  }
+
+  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
+  try {
+    await api.listen({ host, port: Number(port) });
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'the API cannot listen');
+    process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
+    await daemon.stop();
+    return 1;
+  }
+  log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
+
+  return await new Promise<number>((resolve) => {
+    process.on('SIGHUP', () => {
+      daemon.reload().then(
+        ({ before, file: fileCfg }) => {
+          const changes = diffConfig(before, daemon.state.config()).changes;
+          // a line per change, up to a point: a reload of a whole site is counted, not listed
+          log.info({ services: daemon.state.serviceCount, changes: changes.slice(0, MAX_LOGGED_CHANGES),
+            ...(changes.length > MAX_LOGGED_CHANGES ? { changesNotListed: changes.length - MAX_LOGGED_CHANGES } : {}) }, 'config reloaded');
+          // The file's settings a running director cannot take: said, not applied.
+          const settings = diffConfig(before, fileCfg).restartOnly;
+          if (settings.length) log.warn({ settings }, `${settings.join(', ')}: needs a restart, not applied`);
+        },
+        (e) => log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged'));
+    });
+    const stop = (sig: string) => {
+      log.info({ signal: sig }, 'stopping');
+      void api.close().finally(() => daemon.stop()).then(() => resolve(0), (e: Error) => {
+        log.error({ err: e.message }, 'stopping failed');
+        resolve(1);
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,241 @@
+// `fulcrum bench control [--json] [--services N] [--servers M] [--changes K]`: the control
+// plane at a large site's size. A real director (`fulcrum serve`, real dataplane on net_null
+// ports that receive nothing: `no-rx=1`) is driven from outside as an operator would drive it:
+//   fvsadm_ms         one `fvsadm -Ln` against the still-empty director (median of 20 runs);
+//   restore_s         `fvsadm -R` of the N×(M+1)-line `-S` text, applied as one change;
+//   change_ms_*       single weight changes end to end (API PATCH, acknowledged = live in every
+//                     worker and persisted), p50/p99 over K; fvsadm -e the same, over K/10;
+//   loop_block_ms_max the longest answer to a trivial request (GET /v1/timeouts, probed every
+//                     5 ms) during the restore and during 100 weight changes per second, and the
+//                     director's own event-loop delay maximum (prom-client) over each phase;
+//   list_ms, list_page_ms, metrics_ms  GET /v1/services (all, and a page of 100) and /metrics.
+// Figures, not pass/fail: the goals are printed beside them.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const root = path.resolve(__dirname, '../../..');
+const fulcrumJs = path.join(root, 'bin/fulcrum.js');
+const fvsadmJs = path.join(root, 'bin/fvsadm.js');
+
+interface Opts { json: boolean; services: number; servers: number; changes: number; port: number }
+
+function parse(args: string[]): Opts {
+  const o: Opts = { json: false, services: 10000, servers: 10, changes: 1000, port: 19480 };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const num = () => {
+      const v = Number(args[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      return v;
+    };
+    if (a === '--json') o.json = true;
+    else if (a === '--services') o.services = num();
+    else if (a === '--servers') o.servers = num();
+    else if (a === '--changes') o.changes = num();
+    else if (a === '--port') o.port = num();
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+const vip = (i: number) => `198.18.${(i >> 8) & 255}.${i & 255}`;
+const rip = (i: number, j: number) => `198.19.${(i * 16 + j) >> 8 & 255}.${(i * 16 + j) & 255}`;
+
+/** The `ipvsadm -S -n` text of the whole table. */
+function saveText(o: Opts): string {
+  const lines: string[] = [];
+  for (let i = 0; i < o.services; i++) {
+    lines.push(`-A -t ${vip(i)}:80 -s wlc`);
+    for (let j = 0; j < o.servers; j++) lines.push(`-a -t ${vip(i)}:80 -r ${rip(i, j)}:8080 -m -w 1`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+class Director {
+  child?: ChildProcess;
+  out = '';
+  constructor(readonly cfgFile: string, readonly stateDir: string) {}
+  async start(): Promise<void> {
+    this.child = spawn(process.execPath, [fulcrumJs, 'serve', '--config', this.cfgFile, '--state-dir', this.stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => { this.out = (this.out + d).slice(-20000); });
+    this.child.stderr!.on('data', (d: Buffer) => { this.out = (this.out + d).slice(-20000); });
+    for (let i = 0; i < 300; i++) {
+      if (/"msg":"services applied; ready"/.test(this.out)) return;
+      if (this.child.exitCode !== null) break;
+      await sleep(100);
+    }
+    throw new Error(`the director did not start:\n${this.out}`);
+  }
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const done = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await done;
+  }
+}
+
+/** Probes the API every 5 ms while `during` runs; the longest answer, ms. */
+async function probeWhile(base: string, during: Promise<unknown>): Promise<number> {
+  let worst = 0;
+  let done = false;
+  void during.finally(() => { done = true; });
+  while (!done) {
+    const t = performance.now();
+    await fetch(`${base}/v1/timeouts`).then((r) => r.arrayBuffer());
+    worst = Math.max(worst, performance.now() - t);
+    await sleep(5);
+  }
+  await during;
+  return worst;
+}
+
+/** The director's own event-loop delay maximum since the last scrape (prom-client resets it). */
+async function loopLagMaxMs(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
+  return m ? Number(m[1]) * 1000 : NaN;
+}
+
+function runFvsadm(base: string, args: string[], input?: string): { ms: number; status: number | null; stderr: string } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [fvsadmJs, ...args], { input, encoding: 'utf8', env: { ...process.env, FULCRUM_API: base }, maxBuffer: 1 << 30 });
+  return { ms: performance.now() - t, status: r.status, stderr: r.stderr };
+}
+
+export async function runControlBench(args: string[]): Promise<number> {
+  let o: Opts;
+  try {
+    o = parse(args);
+  } catch (e) {
+    process.stderr.write(`fulcrum bench control: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-control-'));
+  const base = `http://127.0.0.1:${o.port}`;
+  const cfgFile = path.join(dir, 'fulcrum.yaml');
+  fs.writeFileSync(cfgFile, JSON.stringify({
+    dataplane: {
+      eal: ['--no-pci', '--log-level=error'], workers: [1], connTableSize: 65536,
+      maxServices: Math.max(1024, o.services + 16), maxRealServers: Math.max(8192, o.services * o.servers + 64),
+      ports: [
+        { name: 'outside', device: 'net_null0,no-rx=1', address: '198.18.255.1/24', tap: false },
+        { name: 'inside', device: 'net_null1,no-rx=1', address: '198.19.255.1/24', tap: false },
+      ],
+    },
+    api: { listen: `127.0.0.1:${o.port}` },
+  }));
+  const say = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
+  const director = new Director(cfgFile, path.join(dir, 'state'));
+  const res: Record<string, number | string> = { services: o.services, servers_per_service: o.servers };
+  try {
+    await director.start();
+
+    const fv: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = runFvsadm(base, ['-Ln']);
+      if (r.status !== 0) throw new Error(`fvsadm -Ln failed: ${r.stderr}`);
+      fv.push(r.ms);
+    }
+    res.fvsadm_ms = r1(pct(fv, 0.5));
+    say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (median of 20; goal <= 60)`);
+
+    const text = saveText(o);
+    await loopLagMaxMs(base);
+    let restore!: { ms: number; status: number | null; stderr: string };
+    const restoring = new Promise<void>((resolve) => {
+      // In a child process of its own, so the probe below runs meanwhile.
+      const t = performance.now();
+      const c = spawn(process.execPath, [fvsadmJs, '-R'], { env: { ...process.env, FULCRUM_API: base }, stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (d: Buffer) => { err += d; });
+      c.on('exit', (status) => { restore = { ms: performance.now() - t, status, stderr: err }; resolve(); });
+      c.stdin.end(text);
+    });
+    const restoreProbe = await probeWhile(base, restoring);
+    if (restore.status !== 0) throw new Error(`fvsadm -R failed: ${restore.stderr.slice(0, 2000)}`);
+    res.restore_s = Math.round(restore.ms) / 1000;
+    res.restore_loop_block_ms = r1(restoreProbe);
+    res.restore_loop_lag_max_ms = r1(await loopLagMaxMs(base));
+    say(`fvsadm -R of ${o.services * (o.servers + 1)} lines: ${res.restore_s} s (goal <= 3); longest API answer meanwhile ${res.restore_loop_block_ms} ms, event-loop delay max ${res.restore_loop_lag_max_ms} ms (goal <= 20)`);
+
+    const svcs = (await (await fetch(`${base}/v1/services?limit=1`)).json()) as unknown[];
+    if (svcs.length !== 1) throw new Error('the restore left no services');
+
+    const api: number[] = [];
+    for (let k = 0; k < o.changes; k++) {
+      const i = (k * 7919) % o.services;
+      const t = performance.now();
+      const r = await fetch(`${base}/v1/services/tcp:${vip(i)}:80/servers/${rip(i, k % o.servers)}:8080`, {
+        method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weight: 2 + (k % 50) }) });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`PATCH answered ${r.status}`);
+      api.push(performance.now() - t);
+    }
+    res.change_ms_p50 = r1(pct(api, 0.5));
+    res.change_ms_p99 = r1(pct(api, 0.99));
+    say(`weight change through the API, ${o.changes} in a row: p50 ${res.change_ms_p50} ms, p99 ${res.change_ms_p99} ms (goal p99 <= 5)`);
+
+    const cli: number[] = [];
+    for (let k = 0; k < Math.max(10, o.changes / 10); k++) {
+      const i = (k * 104729) % o.services;
+      const r = runFvsadm(base, ['-e', '-t', `${vip(i)}:80`, '-r', `${rip(i, 0)}:8080`, '-m', '-w', String(3 + (k % 40))]);
+      if (r.status !== 0) throw new Error(`fvsadm -e failed: ${r.stderr}`);
+      cli.push(r.ms);
+    }
+    res.fvsadm_change_ms_p50 = r1(pct(cli, 0.5));
+    res.fvsadm_change_ms_p99 = r1(pct(cli, 0.99));
+    say(`weight change with fvsadm -e (a process each): p50 ${res.fvsadm_change_ms_p50} ms, p99 ${res.fvsadm_change_ms_p99} ms`);
+
+    // 100 changes a second for 5 s, as health checks changing weights would make them.
+    await loopLagMaxMs(base);
+    const steady = (async () => {
+      const start = performance.now();
+      for (let k = 0; k < 500; k++) {
+        const due = start + k * 10;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        const i = (k * 31) % o.services;
+        const r = await fetch(`${base}/v1/services/tcp:${vip(i)}:80/servers/${rip(i, 1)}:8080`, {
+          method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weight: 1 + (k % 9) }) });
+        await r.arrayBuffer();
+      }
+    })();
+    res.steady_loop_block_ms = r1(await probeWhile(base, steady));
+    res.steady_loop_lag_max_ms = r1(await loopLagMaxMs(base));
+    say(`100 weight changes/s for 5 s: longest API answer meanwhile ${res.steady_loop_block_ms} ms, event-loop delay max ${res.steady_loop_lag_max_ms} ms (goal <= 20)`);
+    res.loop_block_ms_max = Math.max(res.restore_loop_block_ms as number, res.steady_loop_block_ms as number);
+
+    const timed = async (p: string) => {
+      const xs: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        const t = performance.now();
+        await (await fetch(base + p)).arrayBuffer();
+        xs.push(performance.now() - t);
+      }
+      return r1(pct(xs, 0.5));
+    };
+    res.list_ms = await timed('/v1/services');
+    res.list_page_ms = await timed('/v1/services?offset=5000&limit=100');
+    res.metrics_ms = await timed('/metrics');
+    say(`GET /v1/services: all ${res.list_ms} ms, a page of 100 ${res.list_page_ms} ms; /metrics ${res.metrics_ms} ms (median of 5; goal <= 250)`);
+  } catch (e) {
+    process.stderr.write(`fulcrum bench control: ${(e as Error).message}\n`);
+    await director.stop();
+    return 1;
+  } finally {
+    await director.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  if (o.json) process.stdout.write(JSON.stringify(res) + '\n');
+  return 0;
+}
