@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig } from '../../src/control/config_load';
+import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig, validateService } from '../../src/control/config_load';
 import { NativeConfigBuilder } from '../../src/control/native_config';
 import { nativeAddon } from '../../src/native';
 
@@ -126,4 +126,13 @@ test('unions that are not tagged still explain the member that fits the value', 
   const p = problems(bad);
   assert.ok(p.includes('dataplane.ports[0].tap: must be at most 15 characters'), p.join('\n'));
   assert.ok(p.includes('dataplane.idleBackoff.maxSleepMicroseconds: must be >= 1'), p.join('\n'));
+});
+
+test('one service checked alone (an API change) gets the same explained problems', () => {
+  const s = { protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'fastest', healthChecks: [{ type: 'tcp', fall: 0 }, { type: 'ping' }] };
+  assert.deepEqual(validateService(s, 'services[3]', {}), [
+    "services[3].scheduler: unknown scheduler 'fastest' (rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)",
+    'services[3].healthChecks[0].fall: must be >= 1',
+    "services[3].healthChecks[1].type: unknown type 'ping' (tcp, http, https, udp, dns, command, agent)",
+  ]);
 });
