@@ -534,3 +534,26 @@ test('checks run on check threads by default, or on this thread with checkThread
     m.stop();
   }
 });
+
+test('stop() ends a command check in flight: its process does not outlive the monitor', async (t) => {
+  const dir = tempDir(t, 'fulcrum-stop-cmd-');
+  const pidFile = path.join(dir, 'pid');
+  for (const checkThreads of [undefined, 0]) {
+    fs.rmSync(pidFile, { force: true });
+    const m: HealthMonitor = monitorFor(t, { onChange: () => {}, allowCommands: true, checkThreads });
+    m.update(config([service([{ type: 'command', command: ['sh', '-c', 'echo $$ > "$0"; exec sleep 30', pidFile], interval: 5, timeout: 60, warmup: 0 }],
+      [{ address: LOCAL, port: 80, method: 'nat' }])]));
+    await until('the command running', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    m.stop();
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(`the command (pid ${pid}) gone, checkThreads ${checkThreads}`, () => !alive(), 2000);
+  }
+});

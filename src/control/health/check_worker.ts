@@ -15,6 +15,8 @@ export interface CheckRequest {
 export interface PoolMessage {
   run?: CheckRequest[];
   abort?: number[];
+  /** Abort everything and end the thread. */
+  close?: boolean;
 }
 
 export type CheckReply = Array<{ id: number; result: CheckResult }>;
@@ -29,6 +31,13 @@ if (parentPort) {
     port.postMessage(batch);
   };
   port.on('message', (m: PoolMessage) => {
+    if (m.close) {
+      for (const ac of inflight.values()) ac.abort();
+      // A command aborted is killed at once, but only this thread's loop can reap it: it runs a
+      // moment longer, so no zombie is left behind.
+      setTimeout(() => port.close(), 250);
+      return;
+    }
     for (const id of m.abort ?? []) inflight.get(id)?.abort();
     for (const r of m.run ?? []) {
       const ac = new AbortController();

@@ -53,13 +53,17 @@ export class CheckPool {
     return { result, cancel };
   }
 
-  /** Ends every thread; checks still waiting fail. */
+  /** Ends every thread; checks still waiting fail. A thread first aborts its checks, so what
+   * they started (a command's processes) ends with them, then winds down; one that does not
+   * within a second is terminated. */
   close(): void {
     this.threads.forEach((t, i) => {
       if (!t) return;
       this.threads[i] = undefined;
       this.fail(t, 'the check threads were stopped');
-      void t.worker.terminate();
+      const m: PoolMessage = { close: true };
+      t.worker.postMessage(m);
+      setTimeout(() => void t.worker.terminate(), 1000).unref();
     });
   }
 
