@@ -7,6 +7,7 @@ import { FormatRegistry } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
+import { explainError } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 
@@ -97,7 +98,8 @@ export function validateService(s: unknown, at: string, ctx: ServiceContext): st
   if (!serviceChecker.Check(s)) {
     const out: string[] = [];
     for (const e of serviceChecker.Errors(s)) {
-      out.push(`${at}${e.path ? (readablePath(e.path).startsWith('[') ? '' : '.') + readablePath(e.path) : ''}: ${e.message}`);
+      for (const p of explainError(e))
+        out.push(`${at}${p.path ? (readablePath(p.path).startsWith('[') ? '' : '.') + readablePath(p.path) : ''}: ${p.message}`);
       if (out.length >= 50) break;
     }
     return out;
@@ -109,7 +111,7 @@ export function validateService(s: unknown, at: string, ctx: ServiceContext): st
 export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   const problems: string[] = [];
   for (const e of Value.Errors(ConfigSchema, doc)) {
-    problems.push(`${readablePath(e.path) || '(top)'}: ${e.message}`);
+    for (const p of explainError(e)) problems.push(`${readablePath(p.path) || '(top)'}: ${p.message}`);
     if (problems.length >= 50) break;
   }
   if (problems.length) throw new ConfigError(problems, source);

@@ -21,7 +21,9 @@ const CheckTiming = {
   fall: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 3 })),  // failures in a row to go down
   rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 2 })),  // successes in a row to come up
   delayBeforeRetry: Seconds(1, 0),    // after a failure while up, the next try comes this soon
-  warmup: Seconds(0, 0),              // the first check waits a random time up to this
+  // The first check waits a random time up to this; by default up to one interval, so checks
+  // started together (a config with thousands of servers) spread over it (keepalived's default).
+  warmup: Type.Optional(Type.Number({ minimum: 0, maximum: 86400, description: 'seconds; default: the interval' })),
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),  // default: the real server's port
   address: Type.Optional(Type.String({ format: 'ipv4' })),            // default: the real server's address
 };

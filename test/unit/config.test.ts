@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig } from '../../src/control/config_load';
+import { ConfigError, loadConfigFile, parseCidr, parseIpv4, validateConfig, validateService } from '../../src/control/config_load';
 import { NativeConfigBuilder } from '../../src/control/native_config';
 import { nativeAddon } from '../../src/native';
 
@@ -94,4 +94,45 @@ test('every example config in examples/ is valid and accepted by the packet core
     const limits = { maxServices: 64, maxDests: 256 };
     assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(cfg), limits), [], f);
   }
+});
+
+test('a problem inside a health check names the field and its range; an unknown type or scheduler lists the valid ones', () => {
+  const bad = structuredClone(good) as any;
+  bad.services[0].healthChecks = [{ type: 'tcp', interval: 0 }, { type: 'icmp' }, { interval: 3 }, { type: 'http', fall: 101, path: '', bogus: 1 }];
+  bad.services[0].realServers[0].healthChecks = [{ type: 'dns', queryType: 'PTR', timeout: 100000 }];
+  bad.services[0].scheduler = 'foo';
+  bad.services[0].realServers[0].method = 'maglev';
+  const p = problems(bad);
+  const expected = [
+    'services[0].healthChecks[0].interval: must be >= 0.1',
+    "services[0].healthChecks[1].type: unknown type 'icmp' (tcp, http, https, udp, dns, command, agent)",
+    'services[0].healthChecks[2].type: required (tcp, http, https, udp, dns, command, agent)',
+    'services[0].healthChecks[3].fall: must be <= 100',
+    'services[0].healthChecks[3].path: must be at least 1 character',
+    'services[0].healthChecks[3].bogus: unknown field (known: type, interval, timeout, fall, rise, delayBeforeRetry, warmup, port, address, path, host, statusCodes, digest)',
+    'services[0].realServers[0].healthChecks[0].timeout: must be <= 86400',
+    "services[0].realServers[0].healthChecks[0].queryType: unknown queryType 'PTR' (A, NS, CNAME, SOA, MX, TXT, AAAA)",
+    "services[0].scheduler: unknown scheduler 'foo' (rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)",
+    "services[0].realServers[0].method: unknown method 'maglev' (nat, fullnat, dr, tun)",
+  ];
+  for (const e of expected) assert.ok(p.includes(e), `missing: ${e}\n got:\n${p.join('\n')}`);
+  assert.ok(!p.some((x) => x.includes('Expected union value')), p.join('\n'));
+});
+
+test('unions that are not tagged still explain the member that fits the value', () => {
+  const bad = structuredClone(good) as any;
+  bad.dataplane.ports[0].tap = 'a-name-longer-than-15';
+  bad.dataplane.idleBackoff = { maxSleepMicroseconds: 0 };
+  const p = problems(bad);
+  assert.ok(p.includes('dataplane.ports[0].tap: must be at most 15 characters'), p.join('\n'));
+  assert.ok(p.includes('dataplane.idleBackoff.maxSleepMicroseconds: must be >= 1'), p.join('\n'));
+});
+
+test('one service checked alone (an API change) gets the same explained problems', () => {
+  const s = { protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'fastest', healthChecks: [{ type: 'tcp', fall: 0 }, { type: 'ping' }] };
+  assert.deepEqual(validateService(s, 'services[3]', {}), [
+    "services[3].scheduler: unknown scheduler 'fastest' (rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)",
+    'services[3].healthChecks[0].fall: must be >= 1',
+    "services[3].healthChecks[1].type: unknown type 'ping' (tcp, http, https, udp, dns, command, agent)",
+  ]);
 });

@@ -87,13 +87,16 @@ test('real servers start up; while up, failures retry after delayBeforeRetry and
   const { lines, log } = recorder();
   const failuresAtChange: number[] = [];
   const m: HealthMonitor = monitorFor(t, { log, onChange: () => failuresAtChange.push(m.counters().failures) });
-  m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5 }],
+  m.update(config([service([{ type: 'tcp', interval: 1, delayBeforeRetry: 0.05, fall: 3, timeout: 0.5, warmup: 0 }],
     [{ address: LOCAL, port, method: 'nat' }])]));
   assert.equal(m.status()[0].state, 'up', 'keepalived adds real servers at start');
   assert.equal(m.status()[0].lastResult, null);
 
+  // Timed from the first result, so a check thread starting up does not count.
+  await until('the first result', () => m.status()[0].lastResult !== null);
   const took = await until('down', () => m.status()[0].state === 'down');
-  assert.ok(took < 800, `down after ${took} ms: the retries came after delayBeforeRetry, not the 1 s interval`);
+  assert.ok(took < 700, `down ${took} ms after the first failure: the retries came after delayBeforeRetry, not the 1 s interval`);
+  await until('reported', () => failuresAtChange.length > 0);
   assert.deepEqual(failuresAtChange, [3], 'down at the third failure in a row, not before');
   assert.deepEqual(m.counters(), { checks: 3, failures: 3, transitions: 1 });
   assert.deepEqual(lines.filter((l) => l.msg.startsWith('real server')).map((l) => [l.level, l.msg, l.o.service, l.o.address, l.o.port]),
@@ -124,6 +127,7 @@ test('while down, it comes back after rise successes in a row', async (t) => {
   await until('down', () => m.status()[0].state === 'down');
   const srv = await tcpServer(t, port);
   await until('up', () => m.status()[0].state === 'up');
+  await until('reported', () => successesAtUp !== -1);
   assert.equal(successesAtUp, 3);
   assert.equal(m.counters().transitions, 2);
   const rs = lines.filter((l) => l.msg.startsWith('real server'));
@@ -236,7 +240,7 @@ test('a weight sum of 0 loses quorum even unchecked; update() alone does not eva
 test('a sorry server that is also a failed server kept at weight 0 is listed once', async (t) => {
   const dead = await closedPort(t);
   const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
-  const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
+  const cfg = config([service([{ type: 'tcp', interval: 1, fall: 1, warmup: 0 }], [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }],
     { inhibitOnFailure: true, sorryServer: { address: LOCAL, port: dead } })]);
   m.update(cfg);
   await until('down', () => m.status()[0].state === 'down');
@@ -262,7 +266,13 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
   t.after(() => new Promise<void>((resolve) => agent.close(() => resolve())));
   const agentPort = (agent.address() as net.AddressInfo).port;
   let changes = 0;
-  const m: HealthMonitor = monitorFor(t, { onChange: () => changes++, allowCommands: true });
+  const m: HealthMonitor = monitorFor(t, {
+    onChange: (keys) => {
+      assert.deepEqual(keys, [SVC]);
+      changes++;
+    },
+    allowCommands: true,
+  });
   const cfg = config([service([], [
     { address: '127.0.0.1', port: 8080, method: 'nat', weight: 1,
       healthChecks: [{ type: 'command', dynamic: true, command: ['sh', '-c', 'exit $(cat "$0")', code], interval: 0.1, fall: 1 }] },
@@ -273,13 +283,14 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
   const weights = () => m.effective(cfg).services![0].realServers!.map((r) => r.weight);
   await until('dynamic weights', () => weights().join() === '5,2');
   assert.deepEqual(m.status().map((s) => s.weight), [5, 2]);
+  await until('reported', () => changes >= 1);
   const seen = changes;
-  assert.ok(seen >= 2, 'each new weight called onChange');
 
   fs.writeFileSync(code, '12');
   load = '50';
   await until('new weights', () => weights().join() === '10,4');
-  assert.ok(changes >= seen + 2);
+  await until('the new weights reported', () => changes > seen);
+  await sleep(50);
   const settled = changes;
   await sleep(200);
   assert.equal(changes, settled, 'the same weight again is no change');
@@ -291,7 +302,7 @@ test('dynamic weights: a command\'s exit - 2 is the weight; an agent scales the 
 
 test('update() keeps the state and timers of real servers whose checks did not change', async (t) => {
   const dead = await closedPort(t);
-  const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5 };
+  const check = { type: 'tcp', interval: 1, fall: 1, timeout: 0.5, warmup: 0 };
   const a = { address: '127.0.0.1', port: dead, method: 'nat' };
   const b = { address: '127.0.0.2', port: dead, method: 'nat' };
   const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
@@ -326,19 +337,23 @@ test('stop() aborts checks in flight and clears every timer', async (t) => {
   });
   await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
   t.after(() => new Promise<void>((resolve) => hang.close(() => resolve())));
-  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
-  m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
-  await until('a check in flight', () => open === 1);
-  m.stop();
-  await until('its connection closed', () => open === 0, 500);
-  await sleep(300);
-  assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
+  // On a check thread (the default) and on the monitor's own.
+  for (const checkThreads of [undefined, 0]) {
+    const m: HealthMonitor = monitorFor(t, { onChange: () => {}, checkThreads });
+    m.update(config([service([{ type: 'http', interval: 0.1, timeout: 10 }], [{ address: LOCAL, port: (hang.address() as net.AddressInfo).port, method: 'nat' }])]));
+    await until('a check in flight', () => open === 1);
+    m.stop();
+    await until('its connection closed', () => open === 0, 500);
+    await sleep(300);
+    assert.deepEqual(m.counters(), { checks: 0, failures: 0, transitions: 0 }, 'the aborted check is not a result');
+  }
 });
 
 test('a monitor never keeps a process alive by itself, and after stop() nothing does', () => {
   const monitor = path.join(__dirname, '../../src/control/health/monitor.js');
-  // The child holds the process for 300 ms by itself (so the first check runs), then only the
-  // monitor and what it started are left; a server that does not hold the process is there to hang.
+  // The child holds the process for 1 s by itself (so the first check runs, on a check thread
+  // that has to start first), then only the monitor and what it started are left; a server that
+  // does not hold the process is there to hang.
   const child = (checkJson: string, stopAfterMs: number | null, port: string) => `
     const net = require('node:net');
     const { HealthMonitor } = require(${JSON.stringify(monitor)});
@@ -346,7 +361,7 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
     const hang = net.createServer((s) => { connections++; s.resume(); s.unref(); });
     hang.listen(0, '127.0.0.1', () => {
       hang.unref();
-      setTimeout(() => {}, 300);
+      setTimeout(() => {}, 1000);
       const m = new HealthMonitor({ onChange() {} });
       const port = ${port};
       m.update({ dataplane: { ports: [] }, services: [{ protocol: 'tcp', address: '10.0.0.1', port: 80,
@@ -361,16 +376,184 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
   };
 
   // A check against a closed port fails at once; its retry timer alone must not hold the process.
-  const idle = run(child(`{ type: 'tcp', interval: 5, delayBeforeRetry: 5 }`, null, '1'));
+  const idle = run(child(`{ type: 'tcp', interval: 5, delayBeforeRetry: 5, warmup: 0 }`, null, '1'));
   assert.equal(idle.signal, null, `killed after ${idle.ms} ms: something kept the process alive`);
   assert.equal(idle.status, 0, idle.stderr);
   assert.equal(JSON.parse(idle.stdout).checks, 1);
   assert.ok(idle.ms < 4000, `exited after ${idle.ms} ms, before the retry at 5 s`);
 
   // A check hanging for 20 s is aborted by stop().
-  const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20 }`, 200, 'hang.address().port'));
+  const stopped = run(child(`{ type: 'http', interval: 5, timeout: 20, warmup: 0 }`, 800, 'hang.address().port'));
   assert.equal(stopped.signal, null, `killed after ${stopped.ms} ms: stop() left something running`);
   assert.equal(stopped.status, 0, stopped.stderr);
   assert.ok(stopped.ms < 5000, `exited after ${stopped.ms} ms`);
   assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0, connections: 1 });
+});
+
+test('updateServices() touches only the services named; the others keep their state and timers', async (t) => {
+  const dead = await closedPort(t);
+  const check = [{ type: 'tcp', interval: 0.2, fall: 1, timeout: 0.5, warmup: 0 }];
+  const a = service(check, [{ address: '127.0.0.1', port: dead, method: 'nat' }]);
+  const b = { ...service(check, [{ address: '127.0.0.2', port: dead, method: 'nat' }]), port: 81 };
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {} });
+  const [sa, sb] = config([a, b]).services!;
+  m.updateServices([sa, sb], []);
+  await until('both down', () => m.status().every((s) => s.state === 'down'));
+  const bWas = m.statusOf('tcp 10.0.0.1:81')[0];
+
+  // A's checks change: it starts afresh (up, unchecked yet); B is not named and is left alone.
+  const a2 = config([{ ...a, healthChecks: [{ ...check[0], timeout: 0.4 }] }]).services![0];
+  m.updateServices([a2], []);
+  assert.deepEqual(m.statusOf(SVC).map((s) => [s.state, s.lastResult]), [['up', null]]);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81')[0], bWas);
+  assert.deepEqual(m.quorumOf(SVC)!, { service: SVC, hasQuorum: false, sorryActive: false }, 'lost while A was down');
+  assert.deepEqual(m.effectiveService(a2).realServers!.map((r) => r.address), ['127.0.0.1']);
+  assert.deepEqual(m.quorumOf(SVC)!, { service: SVC, hasQuorum: true, sorryActive: false }, 'A restarted up');
+  await until('B checked again on its own schedule', () => m.statusOf('tcp 10.0.0.1:81')[0].lastResult!.at !== bWas.lastResult!.at);
+
+  m.updateServices([], ['tcp 10.0.0.1:81']);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81'), []);
+  assert.equal(m.quorumOf('tcp 10.0.0.1:81'), undefined);
+  assert.deepEqual(m.status().map((s) => s.service), [SVC], 'a removed service is no longer checked');
+});
+
+test('onChange is coalesced: results within the window are reported once, as the keys of the services affected', async (t) => {
+  const dead = await closedPort(t);
+  const check = [{ type: 'tcp', interval: 5, fall: 1, timeout: 0.5, warmup: 0 }];
+  const servers = [1, 2, 3, 4, 5].map((i) => ({ address: `127.0.0.${i}`, port: dead, method: 'nat' }));
+  const calls: string[][] = [];
+  const m: HealthMonitor = monitorFor(t, { onChange: (keys) => calls.push(keys), changeWindowMs: 200 });
+  const cfg = config([service(check, servers), { ...service(check, servers), port: 81 }, { ...service([], servers), port: 82 }]);
+  m.updateServices(cfg.services!, []);
+  await until('all checked down', () => m.status().filter((s) => s.state === 'down').length === 10);
+  await until('reported', () => calls.length > 0);
+  await sleep(300);
+  assert.deepEqual(calls.map((keys) => [...keys].sort()), [[SVC, 'tcp 10.0.0.1:81']],
+    'ten results, one call, each service once; the unchecked service is not named');
+  // What the dataplane should have for one of them, without the whole config.
+  assert.deepEqual(m.effectiveService(cfg.services![0]).realServers, []);
+  assert.deepEqual(m.effectiveService(cfg.services![2]).realServers!.length, 5);
+});
+
+test('checks in flight are bounded by maxInFlight; first checks are spread over the interval', async (t) => {
+  let open = 0;
+  let peak = 0;
+  const hang = net.createServer((s) => {
+    peak = Math.max(peak, ++open);
+    s.resume();
+    s.on('close', () => open--);
+  });
+  await new Promise<void>((resolve) => hang.listen(0, LOCAL, resolve));
+  t.after(() => new Promise<void>((resolve) => hang.close(() => resolve())));
+  const port = (hang.address() as net.AddressInfo).port;
+  const m: HealthMonitor = monitorFor(t, { onChange: () => {}, maxInFlight: 4 });
+  const servers = Array.from({ length: 20 }, (_, i) => ({ address: `127.0.1.${i + 1}`, port: 8080, method: 'nat' }));
+  m.update(config([service([{ type: 'http', address: LOCAL, port, interval: 0.2, timeout: 10, warmup: 0 }], servers)]));
+  await until('four in flight', () => open === 4);
+  await sleep(300);
+  assert.equal(peak, 4, 'never more than maxInFlight connections');
+  const st = m.scheduling();
+  assert.deepEqual([st.inFlight, st.queued, st.maxInFlight], [4, 16, 4]);
+  m.stop();
+  await until('closed', () => open === 0);
+
+  // Without warmup the first checks of 200 real servers land across the 1 s interval (run on
+  // this thread, so a check thread starting does not delay the first results).
+  const spread: HealthMonitor = monitorFor(t, { onChange: () => {}, checkThreads: 0 });
+  const many = Array.from({ length: 200 }, (_, i) => ({ address: `127.0.${2 + (i >> 8)}.${(i & 255) + 1}`, port: 9, method: 'nat' }));
+  const t0 = Date.now();
+  spread.update(config([service([{ type: 'tcp', interval: 1, timeout: 0.5 }], many)]));
+  await until('all checked once', () => spread.status().every((s) => s.lastResult !== null), 3000);
+  const at = spread.status().map((s) => Date.parse(s.lastResult!.at) - t0).sort((a, b) => a - b);
+  // All at once they would land within a few tens of milliseconds.
+  assert.ok(at[at.length - 1] - at[0] > 600, `first checks from ${at[0]} to ${at[at.length - 1]} ms`);
+  const firstHalf = at.filter((x) => x < at[0] + 500).length;
+  assert.ok(firstHalf > 50 && firstHalf < 150, `${firstHalf} of 200 in the first half`);
+});
+
+test('quorum is logged only on a real transition of a service that had servers, never for the normal life of a service', async (t) => {
+  const dead = await closedPort(t);
+  const live = await tcpServer(t);
+  const { lines, log } = recorder();
+  const quorumLines = () => lines.filter((l) => l.msg.includes('quorum')).map((l) => [l.level, l.msg]);
+  const m: HealthMonitor = monitorFor(t, { log, onChange: () => {}, changeWindowMs: 0 });
+  const check = [{ type: 'tcp', interval: 0.1, fall: 1, rise: 1, timeout: 0.5, warmup: 0 }];
+
+  // ipvsadm -A: a service without real servers has no quorum, and that is no news.
+  const empty = config([service(check, [])]).services![0];
+  m.updateServices([empty], []);
+  assert.deepEqual(m.effectiveService(empty).realServers, []);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, false);
+  // ipvsadm -a: its first server gives it quorum; nothing was lost, so nothing was regained.
+  const one = config([service(check, [{ address: LOCAL, port: live.port, method: 'nat' }])]).services![0];
+  m.updateServices([one], []);
+  assert.equal(m.effectiveService(one).realServers!.length, 1);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, true);
+  // ipvsadm -d of the last one: the operator emptied it, no warning either.
+  m.updateServices([empty], []);
+  m.effectiveService(empty);
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, false);
+  assert.deepEqual(quorumLines(), []);
+
+  // A service with a server that fails: that loss is news, and so is getting it back.
+  const port = dead;
+  const failing = config([service(check, [{ address: LOCAL, port, method: 'nat' }])]).services![0];
+  m.updateServices([failing], []);
+  m.effectiveService(failing);
+  await until('down', () => m.statusOf(SVC)[0].state === 'down');
+  assert.deepEqual(quorumLines(), [['warn', 'service lost quorum']]);
+  const srv = await tcpServer(t, port);
+  await until('up', () => m.statusOf(SVC)[0].state === 'up');
+  assert.deepEqual(quorumLines(), [['warn', 'service lost quorum'], ['info', 'service regained quorum']]);
+  await srv.close();
+
+  // A service whose servers never bore weight never held quorum: no warning.
+  const weightless = { ...service(check, [{ address: LOCAL, port: live.port, method: 'nat', weight: 0 }]), port: 81 };
+  const w = config([weightless]).services![0];
+  m.updateServices([w], []);
+  m.effectiveService(w);
+  await sleep(150);
+  m.effectiveService(w);
+  assert.equal(m.quorumOf('tcp 10.0.0.1:81')!.hasQuorum, false);
+  assert.equal(lines.filter((l) => l.msg.includes('quorum') && l.o.service === 'tcp 10.0.0.1:81').length, 0);
+});
+
+test('checks run on check threads by default, or on this thread with checkThreads: 0, with the same results', async (t) => {
+  const live = await tcpServer(t);
+  const dead = await closedPort(t);
+  for (const checkThreads of [undefined, 0, 3]) {
+    const m: HealthMonitor = monitorFor(t, { onChange: () => {}, checkThreads });
+    const servers = [live.port, dead].map((port, i) => ({ address: `127.0.0.${i + 1}`, port, method: 'nat' }));
+    m.update(config([service([{ type: 'tcp', address: LOCAL, interval: 0.1, fall: 1, timeout: 0.5, warmup: 0 }], servers)]));
+    await until('both checked', () => m.status().every((s) => s.lastResult !== null));
+    await until('the dead one down', () => m.status()[1].state === 'down');
+    const [up, down] = m.status();
+    assert.deepEqual([up.state, down.state], ['up', 'down'], `checkThreads ${checkThreads}`);
+    assert.match(up.lastResult!.detail, /^tcp: connected to 127\.0\.0\.1:/);
+    assert.match(down.lastResult!.detail, /^tcp: connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    m.stop();
+  }
+});
+
+test('stop() ends a command check in flight: its process does not outlive the monitor', async (t) => {
+  const dir = tempDir(t, 'fulcrum-stop-cmd-');
+  const pidFile = path.join(dir, 'pid');
+  for (const checkThreads of [undefined, 0]) {
+    fs.rmSync(pidFile, { force: true });
+    const m: HealthMonitor = monitorFor(t, { onChange: () => {}, allowCommands: true, checkThreads });
+    m.update(config([service([{ type: 'command', command: ['sh', '-c', 'echo $$ > "$0"; exec sleep 30', pidFile], interval: 5, timeout: 60, warmup: 0 }],
+      [{ address: LOCAL, port: 80, method: 'nat' }])]));
+    await until('the command running', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    m.stop();
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(`the command (pid ${pid}) gone, checkThreads ${checkThreads}`, () => !alive(), 2000);
+  }
 });

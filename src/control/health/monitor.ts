@@ -3,10 +3,18 @@
 // rise/fall state, a real server is up while all its checks are, a failed one is removed (or
 // kept at weight 0 with inhibitOnFailure), dynamic weights replace configured ones, and each
 // service keeps quorum with hysteresis, handing its traffic to a sorry server when it loses it.
-// It owns the check loops and that state; the caller owns the config and applies effective().
+// It owns the check loops and that state; the caller owns the config. Everything is per
+// service and incremental, so 10,000 services cost nothing while they are quiet: services are
+// indexed by key, updateServices() touches only the services named, a result finds its service
+// in O(1), and onChange() reports only the keys of the services whose dataplane form changed,
+// gathered over a short window. update()/effective() on a whole config remain for callers that
+// still think in whole configs. When checks run is schedule.ts's (one timer, a bounded number
+// in flight); where they run, pool.ts's (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import { CheckPool } from './pool';
+import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
 
 export interface HealthLog {
   info(o: object, msg: string): void;
@@ -38,16 +46,19 @@ export interface QuorumStatus {
 }
 
 // The schema's defaults: validateConfig does not fill them in.
-const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1, warmup: 0 };
+// warmup's default is the interval: first checks are spread over it rather than all at once.
+const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1 };
 
-/** One check of one real server: its rise/fall state and its timer or attempt in flight. */
-interface Loop {
+/** One check of one real server: its rise/fall state, its place in the schedule (Job) and its
+ * attempt in flight. */
+interface Loop extends Job {
+  entry: Entry;
   check: HealthCheckConfig;
   up: boolean;
   successes: number;
   failures: number;
-  timer?: NodeJS.Timeout;
-  inflight?: AbortController;
+  /** Present while an attempt is in flight: ends it at once (when the loop is halted). */
+  cancel?: () => void;
   last: LastResult | null;
   /** Absolute weight from a dynamic command check, kept until it reports another. */
   weight?: number;
@@ -56,6 +67,7 @@ interface Loop {
 }
 
 interface Entry {
+  /** The service's key (serviceKey()). */
   service: string;
   address: string;
   port: number;
@@ -65,7 +77,7 @@ interface Entry {
   up: boolean;
   since: string;
   stopped: boolean;
-  /** The real server as in the config of the last update(), for its configured weight. */
+  /** The real server as in the service's last update, for its configured weight. */
   rs: RealServerConfig;
 }
 
@@ -75,7 +87,40 @@ function rsPort(s: ServiceConfig, r: RealServerConfig): number {
   return s.fwmark === undefined && (method === 'dr' || method === 'tun') ? s.port ?? 0 : r.port ?? s.port ?? 0;
 }
 
-const entryKey = (s: ServiceConfig, r: RealServerConfig) => `${serviceKey(s)} -> ${r.address}:${rsPort(s, r)}`;
+/** A real server's key within its service: the address:port the dataplane knows it by. */
+const rsKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${rsPort(s, r)}`;
+
+/** A service's quorum, and whether a change of it is worth a log line. */
+interface QuorumState {
+  has: boolean;
+  /** It has held quorum with live real servers (since it last had none): losing it is news. */
+  held: boolean;
+  /** Its loss was logged, so regaining it is too. */
+  lossLogged: boolean;
+}
+
+/** A service as the monitor last heard of it, with its real servers' entries in config order. */
+interface ServiceRecord {
+  s: ServiceConfig;
+  entries: Map<string, Entry>;
+}
+
+export interface HealthMonitorOptions {
+  log?: HealthLog;
+  /** Called with the keys of the services whose dataplane form changed (state, dynamic weight,
+   * quorum); results within changeWindowMs of the first are reported together, once. */
+  onChange: (serviceKeys: string[]) => void;
+  allowCommands?: boolean;
+  /** How long changes are gathered before onChange is called, ms; default 10. */
+  changeWindowMs?: number;
+  /** Most checks running at once; due checks beyond it wait their turn. Default 1000. */
+  maxInFlight?: number;
+  /** Most checks started in one event loop turn; default 200. */
+  startsPerTurn?: number;
+  /** Threads that run the checks (their sockets and callbacks) off this thread, so thousands
+   * of checks a second do not stall it; default 1; 0 runs them here. */
+  checkThreads?: number;
+}
 
 /** JSON with object keys sorted, so the same checks written in another order compare equal. */
 const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
@@ -84,64 +129,86 @@ const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
 export class HealthMonitor {
   private readonly log?: HealthLog;
   private readonly onChange: (serviceKeys: string[]) => void;
-  private readonly byKey = new Map<string, ServiceConfig>();
-  private lastList?: ServiceConfig[];
   private readonly allowCommands: boolean;
-  private cfg: FulcrumConfig | undefined;
-  private readonly entries = new Map<string, Entry>();
+  private readonly changeWindowMs: number;
+  /** By serviceKey(), in the order they were first heard of (update() keeps the config's). */
+  private services = new Map<string, ServiceRecord>();
   /** Per service key; a service never evaluated has quorum (keepalived starts with it). */
-  private readonly quorumState = new Map<string, boolean>();
+  private readonly quorumState = new Map<string, QuorumState>();
   private readonly count = { checks: 0, failures: 0, transitions: 0 };
+  /** Services changed since onChange was last called, and the timer that will call it. */
+  private readonly pending = new Set<string>();
+  private flushTimer?: NodeJS.Timeout;
+  private readonly scheduler: CheckScheduler<Loop>;
+  private readonly pool?: CheckPool;
 
-  constructor(opts: { log?: HealthLog; onChange: (serviceKeys: string[]) => void; allowCommands?: boolean }) {
+  constructor(opts: HealthMonitorOptions) {
     this.log = opts.log;
     this.onChange = opts.onChange;
     this.allowCommands = opts.allowCommands ?? false;
+    this.changeWindowMs = opts.changeWindowMs ?? 10;
+    this.scheduler = new CheckScheduler<Loop>((loop) => this.run(loop), {
+      maxInFlight: Math.max(1, opts.maxInFlight ?? 1000),
+      startsPerTurn: Math.max(1, opts.startsPerTurn ?? 200),
+    });
+    const threads = opts.checkThreads ?? 1;
+    if (threads > 0) this.pool = new CheckPool(threads);
   }
 
-  /** Services added or changed, and services gone (by serviceKey). */
+  /** Starts and stops the check loops of these services only: `changed` are added or replaced
+   * (a real server whose checks did not change keeps its state and timers), `removed` (service
+   * keys) stop being checked. Quorum is not evaluated here (effectiveService() does). */
   updateServices(changed: ServiceConfig[], removed: string[]): void {
-    for (const k of removed) this.byKey.delete(k);
-    for (const s of changed) this.byKey.set(serviceKey(s), s);
-    this.lastList = [...this.byKey.values()];
-    this.update({ ...(this.cfg ?? { dataplane: { ports: [] } }), services: this.lastList } as FulcrumConfig);
-  }
-
-  /** Starts and stops check loops to match cfg; a real server whose checks did not change
-   * keeps its state and timers. */
-  update(cfg: FulcrumConfig): void {
-    this.cfg = cfg;
-    if (cfg.services !== this.lastList) {
-      this.byKey.clear();
-      for (const s of cfg.services ?? []) this.byKey.set(serviceKey(s), s);
-    }
-    const wanted = new Map<string, { s: ServiceConfig; r: RealServerConfig; checks: HealthCheckConfig[] }>();
-    for (const s of cfg.services ?? [])
-      for (const r of s.realServers ?? []) wanted.set(entryKey(s, r), { s, r, checks: r.healthChecks ?? s.healthChecks ?? [] });
-    for (const [key, e] of this.entries) {
-      const w = wanted.get(key);
-      if (!w || canonical(w.checks) !== e.signature) {
-        this.halt(e);
-        this.entries.delete(key);
-      }
+    for (const key of removed) {
+      const rec = this.services.get(key);
+      if (rec) for (const e of rec.entries.values()) this.halt(e);
+      this.services.delete(key);
+      this.quorumState.delete(key);
+      this.pending.delete(key);
     }
     const now = new Date().toISOString();
-    for (const [key, { s, r, checks }] of wanted) {
-      const kept = this.entries.get(key);
-      if (kept) {
-        kept.rs = r;
-        continue;
+    const signatures = new Map<HealthCheckConfig[], string>();
+    for (const s of changed) {
+      const key = serviceKey(s);
+      const old = this.services.get(key)?.entries;
+      const entries = new Map<string, Entry>();
+      for (const r of s.realServers ?? []) {
+        const rk = rsKey(s, r);
+        // validateConfig refuses a real server listed twice; should one come anyway, the first counts.
+        if (entries.has(rk)) continue;
+        const checks = r.healthChecks ?? s.healthChecks ?? [];
+        // Real servers share their service's checks: the same array has the same signature.
+        let signature = signatures.get(checks);
+        if (signature === undefined) signatures.set(checks, (signature = canonical(checks)));
+        const kept = old?.get(rk);
+        if (kept && kept.signature === signature) {
+          kept.rs = r;
+          entries.set(rk, kept);
+          continue;
+        }
+        const e: Entry = {
+          service: key, address: r.address, port: rsPort(s, r), signature,
+          loops: [], up: true, since: now, stopped: false, rs: r,
+        };
+        e.loops = checks.map((check) => ({ entry: e, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
+        entries.set(rk, e);
+        const t = performance.now();
+        for (const loop of e.loops)
+          this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
       }
-      const e: Entry = {
-        service: serviceKey(s), address: r.address, port: rsPort(s, r), signature: canonical(checks),
-        loops: checks.map((check) => ({ check, up: true, successes: 0, failures: 0, last: null })),
-        up: true, since: now, stopped: false, rs: r,
-      };
-      this.entries.set(key, e);
-      for (const loop of e.loops) this.schedule(e, loop, Math.random() * (loop.check.warmup ?? DEFAULTS.warmup));
+      if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) this.halt(e);
+      this.services.set(key, { s, entries });
     }
-    const services = new Set((cfg.services ?? []).map(serviceKey));
-    for (const k of this.quorumState.keys()) if (!services.has(k)) this.quorumState.delete(k);
+  }
+
+  /** The whole config: its services are updated, those no longer in it removed, and their
+   * order becomes the config's. */
+  update(cfg: FulcrumConfig): void {
+    const services = cfg.services ?? [];
+    const keys = new Set(services.map(serviceKey));
+    this.updateServices(services, [...this.services.keys()].filter((k) => !keys.has(k)));
+    this.services = new Map([...keys].map((k) => [k, this.services.get(k)!]));
+    for (const k of this.quorumState.keys()) if (!keys.has(k)) this.quorumState.delete(k);
   }
 
   /** The config as the dataplane should have it now; cfg itself is left as it is. Evaluates
@@ -152,86 +219,114 @@ export class HealthMonitor {
     return out;
   }
 
+  /** Every checked service's real servers, in service order. */
   status(): RealServerStatus[] {
     const rows: RealServerStatus[] = [];
-    for (const s of this.cfg?.services ?? []) {
-      for (const r of s.realServers ?? []) {
-        const e = this.entries.get(entryKey(s, r));
-        if (!e) continue;
-        const row: RealServerStatus = {
-          service: e.service, address: e.address, port: e.port,
-          state: e.loops.length === 0 ? 'unchecked' : e.up ? 'up' : 'down',
-          since: e.since, lastResult: this.lastResult(e),
-        };
-        if (e.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(e, r);
-        rows.push(row);
-      }
-    }
+    for (const rec of this.services.values()) rows.push(...this.rows(rec));
     return rows;
   }
 
-  /** The rows of status() for one service. */
-  statusOf(serviceKeyOf: string): RealServerStatus[] {
-    return this.status().filter((r) => r.service === serviceKeyOf);
+  /** One service's rows of status(), found by key; none for a service the monitor does not know. */
+  statusOf(serviceKey: string): RealServerStatus[] {
+    const rec = this.services.get(serviceKey);
+    return rec ? this.rows(rec) : [];
+  }
+
+  /** One service's row of quorum(); undefined for a service the monitor does not know. */
+  quorumOf(serviceKey: string): QuorumStatus | undefined {
+    const rec = this.services.get(serviceKey);
+    return rec && this.quorumRow(rec.s);
   }
 
   quorum(): QuorumStatus[] {
-    return (this.cfg?.services ?? []).map((s) => {
-      const hasQuorum = this.quorumState.get(serviceKey(s)) ?? true;
-      return { service: serviceKey(s), hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
-    });
+    return [...this.services.values()].map((rec) => this.quorumRow(rec.s));
   }
 
   counters(): { checks: number; failures: number; transitions: number } {
     return { ...this.count };
   }
 
+  /** How the schedule keeps up: checks in flight and queued, and how late they started
+   * (since the last call with reset). */
+  scheduling(reset = false): SchedulingStatus {
+    return this.scheduler.status(reset);
+  }
+
   /** Clears every timer and aborts every check in flight; update() starts afresh. */
   stop(): void {
-    for (const e of this.entries.values()) this.halt(e);
-    this.entries.clear();
+    for (const rec of this.services.values()) for (const e of rec.entries.values()) this.halt(e);
+    this.scheduler.clear();
+    this.pool?.close();
+    this.services.clear();
+    this.pending.clear();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  private rows(rec: ServiceRecord): RealServerStatus[] {
+    const rows: RealServerStatus[] = [];
+    for (const e of rec.entries.values()) {
+      const row: RealServerStatus = {
+        service: e.service, address: e.address, port: e.port,
+        state: e.loops.length === 0 ? 'unchecked' : e.up ? 'up' : 'down',
+        since: e.since, lastResult: this.lastResult(e),
+      };
+      if (e.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(e, e.rs);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  private quorumRow(s: ServiceConfig): QuorumStatus {
+    const key = serviceKey(s);
+    const hasQuorum = this.quorumState.get(key)?.has ?? true;
+    return { service: key, hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
   }
 
   private halt(e: Entry) {
     e.stopped = true;
     for (const loop of e.loops) {
-      clearTimeout(loop.timer);
-      loop.timer = undefined;
-      loop.inflight?.abort();
-      loop.inflight = undefined;
+      this.scheduler.cancel(loop);
+      loop.cancel?.();
     }
   }
 
-  private schedule(e: Entry, loop: Loop, delayS: number) {
-    loop.timer = setTimeout(() => {
-      loop.timer = undefined;
-      void this.run(e, loop);
-    }, delayS * 1000);
-    // The monitor alone never keeps the process alive.
-    loop.timer.unref();
-  }
-
-  private async run(e: Entry, loop: Loop) {
+  /** One attempt, started by the scheduler when due and a slot is free. */
+  private async run(loop: Loop) {
+    const e = loop.entry;
     const target: CheckTarget = { address: e.address, port: e.port };
-    const ac = new AbortController();
-    loop.inflight = ac;
     const started = performance.now();
-    const result: CheckResult = loop.check.type === 'command' && !this.allowCommands
-      ? { ok: false, detail: 'command checks are not allowed here (only from the config file)' }
-      : await runCheck(loop.check, target, { signal: ac.signal }).catch((err: Error) => ({ ok: false, detail: `check failed: ${err.message}` }));
-    if (e.stopped || ac.signal.aborted) return;
-    loop.inflight = undefined;
-    this.record(e, loop, result, performance.now() - started);
+    let attempt: Promise<CheckResult>;
+    if (loop.check.type === 'command' && !this.allowCommands) {
+      attempt = Promise.resolve({ ok: false, detail: 'command checks are not allowed here (only from the config file)' });
+    } else if (this.pool) {
+      const { result, cancel } = this.pool.run(loop.check, target);
+      attempt = result;
+      loop.cancel = cancel;
+    } else {
+      const ac = new AbortController();
+      attempt = runCheck(loop.check, target, { signal: ac.signal });
+      loop.cancel = () => ac.abort();
+    }
+    const result = await attempt.catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }));
+    loop.cancel = undefined;
+    if (e.stopped) return;
+    this.record(loop, result, performance.now() - started);
   }
 
-  /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane. */
-  private record(e: Entry, loop: Loop, result: CheckResult, durationMs: number) {
+  /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane.
+   * Costs the checks of this real server and the real servers of its service, nothing more. */
+  private record(loop: Loop, result: CheckResult, durationMs: number) {
+    const e = loop.entry;
     const c = loop.check;
     this.count.checks++;
     if (!result.ok) this.count.failures++;
     loop.last = { ok: result.ok, detail: `${c.type}: ${result.detail}`, at: new Date().toISOString(), durationMs: Math.round(durationMs) };
     const weightBefore = this.weight(e, e.rs);
-    let next = c.interval ?? DEFAULTS.interval;
+    // The next attempt keeps the schedule: an interval after this one was due (a late start
+    // does not push the rest later), or a retry delayBeforeRetry after this failure.
+    const now = performance.now();
+    let next = Math.max(now, loop.due + (c.interval ?? DEFAULTS.interval) * 1000);
     if (result.ok) {
       loop.failures = 0;
       if (result.weight !== undefined) loop.weight = result.weight;
@@ -247,11 +342,11 @@ export class HealthMonitor {
           loop.up = false;
           loop.failures = 0;
         } else {
-          next = c.delayBeforeRetry ?? DEFAULTS.delayBeforeRetry;
+          next = now + (c.delayBeforeRetry ?? DEFAULTS.delayBeforeRetry) * 1000;
         }
       }
     }
-    this.schedule(e, loop, next);
+    this.scheduler.at(loop, next);
 
     const up = e.loops.every((l) => l.up);
     const stateChanged = up !== e.up;
@@ -264,9 +359,28 @@ export class HealthMonitor {
       else this.log?.warn(o, 'real server down');
     }
     const weightChanged = e.up && this.weight(e, e.rs) !== weightBefore;
-    const s = this.cfg?.services?.find((x) => serviceKey(x) === e.service);
-    const quorumChanged = s !== undefined && this.judgeQuorum(s);
-    if (stateChanged || weightChanged || quorumChanged) this.onChange([e.service]);
+    // Quorum moves only with the live weight sum, which moves only with a state or weight.
+    const rec = stateChanged || weightChanged ? this.services.get(e.service) : undefined;
+    const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s, this.liveSum(rec));
+    if (stateChanged || weightChanged || quorumChanged) this.changed(e.service);
+  }
+
+  /** Notes a service whose dataplane form changed; onChange hears of it once, after the window. */
+  private changed(key: string) {
+    this.pending.add(key);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      const keys = [...this.pending];
+      this.pending.clear();
+      if (!keys.length) return;
+      try {
+        this.onChange(keys);
+      } catch (err) {
+        this.log?.warn({ err: (err as Error).message, services: keys.length }, 'the health change handler failed');
+      }
+    }, this.changeWindowMs);
+    this.flushTimer.unref();
   }
 
   /** The last result worth showing: while down, the latest from a failing check. */
@@ -285,35 +399,55 @@ export class HealthMonitor {
 
   /** Each real server of s with whether it is up (unmonitored ones are) and its live weight. */
   private assess(s: ServiceConfig) {
+    const entries = this.services.get(serviceKey(s))?.entries;
     return (s.realServers ?? []).map((r) => {
-      const e = this.entries.get(entryKey(s, r));
+      const e = entries?.get(rsKey(s, r));
       return { r, up: e?.up ?? true, weight: this.weight(e, r) };
     });
   }
 
-  /** keepalived's quorum rule; returns whether the service's quorum state changed. */
-  private judgeQuorum(s: ServiceConfig): boolean {
+  /** The weights of the live real servers of a service as last updated. */
+  private liveSum(rec: ServiceRecord): number {
+    let sum = 0;
+    for (const e of rec.entries.values()) if (e.up) sum += this.weight(e, e.rs);
+    return sum;
+  }
+
+  /** keepalived's quorum rule on the live weight sum; returns whether the service's quorum state changed. */
+  private judgeQuorum(s: ServiceConfig, sum: number): boolean {
     const key = serviceKey(s);
-    const had = this.quorumState.get(key) ?? true;
-    const sum = this.assess(s).reduce((acc, x) => acc + (x.up ? x.weight : 0), 0);
+    let q = this.quorumState.get(key);
+    if (!q) this.quorumState.set(key, (q = { has: true, held: false, lossLogged: false }));
+    const had = q.has;
     const quorum = s.quorum ?? 1;
     const hysteresis = s.hysteresis ?? 0;
     const threshold = had ? quorum - hysteresis : quorum + hysteresis;
     const has = had ? !(sum === 0 || sum < threshold) : sum >= threshold;
-    this.quorumState.set(key, has);
-    if (has === had) return false;
-    const o = { service: key, weightSum: sum, threshold, sorryServer: s.sorryServer ? `${s.sorryServer.address}:${s.sorryServer.port ?? s.port ?? 0}` : null };
-    if (has) this.log?.info(o, 'service regained quorum');
-    else this.log?.warn(o, 'service lost quorum');
-    return true;
+    q.has = has;
+    // A service with no real servers (ipvsadm -A, or the operator removed them) has nothing to
+    // lose: it starts without quorum and gains it with its first servers, without a word.
+    const servers = (s.realServers?.length ?? 0) > 0;
+    const news = has !== had;
+    const o = () => ({ service: key, weightSum: sum, threshold, sorryServer: s.sorryServer ? `${s.sorryServer.address}:${s.sorryServer.port ?? s.port ?? 0}` : null });
+    if (news && !has && q.held && servers) {
+      this.log?.warn(o(), 'service lost quorum');
+      q.lossLogged = true;
+    } else if (news && has && q.lossLogged) {
+      this.log?.info(o(), 'service regained quorum');
+      q.lossLogged = false;
+    }
+    q.held = servers && (q.held || (has && sum > 0));
+    return news;
   }
 
-  /** The service as the dataplane should have it now (quorum judged). */
+
+  /** The service as the dataplane should have it now; evaluates (and may change) its quorum. */
   effectiveService(s: ServiceConfig): ServiceConfig {
-    this.judgeQuorum(s);
-    const sorry = this.quorumState.get(serviceKey(s)) ? undefined : s.sorryServer;
+    const assessed = this.assess(s);
+    this.judgeQuorum(s, assessed.reduce((acc, x) => acc + (x.up ? x.weight : 0), 0));
+    const sorry = (this.quorumState.get(serviceKey(s))?.has ?? true) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
-    for (const { r, up, weight } of this.assess(s)) {
+    for (const { r, up, weight } of assessed) {
       // With quorum lost, the sorry server takes the live servers' place (keepalived removes
       // them); failed ones kept at weight 0 stay as they are.
       if (up && !sorry) realServers.push({ ...r, weight });
@@ -323,7 +457,7 @@ export class HealthMonitor {
       const port = sorry.port ?? s.port;
       const stand: RealServerConfig = { address: sorry.address, ...(port !== undefined ? { port } : {}), method: sorry.method ?? 'nat', weight: 1 };
       // The dataplane takes each address:port once: the sorry server replaces its own failed entry.
-      const kept = realServers.filter((r) => entryKey(s, r) !== entryKey(s, stand));
+      const kept = realServers.filter((r) => rsKey(s, r) !== rsKey(s, stand));
       return { ...s, realServers: [...kept, stand] };
     }
     return s.realServers === undefined ? s : { ...s, realServers };

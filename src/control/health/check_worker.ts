@@ -1,0 +1,53 @@
+// The inside of a check thread (pool.ts): runs the checks the monitor sends, with checkers.ts,
+// and sends their results back, gathered per event loop turn. Sockets, child processes and
+// their callbacks live here, off the control plane's thread, so 20,000 checks a second do not
+// stall the API; the monitor keeps all state and decisions.
+import { parentPort } from 'node:worker_threads';
+import type { HealthCheckConfig } from '../config_schema';
+import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+
+export interface CheckRequest {
+  id: number;
+  check: HealthCheckConfig;
+  target: CheckTarget;
+}
+
+export interface PoolMessage {
+  run?: CheckRequest[];
+  abort?: number[];
+  /** Abort everything and end the thread. */
+  close?: boolean;
+}
+
+export type CheckReply = Array<{ id: number; result: CheckResult }>;
+
+if (parentPort) {
+  const port = parentPort;
+  const inflight = new Map<number, AbortController>();
+  let out: CheckReply = [];
+  const flush = () => {
+    const batch = out;
+    out = [];
+    port.postMessage(batch);
+  };
+  port.on('message', (m: PoolMessage) => {
+    if (m.close) {
+      for (const ac of inflight.values()) ac.abort();
+      // A command aborted is killed at once, but only this thread's loop can reap it: it runs a
+      // moment longer, so no zombie is left behind.
+      setTimeout(() => port.close(), 250);
+      return;
+    }
+    for (const id of m.abort ?? []) inflight.get(id)?.abort();
+    for (const r of m.run ?? []) {
+      const ac = new AbortController();
+      inflight.set(r.id, ac);
+      runCheck(r.check, r.target, { signal: ac.signal })
+        .catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }))
+        .then((result) => {
+          inflight.delete(r.id);
+          if (out.push({ id: r.id, result }) === 1) setImmediate(flush);
+        });
+    }
+  });
+}

@@ -1,0 +1,98 @@
+// The health check scheduler: jobs start in due order and not before they are due, at most
+// maxInFlight at once (the rest wait in order), a cancelled job never starts, and how late
+// each started is recorded.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CheckScheduler, type Job } from '../../src/control/health/schedule';
+
+interface TestJob extends Job { name: string }
+const job = (name: string): TestJob => ({ name, due: 0, heapIndex: -1, cancelled: false });
+
+async function until(what: string, ok: () => boolean, ms = 2000) {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > ms) throw new Error(`${what} did not happen within ${ms} ms`);
+    await sleep(5);
+  }
+}
+
+test('jobs start in due order, none before it is due', async () => {
+  const started: Array<{ name: string; late: number }> = [];
+  const s = new CheckScheduler<TestJob>(async (j) => void started.push({ name: j.name, late: performance.now() - j.due }),
+    { maxInFlight: 100, startsPerTurn: 100 });
+  const t0 = performance.now();
+  for (const [name, at] of [['e', 100], ['a', 20], ['c', 60], ['b', 40], ['d', 80]] as const) s.at(job(name), t0 + at);
+  await until('all started', () => started.length === 5);
+  assert.deepEqual(started.map((x) => x.name), ['a', 'b', 'c', 'd', 'e']);
+  // Node's timers fire on whole milliseconds: a job may go up to 1 ms early, never more.
+  assert.ok(started.every((x) => x.late >= -1), JSON.stringify(started));
+  const st = s.status();
+  assert.equal(st.started, 5);
+  assert.equal(st.waiting, 0);
+  assert.ok(st.lateMs.max >= 0);
+});
+
+test('at most maxInFlight run at once; the others wait in order and start as slots free up', async () => {
+  const running = new Map<string, () => void>();
+  const order: string[] = [];
+  const s = new CheckScheduler<TestJob>((j) => new Promise<void>((resolve) => {
+    order.push(j.name);
+    running.set(j.name, () => { running.delete(j.name); resolve(); });
+  }), { maxInFlight: 2, startsPerTurn: 100 });
+  const now = performance.now();
+  ['a', 'b', 'c', 'd', 'e'].forEach((n, i) => s.at(job(n), now + i * 0.01));
+  await until('two running', () => running.size === 2);
+  await sleep(20);
+  assert.deepEqual(order, ['a', 'b']);
+  assert.deepEqual({ ...s.status(), lateMs: undefined }, { inFlight: 2, peakInFlight: 2, maxInFlight: 2, queued: 3, waiting: 0, started: 2, lateMs: undefined });
+  running.get('a')!();
+  await until('c started', () => order.length === 3);
+  assert.deepEqual(order, ['a', 'b', 'c']);
+  running.get('b')!();
+  running.get('c')!();
+  await until('the rest started', () => order.length === 5);
+  assert.deepEqual(order, ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(s.status().peakInFlight, 2);
+  running.get('d')!();
+  running.get('e')!();
+});
+
+test('a cancelled job never starts, whether it was waiting for its time or queued for a slot', async () => {
+  const order: string[] = [];
+  let release!: () => void;
+  const s = new CheckScheduler<TestJob>((j) => {
+    order.push(j.name);
+    return j.name === 'a' ? new Promise<void>((r) => { release = r; }) : Promise.resolve();
+  }, { maxInFlight: 1, startsPerTurn: 100 });
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(job);
+  const now = performance.now();
+  s.at(a, now);
+  s.at(b, now + 1);
+  s.at(c, now + 2);
+  s.at(d, now + 500);
+  await until('a running, b and c queued', () => order.length === 1 && s.status().queued === 2);
+  s.cancel(b);
+  s.cancel(d);
+  assert.equal(s.status().waiting, 0);
+  release();
+  await sleep(60);
+  assert.deepEqual(order, ['a', 'c']);
+  s.at(b, performance.now());
+  await sleep(20);
+  assert.deepEqual(order, ['a', 'c'], 'cancelled for good');
+});
+
+test('lateness is recorded: a job held behind a busy slot starts late by about as long', async () => {
+  let release!: () => void;
+  const s = new CheckScheduler<TestJob>((j) => (j.name === 'slow' ? new Promise<void>((r) => { release = r; }) : Promise.resolve()),
+    { maxInFlight: 1, startsPerTurn: 100 });
+  s.at(job('slow'), performance.now());
+  s.at(job('held'), performance.now());
+  await sleep(80);
+  release();
+  await until('held started', () => s.status().started === 2);
+  const st = s.status(true);
+  assert.ok(st.lateMs.max >= 70, JSON.stringify(st));
+  assert.equal(s.status().started, 0, 'reset');
+});
