@@ -141,6 +141,11 @@ export interface NativeAddon {
   apply(core: NativeCoreConfig): Promise<void>;
   /** Publishes a change to the running config (see NativeDelta); settles as apply does. */
   applyDelta(delta: NativeDelta): Promise<void>;
+  /** Converts and keeps part of a large delta; the next applyDelta publishes every staged part
+   * with its own as one snapshot (a restore crosses over in slices, the workers see it whole). */
+  stageDelta(part: NativeDelta): void;
+  /** Forgets staged parts (the change they belonged to was abandoned). */
+  dropStaged(): void;
   stats(): Promise<DataplaneStats>;
   /** One page of one worker's table: scans up to max records from cursor; next is 0 at the end. */
   connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;

@@ -327,13 +327,56 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
 }
 
 // applyDelta({upsert?, remove?, rules?, timeouts?, tunnelSource?}): see NativeDelta.
+// A large delta (a 10,000-service restore) is handed over in parts, so converting it never
+// holds the event loop for long: stageDelta(part) converts and keeps each part, and the next
+// applyDelta publishes everything staged plus its own part as ONE snapshot (the workers never
+// see half a restore). dropStaged() forgets staged parts (the change was abandoned). One
+// writer stages at a time (the control side's queue).
+CoreDelta g_staged;
+bool g_has_staged = false;
+
+void merge_delta(CoreDelta& into, CoreDelta&& part) {
+  for (ServiceConfig& s : part.upsert) into.upsert.push_back(std::move(s));
+  into.remove.insert(into.remove.end(), part.remove.begin(), part.remove.end());
+  if (part.rules) into.rules = std::move(part.rules);
+  if (part.timeouts) into.timeouts = part.timeouts;
+  if (part.tunnel_source) into.tunnel_source = part.tunnel_source;
+}
+
+Napi::Value StageDelta(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  running_dataplane(env);
+  if (info.Length() < 1 || !info[0].IsObject()) type_error(env, "stageDelta: expected a delta object");
+  CoreDelta part;
+  std::vector<std::string> problems;
+  if (!convert_core_delta(info[0].As<Napi::Object>(), part, problems)) throw config_error(env, problems);
+  merge_delta(g_staged, std::move(part));
+  g_has_staged = true;
+  return env.Undefined();
+}
+
+Napi::Value DropStaged(const Napi::CallbackInfo& info) {
+  g_staged = CoreDelta{};
+  g_has_staged = false;
+  return info.Env().Undefined();
+}
+
 Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dataplane& d = running_dataplane(env);
   if (info.Length() < 1 || !info[0].IsObject()) type_error(env, "applyDelta: expected a delta object");
   CoreDelta delta;
   std::vector<std::string> problems;
-  if (!convert_core_delta(info[0].As<Napi::Object>(), delta, problems)) throw config_error(env, problems);
+  bool ok = convert_core_delta(info[0].As<Napi::Object>(), delta, problems);
+  if (g_has_staged) {
+    // Staged parts come first: removes before upserts holds across parts too.
+    CoreDelta all = std::move(g_staged);
+    g_staged = CoreDelta{};
+    g_has_staged = false;
+    merge_delta(all, std::move(delta));
+    delta = std::move(all);
+  }
+  if (!ok) throw config_error(env, problems);
   return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
     return d.apply_delta(delta, problems, std::move(done));
   });
@@ -588,6 +631,8 @@ void register_dataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("running", Napi::Function::New(env, Running));
   exports.Set("apply", Napi::Function::New(env, Apply));
   exports.Set("applyDelta", Napi::Function::New(env, ApplyDelta));
+  exports.Set("stageDelta", Napi::Function::New(env, StageDelta));
+  exports.Set("dropStaged", Napi::Function::New(env, DropStaged));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("connections", Napi::Function::New(env, Connections));
   exports.Set("flush", Napi::Function::New(env, Flush));

@@ -9,12 +9,12 @@
 import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
 import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
-import { Director, type ServiceView } from './director';
+import { Director } from './director';
 import { splitFileOnly, withFileOnly, type FileOnlyOverlay } from './file_only';
 import { HealthMonitor } from './health/monitor';
 import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type Rates } from './rates';
-import { DesiredState, type DynamicPart, type Draft } from './state';
+import { breathe, DesiredState, type DynamicPart, type Draft } from './state';
 
 export interface Logger {
   info(o: object, msg: string): void;
@@ -140,7 +140,13 @@ export class Daemon {
       this.state.commit(c);
       if (overlay) this.overlay = overlay;
       const put = new Set(c.put.map(serviceId));
-      this.health.updateServices(merged, c.del.filter((id) => !put.has(id)).map(keyOfId));
+      // The health monitor takes a restore's services in slices too.
+      const gone = c.del.filter((id) => !put.has(id)).map(keyOfId);
+      const slice = { start: performance.now() };
+      for (let i = 0; i < Math.max(merged.length, 1); i += 500) {
+        if (i) await breathe(slice);
+        this.health.updateServices(merged.slice(i, i + 500), i ? [] : gone);
+      }
       return result;
     });
   }
@@ -181,21 +187,28 @@ export class Daemon {
     return { before, file };
   }
 
+  /** Every 2 s: the kernel estimator's tick for the totals, every service and real server,
+   * in slices (60,000 real servers at once held the event loop for tens of ms). */
   private async sampleRates(): Promise<void> {
-    let views: ServiceView[];
+    let stats: DataplaneStats;
     try {
-      this.lastStats = await this.director.stats();
-      views = await this.director.services(undefined, this.lastStats);
+      stats = await this.director.stats();
     } catch (e) {
       if (!this.addon.running()) return;  // stopped: nothing to sample
       this.log.error({ err: (e as Error).message }, 'reading counters for the rate estimator failed');
       return;
     }
-    for (const v of views) {
-      this.rates.sample(`s ${v.id}`, v.stats);
-      for (const d of v.dests) this.rates.sample(`d ${v.id} ${d.address}:${d.port}`, d.stats);
+    this.lastStats = stats;
+    this.rates.sample('total', stats.total);
+    const ids = [...this.state.ids()];
+    const slice = { start: performance.now() };
+    for (let i = 0; i < ids.length; i += 200) {
+      await breathe(slice);
+      for (const v of await this.director.services(ids.slice(i, i + 200), stats)) {
+        this.rates.sample(`s ${v.id}`, v.stats);
+        for (const d of v.dests) this.rates.sample(`d ${v.id} ${d.address}:${d.port}`, d.stats);
+      }
     }
-    this.rates.sample('total', this.lastStats.total);
   }
 
   /** ipvsadm -Z [service]: counters restart from zero, rates too; all, or one service's

@@ -141,8 +141,22 @@ export class Director {
 
   /** Sends the services given and, for each table-wide setting `d` changes, its value now. */
   private async publish(upsert: NativeService[], remove: number[], d: Pick<DataplaneDelta, 'matchRules' | 'timeouts' | 'tunnelSource'>): Promise<void> {
+    // A large change crosses to the addon in parts, the event loop breathing between them;
+    // the last call publishes them all as one snapshot.
+    const PART = 250;
+    const slice = { start: performance.now() };
+    let from = 0;
+    try {
+      for (; upsert.length - from > PART; from += PART) {
+        await breathe(slice);
+        this.addon.stageDelta({ upsert: upsert.slice(from, from + PART) });
+      }
+    } catch (e) {
+      this.addon.dropStaged();
+      throw e;
+    }
     await this.addon.applyDelta({
-      upsert, remove,
+      upsert: from ? upsert.slice(from) : upsert, remove,
       ...(d.matchRules ? { rules: this.rules } : {}),
       ...(d.timeouts ? { timeouts: this.timeouts } : {}),
       ...(d.tunnelSource !== undefined ? { tunnelSource: this.tunnelSource } : {}),

@@ -33,7 +33,14 @@ interface Estimator {
   avg: bigint[];
   /** Set by reset(): the next sample only becomes the base. */
   rebase: boolean;
+  /** The same state as plain numbers while every value is below 2^53 (exact there): BigInt
+   * arithmetic for 60,000 real servers every 2 s held the event loop ~90 ms. */
+  fast?: { last: number[]; avg: number[] };
 }
+
+/** Below this every value of the fast path, and each step's intermediate, is exact. */
+const SAFE = 2 ** 52;
+const SHIFT_MUL = [512, 512, 512, 16, 16] as const;
 
 function toU64(c: CounterSample): bigint[] {
   return FIELDS.map((f) => {
@@ -44,6 +51,17 @@ function toU64(c: CounterSample): bigint[] {
   });
 }
 
+/** The counters as plain numbers when all are small non-negative integers, else undefined. */
+function smallNumbers(c: CounterSample): number[] | undefined {
+  const out: number[] = [];
+  for (const f of FIELDS) {
+    const v = c[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= SAFE) return undefined;
+    out.push(v);
+  }
+  return out;
+}
+
 export class RateEstimator {
   private readonly ests = new Map<string, Estimator>();
 
@@ -52,14 +70,35 @@ export class RateEstimator {
    * reset) only records the base. The update is ip_vs_chain_estimation()'s:
    *   rate = (now - last) << 9;  avg += ((s64)rate - (s64)avg) >> 2;   (bytes: << 4)
    * with u64 counters and an arithmetic shift on the signed difference, as the kernel does.
+   * While every value is small the same steps run on numbers (exact below 2^53: the shift of
+   * a signed difference is Math.floor(d / 4)); otherwise on 64-bit BigInts.
    */
   sample(key: string, c: CounterSample): void {
-    const now = toU64(c);
     const e = this.ests.get(key);
+    const small = smallNumbers(c);
+    if (small && e?.fast && !e.rebase) {
+      const { last, avg } = e.fast;
+      let ok = true;
+      for (let i = 0; i < 5; i++) if (small[i] < last[i] || (small[i] - last[i]) * SHIFT_MUL[i] >= SAFE) ok = false;
+      if (ok) {
+        for (let i = 0; i < 5; i++) {
+          const rate = (small[i] - last[i]) * SHIFT_MUL[i];
+          avg[i] += Math.floor((rate - avg[i]) / 4);
+          last[i] = small[i];
+        }
+        return;
+      }
+    }
+    const now = toU64(c);
+    if (e?.fast) {  // leave the fast path: carry its state over exactly
+      e.last = e.fast.last.map(BigInt);
+      e.avg = e.fast.avg.map(BigInt);
+      e.fast = undefined;
+    }
     // Counters below the base mean the object behind the key was replaced (a dataplane restart,
     // a real server removed and added again): the kernel would give it a fresh estimator.
     if (!e || e.rebase || now.some((v, i) => v < e.last[i])) {
-      this.ests.set(key, { last: now, avg: FIELDS.map(() => 0n), rebase: false });
+      this.ests.set(key, { last: now, avg: FIELDS.map(() => 0n), rebase: false, ...(small ? { fast: { last: small, avg: [0, 0, 0, 0, 0] } } : {}) });
       return;
     }
     for (let i = 0; i < FIELDS.length; i++) {
@@ -73,6 +112,12 @@ export class RateEstimator {
   rates(key: string): Rates {
     const e = this.ests.get(key);
     if (!e) return { ...ZERO_RATES };
+    if (e.fast) {
+      const a = e.fast.avg;
+      const pkt = (v: number) => Math.floor((v + 0x1FF) / 1024);
+      const byt = (v: number) => Math.floor((v + 0xF) / 32);
+      return { cps: pkt(a[0]), inpps: pkt(a[1]), outpps: pkt(a[2]), inbps: byt(a[3]), outbps: byt(a[4]) };
+    }
     const pkt = (v: bigint) => Number(u64(v + 0x1FFn) >> 10n);
     const byt = (v: bigint) => Number(u64(v + 0xFn) >> 5n);
     return { cps: pkt(e.avg[0]), inpps: pkt(e.avg[1]), outpps: pkt(e.avg[2]), inbps: byt(e.avg[3]), outbps: byt(e.avg[4]) };
@@ -85,7 +130,7 @@ export class RateEstimator {
    * whether or not the caller's counters were zeroed too.)
    */
   reset(key?: string): void {
-    const zero = (e: Estimator) => { e.avg = FIELDS.map(() => 0n); e.rebase = true; };
+    const zero = (e: Estimator) => { e.avg = FIELDS.map(() => 0n); e.fast = undefined; e.rebase = true; };
     if (key === undefined) for (const e of this.ests.values()) zero(e);
     else { const e = this.ests.get(key); if (e) zero(e); }
   }

@@ -162,3 +162,20 @@ test('a counter that is not a non-negative integer is refused, naming it', () =>
   assert.throws(() => est.sample('x', { conns: 1.5, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }), /conns/);
   assert.throws(() => est.sample('x', { conns: 0, inpkts: 0, outpkts: -1, inbytes: 0, outbytes: 0 }), /outpkts/);
 });
+
+test('plain numbers and 64-bit integers give the same rates, step for step', () => {
+  const fast = new RateEstimator();
+  const big = new RateEstimator();
+  let seed = 12345;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  const c = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+  for (let step = 0; step < 500; step++) {
+    // Bursts and lulls, so averages rise and fall.
+    const scale = step % 50 < 25 ? 1000 : 3;
+    c.conns += rnd(scale); c.inpkts += rnd(scale * 10); c.outpkts += rnd(scale * 9);
+    c.inbytes += rnd(scale * 15000); c.outbytes += rnd(scale * 90000);
+    fast.sample('k', c);
+    big.sample('k', { conns: BigInt(c.conns), inpkts: BigInt(c.inpkts), outpkts: BigInt(c.outpkts), inbytes: BigInt(c.inbytes), outbytes: BigInt(c.outbytes) });
+    assert.deepEqual(fast.rates('k'), big.rates('k'), `step ${step}`);
+  }
+});
