@@ -140,6 +140,22 @@ export async function runControlBench(args: string[]): Promise<number> {
   try {
     await director.start();
 
+    // The floor under every acknowledged change: one small append made durable, on the same
+    // file system as the state directory.
+    const fsyncs: number[] = [];
+    const probe = path.join(dir, 'fsync-probe');
+    for (let k = 0; k < 200; k++) {
+      const t = performance.now();
+      const fd = fs.openSync(probe, 'a');
+      fs.writeSync(fd, '{"seq":1,"put":[{"weight":2}]}\n');
+      fs.fdatasyncSync(fd);
+      fs.closeSync(fd);
+      fsyncs.push(performance.now() - t);
+    }
+    res.fdatasync_ms_p50 = r1(pct(fsyncs, 0.5));
+    res.fdatasync_ms_p99 = r1(pct(fsyncs, 0.99));
+    say(`baseline: a small append + fdatasync in the state directory's file system: p50 ${res.fdatasync_ms_p50} ms, p99 ${res.fdatasync_ms_p99} ms`);
+
     const fv: number[] = [];
     for (let i = 0; i < 20; i++) {
       const r = runFvsadm(base, ['-Ln']);
@@ -147,7 +163,14 @@ export async function runControlBench(args: string[]): Promise<number> {
       fv.push(r.ms);
     }
     res.fvsadm_ms = r1(pct(fv, 0.5));
-    say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (median of 20; goal <= 60)`);
+    const nodeStart: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      spawnSync(process.execPath, ['-e', '0']);
+      nodeStart.push(performance.now() - t);
+    }
+    res.node_start_ms = r1(pct(nodeStart, 0.5));
+    say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (median of 20; goal <= 60); node -e 0 alone: ${res.node_start_ms} ms`);
 
     const text = saveText(o);
     await loopLagMaxMs(base);
