@@ -251,16 +251,7 @@ void Dataplane::stop() {
 
 Dataplane::ApplyResult Dataplane::apply(const CoreConfig& core, std::vector<std::string>& problems,
                                         std::function<void(Request&, const char*)> done) {
-  if (!running_) {
-    problems.push_back("the dataplane is not running");
-    return ApplyResult::Refused;
-  }
-  // Checked first: a change the workers could not be asked to confirm is not made at all, so
-  // the caller's error means "absent", never "live but unconfirmed".
-  if (!commands_have_room()) {
-    problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
-    return ApplyResult::Busy;
-  }
+  if (ApplyResult r = can_publish(problems); r != ApplyResult::Applied) return r;
   std::unique_ptr<Snapshot> next = build_snapshot(core, cfg_.limits, current_.get(), problems);
   if (!next) return ApplyResult::Refused;
   return publish(std::move(next), std::move(done));
@@ -268,6 +259,15 @@ Dataplane::ApplyResult Dataplane::apply(const CoreConfig& core, std::vector<std:
 
 Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
                                               std::function<void(Request&, const char*)> done) {
+  if (ApplyResult r = can_publish(problems); r != ApplyResult::Applied) return r;
+  std::unique_ptr<Snapshot> next = fulcrum::apply_delta(*current_, delta, problems);
+  if (!next) return ApplyResult::Refused;
+  return publish(std::move(next), std::move(done));
+}
+
+// Checked before anything is built: a change the workers could not be asked to confirm is
+// not made at all, so the caller's error means "absent", never "live but unconfirmed".
+Dataplane::ApplyResult Dataplane::can_publish(std::vector<std::string>& problems) const {
   if (!running_) {
     problems.push_back("the dataplane is not running");
     return ApplyResult::Refused;
@@ -276,9 +276,7 @@ Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vecto
     problems.push_back("not applied: a worker's command ring is full (too many requests at once), try again");
     return ApplyResult::Busy;
   }
-  std::unique_ptr<Snapshot> next = fulcrum::apply_delta(*current_, delta, problems);
-  if (!next) return ApplyResult::Refused;
-  return publish(std::move(next), std::move(done));
+  return ApplyResult::Applied;
 }
 
 bool Dataplane::commands_have_room() const {

@@ -85,6 +85,8 @@ class Dataplane {
   // True when every worker's command ring can take one more request. Only the control thread
   // enqueues (single producer), so the room cannot vanish before the enqueue that follows.
   bool commands_have_room() const;
+  // Applied when a change may be published now; otherwise why not (problems says it).
+  ApplyResult can_publish(std::vector<std::string>& problems) const;
   ApplyResult publish(std::unique_ptr<Snapshot> next, std::function<void(Request&, const char*)> done);
 
   bool running_ = false;

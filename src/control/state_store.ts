@@ -82,12 +82,12 @@ function persistError(file: string, e: unknown): PersistError {
 }
 
 /** Writes a whole file atomically (temp file, fsync, rename, fsync the directory). */
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string | Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, data);
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -412,16 +412,7 @@ export class StateStore {
       while (this.appending) await this.appending.catch(() => undefined);
       // Keep only what came after `seq`.
       const buf = fs.readFileSync(this.journalFile).subarray(journalBytesAtSeq, this.journalBytes);
-      const jtmp = `${this.journalFile}.tmp-${process.pid}`;
-      const fd = fs.openSync(jtmp, 'w', 0o600);
-      try {
-        fs.writeSync(fd, buf);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(jtmp, this.journalFile);
-      fsyncDir(this.dir);
+      writeFileAtomic(this.journalFile, buf);
       this.journalBytes = buf.length;
     } catch (e) {
       try { fs.unlinkSync(tmp); } catch (u) { if (!isErrno(u)) throw u; /* not created, or the directory is unusable: next time */ }
