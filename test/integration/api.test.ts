@@ -56,7 +56,11 @@ describe('the REST API', { skip }, () => {
     assert.equal(r.status, 400);
     assert.ok(r.json.problems.some((p: string) => p.startsWith('scheduler')), JSON.stringify(r.json));
     assert.ok(r.json.problems.some((p: string) => p.startsWith('realServers[0].weight')), JSON.stringify(r.json));
-    assert.ok(r.json.problems.some((p: string) => p.includes("'color'")), JSON.stringify(r.json));
+    assert.ok(r.json.problems.some((p: string) => p.startsWith('realServers[0].color: unknown field')), JSON.stringify(r.json));
+    assert.ok(r.json.problems.includes("scheduler: unknown scheduler 'nope' (rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)"), JSON.stringify(r.json));
+    const hc = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.7', port: 80, healthChecks: [{ type: 'http', interval: 0.01 }] });
+    assert.equal(hc.status, 400);
+    assert.deepEqual(hc.json.problems, ['healthChecks[0].interval: must be >= 0.1'], 'the field and its range, not "Expected union value"');
     assert.equal((await call(base, 'GET', '/v1/services')).json.length, 2);
     const sem = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.8', port: 0, scheduler: 'rr' });
     assert.equal(sem.status, 400);

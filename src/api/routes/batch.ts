@@ -8,6 +8,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
 import { validateService } from '../../control/config_load';
+import { explainError } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
 import { breathe, type Draft } from '../../control/state';
 import * as edit from '../edits';
@@ -35,7 +36,7 @@ function checked<T>(schema: TSchema, body: unknown): T {
   let c = compiled.get(schema);
   if (!c) compiled.set(schema, c = TypeCompiler.Compile(schema));
   if (c.Check(body)) return body as T;
-  const problems = [...c.Errors(body)].map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
+  const problems = [...c.Errors(body)].flatMap(explainError).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
   throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
 }
 
