@@ -151,6 +151,13 @@ export const ConfigSchema = Type.Object({
   services: Type.Optional(Type.Array(ServiceSchema)),
   matchRules: Type.Optional(Type.Array(MatchRuleSchema)),
   stateDir: Type.Optional(Type.String()),
+  /** How health checks run (a restart applies changes). */
+  healthChecking: Type.Optional(Type.Object({
+    /** Most checks running at once; due checks beyond it wait their turn. */
+    maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1000 })),
+    /** Threads running the checks' sockets off the control thread; 0 runs them on it. */
+    checkThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, default: 1 })),
+  }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({
     /** host:port; anything but loopback needs tokenFile. */
     listen: Type.Optional(Type.String({ pattern: '^[0-9.]+:[0-9]{1,5}$', default: '127.0.0.1:9390' })),

@@ -86,7 +86,10 @@ export class Daemon {
       (e) => log.error({ err: e.message }, 'writing a new state base failed; the journal keeps every change'));
     this.state = state;
     this.restored = restored;
-    this.health = new HealthMonitor({ log, onChange: (keys) => this.healthChanged(keys), allowCommands: true });
+    const hc = fileCfg.healthChecking;
+    this.health = new HealthMonitor({ log, onChange: (keys) => this.healthChanged(keys), allowCommands: true,
+      ...(hc?.maxInFlight !== undefined ? { maxInFlight: hc.maxInFlight } : {}),
+      ...(hc?.checkThreads !== undefined ? { checkThreads: hc.checkThreads } : {}) });
     try {
       const merged = [...state.services()].map((s) => withFileOnly(s, this.overlay));
       this.health.updateServices(merged, []);
