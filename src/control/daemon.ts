@@ -285,11 +285,11 @@ export class Daemon {
   async flushServer(service: ServiceConfig, server: RealServerConfig): Promise<number> {
     const rid = serverId(service, server);
     const [address, port] = [server.address, Number(rid.slice(rid.lastIndexOf(':') + 1))];
-    const before = await this.director.connections({ serverAddress: address, serverPort: port });
     const id = this.director.destId(serviceId(service), rid);
     if (id === undefined) return 0;
+    const before = await this.director.countConnections({ serverAddress: address, serverPort: port });
     await this.addon.flush(id);
-    return before.length;
+    return before;
   }
 
   /** Stops after the change in progress; the state directory is released. */

@@ -208,6 +208,20 @@ export class Director {
     return out.slice(0, limit);
   }
 
+  /** How many connections match the filter, across workers (paged, nothing kept). */
+  async countConnections(filter: ConnFilter = {}): Promise<number> {
+    let n = 0;
+    for (let w = 0; w < this.startInfo.workers.length; w++) {
+      let cursor = 0;
+      do {
+        const page = await this.addon.connections(w, cursor, 4096, filter);
+        n += page.connections.length;
+        cursor = page.next;
+      } while (cursor !== 0);
+    }
+    return n;
+  }
+
   /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
   destId(sid: string, rid: string): number | undefined {
     return this.running.has(sid) ? this.ids.destId(sid, rid) : undefined;
