@@ -361,6 +361,58 @@ Napi::Value DropStaged(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A large delta's snapshot is built on a libuv pool thread (10,000 services take ~50 ms to
+// build, which would stall the event loop); the previous snapshot it builds from is immutable,
+// and the one writer on the control side sends the next change only after this one settles.
+// Publishing happens back on this thread.
+class DeltaBuild : public Napi::AsyncWorker {
+ public:
+  DeltaBuild(Napi::Env env, CoreDelta delta, const Snapshot* base)
+      : Napi::AsyncWorker(env), delta_(std::move(delta)), base_(base), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { built_ = fulcrum::apply_delta(*base_, delta_, problems_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!built_) {
+      deferred_.Reject(config_error(env, problems_).Value());
+      return;
+    }
+    Dataplane& d = Dataplane::instance();
+    if (!d.running()) {
+      deferred_.Reject(Napi::Error::New(env, "the dataplane is not running").Value());
+      return;
+    }
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(deferred_);
+    std::vector<std::string> problems;
+    hold(env);
+    Dataplane::ApplyResult res = d.publish_built(std::move(built_), base_, problems, [env, deferred](Request&, const char* error) {
+      if (g_shutting_down) return;
+      release(env);
+      Napi::HandleScope scope(env);
+      if (error)
+        deferred->Reject(Napi::Error::New(env, std::string("applied, but not confirmed: ") + error).Value());
+      else
+        deferred->Resolve(env.Undefined());
+    });
+    if (res != Dataplane::ApplyResult::Applied) {
+      release(env);
+      deferred_.Reject(Napi::Error::New(env, problems.empty() ? "not applied" : problems.front()).Value());
+    }
+  }
+
+ private:
+  CoreDelta delta_;
+  const Snapshot* base_;
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<Snapshot> built_;
+  std::vector<std::string> problems_;
+};
+
+/** Upserts beyond which a delta is built off the event loop's thread. */
+constexpr size_t kBuildOffThread = 256;
+
 Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dataplane& d = running_dataplane(env);
@@ -377,6 +429,12 @@ Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
     delta = std::move(all);
   }
   if (!ok) throw config_error(env, problems);
+  if (delta.upsert.size() > kBuildOffThread) {
+    auto* w = new DeltaBuild(env, std::move(delta), d.snapshot());
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
   return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
     return d.apply_delta(delta, problems, std::move(done));
   });

@@ -265,6 +265,17 @@ Dataplane::ApplyResult Dataplane::apply_delta(const CoreDelta& delta, std::vecto
   return publish(std::move(next), std::move(done));
 }
 
+Dataplane::ApplyResult Dataplane::publish_built(std::unique_ptr<Snapshot> next, const Snapshot* base,
+                                                std::vector<std::string>& problems,
+                                                std::function<void(Request&, const char*)> done) {
+  if (ApplyResult r = can_publish(problems); r != ApplyResult::Applied) return r;
+  if (current_.get() != base) {
+    problems.push_back("not applied: the running config changed while this change was being built; try again");
+    return ApplyResult::Busy;
+  }
+  return publish(std::move(next), std::move(done));
+}
+
 // Checked before anything is built: a change the workers could not be asked to confirm is
 // not made at all, so the caller's error means "absent", never "live but unconfirmed".
 Dataplane::ApplyResult Dataplane::can_publish(std::vector<std::string>& problems) const {

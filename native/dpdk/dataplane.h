@@ -62,6 +62,10 @@ class Dataplane {
   // snapshot shares what the delta does not touch, and workers re-sync only what it changed.
   ApplyResult apply_delta(const CoreDelta& delta, std::vector<std::string>& problems,
                           std::function<void(Request&, const char*)> done);
+  // Publishes a snapshot built elsewhere (off this thread) from `base`; refused when the
+  // running snapshot is no longer `base` (another change came first: nothing applied).
+  ApplyResult publish_built(std::unique_ptr<Snapshot> next, const Snapshot* base, std::vector<std::string>& problems,
+                            std::function<void(Request&, const char*)> done);
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
   bool submit(std::unique_ptr<Request> r, int worker = -1);

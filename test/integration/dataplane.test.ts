@@ -182,6 +182,24 @@ describe('the dataplane on real traffic', { skip }, () => {
     assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3);
   });
 
+  test('a large delta (built off the event loop) is refused whole with its problems, or applied whole', async () => {
+    await dir.apply(base([http('rr')]));
+    // 300 services: more than the addon builds on the event loop's thread.
+    const many = Array.from({ length: 300 }, (_, i) => ({
+      id: 100 + i, protocol: 'tcp' as const, address: `10.0.1.${i % 250}`, port: 1000 + i, fwmark: 0, scheduler: 'rr', flags: 0,
+      persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
+      dests: [{ id: 400 + i, address: '172.16.0.11', port: 8080, method: 'nat' as const, weight: 1, upperThreshold: 0, lowerThreshold: 0 }],
+    }));
+    const clash = structuredClone(many);
+    clash[299].port = clash[0].port;
+    clash[299].address = clash[0].address;
+    await assert.rejects(dir.request('applyDelta', { upsert: clash }), /upsert\[299\]: service 10\.0\.1\.0:1000 already exists/);
+    assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3, 'refused: the running config is untouched');
+    await dir.request('applyDelta', { upsert: many });
+    assert.equal(count(curlMany(t, 'http://10.0.1.5:1005', 2)).srv1, 2, 'applied: its services serve');
+    await dir.request('applyDelta', { remove: many.map((x) => x.id) });
+  });
+
   test('a change the workers cannot be asked to confirm (command ring full) is refused and not made', async () => {
     await dir.apply(base([http('rr')]));
     const svc = { id: 61, protocol: 'tcp', address: '10.0.0.102', port: 80, fwmark: 0, scheduler: 'rr', flags: 0,

@@ -61,8 +61,8 @@ export function configFor(t: Topology, extra: Partial<FulcrumConfig> & { workers
       eal: ['--log-level=error'],
       workers: workers ?? [1],
       connTableSize: 65536,
-      maxServices: 64,
-      maxRealServers: 256,
+      maxServices: 512,
+      maxRealServers: 1024,
       idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 100 },
       ports: [
         { name: 'clients', device: `net_af_packet0,iface=${t.prefix}-dc${q}`, address: '10.0.0.1/24', tap: `${t.prefix}-kc` },
