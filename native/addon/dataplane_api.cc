@@ -291,12 +291,9 @@ Napi::Value Running(const Napi::CallbackInfo& info) {
 
 // Publishes what `apply` builds and returns a Promise settled once every worker confirmed it:
 // a refused change throws with .problems; a change that could not be sent rejects.
-template <class Apply>
-Napi::Value publish_change(Napi::Env env, Apply&& apply) {
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  std::vector<std::string> problems;
-  hold(env);
-  Dataplane::ApplyResult res = apply(problems, [env, deferred](Request&, const char* error) {
+// What completes a published change's promise once every worker confirmed it (or could not).
+std::function<void(Request&, const char*)> on_confirmed(Napi::Env env, std::shared_ptr<Napi::Promise::Deferred> deferred) {
+  return [env, deferred](Request&, const char* error) {
     if (g_shutting_down) return;
     release(env);
     Napi::HandleScope scope(env);
@@ -304,7 +301,15 @@ Napi::Value publish_change(Napi::Env env, Apply&& apply) {
       deferred->Reject(Napi::Error::New(env, std::string("applied, but not confirmed: ") + error).Value());
     else
       deferred->Resolve(env.Undefined());
-  });
+  };
+}
+
+template <class Apply>
+Napi::Value publish_change(Napi::Env env, Apply&& apply) {
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  std::vector<std::string> problems;
+  hold(env);
+  Dataplane::ApplyResult res = apply(problems, on_confirmed(env, deferred));
   if (res == Dataplane::ApplyResult::Refused) {
     release(env);
     throw config_error(env, problems);
@@ -387,15 +392,7 @@ class DeltaBuild : public Napi::AsyncWorker {
     auto deferred = std::make_shared<Napi::Promise::Deferred>(deferred_);
     std::vector<std::string> problems;
     hold(env);
-    Dataplane::ApplyResult res = d.publish_built(std::move(built_), base_, problems, [env, deferred](Request&, const char* error) {
-      if (g_shutting_down) return;
-      release(env);
-      Napi::HandleScope scope(env);
-      if (error)
-        deferred->Reject(Napi::Error::New(env, std::string("applied, but not confirmed: ") + error).Value());
-      else
-        deferred->Resolve(env.Undefined());
-    });
+    Dataplane::ApplyResult res = d.publish_built(std::move(built_), base_, problems, on_confirmed(env, deferred));
     if (res != Dataplane::ApplyResult::Applied) {
       release(env);
       deferred_.Reject(Napi::Error::New(env, problems.empty() ? "not applied" : problems.front()).Value());
