@@ -385,10 +385,6 @@ class DeltaBuild : public Napi::AsyncWorker {
       return;
     }
     Dataplane& d = Dataplane::instance();
-    if (!d.running()) {
-      deferred_.Reject(Napi::Error::New(env, "the dataplane is not running").Value());
-      return;
-    }
     auto deferred = std::make_shared<Napi::Promise::Deferred>(deferred_);
     std::vector<std::string> problems;
     hold(env);
