@@ -6,11 +6,10 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../control/config_load';
-import { explainError } from '../control/config_errors';
+import { schemaProblems } from '../control/config_errors';
 import type { Daemon } from '../control/daemon';
 import { ChangeRefused } from '../control/state';
 import { PersistError } from '../control/state_store';
@@ -47,16 +46,12 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   // text first (`?limit=100` is a number).
   app.setValidatorCompiler((route) => {
     const schema = route.schema as TSchema;
-    const checker = TypeCompiler.Compile(schema);
     const part = route.httpPart ?? 'body';
     return (data: unknown) => {
       const value = part === 'body' ? data : Value.Convert(schema, data);
-      if (checker.Check(value)) return { value };
-      const validation: Array<{ instancePath: string; message: string }> = [];
-      for (const e of checker.Errors(value)) {
-        for (const p of explainError(e)) validation.push({ instancePath: p.path, message: p.message });
-        if (validation.length >= 50) break;
-      }
+      const problems = schemaProblems(schema, value);
+      if (!problems.length) return { value };
+      const validation = problems.map((p) => ({ instancePath: p.path, message: p.message }));
       return { error: Object.assign(new Error(`invalid ${part}`), { validation, validationContext: part }) };
     };
   });

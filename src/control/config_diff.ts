@@ -5,7 +5,7 @@
 // running director cannot change (`dataplane.ports`, `api.listen`, `localAddresses`, ...),
 // which need a restart. Pure: it reads two configs and touches nothing. Defaults are applied
 // before comparing, so `weight: 1` and no weight are the same.
-import type { FulcrumConfig, ServiceConfig } from './config_schema';
+import { DEFAULT_TIMEOUTS, type FulcrumConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 import { DYNAMIC_KEYS } from './state';
 
@@ -22,7 +22,7 @@ type Json = unknown;
 // What an absent field means (the schema's defaults), so both sides compare alike.
 const SERVICE_DEFAULTS: Record<string, Json> = { scheduler: 'wlc', quorum: 1, hysteresis: 0, inhibitOnFailure: false, onePacket: false };
 const SERVER_DEFAULTS: Record<string, Json> = { method: 'dr', weight: 1, upperThreshold: 0, lowerThreshold: 0 };
-const RUNTIME_DEFAULTS: Record<string, Json> = { timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, matchRules: [] };
+const RUNTIME_DEFAULTS: Record<string, Json> = { timeouts: { ...DEFAULT_TIMEOUTS }, matchRules: [] };
 
 const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const same = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);

@@ -4,10 +4,8 @@
 // and a config with any problem is refused as a whole.
 import fs from 'node:fs';
 import { FormatRegistry } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
-import { explainError } from './config_errors';
+import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 
@@ -90,30 +88,17 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
   return p;
 }
 
-// Compiled once: checking one service is what every API change costs, so it must be cheap.
-const serviceChecker = TypeCompiler.Compile(ServiceSchema);
-
 /** Every problem of one service (schema, then the rules beyond it), paths under `at`. */
 export function validateService(s: unknown, at: string, ctx: ServiceContext): string[] {
-  if (!serviceChecker.Check(s)) {
-    const out: string[] = [];
-    for (const e of serviceChecker.Errors(s)) {
-      for (const p of explainError(e))
-        out.push(`${at}${p.path ? (readablePath(p.path).startsWith('[') ? '' : '.') + readablePath(p.path) : ''}: ${p.message}`);
-      if (out.length >= 50) break;
-    }
-    return out;
-  }
+  const schema = schemaProblems(ServiceSchema, s);
+  if (schema.length) return schema.map((p) => `${at}${p.path ? (readablePath(p.path).startsWith('[') ? '' : '.') + readablePath(p.path) : ''}: ${p.message}`);
   return serviceProblems(s as ServiceConfig, at, ctx);
 }
 
 /** Validates a parsed document; returns the config or throws ConfigError listing every problem. */
 export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   const problems: string[] = [];
-  for (const e of Value.Errors(ConfigSchema, doc)) {
-    for (const p of explainError(e)) problems.push(`${readablePath(p.path) || '(top)'}: ${p.message}`);
-    if (problems.length >= 50) break;
-  }
+  for (const p of schemaProblems(ConfigSchema, doc)) problems.push(`${readablePath(p.path) || '(top)'}: ${p.message}`);
   if (problems.length) throw new ConfigError(problems, source);
   const cfg = doc as FulcrumConfig;
 

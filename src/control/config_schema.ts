@@ -10,6 +10,13 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'lblc', 'lblcr', 'dh', 'sh', 'mh', 'fo', 'ovf', 'twos'] as const;
 export const SCHED_FLAGS = ['flag-1', 'flag-2', 'flag-3', 'sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'] as const;
 export const METHODS = ['nat', 'fullnat', 'dr', 'tun'] as const;
+/** The kernel's default timeouts (tcp established, tcp fin-wait, udp), seconds. */
+export const DEFAULT_TIMEOUTS = { tcp: 900, tcpfin: 120, udp: 300 } as const;
+
+/** Timeouts with every absent field at the kernel's default. */
+export function timeoutsOf(t: { tcp?: number; tcpfin?: number; udp?: number } | undefined): { tcp: number; tcpfin: number; udp: number } {
+  return { tcp: t?.tcp ?? DEFAULT_TIMEOUTS.tcp, tcpfin: t?.tcpfin ?? DEFAULT_TIMEOUTS.tcpfin, udp: t?.udp ?? DEFAULT_TIMEOUTS.udp };
+}
 
 const Seconds = (dflt: number, min = 0) => Type.Optional(Type.Number({ minimum: min, maximum: 86400, default: dflt }));
 

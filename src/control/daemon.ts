@@ -14,7 +14,8 @@ import { splitFileOnly, withFileOnly, type FileOnlyOverlay } from './file_only';
 import { HealthMonitor } from './health/monitor';
 import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type Rates } from './rates';
-import { breathe, DesiredState, type DynamicPart, type Draft } from './state';
+import { breathe } from './slices';
+import { DesiredState, type DynamicPart, type Draft } from './state';
 
 export interface Logger {
   info(o: object, msg: string): void;
@@ -180,13 +181,7 @@ export class Daemon {
     const file = loadConfigFile(this.configFile);
     const { services, overlay } = splitFileOnly(file.services ?? []);
     const before = this.state.config();
-    await this.change((d) => {
-      d.clear();
-      for (const s of services) d.put(serviceId(s), s);
-      d.setTimeouts({ tcp: file.timeouts?.tcp ?? 900, tcpfin: file.timeouts?.tcpfin ?? 120, udp: file.timeouts?.udp ?? 300 });
-      d.setMatchRules(file.matchRules ?? []);
-      d.setTunnelSource(file.tunnelSource ?? null);
-    }, overlay);
+    await this.change((d) => d.replaceAll({ ...file, services }), overlay);
     return { before, file };
   }
 

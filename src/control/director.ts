@@ -6,7 +6,7 @@ import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, StartInfo, Tra
 import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
 import { dataplaneOptions, limitsOf } from './dataplane_options';
 import { serviceId } from './identity';
-import { breathe } from './state';
+import { breathe } from './slices';
 import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeMatchRule,
   type NativeService, type NativeTimeouts } from './native_config';
 

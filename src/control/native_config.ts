@@ -5,7 +5,7 @@
 // keeps its id while it exists, a real server while it stays in its service, and a freed id
 // goes back into use only after every never-used one (so a new server rarely meets an old
 // one's id; when it does, the core starts it clean).
-import type { FulcrumConfig, ServiceConfig } from './config_schema';
+import { timeoutsOf, type FulcrumConfig, type ServiceConfig } from './config_schema';
 import { serverId, serverPort, serviceId } from './identity';
 
 export interface NativeDest {
@@ -107,10 +107,14 @@ export class IdMap {
 
   /** Assigns ids for exactly these keys: kept keys keep theirs, gone keys free theirs. */
   assign(keys: string[]): Map<string, number> {
-    const wanted = new Set(keys);
-    for (const k of [...this.ids.keys()]) if (!wanted.has(k)) this.release(k);
+    this.retain(new Set(keys));
     for (const k of keys) this.acquire(k);
     return new Map(this.ids);
+  }
+
+  /** Frees the ids of every key not in `keep`. */
+  retain(keep: Set<string>): void {
+    for (const k of [...this.ids.keys()]) if (!keep.has(k)) this.release(k);
   }
 }
 
@@ -177,7 +181,7 @@ export function nativeRules(cfg: Pick<FulcrumConfig, 'matchRules'>): NativeMatch
 }
 
 export function nativeTimeouts(t: FulcrumConfig['timeouts']): NativeTimeouts {
-  return { tcp: t?.tcp ?? 900, tcpfin: t?.tcpfin ?? 120, udp: t?.udp ?? 300 };
+  return timeoutsOf(t);
 }
 
 /** A whole config at once (start-up, tests): the same per-service conversion. */
@@ -190,11 +194,9 @@ export class NativeConfigBuilder {
 
   build(cfg: FulcrumConfig): NativeCoreConfig {
     const services = cfg.services ?? [];
-    const sids = new Set(services.map(serviceId));
-    const dkeys = new Set(services.flatMap((s) => (s.realServers ?? []).map((r) => destKey(serviceId(s), serverId(s, r)))));
     // Free what is gone before taking new ids, as a reload always did.
-    this.ids.services.assign([...sids].filter((k) => this.ids.services.get(k) !== undefined));
-    this.ids.dests.assign([...dkeys].filter((k) => this.ids.dests.get(k) !== undefined));
+    this.ids.services.retain(new Set(services.map(serviceId)));
+    this.ids.dests.retain(new Set(services.flatMap((s) => (s.realServers ?? []).map((r) => destKey(serviceId(s), serverId(s, r))))));
     return {
       services: services.map((s) => nativeService(s, this.ids)),
       rules: nativeRules(cfg),

@@ -6,12 +6,12 @@
 // reference with the dataplane builder, the health monitor and the compactor, never copied.
 // Callers order the steps (src/control/daemon.ts: apply → persist → commit → acknowledge).
 import { ConfigError, validateConfig, validateService, readablePath } from './config_load';
-import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
-import { MatchRuleSchema } from './config_schema';
+import { MatchRuleSchema, timeoutsOf, type FulcrumConfig, type MatchRuleConfig, type ServiceConfig } from './config_schema';
+import { schemaProblems } from './config_errors';
 import { fileOnlyProblems } from './file_only';
+import { breathe } from './slices';
 import { normalizeService, serviceId } from './identity';
 import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord, type StoreOptions } from './state_store';
-import { Value } from '@sinclair/typebox/value';
 import { limitsOf } from './dataplane_options';
 
 export { DYNAMIC_KEYS } from './state_store';
@@ -24,16 +24,6 @@ export class ChangeRefused extends Error {
   constructor(message: string, readonly problems: string[] = [], readonly status = 400) {
     super(message);
   }
-}
-
-/** How long a large change works before it lets the event loop serve others. */
-const SLICE_MS = 5;
-
-/** Yields to the event loop when the current slice has run SLICE_MS. */
-export async function breathe(slice: { start: number }): Promise<void> {
-  if (performance.now() - slice.start <= SLICE_MS) return;
-  await new Promise<void>((r) => setImmediate(r));
-  slice.start = performance.now();
 }
 
 function deepFreeze<T>(v: T): T {
@@ -140,6 +130,16 @@ export class Draft {
     this.undo.push(() => { this.tunnelSource = prev; });
   }
 
+  /** The document's services, match rules, timeouts and tunnel source replace all of them;
+   * what it leaves out goes back to the defaults (a restore, a reload of the file). */
+  replaceAll(doc: DynamicPart): void {
+    this.clear();
+    for (const s of doc.services ?? []) this.put(serviceId(s), s);
+    this.setTimeouts(timeoutsOf(doc.timeouts));
+    this.setMatchRules(doc.matchRules ?? []);
+    this.setTunnelSource(doc.tunnelSource ?? null);
+  }
+
   /** The timeouts as they stand in this draft. */
   currentTimeouts(): Timeouts { return this.timeouts ?? this.base.timeouts; }
 
@@ -173,8 +173,6 @@ export interface CheckedChange {
   matchRules?: MatchRuleConfig[];
   tunnelSource?: string | null;
 }
-
-const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 
 export class DesiredState {
   private readonly services_ = new Map<string, ServiceConfig>();
@@ -257,7 +255,7 @@ export class DesiredState {
   get serviceCount(): number { return this.services_.size; }
   get serverCount(): number { return this.dests; }
   /** With the kernel's defaults filled in. */
-  get timeouts(): Timeouts { return { ...DEFAULT_TIMEOUTS, ...this.timeouts_ }; }
+  get timeouts(): Timeouts { return timeoutsOf(this.timeouts_); }
   get matchRules(): readonly MatchRuleConfig[] { return this.matchRules_ ?? []; }
   get tunnelSource(): string | undefined { return this.tunnelSource_; }
 
@@ -321,7 +319,7 @@ export class DesiredState {
       const fileOnly = fileOnlyProblems(draft.matchRules, 'matchRules');
       problems.push(...fileOnly);
       draft.matchRules.forEach((r, i) => {
-        for (const e of Value.Errors(MatchRuleSchema, r)) problems.push(`matchRules[${i}]${readablePath(e.path) ? '.' + readablePath(e.path) : ''}: ${e.message}`);
+        for (const e of schemaProblems(MatchRuleSchema, r)) problems.push(`matchRules[${i}]${readablePath(e.path) ? '.' + readablePath(e.path) : ''}: ${e.message}`);
       });
       if (!problems.length) {
         try {

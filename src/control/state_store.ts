@@ -50,6 +50,8 @@ const BASE = 'state.json';
 const JOURNAL = 'journal.jsonl';
 const LOCK = 'lock';
 const FORMAT_VERSIONS = [1, 2];
+/** The version this director writes. */
+const WRITTEN_VERSION = 2;
 /** State directories this process holds (a second open of one is refused). */
 const HELD = new Set<string>();
 /** Compact once the journal holds this much more than a tenth of the base (and at least 4 MiB). */
@@ -289,10 +291,15 @@ export class StateStore {
 
   /** The first base of an empty directory (seq 0). */
   writeInitial(dynamic: Record<string, unknown>): void {
-    const text = baseText(0, dynamic);
+    this.seq = 0;
+    this.writeBase(dynamic);
+  }
+
+  /** The whole dynamic part as the base as of the last change (synchronous: start-up only). */
+  private writeBase(dynamic: Record<string, unknown>): void {
+    const text = JSON.stringify({ version: WRITTEN_VERSION, seq: this.seq, savedAt: new Date().toISOString(), dynamic }) + '\n';
     writeFileAtomic(this.baseFile, text);
     this.baseBytes = Buffer.byteLength(text);
-    this.seq = 0;
   }
 
   /**
@@ -303,9 +310,7 @@ export class StateStore {
   rebase(dynamic: Record<string, unknown>): boolean {
     if (this.journalBytes === 0) return true;
     try {
-      const text = baseText(this.seq, dynamic);
-      writeFileAtomic(this.baseFile, text);
-      this.baseBytes = Buffer.byteLength(text);
+      this.writeBase(dynamic);
       fs.truncateSync(this.journalFile, 0);
       this.journalBytes = 0;
       return true;
@@ -392,7 +397,7 @@ export class StateStore {
       const fh = await fs.promises.open(tmp, 'w', 0o600);
       let bytes = 0;
       try {
-        const head = `{"version":2,"seq":${seq},"savedAt":"${new Date().toISOString()}","dynamic":`;
+        const head = `{"version":${WRITTEN_VERSION},"seq":${seq},"savedAt":"${new Date().toISOString()}","dynamic":`;
         await fh.write(head);
         bytes += head.length;
         for await (const c of chunks) {
@@ -432,8 +437,4 @@ export class StateStore {
       HELD.delete(path.resolve(this.dir));
     }
   }
-}
-
-function baseText(seq: number, dynamic: Record<string, unknown>): string {
-  return JSON.stringify({ version: 2, seq, savedAt: new Date().toISOString(), dynamic }) + '\n';
 }

@@ -5,12 +5,12 @@
 // (sized for a 10,000-service restore), and the work yields to the event loop in slices.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
 import { validateService } from '../../control/config_load';
-import { explainError } from '../../control/config_errors';
+import { schemaProblems } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
-import { breathe, type Draft } from '../../control/state';
+import { breathe } from '../../control/slices';
+import type { Draft } from '../../control/state';
 import * as edit from '../edits';
 import { ApiError, readablePath } from '../errors';
 import { PatchServer, PatchService } from './services';
@@ -29,15 +29,10 @@ const Op = Type.Object({
 
 type Result = { status: number; message?: string; problems?: string[]; missing?: string };
 
-// Compiled once: a 10,000-service restore checks 110,000 bodies.
-const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
-
 function checked<T>(schema: TSchema, body: unknown): T {
-  let c = compiled.get(schema);
-  if (!c) compiled.set(schema, c = TypeCompiler.Compile(schema));
-  if (c.Check(body)) return body as T;
-  const problems = [...c.Errors(body)].flatMap(explainError).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
-  throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
+  const problems = schemaProblems(schema, body).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
+  if (problems.length) throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
+  return body as T;
 }
 
 /** The path's parts (v1, services, id, servers, server), each percent-decoded; a bad escape is
@@ -74,7 +69,6 @@ function run(d: Draft, method: string, path: string, body: unknown): { status: n
 }
 
 type OpT = { method: string; path: string; body?: unknown };
-const opChecker = TypeCompiler.Compile(Op);
 
 /** The ops of an NDJSON body (one op per line), parsed a slice at a time: a 20 MB restore as
  * one JSON.parse would hold the event loop for a tenth of a second. */
@@ -96,8 +90,9 @@ async function ndjsonOps(text: string): Promise<OpT[]> {
     } catch (e) {
       throw new ApiError(400, `line ${line}: not valid JSON: ${(e as Error).message}`, [`line ${line}: not valid JSON`]);
     }
-    if (!opChecker.Check(op)) {
-      const problems = [...opChecker.Errors(op)].map((x) => `line ${line}${readablePath(x.path) ? '.' + readablePath(x.path) : ''}: ${x.message}`);
+    const bad = schemaProblems(Op, op);
+    if (bad.length) {
+      const problems = bad.map((x) => `line ${line}${readablePath(x.path) ? '.' + readablePath(x.path) : ''}: ${x.message}`);
       throw new ApiError(400, `invalid op: ${problems.join('; ')}`, problems);
     }
     ops.push(op as OpT);

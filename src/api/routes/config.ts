@@ -8,7 +8,7 @@ import type { Daemon } from '../../control/daemon';
 import { formatSave, NUMERIC } from '../../ipvsadm/format';
 import { serviceFromApi } from '../../ipvsadm/model';
 import { configFromIpvsadm, IpvsadmTextError } from '../../ipvsadm/restore';
-import { Value } from '@sinclair/typebox/value';
+import { schemaProblems } from '../../control/config_errors';
 import { ConfigSchema } from '../../control/config_schema';
 import { serviceId } from '../../control/identity';
 import { DYNAMIC_KEYS, type DynamicPart } from '../../control/state';
@@ -56,7 +56,7 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
       refuseFileOnly(req.body);
       const unknown = Object.keys(req.body).filter((k) => !(DYNAMIC_KEYS as readonly string[]).includes(k));
       if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts and tunnelSource can be restored', unknown.map((k) => `${k}: not restorable at run time`));
-      const problems = [...Value.Errors(RestoreSchema, req.body)].slice(0, 50).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
+      const problems = schemaProblems(RestoreSchema, req.body).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
       if (problems.length) throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
       replace = req.body as DynamicPart;
     } else {
@@ -71,14 +71,7 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
       seen.set(id, i);
     });
     if (dups.length) throw new ApiError(400, `the change is refused: ${dups.join('; ')}`, dups);
-    await daemon.change((d) => {
-      d.clear();
-      for (const s of services) d.put(serviceId(s), s);
-      const t = replace.timeouts;
-      d.setTimeouts({ tcp: t?.tcp ?? 900, tcpfin: t?.tcpfin ?? 120, udp: t?.udp ?? 300 });
-      d.setMatchRules(replace.matchRules ?? []);
-      d.setTunnelSource(replace.tunnelSource ?? null);
-    });
+    await daemon.change((d) => d.replaceAll(replace));
     return daemon.state.dynamic();
   });
 
