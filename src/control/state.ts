@@ -281,6 +281,7 @@ export class DesiredState {
   async check(draft: Draft): Promise<CheckedChange> {
     const { over, removedBase, appended, cleared } = draft.touched();
     const problems: string[] = [];
+    let forbidden = false;
     const put: ServiceConfig[] = [];
     let services = cleared ? 0 : this.services_.size - removedBase.size;
     let dests = cleared ? 0 : this.dests;
@@ -290,6 +291,7 @@ export class DesiredState {
     const take = (id: string, s: ServiceConfig) => {
       const at = `services[${id}]`;
       const fileOnly = fileOnlyProblems(s, at);
+      if (fileOnly.length) forbidden = true;
       const p = fileOnly.length ? fileOnly : validateService(s, at, ctx);
       if (p.length) { problems.push(...p); return; }
       if (serviceId(s) !== id) { problems.push(`${at}: names service ${serviceId(s)}`); return; }
@@ -316,8 +318,6 @@ export class DesiredState {
     if (dests > this.limits.maxDests)
       problems.push(`services: ${dests} real servers, more than dataplane.maxRealServers (${this.limits.maxDests}); raise it (needs a restart)`);
     if (draft.matchRules) {
-      const fileOnly = fileOnlyProblems(draft.matchRules, 'matchRules');
-      problems.push(...fileOnly);
       draft.matchRules.forEach((r, i) => {
         for (const e of schemaProblems(MatchRuleSchema, r)) problems.push(`matchRules[${i}]${readablePath(e.path) ? '.' + readablePath(e.path) : ''}: ${e.message}`);
       });
@@ -336,7 +336,9 @@ export class DesiredState {
         problems.push(...((e as ConfigError).problems ?? [(e as Error).message]));
       }
     }
-    if (problems.length) throw new ChangeRefused(`the change is refused: ${problems.join('; ')}`, problems);
+    // What only the config file may carry is forbidden (403) here as at the API's door: this
+    // check is the backstop for every path into the state, the door only answers sooner.
+    if (problems.length) throw new ChangeRefused(`the change is refused: ${problems.join('; ')}`, problems, forbidden ? 403 : 400);
     return {
       draft, put, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
       ...(draft.timeouts ? { timeouts: draft.timeouts } : {}),
