@@ -22,8 +22,9 @@ Napi::Value CheckCoreConfig(const Napi::CallbackInfo& info) {
   if (!ms.IsNumber() || !md.IsNumber()) throw Napi::TypeError::New(env, "checkCoreConfig: limits need maxServices and maxDests");
   limits.max_services = ms.As<Napi::Number>().Uint32Value();
   limits.max_dests = md.As<Napi::Number>().Uint32Value();
-  if (limits.max_services < 1 || limits.max_services > 65535 || limits.max_dests < 1 || limits.max_dests > 65535)
-    throw Napi::RangeError::New(env, "checkCoreConfig: limits must be in 1..65535");
+  if (limits.max_services < 1 || limits.max_services > 65535 || limits.max_dests < 1 || limits.max_dests > fulcrum::kMaxDests)
+    throw Napi::RangeError::New(env, "checkCoreConfig: maxServices must be in 1..65535, maxDests in 1.." +
+                                         std::to_string(fulcrum::kMaxDests));
   fulcrum::CoreConfig cfg;
   std::vector<std::string> problems;
   if (fulcrum::addon::convert_core_config(info[0].As<Napi::Object>(), cfg, problems))

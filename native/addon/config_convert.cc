@@ -126,7 +126,7 @@ void convert_services(Reader& rd, const Napi::Array& services, const std::string
       }
       Napi::Object d = dv.As<Napi::Object>();
       DestConfig dc;
-      rd.integer(d, "id", dat, 0, 65534, dc.id);
+      rd.integer(d, "id", dat, 0, kMaxDests - 1, dc.id);
       rd.addr(d, "address", dat, dc.addr);
       rd.integer(d, "port", dat, 0, 65535, dc.port);
       std::string m;

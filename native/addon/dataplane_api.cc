@@ -157,7 +157,7 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
   Napi::Value lim = o.Get("limits");
   if (!lim.IsObject()) type_error(env, "dataplane.limits: must be {maxServices, maxDests}");
   c.limits.max_services = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxServices", at + ".limits", 1, 65535));
-  c.limits.max_dests = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxDests", at + ".limits", 1, 65535));
+  c.limits.max_dests = static_cast<uint32_t>(num(env, lim.As<Napi::Object>(), "maxDests", at + ".limits", 1, kMaxDests));
 
   each_object(env, o, "ports", "dataplane.ports", [&](Napi::Object p, const std::string& pat) {
     dp::PortConfig pc;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "tcp_state.h"
 #include "types.h"
 
 namespace fulcrum {
@@ -32,7 +33,7 @@ struct ConnV4 {
   be16 cport;
   be16 vport;
   be16 dport;
-  DestId dest;
+  uint16_t dest_lo;  // the DestId's low 16 bits (conn_dest)
   uint32_t expires;  // tick at which the entry is due (see tick_reached)
   union {
     struct {
@@ -43,7 +44,8 @@ struct ConnV4 {
     uint32_t children;  // templates: live connections they control
   };
   uint8_t proto;
-  uint8_t state;  // kTcp* for TCP, kStateUdp for UDP, kTcpNone for templates
+  uint8_t state : 4;    // kTcp* for TCP, kStateUdp for UDP, kTcpNone for templates
+  uint8_t dest_hi : 4;  // the DestId's high 4 bits: the record stays 32 bytes
   uint8_t flags;  // kConn*
   // Controlled connections: 1 + the prefix length of their template's netmask (0 = no template),
   // enough for the engine to find the template again by key when the connection goes.
@@ -51,6 +53,15 @@ struct ConnV4 {
 };
 
 static_assert(sizeof(ConnV4) == 32, "two records per cache line");
+
+static_assert(kTcpStateCount <= 16 && kStateUdp < 16, "states fit the record's 4 bits");
+static_assert(kMaxDests <= (1u << 20), "DestIds fit the record's 20 bits");
+
+inline DestId conn_dest(const ConnV4& c) { return DestId{c.dest_lo} | (DestId{c.dest_hi} << 16); }
+inline void set_conn_dest(ConnV4& c, DestId d) {
+  c.dest_lo = static_cast<uint16_t>(d);
+  c.dest_hi = static_cast<uint8_t>(d >> 16);
+}
 
 inline FwdMethod conn_fwd_method(const ConnV4& c) { return static_cast<FwdMethod>(c.flags & kConnFwdMask); }
 

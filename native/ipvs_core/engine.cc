@@ -196,7 +196,7 @@ bool Worker::dest_usable(const ConnV4& c) const {
   // expire_nodest_conn = 0: packets of a connection whose real server was deleted are dropped
   // while the entry lives, so a re-added server resumes it. The incarnation tag (and, should
   // it wrap, the address) guards a dest id the control side has since given to another server.
-  const DestSnap& d = snap_->dest(c.dest);
+  const DestSnap& d = snap_->dest(conn_dest(c));
   return d.available && d.addr.v4() == c.daddr && conn_current(c);
 }
 
@@ -237,7 +237,7 @@ void Worker::set_state(ConnV4& c, uint8_t state) {
   bool active = c.proto == kProtoTcp && tcp_state_active(state);
   c.state = state;
   if (was_active == active) return;
-  DestLoad& l = load_[c.dest];
+  DestLoad& l = load_[conn_dest(c)];
   if (active) {
     c.flags |= kConnActive;
     --l.inactive;
@@ -264,7 +264,7 @@ Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now
   } else {
     c.expires = now + to.udp;
   }
-  count_in(c.dest, p.ip_tot_len);
+  count_in(conn_dest(c), p.ip_tot_len);
 
   switch (conn_fwd(c)) {
     case FwdMethod::Masq:
@@ -325,7 +325,7 @@ Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
   } else {
     c.expires = now + to.udp;
   }
-  count_out(c.dest, p.ip_tot_len);
+  count_out(conn_dest(c), p.ip_tot_len);
   if (conn_fwd(c) == FwdMethod::FullNat)
     fnat_out_v4(pkt.data, p, c.vaddr, c.vport, c.caddr, c.cport);
   else
@@ -376,7 +376,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   // fwmark services keep the packet's port unless it hit the service port itself (kernel).
   bool keep_port = d.port == 0 || ((svc->flags & kSvcPersistent) && hton16(svc->port) != p.dport);
   c.dport = keep_port ? p.dport : hton16(d.port);
-  c.dest = did;
+  set_conn_dest(c, did);
   c.flags = static_cast<uint8_t>(d.fwd);
   if (d.fwd == FwdMethod::Route || d.fwd == FwdMethod::Tunnel) c.flags |= kConnNoOutput;
   c.tmpl_plen = plen;
@@ -462,13 +462,13 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   plen_out = static_cast<uint8_t>(__builtin_popcount(svc.netmask) + 1);
   if (t != ConnTable::kNone) {
     ConnV4& tc = table_.record(t);
-    const DestSnap& d = snap_->dest(tc.dest);
+    const DestSnap& d = snap_->dest(conn_dest(tc));
     bool valid = !table_.is_expired(t, now) && d.available && d.svc == svc.id && d.addr.v4() == tc.daddr &&
                  conn_current(tc) && !(snap_->expire_quiescent_template() && d.weight == 0);
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
-      return tc.dest;
+      return conn_dest(tc);
     }
     // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
     // Its children can no longer find it under the new key, so it stops counting them.
@@ -487,7 +487,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   tc.vport = tvport;
   tc.daddr = d.addr.v4();
   tc.dport = hton16(d.port);
-  tc.dest = did;
+  set_conn_dest(tc, did);
   tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate;
   set_conn_dest_tag(tc, d.incarnation);
   tc.state = kTcpNone;
@@ -508,7 +508,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
 // A connection under a template went away (or never got in): the template loses a child and
 // its affinity lasts the persistence timeout from now.
 void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
-  const DestSnap& d = snap_->dest(c.dest);
+  const DestSnap& d = snap_->dest(conn_dest(c));
   const ServiceSnap* svc = snap_->service(d.svc);
   if (!svc) return;  // service deleted; its templates are reaped on expiry
   uint32_t plen = c.tmpl_plen - 1u;
@@ -563,7 +563,7 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
                        : icmp_nat_to_client_v4(pkt.data, p, c.vaddr, c.vport);
     if (r != DropReason::None) return drop(r);
     stats_.event(Event::IcmpRelated);
-    count_out(c.dest, p.ip_tot_len);
+    count_out(conn_dest(c), p.ip_tot_len);
     return {Action::Transmit, DropReason::None, c.caddr};
   }
   // From the client side: the quoted packet is a reply we sent to the client.
@@ -590,7 +590,7 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
   if (r != DropReason::None) return drop(r);
   stats_.event(Event::IcmpRelated);
-  count_in(c.dest, p.ip_tot_len);
+  count_in(conn_dest(c), p.ip_tot_len);
   return {Action::Transmit, DropReason::None, c.daddr};
 }
 
@@ -605,8 +605,8 @@ void Worker::release(uint32_t idx, uint32_t now) {
     stats_.event(Event::ConnExpired);
     return;
   }
-  DestLoad& l = load_[c.dest];
-  const DestSnap& d = snap_->dest(c.dest);
+  DestLoad& l = load_[conn_dest(c)];
+  const DestSnap& d = snap_->dest(conn_dest(c));
   if (c.flags & kConnTemplate) {
     --l.persist;
   } else {
@@ -623,8 +623,8 @@ void Worker::release(uint32_t idx, uint32_t now) {
 
 bool Worker::expire_one(uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
-  if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(c.dest).available &&
-      snap_->dest(c.dest).addr.v4() == c.daddr && conn_current(c)) {
+  if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available &&
+      snap_->dest(conn_dest(c)).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
     return false;
   }
@@ -650,7 +650,7 @@ void Worker::flush_all(uint32_t now) {
 void Worker::flush_dest(DestId dest, uint32_t now) {
   table_.for_each([&](uint32_t idx) {
     ConnV4& c = table_.record(idx);
-    if (c.dest != dest || (c.flags & kConnTemplate)) return;
+    if (conn_dest(c) != dest || (c.flags & kConnTemplate)) return;
     release(idx, now);
     table_.erase(idx);
   });
@@ -676,7 +676,7 @@ size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out,
     }
     int32_t left = static_cast<int32_t>(c.expires - now);
     i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
-    i.dest = c.dest;
+    i.dest = conn_dest(c);
     out.push_back(i);
   });
 }

@@ -115,7 +115,7 @@ class Worker {
   bool dest_usable(const ConnV4& c) const;
   // True when the entry was made for the incarnation of its dest id the snapshot names now.
   bool conn_current(const ConnV4& c) const {
-    return conn_dest_tag(c) == static_cast<uint8_t>(snap_->dest(c.dest).incarnation);
+    return conn_dest_tag(c) == static_cast<uint8_t>(snap_->dest(conn_dest(c)).incarnation);
   }
   void take_service(const ServiceSnap& svc);
   void take_dest(const DestSnap& d);

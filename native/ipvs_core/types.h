@@ -99,9 +99,12 @@ enum : uint32_t {
 // Dest ids and service ids are small stable integers chosen by the control side; per-worker
 // arrays (load, stats, scheduler state) are indexed by them. They are runtime-bounded, not
 // compile-time: the arrays are sized from the config at start.
-using DestId = uint16_t;
+// DestIds have 20 bits: a connection record keeps them in 16 + 4 bits (conn.h), enough for
+// 10,000 services with 100 real servers each.
+using DestId = uint32_t;
 using SvcId = uint16_t;
-constexpr DestId kNoDest = 0xffff;
+constexpr DestId kNoDest = 0xfffff;
+constexpr uint32_t kMaxDests = kNoDest;  // ids 0 .. kMaxDests - 1
 
 // What a scheduler needs to know about one real server: its configuration as of the current
 // snapshot. Immutable once published.

@@ -133,7 +133,8 @@ export const DataplaneSchema = Type.Object({
   workers: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1023 }), { minItems: 1 })),
   connTableSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1 << 30 })),
   maxServices: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 1024 })),
-  maxRealServers: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 8192 })),
+  // Each worker keeps per-id counters (about 100 bytes) for every possible real server.
+  maxRealServers: Type.Optional(Type.Integer({ minimum: 1, maximum: 1048575, default: 8192 })),
   idleBackoff: Type.Optional(Type.Union([Type.Literal(false), Type.Object({
     pauseAfterPolls: Type.Optional(Type.Integer({ minimum: 1 })),
     maxSleepMicroseconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),

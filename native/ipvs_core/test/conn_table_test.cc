@@ -31,7 +31,7 @@ ConnV4 conn(be32 caddr, uint16_t cport, uint8_t proto = kProtoTcp, FwdMethod fwd
   c.vport = port(80);
   c.daddr = kRs;
   c.dport = port(8080);
-  c.dest = 3;
+  set_conn_dest(c, 3);
   c.flags = static_cast<uint8_t>(fwd);
   c.expires = 1000;
   return c;

@@ -1,6 +1,8 @@
 // The Worker's connection handling with a controllable clock: accounting as ipvsadm shows it
 // (ActiveConn/InActConn/PersistConn), timeouts and expiry, persistence templates, a full
 // table, quiesced and deleted real servers.
+#include <map>
+
 #include "engine_test_util.h"
 
 namespace fulcrum::test {
@@ -31,6 +33,41 @@ std::vector<ConnInfo> conns(Harness& h) {
   do cursor = h.worker->list_conns(cursor, 1000, v, h.now);
   while (cursor != 0);
   return v;
+}
+
+TEST(EngineAccounting, RealServerIdsAboveSixteenBitsKeepTheirConnectionsAndCounts) {
+  // 10,000 services x 100 servers need ids up to 20 bits; the record keeps them in 16 + 4 bits
+  // beside the TCP state, so a state change must not disturb the id and the reverse.
+  const DestId big = kMaxDests - 1;
+  CoreConfig c = nat({mkdest(big, "192.168.1.10", 80, FwdMethod::Masq), mkdest(70000, "192.168.1.11", 80, FwdMethod::Masq)});
+  Harness h(c, 1024, {}, WorkerLimits{16, kMaxDests});
+  std::map<be32, DestId> id_of = {{ip4("192.168.1.10"), big}, {ip4("192.168.1.11"), 70000}};
+  for (uint16_t port = 40000; port < 40004; ++port) {
+    Verdict v = h.send(syn(port)).v;
+    ASSERT_EQ(v.action, Action::Transmit);
+  }
+  EXPECT_EQ(h.load(big).active + h.load(70000).active, 4u);
+  for (uint16_t port = 40000; port < 40004; ++port) {
+    ConnInfo before{};
+    for (const ConnInfo& i : conns(h))
+      if (i.cport == hton16(port)) before = i;
+    ASSERT_EQ(before.dest, id_of[before.daddr]);
+    const char* server = before.daddr == ip4("192.168.1.10") ? "192.168.1.10" : "192.168.1.11";
+    EXPECT_EQ(h.send(out(port, kTcpSyn | kTcpAck, server)).v.action, Action::Transmit);
+    EXPECT_EQ(h.send(in(port, kTcpAck)).v.action, Action::Transmit);
+    EXPECT_EQ(h.send(in(port, kTcpFin | kTcpAck)).v.action, Action::Transmit);
+    for (const ConnInfo& i : conns(h))
+      if (i.cport == hton16(port)) {
+        EXPECT_EQ(i.dest, before.dest) << "a state change keeps the id";
+        EXPECT_EQ(i.state, kTcpCloseWait) << "the id keeps the state (a client FIN: CLOSE_WAIT)";
+      }
+  }
+  EXPECT_EQ(h.load(big).active + h.load(70000).active, 0u);
+  EXPECT_EQ(h.load(big).inactive + h.load(70000).inactive, 4u);
+  EXPECT_EQ(h.worker->stats().dest[big].conns + h.worker->stats().dest[70000].conns, 4u);
+  h.advance(121);
+  EXPECT_EQ(h.worker->conn_count(), 0u);
+  EXPECT_EQ(h.load(big).inactive + h.load(70000).inactive, 0u);
 }
 
 TEST(EngineAccounting, NatFlowMovesBetweenInactiveAndActiveAndExpiresAfterTimeWait) {

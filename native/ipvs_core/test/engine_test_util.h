@@ -43,9 +43,10 @@ struct Harness {
   std::vector<std::unique_ptr<Snapshot>> snaps;  // old ones kept alive like an RCU grace period
   uint32_t now = 1000;
 
-  explicit Harness(const CoreConfig& cfg, uint32_t capacity = 1024, std::vector<be32> laddrs = {}) {
+  explicit Harness(const CoreConfig& cfg, uint32_t capacity = 1024, std::vector<be32> laddrs = {},
+                   WorkerLimits limits = {16, 64}) {
     opts.conn_capacity = capacity;
-    opts.limits = {16, 64};
+    opts.limits = limits;
     opts.local_addrs = std::move(laddrs);
     opts.port_lo = 5000;
     opts.port_hi = 5099;
