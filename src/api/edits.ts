@@ -86,20 +86,25 @@ export function addServer(d: Draft, id: string, body: RealServerConfig): string 
   return rid;
 }
 
-export function replaceServer(d: Draft, id: string, server: string, body: RealServerConfig): void {
+/** Returns the server as placed. */
+export function replaceServer(d: Draft, id: string, server: string, body: RealServerConfig): RealServerConfig {
   refuseFileOnly(body);
   const s = findService(d, id);
   const old = findServer(s, server);
   if (serverId(s, body) !== server) throw new ApiError(400, `the body names real server ${serverId(s, body)}, the path ${server}`);
   const next = { ...body, ...(body.healthChecks === undefined && old.healthChecks ? { healthChecks: old.healthChecks } : {}) };
   d.put(id, withServers(s, s.realServers!.map((x) => (x === old ? next : x))));
+  return next;
 }
 
-export function patchServer(d: Draft, id: string, server: string, body: ServerPatch): void {
+/** Returns the server as placed. */
+export function patchServer(d: Draft, id: string, server: string, body: ServerPatch): RealServerConfig {
   refuseFileOnly(body);
   const s = findService(d, id);
   const old = findServer(s, server);
-  d.put(id, withServers(s, s.realServers!.map((x) => (x === old ? { ...old, ...body } : x))));
+  const next = { ...old, ...body };
+  d.put(id, withServers(s, s.realServers!.map((x) => (x === old ? next : x))));
+  return next;
 }
 
 export function deleteServer(d: Draft, id: string, server: string): void {

@@ -2,16 +2,50 @@
 // string_to_number's checks, inet_aton's lenient forms, parse_service's [v6]:port and
 // host:port with port names), apart from the command-line parser that uses it.
 import fs from 'node:fs';
-import type { Family, ParseEnv, Protocol, ServicesDb } from './args';
+import type { Family, Protocol, ServicesDb } from './args';
 
 /** inet_pton(AF_INET6, …). node:net is loaded on the first address only: `fvsadm -v` and
  * `-h` never need it. */
-export const isIPv6 = (s: string): boolean => (require('node:net') as typeof import('node:net')).isIPv6(s);
+export const isIPv6 = (s: string): boolean =>
+  s.includes(':') && (require('node:net') as typeof import('node:net')).isIPv6(s);
 
 const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
 
+function isPlainDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Four decimal octets (0..255) without leading zeros: inet_aton's answer is the string itself. */
+function isDottedQuad(s: string): boolean {
+  let dots = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = 0;
+      octet = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return false;  // a leading zero is octal to inet_aton
+      octet = octet * 10 + c - 48;
+      if (++digits > 3 || octet > 255) return false;
+    } else return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
 /** strtol(s, &end, 10) with ipvsadm's string_to_number checks: the whole string, in range. */
 export function stringToNumber(s: string, min: number, max: number): number | undefined {
+  // Plain digits that a double holds exactly (every port and weight in a -S save): no BigInt.
+  if (s.length > 0 && s.length <= 15 && isPlainDigits(s)) {
+    const v = Number(s);
+    return v < min || v > max ? undefined : v;
+  }
   const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(s);
   if (!m) return undefined;
   const v = BigInt(m[1] + m[2]);
@@ -22,6 +56,7 @@ export function stringToNumber(s: string, min: number, max: number): number | un
 /** glibc inet_aton: a, a.b, a.b.c or a.b.c.d, each part decimal, 0-octal or 0x-hex, the last
  * part filling the remaining bytes; anything after a whitespace character is ignored. */
 export function inetAton(s: string): string | undefined {
+  if (isDottedQuad(s)) return s;  // what every -S line holds: the answer is the input
   const parts: number[] = [];
   let i = 0;
   let sawDigit = false;
@@ -72,8 +107,8 @@ const isDigits = (s: string) => /^\d*$/.test(s);  // ipvsadm's str_is_digit: tru
 
 /** ipvsadm's parse_service: [v6]:port, v6, v4-or-host[:port]. A bad port spoils the whole
  * argument; port names are looked up for the protocol known so far. */
-export async function parseService(buf: string, protocol: Protocol | undefined, env: ParseEnv):
-  Promise<{ af: Family; address: string; port?: number } | undefined> {
+export function parseService(buf: string, protocol: Protocol | undefined, services: ServicesDb,
+  resolve: (host: string) => string | undefined): { af: Family; address: string; port?: number } | undefined {
   if (isDigits(buf)) return undefined;
   let host = buf;
   let portStr: string | undefined;
@@ -91,14 +126,14 @@ export async function parseService(buf: string, protocol: Protocol | undefined, 
   } else {
     const colon = host.lastIndexOf(':');
     if (colon >= 0) { portStr = host.slice(colon + 1); host = host.slice(0, colon); }
-    const a = inetAton(host) ?? await env.lookupHost(host);
+    const a = resolve(host);
     if (a === undefined) return undefined;
     af = 4;
     address = a;
   }
   if (portStr === undefined) return { af, address };
   let port = stringToNumber(portStr, 0, 65535);
-  if (port === undefined && protocol !== undefined) port = env.services.portOf(portStr, protocol);
+  if (port === undefined && protocol !== undefined) port = services.portOf(portStr, protocol);
   if (port === undefined) return undefined;
   return { af, address, port };
 }

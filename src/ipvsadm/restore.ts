@@ -4,7 +4,7 @@
 // command-line parser (args.ts) before anything is applied, so a bad line changes nothing and
 // is reported as ipvsadm reports it, with its line number.
 import type { RealServerConfig, ServiceConfig } from '../control/config_schema';
-import { parseArgs, type IpvsadmCommand, type ParseEnv, type ParseFailure, type ServiceRef } from './args';
+import { NeedsLookup, parseArgsNow, type IpvsadmCommand, type KnownHosts, type ParseEnv, type ParseFailure, type ServiceRef } from './args';
 import { systemServices } from './addr';
 import { ERRNO, ipvsStrerror, operationOf } from './kernel_errors';
 import { knownScheduler, serverBody, serverId, serviceBody, serviceId } from './model';
@@ -64,10 +64,16 @@ const SLICE = 1000;
 /** Parses every line of -R's input (a nested -R is refused, as ipvsadm refuses it). */
 export async function parseRestore(text: string, env: ParseEnv): Promise<RestoreParse> {
   const lines: RestoreLine[] = [];
+  const lineEnv: ParseEnv = { ...env, readingStdin: true };
+  const known: KnownHosts = new Map();  // each name looked up once per input
   let n = 0;
   for (const { line, words } of restoreLines(text)) {
     if (++n % SLICE === 0) await new Promise((r) => setImmediate(r));
-    const p = await parseArgs(words, { ...env, readingStdin: true });
+    let p = parseArgsNow(words, lineEnv, known);
+    while (p instanceof NeedsLookup) {
+      known.set(p.host, await env.lookupHost(p.host));
+      p = parseArgsNow(words, lineEnv, known);
+    }
     if (!p.ok) return { ok: false, line, error: p.error };
     if (p.command.cmd === 'help' || p.command.cmd === 'version') return { ok: true, lines, end: { line, command: p.command } };
     lines.push({ line, command: p.command });

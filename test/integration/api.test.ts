@@ -167,6 +167,35 @@ describe('the REST API', { skip }, () => {
     assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
   });
 
+  test('a batch checks each op as its own route would: bad server writes are refused one by one, the rest apply', async () => {
+    const id = 'tcp:10.0.0.81:80';
+    const svc = encodeURIComponent(id);
+    const ops = [
+      { method: 'POST', path: '/v1/services', body: { protocol: 'tcp', address: '10.0.0.81', port: 80, scheduler: 'rr' } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.51', port: 8080, method: 'nat' } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.52', port: 8080, method: 'nat', lowerThreshold: 5, upperThreshold: 2 } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '0.0.0.0', port: 8080, method: 'nat' } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.51', port: 9090, method: 'nat' } },
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:8080`, body: { upperThreshold: 3, lowerThreshold: 4 } },
+      // dr moves 172.16.0.51:9090 to the service's port 80, where 172.16.0.51:8080 goes too: the second one collides
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:8080`, body: { method: 'dr' } },
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:9090`, body: { method: 'dr' } },
+      { method: 'PUT', path: `/v1/services/${svc}/servers/172.16.0.51:9090`, body: { address: '172.16.0.51', port: 9090, method: 'nat', weight: 7 } },
+    ];
+    const r = await call(base, 'POST', '/v1/batch', { ops });
+    assert.equal(r.status, 200, r.text);
+    const results = r.json.results as Array<{ status: number; message?: string }>;
+    assert.deepEqual(results.map((x) => x.status), [201, 201, 400, 400, 201, 400, 200, 400, 200], r.text);
+    assert.match(results[2].message!, /realServers\[1\]\.lowerThreshold: must not exceed upperThreshold/);
+    assert.match(results[3].message!, /realServers\[1\]\.address: must be a unicast address/);
+    assert.match(results[5].message!, /lowerThreshold: must not exceed upperThreshold/);
+    assert.match(results[7].message!, /already exists/);
+    const s = (await call(base, 'GET', `/v1/services/${svc}`)).json;
+    assert.deepEqual(s.realServers.map((x: { id: string; effectiveWeight: number }) => [x.id, x.effectiveWeight]),
+      [['172.16.0.51:80', 1], ['172.16.0.51:9090', 7]]);
+    assert.equal((await call(base, 'DELETE', `/v1/services/${svc}`)).status, 204);
+  });
+
   test('a DR real server given another port is at the service\'s port, everywhere, as in the kernel', async () => {
     const id = 'tcp:10.0.0.80:80';
     assert.equal((await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.80', port: 80 })).status, 201);

@@ -61,6 +61,11 @@ test('addresses and prefixes are parsed strictly', () => {
   assert.equal(parseIpv4('10.0.0.256'), undefined);
   assert.equal(parseIpv4('10.0.1'), undefined);
   assert.equal(parseIpv4('010.0.0.1'), undefined);
+  assert.equal(parseIpv4('255.255.255.255'), 0xffffffff);
+  assert.equal(parseIpv4('0.0.0.0'), 0);
+  assert.equal(parseIpv4('10.0.0.0'), 0x0a000000);
+  for (const bad of ['', '1.2.3.4.', '.1.2.3', '1..2.3', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.1000', '1.2.3.00', '1.2.3.a', '1.2.3.4.5'])
+    assert.equal(parseIpv4(bad), undefined, bad);
   assert.deepEqual(parseCidr('10.1.0.0/16'), { addr: 0x0a010000, len: 16 });
   assert.equal(parseCidr('10.1.0.1/16'), undefined);
   assert.deepEqual(parseCidr('10.1.0.1/16', true), { addr: 0x0a010001, len: 16 });

@@ -5,10 +5,11 @@
 // (sized for a 10,000-service restore), and the work yields to the event loop in slices.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
-import { validateService } from '../../control/config_load';
+import { RealServerSchema, ServiceSchema, type RealServerConfig } from '../../control/config_schema';
+import { validateServer, validateService } from '../../control/config_load';
 import { schemaProblems } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
+import { serverId } from '../../control/identity';
 import { breathe } from '../../control/slices';
 import type { Draft } from '../../control/state';
 import * as edit from '../edits';
@@ -48,9 +49,10 @@ function pathParts(path: string): string[] {
   });
 }
 
-/** One write on the draft, as its route would do it; returns the route's success status and
- * the service it touched (to check it as its route's change would be checked). */
-function run(d: Draft, method: string, path: string, body: unknown): { status: number; touched?: string } {
+/** One write on the draft, as its route would do it; returns the route's success status, the
+ * service it touched and, for a write to one real server, that server as placed: the rest of
+ * the service was valid before the write, so the server alone is checked. */
+function run(d: Draft, method: string, path: string, body: unknown): { status: number; touched?: string; server?: RealServerConfig } {
   const p = pathParts(path);
   const route = `${method} /${p.map((x, i) => (i === 2 && p[1] === 'services' ? ':id' : i === 4 ? ':server' : x)).join('/')}`;
   switch (route) {
@@ -59,9 +61,18 @@ function run(d: Draft, method: string, path: string, body: unknown): { status: n
     case 'PUT /v1/services/:id': edit.replaceService(d, p[2], checked(ServiceSchema, body)); return { status: 200, touched: p[2] };
     case 'PATCH /v1/services/:id': edit.patchService(d, p[2], checked(PatchService, body)); return { status: 200, touched: p[2] };
     case 'DELETE /v1/services/:id': edit.deleteService(d, p[2]); return { status: 204 };
-    case 'POST /v1/services/:id/servers': edit.addServer(d, p[2], checked(RealServerSchema, body)); return { status: 201, touched: p[2] };
-    case 'PUT /v1/services/:id/servers/:server': edit.replaceServer(d, p[2], p[4], checked(RealServerSchema, body)); return { status: 200, touched: p[2] };
-    case 'PATCH /v1/services/:id/servers/:server': edit.patchServer(d, p[2], p[4], checked(PatchServer, body)); return { status: 200, touched: p[2] };
+    case 'POST /v1/services/:id/servers': {
+      const server = checked<RealServerConfig>(RealServerSchema, body);
+      edit.addServer(d, p[2], server);
+      return { status: 201, touched: p[2], server };
+    }
+    case 'PUT /v1/services/:id/servers/:server':
+      return { status: 200, touched: p[2], server: edit.replaceServer(d, p[2], p[4], checked(RealServerSchema, body)) };
+    case 'PATCH /v1/services/:id/servers/:server': {
+      const server = edit.patchServer(d, p[2], p[4], checked(PatchServer, body));
+      // A new method can move a DR/TUN server's key onto another's: then the whole service.
+      return { status: 200, touched: p[2], ...(serverId(d.get(p[2])!, server) === p[4] ? { server } : {}) };
+    }
     case 'DELETE /v1/services/:id/servers/:server': edit.deleteServer(d, p[2], p[4]); return { status: 204, touched: p[2] };
     case 'PATCH /v1/timeouts': edit.setTimeouts(d, checked(TimeoutsPatch, body)); return { status: 200 };
     default: throw new ApiError(400, `${method} ${path} is not a write a batch can hold`);
@@ -118,10 +129,12 @@ export const batchRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsy
         await breathe(slice);
         const mark = d.mark();
         try {
-          const { status, touched } = run(d, op.method, op.path, op.body);
+          const { status, touched, server } = run(d, op.method, op.path, op.body);
           // Each write must leave a valid service on its own, as each route's change must.
           const s = touched !== undefined ? d.get(touched) : undefined;
-          const problems = s ? validateService(s, `services[${touched}]`, ctx) : [];
+          const problems = !s ? []
+            : server ? validateServer(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
+              : validateService(s, `services[${touched}]`, ctx);
           if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
           out.push({ status });
         } catch (e) {
