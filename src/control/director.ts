@@ -43,7 +43,7 @@ const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, out
 export class Director {
   private readonly ids: NativeIds;
   /** What the dataplane runs, by service id, in the order services were added. */
-  private readonly running = new Map<string, { cfg: ServiceConfig; native: NativeService }>();
+  private readonly running_ = new Map<string, { cfg: ServiceConfig; native: NativeService }>();
   private rules: NativeMatchRule[];
   private timeouts: NativeTimeouts;
   private tunnelSource: string;
@@ -52,7 +52,7 @@ export class Director {
   /** Starts the dataplane with `cfg` (static sections, and services as they should run). */
   constructor(private readonly addon: NativeAddon, cfg: FulcrumConfig) {
     this.ids = new NativeIds(limitsOf(cfg));
-    for (const s of cfg.services ?? []) this.running.set(serviceId(s), { cfg: s, native: nativeService(s, this.ids) });
+    for (const s of cfg.services ?? []) this.running_.set(serviceId(s), { cfg: s, native: nativeService(s, this.ids) });
     this.rules = nativeRules(cfg);
     this.timeouts = nativeTimeouts(cfg.timeouts);
     this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
@@ -60,7 +60,7 @@ export class Director {
   }
 
   private core(): NativeCoreConfig {
-    return { services: [...this.running.values()].map((r) => r.native), rules: this.rules, timeouts: this.timeouts,
+    return { services: [...this.running_.values()].map((r) => r.native), rules: this.rules, timeouts: this.timeouts,
       tunnelSource: this.tunnelSource, mtu: 1500 };
   }
 
@@ -71,17 +71,17 @@ export class Director {
     this.ids.dests.tidy();
     const log: Array<() => void> = [];
     const before = new Map<string, { cfg: ServiceConfig; native: NativeService } | undefined>();
-    const remember = (id: string) => { if (!before.has(id)) before.set(id, this.running.get(id)); };
+    const remember = (id: string) => { if (!before.has(id)) before.set(id, this.running_.get(id)); };
     const removed: number[] = [];
     const upserts: NativeService[] = [];
     const saved = { rules: this.rules, timeouts: this.timeouts, tunnelSource: this.tunnelSource };
     try {
       for (const id of d.del) {
-        const cur = this.running.get(id);
+        const cur = this.running_.get(id);
         if (!cur) continue;
         remember(id);
         this.ids.releaseGone(cur.cfg, undefined, log);
-        this.running.delete(id);
+        this.running_.delete(id);
         removed.push(cur.native.id);
       }
       const slice = { start: performance.now() };
@@ -89,10 +89,10 @@ export class Director {
         await breathe(slice);
         const id = serviceId(s);
         remember(id);
-        const cur = this.running.get(id);
+        const cur = this.running_.get(id);
         if (cur) this.ids.releaseGone(cur.cfg, s, log);
         const native = nativeService(s, this.ids, log);
-        this.running.set(id, { cfg: s, native });
+        this.running_.set(id, { cfg: s, native });
         upserts.push(native);
       }
       if (d.matchRules) this.rules = nativeRules({ matchRules: d.matchRules });
@@ -108,7 +108,7 @@ export class Director {
       const back: NativeService[] = [];
       const gone: number[] = [];
       for (const [id, was] of before) {
-        const now = this.running.get(id);
+        const now = this.running_.get(id);
         if (now && (!was || now.native.id !== was.native.id)) gone.push(now.native.id);
         if (was) back.push(was.native);
       }
@@ -122,8 +122,8 @@ export class Director {
     for (let i = log.length - 1; i >= 0; i--) log[i]();
     log.length = 0;
     for (const [id, was] of before) {
-      if (was) this.running.set(id, was);
-      else this.running.delete(id);
+      if (was) this.running_.set(id, was);
+      else this.running_.delete(id);
     }
     this.rules = saved.rules;
     this.timeouts = saved.timeouts;
@@ -135,7 +135,7 @@ export class Director {
   async applyConfig(cfg: FulcrumConfig): Promise<void> {
     const put = cfg.services ?? [];
     const keep = new Set(put.map(serviceId));
-    await this.apply({ put, del: [...this.running.keys()].filter((id) => !keep.has(id)),
+    await this.apply({ put, del: [...this.running_.keys()].filter((id) => !keep.has(id)),
       timeouts: cfg.timeouts ?? {}, matchRules: cfg.matchRules ?? [], tunnelSource: cfg.tunnelSource ?? null });
   }
 
@@ -169,7 +169,7 @@ export class Director {
     const st: DataplaneStats = stats ?? await this.addon.stats();
     const sv = st.serviceCounters;
     const dv = st.destCounters;
-    const picked = only ? only.flatMap((id) => { const r = this.running.get(id); return r ? [[id, r] as const] : []; }) : [...this.running];
+    const picked = only ? only.flatMap((id) => { const r = this.running_.get(id); return r ? [[id, r] as const] : []; }) : [...this.running_];
     return picked.map(([id, { native: s }]) => {
       const o = s.id * 5;
       return {
@@ -190,6 +190,12 @@ export class Director {
         }),
       };
     });
+  }
+
+  /** The services as the dataplane runs them, in the order added (each object kept while its
+   * service is unchanged). */
+  *running(): IterableIterator<NativeService> {
+    for (const r of this.running_.values()) yield r.native;
   }
 
   stats(): Promise<DataplaneStats> { return this.addon.stats(); }
@@ -224,7 +230,7 @@ export class Director {
 
   /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
   destId(sid: string, rid: string): number | undefined {
-    return this.running.has(sid) ? this.ids.destId(sid, rid) : undefined;
+    return this.running_.has(sid) ? this.ids.destId(sid, rid) : undefined;
   }
 
   stop(): void { this.addon.stop(); }

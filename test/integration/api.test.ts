@@ -165,6 +165,20 @@ describe('the REST API', { skip }, () => {
     assert.equal(nd.status, 400);
     assert.match(await nd.text(), /line 2: not valid JSON/);
     assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
+    // Read as it arrives: lines cut across the body's pieces anywhere are the same ops.
+    const text = '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"10.0.0.7","port":80}}\n\n' +
+      '{"method":"POST","path":"/v1/services/tcp%3A10.0.0.7%3A80/servers","body":{"address":"172.16.0.70","port":80,"method":"nat"}}';
+    const bytes = new TextEncoder().encode(text);
+    const pieces = new ReadableStream<Uint8Array>({
+      start(c) { for (let i = 0; i < bytes.length; i += 7) c.enqueue(bytes.slice(i, i + 7)); c.close(); },
+    });
+    const streamed = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: pieces, duplex: 'half' } as RequestInit);
+    assert.equal(streamed.status, 200);
+    assert.deepEqual(((await streamed.json()) as { results: Array<{ status: number }> }).results.map((x) => x.status), [201, 201]);
+    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:10.0.0.7:80')).status, 204);
+    const empty = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '\n\n' });
+    assert.equal(empty.status, 400);
+    assert.match(await empty.text(), /no ops/);
   });
 
   test('a batch checks each op as its own route would: bad server writes are refused one by one, the rest apply', async () => {

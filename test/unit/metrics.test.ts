@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetrics, type MetricsSnapshot } from '../../src/api/metrics';
-import type { ServiceView } from '../../src/control/director';
+import type { NativeService } from '../../src/control/native_config';
 import type { PortInfo, TrafficCounters } from '../../src/native';
 
 interface Family { help: string; type: string; samples: { labels: [string, string][]; value: number }[] }
@@ -44,21 +44,31 @@ function parse(text: string): Map<string, Family> {
 const counters = (conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): TrafficCounters =>
   ({ conns, inpkts, outpkts, inbytes, outbytes });
 const Z = counters(0, 0, 0, 0, 0);
-const dest = (address: string, port: number, weight: number, activeConns: number, inactConns: number) =>
-  ({ address, port, method: 'nat', weight, activeConns, inactConns, persistConns: 0, stats: Z });
 
-const web: ServiceView = {
-  id: 'tcp:10.0.0.1:80', protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wrr', persistent: false, stats: Z,
-  dests: [dest('192.168.1.10', 8080, 3, 57, 412), dest('192.168.1.11', 8080, 1, 19, 137)],
-};
-const dns: ServiceView = {
-  id: 'udp:10.0.0.2:53', protocol: 'udp', address: '10.0.0.2', port: 53, fwmark: 0, scheduler: 'rr', persistent: false, stats: Z,
-  dests: [dest('192.168.1.30', 53, 1, 0, 25)],
-};
-const marked: ServiceView = {
-  id: 'fwmark:255', protocol: 'fwmark', address: '0.0.0.0', port: 0, fwmark: 255, scheduler: 'wlc', persistent: true, stats: Z,
-  dests: [dest('192.168.1.20', 443, 2, 4, 1)],
-};
+/** A real server in config order: address, port, weight, ActiveConn, InActConn. */
+type Dest = [string, number, number, number, number];
+/** Native ids are given in order; the dataplane's readings go to destCounters by id. */
+let nextId = 0;
+const readings = new Map<number, [number, number]>();
+function service(protocol: NativeService['protocol'], address: string, port: number, fwmark: number, dests: Dest[]): NativeService {
+  return {
+    id: 0, protocol, address, port, fwmark, scheduler: 'wlc', flags: 0, persistTimeout: 360, netmask: '255.255.255.255', mhTableSize: 4093,
+    dests: dests.map(([a, p, weight, active, inactive]) => {
+      const id = nextId++;
+      readings.set(id, [active, inactive]);
+      return { id, address: a, port: p, method: 'nat' as const, weight, upperThreshold: 0, lowerThreshold: 0 };
+    }).reverse(),  // newest first, as the dataplane keeps them
+  };
+}
+function destCounters(): Float64Array {
+  const v = new Float64Array(nextId * 8);
+  for (const [id, [a, i]] of readings) { v[id * 8 + 5] = a; v[id * 8 + 6] = i; }
+  return v;
+}
+
+const web = service('tcp', '10.0.0.1', 80, 0, [['192.168.1.10', 8080, 3, 57, 412], ['192.168.1.11', 8080, 1, 19, 137]]);
+const dns = service('udp', '10.0.0.2', 53, 0, [['192.168.1.30', 53, 1, 0, 25]]);
+const marked = service('', '0.0.0.0', 0, 255, [['192.168.1.20', 443, 2, 4, 1]]);
 
 const port = (name: string, n: number): PortInfo => ({
   name, device: `net_null${n}`, driver: 'net_null', mac: '02:00:00:00:00:0' + n, linkUp: true, speedMbps: 10000,
@@ -71,7 +81,7 @@ function snapshot(): MetricsSnapshot {
     services: [web, dns, marked],
     stats: {
       total: counters(1523, 45210, 40112, 2 ** 60, 58234112),
-      serviceCounters: new Float64Array(0), destCounters: new Float64Array(0),
+      serviceCounters: new Float64Array(0), destCounters: destCounters(),
       drops: { no_service: 17, bad_checksum: 3 },
       events: { arp_request_sent: 9 },
       workers: [0, 1].map((id) => ({ id, lcore: id + 1, cpu: id + 1, connections: 100 * (id + 1), connCapacity: 65536,
@@ -88,8 +98,7 @@ function snapshot(): MetricsSnapshot {
 }
 
 async function scrape(s: MetricsSnapshot, metrics = createMetrics()): Promise<Map<string, Family>> {
-  metrics.update(s);
-  return parse(await metrics.text());
+  return parse(Buffer.concat(await metrics.scrape(s)).toString());
 }
 
 /** A family's samples as label-string -> value, for order-free comparisons. */
@@ -212,7 +221,7 @@ test('a real server, worker, port or health entry that goes away leaves the outp
   assert.equal(before.get('node_ipvs_backend_weight')!.samples.length, 4);
 
   const s = snapshot();
-  s.services = [{ ...web, dests: [web.dests[0]] }, marked];       // 192.168.1.11 and the UDP service removed
+  s.services = [{ ...web, dests: web.dests.slice(1) }, marked];   // 192.168.1.11 and the UDP service removed
   s.stats.workers = s.stats.workers.slice(0, 1);
   s.stats.drops = { no_service: 20 };
   s.ports = s.ports.slice(0, 1);
@@ -227,9 +236,34 @@ test('a real server, worker, port or health entry that goes away leaves the outp
   assert.deepEqual(series(after.get('fulcrum_drops_total')), { 'reason=no_service': 20 });
   assert.deepEqual(Object.keys(series(after.get('fulcrum_port_rx_bytes_total'))), ['port=client']);
   assert.deepEqual(Object.keys(series(after.get('fulcrum_health_up'))), ['service=tcp:10.0.0.1:80,address=192.168.1.10,port=8080']);
+  // A service kept as it was keeps its labels; its values are the new readings.
+  const moved = snapshot();
+  moved.stats.destCounters = destCounters().map((x, i) => (i % 8 === 5 ? x + 1000 : x));
+  assert.deepEqual(Object.values(series((await scrape(moved, metrics)).get('node_ipvs_backend_connections_active'))), [1057, 1019, 1000, 1004]);
+  moved.stats.destCounters = destCounters().map((x, i) => (i % 8 === 6 ? [10, Number.MAX_SAFE_INTEGER, 2 ** 60, 0.5][i >> 3] : x));
+  const text = Buffer.concat(await metrics.scrape(moved)).toString();
+  assert.match(text, /^node_ipvs_backend_connections_inactive\{local_address="10\.0\.0\.1",.*remote_address="192\.168\.1\.10".*\} 10$/m);
+  assert.deepEqual(Object.values(series(parse(text).get('node_ipvs_backend_connections_inactive'))), [10, Number.MAX_SAFE_INTEGER, 2 ** 60, 0.5]);
   // Families with no series left keep their HELP and TYPE, as prom-client writes them.
   const empty = createMetrics();
   const none = await scrape({ ...snapshot(), services: [], health: [] }, empty);
   assert.deepEqual(none.get('node_ipvs_backend_weight')!.samples, []);
   assert.equal(none.get('node_ipvs_backend_weight')!.type, 'gauge');
+});
+
+test('a scrape\'s chunks are reused only once it is released: a scrape still going out never changes', async () => {
+  const metrics = createMetrics();
+  const first = await metrics.scrape(snapshot());
+  const firstText = Buffer.concat(first).toString();
+  const other = snapshot();
+  other.services = [dns];
+  const second = await metrics.scrape(other);
+  assert.equal(Buffer.concat(first).toString(), firstText, 'the unreleased scrape is its own');
+  const secondText = Buffer.concat(second).toString();
+  metrics.release(first);
+  const third = await metrics.scrape(snapshot());
+  assert.ok(third.some((b) => first.some((f) => f.buffer === b.buffer)), 'released chunks are written again');
+  assert.equal(Buffer.concat(second).toString(), secondText);
+  assert.deepEqual(series(parse(Buffer.concat(third).toString()).get('node_ipvs_backend_connections_active')),
+    series(parse(firstText).get('node_ipvs_backend_connections_active')));
 });

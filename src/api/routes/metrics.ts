@@ -1,5 +1,6 @@
 // /metrics: Prometheus text exposition, node_exporter's IPVS names plus Fulcrum's own,
 // gathered from the dataplane at scrape time.
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Daemon } from '../../control/daemon';
 import { createMetrics } from '../metrics';
@@ -8,9 +9,11 @@ export const metricsRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
   const metrics = createMetrics();
   app.get('/metrics', { schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s)' } }, async (_req, reply) => {
     const stats = await daemon.director.stats();
-    const services = await daemon.director.services(undefined, stats);
-    metrics.update({ services, stats, health: daemon.health.status(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
+    const chunks = await metrics.scrape({ services: daemon.director.running(), stats, health: daemon.health.status(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
     reply.type(metrics.registry.contentType);
-    return metrics.text();
+    // The chunks as they are (no copy into one buffer): a large site's scrape is tens of MB.
+    // Once the response is done with them (sent, or the client went), the next scrape reuses them.
+    reply.raw.once('close', () => metrics.release(chunks));
+    return Readable.from(chunks, { objectMode: false });
   });
 };
