@@ -24,6 +24,11 @@ export class NdjsonBody {
   constructor(readonly items: unknown[]) {}
 }
 
+/** A body sent as it is, as text/plain (fvsadm -R sends its input so). */
+export class TextBody {
+  constructor(readonly text: string) {}
+}
+
 /** The director could not be asked at all (ipvsadm's "Can't initialize ipvs" case, exit 2). */
 export class DirectorUnavailable extends Error {}
 
@@ -46,9 +51,11 @@ export class HttpApi implements ApiClient {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const nd = body instanceof NdjsonBody;
-    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n' : JSON.stringify(body);
+    const text = body instanceof TextBody;
+    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
+      : text ? body.text : JSON.stringify(body);
     if (payload !== undefined) {
-      headers['content-type'] = nd ? 'application/x-ndjson' : 'application/json';
+      headers['content-type'] = nd ? 'application/x-ndjson' : text ? 'text/plain; charset=utf-8' : 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
     let url: URL;

@@ -7,7 +7,8 @@ import type { Family, Protocol, ServicesDb } from './args';
 /** inet_pton(AF_INET6, …). node:net is loaded on the first address only: `fvsadm -v` and
  * `-h` never need it. */
 export const isIPv6 = (s: string): boolean =>
-  s.includes(':') && (require('node:net') as typeof import('node:net')).isIPv6(s);
+  // every IPv6 address has two colons at least ('::'); host:port has one
+  s.indexOf(':') !== s.lastIndexOf(':') && (require('node:net') as typeof import('node:net')).isIPv6(s);
 
 const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
 

@@ -18,7 +18,7 @@ import {
 } from './model';
 import { parseRestore } from './restore';
 import { usageText, VERSION_LINE } from './usage';
-import { DirectorUnavailable, NdjsonBody, type ApiClient, type ApiResponse } from '../client/http';
+import { DirectorUnavailable, NdjsonBody, TextBody, type ApiClient, type ApiResponse } from '../client/http';
 
 const servicePath = (s: ServiceRef) => `/v1/services/${encodeURIComponent(serviceId(s))}`;
 const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${encodeURIComponent(serverId(e))}`;
@@ -265,66 +265,66 @@ const missingOf = (r: ApiResponse) => (r.body as { missing?: string } | undefine
 export function planBatch(lines: IpvsadmCommand[]): BatchLine[] | undefined {
   const plan: BatchLine[] = [];
   for (const c of lines) {
-    const op = operationOf(c);
-    switch (c.cmd) {
-      case 'add-service':
-      case 'edit-service': {
-        if (c.service.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
-        if (!knownScheduler(c.scheduler) || c.pe !== undefined) return undefined;
-        const body = serviceBody(c) as Record<string, unknown>;
-        if (c.cmd === 'add-service') {
-          plan.push({ op: { method: 'POST', path: '/v1/services', body }, outcome: (r) =>
-            r.status === 201 ? done() : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) });
-        } else {
-          if (c.scheduler !== 'mh') delete body.mhTableSize;
-          plan.push({ op: { method: 'PUT', path: servicePath(c.service), body }, outcome: (r) =>
-            r.status === 200 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) });
-        }
-        break;
-      }
-      case 'delete-service':
-        if (c.service.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
-        plan.push({ op: { method: 'DELETE', path: servicePath(c.service) }, outcome: (r) =>
-          r.status === 204 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) });
-        break;
-      case 'add-server':
-      case 'edit-server': {
-        if (c.service.af === 6 || c.server.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
-        if (c.lThreshold > c.uThreshold) return undefined;  // ESRCH or ERANGE: the table decides
-        if (c.tunnel && c.tunnel.type !== 'ipip') {
-          plan.push({ local: refused(op, ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`) });
-          break;
-        }
-        const body = serverBody(c);
-        const notFound = (r: ApiResponse) => refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH);
-        if (c.cmd === 'add-server')
-          plan.push({ op: { method: 'POST', path: `${servicePath(c.service)}/servers`, body }, outcome: (r) =>
-            r.status === 201 ? done() : r.status === 404 ? notFound(r) : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) });
-        else
-          plan.push({ op: { method: 'PUT', path: serverPath(c.service, c.server), body }, outcome: (r) =>
-            r.status === 200 ? done() : r.status === 404 ? notFound(r) : writeRefused(op, r) });
-        break;
-      }
-      case 'delete-server':
-        if (c.service.af === 6 || c.server.af === 6) { plan.push({ local: refused(op, ERRNO.EAFNOSUPPORT) }); break; }
-        plan.push({ op: { method: 'DELETE', path: serverPath(c.service, c.server) }, outcome: (r) =>
-          r.status === 204 ? done() : r.status === 404 ? refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH) : writeRefused(op, r) });
-        break;
-      case 'flush':
-        plan.push({ op: { method: 'DELETE', path: '/v1/services' }, outcome: (r) => (r.status === 204 ? done() : writeRefused(op, r)) });
-        break;
-      case 'set': {
-        // 0 leaves a timeout as it is.
-        const t = Object.fromEntries(Object.entries(c.timeouts).filter(([, v]) => v));
-        if (!Object.keys(t).length) { plan.push({ local: done() }); break; }
-        plan.push({ op: { method: 'PATCH', path: '/v1/timeouts', body: t }, outcome: (r) => (r.status === 200 ? done() : writeRefused(op, r)) });
-        break;
-      }
-      default:
-        return undefined;
-    }
+    const l = planLine(c);
+    if (!l) return undefined;
+    plan.push(l);
   }
   return plan;
+}
+
+/** One line of planBatch: its write or its answer, or undefined when it must run alone. */
+export function planLine(c: IpvsadmCommand): BatchLine | undefined {
+  const op = operationOf(c);
+  switch (c.cmd) {
+    case 'add-service':
+    case 'edit-service': {
+      if (c.service.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
+      if (!knownScheduler(c.scheduler) || c.pe !== undefined) return undefined;
+      const body = serviceBody(c) as Record<string, unknown>;
+      if (c.cmd === 'add-service') {
+        return { op: { method: 'POST', path: '/v1/services', body }, outcome: (r) =>
+          r.status === 201 ? done() : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) };
+      } else {
+        if (c.scheduler !== 'mh') delete body.mhTableSize;
+        return { op: { method: 'PUT', path: servicePath(c.service), body }, outcome: (r) =>
+          r.status === 200 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) };
+      }
+    }
+    case 'delete-service':
+      if (c.service.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
+      return { op: { method: 'DELETE', path: servicePath(c.service) }, outcome: (r) =>
+        r.status === 204 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) };
+    case 'add-server':
+    case 'edit-server': {
+      if (c.service.af === 6 || c.server.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
+      if (c.lThreshold > c.uThreshold) return undefined;  // ESRCH or ERANGE: the table decides
+      if (c.tunnel && c.tunnel.type !== 'ipip') {
+        return { local: refused(op, ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`) };
+      }
+      const body = serverBody(c);
+      const notFound = (r: ApiResponse) => refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH);
+      if (c.cmd === 'add-server')
+        return { op: { method: 'POST', path: `${servicePath(c.service)}/servers`, body }, outcome: (r) =>
+          r.status === 201 ? done() : r.status === 404 ? notFound(r) : r.status === 409 ? refused(op, ERRNO.EEXIST) : writeRefused(op, r) };
+      else
+        return { op: { method: 'PUT', path: serverPath(c.service, c.server), body }, outcome: (r) =>
+          r.status === 200 ? done() : r.status === 404 ? notFound(r) : writeRefused(op, r) };
+    }
+    case 'delete-server':
+      if (c.service.af === 6 || c.server.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
+      return { op: { method: 'DELETE', path: serverPath(c.service, c.server) }, outcome: (r) =>
+        r.status === 204 ? done() : r.status === 404 ? refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH) : writeRefused(op, r) };
+    case 'flush':
+      return { op: { method: 'DELETE', path: '/v1/services' }, outcome: (r) => (r.status === 204 ? done() : writeRefused(op, r)) };
+    case 'set': {
+      // 0 leaves a timeout as it is.
+      const t = Object.fromEntries(Object.entries(c.timeouts).filter(([, v]) => v));
+      if (!Object.keys(t).length) return { local: done() };
+      return { op: { method: 'PATCH', path: '/v1/timeouts', body: t }, outcome: (r) => (r.status === 200 ? done() : writeRefused(op, r)) };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Sends a planned restore as one change and reads each line's answer. */
@@ -359,6 +359,26 @@ export interface FvsadmEnv {
   err(s: string): void;
 }
 
+/** -R's input sent to the director as it is (POST /v1/restore), its answers printed; the exit
+ * status, or undefined when the director leaves the restore to fvsadm (input naming hosts or
+ * ports, or reading the table between lines; a director without the route). */
+async function restoreOnDirector(text: string, env: FvsadmEnv, api: ApiClient): Promise<number | undefined> {
+  const r = await api.request('POST', `/v1/restore?program=${encodeURIComponent(env.program)}`, new TextBody(text));
+  if (r.status === 404) return undefined;
+  const b = r.body as { fallback?: string; exit?: number; stderr?: string; end?: string;
+    outputs?: Array<{ stdout?: string; stderr?: string }> } | undefined;
+  if (r.status === 400 && typeof b?.stderr === 'string' && typeof b.exit === 'number') { env.err(b.stderr); return b.exit; }
+  if (r.status !== 200 || !b || typeof b !== 'object') { env.err(`fvsadm: ${apiFailure(r)}\n`); return 255; }
+  if (b.fallback) return undefined;
+  for (const o of b.outputs ?? []) {
+    env.out(o.stdout ?? '');
+    env.err(o.stderr ?? '');
+  }
+  if (b.end === 'help') { env.out(usageText(env.program)); return 0; }
+  if (b.end === 'version') { env.out(VERSION_LINE + '\n'); return 0; }
+  return b.exit ?? 0;
+}
+
 /** Runs one fvsadm invocation; resolves to its exit status. */
 export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number> {
   const penv = { program: env.program, lookupHost: env.lookupHost, services: env.services };
@@ -377,10 +397,14 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
       return r.exit;
     }
 
-    // -R: every line is an invocation of its own. All are parsed before any is sent, so a
+    // -R: every line is an invocation of its own. All are parsed before any is applied, so a
     // bad line changes nothing (ipvsadm would have applied the lines before it), and the
     // writes go as one change; -h or -v on a line ends the input there, as ipvsadm exits at it.
-    const input = await parseRestore(await env.readStdin(), penv);
+    // The director does it all when it can (the same parse and plan, run there); else here.
+    const text = await env.readStdin();
+    const there = await restoreOnDirector(text, env, ctx.api);
+    if (there !== undefined) return there;
+    const input = await parseRestore(text, penv);
     if (!input.ok) return failed(input.error);
     const lines = input.lines.map((l) => l.command);
     let status = 0;

@@ -122,6 +122,21 @@ test('live: fvsadm -R applies its writes as one change, each line answered as ip
   assert.match(bad.stderr, /Illegal 'weight' option with the 'add-service' command/);
   assert.equal(await generation(), g1);
   assert.equal(((await api.request('GET', '/v1/services')).body as unknown[]).length, 2);
+  // The director answers -R itself (POST /v1/restore) unless the input needs the client: a
+  // port or host name (this machine's /etc/services and resolver), or the table between lines.
+  const direct = await fetch(`${base}/v1/restore?program=fvsadm`, { method: 'POST', headers: { 'content-type': 'text/plain' },
+    body: '-A -t 10.1.0.5:80 -s wlc\n-A -t 10.1.0.5:80\n' });
+  assert.deepEqual(await direct.json(), { exit: 255, outputs: [{ line: 2, stderr: 'Service already exists\n' }] });
+  for (const body of ['-A -t 10.1.0.6:http\n', '-A -t 10.1.0.6:80\n-L -n\n']) {
+    const r2 = await fetch(`${base}/v1/restore`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+    assert.ok(((await r2.json()) as { fallback?: string }).fallback, body);
+  }
+  const named = await run('-A -t 10.1.0.6:http -s rr\n-A -t 10.1.0.7:80\n-L -n -t 10.1.0.7:80\n-h\n');
+  assert.equal(named.exit, 0);
+  assert.match(named.stdout, /TCP {2}10\.1\.0\.7:80 wlc/);
+  assert.match(named.stdout, /Usage:/);
+  const ids2 = ((await api.request('GET', '/v1/services')).body as Array<{ id: string }>).map((s) => s.id);
+  assert.ok(ids2.includes('tcp:10.1.0.6:80') && ids2.includes('tcp:10.1.0.7:80'), ids2.join());
 });
 
 test('live: GET /v1/config?format=ipvsadm is what fvsadm -S -n prints, and PUT reads it back', { skip }, async () => {

@@ -122,11 +122,13 @@ test('--set keeps the timeouts given as 0 and sends all three', async () => {
   assert.deepEqual(d.timeouts, { tcp: 900, tcpfin: 60, udp: 300 });
 });
 
-test('-R parses every line before sending any: a bad line changes nothing', async () => {
+test('-R parses every line before applying any: a bad line changes nothing', async () => {
+  // This stand-in has no POST /v1/restore (404): fvsadm runs the restore itself, as with a
+  // director that leaves it to the client, and sends no write at all.
   const d = new FakeDirector(EMPTY);
   const r = await fvsadm(d, ['-R'], '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 192.168.1.10 -w many\n');
   assert.deepEqual(r, { stdout: '', stderr: 'illegal weight specified\n', exit: 2 });
-  assert.deepEqual(d.log, []);
+  assert.deepEqual(d.log, ['POST /v1/restore?program=fvsadm']);
 });
 
 test('an unreachable director is one line naming its address, exit 2', async () => {

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StringDecoder } from 'node:string_decoder';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { RealServerSchema, ServiceSchema, type RealServerConfig } from '../../control/config_schema';
-import { validateServer, validateService } from '../../control/config_load';
+import { validateServer, validateService, type ServiceContext } from '../../control/config_load';
 import { schemaProblems } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
 import { serverId } from '../../control/identity';
@@ -29,7 +29,8 @@ const Op = Type.Object({
   body: Type.Optional(Type.Unknown()),
 }, { additionalProperties: false });
 
-type Result = { status: number; message?: string; problems?: string[]; missing?: string };
+/** One op's answer, as its own route would have given it. */
+export type OpResult = { status: number; message?: string; problems?: string[]; missing?: string };
 
 function checked<T>(schema: TSchema, body: unknown): T {
   const problems = schemaProblems(schema, body).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
@@ -39,8 +40,12 @@ function checked<T>(schema: TSchema, body: unknown): T {
 
 /** The path's parts (v1, services, id, servers, server), each percent-decoded; a bad escape is
  * the op's own 400, not the batch's 500. */
+let lastPath = '';
+let lastParts: string[] = [];
 function pathParts(path: string): string[] {
-  return path.split('?')[0].split('/').slice(1).map((x) => {
+  // A restore's consecutive real servers name the same service path: decoded once.
+  if (path === lastPath) return lastParts;
+  const parts = path.split('?')[0].split('/').slice(1).map((x) => {
     try {
       return decodeURIComponent(x);
     } catch (e) {
@@ -48,6 +53,9 @@ function pathParts(path: string): string[] {
       throw new ApiError(400, `the path ${path} has a bad percent-escape in '${x}'`, [`path: bad percent-escape in '${x}'`]);
     }
   });
+  lastPath = path;
+  lastParts = parts;
+  return parts;
 }
 
 /** One write on the draft, as its route would do it; returns the route's success status, the
@@ -80,7 +88,7 @@ function run(d: Draft, method: string, path: string, body: unknown): { status: n
   }
 }
 
-type OpT = { method: string; path: string; body?: unknown };
+export type OpT = { method: string; path: string; body?: unknown };
 
 /** One NDJSON line as an op (line numbers from 1); blank lines are skipped. */
 function ndjsonOp(src: string, line: number): OpT | undefined {
@@ -154,6 +162,26 @@ function readNdjson(payload: NodeJS.ReadableStream, limit: number, done: (err: E
   payload.on('error', (e: Error) => fail(e));
 }
 
+/** One write of a batch on the draft, answered as its route would answer it; a refused write
+ * leaves the draft as it was. Each write must leave a valid service on its own, as each route's
+ * change must. */
+export function applyOp(d: Draft, op: OpT, ctx: ServiceContext): OpResult {
+  const mark = d.mark();
+  try {
+    const { status, touched, server } = run(d, op.method, op.path, op.body);
+    const s = touched !== undefined ? d.get(touched) : undefined;
+    const problems = !s ? []
+      : server ? validateServer(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
+        : validateService(s, `services[${touched}]`, ctx);
+    if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
+    return { status };
+  } catch (e) {
+    d.rollback(mark);
+    if (!(e instanceof ApiError)) throw e;
+    return { status: e.statusCode, message: e.message, ...(e.problems ? { problems: e.problems } : {}), ...(e.extra as object) };
+  }
+}
+
 export const batchRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
   // An NDJSON body's ops are kept beside its request; the body itself is a placeholder string
   // for the route's schema (ajv would otherwise walk 110,000 ops already checked line by line).
@@ -177,25 +205,11 @@ export const batchRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsy
     if (!ops) throw new ApiError(400, 'the body must be {"ops":[...]} (application/json) or one op per line (application/x-ndjson)');
     const ctx = { localAddresses: daemon.state.staticCfg.localAddresses };
     const results = await daemon.change(async (d) => {
-      const out: Result[] = [];
+      const out: OpResult[] = [];
       const slice = { start: performance.now() };
       for (const op of ops) {
         await breathe(slice);
-        const mark = d.mark();
-        try {
-          const { status, touched, server } = run(d, op.method, op.path, op.body);
-          // Each write must leave a valid service on its own, as each route's change must.
-          const s = touched !== undefined ? d.get(touched) : undefined;
-          const problems = !s ? []
-            : server ? validateServer(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
-              : validateService(s, `services[${touched}]`, ctx);
-          if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
-          out.push({ status });
-        } catch (e) {
-          d.rollback(mark);  // a failed write leaves the draft as it was
-          if (!(e instanceof ApiError)) throw e;
-          out.push({ status: e.statusCode, message: e.message, ...(e.problems ? { problems: e.problems } : {}), ...(e.extra as object) });
-        }
+        out.push(applyOp(d, op, ctx));
       }
       return out;
     });

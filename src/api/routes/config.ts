@@ -12,6 +12,7 @@ import { schemaProblems } from '../../control/config_errors';
 import { ConfigSchema } from '../../control/config_schema';
 import { serviceId } from '../../control/identity';
 import { DYNAMIC_KEYS, type DynamicPart } from '../../control/state';
+import { restoreText } from '../restore_text';
 import { refuseFileOnly } from '../edits';
 import { ApiError, readablePath } from '../errors';
 
@@ -74,6 +75,16 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
     await daemon.change((d) => d.replaceAll(replace));
     return daemon.state.dynamic();
   });
+
+  app.post('/v1/restore', {
+    bodyLimit,
+    schema: {
+      tags: ['config'],
+      summary: 'ipvsadm -R on the director: the body is its input (text/plain), applied as fvsadm -R applies it — every line parsed first (a bad one: 400 with ipvsadm\'s stderr and exit), the writes as one change, each line answered as ipvsadm answers it. Input naming hosts or ports by name, or reading the table between lines, is answered {"fallback": …}: the client runs it itself.',
+      querystring: Type.Object({ program: Type.Optional(Type.String({ maxLength: 64, description: 'the name ipvsadm\'s messages use (argv[0])' })) }),
+      body: Type.String(),
+    },
+  }, async (req) => restoreText(daemon, req.body, req.query.program ?? 'fvsadm'));
 
   app.post('/v1/config/reload', { schema: { tags: ['config'], summary: 'Re-read the config file and apply its services' } }, async () => {
     await daemon.reload();
