@@ -198,6 +198,11 @@ export class Director {
     for (const r of this.running_.values()) yield r.native;
   }
 
+  /** running() with each service's id. */
+  *runningById(): IterableIterator<[string, NativeService]> {
+    for (const [id, r] of this.running_) yield [id, r.native];
+  }
+
   stats(): Promise<DataplaneStats> { return this.addon.stats(); }
 
   /** Every connection matching the filter, across workers, up to `limit`. */

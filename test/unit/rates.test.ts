@@ -179,3 +179,23 @@ test('plain numbers and 64-bit integers give the same rates, step for step', () 
     assert.deepEqual(fast.rates('k'), big.rates('k'), `step ${step}`);
   }
 });
+
+test('a held estimator sampled from a counter array gives what sampling by key gives, resets and replacements included', () => {
+  const byKey = new RateEstimator();
+  const held = new RateEstimator();
+  const h = held.handle('d x');
+  assert.deepEqual(held.rates('d x'), byKey.rates('d x'), 'before any sample: zeros');
+  let seed = 777;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  const v = new Float64Array(16);  // the real server's five counters at offset 8, as destCounters holds id 1
+  for (let step = 0; step < 400; step++) {
+    if (step === 150) v.fill(0, 8, 13);                 // the server was replaced: counters restart
+    if (step === 250) { byKey.reset('d x'); held.reset('d x'); }
+    if (step === 300) v[11] = 2 ** 52 + 1;              // beyond the fast path: 64-bit arithmetic
+    v[8] += rnd(500); v[9] += rnd(5000); v[10] += rnd(4000); v[11] += rnd(900000); v[12] += rnd(9000000);
+    byKey.sample('d x', { conns: v[8], inpkts: v[9], outpkts: v[10], inbytes: v[11], outbytes: v[12] });
+    held.sampleAt(h, v, 8);
+    assert.deepEqual(held.rates('d x'), byKey.rates('d x'), `step ${step}`);
+  }
+  assert.ok(held.rates('d x').outbps > 0);
+});
