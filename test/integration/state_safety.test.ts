@@ -106,6 +106,20 @@ describe('a full or read-only state directory', { skip }, () => {
     disk.empty();
   });
 
+  test('fvsadm -R answered on the director: refused for a full disk, nothing of it is live; fvsadm says so, exit 255', async () => {
+    await restart();
+    disk.fill();
+    const text = '-A -t 10.0.0.52:80 -s rr\n-a -t 10.0.0.52:80 -r 172.16.0.52:80 -m\n';
+    const r = await fetch(`${base}/v1/restore`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: text });
+    assert.equal(r.status, 507, await r.text());
+    const fv = run('env', [`FULCRUM_API=${base}`, process.execPath, path.join(__dirname, '../../../bin/fvsadm.js'), '-R'], { input: text });
+    assert.equal(fv.status, 255, fv.stderr);
+    assert.match(fv.stderr, /answered 507/);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.52:80')).status, 404);
+    assert.ok(!(await liveVips(base)).has('10.0.0.52'));
+    disk.empty();
+  });
+
   test('read-only: writes answer 503 and change nothing; a SIGHUP logs its refusal and changes nothing', async () => {
     disk.readOnly(true);
     try {
