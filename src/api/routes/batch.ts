@@ -4,7 +4,6 @@
 // is applied atomically. fvsadm -R sends its lines here: no cap on ops beyond the body limit
 // (sized for a 10,000-service restore), and the work yields to the event loop in slices.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { StringDecoder } from 'node:string_decoder';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { RealServerSchema, ServiceSchema, type RealServerConfig } from '../../control/config_schema';
 import { validateServer, validateService, type ServiceContext } from '../../control/config_load';
@@ -13,6 +12,7 @@ import type { Daemon } from '../../control/daemon';
 import { serverId } from '../../control/identity';
 import { breathe } from '../../control/slices';
 import type { Draft } from '../../control/state';
+import { readStreamed, type BodyReader } from '../body_stream';
 import * as edit from '../edits';
 import { ApiError, readablePath } from '../errors';
 import { PatchServer, PatchService } from './services';
@@ -108,58 +108,29 @@ function ndjsonOp(src: string, line: number): OpT | undefined {
 }
 
 /** The ops of an NDJSON body, read as its bytes arrive: each chunk's lines are parsed and
- * checked in its own turn of the event loop, so a 20 MB restore never holds the loop (no
- * whole-body concatenation, decoding or parse in one go), and the reading overlaps the
- * sending. Ops parsed here skip the route's schema (they were checked line by line). */
-function readNdjson(payload: NodeJS.ReadableStream, limit: number, done: (err: Error | null, ops?: OpT[]) => void): void {
+ * checked in its own turn of the event loop, and the reading overlaps the sending. */
+function ndjsonReader(): BodyReader {
   const ops: OpT[] = [];
-  const decoder = new StringDecoder('utf8');
   let rest = '';
   let line = 0;
-  let bytes = 0;
-  let failed = false;
-  const fail = (e: Error) => {
-    if (failed) return;
-    failed = true;
-    payload.removeAllListeners('data');
-    payload.resume();  // the rest of the body is read and dropped, the answer goes out now
-    done(e);
-  };
-  const lines = (text: string, final: boolean) => {
-    let at = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', at)) {
-      const op = ndjsonOp(text.slice(at, nl), ++line);
-      if (op) ops.push(op);
-      at = nl + 1;
-    }
-    rest = text.slice(at);
-    if (final) {
+  return {
+    piece(text) {
+      const all = rest + text;
+      let at = 0;
+      for (let nl = all.indexOf('\n'); nl >= 0; nl = all.indexOf('\n', at)) {
+        const op = ndjsonOp(all.slice(at, nl), ++line);
+        if (op) ops.push(op);
+        at = nl + 1;
+      }
+      rest = all.slice(at);
+    },
+    end() {
       const op = ndjsonOp(rest, ++line);
       if (op) ops.push(op);
-    }
-  };
-  payload.on('data', (chunk: Buffer) => {
-    if (failed) return;
-    bytes += chunk.length;
-    if (bytes > limit) return fail(new ApiError(413, `the body is larger than ${limit} bytes`));
-    try {
-      lines(rest + decoder.write(chunk), false);
-    } catch (e) {
-      fail(e as Error);
-    }
-  });
-  payload.on('end', () => {
-    if (failed) return;
-    try {
-      lines(rest + decoder.end(), true);
       if (!ops.length) throw new ApiError(400, 'the batch holds no ops', ['(body): no ops']);
-      failed = true;
-      done(null, ops);
-    } catch (e) {
-      fail(e as Error);
-    }
-  });
-  payload.on('error', (e: Error) => fail(e));
+      return ops;
+    },
+  };
 }
 
 /** One write of a batch on the draft, answered as its route would answer it; a refused write
@@ -187,12 +158,10 @@ export const batchRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsy
   // for the route's schema (ajv would otherwise walk 110,000 ops already checked line by line).
   const ndjson = new WeakMap<object, OpT[]>();
   app.addContentTypeParser('application/x-ndjson', { bodyLimit }, (req, payload, done) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > bodyLimit) return done(new ApiError(413, `the body is larger than ${bodyLimit} bytes`), undefined);
-    readNdjson(payload, bodyLimit, (err, ops) => {
+    readStreamed(req.headers, payload, bodyLimit, ndjsonReader(), (err, ops) => {
       if (err) return done(err, undefined);
-      ndjson.set(req, ops!);
-      done(null, 'ndjson');
+      ndjson.set(req, ops as OpT[]);
+      done(null, 'ndjson');  // Ops parsed here skip the route's schema: each line was checked
     });
   });
 

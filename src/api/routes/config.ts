@@ -2,7 +2,6 @@
 // either as one atomic change (a bad document changes nothing); /v1/config/reload re-reads
 // the config file (as SIGHUP does). ipvsadm text is read and written by src/ipvsadm, as
 // fvsadm -R reads it and fvsadm -S writes it.
-import { StringDecoder } from 'node:string_decoder';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Daemon } from '../../control/daemon';
@@ -14,6 +13,7 @@ import { ConfigSchema } from '../../control/config_schema';
 import { serviceId } from '../../control/identity';
 import { DYNAMIC_KEYS, type DynamicPart } from '../../control/state';
 import { restoreText } from '../restore_text';
+import { readStreamed } from '../body_stream';
 import { refuseFileOnly } from '../edits';
 import { ApiError, readablePath } from '../errors';
 
@@ -26,32 +26,10 @@ const RestoreSchema = Type.Object({
 }, { additionalProperties: false });
 
 export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
-  // Decoded as it arrives and joined once at the end: a site's save (8 MB of ipvsadm text) read
-  // as one Buffer concat and decode held the event loop for tens of ms.
+  // Decoded as it arrives and joined once at the end (a site's save is 8 MB of text).
   app.addContentTypeParser('text/plain', { bodyLimit }, (req, payload, done) => {
-    if (Number(req.headers['content-length']) > bodyLimit) return done(new ApiError(413, `the body is larger than ${bodyLimit} bytes`), undefined);
-    const decoder = new StringDecoder('utf8');
     const parts: string[] = [];
-    let bytes = 0;
-    let failed = false;
-    payload.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      bytes += chunk.length;
-      if (bytes > bodyLimit) {
-        failed = true;
-        payload.resume();
-        return done(new ApiError(413, `the body is larger than ${bodyLimit} bytes`), undefined);
-      }
-      parts.push(decoder.write(chunk));
-    });
-    payload.on('end', () => {
-      if (failed) return;
-      parts.push(decoder.end());
-      done(null, parts.join(''));
-    });
-    payload.on('error', (e: Error) => {
-      if (!failed) { failed = true; done(e, undefined); }
-    });
+    readStreamed(req.headers, payload, bodyLimit, { piece: (t) => { parts.push(t); }, end: () => parts.join('') }, done);
   });
 
   app.get('/v1/config', {
