@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { FormatRegistry } from '@sinclair/typebox';
 import YAML from 'yaml';
 import { schemaProblems } from './config_errors';
-import { ConfigSchema, RealServerSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
+import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 
 export class ConfigError extends Error {
@@ -110,14 +110,6 @@ export function serverProblems(r: RealServerConfig, at: string, cfg: ServiceCont
   if (r.method === 'fullnat' && !(cfg.localAddresses?.length))
     p.push(`${at}.method: fullnat needs localAddresses`);
   return p;
-}
-
-/** Every problem of one real server of a valid service, changed or added on its own (the
- * caller has made sure no other server of the service has its key). */
-export function validateServer(r: unknown, at: string, ctx: ServiceContext): string[] {
-  const schema = schemaProblems(RealServerSchema, r);
-  if (schema.length) return schema.map((p) => `${at}${p.path ? '.' + readablePath(p.path) : ''}: ${p.message}`);
-  return serverProblems(r as RealServerConfig, at, ctx);
 }
 
 /** Every problem of one service (schema, then the rules beyond it), paths under `at`. */

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { RealServerSchema, ServiceSchema, type RealServerConfig } from '../../control/config_schema';
-import { validateServer, validateService, type ServiceContext } from '../../control/config_load';
+import { serverProblems, validateService, type ServiceContext } from '../../control/config_load';
 import { schemaProblems } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
 import { serverId } from '../../control/identity';
@@ -58,12 +58,23 @@ function pathParts(path: string): string[] {
   return parts;
 }
 
+/** The route a path's parts name (ids as :id and :server), e.g. `POST /v1/services/:id/servers`. */
+function routeOf(method: string, p: string[]): string {
+  if (p[0] !== 'v1') return `${method} /${p.join('/')}`;
+  if (p[1] === 'services' && p.length >= 3) {
+    if (p.length === 3) return `${method} /v1/services/:id`;
+    if (p.length === 4) return `${method} /v1/services/:id/${p[3]}`;
+    if (p.length === 5) return `${method} /v1/services/:id/${p[3]}/:server`;
+  }
+  return `${method} /${p.join('/')}`;
+}
+
 /** One write on the draft, as its route would do it; returns the route's success status, the
  * service it touched and, for a write to one real server, that server as placed: the rest of
  * the service was valid before the write, so the server alone is checked. */
 function run(d: Draft, method: string, path: string, body: unknown): { status: number; touched?: string; server?: RealServerConfig } {
   const p = pathParts(path);
-  const route = `${method} /${p.map((x, i) => (i === 2 && p[1] === 'services' ? ':id' : i === 4 ? ':server' : x)).join('/')}`;
+  const route = routeOf(method, p);
   switch (route) {
     case 'POST /v1/services': return { status: 201, touched: edit.addService(d, checked(ServiceSchema, body)) };
     case 'DELETE /v1/services': edit.deleteAllServices(d); return { status: 204 };
@@ -142,7 +153,8 @@ export function applyOp(d: Draft, op: OpT, ctx: ServiceContext): OpResult {
     const { status, touched, server } = run(d, op.method, op.path, op.body);
     const s = touched !== undefined ? d.get(touched) : undefined;
     const problems = !s ? []
-      : server ? validateServer(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
+      // the server's body passed its schema already (checked): its cross-field rules remain
+      : server ? serverProblems(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
         : validateService(s, `services[${touched}]`, ctx);
     if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
     return { status };
