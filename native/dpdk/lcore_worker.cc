@@ -331,10 +331,33 @@ void LcoreWorker::on_snapshot(const Snapshot* next) {
   const Snapshot* prev = core_.snapshot();
   core_.set_snapshot(next);
   if (id_ != 0) return;
-  for (be32 vip : next->vips_v4()) {
-    if (prev && prev->has_vip_v4(vip)) continue;
+  auto announce = [&](be32 vip) {
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, vip, vip, nullptr);
+  };
+  if (prev && &next->vips_v4() == &prev->vips_v4()) return;  // the same VIP list, shared
+  // A snapshot that follows the one this worker runs names what changed: only those services'
+  // VIPs can be new (a weight change at 10,000 VIPs does not walk them all). Many changes (a
+  // restore) walk the VIP list once instead.
+  constexpr size_t kFewChanges = 64;
+  const bool follows = prev && next->lineage() == prev->lineage() && next->seq() == prev->seq() + 1;
+  if (follows && next->changed_services().size() <= kFewChanges) {
+    for (SvcId id : next->changed_services()) {
+      const ServiceSnap* svc = next->service(id);
+      if (!svc || svc->fwmark || !svc->vip.is_v4()) continue;
+      be32 vip = svc->vip.v4();
+      if (prev->has_vip_v4(vip) || !next->has_vip_v4(vip)) continue;
+      bool first = true;  // several changed services on one new VIP: announced once
+      for (SvcId other : next->changed_services()) {
+        if (other == id) break;
+        const ServiceSnap* o = next->service(other);
+        if (o && !o->fwmark && o->vip.is_v4() && o->vip.v4() == vip) first = false;
+      }
+      if (first) announce(vip);
+    }
+    return;
   }
+  for (be32 vip : next->vips_v4())
+    if (!prev || !prev->has_vip_v4(vip)) announce(vip);
 }
 
 void LcoreWorker::housekeeping(uint64_t now_ms) {

@@ -86,6 +86,25 @@ describe('the dataplane on real traffic', { skip }, () => {
     assert.match(neigh, new RegExp(`lladdr ${mine}`));
   });
 
+  test('a new VIP is announced at once (gratuitous ARP); a change to services on known VIPs announces nothing', async () => {
+    const cap = tmpFile('garp.pcap');
+    const dump = t.background('client', ['tcpdump', '--immediate-mode', '-U', '-n', '-i', 'fit-c0', '-w', cap, 'arp']);
+    await sleep(800);
+    const second: ServiceConfig = { protocol: 'tcp', address: '10.0.0.101', port: 80, scheduler: 'rr',
+      realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat' }] };
+    await dir.apply(base([http('wrr', [3, 2, 1]), second]));
+    await sleep(300);
+    await dir.apply(base([http('wrr', [1, 2, 3]), { ...second, scheduler: 'wlc' }]));  // known VIPs only
+    await sleep(500);
+    dump.kill('SIGINT');
+    await new Promise((r) => dump.once('exit', r));
+    const text = t.exec('client', ['tcpdump', '-n', '-r', cap]).stdout;
+    const announced = (vip: string) => text.split('\n').filter((l) => l.includes(`who-has ${vip} tell ${vip}`)).length;
+    assert.equal(announced('10.0.0.101'), 1, text);
+    assert.equal(announced(VIP), 0, text);
+    await dir.apply(base([http('wrr', [3, 2, 1])]));
+  });
+
   test('the director\'s own traffic (a health check) reaches a real server through its kernel TAP', () => {
     const r = t.exec('dir', ['curl', '-sS', '-m', '3', 'http://172.16.0.12:8080/']);
     assert.equal(r.stdout.trim(), 'srv2', r.stderr);
