@@ -121,7 +121,7 @@ export const MatchRuleSchema = Type.Object({
 
 export const PortSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$' }),
-  device: Type.String({ minLength: 1, description: 'PCI address (vfio-pci) or DPDK vdev string' }),
+  device: Type.String({ minLength: 1, description: 'PCI address (vfio-pci), DPDK vdev string, or a kernel interface name (af_packet on it)' }),
   address: Type.Optional(Cidr),
   tap: Type.Optional(Type.Union([Type.Literal(false), Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.-]+$' })], {
     description: 'kernel interface (TAP) for the host\'s own traffic on this port; default: the port name; false: none',
@@ -181,3 +181,4 @@ export type RealServerConfig = Static<typeof RealServerSchema>;
 export type ServiceConfig = Static<typeof ServiceSchema>;
 export type MatchRuleConfig = Static<typeof MatchRuleSchema>;
 export type FulcrumConfig = Static<typeof ConfigSchema>;
+export type PortConfig = Static<typeof PortSchema>;

@@ -1,7 +1,7 @@
 // Turns the config file's `dataplane` section (plus localAddresses) into what the addon's
 // start() takes, with Fulcrum's defaults filled in, so the addon never guesses.
 import type { DataplaneStartOptions } from '../native';
-import type { FulcrumConfig } from './config_schema';
+import type { FulcrumConfig, PortConfig } from './config_schema';
 
 export const DEFAULT_LIMITS = { maxServices: 1024, maxDests: 8192 };
 
@@ -10,6 +10,15 @@ export function limitsOf(cfg: FulcrumConfig): { maxServices: number; maxDests: n
     maxServices: cfg.dataplane.maxServices ?? DEFAULT_LIMITS.maxServices,
     maxDests: cfg.dataplane.maxRealServers ?? DEFAULT_LIMITS.maxDests,
   };
+}
+
+export const isPci = (d: string) => /^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(d);
+/** A bare interface name, as an operator used to ip(8) writes it: no driver, no arguments. */
+export const isInterfaceName = (d: string) => !isPci(d) && !d.startsWith('net_') && /^[A-Za-z0-9_.:@-]{1,15}$/.test(d);
+
+/** The DPDK device a port's `device` means: `eth0` is shorthand for af_packet on eth0. */
+export function portDevice(p: PortConfig, index: number): string {
+  return isInterfaceName(p.device) ? `net_af_packet_p${index},iface=${p.device}` : p.device;
 }
 
 export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
@@ -24,9 +33,9 @@ export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
     connTableSize: dp.connTableSize ?? 1 << 20,
     idleBackoff: backoff,
     limits: limitsOf(cfg),
-    ports: dp.ports.map((p) => ({
+    ports: dp.ports.map((p, i) => ({
       name: p.name,
-      device: p.device,
+      device: portDevice(p, i),
       ...(p.address !== undefined ? { address: p.address } : {}),
       ...(p.tap === false ? {} : { tap: p.tap ?? p.name }),
     })),

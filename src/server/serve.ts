@@ -13,6 +13,7 @@ import { Daemon } from '../control/daemon';
 import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { componentLogger, createLogger, type LogLevel } from './logger';
+import { apiAddressProblem, hostFacts, hostProblems, stateDirProblem } from './preflight';
 import { readStartupConfig } from './startup_config';
 
 export interface ServeOptions {
@@ -46,14 +47,29 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
+  // The host's problems with this config, each with its fix, before anything is opened.
+  const problems = hostProblems(cfg, hostFacts());
+  const stateProblem = stateDirProblem(stateDir);
+  if (stateProblem) problems.push(stateProblem);
+  const apiProblem = await apiAddressProblem(host, Number(port));
+  if (apiProblem) problems.push(apiProblem);
+  if (problems.length) {
+    log.error({ problems }, 'cannot start');
+    process.stderr.write(`fulcrum serve: cannot start:\n  ${problems.join('\n  ')}\n`);
+    return 1;
+  }
+
   if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
     log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
   let daemon: Daemon;
   try {
     daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
   } catch (e) {
-    log.error({ err: (e as Error).message }, e instanceof StateFileError ? 'the state directory cannot be used' : 'dataplane did not start');
-    process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
+    // DPDK's EAL as another user than root fails on its runtime directory or locked memory,
+    // with an errno that names neither.
+    const hint = !(e instanceof StateFileError) && process.geteuid?.() !== 0 ? ' (running as a user other than root: run fulcrum serve as root)' : '';
+    log.error({ err: (e as Error).message + hint }, e instanceof StateFileError ? 'the state directory cannot be used' : 'dataplane did not start');
+    process.stderr.write(`fulcrum serve: ${(e as Error).message}${hint}\n`);
     return 1;
   }
   const si = daemon.director.startInfo;

@@ -89,3 +89,31 @@ test('fulcrum serve refuses a bad config file with every problem and exits 1', a
   assert.match(r.stderr, /dataplane\.ports/);
 });
 
+
+test('the common mistakes are named with their fix before anything starts: a missing interface, the API address in use, an unwritable state directory', { skip }, async () => {
+  const fulcrum = path.join(root, 'bin/fulcrum.js');
+  const f = tmpFile('mistakes.yaml');
+  const write = (port: Record<string, unknown>, listen = '127.0.0.1:19561') =>
+    fs.writeFileSync(f, YAML.stringify({ dataplane: { eal: ['--no-pci'], workers: [1], ports: [port] }, api: { listen } }));
+  write({ name: 'outside', device: 'eth7', tap: false });
+  let r = run(process.execPath, [fulcrum, 'serve', '--config', f, '--state-dir', path.dirname(f) + '/s1']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /device 'eth7': no network interface of that name here .*net_af_packet0,iface=eth0/);
+  write({ name: 'outside', device: 'net_af_packet0,iface=nosuchif', tap: false });
+  r = run(process.execPath, [fulcrum, 'serve', '--config', f, '--state-dir', path.dirname(f) + '/s1']);
+  assert.match(r.stderr, /no network interface 'nosuchif' here/);
+  assert.doesNotMatch(r.stderr, /Operation not permitted/);
+  const busy = spawn(process.execPath, ['-e', 'require("net").createServer().listen(19561, "127.0.0.1"); setTimeout(() => {}, 20000)']);
+  try {
+    await sleep(500);
+    write({ name: 'outside', device: 'net_null0', tap: false });
+    r = run(process.execPath, [fulcrum, 'serve', '--config', f, '--state-dir', path.dirname(f) + '/s1']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /api\.listen 127\.0\.0\.1:19561: address already in use/);
+  } finally {
+    busy.kill();
+  }
+  fs.writeFileSync(path.dirname(f) + '/notadir', '');
+  r = run(process.execPath, [fulcrum, 'serve', '--config', f, '--state-dir', path.dirname(f) + '/notadir/state']);
+  assert.match(r.stderr, /state directory .*notadir\/state: ENOTDIR .*--state-dir/);
+});
