@@ -154,6 +154,11 @@ export interface NativeAddon {
   ports(): PortInfo[];
   /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
   neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;
+  /** From now on DPDK's log goes to a queue (takeLog) instead of stderr; call before start(). */
+  captureLog(): void;
+  /** What DPDK logged since the last call: level is DPDK's (1 emerg .. 4 err, 5 warning, 6
+   * notice, 7 info, 8 debug); harmless marks known notices that read like failures. */
+  takeLog(): { lines: Array<{ level: number; text: string; harmless: boolean }>; dropped: number };
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];
 }

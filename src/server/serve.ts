@@ -13,6 +13,7 @@ import { Daemon } from '../control/daemon';
 import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { componentLogger, createLogger, type LogLevel } from './logger';
+import { drainDpdkLog } from './dpdk_log';
 import { apiAddressProblem, hostFacts, hostProblems, stateDirProblem } from './preflight';
 import { readStartupConfig } from './startup_config';
 
@@ -61,10 +62,15 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
     log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
+  // DPDK's own log through ours from here on (drained after the start, then every second).
+  const addon = nativeAddon();
+  const dpdkLog = componentLogger(log, 'dpdk');
+  addon.captureLog();
   let daemon: Daemon;
   try {
-    daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
+    daemon = new Daemon(addon, cfg, file, stateDir, componentLogger(log, 'control'));
   } catch (e) {
+    drainDpdkLog(addon, dpdkLog);
     // DPDK's EAL as another user than root fails on its runtime directory or locked memory,
     // with an errno that names neither.
     const hint = !(e instanceof StateFileError) && process.geteuid?.() !== 0 ? ' (running as a user other than root: run fulcrum serve as root)' : '';
@@ -72,10 +78,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     process.stderr.write(`fulcrum serve: ${(e as Error).message}${hint}\n`);
     return 1;
   }
+  drainDpdkLog(addon, dpdkLog);
+  const dpdkLogTimer = setInterval(() => drainDpdkLog(addon, dpdkLog), 1000);
+  dpdkLogTimer.unref();
   const si = daemon.director.startInfo;
   if (!si.hugepages) log.warn('no hugepages mounted: EAL runs with --no-huge (4 KiB pages, slower)');
   log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs,
-    ports: nativeAddon().ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
+    ports: addon.ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
   if (daemon.restored) {
     // The state directory owns the running services between reloads (API changes included):
     // say how they differ from the file, so nobody is surprised by what runs.
@@ -92,6 +101,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     log.error({ err: (e as Error).message }, 'the API cannot listen');
     process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     await daemon.stop();
+    clearInterval(dpdkLogTimer);
+    drainDpdkLog(addon, dpdkLog);
     return 1;
   }
   log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
@@ -112,7 +123,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
-      void api.close().finally(() => daemon.stop()).then(() => resolve(0), (e: Error) => {
+      void api.close().finally(() => daemon.stop()).finally(() => {
+        clearInterval(dpdkLogTimer);
+        drainDpdkLog(addon, dpdkLog);
+      }).then(() => resolve(0), (e: Error) => {
         log.error({ err: e.message }, 'stopping failed');
         resolve(1);
       });

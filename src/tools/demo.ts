@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { nativeAddon } from '../native';
+import { levelOf } from '../server/dpdk_log';
 import { loadConfigFile } from '../control/config_load';
 import { Director, type ServiceView } from '../control/director';
 import { formatStats, type ListedDest, type ListedService } from '../ipvsadm/format';
@@ -63,7 +64,20 @@ export async function runDemo(args: string[]): Promise<number> {
 async function inside(requests: number): Promise<number> {
   const cfg = loadConfigFile(path.join(root, 'examples/demo.yaml'));
   const out = process.stdout;
-  const director = new Director(nativeAddon(), cfg);
+  // DPDK's lines that matter (warnings and errors, not the TAP driver's harmless notices)
+  // are shown; the rest of its start-up chatter is not.
+  const addon = nativeAddon();
+  addon.captureLog();
+  const dpdkWarnings = () => {
+    for (const l of addon.takeLog().lines)
+      if (['error', 'warn'].includes(levelOf(l.level, l.harmless))) process.stderr.write(`DPDK: ${l.text}\n`);
+  };
+  let director: Director;
+  try {
+    director = new Director(addon, cfg);
+  } finally {
+    dpdkWarnings();
+  }
   try {
     const svc = cfg.services![0];
     out.write(`Director on ${cfg.dataplane.ports.map((p) => p.device).join(' and ')} ` +

@@ -37,6 +37,11 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.stdout!.on('data', (d: Buffer) => { out += d; });
     child.stderr!.on('data', (d: Buffer) => { out += d; });
     await waitFor(() => out, /ready/);
+    // DPDK's own lines come through the log, at its levels; its harmless notices (a TAP per
+    // port here) are not warnings or errors
+    const dpdk = out.split('\n').filter((l) => l.includes('"component":"dpdk"')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    assert.ok(dpdk.some((l) => /^EAL: /.test(l.msg)), out);
+    assert.deepEqual(dpdk.filter((l) => l.level >= 40).map((l) => l.msg), []);
     // what the director holds, asked inside its namespace (the state directory is its own)
     const applied = () => JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/config']).stdout);
     assert.equal(applied().services[0].realServers.length, 2);
