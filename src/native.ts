@@ -154,6 +154,9 @@ export interface NativeAddon {
   ports(): PortInfo[];
   /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
   neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;
+  /** Tells the service manager (systemd Type=notify, $NOTIFY_SOCKET) a state such as
+   * "READY=1"; false when not run by one. */
+  notifyService(state: string): boolean;
   /** From now on DPDK's log goes to a queue (takeLog) instead of stderr; call before start(). */
   captureLog(): void;
   /** What DPDK logged since the last call: level is DPDK's (1 emerg .. 4 err, 5 warning, 6

@@ -4,6 +4,7 @@
 
 #include "config_convert.h"
 #include "dataplane_api.h"
+#include "service_notify.h"
 #include "snapshot.h"
 
 namespace {
@@ -38,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCoreConfig", Napi::Function::New(env, CheckCoreConfig));
   exports.Set("version", Napi::Function::New(env, Version));
   fulcrum::addon::register_dataplane(env, exports);
+  fulcrum::addon::register_service_notify(env, exports);
   return exports;
 }
 

@@ -106,10 +106,20 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
+  // systemd's Type=notify: started only now, with the API answering and the services applied.
+  const notify = (state: string) => {
+    try {
+      addon.notifyService(state);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot tell the service manager');
+    }
+  };
+  notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=${daemon.state.serviceCount} services, API on ${host}:${port}`);
 
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {
-      daemon.reload().then(
+      notify('RELOADING=1');
+      daemon.reload().finally(() => notify('READY=1')).then(
         ({ before, file: fileCfg }) => {
           const changes = diffConfig(before, daemon.state.config()).changes;
           // a line per change, up to a point: a reload of a whole site is counted, not listed
@@ -123,6 +133,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
+      notify('STOPPING=1');
       void api.close().finally(() => daemon.stop()).finally(() => {
         clearInterval(dpdkLogTimer);
         drainDpdkLog(addon, dpdkLog);

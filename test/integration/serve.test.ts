@@ -32,8 +32,15 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     cfg.api = { listen: '127.0.0.1:19393' };
     fs.writeFileSync(cfgFile, YAML.stringify(cfg));
     let out = '';
+    // systemd's side of Type=notify: a datagram socket that records what the director says
+    const notifySock = path.dirname(cfgFile) + '/notify.sock';
+    let notified = '';
+    const listener = spawn('python3', ['-u', '-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n' +
+      `s.bind(${JSON.stringify(notifySock)})\ns.settimeout(60)\nprint("bound")\nwhile True: print(s.recv(4096).decode().replace(chr(10), " "))`]);  // ends after 60 s of silence
+    listener.stdout!.on('data', (d: Buffer) => { notified += d; });
+    await waitFor(() => notified, /bound/);
     child = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(root, 'bin/fulcrum.js'), 'serve',
-      '--config', cfgFile, '--state-dir', stateDir]);
+      '--config', cfgFile, '--state-dir', stateDir], { env: { ...process.env, NOTIFY_SOCKET: notifySock } });
     child.stdout!.on('data', (d: Buffer) => { out += d; });
     child.stderr!.on('data', (d: Buffer) => { out += d; });
     await waitFor(() => out, /ready/);
@@ -80,6 +87,12 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     child = undefined;
+    // ready only once serving, reloading around each SIGHUP, stopping at the end
+    await waitFor(() => notified, /STOPPING=1/);
+    listener.kill();
+    const states = notified.split('\n').filter((l) => l && l !== 'bound').map((l) => l.split(' ')[0]);
+    assert.deepEqual(states, ['READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
+    assert.match(notified, new RegExp(`MAINPID=\\d+ STATUS=1 services, API on 127.0.0.1:19393`));
   } finally {
     child?.kill('SIGKILL');
     run('ip', ['netns', 'del', NS]);
