@@ -13,7 +13,7 @@ import { Daemon } from '../control/daemon';
 import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { componentLogger, createLogger, type LogLevel } from './logger';
-import { readStartupConfig } from './startup_config';
+import { readableByOthers, readStartupConfig, type TokenFile } from './startup_config';
 
 export interface ServeOptions {
   configFile: string;
@@ -31,10 +31,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const file = opts.configFile;
   const log = createLogger(opts.logLevel);
   let cfg: FulcrumConfig;
-  let token: string | undefined;
-  let tokenMode: number | undefined;
+  let token: TokenFile | undefined;
+  let metricsToken: TokenFile | undefined;
   try {
-    ({ cfg, token, tokenMode } = readStartupConfig(file));
+    ({ cfg, token, metricsToken } = readStartupConfig(file));
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;
@@ -46,8 +46,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
-  if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
-    log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
+  for (const t of [token, metricsToken]) {
+    const mode = t && readableByOthers(t);
+    if (mode) log.warn({ file: t.path, mode }, `the API ${t.key === 'api.tokenFile' ? 'token' : 'metrics token'} file can be read by other users; chmod 600 it`);
+  }
   let daemon: Daemon;
   try {
     daemon = new Daemon(nativeAddon(), cfg, file, stateDir, componentLogger(log, 'control'));
@@ -69,7 +71,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     'services restored from the state directory (SIGHUP applies the config file\'s)');
   }
 
-  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
+  const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
   try {
     await api.listen({ host, port: Number(port) });
   } catch (e) {
