@@ -1,8 +1,8 @@
 // The REST API as one fastify app: typebox schemas from src/control for bodies and the OpenAPI
-// document, one plugin per resource, bearer-token auth when a token is configured, and one
-// error shape with an actionable message and the right status.
-import crypto from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+// document, one plugin per resource, bearer-token auth when a token is configured (auth.ts:
+// which token opens which route), and one error shape with an actionable message and the
+// right status.
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,31 +13,34 @@ import { schemaProblems } from '../control/config_errors';
 import type { Daemon } from '../control/daemon';
 import { ChangeRefused } from '../control/state';
 import { PersistError } from '../control/state_store';
+import { authorizer } from './auth';
 import { ApiError, readablePath } from './errors';
 import { batchRoutes } from './routes/batch';
 import { configRoutes } from './routes/config';
 import { metricsRoutes } from './routes/metrics';
+import { probeRoutes } from './routes/probes';
 import { serviceRoutes } from './routes/services';
 import { statusRoutes } from './routes/status';
 import { trafficRoutes } from './routes/traffic';
 
 export interface ApiOptions {
   daemon: Daemon;
-  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  /** When set, every request must carry `Authorization: Bearer <token>`, but for the probes. */
   token?: string;
+  /** With token: a second token that opens GET /metrics only (Prometheus's). */
+  metricsToken?: string;
   bodyLimit?: number;
   /** Largest restore (POST /v1/batch, PUT /v1/config): a 10,000-service ipvsadm -R is ~20 MB. */
   restoreBodyLimit?: number;
   logger?: FastifyServerOptions['loggerInstance'];
 }
 
-const digest = (s: string) => crypto.createHash('sha256').update(s).digest();
-
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    disableRequestLogging: true,  // changes and failures are logged where they happen
+    // changes and failures are logged where they happen
+    logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Requests are checked by the same compiled typebox schemas and error wording as the config
@@ -57,13 +60,10 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   });
 
   if (opts.token) {
-    const want = digest(opts.token);
+    const authorize = authorizer({ token: opts.token, metricsToken: opts.metricsToken });
     app.addHook('onRequest', async (req) => {
-      // The scheme name is case-insensitive (RFC 7235 §2.1).
-      const m = /^bearer +(.*)$/i.exec(req.headers.authorization ?? '');
-      const got = digest(m ? m[1].trim() : '');
-      // Compared in constant time, on digests so lengths never leak either.
-      if (!crypto.timingSafeEqual(got, want)) throw new ApiError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
+      const refused = authorize(req.routeOptions.config?.access, req.headers.authorization);
+      if (refused) throw refused;
     });
   }
 
@@ -143,6 +143,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(configRoutes(opts.daemon, restoreLimit));
   await app.register(statusRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon));
+  await app.register(probeRoutes(opts.daemon));
   return app;
 }
 

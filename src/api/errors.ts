@@ -1,5 +1,5 @@
 // One shape for every error the API returns, with the status that says what went wrong:
-// 400 (with every problem by its path), 401, 404, 409, 413, 415, 500.
+// 400 (with every problem by its path), 401, 403, 404, 409, 413, 415, 500, 503, 507.
 export class ApiError extends Error {
   constructor(readonly statusCode: number, message: string, readonly problems?: string[],
     /** Extra fields for the JSON body, e.g. which of a service or a real server is missing. */

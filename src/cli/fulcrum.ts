@@ -3,6 +3,7 @@
 // `check` to check.ts, the views of a running director to views.ts, the tools (demo, bench,
 // import-keepalived) to src/tools. Each is loaded when chosen, so a view, a check or `--help`
 // does not load the dataplane.
+import { readBuildInfo, versionLine } from '../build_info';
 import { stringFlag, UsageError } from './args';
 
 type Lazy<T> = () => T;
@@ -60,6 +61,8 @@ Commands:
                            address, workers, ports, drops and neighbours. The director is
                            FULCRUM_API (default http://127.0.0.1:9390), the token FULCRUM_TOKEN or
                            FULCRUM_TOKEN_FILE, as for fvsadm.
+  version, --version       Print Fulcrum's version, the git commit it was built from and the
+                           DPDK version it was built against, as one line.
   help                     Show this text.
 `;
 
@@ -67,10 +70,11 @@ export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR]
 
 Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
 the config file, balances its services, runs their health checks and serves the REST API
-(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics). The state directory
-(--state-dir, else the file's stateDir, else /var/lib/fulcrum) keeps state.json, the services
-last applied: on restart they are restored from it rather than from the file. SIGHUP
-reloads the file's services; SIGINT or SIGTERM stops. Logs are JSON lines (pino) on stdout
+(api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics, and /healthz and
+/readyz for supervisors, without the token). The state directory (--state-dir, else the
+file's stateDir, else /var/lib/fulcrum) keeps state.json, the services last applied: on
+restart they are restored from it rather than from the file. SIGHUP reloads the file's
+services; SIGINT or SIGTERM stops. Logs are JSON lines (pino) on stdout
 with ISO timestamps, from --log-level on (fatal, error, warn, info, debug, trace or silent;
 default info).
 `;
@@ -111,6 +115,10 @@ export async function main(argv: string[]): Promise<number> {
       return views().runView(cmd, rest);
     case 'import-keepalived':
       return importer().runImportKeepalived(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${versionLine(readBuildInfo())}\n`);
+      return 0;
     case undefined:
     case 'help':
     case '-h':

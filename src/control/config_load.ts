@@ -150,6 +150,8 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     if (parseIpv4(host) === undefined || Number(port) > 65535) problems.push(`api.listen: '${listen}' is not address:port`);
     else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
   }
+  if (cfg.api?.metricsTokenFile !== undefined && cfg.api.tokenFile === undefined)
+    problems.push('api.metricsTokenFile: needs api.tokenFile (without a token every route is open, /metrics included)');
 
   const services = new Set<string>();
   (cfg.services ?? []).forEach((s, i) => {

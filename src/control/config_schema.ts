@@ -169,8 +169,10 @@ export const ConfigSchema = Type.Object({
   api: Type.Optional(Type.Object({
     /** host:port; anything but loopback needs tokenFile. */
     listen: Type.Optional(Type.String({ pattern: '^[0-9.]+:[0-9]{1,5}$', default: '127.0.0.1:9390' })),
-    /** A file holding the bearer token clients must send. */
+    /** A file holding the bearer token clients must send (not for /healthz and /readyz). */
     tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** A file holding a second, read-only token that opens GET /metrics only (Prometheus's). */
+    metricsTokenFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Largest request body accepted, bytes. */
     bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1048576 })),
   }, { additionalProperties: false })),

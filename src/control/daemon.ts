@@ -300,6 +300,15 @@ export class Daemon {
     return before;
   }
 
+  /** Why the director cannot balance now (GET /readyz), or undefined when it can. A Daemon
+   * exists only once its dataplane has started with the desired state, and every change after
+   * is applied before it is acknowledged, so what remains is whether it still runs. */
+  notReady(): string | undefined {
+    if (this.stopped) return 'the director is stopping';
+    if (!this.addon.running()) return 'the dataplane is not running';
+    return undefined;
+  }
+
   /** Stops after the change in progress; the state directory is released. */
   async stop(): Promise<void> {
     this.stopped = true;

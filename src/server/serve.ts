@@ -15,7 +15,7 @@ import { buildApi, isLoopback } from '../api/app';
 import { componentLogger, createLogger, type LogLevel } from './logger';
 import { drainDpdkLog } from './dpdk_log';
 import { apiAddressProblem, hostFacts, hostProblems, stateDirProblem } from './preflight';
-import { readStartupConfig } from './startup_config';
+import { readableByOthers, readStartupConfig, type TokenFile } from './startup_config';
 
 export interface ServeOptions {
   configFile: string;
@@ -33,10 +33,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const file = opts.configFile;
   const log = createLogger(opts.logLevel);
   let cfg: FulcrumConfig;
-  let token: string | undefined;
-  let tokenMode: number | undefined;
+  let token: TokenFile | undefined;
+  let metricsToken: TokenFile | undefined;
   try {
-    ({ cfg, token, tokenMode } = readStartupConfig(file));
+    ({ cfg, token, metricsToken } = readStartupConfig(file));
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`fulcrum serve: ${e.message}\n`); return 1; }
     throw e;
@@ -60,8 +60,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
-  if (tokenMode !== undefined && (tokenMode & 0o077) !== 0)
-    log.warn({ file: cfg.api?.tokenFile, mode: `0${(tokenMode & 0o777).toString(8)}` }, 'the API token file can be read by other users; chmod 600 it');
+  for (const t of [token, metricsToken]) {
+    const mode = t && readableByOthers(t);
+    if (mode) log.warn({ file: t.path, mode }, `the API ${t.key === 'api.tokenFile' ? 'token' : 'metrics token'} file can be read by other users; chmod 600 it`);
+  }
   // DPDK's own log through ours from here on (drained after the start, then every second).
   const addon = nativeAddon();
   const dpdkLog = componentLogger(log, 'dpdk');
@@ -94,7 +96,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     'services restored from the state directory (SIGHUP applies the config file\'s)');
   }
 
-  const api = await buildApi({ daemon, token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
+  const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
   try {
     await api.listen({ host, port: Number(port) });
   } catch (e) {

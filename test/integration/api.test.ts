@@ -1,7 +1,8 @@
 // The REST API against a running director (`fulcrum serve` on net_null ports: the real
 // dataplane, no network touched): every resource's success and failure paths, the OpenAPI
-// document, metrics with node_exporter's names, auth on a non-loopback listener, and a kill -9
-// during a stream of changes coming back to the last acknowledged state.
+// document, metrics with node_exporter's names, auth on a non-loopback listener, the probes,
+// the version and the metrics token on a director with a token, and a kill -9 during a stream
+// of changes coming back to the last acknowledged state.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -260,6 +261,69 @@ describe('the REST API', { skip }, () => {
     assert.match(m.text, /^node_ipvs_backend_weight\{[^}]*remote_address="172\.16\.0\.11"[^}]*\} 1$/m);
     assert.match(m.text, /^node_ipvs_backend_connections_active\{/m);
     assert.match(m.text, /^fulcrum_/m);
+  });
+});
+
+describe('probes, version and the metrics token on a director with a token', { skip }, () => {
+  const port = 19461;
+  const base = `http://127.0.0.1:${port}`;
+  const cfgFile = tmpFile('fulcrum.yaml');
+  const dir = path.dirname(cfgFile);
+  const serve = new Serve(cfgFile, path.join(dir, 'state'));
+  const TOKEN = 'the-api-token-0123456789';
+  const METRICS = 'the-metrics-token-0123456789';
+  const as = (t: string) => ({ authorization: `Bearer ${t}` });
+  before(async () => {
+    fs.writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'metrics-token'), `${METRICS}\n`, { mode: 0o644 });
+    fs.writeFileSync(cfgFile, YAML.stringify(nullConfig(port, { api: { listen: `127.0.0.1:${port}`,
+      tokenFile: path.join(dir, 'token'), metricsTokenFile: path.join(dir, 'metrics-token') } })));
+    await serve.start();
+  });
+  after(() => serve.stop());
+
+  test('/healthz and /readyz answer without a token once the services are applied', async () => {
+    const h = await call(base, 'GET', '/healthz');
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.json, { status: 'alive' });
+    const r = await call(base, 'GET', '/readyz');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { status: 'ready' });
+  });
+
+  test('/v1/version needs the token and says what fulcrum --version says', async () => {
+    assert.equal((await call(base, 'GET', '/v1/version')).status, 401);
+    const v = await call(base, 'GET', '/v1/version', undefined, as(TOKEN));
+    assert.equal(v.status, 200);
+    assert.equal(v.json.dataplaneRunning, true);
+    const line = run(process.execPath, [path.join(root, 'bin/fulcrum.js'), '--version']).stdout;
+    assert.equal(line, `fulcrum ${v.json.version} (git ${v.json.commit.slice(0, 12)}, DPDK ${v.json.dpdk})\n`);
+    assert.equal(v.json.version, JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+  });
+
+  test('the metrics token opens GET /metrics and is refused everywhere else, writes included', async () => {
+    const m = await call(base, 'GET', '/metrics', undefined, as(METRICS));
+    assert.equal(m.status, 200);
+    assert.match(m.text, /^node_ipvs_backend_weight\{/m);
+    assert.equal((await call(base, 'GET', '/metrics', undefined, as(TOKEN))).status, 200, 'the API token still scrapes');
+    assert.equal((await call(base, 'GET', '/metrics')).status, 401);
+    assert.equal((await call(base, 'GET', '/metrics', undefined, as('a-wrong-token-0123456789'))).status, 401);
+    for (const [method, p] of [['GET', '/v1/services'], ['GET', '/v1/version'], ['GET', '/v1/config'], ['GET', '/openapi.json']]) {
+      const r = await call(base, method, p, undefined, as(METRICS));
+      assert.equal(r.status, 403, `${method} ${p}`);
+      assert.match(r.json.message, /the metrics token opens GET \/metrics only/);
+    }
+    const svc = { protocol: 'udp', address: '10.0.0.53', port: 53, scheduler: 'rr' };
+    assert.equal((await call(base, 'POST', '/v1/services', svc, as(METRICS))).status, 403);
+    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:10.0.0.100:80', undefined, as(METRICS))).status, 403);
+    assert.equal((await call(base, 'GET', '/v1/services/udp:10.0.0.53:53', undefined, as(TOKEN))).status, 404, 'the refused write changed nothing');
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.100:80', undefined, as(TOKEN))).status, 200);
+  });
+
+  test('the start-up log warns about the readable metrics token file, not the private one, and carries no deprecation', () => {
+    assert.match(serve.out, /"msg":"the API metrics token file can be read by other users; chmod 600 it"/);
+    assert.doesNotMatch(serve.out, /"msg":"the API token file can be read by other users/);
+    assert.doesNotMatch(serve.out, /Deprecation|FSTDEP/);
   });
 });
 

@@ -1,5 +1,6 @@
-// `fulcrum serve` as an operator runs it: starts on the null-port example, reloads its services
-// on SIGHUP (refusing a bad file whole and keeping the running config), stops on SIGTERM.
+// `fulcrum serve` as an operator runs it: starts on the null-port example (which receives
+// nothing), reloads its services on SIGHUP (refusing a bad file whole and keeping the running
+// config), stops on SIGTERM.
 // It runs in a namespace of its own so the TAPs it creates stay there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -52,6 +53,10 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     // what the director holds, asked inside its namespace (the state directory is its own)
     const applied = () => JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/config']).stdout);
     assert.equal(applied().services[0].realServers.length, 2);
+    // its net_null ports (no-rx=1) receive nothing: no made-up frames keep the worker busy
+    await sleep(500);
+    const dataplane = JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/dataplane']).stdout);
+    assert.deepEqual(dataplane.ports.map((p: { stats: { ipackets: number } }) => p.stats.ipackets), [0, 0]);
 
     cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });
     fs.writeFileSync(cfgFile, YAML.stringify(cfg));

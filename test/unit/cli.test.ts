@@ -1,12 +1,21 @@
 // The two commands as a user runs them: help, version, and usage errors with their exit codes.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(__dirname, '../../..');
 const run = (bin: string, args: string[]) =>
   spawnSync(process.execPath, [path.join(root, 'bin', bin), ...args], { encoding: 'utf8' });
+
+/** A fresh directory for one test's files, removed when the test ends. */
+function tempDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-cli-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 test('fulcrum --help prints the usage and exits 0', () => {
   const r = run('fulcrum.js', ['--help']);
@@ -96,35 +105,68 @@ test('fulcrum check --config: a valid file is one line and exit 0, starting noth
   assert.equal(r.stderr, '');
 });
 
-test('fulcrum check --config: every problem by its path, exit 1; the token file is checked as serve checks it', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-check-'));
-  try {
-    const bad = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(bad, 'dataplane:\n  ports: [{ name: p0, device: net_null0 }]\nservices:\n' +
-      '  - { protocol: tcp, address: 10.0.0.1, port: 0 }\n  - { protocol: tcp, address: 10.0.0.2, port: 80, scheduler: wrr, schedFlags: [sh-port] }\n');
-    const r = run('fulcrum.js', ['check', '--config', bad]);
-    assert.equal(r.status, 1);
-    assert.equal(r.stdout, '');
-    assert.deepEqual(r.stderr.trim().split('\n'), [
-      `${bad}: services[0].port: zero port specified for non-persistent service`,
-      `${bad}: services[1].schedFlags: incompatible scheduler flag 'sh-port' for scheduler wrr`,
-    ]);
-    const token = path.join(dir, 'token');
-    fs.writeFileSync(token, 'short\n');
-    const withToken = path.join(dir, 'token.yaml');
-    fs.writeFileSync(withToken, `dataplane:\n  ports: [{ name: p0, device: net_null0 }]\napi: { listen: '10.0.0.1:9390', tokenFile: ${token} }\n`);
-    const t = run('fulcrum.js', ['check', '--config', withToken]);
-    assert.equal(t.status, 1);
-    assert.equal(t.stderr, `${withToken}: api.tokenFile: the token must be at least 16 characters\n`);
-    const missing = run('fulcrum.js', ['check', '--config', path.join(dir, 'none.yaml')]);
-    assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /none\.yaml: cannot read .*ENOENT/);
-    assert.equal(run('fulcrum.js', ['check']).status, 2);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+test('fulcrum check --config: every problem by its path, exit 1; the token file is checked as serve checks it', (ctx) => {
+  const dir = tempDir(ctx);
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, 'dataplane:\n  ports: [{ name: p0, device: net_null0 }]\nservices:\n' +
+    '  - { protocol: tcp, address: 10.0.0.1, port: 0 }\n  - { protocol: tcp, address: 10.0.0.2, port: 80, scheduler: wrr, schedFlags: [sh-port] }\n');
+  const r = run('fulcrum.js', ['check', '--config', bad]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    `${bad}: services[0].port: zero port specified for non-persistent service`,
+    `${bad}: services[1].schedFlags: incompatible scheduler flag 'sh-port' for scheduler wrr`,
+  ]);
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'short\n');
+  const withToken = path.join(dir, 'token.yaml');
+  fs.writeFileSync(withToken, `dataplane:\n  ports: [{ name: p0, device: net_null0 }]\napi: { listen: '10.0.0.1:9390', tokenFile: ${token} }\n`);
+  const t = run('fulcrum.js', ['check', '--config', withToken]);
+  assert.equal(t.status, 1);
+  assert.equal(t.stderr, `${withToken}: api.tokenFile: the token must be at least 16 characters\n`);
+  const missing = run('fulcrum.js', ['check', '--config', path.join(dir, 'none.yaml')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /none\.yaml: cannot read .*ENOENT/);
+  assert.equal(run('fulcrum.js', ['check']).status, 2);
+});
+
+test('fulcrum check --config: the metrics token file is checked as the token file is, and needs it', (t) => {
+  const dir = tempDir(t);
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'the-api-token-0123456789\n');
+  const metrics = path.join(dir, 'metrics-token');
+  const cfg = path.join(dir, 'fulcrum.yaml');
+  const check = (api: string) => {
+    fs.writeFileSync(cfg, `dataplane:\n  ports: [{ name: p0, device: net_null0 }]\napi: { ${api} }\n`);
+    return run('fulcrum.js', ['check', '--config', cfg]);
+  };
+  fs.writeFileSync(metrics, 'the-metrics-token-0123456789\n');
+  const good = check(`tokenFile: ${token}, metricsTokenFile: ${metrics}`);
+  assert.equal(good.status, 0, good.stderr);
+  fs.writeFileSync(metrics, 'short\n');
+  assert.equal(check(`tokenFile: ${token}, metricsTokenFile: ${metrics}`).stderr,
+    `${cfg}: api.metricsTokenFile: the token must be at least 16 characters\n`);
+  // both files' problems at once, each by its key
+  assert.equal(check(`tokenFile: ${dir}/none, metricsTokenFile: ${dir}/gone`).stderr,
+    `${cfg}: api.tokenFile: cannot read ${dir}/none: ENOENT\n${cfg}: api.metricsTokenFile: cannot read ${dir}/gone: ENOENT\n`);
+  const same = check(`tokenFile: ${token}, metricsTokenFile: ${token}`);
+  assert.equal(same.status, 1);
+  assert.match(same.stderr, /api\.metricsTokenFile: holds the API token itself/);
+  assert.equal(check(`metricsTokenFile: ${metrics}`).stderr,
+    `${cfg}: api.metricsTokenFile: needs api.tokenFile (without a token every route is open, /metrics included)\n`);
+});
+
+test('fulcrum --version and fulcrum version print one line: version, git commit, DPDK version', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  for (const arg of ['--version', 'version']) {
+    const r = run('fulcrum.js', [arg]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    // unknown only where the build had no git checkout or no libdpdk (scripts/build-info)
+    assert.match(r.stdout, /^fulcrum (\S+) \(git ([0-9a-f]{12}|unknown), DPDK (\d+\.\d+\S*|unknown)\)\n$/);
+    assert.equal(r.stdout.split(' ')[1], pkg.version);
   }
+  assert.match(run('fulcrum.js', ['--help']).stdout, /version, --version/);
 });
 
 test('fulcrum --help documents check', () => {

@@ -1,5 +1,6 @@
 // /metrics: Prometheus text exposition, node_exporter's IPVS names plus Fulcrum's own,
-// gathered from the dataplane at scrape time.
+// gathered from the dataplane at scrape time. With a token set it also takes the read-only
+// metrics token (api.metricsTokenFile; auth.ts), so Prometheus need not hold one that writes.
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Daemon } from '../../control/daemon';
@@ -7,7 +8,8 @@ import { createMetrics } from '../metrics';
 
 export const metricsRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
   const metrics = createMetrics();
-  app.get('/metrics', { schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s)' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: 'metrics' },
+    schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s); the API token or the metrics token (api.metricsTokenFile)' } }, async (_req, reply) => {
     const stats = await daemon.director.stats();
     const chunks = await metrics.scrape({ services: daemon.director.running(), stats, health: daemon.health.status(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
     reply.type(metrics.registry.contentType);
