@@ -54,7 +54,8 @@ Commands:
   import-keepalived FILE [-o OUT]
                            Translate the LVS part of a keepalived.conf (virtual and real servers,
                            checkers) into a Fulcrum config; what cannot be translated is listed
-                           on stderr by line. The dataplane section is a placeholder to replace.
+                           on stderr by line. The dataplane section is a placeholder: the config
+                           is refused until it is replaced with the director's ports.
   health | connections [service=tcp:VIP:port ...] | dataplane
                            What the running director knows beyond ipvsadm: each real server's
                            health state and last check, connections with their FullNAT local

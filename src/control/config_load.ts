@@ -119,6 +119,11 @@ export function validateService(s: unknown, at: string, ctx: ServiceContext): st
   return serviceProblems(s as ServiceConfig, at, ctx);
 }
 
+/** Why a config whose dataplane is a stand-in does not start. */
+export const placeholderProblem = (what: string) =>
+  `dataplane.placeholder: this dataplane section is a placeholder (${what}); replace it with the director's ports, ` +
+  `their addresses and routes and the worker lcores (examples/bare-metal.yaml shows them), then delete the placeholder line`;
+
 /** Validates a parsed document; returns the config or throws ConfigError listing every problem. */
 export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   const problems: string[] = [];
@@ -127,6 +132,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   const cfg = doc as FulcrumConfig;
 
   const dp = cfg.dataplane;
+  if (dp.placeholder !== undefined) problems.push(placeholderProblem(dp.placeholder));
   const names = new Set<string>();
   dp.ports.forEach((port, i) => {
     if (names.has(port.name)) problems.push(`dataplane.ports[${i}].name: duplicate port name '${port.name}'`);

@@ -129,6 +129,12 @@ export const PortSchema = Type.Object({
 }, { additionalProperties: false });
 
 export const DataplaneSchema = Type.Object({
+  /** Written by a tool that could not know the director's NICs (fulcrum import-keepalived):
+   * what is missing. A config carrying it is refused until the section is replaced. */
+  placeholder: Type.Optional(Type.String({
+    minLength: 1,
+    description: 'marks a stand-in dataplane section: the config is refused until it is replaced and this line deleted',
+  })),
   eal: Type.Optional(Type.Array(Type.String())),
   workers: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1023 }), { minItems: 1 })),
   connTableSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1 << 30 })),

@@ -7,7 +7,8 @@
 // First it measures this machine's ceiling: bare connect-and-close at the same concurrency,
 // with no monitor, so the monitor's rate can be read against what the host allows (on loopback
 // the kernel work of both ends is charged to the checking process).
-// Everything is on 127.0.0.1: the services' addresses are names only and are never contacted.
+// Everything is on 127.0.0.1: the services' and real servers' addresses are names only and are
+// never contacted (the check's address sends every probe to the listeners).
 // Run: fulcrum bench health [--seconds 25] [--services 10000]
 //   [--per-service 10] [--interval 5] [--listeners 250] [--max-in-flight 1000] [--ceiling-seconds 5]
 //   [--check-threads 1]
@@ -132,16 +133,18 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
   const ceilingSeconds = opts.ceilingSeconds ?? 5;
   const bare = ceilingSeconds > 0 ? Math.round(await bareConnects(ports, maxInFlight, ceilingSeconds)) : null;
 
-  // Service i has real servers on ports i*perService .. +perService-1 (mod the listeners):
-  // distinct within a service, shared across services, as the table's key is service + server.
+  // Every real server is its own backend (10.x.y.z by its number), so each is probed on its
+  // own: the monitor probes a target once for all services listing it with the same checks.
+  // Real server n is checked on listener port n mod the listeners, at 127.0.0.1.
   const services: ServiceConfig[] = [];
   for (let i = 0; i < nServices; i++) {
     services.push({
       protocol: 'tcp', address: `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, port: 80,
-      healthChecks: [{ type: 'tcp', interval, timeout: 3, fall: 3, rise: 2 }],
-      realServers: Array.from({ length: perService }, (_, j) => ({
-        address: '127.0.0.1', port: ports[(i * perService + j) % nListeners], method: 'nat' as const,
-      })),
+      healthChecks: [{ type: 'tcp', address: '127.0.0.1', interval, timeout: 3, fall: 3, rise: 2 }],
+      realServers: Array.from({ length: perService }, (_, j) => {
+        const n = i * perService + j;
+        return { address: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, port: ports[n % nListeners], method: 'nat' as const };
+      }),
     });
   }
 

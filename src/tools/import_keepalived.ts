@@ -4,9 +4,10 @@
 // (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK) with keepalived's defaults
 // and precedence (checker over real server over virtual server), local address groups and
 // lvs_timeouts. The config is checked with the loader's validateConfig before it is written.
-// Everything it cannot translate is listed on stderr by file and line. The dataplane (ports,
-// workers) is not in a keepalived.conf: the output carries a commented placeholder that starts
-// anywhere (net_null ports) and that the operator must replace.
+// Everything it cannot translate is listed on stderr by file and line, and so is what works
+// differently on a DPDK director (fwmark services need match rules, not iptables marks). The
+// dataplane (ports, workers) is not in a keepalived.conf: the output carries a stand-in marked
+// `placeholder`, which the loader refuses, so nothing starts until the operator replaces it.
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -131,6 +132,8 @@ class Translator {
   readonly localGroups = new Map<string, string[]>();
   readonly vsGroups = new Map<string, Statement[]>();
   readonly usedLocalGroups = new Set<string>();
+  /** A match rule to fill in per fwmark service, written commented into the output. */
+  readonly markExamples: Array<{ example: string; name: string }> = [];
   timeouts?: FulcrumConfig['timeouts'];
 
   note(s: Statement, message: string) { this.notes.push({ file: s.file, line: s.line, message }); }
@@ -240,17 +243,23 @@ class Translator {
     const [, a, b] = s.words;
     const base: ServiceConfig = {};
     const keys: Array<Pick<ServiceConfig, 'address' | 'port' | 'fwmark'>> = [];
+    /** Where each fwmark came from and what to call it, for the note on its MARK rule. */
+    const marks: Array<{ at: Statement; name: string; mark: number }> = [];
     if (a === 'fwmark') {
       const m = this.num(s, b, 'virtual_server fwmark', 1, 4294967295);
       if (m === undefined) return [];
       keys.push({ fwmark: m });
+      marks.push({ at: s, name: `virtual_server fwmark ${m}`, mark: m });
     } else if (a === 'group') {
       const g = b !== undefined ? this.vsGroups.get(b) : undefined;
       if (!g) { this.note(s, `virtual_server group ${b ?? ''}: no virtual_server_group of that name, skipped`); return []; }
       for (const m of g) {
         if (m.words[0] === 'fwmark') {
           const f = this.num(m, m.words[1], 'fwmark', 1, 4294967295);
-          if (f !== undefined) keys.push({ fwmark: f });
+          if (f !== undefined) {
+            keys.push({ fwmark: f });
+            marks.push({ at: m, name: `virtual_server group ${b}, fwmark ${f}`, mark: f });
+          }
           continue;
         }
         const port = this.num(m, m.words[1] ?? '0', 'virtual_server_group port', 0, 65535);
@@ -335,6 +344,7 @@ class Translator {
     if (base.sorryServer && !base.sorryServer.method) base.sorryServer.method = method;  // keepalived uses the service's
     const realServers: RealServerConfig[] = [];
     const checks: Array<HealthCheckConfig[]> = [];
+    const inhibits: boolean[] = [];
     for (const r of servers) {
       const rs = this.realServer(r, method, vt);
       if (!rs) continue;
@@ -342,7 +352,10 @@ class Translator {
       if (realServers.some((x) => `${x.address}:${x.port ?? ''}` === id)) { this.note(r, `real_server ${rs.server.address} ${rs.server.port ?? ''} is defined twice in this virtual server, the later one skipped`); continue; }
       realServers.push(rs.server);
       checks.push(rs.checks);
+      // keepalived: a real server's own inhibit_on_failure, else its virtual server's.
+      inhibits.push(rs.inhibit ?? base.inhibitOnFailure ?? false);
     }
+    this.inhibit(s, base, realServers, inhibits);
     // The same checks on every real server are the service's; otherwise each keeps its own.
     const same = checks.length > 0 && checks[0].length > 0 && checks.every((c) => JSON.stringify(c) === JSON.stringify(checks[0]));
     if (same) base.healthChecks = checks[0];
@@ -350,16 +363,48 @@ class Translator {
     if (realServers.some((r) => r.method === 'fullnat') && !this.usedLocalGroups.size && !this.localGroups.size)
       this.note(s, 'FNAT needs local addresses: add a local_address_group (or localAddresses in the output)');
 
+    for (const { at, name, mark } of marks) this.markRule(at, name, mark, protocol);
+
     return keys.map((key) => {
       const svc: ServiceConfig = key.fwmark !== undefined ? { fwmark: key.fwmark } : { protocol, address: key.address, port: key.port };
       if (key.fwmark === undefined && key.port === 0 && !base.persistence) {
         this.note(s, 'a virtual server on port 0 must be persistent: persistence_timeout 360 added, as keepalived does');
         svc.persistence = { timeout: 360 };
       }
+      // A group's services get the same checks, so the director probes each real server once
+      // for all of them, with one state (the health monitor shares equal checks on one target).
       Object.assign(svc, structuredClone(base), { realServers: structuredClone(realServers) });
       this.origin.push({ file: s.file, line: s.line });
       return svc;
     });
+  }
+
+  /** Fulcrum keeps a failed real server at weight 0 per service (inhibitOnFailure), keepalived
+   * per real server: when all of them agree it is the service's; otherwise the virtual
+   * server's own setting stays and the note names the servers it misses. */
+  inhibit(s: Statement, base: ServiceConfig, realServers: RealServerConfig[], inhibits: boolean[]) {
+    const vsLevel = base.inhibitOnFailure ?? false;
+    if (inhibits.length && inhibits.every((x) => x)) base.inhibitOnFailure = true;
+    else if (inhibits.length && !inhibits.some((x) => x)) delete base.inhibitOnFailure;
+    else if (inhibits.length) {
+      const name = (r: RealServerConfig) => `${r.address}${r.port !== undefined ? ' ' + r.port : ''}`;
+      const on = realServers.filter((_, i) => inhibits[i]).map(name);
+      const off = realServers.filter((_, i) => !inhibits[i]).map(name);
+      this.note(s, `inhibit_on_failure applies to real_server ${on.join(', ')} but not ${off.join(', ')}: ` +
+        `Fulcrum applies it per virtual server (inhibitOnFailure), so ` + (vsLevel
+        ? `the virtual server's is kept and a failed ${off.join(', ')} is kept at weight 0 too, not removed`
+        : `it is left off and a failed ${on.join(', ')} is removed, not kept at weight 0`));
+    }
+  }
+
+  /** keepalived's fwmark services take what an iptables/nft MARK rule marked in the kernel;
+   * a DPDK dataplane never sees those marks, so Fulcrum marks with its own matchRules. */
+  markRule(at: Statement, name: string, mark: number, protocol: ServiceConfig['protocol']) {
+    const example = `{ prefix: <VIP>/32, protocol: ${protocol}, ports: "<port or low-high>", mark: ${mark} }`;
+    this.markExamples.push({ example, name });
+    this.note(at, `${name}: the iptables/nft MARK rule that fed it has no effect on a Fulcrum director ` +
+      `(DPDK owns its NICs, so the kernel's marks never reach the dataplane); write what the rule matched ` +
+      `as match rules instead, e.g. matchRules: [${example}]`);
   }
 
   method(s: Statement, v: string | undefined, rest: string[]): Method | undefined {
@@ -372,7 +417,7 @@ class Translator {
 
   // -- real_server and its checkers --
 
-  realServer(r: Statement, method: Method, vt: Timing): { server: RealServerConfig; checks: HealthCheckConfig[] } | undefined {
+  realServer(r: Statement, method: Method, vt: Timing): { server: RealServerConfig; checks: HealthCheckConfig[]; inhibit?: boolean } | undefined {
     const [, address, port] = r.words;
     if (!address || address.includes(':')) { this.note(r, `real_server ${address ?? ''}: IPv6 not supported, skipped`); return undefined; }
     if (parseIpv4(address) === undefined) { this.note(r, `real_server '${address}' is not an IPv4 address, skipped`); return undefined; }
@@ -384,6 +429,7 @@ class Translator {
     server.method = method;
     const rt: Timing = { ...vt };
     const checkers: Statement[] = [];
+    let inhibit: boolean | undefined;
     for (const c of r.block ?? []) {
       const [k, v, ...rest] = c.words;
       if (this.timing(c, rt)) continue;
@@ -399,12 +445,15 @@ class Translator {
           this.note(c, `${k} not supported, skipped`);
           break;
         case 'inhibit_on_failure':
-          this.note(c, 'inhibit_on_failure on a real server not supported (Fulcrum sets it per virtual server), ignored');
+          // keepalived takes an optional true/false (on/off, yes/no); alone it means true.
+          if (v === undefined || ['true', 'on', 'yes'].includes(v)) inhibit = true;
+          else if (['false', 'off', 'no'].includes(v)) inhibit = false;
+          else this.note(c, `inhibit_on_failure ${v}: not true or false (on/off, yes/no), ignored`);
           break;
         default: this.note(c, `${k} not supported, ignored`);
       }
     }
-    return { server, checks: checkers.flatMap((c) => this.checker(c, rt)) };
+    return { server, checks: checkers.flatMap((c) => this.checker(c, rt)), ...(inhibit !== undefined ? { inhibit } : {}) };
   }
 
   checker(c: Statement, rt: Timing): HealthCheckConfig[] {
@@ -516,11 +565,14 @@ export function splitCommand(line: string): string[] {
 
 // ---- the output ---------------------------------------------------------------------------------
 
+const PLACEHOLDER = 'keepalived.conf does not say which NICs, addresses and CPUs the director uses';
 const PLACEHOLDER_DATAPLANE = `# PLACEHOLDER: keepalived.conf does not say which NICs, addresses and CPUs the director
-# uses, so this dataplane is a stand-in that starts anywhere (net_null ports, which carry no
-# traffic). Replace it with your ports (PCI addresses or vdevs), their addresses and routes,
-# and the worker lcores before running this config; see examples/bare-metal.yaml.
+# uses, so this dataplane section is a stand-in, and fulcrum serve and fulcrum check refuse the
+# config while its placeholder line is there. Replace the ports (PCI addresses or vdevs), their
+# addresses and routes, and the worker lcores with the director's own (see
+# examples/bare-metal.yaml), then delete the placeholder line.
 dataplane:
+  placeholder: ${PLACEHOLDER}
   eal: ["--no-pci"]
   workers: [1]
   ports:
@@ -557,9 +609,16 @@ export function importKeepalived(file: string, text = fs.readFileSync(file, 'utf
   const header = `# Fulcrum config imported from ${file} by \`fulcrum import-keepalived\`.\n` +
     `# Its services, real servers and health checks translate keepalived's LVS configuration, with\n` +
     `# keepalived's defaults written out (delay_loop 60 s, connect_timeout 5 s, fall = retry + 1, rise 1).\n` +
-    (all.length ? `# ${all.length} thing(s) could not be translated; the importer listed them by line on stderr.\n` : '') + '\n';
-  const yaml = header + PLACEHOLDER_DATAPLANE + '\n' + YAML.stringify(dynamic, { lineWidth: 0 });
-  const config = validateConfig(YAML.parse(yaml), 'the imported config');
+    (all.length ? `# The importer listed ${all.length} thing(s) it could not translate, or that work differently on a\n` +
+      `# Fulcrum director, by line on stderr.\n` : '') + '\n';
+  const marks = tr.markExamples.length ? '\n# The fwmark services above were fed by iptables/nft MARK rules, which have no effect on a\n' +
+    '# Fulcrum director: write what each rule matched as match rules and uncomment them.\n# matchRules:\n' +
+    tr.markExamples.map((m) => `#   - ${m.example}  # ${m.name}\n`).join('') : '';
+  const yaml = header + PLACEHOLDER_DATAPLANE + '\n' + YAML.stringify(dynamic, { lineWidth: 0 }) + marks;
+  // Everything but the placeholder is checked: the director's own ports make it a config that starts.
+  const doc = YAML.parse(yaml) as FulcrumConfig;
+  const { placeholder: _, ...standIn } = doc.dataplane;
+  const config = validateConfig({ ...doc, dataplane: standIn }, 'the imported config');
   return { config, yaml, notes: all };
 }
 
@@ -567,8 +626,10 @@ export const IMPORT_USAGE = `Usage: fulcrum import-keepalived FILE [-o OUT]
 
 Translates the LVS part of a keepalived.conf (virtual servers, real servers, their checkers,
 local address groups, lvs_timeouts) into a Fulcrum config, written to stdout or to OUT. What
-cannot be translated is listed on stderr as FILE:LINE: message. The dataplane section is a
-placeholder (net_null ports) to replace with the director's real ports.
+cannot be translated, or works differently on a Fulcrum director, is listed on stderr as
+FILE:LINE: message. The dataplane section is a placeholder: fulcrum serve and fulcrum check
+refuse the config until it is replaced with the director's ports and its placeholder line
+deleted.
 `;
 
 export async function runImportKeepalived(args: string[]): Promise<number> {

@@ -390,6 +390,66 @@ test('a monitor never keeps a process alive by itself, and after stop() nothing 
   assert.deepEqual(JSON.parse(stopped.stdout), { checks: 0, failures: 0, transitions: 0, connections: 1 });
 });
 
+test('services listing the same real server with the same checks share one probe and one state; it runs while one still uses it', async (t) => {
+  const srv = await tcpServer(t);
+  const port = srv.port;
+  const check = [{ type: 'tcp', interval: 0.2, fall: 1, rise: 1, timeout: 0.5, warmup: 0 }];
+  const rs = (weight: number) => [{ address: LOCAL, port, method: 'nat', weight }];
+  // A virtual_server_group's VIPs: the same backend and checks; each service its own weight and inhibitOnFailure.
+  const [s80, s81, s82] = config([
+    service(check, rs(2)),
+    { ...service(check, rs(3), { inhibitOnFailure: true }), port: 81 },
+    { ...service(check, rs(1)), port: 82 },
+  ]).services!;
+  const { lines, log } = recorder();
+  const changes: string[][] = [];
+  const m: HealthMonitor = monitorFor(t, { log, onChange: (keys) => changes.push([...keys].sort()), changeWindowMs: 0 });
+  m.updateServices([s80, s81], []);
+  assert.equal(m.scheduling().waiting, 1, 'one check loop for the two services');
+
+  await until('checked', () => m.statusOf(SVC)[0].lastResult !== null);
+  const c0 = m.counters().checks;
+  const t0 = Date.now();
+  await sleep(1000);
+  const checks = m.counters().checks - c0;
+  const bound = (Date.now() - t0) / 200 + 1;
+  assert.ok(checks >= 2 && checks <= bound, `${checks} checks in ${Date.now() - t0} ms at a 0.2 s interval: one probe (at most ${bound}), not one per service`);
+  assert.deepEqual(m.statusOf('tcp 10.0.0.1:81')[0].lastResult, m.statusOf(SVC)[0].lastResult, 'the same result');
+
+  await srv.close();
+  await until('down in both', () => m.status().every((st) => st.state === 'down'));
+  const [a, b] = m.status();
+  assert.equal(a.since, b.since, 'one transition');
+  assert.deepEqual(m.counters().transitions, 1);
+  assert.deepEqual(lines.filter((l) => l.msg === 'real server down').map((l) => [l.o.service, l.o.sharedBy]), [[SVC, 2]], 'logged once for the backend');
+  await until('both reported', () => changes.flat().includes(SVC) && changes.flat().includes('tcp 10.0.0.1:81'));
+  // Each service applies the shared verdict its own way.
+  assert.deepEqual(m.effectiveService(s80).realServers, []);
+  assert.deepEqual(m.effectiveService(s81).realServers!.map((r) => r.weight), [0], 'kept at weight 0 under its inhibitOnFailure');
+  assert.deepEqual([m.quorumOf(SVC)!.hasQuorum, m.quorumOf('tcp 10.0.0.1:81')!.hasQuorum], [false, false]);
+
+  // A service that joins later takes the probe's state as it is.
+  m.updateServices([s82], []);
+  assert.equal(m.statusOf('tcp 10.0.0.1:82')[0].state, 'down');
+  assert.equal(m.scheduling().waiting + m.scheduling().inFlight, 1);
+
+  // Removing two of the three leaves the probe running for the last.
+  m.updateServices([], [SVC, 'tcp 10.0.0.1:82']);
+  const c1 = m.counters().checks;
+  await until('still probed', () => m.counters().checks >= c1 + 2, 2000);
+  const back = await tcpServer(t, port);
+  await until('up for the one left', () => m.statusOf('tcp 10.0.0.1:81')[0].state === 'up');
+  assert.deepEqual(m.effectiveService(s81).realServers!.map((r) => r.weight), [3]);
+
+  // The last one gone, nothing runs.
+  m.updateServices([], ['tcp 10.0.0.1:81']);
+  const c2 = m.counters().checks;
+  await sleep(500);
+  assert.ok(m.counters().checks <= c2 + 1, 'at most an attempt in flight finished after');
+  assert.deepEqual([m.scheduling().waiting, m.status()], [0, []]);
+  await back.close();
+});
+
 test('updateServices() touches only the services named; the others keep their state and timers', async (t) => {
   const dead = await closedPort(t);
   const check = [{ type: 'tcp', interval: 0.2, fall: 1, timeout: 0.5, warmup: 0 }];

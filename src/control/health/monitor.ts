@@ -8,8 +8,12 @@
 // indexed by key, updateServices() touches only the services named, a result finds its service
 // in O(1), and onChange() reports only the keys of the services whose dataplane form changed,
 // gathered over a short window. update()/effective() on a whole config remain for callers that
-// still think in whole configs. When checks run is schedule.ts's (one timer, a bounded number
-// in flight); where they run, pool.ts's (a check thread by default).
+// still think in whole configs. A backend is probed once however many services list it: real
+// servers with the same address:port and the same checks (a virtual_server_group's VIPs, the
+// same pool behind several ports) share one probe — its check loops and its up/down state —
+// which runs while one service still uses it; each service applies that state to its own
+// weights and quorum. When checks run is schedule.ts's (one timer, a bounded number in
+// flight); where they run, pool.ts's (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
@@ -49,10 +53,10 @@ export interface QuorumStatus {
 // warmup's default is the interval: first checks are spread over it rather than all at once.
 const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1 };
 
-/** One check of one real server: its rise/fall state, its place in the schedule (Job) and its
+/** One check of one probe: its rise/fall state, its place in the schedule (Job) and its
  * attempt in flight. */
 interface Loop extends Job {
-  entry: Entry;
+  probe: Probe;
   check: HealthCheckConfig;
   up: boolean;
   successes: number;
@@ -66,17 +70,27 @@ interface Loop extends Job {
   factor?: number;
 }
 
-interface Entry {
-  /** The service's key (serviceKey()). */
-  service: string;
+/** A target's checks and their verdict, shared by every service whose real server has this
+ * address:port and these checks. */
+interface Probe {
+  /** The checks' canonical JSON and address:port: what makes two real servers one probe. */
+  signature: string;
+  target: string;
   address: string;
   port: number;
-  /** The checks and target this entry was started for; a different one restarts it. */
-  signature: string;
   loops: Loop[];
   up: boolean;
   since: string;
   stopped: boolean;
+  /** The services' entries that use it; the last one to go stops it. */
+  users: Set<Entry>;
+}
+
+/** A real server of one service: the probe it follows and its configured form. */
+interface Entry {
+  /** The service's key (serviceKey()). */
+  service: string;
+  probe: Probe;
   /** The real server as in the service's last update, for its configured weight. */
   rs: RealServerConfig;
 }
@@ -133,6 +147,9 @@ export class HealthMonitor {
   private readonly changeWindowMs: number;
   /** By serviceKey(), in the order they were first heard of (update() keeps the config's). */
   private services = new Map<string, ServiceRecord>();
+  /** By signature, then target: a service's real servers share its signature string, so the
+   * keys cost no copy per real server. */
+  private readonly probes = new Map<string, Map<string, Probe>>();
   /** Per service key; a service never evaluated has quorum (keepalived starts with it). */
   private readonly quorumState = new Map<string, QuorumState>();
   private readonly count = { checks: 0, failures: 0, transitions: 0 };
@@ -156,12 +173,16 @@ export class HealthMonitor {
   }
 
   /** Starts and stops the check loops of these services only: `changed` are added or replaced
-   * (a real server whose checks did not change keeps its state and timers), `removed` (service
-   * keys) stop being checked. Quorum is not evaluated here (effectiveService() does). */
+   * (a real server whose checks did not change keeps its state and timers; one whose target and
+   * checks another service has joins that probe and its state), `removed` (service keys) stop
+   * being checked. Quorum is not evaluated here (effectiveService() does). */
   updateServices(changed: ServiceConfig[], removed: string[]): void {
+    // Entries let go once the changed services have joined their probes, so a probe that moves
+    // from one service to another in the same update keeps running.
+    const released: Entry[] = [];
     for (const key of removed) {
       const rec = this.services.get(key);
-      if (rec) for (const e of rec.entries.values()) this.halt(e);
+      if (rec) released.push(...rec.entries.values());
       this.services.delete(key);
       this.quorumState.delete(key);
       this.pending.delete(key);
@@ -181,24 +202,45 @@ export class HealthMonitor {
         let signature = signatures.get(checks);
         if (signature === undefined) signatures.set(checks, (signature = canonical(checks)));
         const kept = old?.get(rk);
-        if (kept && kept.signature === signature) {
+        if (kept && kept.probe.signature === signature) {
           kept.rs = r;
           entries.set(rk, kept);
           continue;
         }
-        const e: Entry = {
-          service: key, address: r.address, port: rsPort(s, r), signature,
-          loops: [], up: true, since: now, stopped: false, rs: r,
-        };
-        e.loops = checks.map((check) => ({ entry: e, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
+        const e: Entry = { service: key, probe: this.probeFor(signature, rk, r.address, rsPort(s, r), checks, now), rs: r };
+        e.probe.users.add(e);
         entries.set(rk, e);
-        const t = performance.now();
-        for (const loop of e.loops)
-          this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
       }
-      if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) this.halt(e);
+      if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) released.push(e);
       this.services.set(key, { s, entries });
     }
+    for (const e of released) this.release(e);
+  }
+
+  /** The probe of this target and these checks: the running one, or a new one started up with
+   * its first checks spread over the warmup. */
+  private probeFor(signature: string, target: string, address: string, port: number, checks: HealthCheckConfig[], now: string): Probe {
+    let bySig = this.probes.get(signature);
+    if (!bySig) this.probes.set(signature, (bySig = new Map()));
+    const found = bySig.get(target);
+    if (found) return found;
+    const p: Probe = { signature, target, address, port, loops: [], up: true, since: now, stopped: false, users: new Set() };
+    p.loops = checks.map((check) => ({ probe: p, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
+    bySig.set(target, p);
+    const t = performance.now();
+    for (const loop of p.loops)
+      this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
+    return p;
+  }
+
+  /** An entry no longer in its service: its probe stops when no other service uses it. */
+  private release(e: Entry) {
+    const p = e.probe;
+    if (!p.users.delete(e) || p.users.size) return;
+    this.halt(p);
+    const bySig = this.probes.get(p.signature)!;
+    bySig.delete(p.target);
+    if (!bySig.size) this.probes.delete(p.signature);
   }
 
   /** The whole config: its services are updated, those no longer in it removed, and their
@@ -254,9 +296,10 @@ export class HealthMonitor {
 
   /** Clears every timer and aborts every check in flight; update() starts afresh. */
   stop(): void {
-    for (const rec of this.services.values()) for (const e of rec.entries.values()) this.halt(e);
+    for (const bySig of this.probes.values()) for (const p of bySig.values()) this.halt(p);
     this.scheduler.clear();
     this.pool?.close();
+    this.probes.clear();
     this.services.clear();
     this.pending.clear();
     clearTimeout(this.flushTimer);
@@ -266,12 +309,13 @@ export class HealthMonitor {
   private rows(rec: ServiceRecord): RealServerStatus[] {
     const rows: RealServerStatus[] = [];
     for (const e of rec.entries.values()) {
+      const p = e.probe;
       const row: RealServerStatus = {
-        service: e.service, address: e.address, port: e.port,
-        state: e.loops.length === 0 ? 'unchecked' : e.up ? 'up' : 'down',
-        since: e.since, lastResult: this.lastResult(e),
+        service: e.service, address: p.address, port: p.port,
+        state: p.loops.length === 0 ? 'unchecked' : p.up ? 'up' : 'down',
+        since: p.since, lastResult: this.lastResult(p),
       };
-      if (e.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(e, e.rs);
+      if (p.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(p, e.rs);
       rows.push(row);
     }
     return rows;
@@ -283,9 +327,9 @@ export class HealthMonitor {
     return { service: key, hasQuorum, sorryActive: !hasQuorum && s.sorryServer !== undefined };
   }
 
-  private halt(e: Entry) {
-    e.stopped = true;
-    for (const loop of e.loops) {
+  private halt(p: Probe) {
+    p.stopped = true;
+    for (const loop of p.loops) {
       this.scheduler.cancel(loop);
       loop.cancel?.();
     }
@@ -293,8 +337,8 @@ export class HealthMonitor {
 
   /** One attempt, started by the scheduler when due and a slot is free. */
   private async run(loop: Loop) {
-    const e = loop.entry;
-    const target: CheckTarget = { address: e.address, port: e.port };
+    const p = loop.probe;
+    const target: CheckTarget = { address: p.address, port: p.port };
     const started = performance.now();
     let attempt: Promise<CheckResult>;
     if (loop.check.type === 'command' && !this.allowCommands) {
@@ -310,19 +354,20 @@ export class HealthMonitor {
     }
     const result = await attempt.catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }));
     loop.cancel = undefined;
-    if (e.stopped) return;
+    if (p.stopped) return;
     this.record(loop, result, performance.now() - started);
   }
 
   /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane.
-   * Costs the checks of this real server and the real servers of its service, nothing more. */
+   * Costs the checks of this probe and the real servers of the services using it, nothing more. */
   private record(loop: Loop, result: CheckResult, durationMs: number) {
-    const e = loop.entry;
+    const p = loop.probe;
     const c = loop.check;
     this.count.checks++;
     if (!result.ok) this.count.failures++;
     loop.last = { ok: result.ok, detail: `${c.type}: ${result.detail}`, at: new Date().toISOString(), durationMs: Math.round(durationMs) };
-    const weightBefore = this.weight(e, e.rs);
+    const users = [...p.users];
+    const weightsBefore = users.map((e) => this.weight(p, e.rs));
     // The next attempt keeps the schedule: an interval after this one was due (a late start
     // does not push the rest later), or a retry delayBeforeRetry after this failure.
     const now = performance.now();
@@ -348,21 +393,24 @@ export class HealthMonitor {
     }
     this.scheduler.at(loop, next);
 
-    const up = e.loops.every((l) => l.up);
-    const stateChanged = up !== e.up;
+    const up = p.loops.every((l) => l.up);
+    const stateChanged = up !== p.up;
     if (stateChanged) {
-      e.up = up;
-      e.since = loop.last.at;
+      p.up = up;
+      p.since = loop.last.at;
       this.count.transitions++;
-      const o = { service: e.service, address: e.address, port: e.port, detail: loop.last.detail };
+      // One line per backend; sharedBy says how many services it took with it.
+      const o = { service: users[0]?.service, address: p.address, port: p.port, detail: loop.last.detail, ...(users.length > 1 ? { sharedBy: users.length } : {}) };
       if (up) this.log?.info(o, 'real server up');
       else this.log?.warn(o, 'real server down');
     }
-    const weightChanged = e.up && this.weight(e, e.rs) !== weightBefore;
-    // Quorum moves only with the live weight sum, which moves only with a state or weight.
-    const rec = stateChanged || weightChanged ? this.services.get(e.service) : undefined;
-    const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s, this.liveSum(rec));
-    if (stateChanged || weightChanged || quorumChanged) this.changed(e.service);
+    users.forEach((e, i) => {
+      const weightChanged = p.up && this.weight(p, e.rs) !== weightsBefore[i];
+      // Quorum moves only with the live weight sum, which moves only with a state or weight.
+      const rec = stateChanged || weightChanged ? this.services.get(e.service) : undefined;
+      const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s, this.liveSum(rec));
+      if (stateChanged || weightChanged || quorumChanged) this.changed(e.service);
+    });
   }
 
   /** Notes a service whose dataplane form changed; onChange hears of it once, after the window. */
@@ -384,14 +432,14 @@ export class HealthMonitor {
   }
 
   /** The last result worth showing: while down, the latest from a failing check. */
-  private lastResult(e: Entry): LastResult | null {
-    const pool = e.up ? e.loops : e.loops.filter((l) => !l.up);
+  private lastResult(p: Probe): LastResult | null {
+    const pool = p.up ? p.loops : p.loops.filter((l) => !l.up);
     return pool.reduce<LastResult | null>((best, l) => (l.last && (!best || l.last.at >= best.at) ? l.last : best), null);
   }
 
   /** The weight a live real server has: a dynamic command's, else the configured one, scaled by agents. */
-  private weight(e: Entry | undefined, r: RealServerConfig): number {
-    const loops = e?.loops ?? [];
+  private weight(p: Probe | undefined, r: RealServerConfig): number {
+    const loops = p?.loops ?? [];
     const base = loops.find((l) => l.weight !== undefined)?.weight ?? r.weight ?? 1;
     const factor = loops.reduce((f, l) => f * (l.factor ?? 1), 1);
     return Math.max(0, Math.round(base * factor));
@@ -401,15 +449,15 @@ export class HealthMonitor {
   private assess(s: ServiceConfig) {
     const entries = this.services.get(serviceKey(s))?.entries;
     return (s.realServers ?? []).map((r) => {
-      const e = entries?.get(rsKey(s, r));
-      return { r, up: e?.up ?? true, weight: this.weight(e, r) };
+      const p = entries?.get(rsKey(s, r))?.probe;
+      return { r, up: p?.up ?? true, weight: this.weight(p, r) };
     });
   }
 
   /** The weights of the live real servers of a service as last updated. */
   private liveSum(rec: ServiceRecord): number {
     let sum = 0;
-    for (const e of rec.entries.values()) if (e.up) sum += this.weight(e, e.rs);
+    for (const e of rec.entries.values()) if (e.probe.up) sum += this.weight(e.probe, e.rs);
     return sum;
   }
 
