@@ -11,6 +11,7 @@ import { loadConfigFile } from './config_load';
 import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
 import { Director } from './director';
 import { splitFileOnly, withFileOnly, type FileOnlyOverlay } from './file_only';
+import { EgressGuard } from './health/egress';
 import { HealthMonitor } from './health/monitor';
 import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type EstimatorHandle, type Rates } from './rates';
@@ -91,7 +92,10 @@ export class Daemon {
     this.state = state;
     this.restored = restored;
     const hc = fileCfg.healthChecking;
+    // Checks leave only through the ports' kernel interfaces (or stay on loopback).
+    const taps = new Set(fileCfg.dataplane.ports.filter((p) => p.tap !== false).map((p) => (p.tap as string | undefined) ?? p.name));
     this.health = new HealthMonitor({ log, onChange: (keys) => this.healthChanged(keys), allowCommands: true,
+      egress: new EgressGuard(taps),
       ...(hc?.maxInFlight !== undefined ? { maxInFlight: hc.maxInFlight } : {}),
       ...(hc?.checkThreads !== undefined ? { checkThreads: hc.checkThreads } : {}) });
     try {

@@ -49,6 +49,25 @@ export class PersistError extends Error {
 const BASE = 'state.json';
 const JOURNAL = 'journal.jsonl';
 const LOCK = 'lock';
+
+/** The pid of another live director holding the directory's lock, if any. Our own pid in the
+ * file is a previous life's (a container's pid 1 restarting), unless this very process holds
+ * the directory already. */
+export function lockHolder(dir: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, LOCK), 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  const pid = Number.parseInt(text, 10);
+  const ours = pid === process.pid && !HELD.has(path.resolve(dir));
+  return Number.isInteger(pid) && pid > 0 && !ours && isLive(pid) ? pid : undefined;
+}
+
+export const inUseBy = (dir: string, pid: number) =>
+  `state directory ${dir} is in use by another director (pid ${pid}, see ${path.join(dir, LOCK)}); stop it or use another --state-dir`;
 const FORMAT_VERSIONS = [1, 2];
 /** The version this director writes. */
 const WRITTEN_VERSION = 2;
@@ -173,12 +192,8 @@ export class StateStore {
         if (code === 'EROFS') return;
         if (code !== 'EEXIST') throw new StateFileError(`state directory ${this.dir}: cannot create ${file}: ${code}`);
       }
-      const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-      // Our own pid in the file is a previous life's (a container's pid 1 restarting), unless
-      // this very process holds the directory already.
-      const ours = pid === process.pid && !HELD.has(path.resolve(this.dir));
-      if (Number.isInteger(pid) && pid > 0 && !ours && isLive(pid))
-        throw new StateFileError(`state directory ${this.dir} is in use by another director (pid ${pid}, see ${file}); stop it or use another --state-dir`);
+      const holder = lockHolder(this.dir);
+      if (holder !== undefined) throw new StateFileError(inUseBy(this.dir, holder));
       fs.unlinkSync(file);  // its owner is gone (kill -9 leaves it behind)
     }
     throw new StateFileError(`state directory ${this.dir}: cannot take ${file}`);

@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { FulcrumConfig } from '../control/config_schema';
 import { isInterfaceName, isPci, portDevice } from '../control/dataplane_options';
+import { inUseBy, lockHolder } from '../control/state_store';
 
 /** What the checks read from the machine. */
 export interface HostFacts {
@@ -82,7 +83,8 @@ export function stateDirProblem(dir: string): string | undefined {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK | fs.constants.X_OK);
-    return undefined;
+    const holder = lockHolder(dir);
+    return holder === undefined ? undefined : inUseBy(dir, holder);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     return `state directory ${dir}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code}` +

@@ -25,79 +25,79 @@ describe('the REST API', { skip }, () => {
   });
   after(() => serve.stop());
 
-  const svc = { protocol: 'udp', address: '10.0.0.53', port: 53, scheduler: 'rr',
-    realServers: [{ address: '172.16.0.21', port: 53, method: 'nat', weight: 2 }] };
+  const svc = { protocol: 'udp', address: '198.18.0.53', port: 53, scheduler: 'rr',
+    realServers: [{ address: '198.19.0.21', port: 53, method: 'nat', weight: 2 }] };
 
   test('lists the services of the config file with counters and rates', async () => {
     const r = await call(base, 'GET', '/v1/services');
     assert.equal(r.status, 200);
     assert.equal(r.json.length, 1);
-    assert.equal(r.json[0].id, 'tcp:10.0.0.100:80');
+    assert.equal(r.json[0].id, 'tcp:198.18.0.100:80');
     assert.equal(r.json[0].stats.conns, 0);
     assert.equal(r.json[0].rates.cps, 0);
-    assert.equal(r.json[0].realServers[0].id, '172.16.0.11:8080');
+    assert.equal(r.json[0].realServers[0].id, '198.19.0.11:8080');
   });
 
   test('creates a service (201), refuses a duplicate (409), 404 for an unknown one', async () => {
     const r = await call(base, 'POST', '/v1/services', svc);
     assert.equal(r.status, 201, r.text);
-    assert.equal(r.json.id, 'udp:10.0.0.53:53');
+    assert.equal(r.json.id, 'udp:198.18.0.53:53');
     const dup = await call(base, 'POST', '/v1/services', svc);
     assert.equal(dup.status, 409);
     assert.match(dup.json.message, /already exists/);
-    assert.equal((await call(base, 'GET', '/v1/services/udp:10.0.0.53:53')).json.scheduler, 'rr');
+    assert.equal((await call(base, 'GET', '/v1/services/udp:198.18.0.53:53')).json.scheduler, 'rr');
     const nf = await call(base, 'GET', '/v1/services/tcp:10.9.9.9:1');
     assert.equal(nf.status, 404);
     assert.match(nf.json.message, /not found/);
   });
 
   test('a bad body is refused with every problem by its path, and nothing changes', async () => {
-    const r = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.7', port: 80, scheduler: 'nope',
-      realServers: [{ address: '172.16.0.31', weight: -1, color: 'red' }] });
+    const r = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '198.18.0.7', port: 80, scheduler: 'nope',
+      realServers: [{ address: '198.19.0.31', weight: -1, color: 'red' }] });
     assert.equal(r.status, 400);
     assert.ok(r.json.problems.some((p: string) => p.startsWith('scheduler')), JSON.stringify(r.json));
     assert.ok(r.json.problems.some((p: string) => p.startsWith('realServers[0].weight')), JSON.stringify(r.json));
     assert.ok(r.json.problems.some((p: string) => p.startsWith('realServers[0].color: unknown field')), JSON.stringify(r.json));
     assert.ok(r.json.problems.includes("scheduler: unknown scheduler 'nope' (rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)"), JSON.stringify(r.json));
-    const hc = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.7', port: 80, healthChecks: [{ type: 'http', interval: 0.01 }] });
+    const hc = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '198.18.0.7', port: 80, healthChecks: [{ type: 'http', interval: 0.01 }] });
     assert.equal(hc.status, 400);
     assert.deepEqual(hc.json.problems, ['healthChecks[0].interval: must be >= 0.1'], 'the field and its range, not "Expected union value"');
     assert.equal((await call(base, 'GET', '/v1/services')).json.length, 2);
-    const sem = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.8', port: 0, scheduler: 'rr' });
+    const sem = await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '198.18.0.8', port: 0, scheduler: 'rr' });
     assert.equal(sem.status, 400);
     assert.match(sem.json.problems.join(), /zero port specified for non-persistent service/);
   });
 
   test('real servers: add, duplicate, drain with weight 0, replace, flush, delete', async () => {
-    const id = 'udp:10.0.0.53:53';
-    const add = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.22', port: 53, method: 'nat', weight: 5 });
+    const id = 'udp:198.18.0.53:53';
+    const add = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '198.19.0.22', port: 53, method: 'nat', weight: 5 });
     assert.equal(add.status, 201, add.text);
     assert.equal(add.json.effectiveWeight, 5);
-    const dup = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.22', port: 53 });
+    const dup = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '198.19.0.22', port: 53 });
     assert.equal(dup.status, 409);
-    assert.match(dup.json.message, /real server 172\.16\.0\.22:53 already exists/);
-    const drain = await call(base, 'PATCH', `/v1/services/${id}/servers/172.16.0.22:53`, { weight: 0 });
+    assert.match(dup.json.message, /real server 198\.19\.0\.22:53 already exists/);
+    const drain = await call(base, 'PATCH', `/v1/services/${id}/servers/198.19.0.22:53`, { weight: 0 });
     assert.equal(drain.status, 200);
     assert.equal(drain.json.weight, 0);
     assert.equal(drain.json.effectiveWeight, 0);
-    const put = await call(base, 'PUT', `/v1/services/${id}/servers/172.16.0.22:53`, { address: '172.16.0.22', port: 53, method: 'nat', weight: 7, upperThreshold: 100 });
+    const put = await call(base, 'PUT', `/v1/services/${id}/servers/198.19.0.22:53`, { address: '198.19.0.22', port: 53, method: 'nat', weight: 7, upperThreshold: 100 });
     assert.equal(put.json.weight, 7);
     assert.equal(put.json.upperThreshold, 100);
-    const mismatch = await call(base, 'PUT', `/v1/services/${id}/servers/172.16.0.22:53`, { address: '172.16.0.23', port: 53 });
+    const mismatch = await call(base, 'PUT', `/v1/services/${id}/servers/198.19.0.22:53`, { address: '198.19.0.23', port: 53 });
     assert.equal(mismatch.status, 400);
-    const flush = await call(base, 'POST', `/v1/services/${id}/servers/172.16.0.22:53/flush`);
+    const flush = await call(base, 'POST', `/v1/services/${id}/servers/198.19.0.22:53/flush`);
     assert.equal(flush.status, 200);
     assert.equal(flush.json.flushed, 0);
-    assert.equal((await call(base, 'DELETE', `/v1/services/${id}/servers/172.16.0.22:53`)).status, 204);
-    assert.equal((await call(base, 'GET', `/v1/services/${id}/servers/172.16.0.22:53`)).status, 404);
+    assert.equal((await call(base, 'DELETE', `/v1/services/${id}/servers/198.19.0.22:53`)).status, 204);
+    assert.equal((await call(base, 'GET', `/v1/services/${id}/servers/198.19.0.22:53`)).status, 404);
   });
 
   test('a service is patched and replaced, and deleted', async () => {
-    const id = 'udp:10.0.0.53:53';
+    const id = 'udp:198.18.0.53:53';
     const p = await call(base, 'PATCH', `/v1/services/${id}`, { scheduler: 'sh', persistence: { timeout: 60 } });
     assert.equal(p.status, 200, p.text);
     assert.equal(p.json.scheduler, 'sh');
-    const put = await call(base, 'PUT', `/v1/services/${id}`, { protocol: 'udp', address: '10.0.0.53', port: 53, scheduler: 'wrr' });
+    const put = await call(base, 'PUT', `/v1/services/${id}`, { protocol: 'udp', address: '198.18.0.53', port: 53, scheduler: 'wrr' });
     assert.equal(put.json.scheduler, 'wrr');
     assert.equal(put.json.persistence, undefined, 'PUT replaces every attribute');
     assert.equal(put.json.realServers.length, 1, 'real servers are kept when the body has none');
@@ -106,7 +106,7 @@ describe('the REST API', { skip }, () => {
   });
 
   test('command health checks are refused over the API', async () => {
-    const r = await call(base, 'PATCH', '/v1/services/tcp:10.0.0.100:80', { healthChecks: [{ type: 'command', command: ['/bin/true'] }] });
+    const r = await call(base, 'PATCH', '/v1/services/tcp:198.18.0.100:80', { healthChecks: [{ type: 'command', command: ['/bin/true'] }] });
     assert.equal(r.status, 403);
     assert.match(r.json.message, /command checks can only come from the config file/);
   });
@@ -122,12 +122,12 @@ describe('the REST API', { skip }, () => {
     const saved = await call(base, 'GET', '/v1/config?format=ipvsadm');
     assert.equal(saved.status, 200);
     assert.match(saved.type, /text\/plain/);
-    assert.equal(saved.text, '-A -t 10.0.0.100:80 -s wlc\n-a -t 10.0.0.100:80 -r 172.16.0.11:8080 -m -w 1\n');
-    const text = '-A -u 10.0.0.54:53 -s rr\n-a -u 10.0.0.54:53 -r 172.16.0.41:53 -m -w 3\n' + saved.text;
+    assert.equal(saved.text, '-A -t 198.18.0.100:80 -s wlc\n-a -t 198.18.0.100:80 -r 198.19.0.11:8080 -m -w 1\n');
+    const text = '-A -u 198.18.0.54:53 -s rr\n-a -u 198.18.0.54:53 -r 198.19.0.41:53 -m -w 3\n' + saved.text;
     const r = await call(base, 'PUT', '/v1/config', text);
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual((await call(base, 'GET', '/v1/services')).json.map((s: { id: string }) => s.id), ['udp:10.0.0.54:53', 'tcp:10.0.0.100:80']);
-    const bad = await call(base, 'PUT', '/v1/config', '-A -u 10.0.0.55:53 -s rr\n-a -u 10.0.0.99:53 -r 172.16.0.41:53 -m\n');
+    assert.deepEqual((await call(base, 'GET', '/v1/services')).json.map((s: { id: string }) => s.id), ['udp:198.18.0.54:53', 'tcp:198.18.0.100:80']);
+    const bad = await call(base, 'PUT', '/v1/config', '-A -u 198.18.0.55:53 -s rr\n-a -u 198.18.0.99:53 -r 198.19.0.41:53 -m\n');
     assert.equal(bad.status, 400);
     assert.match(bad.json.message, /line 2: Service not defined/);
     assert.equal((await call(base, 'GET', '/v1/services')).json.length, 2);
@@ -139,7 +139,7 @@ describe('the REST API', { skip }, () => {
   });
 
   test('oversized bodies get 413, non-JSON 400, unknown routes 404', async () => {
-    const big = { protocol: 'tcp', address: '10.0.0.9', port: 80, pad: 'x'.repeat(2 * 1024 * 1024) };
+    const big = { protocol: 'tcp', address: '198.18.0.9', port: 80, pad: 'x'.repeat(2 * 1024 * 1024) };
     assert.equal((await call(base, 'POST', '/v1/services', big)).status, 413);
     const r = await fetch(base + '/v1/services', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     assert.equal(r.status, 400);
@@ -149,12 +149,12 @@ describe('the REST API', { skip }, () => {
   test('every malformed request is a 4xx naming where, never a 500', async () => {
     const cases: Array<[string, string, unknown, number, RegExp]> = [
       ['PUT', '/v1/config', { services: 5 }, 400, /services: Expected array/],
-      ['PUT', '/v1/config', { services: [{ protocol: 'tcp', address: '10.0.0.5', port: 80 }, { protocol: 'tcp', address: '10.0.0.5', port: 80 }] }, 400, /services\[1\]: service tcp:10\.0\.0\.5:80 is also services\[0\]/],
+      ['PUT', '/v1/config', { services: [{ protocol: 'tcp', address: '198.18.0.5', port: 80 }, { protocol: 'tcp', address: '198.18.0.5', port: 80 }] }, 400, /services\[1\]: service tcp:198\.18\.0\.5:80 is also services\[0\]/],
       ['PUT', '/v1/config', [1, 2], 400, /must be a JSON object/],
       ['POST', '/v1/batch', { ops: [{ method: 'DELETE', path: '/v1/services/%E0%A4%A' }] }, 200, /bad percent-escape/],
       ['POST', '/v1/batch', { ops: [{ method: 'GET', path: '/v1/services' }] }, 400, /ops\[0\]\.method|method/],
-      ['PATCH', '/v1/services/tcp:10.0.0.100:80', { realServers: 'x' }, 400, /realServers/],
-      ['POST', '/v1/services/tcp:10.0.0.100:80/servers', { address: 'nope' }, 400, /address/],
+      ['PATCH', '/v1/services/tcp:198.18.0.100:80', { realServers: 'x' }, 400, /realServers/],
+      ['POST', '/v1/services/tcp:198.18.0.100:80/servers', { address: 'nope' }, 400, /address/],
     ];
     for (const [method, p, body, status, want] of cases) {
       const r = await call(base, method, p, body);
@@ -162,13 +162,13 @@ describe('the REST API', { skip }, () => {
       assert.match(r.text, want);
     }
     const nd = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' },
-      body: '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"10.0.0.6","port":80}}\n{nope\n' });
+      body: '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"198.18.0.6","port":80}}\n{nope\n' });
     assert.equal(nd.status, 400);
     assert.match(await nd.text(), /line 2: not valid JSON/);
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.6:80')).status, 404, 'a bad NDJSON batch changes nothing');
     // Read as it arrives: lines cut across the body's pieces anywhere are the same ops.
-    const text = '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"10.0.0.7","port":80}}\n\n' +
-      '{"method":"POST","path":"/v1/services/tcp%3A10.0.0.7%3A80/servers","body":{"address":"172.16.0.70","port":80,"method":"nat"}}';
+    const text = '{"method":"POST","path":"/v1/services","body":{"protocol":"tcp","address":"198.18.0.7","port":80}}\n\n' +
+      '{"method":"POST","path":"/v1/services/tcp%3A198.18.0.7%3A80/servers","body":{"address":"198.19.0.70","port":80,"method":"nat"}}';
     const bytes = new TextEncoder().encode(text);
     const pieces = new ReadableStream<Uint8Array>({
       start(c) { for (let i = 0; i < bytes.length; i += 7) c.enqueue(bytes.slice(i, i + 7)); c.close(); },
@@ -176,26 +176,26 @@ describe('the REST API', { skip }, () => {
     const streamed = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: pieces, duplex: 'half' } as RequestInit);
     assert.equal(streamed.status, 200);
     assert.deepEqual(((await streamed.json()) as { results: Array<{ status: number }> }).results.map((x) => x.status), [201, 201]);
-    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:10.0.0.7:80')).status, 204);
+    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:198.18.0.7:80')).status, 204);
     const empty = await fetch(base + '/v1/batch', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '\n\n' });
     assert.equal(empty.status, 400);
     assert.match(await empty.text(), /no ops/);
   });
 
   test('a batch checks each op as its own route would: bad server writes are refused one by one, the rest apply', async () => {
-    const id = 'tcp:10.0.0.81:80';
+    const id = 'tcp:198.18.0.81:80';
     const svc = encodeURIComponent(id);
     const ops = [
-      { method: 'POST', path: '/v1/services', body: { protocol: 'tcp', address: '10.0.0.81', port: 80, scheduler: 'rr' } },
-      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.51', port: 8080, method: 'nat' } },
-      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.52', port: 8080, method: 'nat', lowerThreshold: 5, upperThreshold: 2 } },
+      { method: 'POST', path: '/v1/services', body: { protocol: 'tcp', address: '198.18.0.81', port: 80, scheduler: 'rr' } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '198.19.0.51', port: 8080, method: 'nat' } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '198.19.0.52', port: 8080, method: 'nat', lowerThreshold: 5, upperThreshold: 2 } },
       { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '0.0.0.0', port: 8080, method: 'nat' } },
-      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '172.16.0.51', port: 9090, method: 'nat' } },
-      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:8080`, body: { upperThreshold: 3, lowerThreshold: 4 } },
-      // dr moves 172.16.0.51:9090 to the service's port 80, where 172.16.0.51:8080 goes too: the second one collides
-      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:8080`, body: { method: 'dr' } },
-      { method: 'PATCH', path: `/v1/services/${svc}/servers/172.16.0.51:9090`, body: { method: 'dr' } },
-      { method: 'PUT', path: `/v1/services/${svc}/servers/172.16.0.51:9090`, body: { address: '172.16.0.51', port: 9090, method: 'nat', weight: 7 } },
+      { method: 'POST', path: `/v1/services/${svc}/servers`, body: { address: '198.19.0.51', port: 9090, method: 'nat' } },
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/198.19.0.51:8080`, body: { upperThreshold: 3, lowerThreshold: 4 } },
+      // dr moves 198.19.0.51:9090 to the service's port 80, where 198.19.0.51:8080 goes too: the second one collides
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/198.19.0.51:8080`, body: { method: 'dr' } },
+      { method: 'PATCH', path: `/v1/services/${svc}/servers/198.19.0.51:9090`, body: { method: 'dr' } },
+      { method: 'PUT', path: `/v1/services/${svc}/servers/198.19.0.51:9090`, body: { address: '198.19.0.51', port: 9090, method: 'nat', weight: 7 } },
     ];
     const r = await call(base, 'POST', '/v1/batch', { ops });
     assert.equal(r.status, 200, r.text);
@@ -207,23 +207,23 @@ describe('the REST API', { skip }, () => {
     assert.match(results[7].message!, /already exists/);
     const s = (await call(base, 'GET', `/v1/services/${svc}`)).json;
     assert.deepEqual(s.realServers.map((x: { id: string; effectiveWeight: number }) => [x.id, x.effectiveWeight]),
-      [['172.16.0.51:80', 1], ['172.16.0.51:9090', 7]]);
+      [['198.19.0.51:80', 1], ['198.19.0.51:9090', 7]]);
     assert.equal((await call(base, 'DELETE', `/v1/services/${svc}`)).status, 204);
   });
 
   test('a DR real server given another port is at the service\'s port, everywhere, as in the kernel', async () => {
-    const id = 'tcp:10.0.0.80:80';
-    assert.equal((await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '10.0.0.80', port: 80 })).status, 201);
-    const r = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 9999, method: 'dr' });
+    const id = 'tcp:198.18.0.80:80';
+    assert.equal((await call(base, 'POST', '/v1/services', { protocol: 'tcp', address: '198.18.0.80', port: 80 })).status, 201);
+    const r = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '198.19.0.40', port: 9999, method: 'dr' });
     assert.equal(r.status, 201, r.text);
-    assert.equal(r.json.id, '172.16.0.40:80');
+    assert.equal(r.json.id, '198.19.0.40:80');
     const s = (await call(base, 'GET', `/v1/services/${id}`)).json;
     assert.deepEqual(s.realServers.map((x: { id: string; port: number; inDataplane: boolean; effectiveWeight: number }) => [x.id, x.port, x.inDataplane, x.effectiveWeight]),
-      [['172.16.0.40:80', 80, true, 1]]);
-    const again = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '172.16.0.40', port: 8888, method: 'tun' });
+      [['198.19.0.40:80', 80, true, 1]]);
+    const again = await call(base, 'POST', `/v1/services/${id}/servers`, { address: '198.19.0.40', port: 8888, method: 'tun' });
     assert.equal(again.status, 409, 'the same real server, as ipvsadm says');
     const saved = (await call(base, 'GET', '/v1/config?format=ipvsadm')).text;
-    assert.match(saved, /-a -t 10\.0\.0\.80:80 -r 172\.16\.0\.40:80 -g -w 1/);
+    assert.match(saved, /-a -t 198\.18\.0\.80:80 -r 198\.19\.0\.40:80 -g -w 1/);
     assert.equal((await call(base, 'DELETE', `/v1/services/${id}`)).status, 204);
   });
 
@@ -232,7 +232,7 @@ describe('the REST API', { skip }, () => {
     assert.equal(st.status, 200);
     assert.ok('cps' in st.json.total.rates);
     assert.equal((await call(base, 'POST', '/v1/stats/zero')).status, 204);
-    const c = await call(base, 'GET', '/v1/connections?service=tcp:10.0.0.100:80&limit=10');
+    const c = await call(base, 'GET', '/v1/connections?service=tcp:198.18.0.100:80&limit=10');
     assert.equal(c.status, 200);
     assert.deepEqual(c.json.connections, []);
     assert.equal((await call(base, 'GET', '/v1/connections?service=bogus')).status, 400);
@@ -258,7 +258,7 @@ describe('the REST API', { skip }, () => {
     const m = await call(base, 'GET', '/metrics');
     assert.equal(m.status, 200);
     assert.match(m.text, /^# TYPE node_ipvs_connections_total counter$/m);
-    assert.match(m.text, /^node_ipvs_backend_weight\{[^}]*remote_address="172\.16\.0\.11"[^}]*\} 1$/m);
+    assert.match(m.text, /^node_ipvs_backend_weight\{[^}]*remote_address="198\.19\.0\.11"[^}]*\} 1$/m);
     assert.match(m.text, /^node_ipvs_backend_connections_active\{/m);
     assert.match(m.text, /^fulcrum_/m);
   });
@@ -313,11 +313,11 @@ describe('probes, version and the metrics token on a director with a token', { s
       assert.equal(r.status, 403, `${method} ${p}`);
       assert.match(r.json.message, /the metrics token opens GET \/metrics only/);
     }
-    const svc = { protocol: 'udp', address: '10.0.0.53', port: 53, scheduler: 'rr' };
+    const svc = { protocol: 'udp', address: '198.18.0.53', port: 53, scheduler: 'rr' };
     assert.equal((await call(base, 'POST', '/v1/services', svc, as(METRICS))).status, 403);
-    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:10.0.0.100:80', undefined, as(METRICS))).status, 403);
-    assert.equal((await call(base, 'GET', '/v1/services/udp:10.0.0.53:53', undefined, as(TOKEN))).status, 404, 'the refused write changed nothing');
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.100:80', undefined, as(TOKEN))).status, 200);
+    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:198.18.0.100:80', undefined, as(METRICS))).status, 403);
+    assert.equal((await call(base, 'GET', '/v1/services/udp:198.18.0.53:53', undefined, as(TOKEN))).status, 404, 'the refused write changed nothing');
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.100:80', undefined, as(TOKEN))).status, 200);
   });
 
   test('the start-up log warns about the readable metrics token file, not the private one, and carries no deprecation', () => {
@@ -340,7 +340,7 @@ describe('persistence across kill -9', { skip }, () => {
     const stream = (async () => {
       for (let w = 2; !stop; w++) {
         try {
-          const r = await call(base, 'PATCH', '/v1/services/tcp:10.0.0.100:80/servers/172.16.0.11:8080', { weight: w });
+          const r = await call(base, 'PATCH', '/v1/services/tcp:198.18.0.100:80/servers/198.19.0.11:8080', { weight: w });
           if (r.status === 200) acked = w;
         } catch {
           return;  // the director is gone
@@ -354,7 +354,7 @@ describe('persistence across kill -9', { skip }, () => {
     assert.ok(acked > 5, `changes were acknowledged before the kill (${acked})`);
     await serve.start();
     try {
-      const w = (await call(base, 'GET', '/v1/services/tcp:10.0.0.100:80/servers/172.16.0.11:8080')).json.weight;
+      const w = (await call(base, 'GET', '/v1/services/tcp:198.18.0.100:80/servers/198.19.0.11:8080')).json.weight;
       assert.ok(w === acked || w === acked + 1, `restored weight ${w}, last acknowledged ${acked}`);
       assert.match(serve.out, /restored from the state directory/);
     } finally {

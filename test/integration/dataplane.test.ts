@@ -11,10 +11,10 @@ import { cannotRun, configFor, curlMany, DirectorProcess, sha256, tmpFile, Topol
 import { readPcap, toaOf } from './pcap';
 
 const skip = cannotRun();
-const VIP = '10.0.0.100';
+const VIP = '198.18.0.100';
 const http = (scheduler: string, weights = [1, 1, 1], extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
   protocol: 'tcp', address: VIP, port: 80, scheduler: scheduler as ServiceConfig['scheduler'],
-  realServers: weights.map((w, i) => ({ address: `172.16.0.${11 + i}`, port: 8080, method: 'nat' as const, weight: w })),
+  realServers: weights.map((w, i) => ({ address: `198.19.0.${11 + i}`, port: 8080, method: 'nat' as const, weight: w })),
   ...extra,
 });
 const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
@@ -53,7 +53,7 @@ describe('the dataplane on real traffic', { skip }, () => {
   const dir = new DirectorProcess();
   let payload = '';
   const base = (services: ServiceConfig[], extra: Partial<FulcrumConfig> = {}) =>
-    configFor(t, { services, localAddresses: ['172.16.0.200'], ...extra });
+    configFor(t, { services, localAddresses: ['198.19.0.200'], ...extra });
 
   before(async () => {
     t.up();
@@ -77,7 +77,7 @@ describe('the dataplane on real traffic', { skip }, () => {
     // kernel does after ipvsadm -R) was resolved by ARP.
     const k = Number(answers[0].replace('srv', ''));
     const srvMac = t.exec(`srv${k}`, ['cat', `/sys/class/net/fit-s${k}/address`]).stdout.trim();
-    assert.ok(neigh.some((n) => n.address === `172.16.0.${10 + k}` && n.state === 'REACHABLE' && n.mac === srvMac), JSON.stringify(neigh));
+    assert.ok(neigh.some((n) => n.address === `198.19.0.${10 + k}` && n.state === 'REACHABLE' && n.mac === srvMac), JSON.stringify(neigh));
   });
 
   test('the director answers ARP for the VIP with its port\'s MAC', () => {
@@ -90,8 +90,8 @@ describe('the dataplane on real traffic', { skip }, () => {
     const cap = tmpFile('garp.pcap');
     const dump = t.background('client', ['tcpdump', '--immediate-mode', '-U', '-n', '-i', 'fit-c0', '-w', cap, 'arp']);
     await sleep(800);
-    const second: ServiceConfig = { protocol: 'tcp', address: '10.0.0.101', port: 80, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat' }] };
+    const second: ServiceConfig = { protocol: 'tcp', address: '198.18.0.101', port: 80, scheduler: 'rr',
+      realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat' }] };
     await dir.apply(base([http('wrr', [3, 2, 1]), second]));
     await sleep(300);
     await dir.apply(base([http('wrr', [1, 2, 3]), { ...second, scheduler: 'wlc' }]));  // known VIPs only
@@ -100,20 +100,20 @@ describe('the dataplane on real traffic', { skip }, () => {
     await new Promise((r) => dump.once('exit', r));
     const text = t.exec('client', ['tcpdump', '-n', '-r', cap]).stdout;
     const announced = (vip: string) => text.split('\n').filter((l) => l.includes(`who-has ${vip} tell ${vip}`)).length;
-    assert.equal(announced('10.0.0.101'), 1, text);
+    assert.equal(announced('198.18.0.101'), 1, text);
     assert.equal(announced(VIP), 0, text);
     await dir.apply(base([http('wrr', [3, 2, 1])]));
   });
 
   test('the director\'s own traffic (a health check) reaches a real server through its kernel TAP', () => {
-    const r = t.exec('dir', ['curl', '-sS', '-m', '3', 'http://172.16.0.12:8080/']);
+    const r = t.exec('dir', ['curl', '-sS', '-m', '3', 'http://198.19.0.12:8080/']);
     assert.equal(r.stdout.trim(), 'srv2', r.stderr);
   });
 
   test('traffic for the director\'s own address (SSH, BGP) reaches its kernel', async () => {
-    const srv = t.background('dir', ['timeout', '10', 'socat', 'TCP-LISTEN:2222,bind=10.0.0.1,reuseaddr', 'SYSTEM:echo director']);
+    const srv = t.background('dir', ['timeout', '10', 'socat', 'TCP-LISTEN:2222,bind=198.18.0.1,reuseaddr', 'SYSTEM:echo director']);
     await listening(t, 'dir', 2222);
-    const r = t.exec('client', ['socat', '-T', '3', '-', 'TCP:10.0.0.1:2222'], { input: '' });
+    const r = t.exec('client', ['socat', '-T', '3', '-', 'TCP:198.18.0.1:2222'], { input: '' });
     srv.kill();
     assert.equal(r.stdout.trim(), 'director', r.stderr);
     const st = await dir.stats();
@@ -154,7 +154,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('weight 0 drains: no new connections, an established one finishes', async () => {
     const slow: ServiceConfig = { protocol: 'tcp', address: VIP, port: 7000, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.11', port: 7000, method: 'nat', weight: 1 }] };
+      realServers: [{ address: '198.19.0.11', port: 7000, method: 'nat', weight: 1 }] };
     await dir.apply(base([http('rr'), slow]));
     const srv = t.background('srv1', ['timeout', '20', 'socat', 'TCP-LISTEN:7000,reuseaddr',
       'SYSTEM:for i in 1 2 3 4 5 6; do echo $i; sleep 0.3; done']);
@@ -177,12 +177,12 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('applyDelta adds, reweights and removes one service while the others keep serving', async () => {
     await dir.apply(base([http('rr')]));
-    const vip2 = '10.0.0.101';
+    const vip2 = '198.18.0.101';
     // Native ids well away from the ones the control side hands out for the config above.
     const svc = (weights: number[]) => ({
       id: 60, protocol: 'tcp' as const, address: vip2, port: 80, fwmark: 0, scheduler: 'wrr', flags: 0,
       persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
-      dests: weights.map((w, i) => ({ id: 250 + i, address: `172.16.0.${11 + i}`, port: 8080, method: 'nat' as const,
+      dests: weights.map((w, i) => ({ id: 250 + i, address: `198.19.0.${11 + i}`, port: 8080, method: 'nat' as const,
         weight: w, upperThreshold: 0, lowerThreshold: 0 })).reverse(),
     });
     await dir.request('applyDelta', { upsert: [svc([1, 1, 1])] });
@@ -205,25 +205,25 @@ describe('the dataplane on real traffic', { skip }, () => {
     await dir.apply(base([http('rr')]));
     // 300 services: more than the addon builds on the event loop's thread.
     const many = Array.from({ length: 300 }, (_, i) => ({
-      id: 100 + i, protocol: 'tcp' as const, address: `10.0.1.${i % 250}`, port: 1000 + i, fwmark: 0, scheduler: 'rr', flags: 0,
+      id: 100 + i, protocol: 'tcp' as const, address: `198.18.1.${i % 250}`, port: 1000 + i, fwmark: 0, scheduler: 'rr', flags: 0,
       persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
-      dests: [{ id: 400 + i, address: '172.16.0.11', port: 8080, method: 'nat' as const, weight: 1, upperThreshold: 0, lowerThreshold: 0 }],
+      dests: [{ id: 400 + i, address: '198.19.0.11', port: 8080, method: 'nat' as const, weight: 1, upperThreshold: 0, lowerThreshold: 0 }],
     }));
     const clash = structuredClone(many);
     clash[299].port = clash[0].port;
     clash[299].address = clash[0].address;
-    await assert.rejects(dir.request('applyDelta', { upsert: clash }), /upsert\[299\]: service 10\.0\.1\.0:1000 already exists/);
+    await assert.rejects(dir.request('applyDelta', { upsert: clash }), /upsert\[299\]: service 198\.18\.1\.0:1000 already exists/);
     assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3, 'refused: the running config is untouched');
     await dir.request('applyDelta', { upsert: many });
-    assert.equal(count(curlMany(t, 'http://10.0.1.5:1005', 2)).srv1, 2, 'applied: its services serve');
+    assert.equal(count(curlMany(t, 'http://198.18.1.5:1005', 2)).srv1, 2, 'applied: its services serve');
     await dir.request('applyDelta', { remove: many.map((x) => x.id) });
   });
 
   test('a change the workers cannot be asked to confirm (command ring full) is refused and not made', async () => {
     await dir.apply(base([http('rr')]));
-    const svc = { id: 61, protocol: 'tcp', address: '10.0.0.102', port: 80, fwmark: 0, scheduler: 'rr', flags: 0,
+    const svc = { id: 61, protocol: 'tcp', address: '198.18.0.102', port: 80, fwmark: 0, scheduler: 'rr', flags: 0,
       persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
-      dests: [{ id: 240, address: '172.16.0.11', port: 8080, method: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0 }] };
+      dests: [{ id: 240, address: '198.19.0.11', port: 8080, method: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0 }] };
     // A worker can free a slot between the flood and the delta: then the delta is applied,
     // legitimately; it is taken back and the flood tried again.
     const seen: string[] = [];
@@ -236,7 +236,7 @@ describe('the dataplane on real traffic', { skip }, () => {
     }
     assert.match(seen[seen.length - 1], /not applied: a worker's command ring is full/, JSON.stringify(seen));
     // Not published: the director does not answer for the service's VIP.
-    const probe = t.exec('client', ['curl', '-sS', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.0.0.102/']);
+    const probe = t.exec('client', ['curl', '-sS', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', 'http://198.18.0.102/']);
     assert.notEqual(probe.stdout, '200', 'nothing was published');
     assert.equal(curlMany(t, `http://${VIP}`, 3).length, 3);
   });
@@ -252,7 +252,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('NAT with port mapping: a 4 MB file arrives byte for byte, alongside other services', async () => {
     const file: ServiceConfig = { protocol: 'tcp', address: VIP, port: 9000, scheduler: 'wlc',
-      realServers: [{ address: '172.16.0.12', port: 9001, method: 'nat' }] };
+      realServers: [{ address: '198.19.0.12', port: 9001, method: 'nat' }] };
     await dir.apply(base([http('rr'), file]));
     const got = await upload(t, 'srv2', 9001, VIP, 9000, payload);
     assert.equal(sha256(got), sha256(payload));
@@ -261,7 +261,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('NAT download: the reply direction carries a 4 MB file too', async () => {
     const file: ServiceConfig = { protocol: 'tcp', address: VIP, port: 9010, scheduler: 'wlc',
-      realServers: [{ address: '172.16.0.13', port: 9011, method: 'nat' }] };
+      realServers: [{ address: '198.19.0.13', port: 9011, method: 'nat' }] };
     await dir.apply(base([http('rr'), file]));
     const srv = t.background('srv3', ['timeout', '30', 'socat', '-u', `FILE:${payload}`, 'TCP-LISTEN:9011,reuseaddr']);
     await listening(t, 'srv3', 9011);
@@ -274,7 +274,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('UDP request/response through NAT', async () => {
     const udp: ServiceConfig = { protocol: 'udp', address: VIP, port: 5300, scheduler: 'rr',
-      realServers: [1, 2].map((i) => ({ address: `172.16.0.1${i}`, port: 5301, method: 'nat' as const })) };
+      realServers: [1, 2].map((i) => ({ address: `198.19.0.1${i}`, port: 5301, method: 'nat' as const })) };
     await dir.apply(base([http('rr'), udp]));
     const srvs = [1, 2].map((i) => t.background(`srv${i}`, ['timeout', '20', 'socat', 'UDP-RECVFROM:5301,fork', `SYSTEM:echo udp${i}`]));
     await listening(t, 'srv1', 5301, true);
@@ -288,7 +288,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('FullNAT: the real server sees the local address, TOA carries the client on the wire', async () => {
     const fnat: ServiceConfig = { protocol: 'tcp', address: VIP, port: 9100, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.12', port: 9100, method: 'fullnat' }] };
+      realServers: [{ address: '198.19.0.12', port: 9100, method: 'fullnat' }] };
     await dir.apply(base([fnat]));
     const cap = tmpFile('fnat.pcap');
     const dump = t.background('srv2', ['tcpdump', '--immediate-mode', '-U', '-s', '128', '-i', 'fit-s2', '-w', cap, 'tcp port 9100']);
@@ -303,21 +303,21 @@ describe('the dataplane on real traffic', { skip }, () => {
     await sleep(300);
     dump.kill('SIGINT');
     await new Promise((r) => dump.once('exit', r));
-    assert.equal(fs.readFileSync(peer, 'utf8').trim(), '172.16.0.200');
+    assert.equal(fs.readFileSync(peer, 'utf8').trim(), '198.19.0.200');
     assert.equal(sha256(`${peer}.data`), sha256(payload));
     const pkts = readPcap(fs.readFileSync(cap)).filter((p) => p.dport === 9100);
     assert.ok(pkts.length > 10);
-    assert.ok(pkts.every((p) => p.src === '172.16.0.200'));
+    assert.ok(pkts.every((p) => p.src === '198.19.0.200'));
     const toa = pkts.map(toaOf).find(Boolean);
     assert.ok(toa, 'a segment carries TOA');
-    assert.equal(toa!.address, '10.0.0.2');
+    assert.equal(toa!.address, '198.18.0.2');
   });
 
   test('DR: the real server holds the VIP on lo, a 4 MB file arrives byte for byte', async () => {
     t.exec('srv3', ['ip', 'addr', 'add', `${VIP}/32`, 'dev', 'lo']);
     t.exec('srv3', ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
     const dr: ServiceConfig = { protocol: 'tcp', address: VIP, port: 9200, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.13', method: 'dr' }] };
+      realServers: [{ address: '198.19.0.13', method: 'dr' }] };
     await dir.apply(base([dr]));
     const got = await upload(t, 'srv3', 9200, VIP, 9200, payload);
     assert.equal(sha256(got), sha256(payload));
@@ -326,7 +326,7 @@ describe('the dataplane on real traffic', { skip }, () => {
 
   test('TUN: packets reach the real server IP-in-IP, outer to the server, inner to the VIP', async () => {
     const tun: ServiceConfig = { protocol: 'tcp', address: VIP, port: 9300, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.11', method: 'tun' }] };
+      realServers: [{ address: '198.19.0.11', method: 'tun' }] };
     await dir.apply(base([tun]));
     const cap = tmpFile('tun.pcap');
     const dump = t.background('srv1', ['tcpdump', '--immediate-mode', '-U', '-i', 'fit-s1', '-w', cap, 'ip proto 4']);
@@ -337,9 +337,9 @@ describe('the dataplane on real traffic', { skip }, () => {
     const pkts = readPcap(fs.readFileSync(cap)).filter((p) => p.proto === 4);
     assert.ok(pkts.length >= 1, 'IPIP packets were captured');
     for (const p of pkts) {
-      assert.equal(p.dst, '172.16.0.11');
+      assert.equal(p.dst, '198.19.0.11');
       assert.equal(p.inner?.dst, VIP);
-      assert.equal(p.inner?.src, '10.0.0.2');
+      assert.equal(p.inner?.src, '198.18.0.2');
       assert.equal(p.inner?.dport, 9300);
     }
   });
@@ -387,7 +387,7 @@ describe('two workers, replies landing on the other worker', { skip }, () => {
 
   test('ICMP errors about a connection reach the worker that owns it', async () => {
     const hold: ServiceConfig = { protocol: 'tcp', address: VIP, port: 7000, scheduler: 'rr',
-      realServers: [{ address: '172.16.0.11', port: 7000, method: 'nat', weight: 1 }] };
+      realServers: [{ address: '198.19.0.11', port: 7000, method: 'nat', weight: 1 }] };
     await dir.apply(configFor(t, { workers: [0, 1], qpairs: 2, services: [http('wrr', [3, 2, 1]), hold] }));
     const srv = t.background('srv1', ['timeout', '15', 'socat', 'TCP-LISTEN:7000,reuseaddr', 'SYSTEM:sleep 8']);
     await listening(t, 'srv1', 7000);
@@ -406,7 +406,7 @@ describe('two workers, replies landing on the other worker', { skip }, () => {
     const before = (await dir.stats()).events.icmp_related ?? 0;
     const py = path.join(__dirname, '../../../test/integration/send_icmp_errors.py');
     const mac = dir.ports.find((p) => p.name === 'clients')!.mac;
-    const r = t.exec('client', ['python3', py, 'fiw-c0', mac, VIP, '7000', '10.0.0.2', String(conn!.clientPort), '24']);
+    const r = t.exec('client', ['python3', py, 'fiw-c0', mac, VIP, '7000', '198.18.0.2', String(conn!.clientPort), '24']);
     assert.equal(r.status, 0, r.stderr);
     await sleep(800);
     dump.kill('SIGINT');
@@ -419,6 +419,6 @@ describe('two workers, replies landing on the other worker', { skip }, () => {
     assert.equal((after.events.icmp_related ?? 0) - before, 24, JSON.stringify(after.events));
     const pkts = readPcap(fs.readFileSync(cap)).filter((p) => p.proto === 1);
     assert.equal(pkts.length, 24);
-    assert.ok(pkts.every((p) => p.dst === '172.16.0.11'));
+    assert.ok(pkts.every((p) => p.dst === '198.19.0.11'));
   });
 });

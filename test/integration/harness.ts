@@ -43,7 +43,7 @@ export class Topology {
     const c = spawn('ip', ['netns', 'exec', this.ns(node), ...cmd], { stdio: 'ignore', detached: false });
     return c;
   }
-  serverAddress(i: number): string { return `172.16.0.${10 + i}`; }
+  serverAddress(i: number): string { return `198.19.0.${10 + i}`; }
 }
 
 export function tmpFile(name: string): string {
@@ -65,8 +65,8 @@ export function configFor(t: Topology, extra: Partial<FulcrumConfig> & { workers
       maxRealServers: 1024,
       idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 100 },
       ports: [
-        { name: 'clients', device: `net_af_packet0,iface=${t.prefix}-dc${q}`, address: '10.0.0.1/24', tap: `${t.prefix}-kc` },
-        { name: 'servers', device: `net_af_packet1,iface=${t.prefix}-ds${q}`, address: '172.16.0.1/24', tap: `${t.prefix}-ks` },
+        { name: 'clients', device: `net_af_packet0,iface=${t.prefix}-dc${q}`, address: '198.18.0.1/24', tap: `${t.prefix}-kc` },
+        { name: 'servers', device: `net_af_packet1,iface=${t.prefix}-ds${q}`, address: '198.19.0.1/24', tap: `${t.prefix}-ks` },
       ],
     },
     services: [],

@@ -13,7 +13,7 @@ import YAML from 'yaml';
 import { cannotRun, configFor, curlMany, root, run, tmpFile, Topology } from './harness';
 
 const skip = cannotRun();
-const VIP = '10.0.0.100';
+const VIP = '198.18.0.100';
 
 describe('health checks on real servers', { skip }, () => {
   const t = new Topology('fih', 3);
@@ -26,7 +26,7 @@ describe('health checks on real servers', { skip }, () => {
     return JSON.parse(r.stdout || 'null');
   };
   const serverState = (addr: string) => api('GET', '/v1/health').servers.find((s: { address: string }) => s.address === addr)?.state;
-  const inDataplane = () => api('GET', '/v1/services/tcp:10.0.0.100:80').realServers
+  const inDataplane = () => api('GET', '/v1/services/tcp:198.18.0.100:80').realServers
     .map((r: { address: string; inDataplane: boolean; effectiveWeight: number }) => [r.address, r.inDataplane, r.effectiveWeight]);
   async function until(what: string, ok: () => boolean, ms: number) {
     const t0 = Date.now();
@@ -48,7 +48,7 @@ describe('health checks on real servers', { skip }, () => {
     const cfg = configFor(t, {
       services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr',
         healthChecks: [{ type: 'tcp', interval: 0.3, timeout: 0.5, fall: 2, rise: 2, delayBeforeRetry: 0.3 }],
-        realServers: [1, 2, 3].map((i) => ({ address: `172.16.0.1${i}`, port: 8080, method: 'nat' as const, weight: 1 })) }],
+        realServers: [1, 2, 3].map((i) => ({ address: `198.19.0.1${i}`, port: 8080, method: 'nat' as const, weight: 1 })) }],
     });
     (cfg as Record<string, unknown>).api = { listen: '127.0.0.1:9390' };
     const file = tmpFile('fulcrum.yaml');
@@ -69,39 +69,39 @@ describe('health checks on real servers', { skip }, () => {
   });
 
   test('all real servers are checked up and serve', async () => {
-    await until('all up', () => [1, 2, 3].every((i) => serverState(`172.16.0.1${i}`) === 'up'), 5000);
+    await until('all up', () => [1, 2, 3].every((i) => serverState(`198.19.0.1${i}`) === 'up'), 5000);
     assert.deepEqual(new Set(curlMany(t, `http://${VIP}`, 9)), new Set(['srv1', 'srv2', 'srv3']));
   });
 
   test('a killed real server goes down within fall x interval and gets no more requests', async () => {
     killServer(2);
     // fall (2) x interval (0.3 s), plus a connect timeout and scheduling slack.
-    const took = await until('srv2 down', () => serverState('172.16.0.12') === 'down', 4000);
+    const took = await until('srv2 down', () => serverState('198.19.0.12') === 'down', 4000);
     assert.ok(took < 4000);
-    assert.deepEqual(inDataplane().find((r: [string]) => r[0] === '172.16.0.12'), ['172.16.0.12', false, 0]);
+    assert.deepEqual(inDataplane().find((r: [string]) => r[0] === '198.19.0.12'), ['198.19.0.12', false, 0]);
     const a = curlMany(t, `http://${VIP}`, 20);
     assert.equal(a.length, 20, 'every request through the VIP still succeeds');
     assert.ok(!a.includes('srv2'));
-    await until('the state change is logged', () => /"address":"172\.16\.0\.12"/.test(out), 2000);
+    await until('the state change is logged', () => /"address":"198\.19\.0\.12"/.test(out), 2000);
   });
 
   test('restarted, it comes back after rise checks', async () => {
     startServer(2);
-    await until('srv2 up', () => serverState('172.16.0.12') === 'up', 5000);
-    await until('srv2 in the dataplane', () => inDataplane().some((r: [string, boolean]) => r[0] === '172.16.0.12' && r[1]), 3000);
+    await until('srv2 up', () => serverState('198.19.0.12') === 'up', 5000);
+    await until('srv2 in the dataplane', () => inDataplane().some((r: [string, boolean]) => r[0] === '198.19.0.12' && r[1]), 3000);
     assert.ok(curlMany(t, `http://${VIP}`, 9).includes('srv2'));
   });
 
   test('with inhibitOnFailure a failed server keeps its place with weight 0', async () => {
-    const r = api('PATCH', '/v1/services/tcp:10.0.0.100:80', { inhibitOnFailure: true });
+    const r = api('PATCH', '/v1/services/tcp:198.18.0.100:80', { inhibitOnFailure: true });
     assert.equal(r.inhibitOnFailure, true);
     killServer(3);
-    await until('srv3 down', () => serverState('172.16.0.13') === 'down', 4000);
-    assert.deepEqual(inDataplane().find((x: [string]) => x[0] === '172.16.0.13'), ['172.16.0.13', true, 0]);
+    await until('srv3 down', () => serverState('198.19.0.13') === 'down', 4000);
+    assert.deepEqual(inDataplane().find((x: [string]) => x[0] === '198.19.0.13'), ['198.19.0.13', true, 0]);
     const a = curlMany(t, `http://${VIP}`, 12);
     assert.equal(a.length, 12);
     assert.ok(!a.includes('srv3'));
     startServer(3);
-    await until('srv3 up', () => serverState('172.16.0.13') === 'up', 5000);
+    await until('srv3 up', () => serverState('198.19.0.13') === 'up', 5000);
   });
 });

@@ -19,7 +19,7 @@ def csum(b):
 def ip(proto=6, flags_frag=0x4000, ihl=5, payload=b'', total=None, good_csum=True):
     tot = total if total is not None else 20 + len(payload)
     h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, tot, 1, flags_frag, 64, proto, 0,
-                    socket.inet_aton('10.0.0.2'), socket.inet_aton('10.0.0.100'))
+                    socket.inet_aton('198.18.0.2'), socket.inet_aton('198.18.0.100'))
     c = csum(h) if good_csum else 0x1234
     return h[:10] + struct.pack('!H', c) + h[12:] + payload
 

@@ -26,5 +26,5 @@ quoted = quoted[:10] + struct.pack('!H', csum(quoted[:20])) + quoted[12:]
 icmp = struct.pack('!BBHHH', 3, 4, 0, 0, 1200) + quoted
 icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
 for i in range(n):
-    src = '10.0.0.%d' % (3 + i)
+    src = '198.18.0.%d' % (3 + i)
     s.send(mac + bytes.fromhex('020000000002') + b'\x08\x00' + ipv4(src, vip, 1, icmp))

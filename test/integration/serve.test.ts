@@ -58,13 +58,13 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     const dataplane = JSON.parse(run('ip', ['netns', 'exec', NS, 'curl', '-sS', 'http://127.0.0.1:19393/v1/dataplane']).stdout);
     assert.deepEqual(dataplane.ports.map((p: { stats: { ipackets: number } }) => p.stats.ipackets), [0, 0]);
 
-    cfg.services[0].realServers.push({ address: '172.16.0.13', port: 8080, method: 'nat', weight: 2 });
+    cfg.services[0].realServers.push({ address: '198.19.0.13', port: 8080, method: 'nat', weight: 2 });
     fs.writeFileSync(cfgFile, YAML.stringify(cfg));
     child.kill('SIGHUP');
     await waitFor(() => out, /config reloaded/);
     assert.equal(applied().services[0].realServers.length, 3);
     // the log says what changed, one line per real server
-    assert.match(out, /"changes":\["tcp [0-9.]+:\d+ -> 172\.16\.0\.13:8080: added \(nat, weight 2\)"\]/);
+    assert.match(out, /"changes":\["tcp [0-9.]+:\d+ -> 198\.19\.0\.13:8080: added \(nat, weight 2\)"\]/);
     // a restart-only setting is named and not applied; the services still are
     cfg.dataplane.connTableSize = 8192;
     cfg.services[0].realServers[2].weight = 5;
@@ -72,7 +72,7 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
     child.kill('SIGHUP');
     await waitFor(() => out, /needs a restart, not applied/);
     assert.match(out, /"settings":\["dataplane\.connTableSize"\]/);
-    assert.match(out, /172\.16\.0\.13:8080: weight 2 -> 5/);
+    assert.match(out, /198\.19\.0\.13:8080: weight 2 -> 5/);
     assert.equal(applied().services[0].realServers[2].weight, 5);
     // every line: ISO time, named fulcrum (a second name key, the last one read, would win)
     for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
@@ -106,7 +106,7 @@ test('fulcrum serve starts, reloads on SIGHUP, refuses a bad reload, stops on SI
 
 test('fulcrum serve refuses a bad config file with every problem and exits 1', async () => {
   const f = tmpFile('bad.yaml');
-  fs.writeFileSync(f, 'dataplane: { ports: [] }\nservices: [{ protocol: tcp, address: 10.0.0.1 }]\n');
+  fs.writeFileSync(f, 'dataplane: { ports: [] }\nservices: [{ protocol: tcp, address: 198.18.0.1 }]\n');
   const r = run(process.execPath, [path.join(root, 'bin/fulcrum.js'), 'serve', '--config', f, '--state-dir', path.dirname(f)]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /dataplane\.ports/);

@@ -12,13 +12,13 @@ export function nullConfig(port: number, extra: Record<string, unknown> = {}) {
       eal: ['--log-level=error'], workers: [1], connTableSize: 4096, maxServices: 64, maxRealServers: 256,
       idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 200 },
       ports: [
-        { name: 'outside', device: `net_null${port % 100}0`, address: '10.0.0.1/24', tap: false },
-        { name: 'inside', device: `net_null${port % 100}1`, address: '172.16.0.1/24', tap: false },
+        { name: 'outside', device: `net_null${port % 100}0`, address: '198.18.0.1/24', tap: false },
+        { name: 'inside', device: `net_null${port % 100}1`, address: '198.19.0.1/24', tap: false },
       ],
     },
     api: { listen: `127.0.0.1:${port}` },
-    services: [{ protocol: 'tcp', address: '10.0.0.100', port: 80, scheduler: 'wlc',
-      realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat', weight: 1 }] }],
+    services: [{ protocol: 'tcp', address: '198.18.0.100', port: 80, scheduler: 'wlc',
+      realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat', weight: 1 }] }],
     ...extra,
   };
 }

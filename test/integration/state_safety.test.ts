@@ -53,8 +53,8 @@ async function liveVips(base: string): Promise<Set<string>> {
   return new Set([...text.matchAll(/node_ipvs_backend_connections_active\{local_address="([^"]+)"/g)].map((m) => m[1]));
 }
 
-const newSvc = (n: number) => ({ protocol: 'tcp', address: `10.0.0.${n}`, port: 80, scheduler: 'rr',
-  realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat', weight: 1 }] });
+const newSvc = (n: number) => ({ protocol: 'tcp', address: `198.18.0.${n}`, port: 80, scheduler: 'rr',
+  realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat', weight: 1 }] });
 
 describe('a full or read-only state directory', { skip }, () => {
   const port = 19471;
@@ -78,11 +78,11 @@ describe('a full or read-only state directory', { skip }, () => {
     const r = await call(base, 'POST', '/v1/services', newSvc(50));
     assert.equal(r.status, 507, r.text);
     assert.match(r.json.message, /no space left on device.*not applied/);
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.50:80')).status, 404);
-    assert.ok(!(await liveVips(base)).has('10.0.0.50'), 'the dataplane was put back');
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.50:80')).status, 404);
+    assert.ok(!(await liveVips(base)).has('198.18.0.50'), 'the dataplane was put back');
     disk.empty();
     assert.equal((await call(base, 'POST', '/v1/services', newSvc(50))).status, 201);
-    assert.ok((await liveVips(base)).has('10.0.0.50'));
+    assert.ok((await liveVips(base)).has('198.18.0.50'));
   });
 
   // A restart folds the journal into the base, so the next append needs a new page: a small
@@ -92,9 +92,9 @@ describe('a full or read-only state directory', { skip }, () => {
   test('a DELETE refused for a full disk leaves the service in place, live', async () => {
     await restart();
     disk.fill();
-    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:10.0.0.50:80')).status, 507);
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.50:80')).status, 200);
-    assert.ok((await liveVips(base)).has('10.0.0.50'));
+    assert.equal((await call(base, 'DELETE', '/v1/services/tcp:198.18.0.50:80')).status, 507);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.50:80')).status, 200);
+    assert.ok((await liveVips(base)).has('198.18.0.50'));
     disk.empty();
   });
 
@@ -109,29 +109,29 @@ describe('a full or read-only state directory', { skip }, () => {
   test('fvsadm -R answered on the director: refused for a full disk, nothing of it is live; fvsadm says so, exit 255', async () => {
     await restart();
     disk.fill();
-    const text = '-A -t 10.0.0.52:80 -s rr\n-a -t 10.0.0.52:80 -r 172.16.0.52:80 -m\n';
+    const text = '-A -t 198.18.0.52:80 -s rr\n-a -t 198.18.0.52:80 -r 198.19.0.52:80 -m\n';
     const r = await fetch(`${base}/v1/restore`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: text });
     assert.equal(r.status, 507, await r.text());
     const fv = run('env', [`FULCRUM_API=${base}`, process.execPath, path.join(__dirname, '../../../bin/fvsadm.js'), '-R'], { input: text });
     assert.equal(fv.status, 255, fv.stderr);
     assert.match(fv.stderr, /answered 507/);
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.52:80')).status, 404);
-    assert.ok(!(await liveVips(base)).has('10.0.0.52'));
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.52:80')).status, 404);
+    assert.ok(!(await liveVips(base)).has('198.18.0.52'));
     disk.empty();
   });
 
   test('read-only: writes answer 503 and change nothing; a SIGHUP logs its refusal and changes nothing', async () => {
     disk.readOnly(true);
     try {
-      const r = await call(base, 'PATCH', '/v1/services/tcp:10.0.0.100:80/servers/172.16.0.11:8080', { weight: 9 });
+      const r = await call(base, 'PATCH', '/v1/services/tcp:198.18.0.100:80/servers/198.19.0.11:8080', { weight: 9 });
       assert.equal(r.status, 503, r.text);
       assert.match(r.json.message, /read-only file system/);
-      assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.100:80/servers/172.16.0.11:8080')).json.effectiveWeight, 1);
+      assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.100:80/servers/198.19.0.11:8080')).json.effectiveWeight, 1);
       serve.child!.kill('SIGHUP');
       for (let i = 0; i < 50 && !/reload refused/.test(serve.out); i++) await sleep(100);
       assert.match(serve.out, /reload refused/);
       assert.deepEqual((await call(base, 'GET', '/v1/services')).json.map((s: { id: string }) => s.id).sort(),
-        ['tcp:10.0.0.100:80', 'tcp:10.0.0.50:80']);
+        ['tcp:198.18.0.100:80', 'tcp:198.18.0.50:80']);
     } finally {
       disk.readOnly(false);
     }
@@ -142,9 +142,9 @@ describe('a full or read-only state directory', { skip }, () => {
     await serve.stop('SIGKILL');
     await serve.start();
     const ids = (await call(base, 'GET', '/v1/services')).json.map((s: { id: string }) => s.id).sort();
-    assert.deepEqual(ids, ['tcp:10.0.0.100:80', 'tcp:10.0.0.50:80', 'tcp:10.0.0.51:80']);
+    assert.deepEqual(ids, ['tcp:198.18.0.100:80', 'tcp:198.18.0.50:80', 'tcp:198.18.0.51:80']);
     assert.deepEqual((await call(base, 'GET', '/v1/timeouts')).json, { tcp: 900, tcpfin: 120, udp: 300 });
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.100:80/servers/172.16.0.11:8080')).json.weight, 1);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.100:80/servers/198.19.0.11:8080')).json.weight, 1);
     assert.deepEqual(disk.leftovers(), []);
   });
 });
@@ -169,8 +169,8 @@ describe('kill -9 at random points of a change stream', { skip }, () => {
             const n = 60 + (i % 20);
             let req: [string, string, unknown?];
             if (!next.has(n)) { next.set(n, 1); req = ['POST', '/v1/services', newSvc(n)]; }
-            else if (i % 3) { next.set(n, i); req = ['PATCH', `/v1/services/tcp:10.0.0.${n}:80/servers/172.16.0.11:8080`, { weight: i }]; }
-            else { next.delete(n); req = ['DELETE', `/v1/services/tcp:10.0.0.${n}:80`]; }
+            else if (i % 3) { next.set(n, i); req = ['PATCH', `/v1/services/tcp:198.18.0.${n}:80/servers/198.19.0.11:8080`, { weight: i }]; }
+            else { next.delete(n); req = ['DELETE', `/v1/services/tcp:198.18.0.${n}:80`]; }
             inflight = next;
             try {
               const r = await call(base, ...req);
@@ -194,7 +194,7 @@ describe('kill -9 at random points of a change stream', { skip }, () => {
           b !== undefined && a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
         assert.ok(same(now, acked) || same(now, inflight), `round ${round}: restored ${JSON.stringify([...now])}, acknowledged ${JSON.stringify([...acked])}`);
         const live = await liveVips(base);
-        assert.deepEqual([...live].sort(), [...now.keys()].map((n) => `10.0.0.${n}`).sort(), 'the dataplane runs the restored state');
+        assert.deepEqual([...live].sort(), [...now.keys()].map((n) => `198.18.0.${n}`).sort(), 'the dataplane runs the restored state');
         acked = now;
         await serve.stop('SIGKILL');
       }
@@ -218,16 +218,16 @@ describe('command checks only from the config file, on every write path', { skip
   });
   after(() => serve.stop());
 
-  const S = '/v1/services/tcp:10.0.0.100:80';
-  const R = `${S}/servers/172.16.0.11:8080`;
+  const S = '/v1/services/tcp:198.18.0.100:80';
+  const R = `${S}/servers/198.19.0.11:8080`;
   const paths: Array<[string, string, unknown]> = [
     ['POST', '/v1/services', { ...newSvc(70), healthChecks: [cmd] }],
-    ['POST', '/v1/services', { ...newSvc(71), realServers: [{ address: '172.16.0.12', port: 80, method: 'nat', healthChecks: [cmd] }] }],
-    ['PUT', S, { protocol: 'tcp', address: '10.0.0.100', port: 80, healthChecks: [{ type: 'tcp' }, cmd] }],
-    ['PATCH', S, { realServers: [{ address: '172.16.0.11', port: 8080, method: 'nat', healthChecks: [cmd] }] }],
+    ['POST', '/v1/services', { ...newSvc(71), realServers: [{ address: '198.19.0.12', port: 80, method: 'nat', healthChecks: [cmd] }] }],
+    ['PUT', S, { protocol: 'tcp', address: '198.18.0.100', port: 80, healthChecks: [{ type: 'tcp' }, cmd] }],
+    ['PATCH', S, { realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat', healthChecks: [cmd] }] }],
     ['PATCH', S, { healthChecks: [cmd] }],
-    ['POST', `${S}/servers`, { address: '172.16.0.13', port: 8080, method: 'nat', healthChecks: [cmd] }],
-    ['PUT', R, { address: '172.16.0.11', port: 8080, method: 'nat', healthChecks: [cmd] }],
+    ['POST', `${S}/servers`, { address: '198.19.0.13', port: 8080, method: 'nat', healthChecks: [cmd] }],
+    ['PUT', R, { address: '198.19.0.11', port: 8080, method: 'nat', healthChecks: [cmd] }],
     ['PATCH', R, { healthChecks: [cmd] }],
   ];
 
@@ -247,9 +247,9 @@ describe('command checks only from the config file, on every write path', { skip
   });
 
   test('PUT /v1/config refuses it in a restore document', async () => {
-    const r = await call(base, 'PUT', '/v1/config', { services: [{ ...newSvc(73), realServers: [{ address: '172.16.0.1', port: 80, method: 'nat', healthChecks: [cmd] }] }] });
+    const r = await call(base, 'PUT', '/v1/config', { services: [{ ...newSvc(73), realServers: [{ address: '198.19.0.1', port: 80, method: 'nat', healthChecks: [cmd] }] }] });
     assert.equal(r.status, 403, r.text);
-    assert.equal((await call(base, 'GET', '/v1/services/tcp:10.0.0.73:80')).status, 404);
+    assert.equal((await call(base, 'GET', '/v1/services/tcp:198.18.0.73:80')).status, 404);
   });
 
   test('an unprivileged local user gets the same answer', () => {
@@ -289,7 +289,7 @@ describe('the config file and the state directory', { skip }, () => {
     try {
       for (let i = 0; i < 30 && !fs.existsSync(marker); i++) await sleep(100);
       assert.ok(fs.existsSync(marker), 'the file\'s command check runs');
-      const r = await call(`http://127.0.0.1:${port}`, 'GET', '/v1/services/tcp:10.0.0.100:80');
+      const r = await call(`http://127.0.0.1:${port}`, 'GET', '/v1/services/tcp:198.18.0.100:80');
       assert.equal(r.json.realServers[0].healthChecks[0].type, 'command');
       assert.ok(!fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8').includes('"command"'));
       // A second director on the same state directory is refused, naming the holder.

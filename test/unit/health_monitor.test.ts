@@ -617,3 +617,17 @@ test('stop() ends a command check in flight: its process does not outlive the mo
     await until(`the command (pid ${pid}) gone, checkThreads ${checkThreads}`, () => !alive(), 2000);
   }
 });
+
+test('a check the egress guard refuses is a failure with its reason, and nothing is sent', async (t) => {
+  let connections = 0;
+  const server = net.createServer((s) => { connections++; s.end(); });
+  await new Promise<void>((r) => server.listen(0, LOCAL, r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as net.AddressInfo).port;
+  const egress = { refusal: (a: string) => (a === LOCAL ? 'not sent: reached through eth0' : undefined) };
+  const m = monitorFor(t, { onChange: () => undefined, egress, checkThreads: 0 });
+  m.update(config([service([{ type: 'tcp', interval: 0.1, fall: 1, timeout: 0.5, warmup: 0 }], [{ address: LOCAL, port, method: 'nat' }])]));
+  await until('down', () => m.status()[0].state === 'down');
+  assert.match(m.status()[0].lastResult!.detail, /^tcp: not sent: reached through eth0$/);
+  assert.equal(connections, 0);
+});

@@ -57,6 +57,11 @@ test('a state directory that cannot be written is named as such', () => {
   assert.equal(stateDirProblem(path.join(dir, 'state')), undefined);
   fs.writeFileSync(path.join(dir, 'file'), '');
   assert.match(stateDirProblem(path.join(dir, 'file', 'state'))!, /^state directory .*file\/state: ENOTDIR .*--state-dir/);
+  // another live director's lock: named with its pid; a dead one's is not a problem
+  fs.writeFileSync(path.join(dir, 'state', 'lock'), `${process.ppid}\n`);
+  assert.match(stateDirProblem(path.join(dir, 'state'))!, new RegExp(`in use by another director \\(pid ${process.ppid}, see .*lock\\)`));
+  fs.writeFileSync(path.join(dir, 'state', 'lock'), '999999999\n');
+  assert.equal(stateDirProblem(path.join(dir, 'state')), undefined);
 });
 
 test('an API address in use is found before anything starts', async () => {

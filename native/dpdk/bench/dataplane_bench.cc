@@ -55,7 +55,7 @@ std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, b
   std::mt19937_64 rng(42);
   for (uint32_t i = 0; i < flows; ++i) {
     uint64_t r = rng();
-    be32 c = v4(0x0a000000u | (static_cast<uint32_t>(r) & 0x00fffffe) | 2);  // 10.x.y.z, never .0/.1
+    be32 c = v4(0xc6120000u | (static_cast<uint32_t>(r) & 0x0000fffe) | 2);  // 198.18.x.y, never .0/.1
     be16 cp = hton16(static_cast<uint16_t>(1024 + (r >> 40) % 64000));
     test::Pkt pkt;
     pkt.ipv4(c, vip);
@@ -92,17 +92,17 @@ struct Director {
   Director(const std::vector<PortConfig>& pcs, rte_mempool* pool, uint8_t proto, uint32_t flows, uint32_t servers) {
     ports.open(pcs, 1, pool);
     routes = std::make_unique<RouteTable>("bench_routes",
-                                          std::vector<PortAddr>{{v4(0x0a000001), 8}, {v4(0xac100001), 16}},
+                                          std::vector<PortAddr>{{v4(0xc6120001), 16}, {v4(0xc6130001), 16}},
                                           std::vector<RouteSpec>{});
     CoreConfig cfg;
     ServiceConfig svc;
     svc.proto = proto;
-    svc.vip = IpAddr::from_v4(v4(0x0a000064));  // 10.0.0.100
+    svc.vip = IpAddr::from_v4(v4(0xc6120064));  // 198.18.0.100
     svc.port = 80;
     svc.sched = SchedKind::Wlc;
     for (uint32_t i = 0; i < servers; ++i) {
       DestConfig d;
-      d.addr = IpAddr::from_v4(v4(0xac10000b + i));  // 172.16.0.11...
+      d.addr = IpAddr::from_v4(v4(0xc613000b + i));  // 198.19.0.11...
       d.port = 8080;
       d.fwd = FwdMethod::Masq;
       d.id = static_cast<DestId>(i);
@@ -126,7 +126,7 @@ struct Director {
     wo.limits = lim;
     worker = std::make_unique<LcoreWorker>(*shared, 0, wo);
     // Real servers answer ARP in life; here the sink does not, so they are learnt up front.
-    for (uint32_t i = 0; i < servers; ++i) worker->learn_neighbour(1, v4(0xac10000b + i), kSinkMac, now_ms());
+    for (uint32_t i = 0; i < servers; ++i) worker->learn_neighbour(1, v4(0xc613000b + i), kSinkMac, now_ms());
   }
   uint64_t now_ms() const { return rte_rdtsc() / (rte_get_tsc_hz() / 1000); }
 };
@@ -188,7 +188,7 @@ int run_loop(void* arg) {
 void establish(Director& d, uint32_t flows, uint8_t proto, rte_mempool* pool) {
   for (uint8_t flags : {uint8_t{kTcpSyn}, uint8_t{kTcpAck}}) {
     if (proto != kProtoTcp && flags == kTcpAck) break;
-    auto frames = make_frames(flows, proto, flags, v4(0x0a000064), 80);
+    auto frames = make_frames(flows, proto, flags, v4(0xc6120064), 80);
     for (uint32_t i = 0; i < flows; i += kBurst) {
       uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(kBurst, flows - i));
       rte_mbuf* m[kBurst];
@@ -221,7 +221,7 @@ rte_mempool* pool_for(uint32_t n) {
 int bench_null(const Args& a) {
   EalInfo ei = eal_start({{"--log-level=error", "-m", "1024"}, {a.cpu}, {}});
   rte_mempool* pool = pool_for(16383);
-  auto ack = make_frames(a.flows, kProtoTcp, kTcpAck, v4(0x0a000064), 80);
+  auto ack = make_frames(a.flows, kProtoTcp, kTcpAck, v4(0xc6120064), 80);
   double io, fwd;
   {
     PortSet ps;
@@ -230,7 +230,7 @@ int bench_null(const Args& a) {
     io = launch(l, ei.worker_lcores[0]);
   }
   {
-    Director d({{"clients", "net_null0", v4(0x0a000001), 8, ""}, {"servers", "net_null1", v4(0xac100001), 16, ""}}, pool,
+    Director d({{"clients", "net_null0", v4(0xc6120001), 16, ""}, {"servers", "net_null1", v4(0xc6130001), 16, ""}}, pool,
                kProtoTcp, a.flows, 8);
     establish(d, a.flows, kProtoTcp, pool);
     Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, &ack};
@@ -251,7 +251,7 @@ int bench_director(const Args& a) {
     Loop l{&a, nullptr, ps.ports()[0].id, ps.ports()[1].id, ps.ports()[1].mac, nullptr};
     mpps = launch(l, ei.worker_lcores[0]);
   } else {
-    Director d({{"clients", a.ports[0], v4(0x0a000001), 8, ""}, {"servers", a.ports[1], v4(0xac100001), 16, ""}}, pool,
+    Director d({{"clients", a.ports[0], v4(0xc6120001), 16, ""}, {"servers", a.ports[1], v4(0xc6130001), 16, ""}}, pool,
                kProtoUdp, a.flows, 1);
     Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, nullptr};
     mpps = launch(l, ei.worker_lcores[0]);
@@ -293,7 +293,7 @@ int bench_gen(const Args& a) {
   rte_mempool* pool = pool_for(8191);
   PortSet ps;
   ps.open({{"gen", a.ports[0], 0, 0, ""}}, 1, pool);
-  auto frames = make_frames(a.flows, kProtoUdp, 0, v4(0x0a000064), 80);
+  auto frames = make_frames(a.flows, kProtoUdp, 0, v4(0xc6120064), 80);
   Gen g{&a, ps.ports()[0].id, &frames, pool};
   rte_eal_remote_launch(run_gen, &g, ei.worker_lcores[0]);
   wait_sleeping(ei.worker_lcores[0]);

@@ -17,6 +17,7 @@
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
 import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import type { EgressGuard } from './egress';
 import { CheckPool } from './pool';
 import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
 
@@ -134,6 +135,9 @@ export interface HealthMonitorOptions {
   /** Threads that run the checks (their sockets and callbacks) off this thread, so thousands
    * of checks a second do not stall it; default 1; 0 runs them here. */
   checkThreads?: number;
+  /** Decides whether a check may leave towards an address (egress.ts): a refused one is a
+   * failed check with the reason, and nothing is sent. Command checks are the operator's. */
+  egress?: Pick<EgressGuard, 'refusal'>;
 }
 
 /** JSON with object keys sorted, so the same checks written in another order compare equal. */
@@ -142,6 +146,7 @@ const canonical = (v: unknown) => JSON.stringify(v, (_k, x) =>
 
 export class HealthMonitor {
   private readonly log?: HealthLog;
+  private readonly egress?: Pick<EgressGuard, 'refusal'>;
   private readonly onChange: (serviceKeys: string[]) => void;
   private readonly allowCommands: boolean;
   private readonly changeWindowMs: number;
@@ -163,6 +168,7 @@ export class HealthMonitor {
     this.log = opts.log;
     this.onChange = opts.onChange;
     this.allowCommands = opts.allowCommands ?? false;
+    this.egress = opts.egress;
     this.changeWindowMs = opts.changeWindowMs ?? 10;
     this.scheduler = new CheckScheduler<Loop>((loop) => this.run(loop), {
       maxInFlight: Math.max(1, opts.maxInFlight ?? 1000),
@@ -341,8 +347,11 @@ export class HealthMonitor {
     const target: CheckTarget = { address: p.address, port: p.port };
     const started = performance.now();
     let attempt: Promise<CheckResult>;
+    const refused = loop.check.type === 'command' ? undefined : this.egress?.refusal(loop.check.address ?? p.address);
     if (loop.check.type === 'command' && !this.allowCommands) {
       attempt = Promise.resolve({ ok: false, detail: 'command checks are not allowed here (only from the config file)' });
+    } else if (refused !== undefined) {
+      attempt = Promise.resolve({ ok: false, detail: refused });
     } else if (this.pool) {
       const { result, cancel } = this.pool.run(loop.check, target);
       attempt = result;
