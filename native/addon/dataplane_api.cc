@@ -6,7 +6,10 @@
 
 #include <arpa/inet.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <memory>
 
 #include "config_convert.h"
@@ -281,8 +284,25 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value Stop(const Napi::CallbackInfo& info) {
+// A delta built on a pool thread reads the snapshot it builds from (DeltaBuild). While one is
+// in flight no other change is taken (its base would be retired and, after the workers'
+// grace period, freed under the reader) and stopping waits for the reading to end.
+std::atomic<int> g_builds_pending{0};  // queued and not yet settled (event loop's thread)
+std::atomic<int> g_builds_reading{0};  // still reading their base (ends on the pool thread)
+
+void refuse_while_building(Napi::Env env, const char* what) {
+  if (g_builds_pending.load() > 0)
+    throw Napi::Error::New(env, std::string(what) + ": a large change is still being built; wait for it to settle");
+}
+
+void stop_dataplane() {
+  // The pool thread finishes its build without this thread's help; builds take tens of ms.
+  while (g_builds_reading.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   Dataplane::instance().stop();
+}
+
+Napi::Value Stop(const Napi::CallbackInfo& info) {
+  stop_dataplane();
   return info.Env().Undefined();
 }
 
@@ -350,6 +370,7 @@ Napi::Value publish_change(Napi::Env env, Apply&& apply) {
 Napi::Value Apply(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dataplane& d = running_dataplane(env);
+  refuse_while_building(env, "apply");
   if (info.Length() < 1) type_error(env, "apply: expected a core config");
   CoreConfig core = core_config(env, info[0]);
   return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
@@ -399,11 +420,24 @@ Napi::Value DropStaged(const Napi::CallbackInfo& info) {
 class DeltaBuild : public Napi::AsyncWorker {
  public:
   DeltaBuild(Napi::Env env, CoreDelta delta, const Snapshot* base)
-      : Napi::AsyncWorker(env), delta_(std::move(delta)), base_(base), deferred_(Napi::Promise::Deferred::New(env)) {}
+      : Napi::AsyncWorker(env), delta_(std::move(delta)), base_(base), deferred_(Napi::Promise::Deferred::New(env)) {
+    ++g_builds_pending;
+    ++g_builds_reading;
+  }
+  ~DeltaBuild() override { --g_builds_pending; }
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { built_ = fulcrum::apply_delta(*base_, delta_, problems_); }
+  void Execute() override {
+    // base_ is not read after this (publish_built only compares it): stopping may go on.
+    struct Done { ~Done() { --g_builds_reading; } } done;
+    try {
+      built_ = fulcrum::apply_delta(*base_, delta_, problems_);
+    } catch (const std::exception& e) {
+      SetError(std::string("building the change failed: ") + e.what());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
   void OnOK() override {
     Napi::Env env = Env();
     if (!built_) {
@@ -435,6 +469,7 @@ constexpr size_t kBuildOffThread = 256;
 Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dataplane& d = running_dataplane(env);
+  refuse_while_building(env, "applyDelta");
   if (info.Length() < 1 || !info[0].IsObject()) type_error(env, "applyDelta: expected a delta object");
   CoreDelta delta;
   std::vector<std::string> problems;
@@ -695,7 +730,7 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
 
 void cleanup(void*) {
   g_shutting_down = true;
-  Dataplane::instance().stop();
+  stop_dataplane();
   if (g_wake_ready) g_wake.Release();
   g_wake_ready = false;
 }

@@ -401,6 +401,12 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
   uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
   switch (r.type) {
     case CmdType::Sync:
+      // Answered once this worker runs the snapshot the Sync was sent for. The control thread
+      // publishes, then enqueues the Sync: both can fall between this round's load and this
+      // dequeue, so the published pointer is looked at again (it is at least the Sync's, the
+      // ring's ordering sees to that). Adopting here is still between bursts, after this
+      // round's quiescent report: the snapshot replaced stays readable until the next one.
+      if (const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire); s != core_.snapshot()) on_snapshot(s);
       break;
     case CmdType::Stats: {
       WorkerReport& w = r.reports[id_];

@@ -31,7 +31,9 @@ constexpr uint8_t kSnapshotGracePeriods = 2;
 
 // The worker's side, between two bursts. `current` is the snapshot the worker uses now;
 // adopt(next) is called when a different one was published; serve() answers commands, after
-// the adopt, so a Sync answered there proves the worker runs on the snapshot it was sent for.
+// the adopt. A snapshot published (and its Sync sent) between this load and serve() is not
+// adopted by this round: a Sync answers only after looking at the published pointer again
+// (lcore_worker.cc), so an answered Sync proves the worker runs the snapshot it was sent for.
 // `published` is the std::atomic<const Snap*> the control thread stores to (or anything with
 // the same load(): the test steps the control thread from inside it).
 template <class Snap, class Published, class Adopt, class Serve>

@@ -358,6 +358,26 @@ describe('the dataplane on real traffic', { skip }, () => {
       assert.ok((after[reason] ?? 0) > (before[reason] ?? 0), `${reason} counted: ${JSON.stringify(after)}`);
     assert.equal(curlMany(t, `http://${VIP}`, 5).length, 5);
   });
+
+  // Last: it stops the dataplane.
+  test('while a large delta is built off the event loop, no other change is taken, and stopping waits for it', async () => {
+    await dir.apply(base([http('rr')]));
+    const many = (from: number) => Array.from({ length: 300 }, (_, i) => ({
+      id: from + i, protocol: 'tcp' as const, address: `198.18.2.${i % 250}`, port: 2000 + from + i, fwmark: 0, scheduler: 'rr', flags: 0,
+      persistTimeout: 0, netmask: '255.255.255.255', mhTableSize: 4093,
+      dests: [{ id: 400 + from + i, address: '198.19.0.11', port: 8080, method: 'nat' as const, weight: 1, upperThreshold: 0, lowerThreshold: 0 }],
+    }));
+    const small = { upsert: [{ ...many(0)[0], id: 99, port: 1999, dests: [{ ...many(0)[0].dests[0], id: 399 }] }] };
+    const r = await dir.request<{ second: string }>('applyDuringBuild', { big: { upsert: many(100) }, small });
+    assert.match(r.second, /^applyDelta: a large change is still being built; wait for it to settle$/);
+    // at once: a settled change is live in every worker (an answered Sync means running it)
+    const answers = curlMany(t, `http://198.18.2.5:${2000 + 105}`, 2);
+    assert.equal(count(answers).srv1, 2, `the large one applied: ${JSON.stringify(answers)}`);
+    await dir.request('applyDelta', small);  // taken once the large one settled
+    const s = await dir.request<{ outcome: string; running: boolean }>('stopDuringBuild', { upsert: many(100).map((x) => ({ ...x, scheduler: 'wrr' })) });
+    assert.equal(s.running, false);
+    assert.match(s.outcome, /not running|not applied|stopp/i, 'the build could not be published: refused, not lost in a freed snapshot');
+  });
 });
 
 describe('two workers, replies landing on the other worker', { skip }, () => {

@@ -35,6 +35,25 @@ rl.on('line', async (line) => {
         result = { full, delta };
         break;
       }
+      case 'applyDuringBuild': {
+        // A large delta (built on a pool thread) and, in the same tick, another change.
+        const { big, small } = req.arg as { big: NativeDelta; small: NativeDelta };
+        const first = nativeAddon().applyDelta(big);
+        let second = 'applied';
+        try { await nativeAddon().applyDelta(small); } catch (e) { second = (e as Error).message; }
+        await first;
+        result = { second };
+        break;
+      }
+      case 'stopDuringBuild': {
+        // stop() while a large delta is being built: it waits for the build to stop reading.
+        const first = nativeAddon().applyDelta(req.arg as NativeDelta);
+        nativeAddon().stop();
+        let outcome = 'applied';
+        try { await first; } catch (e) { outcome = (e as Error).message; }
+        result = { outcome, running: nativeAddon().running() };
+        break;
+      }
       case 'stats': result = await director.stats(); break;
       case 'services': result = await director.services(); break;
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;
