@@ -23,3 +23,7 @@ export function stringFlag(args: string[], name: string): string | undefined {
   if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
   return v;
 }
+
+/** Where `fulcrum serve` and `fulcrum check` read their config without --config: the file the
+ * Debian package installs. */
+export const DEFAULT_CONFIG_FILE = '/etc/fulcrum/fulcrum.yaml';

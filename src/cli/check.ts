@@ -3,11 +3,11 @@
 // Refused: every problem on stderr, one a line as `FILE: path: problem`, exit 1.
 import { ConfigError } from '../control/config_load';
 import { readStartupConfig } from '../server/startup_config';
-import { stringFlag, UsageError } from './args';
+import { DEFAULT_CONFIG_FILE, stringFlag, UsageError } from './args';
 
-export const CHECK_USAGE = `Usage: fulcrum check --config FILE
+export const CHECK_USAGE = `Usage: fulcrum check [--config FILE]
 
-Validates the config file as fulcrum serve reads it (the schema, the rules between fields,
+Validates the config file (default /etc/fulcrum/fulcrum.yaml) as fulcrum serve reads it (the schema, the rules between fields,
 the files it names) without starting anything. Prints "FILE: ok (N services, M real servers)"
 and exits 0, or prints every problem by its path and exits 1.
 `;
@@ -16,8 +16,7 @@ export function runCheck(args: string[]): number {
   if (args.includes('-h') || args.includes('--help')) { process.stdout.write(CHECK_USAGE); return 0; }
   let file: string | undefined;
   try {
-    file = stringFlag(args, '--config');
-    if (!file) throw new UsageError('--config FILE is required');
+    file = stringFlag(args, '--config') ?? DEFAULT_CONFIG_FILE;
     const extra = args.filter((a, i) => a !== '--config' && args[i - 1] !== '--config');
     if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   } catch (e) {

@@ -4,7 +4,7 @@
 // import-keepalived) to src/tools. Each is loaded when chosen, so a view, a check or `--help`
 // does not load the dataplane.
 import { readBuildInfo, versionLine } from '../build_info';
-import { stringFlag, UsageError } from './args';
+import { DEFAULT_CONFIG_FILE, stringFlag, UsageError } from './args';
 
 type Lazy<T> = () => T;
 const server: Lazy<typeof import('../server/serve')> = () => require('../server/serve');
@@ -18,10 +18,10 @@ const importer: Lazy<typeof import('../tools/import_keepalived')> = () => requir
 export const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
-  serve --config FILE [--state-dir DIR] [--log-level LEVEL]
+  serve [--config FILE] [--state-dir DIR] [--log-level LEVEL]
                            Run the director: DPDK workers in this process, the config's
                            ports and services. SIGHUP reloads the services, SIGINT/SIGTERM stop.
-  check --config FILE      Validate a config as serve would, starting nothing: prints
+  check [--config FILE]    Validate a config as serve would, starting nothing: prints
                            "FILE: ok (N services, M real servers)" and exits 0, or every
                            problem by its path and exits 1.
   demo [--requests N]     Build a network of namespaces (client, director on DPDK virtual
@@ -67,10 +67,10 @@ Commands:
   help                     Show this text.
 `;
 
-export const SERVE_USAGE = `Usage: fulcrum serve --config FILE [--state-dir DIR] [--log-level LEVEL]
+export const SERVE_USAGE = `Usage: fulcrum serve [--config FILE] [--state-dir DIR] [--log-level LEVEL]
 
 Runs the director: starts DPDK's EAL and the workers inside this process, opens the ports of
-the config file, balances its services, runs their health checks and serves the REST API
+the config file (--config, default /etc/fulcrum/fulcrum.yaml), balances its services, runs their health checks and serves the REST API
 (api.listen, default 127.0.0.1:9390; /docs, /openapi.json, /metrics, and /healthz and
 /readyz for supervisors, without the token). The state directory (--state-dir, else the
 file's stateDir, else /var/lib/fulcrum) keeps state.json, the services last applied: on
@@ -82,14 +82,13 @@ default info).
 
 async function runServe(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) { process.stdout.write(SERVE_USAGE); return 0; }
-  let configFile: string | undefined;
+  let configFile = DEFAULT_CONFIG_FILE;
   let stateDir: string | undefined;
   let logLevel: string | undefined;
   try {
-    configFile = stringFlag(args, '--config');
+    configFile = stringFlag(args, '--config') ?? DEFAULT_CONFIG_FILE;
     stateDir = stringFlag(args, '--state-dir');
     logLevel = stringFlag(args, '--log-level');
-    if (!configFile) throw new UsageError('--config FILE is required');
     if (logLevel !== undefined && !logger().isLogLevel(logLevel))
       throw new UsageError(`--log-level must be one of ${logger().LOG_LEVELS.join(', ')}, not '${logLevel}'`);
   } catch (e) {

@@ -127,7 +127,13 @@ test('fulcrum check --config: every problem by its path, exit 1; the token file 
   const missing = run('fulcrum.js', ['check', '--config', path.join(dir, 'none.yaml')]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /none\.yaml: cannot read .*ENOENT/);
-  assert.equal(run('fulcrum.js', ['check']).status, 2);
+  // without --config: the file the package installs
+  const dflt = run('fulcrum.js', ['check']);
+  if (!fs.existsSync('/etc/fulcrum/fulcrum.yaml')) {
+    assert.equal(dflt.status, 1);
+    assert.match(dflt.stderr, /^\/etc\/fulcrum\/fulcrum\.yaml: cannot read .*ENOENT/);
+  }
+  assert.equal(run('fulcrum.js', ['check', '--config']).status, 2, '--config without its value is a usage error');
 });
 
 test('fulcrum check --config: the metrics token file is checked as the token file is, and needs it', (t) => {
@@ -170,5 +176,5 @@ test('fulcrum --version and fulcrum version print one line: version, git commit,
 });
 
 test('fulcrum --help documents check', () => {
-  assert.match(run('fulcrum.js', ['--help']).stdout, /check --config FILE/);
+  assert.match(run('fulcrum.js', ['--help']).stdout, /check \[--config FILE\]/);
 });
