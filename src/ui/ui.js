@@ -59,13 +59,13 @@
 
   // ---- charts ----------------------------------------------------------------------------
   /** A small uPlot chart of some rates over time, with its own history. */
-  function chart(parent, title, series, width, height) {
+  function chart(parent, title, series, width, height, legend = true) {
     const data = [[], ...series.map(() => [])];
     const box = el('div', { class: 'chart' });
     parent.append(box);
     const opts = {
       title, width, height,
-      cursor: { show: true }, legend: { show: true, live: true },
+      cursor: { show: true }, legend: { show: legend, live: true },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [{ size: 28 }, { size: 50, values: (_u, vals) => vals.map(fmt) }],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, value: (_u, v) => fmt(v) }))],
@@ -94,7 +94,7 @@
   const services = new Map();  // service id -> { root, head, charts, tbody, servers: Map }
 
   function serviceView(id) {
-    const head = { sched: el('span', { class: 'muted' }), conns: el('span', { class: 'muted' }) };
+    const head = { sched: el('span', { class: 'muted sched' }), conns: el('span', { class: 'muted conns' }) };
     const tbody = el('tbody');
     const charts = el('div', { class: 'charts' });
     const root = el('div', { class: 'service', 'data-service': id },
@@ -125,7 +125,7 @@
       el('td', {}, cells.badge), cells.reason, cells.active, cells.inactive, cells.charts, el('td', {}, drain));
     tbody.append(row);
     const view = { row, cells, drain, weight: 0,
-      pkts: chart(cells.charts, '', PKT_SERIES, 260, 90) };
+      pkts: chart(cells.charts, '', PKT_SERIES, 260, 70, false) };  // the service's legend names the series
     set.addEventListener('click', () => {
       const w = Number(cells.weight.value);
       if (!Number.isInteger(w) || w < 0) return notice(`weight of ${r.id}: give a whole number 0 or more`, true);
