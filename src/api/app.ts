@@ -22,6 +22,7 @@ import { probeRoutes } from './routes/probes';
 import { serviceRoutes } from './routes/services';
 import { statusRoutes } from './routes/status';
 import { trafficRoutes } from './routes/traffic';
+import { uiRoutes } from './routes/ui';
 
 export interface ApiOptions {
   daemon: Daemon;
@@ -144,6 +145,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(statusRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon));
   await app.register(probeRoutes(opts.daemon));
+  await app.register(uiRoutes());
   return app;
 }
 

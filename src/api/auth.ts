@@ -1,6 +1,7 @@
 // Who may call what when api.tokenFile is set. Every route needs its bearer token, except:
 // the probes (/healthz, /readyz), which systemd and Kubernetes call without one and which tell
-// nothing but up or not; and /metrics, which also takes api.metricsTokenFile's token, one
+// nothing but up or not; the dashboard's static files (/ui), whose page asks the API with the
+// token the operator gives it; and /metrics, which also takes api.metricsTokenFile's token, one
 // Prometheus can hold that opens nothing else. A route names its rule in its config
 // (`config: { access }`), beside its schema. Tokens are compared in constant time, as digests
 // so their lengths never leak either.

@@ -71,6 +71,9 @@ test('the package installs into a fresh Debian 12 root; its config checks, its u
     assert.match(listing.stdout, /^TCP {2}198\.18\.0\.100:80 rr\n {2}-> 198\.19\.0\.11:80 +Masq +1 /m);
     // (the host's curl in the director's namespace: the package does not need one)
     assert.equal(run('ip', ['netns', 'exec', NS, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:9390/readyz']).stdout, '200');
+    // the /ui dashboard: its own files and uPlot's, from the package's production node_modules
+    for (const p of ['/ui/', '/ui/ui.js', '/ui/vendor/uPlot.iife.min.js', '/ui/vendor/uPlot.min.css'])
+      assert.equal(run('ip', ['netns', 'exec', NS, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:9390${p}`]).stdout, '200', p);
   } finally {
     if (serve && serve.exitCode === null) {
       const exited = new Promise((r) => serve!.once('exit', r));

@@ -1,6 +1,6 @@
 // Which token opens which route, with api.tokenFile set: the API token every route; the
 // metrics token GET /metrics and nothing else (403 elsewhere, writes included); no token only
-// the probes (/healthz, /readyz). Checked on the rule itself and over every route of the real
+// the probes (/healthz, /readyz) and the dashboard's static files (/ui). Checked on the rule itself and over every route of the real
 // app (its OpenAPI document lists them), so a route added later is held to it too. The
 // director behind the app is a stand-in with no dataplane: a request auth lets through may
 // then fail in its handler, which is not what these tests look at.
@@ -59,10 +59,11 @@ test('every route of the app: what no token, a wrong one, the metrics token and 
     const fill = (p: string) => p.replace('{id}', 'tcp:10.0.0.1:80').replace('{server}', '10.0.0.2:80');
     const routes: [string, string][] = Object.entries(doc.paths).flatMap(([p, ops]) =>
       Object.keys(ops).map((m) => [m.toUpperCase(), fill(p)] as [string, string]));
-    routes.push(['HEAD', '/metrics'], ['HEAD', '/healthz'], ['GET', '/openapi.json'], ['GET', '/docs'], ['GET', '/no/such/route']);
+    routes.push(['HEAD', '/metrics'], ['HEAD', '/healthz'], ['GET', '/openapi.json'], ['GET', '/docs'], ['GET', '/no/such/route'],
+      ['GET', '/ui'], ['GET', '/ui/'], ['GET', '/ui/ui.js'], ['GET', '/ui/vendor/uPlot.iife.min.js']);
     for (const must of ['GET /metrics', 'POST /v1/services', 'DELETE /v1/services/tcp:10.0.0.1:80', 'GET /v1/version', 'GET /readyz'])
       assert.ok(routes.some(([m, u]) => `${m} ${u}` === must), `${must} is among the routes`);
-    const open = new Set(['GET /healthz', 'HEAD /healthz', 'GET /readyz']);
+    const open = new Set(['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'GET /ui', 'GET /ui/', 'GET /ui/ui.js', 'GET /ui/vendor/uPlot.iife.min.js']);
     const metrics = new Set(['GET /metrics', 'HEAD /metrics']);
     for (const [method, url] of routes) {
       const route = `${method} ${url}`;
