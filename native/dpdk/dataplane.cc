@@ -1,7 +1,9 @@
 // See dataplane.h.
 #include "dataplane.h"
 
+#include <arpa/inet.h>
 #include <rte_cycles.h>
+#include <rte_log.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -28,6 +30,33 @@ namespace {
 constexpr const char* kPoolName = "fulcrum_mbufs";
 
 int worker_main(void* arg) { return static_cast<LcoreWorker*>(arg)->run(); }
+
+// The dataplane's static routes given to the kernel too, through the TAP of the port each
+// leaves by, so the director's own traffic (health checks above all) to those networks leaves
+// through its ports rather than the host's other routes. A default route is not: it would
+// take the host's management traffic with it. What the kernel refuses is logged (DPDK's log,
+// which the control side writes through its own): checks to that network are then refused.
+void install_kernel_routes(const std::vector<Port>& ports, const std::vector<RouteSpec>& routes) {
+  auto in = [](be32 a, be32 net, uint8_t len) {
+    uint32_t m = len ? ~uint32_t{0} << (32 - len) : 0;
+    return (ntohl(a) & m) == (ntohl(net) & m);
+  };
+  for (const RouteSpec& r : routes) {
+    if (r.len == 0) continue;
+    int port = r.port;
+    for (size_t i = 0; port < 0 && i < ports.size(); ++i)
+      if (ports[i].cfg.addr && in(r.via, ports[i].cfg.addr, ports[i].cfg.prefix_len)) port = static_cast<int>(i);
+    if (port < 0 || !ports[static_cast<size_t>(port)].has_tap) continue;
+    const Port& p = ports[static_cast<size_t>(port)];
+    std::string error;
+    if (!add_kernel_route(p.cfg.tap, r.prefix, r.len, r.via, error)) {
+      char net[INET_ADDRSTRLEN] = "";
+      inet_ntop(AF_INET, &r.prefix, net, sizeof net);
+      RTE_LOG(WARNING, USER1, "route %s/%u: not given to the kernel through %s (%s); health checks to it are not sent\n", net,
+              static_cast<unsigned>(r.len), p.cfg.tap.c_str(), error.c_str());
+    }
+  }
+}
 
 // The bytes one worker's connection table takes for `capacity` connections, as the table
 // itself computes them: a table built with an allocator that records each request and refuses
@@ -138,6 +167,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     routes_ = std::make_unique<RouteTable>("fulcrum_routes", addrs, cfg.routes);
 
     ports_.open(cfg.ports, static_cast<uint16_t>(nw), pool);
+    install_kernel_routes(ports_.ports(), cfg.routes);
 
     shared_ = std::make_unique<Shared>();
     Shared& sh = *shared_;

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
@@ -52,6 +53,33 @@ void set_kernel_address(const std::string& ifname, be32 addr, uint8_t len) {
 }
 
 }  // namespace
+
+bool add_kernel_route(const std::string& ifname, be32 prefix, uint8_t len, be32 via, std::string& error) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + strerror(errno);
+    return false;
+  }
+  rtentry rt{};
+  auto* dst = reinterpret_cast<sockaddr_in*>(&rt.rt_dst);
+  dst->sin_family = AF_INET;
+  dst->sin_addr.s_addr = prefix;
+  auto* mask = reinterpret_cast<sockaddr_in*>(&rt.rt_genmask);
+  mask->sin_family = AF_INET;
+  mask->sin_addr.s_addr = len ? htonl(~uint32_t{0} << (32 - len)) : 0;
+  auto* gw = reinterpret_cast<sockaddr_in*>(&rt.rt_gateway);
+  gw->sin_family = AF_INET;
+  gw->sin_addr.s_addr = via;
+  rt.rt_flags = RTF_UP | (via ? RTF_GATEWAY : 0);
+  std::string dev = ifname;
+  rt.rt_dev = dev.data();
+  int rc = ioctl(fd, SIOCADDRT, &rt);
+  int err = errno;
+  ::close(fd);
+  if (rc == 0 || err == EEXIST) return true;  // one the host made itself is left as it is
+  error = strerror(err);
+  return false;
+}
 
 bool is_pci_address(const std::string& d) {
   static const std::regex re("^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$");

@@ -69,6 +69,12 @@ class PortSet {
 // Starts an ethdev with n queue pairs of `desc` descriptors; throws naming `what`.
 void start_ethdev(uint16_t id, uint16_t queues, rte_mempool* pool, const std::string& what, bool& rss);
 
+// Adds prefix/len (via a gateway, or on the link when via is 0) to the kernel's main table
+// through the TAP `ifname`, so the director's own traffic (health checks) to networks the
+// dataplane routes through a port leaves through that port; false with `error` when refused.
+// A route the kernel already has counts as added.
+bool add_kernel_route(const std::string& ifname, be32 prefix, uint8_t len, be32 via, std::string& error);
+
 // True when the device string names a PCI device rather than a virtual one.
 bool is_pci_address(const std::string& device);
 

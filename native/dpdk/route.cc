@@ -30,6 +30,10 @@ RouteTable::RouteTable(const std::string& name, const std::vector<PortAddr>& por
   auto add = [&](be32 prefix, uint8_t len, NextHop nh, const std::string& what) {
     uint32_t id = static_cast<uint32_t>(hops_.size());
     hops_.push_back(nh);
+    if (len == 0) {  // rte_lpm holds depths 1..32: the default route is what a miss finds
+      default_ = static_cast<int32_t>(id);
+      return;
+    }
     if (rte_lpm_add(lpm_, ntoh32(prefix) & mask_of(len), len, id) < 0)
       throw std::runtime_error("cannot add route " + what);
   };
@@ -57,7 +61,10 @@ RouteTable::~RouteTable() {
 
 bool RouteTable::lookup(be32 dst, NextHop& out) const {
   uint32_t id;
-  if (rte_lpm_lookup(lpm_, ntoh32(dst), &id) != 0) return false;
+  if (rte_lpm_lookup(lpm_, ntoh32(dst), &id) != 0) {
+    if (default_ < 0) return false;
+    id = static_cast<uint32_t>(default_);
+  }
   out = hops_[id];
   return true;
 }

@@ -45,6 +45,7 @@ class RouteTable {
  private:
   rte_lpm* lpm_ = nullptr;
   std::vector<NextHop> hops_;
+  int32_t default_ = -1;  // the 0.0.0.0/0 route's hop, when there is one
 };
 
 }  // namespace fulcrum::dp

@@ -45,11 +45,17 @@ describe('health checks on real servers', { skip }, () => {
 
   before(async () => {
     t.up();
+    // srv1 also holds 198.19.64.11: a real server on a network behind a gateway (srv1), which
+    // the dataplane reaches by a static route
+    t.exec('srv1', ['ip', 'addr', 'add', '198.19.64.11/32', 'dev', 'lo']);
+    const check = { type: 'tcp' as const, interval: 0.3, timeout: 0.5, fall: 2, rise: 2, delayBeforeRetry: 0.3 };
     const cfg = configFor(t, {
-      services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr',
-        healthChecks: [{ type: 'tcp', interval: 0.3, timeout: 0.5, fall: 2, rise: 2, delayBeforeRetry: 0.3 }],
-        realServers: [1, 2, 3].map((i) => ({ address: `198.19.0.1${i}`, port: 8080, method: 'nat' as const, weight: 1 })) }],
+      services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', healthChecks: [check],
+        realServers: [1, 2, 3].map((i) => ({ address: `198.19.0.1${i}`, port: 8080, method: 'nat' as const, weight: 1 })) },
+      { protocol: 'tcp', address: '198.18.0.101', port: 80, scheduler: 'rr', healthChecks: [check],
+        realServers: [{ address: '198.19.64.11', port: 8080, method: 'nat' as const, weight: 1 }] }],
     });
+    cfg.dataplane.routes = [{ prefix: '198.19.64.0/24', via: '198.19.0.11' }, { prefix: '0.0.0.0/0', via: '198.19.0.13' }];
     (cfg as Record<string, unknown>).api = { listen: '127.0.0.1:9390' };
     const file = tmpFile('fulcrum.yaml');
     fs.writeFileSync(file, YAML.stringify(cfg));
@@ -71,6 +77,14 @@ describe('health checks on real servers', { skip }, () => {
   test('all real servers are checked up and serve', async () => {
     await until('all up', () => [1, 2, 3].every((i) => serverState(`198.19.0.1${i}`) === 'up'), 5000);
     assert.deepEqual(new Set(curlMany(t, `http://${VIP}`, 9)), new Set(['srv1', 'srv2', 'srv3']));
+  });
+
+  test('a real server behind a gateway is checked through the director\'s port: its static route is given to the kernel through the TAP, a default route is not', async () => {
+    const routes = t.exec('dir', ['ip', 'route', 'show']).stdout;
+    assert.match(routes, /^198\.19\.64\.0\/24 via 198\.19\.0\.11 dev fih-ks/m);
+    assert.doesNotMatch(routes, /^default/m, 'the host\'s own default route is not the dataplane\'s');
+    await until('the routed real server up', () => serverState('198.19.64.11') === 'up', 5000);
+    assert.deepEqual(curlMany(t, 'http://198.18.0.101', 2), ['srv1', 'srv1']);
   });
 
   test('a killed real server goes down within fall x interval and gets no more requests', async () => {
