@@ -8,36 +8,14 @@ import YAML from 'yaml';
 import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
+import { parseIpv4 } from './ipv4';
+
+export { parseIpv4 };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[], source = 'config') {
     super(`${source} refused:\n  ${problems.join('\n  ')}`);
   }
-}
-
-/** Parses dotted IPv4 strictly (four decimal octets), to a host-order number. */
-export function parseIpv4(s: string): number | undefined {
-  // A character loop, not a regular expression: a 10,000-service restore checks 110,000
-  // addresses, several times each.
-  let addr = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || ++dots > 3) return undefined;
-      addr = addr * 256 + octet;
-      octet = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits === 1 && octet === 0) return undefined;  // no leading zeros
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return undefined;
-    } else return undefined;
-  }
-  if (dots !== 3 || digits === 0) return undefined;
-  return addr * 256 + octet;
 }
 
 /** Parses a.b.c.d/len; the address must not have bits beyond the prefix unless `host` allows it. */

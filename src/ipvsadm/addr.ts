@@ -2,6 +2,7 @@
 // string_to_number's checks, inet_aton's lenient forms, parse_service's [v6]:port and
 // host:port with port names), apart from the command-line parser that uses it.
 import fs from 'node:fs';
+import { parseIpv4 } from '../control/ipv4';
 import type { Family, Protocol, ServicesDb } from './args';
 
 /** inet_pton(AF_INET6, …). node:net is loaded on the first address only: `fvsadm -v` and
@@ -21,24 +22,7 @@ function isPlainDigits(s: string): boolean {
 }
 
 /** Four decimal octets (0..255) without leading zeros: inet_aton's answer is the string itself. */
-function isDottedQuad(s: string): boolean {
-  let dots = 0;
-  let digits = 0;
-  let octet = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || ++dots > 3) return false;
-      digits = 0;
-      octet = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits === 1 && octet === 0) return false;  // a leading zero is octal to inet_aton
-      octet = octet * 10 + c - 48;
-      if (++digits > 3 || octet > 255) return false;
-    } else return false;
-  }
-  return dots === 3 && digits > 0;
-}
+const isDottedQuad = (s: string): boolean => parseIpv4(s) !== undefined;
 
 /** strtol(s, &end, 10) with ipvsadm's string_to_number checks: the whole string, in range. */
 export function stringToNumber(s: string, min: number, max: number): number | undefined {

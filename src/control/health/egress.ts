@@ -7,6 +7,7 @@
 // The decision is the kernel's main-table longest-prefix match (/proc/net/route, IPv4), read
 // again at most every few seconds; loopback (127.0.0.0/8) stays on the host.
 import fs from 'node:fs';
+import { parseIpv4 } from '../ipv4';
 
 interface Route { dest: number; mask: number; len: number; iface: string }
 
@@ -30,13 +31,6 @@ export function parseRoutes(text: string): Route[] {
   return routes.sort((a, b) => b.len - a.len);
 }
 
-const ipv4 = (s: string): number | undefined => {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return undefined;
-  const o = m.slice(1).map(Number);
-  return o.some((x) => x > 255) ? undefined : ((o[0] << 24) | (o[1] << 16) | (o[2] << 8) | o[3]) >>> 0;
-};
-
 export class EgressGuard {
   private routes: Route[] = [];
   private readAt = -Infinity;
@@ -48,7 +42,7 @@ export class EgressGuard {
 
   /** Why a check to this address must not be sent, or undefined when it may. */
   refusal(address: string, now = performance.now()): string | undefined {
-    const a = ipv4(address);
+    const a = parseIpv4(address);
     if (a === undefined) return undefined;  // not IPv4: the checker itself refuses it
     if (a >>> 24 === 127) return undefined;
     if (now - this.readAt > this.ttlMs) {
