@@ -29,9 +29,13 @@ const CAP_SYS_ADMIN = 21n;
 const has = (f: HostFacts, cap: bigint) => ((f.capEff >> cap) & 1n) === 1n;
 
 export function hostFacts(): HostFacts {
-  const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+  // a file this kernel does not have (or hides) is an empty one; anything else is a real error
+  const absent = (e: unknown) => ['ENOENT', 'EACCES', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
+  const read = (f: string) => {
+    try { return fs.readFileSync(f, 'utf8'); } catch (e) { if (absent(e)) return ''; throw e; }
+  };
   let interfaces: string[] = [];
-  try { interfaces = fs.readdirSync('/sys/class/net'); } catch { /* none visible */ }
+  try { interfaces = fs.readdirSync('/sys/class/net'); } catch (e) { if (!absent(e)) throw e; }
   const cap = /^CapEff:\s*([0-9a-f]+)$/m.exec(read('/proc/self/status'));
   const free = /^HugePages_Free:\s*(\d+)/m.exec(read('/proc/meminfo'));
   return { interfaces: new Set(interfaces), capEff: cap ? BigInt(`0x${cap[1]}`) : 0n, mounts: read('/proc/mounts'),
