@@ -4,6 +4,7 @@
 
 #include "config_convert.h"
 #include "dataplane_api.h"
+#include "eal_log_api.h"
 #include "service_notify.h"
 #include "snapshot.h"
 
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version));
   fulcrum::addon::register_dataplane(env, exports);
   fulcrum::addon::register_service_notify(env, exports);
+  fulcrum::addon::register_eal_log(env, exports);
   return exports;
 }
 

@@ -14,7 +14,6 @@
 
 #include "config_convert.h"
 #include "dataplane.h"
-#include "eal_log.h"
 #include "tcp_state.h"
 
 namespace fulcrum::addon {
@@ -308,31 +307,6 @@ Napi::Value Stop(const Napi::CallbackInfo& info) {
 
 Napi::Value Running(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), Dataplane::instance().running());
-}
-
-// captureLog(): DPDK's log goes to a queue from now on instead of stderr (before start()).
-Napi::Value CaptureLog(const Napi::CallbackInfo& info) {
-  dp::capture_eal_log();
-  return info.Env().Undefined();
-}
-
-// takeLog() -> {lines: [{level, text, harmless}], dropped}: what DPDK logged since the last call.
-Napi::Value TakeLog(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uint64_t dropped = 0;
-  std::vector<dp::EalLogLine> got = dp::take_eal_log(dropped);
-  Napi::Array lines = Napi::Array::New(env, got.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("level", got[i].level);
-    o.Set("text", got[i].text);
-    o.Set("harmless", got[i].harmless);
-    lines.Set(static_cast<uint32_t>(i), o);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("lines", lines);
-  out.Set("dropped", static_cast<double>(dropped));
-  return out;
 }
 
 // Publishes what `apply` builds and returns a Promise settled once every worker confirmed it:
@@ -750,8 +724,6 @@ void register_dataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("flush", Napi::Function::New(env, Flush));
   exports.Set("ports", Napi::Function::New(env, Ports));
   exports.Set("neighbours", Napi::Function::New(env, Neighbours));
-  exports.Set("captureLog", Napi::Function::New(env, CaptureLog));
-  exports.Set("takeLog", Napi::Function::New(env, TakeLog));
   // Workers must not outlive the environment they report to.
   napi_add_env_cleanup_hook(env, cleanup, nullptr);
 }
