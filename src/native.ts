@@ -82,10 +82,12 @@ export interface StartInfo {
 export interface DataplaneStats {
   total: TrafficCounters;
   /** Per service, by native id: 5 fields each (conns, inpkts, outpkts, inbytes, outbytes),
-   * summed over the workers; ids not in the config are zeros. */
+   * summed over the workers; an id no service uses holds what its last user left. The same
+   * array is filled again by the next stats() read (in one go, on this thread): a reader that
+   * awaits between ids sees the later read's counters from there on. */
   serviceCounters: Float64Array;
   /** Per real server, by native id: 8 fields each (the same five, then activeConns,
-   * inactConns, persistConns), summed over the workers. */
+   * inactConns, persistConns), summed over the workers; the same array again, as above. */
   destCounters: Float64Array;
   /** Drop counts by reason (packet core and dataplane), only non-zero ones. */
   drops: Record<string, number>;

@@ -338,9 +338,11 @@ Dataplane::ApplyResult Dataplane::publish(std::unique_ptr<Snapshot> next,
   return ApplyResult::Applied;
 }
 
-std::unique_ptr<Request> Dataplane::stats_request() const {
+std::unique_ptr<Request> Dataplane::stats_request() {
   auto r = std::make_unique<Request>();
   r->type = CmdType::Stats;
+  r->reports = std::move(spare_reports_);
+  spare_reports_.clear();
   r->reports.resize(workers_.size());
   for (WorkerReport& w : r->reports) {
     w.stats.svc.resize(cfg_.limits.max_services);

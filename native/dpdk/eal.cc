@@ -8,7 +8,10 @@
 #include <rte_errno.h>
 #include <sched.h>
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -48,6 +51,36 @@ bool has_arg(const std::vector<std::string>& args, std::initializer_list<const c
       if (a == s || a.rfind(s + "=", 0) == 0 || (s.size() == 2 && a.rfind(s, 0) == 0)) return true;
     }
   return false;
+}
+
+// The threads the process had before EAL started (V8's platform threads that run the garbage
+// collector's parallel and concurrent work, libuv's pool, Node's inspector) keep the CPU set
+// they were born with, which includes the workers' cores. A polling worker shares its core
+// with none of them: with it they would run at half speed in turns with the worker, and the
+// event loop waits for them (parallel scavenges took 20-60 ms instead of a few), while the
+// worker loses its core for the scheduler's slice. Threads made later inherit the main
+// thread's set; the lcores are left as EAL pinned them.
+void keep_threads_off_workers(const std::vector<unsigned>& main_cpus, const std::vector<unsigned>& worker_cpus) {
+  cpu_set_t main_set;
+  CPU_ZERO(&main_set);
+  for (unsigned c : main_cpus) CPU_SET(c, &main_set);
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return;  // no /proc: nothing to move, and nothing breaks
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long tid = std::strtol(e->d_name, &end, 10);
+    if (tid <= 0 || *end != '\0') continue;
+    cpu_set_t have;
+    CPU_ZERO(&have);
+    if (sched_getaffinity(static_cast<pid_t>(tid), sizeof(have), &have) != 0) continue;
+    // An lcore: pinned to exactly one worker CPU.
+    bool lcore = CPU_COUNT(&have) == 1 &&
+                 std::any_of(worker_cpus.begin(), worker_cpus.end(), [&](unsigned c) { return CPU_ISSET(c, &have); });
+    if (lcore) continue;
+    // A thread that ends meanwhile fails with ESRCH: nothing to do for it.
+    sched_setaffinity(static_cast<pid_t>(tid), sizeof(main_set), &main_set);
+  }
+  closedir(d);
 }
 
 std::string cpu_list(const std::vector<unsigned>& cpus) {
@@ -142,7 +175,9 @@ EalInfo eal_start(const EalRequest& req) {
     throw std::runtime_error("EAL failed to start (" + why + ") with arguments:" + all +
                              " (EAL can be started once per process: restart it to try again)");
   }
-  // EAL pinned this thread to the main lcore's CPUs; keep it there (off the workers' cores).
+  // EAL pinned this thread to the main lcore's CPUs; keep it there (off the workers' cores),
+  // and the threads that were here before EAL with it.
+  if (!others.empty()) keep_threads_off_workers(main_cpus, req.worker_cpus);
   g_started = true;
   g_cpus = req.worker_cpus;
   g_info = info;

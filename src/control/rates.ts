@@ -2,7 +2,7 @@
 // shows (`ipvsadm -L --rate`, /v1/stats) are the numbers the kernel would show for the same
 // counters. The caller samples every stats object (totals, services, real servers, under keys
 // of its choosing) every 2 seconds; this file owns the per-key estimator state and the
-// kernel's fixed-point arithmetic, done in 64-bit integers with BigInt.
+// kernel's fixed-point arithmetic: on plain numbers while they are exact, else in 64-bit BigInts.
 import type { TrafficCounters } from '../native';
 
 /** Estimated rates, as ipvsadm shows them; the "bps" are bytes per second. */
@@ -25,18 +25,6 @@ const ZERO_RATES: Rates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
 const s64 = (v: bigint) => BigInt.asIntN(64, v);
-
-interface Estimator {
-  /** Counters at the previous sample (the kernel's last_conns ... last_outbytes). */
-  last: bigint[];
-  /** Scaled averages (the kernel's cps, inpps, outpps, inbps, outbps), as u64. */
-  avg: bigint[];
-  /** Set by reset(): the next sample only becomes the base. */
-  rebase: boolean;
-  /** The same state as plain numbers while every value is below 2^53 (exact there): BigInt
-   * arithmetic for 60,000 real servers every 2 s held the event loop ~90 ms. */
-  fast?: { last: number[]; avg: number[] };
-}
 
 /** Below this every value of the fast path, and each step's intermediate, is exact. */
 const SAFE = 2 ** 52;
@@ -62,20 +50,47 @@ function smallNumbers(c: CounterSample): number[] | undefined {
   return out;
 }
 
-/** One key's estimator, held by a caller that samples the same keys every tick (handle()). */
-export type EstimatorHandle = Estimator;
+/** One key's estimator, held by a caller that samples the same keys every tick (handle()):
+ * its slot in the estimator's arrays. A handle is good until its key is forgotten. */
+export type EstimatorHandle = number;
 
+// A slot's state: its next sample only records the base; its state is plain numbers (in
+// `last`/`avg`); or 64-bit integers (in `big`).
+const REBASE = 0;
+const NUMBERS = 1;
+const BIGINTS = 2;
+
+interface BigState { last: bigint[]; avg: bigint[] }
+
+/**
+ * Every key's state lives in flat arrays, five values a slot: at 100,000 real servers an
+ * object and two arrays per key, with a new heap number stored into them for every counter
+ * every 2 s, made each tick a young-generation collection of over 500,000 old-to-new slots
+ * (20-50 ms of the event loop). Here a tick allocates nothing while the values are below 2^52.
+ */
 export class RateEstimator {
-  private readonly ests = new Map<string, Estimator>();
+  private readonly slots = new Map<string, number>();
+  private keys: Array<string | undefined> = [];
+  private readonly free: number[] = [];
+  private last = new Float64Array(5 * 64);
+  private avg = new Float64Array(5 * 64);
+  private mode = new Uint8Array(64);
+  /** The tick each slot was last sampled in (sweep() forgets what ticks no longer reach). */
+  private seen = new Uint32Array(64);
+  private tick = 1;
+  private readonly big = new Map<number, BigState>();
 
   /** The estimator of a key, made if new (its first sample only records the base). */
   handle(key: string): EstimatorHandle {
-    let e = this.ests.get(key);
-    if (!e) {
-      e = { last: [], avg: FIELDS.map(() => 0n), rebase: true };
-      this.ests.set(key, e);
-    }
-    return e;
+    let h = this.slots.get(key);
+    if (h !== undefined) return h;
+    h = this.free.pop() ?? this.keys.length;
+    if (h >= this.mode.length) this.grow(h + 1);
+    this.keys[h] = key;
+    this.slots.set(key, h);
+    this.clear(h);
+    this.seen[h] = this.tick;
+    return h;
   }
 
   /**
@@ -87,7 +102,9 @@ export class RateEstimator {
    * a signed difference is Math.floor(d / 4)); otherwise on 64-bit BigInts.
    */
   sample(key: string, c: CounterSample): void {
-    this.update(this.handle(key), c);
+    const h = this.handle(key);
+    this.seen[h] = this.tick;
+    this.update(h, c);
   }
 
   /**
@@ -95,77 +112,87 @@ export class RateEstimator {
    * inbytes, outbytes): what the rate sampler runs for every real server every 2 s, without a
    * key lookup or an allocation while the values are small.
    */
-  sampleAt(e: EstimatorHandle, v: Float64Array, at: number): void {
-    const f = e.fast;
-    if (f && !e.rebase) {
-      const { last, avg } = f;
+  sampleAt(h: EstimatorHandle, v: Float64Array, at: number): void {
+    this.seen[h] = this.tick;
+    if (this.mode[h] === NUMBERS) {
+      const last = this.last;
+      const avg = this.avg;
+      const b = h * 5;
       let ok = true;
       for (let i = 0; i < 5; i++) {
         const x = v[at + i];
-        if (!(x >= last[i] && x < SAFE && (x - last[i]) * SHIFT_MUL[i] < SAFE)) ok = false;
+        if (!(x >= last[b + i] && x < SAFE && (x - last[b + i]) * SHIFT_MUL[i] < SAFE)) ok = false;
       }
       if (ok) {
         for (let i = 0; i < 5; i++) {
           const x = v[at + i];
-          avg[i] += Math.floor(((x - last[i]) * SHIFT_MUL[i] - avg[i]) / 4);
-          last[i] = x;
+          avg[b + i] += Math.floor(((x - last[b + i]) * SHIFT_MUL[i] - avg[b + i]) / 4);
+          last[b + i] = x;
         }
         return;
       }
     }
-    this.update(e, { conns: v[at], inpkts: v[at + 1], outpkts: v[at + 2], inbytes: v[at + 3], outbytes: v[at + 4] });
+    this.update(h, { conns: v[at], inpkts: v[at + 1], outpkts: v[at + 2], inbytes: v[at + 3], outbytes: v[at + 4] });
   }
 
-  private update(e: Estimator, c: CounterSample): void {
+  private update(h: number, c: CounterSample): void {
     const small = smallNumbers(c);
-    if (small && e.fast && !e.rebase) {
-      const { last, avg } = e.fast;
+    const b = h * 5;
+    const mode = this.mode[h];
+    if (small && mode === NUMBERS) {
       let ok = true;
-      for (let i = 0; i < 5; i++) if (small[i] < last[i] || (small[i] - last[i]) * SHIFT_MUL[i] >= SAFE) ok = false;
+      for (let i = 0; i < 5; i++) if (small[i] < this.last[b + i] || (small[i] - this.last[b + i]) * SHIFT_MUL[i] >= SAFE) ok = false;
       if (ok) {
         for (let i = 0; i < 5; i++) {
-          const rate = (small[i] - last[i]) * SHIFT_MUL[i];
-          avg[i] += Math.floor((rate - avg[i]) / 4);
-          last[i] = small[i];
+          const rate = (small[i] - this.last[b + i]) * SHIFT_MUL[i];
+          this.avg[b + i] += Math.floor((rate - this.avg[b + i]) / 4);
+          this.last[b + i] = small[i];
         }
         return;
       }
     }
     const now = toU64(c);
-    if (e.fast) {  // leave the fast path: carry its state over exactly
-      e.last = e.fast.last.map(BigInt);
-      e.avg = e.fast.avg.map(BigInt);
-      e.fast = undefined;
-    }
+    // Leaving the numbers: carry their state over exactly.
+    const st: BigState | undefined = mode === NUMBERS
+      ? { last: Array.from(this.last.subarray(b, b + 5), BigInt), avg: Array.from(this.avg.subarray(b, b + 5), BigInt) }
+      : this.big.get(h);
     // Counters below the base mean the object behind the key was replaced (a dataplane restart,
     // a real server removed and added again): the kernel would give it a fresh estimator.
-    if (e.rebase || e.last.length === 0 || now.some((v, i) => v < e.last[i])) {
-      e.last = now;
-      e.avg = FIELDS.map(() => 0n);
-      e.rebase = false;
-      e.fast = small ? { last: small, avg: [0, 0, 0, 0, 0] } : undefined;
+    if (mode === REBASE || !st || now.some((v, i) => v < st.last[i])) {
+      this.clear(h);
+      if (small) {
+        this.mode[h] = NUMBERS;
+        this.last.set(small, b);
+      } else {
+        this.mode[h] = BIGINTS;
+        this.big.set(h, { last: now, avg: FIELDS.map(() => 0n) });
+      }
       return;
     }
     for (let i = 0; i < FIELDS.length; i++) {
-      const rate = u64((now[i] - e.last[i]) << SAMPLE_SHIFT[i]);
-      e.avg[i] = u64(e.avg[i] + ((s64(rate) - s64(e.avg[i])) >> 2n));
-      e.last[i] = now[i];
+      const rate = u64((now[i] - st.last[i]) << SAMPLE_SHIFT[i]);
+      st.avg[i] = u64(st.avg[i] + ((s64(rate) - s64(st.avg[i])) >> 2n));
+      st.last[i] = now[i];
     }
+    this.mode[h] = BIGINTS;
+    this.big.set(h, st);
   }
 
   /** ip_vs_read_estimator(): (avg + 0x1FF) >> 10 for conns and packets, (avg + 0xF) >> 5 for bytes. */
   rates(key: string): Rates {
-    const e = this.ests.get(key);
-    if (!e) return { ...ZERO_RATES };
-    if (e.fast) {
-      const a = e.fast.avg;
+    const h = this.slots.get(key);
+    if (h === undefined) return { ...ZERO_RATES };
+    const st = this.mode[h] === BIGINTS ? this.big.get(h) : undefined;
+    if (!st) {
+      const b = h * 5;
+      const a = this.avg;
       const pkt = (v: number) => Math.floor((v + 0x1FF) / 1024);
       const byt = (v: number) => Math.floor((v + 0xF) / 32);
-      return { cps: pkt(a[0]), inpps: pkt(a[1]), outpps: pkt(a[2]), inbps: byt(a[3]), outbps: byt(a[4]) };
+      return { cps: pkt(a[b]), inpps: pkt(a[b + 1]), outpps: pkt(a[b + 2]), inbps: byt(a[b + 3]), outbps: byt(a[b + 4]) };
     }
     const pkt = (v: bigint) => Number(u64(v + 0x1FFn) >> 10n);
     const byt = (v: bigint) => Number(u64(v + 0xFn) >> 5n);
-    return { cps: pkt(e.avg[0]), inpps: pkt(e.avg[1]), outpps: pkt(e.avg[2]), inbps: byt(e.avg[3]), outbps: byt(e.avg[4]) };
+    return { cps: pkt(st.avg[0]), inpps: pkt(st.avg[1]), outpps: pkt(st.avg[2]), inbps: byt(st.avg[3]), outbps: byt(st.avg[4]) };
   }
 
   /**
@@ -175,13 +202,57 @@ export class RateEstimator {
    * whether or not the caller's counters were zeroed too.)
    */
   reset(key?: string): void {
-    const zero = (e: Estimator) => { e.avg = FIELDS.map(() => 0n); e.fast = undefined; e.rebase = true; };
-    if (key === undefined) for (const e of this.ests.values()) zero(e);
-    else { const e = this.ests.get(key); if (e) zero(e); }
+    if (key === undefined) for (const h of this.slots.values()) this.clear(h);
+    else { const h = this.slots.get(key); if (h !== undefined) this.clear(h); }
   }
 
-  /** Drops a key whose stats object is gone (the kernel's ip_vs_stop_estimator()). */
+  /** Drops a key whose stats object is gone (the kernel's ip_vs_stop_estimator()); its
+   * handle is no longer good. */
   forget(key: string): void {
-    this.ests.delete(key);
+    const h = this.slots.get(key);
+    if (h === undefined) return;
+    this.slots.delete(key);
+    this.keys[h] = undefined;
+    this.clear(h);
+    this.free.push(h);
+  }
+
+  /**
+   * Ends a tick: forgets the keys that were sampled in neither this tick nor the one before
+   * (their stats objects are gone: a removed service or real server), so the estimators do not
+   * outgrow the table. Returns how many were forgotten: their handles are no longer good.
+   */
+  sweep(): number {
+    let n = 0;
+    for (let h = 0; h < this.keys.length; h++) {
+      const k = this.keys[h];
+      if (k !== undefined && this.tick - this.seen[h] >= 2) { this.forget(k); n++; }
+    }
+    this.tick++;
+    return n;
+  }
+
+  /** Keys held now (tests, and the table's size in a listing). */
+  get size(): number { return this.slots.size; }
+
+  private clear(h: number): void {
+    this.mode[h] = REBASE;
+    this.last.fill(0, h * 5, h * 5 + 5);
+    this.avg.fill(0, h * 5, h * 5 + 5);
+    this.big.delete(h);
+  }
+
+  private grow(min: number): void {
+    let cap = this.mode.length;
+    while (cap < min) cap *= 2;
+    const more = <T extends Float64Array | Uint8Array | Uint32Array>(a: T, n: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.last = more(this.last, cap * 5);
+    this.avg = more(this.avg, cap * 5);
+    this.mode = more(this.mode, cap);
+    this.seen = more(this.seen, cap);
   }
 }

@@ -199,3 +199,44 @@ test('a held estimator sampled from a counter array gives what sampling by key g
   }
   assert.ok(held.rates('d x').outbps > 0);
 });
+
+test('a key no tick reaches is forgotten after two ticks; the others keep their rates, and a reused slot starts clean', () => {
+  const est = new RateEstimator();
+  const v = new Float64Array(10);
+  const a = est.handle('d a');
+  let b = est.handle('d b');
+  for (let tick = 0; tick < 3; tick++) {
+    v[0] += 100; v[5] += 100;
+    est.sampleAt(a, v, 0);
+    est.sampleAt(b, v, 5);
+    assert.equal(est.sweep(), 0, `tick ${tick}: both sampled`);
+  }
+  const before = est.rates('d a');
+  assert.ok(before.cps > 0);
+  // 'd b' is gone from the table: one tick without it keeps it, the second forgets it.
+  v[0] += 100; est.sampleAt(a, v, 0);
+  assert.equal(est.sweep(), 0);
+  v[0] += 100; est.sampleAt(a, v, 0);
+  assert.equal(est.sweep(), 1);
+  assert.equal(est.size, 1);
+  assert.deepEqual(est.rates('d b'), { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+  assert.ok(est.rates('d a').cps >= before.cps, 'the kept key is untouched');
+  // A new key takes the freed slot and starts from zero, its first sample only the base.
+  b = est.handle('d c');
+  v[5] = 5000; est.sampleAt(b, v, 5);
+  assert.deepEqual(est.rates('d c'), { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+});
+
+test('thousands of keys grow the arrays without changing any key\'s rates', () => {
+  const est = new RateEstimator();
+  const one = new RateEstimator();
+  const v = new Float64Array(5);
+  for (let tick = 0; tick < 4; tick++) {
+    v[0] += 64; v[1] += 640;
+    for (let k = 0; k < 3000; k++) est.sampleAt(est.handle(`d ${k}`), v, 0);
+    one.sampleAt(one.handle('d 0'), v, 0);
+    est.sweep(); one.sweep();
+  }
+  assert.deepEqual(est.rates('d 2999'), one.rates('d 0'));
+  assert.deepEqual(est.rates('d 0'), one.rates('d 0'));
+});
