@@ -64,6 +64,9 @@ export interface DataplaneStartOptions {
   /** CPU of each worker lcore. */
   workers: number[];
   connTableSize: number;
+  /** Fixes the workers' hash and scheduler seed (tests that repeat a run); absent, as in
+   * production, a secret is drawn at every start. */
+  hashSeed?: number;
   idleBackoff: false | { pauseAfterPolls: number; maxSleepMicroseconds: number };
   limits: { maxServices: number; maxDests: number };
   /** address: a.b.c.d/len; tap: the kernel interface for the exception path (omitted: none). */

@@ -147,6 +147,9 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     c.worker_cpus.push_back(x.As<Napi::Number>().Uint32Value());
   }
   c.conn_capacity = static_cast<uint32_t>(num(env, o, "connTableSize", at, 1024, 1 << 30));
+  // A fixed hash seed, for tests that repeat a run; absent (production): a secret per start.
+  if (!o.Get("hashSeed").IsUndefined())
+    c.seed = static_cast<uint64_t>(num(env, o, "hashSeed", at, 1, 9007199254740991.0));
   Napi::Value ib = o.Get("idleBackoff");
   if (ib.IsBoolean() && !ib.As<Napi::Boolean>().Value()) {
     c.backoff.enabled = false;

@@ -22,6 +22,7 @@
 
 #include "conn_table.h"
 #include "dp_limits.h"
+#include "seed.h"
 
 namespace fulcrum::dp {
 
@@ -216,6 +217,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
 
     current_ = std::move(first);
     sh.snapshot.store(current_.get(), std::memory_order_release);
+    const uint64_t secret = cfg.seed ? cfg.seed : draw_secret();
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
@@ -224,7 +226,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       PortRange ports = fnat_port_range(w, nw);  // steering sends their replies here
       wo.port_lo = ports.lo;
       wo.port_hi = ports.hi;
-      wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
+      wo.seed = worker_seed(secret, w);
       wo.worker_id = static_cast<uint16_t>(w);
       try {
         workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));

@@ -31,6 +31,10 @@ struct DataplaneConfig {
   std::vector<RouteSpec> routes;
   std::vector<be32> local_addrs;
   uint32_t mbufs = 0;  // 0: sized from ports and queues
+  // The secret the workers' connection-table hashes and random schedulers are derived from.
+  // 0 (production): drawn from the kernel's random pool at every start, so nobody can craft
+  // flows that collide in a running director's table; tests may fix one to repeat a run.
+  uint64_t seed = 0;
 };
 
 struct StartInfo {
