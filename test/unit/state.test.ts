@@ -12,7 +12,7 @@ import path from 'node:path';
 import { validateConfig } from '../../src/control/config_load';
 import type { ServiceConfig } from '../../src/control/config_schema';
 import { ChangeRefused, DesiredState } from '../../src/control/state';
-import { StateFileError } from '../../src/control/state_store';
+import { StateFileError, StateStore } from '../../src/control/state_store';
 
 const fileCfg = validateConfig({
   dataplane: { ports: [{ name: 'p0', device: 'net_null0' }], maxServices: 8, maxRealServers: 16 },
@@ -194,4 +194,14 @@ test('a compaction writes a new base and keeps only later changes in the journal
   const { state: again } = open(dir);
   assert.deepEqual([...again.ids()], [1, 2, 4, 5, 6, 7, 8].map(id));
   again.close();
+});
+
+test('appends called together are written one at a time, in the order called, each with its own seq', async () => {
+  const dir = tmpDir();
+  const { store } = StateStore.open(dir);
+  const seqs = await Promise.all([1, 2, 3].map((n) => store.append(`"timeouts":{"tcp":${n},"tcpfin":${n},"udp":${n}}`)));
+  assert.deepEqual(seqs, [1, 2, 3]);
+  const lines = fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => [l.seq, l.timeouts.tcp]), [[1, 1], [2, 2], [3, 3]]);
+  store.close();
 });
