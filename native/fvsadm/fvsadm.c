@@ -330,7 +330,7 @@ static int json_string(char **pp, char *end, char **s, size_t *n) {
   return 0;
 }
 
-static void ws(char **pp, char *end) { while (*pp < end && strchr(" \t\r\n", **pp) && **pp) (*pp)++; }
+static void ws(char **pp, char *end) { while (*pp < end && **pp && strchr(" \t\r\n", **pp)) (*pp)++; }
 
 /* Skips any JSON value, nesting bounded. */
 static int json_skip(char **pp, char *end, int depth) {
