@@ -50,10 +50,13 @@ export class HttpApi implements ApiClient {
   async request(method: Method, p: string, body?: unknown): Promise<ApiResponse> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    const sent = encodeBody(body);
-    if (sent) {
-      headers['content-type'] = sent.type;
-      headers['content-length'] = String(Buffer.byteLength(sent.payload));
+    const nd = body instanceof NdjsonBody;
+    const text = body instanceof TextBody;
+    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
+      : text ? body.text : JSON.stringify(body);
+    if (payload !== undefined) {
+      headers['content-type'] = nd ? 'application/x-ndjson' : text ? 'text/plain; charset=utf-8' : 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
     }
     let url: URL;
     try {
@@ -71,33 +74,19 @@ export class HttpApi implements ApiClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
       req.on('error', reject);
-      req.end(sent?.payload);
+      req.end(payload);
     }).catch((e: NodeJS.ErrnoException) => {
       const why = e.code === 'TIMEOUT' ? `no answer in ${this.timeoutMs / 1000} s` : e.code ?? e.message;
       throw new DirectorUnavailable(`cannot reach the Fulcrum director at ${this.base} (${why})`);
     });
-    return readAnswer(this.base, res.msg.statusCode ?? 0, res.msg.headers['content-type'], res.text);
+    if (res.msg.statusCode === 401)
+      throw new DirectorUnavailable(`the Fulcrum director at ${this.base} wants a valid token (set FULCRUM_TOKEN or FULCRUM_TOKEN_FILE)`);
+    let parsed: unknown = res.text;
+    if ((res.msg.headers['content-type'] ?? '').includes('json') && res.text) {
+      try { parsed = JSON.parse(res.text); } catch { /* keep the text */ }
+    }
+    return { status: res.msg.statusCode ?? 0, body: parsed };
   }
-}
-
-/** A request body as it is sent: its text and Content-Type (JSON unless it says otherwise). */
-export function encodeBody(body: unknown): { payload: string; type: string } | undefined {
-  if (body === undefined) return undefined;
-  if (body instanceof NdjsonBody) return { payload: body.items.map((x) => JSON.stringify(x)).join('\n') + '\n', type: 'application/x-ndjson' };
-  if (body instanceof TextBody) return { payload: body.text, type: 'text/plain; charset=utf-8' };
-  return { payload: JSON.stringify(body), type: 'application/json' };
-}
-
-/** An answer as the clients read it: 401 is the token's refusal (DirectorUnavailable), a JSON
- * body is parsed, anything else is kept as text. */
-export function readAnswer(base: string, status: number, contentType: string | undefined, text: string): ApiResponse {
-  if (status === 401)
-    throw new DirectorUnavailable(`the Fulcrum director at ${base} wants a valid token (set FULCRUM_TOKEN or FULCRUM_TOKEN_FILE)`);
-  let parsed: unknown = text;
-  if ((contentType ?? '').includes('json') && text) {
-    try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-  }
-  return { status, body: parsed };
 }
 
 /** The director named by the environment. The token is read on the first request, so

@@ -2,7 +2,7 @@
 // exit status come back; what only the client has is asked for instead of guessed (standard
 // input: 409 needs "stdin"; a host or port name, or a listing that would print one: 409 needs
 // "client"); its own requests go through the API with the caller's token. The director behind
-// the app is a stand-in with no dataplane and the table given.
+// the app is a stand-in with no dataplane and the table given; the app listens on loopback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildApi } from '../../src/api/app';
@@ -23,9 +23,11 @@ function standIn(services: Array<{ protocol: string; address: string; port: numb
 async function withApp(daemon: Daemon, f: (run: (body: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: any }>) => Promise<void>) {
   const api = await buildApi({ daemon, token: TOKEN });
   try {
+    // its requests go to its own socket
+    const base = await api.listen({ host: '127.0.0.1', port: 0 });
     await f(async (body, headers = auth) => {
-      const r = await api.inject({ method: 'POST', url: '/v1/ipvsadm', headers, payload: body as object });
-      return { status: r.statusCode, json: r.json() };
+      const r = await fetch(`${base}/v1/ipvsadm`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: await r.json() };
     });
   } finally {
     await api.close();

@@ -1,7 +1,7 @@
 // POST /v1/ipvsadm: one fvsadm invocation run on the director, so the native fvsadm
 // (native/fvsadm/) costs a process start and one request instead of Node's start. There is one
 // ipvsadm language: the director runs the same runFvsadm as the JS fvsadm, its API being this
-// app reached in-process with the caller's own token (inject_client.ts), so auth, the
+// app reached on its own socket with the caller's own token (self_client.ts), so auth, the
 // file-only rule and every check are those of the routes it calls. The client's machine keeps
 // what is its own: standard input is read only when the command asks for it (answered 409
 // {needs:"stdin"}, the client sends it), and names (a host, a port name, a listing without -n
@@ -11,7 +11,7 @@ import { Type } from '@sinclair/typebox';
 import { runFvsadm, type FvsadmEnv } from '../../ipvsadm/run';
 import { NamesNeeded, noHostLookup, noReverseHost, noServices } from '../client_names';
 import { ApiError } from '../errors';
-import { injectClient } from '../inject_client';
+import { selfClient } from '../self_client';
 
 /** The command needs what only the client has. */
 class Needs extends Error {
@@ -29,7 +29,8 @@ const Outcome = Type.Object({ stdout: Type.String(), stderr: Type.String(), exit
 export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
   app.post('/v1/ipvsadm', {
     bodyLimit,
-    // The writes it makes go through their own routes and are logged there.
+    // Logged below when it wrote, with the caller and the command (its writes reach their
+    // routes from loopback), not for every listing.
     config: { loggedAsWrite: false },
     schema: {
       tags: ['config'],
@@ -41,12 +42,13 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
     },
   }, async (req) => {
     const { argv, program = 'fvsadm', stdin } = req.body;
-    const inner = injectClient(app, req);
-    let stdout = '', stderr = '';
+    const inner = selfClient(app, req);
+    let stdout = '', stderr = '', wrote = false;
     const env: FvsadmEnv = {
       program,
       api: {
         async request(method, path, body) {
+          wrote ||= method !== 'GET';
           const r = await inner.request(method, path, body);
           // -R is answered here only when POST /v1/restore answers it whole: the line-by-line
           // run it hands back could need a name after its writes, when the client could no
@@ -64,6 +66,7 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
     };
     try {
       const exit = await runFvsadm(argv, env);
+      if (wrote) req.log.info({ argv, exit, remote: req.ip, token: req.headers.authorization !== undefined }, 'fvsadm on the director');
       return { stdout, stderr, exit };
     } catch (e) {
       if (e instanceof Needs) throw needs(e.what);
