@@ -53,7 +53,7 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
           // -R is answered here only when POST /v1/restore answers it whole: the line-by-line
           // run it hands back could need a name after its writes, when the client could no
           // longer take the command over.
-          if (path.startsWith('/v1/restore') && r.status === 200 && (r.body as { fallback?: string }).fallback) throw new Needs('client');
+          if (path.startsWith('/v1/restore') && r.status === 200 && (r.body as { fallback?: string } | null)?.fallback) throw new Needs('client');
           return r;
         },
       },
