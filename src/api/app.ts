@@ -17,12 +17,20 @@ import { authorizer } from './auth';
 import { ApiError, readablePath } from './errors';
 import { batchRoutes } from './routes/batch';
 import { configRoutes } from './routes/config';
+import { ipvsadmRoutes } from './routes/ipvsadm';
 import { metricsRoutes } from './routes/metrics';
 import { probeRoutes } from './routes/probes';
 import { serviceRoutes } from './routes/services';
 import { statusRoutes } from './routes/status';
 import { trafficRoutes } from './routes/traffic';
 import { uiRoutes } from './routes/ui';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: a POST that changes nothing itself, not logged as a write (its own writes are). */
+    loggedAsWrite?: boolean;
+  }
+}
 
 export interface ApiOptions {
   daemon: Daemon;
@@ -114,7 +122,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   });
   // Every write is logged once: who (address, whether it carried a token), what, and the result.
   app.addHook('onResponse', async (req, reply) => {
-    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS' || req.routeOptions.config?.loggedAsWrite === false) return;
     const o = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10,
       remote: req.ip, token: req.headers.authorization !== undefined,
       ...((reply as unknown as { fulcrumError?: string }).fulcrumError ? { error: (reply as unknown as { fulcrumError?: string }).fulcrumError } : {}) };
@@ -142,6 +150,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(batchRoutes(opts.daemon, restoreLimit));
   await app.register(trafficRoutes(opts.daemon));
   await app.register(configRoutes(opts.daemon, restoreLimit));
+  await app.register(ipvsadmRoutes(restoreLimit));
   await app.register(statusRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon));
   await app.register(probeRoutes(opts.daemon));

@@ -9,9 +9,10 @@
 // (a listing, -Z) is answered with `fallback`, and fvsadm runs the restore itself.
 import type { Daemon } from '../control/daemon';
 import { breathe } from '../control/slices';
-import { NeedsLookup, parseArgsNow, type KnownHosts, type ParseEnv, type ParseFailure, type ParseResult, type ServicesDb } from '../ipvsadm/args';
+import { NeedsLookup, parseArgsNow, type KnownHosts, type ParseEnv, type ParseFailure, type ParseResult } from '../ipvsadm/args';
 import { restoreLineIter } from '../ipvsadm/restore';
 import { planLine, type Outcome } from '../ipvsadm/run';
+import { NamesNeeded, noHostLookup, noServices } from './client_names';
 import { ApiError } from './errors';
 import { applyOp } from './routes/batch';
 
@@ -21,12 +22,6 @@ export type RestoreAnswer =
    * ipvsadm's: the last line's status. -h or -v on a line ended the input there (`end`). */
   | { exit: number; outputs: Array<{ line: number; stdout?: string; stderr?: string }>; end?: 'help' | 'version' };
 
-/** The input names a host or a port: the client resolves it, not the director. */
-class NamesNeeded extends Error {}
-const noNames: ServicesDb = {
-  portOf: () => { throw new NamesNeeded(); },
-  nameOf: () => { throw new NamesNeeded(); },
-};
 /** Handed back to the client; the draft is dropped. */
 class Fallback extends Error {
   constructor(readonly why: 'names' | 'line-by-line') { super(why); }
@@ -43,7 +38,7 @@ class LineRefused extends Error {
  * the input is still all or nothing, as when every line was parsed first.
  */
 export async function restoreText(daemon: Daemon, text: string, program: string): Promise<RestoreAnswer> {
-  const env: ParseEnv = { program, lookupHost: async () => { throw new NamesNeeded(); }, services: noNames, readingStdin: true };
+  const env: ParseEnv = { program, lookupHost: noHostLookup, services: noServices, readingStdin: true };
   const known: KnownHosts = new Map();
   const ctx = { localAddresses: daemon.state.staticCfg.localAddresses };
   try {

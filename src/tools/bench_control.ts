@@ -1,7 +1,9 @@
 // `fulcrum bench control [--json] [--services N] [--servers M] [--changes K]`: the control
 // plane at a large site's size. A real director (`fulcrum serve`, real dataplane on net_null
 // ports that receive nothing: `no-rx=1`) is driven from outside as an operator would drive it:
-//   fvsadm_ms         one `fvsadm -Ln` against the still-empty director (median of 20 runs);
+//   fvsadm_ms         one `fvsadm -Ln` against the still-empty director (median of 20 runs), as
+//                     installed: the native client (build/native/Release/fvsadm); beside it
+//                     the JS fvsadm's (fvsadm_js_ms) and `node -e 0` (node_start_ms);
 //   restore_s         `fvsadm -R` of the N×(M+1)-line `-S` text, applied as one change;
 //   change_ms_*       single weight changes end to end (API PATCH, acknowledged = live in every
 //                     worker and persisted), p50/p99 over K; fvsadm -e the same, over K/10;
@@ -21,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const root = path.resolve(__dirname, '../../..');
 const fulcrumJs = path.join(root, 'bin/fulcrum.js');
 const fvsadmJs = path.join(root, 'bin/fvsadm.js');
+const fvsadmNative = path.join(root, 'build/native/Release/fvsadm');
 
 interface Opts { json: boolean; services: number; servers: number; changes: number; port: number }
 
@@ -108,9 +111,13 @@ async function loopLagMaxMs(base: string): Promise<number> {
   return m ? Number(m[1]) * 1000 : NaN;
 }
 
-function runFvsadm(base: string, args: string[], input?: string): { ms: number; status: number | null; stderr: string } {
+/** `fvsadm` as installed (the native client), or the JS one. */
+const fvsadmCommand = (args: string[], js = false): [string, string[]] => (js ? [process.execPath, [fvsadmJs, ...args]] : [fvsadmNative, args]);
+
+function runFvsadm(base: string, args: string[], js = false): { ms: number; status: number | null; stderr: string } {
   const t = performance.now();
-  const r = spawnSync(process.execPath, [fvsadmJs, ...args], { input, encoding: 'utf8', env: { ...process.env, FULCRUM_API: base }, maxBuffer: 1 << 30 });
+  const [cmd, argv] = fvsadmCommand(args, js);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, FULCRUM_API: base }, maxBuffer: 1 << 30 });
   return { ms: performance.now() - t, status: r.status, stderr: r.stderr };
 }
 
@@ -120,6 +127,10 @@ export async function runControlBench(args: string[]): Promise<number> {
     o = parse(args);
   } catch (e) {
     process.stderr.write(`fulcrum bench control: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!fs.existsSync(fvsadmNative)) {
+    process.stderr.write(`fulcrum bench control: ${fvsadmNative} is missing: build first (npm run build)\n`);
     return 2;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-control-'));
@@ -158,13 +169,17 @@ export async function runControlBench(args: string[]): Promise<number> {
     res.fdatasync_ms_p99 = r1(pct(fsyncs, 0.99));
     say(`baseline: a small append + fdatasync in the state directory's file system: p50 ${res.fdatasync_ms_p50} ms, p99 ${res.fdatasync_ms_p99} ms`);
 
-    const fv: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const r = runFvsadm(base, ['-Ln']);
-      if (r.status !== 0) throw new Error(`fvsadm -Ln failed: ${r.stderr}`);
-      fv.push(r.ms);
-    }
-    res.fvsadm_ms = r1(pct(fv, 0.5));
+    const medianList = (js: boolean) => {
+      const fv: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = runFvsadm(base, ['-Ln'], js);
+        if (r.status !== 0) throw new Error(`fvsadm -Ln failed: ${r.stderr}`);
+        fv.push(r.ms);
+      }
+      return r1(pct(fv, 0.5));
+    };
+    res.fvsadm_ms = medianList(false);
+    res.fvsadm_js_ms = medianList(true);
     const nodeStart: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t = performance.now();
@@ -172,7 +187,7 @@ export async function runControlBench(args: string[]): Promise<number> {
       nodeStart.push(performance.now() - t);
     }
     res.node_start_ms = r1(pct(nodeStart, 0.5));
-    say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (median of 20; goal <= 60); node -e 0 alone: ${res.node_start_ms} ms`);
+    say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (as installed, native; median of 20; goal <= 60); the JS fvsadm: ${res.fvsadm_js_ms} ms; node -e 0 alone: ${res.node_start_ms} ms`);
 
     const text = saveText(o);
     await loopLagMaxMs(base);
@@ -180,7 +195,8 @@ export async function runControlBench(args: string[]): Promise<number> {
     const restoring = new Promise<void>((resolve) => {
       // In a child process of its own, so the probe below runs meanwhile.
       const t = performance.now();
-      const c = spawn(process.execPath, [fvsadmJs, '-R'], { env: { ...process.env, FULCRUM_API: base }, stdio: ['pipe', 'ignore', 'pipe'] });
+      const [cmd, argv] = fvsadmCommand(['-R']);
+      const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: ['pipe', 'ignore', 'pipe'] });
       let err = '';
       c.stderr.on('data', (d: Buffer) => { err += d; });
       c.on('exit', (status) => { restore = { ms: performance.now() - t, status, stderr: err }; resolve(); });
@@ -219,7 +235,7 @@ export async function runControlBench(args: string[]): Promise<number> {
     }
     res.fvsadm_change_ms_p50 = r1(pct(cli, 0.5));
     res.fvsadm_change_ms_p99 = r1(pct(cli, 0.99));
-    say(`weight change with fvsadm -e (a process each): p50 ${res.fvsadm_change_ms_p50} ms, p99 ${res.fvsadm_change_ms_p99} ms`);
+    say(`weight change with fvsadm -e (native, a process each): p50 ${res.fvsadm_change_ms_p50} ms, p99 ${res.fvsadm_change_ms_p99} ms`);
 
     // 100 changes a second for 5 s, as health checks changing weights would make them.
     await loopLagMaxMs(base);

@@ -1,7 +1,9 @@
 // The Debian package as an operator installs it: built by `npm run package`, installed with
 // apt into a fresh Debian 12 root (debootstrap, Debian's own Node.js), its shipped config
 // passes `fulcrum check`, the systemd unit's own ExecStart line starts a director on the
-// shipped net_null ports (in a namespace of its own), and fvsadm talks to it.
+// shipped net_null ports (in a namespace of its own), and fvsadm talks to it: the native
+// /usr/sbin/fvsadm on its own (no node on its PATH), and through the JS fvsadm it hands a host
+// name to (/usr/lib/fulcrum/bin/fvsadm.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -30,6 +32,7 @@ test('the package installs into a fresh Debian 12 root; its config checks, its u
     assert.match(path.basename(deb), /^fulcrum_[\d.]+_[a-z0-9]+\.deb$/);
     const info = run('dpkg-deb', ['-f', deb, 'Depends']).stdout;
     assert.match(info, /nodejs \(>= 18\)/);
+    assert.match(info, /libc6 \(>= 2\.32\)/);
     assert.match(info, /librte-eal23/);
     assert.doesNotMatch(info, /nginx|haproxy|wrk|tcpdump|clang|gtest/, 'runtime dependencies only');
 
@@ -65,10 +68,19 @@ test('the package installs into a fresh Debian 12 root; its config checks, its u
     for (let i = 0; i < 300 && !/services applied; ready/.test(out); i++) await sleep(100);
     assert.match(out, /services applied; ready/);
     const fv = (cmd: string) => run('ip', ['netns', 'exec', NS, 'chroot', rootfs, 'sh', '-c', cmd]);
-    assert.equal(fv('fvsadm -A -t 198.18.0.100:80 -s rr && fvsadm -a -t 198.18.0.100:80 -r 198.19.0.11:80 -m').status, 0);
-    const listing = fv('fvsadm -Ln');
+    // /usr/sbin/fvsadm is the native client; with no node on PATH it can only be answering itself
+    assert.equal(fs.readFileSync(path.join(rootfs, 'usr/sbin/fvsadm')).subarray(0, 4).toString('latin1'), '\x7fELF');
+    const alone = fv('PATH=/nonexistent; /usr/sbin/fvsadm -A -t 198.18.0.100:80 -s rr && /usr/sbin/fvsadm -a -t 198.18.0.100:80 -r 198.19.0.11:80 -m');
+    assert.equal(alone.status, 0, alone.stderr);
+    // a host name is this machine's to resolve: handed to the JS fvsadm
+    fs.appendFileSync(path.join(rootfs, 'etc/hosts'), '198.19.0.12 fulcrum-test-rs\n');
+    const named = fv('fvsadm -a -t 198.18.0.100:80 -r fulcrum-test-rs:80 -m -w 2');
+    assert.equal(named.status, 0, named.stderr);
+    const listing = fv('PATH=/nonexistent; /usr/sbin/fvsadm -Ln');
     assert.equal(listing.status, 0, listing.stderr);
-    assert.match(listing.stdout, /^TCP {2}198\.18\.0\.100:80 rr\n {2}-> 198\.19\.0\.11:80 +Masq +1 /m);
+    assert.match(listing.stdout, /^TCP {2}198\.18\.0\.100:80 rr\n {2}-> 198\.19\.0\.1[12]:80 /m);
+    assert.match(listing.stdout, /^ {2}-> 198\.19\.0\.11:80 +Masq +1 /m);
+    assert.match(listing.stdout, /^ {2}-> 198\.19\.0\.12:80 +Masq +2 /m);
     // (the host's curl in the director's namespace: the package does not need one)
     assert.equal(run('ip', ['netns', 'exec', NS, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:9390/readyz']).stdout, '200');
     // the /ui dashboard: its own files and uPlot's, from the package's production node_modules
