@@ -140,14 +140,14 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
     }
     case 'add-server': case 'edit-server': {
       if (c.service.af === 6 || c.server.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
-      let cur: ApiService | undefined;
-      if (c.cmd === 'edit-server' || c.lThreshold > c.uThreshold) {
+      // An edit is one PUT (its 404 says which part is missing); only a bad threshold pair
+      // asks first, since the kernel answers ESRCH for a missing service before ERANGE.
+      if (c.lThreshold > c.uThreshold) {
         const got = await getService(ctx, c.service);
         if (isResponse(got)) return writeRefused(op, got);
         if (!got) return refused(op, ERRNO.ESRCH);
-        cur = got;
+        return refused(op, ERRNO.ERANGE);
       }
-      if (c.lThreshold > c.uThreshold) return refused(op, ERRNO.ERANGE);
       if (c.tunnel && c.tunnel.type !== 'ipip')
         return refused(op, ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`);
       const body = serverBody(c);
@@ -158,11 +158,11 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
         if (r.status === 409) return refused(op, ERRNO.EEXIST);
         return writeRefused(op, r);
       }
-      const old = (cur!.realServers ?? []).find((x) => x.address === c.server.address && (x.port ?? cur!.port ?? 0) === c.server.port);
-      if (!old) return refused(op, ERRNO.ENOENT);
       const r = await ctx.api.request('PUT', serverPath(c.service, c.server), body);
       if (r.status === 200) return done();
-      if (r.status === 404) return refused(op, ERRNO.ENOENT);
+      // The answer names what is missing: the service (ESRCH, looked for first, as the kernel
+      // does) or the real server in it (ENOENT).
+      if (r.status === 404) return refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH);
       return writeRefused(op, r);
     }
     case 'delete-server': {

@@ -74,6 +74,18 @@ test('-e replaces weight, method and thresholds and keeps the server\'s own chec
   assert.deepEqual([r.weight, r.method, r.healthChecks], [7, 'nat', [{ type: 'tcp' }]]);
 });
 
+test('-e of a real server or service that is not there is refused as the kernel refuses it', async () => {
+  const d = directorWithChecks();
+  assert.deepEqual(await fvsadm(d, ['-e', '-t', '10.0.0.1:80', '-r', '192.168.1.99', '-m', '-w', '7']),
+    { stdout: '', stderr: 'No such destination\n', exit: 255 });
+  assert.deepEqual(await fvsadm(d, ['-e', '-t', '10.0.0.9:80', '-r', '192.168.1.10', '-m', '-w', '7']),
+    { stdout: '', stderr: 'Service not defined\n', exit: 255 });
+  assert.deepEqual(await fvsadm(d, ['-e', '-t', '10.0.0.9:80', '-r', '192.168.1.10', '-x', '5', '-y', '10']),
+    { stdout: '', stderr: 'Service not defined\n', exit: 255 }, 'a missing service before a bad threshold pair');
+  assert.deepEqual(await fvsadm(d, ['-e', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-x', '5', '-y', '10']),
+    { stdout: '', stderr: 'Numerical result out of range\n', exit: 255 }, 'then the pair');
+});
+
 test('what the director cannot do is refused as the kernel would, saying why', async () => {
   const d = directorWithChecks();
   assert.deepEqual(await fvsadm(d, ['-A', '-t', '10.0.0.2:80', '--pe', 'sip']),
