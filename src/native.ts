@@ -128,7 +128,25 @@ export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
+/** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the
+ * sockets; a connection made is reset at once. It keeps the process alive only after ref(). */
+export interface NativeTcpProber {
+  /** Starts probes, four words each: id, IPv4 address as a host-order number, port 1..65535,
+   * timeout ms 1..86,400,000; throws naming the first bad one, starting none. */
+  start(probes: Uint32Array): void;
+  /** Those probes end without an outcome; their sockets close. */
+  abort(ids: Uint32Array): void;
+  /** Every probe in flight ends without an outcome and the thread stops; start() throws after. */
+  close(): void;
+  /** From now on its probes keep the event loop alive (as sockets do), until unref(). */
+  ref(): void;
+  unref(): void;
+}
+
 export interface NativeAddon {
+  /** new TcpProber(onOutcomes): onOutcomes gets what finished, two words each: the id, then 0
+   * (connected), -1 (no answer within the timeout) or the errno of the failure. */
+  TcpProber: new (onOutcomes: (outcomes: Int32Array) => void) => NativeTcpProber;
   version(): string;
   /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
   start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;

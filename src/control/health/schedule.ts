@@ -2,9 +2,11 @@
 // times (not a timer per check), a FIFO of checks that are due, and at most maxInFlight of them
 // running at once — the rest wait their turn rather than opening a socket each. Starts are
 // handed out in batches of startsPerTurn per event loop turn, so a crowd of due checks never
-// holds the loop for long. It records how late each check started (its schedule lag), the
-// figure that says whether the monitor keeps up. What a check does and what its result means
-// live in checkers.ts and monitor.ts.
+// holds the loop for long. Due checks start strictly in the order they fell due, so when the
+// host cannot keep up every check runs equally late rather than some never. It records how
+// late each check started (its schedule lag), the figure that says whether the monitor keeps
+// up. A start is a plain callback with a shared `done`: at 20,000 a second, no promise or
+// closure per check. What a check does and what its result means live in monitor.ts.
 
 /** What the scheduler keeps on each job; the caller's object carries these fields. */
 export interface Job {
@@ -48,10 +50,17 @@ export class CheckScheduler<J extends Job> {
   private readonly late = new Uint32Array(LATE_BUCKETS + 1);
   private lateMax = 0;
 
+  /** `start` begins a job and calls `done` once when it has finished (or was cancelled). */
   constructor(
-    private readonly start: (job: J) => Promise<void>,
+    private readonly start: (job: J, done: () => void) => void,
     private readonly opts: { maxInFlight: number; startsPerTurn: number },
   ) {}
+
+  /** A slot is free again; what waits for one starts on the next turn. */
+  private readonly done = () => {
+    this.inFlight--;
+    if (this.head < this.ready.length) this.pumpLater();
+  };
 
   /** Schedules job to start at `due` (performance.now() ms); it must not be scheduled already. */
   at(job: J, due: number): void {
@@ -153,11 +162,7 @@ export class CheckScheduler<J extends Job> {
       const lateness = Math.max(0, performance.now() - j.due);
       this.late[Math.min(LATE_BUCKETS, Math.floor(lateness))]++;
       if (lateness > this.lateMax) this.lateMax = lateness;
-      const done = () => {
-        this.inFlight--;
-        if (this.head < this.ready.length) this.pumpLater();
-      };
-      this.start(j).then(done, done);
+      this.start(j, this.done);
     }
     // Drop what has started from the front now and then, so the array does not grow forever.
     if (this.head > 1024 && this.head * 2 > this.ready.length) {
