@@ -202,6 +202,16 @@ export function nativeAddon(): NativeAddon {
 /** The packet core's demo (`fulcrum demo --core`): a module of its own, not part of the director's addon. */
 export interface DemoAddon {
   coreDemo(options: CoreDemoOptions): CoreDemoResult;
+  /** new LoopbackListeners(count): TCP listeners on 127.0.0.1 ports (an accept thread closes
+   * every connection at once), the simulated real servers of `fulcrum bench health`. */
+  LoopbackListeners: new (count: number) => LoopbackListeners;
+}
+
+export interface LoopbackListeners {
+  readonly ports: number[];
+  /** Connections accepted so far. */
+  accepted(): number;
+  close(): void;
 }
 
 let cachedDemo: DemoAddon | undefined;
