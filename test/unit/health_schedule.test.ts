@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckScheduler, type Job } from '../../src/control/health/schedule';
 
 interface TestJob extends Job { name: string }
-const job = (name: string): TestJob => ({ name, due: 0, heapIndex: -1, cancelled: false });
+const job = (name: string): TestJob => ({ name, due: 0, where: -1, index: -1, cancelled: false });
 
 async function until(what: string, ok: () => boolean, ms = 2000) {
   const t0 = Date.now();
@@ -123,4 +123,27 @@ test('when the slots cannot keep up, every job runs equally late rather than som
   assert.ok(Math.min(...counts) >= 3, `runs per job: ${counts}`);
   assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `runs per job: ${counts}`);
   assert.ok(s.status().lateMs.p50 > interval, 'they did run late');
+});
+
+test('jobs due beyond the wheel wait in the heap and start in order with the near ones; cancel works in both', async () => {
+  // A wheel of 16 ms: everything after that starts from the heap.
+  const started: Array<{ name: string; late: number }> = [];
+  const s = new CheckScheduler<TestJob>((j, done) => {
+    started.push({ name: j.name, late: performance.now() - j.due });
+    done();
+  }, { maxInFlight: 100, startsPerTurn: 100, wheelSlots: 16 });
+  const t0 = performance.now();
+  const plan = [['far3', 150], ['near1', 5], ['far1', 40], ['gone-far', 60], ['far2', 90], ['near2', 10], ['gone-near', 12]] as const;
+  const jobs = new Map(plan.map(([name]) => [name, job(name)]));
+  for (const [name, at] of plan) s.at(jobs.get(name)!, t0 + at);
+  assert.equal(s.status().waiting, 7);
+  s.cancel(jobs.get('gone-far')!);
+  s.cancel(jobs.get('gone-near')!);
+  assert.equal(s.status().waiting, 5);
+  await until('all started', () => started.length === 5);
+  assert.deepEqual(started.map((x) => x.name), ['near1', 'near2', 'far1', 'far2', 'far3']);
+  assert.ok(started.every((x) => x.late >= -1 && x.late < 50), JSON.stringify(started));
+  await sleep(30);
+  assert.equal(s.status().started, 5, 'the cancelled ones never start');
+  assert.throws(() => new CheckScheduler<TestJob>(() => {}, { maxInFlight: 1, startsPerTurn: 1, wheelSlots: 100 }), /power of two/);
 });

@@ -251,7 +251,7 @@ export class HealthMonitor {
     const found = bySig.get(target);
     if (found) return found;
     const p: Probe = { signature, target, address, port, loops: [], up: true, sinceMs: Date.now(), stopped: false, users: new Set() };
-    p.loops = checks.map((check) => ({ probe: p, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
+    p.loops = checks.map((check) => ({ probe: p, check, up: true, successes: 0, failures: 0, last: null, due: 0, where: -1, index: -1, cancelled: false }));
     bySig.set(target, p);
     fresh.push(p);
     return p;
