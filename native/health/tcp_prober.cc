@@ -84,24 +84,21 @@ TcpProber::~TcpProber() {
 }
 
 void TcpProber::submit(const TcpProbe* probes, size_t n) {
-  if (n == 0) return;
-  bool ring;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    incoming_.insert(incoming_.end(), probes, probes + n);
-    ring = !rung_;
-    rung_ = true;
-  }
-  uint64_t one = 1;
-  if (ring) (void)!write(wake_, &one, sizeof one);
+  if (n) hand_over([&] { incoming_.insert(incoming_.end(), probes, probes + n); });
 }
 
 void TcpProber::abort(const uint32_t* ids, size_t n) {
-  if (n == 0) return;
+  if (n) hand_over([&] { aborting_.insert(aborting_.end(), ids, ids + n); });
+}
+
+// Adds (under the lock) to what the thread takes on its next round, and wakes it unless a
+// wake-up is already on its way.
+template <typename Add>
+void TcpProber::hand_over(Add add) {
   bool ring;
   {
     std::lock_guard<std::mutex> g(mu_);
-    aborting_.insert(aborting_.end(), ids, ids + n);
+    add();
     ring = !rung_;
     rung_ = true;
   }

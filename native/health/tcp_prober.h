@@ -63,6 +63,8 @@ class TcpProber {
     uint64_t deadline_us = 0;
   };
 
+  template <typename Add>
+  void hand_over(Add add);
   void run();
   void start(const TcpProbe& p, uint64_t now);
   void finish(uint32_t slot, int32_t status);

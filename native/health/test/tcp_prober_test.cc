@@ -60,6 +60,12 @@ struct Listener {
   int accept_one() { return ::accept(fd, nullptr, nullptr); }
 };
 
+// A port of 127.0.0.1 that nothing listens on (it did a moment ago).
+uint16_t closed_port() {
+  Listener l(16);
+  return l.port;
+}
+
 // A listener that takes no connection: one fills its queue (backlog 0), the rest go unanswered.
 struct Silent {
   Listener l{0};
@@ -128,11 +134,8 @@ TEST(TcpProber, ListeningPortIsConnectedAndTheConnectionResetAtOnce) {
 }
 
 TEST(TcpProber, ClosedPortIsRefused) {
-  Listener l(16);
-  uint16_t port = l.port;
-  l.close();
   Owner o;
-  o.submit(1, port);
+  o.submit(1, closed_port());
   ASSERT_TRUE(o.wait_for(1));
   EXPECT_EQ(o.got[1].status, ECONNREFUSED);
 }
@@ -180,9 +183,7 @@ TEST(TcpProber, AbortEndsAProbeWithoutAnOutcome) {
 
 TEST(TcpProber, ThousandsAtOnceAllComeBack) {
   Listener l(4096);
-  Listener gone(16);
-  uint16_t closed = gone.port;
-  gone.close();
+  uint16_t closed = closed_port();
   std::atomic<bool> stop{false};
   // Accepting as they come, so the listener's queue never fills.
   std::thread acceptor([&] {
@@ -207,9 +208,7 @@ TEST(TcpProber, ThousandsAtOnceAllComeBack) {
 }
 
 TEST(TcpProber, OneNotificationUntilTheOwnerTakes) {
-  Listener l(16);
-  uint16_t closed = l.port;
-  l.close();
+  uint16_t closed = closed_port();
   Owner o;
   o.submit(1, closed);
   ASSERT_TRUE(o.wait_for(1));

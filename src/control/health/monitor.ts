@@ -13,7 +13,8 @@
 // same pool behind several ports) share one probe — its check loops and its up/down state —
 // which runs while one service still uses it; each service applies that state to its own
 // weights and quorum. When checks run is schedule.ts's (one timer, a bounded number in
-// flight); where they run, pool.ts's (a check thread by default).
+// flight); where they run, tcp_checker.ts's for TCP (the addon's thread) and pool.ts's for
+// the others (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
 import { runCheck, type CheckResult } from './checkers';
@@ -144,8 +145,9 @@ export interface HealthMonitorOptions {
   maxInFlight?: number;
   /** Most checks started in one event loop turn; default 200. */
   startsPerTurn?: number;
-  /** Threads that run the checks (their sockets and callbacks) off this thread, so thousands
-   * of checks a second do not stall it; default 1; 0 runs them here. */
+  /** Threads that run the checks other than TCP (their sockets, processes and callbacks) off
+   * this thread, so thousands of checks a second do not stall it; default 1; 0 runs them here.
+   * TCP checks always run on the addon's thread (tcp_checker.ts). */
   checkThreads?: number;
   /** Decides whether a check may leave towards an address (egress.ts): a refused one is a
    * failed check with the reason, and nothing is sent. Command checks are the operator's. */
