@@ -369,8 +369,11 @@ export class HealthMonitor {
     const started = performance.now();
     const finish = (result: CheckResult) => {
       loop.cancel = undefined;
-      if (!p.stopped) this.record(loop, result, performance.now() - started);
-      done();
+      try {
+        if (!p.stopped) this.record(loop, result, performance.now() - started);
+      } finally {
+        done();
+      }
     };
     try {
       if (c.type === 'command' && !this.allowCommands)

@@ -139,12 +139,19 @@ export class TcpChecker {
   }
 
   private outcomes(o: Int32Array) {
+    // One caller's exception must not lose the other checks of the batch: it is thrown after.
+    let failure: unknown;
     for (let i = 0; i < o.length; i += 2) {
       const p = this.pending.get(o[i]);
       if (!p) continue;
-      this.settle(o[i], result(p, o[i + 1]));
+      try {
+        this.settle(o[i], result(p, o[i + 1]));
+      } catch (e) {
+        failure ??= e;
+      }
     }
     this.holdWhileBusy();
+    if (failure !== undefined) throw failure;
   }
 
   private settle(id: number, r: CheckResult) {
