@@ -106,8 +106,13 @@ test('the check\'s own address and port win over the real server\'s', async (t) 
   assert.deepEqual(r, { ok: true, detail: `connected to ${LOCAL}:${port}` });
 });
 
-test('what cannot be checked is down with the reason, and nothing is sent', async (t) => {
+test('what cannot be checked is down with the reason, and nothing is sent; a later cancel changes nothing', async (t) => {
   const c = checkerFor(t);
+  const heard: CheckResult[] = [];
+  const cancel = c.run({ type: 'tcp' }, { address: LOCAL }, (r) => heard.push(r));
+  await sleep(10);
+  cancel();
+  assert.equal(heard.length, 1);
   const noPort = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp' }, { address: LOCAL }, resolve));
   assert.equal(noPort.ok, false);
   assert.match(noPort.detail, /no port to check/);

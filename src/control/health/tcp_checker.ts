@@ -2,7 +2,7 @@
 // the addon's prober (native/health/tcp_prober.h), whose thread owns the sockets and resets a
 // connection once made: the checks of a turn of the event loop go to it as one array and what
 // has finished comes back as one, so 20,000 checks a second cost this thread a few
-// microseconds each (Node's own sockets cost it tens, and more than two cores' worth here).
+// microseconds each (Node's own sockets cost tens each, more than a 2-core host has to give).
 // Results read as they did with Node's sockets: "connected to a:p", "connect to a:p: connect
 // ECONNREFUSED a:p", "no connection to a:p within 3s". Runs on the thread that owns the monitor,
 // never on a check thread (pool.ts), which would load the addon into a worker.
@@ -50,7 +50,11 @@ export class TcpChecker {
     const ep = endpoint(check, target);
     const refuse = (detail: string) => {
       let live = true;
-      queueMicrotask(() => live && done({ ok: false, detail }));
+      queueMicrotask(() => {
+        if (!live) return;
+        live = false;
+        done({ ok: false, detail });
+      });
       return () => {
         if (!live) return;
         live = false;
