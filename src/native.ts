@@ -133,7 +133,25 @@ export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
+/** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the
+ * sockets; a connection made is reset at once. It keeps the process alive only after ref(). */
+export interface NativeTcpProber {
+  /** Starts probes, four words each: id, IPv4 address as a host-order number, port 1..65535,
+   * timeout ms 1..86,400,000; throws naming the first bad one, starting none. */
+  start(probes: Uint32Array): void;
+  /** Those probes end without an outcome; their sockets close. */
+  abort(ids: Uint32Array): void;
+  /** Every probe in flight ends without an outcome and the thread stops; start() throws after. */
+  close(): void;
+  /** From now on its probes keep the event loop alive (as sockets do), until unref(). */
+  ref(): void;
+  unref(): void;
+}
+
 export interface NativeAddon {
+  /** new TcpProber(onOutcomes): onOutcomes gets what finished, two words each: the id, then 0
+   * (connected), -1 (no answer within the timeout) or the errno of the failure. */
+  TcpProber: new (onOutcomes: (outcomes: Int32Array) => void) => NativeTcpProber;
   version(): string;
   /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
   start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;
@@ -189,6 +207,16 @@ export function nativeAddon(): NativeAddon {
 /** The packet core's demo (`fulcrum demo --core`): a module of its own, not part of the director's addon. */
 export interface DemoAddon {
   coreDemo(options: CoreDemoOptions): CoreDemoResult;
+  /** new LoopbackListeners(count): TCP listeners on 127.0.0.1 ports (an accept thread closes
+   * every connection at once), the simulated real servers of `fulcrum bench health`. */
+  LoopbackListeners: new (count: number) => LoopbackListeners;
+}
+
+export interface LoopbackListeners {
+  readonly ports: number[];
+  /** Connections accepted so far. */
+  accepted(): number;
+  close(): void;
 }
 
 let cachedDemo: DemoAddon | undefined;

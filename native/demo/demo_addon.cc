@@ -1,12 +1,15 @@
-// A second, small N-API module (fulcrum_demo.node) for `fulcrum demo --core`: the packet
-// core's demo (core_demo.cc) with its options checked and its result as a JS object. Kept out
-// of the production addon: the demo links the test frame builder, which the director never
-// needs.
+// A second, small N-API module (fulcrum_demo.node) for demos and benches: the packet core's
+// demo for `fulcrum demo --core` (core_demo.cc) with its options checked and its result as a JS
+// object, and the loopback listeners `fulcrum bench health` checks (loopback_listeners.h). Kept
+// out of the production addon: the director needs neither, nor the test frame builder.
 #include <napi.h>
 
+#include <memory>
+#include <system_error>
 #include <vector>
 
 #include "core_demo.h"
+#include "loopback_listeners.h"
 
 namespace {
 
@@ -75,8 +78,52 @@ Napi::Value CoreDemo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// new LoopbackListeners(count): .ports, .accepted(), .close() — see DemoAddon in src/native.ts.
+class Listeners : public Napi::ObjectWrap<Listeners> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LoopbackListeners", {
+      InstanceMethod<&Listeners::Accepted>("accepted"),
+      InstanceMethod<&Listeners::Close>("close"),
+    });
+  }
+
+  explicit Listeners(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listeners>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "LoopbackListeners: expected a count");
+    double count = info[0].As<Napi::Number>().DoubleValue();
+    if (!(count >= 1 && count <= 10000) || count != static_cast<uint32_t>(count))
+      throw Napi::RangeError::New(env, "LoopbackListeners: the count must be an integer in 1..10000");
+    try {
+      l_ = std::make_unique<fulcrum::demo::LoopbackListeners>(static_cast<uint32_t>(count));
+    } catch (const std::system_error& e) {
+      throw Napi::Error::New(env, std::string("LoopbackListeners: ") + e.what());
+    }
+    Napi::Array ports = Napi::Array::New(env, l_->ports().size());
+    for (size_t i = 0; i < l_->ports().size(); ++i) ports.Set(static_cast<uint32_t>(i), l_->ports()[i]);
+    info.This().As<Napi::Object>().Set("ports", ports);
+  }
+
+ private:
+  // accepted(): connections accepted so far (they stay counted after close()).
+  Napi::Value Accepted(const Napi::CallbackInfo& info) {
+    if (l_) seen_ = l_->accepted();
+    return Napi::Number::New(info.Env(), static_cast<double>(seen_));
+  }
+  // close(): the ports close; accepted() keeps its last count.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (l_) seen_ = l_->accepted();
+    l_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<fulcrum::demo::LoopbackListeners> l_;
+  uint64_t seen_ = 0;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("coreDemo", Napi::Function::New(env, CoreDemo));
+  exports.Set("LoopbackListeners", Listeners::Define(env));
   return exports;
 }
 

@@ -47,10 +47,11 @@ Commands:
                            latency, event-loop stalls, listings and /metrics. --json prints one
                            JSON object as the last line.
   bench health [--seconds S] [--services N] [--per-service M] [--interval I]
-              [--max-in-flight K] [--check-threads T]
+              [--max-in-flight K]
                            Benchmark the health monitor: 10,000 services x 10 real servers of
-                           TCP checks every 5 s against listeners on 127.0.0.1; prints checks/s,
-                           schedule drift, checks in flight and event-loop stalls as JSON.
+                           TCP checks every 5 s against listeners on 127.0.0.1; prints checks/s
+                           against the bare connect rate, schedule drift, checks in flight and
+                           event-loop stalls as JSON.
   import-keepalived FILE [-o OUT]
                            Translate the LVS part of a keepalived.conf (virtual and real servers,
                            checkers) into a Fulcrum config; what cannot be translated is listed

@@ -169,7 +169,8 @@ export const ConfigSchema = Type.Object({
   healthChecking: Type.Optional(Type.Object({
     /** Most checks running at once; due checks beyond it wait their turn. */
     maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1000 })),
-    /** Threads running the checks' sockets off the control thread; 0 runs them on it. */
+    /** Threads running the checks other than TCP (HTTP, UDP, DNS, command, agent) off the
+     * control thread; 0 runs them on it. TCP checks have the addon's own thread. */
     checkThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, default: 1 })),
   }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({

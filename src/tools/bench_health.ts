@@ -3,20 +3,20 @@
 // checks per second, how late checks started against their schedule (p50/p99/max, as a share
 // of the interval), the most checks in flight, the longest event loop stall and the cost of
 // starting the whole table — and asserts nothing: timings are figures, not tests.
-// The listeners run in a worker thread, so their work does not count as the monitor's stalls.
-// First it measures this machine's ceiling: bare connect-and-close at the same concurrency,
-// with no monitor, so the monitor's rate can be read against what the host allows (on loopback
-// the kernel work of both ends is charged to the checking process).
+// The listeners are the demo module's (an epoll thread that accepts and closes), so what is
+// measured is the monitor, not simulated servers written in Node.
+// First it measures this machine's ceiling: bare connect-and-reset through the addon's TCP
+// prober, as the checks connect, at the same concurrency, with no monitor, so the monitor's
+// rate can be read against what the host allows (on loopback the kernel work of both ends is
+// charged to this process).
 // Everything is on 127.0.0.1: the services' and real servers' addresses are names only and are
 // never contacted (the check's address sends every probe to the listeners).
 // Run: fulcrum bench health [--seconds 25] [--services 10000]
 //   [--per-service 10] [--interval 5] [--listeners 250] [--max-in-flight 1000] [--ceiling-seconds 5]
-//   [--check-threads 1]
-import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import type { ServiceConfig } from '../control/config_schema';
 import { HealthMonitor } from '../control/health/monitor';
+import { demoAddon, nativeAddon } from '../native';
 
 export interface HealthBenchOptions {
   services?: number;
@@ -28,8 +28,6 @@ export interface HealthBenchOptions {
   /** TCP listeners on 127.0.0.1 that the real servers share. */
   listeners?: number;
   maxInFlight?: number;
-  /** Threads running the checks (HealthMonitorOptions.checkThreads); 0 runs them on this one. */
-  checkThreads?: number;
   /** How long to measure bare connects first, seconds; 0 skips it. */
   ceilingSeconds?: number;
 }
@@ -45,12 +43,11 @@ export interface HealthBenchResult {
   checksPerSecond: number;
   /** What 100% of the table at this interval asks for. */
   checksPerSecondWanted: number;
-  /** Bare connect-and-close per second at the same concurrency, without the monitor. */
+  /** Bare connect-and-reset per second through the TCP prober at the same concurrency, without the monitor. */
   bareConnectsPerSecond: number | null;
   driftPercentOfInterval: { p50: number; p99: number; max: number };
   maxInFlight: number;
   maxInFlightLimit: number;
-  checkThreads: number;
   eventLoopMaxStallMs: number;
   eventLoopP99Ms: number;
   startupMs: number;
@@ -59,61 +56,31 @@ export interface HealthBenchResult {
   onChangeCalls: number;
 }
 
-// The listeners: each closes a connection when the checker does.
-const LISTENERS = `
-const net = require('node:net');
-const { parentPort, workerData } = require('node:worker_threads');
-let accepted = 0;
-const servers = [];
-let ready = 0;
-const ports = [];
-for (let i = 0; i < workerData.count; i++) {
-  const srv = net.createServer((s) => {
-    accepted++;
-    s.on('error', () => {});
-    s.on('end', () => s.destroy());
-    s.resume();
-  });
-  srv.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-    ports[i] = srv.address().port;
-    if (++ready === workerData.count) parentPort.postMessage({ ports });
-  });
-  servers.push(srv);
-}
-parentPort.on('message', (m) => {
-  if (m === 'count') parentPort.postMessage({ accepted });
-  if (m === 'close') { for (const s of servers) s.close(); parentPort.close(); }
-});
-`;
-
-function ask<T>(w: Worker, msg?: string): Promise<T> {
-  return new Promise((resolve) => {
-    w.once('message', resolve);
-    if (msg) w.postMessage(msg);
-  });
-}
-
-/** Connects and closes as fast as `concurrency` sockets at a time allow, for `seconds`. */
+/** Connects and resets as fast as `concurrency` probes at a time allow, for `seconds`; the
+ * connections made per second. */
 function bareConnects(ports: number[], concurrency: number, seconds: number): Promise<number> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let done = 0;
     let open = 0;
-    let i = 0;
-    const one = () => {
-      open++;
-      const s = net.connect({ host: '127.0.0.1', port: ports[i++ % ports.length] });
-      const end = () => {
-        s.destroy();
-        open--;
-        done++;
-        if (performance.now() - t0 < seconds * 1000) one();
-        else if (open === 0) resolve(done / ((performance.now() - t0) / 1000));
-      };
-      s.once('connect', end);
-      s.once('error', end);
+    let next = 0;
+    const prober = new (nativeAddon().TcpProber)((outcomes) => {
+      const n = outcomes.length / 2;
+      for (let i = 1; i < outcomes.length; i += 2) if (outcomes[i] === 0) done++;
+      open -= n;
+      if (performance.now() - t0 < seconds * 1000) return start(n);
+      if (open > 0) return;
+      prober.close();
+      resolve(done / ((performance.now() - t0) / 1000));
+    });
+    prober.ref();
+    const start = (n: number) => {
+      const probes = new Uint32Array(4 * n);
+      for (let k = 0; k < n; k++, next++) probes.set([next + 1, 0x7f000001, ports[next % ports.length], 3000], 4 * k);
+      open += n;
+      prober.start(probes);
     };
-    for (let k = 0; k < concurrency; k++) one();
+    start(concurrency);
   });
 }
 
@@ -126,10 +93,9 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
   const seconds = opts.seconds ?? 25;
   const nListeners = Math.max(perService, opts.listeners ?? 250);
   const maxInFlight = opts.maxInFlight ?? 1000;
-  const checkThreads = opts.checkThreads ?? 1;
 
-  const worker = new Worker(LISTENERS, { eval: true, workerData: { count: nListeners } });
-  const { ports } = await ask<{ ports: number[] }>(worker);
+  const listeners = new (demoAddon().LoopbackListeners)(nListeners);
+  const ports = listeners.ports;
   const ceilingSeconds = opts.ceilingSeconds ?? 5;
   const bare = ceilingSeconds > 0 ? Math.round(await bareConnects(ports, maxInFlight, ceilingSeconds)) : null;
 
@@ -148,9 +114,9 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
     });
   }
 
-  const acceptedBefore = (await ask<{ accepted: number }>(worker, 'count')).accepted;
+  const acceptedBefore = listeners.accepted();
   let onChangeCalls = 0;
-  const monitor = new HealthMonitor({ onChange: () => void onChangeCalls++, maxInFlight, checkThreads });
+  const monitor = new HealthMonitor({ onChange: () => void onChangeCalls++, maxInFlight });
   const t0 = performance.now();
   monitor.updateServices(services, []);
   const startupMs = performance.now() - t0;
@@ -166,9 +132,8 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
   const after = monitor.counters();
   const sched = monitor.scheduling();
   monitor.stop();
-  const { accepted } = await ask<{ accepted: number }>(worker, 'count');
-  worker.postMessage('close');
-  await worker.terminate();
+  const accepted = listeners.accepted();
+  listeners.close();
 
   const pct = (ms: number) => round((ms / (interval * 1000)) * 100, 3);
   const checks = after.checks - before.checks;
@@ -186,7 +151,6 @@ export async function runHealthBench(opts: HealthBenchOptions = {}): Promise<Hea
     driftPercentOfInterval: { p50: pct(sched.lateMs.p50), p99: pct(sched.lateMs.p99), max: pct(sched.lateMs.max) },
     maxInFlight: sched.peakInFlight,
     maxInFlightLimit: sched.maxInFlight,
-    checkThreads,
     eventLoopMaxStallMs: round(loop.max / 1e6, 1),
     eventLoopP99Ms: round(loop.percentile(99) / 1e6, 1),
     startupMs: Math.round(startupMs),
@@ -209,7 +173,7 @@ export async function runHealthBenchCli(args: string[]): Promise<number> {
     const r = await runHealthBench({
       seconds: option(args, 'seconds'), services: option(args, 'services'), perService: option(args, 'per-service'),
       interval: option(args, 'interval'), listeners: option(args, 'listeners'), maxInFlight: option(args, 'max-in-flight'),
-      ceilingSeconds: option(args, 'ceiling-seconds'), checkThreads: option(args, 'check-threads'),
+      ceilingSeconds: option(args, 'ceiling-seconds'),
     });
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return 0;

@@ -1,6 +1,7 @@
 // Each health check type against real servers on 127.0.0.1 started here: what passes, what
-// fails and why, with keepalived's meaning (TCP_CHECK, HTTP_GET/SSL_GET, UDP_CHECK, DNS_CHECK,
-// MISC_CHECK) plus the load agent; every check settles, even when the server never answers.
+// fails and why, with keepalived's meaning (HTTP_GET/SSL_GET, UDP_CHECK, DNS_CHECK, MISC_CHECK)
+// plus the load agent; every check settles, even when the server never answers. TCP_CHECK has
+// its own file (health_tcp_checker.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  checkAgent, checkCommand, checkDns, checkHttp, checkTcp, checkUdp, dnsQuery, parseAgentReply, runCheck,
+  checkAgent, checkCommand, checkDns, checkHttp, checkUdp, dnsQuery, parseAgentReply, runCheck,
 } from '../../src/control/health/checkers';
 
 const LOCAL = '127.0.0.1';
@@ -54,25 +55,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('tcp: a listening port is up; a closed port is down with the reason', async () => {
-  const srv = await listen(net.createServer((s) => s.end()));
-  const good = await checkTcp({ type: 'tcp' }, { address: LOCAL, port: srv.port });
-  assert.equal(good.ok, true, good.detail);
-  await srv.close();
-  const bad = await checkTcp({ type: 'tcp', timeout: 1 }, { address: LOCAL, port: srv.port });
-  assert.equal(bad.ok, false);
-  assert.match(bad.detail, /ECONNREFUSED/);
-});
-
-test('the check\'s own address and port win over the real server\'s', async () => {
-  const srv = await listen(net.createServer((s) => s.end()));
-  const r = await checkTcp({ type: 'tcp', address: LOCAL, port: srv.port }, { address: '192.0.2.1', port: 9 });
-  assert.equal(r.ok, true, r.detail);
-  await srv.close();
-});
-
 test('a real server without a port (fwmark service) fails a check that names none', async () => {
-  for (const type of ['tcp', 'http', 'udp', 'dns', 'agent'] as const) {
+  for (const type of ['http', 'udp', 'dns', 'agent'] as const) {
     const r = await runCheck({ type } as never, { address: LOCAL });
     assert.equal(r.ok, false);
     assert.match(r.detail, /no port to check/, type);

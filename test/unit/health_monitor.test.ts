@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,12 +53,14 @@ function monitorFor(t: TestContext, opts: ConstructorParameters<typeof HealthMon
   return m;
 }
 
-/** A TCP server on 127.0.0.1 that closes each connection; closed when the test ends at the latest. */
+/** A TCP server on 127.0.0.1 that closes each connection (a TCP check resets it first: that
+ * is no error here); closed when the test ends at the latest. */
 async function tcpServer(t: TestContext, port = 0): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
     s.end();
   });
   await new Promise<void>((resolve) => server.listen(port, LOCAL, resolve));
@@ -578,19 +581,32 @@ test('quorum is logged only on a real transition of a service that had servers, 
   assert.equal(lines.filter((l) => l.msg.includes('quorum') && l.o.service === 'tcp 10.0.0.1:81').length, 0);
 });
 
-test('checks run on check threads by default, or on this thread with checkThreads: 0, with the same results', async (t) => {
+test('checks run on check threads by default, or on this thread with checkThreads: 0, with the same results; TCP checks in the addon either way', async (t) => {
   const live = await tcpServer(t);
+  const web = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => web.listen(0, LOCAL, resolve));
+  t.after(() => new Promise<void>((resolve) => {
+    web.close(() => resolve());
+    web.closeAllConnections();
+  }));
+  const webPort = (web.address() as net.AddressInfo).port;
   const dead = await closedPort(t);
   for (const checkThreads of [undefined, 0, 3]) {
     const m: HealthMonitor = monitorFor(t, { onChange: () => {}, checkThreads });
-    const servers = [live.port, dead].map((port, i) => ({ address: `127.0.0.${i + 1}`, port, method: 'nat' }));
-    m.update(config([service([{ type: 'tcp', address: LOCAL, interval: 0.1, fall: 1, timeout: 0.5, warmup: 0 }], servers)]));
-    await until('both checked', () => m.status().every((s) => s.lastResult !== null));
-    await until('the dead one down', () => m.status()[1].state === 'down');
-    const [up, down] = m.status();
-    assert.deepEqual([up.state, down.state], ['up', 'down'], `checkThreads ${checkThreads}`);
-    assert.match(up.lastResult!.detail, /^tcp: connected to 127\.0\.0\.1:/);
-    assert.match(down.lastResult!.detail, /^tcp: connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    const timing = { interval: 0.1, fall: 1, timeout: 0.5, warmup: 0 };
+    const servers = [webPort, dead].map((port, i) => ({ address: `127.0.0.${i + 1}`, port, method: 'nat' }));
+    m.update(config([
+      service([{ type: 'http', address: LOCAL, ...timing }], servers),
+      { ...service([{ type: 'tcp', address: LOCAL, ...timing }], [live.port, dead].map((port, i) => ({ address: `127.0.0.${i + 1}`, port, method: 'nat' }))), port: 81 },
+    ]));
+    await until('all checked', () => m.status().every((s) => s.lastResult !== null));
+    await until('the dead ones down', () => m.status().filter((s) => s.state === 'down').length === 2);
+    const [webUp, webDown, tcpUp, tcpDown] = m.status();
+    assert.deepEqual([webUp.state, webDown.state, tcpUp.state, tcpDown.state], ['up', 'down', 'up', 'down'], `checkThreads ${checkThreads}`);
+    assert.match(webUp.lastResult!.detail, /^http: status 200$/);
+    assert.match(webDown.lastResult!.detail, /^http: GET \/ from 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    assert.match(tcpUp.lastResult!.detail, /^tcp: connected to 127\.0\.0\.1:/);
+    assert.match(tcpDown.lastResult!.detail, /^tcp: connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
     m.stop();
   }
 });

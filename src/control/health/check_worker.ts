@@ -1,14 +1,14 @@
 // The inside of a check thread (pool.ts): runs the checks the monitor sends, with checkers.ts,
 // and sends their results back, gathered per event loop turn. Sockets, child processes and
-// their callbacks live here, off the control plane's thread, so 20,000 checks a second do not
-// stall the API; the monitor keeps all state and decisions.
+// their callbacks live here, off the control plane's thread, so thousands of HTTP, UDP, DNS,
+// command and agent checks a second do not stall the API (TCP checks have the addon's thread,
+// tcp_checker.ts); the monitor keeps all state and decisions.
 import { parentPort } from 'node:worker_threads';
-import type { HealthCheckConfig } from '../config_schema';
-import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import { runCheck, type CheckResult, type CheckTarget, type OtherCheck } from './checkers';
 
 export interface CheckRequest {
   id: number;
-  check: HealthCheckConfig;
+  check: OtherCheck;
   target: CheckTarget;
 }
 

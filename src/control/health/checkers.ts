@@ -1,8 +1,9 @@
 // One attempt of each health check type in the config's HealthCheckSchema, with keepalived's
-// meaning (reference §5.2): TCP_CHECK, HTTP_GET/SSL_GET, UDP_CHECK, DNS_CHECK, MISC_CHECK, and
-// a load agent. A check runs against one target, settles with a result and never throws; when
-// it settles (or its signal aborts it) it has released its socket, timers and child process.
-// Scheduling, rise/fall and what a result means for the dataplane live in monitor.ts.
+// meaning (reference §5.2): HTTP_GET/SSL_GET, UDP_CHECK, DNS_CHECK, MISC_CHECK, and a load
+// agent; TCP_CHECK, the one checked by the hundred thousand, runs in the addon (tcp_checker.ts).
+// A check runs against one target, settles with a result and never throws; when it settles (or
+// its signal aborts it) it has released its socket, timers and child process. Scheduling,
+// rise/fall and what a result means for the dataplane live in monitor.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
@@ -32,6 +33,8 @@ export interface CheckOptions {
 }
 
 export type TcpCheck = Extract<HealthCheckConfig, { type: 'tcp' }>;
+/** Every check type but TCP: what runCheck() and the check threads run. */
+export type OtherCheck = Exclude<HealthCheckConfig, TcpCheck>;
 export type HttpCheck = Extract<HealthCheckConfig, { type: 'http' | 'https' }>;
 export type UdpCheck = Extract<HealthCheckConfig, { type: 'udp' }>;
 export type DnsCheck = Extract<HealthCheckConfig, { type: 'dns' }>;
@@ -56,7 +59,7 @@ const errText = (e: unknown) => {
 const seconds = (c: { timeout?: number }) => c.timeout ?? DEFAULT_TIMEOUT_S;
 
 /** Where a check connects: its own address/port if set, else the real server's. */
-function endpoint(check: { address?: string; port?: number }, target: CheckTarget): { host: string; port: number } | string {
+export function endpoint(check: { address?: string; port?: number }, target: CheckTarget): { host: string; port: number } | string {
   const port = check.port ?? (target.port ? target.port : undefined);
   if (port === undefined) return 'no port to check: the real server has none (fwmark or zero-port service); set the check\'s port';
   return { host: check.address ?? target.address, port };
@@ -92,19 +95,6 @@ function attempt(timeoutS: number, opts: CheckOptions, onTimeout: () => CheckRes
     } catch (e) {
       finish(down(errText(e)));
     }
-  });
-}
-
-/** TCP_CHECK: a connection within the timeout is up; it is closed at once. */
-export function checkTcp(check: TcpCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
-  const ep = endpoint(check, target);
-  if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
-  return attempt(seconds(check), opts, () => down(`no connection to ${where} within ${seconds(check)}s`), (finish, release) => {
-    const sock = net.connect({ host: ep.host, port: ep.port });
-    release(() => sock.destroy());
-    sock.on('connect', () => finish(up(`connected to ${where}`)));
-    sock.on('error', (e) => finish(down(`connect to ${where}: ${errText(e)}`)));
   });
 }
 
@@ -349,10 +339,9 @@ export function checkAgent(check: AgentCheck, target: CheckTarget, opts: CheckOp
   });
 }
 
-/** Runs one attempt of any check type. */
-export function runCheck(check: HealthCheckConfig, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
+/** Runs one attempt of any check type but TCP (tcp_checker.ts). */
+export function runCheck(check: OtherCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   switch (check.type) {
-    case 'tcp': return checkTcp(check, target, opts);
     case 'http':
     case 'https': return checkHttp(check, target, opts);
     case 'udp': return checkUdp(check, target, opts);

@@ -13,13 +13,15 @@
 // same pool behind several ports) share one probe — its check loops and its up/down state —
 // which runs while one service still uses it; each service applies that state to its own
 // weights and quorum. When checks run is schedule.ts's (one timer, a bounded number in
-// flight); where they run, pool.ts's (a check thread by default).
+// flight); where they run, tcp_checker.ts's for TCP (the addon's thread) and pool.ts's for
+// the others (a check thread by default).
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
-import { runCheck, type CheckResult, type CheckTarget } from './checkers';
+import { runCheck, type CheckResult } from './checkers';
 import type { EgressGuard } from './egress';
 import { CheckPool } from './pool';
 import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
+import { TcpChecker } from './tcp_checker';
 
 export interface HealthLog {
   info(o: object, msg: string): void;
@@ -54,6 +56,16 @@ export interface QuorumStatus {
 // warmup's default is the interval: first checks are spread over it rather than all at once.
 const DEFAULTS = { interval: 5, fall: 3, rise: 2, delayBeforeRetry: 1 };
 
+/** A check's last result as recorded: the check type's prefix and the ISO time are added only
+ * when it is shown (status()), not 20,000 times a second. */
+interface Recorded {
+  ok: boolean;
+  detail: string;
+  /** Date.now() when it was recorded. */
+  atMs: number;
+  durationMs: number;
+}
+
 /** One check of one probe: its rise/fall state, its place in the schedule (Job) and its
  * attempt in flight. */
 interface Loop extends Job {
@@ -64,7 +76,7 @@ interface Loop extends Job {
   failures: number;
   /** Present while an attempt is in flight: ends it at once (when the loop is halted). */
   cancel?: () => void;
-  last: LastResult | null;
+  last: Recorded | null;
   /** Absolute weight from a dynamic command check, kept until it reports another. */
   weight?: number;
   /** Weight factor from an agent, kept until it reports another. */
@@ -81,7 +93,8 @@ interface Probe {
   port: number;
   loops: Loop[];
   up: boolean;
-  since: string;
+  /** Date.now() of the last change of up (or of the probe's start). */
+  sinceMs: number;
   stopped: boolean;
   /** The services' entries that use it; the last one to go stops it. */
   users: Set<Entry>;
@@ -132,8 +145,9 @@ export interface HealthMonitorOptions {
   maxInFlight?: number;
   /** Most checks started in one event loop turn; default 200. */
   startsPerTurn?: number;
-  /** Threads that run the checks (their sockets and callbacks) off this thread, so thousands
-   * of checks a second do not stall it; default 1; 0 runs them here. */
+  /** Threads that run the checks other than TCP (their sockets, processes and callbacks) off
+   * this thread, so thousands of checks a second do not stall it; default 1; 0 runs them here.
+   * TCP checks always run on the addon's thread (tcp_checker.ts). */
   checkThreads?: number;
   /** Decides whether a check may leave towards an address (egress.ts): a refused one is a
    * failed check with the reason, and nothing is sent. Command checks are the operator's. */
@@ -163,6 +177,7 @@ export class HealthMonitor {
   private flushTimer?: NodeJS.Timeout;
   private readonly scheduler: CheckScheduler<Loop>;
   private readonly pool?: CheckPool;
+  private readonly tcp = new TcpChecker();
 
   constructor(opts: HealthMonitorOptions) {
     this.log = opts.log;
@@ -170,7 +185,7 @@ export class HealthMonitor {
     this.allowCommands = opts.allowCommands ?? false;
     this.egress = opts.egress;
     this.changeWindowMs = opts.changeWindowMs ?? 10;
-    this.scheduler = new CheckScheduler<Loop>((loop) => this.run(loop), {
+    this.scheduler = new CheckScheduler<Loop>((loop, done) => this.run(loop, done), {
       maxInFlight: Math.max(1, opts.maxInFlight ?? 1000),
       startsPerTurn: Math.max(1, opts.startsPerTurn ?? 200),
     });
@@ -193,8 +208,8 @@ export class HealthMonitor {
       this.quorumState.delete(key);
       this.pending.delete(key);
     }
-    const now = new Date().toISOString();
     const signatures = new Map<HealthCheckConfig[], string>();
+    const fresh: Probe[] = [];
     for (const s of changed) {
       const key = serviceKey(s);
       const old = this.services.get(key)?.entries;
@@ -213,7 +228,7 @@ export class HealthMonitor {
           entries.set(rk, kept);
           continue;
         }
-        const e: Entry = { service: key, probe: this.probeFor(signature, rk, r.address, rsPort(s, r), checks, now), rs: r };
+        const e: Entry = { service: key, probe: this.probeFor(signature, rk, r.address, rsPort(s, r), checks, fresh), rs: r };
         e.probe.users.add(e);
         entries.set(rk, e);
       }
@@ -221,21 +236,26 @@ export class HealthMonitor {
       this.services.set(key, { s, entries });
     }
     for (const e of released) this.release(e);
+    // New probes' first checks are spread over their warmup from now, when the loop is free to
+    // start them: spread from their creation, the first second of a 100,000-server update
+    // would all be due, and late, by the time it returns.
+    const t = performance.now();
+    for (const p of fresh)
+      for (const loop of p.loops)
+        this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
   }
 
-  /** The probe of this target and these checks: the running one, or a new one started up with
-   * its first checks spread over the warmup. */
-  private probeFor(signature: string, target: string, address: string, port: number, checks: HealthCheckConfig[], now: string): Probe {
+  /** The probe of this target and these checks: the running one, or a new one (added to
+   * `fresh`, its first checks still to be scheduled). */
+  private probeFor(signature: string, target: string, address: string, port: number, checks: HealthCheckConfig[], fresh: Probe[]): Probe {
     let bySig = this.probes.get(signature);
     if (!bySig) this.probes.set(signature, (bySig = new Map()));
     const found = bySig.get(target);
     if (found) return found;
-    const p: Probe = { signature, target, address, port, loops: [], up: true, since: now, stopped: false, users: new Set() };
-    p.loops = checks.map((check) => ({ probe: p, check, up: true, successes: 0, failures: 0, last: null, due: 0, heapIndex: -1, cancelled: false }));
+    const p: Probe = { signature, target, address, port, loops: [], up: true, sinceMs: Date.now(), stopped: false, users: new Set() };
+    p.loops = checks.map((check) => ({ probe: p, check, up: true, successes: 0, failures: 0, last: null, due: 0, where: -1, index: -1, cancelled: false }));
     bySig.set(target, p);
-    const t = performance.now();
-    for (const loop of p.loops)
-      this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
+    fresh.push(p);
     return p;
   }
 
@@ -305,6 +325,7 @@ export class HealthMonitor {
     for (const bySig of this.probes.values()) for (const p of bySig.values()) this.halt(p);
     this.scheduler.clear();
     this.pool?.close();
+    this.tcp.close();
     this.probes.clear();
     this.services.clear();
     this.pending.clear();
@@ -319,7 +340,7 @@ export class HealthMonitor {
       const row: RealServerStatus = {
         service: e.service, address: p.address, port: p.port,
         state: p.loops.length === 0 ? 'unchecked' : p.up ? 'up' : 'down',
-        since: p.since, lastResult: this.lastResult(p),
+        since: new Date(p.sinceMs).toISOString(), lastResult: this.lastResult(p),
       };
       if (p.loops.some((l) => l.weight !== undefined || l.factor !== undefined)) row.weight = this.weight(p, e.rs);
       rows.push(row);
@@ -341,42 +362,67 @@ export class HealthMonitor {
     }
   }
 
-  /** One attempt, started by the scheduler when due and a slot is free. */
-  private async run(loop: Loop) {
+  /** One attempt, started by the scheduler when due and a slot is free; `done` frees the slot. */
+  private run(loop: Loop, done: () => void) {
     const p = loop.probe;
-    const target: CheckTarget = { address: p.address, port: p.port };
+    const c = loop.check;
     const started = performance.now();
-    let attempt: Promise<CheckResult>;
-    const refused = loop.check.type === 'command' ? undefined : this.egress?.refusal(loop.check.address ?? p.address);
-    if (loop.check.type === 'command' && !this.allowCommands) {
-      attempt = Promise.resolve({ ok: false, detail: 'command checks are not allowed here (only from the config file)' });
-    } else if (refused !== undefined) {
-      attempt = Promise.resolve({ ok: false, detail: refused });
-    } else if (this.pool) {
-      const { result, cancel } = this.pool.run(loop.check, target);
-      attempt = result;
-      loop.cancel = cancel;
-    } else {
-      const ac = new AbortController();
-      attempt = runCheck(loop.check, target, { signal: ac.signal });
-      loop.cancel = () => ac.abort();
+    const finish = (result: CheckResult) => {
+      loop.cancel = undefined;
+      try {
+        if (!p.stopped) this.record(loop, result, performance.now() - started);
+      } finally {
+        done();
+      }
+    };
+    try {
+      if (c.type === 'command' && !this.allowCommands)
+        return finish({ ok: false, detail: 'command checks are not allowed here (only from the config file)' });
+      const refused = c.type === 'command' ? undefined : this.egress?.refusal(c.address ?? p.address);
+      if (refused !== undefined) return finish({ ok: false, detail: refused });
+      if (c.type === 'tcp') {
+        loop.cancel = this.tcp.run(c, p, finish);
+        return;
+      }
+      let attempt: Promise<CheckResult>;
+      if (this.pool) {
+        const { result, cancel } = this.pool.run(c, { address: p.address, port: p.port });
+        attempt = result;
+        loop.cancel = cancel;
+      } else {
+        const ac = new AbortController();
+        attempt = runCheck(c, p, { signal: ac.signal });
+        loop.cancel = () => ac.abort();
+      }
+      attempt.then(finish, (err: Error) => finish({ ok: false, detail: `check failed: ${err.message}` }));
+    } catch (err) {
+      // A check that cannot even start (a thread that cannot be made) fails and keeps its schedule.
+      finish({ ok: false, detail: `check failed: ${(err as Error).message}` });
     }
-    const result = await attempt.catch((err: Error): CheckResult => ({ ok: false, detail: `check failed: ${err.message}` }));
-    loop.cancel = undefined;
-    if (p.stopped) return;
-    this.record(loop, result, performance.now() - started);
   }
 
   /** Applies one result: rise/fall, the next attempt's time, and what changed for the dataplane.
-   * Costs the checks of this probe and the real servers of the services using it, nothing more. */
+   * Costs the checks of this probe, and the real servers of the services using it only when its
+   * state or a dynamic weight moved: nothing is allocated for a result that changes nothing. */
   private record(loop: Loop, result: CheckResult, durationMs: number) {
     const p = loop.probe;
     const c = loop.check;
     this.count.checks++;
     if (!result.ok) this.count.failures++;
-    loop.last = { ok: result.ok, detail: `${c.type}: ${result.detail}`, at: new Date().toISOString(), durationMs: Math.round(durationMs) };
-    const users = [...p.users];
-    const weightsBefore = users.map((e) => this.weight(p, e.rs));
+    // Updated in place, keeping an equal detail string: 20,000 new records a second, each kept
+    // an interval, would all be promoted to the old generation and collected there.
+    const last = loop.last;
+    if (last) {
+      last.ok = result.ok;
+      if (last.detail !== result.detail) last.detail = result.detail;
+      last.atMs = Date.now();
+      last.durationMs = Math.round(durationMs);
+    } else {
+      loop.last = { ok: result.ok, detail: result.detail, atMs: Date.now(), durationMs: Math.round(durationMs) };
+    }
+    // Only a dynamic command's or an agent's answer moves a weight.
+    const reweighed = result.ok && (result.weight !== undefined || result.weightFactor !== undefined);
+    const weightsBefore = reweighed ? [...p.users].map((e) => this.weight(p, e.rs)) : undefined;
     // The next attempt keeps the schedule: an interval after this one was due (a late start
     // does not push the rest later), or a retry delayBeforeRetry after this failure.
     const now = performance.now();
@@ -402,19 +448,22 @@ export class HealthMonitor {
     }
     this.scheduler.at(loop, next);
 
-    const up = p.loops.every((l) => l.up);
+    let up = true;
+    for (const l of p.loops) up &&= l.up;
     const stateChanged = up !== p.up;
+    if (!stateChanged && !weightsBefore) return;
+    const users = [...p.users];
     if (stateChanged) {
       p.up = up;
-      p.since = loop.last.at;
+      p.sinceMs = loop.last!.atMs;
       this.count.transitions++;
       // One line per backend; sharedBy says how many services it took with it.
-      const o = { service: users[0]?.service, address: p.address, port: p.port, detail: loop.last.detail, ...(users.length > 1 ? { sharedBy: users.length } : {}) };
+      const o = { service: users[0]?.service, address: p.address, port: p.port, detail: `${c.type}: ${result.detail}`, ...(users.length > 1 ? { sharedBy: users.length } : {}) };
       if (up) this.log?.info(o, 'real server up');
       else this.log?.warn(o, 'real server down');
     }
     users.forEach((e, i) => {
-      const weightChanged = p.up && this.weight(p, e.rs) !== weightsBefore[i];
+      const weightChanged = p.up && weightsBefore !== undefined && this.weight(p, e.rs) !== weightsBefore[i];
       // Quorum moves only with the live weight sum, which moves only with a state or weight.
       const rec = stateChanged || weightChanged ? this.services.get(e.service) : undefined;
       const quorumChanged = rec !== undefined && this.judgeQuorum(rec.s, this.liveSum(rec));
@@ -442,8 +491,12 @@ export class HealthMonitor {
 
   /** The last result worth showing: while down, the latest from a failing check. */
   private lastResult(p: Probe): LastResult | null {
-    const pool = p.up ? p.loops : p.loops.filter((l) => !l.up);
-    return pool.reduce<LastResult | null>((best, l) => (l.last && (!best || l.last.at >= best.at) ? l.last : best), null);
+    let best: Loop | undefined;
+    for (const l of p.loops)
+      if (l.last && (p.up || !l.up) && (!best || l.last.atMs >= best.last!.atMs)) best = l;
+    if (!best) return null;
+    const r = best.last!;
+    return { ok: r.ok, detail: `${best.check.type}: ${r.detail}`, at: new Date(r.atMs).toISOString(), durationMs: r.durationMs };
   }
 
   /** The weight a live real server has: a dynamic command's, else the configured one, scaled by agents. */

@@ -1,12 +1,11 @@
-// A few threads that run health checks for the monitor (check_worker.ts), so the sockets and
-// callbacks of 100,000 checks are not the control plane thread's work: the monitor sends
+// A few threads that run health checks other than TCP for the monitor (check_worker.ts), so
+// their sockets, processes and callbacks are not the control plane thread's work: the monitor sends
 // requests (gathered per turn), gets results back in batches, and decides everything itself.
 // Threads start when first needed, never keep the process alive, and a thread that dies is
 // replaced, its checks failing with the reason.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { HealthCheckConfig } from '../config_schema';
-import type { CheckResult, CheckTarget } from './checkers';
+import type { CheckResult, CheckTarget, OtherCheck } from './checkers';
 import type { CheckReply, CheckRequest, PoolMessage } from './check_worker';
 
 interface Thread {
@@ -30,7 +29,7 @@ export class CheckPool {
 
   /** Runs one check on a thread; cancel() settles it at once with ok: false and tells the
    * thread to release what the check holds. */
-  run(check: HealthCheckConfig, target: CheckTarget): { result: Promise<CheckResult>; cancel: () => void } {
+  run(check: OtherCheck, target: CheckTarget): { result: Promise<CheckResult>; cancel: () => void } {
     const id = this.nextId++;
     const index = this.next;
     this.next = (this.next + 1) % this.threads.length;

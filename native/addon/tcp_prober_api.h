@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace fulcrum::addon {
+void register_tcp_prober(Napi::Env env, Napi::Object exports);
+}
