@@ -216,6 +216,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
 
     current_ = std::move(first);
     sh.snapshot.store(current_.get(), std::memory_order_release);
+    load_ = std::make_unique<SharedLoad>(cfg.limits.max_dests, cfg.limits.max_services);
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
@@ -226,6 +227,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.port_hi = ports.hi;
       wo.seed = 0x5eed ^ (uint64_t{w} * 0x9e3779b97f4a7c15ull);
       wo.worker_id = static_cast<uint16_t>(w);
+      wo.shared = load_.get();
       try {
         workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
       } catch (const std::bad_alloc&) {
@@ -263,6 +265,7 @@ void Dataplane::teardown() {
   }
   outstanding_.clear();
   workers_.clear();
+  load_.reset();
   ports_.close();
   for (rte_ring* r : rings_) rte_ring_free(r);
   rings_.clear();

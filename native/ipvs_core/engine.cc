@@ -40,11 +40,12 @@ Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
+      own_shared_(opts.shared ? nullptr : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services)),
+      shared_(opts.shared ? opts.shared : own_shared_.get()),
       load_(opts.limits.max_dests),
       sched_(opts.limits.max_services),
       svc_inc_(opts.limits.max_services, 0),
       dest_inc_(opts.limits.max_dests, 0),
-      dest_u_(opts.limits.max_dests, 0),
       pending_(new Pending[kMaxBurst]) {
   stats_.svc.resize(opts.limits.max_services);
   stats_.dest.resize(opts.limits.max_dests);
@@ -73,27 +74,67 @@ void Worker::set_snapshot(const Snapshot* snap) {
 // scheduler state and counters. Scheduler state is allocated here, between bursts, so
 // sched_pick never allocates on the packet path.
 void Worker::take_service(const ServiceSnap& svc) {
+  bool fresh = false;
   if (!sched_[svc.id] || svc_inc_[svc.id] != svc.incarnation) {
     sched_[svc.id] = std::make_unique<SchedState>(opts_.seed ^ (uint64_t{svc.id} << 32));
     stats_.svc[svc.id] = {};
     svc_inc_[svc.id] = svc.incarnation;
+    fresh = true;
   }
   SchedState& st = *sched_[svc.id];
-  if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched)
-    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+  if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched) sync_sched(svc, st, fresh);
 }
 
-// A dest id given to another server starts at zero (its old entries are told apart by their
-// tag and never touch these counts); a threshold raised or removed leaves overload at once.
+// A dest id given to another server starts at zero here (its old entries are told apart by
+// their tag and never touch these counts) and in the shared counts (this worker's leftovers
+// taken out); a threshold raised or removed leaves overload at once (DestCounter::take).
 void Worker::take_dest(const DestSnap& d) {
+  shared_->dest(d.id).take(d, dest_inc_[d.id], load_[d.id]);
   if (dest_inc_[d.id] != d.incarnation) {
     load_[d.id] = {};
     stats_.dest[d.id] = {};
     dest_inc_[d.id] = d.incarnation;
-    dest_u_[d.id] = d.u_threshold;
   }
-  overload_on_edit(d, dest_u_[d.id], load_[d.id]);
-  dest_u_[d.id] = d.u_threshold;
+}
+
+// rr and wrr walk one director-wide cycle through the service's cursor; wrr's current weight
+// must fit the cursor's 28 bits (larger weights, Debian's up to INT_MAX, keep per-worker cursors).
+bool Worker::shares_cursor(const ServiceSnap& svc) const {
+  return (svc.sched == SchedKind::Rr || (svc.sched == SchedKind::Wrr && svc.tables.wrr_mw <= SvcCursor::kMaxCw)) &&
+         svc.order.size() < SvcCursor::kHead;
+}
+
+// Applies the kernel's on-change rules to the scheduler state, and to the shared cursor once
+// per change: the first worker to take a new generation moves the cursor on from where the
+// workers left it (an index means nothing in another order); the others find it moved. A new
+// service's cursor is set by the first worker to see that incarnation of it.
+void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
+  SvcCursor* cur = shares_cursor(svc) ? &shared_->cursor(svc.id) : nullptr;
+  uint64_t w = cur ? cur->load() : 0;
+  if (cur && !fresh && st.initialized && st.kind == svc.sched &&
+      SvcCursor::decode(w).tag == SvcCursor::tag_of(st.generation)) {
+    const SvcCursor::Pos p = SvcCursor::decode(w);
+    st.pos = p.pos;
+    st.cw = p.cw;
+  }
+  sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+  if (!cur) return;
+  const uint16_t tag = SvcCursor::tag_of(svc.generation);
+  const uint64_t next = SvcCursor::encode(tag, st.pos, st.cw);
+  uint32_t inc = cur->incarnation().load(std::memory_order_relaxed);
+  if (static_cast<int32_t>(inc - svc.incarnation) > 0) return;  // a newer service runs on this id
+  while (inc != svc.incarnation) {
+    if (cur->incarnation().compare_exchange_weak(inc, svc.incarnation, std::memory_order_relaxed)) {
+      cur->set(next);
+      return;
+    }
+    if (static_cast<int32_t>(inc - svc.incarnation) > 0) return;
+  }
+  // A worker that picked under the old generation meanwhile makes the swap fail: moved on from
+  // one pick earlier then, a deviation only at the moment of a change.
+  while (SvcCursor::decode(w).tag != tag && static_cast<int16_t>(SvcCursor::decode(w).tag - tag) < 0 &&
+         !cur->swap(w, next)) {
+  }
 }
 
 // ---- the burst ------------------------------------------------------------------------------
@@ -238,6 +279,7 @@ void Worker::set_state(ConnV4& c, uint8_t state) {
   c.state = state;
   if (was_active == active) return;
   DestLoad& l = load_[conn_dest(c)];
+  shared_->dest(conn_dest(c)).set_active(active);
   if (active) {
     c.flags |= kConnActive;
     --l.inactive;
@@ -384,7 +426,9 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
 
   if (svc->flags & kSvcOnePacket) {
-    // -o: schedule and forward this one datagram; no entry is ever made.
+    // -o: schedule and forward this one datagram; no entry is ever made (the kernel's expires
+    // at once: bound, then unbound).
+    unbind_conn(did, false);
     if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
     count_conn(did);
     count_in(did, p.ip_tot_len);
@@ -397,6 +441,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   uint64_t h = table_.hash(c.proto, c.caddr, c.cport);
   uint32_t idx = table_.insert(h, c);
   if (idx == ConnTable::kNone) {
+    unbind_conn(did, false);
     if (plen) template_child_gone(c, now);
     return drop(DropReason::TableFull);
   }
@@ -406,15 +451,13 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     be16 lport;
     if (!fnat_.alloc(idx, laddr, lport)) {
       table_.erase(idx);
+      unbind_conn(did, false);
       if (plen) template_child_gone(c, now);
       return drop(DropReason::FnatPortsExhausted);
     }
     rc.fnat.laddr = laddr;
     rc.fnat.lport = lport;
   }
-  // Bind: every new connection starts inactive (kernel IP_VS_CONN_F_INACTIVE).
-  ++load_[did].inactive;
-  overload_on_bind(d, load_[did]);
   count_conn(did);
   return forward_in(pkt, p, idx, now);
 }
@@ -434,20 +477,68 @@ Verdict Worker::no_dest(PacketBuf& pkt, Parsed& p, be32 vip) {
 SchedState& Worker::sched_state(const ServiceSnap& svc) {
   SchedState& st = *sched_[svc.id];
   if (st.generation != svc.generation || st.kind != svc.sched) [[unlikely]]
-    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+    sync_sched(svc, st, false);
   return st;
 }
 
+// Picks a real server and binds the new connection to it (every new connection starts
+// inactive, kernel IP_VS_CONN_F_INACTIVE). -x is a hard limit director-wide: a server other
+// workers filled between the pick and the bind refuses it and is flagged overloaded, so the
+// next pick passes it by. lblc/lblcr may return their cached server again whatever its flag
+// (the kernel's cache hit); after a refusal they fall back to what they do on a miss, wlc.
+DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
+  SchedKind kind = svc.sched;
+  for (size_t tries = 0; tries <= svc.order.size(); ++tries) {
+    const DestId did = pick(svc, kind, p, now);
+    if (did == kNoDest) return kNoDest;
+    if (shared_->dest(did).try_bind(snap_->dest(did))) [[likely]] {
+      ++load_[did].inactive;
+      return did;
+    }
+    if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr) kind = SchedKind::Wlc;
+  }
+  return kNoDest;
+}
+
+// One pick on the director-wide load. rr/wrr take their position from the shared cursor and
+// swap the new one in, again if another worker picked meanwhile. A worker whose snapshot is
+// not yet (or no longer) the cursor's generation picks with its own copy: only for the
+// moment a change takes to reach every worker.
 // lblc/lblcr stamp their locality entries with the time in seconds, the clock their garbage
 // collector (housekeeping) reads too.
-DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
+DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now) {
   SchedPacket sp;
   sp.saddr = IpAddr::from_v4(p.saddr);
   sp.daddr = IpAddr::from_v4(p.daddr);
   sp.sport = ntoh16(p.sport);
   sp.dport = ntoh16(p.dport);
-  return sched_pick(svc.sched, svc.flags, svc.tables, snap_->dests(), svc.order, load_.data(), sched_state(svc), sp,
-                    now_seconds(now));
+  SchedState& st = sched_state(svc);
+  auto run = [&] {
+    return sched_pick(kind, svc.flags, svc.tables, snap_->dests(), svc.order, shared_->view(), st, sp,
+                      now_seconds(now));
+  };
+  if (kind != svc.sched || !shares_cursor(svc)) return run();
+  SvcCursor& cur = shared_->cursor(svc.id);
+  const uint16_t tag = SvcCursor::tag_of(svc.generation);
+  uint64_t w = cur.load();
+  for (;;) {
+    const SvcCursor::Pos c = SvcCursor::decode(w);
+    if (c.tag != tag) [[unlikely]]
+      return run();
+    st.pos = c.pos;
+    st.cw = c.cw;
+    const DestId d = run();
+    if (cur.swap(w, SvcCursor::encode(tag, st.pos, st.cw))) return d;
+  }
+}
+
+void Worker::unbind_conn(DestId d, bool active) {
+  DestLoad& l = load_[d];
+  if (active)
+    --l.active;
+  else
+    --l.inactive;
+  shared_->dest(d).unbind(snap_->dest(d), active);
 }
 
 // Persistence (reference §3.5): a template keyed by the masked client address sends every
@@ -468,7 +559,11 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
-      return conn_dest(tc);
+      // The kernel binds a template's connection whatever the server's threshold.
+      const DestId did = conn_dest(tc);
+      shared_->dest(did).bind(snap_->dest(did));
+      ++load_[did].inactive;
+      return did;
     }
     // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
     // Its children can no longer find it under the new key, so it stops counting them.
@@ -500,7 +595,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     return did;
   }
   ++load_[did].persist;
-  overload_on_bind(d, load_[did]);
+  shared_->dest(did).bind_template(d);
   stats_.event(Event::TemplateCreated);
   return did;
 }
@@ -605,19 +700,14 @@ void Worker::release(uint32_t idx, uint32_t now) {
     stats_.event(Event::ConnExpired);
     return;
   }
-  DestLoad& l = load_[conn_dest(c)];
-  const DestSnap& d = snap_->dest(conn_dest(c));
   if (c.flags & kConnTemplate) {
-    --l.persist;
+    --load_[conn_dest(c)].persist;
+    shared_->dest(conn_dest(c)).unbind_template(snap_->dest(conn_dest(c)));
   } else {
-    if (c.flags & kConnActive)
-      --l.active;
-    else
-      --l.inactive;
+    unbind_conn(conn_dest(c), c.flags & kConnActive);
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
     if (c.tmpl_plen) template_child_gone(c, now);
   }
-  overload_on_unbind(d, l);
   stats_.event(Event::ConnExpired);
 }
 

@@ -2,14 +2,18 @@
 // Measures, in one run: new TCP connections per second (SYN -> schedule -> insert) up to N
 // connections, established NAT forwarding over those N connections, and a baseline loop that
 // prepares and rewrites the very same frames without balancing; memory per connection is the
-// process's resident-set growth while the table fills, not a sizeof.
+// process's resident-set growth while the table fills, not a sizeof. Then two workers sharing
+// the director-wide load (shared_load.h), each on its own thread, open N/2 connections each at
+// once: their cost per new connection against one worker's shows what the sharing costs.
 // Usage: core_bench [--json] [--conns N] [--packets M]
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "checksum.h"
@@ -90,6 +94,59 @@ std::vector<Tuple> random_tuples(uint32_t n, uint64_t seed) {
     v[i].cport = hton16(static_cast<uint16_t>(1024 + rng() % 64000));
   }
   return v;
+}
+
+// Opens tuples[from, to) as new connections on w, a burst at a time.
+void open_conns(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint32_t to, const FrameTemplate& syn,
+                uint32_t now) {
+  std::vector<uint8_t> bufs(kBurst * kBufSize);
+  PacketBuf pb[kBurst];
+  Verdict verdicts[kBurst];
+  for (uint32_t base = from; base < to; base += kBurst) {
+    uint32_t n = std::min(kBurst, to - base);
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
+      syn.fill(f, tuples[base + i]);
+      pb[i] = {f, syn.len, kHeadroom, kBufSize - kHeadroom - syn.len};
+    }
+    w.process_burst(pb, n, verdicts, now);
+  }
+}
+
+// New connections per second per worker when `nworkers` workers open conns/nworkers
+// connections each, all at once on their own threads, sharing one SharedLoad, or (`share`
+// false, the control) each with its own: what the machine costs two threads either way.
+double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, const std::vector<Tuple>& tuples,
+                            uint32_t conns, uint32_t nworkers, const FrameTemplate& syn, uint32_t now, bool share) {
+  SharedLoad shared(limits.max_dests, limits.max_services);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (uint32_t i = 0; i < nworkers; ++i) {
+    WorkerOptions wo;
+    wo.conn_capacity = conns / nworkers;
+    wo.limits = limits;
+    wo.shared = share ? &shared : nullptr;
+    wo.seed = 0x5eed + i;
+    workers.push_back(std::make_unique<Worker>(wo));
+    workers.back()->set_snapshot(&snap);
+  }
+  std::atomic<uint32_t> ready{0};
+  std::vector<double> secs(nworkers);
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < nworkers; ++i)
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < nworkers) {
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      open_conns(*workers[i], tuples, i * (conns / nworkers), (i + 1) * (conns / nworkers), syn, now);
+      secs[i] = seconds_since(t0);
+    });
+  double rate = 0;
+  for (uint32_t i = 0; i < nworkers; ++i) {
+    threads[i].join();
+    rate += (conns / nworkers) / secs[i];
+  }
+  return rate / nworkers;
 }
 
 }  // namespace
@@ -256,11 +313,28 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14.1f\n", "resident bytes per connection (measured)", bytes_per_conn);
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
+  // Sharing: the same N new connections, once by one worker and once by two at the same time
+  // (N/2 each), with the director-wide load between them.
+  // Best of three runs each, interleaved: the machine's other work only ever slows a run down.
+  double one_worker = 0, two_workers = 0, two_apart = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    one_worker = std::max(one_worker, new_conns_per_worker(*snap, limits, tuples, conns, 1, syn, now, true));
+    two_apart = std::max(two_apart, new_conns_per_worker(*snap, limits, tuples, conns, 2, syn, now, false));
+    two_workers = std::max(two_workers, new_conns_per_worker(*snap, limits, tuples, conns, 2, syn, now, true));
+  }
+  std::printf("%-44s %14.2f\n", "new connections per worker, 1 worker, M/s", one_worker / 1e6);
+  std::printf("%-44s %14.2f\n", "new connections per worker, 2 workers, M/s", two_workers / 1e6);
+  std::printf("%-44s %14.2f\n", "  the same, load not shared (control), M/s", two_apart / 1e6);
+  std::printf("%-44s %13.1f%%\n", "cost per new connection, 2 workers / 1", 100 * one_worker / two_workers);
+  // Two threads on a busy machine cost what they cost with or without sharing; this is sharing's.
+  std::printf("%-44s %13.1f%%\n", "  of which sharing (2 shared / 2 not shared)", 100 * two_apart / two_workers);
   if (json)
     std::printf(
         "{\"established_mpps\":%.3f,\"baseline_mpps\":%.3f,\"ratio\":%.4f,\"new_conns_per_s\":%.0f,"
-        "\"bytes_per_conn\":%.1f,\"conns\":%zu,\"packets\":%llu,\"drops\":%llu}\n",
+        "\"bytes_per_conn\":%.1f,\"conns\":%zu,\"packets\":%llu,\"drops\":%llu,"
+        "\"new_conns_per_worker_1\":%.0f,\"new_conns_per_worker_2\":%.0f,\"new_conns_per_worker_2_unshared\":%.0f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, new_per_s, bytes_per_conn, established,
-        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops));
+        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
+        two_apart);
   return drops ? 1 : 0;
 }
