@@ -40,7 +40,9 @@ Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
-      own_shared_(opts.shared ? nullptr : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services)),
+      own_shared_(opts.shared ? nullptr
+                              : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services,
+                                                             affinity_slots(opts.conn_capacity, 1))),
       shared_(opts.shared ? opts.shared : own_shared_.get()),
       load_(opts.limits.max_dests),
       sched_(opts.limits.max_services),
@@ -551,6 +553,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   uint64_t h = table_.hash(tproto, snet, 0);
   uint32_t t = table_.find_template(h, tproto, snet, tvaddr, tvport);
   plen_out = static_cast<uint8_t>(__builtin_popcount(svc.netmask) + 1);
+  const uint64_t akey = SharedAffinity::key(tproto, snet, tvaddr, tvport);
   if (t != ConnTable::kNone) {
     ConnV4& tc = table_.record(t);
     const DestSnap& d = snap_->dest(conn_dest(tc));
@@ -559,6 +562,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
+      shared_->affinity().refresh(akey, tc.expires);
       // The kernel binds a template's connection whatever the server's threshold.
       const DestId did = conn_dest(tc);
       shared_->dest(did).bind(snap_->dest(did));
@@ -571,8 +575,35 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     tc.children = 0;
     if (table_.is_expired(t, now)) expire_one(t, now);
   }
-  DestId did = schedule(svc, p, now);
-  if (did == kNoDest) return kNoDest;
+  // No template here: the client's tie made by another worker, if it still holds, is the
+  // template (the kernel has one per client); otherwise schedule, and tie the client unless
+  // another worker tied it first (then that tie wins and the connection moves to it).
+  auto usable = [&](SharedAffinity::Hit a) {
+    const DestSnap& d = snap_->dest(a.dest);
+    return d.available && d.svc == svc.id && static_cast<uint8_t>(d.incarnation) == a.tag &&
+           !(snap_->expire_quiescent_template() && d.weight == 0);
+  };
+  auto bind_tied = [&](DestId id) {  // a template's connection: no threshold, as above
+    shared_->dest(id).bind(snap_->dest(id));
+    ++load_[id].inactive;
+  };
+  SharedAffinity::Hit tie;
+  DestId did;
+  if (shared_->affinity().find(akey, now, tie) && usable(tie)) {
+    did = tie.dest;
+    bind_tied(did);
+    shared_->affinity().refresh(akey, now + svc.persist_ticks);
+  } else {
+    did = schedule(svc, p, now);
+    if (did == kNoDest) return kNoDest;
+    const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
+    tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable);
+    if (tie.dest != kNoDest && tie.dest != did) {
+      unbind_conn(did, false);
+      did = tie.dest;
+      bind_tied(did);
+    }
+  }
   const DestSnap& d = snap_->dest(did);
   ConnV4 tc{};
   tc.proto = tproto;
@@ -617,6 +648,7 @@ void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
   ConnV4& tc = table_.record(t);
   if (tc.children) --tc.children;
   tc.expires = now + svc->persist_ticks;
+  shared_->affinity().refresh(SharedAffinity::key(tproto, snet, tvaddr, tvport), tc.expires);
 }
 
 // ---- ICMP --------------------------------------------------------------------------------------
@@ -716,6 +748,7 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available &&
       snap_->dest(conn_dest(c)).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
+    shared_->affinity().refresh(SharedAffinity::key(c.proto, c.caddr, c.vaddr, c.vport), c.expires);
     return false;
   }
   release(idx, now);

@@ -20,6 +20,13 @@
 
 namespace fulcrum {
 
+// Persistent clients a director's shared index holds (shared_affinity.h): a quarter of its
+// connection slots, at least 4096.
+inline uint32_t affinity_slots(uint32_t conn_capacity, uint32_t workers) {
+  const uint64_t n = uint64_t{conn_capacity} * workers / 4;
+  return n < 4096 ? 4096 : n > (1u << 30) ? (1u << 30) : static_cast<uint32_t>(n);
+}
+
 struct WorkerOptions {
   uint32_t conn_capacity = 1 << 20;  // live connections + templates this worker may hold
   WorkerLimits limits;

@@ -1,5 +1,5 @@
 // The load every worker shares: each real server's director-wide connection counts and
-// overload flag, and each service's rr/wrr cursor. With several workers these are what the
+// overload flag, each service's rr/wrr cursor, and the persistent clients' ties. With several workers these are what the
 // kernel keeps once per director (dest->activeconns, inactconns, OVERLOAD; the scheduler's list
 // pointer), so schedulers and thresholds judge the whole director, not one worker's share.
 //
@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "sched/overload.h"
+#include "shared_affinity.h"
 #include "types.h"
 
 namespace fulcrum {
@@ -209,16 +210,19 @@ class alignas(64) SvcCursor {
 
 class SharedLoad {
  public:
-  SharedLoad(uint32_t max_dests, uint32_t max_services)
-      : dests_(new DestCounter[max_dests]), cursors_(new SvcCursor[max_services]) {}
+  // affinity_slots: persistent clients the director-wide index holds (shared_affinity.h).
+  SharedLoad(uint32_t max_dests, uint32_t max_services, uint32_t affinity_slots = 4096)
+      : dests_(new DestCounter[max_dests]), cursors_(new SvcCursor[max_services]), affinity_(affinity_slots) {}
   DestCounter& dest(DestId id) { return dests_[id]; }
   const DestCounter& dest(DestId id) const { return dests_[id]; }
   SvcCursor& cursor(SvcId id) { return cursors_[id]; }
   LoadView view() const { return LoadView{dests_.get()}; }
+  SharedAffinity& affinity() { return affinity_; }
 
  private:
   std::unique_ptr<DestCounter[]> dests_;
   std::unique_ptr<SvcCursor[]> cursors_;
+  SharedAffinity affinity_;
 };
 
 }  // namespace fulcrum

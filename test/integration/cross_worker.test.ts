@@ -1,5 +1,6 @@
 // Scheduling across workers: with two workers the director still makes the kernel's choices,
-// because real servers' counts, thresholds, overload and the rr cursor are director-wide.
+// because real servers' counts, thresholds, overload, the rr cursor and persistent clients'
+// ties are director-wide.
 // Real servers A, B, C (weights 3, 2, 1, added in that order) hold every connection open; the
 // client opens connections one at a time from source ports chosen so that they alternate
 // between the two workers (the steering hash, computed here as the dataplane does), and each
@@ -129,5 +130,11 @@ describe('two workers schedule as one director', { skip }, () => {
     const r = await run(abc('lc'), 24);
     assert.deepEqual(r.tally, { srv1: 8, srv2: 8, srv3: 8 }, JSON.stringify(r));
     assert.deepEqual(r.perWorker, [12, 12]);
+  });
+
+  test('persistence: every connection of a client reaches one real server, whichever worker owns it', async () => {
+    const r = await run({ ...abc('rr'), persistence: { timeout: 300 } }, 12);
+    assert.equal(Object.keys(r.tally).length, 1, JSON.stringify(r));
+    assert.deepEqual(r.perWorker, [6, 6]);
   });
 });

@@ -1,10 +1,11 @@
-// Several workers, one director: the real servers' counts, thresholds, overload and the rr/wrr
-// cycle are the director's, whichever worker a connection lands on. The shared counts are
+// Several workers, one director: the real servers' counts, thresholds, overload, the rr/wrr
+// cycle and persistent clients' ties are the director's, whichever worker a connection lands on. The shared counts are
 // driven from two threads at once (run under the sanitizer build too), then the table
 // (two workers, connections one at a time, alternating) is checked against the kernel's
 // choices.
 #include <atomic>
 #include <map>
+#include <string>
 #include <thread>
 
 #include "engine_test_util.h"
@@ -234,6 +235,44 @@ TEST(TwoWorkers, AChangeMovesTheSharedRrCursorOnOnce) {
   EXPECT_EQ(open_alternating(dir, 6, 3000), open_alternating(one, 6, 3000));
 }
 
+// ---- persistence ------------------------------------------------------------------------------------
+
+Bytes syn_from(const char* client, uint16_t cport) { return Pkt().ipv4(client, kVip).tcp(cport, 80, kTcpSyn).frame(); }
+int server_of(const Verdict& v) { return static_cast<int>(ntoh32(v.route_dst) & 0xff) - 10; }
+
+TEST(TwoWorkers, APersistentClientReachesOneServerWhicheverWorkerOwnsItsConnections) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  Director dir(c, 2);
+  // Two clients over three servers: without the tie, rr would send a client's next connection
+  // on the other worker to the next server in the cycle.
+  const char* clients[] = {"172.16.5.20", "172.16.5.21"};
+  int first[2];
+  for (int k = 0; k < 2; ++k) first[k] = server_of(dir.send(static_cast<size_t>(k) % 2, syn_from(clients[k], 1000)));
+  EXPECT_NE(first[0], first[1]);
+  for (int i = 1; i <= 8; ++i)
+    for (int k = 0; k < 2; ++k)
+      EXPECT_EQ(server_of(dir.send(static_cast<size_t>(i + k) % 2, syn_from(clients[k], static_cast<uint16_t>(1000 + i)))),
+                first[k])
+          << "client " << k << " connection " << i;
+}
+
+TEST(TwoWorkers, APersistentTieMadeOnOneWorkerHoldsOnTheOtherUntilItLapses) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  c.services[0].persist_timeout_s = 60;
+  Director dir(c, 2);
+  const int s0 = server_of(dir.send(0, syn_from("172.16.5.20", 1000)));
+  dir.now += 40 * kTicksPerSec;
+  EXPECT_EQ(server_of(dir.send(1, syn_from("172.16.5.20", 1001))), s0);  // worker 1 has no template of its own
+  for (int i = 0; i < 5; ++i) {  // connections time out, then their templates
+    dir.now += 100 * kTicksPerSec;
+    for (auto& w : dir.workers) w->housekeeping(dir.now, 1u << 20);
+  }
+  // Nothing ties the client any more: rr goes on from where it stood.
+  EXPECT_NE(server_of(dir.send(0, syn_from("172.16.5.20", 2000))), s0);
+}
+
 // ---- two threads driving two workers -----------------------------------------------------------
 
 TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
@@ -265,6 +304,33 @@ TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
     for (auto& w : dir.workers) w->flush_all(dir.now);
     EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
   }
+}
+
+TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneServer) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  Director dir(c, 2);
+  constexpr int kClients = 200, kEach = 10;
+  std::vector<int> seen[2];
+  auto drive = [&](size_t w) {
+    for (int i = 0; i < kEach; ++i)
+      for (int k = 0; k < kClients; ++k) {
+        const std::string client = "172.17." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1);
+        Bytes f = Pkt().ipv4(client.c_str(), kVip).tcp(static_cast<uint16_t>(2000 + 2 * i + w), 80, kTcpSyn).frame();
+        TestBuf t(f);
+        seen[w].push_back(server_of(dir.workers[w]->process(t.pb, dir.now)));
+      }
+  };
+  std::thread a(drive, 0), b(drive, 1);
+  a.join();
+  b.join();
+  for (int k = 0; k < kClients; ++k)
+    for (int i = 0; i < kEach; ++i) {
+      ASSERT_EQ(seen[0][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
+      ASSERT_EQ(seen[1][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
+    }
+  for (auto& w : dir.workers) w->flush_all(dir.now);
+  EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
 }
 
 }  // namespace
