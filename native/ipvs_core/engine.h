@@ -99,7 +99,10 @@ class Worker {
 
   // Read side (from the worker's own thread, or from a quiesced worker).
   const WorkerStats& stats() const { return stats_; }
-  // This worker's share of a real server's connections, with the director-wide overload flag.
+  // This worker's share of a real server's connections (what listings sum over the workers);
+  // its overload field is not kept.
+  const DestLoad& share(DestId d) const { return load_[d]; }
+  // The same with the director-wide overload flag (reads the shared line: not for bulk reads).
   DestLoad load(DestId d) const {
     DestLoad l = load_[d];
     l.overload = shared_->dest(d).get().overload;

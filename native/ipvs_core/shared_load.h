@@ -72,21 +72,14 @@ class alignas(64) DestCounter {
       return true;
     });
   }
+  // Templates do not count for -x, but binding and unbinding one judges the flag again.
   void bind_template(const DestSnap& d) {
     persist_.fetch_add(1, std::memory_order_relaxed);
-    update([&](DestLoad& l) {
-      const bool was = l.overload;
-      overload_on_bind(d, l);
-      return l.overload != was;
-    });
+    rejudge([&](DestLoad& l) { overload_on_bind(d, l); });
   }
   void unbind_template(const DestSnap& d) {
     persist_.fetch_sub(1, std::memory_order_relaxed);
-    update([&](DestLoad& l) {
-      const bool was = l.overload;
-      overload_on_unbind(d, l);
-      return l.overload != was;
-    });
+    rejudge([&](DestLoad& l) { overload_on_unbind(d, l); });
   }
 
   // A worker takes this server (as its snapshot names it), `mine` being what that worker
@@ -121,13 +114,8 @@ class alignas(64) DestCounter {
     }
     uint32_t u = u_seen_.load(std::memory_order_relaxed);
     if (u != d.u_threshold && d.incarnation == incarnation_.load(std::memory_order_relaxed) &&
-        u_seen_.compare_exchange_strong(u, d.u_threshold, std::memory_order_relaxed)) {
-      update([&](DestLoad& l) {
-        const bool was = l.overload;
-        overload_on_edit(d, u, l);
-        return l.overload != was;
-      });
-    }
+        u_seen_.compare_exchange_strong(u, d.u_threshold, std::memory_order_relaxed))
+      rejudge([&](DestLoad& l) { overload_on_edit(d, u, l); });
   }
 
   // Tests and tools: sets the counts outright.
@@ -156,6 +144,15 @@ class alignas(64) DestCounter {
       if (!f(l)) return;
       if (word_.compare_exchange_weak(w, encode(l), std::memory_order_relaxed)) return;
     }
+  }
+  // Applies an overload rule to the counts as they are; writes only when the flag changes.
+  template <class Rule>
+  void rejudge(Rule&& rule) {
+    update([&](DestLoad& l) {
+      const bool was = l.overload;
+      rule(l);
+      return l.overload != was;
+    });
   }
 
   std::atomic<uint64_t> word_{0};

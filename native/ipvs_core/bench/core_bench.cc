@@ -96,9 +96,9 @@ std::vector<Tuple> random_tuples(uint32_t n, uint64_t seed) {
   return v;
 }
 
-// Opens tuples[from, to) as new connections on w, a burst at a time.
-void open_conns(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint32_t to, const FrameTemplate& syn,
-                uint32_t now) {
+// Sends one `frame` (a SYN, an ACK) from each of tuples[from, to) through w, a burst at a time.
+void send_each(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint32_t to, const FrameTemplate& frame,
+               uint32_t now) {
   std::vector<uint8_t> bufs(kBurst * kBufSize);
   PacketBuf pb[kBurst];
   Verdict verdicts[kBurst];
@@ -106,8 +106,8 @@ void open_conns(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint
     uint32_t n = std::min(kBurst, to - base);
     for (uint32_t i = 0; i < n; ++i) {
       uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-      syn.fill(f, tuples[base + i]);
-      pb[i] = {f, syn.len, kHeadroom, kBufSize - kHeadroom - syn.len};
+      frame.fill(f, tuples[base + i]);
+      pb[i] = {f, frame.len, kHeadroom, kBufSize - kHeadroom - frame.len};
     }
     w.process_burst(pb, n, verdicts, now);
   }
@@ -138,7 +138,7 @@ double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, co
       while (ready.load() < nworkers) {
       }
       auto t0 = std::chrono::steady_clock::now();
-      open_conns(*workers[i], tuples, i * (conns / nworkers), (i + 1) * (conns / nworkers), syn, now);
+      send_each(*workers[i], tuples, i * (conns / nworkers), (i + 1) * (conns / nworkers), syn, now);
       secs[i] = seconds_since(t0);
     });
   double rate = 0;
@@ -217,28 +217,12 @@ int main(int argc, char** argv) {
   worker.set_snapshot(snap.get());
 
   auto t0 = std::chrono::steady_clock::now();
-  for (uint32_t base = 0; base < conns; base += kBurst) {
-    uint32_t n = std::min(kBurst, conns - base);
-    for (uint32_t i = 0; i < n; ++i) {
-      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-      syn.fill(f, tuples[base + i]);
-      pb[i] = {f, syn.len, kHeadroom, kBufSize - kHeadroom - syn.len};
-    }
-    worker.process_burst(pb, n, verdicts, now);
-  }
+  send_each(worker, tuples, 0, conns, syn, now);
   double t_new = seconds_since(t0);
   size_t rss1 = rss_bytes();
   size_t established = worker.conn_count();
   // Complete the handshakes so the flows are ESTABLISHED (not timed).
-  for (uint32_t base = 0; base < conns; base += kBurst) {
-    uint32_t n = std::min(kBurst, conns - base);
-    for (uint32_t i = 0; i < n; ++i) {
-      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-      ack.fill(f, tuples[base + i]);
-      pb[i] = {f, ack.len, kHeadroom, kBufSize - kHeadroom - ack.len};
-    }
-    worker.process_burst(pb, n, verdicts, now);
-  }
+  send_each(worker, tuples, 0, conns, ack, now);
 
   // --- established forwarding vs. the baseline -----------------------------------------------------
   // The frames arrive as a NIC would leave them: ready-made in cache. Each burst's frames are
