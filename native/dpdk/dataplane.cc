@@ -216,7 +216,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
 
     current_ = std::move(first);
     sh.snapshot.store(current_.get(), std::memory_order_release);
-    load_ = std::make_unique<SharedLoad>(cfg.limits.max_dests, cfg.limits.max_services,
+    load_ = std::make_unique<SharedLoad>(cfg.limits.max_dests, cfg.limits.max_services, nw,
                                          affinity_slots(cfg.conn_capacity, nw));
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;

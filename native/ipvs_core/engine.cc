@@ -41,9 +41,11 @@ Worker::Worker(const WorkerOptions& opts)
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
-                              : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services,
+                              : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
                                                              affinity_slots(opts.conn_capacity, 1))),
       shared_(opts.shared ? opts.shared : own_shared_.get()),
+      shard_(shared_->shards().row(opts.shared ? opts.worker_id : 0)),
+      sums_(shared_->shards(), opts.shared ? opts.worker_id : 0, opts.limits.max_dests),
       load_(opts.limits.max_dests),
       sched_(opts.limits.max_services),
       svc_inc_(opts.limits.max_services, 0),
@@ -56,6 +58,7 @@ Worker::Worker(const WorkerOptions& opts)
 Worker::~Worker() = default;
 
 void Worker::set_snapshot(const Snapshot* snap) {
+  sums_.next_burst();
   const bool follows = snap_ && snap->lineage() == lineage_ && snap->seq() == seq_ + 1;
   snap_ = snap;
   seq_ = snap->seq();
@@ -91,8 +94,14 @@ void Worker::take_service(const ServiceSnap& svc) {
 // their tag and never touch these counts) and in the shared counts (this worker's leftovers
 // taken out); a threshold raised or removed leaves overload at once (DestCounter::take).
 void Worker::take_dest(const DestSnap& d) {
-  shared_->dest(d.id).take(d, dest_inc_[d.id], load_[d.id]);
+  // What this worker counted in the shared word: its share less its shard.
+  DestLoad mine = load_[d.id];
+  const uint64_t own = shard_[d.id].load(std::memory_order_relaxed);
+  mine.active -= static_cast<uint32_t>(own >> 32);
+  mine.inactive -= static_cast<uint32_t>(own);
+  shared_->dest(d.id).take(d, dest_inc_[d.id], mine, d.u_threshold ? elsewhere(d.id) : 0);
   if (dest_inc_[d.id] != d.incarnation) {
+    shard_[d.id].store(0, std::memory_order_relaxed);
     load_[d.id] = {};
     stats_.dest[d.id] = {};
     dest_inc_[d.id] = d.incarnation;
@@ -142,6 +151,7 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
+  sums_.next_burst();  // other workers' shards are read again, once, if this burst schedules
   while (n > kMaxBurst) {
     process_burst(pkts, kMaxBurst, out, now);
     pkts += kMaxBurst;
@@ -281,7 +291,11 @@ void Worker::set_state(ConnV4& c, uint8_t state) {
   c.state = state;
   if (was_active == active) return;
   DestLoad& l = load_[conn_dest(c)];
-  shared_->dest(conn_dest(c)).set_active(active);
+  if (c.flags & kConnLimited)
+    shared_->dest(conn_dest(c)).set_active(active);
+  else
+    DestShards::add(shard_[conn_dest(c)], active ? DestShards::kActive - DestShards::kInactive
+                                                 : DestShards::kInactive - DestShards::kActive);
   if (active) {
     c.flags |= kConnActive;
     --l.inactive;
@@ -426,11 +440,13 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.tmpl_plen = plen;
   set_conn_dest_tag(c, d.incarnation);
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
+  const bool limited = d.u_threshold != 0;  // where it was counted (bind_to)
+  if (limited) c.flags |= kConnLimited;
 
   if (svc->flags & kSvcOnePacket) {
     // -o: schedule and forward this one datagram; no entry is ever made (the kernel's expires
     // at once: bound, then unbound).
-    unbind_conn(did, false);
+    unbind_conn(did, false, limited);
     if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
     count_conn(did);
     count_in(did, p.ip_tot_len);
@@ -443,7 +459,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   uint64_t h = table_.hash(c.proto, c.caddr, c.cport);
   uint32_t idx = table_.insert(h, c);
   if (idx == ConnTable::kNone) {
-    unbind_conn(did, false);
+    unbind_conn(did, false, limited);
     if (plen) template_child_gone(c, now);
     return drop(DropReason::TableFull);
   }
@@ -453,7 +469,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     be16 lport;
     if (!fnat_.alloc(idx, laddr, lport)) {
       table_.erase(idx);
-      unbind_conn(did, false);
+      unbind_conn(did, false, limited);
       if (plen) template_child_gone(c, now);
       return drop(DropReason::FnatPortsExhausted);
     }
@@ -493,10 +509,8 @@ DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
   for (size_t tries = 0; tries <= svc.order.size(); ++tries) {
     const DestId did = pick(svc, kind, p, now);
     if (did == kNoDest) return kNoDest;
-    if (shared_->dest(did).try_bind(snap_->dest(did))) [[likely]] {
-      ++load_[did].inactive;
+    if (bind_to(did, true)) [[likely]]
       return did;
-    }
     if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr) kind = SchedKind::Wlc;
   }
   return kNoDest;
@@ -516,8 +530,8 @@ DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uin
   sp.dport = ntoh16(p.dport);
   SchedState& st = sched_state(svc);
   auto run = [&] {
-    return sched_pick(kind, svc.flags, svc.tables, snap_->dests(), svc.order, shared_->view(), st, sp,
-                      now_seconds(now));
+    return sched_pick(kind, svc.flags, svc.tables, snap_->dests(), svc.order,
+                      LoadView{shared_->slots(), shard_, &sums_}, st, sp, now_seconds(now));
   };
   if (kind != svc.sched || !shares_cursor(svc)) return run();
   SvcCursor& cur = shared_->cursor(svc.id);
@@ -534,13 +548,42 @@ DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uin
   }
 }
 
-void Worker::unbind_conn(DestId d, bool active) {
+// A new connection counted where its server's threshold wants it: with -x in the shared word
+// (`hard`: refused at -x), without in this worker's shard.
+bool Worker::bind_to(DestId d, bool hard) {
+  const DestSnap& ds = snap_->dest(d);
+  if (ds.u_threshold == 0) {
+    DestShards::add(shard_[d], DestShards::kInactive);
+  } else if (hard) {
+    if (!shared_->dest(d).try_bind(ds, elsewhere(d))) return false;
+  } else {
+    shared_->dest(d).bind(ds, elsewhere(d));
+  }
+  ++load_[d].inactive;
+  return true;
+}
+
+void Worker::unbind_conn(DestId d, bool active, bool limited) {
   DestLoad& l = load_[d];
   if (active)
     --l.active;
   else
     --l.inactive;
-  shared_->dest(d).unbind(snap_->dest(d), active);
+  const DestSnap& ds = snap_->dest(d);
+  if (limited) {
+    shared_->dest(d).unbind(ds, active, elsewhere(d));
+  } else {
+    DestShards::add(shard_[d], 0 - (active ? DestShards::kActive : DestShards::kInactive));
+    if (ds.u_threshold) [[unlikely]]  // -x given since it was bound: it may clear the flag
+      shared_->dest(d).unbound_elsewhere(ds, elsewhere(d));
+  }
+}
+
+// A server's connections counted in the shards (this worker's exactly, the others' as of this
+// burst), active and inactive together as -x counts them.
+uint32_t Worker::elsewhere(DestId d) {
+  const uint64_t s = shard_[d].load(std::memory_order_relaxed) + sums_.others(d);
+  return static_cast<uint32_t>(s >> 32) + static_cast<uint32_t>(s);
 }
 
 // Persistence (reference §3.5): a template keyed by the masked client address sends every
@@ -565,8 +608,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
       shared_->affinity().refresh(akey, tc.expires);
       // The kernel binds a template's connection whatever the server's threshold.
       const DestId did = conn_dest(tc);
-      shared_->dest(did).bind(snap_->dest(did));
-      ++load_[did].inactive;
+      bind_to(did, false);
       return did;
     }
     // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
@@ -583,10 +625,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     return d.available && d.svc == svc.id && static_cast<uint8_t>(d.incarnation) == a.tag &&
            !(snap_->expire_quiescent_template() && d.weight == 0);
   };
-  auto bind_tied = [&](DestId id) {  // a template's connection: no threshold, as above
-    shared_->dest(id).bind(snap_->dest(id));
-    ++load_[id].inactive;
-  };
+  auto bind_tied = [&](DestId id) { bind_to(id, false); };  // a template's connection: no threshold, as above
   SharedAffinity::Hit tie;
   DestId did;
   if (shared_->affinity().find(akey, now, tie) && usable(tie)) {
@@ -599,7 +638,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
     tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable);
     if (tie.dest != kNoDest && tie.dest != did) {
-      unbind_conn(did, false);
+      unbind_conn(did, false, snap_->dest(did).u_threshold != 0);
       did = tie.dest;
       bind_tied(did);
     }
@@ -626,7 +665,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     return did;
   }
   ++load_[did].persist;
-  shared_->dest(did).bind_template(d);
+  shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
   stats_.event(Event::TemplateCreated);
   return did;
 }
@@ -734,9 +773,10 @@ void Worker::release(uint32_t idx, uint32_t now) {
   }
   if (c.flags & kConnTemplate) {
     --load_[conn_dest(c)].persist;
-    shared_->dest(conn_dest(c)).unbind_template(snap_->dest(conn_dest(c)));
+    const DestSnap& d = snap_->dest(conn_dest(c));
+    shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
   } else {
-    unbind_conn(conn_dest(c), c.flags & kConnActive);
+    unbind_conn(conn_dest(c), c.flags & kConnActive, c.flags & kConnLimited);
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
     if (c.tmpl_plen) template_child_gone(c, now);
   }
@@ -757,11 +797,13 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
 }
 
 void Worker::housekeeping(uint32_t now, uint32_t budget) {
+  sums_.next_burst();  // expiries judge -x on the other workers' shards as they are now
   table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
   for (SvcId id : snap_->locality_services()) sched_housekeeping(*sched_[id], now_seconds(now));
 }
 
 void Worker::flush_all(uint32_t now) {
+  sums_.next_burst();
   table_.for_each([&](uint32_t idx) {
     ConnV4& c = table_.record(idx);
     c.children = (c.flags & kConnTemplate) ? 0 : c.children;
@@ -771,6 +813,7 @@ void Worker::flush_all(uint32_t now) {
 }
 
 void Worker::flush_dest(DestId dest, uint32_t now) {
+  sums_.next_burst();
   table_.for_each([&](uint32_t idx) {
     ConnV4& c = table_.record(idx);
     if (conn_dest(c) != dest || (c.flags & kConnTemplate)) return;

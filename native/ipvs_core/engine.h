@@ -38,8 +38,9 @@ struct WorkerOptions {
   uint16_t port_value = 0;
   uint64_t seed = 0x5eed;  // hash and scheduler randomness; vary per worker
   uint16_t worker_id = 0;
-  // The director-wide load every worker of a director shares (sized by `limits`, outliving the
-  // workers); null: this worker is the director's only one and keeps its own.
+  // The director-wide load every worker of a director shares (sized by `limits` and made for
+  // every worker_id, outliving the workers); null: this worker is the director's only one and
+  // keeps its own.
   SharedLoad* shared = nullptr;
 };
 
@@ -108,7 +109,7 @@ class Worker {
     l.overload = shared_->dest(d).get().overload;
     return l;
   }
-  const SharedLoad& shared_load() const { return *shared_; }
+  SharedLoad& shared_load() const { return *shared_; }
   size_t conn_count() const { return table_.size(); }
   size_t conn_capacity() const { return table_.capacity(); }
   size_t table_memory_bytes() const { return table_.memory_bytes(); }
@@ -135,7 +136,9 @@ class Worker {
   DestId pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now);
   bool shares_cursor(const ServiceSnap& svc) const;
   void sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh);
-  void unbind_conn(DestId d, bool active);
+  bool bind_to(DestId d, bool hard);
+  void unbind_conn(DestId d, bool active, bool limited);
+  uint32_t elsewhere(DestId d);
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
   bool dest_usable(const ConnV4& c) const;
   // True when the entry was made for the incarnation of its dest id the snapshot names now.
@@ -162,6 +165,8 @@ class Worker {
   FnatPool fnat_;
   std::unique_ptr<SharedLoad> own_shared_;
   SharedLoad* shared_;
+  std::atomic<uint64_t>* shard_;  // this worker's row of the shards (connections to servers without -x)
+  ShardSums sums_;
   std::vector<DestLoad> load_;  // this worker's contribution to the shared counts (overload unused)
   std::vector<std::unique_ptr<SchedState>> sched_;  // by SvcId
   // What this worker last took from the snapshots, by id: the incarnation its per-id state

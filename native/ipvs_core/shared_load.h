@@ -3,11 +3,18 @@
 // kernel keeps once per director (dest->activeconns, inactconns, OVERLOAD; the scheduler's list
 // pointer), so schedulers and thresholds judge the whole director, not one worker's share.
 //
-// Cost rule: nothing here is touched by an established connection's packets. A real server's
-// slot changes when a connection is bound, changes between active and inactive, or is released;
-// a service's cursor once per new rr/wrr connection. Each slot is a cache line of its own, so
-// two servers never share one. Schedulers read the slots with plain (relaxed) loads: the counts
-// they see are exact up to the updates other workers make at the same moment.
+// Cost rule: nothing here is touched by an established connection's packets. A connection is
+// counted when it is bound, changes between active and inactive, or is released, and where
+// depends on its real server:
+// - with -x (a hard limit needs one count every worker changes atomically): in the server's
+//   shared slot, a cache line of its own (DestCounter);
+// - without: in its worker's shard (DestShards), a word only that worker writes, with plain
+//   stores. Every worker writing one shared line per new connection cost as much again as
+//   the connection itself with two workers at full rate (the line moves between cores on
+//   every bind); shards are written where they are and read by the others once per burst.
+// A service's rr/wrr cursor is changed once per new rr/wrr connection. Schedulers see a
+// server's load as its slot plus every worker's shard: exact for what this worker did, and for
+// the other workers as of the start of this worker's burst (ShardSums; microseconds).
 //
 // Owned by the dataplane (one per director) and outlives the workers; a Worker made alone
 // (tests, benchmarks) owns its own. Indexed by ids, like the workers' arrays.
@@ -16,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "sched/overload.h"
 #include "shared_affinity.h"
@@ -34,25 +42,28 @@ class alignas(64) DestCounter {
   DestLoad get() const { return decode(word_.load(std::memory_order_relaxed)); }
   uint32_t persist() const { return persist_.load(std::memory_order_relaxed); }
 
+  // `elsewhere` in what follows: the server's connections counted in the workers' shards
+  // (bound before it had -x); the thresholds judge them too.
+
   // A new connection (inactive) bound unless the upper threshold is already reached, director
   // wide; a refusal sets the overload flag (a bind at that total would have), so the scheduler
   // skips the server from then on.
-  bool try_bind(const DestSnap& d) {
+  bool try_bind(const DestSnap& d, uint32_t elsewhere) {
     bool ok = true;
     update([&](DestLoad& l) {
-      ok = d.u_threshold == 0 || overload_total(l) < d.u_threshold;
+      ok = d.u_threshold == 0 || overload_total(l) + elsewhere < d.u_threshold;
       if (ok) ++l.inactive;
       else if (l.overload) return false;
-      overload_on_bind(d, l);
+      judge(l, elsewhere, [&](DestLoad& j) { overload_on_bind(d, j); });
       return true;
     });
     return ok;
   }
   // A connection under a persistence template: the kernel binds it whatever the threshold.
-  void bind(const DestSnap& d) {
+  void bind(const DestSnap& d, uint32_t elsewhere) {
     update([&](DestLoad& l) {
       ++l.inactive;
-      overload_on_bind(d, l);
+      judge(l, elsewhere, [&](DestLoad& j) { overload_on_bind(d, j); });
       return true;
     });
   }
@@ -64,22 +75,26 @@ class alignas(64) DestCounter {
     else
       word_.fetch_sub(kMove, std::memory_order_relaxed);
   }
-  void unbind(const DestSnap& d, bool active) {
+  void unbind(const DestSnap& d, bool active, uint32_t elsewhere) {
     update([&](DestLoad& l) {
       if (active) --l.active;
       else --l.inactive;
-      overload_on_unbind(d, l);
+      judge(l, elsewhere, [&](DestLoad& j) { overload_on_unbind(d, j); });
       return true;
     });
   }
-  // Templates do not count for -x, but binding and unbinding one judges the flag again.
-  void bind_template(const DestSnap& d) {
+  // Templates do not count for -x, but binding and unbinding one judges the flag again; so does
+  // a shard-counted connection leaving a server that has -x now.
+  void bind_template(const DestSnap& d, uint32_t elsewhere) {
     persist_.fetch_add(1, std::memory_order_relaxed);
-    rejudge([&](DestLoad& l) { overload_on_bind(d, l); });
+    rejudge(elsewhere, [&](DestLoad& l) { overload_on_bind(d, l); });
   }
-  void unbind_template(const DestSnap& d) {
+  void unbind_template(const DestSnap& d, uint32_t elsewhere) {
     persist_.fetch_sub(1, std::memory_order_relaxed);
-    rejudge([&](DestLoad& l) { overload_on_unbind(d, l); });
+    rejudge(elsewhere, [&](DestLoad& l) { overload_on_unbind(d, l); });
+  }
+  void unbound_elsewhere(const DestSnap& d, uint32_t elsewhere) {
+    rejudge(elsewhere, [&](DestLoad& l) { overload_on_unbind(d, l); });
   }
 
   // A worker takes this server (as its snapshot names it), `mine` being what that worker
@@ -91,7 +106,7 @@ class alignas(64) DestCounter {
   //   the old one's leftovers, for the microseconds a snapshot takes to reach every worker.
   // - An edit that drops or raises -x clears the flag (kernel __ip_vs_update_dest), once per
   //   edit: the worker that moves `u_seen` does it.
-  void take(const DestSnap& d, uint32_t known_incarnation, const DestLoad& mine) {
+  void take(const DestSnap& d, uint32_t known_incarnation, const DestLoad& mine, uint32_t elsewhere) {
     uint32_t inc = incarnation_.load(std::memory_order_relaxed);
     while (static_cast<int32_t>(d.incarnation - inc) > 0) {
       if (incarnation_.compare_exchange_weak(inc, d.incarnation, std::memory_order_relaxed)) {
@@ -108,14 +123,14 @@ class alignas(64) DestCounter {
       update([&](DestLoad& l) {
         l.active -= mine.active;
         l.inactive -= mine.inactive;
-        overload_on_unbind(d, l);
+        judge(l, elsewhere, [&](DestLoad& j) { overload_on_unbind(d, j); });
         return true;
       });
     }
     uint32_t u = u_seen_.load(std::memory_order_relaxed);
     if (u != d.u_threshold && d.incarnation == incarnation_.load(std::memory_order_relaxed) &&
         u_seen_.compare_exchange_strong(u, d.u_threshold, std::memory_order_relaxed))
-      rejudge([&](DestLoad& l) { overload_on_edit(d, u, l); });
+      rejudge(0, [&](DestLoad& l) { overload_on_edit(d, u, l); });
   }
 
   // Tests and tools: sets the counts outright.
@@ -145,12 +160,20 @@ class alignas(64) DestCounter {
       if (word_.compare_exchange_weak(w, encode(l), std::memory_order_relaxed)) return;
     }
   }
+  // Sets l's flag by an overload rule applied to l with `elsewhere` more inactive connections.
+  template <class Rule>
+  static void judge(DestLoad& l, uint32_t elsewhere, Rule&& rule) {
+    DestLoad j = l;
+    j.inactive += elsewhere;
+    rule(j);
+    l.overload = j.overload;
+  }
   // Applies an overload rule to the counts as they are; writes only when the flag changes.
   template <class Rule>
-  void rejudge(Rule&& rule) {
+  void rejudge(uint32_t elsewhere, Rule&& rule) {
     update([&](DestLoad& l) {
       const bool was = l.overload;
-      rule(l);
+      judge(l, elsewhere, rule);
       return l.overload != was;
     });
   }
@@ -161,10 +184,73 @@ class alignas(64) DestCounter {
   std::atomic<uint32_t> u_seen_{0};       // the upper threshold the flag was last judged by
 };
 
-// What schedulers read a server's load through: the shared slots, by DestId.
+// The workers' own counts of connections to servers without -x: per worker, per DestId, one
+// word (active << 32 | inactive) written only by its worker; each worker's row starts on a
+// cache line of its own.
+class DestShards {
+ public:
+  DestShards(uint32_t workers, uint32_t max_dests)
+      : workers_(workers), stride_((max_dests + 7) / 8 * 8), lines_(new Line[size_t{workers} * stride_ / 8]) {}
+  std::atomic<uint64_t>* row(uint32_t worker) { return &lines_[size_t{worker} * stride_ / 8].w[0]; }
+  uint32_t workers() const { return workers_; }
+  // The single writer's update: a plain load and store, no locked instruction.
+  static void add(std::atomic<uint64_t>& w, uint64_t delta) {
+    w.store(w.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+  static constexpr uint64_t kInactive = 1;
+  static constexpr uint64_t kActive = uint64_t{1} << 32;
+
+ private:
+  struct alignas(64) Line {
+    std::atomic<uint64_t> w[8] = {};
+  };
+  uint32_t workers_;
+  uint32_t stride_;
+  std::unique_ptr<Line[]> lines_;
+};
+
+// One worker's view of the other workers' shards, summed per DestId and refreshed at most once
+// per burst (next_burst), so a burst of new connections reads another worker's line once per
+// server, not once per pick.
+class ShardSums {
+ public:
+  ShardSums(DestShards& shards, uint32_t self, uint32_t max_dests)
+      : shards_(shards), self_(self), sum_(max_dests, 0), epoch_of_(max_dests, 0) {}
+  void next_burst() { ++epoch_; }
+  uint64_t others(DestId id) {
+    if (epoch_of_[id] != epoch_) [[unlikely]] {
+      uint64_t s = 0;
+      for (uint32_t w = 0; w < shards_.workers(); ++w)
+        if (w != self_) s += shards_.row(w)[id].load(std::memory_order_relaxed);
+      sum_[id] = s;
+      epoch_of_[id] = epoch_;
+    }
+    return sum_[id];
+  }
+
+ private:
+  DestShards& shards_;
+  uint32_t self_;
+  std::vector<uint64_t> sum_;
+  std::vector<uint32_t> epoch_of_;
+  uint32_t epoch_ = 1;
+};
+
+// What schedulers read a server's load through, by DestId: its shared slot (with -x: all its
+// counts and the flag) plus, when a worker reads (own set), its own shard and the others' sums.
 struct LoadView {
   const DestCounter* slots = nullptr;
-  DestLoad operator[](DestId id) const { return slots[id].get(); }
+  const std::atomic<uint64_t>* own = nullptr;
+  ShardSums* sums = nullptr;
+  DestLoad operator[](DestId id) const {
+    DestLoad l = slots[id].get();
+    if (own) {
+      const uint64_t s = own[id].load(std::memory_order_relaxed) + sums->others(id);
+      l.active += static_cast<uint32_t>(s >> 32);
+      l.inactive += static_cast<uint32_t>(s);
+    }
+    return l;
+  }
 };
 
 // One service's rr/wrr position, director-wide: the index into the service's newest-first
@@ -207,17 +293,34 @@ class alignas(64) SvcCursor {
 
 class SharedLoad {
  public:
-  // affinity_slots: persistent clients the director-wide index holds (shared_affinity.h).
-  SharedLoad(uint32_t max_dests, uint32_t max_services, uint32_t affinity_slots = 4096)
-      : dests_(new DestCounter[max_dests]), cursors_(new SvcCursor[max_services]), affinity_(affinity_slots) {}
+  // workers: how many share it (worker ids 0 .. workers - 1); affinity_slots: persistent
+  // clients the director-wide index holds (shared_affinity.h).
+  SharedLoad(uint32_t max_dests, uint32_t max_services, uint32_t workers = 1, uint32_t affinity_slots = 4096)
+      : dests_(new DestCounter[max_dests]),
+        shards_(workers, max_dests),
+        cursors_(new SvcCursor[max_services]),
+        affinity_(affinity_slots) {}
   DestCounter& dest(DestId id) { return dests_[id]; }
   const DestCounter& dest(DestId id) const { return dests_[id]; }
+  const DestCounter* slots() const { return dests_.get(); }
+  DestShards& shards() { return shards_; }
   SvcCursor& cursor(SvcId id) { return cursors_[id]; }
-  LoadView view() const { return LoadView{dests_.get()}; }
   SharedAffinity& affinity() { return affinity_; }
+  // A server's director-wide load read at once from every shard (tests, tools).
+  DestLoad total(DestId id) {
+    DestLoad l = dests_[id].get();
+    for (uint32_t w = 0; w < shards_.workers(); ++w) {
+      const uint64_t s = shards_.row(w)[id].load(std::memory_order_relaxed);
+      l.active += static_cast<uint32_t>(s >> 32);
+      l.inactive += static_cast<uint32_t>(s);
+    }
+    l.persist = dests_[id].persist();
+    return l;
+  }
 
  private:
   std::unique_ptr<DestCounter[]> dests_;
+  DestShards shards_;
   std::unique_ptr<SvcCursor[]> cursors_;
   SharedAffinity affinity_;
 };

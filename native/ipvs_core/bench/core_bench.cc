@@ -4,8 +4,13 @@
 // prepares and rewrites the very same frames without balancing; memory per connection is the
 // process's resident-set growth while the table fills, not a sizeof. Then two workers sharing
 // the director-wide load (shared_load.h), each on its own thread, open N/2 connections each at
-// once: their cost per new connection against one worker's shows what the sharing costs.
-// Usage: core_bench [--json] [--conns N] [--packets M]
+// once: their cost per new connection (thread CPU time) against one worker's shows what the
+// sharing costs.
+// Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]
+// (--upper-threshold: every real server gets -x X, so connections are counted in the servers'
+// shared lines, the -x path, instead of the workers' shards.)
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -113,12 +118,20 @@ void send_each(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint3
   }
 }
 
-// New connections per second per worker when `nworkers` workers open conns/nworkers
+// CPU time of the calling thread: what a connection costs its worker, whatever else the
+// machine runs meanwhile (a busy 2-vCPU VM time-slices the two threads otherwise).
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// New connections per CPU-second per worker when `nworkers` workers open conns/nworkers
 // connections each, all at once on their own threads, sharing one SharedLoad, or (`share`
 // false, the control) each with its own: what the machine costs two threads either way.
 double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, const std::vector<Tuple>& tuples,
                             uint32_t conns, uint32_t nworkers, const FrameTemplate& syn, uint32_t now, bool share) {
-  SharedLoad shared(limits.max_dests, limits.max_services);
+  SharedLoad shared(limits.max_dests, limits.max_services, nworkers);
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t i = 0; i < nworkers; ++i) {
     WorkerOptions wo;
@@ -137,9 +150,9 @@ double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, co
       ready.fetch_add(1);
       while (ready.load() < nworkers) {
       }
-      auto t0 = std::chrono::steady_clock::now();
+      const double t0 = thread_cpu_seconds();
       send_each(*workers[i], tuples, i * (conns / nworkers), (i + 1) * (conns / nworkers), syn, now);
-      secs[i] = seconds_since(t0);
+      secs[i] = thread_cpu_seconds() - t0;
     });
   double rate = 0;
   for (uint32_t i = 0; i < nworkers; ++i) {
@@ -155,13 +168,15 @@ int main(int argc, char** argv) {
   bool json = false;
   uint32_t conns = 1000000;
   uint64_t packets = 20000000;
+  uint32_t upper = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") json = true;
     else if (a == "--conns" && i + 1 < argc) conns = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else if (a == "--packets" && i + 1 < argc) packets = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--upper-threshold" && i + 1 < argc) upper = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else {
-      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M]\n");
+      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]\n");
       return 2;
     }
   }
@@ -186,6 +201,7 @@ int main(int argc, char** argv) {
     dc.port = 8080;
     dc.fwd = FwdMethod::Masq;
     dc.weight = 1 + d % 3;
+    dc.u_threshold = upper;
     svc.dests.push_back(dc);
   }
   cfg.services.push_back(svc);

@@ -31,7 +31,7 @@ TEST(SharedCounts, TheUpperThresholdIsHardWhenTwoThreadsBindAtOnce) {
   std::atomic<uint64_t> refused{0};
   auto work = [&](int seed) {
     for (int i = 0; i < 200000; ++i) {
-      if (!c.try_bind(d)) {
+      if (!c.try_bind(d, 0)) {
         refused.fetch_add(1);
         continue;
       }
@@ -42,7 +42,7 @@ TEST(SharedCounts, TheUpperThresholdIsHardWhenTwoThreadsBindAtOnce) {
       const bool active = (i + seed) % 3 == 0;
       if (active) c.set_active(true);
       held.fetch_sub(1);
-      c.unbind(d, active);
+      c.unbind(d, active, 0);
     }
   };
   std::thread a(work, 0), b(work, 1);
@@ -61,9 +61,9 @@ TEST(SharedCounts, CountsStayExactUnderConcurrentBindsStateChangesAndUnbinds) {
   constexpr int kEach = 100000;
   auto bind_all = [&](bool activate) {
     for (int i = 0; i < kEach; ++i) {
-      c.bind(d);
+      c.bind(d, 0);
       if (activate && i % 2) c.set_active(true);
-      c.bind_template(d);
+      c.bind_template(d, 0);
     }
   };
   std::thread a(bind_all, true), b(bind_all, false);
@@ -75,8 +75,8 @@ TEST(SharedCounts, CountsStayExactUnderConcurrentBindsStateChangesAndUnbinds) {
   EXPECT_EQ(c.persist(), uint32_t{2 * kEach});
   auto unbind_all = [&](bool activated) {
     for (int i = 0; i < kEach; ++i) {
-      c.unbind(d, activated && i % 2);
-      c.unbind_template(d);
+      c.unbind(d, activated && i % 2, 0);
+      c.unbind_template(d, 0);
     }
   };
   std::thread x(unbind_all, true), y(unbind_all, false);
@@ -89,12 +89,12 @@ TEST(SharedCounts, CountsStayExactUnderConcurrentBindsStateChangesAndUnbinds) {
 TEST(SharedCounts, OverloadSetsAtTheUpperThresholdAndClearsAtTheKernelsPoint) {
   DestCounter c;
   const DestSnap d = limits(4);
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.try_bind(d));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.try_bind(d, 0));
   EXPECT_TRUE(c.get().overload);
-  EXPECT_FALSE(c.try_bind(d));
-  c.unbind(d, false);  // 3: 12 is not below 12
+  EXPECT_FALSE(c.try_bind(d, 0));
+  c.unbind(d, false, 0);  // 3: 12 is not below 12
   EXPECT_TRUE(c.get().overload);
-  c.unbind(d, false);  // 2: 8 < 12
+  c.unbind(d, false, 0);  // 2: 8 < 12
   EXPECT_FALSE(c.get().overload);
 }
 
@@ -102,7 +102,7 @@ TEST(SharedCounts, OverloadSetsAtTheUpperThresholdAndClearsAtTheKernelsPoint) {
 
 struct Director {
   WorkerLimits lim{16, 64};
-  SharedLoad shared{64, 16};
+  SharedLoad shared{64, 16, 2};
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::unique_ptr<Snapshot>> snaps;
   uint32_t now = 1000;
@@ -130,11 +130,11 @@ struct Director {
     TestBuf b(frame);
     return workers[w]->process(b.pb, now);
   }
-  // active + inactive over the workers, and the same from the shared slot.
-  uint32_t held(DestId d) const {
+  // active + inactive over the workers' shares, and the same from the shared counts.
+  uint32_t held(DestId d) {
     uint32_t n = 0;
     for (const auto& w : workers) n += w->load(d).active + w->load(d).inactive;
-    const DestLoad s = shared.dest(d).get();
+    const DestLoad s = shared.total(d);
     EXPECT_EQ(n, s.active + s.inactive) << "dest " << d;
     return n;
   }
@@ -191,6 +191,22 @@ TEST(TwoWorkers, WlcNeverTakesAServerPastItsThresholdWhileConnectionsClose) {
     ASSERT_LE(dir.held(0), 4u) << "after connection " << i;
     ASSERT_LE(dir.held(1), 3u) << "after connection " << i;
   }
+}
+
+TEST(TwoWorkers, AnUpperThresholdGivenLaterCountsTheConnectionsAlreadyThere) {
+  // Connections to a server without -x are counted in the workers' shards; -x given later
+  // judges them too (kernel: the next bind sets the flag), and their going clears it.
+  Director dir(abc(SchedKind::Fo), 2);
+  auto m = tally(open_alternating(dir, 6));
+  ASSERT_EQ(m[0], 6);
+  dir.apply(abc(SchedKind::Fo, 4));
+  m = tally(open_alternating(dir, 2, 2000));
+  EXPECT_EQ(m[1], 2);
+  EXPECT_EQ(dir.held(0), 6u);
+  EXPECT_TRUE(dir.workers[0]->load(0).overload);
+  for (auto& w : dir.workers) w->flush_all(dir.now);
+  EXPECT_EQ(dir.held(0), 0u);
+  EXPECT_FALSE(dir.workers[0]->load(0).overload);
 }
 
 TEST(TwoWorkers, OvfOverflowsOnDirectorWideActiveCountsAndRefusesWhenAllAreFull) {
