@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "sched/overload.h"
@@ -191,7 +192,11 @@ class DestShards {
  public:
   DestShards(uint32_t workers, uint32_t max_dests)
       : workers_(workers), stride_((max_dests + 7) / 8 * 8), lines_(new Line[size_t{workers} * stride_ / 8]) {}
-  std::atomic<uint64_t>* row(uint32_t worker) { return &lines_[size_t{worker} * stride_ / 8].w[0]; }
+  // The row a worker writes; each worker its own (a row two workers wrote would be a race).
+  std::atomic<uint64_t>* row(uint32_t worker) {
+    if (worker >= workers_) throw std::invalid_argument("worker id beyond the shared load's workers");
+    return &lines_[size_t{worker} * stride_ / 8].w[0];
+  }
   uint32_t workers() const { return workers_; }
   // The single writer's update: a plain load and store, no locked instruction.
   static void add(std::atomic<uint64_t>& w, uint64_t delta) {

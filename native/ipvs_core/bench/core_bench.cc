@@ -139,6 +139,7 @@ double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, co
     wo.limits = limits;
     wo.shared = share ? &shared : nullptr;
     wo.seed = 0x5eed + i;
+    wo.worker_id = static_cast<uint16_t>(i);
     workers.push_back(std::make_unique<Worker>(wo));
     workers.back()->set_snapshot(&snap);
   }
