@@ -218,6 +218,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     current_ = std::move(first);
     sh.snapshot.store(current_.get(), std::memory_order_release);
     const uint64_t secret = cfg.seed ? cfg.seed : draw_secret();
+    load_ = std::make_unique<SharedLoad>(cfg.limits.max_dests, cfg.limits.max_services, nw,
+                                         affinity_slots(cfg.conn_capacity, nw));
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
@@ -228,6 +230,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.port_hi = ports.hi;
       wo.seed = worker_seed(secret, w);
       wo.worker_id = static_cast<uint16_t>(w);
+      wo.shared = load_.get();
       try {
         workers_.push_back(std::make_unique<LcoreWorker>(sh, static_cast<uint16_t>(w), wo));
       } catch (const std::bad_alloc&) {
@@ -265,6 +268,7 @@ void Dataplane::teardown() {
   }
   outstanding_.clear();
   workers_.clear();
+  load_.reset();
   ports_.close();
   for (rte_ring* r : rings_) rte_ring_free(r);
   rings_.clear();

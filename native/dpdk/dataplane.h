@@ -104,6 +104,9 @@ class Dataplane {
   DataplaneConfig cfg_;
   StartInfo info_;
   std::unique_ptr<Shared> shared_;
+  // The director-wide load (real servers' counts and overload, rr/wrr cursors) the workers
+  // share; made before them, freed after them.
+  std::unique_ptr<SharedLoad> load_;
   std::unique_ptr<RouteTable> routes_;
   PortSet ports_;
   std::vector<std::unique_ptr<LcoreWorker>> workers_;

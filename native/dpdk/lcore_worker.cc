@@ -411,7 +411,7 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
     case CmdType::Stats: {
       WorkerReport& w = r.reports[id_];
       w.stats = core_.stats();  // same sizes as the presized report: copies, no allocation
-      for (size_t d = 0; d < w.load.size(); ++d) w.load[d] = core_.load(static_cast<DestId>(d));
+      for (size_t d = 0; d < w.load.size(); ++d) w.load[d] = core_.share(static_cast<DestId>(d));
       w.dp = dpc_;
       w.conns = core_.conn_count();
       w.conn_capacity = core_.conn_capacity();

@@ -17,7 +17,7 @@ enum : uint8_t {
   kConnTemplate = 0x10,  // a persistence template, not a connection
   kConnActive = 0x20,    // counted in its dest's ActiveConn (else InActConn / PersistConn)
   kConnToaSent = 0x40,   // FullNAT: the client address option went out already
-  kConnSpareFlag = 0x80,
+  kConnLimited = 0x80,   // counted in its dest's shared word (the dest had -x when it was bound)
 };
 
 // Field order packs the three addresses and the ports into the first 20 bytes so the key

@@ -40,11 +40,16 @@ Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
+      own_shared_(opts.shared ? nullptr
+                              : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
+                                                             affinity_slots(opts.conn_capacity, 1))),
+      shared_(opts.shared ? opts.shared : own_shared_.get()),
+      shard_(shared_->shards().row(opts.shared ? opts.worker_id : 0)),
+      sums_(shared_->shards(), opts.shared ? opts.worker_id : 0, opts.limits.max_dests),
       load_(opts.limits.max_dests),
       sched_(opts.limits.max_services),
       svc_inc_(opts.limits.max_services, 0),
       dest_inc_(opts.limits.max_dests, 0),
-      dest_u_(opts.limits.max_dests, 0),
       pending_(new Pending[kMaxBurst]) {
   stats_.svc.resize(opts.limits.max_services);
   stats_.dest.resize(opts.limits.max_dests);
@@ -53,6 +58,7 @@ Worker::Worker(const WorkerOptions& opts)
 Worker::~Worker() = default;
 
 void Worker::set_snapshot(const Snapshot* snap) {
+  sums_.next_burst();
   const bool follows = snap_ && snap->lineage() == lineage_ && snap->seq() == seq_ + 1;
   snap_ = snap;
   seq_ = snap->seq();
@@ -73,32 +79,79 @@ void Worker::set_snapshot(const Snapshot* snap) {
 // scheduler state and counters. Scheduler state is allocated here, between bursts, so
 // sched_pick never allocates on the packet path.
 void Worker::take_service(const ServiceSnap& svc) {
+  bool fresh = false;
   if (!sched_[svc.id] || svc_inc_[svc.id] != svc.incarnation) {
     sched_[svc.id] = std::make_unique<SchedState>(opts_.seed ^ (uint64_t{svc.id} << 32));
     stats_.svc[svc.id] = {};
     svc_inc_[svc.id] = svc.incarnation;
+    fresh = true;
   }
   SchedState& st = *sched_[svc.id];
-  if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched)
-    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+  if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched) sync_sched(svc, st, fresh);
 }
 
-// A dest id given to another server starts at zero (its old entries are told apart by their
-// tag and never touch these counts); a threshold raised or removed leaves overload at once.
+// A dest id given to another server starts at zero here (its old entries are told apart by
+// their tag and never touch these counts) and in the shared counts (this worker's leftovers
+// taken out); a threshold raised or removed leaves overload at once (DestCounter::take).
 void Worker::take_dest(const DestSnap& d) {
+  // What this worker counted in the shared word: its share less its shard.
+  DestLoad mine = load_[d.id];
+  const uint64_t own = shard_[d.id].load(std::memory_order_relaxed);
+  mine.active -= static_cast<uint32_t>(own >> 32);
+  mine.inactive -= static_cast<uint32_t>(own);
+  shared_->dest(d.id).take(d, dest_inc_[d.id], mine, d.u_threshold ? elsewhere(d.id) : 0);
   if (dest_inc_[d.id] != d.incarnation) {
+    shard_[d.id].store(0, std::memory_order_relaxed);
     load_[d.id] = {};
     stats_.dest[d.id] = {};
     dest_inc_[d.id] = d.incarnation;
-    dest_u_[d.id] = d.u_threshold;
   }
-  overload_on_edit(d, dest_u_[d.id], load_[d.id]);
-  dest_u_[d.id] = d.u_threshold;
+}
+
+// rr and wrr walk one director-wide cycle through the service's cursor; wrr's current weight
+// must fit the cursor's 28 bits (larger weights, Debian's up to INT_MAX, keep per-worker cursors).
+bool Worker::shares_cursor(const ServiceSnap& svc) const {
+  return (svc.sched == SchedKind::Rr || (svc.sched == SchedKind::Wrr && svc.tables.wrr_mw <= SvcCursor::kMaxCw)) &&
+         svc.order.size() < SvcCursor::kHead;
+}
+
+// Applies the kernel's on-change rules to the scheduler state, and to the shared cursor once
+// per change: the first worker to take a new generation moves the cursor on from where the
+// workers left it (an index means nothing in another order); the others find it moved. A new
+// service's cursor is set by the first worker to see that incarnation of it.
+void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
+  SvcCursor* cur = shares_cursor(svc) ? &shared_->cursor(svc.id) : nullptr;
+  uint64_t w = cur ? cur->load() : 0;
+  if (cur && !fresh && st.initialized && st.kind == svc.sched &&
+      SvcCursor::decode(w).tag == SvcCursor::tag_of(st.generation)) {
+    const SvcCursor::Pos p = SvcCursor::decode(w);
+    st.pos = p.pos;
+    st.cw = p.cw;
+  }
+  sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+  if (!cur) return;
+  const uint16_t tag = SvcCursor::tag_of(svc.generation);
+  const uint64_t next = SvcCursor::encode(tag, st.pos, st.cw);
+  uint32_t inc = cur->incarnation().load(std::memory_order_relaxed);
+  if (static_cast<int32_t>(inc - svc.incarnation) > 0) return;  // a newer service runs on this id
+  while (inc != svc.incarnation) {
+    if (cur->incarnation().compare_exchange_weak(inc, svc.incarnation, std::memory_order_relaxed)) {
+      cur->set(next);
+      return;
+    }
+    if (static_cast<int32_t>(inc - svc.incarnation) > 0) return;
+  }
+  // A worker that picked under the old generation meanwhile makes the swap fail: moved on from
+  // one pick earlier then, a deviation only at the moment of a change.
+  while (SvcCursor::decode(w).tag != tag && static_cast<int16_t>(SvcCursor::decode(w).tag - tag) < 0 &&
+         !cur->swap(w, next)) {
+  }
 }
 
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
+  sums_.next_burst();  // other workers' shards are read again, once, if this burst schedules
   while (n > kMaxBurst) {
     process_burst(pkts, kMaxBurst, out, now);
     pkts += kMaxBurst;
@@ -238,6 +291,11 @@ void Worker::set_state(ConnV4& c, uint8_t state) {
   c.state = state;
   if (was_active == active) return;
   DestLoad& l = load_[conn_dest(c)];
+  if (c.flags & kConnLimited)
+    shared_->dest(conn_dest(c)).set_active(active);
+  else
+    DestShards::add(shard_[conn_dest(c)], active ? DestShards::kActive - DestShards::kInactive
+                                                 : DestShards::kInactive - DestShards::kActive);
   if (active) {
     c.flags |= kConnActive;
     --l.inactive;
@@ -382,9 +440,13 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.tmpl_plen = plen;
   set_conn_dest_tag(c, d.incarnation);
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
+  const bool limited = d.u_threshold != 0;  // where it was counted (bind_to)
+  if (limited) c.flags |= kConnLimited;
 
   if (svc->flags & kSvcOnePacket) {
-    // -o: schedule and forward this one datagram; no entry is ever made.
+    // -o: schedule and forward this one datagram; no entry is ever made (the kernel's expires
+    // at once: bound, then unbound).
+    unbind_conn(did, false, limited);
     if (d.fwd == FwdMethod::FullNat) return drop(DropReason::FnatOnePacket);
     count_conn(did);
     count_in(did, p.ip_tot_len);
@@ -397,6 +459,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   uint64_t h = table_.hash(c.proto, c.caddr, c.cport);
   uint32_t idx = table_.insert(h, c);
   if (idx == ConnTable::kNone) {
+    unbind_conn(did, false, limited);
     if (plen) template_child_gone(c, now);
     return drop(DropReason::TableFull);
   }
@@ -406,15 +469,13 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     be16 lport;
     if (!fnat_.alloc(idx, laddr, lport)) {
       table_.erase(idx);
+      unbind_conn(did, false, limited);
       if (plen) template_child_gone(c, now);
       return drop(DropReason::FnatPortsExhausted);
     }
     rc.fnat.laddr = laddr;
     rc.fnat.lport = lport;
   }
-  // Bind: every new connection starts inactive (kernel IP_VS_CONN_F_INACTIVE).
-  ++load_[did].inactive;
-  overload_on_bind(d, load_[did]);
   count_conn(did);
   return forward_in(pkt, p, idx, now);
 }
@@ -434,20 +495,95 @@ Verdict Worker::no_dest(PacketBuf& pkt, Parsed& p, be32 vip) {
 SchedState& Worker::sched_state(const ServiceSnap& svc) {
   SchedState& st = *sched_[svc.id];
   if (st.generation != svc.generation || st.kind != svc.sched) [[unlikely]]
-    sched_state_sync(st, svc.sched, svc.tables, snap_->dests(), svc.order);
+    sync_sched(svc, st, false);
   return st;
 }
 
+// Picks a real server and binds the new connection to it (every new connection starts
+// inactive, kernel IP_VS_CONN_F_INACTIVE). -x is a hard limit director-wide: a server other
+// workers filled between the pick and the bind refuses it and is flagged overloaded, so the
+// next pick passes it by. lblc/lblcr may return their cached server again whatever its flag
+// (the kernel's cache hit); after a refusal they fall back to what they do on a miss, wlc.
+DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
+  SchedKind kind = svc.sched;
+  for (size_t tries = 0; tries <= svc.order.size(); ++tries) {
+    const DestId did = pick(svc, kind, p, now);
+    if (did == kNoDest) return kNoDest;
+    if (bind_to(did, true)) [[likely]]
+      return did;
+    if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr) kind = SchedKind::Wlc;
+  }
+  return kNoDest;
+}
+
+// One pick on the director-wide load. rr/wrr take their position from the shared cursor and
+// swap the new one in, again if another worker picked meanwhile. A worker whose snapshot is
+// not yet (or no longer) the cursor's generation picks with its own copy: only for the
+// moment a change takes to reach every worker.
 // lblc/lblcr stamp their locality entries with the time in seconds, the clock their garbage
 // collector (housekeeping) reads too.
-DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
+DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now) {
   SchedPacket sp;
   sp.saddr = IpAddr::from_v4(p.saddr);
   sp.daddr = IpAddr::from_v4(p.daddr);
   sp.sport = ntoh16(p.sport);
   sp.dport = ntoh16(p.dport);
-  return sched_pick(svc.sched, svc.flags, svc.tables, snap_->dests(), svc.order, load_.data(), sched_state(svc), sp,
-                    now_seconds(now));
+  SchedState& st = sched_state(svc);
+  auto run = [&] {
+    return sched_pick(kind, svc.flags, svc.tables, snap_->dests(), svc.order,
+                      LoadView{shared_->slots(), shard_, &sums_}, st, sp, now_seconds(now));
+  };
+  if (kind != svc.sched || !shares_cursor(svc)) return run();
+  SvcCursor& cur = shared_->cursor(svc.id);
+  const uint16_t tag = SvcCursor::tag_of(svc.generation);
+  uint64_t w = cur.load();
+  for (;;) {
+    const SvcCursor::Pos c = SvcCursor::decode(w);
+    if (c.tag != tag) [[unlikely]]
+      return run();
+    st.pos = c.pos;
+    st.cw = c.cw;
+    const DestId d = run();
+    if (cur.swap(w, SvcCursor::encode(tag, st.pos, st.cw))) return d;
+  }
+}
+
+// A new connection counted where its server's threshold wants it: with -x in the shared word
+// (`hard`: refused at -x), without in this worker's shard.
+bool Worker::bind_to(DestId d, bool hard) {
+  const DestSnap& ds = snap_->dest(d);
+  if (ds.u_threshold == 0) {
+    DestShards::add(shard_[d], DestShards::kInactive);
+  } else if (hard) {
+    if (!shared_->dest(d).try_bind(ds, elsewhere(d))) return false;
+  } else {
+    shared_->dest(d).bind(ds, elsewhere(d));
+  }
+  ++load_[d].inactive;
+  return true;
+}
+
+void Worker::unbind_conn(DestId d, bool active, bool limited) {
+  DestLoad& l = load_[d];
+  if (active)
+    --l.active;
+  else
+    --l.inactive;
+  const DestSnap& ds = snap_->dest(d);
+  if (limited) {
+    shared_->dest(d).unbind(ds, active, elsewhere(d));
+  } else {
+    DestShards::add(shard_[d], 0 - (active ? DestShards::kActive : DestShards::kInactive));
+    if (ds.u_threshold) [[unlikely]]  // -x given since it was bound: it may clear the flag
+      shared_->dest(d).unbound_elsewhere(ds, elsewhere(d));
+  }
+}
+
+// A server's connections counted in the shards (this worker's exactly, the others' as of this
+// burst), active and inactive together as -x counts them.
+uint32_t Worker::elsewhere(DestId d) {
+  const uint64_t s = shard_[d].load(std::memory_order_relaxed) + sums_.others(d);
+  return static_cast<uint32_t>(s >> 32) + static_cast<uint32_t>(s);
 }
 
 // Persistence (reference §3.5): a template keyed by the masked client address sends every
@@ -460,6 +596,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   uint64_t h = table_.hash(tproto, snet, 0);
   uint32_t t = table_.find_template(h, tproto, snet, tvaddr, tvport);
   plen_out = static_cast<uint8_t>(__builtin_popcount(svc.netmask) + 1);
+  const uint64_t akey = SharedAffinity::key(tproto, snet, tvaddr, tvport);
   if (t != ConnTable::kNone) {
     ConnV4& tc = table_.record(t);
     const DestSnap& d = snap_->dest(conn_dest(tc));
@@ -468,7 +605,11 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
-      return conn_dest(tc);
+      shared_->affinity().refresh(akey, tc.expires);
+      // The kernel binds a template's connection whatever the server's threshold.
+      const DestId did = conn_dest(tc);
+      bind_to(did, false);
+      return did;
     }
     // An invalid template is re-keyed out of the way and left to die (kernel: dport 0xffff).
     // Its children can no longer find it under the new key, so it stops counting them.
@@ -476,8 +617,32 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     tc.children = 0;
     if (table_.is_expired(t, now)) expire_one(t, now);
   }
-  DestId did = schedule(svc, p, now);
-  if (did == kNoDest) return kNoDest;
+  // No template here: the client's tie made by another worker, if it still holds, is the
+  // template (the kernel has one per client); otherwise schedule, and tie the client unless
+  // another worker tied it first (then that tie wins and the connection moves to it).
+  auto usable = [&](SharedAffinity::Hit a) {
+    const DestSnap& d = snap_->dest(a.dest);
+    return d.available && d.svc == svc.id && static_cast<uint8_t>(d.incarnation) == a.tag &&
+           !(snap_->expire_quiescent_template() && d.weight == 0);
+  };
+  auto bind_tied = [&](DestId id) { bind_to(id, false); };  // a template's connection: no threshold, as above
+  SharedAffinity::Hit tie;
+  DestId did;
+  if (shared_->affinity().find(akey, now, tie) && usable(tie)) {
+    did = tie.dest;
+    bind_tied(did);
+    shared_->affinity().refresh(akey, now + svc.persist_ticks);
+  } else {
+    did = schedule(svc, p, now);
+    if (did == kNoDest) return kNoDest;
+    const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
+    tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable);
+    if (tie.dest != kNoDest && tie.dest != did) {
+      unbind_conn(did, false, snap_->dest(did).u_threshold != 0);
+      did = tie.dest;
+      bind_tied(did);
+    }
+  }
   const DestSnap& d = snap_->dest(did);
   ConnV4 tc{};
   tc.proto = tproto;
@@ -500,7 +665,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     return did;
   }
   ++load_[did].persist;
-  overload_on_bind(d, load_[did]);
+  shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
   stats_.event(Event::TemplateCreated);
   return did;
 }
@@ -522,6 +687,7 @@ void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
   ConnV4& tc = table_.record(t);
   if (tc.children) --tc.children;
   tc.expires = now + svc->persist_ticks;
+  shared_->affinity().refresh(SharedAffinity::key(tproto, snet, tvaddr, tvport), tc.expires);
 }
 
 // ---- ICMP --------------------------------------------------------------------------------------
@@ -605,19 +771,15 @@ void Worker::release(uint32_t idx, uint32_t now) {
     stats_.event(Event::ConnExpired);
     return;
   }
-  DestLoad& l = load_[conn_dest(c)];
-  const DestSnap& d = snap_->dest(conn_dest(c));
   if (c.flags & kConnTemplate) {
-    --l.persist;
+    --load_[conn_dest(c)].persist;
+    const DestSnap& d = snap_->dest(conn_dest(c));
+    shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
   } else {
-    if (c.flags & kConnActive)
-      --l.active;
-    else
-      --l.inactive;
+    unbind_conn(conn_dest(c), c.flags & kConnActive, c.flags & kConnLimited);
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
     if (c.tmpl_plen) template_child_gone(c, now);
   }
-  overload_on_unbind(d, l);
   stats_.event(Event::ConnExpired);
 }
 
@@ -626,6 +788,7 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available &&
       snap_->dest(conn_dest(c)).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
+    shared_->affinity().refresh(SharedAffinity::key(c.proto, c.caddr, c.vaddr, c.vport), c.expires);
     return false;
   }
   release(idx, now);
@@ -634,11 +797,13 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
 }
 
 void Worker::housekeeping(uint32_t now, uint32_t budget) {
+  sums_.next_burst();  // expiries judge -x on the other workers' shards as they are now
   table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
   for (SvcId id : snap_->locality_services()) sched_housekeeping(*sched_[id], now_seconds(now));
 }
 
 void Worker::flush_all(uint32_t now) {
+  sums_.next_burst();
   table_.for_each([&](uint32_t idx) {
     ConnV4& c = table_.record(idx);
     c.children = (c.flags & kConnTemplate) ? 0 : c.children;
@@ -648,6 +813,7 @@ void Worker::flush_all(uint32_t now) {
 }
 
 void Worker::flush_dest(DestId dest, uint32_t now) {
+  sums_.next_burst();
   table_.for_each([&](uint32_t idx) {
     ConnV4& c = table_.record(idx);
     if (conn_dest(c) != dest || (c.flags & kConnTemplate)) return;

@@ -1,5 +1,6 @@
 // The packet entry point: one Worker per lcore owns a connection table, a FullNAT port share,
-// per-service scheduler state, real-server load and counters, and turns each frame into a
+// per-service scheduler state, its share of real-server load and counters (the director-wide
+// load all workers share is in shared_load.h), and turns each frame into a
 // verdict (transmit towards an address, hand to the kernel, or drop with a reason).
 // The flow is one way: parse -> lookup/schedule -> state -> rewrite -> verdict.
 #pragma once
@@ -12,11 +13,19 @@
 #include "fnat_pool.h"
 #include "packet.h"
 #include "sched/sched.h"
+#include "shared_load.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "tcp_state.h"
 
 namespace fulcrum {
+
+// Persistent clients a director's shared index holds (shared_affinity.h): a quarter of its
+// connection slots, at least 4096.
+inline uint32_t affinity_slots(uint32_t conn_capacity, uint32_t workers) {
+  const uint64_t n = uint64_t{conn_capacity} * workers / 4;
+  return n < 4096 ? 4096 : n > (1u << 30) ? (1u << 30) : static_cast<uint32_t>(n);
+}
 
 struct WorkerOptions {
   uint32_t conn_capacity = 1 << 20;  // live connections + templates this worker may hold
@@ -29,6 +38,10 @@ struct WorkerOptions {
   uint16_t port_value = 0;
   uint64_t seed = 0x5eed;  // hash and scheduler randomness; vary per worker
   uint16_t worker_id = 0;
+  // The director-wide load every worker of a director shares (sized by `limits` and made for
+  // every worker_id, outliving the workers); null: this worker is the director's only one and
+  // keeps its own.
+  SharedLoad* shared = nullptr;
 };
 
 enum class Action : uint8_t {
@@ -87,7 +100,16 @@ class Worker {
 
   // Read side (from the worker's own thread, or from a quiesced worker).
   const WorkerStats& stats() const { return stats_; }
-  const DestLoad& load(DestId d) const { return load_[d]; }
+  // This worker's share of a real server's connections (what listings sum over the workers);
+  // its overload field is not kept.
+  const DestLoad& share(DestId d) const { return load_[d]; }
+  // The same with the director-wide overload flag (reads the shared line: not for bulk reads).
+  DestLoad load(DestId d) const {
+    DestLoad l = load_[d];
+    l.overload = shared_->dest(d).get().overload;
+    return l;
+  }
+  SharedLoad& shared_load() const { return *shared_; }
   size_t conn_count() const { return table_.size(); }
   size_t conn_capacity() const { return table_.capacity(); }
   size_t table_memory_bytes() const { return table_.memory_bytes(); }
@@ -111,6 +133,12 @@ class Worker {
   }
 
   DestId schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now);
+  DestId pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now);
+  bool shares_cursor(const ServiceSnap& svc) const;
+  void sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh);
+  bool bind_to(DestId d, bool hard);
+  void unbind_conn(DestId d, bool active, bool limited);
+  uint32_t elsewhere(DestId d);
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
   bool dest_usable(const ConnV4& c) const;
   // True when the entry was made for the incarnation of its dest id the snapshot names now.
@@ -135,14 +163,17 @@ class Worker {
   uint64_t lineage_ = 0;
   ConnTable table_;
   FnatPool fnat_;
-  std::vector<DestLoad> load_;
+  std::unique_ptr<SharedLoad> own_shared_;
+  SharedLoad* shared_;
+  std::atomic<uint64_t>* shard_;  // this worker's row of the shards (connections to servers without -x)
+  ShardSums sums_;
+  std::vector<DestLoad> load_;  // this worker's contribution to the shared counts (overload unused)
   std::vector<std::unique_ptr<SchedState>> sched_;  // by SvcId
   // What this worker last took from the snapshots, by id: the incarnation its per-id state
-  // (counters, load, scheduler state) belongs to, and a dest's upper threshold (an edit that
-  // raises it clears overload). Kept here so a new snapshot is never compared with a freed one.
+  // (counters, load, scheduler state) belongs to. Kept here so a new snapshot is never compared
+  // with a freed one.
   std::vector<uint32_t> svc_inc_;
   std::vector<uint32_t> dest_inc_;
-  std::vector<uint32_t> dest_u_;
   WorkerStats stats_;
   std::unique_ptr<Pending[]> pending_;
   uint16_t ip_id_ = 0;

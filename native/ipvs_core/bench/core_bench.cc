@@ -2,15 +2,24 @@
 // Measures, in one run: new TCP connections per second (SYN -> schedule -> insert) up to N
 // connections, established NAT forwarding over those N connections, and a baseline loop that
 // prepares and rewrites the very same frames without balancing; memory per connection is the
-// process's resident-set growth while the table fills, not a sizeof.
-// Usage: core_bench [--json] [--conns N] [--packets M]
+// process's resident-set growth while the table fills, not a sizeof. Then two workers sharing
+// the director-wide load (shared_load.h), each on its own thread, open N/2 connections each at
+// once: their cost per new connection (thread CPU time) against one worker's shows what the
+// sharing costs. Last, a hash flood against a known and a secret seed.
+// Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]
+// (--upper-threshold: every real server gets -x X, so connections are counted in the servers'
+// shared lines, the -x path, instead of the workers' shards.)
+#include <time.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "checksum.h"
@@ -153,19 +162,83 @@ FloodCost hash_flood(uint32_t n) {
   return c;
 }
 
+// Sends one `frame` (a SYN, an ACK) from each of tuples[from, to) through w, a burst at a time.
+void send_each(Worker& w, const std::vector<Tuple>& tuples, uint32_t from, uint32_t to, const FrameTemplate& frame,
+               uint32_t now) {
+  std::vector<uint8_t> bufs(kBurst * kBufSize);
+  PacketBuf pb[kBurst];
+  Verdict verdicts[kBurst];
+  for (uint32_t base = from; base < to; base += kBurst) {
+    uint32_t n = std::min(kBurst, to - base);
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
+      frame.fill(f, tuples[base + i]);
+      pb[i] = {f, frame.len, kHeadroom, kBufSize - kHeadroom - frame.len};
+    }
+    w.process_burst(pb, n, verdicts, now);
+  }
+}
+
+// CPU time of the calling thread: what a connection costs its worker, whatever else the
+// machine runs meanwhile (a busy 2-vCPU VM time-slices the two threads otherwise).
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// New connections per CPU-second per worker when `nworkers` workers open conns/nworkers
+// connections each, all at once on their own threads, sharing one SharedLoad, or (`share`
+// false, the control) each with its own: what the machine costs two threads either way.
+double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, const std::vector<Tuple>& tuples,
+                            uint32_t conns, uint32_t nworkers, const FrameTemplate& syn, uint32_t now, bool share) {
+  SharedLoad shared(limits.max_dests, limits.max_services, nworkers);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (uint32_t i = 0; i < nworkers; ++i) {
+    WorkerOptions wo;
+    wo.conn_capacity = conns / nworkers;
+    wo.limits = limits;
+    wo.shared = share ? &shared : nullptr;
+    wo.seed = 0x5eed + i;
+    wo.worker_id = static_cast<uint16_t>(i);
+    workers.push_back(std::make_unique<Worker>(wo));
+    workers.back()->set_snapshot(&snap);
+  }
+  std::atomic<uint32_t> ready{0};
+  std::vector<double> secs(nworkers);
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < nworkers; ++i)
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < nworkers) {
+      }
+      const double t0 = thread_cpu_seconds();
+      send_each(*workers[i], tuples, i * (conns / nworkers), (i + 1) * (conns / nworkers), syn, now);
+      secs[i] = thread_cpu_seconds() - t0;
+    });
+  double rate = 0;
+  for (uint32_t i = 0; i < nworkers; ++i) {
+    threads[i].join();
+    rate += (conns / nworkers) / secs[i];
+  }
+  return rate / nworkers;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool json = false;
   uint32_t conns = 1000000;
   uint64_t packets = 20000000;
+  uint32_t upper = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") json = true;
     else if (a == "--conns" && i + 1 < argc) conns = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else if (a == "--packets" && i + 1 < argc) packets = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--upper-threshold" && i + 1 < argc) upper = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else {
-      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M]\n");
+      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]\n");
       return 2;
     }
   }
@@ -190,6 +263,7 @@ int main(int argc, char** argv) {
     dc.port = 8080;
     dc.fwd = FwdMethod::Masq;
     dc.weight = 1 + d % 3;
+    dc.u_threshold = upper;
     svc.dests.push_back(dc);
   }
   cfg.services.push_back(svc);
@@ -221,28 +295,12 @@ int main(int argc, char** argv) {
   worker.set_snapshot(snap.get());
 
   auto t0 = std::chrono::steady_clock::now();
-  for (uint32_t base = 0; base < conns; base += kBurst) {
-    uint32_t n = std::min(kBurst, conns - base);
-    for (uint32_t i = 0; i < n; ++i) {
-      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-      syn.fill(f, tuples[base + i]);
-      pb[i] = {f, syn.len, kHeadroom, kBufSize - kHeadroom - syn.len};
-    }
-    worker.process_burst(pb, n, verdicts, now);
-  }
+  send_each(worker, tuples, 0, conns, syn, now);
   double t_new = seconds_since(t0);
   size_t rss1 = rss_bytes();
   size_t established = worker.conn_count();
   // Complete the handshakes so the flows are ESTABLISHED (not timed).
-  for (uint32_t base = 0; base < conns; base += kBurst) {
-    uint32_t n = std::min(kBurst, conns - base);
-    for (uint32_t i = 0; i < n; ++i) {
-      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
-      ack.fill(f, tuples[base + i]);
-      pb[i] = {f, ack.len, kHeadroom, kBufSize - kHeadroom - ack.len};
-    }
-    worker.process_burst(pb, n, verdicts, now);
-  }
+  send_each(worker, tuples, 0, conns, ack, now);
 
   // --- established forwarding vs. the baseline -----------------------------------------------------
   // The frames arrive as a NIC would leave them: ready-made in cache. Each burst's frames are
@@ -319,6 +377,21 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14.1f\n", "resident bytes per connection (measured)", bytes_per_conn);
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
+  // Sharing: the same N new connections, once by one worker and once by two at the same time
+  // (N/2 each), with the director-wide load between them.
+  // Best of three runs each, interleaved: the machine's other work only ever slows a run down.
+  double one_worker = 0, two_workers = 0, two_apart = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    one_worker = std::max(one_worker, new_conns_per_worker(*snap, limits, tuples, conns, 1, syn, now, true));
+    two_apart = std::max(two_apart, new_conns_per_worker(*snap, limits, tuples, conns, 2, syn, now, false));
+    two_workers = std::max(two_workers, new_conns_per_worker(*snap, limits, tuples, conns, 2, syn, now, true));
+  }
+  std::printf("%-44s %14.2f\n", "new connections per worker, 1 worker, M/s", one_worker / 1e6);
+  std::printf("%-44s %14.2f\n", "new connections per worker, 2 workers, M/s", two_workers / 1e6);
+  std::printf("%-44s %14.2f\n", "  the same, load not shared (control), M/s", two_apart / 1e6);
+  std::printf("%-44s %13.1f%%\n", "cost per new connection, 2 workers / 1", 100 * one_worker / two_workers);
+  // Two threads on a busy machine cost what they cost with or without sharing; this is sharing's.
+  std::printf("%-44s %13.1f%%\n", "  of which sharing (2 shared / 2 not shared)", 100 * two_apart / two_workers);
   std::printf("hash flood, %u flows crafted into one bucket of a 65,536-entry table (ns per insert + lookup):\n", flood_n);
   std::printf("%-44s %14.1f\n", "  random flows, secret seed", flood.random_ns);
   std::printf("%-44s %14.1f\n", "  crafted flows, secret seed (as deployed)", flood.crafted_secret_ns);
@@ -328,9 +401,10 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"established_mpps\":%.3f,\"baseline_mpps\":%.3f,\"ratio\":%.4f,\"new_conns_per_s\":%.0f,"
         "\"bytes_per_conn\":%.1f,\"conns\":%zu,\"packets\":%llu,\"drops\":%llu,"
+        "\"new_conns_per_worker_1\":%.0f,\"new_conns_per_worker_2\":%.0f,\"new_conns_per_worker_2_unshared\":%.0f,"
         "\"flood_random_ns\":%.1f,\"flood_crafted_secret_ns\":%.1f,\"flood_crafted_known_ns\":%.1f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, new_per_s, bytes_per_conn, established,
-        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), flood.random_ns,
-        flood.crafted_secret_ns, flood.crafted_known_ns);
+        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
+        two_apart, flood.random_ns, flood.crafted_secret_ns, flood.crafted_known_ns);
   return drops ? 1 : 0;
 }

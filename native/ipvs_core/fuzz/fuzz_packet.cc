@@ -124,6 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (DestId d = 0; d < setup.limits.max_dests; ++d) {
     const DestLoad& l = w.load(d);
     if (l.active || l.inactive || l.persist) __builtin_trap();
+    const DestLoad g = w.shared_load().total(d);  // and so are the director-wide ones
+    if (g.active || g.inactive || g.persist) __builtin_trap();
   }
   return 0;
 }

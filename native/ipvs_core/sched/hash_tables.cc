@@ -37,7 +37,7 @@ void sh_tables(DestTable dests, Order order, SchedTables& t) {
   }
 }
 
-DestId dh_pick(const SchedTables& t, DestTable dests, const DestLoad* load,
+DestId dh_pick(const SchedTables& t, DestTable dests, LoadView load,
                const SchedPacket& pkt) {
   if (t.buckets.size() != kTabSize) return kNoDest;
   const uint32_t h = sched_hash::hash_32(sched_hash::fold_host(pkt.daddr, t.svc_v6), kTabBits);
@@ -59,7 +59,7 @@ static uint32_t sh_hash(uint32_t key, uint32_t offset) {
 
 // sh-fallback: re-hash with offsets ihash, ihash+1, ... (the kernel adds the offset after
 // hashing, so this probes buckets 2*ihash + k); first available dest wins.
-static DestId sh_fallback_probe(const SchedTables& t, DestTable dests, const DestLoad* load,
+static DestId sh_fallback_probe(const SchedTables& t, DestTable dests, LoadView load,
                          uint32_t key, uint32_t ihash) {
   for (uint32_t off = 0; off < kTabSize; ++off) {
     const uint32_t roffset = (off + ihash) % kTabSize;
@@ -71,7 +71,7 @@ static DestId sh_fallback_probe(const SchedTables& t, DestTable dests, const Des
 }
 
 DestId sh_pick(uint32_t svc_flags, const SchedTables& t, DestTable dests,
-               const DestLoad* load, const SchedPacket& pkt) {
+               LoadView load, const SchedPacket& pkt) {
   if (t.buckets.size() != kTabSize) return kNoDest;
   const uint32_t port = (svc_flags & kSvcSched2) ? pkt.sport : 0;
   const uint32_t key = port + sched_hash::fold_host(pkt.saddr, t.svc_v6);

@@ -27,40 +27,40 @@ inline bool more_loaded(int32_t h1, int32_t w2, int32_t h2, int32_t w1) {
 // rr.cc / wrr.cc
 void rr_init(SchedState&);
 void rr_on_change(SchedState&, Order old_order, Order order);
-DestId rr_pick(DestTable, Order, const DestLoad*, SchedState&);
+DestId rr_pick(DestTable, Order, LoadView, SchedState&);
 void wrr_tables(DestTable, Order, SchedTables&);
 void wrr_init(SchedState&, const SchedTables&);
 void wrr_on_change(SchedState&, const SchedTables&);
 void wrr_on_adds(SchedState&, DestTable, Order, size_t added);
-DestId wrr_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&);
+DestId wrr_pick(const SchedTables&, DestTable, Order, LoadView, SchedState&);
 
 // least_conn.cc
-DestId lc_pick(DestTable, Order, const DestLoad*);
-DestId wlc_pick(DestTable, Order, const DestLoad*);
-DestId sed_pick(DestTable, Order, const DestLoad*);
-DestId nq_pick(DestTable, Order, const DestLoad*);
-DestId fo_pick(DestTable, Order, const DestLoad*);
-DestId ovf_pick(DestTable, Order, const DestLoad*);
-DestId twos_pick(DestTable, Order, const DestLoad*, SchedState&);
+DestId lc_pick(DestTable, Order, LoadView);
+DestId wlc_pick(DestTable, Order, LoadView);
+DestId sed_pick(DestTable, Order, LoadView);
+DestId nq_pick(DestTable, Order, LoadView);
+DestId fo_pick(DestTable, Order, LoadView);
+DestId ovf_pick(DestTable, Order, LoadView);
+DestId twos_pick(DestTable, Order, LoadView, SchedState&);
 uint32_t rng_next32(SchedState&);
 
 // hash_tables.cc
 void dh_tables(Order, SchedTables&);
 void sh_tables(DestTable, Order, SchedTables&);
-DestId dh_pick(const SchedTables&, DestTable, const DestLoad*, const SchedPacket&);
-DestId sh_pick(uint32_t svc_flags, const SchedTables&, DestTable, const DestLoad*,
+DestId dh_pick(const SchedTables&, DestTable, LoadView, const SchedPacket&);
+DestId sh_pick(uint32_t svc_flags, const SchedTables&, DestTable, LoadView,
                const SchedPacket&);
 
 // mh.cc
 std::string mh_tables(DestTable, Order, uint32_t table_size, SchedTables&);
-DestId mh_pick(uint32_t svc_flags, const SchedTables&, DestTable, const DestLoad*,
+DestId mh_pick(uint32_t svc_flags, const SchedTables&, DestTable, LoadView,
                const SchedPacket&);
 
 // lblc.cc
 void locality_init(SchedState&);
-DestId lblc_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&,
+DestId lblc_pick(const SchedTables&, DestTable, Order, LoadView, SchedState&,
                  const SchedPacket&, uint32_t now_s);
-DestId lblcr_pick(const SchedTables&, DestTable, Order, const DestLoad*, SchedState&,
+DestId lblcr_pick(const SchedTables&, DestTable, Order, LoadView, SchedState&,
                   const SchedPacket&, uint32_t now_s);
 void locality_gc(SchedState&, uint32_t now_s);
 

@@ -114,7 +114,7 @@ static void set_erase(LocalityCache& c, LocalityCache::Entry& en, DestId d, uint
 
 // "lblc-overloaded": busier than its weight while some dest of the service is under half of its.
 static bool locality_overloaded(DestId d, DestTable dests, Order order,
-                                const DestLoad* load) {
+                                LoadView load) {
   if (!(static_cast<int32_t>(load[d].active) > dests[d].weight)) return false;
   for (DestId id : order)
     if (static_cast<int32_t>(load[id].active * 2) < dests[id].weight) return true;
@@ -175,7 +175,7 @@ void locality_gc(SchedState& s, uint32_t now_s) {
   if (s.cache) gc_slice(*s.cache, now_s, s.locality.expiration_s, s.locality.gc_buckets_per_call);
 }
 
-DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, const DestLoad* load,
+DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, LoadView load,
                  SchedState& s, const SchedPacket& pkt, uint32_t now) {
   if (!s.cache) return wlc_pick(dests, order, load);  // not synced: schedule without a cache
   LocalityCache& c = *s.cache;
@@ -209,7 +209,7 @@ DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, const DestL
 
 // ip_vs_dest_set_min: weighted least loaded usable member, ties to the newer member.
 static DestId set_min(const LocalityCache& c, const LocalityCache::Entry& en,
-                      DestTable dests, const DestLoad* load) {
+                      DestTable dests, LoadView load) {
   uint32_t x = en.set_head;
   DestId least = kNoDest;
   for (; x != LocalityCache::kNil; x = c.elems[x].next) {
@@ -236,7 +236,7 @@ static DestId set_min(const LocalityCache& c, const LocalityCache::Entry& en,
 
 // ip_vs_dest_set_max: weighted most loaded member with weight > 0 (availability not checked).
 static DestId set_max(const LocalityCache& c, const LocalityCache::Entry& en,
-                      DestTable dests, const DestLoad* load) {
+                      DestTable dests, LoadView load) {
   uint32_t x = en.set_head;
   DestId most = kNoDest;
   for (; x != LocalityCache::kNil; x = c.elems[x].next) {
@@ -260,7 +260,7 @@ static DestId set_max(const LocalityCache& c, const LocalityCache::Entry& en,
   return most;
 }
 
-DestId lblcr_pick(const SchedTables& t, DestTable dests, Order order, const DestLoad* load,
+DestId lblcr_pick(const SchedTables& t, DestTable dests, Order order, LoadView load,
                   SchedState& s, const SchedPacket& pkt, uint32_t now) {
   if (!s.cache) return wlc_pick(dests, order, load);
   LocalityCache& c = *s.cache;

@@ -6,12 +6,13 @@
 namespace fulcrum::sched_detail {
 
 // lc: least active*256+inactive; weight only matters as zero / non-zero.
-DestId lc_pick(DestTable dests, Order order, const DestLoad* load) {
+DestId lc_pick(DestTable dests, Order order, LoadView load) {
   DestId least = kNoDest;
   int32_t loh = 0;
   for (DestId id : order) {
-    if (load[id].overload || dests[id].weight == 0) continue;
-    const int32_t doh = conn_overhead(load[id]);
+    const DestLoad l = load[id];  // one read of the shared slot
+    if (l.overload || dests[id].weight == 0) continue;
+    const int32_t doh = conn_overhead(l);
     if (least == kNoDest || doh < loh) {
       least = id;
       loh = doh;
@@ -24,7 +25,7 @@ DestId lc_pick(DestTable dests, Order order, const DestLoad* load) {
 // replace it when loh * w(dest) > doh * w(least). Later dests are not filtered on weight: a
 // weight-0 dest makes the left side 0 and can never win.
 template <int32_t (*Overhead)(const DestLoad&)>
-static DestId weighted_least(DestTable dests, Order order, const DestLoad* load) {
+static DestId weighted_least(DestTable dests, Order order, LoadView load) {
   size_t i = 0;
   for (; i < order.size(); ++i)
     if (!load[order[i]].overload && dests[order[i]].weight > 0) break;
@@ -33,8 +34,9 @@ static DestId weighted_least(DestTable dests, Order order, const DestLoad* load)
   int32_t loh = Overhead(load[least]);
   for (++i; i < order.size(); ++i) {
     const DestId id = order[i];
-    if (load[id].overload) continue;
-    const int32_t doh = Overhead(load[id]);
+    const DestLoad l = load[id];
+    if (l.overload) continue;
+    const int32_t doh = Overhead(l);
     if (more_loaded(loh, dests[id].weight, doh, dests[least].weight)) {
       least = id;
       loh = doh;
@@ -43,21 +45,22 @@ static DestId weighted_least(DestTable dests, Order order, const DestLoad* load)
   return least;
 }
 
-DestId wlc_pick(DestTable d, Order o, const DestLoad* l) {
+DestId wlc_pick(DestTable d, Order o, LoadView l) {
   return weighted_least<conn_overhead>(d, o, l);
 }
-DestId sed_pick(DestTable d, Order o, const DestLoad* l) {
+DestId sed_pick(DestTable d, Order o, LoadView l) {
   return weighted_least<sed_overhead>(d, o, l);
 }
 
 // nq: the first idle (no active connections) usable dest wins at once; otherwise as sed.
-DestId nq_pick(DestTable dests, Order order, const DestLoad* load) {
+DestId nq_pick(DestTable dests, Order order, LoadView load) {
   DestId least = kNoDest;
   int32_t loh = 0;
   for (DestId id : order) {
-    if (load[id].overload || dests[id].weight == 0) continue;
-    const int32_t doh = sed_overhead(load[id]);
-    if (load[id].active == 0) return id;
+    const DestLoad l = load[id];
+    if (l.overload || dests[id].weight == 0) continue;
+    const int32_t doh = sed_overhead(l);
+    if (l.active == 0) return id;
     if (least == kNoDest || more_loaded(loh, dests[id].weight, doh, dests[least].weight)) {
       least = id;
       loh = doh;
@@ -67,7 +70,7 @@ DestId nq_pick(DestTable dests, Order order, const DestLoad* load) {
 }
 
 // fo: highest weight among non-overloaded dests; a weight must beat the best so far (starts 0).
-DestId fo_pick(DestTable dests, Order order, const DestLoad* load) {
+DestId fo_pick(DestTable dests, Order order, LoadView load) {
   DestId best = kNoDest;
   int32_t hw = 0;
   for (DestId id : order) {
@@ -80,12 +83,13 @@ DestId fo_pick(DestTable dests, Order order, const DestLoad* load) {
 }
 
 // ovf: highest weight among dests whose active connections do not exceed their weight.
-DestId ovf_pick(DestTable dests, Order order, const DestLoad* load) {
+DestId ovf_pick(DestTable dests, Order order, LoadView load) {
   DestId best = kNoDest;
   int32_t hw = 0;
   for (DestId id : order) {
     const int32_t w = dests[id].weight;
-    if (load[id].overload || active_i(load[id]) > w || w == 0) continue;
+    const DestLoad l = load[id];
+    if (l.overload || active_i(l) > w || w == 0) continue;
     if (best == kNoDest || w > hw) {
       best = id;
       hw = w;
@@ -108,7 +112,7 @@ uint32_t rng_next32(SchedState& s) {
 // computes in int: the draws are prandom_u32() % (total + 1) converted to int, and the final
 // comparison weight2*overhead1 > weight1*overhead2 is a 32-bit product that wraps (the kernel
 // builds with -fno-strict-overflow). Reproduced on purpose so large loads choose as it does.
-DestId twos_pick(DestTable dests, Order order, const DestLoad* load, SchedState& s) {
+DestId twos_pick(DestTable dests, Order order, LoadView load, SchedState& s) {
   uint32_t total = 0;  // the kernel's int total_weight, summed with wrap-around
   bool any = false;
   for (DestId id : order) {

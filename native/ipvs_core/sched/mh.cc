@@ -92,7 +92,7 @@ static bool mh_unavailable(const DestSnap& d, const DestLoad& l) {
 }
 
 // mh-fallback: re-hash with offsets ihash, ihash+1, ... (up to M probes); an empty slot stops.
-static DestId mh_fallback_probe(const SchedTables& t, DestTable dests, const DestLoad* load,
+static DestId mh_fallback_probe(const SchedTables& t, DestTable dests, LoadView load,
                                 uint32_t folded, uint32_t port, uint32_t ihash) {
   const uint32_t m = t.mh_size;
   for (uint32_t off = 0; off < m; ++off) {
@@ -105,7 +105,7 @@ static DestId mh_fallback_probe(const SchedTables& t, DestTable dests, const Des
 }
 
 DestId mh_pick(uint32_t svc_flags, const SchedTables& t, DestTable dests,
-               const DestLoad* load, const SchedPacket& pkt) {
+               LoadView load, const SchedPacket& pkt) {
   const uint32_t m = t.mh_size;
   if (m == 0 || t.buckets.size() != m) return kNoDest;
   const uint32_t port = (svc_flags & kSvcSched2) ? pkt.sport : 0;

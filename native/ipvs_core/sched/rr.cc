@@ -33,7 +33,7 @@ void rr_on_change(SchedState& s, Order old_order, Order order) {
 }
 
 // Walk circularly from the element after the cursor; the cursor itself is checked last.
-DestId rr_pick(DestTable dests, Order order, const DestLoad* load, SchedState& s) {
+DestId rr_pick(DestTable dests, Order order, LoadView load, SchedState& s) {
   const int32_t n = static_cast<int32_t>(order.size());
   if (s.pos >= n) s.pos = -1;  // order changed without a sync: behave as a fresh cursor
   int32_t idx = s.pos;

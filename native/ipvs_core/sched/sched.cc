@@ -92,7 +92,7 @@ void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, DestT
 }
 
 DestId sched_pick(SchedKind kind, uint32_t svc_flags, const SchedTables& t, DestTable dests,
-                  std::span<const DestId> order, const DestLoad* load, SchedState& s,
+                  std::span<const DestId> order, LoadView load, SchedState& s,
                   const SchedPacket& pkt, uint32_t now_s) {
   switch (kind) {
     case SchedKind::Rr:    return rr_pick(dests, order, load, s);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sched/overload.h"
+#include "shared_load.h"
 #include "types.h"
 
 namespace fulcrum {
@@ -58,7 +59,9 @@ struct LocalityConfig {
 struct LocalityCache;  // sched/lblc.h
 
 // Per-worker mutable state of one service. Construct once; sched_state_sync() sizes it for the
-// kind (allocating only there); sched_pick() never allocates.
+// kind (allocating only there); sched_pick() never allocates. rr/wrr's pos and cw are a copy of
+// the service's director-wide cursor (SvcCursor): the engine loads them before a pick and
+// swaps the result back.
 struct SchedState {
   explicit SchedState(uint64_t rng_seed = 0x9E3779B97F4A7C15ULL, LocalityConfig lc = {});
   ~SchedState();
@@ -92,9 +95,10 @@ struct SchedPacket {
   uint16_t dport = 0;
 };
 
-// The kernel's choice for a new connection, or kNoDest. `load` is this worker's, by DestId.
+// The kernel's choice for a new connection, or kNoDest. `load` is the director-wide load, by
+// DestId (shared_load.h).
 DestId sched_pick(SchedKind, uint32_t svc_flags, const SchedTables&, DestTable dests,
-                  std::span<const DestId> order, const DestLoad* load, SchedState&,
+                  std::span<const DestId> order, LoadView load, SchedState&,
                   const SchedPacket&, uint32_t now_s);
 
 // Bounded slice of the lblc/lblcr garbage collector (kernel: a 60 s timer). Picks also run a

@@ -62,7 +62,7 @@ void wrr_on_adds(SchedState& s, DestTable dests, Order order, size_t added) {
   s.pos = -1;
 }
 
-DestId wrr_pick(const SchedTables& t, DestTable dests, Order order, const DestLoad* load,
+DestId wrr_pick(const SchedTables& t, DestTable dests, Order order, LoadView load,
                 SchedState& s) {
   const int32_t n = static_cast<int32_t>(order.size());
   if (t.wrr_mw == 0 || n == 0) return kNoDest;

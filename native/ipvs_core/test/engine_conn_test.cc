@@ -272,6 +272,19 @@ TEST(EngineThresholds, AnOverloadedServerIsSkippedUntilItDrainsBelowTheLowerThre
   EXPECT_FALSE(h.load(0).overload);
 }
 
+TEST(EngineThresholds, ALocalityCacheHitOnAServerAtItsUpperThresholdFallsBackToWlc) {
+  // lblc keeps its cached server on a hit whatever its overload flag (the kernel's rule), but
+  // -x is a hard limit: the bind is refused and the miss path (wlc) picks another server.
+  CoreConfig c = nat({mkdest(1, "192.168.1.11", 80, FwdMethod::Masq, 10), mkdest(0, "192.168.1.10", 80, FwdMethod::Masq)},
+                     SchedKind::Lblc);
+  c.services[0].dests[0].u_threshold = 2;  // 192.168.1.11, newest: wlc's first pick
+  Harness h(c);
+  EXPECT_EQ(h.send(syn(1)).p.daddr, ip4("192.168.1.11"));
+  EXPECT_EQ(h.send(syn(2)).p.daddr, ip4("192.168.1.11"));  // the cache hit, now at -x
+  EXPECT_EQ(h.send(syn(3)).p.daddr, ip4("192.168.1.10"));
+  EXPECT_EQ(h.load(1).active + h.load(1).inactive, 2u);
+}
+
 TEST(EngineThresholds, RaisingTheUpperThresholdClearsOverloadAtOnce) {
   CoreConfig c = nat({mkdest(0, "192.168.1.10", 80, FwdMethod::Masq), mkdest(1, "192.168.1.11", 80, FwdMethod::Masq)});
   c.services[0].dests[0].u_threshold = 1;

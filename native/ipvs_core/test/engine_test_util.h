@@ -95,7 +95,7 @@ struct Harness {
   }
 
   uint64_t drops(DropReason r) const { return worker->stats().drops[static_cast<size_t>(r)]; }
-  const DestLoad& load(DestId d) const { return worker->load(d); }
+  DestLoad load(DestId d) const { return worker->load(d); }
 };
 
 inline std::string addr(be32 a) {

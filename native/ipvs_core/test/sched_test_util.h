@@ -125,8 +125,11 @@ struct Svc {
   }
   DestLoad& L(const std::string& n) { return load[id(n)]; }
 
+  // The load as the engine's shared slots hold it, from `load` as the test set it.
+  std::unique_ptr<DestCounter[]> slots = std::make_unique<DestCounter[]>(512);
   DestId pick(const SchedPacket& p = from_client(v4(10, 1, 1, 1)), uint32_t now = 1000) {
-    return sched_pick(kind, flags, tables, view(), order, load.data(), state, p, now);
+    for (size_t i = 0; i < load.size(); ++i) slots[i].store(load[i]);
+    return sched_pick(kind, flags, tables, view(), order, LoadView{slots.get()}, state, p, now);
   }
   // n picks, names joined by spaces
   std::string seq(int n, const SchedPacket& p = from_client(v4(10, 1, 1, 1))) {

@@ -1,0 +1,353 @@
+// Several workers, one director: the real servers' counts, thresholds, overload, the rr/wrr
+// cycle and persistent clients' ties are the director's, whichever worker a connection lands on. The shared counts are
+// driven from two threads at once (run under the sanitizer build too), then the table
+// (two workers, connections one at a time, alternating) is checked against the kernel's
+// choices.
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "engine_test_util.h"
+
+namespace fulcrum::test {
+namespace {
+
+const char* kVip = "10.0.0.1";
+
+DestSnap limits(uint32_t upper, uint32_t lower = 0) {
+  DestSnap d;
+  d.u_threshold = upper;
+  d.l_threshold = lower;
+  return d;
+}
+
+// ---- the shared counts under concurrent updates ----------------------------------------------
+
+TEST(SharedCounts, TheUpperThresholdIsHardWhenTwoThreadsBindAtOnce) {
+  DestCounter c;
+  const DestSnap d = limits(4);
+  std::atomic<uint32_t> held{0}, most{0};
+  std::atomic<uint64_t> refused{0};
+  auto work = [&](int seed) {
+    for (int i = 0; i < 200000; ++i) {
+      if (!c.try_bind(d, 0)) {
+        refused.fetch_add(1);
+        continue;
+      }
+      uint32_t now = held.fetch_add(1) + 1;
+      uint32_t m = most.load();
+      while (now > m && !most.compare_exchange_weak(m, now)) {
+      }
+      const bool active = (i + seed) % 3 == 0;
+      if (active) c.set_active(true);
+      held.fetch_sub(1);
+      c.unbind(d, active, 0);
+    }
+  };
+  std::thread a(work, 0), b(work, 1);
+  a.join();
+  b.join();
+  EXPECT_LE(most.load(), 4u);
+  const DestLoad l = c.get();
+  EXPECT_EQ(l.active, 0u);
+  EXPECT_EQ(l.inactive, 0u);
+  EXPECT_FALSE(l.overload);  // everything unbound: below 3/4 of -x
+}
+
+TEST(SharedCounts, CountsStayExactUnderConcurrentBindsStateChangesAndUnbinds) {
+  DestCounter c;
+  const DestSnap d = limits(0);
+  constexpr int kEach = 100000;
+  auto bind_all = [&](bool activate) {
+    for (int i = 0; i < kEach; ++i) {
+      c.bind(d, 0);
+      if (activate && i % 2) c.set_active(true);
+      c.bind_template(d, 0);
+    }
+  };
+  std::thread a(bind_all, true), b(bind_all, false);
+  a.join();
+  b.join();
+  DestLoad l = c.get();
+  EXPECT_EQ(l.active, uint32_t{kEach / 2});
+  EXPECT_EQ(l.inactive, uint32_t{2 * kEach - kEach / 2});
+  EXPECT_EQ(c.persist(), uint32_t{2 * kEach});
+  auto unbind_all = [&](bool activated) {
+    for (int i = 0; i < kEach; ++i) {
+      c.unbind(d, activated && i % 2, 0);
+      c.unbind_template(d, 0);
+    }
+  };
+  std::thread x(unbind_all, true), y(unbind_all, false);
+  x.join();
+  y.join();
+  l = c.get();
+  EXPECT_EQ(l.active + l.inactive + c.persist(), 0u);
+}
+
+TEST(SharedCounts, OverloadSetsAtTheUpperThresholdAndClearsAtTheKernelsPoint) {
+  DestCounter c;
+  const DestSnap d = limits(4);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.try_bind(d, 0));
+  EXPECT_TRUE(c.get().overload);
+  EXPECT_FALSE(c.try_bind(d, 0));
+  c.unbind(d, false, 0);  // 3: 12 is not below 12
+  EXPECT_TRUE(c.get().overload);
+  c.unbind(d, false, 0);  // 2: 8 < 12
+  EXPECT_FALSE(c.get().overload);
+}
+
+// ---- a director of several workers -------------------------------------------------------------
+
+struct Director {
+  WorkerLimits lim{16, 64};
+  SharedLoad shared{64, 16, 2};
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<Snapshot>> snaps;
+  uint32_t now = 1000;
+
+  Director(const CoreConfig& cfg, int n) {
+    for (int i = 0; i < n; ++i) {
+      WorkerOptions o;
+      o.conn_capacity = 1 << 14;
+      o.limits = lim;
+      o.shared = &shared;
+      o.seed = 0x5eed + i;
+      o.worker_id = static_cast<uint16_t>(i);
+      workers.push_back(std::make_unique<Worker>(o));
+    }
+    apply(cfg);
+  }
+  void apply(const CoreConfig& cfg) {
+    std::vector<std::string> errors;
+    auto s = build_snapshot(cfg, lim, snaps.empty() ? nullptr : snaps.back().get(), errors);
+    ASSERT_TRUE(s) << (errors.empty() ? "" : errors.front());
+    for (auto& w : workers) w->set_snapshot(s.get());
+    snaps.push_back(std::move(s));
+  }
+  Verdict send(size_t w, const Bytes& frame) {
+    TestBuf b(frame);
+    return workers[w]->process(b.pb, now);
+  }
+  // active + inactive over the workers' shares, and the same from the shared counts.
+  uint32_t held(DestId d) {
+    uint32_t n = 0;
+    for (const auto& w : workers) n += w->load(d).active + w->load(d).inactive;
+    const DestLoad s = shared.total(d);
+    EXPECT_EQ(n, s.active + s.inactive) << "dest " << d;
+    return n;
+  }
+};
+
+// A, B, C with weights 3, 2, 1 added in that order (so listed newest first), NAT.
+CoreConfig abc(SchedKind k, uint32_t xa = 0, uint32_t xb = 0) {
+  std::vector<DestConfig> d = {mkdest(2, "192.168.1.12", 80, FwdMethod::Masq, 1),
+                               mkdest(1, "192.168.1.11", 80, FwdMethod::Masq, 2),
+                               mkdest(0, "192.168.1.10", 80, FwdMethod::Masq, 3)};
+  d[2].u_threshold = xa;
+  d[1].u_threshold = xb;
+  CoreConfig c;
+  c.services = {mksvc(0, kProtoTcp, kVip, 80, k, d)};
+  return c;
+}
+
+Bytes syn(uint16_t cport) { return Pkt().ipv4("172.16.5.20", kVip).tcp(cport, 80, kTcpSyn).frame(); }
+Bytes rst(uint16_t cport) { return Pkt().ipv4("172.16.5.20", kVip).tcp(cport, 80, kTcpRst | kTcpAck).frame(); }
+
+// Opens n connections one at a time, alternately on each worker; the real server of each (by
+// its dest id), or -1 when refused.
+std::vector<int> open_alternating(Director& dir, int n, uint16_t first_port = 1000) {
+  std::vector<int> to;
+  for (int i = 0; i < n; ++i) {
+    Verdict v = dir.send(static_cast<size_t>(i) % dir.workers.size(), syn(static_cast<uint16_t>(first_port + i)));
+    to.push_back(v.reason == DropReason::NoDestination ? -1 : static_cast<int>(ntoh32(v.route_dst) & 0xff) - 10);
+  }
+  return to;
+}
+
+std::map<int, int> tally(const std::vector<int>& v) {
+  std::map<int, int> m;
+  for (int x : v) ++m[x];
+  return m;
+}
+
+TEST(TwoWorkers, FoFailsOverAtTheDirectorWideUpperThreshold) {
+  Director dir(abc(SchedKind::Fo, 4), 2);
+  auto m = tally(open_alternating(dir, 12));
+  EXPECT_EQ(m[0], 4);  // A holds 4, then B takes the rest
+  EXPECT_EQ(m[1], 8);
+  EXPECT_EQ(dir.held(0), 4u);
+  EXPECT_TRUE(dir.workers[1]->load(0).overload);
+}
+
+TEST(TwoWorkers, WlcNeverTakesAServerPastItsThresholdWhileConnectionsClose) {
+  Director dir(abc(SchedKind::Wlc, 4, 3), 2);
+  for (int i = 0; i < 30; ++i) {
+    const uint16_t port = static_cast<uint16_t>(2000 + i);
+    dir.send(static_cast<size_t>(i) % 2, syn(port));
+    // Every third connection is closed (it stays, inactive, until it expires: still counted).
+    if (i % 3 == 2) dir.send(static_cast<size_t>(i) % 2, rst(port));
+    ASSERT_LE(dir.held(0), 4u) << "after connection " << i;
+    ASSERT_LE(dir.held(1), 3u) << "after connection " << i;
+  }
+}
+
+TEST(TwoWorkers, AnUpperThresholdGivenLaterCountsTheConnectionsAlreadyThere) {
+  // Connections to a server without -x are counted in the workers' shards; -x given later
+  // judges them too (kernel: the next bind sets the flag), and their going clears it.
+  Director dir(abc(SchedKind::Fo), 2);
+  auto m = tally(open_alternating(dir, 6));
+  ASSERT_EQ(m[0], 6);
+  dir.apply(abc(SchedKind::Fo, 4));
+  m = tally(open_alternating(dir, 2, 2000));
+  EXPECT_EQ(m[1], 2);
+  EXPECT_EQ(dir.held(0), 6u);
+  EXPECT_TRUE(dir.workers[0]->load(0).overload);
+  for (auto& w : dir.workers) w->flush_all(dir.now);
+  EXPECT_EQ(dir.held(0), 0u);
+  EXPECT_FALSE(dir.workers[0]->load(0).overload);
+}
+
+TEST(TwoWorkers, OvfOverflowsOnDirectorWideActiveCountsAndRefusesWhenAllAreFull) {
+  Director dir(abc(SchedKind::Ovf), 2);
+  auto m = tally(open_alternating(dir, 12));
+  EXPECT_EQ(m[0], 4);
+  EXPECT_EQ(m[1], 3);
+  EXPECT_EQ(m[2], 2);
+  EXPECT_EQ(m[-1], 3);
+}
+
+TEST(TwoWorkers, RrAndLcShareTheKernelsCycle) {
+  for (SchedKind k : {SchedKind::Rr, SchedKind::Lc}) {
+    Director dir(abc(k), 2);
+    std::vector<int> to = open_alternating(dir, 24);
+    auto m = tally(to);
+    EXPECT_EQ(m[0], 8) << sched_name(k);
+    EXPECT_EQ(m[1], 8) << sched_name(k);
+    EXPECT_EQ(m[2], 8) << sched_name(k);
+    if (k == SchedKind::Rr) {  // newest first: C B A C B A ...
+      for (size_t i = 0; i < to.size(); ++i) EXPECT_EQ(to[i], 2 - static_cast<int>(i % 3)) << i;
+    }
+  }
+}
+
+TEST(TwoWorkers, WrrKeepsTheKernelsCycleAcrossWorkers) {
+  Director dir(abc(SchedKind::Wrr), 2);
+  std::vector<int> to = open_alternating(dir, 12);
+  // One worker alone (the kernel) gives this sequence; the two together must give it too.
+  Director one(abc(SchedKind::Wrr), 1);
+  EXPECT_EQ(to, open_alternating(one, 12));
+}
+
+TEST(TwoWorkers, AChangeMovesTheSharedRrCursorOnOnce) {
+  Director dir(abc(SchedKind::Rr), 2);
+  Director one(abc(SchedKind::Rr), 1);
+  EXPECT_EQ(open_alternating(dir, 4), open_alternating(one, 4));
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].dests.erase(c.services[0].dests.begin() + 1);  // B goes
+  dir.apply(c);
+  one.apply(c);
+  EXPECT_EQ(open_alternating(dir, 6, 3000), open_alternating(one, 6, 3000));
+}
+
+// ---- persistence ------------------------------------------------------------------------------------
+
+Bytes syn_from(const char* client, uint16_t cport) { return Pkt().ipv4(client, kVip).tcp(cport, 80, kTcpSyn).frame(); }
+int server_of(const Verdict& v) { return static_cast<int>(ntoh32(v.route_dst) & 0xff) - 10; }
+
+TEST(TwoWorkers, APersistentClientReachesOneServerWhicheverWorkerOwnsItsConnections) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  Director dir(c, 2);
+  // Two clients over three servers: without the tie, rr would send a client's next connection
+  // on the other worker to the next server in the cycle.
+  const char* clients[] = {"172.16.5.20", "172.16.5.21"};
+  int first[2];
+  for (int k = 0; k < 2; ++k) first[k] = server_of(dir.send(static_cast<size_t>(k) % 2, syn_from(clients[k], 1000)));
+  EXPECT_NE(first[0], first[1]);
+  for (int i = 1; i <= 8; ++i)
+    for (int k = 0; k < 2; ++k)
+      EXPECT_EQ(server_of(dir.send(static_cast<size_t>(i + k) % 2, syn_from(clients[k], static_cast<uint16_t>(1000 + i)))),
+                first[k])
+          << "client " << k << " connection " << i;
+}
+
+TEST(TwoWorkers, APersistentTieMadeOnOneWorkerHoldsOnTheOtherUntilItLapses) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  c.services[0].persist_timeout_s = 60;
+  Director dir(c, 2);
+  const int s0 = server_of(dir.send(0, syn_from("172.16.5.20", 1000)));
+  dir.now += 40 * kTicksPerSec;
+  EXPECT_EQ(server_of(dir.send(1, syn_from("172.16.5.20", 1001))), s0);  // worker 1 has no template of its own
+  for (int i = 0; i < 5; ++i) {  // connections time out, then their templates
+    dir.now += 100 * kTicksPerSec;
+    for (auto& w : dir.workers) w->housekeeping(dir.now, 1u << 20);
+  }
+  // Nothing ties the client any more: rr goes on from where it stood.
+  EXPECT_NE(server_of(dir.send(0, syn_from("172.16.5.20", 2000))), s0);
+}
+
+// ---- two threads driving two workers -----------------------------------------------------------
+
+TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
+  for (SchedKind k : {SchedKind::Fo, SchedKind::Rr, SchedKind::Wrr}) {
+    Director dir(abc(k, k == SchedKind::Fo ? 50 : 0), 2);
+    constexpr int kEach = 3000;
+    auto drive = [&](size_t w) {
+      for (int i = 0; i < kEach; ++i) {
+        Bytes f = Pkt().ipv4(w ? "172.16.6.1" : "172.16.5.1", kVip).tcp(static_cast<uint16_t>(1024 + i), 80, kTcpSyn).frame();
+        TestBuf t(f);
+        dir.workers[w]->process(t.pb, dir.now);
+      }
+    };
+    std::thread a(drive, 0), b(drive, 1);
+    a.join();
+    b.join();
+    const uint32_t total = dir.held(0) + dir.held(1) + dir.held(2);
+    EXPECT_EQ(total, uint32_t{2 * kEach}) << sched_name(k);
+    if (k == SchedKind::Fo) {
+      EXPECT_EQ(dir.held(0), 50u);
+      EXPECT_EQ(dir.held(1), uint32_t{2 * kEach - 50});
+    } else if (k == SchedKind::Rr) {
+      for (DestId d = 0; d < 3; ++d) EXPECT_EQ(dir.held(d), uint32_t{2 * kEach / 3}) << d;
+    } else {  // wrr 3:2:1 over whole cycles of 6
+      EXPECT_EQ(dir.held(0), uint32_t{kEach});
+      EXPECT_EQ(dir.held(1), uint32_t{2 * kEach / 3});
+      EXPECT_EQ(dir.held(2), uint32_t{kEach / 3});
+    }
+    for (auto& w : dir.workers) w->flush_all(dir.now);
+    EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+  }
+}
+
+TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneServer) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  Director dir(c, 2);
+  constexpr int kClients = 200, kEach = 10;
+  std::vector<int> seen[2];
+  auto drive = [&](size_t w) {
+    for (int i = 0; i < kEach; ++i)
+      for (int k = 0; k < kClients; ++k) {
+        const std::string client = "172.17." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1);
+        Bytes f = Pkt().ipv4(client.c_str(), kVip).tcp(static_cast<uint16_t>(2000 + 2 * i + w), 80, kTcpSyn).frame();
+        TestBuf t(f);
+        seen[w].push_back(server_of(dir.workers[w]->process(t.pb, dir.now)));
+      }
+  };
+  std::thread a(drive, 0), b(drive, 1);
+  a.join();
+  b.join();
+  for (int k = 0; k < kClients; ++k)
+    for (int i = 0; i < kEach; ++i) {
+      ASSERT_EQ(seen[0][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
+      ASSERT_EQ(seen[1][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
+    }
+  for (auto& w : dir.workers) w->flush_all(dir.now);
+  EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+}
+
+}  // namespace
+}  // namespace fulcrum::test
