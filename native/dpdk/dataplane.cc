@@ -219,7 +219,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.snapshot.store(current_.get(), std::memory_order_release);
     const uint64_t secret = cfg.seed ? cfg.seed : draw_secret();
     load_ = std::make_unique<SharedLoad>(cfg.limits.max_dests, cfg.limits.max_services, nw,
-                                         affinity_slots(cfg.conn_capacity, nw));
+                                         affinity_slots(cfg.conn_capacity, nw), worker_seed(secret, nw));
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;

@@ -42,7 +42,7 @@ Worker::Worker(const WorkerOptions& opts)
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
                               : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
-                                                             affinity_slots(opts.conn_capacity, 1))),
+                                                             affinity_slots(opts.conn_capacity, 1), opts.seed)),
       shared_(opts.shared ? opts.shared : own_shared_.get()),
       shard_(shared_->shards().row(opts.shared ? opts.worker_id : 0)),
       sums_(shared_->shards(), opts.shared ? opts.worker_id : 0, opts.limits.max_dests),
@@ -596,7 +596,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   uint64_t h = table_.hash(tproto, snet, 0);
   uint32_t t = table_.find_template(h, tproto, snet, tvaddr, tvport);
   plen_out = static_cast<uint8_t>(__builtin_popcount(svc.netmask) + 1);
-  const uint64_t akey = SharedAffinity::key(tproto, snet, tvaddr, tvport);
+  const uint64_t akey = shared_->affinity().key(tproto, snet, tvaddr, tvport);
   if (t != ConnTable::kNone) {
     ConnV4& tc = table_.record(t);
     const DestSnap& d = snap_->dest(conn_dest(tc));
@@ -687,7 +687,7 @@ void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
   ConnV4& tc = table_.record(t);
   if (tc.children) --tc.children;
   tc.expires = now + svc->persist_ticks;
-  shared_->affinity().refresh(SharedAffinity::key(tproto, snet, tvaddr, tvport), tc.expires);
+  shared_->affinity().refresh(shared_->affinity().key(tproto, snet, tvaddr, tvport), tc.expires);
 }
 
 // ---- ICMP --------------------------------------------------------------------------------------
@@ -788,7 +788,7 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available &&
       snap_->dest(conn_dest(c)).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
-    shared_->affinity().refresh(SharedAffinity::key(c.proto, c.caddr, c.vaddr, c.vport), c.expires);
+    shared_->affinity().refresh(shared_->affinity().key(c.proto, c.caddr, c.vaddr, c.vport), c.expires);
     return false;
   }
   release(idx, now);

@@ -27,8 +27,10 @@ class SharedAffinity {
     uint8_t tag = 0;  // low 8 bits of the dest's incarnation when the entry was made
   };
 
-  // `slots` is rounded up to a power of two, at least one line.
-  explicit SharedAffinity(uint32_t slots) {
+  // `slots` is rounded up to a power of two, at least one line. `seed` keys the hash: with a
+  // secret one (the dataplane's, drawn at start) nobody can craft clients that fill one line
+  // or share another client's key.
+  explicit SharedAffinity(uint32_t slots, uint64_t seed = 0x5eed) : seed_(seed) {
     uint32_t n = kWays;
     while (n < slots && n < (1u << 30)) n <<= 1;
     mask_ = n / kWays - 1;
@@ -36,8 +38,8 @@ class SharedAffinity {
   }
 
   // The template key as one 64-bit hash (never 0: 0 marks an empty entry).
-  static uint64_t key(uint8_t proto, be32 net, be32 vaddr, be16 vport) {
-    uint64_t a = (uint64_t{net} << 32 | vaddr) ^ 0x9e3779b97f4a7c15ull;
+  uint64_t key(uint8_t proto, be32 net, be32 vaddr, be16 vport) const {
+    uint64_t a = (uint64_t{net} << 32 | vaddr) ^ seed_;
     uint64_t b = (uint64_t{proto} << 16 | vport) ^ 0xc2b2ae3d27d4eb4full;
     a = (a ^ (a >> 30)) * 0xbf58476d1ce4e5b9ull;
     a ^= b * 0x94d049bb133111ebull;
@@ -136,6 +138,7 @@ class SharedAffinity {
 
   std::unique_ptr<Line[]> lines_;
   uint32_t mask_ = 0;
+  uint64_t seed_;
 };
 
 }  // namespace fulcrum

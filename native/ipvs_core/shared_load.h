@@ -299,12 +299,13 @@ class alignas(64) SvcCursor {
 class SharedLoad {
  public:
   // workers: how many share it (worker ids 0 .. workers - 1); affinity_slots: persistent
-  // clients the director-wide index holds (shared_affinity.h).
-  SharedLoad(uint32_t max_dests, uint32_t max_services, uint32_t workers = 1, uint32_t affinity_slots = 4096)
+  // clients the director-wide index holds (shared_affinity.h); seed: its hash's secret.
+  SharedLoad(uint32_t max_dests, uint32_t max_services, uint32_t workers = 1, uint32_t affinity_slots = 4096,
+             uint64_t seed = 0x5eed)
       : dests_(new DestCounter[max_dests]),
         shards_(workers, max_dests),
         cursors_(new SvcCursor[max_services]),
-        affinity_(affinity_slots) {}
+        affinity_(affinity_slots, seed) {}
   DestCounter& dest(DestId id) { return dests_[id]; }
   const DestCounter& dest(DestId id) const { return dests_[id]; }
   const DestCounter* slots() const { return dests_.get(); }
