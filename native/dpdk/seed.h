@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <random>
 
+#include "mix.h"
+
 namespace fulcrum::dp {
 
 // 64 bits from the kernel's random pool (getrandom blocks only until the pool is first seeded,
@@ -22,13 +24,11 @@ inline uint64_t draw_secret() {
   return v ? v : 1;
 }
 
-// Worker w's seed from the start's secret: splitmix64 of secret + (w + 1)·φ, so workers' tables
-// differ from each other; never 0 (which asks the core to draw one of its own).
+// Worker w's seed from the start's secret: splitmix64 stepped from secret + w·φ, so workers'
+// tables differ from each other; never 0 (which asks the core to draw one of its own).
 inline uint64_t worker_seed(uint64_t secret, uint32_t w) {
-  uint64_t z = secret + uint64_t{w + 1} * 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
+  uint64_t x = secret + uint64_t{w} * 0x9e3779b97f4a7c15ull;
+  uint64_t z = splitmix64(x);
   return z ? z : 1;
 }
 

@@ -8,6 +8,8 @@
 #include <new>
 #include <random>
 
+#include "mix.h"
+
 namespace fulcrum {
 
 namespace {
@@ -35,13 +37,6 @@ void default_free(void* p, size_t bytes, void*) {
     munmap(p, bytes);
   else
     std::free(p);
-}
-
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
 }
 
 }  // namespace

@@ -245,14 +245,18 @@ export class RateEstimator {
   private grow(min: number): void {
     let cap = this.mode.length;
     while (cap < min) cap *= 2;
-    const more = <T extends Float64Array | Uint8Array | Uint32Array>(a: T, n: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.last = more(this.last, cap * 5);
-    this.avg = more(this.avg, cap * 5);
-    this.mode = more(this.mode, cap);
-    this.seen = more(this.seen, cap);
+    const last = new Float64Array(cap * 5);
+    const avg = new Float64Array(cap * 5);
+    const mode = new Uint8Array(cap);
+    const seen = new Uint32Array(cap);
+    last.set(this.last);
+    avg.set(this.avg);
+    mode.set(this.mode);
+    seen.set(this.seen);
+    this.last = last;
+    this.avg = avg;
+    this.mode = mode;
+    this.seen = seen;
   }
+
 }
