@@ -15,6 +15,7 @@ namespace fulcrum {
 constexpr uint32_t kTicksPerSec = 100;
 
 constexpr uint32_t secs_to_ticks(uint32_t s) { return s * kTicksPerSec; }
+constexpr uint32_t ticks_to_secs(uint32_t t) { return t / kTicksPerSec; }
 // True when tick a is at or after tick b, across wrap-around.
 constexpr bool tick_reached(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) >= 0; }
 
