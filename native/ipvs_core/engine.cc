@@ -85,7 +85,15 @@ void Worker::take_service(const ServiceSnap& svc) {
     fresh = true;
   }
   SchedState& st = *sched_[svc.id];
+  attach_locality(svc, st);
   if (!st.initialized || st.generation != svc.generation || st.kind != svc.sched) sync_sched(svc, st, fresh);
+}
+
+// lblc/lblcr pick through the service's one cache, shared by the workers (ServiceSnap::locality).
+void Worker::attach_locality(const ServiceSnap& svc, SchedState& st) {
+  if (st.cache == svc.locality) return;
+  st.cache = svc.locality;
+  st.cache_shared = svc.locality != nullptr;
 }
 
 // A dest id given to another server starts at zero here (its old entries are told apart by
@@ -118,6 +126,7 @@ bool Worker::shares_cursor(const ServiceSnap& svc) const {
 // workers left it (an index means nothing in another order); the others find it moved. A new
 // service's cursor is set by the first worker to see that incarnation of it.
 void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
+  attach_locality(svc, st);
   SvcCursor* cur = shares_cursor(svc) ? &shared_->cursor(svc.id) : nullptr;
   uint64_t w = cur ? cur->load() : 0;
   if (cur && !fresh && st.initialized && st.kind == svc.sched &&

@@ -136,6 +136,7 @@ class Worker {
   DestId pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now);
   bool shares_cursor(const ServiceSnap& svc) const;
   void sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh);
+  void attach_locality(const ServiceSnap& svc, SchedState& st);
   bool bind_to(DestId d, bool hard);
   void unbind_conn(DestId d, bool active, bool limited);
   uint32_t elsewhere(DestId d);

@@ -473,6 +473,10 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       svc->order.push_back(d.id);
     }
     svc->generation = old ? (same_sched_inputs(*old, *svc, prev, s.dests()) ? old->generation : old->generation + 1) : 1;
+    if (is_locality(svc->sched))
+      svc->locality = old && old->incarnation == svc->incarnation && old->sched == svc->sched && old->locality
+                          ? old->locality
+                          : make_locality_cache(svc->sched);
     std::string e = build_sched_tables(svc->sched, svc->flags, s.dests(), svc->order, svc->generation, svc->tables,
                                        c.mh_table_size);
     if (!e.empty()) errors.push_back(std::string(ch.upsert_name) + "[" + std::to_string(i) + "].scheduler: " + e);

@@ -45,6 +45,11 @@ struct ServiceSnap {
   // starts a new incarnation's scheduler state and counters afresh.
   uint32_t incarnation = 0;
   uint64_t key = 0;
+  // lblc/lblcr: the service's locality cache, which every worker picks through (under its
+  // lock). Mutable state reached from the immutable snapshot on purpose: it lives as long as a
+  // snapshot names it, is carried over while the service keeps its incarnation and scheduler,
+  // and is new (empty, as the kernel's init_service) otherwise.
+  std::shared_ptr<LocalityCache> locality;
 };
 
 class Snapshot {

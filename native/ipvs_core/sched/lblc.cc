@@ -1,6 +1,8 @@
 // lblc and lblcr: locality-based least connection by destination address, without and with
 // replication (kernel ip_vs_lblc.c, ip_vs_lblcr.c), over the fixed-pool LocalityCache. When a
 // pool is exhausted the dest is still returned uncached, as the kernel does when kmalloc fails.
+// A cached dest is the server it was cached for only while its id keeps that incarnation (the
+// kernel holds a reference to the dest itself; an id given to another server is not it).
 #include "sched/lblc.h"
 
 #include "sched/hash.h"
@@ -52,12 +54,30 @@ uint32_t LocalityCache::find(const IpAddr& addr, uint32_t hash) const {
   return kNil;
 }
 
+std::shared_ptr<LocalityCache> make_locality_cache(SchedKind kind, const LocalityConfig& cfg) {
+  auto c = std::make_shared<LocalityCache>();
+  c->reset(cfg, kind == SchedKind::Lblcr);
+  return c;
+}
+
 namespace sched_detail {
 
+// A state of its own gets a fresh cache; one the engine attached (the service's, shared by the
+// workers) was made fresh by the control side for this scheduler and is not this worker's to reset.
 void locality_init(SchedState& s) {
-  if (!s.cache) s.cache = std::make_unique<LocalityCache>();
-  s.cache->reset(s.locality, s.kind == SchedKind::Lblcr);
+  if (s.cache_shared) return;
+  s.cache = make_locality_cache(s.kind, s.locality);
 }
+
+static uint8_t tag_of(const DestSnap& d) { return static_cast<uint8_t>(d.incarnation); }
+
+namespace {
+struct Held {
+  explicit Held(LocalityCache& c) : c(c) { c.lock(); }
+  ~Held() { c.unlock(); }
+  LocalityCache& c;
+};
+}  // namespace
 
 // Entry at the head of its bucket (hlist_add_head), or kNil when the pool is empty.
 static uint32_t entry_new(LocalityCache& c, const IpAddr& addr, uint32_t hash, uint32_t now) {
@@ -86,13 +106,20 @@ static void set_free_all(LocalityCache& c, LocalityCache::Entry& en) {
 }
 
 // lblcr: add at the head of the set unless present; lastmod moves only when the set changes.
-static void set_insert(LocalityCache& c, LocalityCache::Entry& en, DestId d, uint32_t now) {
+static void set_insert(LocalityCache& c, LocalityCache::Entry& en, DestId d, uint8_t tag, uint32_t now) {
   for (uint32_t x = en.set_head; x != LocalityCache::kNil; x = c.elems[x].next)
-    if (c.elems[x].dest == d) return;
+    if (c.elems[x].dest == d) {
+      if (c.elems[x].tag != tag) {  // the id's old server, gone: this one takes its place
+        c.elems[x].tag = tag;
+        en.set_lastmod = now;
+      }
+      return;
+    }
   const uint32_t x = c.free_elem;
   if (x == LocalityCache::kNil) return;
   c.free_elem = c.elems[x].next;
   c.elems[x].dest = d;
+  c.elems[x].tag = tag;
   c.elems[x].next = en.set_head;
   en.set_head = x;
   ++en.set_size;
@@ -171,14 +198,18 @@ static void gc_slice(LocalityCache& c, uint32_t now, uint32_t expiration, uint32
   if (c.gc_left == 0) c.gc_running = false;
 }
 
+// Another worker collecting (or picking) meanwhile does this slice's work soon enough.
 void locality_gc(SchedState& s, uint32_t now_s) {
-  if (s.cache) gc_slice(*s.cache, now_s, s.locality.expiration_s, s.locality.gc_buckets_per_call);
+  if (!s.cache || !s.cache->try_lock()) return;
+  gc_slice(*s.cache, now_s, s.locality.expiration_s, s.locality.gc_buckets_per_call);
+  s.cache->unlock();
 }
 
 DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, LoadView load,
                  SchedState& s, const SchedPacket& pkt, uint32_t now) {
   if (!s.cache) return wlc_pick(dests, order, load);  // not synced: schedule without a cache
   LocalityCache& c = *s.cache;
+  Held held(c);
   gc_slice(c, now, s.locality.expiration_s, s.locality.gc_buckets_per_call);
 
   const uint32_t h = locality_hash(pkt.daddr, t.svc_v6);
@@ -187,7 +218,8 @@ DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, LoadView lo
     LocalityCache::Entry& en = c.entries[e];
     en.lastuse = now;
     const DestId d = en.dest;
-    if (dests[d].available && dests[d].weight > 0 && !locality_overloaded(d, dests, order, load))
+    if (dests[d].available && tag_of(dests[d]) == en.tag && dests[d].weight > 0 &&
+        !locality_overloaded(d, dests, order, load))
       return d;
   }
   const DestId d = wlc_pick(dests, order, load);
@@ -196,13 +228,17 @@ DestId lblc_pick(const SchedTables& t, DestTable dests, Order order, LoadView lo
     // Kernel ip_vs_lblc_new: a different dest replaces the entry (fresh lastuse, which the lookup
     // already set); its delete path forgets to decrement tbl->entries.
     LocalityCache::Entry& en = c.entries[e];
-    if (en.dest != d) {
+    if (en.dest != d || en.tag != tag_of(dests[d])) {
       en.dest = d;
+      en.tag = tag_of(dests[d]);
       ++c.kernel_entries;
     }
   } else {
     const uint32_t n = entry_new(c, pkt.daddr, h, now);
-    if (n != LocalityCache::kNil) c.entries[n].dest = d;
+    if (n != LocalityCache::kNil) {
+      c.entries[n].dest = d;
+      c.entries[n].tag = tag_of(dests[d]);
+    }
   }
   return d;
 }
@@ -214,7 +250,7 @@ static DestId set_min(const LocalityCache& c, const LocalityCache::Entry& en,
   DestId least = kNoDest;
   for (; x != LocalityCache::kNil; x = c.elems[x].next) {
     const DestId d = c.elems[x].dest;
-    if (load[d].overload) continue;
+    if (load[d].overload || c.elems[x].tag != tag_of(dests[d])) continue;
     if (dests[d].weight > 0 && dests[d].available) {
       least = d;
       break;
@@ -224,7 +260,7 @@ static DestId set_min(const LocalityCache& c, const LocalityCache::Entry& en,
   int32_t loh = conn_overhead(load[least]);
   for (x = c.elems[x].next; x != LocalityCache::kNil; x = c.elems[x].next) {
     const DestId d = c.elems[x].dest;
-    if (load[d].overload) continue;
+    if (load[d].overload || c.elems[x].tag != tag_of(dests[d])) continue;
     const int32_t doh = conn_overhead(load[d]);
     if (more_loaded(loh, dests[d].weight, doh, dests[least].weight) && dests[d].available) {
       least = d;
@@ -240,7 +276,7 @@ static DestId set_max(const LocalityCache& c, const LocalityCache::Entry& en,
   uint32_t x = en.set_head;
   DestId most = kNoDest;
   for (; x != LocalityCache::kNil; x = c.elems[x].next) {
-    if (dests[c.elems[x].dest].weight > 0) {
+    if (dests[c.elems[x].dest].weight > 0 && c.elems[x].tag == tag_of(dests[c.elems[x].dest])) {
       most = c.elems[x].dest;
       break;
     }
@@ -249,6 +285,7 @@ static DestId set_max(const LocalityCache& c, const LocalityCache::Entry& en,
   int32_t moh = conn_overhead(load[most]);
   for (x = c.elems[x].next; x != LocalityCache::kNil; x = c.elems[x].next) {
     const DestId d = c.elems[x].dest;
+    if (c.elems[x].tag != tag_of(dests[d])) continue;
     const int32_t doh = conn_overhead(load[d]);
     // moh/mw < doh/dw
     if (int64_t{moh} * dests[d].weight < int64_t{doh} * dests[most].weight &&
@@ -264,6 +301,7 @@ DestId lblcr_pick(const SchedTables& t, DestTable dests, Order order, LoadView l
                   SchedState& s, const SchedPacket& pkt, uint32_t now) {
   if (!s.cache) return wlc_pick(dests, order, load);
   LocalityCache& c = *s.cache;
+  Held held(c);
   gc_slice(c, now, s.locality.expiration_s, s.locality.gc_buckets_per_call);
 
   const uint32_t h = locality_hash(pkt.daddr, t.svc_v6);
@@ -280,13 +318,13 @@ DestId lblcr_pick(const SchedTables& t, DestTable dests, Order order, LoadView l
     if (d != kNoDest && !locality_overloaded(d, dests, order, load)) return d;
     d = wlc_pick(dests, order, load);
     if (d == kNoDest) return kNoDest;
-    set_insert(c, en, d, now);
+    set_insert(c, en, d, tag_of(dests[d]), now);
     return d;
   }
   const DestId d = wlc_pick(dests, order, load);
   if (d == kNoDest) return kNoDest;
   const uint32_t n = entry_new(c, pkt.daddr, h, now);
-  if (n != LocalityCache::kNil) set_insert(c, c.entries[n], d, now);
+  if (n != LocalityCache::kNil) set_insert(c, c.entries[n], d, tag_of(dests[d]), now);
   return d;
 }
 

@@ -1,9 +1,15 @@
-// The lblc/lblcr cache: destination address -> dest (lblc) or -> set of dests (lblcr), per worker
-// and per service, in fixed pools sized at sync so a pick never allocates. Keyed like the
-// kernel's (1024 buckets, hash_32 of the folded destination address).
+// The lblc/lblcr cache: destination address -> dest (lblc) or -> set of dests (lblcr), one per
+// service for the whole director (the kernel has one table per service, whatever the CPU), in
+// fixed pools sized when it is made so a pick never allocates. Keyed like the kernel's (1024
+// buckets, hash_32 of the folded destination address).
+//
+// Workers share it under a spinlock taken only by a new connection of an lblc/lblcr service
+// and by a slice of its garbage collection, never by an established packet: the kernel takes
+// the service's sched_lock on the same path. A worker's pick holds it for one bucket walk.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -26,11 +32,13 @@ struct LocalityCache {
     uint32_t set_head = kNil;  // lblcr: members, newest first
     uint32_t set_lastmod = 0;  // lblcr
     uint16_t set_size = 0;     // lblcr
+    uint8_t tag = 0;           // lblc: low 8 bits of the dest's incarnation (DestSnap)
     DestId dest = kNoDest;     // lblc
   };
   struct Elem {
     uint32_t next = kNil;
-    DestId dest = kNoDest;
+    DestId dest : 24 = kNoDest;
+    DestId tag : 8 = 0;  // low 8 bits of the dest's incarnation: an id given to another server
   };
 
   std::array<uint32_t, kBuckets> bucket;
@@ -55,6 +63,17 @@ struct LocalityCache {
 
   void reset(const LocalityConfig&, bool with_sets);
   uint32_t find(const IpAddr& addr, uint32_t hash) const;
+
+  // The workers' lock: test-and-test-and-set, held for one pick or one GC slice.
+  void lock() {
+    while (busy.exchange(true, std::memory_order_acquire))
+      while (busy.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+  }
+  bool try_lock() { return !busy.load(std::memory_order_relaxed) && !busy.exchange(true, std::memory_order_acquire); }
+  void unlock() { busy.store(false, std::memory_order_release); }
+
+ private:
+  alignas(64) std::atomic<bool> busy{false};
 };
 
 // Where an address lands (exposed for tests).

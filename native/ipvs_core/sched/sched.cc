@@ -65,10 +65,12 @@ void sched_state_sync(SchedState& s, SchedKind kind, const SchedTables& t, DestT
       else
         wrr_init(s, t);
     }
-    if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr)
+    if (kind == SchedKind::Lblc || kind == SchedKind::Lblcr) {
       locality_init(s);
-    else
+    } else {
       s.cache.reset();
+      s.cache_shared = false;
+    }
   } else {
     switch (kind) {
       case SchedKind::Rr:

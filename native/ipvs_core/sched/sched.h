@@ -48,7 +48,7 @@ std::string build_sched_tables(SchedKind, uint32_t svc_flags, DestTable dests,
                                SchedTables& out, uint32_t mh_table_size = 4093,
                                bool svc_v6 = false);
 
-// Bounds and timers of the lblc/lblcr caches (per worker, per service), fixed at construction.
+// Bounds and timers of the lblc/lblcr caches (one per service), fixed when a cache is made.
 struct LocalityConfig {
   uint32_t max_entries = 24576;   // pool; the kernel's GC threshold is 16384 (1024 * 16)
   uint32_t max_set_elems = 49152; // lblcr only: set members shared by all entries of a cache
@@ -57,6 +57,10 @@ struct LocalityConfig {
 };
 
 struct LocalityCache;  // sched/lblc.h
+
+// A fresh lblc/lblcr cache for a service. The control side makes one per service (ServiceSnap)
+// and the workers share it; a SchedState used alone (tests, tools) makes its own.
+std::shared_ptr<LocalityCache> make_locality_cache(SchedKind, const LocalityConfig& = {});
 
 // Per-worker mutable state of one service. Construct once; sched_state_sync() sizes it for the
 // kind (allocating only there); sched_pick() never allocates. rr/wrr's pos and cw are a copy of
@@ -78,7 +82,8 @@ struct SchedState {
   std::vector<DestId> prev_order; // order as of the last sync (rr steps back through it)
   uint64_t rng;                   // twos: xorshift64* state, never 0
   LocalityConfig locality;
-  std::unique_ptr<LocalityCache> cache;  // lblc / lblcr only
+  std::shared_ptr<LocalityCache> cache;  // lblc / lblcr only
+  bool cache_shared = false;             // the service's, attached by the engine (never reset here)
 };
 
 // Called by the engine when it sees a new generation (or a new scheduler) for the service.

@@ -166,6 +166,8 @@ std::vector<int> open_alternating(Director& dir, int n, uint16_t first_port = 10
   return to;
 }
 
+int server_of(const Verdict& v) { return static_cast<int>(ntoh32(v.route_dst) & 0xff) - 10; }
+
 std::map<int, int> tally(const std::vector<int>& v) {
   std::map<int, int> m;
   for (int x : v) ++m[x];
@@ -251,10 +253,73 @@ TEST(TwoWorkers, AChangeMovesTheSharedRrCursorOnOnce) {
   EXPECT_EQ(open_alternating(dir, 6, 3000), open_alternating(one, 6, 3000));
 }
 
+// ---- lblc / lblcr: one locality cache per service ---------------------------------------------------
+
+TEST(TwoWorkers, LblcAndLblcrSendADestinationToItsServerWhicheverWorkerOwnsTheConnection) {
+  // Every connection goes to the VIP, one destination address: the kernel sends them all to the
+  // server cached for it until that one is busier than its weight while another is under half
+  // of its own. A worker with a cache of its own would pick afresh (wlc) instead.
+  for (SchedKind k : {SchedKind::Lblc, SchedKind::Lblcr}) {
+    Director dir(abc(k), 2);
+    Director one(abc(k), 1);
+    EXPECT_EQ(open_alternating(dir, 12), open_alternating(one, 12)) << sched_name(k);
+  }
+}
+
+// A service named by a mark over 10.0.8.0/24, so connections carry many destination addresses.
+CoreConfig marked(SchedKind k, int32_t weight) {
+  CoreConfig c = abc(k);
+  ServiceConfig& s = c.services[0];
+  s.fwmark = 7;
+  s.proto = 0;
+  s.port = 0;
+  for (DestConfig& d : s.dests) d.weight = weight;
+  MatchRule r;
+  r.dst_prefix = IpAddr::from_v4(ip4("10.0.8.0"));
+  r.prefix_len = 24;
+  r.mark = 7;
+  c.rules = {r};
+  return c;
+}
+
+Bytes syn_to(const std::string& daddr, uint16_t cport) {
+  return Pkt().ipv4("172.16.5.20", daddr.c_str()).tcp(cport, 80, kTcpSyn).frame();
+}
+
+TEST(TwoWorkers, TheLocalityCacheOutlivesAWeightChangeAndStartsAfreshWithANewScheduler) {
+  Director dir(marked(SchedKind::Lblc, 100), 2);
+  const int first = server_of(dir.send(0, syn_to("10.0.8.1", 1000)));
+  CoreConfig c = marked(SchedKind::Lblc, 100);
+  c.services[0].dests[2].weight = 101;  // a weight change: the kernel keeps the table
+  dir.apply(c);
+  EXPECT_EQ(server_of(dir.send(1, syn_to("10.0.8.1", 1001))), first);
+  // lblcr replaces lblc: a new scheduler starts with an empty table (init_service), so the next
+  // connection is wlc's choice; with `first` holding two connections that is another server.
+  c.services[0].sched = SchedKind::Lblcr;
+  dir.apply(c);
+  EXPECT_NE(server_of(dir.send(1, syn_to("10.0.8.1", 1002))), first);
+}
+
+TEST(TwoWorkers, ACachedServerIdGivenToAnotherServerIsNotThatServer) {
+  // A (id 0) is cached for 10.0.8.1; A is deleted and id 0 given to D at another address with
+  // a small weight. The kernel's entry names A, no longer available: wlc chooses, and with B's
+  // weight far above D's that is B, not the server that now holds A's id.
+  Director dir(marked(SchedKind::Lblc, 1), 2);
+  CoreConfig c = marked(SchedKind::Lblc, 1);
+  c.services[0].dests = {c.services[0].dests[2]};  // A alone
+  dir.apply(c);
+  ASSERT_EQ(server_of(dir.send(0, syn_to("10.0.8.1", 1000))), 0);
+  CoreConfig d = marked(SchedKind::Lblc, 1);
+  d.services[0].dests = {mkdest(1, "192.168.1.11", 80, FwdMethod::Masq, 100),
+                         mkdest(0, "192.168.1.40", 80, FwdMethod::Masq, 1)};
+  dir.apply(d);
+  const Verdict v = dir.send(1, syn_to("10.0.8.1", 1001));
+  EXPECT_EQ(v.route_dst, ip4("192.168.1.11"));
+}
+
 // ---- persistence ------------------------------------------------------------------------------------
 
 Bytes syn_from(const char* client, uint16_t cport) { return Pkt().ipv4(client, kVip).tcp(cport, 80, kTcpSyn).frame(); }
-int server_of(const Verdict& v) { return static_cast<int>(ntoh32(v.route_dst) & 0xff) - 10; }
 
 TEST(TwoWorkers, APersistentClientReachesOneServerWhicheverWorkerOwnsItsConnections) {
   CoreConfig c = abc(SchedKind::Rr);
@@ -347,6 +412,35 @@ TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneS
     }
   for (auto& w : dir.workers) w->flush_all(dir.now);
   EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+}
+
+TEST(TwoWorkerThreads, EachDestinationAddressStaysOnOneServerUnderLblcAndLblcr) {
+  // Both workers open connections to the same 200 destination addresses at once. Weights are
+  // high enough that no server is "lblc-overloaded", so the kernel sends each address to the
+  // one server its cache names; the workers, sharing the cache, must too.
+  for (SchedKind k : {SchedKind::Lblc, SchedKind::Lblcr}) {
+    Director dir(marked(k, 100000), 2);
+    constexpr int kAddrs = 200, kEach = 10;
+    std::vector<int> seen[2];
+    auto drive = [&](size_t w) {
+      for (int i = 0; i < kEach; ++i)
+        for (int a = 0; a < kAddrs; ++a) {
+          Bytes f = syn_to("10.0.8." + std::to_string(a + 1), static_cast<uint16_t>(2000 + 2 * i + w));
+          TestBuf t(f);
+          seen[w].push_back(server_of(dir.workers[w]->process(t.pb, dir.now)));
+        }
+    };
+    std::thread a(drive, 0), b(drive, 1);
+    a.join();
+    b.join();
+    for (int a = 0; a < kAddrs; ++a)
+      for (int i = 0; i < kEach; ++i) {
+        ASSERT_EQ(seen[0][static_cast<size_t>(i * kAddrs + a)], seen[0][static_cast<size_t>(a)]) << sched_name(k) << a;
+        ASSERT_EQ(seen[1][static_cast<size_t>(i * kAddrs + a)], seen[0][static_cast<size_t>(a)]) << sched_name(k) << a;
+      }
+    for (auto& w : dir.workers) w->flush_all(dir.now);
+    EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+  }
 }
 
 }  // namespace
