@@ -17,6 +17,7 @@ enum : uint8_t {
   kConnTemplate = 0x10,  // a persistence template, not a connection
   kConnActive = 0x20,    // counted in its dest's ActiveConn (else InActConn / PersistConn)
   kConnToaSent = 0x40,   // FullNAT: the client address option went out already
+  kConnCounted = 0x40,   // templates (never FullNAT's option): counted in PersistConn, see below
   kConnLimited = 0x80,   // counted in its dest's shared word (the dest had -x when it was bound)
 };
 
@@ -53,6 +54,12 @@ struct ConnV4 {
 };
 
 static_assert(sizeof(ConnV4) == 32, "two records per cache line");
+
+// Templates and PersistConn. Each worker keeps a template for a persistent client it sees, but
+// the kernel has one per client, and so does PersistConn: only the template of the worker that
+// made the client's director-wide tie (shared_affinity.h), or of one that found no room for a
+// tie, is kConnCounted. That one lives as long as the tie does, however long other workers'
+// connections keep the tie alive, so the count is the director's.
 
 static_assert(kTcpStateCount <= 16 && kStateUdp < 16, "states fit the record's 4 bits");
 static_assert(kMaxDests <= (1u << 20), "DestIds fit the record's 20 bits");

@@ -581,9 +581,11 @@ void Worker::release(uint32_t idx, uint32_t now) {
     return;
   }
   if (c.flags & kConnTemplate) {
-    --load_[conn_dest(c)].persist;
-    const DestSnap& d = snap_->dest(conn_dest(c));
-    shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
+    if (c.flags & kConnCounted) {
+      --load_[conn_dest(c)].persist;
+      const DestSnap& d = snap_->dest(conn_dest(c));
+      shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
+    }
   } else {
     unbind_conn(conn_dest(c), c.flags & kConnActive, c.flags & kConnLimited);
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
@@ -597,7 +599,13 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available &&
       snap_->dest(conn_dest(c)).addr.v4() == c.daddr && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
-    shared_->affinity().refresh(shared_->affinity().key(c.proto, c.caddr, c.vaddr, c.vport), c.expires);
+    shared_->affinity().refresh(shared_->affinity().key(c.proto, c.caddr, c.vaddr, c.vport), c.expires + tie_margin(c));
+    return false;
+  }
+  uint32_t until;
+  if ((c.flags & kConnTemplate) && snap_->dest(conn_dest(c)).available && conn_current(c) &&
+      tie_holds(c, now, until)) {
+    c.expires = until;  // the client's one template: as long as its tie, wherever that is kept
     return false;
   }
   release(idx, now);

@@ -141,6 +141,9 @@ class Worker {
   void unbind_conn(DestId d, bool active, bool limited);
   uint32_t elsewhere(DestId d);
   DestId schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint32_t now, uint8_t& plen_out);
+  bool tie_holds(const ConnV4& tc, uint32_t now, uint32_t& until);
+  static uint32_t tie_margin(const ConnV4& tc);
+  static constexpr uint32_t kTieMarginTicks = secs_to_ticks(kExpireLaterSecs);
   bool dest_usable(const ConnV4& c) const;
   // True when the entry was made for the incarnation of its dest id the snapshot names now.
   bool conn_current(const ConnV4& c) const {

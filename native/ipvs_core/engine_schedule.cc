@@ -114,12 +114,14 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   if (t != ConnTable::kNone) {
     ConnV4& tc = table_.record(t);
     const DestSnap& d = snap_->dest(conn_dest(tc));
-    bool valid = !table_.is_expired(t, now) && d.available && d.svc == svc.id && d.addr.v4() == tc.daddr &&
+    uint32_t until;
+    bool valid = (!table_.is_expired(t, now) || tie_holds(tc, now, until)) && d.available && d.svc == svc.id &&
+                 d.addr.v4() == tc.daddr &&
                  conn_current(tc) && !(snap_->expire_quiescent_template() && d.weight == 0);
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
-      shared_->affinity().refresh(akey, tc.expires);
+      shared_->affinity().refresh(akey, tc.expires + tie_margin(tc));
       // The kernel binds a template's connection whatever the server's threshold.
       const DestId did = conn_dest(tc);
       bind_to(did, false);
@@ -142,20 +144,23 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   auto bind_tied = [&](DestId id) { bind_to(id, false); };  // a template's connection: no threshold, as above
   SharedAffinity::Hit tie;
   DestId did;
+  bool counted = false;  // this worker's template is the client's one (kConnCounted)
   if (shared_->affinity().find(akey, now, tie) && usable(tie)) {
     did = tie.dest;
     bind_tied(did);
-    shared_->affinity().refresh(akey, now + svc.persist_ticks);
+    shared_->affinity().refresh(akey, now + svc.persist_ticks + kTieMarginTicks);  // this template won't count
   } else {
     did = schedule(svc, p, now);
     if (did == kNoDest) return kNoDest;
     const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
-    tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable);
+    tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable, counted);
+    counted |= tie.dest == kNoDest;  // no room for a tie: this template is all there is
     if (tie.dest != kNoDest && tie.dest != did) {
       unbind_conn(did, false, snap_->dest(did).u_threshold != 0);
       did = tie.dest;
       bind_tied(did);
     }
+    if (tie.dest != kNoDest && !counted) shared_->affinity().refresh(akey, now + svc.persist_ticks + kTieMarginTicks);
   }
   const DestSnap& d = snap_->dest(did);
   ConnV4 tc{};
@@ -167,7 +172,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   tc.daddr = d.addr.v4();
   tc.dport = hton16(d.port);
   set_conn_dest(tc, did);
-  tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate;
+  tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate | (counted ? kConnCounted : 0);
   set_conn_dest_tag(tc, d.incarnation);
   tc.state = kTcpNone;
   tc.children = 1;
@@ -178,10 +183,29 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     plen_out = 0;
     return did;
   }
-  ++load_[did].persist;
-  shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
+  if (counted) {
+    ++load_[did].persist;
+    shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
+  }
   stats_.event(Event::TemplateCreated);
   return did;
+}
+
+// A template that does not count keeps the client's tie a margin past its own expiry, so the
+// counted one (which lives while the tie does) never lapses while another worker's template
+// still holds connections of the client, whichever worker's timer runs first.
+uint32_t Worker::tie_margin(const ConnV4& tc) { return (tc.flags & kConnCounted) ? 0 : kTieMarginTicks; }
+
+// Whether the client's director-wide tie still names this counted template's server (other
+// workers' connections may keep it alive past the template's own expiry), and until when.
+bool Worker::tie_holds(const ConnV4& tc, uint32_t now, uint32_t& until) {
+  if (!(tc.flags & kConnCounted)) return false;
+  SharedAffinity& a = shared_->affinity();
+  SharedAffinity::Hit h;
+  if (!a.find(a.key(tc.proto, tc.caddr, tc.vaddr, tc.vport), now, h)) return false;
+  if (h.dest != conn_dest(tc) || h.tag != conn_dest_tag(tc)) return false;
+  until = h.expires;
+  return true;
 }
 
 // A connection under a template went away (or never got in): the template loses a child and
@@ -201,7 +225,7 @@ void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
   ConnV4& tc = table_.record(t);
   if (tc.children) --tc.children;
   tc.expires = now + svc->persist_ticks;
-  shared_->affinity().refresh(shared_->affinity().key(tproto, snet, tvaddr, tvport), tc.expires);
+  shared_->affinity().refresh(shared_->affinity().key(tproto, snet, tvaddr, tvport), tc.expires + tie_margin(tc));
 }
 
 }  // namespace fulcrum

@@ -24,7 +24,8 @@ class SharedAffinity {
  public:
   struct Hit {
     DestId dest = kNoDest;
-    uint8_t tag = 0;  // low 8 bits of the dest's incarnation when the entry was made
+    uint8_t tag = 0;       // low 8 bits of the dest's incarnation when the entry was made
+    uint32_t expires = 0;  // find(): when the tie lapses unless kept alive
   };
 
   // `slots` is rounded up to a power of two, at least one line. `seed` keys the hash: with a
@@ -54,7 +55,7 @@ class SharedAffinity {
     for (Entry& e : l.e) {
       const Value v = read(e);
       if (v.key == k && live(v, now)) {
-        out = Hit{v.dest, v.tag};
+        out = Hit{v.dest, v.tag, v.expires};
         return true;
       }
     }
@@ -63,9 +64,11 @@ class SharedAffinity {
 
   // Ties k to `want` until `expires` unless a live entry another worker made first ties it
   // elsewhere (`valid` says whether that one's dest may still be used; an unusable one is
-  // replaced). Returns the tie in force; dest kNoDest when the line had no room.
+  // replaced). Returns the tie in force; dest kNoDest when the line had no room. `made` says
+  // whether this call wrote it (the caller's template is then the client's one, and counts).
   template <class Valid>
-  Hit claim(uint64_t k, Hit want, uint32_t now, uint32_t expires, Valid&& valid) {
+  Hit claim(uint64_t k, Hit want, uint32_t now, uint32_t expires, Valid&& valid, bool& made) {
+    made = false;
     Line& l = lines_[k & mask_];
     for (int round = 0; round < 4; ++round) {
       Entry* free = nullptr;
@@ -84,7 +87,10 @@ class SharedAffinity {
         }
       }
       if (!free) return Hit{};
-      if (cas(*free, free_v, Value{k, expires, want.dest, want.tag})) return want;
+      if (cas(*free, free_v, Value{k, expires, want.dest, want.tag})) {
+        made = true;
+        return want;
+      }
     }
     return Hit{};
   }

@@ -94,10 +94,11 @@ describe('two workers schedule as one director', { skip }, () => {
     const names: string[] = JSON.parse(r.stdout);
     const view = (await dir.services()).find((s) => s.port === PORT)!;
     const held = Object.fromEntries(view.dests.map((d) => [`srv${Number(d.address.split('.')[3]) - 10}`, d.activeConns + d.inactConns]));
+    const persistConns = view.dests.reduce((sum, d) => sum + d.persistConns, 0);
     const perWorker = (await dir.stats()).workers.map((w, i) => w.counters.conns - base[i]);
     const tally: Record<string, number> = {};
     for (const x of names) tally[x] = (tally[x] ?? 0) + 1;
-    return { names, tally, held, perWorker };
+    return { names, tally, held, perWorker, persistConns };
   }
 
   test('fo: A holds its 4 (-x 4), then B takes the rest', async () => {
@@ -136,5 +137,6 @@ describe('two workers schedule as one director', { skip }, () => {
     const r = await run({ ...abc('rr'), persistence: { timeout: 300 } }, 12);
     assert.equal(Object.keys(r.tally).length, 1, JSON.stringify(r));
     assert.deepEqual(r.perWorker, [6, 6]);
+    assert.equal(r.persistConns, 1, 'one client, one template (PersistConn), as the kernel counts it');
   });
 });

@@ -354,6 +354,43 @@ TEST(TwoWorkers, APersistentTieMadeOnOneWorkerHoldsOnTheOtherUntilItLapses) {
   EXPECT_NE(server_of(dir.send(0, syn_from("172.16.5.20", 2000))), s0);
 }
 
+// PersistConn over the workers: what -L --persistent-conn shows, summed as listings sum.
+uint32_t persist_conns(Director& dir) {
+  uint32_t n = 0;
+  for (const auto& w : dir.workers)
+    for (DestId d = 0; d < 3; ++d) n += w->load(d).persist;
+  return n;
+}
+
+TEST(TwoWorkers, APersistentClientOnBothWorkersIsOnePersistConnForAsLongAsItsTieLives) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  c.services[0].persist_timeout_s = 60;
+  Director dir(c, 2);
+  auto housekeep = [&](uint32_t secs) {
+    for (uint32_t s = 0; s < secs; s += 10) {
+      dir.now += 10 * kTicksPerSec;
+      for (auto& w : dir.workers) w->housekeeping(dir.now, 1u << 20);
+    }
+  };
+  const int s0 = server_of(dir.send(0, syn_from("172.16.5.20", 1000)));
+  // Worker 1 gets the client's next connection, held open (ESTABLISHED: 900 s).
+  ASSERT_EQ(server_of(dir.send(1, syn_from("172.16.5.20", 1001))), s0);
+  dir.send(1, Pkt().ipv4("172.16.5.20", kVip).tcp(1001, 80, kTcpAck).frame());
+  EXPECT_EQ(persist_conns(dir), 1u) << "the kernel: one template per client";
+  // Worker 0's connection closes; its template outlives its own timeout because worker 1's
+  // connection keeps the client's tie, and the count stays one.
+  dir.send(0, rst(1000));
+  housekeep(300);
+  EXPECT_EQ(persist_conns(dir), 1u);
+  EXPECT_EQ(server_of(dir.send(0, syn_from("172.16.5.20", 1002))), s0);
+  dir.send(0, rst(1002));
+  // Everything closes: both templates lapse, nothing counts.
+  dir.send(1, rst(1001));
+  housekeep(400);
+  EXPECT_EQ(persist_conns(dir), 0u);
+}
+
 // ---- two threads driving two workers -----------------------------------------------------------
 
 TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
