@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 #include "conn_table.h"
 #include "engine.h"
 #include "packet.h"
+#include "rewrite.h"
 
 using namespace fulcrum;
 
@@ -253,8 +255,64 @@ class BareNat {
 // Established NAT forwarding through `w` (whose table holds tuples[0, conns) established) and
 // the memory-bound baseline over the same flows and the same frames, best of three each,
 // interleaved: the machine's other work only ever slows a run down.
+// The core's per-packet work in cumulative stages over the same frames, so a regression shows
+// as a figure: parse (parse_frame); + lookup (the core's table and its prefetch pipeline, in a
+// table of its own holding the same flows); + rewrite (nat_in_v4); the whole core adds the rest
+// (connection checks, TCP state, timeouts, counters, verdicts).
+enum class Stage { Bare, Parse, Lookup, Rewrite, Core };
+constexpr int kStages = 5;
+
+class StageLoops {
+ public:
+  StageLoops(const std::vector<Tuple>& flows, uint32_t n, be32 vip, be16 vport) {
+    ConnTable::Options o;
+    o.capacity = n + n / 4;
+    table_ = std::make_unique<ConnTable>(o);
+    for (uint32_t i = 0; i < n; ++i) {
+      ConnV4 r{};
+      r.proto = kProtoTcp;
+      r.caddr = flows[i].caddr;
+      r.cport = flows[i].cport;
+      r.vaddr = vip;
+      r.vport = vport;
+      r.daddr = v4(192, 168, 1, static_cast<uint8_t>(10 + i % 8));
+      r.dport = hton16(8080);
+      table_->insert(table_->hash(kProtoTcp, r.caddr, r.cport), r);
+    }
+  }
+  uint64_t burst(Stage stage, PacketBuf* pb, uint32_t n) {
+    uint64_t sink = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      sink += static_cast<uint64_t>(parse_frame(pb[i].data, pb[i].len, p_[i]));
+      if (stage != Stage::Parse) {
+        h_[i] = table_->hash(p_[i].proto, p_[i].saddr, p_[i].sport);
+        table_->prefetch(h_[i]);
+      }
+    }
+    if (stage == Stage::Parse) return sink + p_[0].sport;
+    constexpr uint32_t kLead = 16;  // as the engine's kRecordLead
+    for (uint32_t j = 0; j < kLead && j < n; ++j) table_->prefetch_match(h_[j]);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (i + kLead < n) table_->prefetch_match(h_[i + kLead]);
+      const Parsed& q = p_[i];
+      const uint32_t idx = table_->find_in(h_[i], q.proto, q.saddr, q.sport, q.daddr, q.dport);
+      if (idx == ConnTable::kNone) continue;
+      const ConnV4& c = table_->record(idx);
+      if (stage == Stage::Rewrite) nat_in_v4(pb[i].data, p_[i], c.daddr, c.dport);
+      sink += c.daddr;
+    }
+    return sink;
+  }
+
+ private:
+  std::unique_ptr<ConnTable> table_;
+  Parsed p_[kBurst];
+  uint64_t h_[kBurst];
+};
+
 struct Forwarding {
   double core_mpps = 0, bare_mpps = 0;
+  double stage_mpps[kStages] = {};
 };
 Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conns, uint64_t packets,
                       const FrameTemplate& ack, uint32_t now) {
@@ -278,10 +336,11 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
     stream[k] = {t.caddr, t.cport, load16(f + 14 + 10), 0};
   }
   BareNat bare(tuples, conns);
+  StageLoops stages(tuples, conns, load32(ack.bytes + 14 + 16), load16(ack.bytes + 14 + 22));
   std::vector<uint8_t> bufs(kBurst * kBufSize);
   PacketBuf pb[kBurst];
   Verdict verdicts[kBurst];
-  auto run = [&](bool balance) {
+  auto run = [&](Stage stage) {
     uint64_t sink = 0;
     auto t = std::chrono::steady_clock::now();
     for (uint64_t done = 0; done < packets; done += kBurst) {
@@ -294,11 +353,13 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
         store16(f + 14 + 10, st[i].ipcsum);
         pb[i] = {f, ack.len, kHeadroom, kBufSize - kHeadroom - ack.len};
       }
-      if (balance) {
+      if (stage == Stage::Core) {
         w.process_burst(pb, kBurst, verdicts, now);
         sink += verdicts[0].route_dst;
-      } else {
+      } else if (stage == Stage::Bare) {
         sink += bare.burst(pb, kBurst);
+      } else {
+        sink += stages.burst(stage, pb, kBurst);
       }
     }
     double secs = seconds_since(t);
@@ -306,11 +367,23 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
     return packets / secs / 1e6;
   };
   Forwarding f;
-  for (int rep = 0; rep < 3; ++rep) {
-    f.bare_mpps = std::max(f.bare_mpps, run(false));
-    f.core_mpps = std::max(f.core_mpps, run(true));
-  }
+  for (int rep = 0; rep < 3; ++rep)
+    for (int k = 0; k < kStages; ++k) f.stage_mpps[k] = std::max(f.stage_mpps[k], run(static_cast<Stage>(k)));
+  f.bare_mpps = f.stage_mpps[static_cast<int>(Stage::Bare)];
+  f.core_mpps = f.stage_mpps[static_cast<int>(Stage::Core)];
   return f;
+}
+
+// ns per packet of each stage over the one before (the first over nothing).
+void print_stages(const char* at, const Forwarding& f) {
+  static const char* names[kStages] = {"memory-bound loop (for reference)", "parse", "+ lookup", "+ NAT rewrite",
+                                       "+ checks, state, timers, counters = core"};
+  std::printf("per packet at %s, ns (cumulative stages, each over the last):\n", at);
+  for (int k = 0; k < kStages; ++k) {
+    const double ns = 1e3 / f.stage_mpps[k];
+    const double prev = k >= 2 ? 1e3 / f.stage_mpps[k - 1] : 0;
+    std::printf("  %-42s %8.1f %+7.1f\n", names[k], ns, ns - prev);
+  }
 }
 
 // CPU time of the calling thread: what a connection costs its worker, whatever else the
@@ -459,6 +532,8 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14.2f\n", "at 10,000 connections: forwarding, Mpps", little.core_mpps);
   std::printf("%-44s %14.2f\n", "at 10,000 connections: memory-bound, Mpps", little.bare_mpps);
   std::printf("%-44s %13.1f%%\n", "at 10,000 connections: forwarding / loop", 100 * little.core_mpps / little.bare_mpps);
+  print_stages("N connections", big);
+  print_stages("10,000 connections", little);
   std::printf("%-44s %14.1f\n", "resident bytes per connection (measured)", bytes_per_conn);
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
