@@ -424,17 +424,16 @@ TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
   }
 }
 
-TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneServer) {
-  CoreConfig c = abc(SchedKind::Rr);
-  c.services[0].flags = kSvcPersistent;
-  Director dir(c, 2);
-  constexpr int kClients = 200, kEach = 10;
+// Both workers, each on its own thread, send `each` rounds of one SYN per key k < keys (frame(k,
+// cport) builds it; ports differ per round and worker), then every key must have reached one
+// real server, whichever worker and round; the connections are flushed and nothing is held.
+template <class Frame>
+void every_key_reaches_one_server(Director& dir, int keys, int each, Frame&& frame, const char* what) {
   std::vector<int> seen[2];
   auto drive = [&](size_t w) {
-    for (int i = 0; i < kEach; ++i)
-      for (int k = 0; k < kClients; ++k) {
-        const std::string client = "172.17." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1);
-        Bytes f = Pkt().ipv4(client.c_str(), kVip).tcp(static_cast<uint16_t>(2000 + 2 * i + w), 80, kTcpSyn).frame();
+    for (int i = 0; i < each; ++i)
+      for (int k = 0; k < keys; ++k) {
+        Bytes f = frame(k, static_cast<uint16_t>(2000 + 2 * i + static_cast<int>(w)));
         TestBuf t(f);
         seen[w].push_back(server_of(dir.workers[w]->process(t.pb, dir.now)));
       }
@@ -442,13 +441,23 @@ TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneS
   std::thread a(drive, 0), b(drive, 1);
   a.join();
   b.join();
-  for (int k = 0; k < kClients; ++k)
-    for (int i = 0; i < kEach; ++i) {
-      ASSERT_EQ(seen[0][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
-      ASSERT_EQ(seen[1][static_cast<size_t>(i * kClients + k)], seen[0][static_cast<size_t>(k)]) << k;
+  for (int k = 0; k < keys; ++k)
+    for (int i = 0; i < each; ++i) {
+      ASSERT_EQ(seen[0][static_cast<size_t>(i * keys + k)], seen[0][static_cast<size_t>(k)]) << what << " key " << k;
+      ASSERT_EQ(seen[1][static_cast<size_t>(i * keys + k)], seen[0][static_cast<size_t>(k)]) << what << " key " << k;
     }
   for (auto& w : dir.workers) w->flush_all(dir.now);
   EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+}
+
+TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneServer) {
+  CoreConfig c = abc(SchedKind::Rr);
+  c.services[0].flags = kSvcPersistent;
+  Director dir(c, 2);
+  every_key_reaches_one_server(dir, 200, 10, [](int k, uint16_t cport) {
+    const std::string client = "172.17." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1);
+    return Pkt().ipv4(client.c_str(), kVip).tcp(cport, 80, kTcpSyn).frame();
+  }, "persistent client");
 }
 
 TEST(TwoWorkerThreads, EachDestinationAddressStaysOnOneServerUnderLblcAndLblcr) {
@@ -457,26 +466,9 @@ TEST(TwoWorkerThreads, EachDestinationAddressStaysOnOneServerUnderLblcAndLblcr) 
   // one server its cache names; the workers, sharing the cache, must too.
   for (SchedKind k : {SchedKind::Lblc, SchedKind::Lblcr}) {
     Director dir(marked(k, 100000), 2);
-    constexpr int kAddrs = 200, kEach = 10;
-    std::vector<int> seen[2];
-    auto drive = [&](size_t w) {
-      for (int i = 0; i < kEach; ++i)
-        for (int a = 0; a < kAddrs; ++a) {
-          Bytes f = syn_to("10.0.8." + std::to_string(a + 1), static_cast<uint16_t>(2000 + 2 * i + w));
-          TestBuf t(f);
-          seen[w].push_back(server_of(dir.workers[w]->process(t.pb, dir.now)));
-        }
-    };
-    std::thread a(drive, 0), b(drive, 1);
-    a.join();
-    b.join();
-    for (int a = 0; a < kAddrs; ++a)
-      for (int i = 0; i < kEach; ++i) {
-        ASSERT_EQ(seen[0][static_cast<size_t>(i * kAddrs + a)], seen[0][static_cast<size_t>(a)]) << sched_name(k) << a;
-        ASSERT_EQ(seen[1][static_cast<size_t>(i * kAddrs + a)], seen[0][static_cast<size_t>(a)]) << sched_name(k) << a;
-      }
-    for (auto& w : dir.workers) w->flush_all(dir.now);
-    EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+    every_key_reaches_one_server(dir, 200, 10, [](int a, uint16_t cport) {
+      return syn_to("10.0.8." + std::to_string(a + 1), cport);
+    }, sched_name(k));
   }
 }
 
