@@ -64,6 +64,9 @@ export interface DataplaneStartOptions {
   /** CPU of each worker lcore. */
   workers: number[];
   connTableSize: number;
+  /** Half-open (SYN_RECV) entries a worker keeps at most (capped at connTableSize); absent:
+   * a quarter of the table. */
+  halfOpenBudget?: number;
   /** Fixes the workers' hash and scheduler seed (tests that repeat a run); absent, as in
    * production, a secret is drawn at every start. */
   hashSeed?: number;
@@ -96,6 +99,8 @@ export interface DataplaneStats {
   drops: Record<string, number>;
   events: Record<string, number>;
   workers: { id: number; lcore: number; cpu: number; connections: number; connCapacity: number; tableBytes: number;
+    /** SYN_RECV entries now, and the most the worker keeps (older ones are evicted). */
+    halfOpen: number; halfOpenBudget: number;
     polls: number; busyPolls: number; rxPackets: number; txPackets: number; counters: TrafficCounters }[];
 }
 

@@ -147,6 +147,8 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     c.worker_cpus.push_back(x.As<Napi::Number>().Uint32Value());
   }
   c.conn_capacity = static_cast<uint32_t>(num(env, o, "connTableSize", at, 1024, 1 << 30));
+  if (!o.Get("halfOpenBudget").IsUndefined())
+    c.half_open_budget = static_cast<uint32_t>(num(env, o, "halfOpenBudget", at, 1, 1 << 30));
   // A fixed hash seed, for tests that repeat a run; absent (production): a secret per start.
   if (!o.Get("hashSeed").IsUndefined())
     c.seed = static_cast<uint64_t>(num(env, o, "hashSeed", at, 1, 9007199254740991.0));
@@ -522,6 +524,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
       wo.Set("connections", static_cast<double>(wr.conns));
       wo.Set("connCapacity", static_cast<double>(wr.conn_capacity));
       wo.Set("tableBytes", static_cast<double>(wr.table_bytes));
+      wo.Set("halfOpen", static_cast<double>(wr.half_open));
+      wo.Set("halfOpenBudget", static_cast<double>(wr.half_open_budget));
       wo.Set("polls", static_cast<double>(wr.polls));
       wo.Set("busyPolls", static_cast<double>(wr.busy_polls));
       wo.Set("rxPackets", static_cast<double>(wr.rx_packets));

@@ -223,6 +223,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
+      wo.half_open_budget = cfg.half_open_budget;
       wo.limits = cfg.limits;
       wo.local_addrs = cfg.local_addrs;
       PortRange ports = fnat_port_range(w, nw);  // steering sends their replies here

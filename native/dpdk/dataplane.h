@@ -25,6 +25,7 @@ struct DataplaneConfig {
   std::vector<std::string> eal;
   std::vector<unsigned> worker_cpus;
   uint32_t conn_capacity = 1 << 20;
+  uint32_t half_open_budget = 0;  // SYN_RECV entries per worker; 0: a quarter of the table
   WorkerLimits limits;
   IdleBackoff backoff;
   std::vector<PortConfig> ports;

@@ -416,6 +416,8 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       w.conns = core_.conn_count();
       w.conn_capacity = core_.conn_capacity();
       w.table_bytes = core_.table_memory_bytes();
+      w.half_open = core_.half_open_count();
+      w.half_open_budget = core_.half_open_budget();
       w.polls = polls_;
       w.busy_polls = busy_polls_;
       w.rx_packets = rx_;

@@ -69,6 +69,8 @@ class LcoreWorker {
     input(m, n, now_ms);
     flush_all();
   }
+  // The packet core, for the benchmark's readings (from this lcore or a stopped one).
+  const Worker& core() const { return core_; }
   // Records a neighbour as if it had answered ARP (the benchmark's sink has no ARP).
   void learn_neighbour(size_t port, be32 ip, const Mac& mac, uint64_t now_ms) {
     learned(port, ip, mac, now_ms, true, false);

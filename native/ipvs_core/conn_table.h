@@ -169,6 +169,7 @@ class ConnTable {
   }
 
   ConnV4& record(uint32_t idx) { return slots_[idx]; }
+  uint32_t index_of(const ConnV4& r) const { return static_cast<uint32_t>(&r - slots_); }
   const ConnV4& record(uint32_t idx) const { return slots_[idx]; }
   bool is_live(uint32_t idx) const {
     return idx < nslots_ && buckets_[idx / kSlotsPerBucket].tag[idx % kSlotsPerBucket] != 0;
@@ -242,6 +243,7 @@ class ConnTable {
   // ---- sizes ---------------------------------------------------------------------------------
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
+  bool full() const { return size_ >= capacity_; }
   uint32_t slot_count() const { return nslots_; }
   uint32_t bucket_count() const { return nbuckets_; }
   size_t memory_bytes() const { return bucket_bytes_ + slot_bytes_; }

@@ -37,6 +37,9 @@ struct Worker::Pending {
 Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
+      half_open_budget_(std::min(table_.capacity(), opts.half_open_budget ? opts.half_open_budget
+                                                                          : default_half_open_budget(table_.capacity()))),
+      half_open_q_(half_open_budget_, table_.slot_count()),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
                               : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
@@ -290,8 +293,13 @@ void Worker::count_out(DestId d, uint32_t bytes) {
   stats_.total.outbytes += bytes;
 }
 
-void Worker::set_state(ConnV4& c, uint8_t state) {
+void Worker::set_state(ConnV4& c, uint8_t state, uint32_t now) {
   if (c.state == state) return;
+  // A handshake starts (or starts again) or ends: the half-open count and order follow.
+  if (state == kTcpSynRecv) [[unlikely]]
+    half_open_enter(c, now);
+  else if (c.state == kTcpSynRecv) [[unlikely]]
+    --half_open_;
   bool was_active = c.flags & kConnActive;
   // Since Linux 4.8 the pre-established states count as active too (tcp_state_active).
   bool active = c.proto == kProtoTcp && tcp_state_active(state);
@@ -324,7 +332,7 @@ Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now
       expire_one(idx, now);
       return handle_new(pkt, p, now);
     }
-    set_state(c, tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags));
+    set_state(c, tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags), now);
     c.expires = now + to.tcp[c.state];
   } else {
     c.expires = now + to.udp;
@@ -385,7 +393,7 @@ Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     c.flags &= ~kConnNoOutput;  // a reply was seen: the INPUT/OUTPUT tables apply from now on
-    set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags));
+    set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags), now);
     c.expires = now + to.tcp[c.state];
   } else {
     c.expires = now + to.udp;
@@ -463,6 +471,8 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
 
   c.expires = now + secs_to_ticks(kNewConnTimeoutSecs);
+  if (table_.full()) [[unlikely]]
+    make_room(now);
   uint64_t h = table_.hash(c.proto, c.caddr, c.cport);
   uint32_t idx = table_.insert(h, c);
   if (idx == ConnTable::kNone) {
@@ -569,15 +579,53 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
   return {Action::Transmit, DropReason::None, c.daddr};
 }
 
+// ---- half-open entries ---------------------------------------------------------------------------
+
+// c is about to enter SYN_RECV: it needs a place under the budget and in the ring. Room is made
+// by evicting the oldest half-open entry, never c itself (not in SYN_RECV yet) and never an
+// established connection.
+void Worker::half_open_enter(ConnV4& c, uint32_t now) {
+  while (half_open_ >= half_open_budget_)
+    if (!evict_half_open(now, false)) break;
+  // A full ring holds at least `budget` entries, most of them left behind by connections that
+  // completed: its oldest goes, and if still half-open (older than `budget` newer ones) with it.
+  if (half_open_q_.full()) evict_half_open(now, true);
+  half_open_q_.push(table_.index_of(c), table_.hash_of(c));
+  ++half_open_;
+}
+
+// Pops the ring until an entry is still what it was pushed for (the same key in SYN_RECV), and
+// evicts that connection: true. `one`: stops after one pop whatever it held. Every SYN_RECV entry
+// has its place in the ring, so with half_open_ > 0 one is found.
+bool Worker::evict_half_open(uint32_t now, bool one) {
+  while (!half_open_q_.empty()) {
+    const HalfOpenRing::Entry e = half_open_q_.pop();
+    if (table_.is_live(e.idx)) {
+      const ConnV4& c = table_.record(e.idx);
+      if (c.state == kTcpSynRecv && !(c.flags & kConnTemplate) && half_open_q_.same_key(e, table_.hash_of(c))) {
+        release(e.idx, now, Event::HalfOpenEvicted);
+        table_.erase(e.idx);
+        return true;
+      }
+    }
+    if (one) return false;
+  }
+  return false;
+}
+
+// The table is full: the oldest half-open entry makes way; established ones never do.
+bool Worker::make_room(uint32_t now) { return half_open_ && evict_half_open(now, false); }
+
 // ---- expiry ------------------------------------------------------------------------------------
 
-void Worker::release(uint32_t idx, uint32_t now) {
+void Worker::release(uint32_t idx, uint32_t now, Event why) {
   ConnV4& c = table_.record(idx);
+  if (c.state == kTcpSynRecv && !(c.flags & kConnTemplate)) --half_open_;
   if (!conn_current(c)) [[unlikely]] {
     // Made for an earlier server under this dest id: its counts were dropped with it, and its
     // template (if any) is of that server too and expires on its own.
     if (!(c.flags & kConnTemplate) && conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
-    stats_.event(Event::ConnExpired);
+    stats_.event(why);
     return;
   }
   if (c.flags & kConnTemplate) {
@@ -591,7 +639,7 @@ void Worker::release(uint32_t idx, uint32_t now) {
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
     if (c.tmpl_plen) template_child_gone(c, now);
   }
-  stats_.event(Event::ConnExpired);
+  stats_.event(why);
 }
 
 bool Worker::expire_one(uint32_t idx, uint32_t now) {

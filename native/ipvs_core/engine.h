@@ -11,6 +11,7 @@
 
 #include "conn_table.h"
 #include "fnat_pool.h"
+#include "half_open.h"
 #include "packet.h"
 #include "sched/sched.h"
 #include "shared_load.h"
@@ -27,8 +28,16 @@ inline uint32_t affinity_slots(uint32_t conn_capacity, uint32_t workers) {
   return n < 4096 ? 4096 : n > (1u << 30) ? (1u << 30) : static_cast<uint32_t>(n);
 }
 
+// Half-open (SYN_RECV) entries a worker keeps by default: a quarter of its table. More are
+// not kept: the oldest is evicted for each new one, so a SYN flood churns through this share
+// while established connections keep the rest (and take the share too when they need it).
+inline uint32_t default_half_open_budget(uint32_t conn_capacity) {
+  return conn_capacity / 4 ? conn_capacity / 4 : 1;
+}
+
 struct WorkerOptions {
   uint32_t conn_capacity = 1 << 20;  // live connections + templates this worker may hold
+  uint32_t half_open_budget = 0;     // SYN_RECV entries kept at most; 0: default_half_open_budget
   WorkerLimits limits;
   // This worker's share of FullNAT local addresses and ports (see FnatPool).
   std::vector<be32> local_addrs;
@@ -112,7 +121,10 @@ class Worker {
   SharedLoad& shared_load() const { return *shared_; }
   size_t conn_count() const { return table_.size(); }
   size_t conn_capacity() const { return table_.capacity(); }
-  size_t table_memory_bytes() const { return table_.memory_bytes(); }
+  size_t table_memory_bytes() const { return table_.memory_bytes() + half_open_q_.memory_bytes(); }
+  // Entries in SYN_RECV now, and how many may be.
+  uint32_t half_open_count() const { return half_open_; }
+  uint32_t half_open_budget() const { return half_open_budget_; }
   // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
 
@@ -151,12 +163,16 @@ class Worker {
   }
   void take_service(const ServiceSnap& svc);
   void take_dest(const DestSnap& d);
-  void set_state(ConnV4& c, uint8_t state);
+  void set_state(ConnV4& c, uint8_t state, uint32_t now);
+  void half_open_enter(ConnV4& c, uint32_t now);
+  bool evict_half_open(uint32_t now, bool only_for_room);
+  bool make_room(uint32_t now);
   void count_conn(DestId d);
   void count_in(DestId d, uint32_t bytes);
   void count_out(DestId d, uint32_t bytes);
   void bind_conn(ConnV4& c, const DestSnap& d);
-  void release(uint32_t idx, uint32_t now);  // accounting + FullNAT port; does not erase
+  // Accounting + FullNAT port, counting `why`; does not erase.
+  void release(uint32_t idx, uint32_t now, Event why = Event::ConnExpired);
   bool expire_one(uint32_t idx, uint32_t now);  // false: re-armed (template still in use)
   void template_child_gone(const ConnV4& c, uint32_t now);
   SchedState& sched_state(const ServiceSnap& svc);
@@ -166,6 +182,9 @@ class Worker {
   uint64_t seq_ = 0;  // of snap_
   uint64_t lineage_ = 0;
   ConnTable table_;
+  uint32_t half_open_budget_;
+  uint32_t half_open_ = 0;  // SYN_RECV entries in table_, each with an entry in half_open_q_
+  HalfOpenRing half_open_q_;
   FnatPool fnat_;
   std::unique_ptr<SharedLoad> own_shared_;
   SharedLoad* shared_;

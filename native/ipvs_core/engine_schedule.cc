@@ -177,6 +177,8 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   tc.state = kTcpNone;
   tc.children = 1;
   tc.expires = now + svc.persist_ticks;
+  if (table_.full()) [[unlikely]]
+    make_room(now);
   if (table_.insert(h, tc) == ConnTable::kNone) {
     // No room for the template: the connection itself may still fit; it just has no affinity.
     stats_.drop(DropReason::TableFull);

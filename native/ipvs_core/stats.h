@@ -41,6 +41,7 @@ enum class Event : uint8_t {
   ToKernel,         // handed to the exception path
   ConnExpired,
   TemplateCreated,
+  HalfOpenEvicted,  // a SYN_RECV entry made room for a new one (budget reached or table full)
   Count
 };
 
@@ -56,6 +57,7 @@ inline const char* event_name(Event e) {
     case Event::ToKernel: return "to_kernel";
     case Event::ConnExpired: return "conn_expired";
     case Event::TemplateCreated: return "template_created";
+    case Event::HalfOpenEvicted: return "half_open_evicted";
     case Event::Count: break;
   }
   return "?";

@@ -92,6 +92,11 @@ export function createMetrics(): { registry: Registry;
   family('gauge', 'fulcrum_worker_connection_capacity',
     'Entries the worker\'s connection table can hold; fulcrum_worker_connections over this is its occupancy.', ['worker'],
     (s) => workers(s, (w) => w.connCapacity));
+  family('gauge', 'fulcrum_worker_half_open_connections',
+    'Half-open (SYN_RECV) entries in the worker\'s connection table; past the budget the oldest is evicted (fulcrum_events_total{event="half_open_evicted"}).', ['worker'],
+    (s) => workers(s, (w) => w.halfOpen));
+  family('gauge', 'fulcrum_worker_half_open_budget', 'Half-open entries the worker keeps at most.', ['worker'],
+    (s) => workers(s, (w) => w.halfOpenBudget));
 
   family('counter', 'fulcrum_drops_total', 'Packets dropped, by reason (packet core and dataplane).', ['reason'],
     (s) => Object.entries(s.stats.drops).map(([reason, v]) => [{ reason }, v]));

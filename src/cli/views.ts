@@ -39,9 +39,9 @@ export async function runView(view: 'health' | 'connections' | 'dataplane', args
     } else {
       const d = await get(api, '/v1/dataplane');
       out.write(`EAL: ${(d.eal as string[]).join(' ')}${d.hugepages ? '' : ' (no hugepages)'}\n\n`);
-      out.write(table([['WORKER', 'LCORE', 'CPU', 'CONNECTIONS', 'OCCUPANCY', 'RX', 'TX', 'BUSY POLLS'],
+      out.write(table([['WORKER', 'LCORE', 'CPU', 'CONNECTIONS', 'OCCUPANCY', 'HALF-OPEN/BUDGET', 'RX', 'TX', 'BUSY POLLS'],
         ...(d.workers as Json[]).map((w) => [String(w.id), String(w.lcore), String(w.cpu), String(w.connections),
-          `${(100 * w.occupancy).toFixed(2)}%`, String(w.rxPackets), String(w.txPackets), `${w.polls ? ((100 * w.busyPolls) / w.polls).toFixed(1) : '0'}%`])]));
+          `${(100 * w.occupancy).toFixed(2)}%`, `${w.halfOpen}/${w.halfOpenBudget}`, String(w.rxPackets), String(w.txPackets), `${w.polls ? ((100 * w.busyPolls) / w.polls).toFixed(1) : '0'}%`])]));
       out.write('\n' + table([['PORT', 'DRIVER', 'MAC', 'LINK', 'TAP', 'IPACKETS', 'OPACKETS', 'IMISSED', 'IERRORS', 'RX_NOMBUF'],
         ...(d.ports as Json[]).map((p) => [p.name, p.driver, p.mac, p.linkUp ? 'up' : 'down', p.tap ?? '-', String(p.stats.ipackets),
           String(p.stats.opackets), String(p.stats.imissed), String(p.stats.ierrors), String(p.stats.rxNombuf)])]));

@@ -138,6 +138,10 @@ export const DataplaneSchema = Type.Object({
   eal: Type.Optional(Type.Array(Type.String())),
   workers: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1023 }), { minItems: 1 })),
   connTableSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1 << 30 })),
+  halfOpenBudget: Type.Optional(Type.Integer({
+    minimum: 1, maximum: 1 << 30,
+    description: 'half-open (SYN_RECV) entries a worker keeps at most; the oldest makes way for a new one; default: connTableSize / 4',
+  })),
   maxServices: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 1024 })),
   // Each worker keeps per-id counters (about 100 bytes) for every possible real server.
   maxRealServers: Type.Optional(Type.Integer({ minimum: 1, maximum: 1048575, default: 8192 })),

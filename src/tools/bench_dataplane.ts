@@ -4,6 +4,10 @@
 //      (dataplane_bench null);
 //   2. af_xdp on veth in namespaces: a UDP generator in the client namespace, the director
 //      forwarding through a NAT service vs raw io-forward on the same vdevs;
+//   2b. a SYN flood on net_null: one worker taking spoofed SYNs from distinct sources (each one
+//      evicting the oldest half-open entry) while legitimate clients complete handshakes: the
+//      SYN rate absorbed and the share of legitimate handshakes that succeed (dataplane_bench
+//      synflood);
 //   3. end to end: HTTP through Fulcrum (NAT), nftables DNAT and HAProxy (scripts/bench-e2e,
 //      wrk on new connections and with keep-alive).
 // Figures, not tests: nothing here passes or fails on a number.
@@ -70,6 +74,15 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
   res.null_io_mpps = nul.null_io_mpps;
   res.null_fwd_mpps = nul.null_fwd_mpps;
 
+  log(`net_null: SYN flood with legitimate handshakes (${seconds} s)`);
+  try {
+    const f = runJson(exe, ['synflood', '--seconds', String(seconds), '--flows', '100000', '--cpu', '1'], (seconds + 60) * 1000);
+    res.synflood = f;
+  } catch (e) {
+    log((e as Error).message);
+    res.synflood = null;
+  }
+
   log('af_xdp on veth: UDP generator -> director (io-forward, then Fulcrum NAT)');
   spawnSync(topology, ['up', PREFIX, '0'], { stdio: 'ignore' });
   try {
@@ -105,6 +118,16 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
     `${`io ${fmt(n('null_io_mpps'))}`.padStart(12)}${pct(n('null_fwd_mpps'), n('null_io_mpps')).padStart(8)}  >= 40%\n`);
   o.write(`${'af_xdp on veth, UDP through NAT (Mpps)'.padEnd(44)}${fmt(n('afxdp_fwd_mpps'), 3).padStart(10)}` +
     `${`io ${fmt(n('afxdp_io_mpps'), 3)}`.padStart(12)}${pct(n('afxdp_fwd_mpps'), n('afxdp_io_mpps')).padStart(8)}  >= 90%\n`);
+  const f = res.synflood as Record<string, number> | null;
+  if (f) {
+    o.write(`${'net_null, SYN flood absorbed (M SYN/s)'.padEnd(44)}${fmt(f.synflood_syn_per_s / 1e6).padStart(10)}` +
+      `${'-'.padStart(12)}${'-'.padStart(8)}  ${f.synflood_failed} flood SYNs failed\n`);
+    o.write(`${'  legitimate handshakes completed'.padEnd(44)}${`${(100 * f.legit_success).toFixed(2)}%`.padStart(10)}` +
+      `${'-'.padStart(12)}${'-'.padStart(8)}  >= 99% (of ${f.legit_handshakes}; ACK ${f.lag_packets} packets = ` +
+      `${fmt(f.lag_us, 0)} us after the SYN)\n`);
+    o.write(`${'  half-open entries at most / budget'.padEnd(44)}${`${f.half_open_max}/${f.half_open_budget}`.padStart(10)}` +
+      `${'-'.padStart(12)}${'-'.padStart(8)}  a handshake has ${fmt(f.survival_ms)} ms to complete at this rate\n`);
+  }
   o.write(`\n${'HTTP through the director (req/s)'.padEnd(44)}${'Fulcrum'.padStart(10)}${'nft DNAT'.padStart(12)}${'HAProxy'.padStart(10)}  Fulcrum/nft (goal >= 100%)\n`);
   for (const [name, p] of [['new connection per request', close], ['keep-alive', keep]] as const)
     o.write(`${`  ${name}`.padEnd(44)}${fmt(p.fulcrum, 0).padStart(10)}${fmt(p.nft, 0).padStart(12)}${fmt(p.haproxy, 0).padStart(10)}  ${pct(p.fulcrum, p.nft)}\n`);

@@ -5,6 +5,9 @@
 //   director   the director side over real vdevs (af_xdp on veth): --mode fwd (Fulcrum, UDP
 //              NAT service) or --mode io (io-forward with a MAC rewrite), counting what leaves.
 //   gen        a UDP generator on one vdev: frames to the VIP from --flows source ports.
+//   synflood   one worker on net_null taking a SYN flood from distinct spoofed sources (a table
+//              of 2 x --flows entries, the default half-open budget) while legitimate clients
+//              open connections: a client's SYN every --gap packets, its ACK --lag packets later.
 // Each prints one JSON object. Fulcrum's path is LcoreWorker::forward, the one run() uses.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -22,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "checksum.h"
 #include "eal.h"
 #include "lcore_worker.h"
 #include "port.h"
@@ -47,6 +51,7 @@ struct Args {
   uint32_t flows = 100000;
   uint32_t proto = kProtoTcp;
   unsigned cpu = 1;
+  uint32_t gap = 1000, lag = 10000;  // synflood: legitimate clients
 };
 
 // Pseudo-random client tuples (regular patterns hash unrealistically well).
@@ -184,16 +189,18 @@ int run_loop(void* arg) {
   return 0;
 }
 
-// Sends the flows' frames through a worker once as SYN then ACK, so every flow is ESTABLISHED.
+// Sends the flows' frames through a worker once as SYN then ACK, so every flow is ESTABLISHED:
+// burst by burst, as clients would (SYNs alone past the half-open budget would evict each other).
 void establish(Director& d, uint32_t flows, uint8_t proto, rte_mempool* pool) {
-  for (uint8_t flags : {uint8_t{kTcpSyn}, uint8_t{kTcpAck}}) {
-    if (proto != kProtoTcp && flags == kTcpAck) break;
-    auto frames = make_frames(flows, proto, flags, v4(0xc6120064), 80);
-    for (uint32_t i = 0; i < flows; i += kBurst) {
-      uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(kBurst, flows - i));
+  auto syn = make_frames(flows, proto, kTcpSyn, v4(0xc6120064), 80);
+  auto ack = make_frames(flows, proto, kTcpAck, v4(0xc6120064), 80);
+  for (uint32_t i = 0; i < flows; i += kBurst) {
+    uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(kBurst, flows - i));
+    for (const auto* frames : {&syn, &ack}) {
+      if (proto != kProtoTcp && frames == &ack) break;
       rte_mbuf* m[kBurst];
       if (rte_pktmbuf_alloc_bulk(pool, m, n) != 0) throw std::runtime_error("out of mbufs");
-      for (uint16_t k = 0; k < n; ++k) stamp(m[k], &frames[size_t{i + k} * 64]);
+      for (uint16_t k = 0; k < n; ++k) stamp(m[k], &(*frames)[size_t{i + k} * 64]);
       d.worker->forward(m, n, d.now_ms());
     }
   }
@@ -260,6 +267,114 @@ int bench_director(const Args& a) {
   return 0;
 }
 
+struct Flood {
+  const Args* a;
+  Director* dir;
+  uint16_t rx_port;
+  test::Bytes syn, ack;  // templates; each packet gets its own source
+  // Readings over the measured seconds.
+  uint64_t packets = 0, legit_syns = 0, legit_acks = 0, legit_lost = 0, flood_failed = 0, evicted = 0;
+  uint32_t half_open_max = 0, budget = 0;
+};
+
+// Packet `pos` of the flood's stream: a legitimate client's SYN every `gap` packets, the same
+// client's ACK `lag` packets after its SYN, spoofed SYNs from distinct sources in between.
+// Legitimate clients come from 198.18.0.0/17, the flood from 198.18.128.0/17; nobody repeats.
+enum class FloodPkt : uint8_t { Flood, LegitSyn, LegitAck };
+FloodPkt flood_frame(const Flood& f, uint64_t pos, uint8_t* out) {
+  const uint32_t gap = f.a->gap, lag = f.a->lag;
+  FloodPkt kind = FloodPkt::Flood;
+  uint64_t id = pos * 0x9e3779b1u;  // flood sources: scattered, distinct per position
+  if (pos % gap == 0) {
+    kind = FloodPkt::LegitSyn;
+    id = pos / gap;
+  } else if (pos % gap == gap / 2 && pos >= lag + gap / 2) {
+    kind = FloodPkt::LegitAck;
+    id = (pos - gap / 2 - lag) / gap;
+  }
+  const test::Bytes& t = kind == FloodPkt::LegitAck ? f.ack : f.syn;
+  std::memcpy(out, t.data(), 64);
+  const uint32_t net = kind == FloodPkt::Flood ? 0xc6128000u : 0xc6120000u;
+  const be32 src = hton32(net | static_cast<uint32_t>(id & 0x7fff));
+  const be16 sport = hton16(static_cast<uint16_t>(1024 + (id >> 15) % 64000));
+  std::memcpy(out + 14 + 12, &src, 4);
+  std::memcpy(out + 14 + 20, &sport, 2);
+  out[14 + 10] = out[14 + 11] = 0;
+  const uint16_t c = inet_csum(out + 14, 20);
+  std::memcpy(out + 14 + 10, &c, 2);
+  return kind;
+}
+
+int run_flood(void* arg) {
+  Flood& f = *static_cast<Flood*>(arg);
+  const Worker& core = f.dir->worker->core();
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t t_start = rte_rdtsc() + static_cast<uint64_t>(f.a->warmup * hz);
+  const uint64_t t_end = t_start + static_cast<uint64_t>(f.a->seconds * hz);
+  const uint64_t tsc_per_ms = hz / 1000;
+  auto lost = [&] { return core.stats().drops[static_cast<size_t>(DropReason::NoConnection)]; };
+  auto failed = [&] {
+    uint64_t n = 0;
+    for (unsigned r = 1; r < kDropReasonCount; ++r) n += core.stats().drops[r];
+    return n - lost();
+  };
+  auto evictions = [&] { return core.stats().events[static_cast<size_t>(Event::HalfOpenEvicted)]; };
+  uint64_t pos = 0, base_lost = 0, base_failed = 0, base_evicted = 0;
+  bool measuring = false;
+  rte_mbuf* m[kBurst];
+  for (;;) {
+    const uint64_t now = rte_rdtsc();
+    if (!measuring && now >= t_start) {
+      measuring = true;
+      base_lost = lost();
+      base_failed = failed();
+      base_evicted = evictions();
+    }
+    if (now >= t_end) break;
+    uint16_t n = rte_eth_rx_burst(f.rx_port, 0, m, kBurst);
+    for (uint16_t i = 0; i < n; ++i) {
+      FloodPkt k = flood_frame(f, pos++, rte_pktmbuf_mtod(m[i], uint8_t*));
+      m[i]->data_len = m[i]->pkt_len = kFrameLen;
+      if (measuring) {
+        ++f.packets;
+        f.legit_syns += k == FloodPkt::LegitSyn;
+        f.legit_acks += k == FloodPkt::LegitAck;
+      }
+    }
+    if (n) f.dir->worker->forward(m, n, now / tsc_per_ms);
+    if (measuring) f.half_open_max = std::max(f.half_open_max, core.half_open_count());
+  }
+  f.legit_lost = lost() - base_lost;
+  f.flood_failed = failed() - base_failed;
+  f.evicted = evictions() - base_evicted;
+  f.budget = core.half_open_budget();
+  return 0;
+}
+
+int bench_synflood(const Args& a) {
+  if (a.gap < 2 || a.lag % a.gap != 0) throw std::runtime_error("--lag must be a multiple of --gap (>= 2)");
+  EalInfo ei = eal_start({{"--log-level=error", "-m", "1024"}, {a.cpu}, {}});
+  rte_mempool* pool = pool_for(16383);
+  Director d({{"clients", "net_null0", v4(0xc6120001), 16, ""}, {"servers", "net_null1", v4(0xc6130001), 16, ""}}, pool,
+             kProtoTcp, a.flows, 8);
+  Flood f{&a, &d, d.ports.ports()[0].id,
+          test::Pkt().ipv4("198.18.0.2", "198.18.0.100").tcp(40000, 80, kTcpSyn).pad_to(kFrameLen).frame(),
+          test::Pkt().ipv4("198.18.0.2", "198.18.0.100").tcp(40000, 80, kTcpAck).pad_to(kFrameLen).frame()};
+  rte_eal_remote_launch(run_flood, &f, ei.worker_lcores[0]);
+  wait_sleeping(ei.worker_lcores[0]);
+  const double flood_syns = static_cast<double>(f.packets - f.legit_syns - f.legit_acks);
+  const double syn_rate = flood_syns / a.seconds;
+  std::printf(
+      "{\"synflood_mpps\":%.3f,\"synflood_syn_per_s\":%.0f,\"synflood_evicted_per_s\":%.0f,"
+      "\"synflood_failed\":%lu,\"legit_handshakes\":%lu,\"legit_success\":%.5f,\"lag_packets\":%u,"
+      "\"lag_us\":%.1f,\"half_open_budget\":%u,\"half_open_max\":%u,\"survival_ms\":%.2f,\"table\":%zu}\n",
+      f.packets / a.seconds / 1e6, syn_rate, f.evicted / a.seconds, static_cast<unsigned long>(f.flood_failed),
+      static_cast<unsigned long>(f.legit_acks), f.legit_acks ? 1.0 - double(f.legit_lost) / f.legit_acks : 0.0, a.lag,
+      a.lag / (f.packets / a.seconds) * 1e6, f.budget, f.half_open_max, f.budget / syn_rate * 1e3,
+      d.worker->core().conn_capacity());
+  return 0;
+}
+
 struct Gen {
   const Args* a;
   uint16_t port;
@@ -316,6 +431,8 @@ int main(int argc, char** argv) {
     else if (k == "--in") a.ports[0] = v;
     else if (k == "--out") a.ports[1] = v;
     else if (k == "--cpu") a.cpu = static_cast<unsigned>(std::stoul(v));
+    else if (k == "--gap") a.gap = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--lag") a.lag = static_cast<uint32_t>(std::stoul(v));
     else {
       std::fprintf(stderr, "dataplane_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -329,8 +446,9 @@ int main(int argc, char** argv) {
     if (a.mode == "null") return bench_null(a);
     if (a.mode == "director") return bench_director(a);
     if (a.mode == "gen") return bench_gen(a);
-    std::fprintf(stderr, "usage: dataplane_bench null|director|gen [--seconds S] [--warmup S] [--flows N] "
-                         "[--mode fwd|io] [--in VDEV] [--out VDEV] [--cpu N]\n");
+    if (a.mode == "synflood") return bench_synflood(a);
+    std::fprintf(stderr, "usage: dataplane_bench null|director|gen|synflood [--seconds S] [--warmup S] [--flows N] "
+                         "[--mode fwd|io] [--in VDEV] [--out VDEV] [--cpu N] [--gap N] [--lag N]\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dataplane_bench: %s\n", e.what());

@@ -162,16 +162,17 @@ TEST(EngineTimeouts, ASynOnATimeWaitConnectionIsScheduledAfresh) {
   EXPECT_EQ(conns(h)[0].state, kTcpSynRecv);
 }
 
-TEST(EngineTable, FullTableDropsNewConnectionsAndKeepsForwardingEstablishedOnes) {
+TEST(EngineTable, AFullTableOfEstablishedConnectionsDropsNewOnesAndKeepsForwarding) {
   Harness h(nat({mkdest(0, "192.168.1.10", 80, FwdMethod::Masq)}), 16);
-  uint32_t accepted = 0;
-  for (uint16_t p = 1; p <= 40; ++p)
-    if (h.send(syn(p)).v.action == Action::Transmit) ++accepted;
-  EXPECT_EQ(accepted, h.worker->conn_count());
-  EXPECT_GE(accepted, 16u);
-  EXPECT_EQ(h.drops(DropReason::TableFull), 40u - accepted);
+  for (uint16_t p = 1; p <= 16; ++p) {
+    ASSERT_EQ(h.send(syn(p)).v.action, Action::Transmit);
+    h.send(in(p, kTcpAck));  // ESTABLISHED: never evicted for a new connection
+  }
+  ASSERT_EQ(h.worker->conn_count(), 16u);
+  for (uint16_t p = 17; p <= 40; ++p) EXPECT_EQ(h.send(syn(p)).v.reason, DropReason::TableFull);
+  EXPECT_EQ(h.drops(DropReason::TableFull), 24u);
   EXPECT_EQ(h.send(in(1, kTcpAck)).v.action, Action::Transmit);
-  EXPECT_EQ(h.load(0).inactive + h.load(0).active, accepted);
+  EXPECT_EQ(h.load(0).inactive + h.load(0).active, 16u);
 }
 
 TEST(EngineQuiesce, WeightZeroTakesNoNewConnectionsButKeepsItsOwn) {

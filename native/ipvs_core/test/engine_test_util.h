@@ -44,8 +44,9 @@ struct Harness {
   uint32_t now = 1000;
 
   explicit Harness(const CoreConfig& cfg, uint32_t capacity = 1024, std::vector<be32> laddrs = {},
-                   WorkerLimits limits = {16, 64}) {
+                   WorkerLimits limits = {16, 64}, uint32_t half_open_budget = 0) {
     opts.conn_capacity = capacity;
+    opts.half_open_budget = half_open_budget;
     opts.limits = limits;
     opts.local_addrs = std::move(laddrs);
     opts.port_lo = 5000;
@@ -95,6 +96,7 @@ struct Harness {
   }
 
   uint64_t drops(DropReason r) const { return worker->stats().drops[static_cast<size_t>(r)]; }
+  uint64_t events(Event e) const { return worker->stats().events[static_cast<size_t>(e)]; }
   DestLoad load(DestId d) const { return worker->load(d); }
 };
 
