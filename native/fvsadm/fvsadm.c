@@ -201,7 +201,42 @@ static int connect_to(const struct target *t) {
   return fd;
 }
 
-/* Sends the request and reads the whole answer (the director closes: Connection: close). */
+/* A header's value in the head [p, end) (lines after the status line), by length, not NUL. */
+static const char *head_value(const char *p, const char *end, const char *name, size_t *len) {
+  size_t nl = strlen(name);
+  for (const char *l = memmem(p, (size_t)(end - p), "\r\n", 2); l && l + 2 < end; l = memmem(l + 2, (size_t)(end - l - 2), "\r\n", 2)) {
+    const char *s = l + 2;
+    if ((size_t)(end - s) <= nl || strncasecmp(s, name, nl) != 0 || s[nl] != ':') continue;
+    s += nl + 1;
+    while (s < end && (*s == ' ' || *s == '\t')) s++;
+    const char *e = memmem(s, (size_t)(end - s), "\r", 1);
+    *len = (size_t)((e ? e : end) - s);
+    return s;
+  }
+  return NULL;
+}
+
+/* Whether the answer so far is whole by its own framing: a Content-Length's worth of body, or
+ * a chunked body's last chunk (the director's JSON never holds a raw CRLF). Then fvsadm stops reading: the director closes the connection
+ * only after its next turn (5-20 ms measured), and a command must not wait for that. Anything
+ * else (no framing, a length not yet met, a lying one) is read to the close as before. */
+static int answer_whole(const struct buf *ans) {
+  const char *p = ans->p, *end = p + ans->n;
+  const char *head_end = ans->n ? memmem(p, ans->n, "\r\n\r\n", 4) : NULL;
+  if (!head_end) return 0;
+  const char *body = head_end + 4;
+  size_t len;
+  const char *te = head_value(p, head_end + 2, "transfer-encoding", &len);
+  if (te) return memmem(te, len, "chunked", 7) && end - body >= 5 && memcmp(end - 5, "0\r\n\r\n", 5) == 0;
+  const char *cl = head_value(p, head_end + 2, "content-length", &len);
+  if (!cl || len == 0 || len > 18 || strspn(cl, "0123456789") < len) return 0;
+  unsigned long long want = 0;
+  for (size_t i = 0; i < len; i++) want = want * 10 + (unsigned)(cl[i] - '0');
+  return (unsigned long long)(end - body) >= want;
+}
+
+/* Sends the request and reads the answer: to its framed end, or to the close (the director
+ * closes: Connection: close). */
 static void exchange(const struct target *t, const struct buf *req, struct buf *ans) {
   int fd = connect_to(t);
   for (size_t at = 0; at < req->n;) {
@@ -220,6 +255,7 @@ static void exchange(const struct target *t, const struct buf *req, struct buf *
     if (r < 0 && ans->n == 0) unreachable(errname(errno));
     if (r < 0) break;
     add(ans, chunk, (size_t)r);
+    if (answer_whole(ans)) break;
   }
   close(fd);
 }
