@@ -217,9 +217,10 @@ static const char *head_value(const char *p, const char *end, const char *name, 
 }
 
 /* Whether the answer so far is whole by its own framing: a Content-Length's worth of body, or
- * a chunked body's last chunk (the director's JSON never holds a raw CRLF). Then fvsadm stops reading: the director closes the connection
- * only after its next turn (5-20 ms measured), and a command must not wait for that. Anything
- * else (no framing, a length not yet met, a lying one) is read to the close as before. */
+ * a chunked body's last chunk (the director's JSON never holds a raw CRLF). Then fvsadm stops
+ * reading: the director closes the connection only after a later turn of its loop (up to
+ * 5-20 ms measured), and a command must not wait for that. Anything else (no framing, a
+ * length not yet met, a lying one) is read to the close as before. */
 static int answer_whole(const struct buf *ans) {
   const char *p = ans->p, *end = p + ans->n;
   const char *head_end = ans->n ? memmem(p, ans->n, "\r\n\r\n", 4) : NULL;
