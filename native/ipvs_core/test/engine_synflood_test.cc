@@ -94,7 +94,8 @@ TEST(EngineSynFlood, AnEstablishedConnectionSurvivesAFloodOfTenTimesTheTable) {
   auto later = h.send(in(40000, kTcpAck | kTcpPsh));
   EXPECT_EQ(later.v.action, Action::Transmit);
   EXPECT_EQ(later.p.daddr, first.p.daddr);
-  const ConnInfo* c = find_conn(conns(h), kClient, 40000);
+  const std::vector<ConnInfo> all = conns(h);  // c points into it
+  const ConnInfo* c = find_conn(all, kClient, 40000);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->state, kTcpEstablished);
 }
@@ -112,7 +113,8 @@ TEST(EngineSynFlood, ALegitimateSynDuringAFloodGetsAnEntryAndCompletesItsHandsha
   h.send(Pkt().ipv4(addr(s.p.daddr).c_str(), kClient).tcp(80, 40001, kTcpSyn | kTcpAck).frame());
   EXPECT_EQ(h.send(in(40001, kTcpAck)).v.action, Action::Transmit);
   for (int i = 0; i < 4 * 1024; ++i) h.send(f.next());
-  const ConnInfo* c = find_conn(conns(h), kClient, 40001);
+  const std::vector<ConnInfo> all = conns(h);  // c points into it
+  const ConnInfo* c = find_conn(all, kClient, 40001);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->state, kTcpEstablished);
   EXPECT_EQ(h.worker->half_open_count(), budget);
