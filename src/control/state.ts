@@ -43,7 +43,10 @@ export function staticPart(cfg: FulcrumConfig): FulcrumConfig {
 
 /**
  * A change in the making. It reads through to the committed state and records only what it
- * touches; mark()/rollback() undo the writes since a mark (a batch skips a failed op so).
+ * touches; mark()/rollback() undo the writes since a mark (a batch skips a failed op so), and
+ * keep() ends a mark without undoing. How to undo a write is recorded only while a mark is
+ * open: kept for a whole restore, the log held every intermediate version of every service
+ * (ten per service as its real servers were added) until the change ended.
  */
 export class Draft {
   private readonly over = new Map<string, ServiceConfig | null>();
@@ -53,6 +56,8 @@ export class Draft {
   private readonly appended = new Map<string, true>();
   private cleared = false;
   private undo: Array<() => void> = [];
+  /** Marks open (undo is recorded while there are). */
+  private marks = 0;
   timeouts?: Timeouts;
   matchRules?: MatchRuleConfig[];
   /** undefined: unchanged; null: removed. */
@@ -75,7 +80,7 @@ export class Draft {
     const wasRemoved = this.removedBase.has(id);
     if (!this.has(id)) this.appended.set(id, true);
     this.over.set(id, s);
-    this.undo.push(() => {
+    if (this.marks) this.undo.push(() => {
       if (had) this.over.set(id, prev!); else this.over.delete(id);
       if (!wasAppended) this.appended.delete(id);
       if (!wasRemoved) this.removedBase.delete(id);
@@ -90,7 +95,7 @@ export class Draft {
     if (wasAppended) this.appended.delete(id);
     else if (!this.cleared) this.removedBase.add(id);
     this.over.set(id, null);
-    this.undo.push(() => {
+    if (this.marks) this.undo.push(() => {
       if (had) this.over.set(id, prev!); else this.over.delete(id);
       if (wasAppended) this.appended.set(id, true);
       if (!wasRemoved) this.removedBase.delete(id);
@@ -99,12 +104,12 @@ export class Draft {
 
   /** Every service goes (ipvsadm -C). */
   clear(): void {
-    const saved = { over: new Map(this.over), removed: new Set(this.removedBase), appended: new Map(this.appended), cleared: this.cleared };
+    const saved = this.marks ? { over: new Map(this.over), removed: new Set(this.removedBase), appended: new Map(this.appended), cleared: this.cleared } : undefined;
     this.cleared = true;
     this.over.clear();
     this.removedBase.clear();
     this.appended.clear();
-    this.undo.push(() => {
+    if (saved) this.undo.push(() => {
       this.cleared = saved.cleared;
       for (const [k, v] of saved.over) this.over.set(k, v);
       for (const k of saved.removed) this.removedBase.add(k);
@@ -115,19 +120,19 @@ export class Draft {
   setTimeouts(t: Timeouts): void {
     const prev = this.timeouts;
     this.timeouts = t;
-    this.undo.push(() => { this.timeouts = prev; });
+    if (this.marks) this.undo.push(() => { this.timeouts = prev; });
   }
 
   setMatchRules(r: MatchRuleConfig[]): void {
     const prev = this.matchRules;
     this.matchRules = r;
-    this.undo.push(() => { this.matchRules = prev; });
+    if (this.marks) this.undo.push(() => { this.matchRules = prev; });
   }
 
   setTunnelSource(t: string | null): void {
     const prev = this.tunnelSource;
     this.tunnelSource = t;
-    this.undo.push(() => { this.tunnelSource = prev; });
+    if (this.marks) this.undo.push(() => { this.tunnelSource = prev; });
   }
 
   /** The document's services, match rules, timeouts and tunnel source replace all of them;
@@ -143,10 +148,22 @@ export class Draft {
   /** The timeouts as they stand in this draft. */
   currentTimeouts(): Timeouts { return this.timeouts ?? this.base.timeouts; }
 
-  mark(): number { return this.undo.length; }
+  mark(): number {
+    this.marks++;
+    return this.undo.length;
+  }
 
+  /** Undoes the writes since the mark, and ends it. */
   rollback(mark: number): void {
     while (this.undo.length > mark) this.undo.pop()!();
+    this.end();
+  }
+
+  /** Keeps the writes since the mark, and ends it. */
+  keep(_mark: number): void { this.end(); }
+
+  private end(): void {
+    if (--this.marks === 0) this.undo.length = 0;
   }
 
   /** Ids of the services in this draft, in order (committed ones, then new ones). */

@@ -157,6 +157,7 @@ export function applyOp(d: Draft, op: OpT, ctx: ServiceContext): OpResult {
       : server ? serverProblems(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
         : validateService(s, `services[${touched}]`, ctx);
     if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
+    d.keep(mark);
     return { status };
   } catch (e) {
     d.rollback(mark);
