@@ -365,24 +365,38 @@ export class DesiredState {
   }
 
   /** Makes a checked change durable (one journal record); throws PersistError, changing
-   * nothing. The record's text is built a slice at a time. */
+   * nothing. The record is built a slice at a time, as UTF-8 pieces of about 64 KiB. */
   async persist(c: CheckedChange): Promise<void> {
-    const parts: string[] = [];
-    if (c.clear) parts.push('"clear":true');
-    else if (c.del.length) parts.push(`"del":${JSON.stringify(c.del)}`);
+    const out: Buffer[] = [];
+    let text: string[] = [];
+    let size = 0;
+    const add = (t: string) => {
+      text.push(t);
+      size += t.length;
+      if (size >= 1 << 16) flush();
+    };
+    const flush = () => {
+      if (text.length) out.push(Buffer.from(text.join('')));
+      text = [];
+      size = 0;
+    };
+    const field = (t: string) => add(out.length || text.length ? ',' + t : t);
+    if (c.clear) field('"clear":true');
+    else if (c.del.length) field(`"del":${JSON.stringify(c.del)}`);
     if (c.put.length) {
       const slice = { start: performance.now() };
-      const items: string[] = [];
-      for (const s of c.put) {
+      field('"put":[');
+      for (let i = 0; i < c.put.length; i++) {
         await breathe(slice);
-        items.push(JSON.stringify(s));
+        add(i ? ',' + JSON.stringify(c.put[i]) : JSON.stringify(c.put[i]));
       }
-      parts.push(`"put":[${items.join(',')}]`);
+      add(']');
     }
-    if (c.timeouts) parts.push(`"timeouts":${JSON.stringify(c.timeouts)}`);
-    if (c.matchRules) parts.push(`"matchRules":${JSON.stringify(c.matchRules)}`);
-    if (c.tunnelSource !== undefined) parts.push(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
-    await this.store.append(parts.join(','));
+    if (c.timeouts) field(`"timeouts":${JSON.stringify(c.timeouts)}`);
+    if (c.matchRules) field(`"matchRules":${JSON.stringify(c.matchRules)}`);
+    if (c.tunnelSource !== undefined) field(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
+    flush();
+    await this.store.append(out);
   }
 
   /** Makes a persisted change the state (synchronous: nothing can read a half-committed one). */
