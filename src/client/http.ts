@@ -5,7 +5,7 @@
 // director or a refused token reads: one line naming the address (the commands exit 2).
 // It is node:http rather than fetch: fvsadm starts for every command, and loading fetch's
 // implementation costs more than the request.
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 
 export const DEFAULT_API = 'http://127.0.0.1:9390';
 
@@ -24,9 +24,10 @@ export class NdjsonBody {
   constructor(readonly items: unknown[]) {}
 }
 
-/** A body sent as it is, as text/plain (fvsadm -R sends its input so). */
+/** A body sent as it is, as text/plain (fvsadm -R sends its input so): one string, or its
+ * pieces in order. */
 export class TextBody {
-  constructor(readonly text: string) {}
+  constructor(readonly text: string | readonly string[]) {}
 }
 
 /** The director could not be asked at all (ipvsadm's "Can't initialize ipvs" case, exit 2). */
@@ -52,11 +53,11 @@ export class HttpApi implements ApiClient {
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const nd = body instanceof NdjsonBody;
     const text = body instanceof TextBody;
-    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
+    const payload: string | readonly string[] | undefined = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
       : text ? body.text : JSON.stringify(body);
     if (payload !== undefined) {
       headers['content-type'] = nd ? 'application/x-ndjson' : text ? 'text/plain; charset=utf-8' : 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
+      headers['content-length'] = String(typeof payload === 'string' ? Buffer.byteLength(payload) : byteLength(payload));
     }
     let url: URL;
     try {
@@ -74,7 +75,8 @@ export class HttpApi implements ApiClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
       req.on('error', reject);
-      req.end(payload);
+      if (payload === undefined || (typeof payload === 'string' && payload.length <= PIECE)) req.end(payload);
+      else writeInPieces(req, typeof payload === 'string' ? [payload] : payload);
     }).catch((e: NodeJS.ErrnoException) => {
       const why = e.code === 'TIMEOUT' ? `no answer in ${this.timeoutMs / 1000} s` : e.code ?? e.message;
       throw new DirectorUnavailable(`cannot reach the Fulcrum director at ${this.base} (${why})`);
@@ -87,6 +89,48 @@ export class HttpApi implements ApiClient {
     }
     return { status: res.msg.statusCode ?? 0, body: parsed };
   }
+}
+
+/** A body longer than this is written a piece at a time. */
+const PIECE = 1 << 16;
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+/** The UTF-8 length of a text in pieces (a surrogate pair split between two counts once). */
+function byteLength(pieces: readonly string[]): number {
+  let n = 0;
+  for (const p of pieces) n += Buffer.byteLength(p);
+  // A lone surrogate counts 3 bytes: a pair split between pieces is 4, not 6.
+  for (let i = 0; i + 1 < pieces.length; i++) {
+    const a = pieces[i], b = pieces[i + 1];
+    if (a.length && b.length && isHighSurrogate(a.charCodeAt(a.length - 1)) && b.charCodeAt(0) >= 0xdc00 && b.charCodeAt(0) <= 0xdfff) n -= 2;
+  }
+  return n;
+}
+
+/** A large body written a piece at a time, each once the one before is flushed: written at
+ * once, a restore's 5 MB (encoded and handed to the socket in one turn) held the event loop
+ * of the director, whose own fvsadm runs this client, for 50 ms. */
+function writeInPieces(req: ClientRequest, pieces: readonly string[]): void {
+  let k = 0;
+  let at = 0;
+  let carry = '';  // a high surrogate whose pair starts the next piece
+  const next = () => {
+    while (k < pieces.length && at >= pieces[k].length) { k++; at = 0; }
+    if (k >= pieces.length) { req.end(carry || undefined); return; }
+    const text = pieces[k];
+    const end = Math.min(text.length, at + PIECE);
+    let piece = carry + text.slice(at, end);
+    at = end;
+    carry = '';
+    if (piece.length && isHighSurrogate(piece.charCodeAt(piece.length - 1))) {
+      carry = piece.slice(-1);
+      piece = piece.slice(0, -1);
+    }
+    if (!piece) { next(); return; }
+    req.write(piece, (e) => { if (!e) next(); });
+  };
+  next();
 }
 
 /** The director named by the environment. The token is read on the first request, so
