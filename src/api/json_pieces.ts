@@ -7,8 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError } from './errors';
 
-/** A string whose raw JSON text is longer than this is kept as pieces. */
+/** A string whose raw JSON text is longer than this is kept as pieces... */
 const LONG = 1 << 16;
+/** ...of at least this much raw text each: a string this large is made outside the young
+ * generation, so the collections during a restore do not copy it (twice) as it survives. */
+const PIECE = 1 << 18;
 
 export class JsonPieces {
   /** The document's text without its long strings (placeholders instead). */
@@ -17,7 +20,8 @@ export class JsonPieces {
   /** The current string's raw text (between its quotes), while it is short. */
   private raw: string[] = [];
   private rawLength = 0;
-  /** The current string's decoded pieces, once it is long. */
+  /** The current string's decoded pieces, once it is long (its raw text in `raw` until there
+   * is a PIECE of it). */
   private decoded?: string[];
   /** Raw text held back: an escape that the next piece completes. */
   private held = '';
@@ -66,17 +70,20 @@ export class JsonPieces {
 
   private add(raw: string): void {
     if (!raw) return;
-    if (this.decoded) { this.decoded.push(decode(raw)); return; }
     this.raw.push(raw);
     this.rawLength += raw.length;
-    if (this.rawLength > LONG) {
-      this.decoded = [decode(this.raw.join(''))];
-      this.raw = [];
-    }
+    if (this.rawLength > (this.decoded ? PIECE : LONG)) this.decodeRaw();
+  }
+
+  private decodeRaw(): void {
+    (this.decoded ??= []).push(decode(this.raw.join('')));
+    this.raw = [];
+    this.rawLength = 0;
   }
 
   private finishString(): void {
     if (this.decoded) {
+      if (this.raw.length) this.decodeRaw();
       const name = `\u0000${this.nonce}:${this.long.size}`;
       this.long.set(name, this.decoded);
       this.skeleton.push(JSON.stringify(name));

@@ -57,7 +57,8 @@ export class HttpApi implements ApiClient {
       : text ? body.text : JSON.stringify(body);
     if (payload !== undefined) {
       headers['content-type'] = nd ? 'application/x-ndjson' : text ? 'text/plain; charset=utf-8' : 'application/json';
-      headers['content-length'] = String(typeof payload === 'string' ? Buffer.byteLength(payload) : byteLength(payload));
+      // Pieces go chunked: their length would be a scan of all of them in one turn.
+      if (typeof payload === 'string') headers['content-length'] = String(Buffer.byteLength(payload));
     }
     let url: URL;
     try {
@@ -95,18 +96,6 @@ export class HttpApi implements ApiClient {
 const PIECE = 1 << 16;
 
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
-
-/** The UTF-8 length of a text in pieces (a surrogate pair split between two counts once). */
-function byteLength(pieces: readonly string[]): number {
-  let n = 0;
-  for (const p of pieces) n += Buffer.byteLength(p);
-  // A lone surrogate counts 3 bytes: a pair split between pieces is 4, not 6.
-  for (let i = 0; i + 1 < pieces.length; i++) {
-    const a = pieces[i], b = pieces[i + 1];
-    if (a.length && b.length && isHighSurrogate(a.charCodeAt(a.length - 1)) && b.charCodeAt(0) >= 0xdc00 && b.charCodeAt(0) <= 0xdfff) n -= 2;
-  }
-  return n;
-}
 
 /** A large body written a piece at a time, each once the one before is flushed: written at
  * once, a restore's 5 MB (encoded and handed to the socket in one turn) held the event loop

@@ -183,6 +183,8 @@ export interface CheckedChange {
   draft: Draft;
   /** Final values of the services added or replaced, normalized and frozen, in journal order. */
   put: ServiceConfig[];
+  /** Their ids, in the same order. */
+  putIds: string[];
   /** Committed service ids that go (a service removed and added again is in both). */
   del: string[];
   clear: boolean;
@@ -300,6 +302,7 @@ export class DesiredState {
     const problems: string[] = [];
     let forbidden = false;
     const put: ServiceConfig[] = [];
+    const putIds: string[] = [];
     let services = cleared ? 0 : this.services_.size - removedBase.size;
     let dests = cleared ? 0 : this.dests;
     if (!cleared) for (const id of removedBase) dests -= this.services_.get(id)?.realServers?.length ?? 0;
@@ -315,6 +318,7 @@ export class DesiredState {
       // The rules already key real servers at their normalized port (two DR servers given
       // different ports at one address are one, as in the kernel).
       put.push(deepFreeze(normalizeService(s)));
+      putIds.push(id);
     };
     // Replaced in place first (their order is kept), then the new ones in the order added.
     for (const [id, s] of over) {
@@ -357,7 +361,7 @@ export class DesiredState {
     // check is the backstop for every path into the state, the door only answers sooner.
     if (problems.length) throw new ChangeRefused(`the change is refused: ${problems.join('; ')}`, problems, forbidden ? 403 : 400);
     return {
-      draft, put, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
+      draft, put, putIds, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
       ...(draft.timeouts ? { timeouts: draft.timeouts } : {}),
       ...(draft.matchRules ? { matchRules: draft.matchRules } : {}),
       ...(draft.tunnelSource !== undefined ? { tunnelSource: draft.tunnelSource } : {}),
@@ -410,8 +414,9 @@ export class DesiredState {
         this.services_.delete(id);
       }
     }
-    for (const s of c.put) {
-      const id = serviceId(s);
+    for (let i = 0; i < c.put.length; i++) {
+      const s = c.put[i];
+      const id = c.putIds[i];
       this.dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
       this.services_.set(id, s);  // frozen by check()
     }

@@ -29,11 +29,24 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
   // Decoded as it arrives and kept as its pieces beside the request (a site's save is 5-8 MB
   // of text: joined in one go, it took the event loop for 20-30 ms); the body itself is a
   // placeholder string for the routes' schemas. A restore reads the pieces as they are.
+  // Pieces of 256 KiB or more are made outside the young generation: the collections during
+  // the restore do not copy them as they survive.
   const texts = new WeakMap<object, string[]>();
   app.addContentTypeParser('text/plain', { bodyLimit }, (req, payload, done) => {
     const parts: string[] = [];
+    let held: string[] = [];
+    let heldLength = 0;
+    const flush = () => { if (held.length) parts.push(held.join('')); held = []; heldLength = 0; };
     texts.set(req, parts);
-    readStreamed(req.headers, payload, bodyLimit, { piece: (t) => { if (t) parts.push(t); }, end: () => '' }, done);
+    readStreamed(req.headers, payload, bodyLimit, {
+      piece: (t) => {
+        if (!t) return;
+        held.push(t);
+        heldLength += t.length;
+        if (heldLength >= 1 << 18) flush();
+      },
+      end: () => { flush(); return ''; },
+    }, done);
   });
   // (A JSON string body, too, is ipvsadm text.)
   const textOf = (req: { body: unknown }): string[] => texts.get(req) ?? [req.body as string];
