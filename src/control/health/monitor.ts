@@ -141,6 +141,10 @@ interface ServiceRecord {
   laterSince?: Map<string, number>;
   /** The weights of its unchecked real servers (always up), for the live weight sum. */
   uncheckedWeight: number;
+  /** It lists a real server twice (validateConfig refuses that; the first counts). */
+  dups?: true;
+  /** sinceMs as shown, made once (a listing or scrape shows it for each unchecked server). */
+  sinceIso?: string;
 }
 
 export interface HealthMonitorOptions {
@@ -231,7 +235,7 @@ export class HealthMonitor {
       const wasUnchecked = oldRec && this.uncheckedKeys(oldRec);
       for (const r of s.realServers ?? []) {
         const rk = rsKey(s, r);
-        if (seen.has(rk)) continue;
+        if (seen.has(rk)) { rec.dups = true; continue; }
         seen.add(rk);
         const checks = r.healthChecks ?? s.healthChecks;
         if (!checks?.length) {
@@ -373,15 +377,21 @@ export class HealthMonitor {
   private rows(rec: ServiceRecord): RealServerStatus[] {
     const rows: RealServerStatus[] = [];
     const key = serviceKey(rec.s);
-    const seen = new Set<string>();
+    // A real server's key is needed only to find its entry or its own since, or to skip a
+    // second listing: a service of unchecked servers, listed once each, costs no string.
+    const keyed = rec.entries !== undefined || rec.laterSince !== undefined || rec.dups;
+    const seen = rec.dups ? new Set<string>() : undefined;
     for (const r of rec.s.realServers ?? []) {
-      const rk = rsKey(rec.s, r);
-      if (seen.has(rk)) continue;
-      seen.add(rk);
-      const e = rec.entries?.get(rk);
+      const rk = keyed ? rsKey(rec.s, r) : undefined;
+      if (seen) {
+        if (seen.has(rk!)) continue;
+        seen.add(rk!);
+      }
+      const e = rk === undefined ? undefined : rec.entries?.get(rk);
       if (!e) {
-        rows.push({ service: key, address: r.address, port: rsPort(rec.s, r), state: 'unchecked',
-          since: new Date(this.sinceOf(rec, rk)).toISOString(), lastResult: null });
+        const later = rk === undefined ? undefined : rec.laterSince?.get(rk);
+        const since = later !== undefined ? new Date(later).toISOString() : (rec.sinceIso ??= new Date(rec.sinceMs).toISOString());
+        rows.push({ service: key, address: r.address, port: rsPort(rec.s, r), state: 'unchecked', since, lastResult: null });
         continue;
       }
       const p = e.probe;
