@@ -35,8 +35,12 @@ export function readStreamed(headers: IncomingHttpHeaders, payload: NodeJS.Reada
     try {
       reader.piece(decoder.write(chunk));
     } catch (e) {
-      fail(e as Error);
+      return fail(e as Error);
     }
+    // The next chunk in a turn of its own: a socket read drains what the kernel holds (MBs
+    // of a large body) through 'data' within one turn otherwise.
+    payload.pause();
+    setImmediate(() => { if (!finished) payload.resume(); });
   });
   payload.on('end', () => {
     if (finished) return;

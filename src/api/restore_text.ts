@@ -37,7 +37,7 @@ class LineRefused extends Error {
  * collector most). A line that does not parse, or that the client must run, drops the draft:
  * the input is still all or nothing, as when every line was parsed first.
  */
-export async function restoreText(daemon: Daemon, text: string, program: string): Promise<RestoreAnswer> {
+export async function restoreText(daemon: Daemon, text: string | readonly string[], program: string): Promise<RestoreAnswer> {
   const env: ParseEnv = { program, lookupHost: noHostLookup, services: noServices, readingStdin: true };
   const known: KnownHosts = new Map();
   const ctx = { localAddresses: daemon.state.staticCfg.localAddresses };

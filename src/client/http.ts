@@ -5,7 +5,7 @@
 // director or a refused token reads: one line naming the address (the commands exit 2).
 // It is node:http rather than fetch: fvsadm starts for every command, and loading fetch's
 // implementation costs more than the request.
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 
 export const DEFAULT_API = 'http://127.0.0.1:9390';
 
@@ -24,9 +24,10 @@ export class NdjsonBody {
   constructor(readonly items: unknown[]) {}
 }
 
-/** A body sent as it is, as text/plain (fvsadm -R sends its input so). */
+/** A body sent as it is, as text/plain (fvsadm -R sends its input so): one string, or its
+ * pieces in order. */
 export class TextBody {
-  constructor(readonly text: string) {}
+  constructor(readonly text: string | readonly string[]) {}
 }
 
 /** The director could not be asked at all (ipvsadm's "Can't initialize ipvs" case, exit 2). */
@@ -52,11 +53,12 @@ export class HttpApi implements ApiClient {
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const nd = body instanceof NdjsonBody;
     const text = body instanceof TextBody;
-    const payload = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
+    const payload: string | readonly string[] | undefined = body === undefined ? undefined : nd ? body.items.map((x) => JSON.stringify(x)).join('\n') + '\n'
       : text ? body.text : JSON.stringify(body);
     if (payload !== undefined) {
       headers['content-type'] = nd ? 'application/x-ndjson' : text ? 'text/plain; charset=utf-8' : 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
+      // Pieces go chunked: their length would be a scan of all of them in one turn.
+      if (typeof payload === 'string') headers['content-length'] = String(Buffer.byteLength(payload));
     }
     let url: URL;
     try {
@@ -74,7 +76,8 @@ export class HttpApi implements ApiClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
       req.on('error', reject);
-      req.end(payload);
+      if (payload === undefined || (typeof payload === 'string' && payload.length <= PIECE)) req.end(payload);
+      else writeInPieces(req, typeof payload === 'string' ? [payload] : payload);
     }).catch((e: NodeJS.ErrnoException) => {
       const why = e.code === 'TIMEOUT' ? `no answer in ${this.timeoutMs / 1000} s` : e.code ?? e.message;
       throw new DirectorUnavailable(`cannot reach the Fulcrum director at ${this.base} (${why})`);
@@ -87,6 +90,36 @@ export class HttpApi implements ApiClient {
     }
     return { status: res.msg.statusCode ?? 0, body: parsed };
   }
+}
+
+/** A body longer than this is written a piece at a time. */
+const PIECE = 1 << 16;
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+/** A large body written a piece at a time, each once the one before is flushed: written at
+ * once, a restore's 5 MB (encoded and handed to the socket in one turn) held the event loop
+ * of the director, whose own fvsadm runs this client, for 50 ms. */
+function writeInPieces(req: ClientRequest, pieces: readonly string[]): void {
+  let k = 0;
+  let at = 0;
+  let carry = '';  // a high surrogate whose pair starts the next piece
+  const next = () => {
+    while (k < pieces.length && at >= pieces[k].length) { k++; at = 0; }
+    if (k >= pieces.length) { req.end(carry || undefined); return; }
+    const text = pieces[k];
+    const end = Math.min(text.length, at + PIECE);
+    let piece = carry + text.slice(at, end);
+    at = end;
+    carry = '';
+    if (piece.length && isHighSurrogate(piece.charCodeAt(piece.length - 1))) {
+      carry = piece.slice(-1);
+      piece = piece.slice(0, -1);
+    }
+    if (!piece) { next(); return; }
+    req.write(piece, (e) => { if (!e) next(); });
+  };
+  next();
 }
 
 /** The director named by the environment. The token is read on the first request, so

@@ -7,8 +7,8 @@ import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_sch
 import { dataplaneOptions, limitsOf } from './dataplane_options';
 import { serviceId } from './identity';
 import { breathe } from './slices';
-import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeMatchRule,
-  type NativeService, type NativeTimeouts } from './native_config';
+import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeIdsUndo,
+  type NativeMatchRule, type NativeService, type NativeTimeouts } from './native_config';
 
 export interface ServiceView {
   id: string;
@@ -42,8 +42,10 @@ const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, out
 
 export class Director {
   private readonly ids: NativeIds;
-  /** What the dataplane runs, by service id, in the order services were added. */
-  private readonly running_ = new Map<string, { cfg: ServiceConfig; native: NativeService }>();
+  /** What the dataplane runs, by service id, in the order services were added: the native form
+   * only (it names each real server and holds its id; a config object beside it per real server
+   * was as many objects again for the garbage collector). */
+  private readonly running_ = new Map<string, NativeService>();
   private rules: NativeMatchRule[];
   private timeouts: NativeTimeouts;
   private tunnelSource: string;
@@ -52,7 +54,7 @@ export class Director {
   /** Starts the dataplane with `cfg` (static sections, and services as they should run). */
   constructor(private readonly addon: NativeAddon, cfg: FulcrumConfig) {
     this.ids = new NativeIds(limitsOf(cfg));
-    for (const s of cfg.services ?? []) this.running_.set(serviceId(s), { cfg: s, native: nativeService(s, this.ids) });
+    for (const s of cfg.services ?? []) this.running_.set(serviceId(s), nativeService(s, this.ids));
     this.rules = nativeRules(cfg);
     this.timeouts = nativeTimeouts(cfg.timeouts);
     this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
@@ -60,17 +62,15 @@ export class Director {
   }
 
   private core(): NativeCoreConfig {
-    return { services: [...this.running_.values()].map((r) => r.native), rules: this.rules, timeouts: this.timeouts,
+    return { services: [...this.running_.values()], rules: this.rules, timeouts: this.timeouts,
       tunnelSource: this.tunnelSource, mtu: 1500 };
   }
 
   /** Applies a delta; resolves once every worker runs it, with the way back. A delta the
    * dataplane refuses changes nothing (native ids included) and rejects with its problems. */
   async apply(d: DataplaneDelta): Promise<Revert> {
-    this.ids.services.tidy();
-    this.ids.dests.tidy();
-    const log: Array<() => void> = [];
-    const before = new Map<string, { cfg: ServiceConfig; native: NativeService } | undefined>();
+    const log = this.ids.begin();
+    const before = new Map<string, NativeService | undefined>();
     const remember = (id: string) => { if (!before.has(id)) before.set(id, this.running_.get(id)); };
     const removed: number[] = [];
     const upserts: NativeService[] = [];
@@ -80,9 +80,9 @@ export class Director {
         const cur = this.running_.get(id);
         if (!cur) continue;
         remember(id);
-        this.ids.releaseGone(cur.cfg, undefined, log);
+        this.ids.releaseGone(id, cur, undefined, log);
         this.running_.delete(id);
-        removed.push(cur.native.id);
+        removed.push(cur.id);
       }
       const slice = { start: performance.now() };
       for (const s of d.put) {
@@ -90,9 +90,9 @@ export class Director {
         const id = serviceId(s);
         remember(id);
         const cur = this.running_.get(id);
-        if (cur) this.ids.releaseGone(cur.cfg, s, log);
-        const native = nativeService(s, this.ids, log);
-        this.running_.set(id, { cfg: s, native });
+        if (cur) this.ids.releaseGone(id, cur, s, log);
+        const native = nativeService(s, this.ids, log, cur);
+        this.running_.set(id, native);
         upserts.push(native);
       }
       if (d.matchRules) this.rules = nativeRules({ matchRules: d.matchRules });
@@ -109,18 +109,17 @@ export class Director {
       const gone: number[] = [];
       for (const [id, was] of before) {
         const now = this.running_.get(id);
-        if (now && (!was || now.native.id !== was.native.id)) gone.push(now.native.id);
-        if (was) back.push(was.native);
+        if (now && (!was || now.id !== was.id)) gone.push(now.id);
+        if (was) back.push(was);
       }
       this.restore(before, log, saved);
       await this.publish(back, gone, d);
     };
   }
 
-  private restore(before: Map<string, { cfg: ServiceConfig; native: NativeService } | undefined>, log: Array<() => void>,
+  private restore(before: Map<string, NativeService | undefined>, log: NativeIdsUndo,
     saved: { rules: NativeMatchRule[]; timeouts: NativeTimeouts; tunnelSource: string }): void {
-    for (let i = log.length - 1; i >= 0; i--) log[i]();
-    log.length = 0;
+    this.ids.undo(log);
     for (const [id, was] of before) {
       if (was) this.running_.set(id, was);
       else this.running_.delete(id);
@@ -170,7 +169,7 @@ export class Director {
     const sv = st.serviceCounters;
     const dv = st.destCounters;
     const picked = only ? only.flatMap((id) => { const r = this.running_.get(id); return r ? [[id, r] as const] : []; }) : [...this.running_];
-    return picked.map(([id, { native: s }]) => {
+    return picked.map(([id, s]) => {
       const o = s.id * 5;
       return {
         id,
@@ -195,12 +194,12 @@ export class Director {
   /** The services as the dataplane runs them, in the order added (each object kept while its
    * service is unchanged). */
   *running(): IterableIterator<NativeService> {
-    for (const r of this.running_.values()) yield r.native;
+    yield* this.running_.values();
   }
 
   /** running() with each service's id. */
   *runningById(): IterableIterator<[string, NativeService]> {
-    for (const [id, r] of this.running_) yield [id, r.native];
+    yield* this.running_;
   }
 
   stats(): Promise<DataplaneStats> { return this.addon.stats(); }
@@ -235,7 +234,7 @@ export class Director {
 
   /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
   destId(sid: string, rid: string): number | undefined {
-    return this.running_.has(sid) ? this.ids.destId(sid, rid) : undefined;
+    return this.running_.get(sid)?.dests.find((d) => `${d.address}:${d.port}` === rid)?.id;
   }
 
   stop(): void { this.addon.stop(); }

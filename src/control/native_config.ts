@@ -59,51 +59,106 @@ const FLAG_BITS: Record<string, number> = {
   'flag-3': 0x20,
 };
 
-/** Stable small integers for keys, reusing freed ones only after everything else. Every
- * acquire/release can be undone (a change the dataplane refused leaves the ids as they were). */
-export class IdMap {
-  private readonly ids = new Map<string, number>();
+/** What id allocators did during a change, to undo it (a change the dataplane refused, or
+ * whose persist failed, leaves the ids as they were): flat records of numbers and keys, not a
+ * closure per id (a 100,000-server restore made 110,000 closures for the collector to copy). */
+export type IdUndo = Array<number | string>;
+
+// Record kinds: a fresh id taken, a freed id reused, an id freed.
+const FRESH = 0;
+const REUSED = 1;
+const RELEASED = 2;
+
+/** Stable small integers, reusing freed ones only after every never-used one. */
+export class IdPool {
   private next = 0;
-  private readonly free: number[] = [];
+  private free: number[] = [];
   private freeHead = 0;
 
   constructor(private readonly limit: number) {}
 
-  get(key: string): number | undefined { return this.ids.get(key); }
-
-  /** The key's id, taking a new one if it has none; `log` records how to undo it. */
-  acquire(key: string, log?: Array<() => void>): number {
-    const have = this.ids.get(key);
-    if (have !== undefined) return have;
+  /** A new id; `log` records it (two slots: kind, id). */
+  acquire(log?: IdUndo): number {
     let id: number;
     if (this.next < this.limit) {
       id = this.next++;
-      log?.push(() => { this.next--; this.ids.delete(key); });
+      log?.push(FRESH, id);
     } else if (this.freeHead < this.free.length) {
       id = this.free[this.freeHead++];
-      log?.push(() => { this.free[--this.freeHead] = id; this.ids.delete(key); });
+      log?.push(REUSED, id);
     } else {
       throw new Error(`more than ${this.limit} entries`);
     }
-    this.ids.set(key, id);
     return id;
   }
 
-  release(key: string, log?: Array<() => void>): void {
-    const id = this.ids.get(key);
-    if (id === undefined) return;
-    this.ids.delete(key);
+  release(id: number, log?: IdUndo): void {
     this.free.push(id);
-    log?.push(() => { this.free.pop(); this.ids.set(key, id); });
+    log?.push(RELEASED, id);
+  }
+
+  /** Undoes what `log` recorded, newest first (records of `stride` slots, kind and id first). */
+  undo(log: IdUndo, stride = 2): void {
+    for (let i = log.length - stride; i >= 0; i -= stride) this.undoOne(log[i] as number, log[i + 1] as number);
+  }
+
+  undoOne(kind: number, id: number): void {
+    if (kind === FRESH) this.next--;
+    else if (kind === REUSED) this.free[--this.freeHead] = id;
+    else this.free.pop();
   }
 
   /** Drops the used head of the free queue; only between changes (undo logs index into it). */
   tidy(): void {
     if (this.freeHead > 1024 && this.freeHead * 2 > this.free.length) {
-      this.free.splice(0, this.freeHead);
+      this.free = this.free.slice(this.freeHead);
       this.freeHead = 0;
     }
   }
+}
+
+/** Stable small integers for keys (an IdPool with the key of each id). */
+export class IdMap {
+  private readonly ids = new Map<string, number>();
+  private readonly pool: IdPool;
+
+  constructor(limit: number) {
+    this.pool = new IdPool(limit);
+  }
+
+  get(key: string): number | undefined { return this.ids.get(key); }
+
+  /** The key's id, taking a new one if it has none; `log` records how to undo it (three
+   * slots: the pool's two, then the key). */
+  acquire(key: string, log?: IdUndo): number {
+    const have = this.ids.get(key);
+    if (have !== undefined) return have;
+    const id = this.pool.acquire(log);
+    log?.push(key);
+    this.ids.set(key, id);
+    return id;
+  }
+
+  release(key: string, log?: IdUndo): void {
+    const id = this.ids.get(key);
+    if (id === undefined) return;
+    this.ids.delete(key);
+    this.pool.release(id, log);
+    log?.push(key);
+  }
+
+  undo(log: IdUndo): void {
+    for (let i = log.length - 3; i >= 0; i -= 3) {
+      const kind = log[i] as number;
+      const id = log[i + 1] as number;
+      const key = log[i + 2] as string;
+      if (kind === RELEASED) this.ids.set(key, id);
+      else this.ids.delete(key);
+      this.pool.undoOne(kind, id);
+    }
+  }
+
+  tidy(): void { this.pool.tidy(); }
 
   /** Assigns ids for exactly these keys: kept keys keep theirs, gone keys free theirs. */
   assign(keys: string[]): Map<string, number> {
@@ -118,13 +173,38 @@ export class IdMap {
   }
 }
 
-const destKey = (sid: string, rid: string) => `${sid} -> ${rid}`;
+/** A real server's key within its native service, as identity.serverId() names it. */
+const destRid = (d: NativeDest) => `${d.address}:${d.port}`;
 
-/** One service as the core takes it, with ids from `ids` (recorded in `log`). */
-export function nativeService(s: ServiceConfig, ids: NativeIds, log?: Array<() => void>): NativeService {
-  const sid = serviceId(s);
+/**
+ * One service as the core takes it, with ids from `ids` (recorded in `log`). `prev` is the
+ * service as the dataplane runs it now, if it does: its real servers that stay keep their ids
+ * (no table of keys per real server is kept: the running form is the record).
+ */
+export function nativeService(s: ServiceConfig, ids: NativeIds, log?: NativeIdsUndo, prev?: NativeService): NativeService {
+  const servers = s.realServers ?? [];
+  // Ids by real server within this service: those it keeps, and each new one once.
+  const have = new Map<string, number>();
+  if (prev) for (const d of prev.dests) have.set(destRid(d), d.id);
+  const dests: NativeDest[] = new Array(servers.length);
+  for (let i = 0; i < servers.length; i++) {
+    const r = servers[i];
+    const rid = serverId(s, r);
+    let id = have.get(rid);
+    if (id === undefined) have.set(rid, (id = ids.dests.acquire(log?.dests)));
+    // Newest first, as the kernel keeps them: the config lists them in the order added.
+    dests[servers.length - 1 - i] = {
+      id,
+      address: r.address,
+      port: serverPort(s, r),
+      method: r.method ?? 'dr',
+      weight: r.weight ?? 1,
+      upperThreshold: r.upperThreshold ?? 0,
+      lowerThreshold: r.lowerThreshold ?? 0,
+    };
+  }
   return {
-    id: ids.services.acquire(sid, log),
+    id: ids.services.acquire(serviceId(s), log?.services),
     protocol: s.fwmark !== undefined ? '' : s.protocol!,
     address: s.address ?? '0.0.0.0',
     port: s.port ?? 0,
@@ -135,41 +215,49 @@ export function nativeService(s: ServiceConfig, ids: NativeIds, log?: Array<() =
     persistTimeout: s.persistence?.timeout ?? 360,
     netmask: s.persistence?.netmask ?? '255.255.255.255',
     mhTableSize: s.mhTableSize ?? 4093,
-    dests: (s.realServers ?? []).map((r) => ({
-      id: ids.dests.acquire(destKey(sid, serverId(s, r)), log),
-      address: r.address,
-      port: serverPort(s, r),
-      method: r.method ?? 'dr',
-      weight: r.weight ?? 1,
-      upperThreshold: r.upperThreshold ?? 0,
-      lowerThreshold: r.lowerThreshold ?? 0,
-    })).reverse(),
+    dests,
   };
 }
 
-/** The native ids of services and real servers. */
+/** The undo records of one change, per allocator. */
+export interface NativeIdsUndo { services: IdUndo; dests: IdUndo }
+
+/** The native ids of services (by service id) and real servers (held by the running form). */
 export class NativeIds {
   readonly services: IdMap;
-  readonly dests: IdMap;
+  readonly dests: IdPool;
 
   constructor(limits: { maxServices: number; maxDests: number }) {
     this.services = new IdMap(limits.maxServices);
-    this.dests = new IdMap(limits.maxDests);
+    this.dests = new IdPool(limits.maxDests);
   }
 
-  /** Frees the ids of a service's real servers that `next` no longer has (all when next is
-   * undefined: the service goes, and its own id with it). */
-  releaseGone(prev: ServiceConfig, next: ServiceConfig | undefined, log?: Array<() => void>): void {
-    const sid = serviceId(prev);
+  /** A log for one change's ids. */
+  begin(): NativeIdsUndo {
+    this.services.tidy();
+    this.dests.tidy();
+    return { services: [], dests: [] };
+  }
+
+  /** Puts every id back as it was when `begin()` made the log. */
+  undo(log: NativeIdsUndo): void {
+    this.dests.undo(log.dests);
+    this.services.undo(log.services);
+    log.dests.length = 0;
+    log.services.length = 0;
+  }
+
+  /** Frees the ids of the real servers of `prev` (running as service `sid`) that `next` no
+   * longer has (all when next is undefined: the service goes, and its own id with it), in
+   * the order they were added. */
+  releaseGone(sid: string, prev: NativeService, next: ServiceConfig | undefined, log?: NativeIdsUndo): void {
     const kept = new Set((next?.realServers ?? []).map((r) => serverId(next!, r)));
-    for (const r of prev.realServers ?? []) {
-      const rid = serverId(prev, r);
-      if (!kept.has(rid)) this.dests.release(destKey(sid, rid), log);
+    for (let i = prev.dests.length - 1; i >= 0; i--) {
+      const d = prev.dests[i];
+      if (!kept.has(destRid(d))) this.dests.release(d.id, log?.dests);
     }
-    if (!next) this.services.release(sid, log);
+    if (!next) this.services.release(sid, log?.services);
   }
-
-  destId(sid: string, rid: string): number | undefined { return this.dests.get(destKey(sid, rid)); }
 }
 
 export function nativeRules(cfg: Pick<FulcrumConfig, 'matchRules'>): NativeMatchRule[] {
@@ -187,6 +275,7 @@ export function nativeTimeouts(t: FulcrumConfig['timeouts']): NativeTimeouts {
 /** A whole config at once (start-up, tests): the same per-service conversion. */
 export class NativeConfigBuilder {
   readonly ids: NativeIds;
+  private built = new Map<string, NativeService>();
 
   constructor(limits: { maxServices: number; maxDests: number }) {
     this.ids = new NativeIds(limits);
@@ -194,11 +283,14 @@ export class NativeConfigBuilder {
 
   build(cfg: FulcrumConfig): NativeCoreConfig {
     const services = cfg.services ?? [];
+    const next = new Map(services.map((s) => [serviceId(s), s]));
     // Free what is gone before taking new ids, as a reload always did.
-    this.ids.services.retain(new Set(services.map(serviceId)));
-    this.ids.dests.retain(new Set(services.flatMap((s) => (s.realServers ?? []).map((r) => destKey(serviceId(s), serverId(s, r))))));
+    for (const [sid, prev] of this.built) this.ids.releaseGone(sid, prev, next.get(sid));
+    const built = new Map<string, NativeService>();
+    for (const s of services) built.set(serviceId(s), nativeService(s, this.ids, undefined, this.built.get(serviceId(s))));
+    this.built = built;
     return {
-      services: services.map((s) => nativeService(s, this.ids)),
+      services: [...built.values()],
       rules: nativeRules(cfg),
       timeouts: nativeTimeouts(cfg.timeouts),
       tunnelSource: cfg.tunnelSource ?? '0.0.0.0',

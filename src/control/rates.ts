@@ -72,13 +72,24 @@ export class RateEstimator {
   private readonly slots = new Map<string, number>();
   private keys: Array<string | undefined> = [];
   private readonly free: number[] = [];
-  private last = new Float64Array(5 * 64);
-  private avg = new Float64Array(5 * 64);
-  private mode = new Uint8Array(64);
+  private last: Float64Array;
+  private avg: Float64Array;
+  private mode: Uint8Array;
   /** The tick each slot was last sampled in (sweep() forgets what ticks no longer reach). */
-  private seen = new Uint32Array(64);
+  private seen: Uint32Array;
   private tick = 1;
   private readonly big = new Map<number, BigState>();
+
+  /** `capacity`: the keys expected (the table's limits), so that the first tick after a large
+   * restore does not copy the arrays while it makes 100,000 estimators (each doubling was a
+   * stall of tens of ms); more still grow them. */
+  constructor(capacity = 64) {
+    const cap = Math.max(64, Math.min(capacity, 1 << 18));
+    this.last = new Float64Array(5 * cap);
+    this.avg = new Float64Array(5 * cap);
+    this.mode = new Uint8Array(cap);
+    this.seen = new Uint32Array(cap);
+  }
 
   /** The estimator of a key, made if new (its first sample only records the base). */
   handle(key: string): EstimatorHandle {

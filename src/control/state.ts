@@ -43,7 +43,10 @@ export function staticPart(cfg: FulcrumConfig): FulcrumConfig {
 
 /**
  * A change in the making. It reads through to the committed state and records only what it
- * touches; mark()/rollback() undo the writes since a mark (a batch skips a failed op so).
+ * touches; mark()/rollback() undo the writes since a mark (a batch skips a failed op so), and
+ * keep() ends a mark without undoing. How to undo a write is recorded only while a mark is
+ * open: kept for a whole restore, the log held every intermediate version of every service
+ * (ten per service as its real servers were added) until the change ended.
  */
 export class Draft {
   private readonly over = new Map<string, ServiceConfig | null>();
@@ -53,6 +56,8 @@ export class Draft {
   private readonly appended = new Map<string, true>();
   private cleared = false;
   private undo: Array<() => void> = [];
+  /** Marks open (undo is recorded while there are). */
+  private marks = 0;
   timeouts?: Timeouts;
   matchRules?: MatchRuleConfig[];
   /** undefined: unchanged; null: removed. */
@@ -75,7 +80,7 @@ export class Draft {
     const wasRemoved = this.removedBase.has(id);
     if (!this.has(id)) this.appended.set(id, true);
     this.over.set(id, s);
-    this.undo.push(() => {
+    if (this.marks) this.undo.push(() => {
       if (had) this.over.set(id, prev!); else this.over.delete(id);
       if (!wasAppended) this.appended.delete(id);
       if (!wasRemoved) this.removedBase.delete(id);
@@ -90,7 +95,7 @@ export class Draft {
     if (wasAppended) this.appended.delete(id);
     else if (!this.cleared) this.removedBase.add(id);
     this.over.set(id, null);
-    this.undo.push(() => {
+    if (this.marks) this.undo.push(() => {
       if (had) this.over.set(id, prev!); else this.over.delete(id);
       if (wasAppended) this.appended.set(id, true);
       if (!wasRemoved) this.removedBase.delete(id);
@@ -99,12 +104,12 @@ export class Draft {
 
   /** Every service goes (ipvsadm -C). */
   clear(): void {
-    const saved = { over: new Map(this.over), removed: new Set(this.removedBase), appended: new Map(this.appended), cleared: this.cleared };
+    const saved = this.marks ? { over: new Map(this.over), removed: new Set(this.removedBase), appended: new Map(this.appended), cleared: this.cleared } : undefined;
     this.cleared = true;
     this.over.clear();
     this.removedBase.clear();
     this.appended.clear();
-    this.undo.push(() => {
+    if (saved) this.undo.push(() => {
       this.cleared = saved.cleared;
       for (const [k, v] of saved.over) this.over.set(k, v);
       for (const k of saved.removed) this.removedBase.add(k);
@@ -115,19 +120,19 @@ export class Draft {
   setTimeouts(t: Timeouts): void {
     const prev = this.timeouts;
     this.timeouts = t;
-    this.undo.push(() => { this.timeouts = prev; });
+    if (this.marks) this.undo.push(() => { this.timeouts = prev; });
   }
 
   setMatchRules(r: MatchRuleConfig[]): void {
     const prev = this.matchRules;
     this.matchRules = r;
-    this.undo.push(() => { this.matchRules = prev; });
+    if (this.marks) this.undo.push(() => { this.matchRules = prev; });
   }
 
   setTunnelSource(t: string | null): void {
     const prev = this.tunnelSource;
     this.tunnelSource = t;
-    this.undo.push(() => { this.tunnelSource = prev; });
+    if (this.marks) this.undo.push(() => { this.tunnelSource = prev; });
   }
 
   /** The document's services, match rules, timeouts and tunnel source replace all of them;
@@ -143,10 +148,22 @@ export class Draft {
   /** The timeouts as they stand in this draft. */
   currentTimeouts(): Timeouts { return this.timeouts ?? this.base.timeouts; }
 
-  mark(): number { return this.undo.length; }
+  mark(): number {
+    this.marks++;
+    return this.undo.length;
+  }
 
+  /** Undoes the writes since the mark, and ends it. */
   rollback(mark: number): void {
     while (this.undo.length > mark) this.undo.pop()!();
+    this.end();
+  }
+
+  /** Keeps the writes since the mark, and ends it. */
+  keep(_mark: number): void { this.end(); }
+
+  private end(): void {
+    if (--this.marks === 0) this.undo.length = 0;
   }
 
   /** Ids of the services in this draft, in order (committed ones, then new ones). */
@@ -166,6 +183,8 @@ export interface CheckedChange {
   draft: Draft;
   /** Final values of the services added or replaced, normalized and frozen, in journal order. */
   put: ServiceConfig[];
+  /** Their ids, in the same order. */
+  putIds: string[];
   /** Committed service ids that go (a service removed and added again is in both). */
   del: string[];
   clear: boolean;
@@ -283,6 +302,7 @@ export class DesiredState {
     const problems: string[] = [];
     let forbidden = false;
     const put: ServiceConfig[] = [];
+    const putIds: string[] = [];
     let services = cleared ? 0 : this.services_.size - removedBase.size;
     let dests = cleared ? 0 : this.dests;
     if (!cleared) for (const id of removedBase) dests -= this.services_.get(id)?.realServers?.length ?? 0;
@@ -298,6 +318,7 @@ export class DesiredState {
       // The rules already key real servers at their normalized port (two DR servers given
       // different ports at one address are one, as in the kernel).
       put.push(deepFreeze(normalizeService(s)));
+      putIds.push(id);
     };
     // Replaced in place first (their order is kept), then the new ones in the order added.
     for (const [id, s] of over) {
@@ -340,7 +361,7 @@ export class DesiredState {
     // check is the backstop for every path into the state, the door only answers sooner.
     if (problems.length) throw new ChangeRefused(`the change is refused: ${problems.join('; ')}`, problems, forbidden ? 403 : 400);
     return {
-      draft, put, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
+      draft, put, putIds, del: cleared ? [...this.services_.keys()] : [...removedBase], clear: cleared,
       ...(draft.timeouts ? { timeouts: draft.timeouts } : {}),
       ...(draft.matchRules ? { matchRules: draft.matchRules } : {}),
       ...(draft.tunnelSource !== undefined ? { tunnelSource: draft.tunnelSource } : {}),
@@ -348,24 +369,38 @@ export class DesiredState {
   }
 
   /** Makes a checked change durable (one journal record); throws PersistError, changing
-   * nothing. The record's text is built a slice at a time. */
+   * nothing. The record is built a slice at a time, as UTF-8 pieces of about 64 KiB. */
   async persist(c: CheckedChange): Promise<void> {
-    const parts: string[] = [];
-    if (c.clear) parts.push('"clear":true');
-    else if (c.del.length) parts.push(`"del":${JSON.stringify(c.del)}`);
+    const out: Buffer[] = [];
+    let text: string[] = [];
+    let size = 0;
+    const add = (t: string) => {
+      text.push(t);
+      size += t.length;
+      if (size >= 1 << 16) flush();
+    };
+    const flush = () => {
+      if (text.length) out.push(Buffer.from(text.join('')));
+      text = [];
+      size = 0;
+    };
+    const field = (t: string) => add(out.length || text.length ? ',' + t : t);
+    if (c.clear) field('"clear":true');
+    else if (c.del.length) field(`"del":${JSON.stringify(c.del)}`);
     if (c.put.length) {
       const slice = { start: performance.now() };
-      const items: string[] = [];
-      for (const s of c.put) {
+      field('"put":[');
+      for (let i = 0; i < c.put.length; i++) {
         await breathe(slice);
-        items.push(JSON.stringify(s));
+        add(i ? ',' + JSON.stringify(c.put[i]) : JSON.stringify(c.put[i]));
       }
-      parts.push(`"put":[${items.join(',')}]`);
+      add(']');
     }
-    if (c.timeouts) parts.push(`"timeouts":${JSON.stringify(c.timeouts)}`);
-    if (c.matchRules) parts.push(`"matchRules":${JSON.stringify(c.matchRules)}`);
-    if (c.tunnelSource !== undefined) parts.push(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
-    await this.store.append(parts.join(','));
+    if (c.timeouts) field(`"timeouts":${JSON.stringify(c.timeouts)}`);
+    if (c.matchRules) field(`"matchRules":${JSON.stringify(c.matchRules)}`);
+    if (c.tunnelSource !== undefined) field(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
+    flush();
+    await this.store.append(out);
   }
 
   /** Makes a persisted change the state (synchronous: nothing can read a half-committed one). */
@@ -379,8 +414,9 @@ export class DesiredState {
         this.services_.delete(id);
       }
     }
-    for (const s of c.put) {
-      const id = serviceId(s);
+    for (let i = 0; i < c.put.length; i++) {
+      const s = c.put[i];
+      const id = c.putIds[i];
       this.dests += (s.realServers?.length ?? 0) - (this.services_.get(id)?.realServers?.length ?? 0);
       this.services_.set(id, s);  // frozen by check()
     }

@@ -18,12 +18,33 @@ export function restoreLines(text: string): Array<{ line: number; words: string[
   return [...restoreLineIter(text)];
 }
 
-/** restoreLines one line at a time (a director reads 110,000 of them between other work). */
-export function* restoreLineIter(text: string): Generator<{ line: number; words: string[] }> {
+/** restoreLines one line at a time (a director reads 110,000 of them between other work), of
+ * one string or of its pieces in order (a director keeps a large input as it arrived). */
+export function* restoreLineIter(input: string | readonly string[]): Generator<{ line: number; words: string[] }> {
+  if (typeof input === 'string') {
+    yield* linesOf(input, 1);
+    return;
+  }
+  // Whole lines at a time: the lines a piece completes, and what follows them with the next.
+  let carry = '';
+  let lineNo = 1;
+  for (let k = 0; k < input.length; k++) {
+    const text = carry + input[k];
+    const cut = k === input.length - 1 ? text.length : text.lastIndexOf('\n') + 1;
+    carry = text.slice(cut);
+    if (cut === 0) continue;
+    const lines = text.slice(0, cut);
+    yield* linesOf(lines, lineNo);
+    for (let at = lines.indexOf('\n'); at >= 0; at = lines.indexOf('\n', at + 1)) lineNo++;
+  }
+}
+
+/** The lines of text, the first numbered `first`: text ends at a line's end or the input's. */
+function* linesOf(text: string, first: number): Generator<{ line: number; words: string[] }> {
   const n = text.length;
   const isBlank = (c: number) => c === 32 || c === 9 || c === 13;  // ' ', '\t', '\r'
   let i = 0;
-  let lineNo = 1;
+  let lineNo = first;
   while (i < n) {
     const words: string[] = [];
     const at = lineNo;

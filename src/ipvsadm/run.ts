@@ -351,7 +351,9 @@ export interface FvsadmEnv {
   program: string;
   api: ApiClient;
   /** All of standard input, for -R. */
-  readStdin(): Promise<string>;
+  /** All of standard input: one string, or pieces of it in order (the director's own run
+   * keeps a large -R input as the pieces it arrived in). */
+  readStdin(): Promise<string | readonly string[]>;
   lookupHost: HostLookup;
   reverseHost(address: string): Promise<string | undefined>;
   services: ServicesDb;
@@ -362,7 +364,7 @@ export interface FvsadmEnv {
 /** -R's input sent to the director as it is (POST /v1/restore), its answers printed; the exit
  * status, or undefined when the director leaves the restore to fvsadm (input naming hosts or
  * ports, or reading the table between lines; a director without the route). */
-async function restoreOnDirector(text: string, env: FvsadmEnv, api: ApiClient): Promise<number | undefined> {
+async function restoreOnDirector(text: string | readonly string[], env: FvsadmEnv, api: ApiClient): Promise<number | undefined> {
   const r = await api.request('POST', `/v1/restore?program=${encodeURIComponent(env.program)}`, new TextBody(text));
   if (r.status === 404) return undefined;
   const b = r.body as { fallback?: string; exit?: number; stderr?: string; end?: string;
@@ -401,10 +403,10 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
     // bad line changes nothing (ipvsadm would have applied the lines before it), and the
     // writes go as one change; -h or -v on a line ends the input there, as ipvsadm exits at it.
     // The director does it all when it can (the same parse and plan, run there); else here.
-    const text = await env.readStdin();
-    const there = await restoreOnDirector(text, env, ctx.api);
+    const stdin = await env.readStdin();
+    const there = await restoreOnDirector(stdin, env, ctx.api);
     if (there !== undefined) return there;
-    const input = await parseRestore(text, penv);
+    const input = await parseRestore(typeof stdin === 'string' ? stdin : stdin.join(''), penv);
     if (!input.ok) return failed(input.error);
     const lines = input.lines.map((l) => l.command);
     let status = 0;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateConfig } from '../../src/control/config_load';
-import type { FulcrumConfig } from '../../src/control/config_schema';
+import type { FulcrumConfig, ServiceConfig } from '../../src/control/config_schema';
 import { HealthMonitor } from '../../src/control/health/monitor';
 
 const LOCAL = '127.0.0.1';
@@ -249,6 +249,34 @@ test('a sorry server that is also a failed server kept at weight 0 is listed onc
   await until('down', () => m.status()[0].state === 'down');
   assert.deepEqual(m.quorum()[0].sorryActive, true, 'the check result evaluated the quorum');
   assert.deepEqual(m.effective(cfg).services![0].realServers, [{ address: LOCAL, port: dead, method: 'nat', weight: 1 }]);
+  m.stop();
+});
+
+test('real servers without checks are up at their weight, in the quorum\'s sum, listed unchecked since their service listed them', async (t) => {
+  const dead = await closedPort(t);
+  const changed: string[][] = [];
+  const m: HealthMonitor = monitorFor(t, { onChange: (keys) => changed.push(keys) });
+  // One checked server that will fail, one without checks at weight 2: quorum 2 holds on it.
+  const s1: ServiceConfig = { protocol: 'tcp', address: '10.0.0.1', port: 80, quorum: 2,
+    realServers: [{ address: LOCAL, port: dead, method: 'nat', weight: 1, healthChecks: [{ type: 'tcp', interval: 0.1, fall: 1, warmup: 0 }] },
+      { address: '10.9.0.1', port: 80, method: 'nat', weight: 2 }] };
+  m.updateServices([s1], []);
+  assert.deepEqual(m.statusOf(SVC).map((r) => r.state), ['up', 'unchecked']);
+  const since = m.statusOf(SVC)[1].since;
+  await until('down', () => m.statusOf(SVC)[0].state === 'down');
+  assert.equal(m.quorumOf(SVC)!.hasQuorum, true, 'the unchecked server\'s weight keeps the quorum');
+  assert.deepEqual(m.effectiveService(s1).realServers, [s1.realServers![1]], 'the configured object itself');
+  await sleep(5);
+  // A newcomer without checks is listed since it joined; the other keeps its time.
+  const s2: ServiceConfig = { ...s1, realServers: [...s1.realServers!, { address: '10.9.0.2', port: 80, method: 'nat', weight: 1 }] };
+  m.updateServices([s2], []);
+  const rows = m.statusOf(SVC);
+  assert.deepEqual(rows.map((r) => [r.address, r.state, r.lastResult]).slice(1), [['10.9.0.1', 'unchecked', null], ['10.9.0.2', 'unchecked', null]]);
+  assert.equal(rows[1].since, since);
+  assert.ok(rows[2].since > since, `${rows[2].since} after ${since}`);
+  const plain: ServiceConfig = { protocol: 'tcp', address: '10.0.0.1', port: 81, realServers: [{ address: '10.9.0.1', port: 80, method: 'nat', weight: 1 }] };
+  m.updateServices([plain], []);
+  assert.equal(m.effectiveService(plain), plain, 'nothing changed by health: the service itself');
   m.stop();
 });
 

@@ -9,7 +9,7 @@ import { parseServicesFile } from '../../src/ipvsadm/addr';
 import type { ParseEnv } from '../../src/ipvsadm/args';
 import { formatSave, NUMERIC } from '../../src/ipvsadm/format';
 import { KERNEL_SCHEDULERS, serviceFromApi } from '../../src/ipvsadm/model';
-import { configFromIpvsadm, IpvsadmTextError, restoreLines } from '../../src/ipvsadm/restore';
+import { configFromIpvsadm, IpvsadmTextError, restoreLineIter, restoreLines } from '../../src/ipvsadm/restore';
 
 const env: ParseEnv = { program: 'ipvsadm', lookupHost: async () => undefined, services: parseServicesFile('http 80/tcp\ndomain 53/udp\n') };
 const read = (text: string) => configFromIpvsadm(text, env);
@@ -72,6 +72,24 @@ test('a bad line refuses the text with ipvsadm\'s message and its line number', 
 test('restoreLines numbers lines as the input has them, skipping empty ones', () => {
   assert.deepEqual(restoreLines('\n-A -t 10.0.0.1:80\n   \n\t-C\r\n'), [
     { line: 2, words: ['-A', '-t', '10.0.0.1:80'] }, { line: 4, words: ['-C'] }]);
+});
+
+test('input in pieces reads as the same lines as in one string, wherever it is cut', () => {
+  const inputs = [
+    '-A -t 10.0.0.1:80 -s rr\n\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m\r\n  ipvsadm -a -t 10.0.0.1:80 -r 10.0.1.2:80\n',
+    '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 ',  // no final newline, blanks after the last word: that line goes
+    '-A -t 10.0.0.1:80\n\t-C',
+    '',
+  ];
+  for (const text of inputs) {
+    const whole = restoreLines(text);
+    for (let a = 0; a <= text.length; a++) {
+      for (let b = a; b <= text.length; b++) {
+        const pieces = [text.slice(0, a), text.slice(a, b), text.slice(b)].filter((p) => p);
+        assert.deepEqual([...restoreLineIter(pieces)], whole, JSON.stringify(pieces));
+      }
+    }
+  }
 });
 
 test('what the text saves (the -S writer) it restores to the same services', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/control/config_load';
-import { IdMap, NativeConfigBuilder } from '../../src/control/native_config';
+import { IdMap, NativeConfigBuilder, NativeIds, nativeService } from '../../src/control/native_config';
 import { nativeAddon } from '../../src/native';
 
 const limits = { maxServices: 16, maxDests: 64 };
@@ -53,6 +53,29 @@ test('IdMap hands out fresh ids before reusing freed ones, and refuses beyond it
   assert.equal(m.assign(['b', 'c']).get('c'), 2);
   assert.equal(m.assign(['b', 'c', 'd']).get('d'), 0);
   assert.throws(() => m.assign(['b', 'c', 'd', 'e']), /more than 3 entries/);
+});
+
+test('a change\'s ids are undone exactly: fresh, reused and freed ones, services and real servers', () => {
+  const ids = new NativeIds({ maxServices: 4, maxDests: 4 });
+  const [a, b] = cfg.services!;
+  const na = nativeService(a, ids);
+  const nb = nativeService(b, ids);
+  const before = { a: na.dests.map((d) => d.id), next: nb.dests.map((d) => d.id) };
+  const log = ids.begin();
+  // a loses its first real server (its id is freed) and b goes (its ids too); then a new service takes ids.
+  const a2 = { ...a, realServers: a.realServers!.slice(1) };
+  ids.releaseGone('tcp:10.0.0.1:80', na, a2, log);
+  const na2 = nativeService(a2, ids, log, na);
+  assert.deepEqual(na2.dests.map((d) => d.id), na.dests.slice(0, 2).map((d) => d.id), 'the servers that stay keep their ids');
+  ids.releaseGone('fwmark:7', nb, undefined, log);
+  const udp = { protocol: 'udp' as const, address: '10.0.0.2', port: 53, realServers: [{ address: '192.168.1.30', port: 53, method: 'nat' as const }, { address: '192.168.1.31', port: 53, method: 'nat' as const }] };
+  const c = nativeService(udp, ids, log);
+  assert.deepEqual(c.dests.map((d) => d.id).sort(), [before.a[2], before.next[0]].sort(), 'freed ids are reused once the fresh ones are gone');
+  ids.undo(log);
+  // As before the change: the services' ids as they were, and every real server id taken again.
+  assert.equal(ids.services.get('fwmark:7'), 1);
+  assert.equal(ids.services.get('udp:10.0.0.2:53'), undefined);
+  assert.throws(() => nativeService(udp, ids), /more than 4 entries/, 'a\'s and b\'s real servers hold all four ids');
 });
 
 test('the core refuses wrong types and impossible configs, naming the field', () => {

@@ -55,6 +55,32 @@ test('a draft records only what it touches, in order, and rolls back to a mark',
   state.close();
 });
 
+test('marks nest: keep() ends one without undoing, an outer rollback undoes what inner marks kept', async () => {
+  const { state } = open(tmpDir(), [svc(1), svc(2)]);
+  const d = state.draft();
+  d.put(id(3), svc(3));
+  const outer = d.mark();
+  const inner = d.mark();
+  d.delete(id(1));
+  d.keep(inner);
+  const inner2 = d.mark();
+  d.put(id(4), svc(4));
+  d.rollback(inner2);
+  assert.deepEqual([...d.ids()], [id(2), id(3)]);
+  d.rollback(outer);
+  assert.deepEqual([...d.ids()], [id(1), id(2), id(3)]);
+  // With no mark open, writes are kept; a later mark undoes only what follows it.
+  d.clear();
+  const m = d.mark();
+  d.put(id(5), svc(5));
+  d.rollback(m);
+  assert.deepEqual([...d.ids()], []);
+  const c = await state.check(d);
+  assert.equal(c.clear, true);
+  assert.deepEqual(c.put, []);
+  state.close();
+});
+
 test('a service deleted and added again in one change goes last, as ipvsadm -D then -A', async () => {
   const dir = tmpDir();
   const { state } = open(dir, [svc(1), svc(2)]);

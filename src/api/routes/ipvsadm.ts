@@ -9,6 +9,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { runFvsadm, type FvsadmEnv } from '../../ipvsadm/run';
+import { readStreamed } from '../body_stream';
+import { JsonPieces } from '../json_pieces';
 import { NamesNeeded, noHostLookup, noReverseHost, noServices } from '../client_names';
 import { ApiError } from '../errors';
 import { selfClient } from '../self_client';
@@ -27,6 +29,14 @@ const Invocation = Type.Object({
 const Outcome = Type.Object({ stdout: Type.String(), stderr: Type.String(), exit: Type.Integer() });
 
 export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
+  // A -R's body holds all of its input (a large site's save is 5 MB): decoded as it arrives
+  // and kept as pieces (json_pieces.ts), which go on to POST /v1/restore as they are.
+  const readers = new WeakMap<object, JsonPieces>();
+  app.addContentTypeParser('application/json', { bodyLimit }, (req, payload, done) => {
+    const reader = new JsonPieces();
+    readers.set(req, reader);
+    readStreamed(req.headers, payload, bodyLimit, reader, done);
+  });
   app.post('/v1/ipvsadm', {
     bodyLimit,
     // Logged below when it wrote, with the caller and the command (its writes reach their
@@ -57,7 +67,10 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
           return r;
         },
       },
-      readStdin: async () => { if (stdin === undefined) throw new Needs('stdin'); return stdin; },
+      readStdin: async () => {
+        if (stdin === undefined) throw new Needs('stdin');
+        return readers.get(req)?.text(stdin) ?? stdin;
+      },
       lookupHost: noHostLookup,
       reverseHost: noReverseHost,
       services: noServices,

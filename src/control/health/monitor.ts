@@ -14,7 +14,10 @@
 // which runs while one service still uses it; each service applies that state to its own
 // weights and quorum. When checks run is schedule.ts's (one timer, a bounded number in
 // flight); where they run, tcp_checker.ts's for TCP (the addon's thread) and pool.ts's for
-// the others (a check thread by default).
+// the others (a check thread by default). A real server without checks has no probe and no
+// object of its own here (most of a large site's real servers: a 100,000-server restore made
+// over 20 MB of them for the garbage collector to copy): it is up at its configured weight, and
+// its service's record alone says since when it has been listed.
 import type { FulcrumConfig, HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config_schema';
 import { serviceKey } from '../identity';
 import { runCheck, type CheckResult } from './checkers';
@@ -127,10 +130,21 @@ interface QuorumState {
   lossLogged: boolean;
 }
 
-/** A service as the monitor last heard of it, with its real servers' entries in config order. */
+/** A service as the monitor last heard of it: the entries of its checked real servers (in
+ * config order; none when it has none), and since when its unchecked ones have been listed. */
 interface ServiceRecord {
   s: ServiceConfig;
-  entries: Map<string, Entry>;
+  entries?: Map<string, Entry>;
+  /** Date.now() when the service was first heard of: the `since` of its unchecked real servers... */
+  sinceMs: number;
+  /** ...except those that joined later (or lost their checks later), by key. */
+  laterSince?: Map<string, number>;
+  /** The weights of its unchecked real servers (always up), for the live weight sum. */
+  uncheckedWeight: number;
+  /** It lists a real server twice (validateConfig refuses that; the first counts). */
+  dups?: true;
+  /** sinceMs as shown, made once (a listing or scrape shows it for each unchecked server). */
+  sinceIso?: string;
 }
 
 export interface HealthMonitorOptions {
@@ -203,25 +217,37 @@ export class HealthMonitor {
     const released: Entry[] = [];
     for (const key of removed) {
       const rec = this.services.get(key);
-      if (rec) released.push(...rec.entries.values());
+      if (rec?.entries) released.push(...rec.entries.values());
       this.services.delete(key);
       this.quorumState.delete(key);
       this.pending.delete(key);
     }
     const signatures = new Map<HealthCheckConfig[], string>();
     const fresh: Probe[] = [];
+    const now = Date.now();
     for (const s of changed) {
       const key = serviceKey(s);
-      const old = this.services.get(key)?.entries;
-      const entries = new Map<string, Entry>();
+      const oldRec = this.services.get(key);
+      const old = oldRec?.entries;
+      const rec: ServiceRecord = { s, sinceMs: oldRec?.sinceMs ?? now, uncheckedWeight: 0 };
+      // validateConfig refuses a real server listed twice; should one come anyway, the first counts.
+      const seen = new Set<string>();
+      const wasUnchecked = oldRec && this.uncheckedKeys(oldRec);
       for (const r of s.realServers ?? []) {
         const rk = rsKey(s, r);
-        // validateConfig refuses a real server listed twice; should one come anyway, the first counts.
-        if (entries.has(rk)) continue;
-        const checks = r.healthChecks ?? s.healthChecks ?? [];
+        if (seen.has(rk)) { rec.dups = true; continue; }
+        seen.add(rk);
+        const checks = r.healthChecks ?? s.healthChecks;
+        if (!checks?.length) {
+          rec.uncheckedWeight += this.weight(undefined, r);
+          const since = wasUnchecked?.has(rk) ? this.sinceOf(oldRec!, rk) : now;
+          if (since !== rec.sinceMs) (rec.laterSince ??= new Map()).set(rk, since);
+          continue;
+        }
         // Real servers share their service's checks: the same array has the same signature.
         let signature = signatures.get(checks);
         if (signature === undefined) signatures.set(checks, (signature = canonical(checks)));
+        const entries = (rec.entries ??= new Map());
         const kept = old?.get(rk);
         if (kept && kept.probe.signature === signature) {
           kept.rs = r;
@@ -232,8 +258,8 @@ export class HealthMonitor {
         e.probe.users.add(e);
         entries.set(rk, e);
       }
-      if (old) for (const [rk, e] of old) if (entries.get(rk) !== e) released.push(e);
-      this.services.set(key, { s, entries });
+      if (old) for (const [rk, e] of old) if (rec.entries?.get(rk) !== e) released.push(e);
+      this.services.set(key, rec);
     }
     for (const e of released) this.release(e);
     // New probes' first checks are spread over their warmup from now, when the loop is free to
@@ -243,6 +269,21 @@ export class HealthMonitor {
     for (const p of fresh)
       for (const loop of p.loops)
         this.scheduler.at(loop, t + Math.random() * (loop.check.warmup ?? loop.check.interval ?? DEFAULTS.interval) * 1000);
+  }
+
+  /** The keys of a record's unchecked real servers (O(its servers): the change path only). */
+  private uncheckedKeys(rec: ServiceRecord): Set<string> {
+    const keys = new Set<string>();
+    for (const r of rec.s.realServers ?? []) {
+      const rk = rsKey(rec.s, r);
+      if (!rec.entries?.has(rk)) keys.add(rk);
+    }
+    return keys;
+  }
+
+  /** Since when an unchecked real server of a record has been listed. */
+  private sinceOf(rec: ServiceRecord, rk: string): number {
+    return rec.laterSince?.get(rk) ?? rec.sinceMs;
   }
 
   /** The probe of this target and these checks: the running one, or a new one (added to
@@ -335,7 +376,24 @@ export class HealthMonitor {
 
   private rows(rec: ServiceRecord): RealServerStatus[] {
     const rows: RealServerStatus[] = [];
-    for (const e of rec.entries.values()) {
+    const key = serviceKey(rec.s);
+    // A real server's key is needed only to find its entry or its own since, or to skip a
+    // second listing: a service of unchecked servers, listed once each, costs no string.
+    const keyed = rec.entries !== undefined || rec.laterSince !== undefined || rec.dups;
+    const seen = rec.dups ? new Set<string>() : undefined;
+    for (const r of rec.s.realServers ?? []) {
+      const rk = keyed ? rsKey(rec.s, r) : undefined;
+      if (seen) {
+        if (seen.has(rk!)) continue;
+        seen.add(rk!);
+      }
+      const e = rk === undefined ? undefined : rec.entries?.get(rk);
+      if (!e) {
+        const later = rk === undefined ? undefined : rec.laterSince?.get(rk);
+        const since = later !== undefined ? new Date(later).toISOString() : (rec.sinceIso ??= new Date(rec.sinceMs).toISOString());
+        rows.push({ service: key, address: r.address, port: rsPort(rec.s, r), state: 'unchecked', since, lastResult: null });
+        continue;
+      }
       const p = e.probe;
       const row: RealServerStatus = {
         service: e.service, address: p.address, port: p.port,
@@ -518,8 +576,8 @@ export class HealthMonitor {
 
   /** The weights of the live real servers of a service as last updated. */
   private liveSum(rec: ServiceRecord): number {
-    let sum = 0;
-    for (const e of rec.entries.values()) if (e.probe.up) sum += this.weight(e.probe, e.rs);
+    let sum = rec.uncheckedWeight;
+    if (rec.entries) for (const e of rec.entries.values()) if (e.probe.up) sum += this.weight(e.probe, e.rs);
     return sum;
   }
 
@@ -557,11 +615,18 @@ export class HealthMonitor {
     this.judgeQuorum(s, assessed.reduce((acc, x) => acc + (x.up ? x.weight : 0), 0));
     const sorry = (this.quorumState.get(serviceKey(s))?.has ?? true) ? undefined : s.sorryServer;
     const realServers: RealServerConfig[] = [];
+    // A real server running as configured is the configured object itself, and a service whose
+    // servers all are is the service itself: nothing new per server for the dataplane builder to
+    // hold (the usual case, and all of a restore's).
+    let same = !sorry;
     for (const { r, up, weight } of assessed) {
       // With quorum lost, the sorry server takes the live servers' place (keepalived removes
       // them); failed ones kept at weight 0 stay as they are.
-      if (up && !sorry) realServers.push({ ...r, weight });
-      else if (!up && s.inhibitOnFailure) realServers.push({ ...r, weight: 0 });
+      let out: RealServerConfig | undefined;
+      if (up && !sorry) out = r.weight === weight ? r : { ...r, weight };
+      else if (!up && s.inhibitOnFailure) out = r.weight === 0 ? r : { ...r, weight: 0 };
+      if (out !== r) same = false;
+      if (out) realServers.push(out);
     }
     if (sorry) {
       const port = sorry.port ?? s.port;
@@ -570,6 +635,6 @@ export class HealthMonitor {
       const kept = realServers.filter((r) => rsKey(s, r) !== rsKey(s, stand));
       return { ...s, realServers: [...kept, stand] };
     }
-    return s.realServers === undefined ? s : { ...s, realServers };
+    return s.realServers === undefined || same ? s : { ...s, realServers };
   }
 }
