@@ -85,6 +85,11 @@ class ConnTable {
     if (m) prefetch_line(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
   }
   void prefetch_record(uint32_t idx) const { prefetch_line(&slots_[idx]); }
+  // Both lines a check of slot idx reads (is_live, record).
+  void prefetch_slot(uint32_t idx) const {
+    prefetch_line(&buckets_[idx / kSlotsPerBucket]);
+    prefetch_line(&slots_[idx]);
+  }
 
   // ---- lookups (h = hash of the client side) --------------------------------------------------
   // Client -> VIP: h = hash(proto, saddr, sport).

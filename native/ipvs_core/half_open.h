@@ -38,6 +38,8 @@ class HalfOpenRing {
     uint32_t e = ring_[head_++ & mask_];
     return {e & idx_mask_, e >> idx_bits_};
   }
+  // The slot the next pop() names (the ring is not empty): to prefetch while other work runs.
+  uint32_t front_idx() const { return ring_[head_ & mask_] & idx_mask_; }
   // True when the record now in the entry's slot has the key the entry was pushed for (false
   // positives one in 2^(32 - index bits): an eviction out of order, never a wrong count).
   bool same_key(const Entry& e, uint64_t h) const { return e.fp == fingerprint(h); }
