@@ -49,7 +49,8 @@ struct ConnV4 {
   uint8_t dest_hi : 4;  // the DestId's high 4 bits: the record stays 32 bytes
   uint8_t flags;  // kConn*
   // Controlled connections: 1 + the prefix length of their template's netmask (0 = no template),
-  // enough for the engine to find the template again by key when the connection goes.
+  // enough for the engine to find the template again by key when the connection goes
+  // (conn_plen); its top bit is kConnSynProxy.
   uint8_t tmpl_plen;
 };
 
@@ -60,6 +61,11 @@ static_assert(sizeof(ConnV4) == 32, "two records per cache line");
 // made the client's director-wide tie (shared_affinity.h), or of one that found no room for a
 // tie, is kConnCounted. That one lives as long as the tie does, however long other workers'
 // connections keep the tie alive, so the count is the director's.
+
+// In a connection's tmpl_plen (1 + a prefix length needs 6 bits): the connection is proxied, its
+// seq delta is in the worker's SynProxyTable. Templates keep a dest tag there and are never proxied.
+constexpr uint8_t kConnSynProxy = 0x80;
+inline uint8_t conn_plen(const ConnV4& c) { return c.tmpl_plen & 0x7f; }
 
 static_assert(kTcpStateCount <= 16 && kStateUdp < 16, "states fit the record's 4 bits");
 static_assert(kMaxDests <= (1u << 20), "DestIds fit the record's 20 bits");

@@ -63,7 +63,13 @@ namespace fulcrum {
   X(DestUnavailable, "dest_unavailable") /* the entry's real server was deleted */         \
   X(TableFull, "table_full")            /* the connection table is at capacity */          \
   X(FnatPortsExhausted, "fnat_ports_exhausted") /* no free local address/port */           \
-  X(FnatOnePacket, "fnat_one_packet")   /* FullNAT needs an entry; -o cannot have one */
+  X(FnatOnePacket, "fnat_one_packet")   /* FullNAT needs an entry; -o cannot have one */ \
+  /* SYN proxy */                                                                         \
+  X(SynProxyBadCookie, "synproxy_bad_cookie") /* an ACK without an entry, cookie invalid */  \
+  X(SynProxyNotNat, "synproxy_not_nat") /* scheduled to a server that is not NAT */        \
+  X(SynProxyTableFull, "synproxy_table_full") /* no room for another proxied connection */ \
+  X(SynProxyNoRoom, "synproxy_no_room") /* no tailroom to build the handshake segment */   \
+  X(SynProxyEarly, "synproxy_early")    /* client data before the server answered (resent as a SYN) */
 
 enum class DropReason : uint8_t {
 #define FULCRUM_DR_ENUM(id, name) id,

@@ -40,6 +40,8 @@ Worker::Worker(const WorkerOptions& opts)
       half_open_budget_(std::min(table_.capacity(), opts.half_open_budget ? opts.half_open_budget
                                                                           : default_half_open_budget(table_.capacity()))),
       half_open_q_(half_open_budget_, table_.slot_count()),
+      synproxy_secret_(opts.synproxy_secret ? opts.synproxy_secret : opts.seed * 0x9e3779b97f4a7c15ull + 1),
+      synproxy_(table_.capacity() / 2),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
                               : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
@@ -325,10 +327,14 @@ void Worker::set_state(ConnV4& c, uint8_t state, uint32_t now) {
 Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
   if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
+  if (c.tmpl_plen & kConnSynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_in(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     // conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT starts a new connection.
-    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && c.state == kTcpTimeWait && !c.tmpl_plen) {
+    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && c.state == kTcpTimeWait && !conn_plen(c)) {
       expire_one(idx, now);
       return handle_new(pkt, p, now);
     }
@@ -390,6 +396,10 @@ Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
   if (conn_fwd(c) == FwdMethod::FullNat && (c.daddr != p.saddr || c.dport != p.sport || c.proto != p.proto))
     return drop(DropReason::NoConnection);
   if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
+  if (c.tmpl_plen & kConnSynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_out(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     c.flags &= ~kConnNoOutput;  // a reply was seen: the INPUT/OUTPUT tables apply from now on
@@ -430,8 +440,16 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     return {Action::Kernel, DropReason::None, 0};  // not a service: the host's own traffic
   }
   // Only a SYN starts a TCP connection (sloppy_tcp = 0); other segments without an entry
-  // are dropped, as the kernel does for a VIP it does not terminate.
-  if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) return drop(DropReason::NoConnection);
+  // are dropped, as the kernel does for a VIP it does not terminate. Under a SYN proxy, the ACK
+  // that returns a valid cookie starts it instead.
+  bool proxied = false;
+  if ((svc->flags & kSvcSynProxy) && p.proto == kProtoTcp) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_accept(pkt, p, now, v)) return v;
+    proxied = true;
+  } else if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) {
+    return drop(DropReason::NoConnection);
+  }
 
   uint8_t plen = 0;
   DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p, now);
@@ -457,6 +475,12 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
   const bool limited = d.u_threshold != 0;  // where it was counted (bind_to)
   if (limited) c.flags |= kConnLimited;
+  if (proxied && d.fwd != FwdMethod::Masq) [[unlikely]] {
+    // The seq shifts need both directions through the director: NAT only, so far.
+    unbind_conn(did, false, limited);
+    if (plen) template_child_gone(c, now);
+    return drop(DropReason::SynProxyNotNat);
+  }
 
   if (svc->flags & kSvcOnePacket) {
     // -o: schedule and forward this one datagram; no entry is ever made (the kernel's expires
@@ -494,6 +518,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     rc.fnat.lport = lport;
   }
   count_conn(did);
+  if (proxied) return synproxy_open(pkt, p, idx, now);
   return forward_in(pkt, p, idx, now);
 }
 
@@ -624,6 +649,8 @@ bool Worker::make_room(uint32_t now) { return half_open_ && evict_half_open(now,
 void Worker::release(uint32_t idx, uint32_t now, Event why) {
   ConnV4& c = table_.record(idx);
   if (c.state == kTcpSynRecv && !(c.flags & kConnTemplate)) --half_open_;
+  if (!(c.flags & kConnTemplate) && (c.tmpl_plen & kConnSynProxy)) [[unlikely]]
+    synproxy_.erase(idx);
   if (!conn_current(c)) [[unlikely]] {
     // Made for an earlier server under this dest id: its counts were dropped with it, and its
     // template (if any) is of that server too and expires on its own.
@@ -640,7 +667,7 @@ void Worker::release(uint32_t idx, uint32_t now, Event why) {
   } else {
     unbind_conn(conn_dest(c), c.flags & kConnActive, c.flags & kConnLimited);
     if (conn_fwd(c) == FwdMethod::FullNat) fnat_.release(c.fnat.laddr, c.fnat.lport);
-    if (c.tmpl_plen) template_child_gone(c, now);
+    if (conn_plen(c)) template_child_gone(c, now);
   }
   stats_.event(why);
 }

@@ -17,6 +17,7 @@
 #include "shared_load.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "synproxy.h"
 #include "tcp_state.h"
 
 namespace fulcrum {
@@ -46,6 +47,9 @@ struct WorkerOptions {
   uint16_t port_mask = 0;
   uint16_t port_value = 0;
   uint64_t seed = 0x5eed;  // hash and scheduler randomness; vary per worker
+  // SYN cookies' key: the same for every worker of a director (a client's ACK may reach another
+  // worker than its SYN did); 0: derived from seed.
+  uint64_t synproxy_secret = 0;
   uint16_t worker_id = 0;
   // The director-wide load every worker of a director shares (sized by `limits` and made for
   // every worker_id, outliving the workers); null: this worker is the director's only one and
@@ -125,6 +129,8 @@ class Worker {
   // Entries in SYN_RECV now, and how many may be.
   uint32_t half_open_count() const { return half_open_; }
   uint32_t half_open_budget() const { return half_open_budget_; }
+  // Proxied connections (SYN proxy) now.
+  uint32_t synproxy_count() const { return synproxy_.size(); }
   // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
 
@@ -135,6 +141,13 @@ class Worker {
   Verdict handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);
   Verdict handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_new(PacketBuf& pkt, Parsed& p, uint32_t now);
+  // SYN proxy (engine_synproxy.cc): a SYN answered with a cookie, or an ACK's cookie checked
+  // (false: v says what became of the packet); the proxied connection opened to its server; its
+  // packets shifted both ways (false: v says what became of it instead).
+  bool synproxy_accept(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v);
+  Verdict synproxy_open(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  bool synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v);
+  bool synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v);
   Verdict forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   Verdict forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   Verdict no_dest(PacketBuf& pkt, Parsed& p, be32 vip);
@@ -185,6 +198,8 @@ class Worker {
   uint32_t half_open_budget_;
   uint32_t half_open_ = 0;  // SYN_RECV entries in table_, each with an entry in half_open_q_
   HalfOpenRing half_open_q_;
+  uint64_t synproxy_secret_;
+  SynProxyTable synproxy_;
   FnatPool fnat_;
   std::unique_ptr<SharedLoad> own_shared_;
   SharedLoad* shared_;

@@ -216,7 +216,7 @@ void Worker::template_child_gone(const ConnV4& c, uint32_t now) {
   const DestSnap& d = snap_->dest(conn_dest(c));
   const ServiceSnap* svc = snap_->service(d.svc);
   if (!svc) return;  // service deleted; its templates are reaped on expiry
-  uint32_t plen = c.tmpl_plen - 1u;
+  uint32_t plen = conn_plen(c) - 1u;
   be32 mask = plen == 0 ? 0 : hton32(~0u << (32 - plen));
   be32 snet = c.caddr & mask;
   uint8_t tproto = svc->fwmark ? 0 : c.proto;

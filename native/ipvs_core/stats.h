@@ -42,6 +42,9 @@ enum class Event : uint8_t {
   ConnExpired,
   TemplateCreated,
   HalfOpenEvicted,  // a SYN_RECV entry made room for a new one (budget reached or table full)
+  SynProxySynAck,   // a SYN answered with a cookie (no entry made)
+  SynProxyOpened,   // a valid cookie ACK: scheduled, SYN sent to the real server
+  SynProxyJoined,   // the real server answered: handshake completed, seq shift known
   Count
 };
 
@@ -58,6 +61,9 @@ inline const char* event_name(Event e) {
     case Event::ConnExpired: return "conn_expired";
     case Event::TemplateCreated: return "template_created";
     case Event::HalfOpenEvicted: return "half_open_evicted";
+    case Event::SynProxySynAck: return "synproxy_syn_ack";
+    case Event::SynProxyOpened: return "synproxy_opened";
+    case Event::SynProxyJoined: return "synproxy_joined";
     case Event::Count: break;
   }
   return "?";

@@ -94,6 +94,7 @@ enum : uint32_t {
   kSvcSched1 = 0x0008,  // sh-fallback / mh-fallback
   kSvcSched2 = 0x0010,  // sh-port / mh-port
   kSvcSched3 = 0x0020,
+  kSvcSynProxy = 0x8000,  // DPVS's IP_VS_SVC_F_SYNPROXY: the director answers SYNs (synproxy.h)
 };
 
 // Dest ids and service ids are small stable integers chosen by the control side; per-worker

@@ -1,0 +1,147 @@
+// The Worker's SYN proxy (synproxy.h says what it is): a service's SYN answered with a cookie and
+// no entry; the ACK that returns a valid cookie scheduled like a SYN elsewhere, and sent to the
+// real server as the SYN, with the client's ISN and MSS; the server's SYN-ACK turned into the ACK
+// that completes its handshake; every later segment shifted by the difference of the two ISNs.
+// A proxied connection's side entry (SynProxyTable) holds the cookie and, until the server
+// answers, the client's ISN in place of the delta; its bits: 1 = delta known, 2-3 = the cookie's
+// MSS index, 16-31 = the client's window.
+#include "engine.h"
+#include "rewrite.h"
+
+namespace fulcrum {
+
+namespace {
+
+constexpr uint32_t kKnown = 1;
+uint32_t mss_index(uint32_t bits) { return (bits >> 1) & 3; }
+uint16_t client_window(uint32_t bits) { return static_cast<uint16_t>(bits >> 16); }
+uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
+uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
+
+}  // namespace
+
+bool Worker::synproxy_accept(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v) {
+  const uint8_t fl = p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin);
+  const uint32_t seq = seq_of(pkt.data, p);
+  if (fl == kTcpSyn) {
+    const uint16_t mss = tcp_mss_option(pkt.data, p);
+    uint32_t mi = 0;
+    for (uint32_t i = 3; i > 0 && !mi; --i)
+      if (mss >= kSynProxyMss[i]) mi = i;
+    const uint32_t cookie = syn_cookie(synproxy_secret_, p.saddr, p.daddr, p.sport, p.dport, seq, mi, now);
+    const be32 client = p.saddr;
+    const uint32_t our_mss = snap_->mtu() > 1500 ? 1460 : snap_->mtu() - 40;
+    if (tcp_rebuild_v4(pkt, p, p.daddr, p.dport, p.saddr, p.sport, cookie, seq + 1, kTcpSyn | kTcpAck,
+                       static_cast<uint16_t>(our_mss), 65535) != DropReason::None) {
+      v = drop(DropReason::SynProxyNoRoom);
+      return false;
+    }
+    l2_swap_macs(pkt.data);
+    stats_.event(Event::SynProxySynAck);
+    v = {Action::Transmit, DropReason::None, client};
+    return false;
+  }
+  if (fl != kTcpAck) {
+    v = drop(DropReason::NoConnection);
+    return false;
+  }
+  if (check_syn_cookie(synproxy_secret_, p.saddr, p.daddr, p.sport, p.dport, seq - 1, ack_of(pkt.data, p) - 1, now) <
+      0) {
+    v = drop(DropReason::SynProxyBadCookie);
+    return false;
+  }
+  return true;
+}
+
+Verdict Worker::synproxy_open(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  const uint32_t seq = seq_of(pkt.data, p), ack = ack_of(pkt.data, p);
+  const int mi = check_syn_cookie(synproxy_secret_, p.saddr, p.daddr, p.sport, p.dport, seq - 1, ack - 1, now);
+  SynProxyTable::Entry* e = synproxy_.insert(idx, ack - 1);
+  if (!e) {
+    release(idx, now);
+    table_.erase(idx);
+    return drop(DropReason::SynProxyTableFull);
+  }
+  e->delta = seq - 1;  // the client's ISN, until the server's is known
+  e->known = static_cast<uint32_t>(mi < 0 ? 0 : mi) << 1 | uint32_t{ntoh16(load16(pkt.data + p.l4_off + 14))} << 16;
+  c.tmpl_plen |= kConnSynProxy;
+  set_state(c, kTcpSynRecv, now);  // half-open until the server answers
+  c.expires = now + snap_->timeouts().tcp[kTcpSynRecv];
+  count_in(conn_dest(c), p.ip_tot_len);
+  stats_.event(Event::SynProxyOpened);
+  if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
+                     client_window(e->known)) != DropReason::None)
+    return drop(DropReason::SynProxyNoRoom);  // the client's next segment sends the SYN again
+  return {Action::Transmit, DropReason::None, c.daddr};
+}
+
+bool Worker::synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v) {
+  (void)now;
+  SynProxyTable::Entry* e = synproxy_.find(table_.index_of(c));
+  if (!e || p.proto != kProtoTcp) [[unlikely]]
+    return true;
+  if (e->known & kKnown) [[likely]] {
+    synproxy_shift_in(pkt.data, p, e->delta);
+    return true;
+  }
+  if (p.tcp_flags & kTcpRst) return true;  // the client gives up: the server may hear it as it is
+  // The server has not answered yet: our SYN may have been lost. Whatever the client sends
+  // (its ACK again, or data the client will send again once acknowledged) goes as the SYN again.
+  if (p.payload_len) stats_.drop(DropReason::SynProxyEarly);
+  if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
+                     client_window(e->known)) != DropReason::None) {
+    v = drop(DropReason::SynProxyNoRoom);
+    return false;
+  }
+  v = {Action::Transmit, DropReason::None, c.daddr};
+  return false;
+}
+
+bool Worker::synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v) {
+  SynProxyTable::Entry* e = synproxy_.find(table_.index_of(c));
+  if (!e || p.proto != kProtoTcp) [[unlikely]]
+    return true;
+  if (e->known & kKnown) [[likely]] {
+    synproxy_shift_out(pkt.data, p, e->delta);
+    return true;
+  }
+  const Timeouts& to = snap_->timeouts();
+  const uint32_t sseq = seq_of(pkt.data, p), sack = ack_of(pkt.data, p);
+  if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == (kTcpSyn | kTcpAck) && sack == e->delta + 1) {
+    // The server's SYN-ACK: it becomes the ACK that completes the server's handshake, and the
+    // client's half is joined to it.
+    const uint32_t client_isn = e->delta;
+    const be32 server = p.saddr;
+    if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, p.saddr, p.sport, client_isn + 1, sseq + 1, kTcpAck, 0,
+                       client_window(e->known)) != DropReason::None) {
+      v = drop(DropReason::SynProxyNoRoom);
+      return false;
+    }
+    e->delta = sseq - e->cookie;
+    e->known |= kKnown;
+    c.flags &= ~kConnNoOutput;
+    set_state(c, kTcpEstablished, now);
+    c.expires = now + to.tcp[kTcpEstablished];
+    stats_.event(Event::SynProxyJoined);
+    v = {Action::Transmit, DropReason::None, server};
+    return false;
+  }
+  if (p.tcp_flags & kTcpRst) {
+    // Refused by the server: the client hears a reset in its own sequence space.
+    const be32 client = c.caddr;
+    if (tcp_rebuild_v4(pkt, p, c.vaddr, c.vport, c.caddr, c.cport, e->cookie + 1, 0, kTcpRst, 0, 0) !=
+        DropReason::None) {
+      v = drop(DropReason::SynProxyNoRoom);
+      return false;
+    }
+    set_state(c, kTcpClose, now);
+    c.expires = now + to.tcp[kTcpClose];
+    v = {Action::Transmit, DropReason::None, client};
+    return false;
+  }
+  v = drop(DropReason::NoConnection);
+  return false;
+}
+
+}  // namespace fulcrum
