@@ -112,7 +112,7 @@ void convert_services(Reader& rd, const Napi::Array& services, const std::string
     std::string sched;
     if (rd.string(so, "scheduler", at, sched) && !sched_from_name(sched, s.sched))
       problems.push_back(at + ".scheduler: unknown scheduler '" + sched + "'");
-    rd.integer(so, "flags", at, 0, 0x3f, s.flags);
+    rd.integer(so, "flags", at, 0, 0x803f, s.flags);
     rd.integer(so, "persistTimeout", at, 0, 2678400, s.persist_timeout_s);
     rd.ipv4(so, "netmask", at, s.netmask);
     rd.integer(so, "mhTableSize", at, 0, 131071, s.mh_table_size);

@@ -230,6 +230,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.port_lo = ports.lo;
       wo.port_hi = ports.hi;
       wo.seed = worker_seed(secret, w);
+      wo.synproxy_secret = worker_seed(secret, nw + 1);  // one for the director: a client's ACK may reach another worker
       wo.worker_id = static_cast<uint16_t>(w);
       wo.shared = load_.get();
       try {

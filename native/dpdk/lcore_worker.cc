@@ -176,6 +176,8 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         m[i]->data_len = static_cast<uint16_t>(b.len);
         m[i]->pkt_len = b.len;
         transmit_ip(m[i], v.route_dst, now_ms);
+        if (v.release) [[unlikely]]
+          release_held(v.release, now_ms);
         break;
       }
       case Action::Kernel: {
@@ -191,6 +193,35 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         break;
     }
   }
+}
+
+// A frame the core kept (a proxied connection's first data, SYN proxy) is due: it goes through
+// the core again as a new packet, after the segment that released it. Taken even without an
+// mbuf to put it in, so its place in the core is free again.
+void LcoreWorker::release_held(uint16_t release, uint64_t now_ms) {
+  rte_mbuf* m = rte_pktmbuf_alloc(sh_.pool);
+  if (!m || rte_pktmbuf_tailroom(m) < Worker::kHeldFrameBytes) [[unlikely]] {
+    PacketBuf scratch{held_scratch_.get(), 0, 0, Worker::kHeldFrameBytes};
+    core_.take_held(release, scratch);
+    dpc_.add(DpCounter::NoMbuf);
+    if (m) rte_pktmbuf_free(m);
+    return;
+  }
+  PacketBuf b{rte_pktmbuf_mtod(m, uint8_t*), 0, rte_pktmbuf_headroom(m), rte_pktmbuf_tailroom(m)};
+  if (!core_.take_held(release, b)) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  b.tailroom -= b.len;
+  const Verdict v = core_.process(b, static_cast<uint32_t>(now_ms / kMsPerTick));
+  if (v.action != Action::Transmit) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  m->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m->buf_addr));
+  m->data_len = static_cast<uint16_t>(b.len);
+  m->pkt_len = b.len;
+  transmit_ip(m, v.route_dst, now_ms);
 }
 
 void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {

@@ -87,6 +87,7 @@ class LcoreWorker {
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
   uint16_t steer(rte_mbuf** m, uint16_t n);
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
+  void release_held(uint16_t release, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
   void to_tap(rte_mbuf* m);
   void send_arp(size_t pi, be32 spa, be32 tpa, const Mac* unicast);
@@ -104,6 +105,7 @@ class LcoreWorker {
   Shared& sh_;
   const uint16_t id_;
   Worker core_;
+  std::unique_ptr<uint8_t[]> held_scratch_{new uint8_t[Worker::kHeldFrameBytes]};
   NeighTable neigh_;
   DpCounters dpc_;
   std::vector<TxQueue> txq_;      // per port

@@ -42,6 +42,7 @@ Worker::Worker(const WorkerOptions& opts)
       half_open_q_(half_open_budget_, table_.slot_count()),
       synproxy_secret_(opts.synproxy_secret ? opts.synproxy_secret : opts.seed * 0x9e3779b97f4a7c15ull + 1),
       synproxy_(table_.capacity() / 2),
+      held_(new uint8_t[size_t{kHeldFrames} * kHeldFrameBytes]),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
                               : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
@@ -56,6 +57,7 @@ Worker::Worker(const WorkerOptions& opts)
       pending_(new Pending[kMaxBurst]) {
   stats_.svc.resize(opts.limits.max_services);
   stats_.dest.resize(opts.limits.max_dests);
+  for (uint32_t i = kHeldFrames; i > 0; --i) free_held_[nfree_held_++] = static_cast<uint8_t>(i - 1);
 }
 
 Worker::~Worker() = default;
@@ -649,8 +651,10 @@ bool Worker::make_room(uint32_t now) { return half_open_ && evict_half_open(now,
 void Worker::release(uint32_t idx, uint32_t now, Event why) {
   ConnV4& c = table_.record(idx);
   if (c.state == kTcpSynRecv && !(c.flags & kConnTemplate)) --half_open_;
-  if (!(c.flags & kConnTemplate) && (c.tmpl_plen & kConnSynProxy)) [[unlikely]]
+  if (!(c.flags & kConnTemplate) && (c.tmpl_plen & kConnSynProxy)) [[unlikely]] {
+    if (SynProxyTable::Entry* e = synproxy_.find(idx)) drop_held(e->known);
     synproxy_.erase(idx);
+  }
   if (!conn_current(c)) [[unlikely]] {
     // Made for an earlier server under this dest id: its counts were dropped with it, and its
     // template (if any) is of that server too and expires on its own.

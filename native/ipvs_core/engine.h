@@ -67,6 +67,9 @@ struct Verdict {
   Action action = Action::Drop;
   DropReason reason = DropReason::None;
   be32 route_dst = 0;  // the IPv4 address to route to (next hop is the dataplane's business)
+  // A frame the core held (a proxied connection's first data, waiting for the server) is due
+  // after this one: the caller takes it (Worker::take_held) and hands it to process() anew.
+  uint16_t release = 0;
 };
 
 // One connection as listings show it (ipvsadm -Lnc).
@@ -131,6 +134,10 @@ class Worker {
   uint32_t half_open_budget() const { return half_open_budget_; }
   // Proxied connections (SYN proxy) now.
   uint32_t synproxy_count() const { return synproxy_.size(); }
+  // The frame a Verdict's `release` names, copied into `out` (room for kHeldFrameBytes); its
+  // place is free again. False when there is none (already taken, or its connection went).
+  static constexpr uint32_t kHeldFrameBytes = 2048;
+  bool take_held(uint16_t release, PacketBuf& out);
   // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
 
@@ -200,6 +207,14 @@ class Worker {
   HalfOpenRing half_open_q_;
   uint64_t synproxy_secret_;
   SynProxyTable synproxy_;
+  // Held frames: a proxied connection's first data segment that came before its server answered
+  // (DPVS keeps it too), at most one per connection; kHeldFrames places, reused (free_held_).
+  static constexpr uint32_t kHeldFrames = 128;
+  std::unique_ptr<uint8_t[]> held_;
+  uint32_t held_len_[kHeldFrames] = {};
+  uint8_t free_held_[kHeldFrames];
+  uint32_t nfree_held_ = 0;
+  void drop_held(uint32_t bits);
   FnatPool fnat_;
   std::unique_ptr<SharedLoad> own_shared_;
   SharedLoad* shared_;

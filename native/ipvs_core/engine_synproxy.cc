@@ -4,7 +4,9 @@
 // that completes its handshake; every later segment shifted by the difference of the two ISNs.
 // A proxied connection's side entry (SynProxyTable) holds the cookie and, until the server
 // answers, the client's ISN in place of the delta; its bits: 1 = delta known, 2-3 = the cookie's
-// MSS index, 16-31 = the client's window.
+// MSS index, 4-11 = a held frame's place + 1, 16-31 = the client's window.
+#include <cstring>
+
 #include "engine.h"
 #include "rewrite.h"
 
@@ -15,6 +17,8 @@ namespace {
 constexpr uint32_t kKnown = 1;
 uint32_t mss_index(uint32_t bits) { return (bits >> 1) & 3; }
 uint16_t client_window(uint32_t bits) { return static_cast<uint16_t>(bits >> 16); }
+uint32_t held_of(uint32_t bits) { return (bits >> 3) & 0xff; }  // place + 1, 0 = none
+constexpr uint32_t kHeldBits = 0xffu << 3;
 uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
 uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
 
@@ -86,6 +90,16 @@ bool Worker::synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ver
     return true;
   }
   if (p.tcp_flags & kTcpRst) return true;  // the client gives up: the server may hear it as it is
+  // Its first data is kept for when the server has answered, as DPVS keeps it.
+  if (p.payload_len && !held_of(e->known) && nfree_held_ && pkt.len <= kHeldFrameBytes) {
+    const uint8_t place = free_held_[--nfree_held_];
+    std::memcpy(held_.get() + size_t{place} * kHeldFrameBytes, pkt.data, pkt.len);
+    held_len_[place] = pkt.len;
+    e->known |= uint32_t{place + 1u} << 3;
+    stats_.event(Event::SynProxyHeld);
+    v = {Action::Drop, DropReason::None, 0};  // kept, not lost
+    return false;
+  }
   // The server has not answered yet: our SYN may have been lost. Whatever the client sends
   // (its ACK again, or data the client will send again once acknowledged) goes as the SYN again.
   if (p.payload_len) stats_.drop(DropReason::SynProxyEarly);
@@ -120,11 +134,14 @@ bool Worker::synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ve
     }
     e->delta = sseq - e->cookie;
     e->known |= kKnown;
+    // What the client sent meanwhile follows the ACK (the verdict's caller sends it on).
+    v.release = static_cast<uint16_t>(held_of(e->known));
+    e->known &= ~kHeldBits;
     c.flags &= ~kConnNoOutput;
     set_state(c, kTcpEstablished, now);
     c.expires = now + to.tcp[kTcpEstablished];
     stats_.event(Event::SynProxyJoined);
-    v = {Action::Transmit, DropReason::None, server};
+    v = {Action::Transmit, DropReason::None, server, v.release};
     return false;
   }
   if (p.tcp_flags & kTcpRst) {
@@ -142,6 +159,23 @@ bool Worker::synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ve
   }
   v = drop(DropReason::NoConnection);
   return false;
+}
+
+void Worker::drop_held(uint32_t bits) {
+  if (const uint32_t h = held_of(bits)) {
+    held_len_[h - 1] = 0;
+    free_held_[nfree_held_++] = static_cast<uint8_t>(h - 1);
+  }
+}
+
+bool Worker::take_held(uint16_t release, PacketBuf& out) {
+  if (release == 0 || release > kHeldFrames || !held_len_[release - 1]) return false;
+  const uint32_t place = release - 1u;
+  std::memcpy(out.data, held_.get() + size_t{place} * kHeldFrameBytes, held_len_[place]);
+  out.len = held_len_[place];
+  held_len_[place] = 0;
+  free_held_[nfree_held_++] = static_cast<uint8_t>(place);
+  return true;
 }
 
 }  // namespace fulcrum

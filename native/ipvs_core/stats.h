@@ -45,6 +45,7 @@ enum class Event : uint8_t {
   SynProxySynAck,   // a SYN answered with a cookie (no entry made)
   SynProxyOpened,   // a valid cookie ACK: scheduled, SYN sent to the real server
   SynProxyJoined,   // the real server answered: handshake completed, seq shift known
+  SynProxyHeld,     // client data kept until the server answered (then sent on)
   Count
 };
 
@@ -64,6 +65,7 @@ inline const char* event_name(Event e) {
     case Event::SynProxySynAck: return "synproxy_syn_ack";
     case Event::SynProxyOpened: return "synproxy_opened";
     case Event::SynProxyJoined: return "synproxy_joined";
+    case Event::SynProxyHeld: return "synproxy_held";
     case Event::Count: break;
   }
   return "?";

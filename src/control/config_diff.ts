@@ -20,7 +20,7 @@ type Json = unknown;
 
 
 // What an absent field means (the schema's defaults), so both sides compare alike.
-const SERVICE_DEFAULTS: Record<string, Json> = { scheduler: 'wlc', quorum: 1, hysteresis: 0, inhibitOnFailure: false, onePacket: false };
+const SERVICE_DEFAULTS: Record<string, Json> = { scheduler: 'wlc', quorum: 1, hysteresis: 0, inhibitOnFailure: false, onePacket: false, synproxy: false };
 const SERVER_DEFAULTS: Record<string, Json> = { method: 'dr', weight: 1, upperThreshold: 0, lowerThreshold: 0 };
 const RUNTIME_DEFAULTS: Record<string, Json> = { timeouts: { ...DEFAULT_TIMEOUTS }, matchRules: [] };
 

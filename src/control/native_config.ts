@@ -25,7 +25,8 @@ export interface NativeService {
   port: number;
   fwmark: number;
   scheduler: string;
-  /** ipvsadm's IP_VS_SVC_F_* bits: persistent 0x1, one-packet 0x4, flag-1..3 0x8/0x10/0x20. */
+  /** ipvsadm's IP_VS_SVC_F_* bits: persistent 0x1, one-packet 0x4, flag-1..3 0x8/0x10/0x20;
+   * DPVS's synproxy 0x8000. */
   flags: number;
   persistTimeout: number;
   netmask: string;
@@ -210,7 +211,7 @@ export function nativeService(s: ServiceConfig, ids: NativeIds, log?: NativeIdsU
     port: s.port ?? 0,
     fwmark: s.fwmark ?? 0,
     scheduler: s.scheduler ?? 'wlc',
-    flags: (s.persistence ? 0x1 : 0) | (s.onePacket ? 0x4 : 0) |
+    flags: (s.persistence ? 0x1 : 0) | (s.onePacket ? 0x4 : 0) | (s.synproxy ? 0x8000 : 0) |
       (s.schedFlags ?? []).reduce((acc, f) => acc | FLAG_BITS[f], 0),
     persistTimeout: s.persistence?.timeout ?? 360,
     netmask: s.persistence?.netmask ?? '255.255.255.255',

@@ -174,16 +174,57 @@ TEST(SynProxy, SackBlocksOfTheClientAreShiftedIntoTheServersSpace) {
   EXPECT_EQ(verify_checksums(o.frame), "");
 }
 
+TEST(SynProxy, TheClientsFirstDataBeforeTheServerAnswersIsKeptAndSentAfterTheHandshake) {
+  Harness h(proxied());
+  const uint32_t cookie = handshake(h);
+  h.send(client(kTcpAck, kIsn + 1, cookie + 1));
+  auto held = h.send(client(kTcpAck | kTcpPsh, kIsn + 1, cookie + 1, "GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(held.v.action, Action::Drop);
+  EXPECT_EQ(held.v.reason, DropReason::None) << "kept, not dropped";
+  EXPECT_EQ(h.events(Event::SynProxyHeld), 1u);
+  auto a = h.send(server(kTcpSyn | kTcpAck, kServerIsn, kIsn + 1));
+  ASSERT_EQ(a.v.action, Action::Transmit);
+  EXPECT_EQ(a.p.tcp_flags, kTcpAck);
+  ASSERT_NE(a.v.release, 0);
+  TestBuf b(Bytes(Worker::kHeldFrameBytes));
+  ASSERT_TRUE(h.worker->take_held(a.v.release, b.pb));
+  EXPECT_FALSE(h.worker->take_held(a.v.release, b.pb)) << "taken once";
+  Verdict v = h.worker->process(b.pb, h.now);
+  ASSERT_EQ(v.action, Action::Transmit);
+  Harness::Out d{v, b.bytes(), {}};
+  parse_frame(d.frame.data(), static_cast<uint32_t>(d.frame.size()), d.p);
+  EXPECT_EQ(d.p.daddr, ip4(kServer));
+  EXPECT_EQ(ack_of(d), kServerIsn + 1);
+  EXPECT_EQ(std::string(d.frame.begin() + d.p.payload_off, d.frame.begin() + d.p.payload_off + d.p.payload_len),
+            "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(verify_checksums(d.frame), "");
+}
+
 TEST(SynProxy, ClientSegmentsBeforeTheServerAnswersSendTheSynAgain) {
   Harness h(proxied());
   const uint32_t cookie = handshake(h);
   h.send(client(kTcpAck, kIsn + 1, cookie + 1));  // its SYN is lost on the way
-  auto again = h.send(client(kTcpAck | kTcpPsh, kIsn + 1, cookie + 1, "early"));
+  auto again = h.send(client(kTcpAck, kIsn + 1, cookie + 1));  // the client's ACK again
   ASSERT_EQ(again.v.action, Action::Transmit);
   EXPECT_EQ(again.p.tcp_flags, kTcpSyn);
   EXPECT_EQ(seq_of(again), kIsn);
-  EXPECT_EQ(again.p.payload_len, 0u) << "the client sends its data again once acknowledged";
+  h.send(client(kTcpAck | kTcpPsh, kIsn + 1, cookie + 1, "first"));  // kept
+  auto more = h.send(client(kTcpAck | kTcpPsh, kIsn + 1, cookie + 1, "first"));  // sent again: resends the SYN
+  EXPECT_EQ(more.p.tcp_flags, kTcpSyn);
+  EXPECT_EQ(more.p.payload_len, 0u);
   EXPECT_EQ(h.drops(DropReason::SynProxyEarly), 1u);
+}
+
+TEST(SynProxy, AKeptFrameGoesWithItsConnection) {
+  Harness h(proxied());
+  for (uint16_t p = 0; p < 300; ++p) {  // more than there are places: each returns when its connection goes
+    auto sa = h.send(syn(1460, static_cast<uint16_t>(30000 + p)));
+    h.send(client(kTcpAck, kIsn + 1, seq_of(sa) + 1, {}, static_cast<uint16_t>(30000 + p)));
+    auto k = h.send(client(kTcpAck | kTcpPsh, kIsn + 1, seq_of(sa) + 1, "x", static_cast<uint16_t>(30000 + p)));
+    ASSERT_EQ(k.v.reason, DropReason::None) << p;
+    h.worker->flush_all(h.now);
+  }
+  EXPECT_EQ(h.events(Event::SynProxyHeld), 300u);
 }
 
 TEST(SynProxy, AServersResetReachesTheClientInItsOwnSequenceSpace) {
