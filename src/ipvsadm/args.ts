@@ -73,6 +73,8 @@ export type IpvsadmCommand =
     pe?: string;
     schedFlags: number;
     onePacket: boolean;
+    /** Fulcrum's and DPVS's `-j enable|disable` (ipvsadm has no SYN proxy). */
+    synproxy: boolean;
   }
   | { cmd: 'delete-service'; service: ServiceRef }
   | { cmd: 'flush' }
@@ -135,27 +137,28 @@ export const OPTION_NAMES = ['numeric', 'connection', 'service-address', 'schedu
   'real-server', 'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'mcast-interface', 'timeout',
   'daemon', 'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
   'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type', 'tun-port',
-  'tun-nocsum', 'tun-csum', 'tun-remcsum'] as const;
+  'tun-nocsum', 'tun-csum', 'tun-remcsum', 'synproxy'] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
 
 // Command × option legality, one string per command over OPTION_NAMES:
 // '+' required, 'x' illegal, '1' at most one of the '1's, ' ' optional.
-//                          -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp prt ttl len tinf type tprt nocs csum remc
+// The last column (-j, synproxy) is Fulcrum's and DPVS's, not ipvsadm's.
+//                          -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp prt ttl len tinf type tprt nocs csum remc -j
 const LEGALITY: Record<CommandName, string> = {
-  'add-service':    'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  'edit-service':   'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'flush':          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'list':           ' 11xxxxxxxxx11       xxxxxxx xxxxx',
-  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  'set':            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'start-daemon':   'xxxxxxxxxxx xxxxxxx xxxx    xxxxxx',
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx',
-  'restore':        'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'save':           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  'zero':           'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'add-service':    'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx ',
+  'edit-service':   'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx ',
+  'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'flush':          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'list':           ' 11xxxxxxxxx11       xxxxxxx xxxxxx',
+  'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxx     x',
+  'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxx     x',
+  'set':            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon':   'xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx',
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx',
+  'restore':        'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'save':           ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'zero':           'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 // Tunnel type × option, over tun-port, tun-nocsum, tun-csum, tun-remcsum.
@@ -199,6 +202,8 @@ const POPT_TABLE: PoptOption[] = [
   o('tun-csum', undefined, 'none'), o('tun-remcsum', undefined, 'none'),
   // Fulcrum's: FullNAT as a forwarding method (DPVS's ipvsadm spells it the same way).
   o('fullnat', undefined, 'none'),
+  // Fulcrum's and DPVS's: the SYN proxy per service, `-j enable|disable`.
+  o('synproxy', 'j', 'required'),
 ];
 
 type PoptEvent = { opt: PoptOption; arg?: string } | { error: 'unknown option' | 'missing argument' | 'option does not take an argument' };
@@ -284,6 +289,7 @@ interface Entry {
   schedFlagsArg?: string;
   schedFlags: number;
   onePacket: boolean;
+  synproxy: boolean;
   dest: Endpoint & { portGiven: boolean };
   method: Method;
   weight: number;
@@ -460,6 +466,11 @@ function handleOption(e: Entry, opt: PoptOption, arg: string | undefined, popt: 
       e.netmask = '128';
       return;
     case 'ops': setOption(e, 'ops'); e.onePacket = true; return;
+    case 'synproxy':
+      setOption(e, 'synproxy');
+      if (a !== 'enable' && a !== 'disable') fail(`invalid synproxy value \`${a}' specified (enable or disable)`);
+      e.synproxy = a === 'enable';
+      return;
     case 'pe': setOption(e, 'pe'); e.pe = a; return;
     case 'sched-flags': setOption(e, 'sched-flags'); e.schedFlagsArg = a; return;
     case 'mcast-group':
@@ -556,6 +567,7 @@ function blankEntry(): Entry {
     timeout: 0,
     netmask: '255.255.255.255',  // /32 persistence granularity
     onePacket: false,
+    synproxy: false,
     dest: { af: 4, address: '0.0.0.0', port: 0, portGiven: false },
     method: 'route',  // -g is the default
     weight: 1,
@@ -582,6 +594,7 @@ function commandOf(e: Entry): IpvsadmCommand {
     case 'add-service': case 'edit-service': {
       const c: IpvsadmCommand & { cmd: typeof cmd } = {
         cmd, service: serviceOf(e), scheduler: e.scheduler || DEFAULT_SCHEDULER, schedFlags: e.schedFlags, onePacket: e.onePacket,
+        synproxy: e.synproxy,
       };
       if (e.persistent) c.persistence = { timeout: e.timeout, netmask: e.netmask };
       if (e.pe !== undefined) c.pe = e.pe;

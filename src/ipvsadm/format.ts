@@ -56,6 +56,8 @@ export interface IpvsService {
   netmask: string;
   pe?: string;
   onePacket: boolean;
+  /** Fulcrum's SYN proxy: -S writes `-j enable` (DPVS's switch; ipvsadm -R refuses it), -L `synproxy`. */
+  synproxy?: boolean;
   stats: Counters;
   rates: RateCounters;
   /** Newest first, as the kernel keeps them. */
@@ -213,6 +215,7 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
     }
     if (s.onePacket) out += ' -o';
     if (flags) out += ` -b ${schedFlagNames(s.scheduler, flags).join(',')}`;
+    if (s.synproxy) out += ' -j enable';
   } else if (format.stats) {
     out = left(svcName, 33) + statsCells(s.stats, format.exact);
   } else if (format.rate) {
@@ -226,6 +229,7 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
       if (s.pe) out += ` pe ${s.pe}`;
     }
     if (s.onePacket) out += ' ops';
+    if (s.synproxy) out += ' synproxy';
   }
   out += '\n';
 

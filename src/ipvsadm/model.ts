@@ -103,6 +103,7 @@ export function serviceFromApi(s: ApiService): IpvsService {
     timeout: s.persistence ? s.persistence.timeout ?? 360 : 0,
     netmask: s.persistence?.netmask ?? '255.255.255.255',
     onePacket: s.onePacket ?? false,
+    synproxy: s.synproxy ?? false,
     stats: counters(s.stats),
     rates: rates(s.rates),
     dests: (s.realServers ?? []).filter((r) => r.inDataplane !== false).map((r): IpvsDest => ({
@@ -156,6 +157,7 @@ export function serviceBody(c: Extract<IpvsadmCommand, { cmd: 'add-service' | 'e
     if (c.persistence.netmask !== '255.255.255.255') body.persistence.netmask = c.persistence.netmask;
   }
   if (c.onePacket) body.onePacket = true;
+  if (c.synproxy) body.synproxy = true;
   return body;
 }
 

@@ -59,6 +59,18 @@ test('FullNAT shows as FullNat and saves as --fullnat, which fvsadm -R reads bac
   assert.deepEqual(d.services[0].realServers?.map((r) => [r.address, r.port, r.method, r.weight]), [['192.168.1.10', 8080, 'fullnat', 2]]);
 });
 
+test('a SYN-proxied service lists as synproxy and saves as -j enable, which fvsadm -R reads back', async () => {
+  const api: ApiService = { protocol: 'tcp', address: '10.0.0.1', port: 80, synproxy: true,
+    realServers: [{ address: '192.168.1.10', port: 8080, method: 'nat', weight: 1 }] };
+  const s = serviceFromApi(api);
+  assert.match(formatTable([s], NUMERIC), /TCP  10\.0\.0\.1:80 wlc synproxy\n/);
+  const saved = formatSave([s], NUMERIC);
+  assert.equal(saved, '-A -t 10.0.0.1:80 -s wlc -j enable\n-a -t 10.0.0.1:80 -r 192.168.1.10:8080 -m -w 1\n');
+  const d = new FakeDirector(EMPTY);
+  assert.equal((await fvsadm(d, ['-R'], saved)).exit, 0);
+  assert.equal(d.services[0].synproxy, true);
+});
+
 test('-E replaces the kernel\'s attributes and keeps Fulcrum\'s (checks, quorum, sorry server) and the real servers', async () => {
   const d = directorWithChecks();
   assert.deepEqual(await fvsadm(d, ['-E', '-t', '10.0.0.1:80', '-s', 'rr', '-p', '60']), { stdout: '', stderr: '', exit: 0 });

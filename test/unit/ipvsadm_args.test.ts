@@ -38,8 +38,18 @@ const TRY = "Try `ipvsadm -h' or 'ipvsadm --help' for more information.";
 test('-A takes ipvsadm\'s defaults: scheduler wlc, no persistence, no flags', async () => {
   assert.deepEqual(await ok('-A', '-t', '10.0.0.1:80'), {
     cmd: 'add-service', service: { fwmark: 0, af: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 },
-    scheduler: 'wlc', schedFlags: 0, onePacket: false,
+    scheduler: 'wlc', schedFlags: 0, onePacket: false, synproxy: false,
   });
+});
+
+test('-j enable|disable (DPVS\'s switch) sets the SYN proxy on -A and -E only', async () => {
+  const c = await ok('-A', '-t', '10.0.0.1:80', '-j', 'enable');
+  assert.equal(c.cmd === 'add-service' && c.synproxy, true);
+  const d = await ok('-E', '-t', '10.0.0.1:80', '--synproxy', 'disable');
+  assert.equal(d.cmd === 'edit-service' && d.synproxy, false);
+  const bad = await parseArgs(['-A', '-t', '10.0.0.1:80', '-j', 'on'], env);
+  assert.ok(!bad.ok && bad.error.stderr.includes("invalid synproxy value `on' specified (enable or disable)"), JSON.stringify(bad));
+  await refused(['-a', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-j', 'enable'], "Illegal 'synproxy' option with the 'add-server' command");
 });
 
 test('-p without a value means 360 seconds (not the man page\'s 300), with a /32 mask unless -M', async () => {
