@@ -8,7 +8,8 @@
 //   2b. a SYN flood on net_null: one worker taking spoofed SYNs from distinct sources (each one
 //      evicting the oldest half-open entry) while legitimate clients complete handshakes: the
 //      SYN rate absorbed and the share of legitimate handshakes that succeed (dataplane_bench
-//      synflood);
+//      synflood), and the same against a SYN-proxied service (--synproxy 1: SYNs answered with
+//      cookies, no entry);
 //   3. end to end: HTTP through Fulcrum (NAT), nftables DNAT and HAProxy (scripts/bench-e2e,
 //      wrk on new connections and with keep-alive).
 // Figures, not tests: nothing here passes or fails on a number.
@@ -123,11 +124,13 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
 
   log(`net_null: SYN flood with legitimate handshakes (${seconds} s)`);
   try {
-    const f = runJson(exe, ['synflood', '--seconds', String(seconds), '--flows', '100000', '--cpu', '1'], (seconds + 60) * 1000);
-    res.synflood = f;
+    res.synflood = runJson(exe, ['synflood', '--seconds', String(seconds), '--flows', '100000', '--cpu', '1'], (seconds + 60) * 1000);
+    res.synflood_proxy = runJson(exe, ['synflood', '--seconds', String(seconds), '--flows', '100000', '--cpu', '1', '--synproxy', '1'],
+      (seconds + 60) * 1000);
   } catch (e) {
     log((e as Error).message);
-    res.synflood = null;
+    res.synflood ??= null;
+    res.synflood_proxy ??= null;
   }
 
   log('af_xdp on veth: UDP generator -> director (io-forward, then Fulcrum NAT)');
@@ -177,6 +180,13 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
       `${fmt(f.lag_us, 0)} us after the SYN)\n`);
     o.write(`${'  half-open entries at most / budget'.padEnd(44)}${`${f.half_open_max}/${f.half_open_budget}`.padStart(10)}` +
       `${'-'.padStart(12)}${'-'.padStart(8)}  a handshake has ${fmt(f.survival_ms)} ms to complete at this rate\n`);
+  }
+  const sp = res.synflood_proxy as Record<string, number> | null;
+  if (sp) {
+    o.write(`${'net_null, SYN-proxied: SYNs answered (M/s)'.padEnd(44)}${fmt(sp.synflood_syn_per_s / 1e6).padStart(10)}` +
+      `${'-'.padStart(12)}${'-'.padStart(8)}  cookies, no entry (${sp.entries} entries: the clients')\n`);
+    o.write(`${'  legitimate handshakes completed'.padEnd(44)}${`${(100 * sp.legit_success).toFixed(2)}%`.padStart(10)}` +
+      `${'-'.padStart(12)}${'-'.padStart(8)}  >= 99% (of ${sp.legit_handshakes})\n`);
   }
   o.write(`\n${'HTTP through the director (req/s)'.padEnd(44)}${'Fulcrum'.padStart(10)}${'nft DNAT'.padStart(12)}${'HAProxy'.padStart(10)}  Fulcrum/nft (goal >= 100%)\n`);
   for (const [name, p] of [['new connection per request', close], ['keep-alive', keep]] as const)

@@ -8,6 +8,7 @@
 //   synflood   one worker on net_null taking a SYN flood from distinct spoofed sources (a table
 //              of 2 x --flows entries, the default half-open budget) while legitimate clients
 //              open connections: a client's SYN every --gap packets, its ACK --lag packets later.
+//              --synproxy 1: the service answers SYNs with cookies; the clients' ACKs return them.
 // Each prints one JSON object. Fulcrum's path is LcoreWorker::forward, the one run() uses.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -52,6 +53,7 @@ struct Args {
   uint32_t proto = kProtoTcp;
   unsigned cpu = 1;
   uint32_t gap = 1000, lag = 10000;  // synflood: legitimate clients
+  bool synproxy = false;             // synflood: the service is SYN-proxied
 };
 
 // Pseudo-random client tuples (regular patterns hash unrealistically well).
@@ -94,17 +96,23 @@ struct Director {
   std::unique_ptr<Shared> shared;
   std::unique_ptr<LcoreWorker> worker;
 
-  Director(const std::vector<PortConfig>& pcs, rte_mempool* pool, uint8_t proto, uint32_t flows, uint32_t servers) {
+  static constexpr uint64_t kCookieSecret = 42;  // fixed, so the bench's clients can return cookies
+  Director(const std::vector<PortConfig>& pcs, rte_mempool* pool, uint8_t proto, uint32_t flows, uint32_t servers,
+           uint32_t flags = 0) {
     ports.open(pcs, 1, pool);
     routes = std::make_unique<RouteTable>("bench_routes",
                                           std::vector<PortAddr>{{v4(0xc6120001), 16}, {v4(0xc6130001), 16}},
-                                          std::vector<RouteSpec>{});
+                                          // Clients (the SYN proxy's answers) through one gateway the
+                                          // sink stands for, as a router would be.
+                                          std::vector<RouteSpec>{{v4(0xc6120000), 17, v4(0xc6120002), 0},
+                                                                 {v4(0xc6128000), 17, v4(0xc6120002), 0}});
     CoreConfig cfg;
     ServiceConfig svc;
     svc.proto = proto;
     svc.vip = IpAddr::from_v4(v4(0xc6120064));  // 198.18.0.100
     svc.port = 80;
     svc.sched = SchedKind::Wlc;
+    svc.flags = flags;
     for (uint32_t i = 0; i < servers; ++i) {
       DestConfig d;
       d.addr = IpAddr::from_v4(v4(0xc613000b + i));  // 198.19.0.11...
@@ -129,9 +137,11 @@ struct Director {
     WorkerOptions wo;
     wo.conn_capacity = std::max<uint32_t>(1024, flows * 2);
     wo.limits = lim;
+    wo.synproxy_secret = kCookieSecret;
     worker = std::make_unique<LcoreWorker>(*shared, 0, wo);
     // Real servers answer ARP in life; here the sink does not, so they are learnt up front.
     for (uint32_t i = 0; i < servers; ++i) worker->learn_neighbour(1, v4(0xc613000b + i), kSinkMac, now_ms());
+    worker->learn_neighbour(0, v4(0xc6120002), kSinkMac, now_ms());
   }
   uint64_t now_ms() const { return rte_rdtsc() / (rte_get_tsc_hz() / 1000); }
 };
@@ -281,7 +291,7 @@ struct Flood {
 // client's ACK `lag` packets after its SYN, spoofed SYNs from distinct sources in between.
 // Legitimate clients come from 198.18.0.0/17, the flood from 198.18.128.0/17; nobody repeats.
 enum class FloodPkt : uint8_t { Flood, LegitSyn, LegitAck };
-FloodPkt flood_frame(const Flood& f, uint64_t pos, uint8_t* out) {
+FloodPkt flood_frame(const Flood& f, uint64_t pos, uint8_t* out, uint32_t tick) {
   const uint32_t gap = f.a->gap, lag = f.a->lag;
   FloodPkt kind = FloodPkt::Flood;
   uint64_t id = pos * 0x9e3779b1u;  // flood sources: scattered, distinct per position
@@ -299,6 +309,13 @@ FloodPkt flood_frame(const Flood& f, uint64_t pos, uint8_t* out) {
   const be16 sport = hton16(static_cast<uint16_t>(1024 + (id >> 15) % 64000));
   std::memcpy(out + 14 + 12, &src, 4);
   std::memcpy(out + 14 + 20, &sport, 2);
+  if (kind == FloodPkt::LegitAck && f.a->synproxy) {
+    // The client returns its cookie (its ISN is the template's 0; no MSS option: index 0).
+    const uint32_t cookie = syn_cookie(Director::kCookieSecret, src, hton32(0xc6120064), sport, hton16(80), 0, 0, tick);
+    const be32 s1 = hton32(1), a1 = hton32(cookie + 1);
+    std::memcpy(out + 14 + 20 + 4, &s1, 4);
+    std::memcpy(out + 14 + 20 + 8, &a1, 4);
+  }
   out[14 + 10] = out[14 + 11] = 0;
   const uint16_t c = inet_csum(out + 14, 20);
   std::memcpy(out + 14 + 10, &c, 2);
@@ -312,13 +329,20 @@ int run_flood(void* arg) {
   const uint64_t t_start = rte_rdtsc() + static_cast<uint64_t>(f.a->warmup * hz);
   const uint64_t t_end = t_start + static_cast<uint64_t>(f.a->seconds * hz);
   const uint64_t tsc_per_ms = hz / 1000;
-  auto lost = [&] { return core.stats().drops[static_cast<size_t>(DropReason::NoConnection)]; };
+  // A legitimate client failed: its ACK found no entry (evicted), or its cookie was refused.
+  auto lost = [&] {
+    return core.stats().drops[static_cast<size_t>(DropReason::NoConnection)] +
+           core.stats().drops[static_cast<size_t>(DropReason::SynProxyBadCookie)];
+  };
   auto failed = [&] {
     uint64_t n = 0;
     for (unsigned r = 1; r < kDropReasonCount; ++r) n += core.stats().drops[r];
     return n - lost();
   };
-  auto evictions = [&] { return core.stats().events[static_cast<size_t>(Event::HalfOpenEvicted)]; };
+  // What the flood cost: evictions, or (SYN proxy) SYNs answered with cookies.
+  auto evictions = [&] {
+    return core.stats().events[static_cast<size_t>(f.a->synproxy ? Event::SynProxySynAck : Event::HalfOpenEvicted)];
+  };
   uint64_t pos = 0, base_lost = 0, base_failed = 0, base_evicted = 0;
   bool measuring = false;
   rte_mbuf* m[kBurst];
@@ -333,7 +357,7 @@ int run_flood(void* arg) {
     if (now >= t_end) break;
     uint16_t n = rte_eth_rx_burst(f.rx_port, 0, m, kBurst);
     for (uint16_t i = 0; i < n; ++i) {
-      FloodPkt k = flood_frame(f, pos++, rte_pktmbuf_mtod(m[i], uint8_t*));
+      FloodPkt k = flood_frame(f, pos++, rte_pktmbuf_mtod(m[i], uint8_t*), static_cast<uint32_t>(now / tsc_per_ms / kMsPerTick));
       m[i]->data_len = m[i]->pkt_len = kFrameLen;
       if (measuring) {
         ++f.packets;
@@ -356,7 +380,7 @@ int bench_synflood(const Args& a) {
   EalInfo ei = eal_start({{"--log-level=error", "-m", "1024"}, {a.cpu}, {}});
   rte_mempool* pool = pool_for(16383);
   Director d({{"clients", "net_null0", v4(0xc6120001), 16, ""}, {"servers", "net_null1", v4(0xc6130001), 16, ""}}, pool,
-             kProtoTcp, a.flows, 8);
+             kProtoTcp, a.flows, 8, a.synproxy ? kSvcSynProxy : 0);
   Flood f{&a, &d, d.ports.ports()[0].id,
           test::Pkt().ipv4("198.18.0.2", "198.18.0.100").tcp(40000, 80, kTcpSyn).pad_to(kFrameLen).frame(),
           test::Pkt().ipv4("198.18.0.2", "198.18.0.100").tcp(40000, 80, kTcpAck).pad_to(kFrameLen).frame()};
@@ -367,11 +391,11 @@ int bench_synflood(const Args& a) {
   std::printf(
       "{\"synflood_mpps\":%.3f,\"synflood_syn_per_s\":%.0f,\"synflood_evicted_per_s\":%.0f,"
       "\"synflood_failed\":%lu,\"legit_handshakes\":%lu,\"legit_success\":%.5f,\"lag_packets\":%u,"
-      "\"lag_us\":%.1f,\"half_open_budget\":%u,\"half_open_max\":%u,\"survival_ms\":%.2f,\"table\":%zu}\n",
+      "\"lag_us\":%.1f,\"half_open_budget\":%u,\"half_open_max\":%u,\"survival_ms\":%.2f,\"table\":%zu,\"entries\":%zu,\"synproxy\":%s}\n",
       f.packets / a.seconds / 1e6, syn_rate, f.evicted / a.seconds, static_cast<unsigned long>(f.flood_failed),
       static_cast<unsigned long>(f.legit_acks), f.legit_acks ? 1.0 - double(f.legit_lost) / f.legit_acks : 0.0, a.lag,
       a.lag / (f.packets / a.seconds) * 1e6, f.budget, f.half_open_max, f.budget / syn_rate * 1e3,
-      d.worker->core().conn_capacity());
+      d.worker->core().conn_capacity(), d.worker->core().conn_count(), a.synproxy ? "true" : "false");
   return 0;
 }
 
@@ -433,6 +457,7 @@ int main(int argc, char** argv) {
     else if (k == "--cpu") a.cpu = static_cast<unsigned>(std::stoul(v));
     else if (k == "--gap") a.gap = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--lag") a.lag = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--synproxy") a.synproxy = v == "1";
     else {
       std::fprintf(stderr, "dataplane_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -448,7 +473,7 @@ int main(int argc, char** argv) {
     if (a.mode == "gen") return bench_gen(a);
     if (a.mode == "synflood") return bench_synflood(a);
     std::fprintf(stderr, "usage: dataplane_bench null|director|gen|synflood [--seconds S] [--warmup S] [--flows N] "
-                         "[--mode fwd|io] [--in VDEV] [--out VDEV] [--cpu N] [--gap N] [--lag N]\n");
+                         "[--mode fwd|io] [--in VDEV] [--out VDEV] [--cpu N] [--gap N] [--lag N] [--synproxy 1]\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dataplane_bench: %s\n", e.what());
