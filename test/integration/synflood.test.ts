@@ -167,3 +167,37 @@ describe('a SYN flood of many times the table', { skip }, () => {
     assert.equal((st.events.half_open_evicted ?? 0) - (before.events.half_open_evicted ?? 0), 0, 'nothing needed evicting');
   });
 });
+
+describe('the SYN proxy with two workers', { skip }, () => {
+  const t = new Topology('fsy2', 2);
+  const dir = new DirectorProcess();
+  const payload = tmpFile('payload.bin');
+
+  before(async () => {
+    t.up();
+    fs.writeFileSync(payload, crypto.randomBytes(BODY));
+    const serve = `const b = require('fs').readFileSync(process.argv[1]);
+      require('http').createServer((q, r) => r.end(b)).listen(8081, '0.0.0.0');`;
+    for (const s of ['srv1', 'srv2']) t.background(s, ['timeout', '300', 'node', '-e', serve, payload]);
+    for (const s of [['srv1', '198.19.0.11'], ['srv2', '198.19.0.12']])
+      for (let i = 0; i < 50 && t.exec(s[0], ['curl', '-s', '-o', '/dev/null', `http://${s[1]}:8081/`]).status !== 0; i++) await sleep(100);
+    const svc: ServiceConfig = { protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', synproxy: true,
+      realServers: ['198.19.0.11', '198.19.0.12'].map((address) => ({ address, port: 8081, method: 'nat' as const })) };
+    await dir.start(t, configFor(t, { workers: [0, 1], qpairs: 2, services: [svc] }));
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('every download is byte-exact whichever worker each packet of a proxied connection reaches', async () => {
+    const out = path.dirname(tmpFile('x'));
+    const r = t.exec('client', ['curl', '-sS', '-m', '5', '-H', 'Connection: close', '-o', `${out}/f#1`, `http://${VIP}/[1-40]`], { timeout: 240000 });
+    assert.equal(r.status, 0, r.stderr);
+    const want = fs.readFileSync(payload);
+    for (let i = 1; i <= 40; i++) assert.ok(fs.readFileSync(`${out}/f${i}`).equals(want), `download ${i} is byte-exact`);
+    const st = await dir.stats();
+    assert.equal(st.events.synproxy_joined, 40, JSON.stringify(st.events));
+    assert.ok(st.workers.every((w) => w.counters.conns > 0), `both workers own proxied connections: ${JSON.stringify(st.workers.map((w) => w.counters.conns))}`);
+  });
+});
