@@ -43,6 +43,19 @@ int main(int argc, char** argv) {
     write(dir, "tcp_flow", in);
   }
   {
+    Bytes in;  // a SYN-proxied connection (10.0.0.4:80): SYN, the cookie returned (flag bit 4; MSS
+               // index 3 in bits 5-6), data before the server answers (kept), the server's SYN-ACK,
+               // data both ways with a SACK block, the server's reset
+    add(in, Pkt().ipv4(client, "10.0.0.4").tcp(40100, 80, kTcpSyn).seq(999).tcp_options({2, 4, 5, 180}).frame());
+    add(in, Pkt().ipv4(client, "10.0.0.4").tcp(40100, 80, kTcpAck).seq(1000).frame(), 0x71);
+    add(in, Pkt().ipv4(client, "10.0.0.4").tcp(40100, 80, kTcpAck | kTcpPsh).seq(1000).payload("GET /").frame(), 0x71);
+    add(in, Pkt().ipv4("192.168.0.10", client).tcp(8080, 40100, kTcpSyn | kTcpAck).seq(5000).ack(1000).frame());
+    add(in, Pkt().ipv4("192.168.0.10", client).tcp(8080, 40100, kTcpAck | kTcpPsh).seq(5001).ack(1005).payload("200").frame());
+    add(in, Pkt().ipv4(client, "10.0.0.4").tcp(40100, 80, kTcpAck).seq(1005).tcp_options({1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 19}).frame(), 0x71);
+    add(in, Pkt().ipv4("192.168.0.10", client).tcp(8080, 40100, kTcpRst).seq(5004).frame());
+    write(dir, "tcp_synproxy", in);
+  }
+  {
     Bytes in;
     for (int i = 0; i < 4; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41000 + i, 80, kTcpSyn).df().payload_size(500).frame());
     write(dir, "tcp_four_methods", in);
