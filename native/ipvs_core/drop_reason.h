@@ -66,7 +66,7 @@ namespace fulcrum {
   X(FnatOnePacket, "fnat_one_packet")   /* FullNAT needs an entry; -o cannot have one */ \
   /* SYN proxy */                                                                         \
   X(SynProxyBadCookie, "synproxy_bad_cookie") /* an ACK without an entry, cookie invalid */  \
-  X(SynProxyNotNat, "synproxy_not_nat") /* scheduled to a server that is not NAT */        \
+  X(SynProxyNotNat, "synproxy_not_nat") /* scheduled to a DR/TUN server (not NAT/FullNAT) */ \
   X(SynProxyTableFull, "synproxy_table_full") /* no room for another proxied connection */ \
   X(SynProxyNoRoom, "synproxy_no_room") /* no tailroom to build the handshake segment */   \
   X(SynProxyEarly, "synproxy_early")    /* client data before the server answered (resent as a SYN) */

@@ -477,8 +477,8 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
   const bool limited = d.u_threshold != 0;  // where it was counted (bind_to)
   if (limited) c.flags |= kConnLimited;
-  if (proxied && d.fwd != FwdMethod::Masq) [[unlikely]] {
-    // The seq shifts need both directions through the director: NAT only, so far.
+  if (proxied && d.fwd != FwdMethod::Masq && d.fwd != FwdMethod::FullNat) [[unlikely]] {
+    // The seq shifts need both directions through the director: NAT and FullNAT only.
     unbind_conn(did, false, limited);
     if (plen) template_child_gone(c, now);
     return drop(DropReason::SynProxyNotNat);

@@ -22,6 +22,16 @@ constexpr uint32_t kHeldBits = 0xffu << 3;
 uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
 uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
 
+// The client as its real server sees it: itself under NAT, the local address and port under FullNAT.
+struct Side {
+  be32 addr;
+  be16 port;
+};
+Side client_side(const ConnV4& c, const FnatPool& fnat) {
+  if (conn_fwd_method(c) == FwdMethod::FullNat) return {fnat.laddr(c.fnat.laddr), c.fnat.lport};
+  return {c.caddr, c.cport};
+}
+
 }  // namespace
 
 bool Worker::synproxy_accept(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v) {
@@ -74,7 +84,7 @@ Verdict Worker::synproxy_open(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t 
   c.expires = now + snap_->timeouts().tcp[kTcpSynRecv];
   count_in(conn_dest(c), p.ip_tot_len);
   stats_.event(Event::SynProxyOpened);
-  if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
+  if (tcp_rebuild_v4(pkt, p, client_side(c, fnat_).addr, client_side(c, fnat_).port, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
                      client_window(e->known)) != DropReason::None)
     return drop(DropReason::SynProxyNoRoom);  // the client's next segment sends the SYN again
   return {Action::Transmit, DropReason::None, c.daddr};
@@ -103,7 +113,7 @@ bool Worker::synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ver
   // The server has not answered yet: our SYN may have been lost. Whatever the client sends
   // (its ACK again, or data the client will send again once acknowledged) goes as the SYN again.
   if (p.payload_len) stats_.drop(DropReason::SynProxyEarly);
-  if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
+  if (tcp_rebuild_v4(pkt, p, client_side(c, fnat_).addr, client_side(c, fnat_).port, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
                      client_window(e->known)) != DropReason::None) {
     v = drop(DropReason::SynProxyNoRoom);
     return false;
@@ -127,10 +137,17 @@ bool Worker::synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ve
     // client's half is joined to it.
     const uint32_t client_isn = e->delta;
     const be32 server = p.saddr;
-    if (tcp_rebuild_v4(pkt, p, c.caddr, c.cport, p.saddr, p.sport, client_isn + 1, sseq + 1, kTcpAck, 0,
-                       client_window(e->known)) != DropReason::None) {
+    if (tcp_rebuild_v4(pkt, p, client_side(c, fnat_).addr, client_side(c, fnat_).port, p.saddr, p.sport, client_isn + 1,
+                       sseq + 1, kTcpAck, 0, client_window(e->known)) != DropReason::None) {
       v = drop(DropReason::SynProxyNoRoom);
       return false;
+    }
+    if (conn_fwd_method(c) == FwdMethod::FullNat && !(c.flags & kConnToaSent)) {
+      // The toa module reads the client's address from the ACK that completes the handshake.
+      c.flags |= kConnToaSent;
+      DropReason r = toa_insert_v4(pkt, p, c.caddr, c.cport, snap_->mtu());
+      stats_.event(r == DropReason::None ? Event::ToaInserted : Event::ToaSkipped);
+      if (r != DropReason::None) stats_.drop(r);
     }
     e->delta = sseq - e->cookie;
     e->known |= kKnown;

@@ -57,8 +57,8 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
     p.push(`${at}.onePacket: one-packet scheduling is only for UDP virtual services`);
   if (s.synproxy && (named || s.protocol !== 'tcp'))
     p.push(`${at}.synproxy: the SYN proxy is only for TCP virtual services`);
-  if (s.synproxy && (s.realServers ?? []).some((r) => (r.method ?? 'dr') !== 'nat'))
-    p.push(`${at}.synproxy: the SYN proxy needs NAT real servers (it shifts sequence numbers both ways)`);
+  if (s.synproxy && (s.realServers ?? []).some((r) => (r.method ?? 'dr') !== 'nat' && r.method !== 'fullnat'))
+    p.push(`${at}.synproxy: the SYN proxy needs NAT or FullNAT real servers (it shifts sequence numbers both ways)`);
   const sched = s.scheduler ?? 'wlc';
   for (const f of s.schedFlags ?? []) {
     if ((f.startsWith('sh-') && sched !== 'sh') || (f.startsWith('mh-') && sched !== 'mh'))

@@ -97,7 +97,7 @@ export const ServiceSchema = Type.Object({
   }, { additionalProperties: false })),
   onePacket: Type.Optional(Type.Boolean()),
   synproxy: Type.Optional(Type.Boolean({
-    description: 'the director answers SYNs with SYN cookies and opens the connection to a real server only for a client that completes the handshake (DPVS\'s synproxy): a SYN flood costs no table entry; TCP, NAT real servers only; no window scaling, SACK or timestamps on these connections',
+    description: 'the director answers SYNs with SYN cookies and opens the connection to a real server only for a client that completes the handshake (DPVS\'s synproxy): a SYN flood costs no table entry; TCP, NAT and FullNAT real servers only; no window scaling, SACK or timestamps on these connections',
   })),
   mhTableSize: Type.Optional(Type.Union([251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071].map((n) => Type.Literal(n)))),
   realServers: Type.Optional(Type.Array(RealServerSchema)),

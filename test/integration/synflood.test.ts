@@ -48,7 +48,7 @@ describe('a SYN flood of many times the table', { skip }, () => {
       for (let i = 0; i < 50 && t.exec(s[0], ['curl', '-s', '-o', '/dev/null', `http://${s[1]}:8081/`]).status !== 0; i++) await sleep(100);
     svc = { protocol: 'tcp', address: VIP, port: 80, scheduler: 'wlc',
       realServers: ['198.19.0.11', '198.19.0.12'].map((address) => ({ address, port: 8081, method: 'nat' as const })) };
-    cfg = configFor(t, { services: [svc] });
+    cfg = configFor(t, { services: [svc], localAddresses: ['198.19.0.200'] });  // FullNAT's, for the last test
     cfg.dataplane.connTableSize = TABLE;
     // The flood's sources: their SYN-ACKs go back to the client's namespace, which drops them.
     cfg.dataplane.routes = [{ prefix: '198.18.128.0/17', via: '198.18.0.2' }];
@@ -165,6 +165,23 @@ describe('a SYN flood of many times the table', { skip }, () => {
     assert.ok(samples.every((w) => w.connections <= REQUESTS + 20), `entries: ${samples.map((w) => w.connections)}`);
     assert.ok(samples.every((w) => w.halfOpen <= 5), `half-open: ${samples.map((w) => w.halfOpen)}`);
     assert.equal((st.events.half_open_evicted ?? 0) - (before.events.half_open_evicted ?? 0), 0, 'nothing needed evicting');
+  });
+
+  test('with the SYN proxy and FullNAT real servers: downloads are byte-exact, from the local address', async () => {
+    const fnat: ServiceConfig = { ...svc, synproxy: true, realServers: svc.realServers!.map((r) => ({ ...r, method: 'fullnat' as const })) };
+    await dir.apply({ ...cfg, services: [fnat] });
+    await dir.request('flush');
+    const before = await dir.stats();
+    const out = path.dirname(tmpFile('x'));
+    const r = t.exec('client', ['curl', '-sS', '-m', '5', '-H', 'Connection: close', '-o', `${out}/f#1`, `http://${VIP}/[1-20]`], { timeout: 120000 });
+    assert.equal(r.status, 0, r.stderr);
+    const want = fs.readFileSync(payload);
+    for (let i = 1; i <= 20; i++) assert.ok(fs.readFileSync(`${out}/f${i}`).equals(want), `download ${i} is byte-exact`);
+    const st = await dir.stats();
+    assert.equal((st.events.synproxy_joined ?? 0) - (before.events.synproxy_joined ?? 0), 20, JSON.stringify(st.events));
+    assert.equal((st.events.toa_inserted ?? 0) - (before.events.toa_inserted ?? 0), 20, 'TOA rode on each completing ACK');
+    const conns = await dir.request<{ localAddress?: string }[]>('connections');
+    assert.ok(conns.length > 0 && conns.every((c) => c.localAddress === '198.19.0.200'), JSON.stringify(conns.slice(0, 3)));
   });
 });
 

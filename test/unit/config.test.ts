@@ -56,7 +56,7 @@ test('rules beyond the schema are checked and all reported at once', () => {
   assert.ok(p.includes('services[0].realServers[2].method: fullnat needs localAddresses'), p.join('\n'));
 });
 
-test('the SYN proxy is for TCP services with NAT real servers', () => {
+test('the SYN proxy is for TCP services with NAT or FullNAT real servers', () => {
   const bad = structuredClone(good) as any;
   bad.services.push({ protocol: 'udp', address: '10.0.0.103', port: 53, synproxy: true });
   bad.services.push({ protocol: 'tcp', address: '10.0.0.104', port: 80, synproxy: true,
@@ -66,7 +66,7 @@ test('the SYN proxy is for TCP services with NAT real servers', () => {
   const p = problems(bad);
   const n = bad.services.length;
   assert.ok(p.includes(`services[${n - 3}].synproxy: the SYN proxy is only for TCP virtual services`), p.join('\n'));
-  assert.ok(p.includes(`services[${n - 2}].synproxy: the SYN proxy needs NAT real servers (it shifts sequence numbers both ways)`), p.join('\n'));
+  assert.ok(p.includes(`services[${n - 2}].synproxy: the SYN proxy needs NAT or FullNAT real servers (it shifts sequence numbers both ways)`), p.join('\n'));
   assert.ok(!p.some((x) => x.startsWith(`services[${n - 1}]`)), p.join('\n'));
 });
 

@@ -240,7 +240,42 @@ TEST(SynProxy, AServersResetReachesTheClientInItsOwnSequenceSpace) {
   EXPECT_EQ(verify_checksums(r.frame), "");
 }
 
-TEST(SynProxy, OnlyNatServersCanBeProxied) {
+TEST(SynProxy, FullNatConnectionsAreProxiedFromTheLocalAddressWithTheClientInTheCompletingAck) {
+  Harness h(proxied(FwdMethod::FullNat), 1024, {ip4("10.9.0.1")});
+  const uint32_t cookie = handshake(h);
+  auto s = h.send(client(kTcpAck, kIsn + 1, cookie + 1));
+  ASSERT_EQ(s.v.action, Action::Transmit);
+  EXPECT_EQ(s.p.tcp_flags, kTcpSyn);
+  EXPECT_EQ(s.p.saddr, ip4("10.9.0.1"));
+  const be16 lport = s.p.sport;
+  EXPECT_GE(ntoh16(lport), 5000);
+  EXPECT_EQ(s.p.daddr, ip4(kServer));
+  EXPECT_EQ(verify_checksums(s.frame), "");
+  // The server answers the local address.
+  auto a = h.send(Pkt().ipv4(kServer, "10.9.0.1").tcp(8080, ntoh16(lport), kTcpSyn | kTcpAck).seq(kServerIsn).ack(kIsn + 1).frame());
+  ASSERT_EQ(a.v.action, Action::Transmit);
+  EXPECT_EQ(a.p.tcp_flags, kTcpAck);
+  EXPECT_EQ(a.p.saddr, ip4("10.9.0.1"));
+  EXPECT_EQ(a.p.sport, lport);
+  EXPECT_EQ(ack_of(a), kServerIsn + 1);
+  const uint8_t* opt = a.frame.data() + a.p.l4_off + 20;
+  ASSERT_EQ(opt[0], 254) << "TOA in the ACK that completes the handshake";
+  EXPECT_EQ(load32(opt + 4), ip4(kClient));
+  EXPECT_EQ(verify_checksums(a.frame), "");
+  auto d = h.send(client(kTcpAck | kTcpPsh, kIsn + 1, cookie + 1, "GET /"));
+  EXPECT_EQ(d.p.saddr, ip4("10.9.0.1"));
+  EXPECT_EQ(ack_of(d), kServerIsn + 1);
+  EXPECT_NE(d.frame[d.p.l4_off + 20], 254) << "once is enough";
+  EXPECT_EQ(verify_checksums(d.frame), "");
+  auto r = h.send(Pkt().ipv4(kServer, "10.9.0.1").tcp(8080, ntoh16(lport), kTcpAck).seq(kServerIsn + 1).ack(kIsn + 6).payload("ok").frame());
+  ASSERT_EQ(r.v.action, Action::Transmit);
+  EXPECT_EQ(r.p.daddr, ip4(kClient));
+  EXPECT_EQ(r.p.saddr, ip4(kVip));
+  EXPECT_EQ(seq_of(r), cookie + 1);
+  EXPECT_EQ(verify_checksums(r.frame), "");
+}
+
+TEST(SynProxy, DrAndTunServersCannotBeProxied) {
   Harness h(proxied(FwdMethod::Route));
   const uint32_t cookie = handshake(h);
   EXPECT_EQ(h.send(client(kTcpAck, kIsn + 1, cookie + 1)).v.reason, DropReason::SynProxyNotNat);
