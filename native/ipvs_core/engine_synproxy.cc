@@ -84,8 +84,15 @@ Verdict Worker::synproxy_open(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t 
   c.expires = now + snap_->timeouts().tcp[kTcpSynRecv];
   count_in(conn_dest(c), p.ip_tot_len);
   stats_.event(Event::SynProxyOpened);
-  if (tcp_rebuild_v4(pkt, p, client_side(c, fnat_).addr, client_side(c, fnat_).port, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
-                     client_window(e->known)) != DropReason::None)
+  return synproxy_syn(pkt, p, c, *e);
+}
+
+// The SYN to the real server, with the client's ISN and MSS, made of whatever segment of the
+// client's is at hand (the cookie ACK, or a later one when the first SYN may have been lost).
+Verdict Worker::synproxy_syn(PacketBuf& pkt, Parsed& p, const ConnV4& c, const SynProxyTable::Entry& e) {
+  const Side from = client_side(c, fnat_);
+  if (tcp_rebuild_v4(pkt, p, from.addr, from.port, c.daddr, c.dport, e.delta, 0, kTcpSyn, kSynProxyMss[mss_index(e.known)],
+                     client_window(e.known)) != DropReason::None)
     return drop(DropReason::SynProxyNoRoom);  // the client's next segment sends the SYN again
   return {Action::Transmit, DropReason::None, c.daddr};
 }
@@ -113,12 +120,7 @@ bool Worker::synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ver
   // The server has not answered yet: our SYN may have been lost. Whatever the client sends
   // (its ACK again, or data the client will send again once acknowledged) goes as the SYN again.
   if (p.payload_len) stats_.drop(DropReason::SynProxyEarly);
-  if (tcp_rebuild_v4(pkt, p, client_side(c, fnat_).addr, client_side(c, fnat_).port, c.daddr, c.dport, e->delta, 0, kTcpSyn, kSynProxyMss[mss_index(e->known)],
-                     client_window(e->known)) != DropReason::None) {
-    v = drop(DropReason::SynProxyNoRoom);
-    return false;
-  }
-  v = {Action::Transmit, DropReason::None, c.daddr};
+  v = synproxy_syn(pkt, p, c, *e);
   return false;
 }
 

@@ -44,9 +44,12 @@ int check_syn_cookie(uint64_t secret, be32 saddr, be32 daddr, be16 sport, be16 d
   return idx < 4 ? static_cast<int>(idx) : -1;
 }
 
-uint16_t tcp_mss_option(const uint8_t* f, const Parsed& p) {
-  const uint8_t* o = f + p.l4_off + 20;
-  const uint8_t* end = f + p.payload_off;
+// Calls fn(option) for each TCP option of the segment with a length byte (kind, length, data),
+// until fn returns false, the end-of-options kind or a malformed length stops the walk.
+template <class Byte, class Fn>
+static void each_tcp_option(Byte* f, const Parsed& p, Fn&& fn) {
+  Byte* o = f + p.l4_off + 20;
+  Byte* end = f + p.payload_off;
   while (o < end) {
     if (*o == 0) break;
     if (*o == 1) {
@@ -54,10 +57,18 @@ uint16_t tcp_mss_option(const uint8_t* f, const Parsed& p) {
       continue;
     }
     if (o + 1 >= end || o[1] < 2 || o + o[1] > end) break;
-    if (*o == 2 && o[1] == 4) return static_cast<uint16_t>(o[2] << 8 | o[3]);
+    if (!fn(o)) break;
     o += o[1];
   }
-  return 0;
+}
+
+uint16_t tcp_mss_option(const uint8_t* f, const Parsed& p) {
+  uint16_t mss = 0;
+  each_tcp_option(f, p, [&](const uint8_t* o) {
+    if (*o == 2 && o[1] == 4) mss = static_cast<uint16_t>(o[2] << 8 | o[3]);
+    return mss == 0;
+  });
+  return mss;
 }
 
 DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport, uint32_t seq,
@@ -121,16 +132,8 @@ void synproxy_shift_in(uint8_t* f, const Parsed& p, uint32_t delta) {
   }
   // SACK blocks (kind 5) name the server's sequence space too. Proxied connections negotiate no
   // SACK, so this is for a peer that sends them anyway: the checksum is computed afresh then.
-  uint8_t* o = tcp + 20;
-  uint8_t* end = f + p.payload_off;
   bool sack = false;
-  while (o < end) {
-    if (*o == 0) break;
-    if (*o == 1) {
-      ++o;
-      continue;
-    }
-    if (o + 1 >= end || o[1] < 2 || o + o[1] > end) break;
+  each_tcp_option(f, p, [&](uint8_t* o) {
     if (*o == 5)
       for (uint8_t* e = o + 2; e + 4 <= o + o[1]; e += 4) {
         const uint32_t v = (uint32_t{e[0]} << 24 | uint32_t{e[1]} << 16 | uint32_t{e[2]} << 8 | e[3]) + delta;
@@ -140,8 +143,8 @@ void synproxy_shift_in(uint8_t* f, const Parsed& p, uint32_t delta) {
         e[3] = static_cast<uint8_t>(v);
         sack = true;
       }
-    o += o[1];
-  }
+    return true;
+  });
   if (sack) {
     const uint8_t* ip = f + p.l3_off;
     store16(tcp + 16, 0);

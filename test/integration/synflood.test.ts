@@ -30,6 +30,17 @@ function runAsync(t: Topology, node: string, cmd: string[]): { done: Promise<{ c
   return { done, kill: (s = 'SIGTERM') => c.kill(s), running: () => c.exitCode === null && c.signalCode === null };
 }
 
+/** Writes BODY random bytes to `payload` and has srv1 and srv2 serve them on :8081 (the
+ * topology's own servers answer a name); resolves once both answer. */
+async function servePayload(t: Topology, payload: string): Promise<void> {
+  fs.writeFileSync(payload, crypto.randomBytes(BODY));
+  const serve = `const b = require('fs').readFileSync(process.argv[1]);
+    require('http').createServer((q, r) => r.end(b)).listen(8081, '0.0.0.0');`;
+  for (const s of ['srv1', 'srv2']) t.background(s, ['timeout', '300', 'node', '-e', serve, payload]);
+  for (const s of [['srv1', '198.19.0.11'], ['srv2', '198.19.0.12']])
+    for (let i = 0; i < 50 && t.exec(s[0], ['curl', '-s', '-o', '/dev/null', `http://${s[1]}:8081/`]).status !== 0; i++) await sleep(100);
+}
+
 describe('a SYN flood of many times the table', { skip }, () => {
   const t = new Topology('fsyn', 2);
   const dir = new DirectorProcess();
@@ -39,13 +50,7 @@ describe('a SYN flood of many times the table', { skip }, () => {
 
   before(async () => {
     t.up();
-    fs.writeFileSync(payload, crypto.randomBytes(BODY));
-    // Each real server serves the payload on :8081 (the topology's own servers answer a name).
-    const serve = `const b = require('fs').readFileSync(process.argv[1]);
-      require('http').createServer((q, r) => r.end(b)).listen(8081, '0.0.0.0');`;
-    for (const s of ['srv1', 'srv2']) t.background(s, ['timeout', '300', 'node', '-e', serve, payload]);
-    for (const s of [['srv1', '198.19.0.11'], ['srv2', '198.19.0.12']])
-      for (let i = 0; i < 50 && t.exec(s[0], ['curl', '-s', '-o', '/dev/null', `http://${s[1]}:8081/`]).status !== 0; i++) await sleep(100);
+    await servePayload(t, payload);
     svc = { protocol: 'tcp', address: VIP, port: 80, scheduler: 'wlc',
       realServers: ['198.19.0.11', '198.19.0.12'].map((address) => ({ address, port: 8081, method: 'nat' as const })) };
     cfg = configFor(t, { services: [svc], localAddresses: ['198.19.0.200'] });  // FullNAT's, for the last test
@@ -192,12 +197,7 @@ describe('the SYN proxy with two workers', { skip }, () => {
 
   before(async () => {
     t.up();
-    fs.writeFileSync(payload, crypto.randomBytes(BODY));
-    const serve = `const b = require('fs').readFileSync(process.argv[1]);
-      require('http').createServer((q, r) => r.end(b)).listen(8081, '0.0.0.0');`;
-    for (const s of ['srv1', 'srv2']) t.background(s, ['timeout', '300', 'node', '-e', serve, payload]);
-    for (const s of [['srv1', '198.19.0.11'], ['srv2', '198.19.0.12']])
-      for (let i = 0; i < 50 && t.exec(s[0], ['curl', '-s', '-o', '/dev/null', `http://${s[1]}:8081/`]).status !== 0; i++) await sleep(100);
+    await servePayload(t, payload);
     const svc: ServiceConfig = { protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', synproxy: true,
       realServers: ['198.19.0.11', '198.19.0.12'].map((address) => ({ address, port: 8081, method: 'nat' as const })) };
     await dir.start(t, configFor(t, { workers: [0, 1], qpairs: 2, services: [svc] }));

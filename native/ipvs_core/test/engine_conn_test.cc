@@ -27,14 +27,6 @@ Bytes out(uint16_t cport, uint8_t flags, const char* server = "192.168.1.10") {
   return Pkt().ipv4(server, kClient).tcp(80, cport, flags).frame();
 }
 
-std::vector<ConnInfo> conns(Harness& h) {
-  std::vector<ConnInfo> v;
-  size_t cursor = 0;
-  do cursor = h.worker->list_conns(cursor, 1000, v, h.now);
-  while (cursor != 0);
-  return v;
-}
-
 TEST(EngineAccounting, RealServerIdsAboveSixteenBitsKeepTheirConnectionsAndCounts) {
   // 10,000 services x 100 servers need ids up to 20 bits; the record keeps them in 16 + 4 bits
   // beside the TCP state, so a state change must not disturb the id and the reverse.

@@ -41,14 +41,6 @@ struct Flood {
   }
 };
 
-std::vector<ConnInfo> conns(Harness& h) {
-  std::vector<ConnInfo> v;
-  size_t cursor = 0;
-  do cursor = h.worker->list_conns(cursor, 1000, v, h.now);
-  while (cursor != 0);
-  return v;
-}
-
 const ConnInfo* find_conn(const std::vector<ConnInfo>& v, const char* client, uint16_t cport) {
   for (const ConnInfo& c : v)
     if (!c.is_template && c.caddr == ip4(client) && c.cport == hton16(cport)) return &c;

@@ -100,6 +100,15 @@ struct Harness {
   DestLoad load(DestId d) const { return worker->load(d); }
 };
 
+// Every entry of the harness's worker (connections and templates), as listings read them.
+inline std::vector<ConnInfo> conns(Harness& h) {
+  std::vector<ConnInfo> v;
+  size_t cursor = 0;
+  do cursor = h.worker->list_conns(cursor, 1000, v, h.now);
+  while (cursor != 0);
+  return v;
+}
+
 inline std::string addr(be32 a) {
   uint32_t h = ntoh32(a);
   return std::to_string(h >> 24) + "." + std::to_string((h >> 16) & 255) + "." + std::to_string((h >> 8) & 255) +
