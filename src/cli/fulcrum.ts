@@ -33,14 +33,17 @@ Commands:
                            connections (default 600): no root, no network.
   bench core [--json] [--conns N]
                            Benchmark the packet core on one core: established-connection NAT
-                           forwarding, new connections per second, memory per connection,
-                           against a baseline loop over the same packets. --json prints one
-                           JSON object as the last line.
+                           forwarding at N and at 10,000 connections against the memory-bound
+                           loop over the same packets, its per-packet stages, new connections
+                           per second, memory per connection, SYN floods (evicting, and
+                           against the SYN proxy). --json prints one JSON object as the last
+                           line.
   bench dataplane [--json] [--seconds S] [--no-e2e]
                            Benchmark the dataplane (root): NAT forwarding on net_null against
-                           io-forward, UDP through NAT over af_xdp on veth against io-forward,
-                           and HTTP through Fulcrum, nftables DNAT and HAProxy (wrk). --json
-                           prints one JSON object as the last line.
+                           io-forward (on 4 KiB pages, then on 2 MiB hugepages reserved for the
+                           run), a SYN flood, UDP through NAT over af_xdp on veth against
+                           io-forward, and HTTP through Fulcrum, nftables DNAT and HAProxy
+                           (wrk). --json prints one JSON object as the last line.
   bench control [--json] [--services N] [--servers M] [--changes K]
                            Benchmark the control plane at a large site's size (default 10,000
                            services): fvsadm -Ln's start, fvsadm -R of the whole table, change
