@@ -229,15 +229,13 @@ class BareNat {
         k = (k + 1) & mask_;
       }
       const Slot& sl = slots_[k];
-      const be32 od = load32(ip + 16);
-      const be16 op = load16(ip + 22);
+      CsumDelta d;
+      d.add32(load32(ip + 16), sl.daddr);
+      d.apply_at(ip + 10);  // the IP header: the address only
+      d.add16(load16(ip + 22), sl.dport);
+      d.apply_at(ip + 20 + 16);  // TCP: address (pseudo-header) and port
       store32(ip + 16, sl.daddr);
       store16(ip + 22, sl.dport);
-      store16(ip + 10, csum_fold(static_cast<uint16_t>(~load16(ip + 10)) + (~od & 0xffff) + (~od >> 16) +
-                                 (sl.daddr & 0xffff) + (sl.daddr >> 16)));
-      uint8_t* tcp = ip + 20;
-      store16(tcp + 16, csum_fold(static_cast<uint16_t>(~load16(tcp + 16)) + (~od & 0xffff) + (~od >> 16) +
-                                  (sl.daddr & 0xffff) + (sl.daddr >> 16) + static_cast<uint16_t>(~op) + sl.dport));
       sink += sl.daddr;
     }
     return sink;
