@@ -43,6 +43,11 @@ export interface ServiceContext {
   localAddresses?: string[];
 }
 
+/** The SYN proxy shifts sequence numbers both ways, so only servers whose replies come back
+ * through the director can be behind it. */
+const proxiable = (r: RealServerConfig) => r.method === 'nat' || r.method === 'fullnat';
+const PROXY_NEEDS_NAT = 'the SYN proxy needs NAT or FullNAT real servers (it shifts sequence numbers both ways)';
+
 /** The rules a schema cannot say about one service (its real servers with it). */
 export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContext): string[] {
   const p: string[] = [];
@@ -57,8 +62,8 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
     p.push(`${at}.onePacket: one-packet scheduling is only for UDP virtual services`);
   if (s.synproxy && (named || s.protocol !== 'tcp'))
     p.push(`${at}.synproxy: the SYN proxy is only for TCP virtual services`);
-  if (s.synproxy && (s.realServers ?? []).some((r) => (r.method ?? 'dr') !== 'nat' && r.method !== 'fullnat'))
-    p.push(`${at}.synproxy: the SYN proxy needs NAT or FullNAT real servers (it shifts sequence numbers both ways)`);
+  if (s.synproxy && (s.realServers ?? []).some((r) => !proxiable(r)))
+    p.push(`${at}.synproxy: ${PROXY_NEEDS_NAT}`);
   const sched = s.scheduler ?? 'wlc';
   for (const f of s.schedFlags ?? []) {
     if ((f.startsWith('sh-') && sched !== 'sh') || (f.startsWith('mh-') && sched !== 'mh'))
@@ -82,9 +87,11 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
 }
 
 /** The rules a schema cannot say about one real server on its own (not its place among the
- * service's others: serviceProblems checks those). */
-export function serverProblems(r: RealServerConfig, at: string, cfg: ServiceContext): string[] {
+ * service's others: serviceProblems checks those). `svc`, for a write of this one server:
+ * what it needs of its service (serviceProblems says it for the whole service). */
+export function serverProblems(r: RealServerConfig, at: string, cfg: ServiceContext, svc?: ServiceConfig): string[] {
   const p: string[] = [];
+  if (svc?.synproxy && !proxiable(r)) p.push(`${at}.method: ${PROXY_NEEDS_NAT}`);
   if ((r.lowerThreshold ?? 0) > (r.upperThreshold ?? 0))
     p.push(`${at}.lowerThreshold: must not exceed upperThreshold`);
   const a = parseIpv4(r.address)!;

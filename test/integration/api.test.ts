@@ -92,6 +92,24 @@ describe('the REST API', { skip }, () => {
     assert.equal((await call(base, 'GET', `/v1/services/${id}/servers/198.19.0.22:53`)).status, 404);
   });
 
+  test('a SYN-proxied service takes no real server whose replies bypass the director, by any write', async () => {
+    const id = 'tcp:198.18.0.54:80';
+    const svc = { protocol: 'tcp', address: '198.18.0.54', port: 80, synproxy: true,
+      realServers: [{ address: '198.19.0.31', port: 80, method: 'nat' }] };
+    assert.equal((await call(base, 'POST', '/v1/services', svc)).status, 201);
+    const dr = { address: '198.19.0.32', port: 80, method: 'dr' };
+    const add = await call(base, 'POST', `/v1/services/${id}/servers`, dr);
+    assert.equal(add.status, 400, add.text);
+    assert.match(add.json.message, /the SYN proxy needs NAT or FullNAT real servers/);
+    const patch = await call(base, 'PATCH', `/v1/services/${id}/servers/198.19.0.31:80`, { method: 'tun' });
+    assert.equal(patch.status, 400, patch.text);
+    const batch = await call(base, 'POST', '/v1/batch', { ops: [{ method: 'POST', path: `/v1/services/${id}/servers`, body: dr }] });
+    assert.equal(batch.json.results[0].status, 400, batch.text);
+    const now = await call(base, 'GET', `/v1/services/${id}`);
+    assert.deepEqual(now.json.realServers.map((r: { method: string }) => r.method), ['nat'], 'refused means absent');
+    assert.equal((await call(base, 'DELETE', `/v1/services/${id}`)).status, 204);
+  });
+
   test('a service is patched and replaced, and deleted', async () => {
     const id = 'udp:198.18.0.53:53';
     const p = await call(base, 'PATCH', `/v1/services/${id}`, { scheduler: 'sh', persistence: { timeout: 60 } });

@@ -154,7 +154,7 @@ export function applyOp(d: Draft, op: OpT, ctx: ServiceContext): OpResult {
     const s = touched !== undefined ? d.get(touched) : undefined;
     const problems = !s ? []
       // the server's body passed its schema already (checked): its cross-field rules remain
-      : server ? serverProblems(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx)
+      : server ? serverProblems(server, `services[${touched}].realServers[${s.realServers!.indexOf(server)}]`, ctx, s)
         : validateService(s, `services[${touched}]`, ctx);
     if (problems.length) throw new ApiError(400, `the change is refused: ${problems.join('; ')}`, problems);
     d.keep(mark);
