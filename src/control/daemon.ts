@@ -4,8 +4,9 @@
 // operator's change (API, fvsadm, reload) and a health verdict — is a task on one queue, and
 // each task computes what it applies (health included) when it runs, so nothing computed
 // earlier can land later and undo a newer change. An operator's change goes
-// check → apply → persist → commit → acknowledge; a persist that fails puts the dataplane
-// back and answers with the error, so acknowledged means durable and refused means absent.
+// check → (apply and persist, at once) → commit → acknowledge; whichever of the two fails,
+// the other is undone and the error answered, so acknowledged means live and durable and
+// refused means absent (apply_durably.ts).
 import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
 import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
@@ -16,6 +17,7 @@ import { HealthMonitor } from './health/monitor';
 import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type EstimatorHandle, type Rates } from './rates';
 import type { NativeService } from './native_config';
+import { applyDurably } from './apply_durably';
 import { breathe } from './slices';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
@@ -144,20 +146,17 @@ export class Daemon {
         await breathe(slice);
         put.push(this.health.effectiveService(s));
       }
-      const revert = await this.director.apply({
-        put, del: c.del,
-        timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
+      await applyDurably({
+        apply: () => this.director.apply({
+          put, del: c.del,
+          timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
+        }),
+        persist: () => this.state.persist(c),
+        retract: (seq) => this.state.retract(seq),
+        stranded: (side, err) => this.log.error({ err: err.message }, side === 'dataplane'
+          ? 'the dataplane could not be put back after a failed persist; it runs a change that is not durable'
+          : 'the journal could not take back a change the dataplane refused; the next change cuts it, a restart before then would apply it'),
       });
-      try {
-        await this.state.persist(c);
-      } catch (e) {
-        try {
-          await revert();
-        } catch (r) {
-          this.log.error({ err: (r as Error).message }, 'the dataplane could not be put back after a failed persist; it runs a change that is not durable');
-        }
-        throw e;
-      }
       this.state.commit(c);
       if (overlay) this.overlay = overlay;
       const kept = c.del.length ? new Set(c.putIds) : undefined;

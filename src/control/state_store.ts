@@ -158,6 +158,8 @@ export class StateStore {
   readonly journalFile: string;
   /** Bytes of the journal that hold acknowledged records (a failed append is cut back to it). */
   private journalBytes = 0;
+  /** The length of the last record appended (0: none to take back). */
+  private lastLength = 0;
   private baseBytes = 0;
   private seq = 0;
   private compacting = false;
@@ -370,8 +372,31 @@ export class StateStore {
     this.appending = p;
     try { await p; } finally { this.appending = undefined; }
     this.journalBytes += length;
+    this.lastLength = length;
     this.seq = seq;
     return seq;
+  }
+
+  /** Takes back the last append (`seq`, durable but not acknowledged: the dataplane refused its
+   * change). It is forgotten at once, so the next append is cut back to before it even if the
+   * truncation here fails; only a crash before either leaves it on disk (the caller logs that). */
+  async retract(seq: number): Promise<void> {
+    if (seq !== this.seq || this.lastLength === 0) throw new Error(`retract(${seq}): change ${this.seq} is the last one appended`);
+    while (this.appending) await this.appending.catch(() => undefined);
+    this.journalBytes -= this.lastLength;
+    this.lastLength = 0;
+    this.seq = seq - 1;
+    let fd = -1;
+    try {
+      fd = fs.openSync(this.journalFile, 'r+');
+      fs.ftruncateSync(fd, this.journalBytes);
+      const at = fd;
+      await new Promise<void>((resolve, reject) => fs.fdatasync(at, (e) => (e ? reject(e) : resolve())));
+    } catch (e) {
+      throw persistError(this.journalFile, e);
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
   }
 
   /** A small record: written at once (into the page cache, microseconds), then made durable

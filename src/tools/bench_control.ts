@@ -11,7 +11,8 @@
 //                     5 ms) during the restore and during 100 weight changes per second, and the
 //                     director's own event-loop delay maximum (prom-client) over each phase;
 //   list_ms, list_all_ms, metrics_ms  GET /v1/services paginated (a page of 100, as the issue's
-//                     goal reads), all of it in one answer, and /metrics (with its size).
+//                     goal reads), all of it in one answer, and /metrics (with its size);
+//   scrape_loop_block_ms the longest answer to a trivial request during a /metrics scrape.
 // Figures, not pass/fail: the goals are printed beside them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -281,6 +282,9 @@ export async function runControlBench(args: string[]): Promise<number> {
     res.metrics_ms = await timed('/metrics');
     res.metrics_mb = r1(lastBytes / 1e6);
     say(`GET /v1/services: a page of 100 ${res.list_ms} ms, all ${res.list_all_ms} ms; /metrics ${res.metrics_ms} ms for ${res.metrics_mb} MB (median of 5; goal <= 250)`);
+    // A scrape must not hold the API: Prometheus scrapes every 15 s whatever else runs.
+    res.scrape_loop_block_ms = r1(await probeWhile(base, get('/metrics')));
+    say(`longest API answer during a /metrics scrape: ${res.scrape_loop_block_ms} ms (goal <= 20)`);
   } catch (e) {
     process.stderr.write(`fulcrum bench control: ${(e as Error).message}\n`);
     await director.stop();

@@ -675,3 +675,15 @@ test('a check the egress guard refuses is a failure with its reason, and nothing
   assert.match(m.status()[0].lastResult!.detail, /^tcp: not sent: reached through eth0$/);
   assert.equal(connections, 0);
 });
+
+test('checked() lists the real servers of services with checks only (a scrape\'s health series), status() every one', async (t) => {
+  const s = await tcpServer(t);
+  const { log } = recorder();
+  const m = monitorFor(t, { log, onChange: () => {} });
+  m.update(config([
+    service([{ type: 'tcp', interval: 5, timeout: 0.5, warmup: 0 }], [{ address: LOCAL, port: s.port, method: 'nat' }]),
+    { protocol: 'tcp', address: '10.0.0.2', port: 80, realServers: [{ address: '10.0.1.1', port: 80, method: 'nat' }, { address: '10.0.1.2', port: 80, method: 'nat' }] },
+  ]));
+  assert.deepEqual([...m.checked()].map((r) => `${r.service} ${r.address}`), [`${SVC} ${LOCAL}`]);
+  assert.equal(m.status().length, 3);
+});

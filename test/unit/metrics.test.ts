@@ -227,7 +227,7 @@ test('a real server, worker, port or health entry that goes away leaves the outp
   s.stats.workers = s.stats.workers.slice(0, 1);
   s.stats.drops = { no_service: 20 };
   s.ports = s.ports.slice(0, 1);
-  s.health = s.health.slice(0, 1);
+  s.health = [...s.health].slice(0, 1);
   const after = await scrape(s, metrics);
 
   for (const name of ['node_ipvs_backend_connections_active', 'node_ipvs_backend_connections_inactive', 'node_ipvs_backend_weight']) {

@@ -222,6 +222,25 @@ test('a compaction writes a new base and keeps only later changes in the journal
   again.close();
 });
 
+test('a retracted change (persisted, then refused by the dataplane) is absent after a reopen; the next change takes its seq', async () => {
+  const dir = tmpDir();
+  const { state } = open(dir);
+  await change(state, (d) => d.put(id(1), svc(1)));
+  const d = state.draft();
+  d.put(id(2), svc(2));
+  const c = await state.check(d);
+  const seq = await state.persist(c);
+  await assert.rejects(state.retract(seq - 1), /is the last one appended/, 'only the last record can be taken back');
+  await state.retract(seq);
+  await change(state, (x) => x.put(id(3), svc(3)));
+  state.close();
+  const lines = fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.seq), [1, 2]);
+  const { state: again } = open(dir);
+  assert.deepEqual([...again.ids()], [id(1), id(3)]);
+  again.close();
+});
+
 test('appends called together are written one at a time, in the order called, each with its own seq', async () => {
   const dir = tmpDir();
   const { store } = StateStore.open(dir);

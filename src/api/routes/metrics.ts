@@ -11,7 +11,7 @@ export const metricsRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
   app.get('/metrics', { config: { access: 'metrics' },
     schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s); the API token or the metrics token (api.metricsTokenFile)' } }, async (_req, reply) => {
     const stats = await daemon.director.stats();
-    const chunks = await metrics.scrape({ services: daemon.director.running(), stats, health: daemon.health.status(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
+    const chunks = await metrics.scrape({ services: daemon.director.running(), stats, health: daemon.health.checked(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports() });
     reply.type(metrics.registry.contentType);
     // The chunks as they are (no copy into one buffer): a large site's scrape is tens of MB.
     // Once the response is done with them (sent, or the client went), the next scrape reuses them.
