@@ -6,6 +6,7 @@
 // It is node:http rather than fetch: fvsadm starts for every command, and loading fetch's
 // implementation costs more than the request.
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 
 export const DEFAULT_API = 'http://127.0.0.1:9390';
 
@@ -67,8 +68,16 @@ export class HttpApi implements ApiClient {
       throw new DirectorUnavailable(`FULCRUM_API is not a URL: ${this.base}`);
     }
     const transport = (url.protocol === 'https:' ? require('node:https') : require('node:http')) as typeof import('node:http');
-    const res = await new Promise<{ msg: IncomingMessage; text: string }>((resolve, reject) => {
+    const res = await new Promise<{ msg: IncomingMessage; text: string; items?: unknown[] }>((resolve, reject) => {
       const req = transport.request(url, { method, headers, timeout: this.timeoutMs }, (msg) => {
+        if ((msg.headers['content-type'] ?? '').startsWith('application/x-ndjson') && msg.statusCode === 200) {
+          const lines = new NdjsonLines();
+          const bad = (e: unknown) => { msg.destroy(); reject(new Error(`an answer line is not JSON (${(e as Error).message})`)); };
+          msg.on('data', (c: Buffer) => { try { lines.push(c); } catch (e) { bad(e); } });
+          msg.on('end', () => { try { resolve({ msg, text: '', items: lines.end() }); } catch (e) { bad(e); } });
+          msg.on('error', reject);
+          return;
+        }
         const chunks: Buffer[] = [];
         msg.on('data', (c: Buffer) => chunks.push(c));
         msg.on('end', () => resolve({ msg, text: Buffer.concat(chunks).toString('utf8') }));
@@ -84,11 +93,35 @@ export class HttpApi implements ApiClient {
     });
     if (res.msg.statusCode === 401)
       throw new DirectorUnavailable(`the Fulcrum director at ${this.base} wants a valid token (set FULCRUM_TOKEN or FULCRUM_TOKEN_FILE)`);
+    if (res.items) return { status: 200, body: res.items };
     let parsed: unknown = res.text;
     if ((res.msg.headers['content-type'] ?? '').includes('json') && res.text) {
       try { parsed = JSON.parse(res.text); } catch { /* keep the text */ }
     }
     return { status: res.msg.statusCode ?? 0, body: parsed };
+  }
+}
+
+/** NDJSON parsed as it arrives, a line at a time: a large table's tens of MB parsed in one
+ * JSON.parse held the event loop of the director (whose own fvsadm runs this client) for
+ * hundreds of ms. A line that is not JSON is an error. */
+class NdjsonLines {
+  private readonly decoder = new StringDecoder('utf8');
+  private rest = '';
+  private readonly items: unknown[] = [];
+  push(c: Buffer): void {
+    const text = this.rest + this.decoder.write(c);
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      if (nl > from) this.items.push(JSON.parse(text.slice(from, nl)));
+      from = nl + 1;
+    }
+    this.rest = text.slice(from);
+  }
+  end(): unknown[] {
+    const last = this.rest + this.decoder.end();
+    if (last.trim()) this.items.push(JSON.parse(last));
+    return this.items;
   }
 }
 

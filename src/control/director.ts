@@ -40,6 +40,31 @@ export type Revert = () => Promise<void>;
 
 const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
 
+/** A running service with its real servers' counters from `st` (read by native id). */
+export function viewOf(id: string, s: NativeService, st: DataplaneStats): ServiceView {
+  const sv = st.serviceCounters;
+  const dv = st.destCounters;
+  const o = s.id * 5;
+  return {
+    id,
+    protocol: s.protocol || 'fwmark',
+    address: s.address,
+    port: s.port,
+    fwmark: s.fwmark,
+    scheduler: s.scheduler,
+    persistent: (s.flags & 1) !== 0,
+    stats: o + 5 <= sv.length ? { conns: sv[o], inpkts: sv[o + 1], outpkts: sv[o + 2], inbytes: sv[o + 3], outbytes: sv[o + 4] } : ZERO,
+    dests: [...s.dests].reverse().map((d) => {
+      const p = d.id * 8;
+      const have = p + 8 <= dv.length;
+      return { address: d.address, port: d.port, method: d.method, weight: d.weight,
+        activeConns: have ? dv[p + 5] : 0, inactConns: have ? dv[p + 6] : 0, persistConns: have ? dv[p + 7] : 0,
+        stats: have ? { conns: dv[p], inpkts: dv[p + 1], outpkts: dv[p + 2], inbytes: dv[p + 3], outbytes: dv[p + 4] } : ZERO };
+    }),
+  };
+}
+
+
 export class Director {
   private readonly ids: NativeIds;
   /** What the dataplane runs, by service id, in the order services were added: the native form
@@ -166,30 +191,12 @@ export class Director {
    * named), from `stats` when given (a recent sample), else read now. */
   async services(only?: string[], stats?: DataplaneStats): Promise<ServiceView[]> {
     const st: DataplaneStats = stats ?? await this.addon.stats();
-    const sv = st.serviceCounters;
-    const dv = st.destCounters;
     const picked = only ? only.flatMap((id) => { const r = this.running_.get(id); return r ? [[id, r] as const] : []; }) : [...this.running_];
-    return picked.map(([id, s]) => {
-      const o = s.id * 5;
-      return {
-        id,
-        protocol: s.protocol || 'fwmark',
-        address: s.address,
-        port: s.port,
-        fwmark: s.fwmark,
-        scheduler: s.scheduler,
-        persistent: (s.flags & 1) !== 0,
-        stats: o + 5 <= sv.length ? { conns: sv[o], inpkts: sv[o + 1], outpkts: sv[o + 2], inbytes: sv[o + 3], outbytes: sv[o + 4] } : ZERO,
-        dests: [...s.dests].reverse().map((d) => {
-          const p = d.id * 8;
-          const have = p + 8 <= dv.length;
-          return { address: d.address, port: d.port, method: d.method, weight: d.weight,
-            activeConns: have ? dv[p + 5] : 0, inactConns: have ? dv[p + 6] : 0, persistConns: have ? dv[p + 7] : 0,
-            stats: have ? { conns: dv[p], inpkts: dv[p + 1], outpkts: dv[p + 2], inbytes: dv[p + 3], outbytes: dv[p + 4] } : ZERO };
-        }),
-      };
-    });
+    return picked.map(([id, s]) => viewOf(id, s, st));
   }
+
+  /** What runs now, by service id, as of this call (a listing read in slices stays one table). */
+  snapshot(): Map<string, NativeService> { return new Map(this.running_); }
 
   /** The services as the dataplane runs them, in the order added (each object kept while its
    * service is unchanged). */

@@ -99,11 +99,15 @@ const ipNum = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 
 const diff32 = (a: number, b: number) => ((a - b) | 0);
 const PROTO_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-/** libipvs's ipvs_cmp_services: fwmark, family, protocol number, address, port. Addresses
- * are compared by their wrapped difference, so far-apart addresses compare "backwards". */
+/** What libipvs's ipvs_cmp_services compares: fwmark, protocol number, address, port. */
+interface ServiceSortKey { fw: number; pr: number; ip: number; port: number }
+const sortKey = (s: IpvsService): ServiceSortKey => ({ fw: s.fwmark, pr: PROTO_NUMBER[s.protocol], ip: ipNum(s.address), port: s.port });
+/** Addresses are compared by their wrapped difference, so far-apart addresses compare "backwards". */
+const compareKeys = (a: ServiceSortKey, b: ServiceSortKey) => diff32(a.fw, b.fw) || diff32(a.pr, b.pr) || diff32(a.ip, b.ip) || (a.port - b.port);
+
+/** libipvs's ipvs_cmp_services: fwmark, family, protocol number, address, port. */
 export function compareServices(a: IpvsService, b: IpvsService): number {
-  return diff32(a.fwmark, b.fwmark) || diff32(PROTO_NUMBER[a.protocol], PROTO_NUMBER[b.protocol])
-    || diff32(ipNum(a.address), ipNum(b.address)) || (a.port - b.port);
+  return compareKeys(sortKey(a), sortKey(b));
 }
 
 /** libipvs's ipvs_cmp_dests: address (wrapped difference), then port. */
@@ -111,17 +115,38 @@ export function compareDests(a: IpvsDest, b: IpvsDest): number {
   return diff32(ipNum(a.address), ipNum(b.address)) || (a.port - b.port);
 }
 
+/** A service's real servers in ipvsadm's order, each address turned into a number once. */
+function sortDests(dests: IpvsDest[]): IpvsDest[] {
+  if (dests.length <= 1) return dests;
+  const keyed = dests.map((d) => ({ d, ip: ipNum(d.address) }));
+  return glibcSort(keyed, (a, b) => diff32(a.ip, b.ip) || (a.d.port - b.d.port)).map((x) => x.d);
+}
+
 /** glibc's qsort (a top-down merge sort): the same comparisons in the same order, so a
- * comparator that is not transitive gives the same order as ipvsadm's. */
-export function glibcSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
-  if (items.length <= 1) return items.slice();
-  const n1 = items.length >> 1;
-  const a = glibcSort(items.slice(0, n1), cmp);
-  const b = glibcSort(items.slice(n1), cmp);
-  const out: T[] = [];
-  let i = 0, j = 0;
-  while (i < a.length && j < b.length) out.push(cmp(a[i], b[j]) <= 0 ? a[i++] : b[j++]);
-  return out.concat(a.slice(i), b.slice(j));
+ * comparator that is not transitive gives the same order as ipvsadm's. One scratch array,
+ * no copies per level (10,000 services took 300 ms with them). */
+export function glibcSort<T>(items: readonly T[], cmp: (a: T, b: T) => number): T[] {
+  const a = items.slice();
+  msort(a, new Array<T>(a.length), 0, a.length, cmp);
+  return a;
+}
+
+function msort<T>(a: T[], tmp: T[], lo: number, n: number, cmp: (a: T, b: T) => number): void {
+  if (n <= 1) return;
+  const n1 = n >> 1;
+  msort(a, tmp, lo, n1, cmp);
+  msort(a, tmp, lo + n1, n - n1, cmp);
+  let i = lo, j = lo + n1, k = 0;
+  const iEnd = lo + n1, jEnd = lo + n;
+  while (i < iEnd && j < jEnd) tmp[k++] = cmp(a[i], a[j]) <= 0 ? a[i++] : a[j++];
+  while (i < iEnd) tmp[k++] = a[i++];
+  for (let x = 0; x < k; x++) a[lo + x] = tmp[x];  // what is left of the second half is in place
+}
+
+/** The services in ipvsadm's order: compareServices on keys computed once per service. */
+function sortServices(services: IpvsService[]): IpvsService[] {
+  const keyed = services.map((s) => ({ s, k: sortKey(s) }));
+  return glibcSort(keyed, (a, b) => compareKeys(a.k, b.k)).map((x) => x.s);
 }
 
 // ---- names --------------------------------------------------------------------------------------
@@ -233,7 +258,7 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
   }
   out += '\n';
 
-  const dests = format.nosort ? s.dests : glibcSort(s.dests, compareDests);
+  const dests = format.nosort ? s.dests : sortDests(s.dests);
   for (const d of dests) {
     let dname = anyName(d.address, d.port, s.protocol, format, names);
     if (save) { out += saveDest(svcName, dname, d); continue; }
@@ -258,8 +283,14 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
 
 /** `ipvsadm -L [options]`: the version header, the column titles, every service. */
 export function formatTable(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  const sorted = format.nosort ? services : glibcSort(services, compareServices);
-  return IPVS_HEADER + '\n' + title(format, false) + sorted.map((s) => serviceEntry(s, format, false, names)).join('');
+  return [...tableParts(services, format, names)].join('');
+}
+
+/** formatTable's text a part at a time (the head, then a service each), for a caller that
+ * writes a large table in slices. */
+export function* tableParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
+  yield IPVS_HEADER + '\n' + title(format, false);
+  for (const s of format.nosort ? services : sortServices(services)) yield serviceEntry(s, format, false, names);
 }
 
 /** `ipvsadm -L -t|-u|-f SERVICE [options]`: no version header. */
@@ -269,8 +300,12 @@ export function formatOneService(service: IpvsService, format: ListFormat, names
 
 /** `ipvsadm -S [-n]`: the table as -A/-a lines (thresholds are not saved, as in ipvsadm). */
 export function formatSave(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  const sorted = format.nosort ? services : glibcSort(services, compareServices);
-  return sorted.map((s) => serviceEntry(s, format, true, names)).join('');
+  return [...saveParts(services, format, names)].join('');
+}
+
+/** formatSave's text a service at a time. */
+export function* saveParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
+  for (const s of format.nosort ? services : sortServices(services)) yield serviceEntry(s, format, true, names);
 }
 
 // ---- connections, timeouts, daemons -------------------------------------------------------------

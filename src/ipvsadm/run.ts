@@ -8,7 +8,7 @@
 // print. -R parses every line first (restore.ts) and sends the writes as one change.
 import { parseArgs, type Endpoint, type IpvsadmCommand, type ListFormat, type ParseFailure, type ServiceRef, type ServicesDb, type HostLookup } from './args';
 import {
-  formatConnections, formatDaemons, formatOneService, formatSave, formatTable, formatTimeouts,
+  formatConnections, formatDaemons, formatOneService, formatTimeouts, saveParts, tableParts,
   type IpvsService, type Names,
 } from './format';
 import { ERRNO, ipvsStrerror, operationOf, type Operation } from './kernel_errors';
@@ -19,6 +19,7 @@ import {
 import { parseRestore } from './restore';
 import { usageText, VERSION_LINE } from './usage';
 import { DirectorUnavailable, NdjsonBody, TextBody, type ApiClient, type ApiResponse } from '../client/http';
+import { breathe } from '../control/slices';
 
 const servicePath = (s: ServiceRef) => `/v1/services/${encodeURIComponent(serviceId(s))}`;
 const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${encodeURIComponent(serverId(e))}`;
@@ -74,9 +75,28 @@ async function namesFor(ctx: RunContext, format: ListFormat, addresses: string[]
 const serviceAddresses = (ss: IpvsService[]) => ss.flatMap((s) => [...(s.fwmark ? [] : [s.address]), ...s.dests.map((d) => d.address)]);
 
 async function getServices(ctx: RunContext): Promise<IpvsService[] | ApiResponse> {
-  const r = await ctx.api.request('GET', '/v1/services');
+  // As NDJSON: read a service at a time as it arrives (a large site's table is tens of MB).
+  const r = await ctx.api.request('GET', '/v1/services?format=ndjson');
   if (r.status !== 200 || !Array.isArray(r.body)) return r;
-  return (r.body as ApiService[]).map(serviceFromApi);
+  const out: IpvsService[] = [];
+  const slice = { start: performance.now() };
+  for (const s of r.body as ApiService[]) {
+    await breathe(slice);
+    out.push(serviceFromApi(s));
+  }
+  return out;
+}
+
+/** A large listing's text joined a slice at a time: fvsadm also runs inside the director
+ * (POST /v1/ipvsadm), where 10,000 services formatted at once held its event loop for 0.5 s. */
+async function joined(parts: Iterable<string>): Promise<string> {
+  const out: string[] = [];
+  const slice = { start: performance.now() };
+  for (const p of parts) {
+    await breathe(slice);
+    out.push(p);
+  }
+  return out.join('');
 }
 
 async function getService(ctx: RunContext, s: ServiceRef): Promise<ApiService | undefined | ApiResponse> {
@@ -210,14 +230,14 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
     case 'save': {
       const ss = await getServices(ctx);
       if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-      return done(formatSave(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss))));
+      return done(await joined(saveParts(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss)))));
     }
     case 'list':
       switch (c.what) {
         case 'all': {
           const ss = await getServices(ctx);
           if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-          return done(formatTable(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss))));
+          return done(await joined(tableParts(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss)))));
         }
         case 'service': {
           if (c.service!.af === 6) return listFailed(ipvsStrerror('get-service', ERRNO.EAFNOSUPPORT));

@@ -12,7 +12,9 @@
 //                     director's own event-loop delay maximum (prom-client) over each phase;
 //   list_ms, list_all_ms, metrics_ms  GET /v1/services paginated (a page of 100, as the issue's
 //                     goal reads), all of it in one answer, and /metrics (with its size);
-//   scrape_loop_block_ms the longest answer to a trivial request during a /metrics scrape.
+//   scrape_loop_block_ms, list_all_loop_block_ms, fvsadm_list_loop_block_ms  the longest answer
+//                     to a trivial request during a /metrics scrape, a full GET /v1/services
+//                     and a full `fvsadm -Ln` (whose wall time is fvsadm_list_ms).
 // Figures, not pass/fail: the goals are printed beside them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -282,6 +284,20 @@ export async function runControlBench(args: string[]): Promise<number> {
     res.metrics_ms = await timed('/metrics');
     res.metrics_mb = r1(lastBytes / 1e6);
     say(`GET /v1/services: a page of 100 ${res.list_ms} ms, all ${res.list_all_ms} ms; /metrics ${res.metrics_ms} ms for ${res.metrics_mb} MB (median of 5; goal <= 250)`);
+    // Nor a full listing, through the API or as `fvsadm -Ln` (an operator's first command).
+    res.list_all_loop_block_ms = r1(await probeWhile(base, get('/v1/services')));
+    let listed!: { ms: number; status: number | null; stderr: string };
+    res.fvsadm_list_loop_block_ms = r1(await probeWhile(base, new Promise<void>((resolve) => {
+      const t = performance.now();
+      const [cmd, argv] = fvsadmCommand(['-Ln']);
+      const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (d: Buffer) => { err += d; });
+      c.on('exit', (status) => { listed = { ms: performance.now() - t, status, stderr: err }; resolve(); });
+    })));
+    if (listed.status !== 0) throw new Error(`fvsadm -Ln failed: ${listed.stderr.slice(0, 2000)}`);
+    res.fvsadm_list_ms = r1(listed.ms);
+    say(`longest API answer during a full GET /v1/services: ${res.list_all_loop_block_ms} ms; fvsadm -Ln of the whole table: ${res.fvsadm_list_ms} ms, longest API answer meanwhile ${res.fvsadm_list_loop_block_ms} ms (goal <= 20)`);
     // A scrape must not hold the API: Prometheus scrapes every 15 s whatever else runs.
     res.scrape_loop_block_ms = r1(await probeWhile(base, get('/metrics')));
     say(`longest API answer during a /metrics scrape: ${res.scrape_loop_block_ms} ms (goal <= 20)`);

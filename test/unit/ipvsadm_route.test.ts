@@ -17,7 +17,8 @@ const RATES = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 function standIn(services: Array<{ protocol: string; address: string; port: number }> = []) {
   const live = services.map((c) => ({ id: `${c.protocol}:${c.address}:${c.port}`, config: { ...c, scheduler: 'wlc' }, stats: ZERO, rates: RATES, servers: [] }));
   return { notReady: () => undefined, addon: { running: () => true }, state: { serviceCount: live.length, staticCfg: {} },
-    services: async () => live, change: async (f: (d: unknown) => unknown) => f({}) } as unknown as Daemon;
+    services: async () => live, table: async () => ({ count: live.length, services: live }),
+    change: async (f: (d: unknown) => unknown) => f({}) } as unknown as Daemon;
 }
 
 async function withApp(daemon: Daemon, f: (run: (body: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: any }>) => Promise<void>) {
@@ -45,6 +46,21 @@ test('an invocation is answered with what fvsadm printed and its exit status, in
     // token's refusal (exit 2), not the empty table.
     const list = await run({ argv: ['-Ln'] });
     assert.deepEqual(list.json, { stdout: 'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n', stderr: '', exit: 0 });
+  });
+});
+
+test('a large table\'s listing and save come back whole, in ipvsadm\'s order (written in slices)', async () => {
+  const services = Array.from({ length: 12000 }, (_, i) => ({ protocol: 'tcp', address: `198.18.${i >> 8}.${i & 255}`, port: 80 }));
+  await withApp(standIn([...services].reverse()), async (run) => {
+    const list = await run({ argv: ['-Ln'] });
+    assert.equal(list.json.exit, 0);
+    const lines = list.json.stdout.split('\n');
+    assert.ok(list.json.stdout.length > 256 * 1024, 'past the size written in slices');
+    assert.equal(lines.length, 3 + 12000 + 1);
+    assert.equal(lines[3], 'TCP  198.18.0.0:80 wlc');
+    assert.equal(lines[12002], 'TCP  198.18.46.223:80 wlc');
+    const save = await run({ argv: ['-Sn'] });
+    assert.equal(save.json.stdout.split('\n')[0], '-A -t 198.18.0.0:80 -s wlc');
   });
 });
 

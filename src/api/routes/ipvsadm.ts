@@ -6,10 +6,12 @@
 // what is its own: standard input is read only when the command asks for it (answered 409
 // {needs:"stdin"}, the client sends it), and names (a host, a port name, a listing without -n
 // that would print one) are answered 409 {needs:"client"}: the client runs the command itself.
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { runFvsadm, type FvsadmEnv } from '../../ipvsadm/run';
 import { readStreamed } from '../body_stream';
+import { jsonStringPieces } from '../json_array';
 import { JsonPieces } from '../json_pieces';
 import { NamesNeeded, noHostLookup, noReverseHost, noServices } from '../client_names';
 import { ApiError } from '../errors';
@@ -26,6 +28,8 @@ const Invocation = Type.Object({
   stdin: Type.Optional(Type.String({ description: 'all of standard input, sent only after a 409 {"needs":"stdin"}' })),
 }, { additionalProperties: false });
 
+/** Output longer than this is written in slices. */
+const LONG_OUTPUT = 1 << 18;
 const Outcome = Type.Object({ stdout: Type.String(), stderr: Type.String(), exit: Type.Integer() });
 
 export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
@@ -50,7 +54,7 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
       body: Invocation,
       response: { 200: Outcome },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const { argv, program = 'fvsadm', stdin } = req.body;
     const inner = selfClient(app, req);
     let stdout = '', stderr = '', wrote = false;
@@ -80,7 +84,18 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
     try {
       const exit = await runFvsadm(argv, env);
       if (wrote) req.log.info({ argv, exit, remote: req.ip, token: req.headers.authorization !== undefined }, 'fvsadm on the director');
-      return { stdout, stderr, exit };
+      if (stdout.length <= LONG_OUTPUT) return { stdout, stderr, exit };
+      // A large table's listing: written in slices (serialized at once it held the event loop
+      // for 100-200 ms), the same document the schema's serializer writes.
+      reply.type('application/json; charset=utf-8');
+      const out = stdout;
+      const text = Readable.from((async function* () {
+        yield '{"stdout":';
+        yield* jsonStringPieces(out);
+        yield `,"stderr":${JSON.stringify(stderr)},"exit":${exit}}`;
+      })(), { objectMode: false });
+      // A stream is sent as it is (the schema's serializer is not run on it).
+      return text as unknown as Static<typeof Outcome>;
     } catch (e) {
       if (e instanceof Needs) throw needs(e.what);
       if (e instanceof NamesNeeded) throw needs('client');

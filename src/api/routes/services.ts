@@ -7,7 +7,8 @@ import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
 import type { Daemon, LiveService } from '../../control/daemon';
 import { serverPort } from '../../control/identity';
 import * as edit from '../edits';
-import { notFound } from '../errors';
+import { ApiError, notFound } from '../errors';
+import { jsonArrayStream, ndjsonStream } from '../json_array';
 
 const Id = Type.Object({ id: Type.String({ description: 'tcp:10.0.0.100:80, udp:…, sctp:… or fwmark:5' }) });
 const ServerIds = Type.Object({ id: Type.String(), server: Type.String({ description: 'address:port, e.g. 172.16.0.11:8080' }) });
@@ -36,11 +37,21 @@ export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
 
   app.get('/v1/services', {
     schema: { tags: ['services'], summary: 'List virtual services with real servers, counters and rates (all, or a page: offset/limit; X-Total-Count says how many there are)',
-      querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1 })) }) },
+      querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1 })),
+        format: Type.Optional(Type.Literal('ndjson', { description: 'the whole table as NDJSON: one service a line, to read as it arrives' })) }) },
   }, async (req, reply) => {
+    const { offset = 0, limit, format } = req.query;
+    if (format === 'ndjson' && (offset !== 0 || limit !== undefined))
+      throw new ApiError(400, 'format=ndjson lists the whole table: no offset or limit', ['format: ndjson takes no offset or limit']);
+    if (offset === 0 && limit === undefined) {
+      // The whole table: one snapshot, written as it is read (a large site's is tens of MB).
+      const table = await daemon.table();
+      reply.header('x-total-count', String(table.count));
+      if (format === 'ndjson') return reply.type('application/x-ndjson; charset=utf-8').send(ndjsonStream(table.services, serviceJson));
+      reply.type('application/json; charset=utf-8');
+      return jsonArrayStream(table.services, serviceJson);
+    }
     reply.header('x-total-count', String(daemon.state.serviceCount));
-    const { offset = 0, limit } = req.query;
-    if (offset === 0 && limit === undefined) return (await daemon.services()).map(serviceJson);
     const ids: string[] = [];
     let i = 0;
     for (const id of daemon.state.ids()) {

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { ConnFilter } from '../../native';
 import type { Daemon } from '../../control/daemon';
 import { ApiError, notFound } from '../errors';
+import { jsonArrayStream } from '../json_array';
 
 const Timeouts = Type.Object({
   tcp: Type.Integer({ minimum: 1, maximum: 2147483 }),
@@ -29,13 +30,12 @@ function addrPort(s: string, what: string): { address: string; port: number } {
 }
 
 export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
-  app.get('/v1/stats', { schema: { tags: ['stats'], summary: 'Counters and rates: totals, per service, per real server' } }, async () => {
-    const [totals, services] = await Promise.all([daemon.totals(), daemon.services()]);
-    return {
-      total: totals,
-      services: services.map((s) => ({ id: s.id, stats: s.stats, rates: s.rates,
-        realServers: s.servers.map((r) => ({ id: r.id, stats: r.stats, rates: r.rates })) })),
-    };
+  app.get('/v1/stats', { schema: { tags: ['stats'], summary: 'Counters and rates: totals, per service, per real server' } }, async (_req, reply) => {
+    const [totals, table] = await Promise.all([daemon.totals(), daemon.table()]);
+    reply.type('application/json; charset=utf-8');
+    return jsonArrayStream(table.services, (s) => ({ id: s.id, stats: s.stats, rates: s.rates,
+      realServers: s.servers.map((r) => ({ id: r.id, stats: r.stats, rates: r.rates })) }),
+    `{"total":${JSON.stringify(totals)},"services":`, '}');
   });
 
   app.post('/v1/stats/zero', {

@@ -1,0 +1,67 @@
+// Large JSON written out a slice of the event loop at a time: at 10,000 services × 10 real
+// servers a listing is tens of MB of JSON, whose one JSON.stringify (and the objects behind
+// it) held the event loop for 1-2 s. Each slice's text goes out as it is made. As NDJSON
+// (one item a line) a reader can parse it as it arrives, a line at a time, too. A long
+// string (fvsadm -Ln's output of such a table: 7 MB) goes out the same way.
+import { Readable } from 'node:stream';
+import { breathe, SLICE_MS } from '../control/slices';
+
+interface Framing { open: string; sep: string; close: string }
+
+async function* pieces<T>(items: Iterable<T>, toJson: (t: T) => unknown, f: Framing): AsyncGenerator<string> {
+  const slice = { start: performance.now() };
+  let parts: string[] = [f.open];
+  let first = true;
+  for (const item of items) {
+    parts.push((first ? '' : f.sep) + JSON.stringify(toJson(item)));
+    first = false;
+    if (performance.now() - slice.start > SLICE_MS) {
+      yield parts.join('');
+      parts = [];
+      await breathe(slice);
+    }
+  }
+  parts.push(f.close);
+  yield parts.join('');
+}
+
+/** The items as one JSON array, made as the stream is read; `head` and `tail` (JSON text)
+ * put it inside a document (`{"a":1,"list":` ... `}`). */
+export function jsonArrayStream<T>(items: Iterable<T>, toJson: (t: T) => unknown, head = '', tail = ''): Readable {
+  return Readable.from(pieces(items, toJson, { open: head + '[', sep: ',', close: ']' + tail }), { objectMode: false });
+}
+
+/** The items as NDJSON: each one's JSON and a newline. */
+export function ndjsonStream<T>(items: Iterable<T>, toJson: (t: T) => unknown): Readable {
+  const gen = (async function* () {
+    let any = false;
+    for await (const p of pieces(items, toJson, { open: '', sep: '\n', close: '' })) {
+      any ||= p.length > 0;
+      yield p;
+    }
+    if (any) yield '\n';
+  })();
+  return Readable.from(gen, { objectMode: false });
+}
+
+/** How much of a long string one slice escapes. */
+const STRING_PIECE = 1 << 16;
+
+/** A long string as JSON text (quotes included), escaped a piece at a time. Pieces end after
+ * a newline where there is one, never inside a surrogate pair. */
+export async function* jsonStringPieces(text: string): AsyncGenerator<string> {
+  const slice = { start: performance.now() };
+  yield '"';
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(text.length, at + STRING_PIECE);
+    if (end < text.length) {
+      const nl = text.lastIndexOf('\n', end - 1);
+      if (nl >= at) end = nl + 1;
+      else if (text.charCodeAt(end - 1) >= 0xd800 && text.charCodeAt(end - 1) <= 0xdbff) end--;
+    }
+    yield JSON.stringify(text.slice(at, end)).slice(1, -1);
+    at = end;
+    await breathe(slice);
+  }
+  yield '"';
+}
