@@ -124,6 +124,19 @@ function runFvsadm(base: string, args: string[], js = false): { ms: number; stat
   return { ms: performance.now() - t, status: r.status, stderr: r.stderr };
 }
 
+/** fvsadm as installed, in a child process (stdin given or none, stdout discarded). */
+function fvsadmChild(base: string, args: string[], stdin?: string): Promise<{ ms: number; status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const t = performance.now();
+    const [cmd, argv] = fvsadmCommand(args);
+    const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr!.on('data', (d: Buffer) => { err += d; });
+    c.on('exit', (status) => resolve({ ms: performance.now() - t, status, stderr: err }));
+    if (stdin !== undefined) c.stdin!.end(stdin);
+  });
+}
+
 export async function runControlBench(args: string[]): Promise<number> {
   let o: Opts;
   try {
@@ -194,18 +207,10 @@ export async function runControlBench(args: string[]): Promise<number> {
 
     const text = saveText(o);
     await loopLagMaxMs(base);
-    let restore!: { ms: number; status: number | null; stderr: string };
-    const restoring = new Promise<void>((resolve) => {
-      // In a child process of its own, so the probe below runs meanwhile.
-      const t = performance.now();
-      const [cmd, argv] = fvsadmCommand(['-R']);
-      const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr.on('data', (d: Buffer) => { err += d; });
-      c.on('exit', (status) => { restore = { ms: performance.now() - t, status, stderr: err }; resolve(); });
-      c.stdin.end(text);
-    });
+    // In a child process of its own, so the probe runs meanwhile.
+    const restoring = fvsadmChild(base, ['-R'], text);
     const restoreProbe = await probeWhile(base, restoring);
+    const restore = await restoring;
     if (restore.status !== 0) throw new Error(`fvsadm -R failed: ${restore.stderr.slice(0, 2000)}`);
     res.restore_s = Math.round(restore.ms) / 1000;
     res.restore_loop_block_ms = r1(restoreProbe);
@@ -286,15 +291,9 @@ export async function runControlBench(args: string[]): Promise<number> {
     say(`GET /v1/services: a page of 100 ${res.list_ms} ms, all ${res.list_all_ms} ms; /metrics ${res.metrics_ms} ms for ${res.metrics_mb} MB (median of 5; goal <= 250)`);
     // Nor a full listing, through the API or as `fvsadm -Ln` (an operator's first command).
     res.list_all_loop_block_ms = r1(await probeWhile(base, get('/v1/services')));
-    let listed!: { ms: number; status: number | null; stderr: string };
-    res.fvsadm_list_loop_block_ms = r1(await probeWhile(base, new Promise<void>((resolve) => {
-      const t = performance.now();
-      const [cmd, argv] = fvsadmCommand(['-Ln']);
-      const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr.on('data', (d: Buffer) => { err += d; });
-      c.on('exit', (status) => { listed = { ms: performance.now() - t, status, stderr: err }; resolve(); });
-    })));
+    const listing = fvsadmChild(base, ['-Ln']);
+    res.fvsadm_list_loop_block_ms = r1(await probeWhile(base, listing));
+    const listed = await listing;
     if (listed.status !== 0) throw new Error(`fvsadm -Ln failed: ${listed.stderr.slice(0, 2000)}`);
     res.fvsadm_list_ms = r1(listed.ms);
     say(`longest API answer during a full GET /v1/services: ${res.list_all_loop_block_ms} ms; fvsadm -Ln of the whole table: ${res.fvsadm_list_ms} ms, longest API answer meanwhile ${res.fvsadm_list_loop_block_ms} ms (goal <= 20)`);
