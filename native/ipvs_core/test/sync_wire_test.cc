@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "sync_wire.h"
@@ -262,6 +263,97 @@ TEST(SyncWire, AWriterStopsAtItsBufferAnd255Records) {
   EXPECT_FALSE(many.add(tcp_conn()));
   big.resize(many.size());
   EXPECT_EQ(read(big).conns.size(), 255u);
+}
+
+// Datagrams a kernel master sent (Debian 12, Linux 6.1, ../shared/tools/lvs-kernel-vm), captured
+// on the wire in a namespace: three connections to a NAT service reaching ESTABLISHED (SyncID
+// 5), then the same three in CLOSE_WAIT; with a persistent service (SyncID 9), connections and
+// their template in version 1, and in version 0 after `sync_version=0`. The other way, the same
+// kernel as a backup listed in `ipvsadm -Lnc` what MessageWriter wrote (ESTABLISHED with the
+// timeout sent, TIME_WAIT, and a record carrying the FullNAT parameter, which it skipped).
+const char* const kKernelEstablished =
+      "000500740301000000060024000000000001e590005000500000000000000384"
+      "c6120101c6120164c612020100060024000000000001e59a0050005000000000"
+      "00000384c6120101c6120164c612020100060024000000000001e59c00500050"
+      "0000000000000384c6120101c6120164c6120201";
+const char* const kKernelCloseWait =
+      "000500740301000000060024000001000007e59a00500050000000000000003c"
+      "c6120101c6120164c612020100060024000001000007e5900050005000000000"
+      "0000003cc6120101c6120164c612020100060024000001000007e59c00500050"
+      "000000000000003cc6120101c6120164c6120201";
+const char* const kKernelPersistentV1 =
+      "0009014c0901000000060024000011000000000000500050000000000000012c"
+      "c6120101c6120164c61202010006002400001100000100000050005000000000"
+      "0000012cc6120101c6120164c612020100060024000000000001afc900500050"
+      "0000000000000384c6120101c6120164c6120201000600240000110000010000"
+      "00500050000000000000012cc6120101c6120164c61202010006002400001100"
+      "0001000000500050000000000000012cc6120101c6120164c612020100060024"
+      "000011000001000000500050000000000000012cc6120101c6120164c6120201"
+      "00060024000011000001000000500050000000000000012cc6120101c6120164"
+      "c612020100060024000001000007afc900500050000000000000003cc6120101"
+      "c6120164c612020100060024000011000001000000500050000000000000012c"
+      "c6120101c6120164c6120201";
+const char* const kKernelPersistentV0 =
+      "040900640006afca00500050c6120101c6120164c61202010000000100060000"
+      "00500050c6120101c6120164c6120201110000010006afca00500050c6120101"
+      "c6120164c6120201010000070006000000500050c6120101c6120164c6120201"
+      "11000001";
+
+std::vector<uint8_t> unhex(const char* h) {
+  std::vector<uint8_t> out;
+  for (; h[0] && h[1]; h += 2) out.push_back(static_cast<uint8_t>(std::stoi(std::string(h, 2), nullptr, 16)));
+  return out;
+}
+
+SyncConn kernel_conn(uint16_t cport, uint16_t state, uint32_t timeout, uint32_t flags) {
+  SyncConn c = tcp_conn();
+  c.caddr = IpAddr::from_v4(ip4(198, 18, 1, 1));
+  c.vaddr = IpAddr::from_v4(ip4(198, 18, 1, 100));
+  c.daddr = IpAddr::from_v4(ip4(198, 18, 2, 1));
+  c.cport = hton16(cport);
+  c.dport = hton16(80);
+  c.state = state;
+  c.timeout_s = timeout;
+  c.flags = flags;
+  return c;
+}
+
+TEST(SyncWireKernel, AKernelMastersDatagramsReadAsItsIpvsadmListedThem) {
+  Read est = read(unhex(kKernelEstablished), 5);
+  EXPECT_EQ(est.r.error, MessageError::kNone);
+  ASSERT_EQ(est.conns.size(), 3u);
+  EXPECT_EQ(est.conns[0], kernel_conn(58768, 1, 900, kFlagSync));
+  EXPECT_EQ(est.conns[2], kernel_conn(58780, 1, 900, kFlagSync));
+  Read cw = read(unhex(kKernelCloseWait), 5);
+  ASSERT_EQ(cw.conns.size(), 3u);
+  EXPECT_EQ(cw.conns[0], kernel_conn(58778, 7, 60, kFlagSync | kFlagInactive));  // CLOSE_WAIT
+  EXPECT_EQ(read(unhex(kKernelCloseWait), 6).r.error, MessageError::kOtherSyncId);
+
+  Read v1 = read(unhex(kKernelPersistentV1), 9);
+  EXPECT_EQ(v1.r.version, 1);
+  ASSERT_EQ(v1.conns.size(), 9u);
+  EXPECT_EQ(v1.conns[0], kernel_conn(0, 0, 300, kFlagSync | kFlagTemplate | kFlagInactive));
+  EXPECT_EQ(v1.conns[2], kernel_conn(45001, 1, 900, kFlagSync));
+  EXPECT_EQ(v1.conns[7], kernel_conn(45001, 7, 60, kFlagSync | kFlagInactive));
+  Read v0 = read(unhex(kKernelPersistentV0), 9);
+  EXPECT_EQ(v0.r.version, 0);
+  EXPECT_EQ(v0.r.error, MessageError::kNone);
+  ASSERT_EQ(v0.conns.size(), 4u);
+  EXPECT_EQ(v0.conns[0], kernel_conn(45002, 1, 0, kFlagSync));
+  EXPECT_EQ(v0.conns[1], kernel_conn(0, 1, 0, kFlagSync | kFlagTemplate | kFlagInactive));
+}
+
+TEST(SyncWireKernel, WhatAKernelMasterSentIsWhatThisWriterWritesByteForByte) {
+  for (const char* hex : {kKernelEstablished, kKernelCloseWait, kKernelPersistentV1}) {
+    std::vector<uint8_t> kernel = unhex(hex);
+    Read x = read(kernel);
+    std::vector<SyncConn> sent;
+    for (SyncConn c : x.conns) {
+      c.flags &= ~kFlagSync;  // a master's own connections are not synced ones
+      sent.push_back(c);
+    }
+    EXPECT_EQ(written(sent, kernel[1]), kernel);
+  }
 }
 
 TEST(SyncWire, NoDatagramMakesTheReaderLookOutsideIt) {
