@@ -53,7 +53,7 @@ uint16_t states_of(uint8_t protocol) {
   switch (protocol) {
     case kProtoTcp: return 11;   // IP_VS_TCP_S_LAST
     case kProtoUdp: return 1;    // IP_VS_UDP_S_LAST
-    case kProtoSctp: return 13;  // IP_VS_SCTP_S_LAST
+    case kProtoSctp: return 14;  // IP_VS_SCTP_S_LAST
     case 50: case 51: return 1;  // ESP, AH
     default: return 0;
   }
