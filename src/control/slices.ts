@@ -3,7 +3,7 @@
 // API, metrics and health checks in between. One slice length, one way to yield, for all of it.
 
 /** How long a slice of large work runs before it lets the event loop serve others. */
-export const SLICE_MS = 2;
+export const SLICE_MS = 5;
 
 /** Yields to the event loop when the current slice has run SLICE_MS. */
 export async function breathe(slice: { start: number }): Promise<void> {
