@@ -94,7 +94,16 @@ export function largeNum(n: number | bigint, exact = false): string {
 
 // ---- sort order ---------------------------------------------------------------------------------
 
-const ipNum = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+/** A dotted quad as its 32-bit number (read digit by digit: sorting a large table's addresses
+ * with split() and Number() cost more than the sort). */
+function ipNum(a: string): number {
+  let n = 0, octet = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) { n = n * 256 + octet; octet = 0; } else octet = octet * 10 + (c - 48);
+  }
+  return n * 256 + octet;
+}
 /** C's `int r = (unsigned) a - (unsigned) b`: the difference wrapped to signed 32 bits. */
 const diff32 = (a: number, b: number) => ((a - b) | 0);
 const PROTO_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };

@@ -90,13 +90,20 @@ async function getServices(ctx: RunContext): Promise<IpvsService[] | ApiResponse
 /** A large listing's text joined a slice at a time: fvsadm also runs inside the director
  * (POST /v1/ipvsadm), where 10,000 services formatted at once held its event loop for 0.5 s. */
 async function joined(parts: Iterable<string>): Promise<string> {
-  const out: string[] = [];
+  // Joined a few hundred parts at a time (one join of 10,000 took 70 ms), the pieces then
+  // concatenated, which V8 does without copying.
+  let text = '';
+  let batch: string[] = [];
   const slice = { start: performance.now() };
   for (const p of parts) {
     await breathe(slice);
-    out.push(p);
+    batch.push(p);
+    if (batch.length === 256) {
+      text += batch.join('');
+      batch = [];
+    }
   }
-  return out.join('');
+  return text + batch.join('');
 }
 
 async function getService(ctx: RunContext, s: ServiceRef): Promise<ApiService | undefined | ApiResponse> {
