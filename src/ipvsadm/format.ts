@@ -299,7 +299,16 @@ export function formatTable(services: IpvsService[], format: ListFormat, names: 
  * writes a large table in slices. */
 export function* tableParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
   yield IPVS_HEADER + '\n' + title(format, false);
-  for (const s of format.nosort ? services : sortServices(services)) yield serviceEntry(s, format, false, names);
+  for (const s of format.nosort ? services : sortServices(services)) yield flat(serviceEntry(s, format, false, names));
+}
+
+/** A service's entry as one flat string. `+=` makes a tree of pieces, and 10,000 entries' trees
+ * kept until they are joined cost the garbage collector more than the formatting did (1.6 of
+ * 2.2 s); reading a character makes V8 flatten a string in place, the tree becoming garbage
+ * while it is young. */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }
 
 /** `ipvsadm -L -t|-u|-f SERVICE [options]`: no version header. */
@@ -314,7 +323,7 @@ export function formatSave(services: IpvsService[], format: ListFormat, names: N
 
 /** formatSave's text a service at a time. */
 export function* saveParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
-  for (const s of format.nosort ? services : sortServices(services)) yield serviceEntry(s, format, true, names);
+  for (const s of format.nosort ? services : sortServices(services)) yield flat(serviceEntry(s, format, true, names));
 }
 
 // ---- connections, timeouts, daemons -------------------------------------------------------------
