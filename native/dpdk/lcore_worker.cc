@@ -7,6 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -168,8 +169,12 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
       drop_multiseg(x);
       continue;
     }
+    uint8_t* data = rte_pktmbuf_mtod(x, uint8_t*);
+    // A NIC's frame is not in this core's cache yet: fetched for the whole burst before the
+    // core parses the first (l3fwd does the same). net_null's frames are, and lose ~nothing.
+    rte_prefetch0(data);
     m[k] = x;
-    bufs[k] = PacketBuf{rte_pktmbuf_mtod(x, uint8_t*), x->data_len, rte_pktmbuf_headroom(x), rte_pktmbuf_tailroom(x)};
+    bufs[k] = PacketBuf{data, x->data_len, rte_pktmbuf_headroom(x), rte_pktmbuf_tailroom(x)};
     ++k;
   }
   core_.process_burst(bufs, k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
