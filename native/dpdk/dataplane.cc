@@ -22,6 +22,7 @@
 
 #include "conn_table.h"
 #include "dp_limits.h"
+#include "mbuf_pool.h"
 #include "seed.h"
 
 namespace fulcrum::dp {
@@ -157,7 +158,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     if (pool && pool->size < need)
       throw std::runtime_error("the mbuf pool of an earlier start in this process is too small (" +
                                std::to_string(pool->size) + " < " + std::to_string(need) + "); restart the process");
-    if (!pool) pool = rte_pktmbuf_pool_create(kPoolName, need, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (!pool) pool = create_mbuf_pool(kPoolName, need, kMbufCache);
     if (!pool)
       throw std::runtime_error("cannot allocate " + std::to_string(need) + " mbufs: " + rte_strerror(rte_errno) +
                                " (give EAL more memory with -m, or use hugepages)");

@@ -7,6 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -34,6 +35,13 @@ struct NeighUpdate {
 static_assert(sizeof(NeighUpdate) == 16);
 static_assert(kPortIdBound >= RTE_MAX_ETHPORTS, "Shared::port_index must cover every DPDK port id");
 static_assert(kBurst <= kTxBuffer, "a handover queue holds one RX burst");
+
+// The core may have moved the frame's start (TUN, TOA) or changed its length.
+inline void set_frame(rte_mbuf* m, const PacketBuf& b) {
+  m->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m->buf_addr));
+  m->data_len = static_cast<uint16_t>(b.len);
+  m->pkt_len = b.len;
+}
 
 inline void set_macs(rte_mbuf* m, const Mac& dst, const Mac& src) {
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
@@ -153,46 +161,68 @@ uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
 
 void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
   rte_mbuf* m[kBurst];
+  PacketBuf* bufs = bufs_.get();
   uint16_t k = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (in[i]->nb_segs > 1) [[unlikely]] {
-      dpc_.add(DpCounter::RxMultiSeg);
-      rte_pktmbuf_free(in[i]);
+    rte_mbuf* x = in[i];
+    if (x->nb_segs > 1) [[unlikely]] {
+      drop_multiseg(x);
       continue;
     }
-    m[k] = in[i];
-    bufs_[k] = PacketBuf{rte_pktmbuf_mtod(in[i], uint8_t*), in[i]->data_len, rte_pktmbuf_headroom(in[i]),
-                         rte_pktmbuf_tailroom(in[i])};
+    uint8_t* data = rte_pktmbuf_mtod(x, uint8_t*);
+    // A NIC's frame is not in this core's cache yet: fetched for the whole burst before the
+    // core parses the first (l3fwd does the same). net_null's frames are, and lose ~nothing.
+    rte_prefetch0(data);
+    m[k] = x;
+    bufs[k] = PacketBuf{data, x->data_len, rte_pktmbuf_headroom(x), rte_pktmbuf_tailroom(x)};
     ++k;
   }
-  core_.process_burst(bufs_.get(), k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
+  core_.process_burst(bufs, k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
+  // The common case inline: a frame to transmit towards a next hop in the hop cache. Anything
+  // else (a miss, a held frame to release, the kernel's, a drop) is output()'s.
+  const Verdict* verdicts = verdicts_.get();
+  uint64_t generation = neigh_.generation();
   for (uint16_t i = 0; i < k; ++i) {
-    const Verdict& v = verdicts_[i];
-    switch (v.action) {
-      case Action::Transmit: {
-        // The core may have moved the frame's start (TUN, TOA) or its length.
-        const PacketBuf& b = bufs_[i];
-        m[i]->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m[i]->buf_addr));
-        m[i]->data_len = static_cast<uint16_t>(b.len);
-        m[i]->pkt_len = b.len;
-        transmit_ip(m[i], v.route_dst, now_ms);
-        if (v.release) [[unlikely]]
-          release_held(v.release, now_ms);
-        break;
+    const Verdict& v = verdicts[i];
+    if (v.action == Action::Transmit && !v.release) [[likely]] {
+      const HopCacheEntry& hc = hops_[hop_slot(v.route_dst)];
+      if (hc.dst == v.route_dst && hc.generation == generation) [[likely]] {
+        set_frame(m[i], bufs[i]);
+        std::memcpy(bufs[i].data, hc.macs, sizeof hc.macs);
+        tx(txq_[hc.port], m[i]);
+        continue;
       }
-      case Action::Kernel: {
-        const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
-        if (f[12] == 0x08 && f[13] == 0x06)
-          arp_input(m[i], now_ms);
-        else
-          to_tap(m[i]);
-        break;
-      }
-      case Action::Drop:
-        rte_pktmbuf_free(m[i]);
-        break;
     }
+    output(m[i], bufs[i], v, now_ms);
+    generation = neigh_.generation();  // the slow path may have learnt or forgotten a neighbour
   }
+}
+
+// Out of line, so the burst loop above stays small.
+[[gnu::noinline]] void LcoreWorker::output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms) {
+  switch (v.action) {
+    case Action::Transmit:
+      set_frame(m, b);
+      transmit_ip(m, v.route_dst, now_ms);
+      if (v.release) release_held(v.release, now_ms);
+      break;
+    case Action::Kernel: {
+      const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+      if (f[12] == 0x08 && f[13] == 0x06)
+        arp_input(m, now_ms);
+      else
+        to_tap(m);
+      break;
+    }
+    case Action::Drop:
+      rte_pktmbuf_free(m);
+      break;
+  }
+}
+
+void LcoreWorker::drop_multiseg(rte_mbuf* m) {
+  dpc_.add(DpCounter::RxMultiSeg);
+  rte_pktmbuf_free(m);
 }
 
 // A frame the core kept (a proxied connection's first data, SYN proxy) is due: it goes through
@@ -218,16 +248,14 @@ void LcoreWorker::release_held(uint16_t release, uint64_t now_ms) {
     rte_pktmbuf_free(m);
     return;
   }
-  m->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m->buf_addr));
-  m->data_len = static_cast<uint16_t>(b.len);
-  m->pkt_len = b.len;
+  set_frame(m, b);
   transmit_ip(m, v.route_dst, now_ms);
 }
 
 void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {
-  HopCacheEntry& hc = hops_[(dst * 0x9e3779b1u) >> 24];
+  HopCacheEntry& hc = hops_[hop_slot(dst)];
   if (hc.dst == dst && hc.generation == neigh_.generation()) {
-    set_macs(m, *hc.mac, sh_.ports[hc.port].mac);
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), hc.macs, sizeof hc.macs);
     tx(txq_[hc.port], m);
     return;
   }
@@ -242,12 +270,16 @@ void LcoreWorker::transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms) {
   switch (r.outcome) {
     case NeighTable::Outcome::Ready:
       set_macs(m, *r.mac, sh_.ports[nh.port].mac);
-      tx(txq_[nh.port], m);
       if (r.request) [[unlikely]] {
+        tx(txq_[nh.port], m);
         send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, r.mac);
         return;  // confirming a stale answer: not cached until it is confirmed
       }
-      hc = HopCacheEntry{dst, nh.port, neigh_.generation(), r.mac};
+      hc.dst = dst;
+      hc.port = nh.port;
+      std::memcpy(hc.macs, rte_pktmbuf_mtod(m, const uint8_t*), sizeof hc.macs);  // as just written
+      hc.generation = neigh_.generation();
+      tx(txq_[nh.port], m);
       return;
     case NeighTable::Outcome::Queued:
       if (r.request) send_arp(nh.port, sh_.ports[nh.port].cfg.addr, target, nullptr);

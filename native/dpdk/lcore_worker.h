@@ -85,6 +85,8 @@ class LcoreWorker {
 
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
+  void output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms);
+  void drop_multiseg(rte_mbuf* m);
   uint16_t steer(rte_mbuf** m, uint16_t n);
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
   void release_held(uint16_t release, uint64_t now_ms);
@@ -111,17 +113,20 @@ class LcoreWorker {
   std::vector<TxQueue> txq_;      // per port
   std::vector<TxQueue> tapq_;     // per port (to its TAP)
   std::vector<TxQueue> handq_;    // per destination worker (mbufs waiting for the ring)
-  // Destinations recently sent to, with their port and neighbour MAC: a hit skips the route
-  // and neighbour lookups. Valid while the neighbour table's generation is unchanged (routes
-  // never change while workers run). Direct-mapped; a collision just costs a lookup.
+  // Destinations recently sent to, with their port and the frame's two MACs ready to write:
+  // a hit skips the route and neighbour lookups and reads one line. Valid while the neighbour
+  // table's generation is unchanged (routes never change while workers run). Direct-mapped;
+  // a collision just costs a lookup.
   struct HopCacheEntry {
     be32 dst = 0;
     uint16_t port = 0;
+    uint8_t macs[12] = {};  // destination, then source: the frame's first 12 bytes
     uint64_t generation = ~uint64_t{0};
-    const Mac* mac = nullptr;
   };
+  static_assert(sizeof(HopCacheEntry) == 32, "two entries per cache line");
   static constexpr uint32_t kHopCache = 256;
-  HopCacheEntry hops_[kHopCache];
+  static uint32_t hop_slot(be32 dst) { return (dst * 0x9e3779b1u) >> 24; }
+  alignas(64) HopCacheEntry hops_[kHopCache];
   uint32_t last_tick_ = 0;
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;

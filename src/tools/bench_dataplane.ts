@@ -162,11 +162,18 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
   res.null_ratio = n('null_io_mpps') ? Number((n('null_fwd_mpps')! / n('null_io_mpps')!).toFixed(3)) : null;
   res.huge_null_ratio = n('huge_null_io_mpps') ? Number((n('huge_null_fwd_mpps')! / n('huge_null_io_mpps')!).toFixed(3)) : null;
   res.afxdp_ratio = n('afxdp_io_mpps') ? Number((n('afxdp_fwd_mpps')! / n('afxdp_io_mpps')!).toFixed(3)) : null;
+  // Per packet: what balancing adds to io-forward's own cost is the difference.
+  const ns = (mpps: number | null) => (mpps ? Number((1000 / mpps).toFixed(1)) : null);
+  res.null_fwd_ns = ns(n('null_fwd_mpps'));
+  res.null_io_ns = ns(n('null_io_mpps'));
 
   const o = process.stdout;
   o.write(`${'measure'.padEnd(44)}${'Fulcrum'.padStart(10)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}  goal\n`);
   o.write(`${'net_null, established NAT flows (Mpps)'.padEnd(44)}${fmt(n('null_fwd_mpps')).padStart(10)}` +
     `${`io ${fmt(n('null_io_mpps'))}`.padStart(12)}${pct(n('null_fwd_mpps'), n('null_io_mpps')).padStart(8)}  >= 60%\n`);
+  o.write(`${'  per packet (ns)'.padEnd(44)}${fmt(n('null_fwd_ns'), 1).padStart(10)}` +
+    `${`io ${fmt(n('null_io_ns'), 1)}`.padStart(12)}${'-'.padStart(8)}  balancing adds ` +
+    `${n('null_fwd_ns') !== null && n('null_io_ns') !== null ? fmt(n('null_fwd_ns')! - n('null_io_ns')!, 1) : 'n/a'} ns\n`);
   o.write(`${'  the same on 2 MiB hugepages (Mpps)'.padEnd(44)}${fmt(n('huge_null_fwd_mpps')).padStart(10)}` +
     `${`io ${fmt(n('huge_null_io_mpps'))}`.padStart(12)}${pct(n('huge_null_fwd_mpps'), n('huge_null_io_mpps')).padStart(8)}  >= 60%\n`);
   o.write(`${'af_xdp on veth, UDP through NAT (Mpps)'.padEnd(44)}${fmt(n('afxdp_fwd_mpps'), 3).padStart(10)}` +

@@ -29,6 +29,7 @@
 #include "checksum.h"
 #include "eal.h"
 #include "lcore_worker.h"
+#include "mbuf_pool.h"
 #include "port.h"
 #include "route.h"
 #include "snapshot.h"
@@ -230,7 +231,7 @@ double launch(Loop& l, unsigned lcore) {
 }
 
 rte_mempool* pool_for(uint32_t n) {
-  rte_mempool* p = rte_pktmbuf_pool_create("bench_mbufs", n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  rte_mempool* p = create_mbuf_pool("bench_mbufs", n, kMbufCache);  // as the dataplane makes it
   if (!p) throw std::runtime_error("cannot allocate mbufs");
   return p;
 }
