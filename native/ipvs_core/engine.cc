@@ -1,7 +1,8 @@
 // The Worker's packet path. process_burst runs in three passes so table memory is fetched
 // for the whole burst before any packet needs it (parse+hash+prefetch header lines, prefetch
-// the matching record lines, then probe and act); everything that is not an established IPv4 TCP/UDP flow leaves the
-// fast loop for handle_slow, so rare cases cost nothing on the common path.
+// the matching record lines of the whole burst, then probe and act); everything that is not an
+// established IPv4 TCP/UDP flow leaves the fast loop for handle_slow, so rare cases cost nothing
+// on the common path.
 #include "engine.h"
 
 #include <algorithm>
@@ -14,7 +15,6 @@ namespace fulcrum {
 namespace {
 
 constexpr uint32_t kMaxBurst = 64;
-constexpr uint32_t kRecordLead = 16;
 constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline FwdMethod conn_fwd(const ConnV4& c) { return conn_fwd_method(c); }
@@ -248,18 +248,15 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     table_.prefetch(q.hash);
   }
 
-  // Pass 2, interleaved with pass 3: with a header line cached, prefetch the record line of its
-  // first tag match, kRecordLead packets ahead of the one being acted on, so the record has
-  // arrived when its turn comes (measured: prefetching all records just before acting left
-  // most of the DRAM latency exposed).
-  auto prefetch_record_of = [&](uint32_t j) {
-    if (j < n && (pend[j].kind == kInbound || pend[j].kind == kReply)) table_.prefetch_match(pend[j].hash);
-  };
-  for (uint32_t j = 0; j < kRecordLead; ++j) prefetch_record_of(j);
+  // Pass 2: with the header lines on their way or cached, prefetch the record line of each
+  // packet's first tag match, all of them before any is needed: the burst's record misses
+  // overlap (measured at 1M connections: 20.3-21.7 -> 23.7-25.7 Mpps against prefetching 16
+  // packets ahead of the one being acted on).
+  for (uint32_t j = 0; j < n; ++j)
+    if (pend[j].kind == kInbound || pend[j].kind == kReply) table_.prefetch_match(pend[j].hash);
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
-    prefetch_record_of(i + kRecordLead);
     Pending& q = pend[i];
     if (q.kind == kInbound)
       q.idx = table_.find_in(q.hash, q.p.proto, q.p.saddr, q.p.sport, q.p.daddr, q.p.dport);
