@@ -79,10 +79,14 @@ class ConnTable {
   void prefetch(uint64_t h) const { prefetch_line(&buckets_[home(h)]); }
   // Stage 2 (header now cached): prefetch the record line of the first tag match, so stage 3's
   // find_* compares keys against a line already on its way. No match: nothing to fetch.
-  void prefetch_match(uint64_t h) const {
+  // Returns that slot (kNone: no match), a hint for stage 3's find_*: usually the entry.
+  uint32_t prefetch_match(uint64_t h) const {
     uint32_t b = home(h);
     uint32_t m = match_tag(buckets_[b], tag_of(h));
-    if (m) prefetch_line(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
+    if (!m) return kNone;
+    const uint32_t idx = b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m));
+    prefetch_line(&slots_[idx]);
+    return idx;
   }
   void prefetch_record(uint32_t idx) const { prefetch_line(&slots_[idx]); }
   // Both lines a check of slot idx reads (is_live, record).
@@ -117,6 +121,17 @@ class ConnTable {
       return load64(&r, offsetof(ConnV4, caddr)) == a && load32(&r, offsetof(ConnV4, cport)) == p &&
              r.proto == proto && (r.flags & kConnTemplate);
     });
+  }
+  // The same with stage 2's hint: the hinted slot when it is live and holds the key (keys are
+  // unique among live records, so it is the entry even if the table changed since the hint),
+  // else the full probe. Saves the second header read and tag compare of a hit.
+  uint32_t find_in(uint64_t h, uint32_t hint, uint8_t proto, be32 caddr, be16 cport, be32 vaddr, be16 vport) const {
+    if (hint != kNone && buckets_[hint / kSlotsPerBucket].tag[hint % kSlotsPerBucket] &&
+        load64(&slots_[hint], offsetof(ConnV4, caddr)) == (uint64_t{caddr} | (uint64_t{vaddr} << 32)) &&
+        load32(&slots_[hint], offsetof(ConnV4, cport)) == (uint32_t{cport} | (uint32_t{vport} << 16)) &&
+        slots_[hint].proto == proto && !(slots_[hint].flags & kConnTemplate)) [[likely]]
+      return hint;
+    return find_in(h, proto, caddr, cport, vaddr, vport);
   }
   // Generic probe: the first live record under hash h for which match(const ConnV4&) is true.
   template <class Match>

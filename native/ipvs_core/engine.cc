@@ -1,7 +1,8 @@
 // The Worker's packet path. process_burst runs in three passes so table memory is fetched
 // for the whole burst before any packet needs it (parse+hash+prefetch header lines, prefetch
-// the matching record lines, then probe and act); everything that is not an established IPv4 TCP/UDP flow leaves the
-// fast loop for handle_slow, so rare cases cost nothing on the common path.
+// the matching record lines of the whole burst, then probe and act); everything that is not an
+// established IPv4 TCP/UDP flow leaves the fast loop for handle_slow, so rare cases cost nothing
+// on the common path.
 #include "engine.h"
 
 #include <algorithm>
@@ -14,7 +15,6 @@ namespace fulcrum {
 namespace {
 
 constexpr uint32_t kMaxBurst = 64;
-constexpr uint32_t kRecordLead = 16;
 constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline FwdMethod conn_fwd(const ConnV4& c) { return conn_fwd_method(c); }
@@ -162,6 +162,56 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
   }
 }
 
+// ---- established connections ------------------------------------------------------------------
+
+// The common established packet, inlined into the burst loop so its verdict is written in place:
+// a NAT connection to a usable server, not proxied, whose segment does not restart it. The rest
+// (DR, tunnels, FullNAT and its TOA, SYN proxy, TIME_WAIT reuse, unusable servers) takes the
+// general functions below, which handle every case alike.
+[[gnu::always_inline]] inline Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  const DestSnap& d = snap_->dest(conn_dest(c));
+  const bool tcp = p.proto == kProtoTcp;
+  const bool reuse = tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && c.state == kTcpTimeWait;
+  if (conn_fwd(c) != FwdMethod::Masq || !d.available || d.addr.v4() != c.daddr ||
+      conn_dest_tag(c) != static_cast<uint8_t>(d.incarnation) || (c.tmpl_plen & kConnSynProxy) || reuse) [[unlikely]]
+    return forward_in_general(pkt, p, idx, now);
+  const Timeouts& to = snap_->timeouts();
+  if (tcp) {
+    const uint8_t next =
+        tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags);
+    if (next != c.state) [[unlikely]]
+      set_state(c, next, now);
+    c.expires = now + to.tcp[c.state];
+  } else {
+    c.expires = now + to.udp;
+  }
+  count_in(conn_dest(c), p.ip_tot_len);
+  nat_in_v4(pkt.data, p, c.daddr, c.dport);
+  return {Action::Transmit, DropReason::None, c.daddr};
+}
+
+// The NAT reply's common case, as forward_in's.
+[[gnu::always_inline]] inline Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV4& c = table_.record(idx);
+  const DestSnap& d = snap_->dest(conn_dest(c));
+  if (conn_fwd(c) != FwdMethod::Masq || !d.available || d.addr.v4() != c.daddr ||
+      conn_dest_tag(c) != static_cast<uint8_t>(d.incarnation) || (c.tmpl_plen & kConnSynProxy)) [[unlikely]]
+    return forward_out_general(pkt, p, idx, now);
+  const Timeouts& to = snap_->timeouts();
+  if (p.proto == kProtoTcp) {
+    const uint8_t next = tcp_next_state(c.state, TcpDir::Out, p.tcp_flags);
+    if (next != c.state) [[unlikely]]
+      set_state(c, next, now);
+    c.expires = now + to.tcp[c.state];
+  } else {
+    c.expires = now + to.udp;
+  }
+  count_out(conn_dest(c), p.ip_tot_len);
+  nat_out_v4(pkt.data, p, c.vaddr, c.vport);
+  return {Action::Transmit, DropReason::None, c.caddr};
+}
+
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
@@ -198,21 +248,19 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     table_.prefetch(q.hash);
   }
 
-  // Pass 2, interleaved with pass 3: with a header line cached, prefetch the record line of its
-  // first tag match, kRecordLead packets ahead of the one being acted on, so the record has
-  // arrived when its turn comes (measured: prefetching all records just before acting left
-  // most of the DRAM latency exposed).
-  auto prefetch_record_of = [&](uint32_t j) {
-    if (j < n && (pend[j].kind == kInbound || pend[j].kind == kReply)) table_.prefetch_match(pend[j].hash);
-  };
-  for (uint32_t j = 0; j < kRecordLead; ++j) prefetch_record_of(j);
+  // Pass 2: with the header lines on their way or cached, prefetch the record line of each
+  // packet's first tag match, all of them before any is needed: the burst's record misses
+  // overlap (measured at 1M connections: 20.3-21.7 -> 23.7-25.7 Mpps against prefetching 16
+  // packets ahead of the one being acted on).
+  // Its slot is kept as a hint for pass 3 (inbound packets).
+  for (uint32_t j = 0; j < n; ++j)
+    if (pend[j].kind == kInbound || pend[j].kind == kReply) pend[j].idx = table_.prefetch_match(pend[j].hash);
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
-    prefetch_record_of(i + kRecordLead);
     Pending& q = pend[i];
     if (q.kind == kInbound)
-      q.idx = table_.find_in(q.hash, q.p.proto, q.p.saddr, q.p.sport, q.p.daddr, q.p.dport);
+      q.idx = table_.find_in(q.hash, q.idx, q.p.proto, q.p.saddr, q.p.sport, q.p.daddr, q.p.dport);
     else if (q.kind == kReply)
       q.idx = table_.find_out(q.hash, q.p.proto, q.p.daddr, q.p.dport, q.p.saddr, q.p.sport);
     else if (q.kind == kFnatReply)
@@ -257,7 +305,7 @@ Verdict Worker::handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t no
   return handle_new(pkt, p, now);
 }
 
-// ---- established connections ------------------------------------------------------------------
+// The general paths of established packets.
 
 bool Worker::dest_usable(const ConnV4& c) const {
   // expire_nodest_conn = 0: packets of a connection whose real server was deleted are dropped
@@ -326,7 +374,7 @@ void Worker::set_state(ConnV4& c, uint8_t state, uint32_t now) {
   }
 }
 
-Verdict Worker::forward_in(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+Verdict Worker::forward_in_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
   if (!dest_usable(c)) return drop(DropReason::DestUnavailable);
   if (c.tmpl_plen & kConnSynProxy) [[unlikely]] {
@@ -392,7 +440,7 @@ Verdict Worker::tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c) {
   return drop(r);
 }
 
-Verdict Worker::forward_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+Verdict Worker::forward_out_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV4& c = table_.record(idx);
   // A FullNAT reply was found by local port alone: make sure it comes from the real server.
   if (conn_fwd(c) == FwdMethod::FullNat && (c.daddr != p.saddr || c.dport != p.sport || c.proto != p.proto))

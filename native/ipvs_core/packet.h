@@ -100,7 +100,11 @@ struct Parsed {
 // ethertypes also return None with p.cls saying so (the dataplane routes them). Anything else
 // names the first problem found; fields before it are filled (useful for logging), those
 // after are zero. Ipv4Options is never returned (it is p.ip_options; count it if you wish).
+// The common frame (untagged IPv4 without options, TCP or UDP) takes a straight fast path;
+// everything else the general parser, parse_frame_general, which gives the same result on any
+// frame (tests compare the two).
 DropReason parse_frame(const uint8_t* frame, uint32_t len, Parsed& p);
+DropReason parse_frame_general(const uint8_t* frame, uint32_t len, Parsed& p);
 
 // ICMP types whose body quotes the offending packet.
 inline bool icmp4_is_error(uint8_t type) {

@@ -10,12 +10,16 @@
 // whole by a 16-byte compare-and-swap (cmpxchg16b, in x86-64-v2), four to a cache line; a key
 // lives in the line its hash names. An entry is live until `expires` (the tick clock every
 // worker shares); a full line leaves a new client without a shared entry (its worker's own
-// template still holds it there), counted by the caller.
+// template still holds it there), counted by the caller. Its memory is mapped at construction
+// and backed on use (default_table_allocator: zero pages until written), so a director without
+// persistent services pays nothing per connection for it.
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <cstring>
+#include <new>
 
+#include "conn_table.h"
 #include "types.h"
 
 namespace fulcrum {
@@ -35,8 +39,16 @@ class SharedAffinity {
     uint32_t n = kWays;
     while (n < slots && n < (1u << 30)) n <<= 1;
     mask_ = n / kWays - 1;
-    lines_.reset(new Line[n / kWays]);
+    bytes_ = size_t{n / kWays} * sizeof(Line);
+    // Lines are aggregates of zeros (C++20: objects of implicit-lifetime type): zeroed memory
+    // holds them without a constructor touching every page.
+    lines_ = static_cast<Line*>(alloc_.alloc(bytes_, alignof(Line), alloc_.ctx));
+    if (!lines_) throw std::bad_alloc();
+    if (bytes_ < (size_t{1} << 20)) std::memset(static_cast<void*>(lines_), 0, bytes_);  // mmap'd ones are zero
   }
+  ~SharedAffinity() { alloc_.free(lines_, bytes_, alloc_.ctx); }
+  SharedAffinity(const SharedAffinity&) = delete;
+  SharedAffinity& operator=(const SharedAffinity&) = delete;
 
   // The template key as one 64-bit hash (never 0: 0 marks an empty entry).
   uint64_t key(uint8_t proto, be32 net, be32 vaddr, be16 vport) const {
@@ -142,7 +154,9 @@ class SharedAffinity {
   }
   static bool live(const Value& v, uint32_t now) { return v.key && static_cast<int32_t>(v.expires - now) > 0; }
 
-  std::unique_ptr<Line[]> lines_;
+  TableAllocator alloc_ = default_table_allocator();
+  Line* lines_ = nullptr;
+  size_t bytes_ = 0;
   uint32_t mask_ = 0;
   uint64_t seed_;
 };

@@ -299,12 +299,10 @@ class StageLoops {
       }
     }
     if (stage == Stage::Parse) return sink + p_[0].sport;
-    constexpr uint32_t kLead = 16;  // as the engine's kRecordLead
-    for (uint32_t j = 0; j < kLead && j < n; ++j) table_->prefetch_match(h_[j]);
+    for (uint32_t j = 0; j < n; ++j) hint_[j] = table_->prefetch_match(h_[j]);  // as the engine's pass 2
     for (uint32_t i = 0; i < n; ++i) {
-      if (i + kLead < n) table_->prefetch_match(h_[i + kLead]);
       const Parsed& q = p_[i];
-      const uint32_t idx = table_->find_in(h_[i], q.proto, q.saddr, q.sport, q.daddr, q.dport);
+      const uint32_t idx = table_->find_in(h_[i], hint_[i], q.proto, q.saddr, q.sport, q.daddr, q.dport);
       if (idx == ConnTable::kNone) continue;
       const ConnV4& c = table_->record(idx);
       if (stage == Stage::Rewrite) nat_in_v4(pb[i].data, p_[i], c.daddr, c.dport);
@@ -317,6 +315,7 @@ class StageLoops {
   std::unique_ptr<ConnTable> table_;
   Parsed p_[kBurst];
   uint64_t h_[kBurst];
+  uint32_t hint_[kBurst];
 };
 
 struct Forwarding {

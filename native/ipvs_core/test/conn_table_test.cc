@@ -202,6 +202,36 @@ TEST(ConnTable, CollidingHomesSpillToTheNextBucketsAndCountOverflow) {
   for (uint32_t i = 0; i < 14; ++i) EXPECT_EQ(in(t, keys[i]), idx[i]);
 }
 
+// Stage 2's slot hint is only a hint: a hit through it must be the live record with the key,
+// whatever happened to the slot since (erased, reused by another key) or whatever it is.
+TEST(ConnTable, AHintedLookupFindsOnlyTheLiveRecordWithTheKey) {
+  ConnTable t(opts(1000));
+  ConnV4 a = conn(ip(1, 2, 3, 4), 40000), b = conn(ip(5, 6, 7, 8), 50000);
+  const uint64_t ha = t.hash_of(a);
+  const uint32_t ia = t.insert(a);
+  auto in_hinted = [&](const ConnV4& c, uint32_t hint) {
+    return t.find_in(t.hash_of(c), hint, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+  };
+  EXPECT_EQ(t.prefetch_match(ha), ia);
+  EXPECT_EQ(in_hinted(a, ia), ia);
+  EXPECT_EQ(in_hinted(a, ConnTable::kNone), ia);
+  const uint32_t ib = t.insert(b);
+  EXPECT_EQ(in_hinted(a, ib), ia) << "a hint to another record";
+  EXPECT_EQ(in_hinted(b, ia), ib);
+  // Erased: its bytes are still there, the hint must not revive it.
+  t.erase(ia);
+  EXPECT_EQ(in_hinted(a, ia), ConnTable::kNone);
+  // Its key again, elsewhere or in the same slot: found either way.
+  const uint32_t ia2 = t.insert(a);
+  EXPECT_EQ(in_hinted(a, ia), ia2);
+  // A template with the same address and ports is not a connection.
+  ConnV4 tp = a;
+  tp.flags |= kConnTemplate;
+  t.erase(ia2);
+  const uint32_t it = t.insert(tp);
+  EXPECT_EQ(in_hinted(a, it), ConnTable::kNone);
+}
+
 TEST(ConnTable, ProbingWrapsFromTheLastBucketToTheFirst) {
   ConnTable t(opts(30));  // 3 buckets
   ASSERT_EQ(t.bucket_count(), 3u);

@@ -464,5 +464,47 @@ TEST(DropReasonNames, AllNamedAndUnique) {
   EXPECT_STREQ(drop_reason_name(DropReason::kCount), "unknown");
 }
 
+// parse_frame's fast path (untagged IPv4 without options, TCP or UDP) and the general parser
+// must agree on every frame, field for field and on the drop reason: common frames, and each
+// one corrupted at random (bytes of the headers and the frame's length), so the fast path's
+// hand-offs to the general parser are exercised too.
+TEST(Parse, FastPathAgreesWithTheGeneralParser) {
+  const Bytes seeds[] = {
+      tcp_syn_opts(),
+      Pkt().ipv4(kCip, kVip).tcp(40000, 80, kTcpAck).payload_size(100).frame(),
+      Pkt().ipv4(kCip, kVip).df().ttl(3).tos(0x2e).udp(1, 2).frame(),
+      Pkt().ipv4(kCip, kVip).udp(1000, 53).payload("ab").pad_to(60).frame(),
+      Pkt().ipv4(kCip, kVip).tcp(1, 2).pad_to(64).frame(),
+      Pkt().vlan(7).ipv4(kCip, kVip).tcp(1, 2).frame(),
+      Pkt().ipv4(kCip, kVip).ip_options({7, 7, 4, 0, 0, 0, 0}).tcp(1, 80).payload("x").frame(),
+      Pkt().ipv4(kCip, kVip).mf().udp(1, 2).payload_size(16).frame(),
+      Pkt().ipv4(kCip, kVip).icmp_echo(0x4242, 1).payload("ping").frame(),
+  };
+  std::mt19937 rng(14);
+  uint32_t fast_taken = 0;
+  for (const Bytes& seed : seeds) {
+    for (int round = 0; round < 3000; ++round) {
+      Bytes f = seed;
+      if (round > 0) {
+        const int flips = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < flips; ++k) f[rng() % std::min<size_t>(f.size(), 60)] = static_cast<uint8_t>(rng());
+        if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
+      }
+      std::unique_ptr<uint8_t[]> buf(new uint8_t[f.size() ? f.size() : 1]);
+      if (!f.empty()) std::memcpy(buf.get(), f.data(), f.size());
+      Parsed a, b;
+      std::memset(static_cast<void*>(&a), 0x5a, sizeof a);  // whatever the caller's scratch held
+      std::memset(static_cast<void*>(&b), 0xa5, sizeof b);
+      const DropReason ra = parse_frame(buf.get(), uint32_t(f.size()), a);
+      const DropReason rb = parse_frame_general(buf.get(), uint32_t(f.size()), b);
+      ASSERT_EQ(ra, rb) << "seed " << (&seed - seeds) << " round " << round;
+      ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << "seed " << (&seed - seeds) << " round " << round;
+      fast_taken += ra == DropReason::None && a.cls == L3Class::Ipv4 && !a.ip_options && !a.has_vlan &&
+                    (a.proto == kProtoTcp || a.proto == kProtoUdp);
+    }
+  }
+  EXPECT_GT(fast_taken, 3000u);  // the fast path's own frames were among them
+}
+
 }  // namespace
 }  // namespace fulcrum
