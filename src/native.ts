@@ -138,6 +138,30 @@ export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
+/** One connection sync daemon as the addon starts it (native/dpdk sync daemon). */
+export interface NativeSyncDaemonOptions {
+  state: 'master' | 'backup';
+  /** Fulcrum port name; its kernel interface carries the datagrams. */
+  port: string;
+  /** 0..255 (a backup with 0 accepts any). */
+  syncId: number;
+  /** Payload bytes per message (sync_maxlen); default 1472. */
+  maxlen?: number;
+  /** IPv4 multicast group, default 224.0.0.81. */
+  group?: string;
+  /** Default 8848. */
+  mcastPort?: number;
+  /** 1..255, default 1. */
+  ttl?: number;
+}
+
+export type NativeSyncDaemon = Required<NativeSyncDaemonOptions> & { stats: Record<string, number> };
+
+/** The kernel's sync sysctls (defaults 3, 50, 0, 0, false, false). */
+export interface SyncTunables {
+  threshold: number; period: number; refreshPeriod: number; retries: number; persistMode: boolean; backupOnly: boolean;
+}
+
 /** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the
  * sockets; a connection made is reset at once. It keeps the process alive only after ref(). */
 export interface NativeTcpProber {
@@ -190,6 +214,14 @@ export interface NativeAddon {
   /** What DPDK logged since the last call: level is DPDK's (1 emerg .. 4 err, 5 warning, 6
    * notice, 7 info, 8 debug); harmless marks known notices that read like failures. */
   takeLog(): { lines: Array<{ level: number; text: string; harmless: boolean }>; dropped: number };
+  /** Starts a sync daemon; throws naming the bad field, or with code 'EEXIST' when one runs in that state. */
+  syncStart(o: NativeSyncDaemonOptions): void;
+  /** Stops the daemon in that state; false when none ran. */
+  syncStop(state: 'master' | 'backup'): boolean;
+  /** The running daemons with their counters (messages and connections sent or received, drops by reason). */
+  syncDaemons(): NativeSyncDaemon[];
+  /** Sets the sync sysctls, running or not. */
+  syncTunables(t: SyncTunables): void;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];
 }

@@ -21,6 +21,7 @@ import { ipvsadmRoutes } from './routes/ipvsadm';
 import { metricsRoutes } from './routes/metrics';
 import { probeRoutes } from './routes/probes';
 import { serviceRoutes } from './routes/services';
+import { syncRoutes } from './routes/sync';
 import { statusRoutes } from './routes/status';
 import { trafficRoutes } from './routes/traffic';
 import { uiRoutes } from './routes/ui';
@@ -152,6 +153,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(configRoutes(opts.daemon, restoreLimit));
   await app.register(ipvsadmRoutes(restoreLimit));
   await app.register(statusRoutes(opts.daemon));
+  await app.register(syncRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon));
   await app.register(probeRoutes(opts.daemon));
   await app.register(uiRoutes());

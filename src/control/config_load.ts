@@ -9,6 +9,7 @@ import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
+import { syncConfigProblems } from './ha/sync_config';
 
 export { parseIpv4 };
 
@@ -163,6 +164,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
       if (lo > 65535 || hi > 65535 || lo > hi) problems.push(`matchRules[${i}].ports: must be a port or low-high within 0..65535`);
     }
   });
+  problems.push(...syncConfigProblems(cfg));
   if (problems.length) throw new ConfigError(problems, source);
   return cfg;
 }
