@@ -125,7 +125,34 @@ export interface ConnEntry {
   localAddress?: string; localPort?: number;
   expiresMs: number;
   dest: number;
+  /** Installed from a sync master (a backup's entry), not scheduled here. */
+  synced: boolean;
 }
+
+/** A connection sync daemon, as the kernel's (ipvsadm --start-daemon). */
+export interface SyncDaemonOptions {
+  state: 'master' | 'backup';
+  /** Fulcrum port name; its kernel interface (tap) carries the datagrams. */
+  port: string;
+  /** 0..255 (backup: 0 = accept any). */
+  syncId: number;
+  /** sync_maxlen payload bytes; default 1472 (MTU 1500 - 28). */
+  maxlen?: number;
+  /** IPv4 multicast group, default '224.0.0.81'. */
+  group?: string;
+  /** Default 8848. */
+  mcastPort?: number;
+  /** 1..255, default 1. */
+  ttl?: number;
+}
+
+/** The kernel's sync sysctls (defaults 3, 50, 0, 0, false, false). */
+export interface SyncTunables {
+  threshold: number; period: number; refreshPeriod: number; retries: number;
+  persistMode: boolean; backupOnly: boolean;
+}
+
+export type SyncDaemonInfo = Required<SyncDaemonOptions> & { stats: Record<string, number> };
 
 export interface PortInfo {
   name: string; device: string; driver: string; mac: string; tap?: string;
@@ -136,30 +163,6 @@ export interface PortInfo {
 
 export interface NeighbourInfo {
   port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
-}
-
-/** One connection sync daemon as the addon starts it (native/dpdk sync daemon). */
-export interface NativeSyncDaemonOptions {
-  state: 'master' | 'backup';
-  /** Fulcrum port name; its kernel interface carries the datagrams. */
-  port: string;
-  /** 0..255 (a backup with 0 accepts any). */
-  syncId: number;
-  /** Payload bytes per message (sync_maxlen); default 1472. */
-  maxlen?: number;
-  /** IPv4 multicast group, default 224.0.0.81. */
-  group?: string;
-  /** Default 8848. */
-  mcastPort?: number;
-  /** 1..255, default 1. */
-  ttl?: number;
-}
-
-export type NativeSyncDaemon = Required<NativeSyncDaemonOptions> & { stats: Record<string, number> };
-
-/** The kernel's sync sysctls (defaults 3, 50, 0, 0, false, false). */
-export interface SyncTunables {
-  threshold: number; period: number; refreshPeriod: number; retries: number; persistMode: boolean; backupOnly: boolean;
 }
 
 /** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the
@@ -214,13 +217,14 @@ export interface NativeAddon {
   /** What DPDK logged since the last call: level is DPDK's (1 emerg .. 4 err, 5 warning, 6
    * notice, 7 info, 8 debug); harmless marks known notices that read like failures. */
   takeLog(): { lines: Array<{ level: number; text: string; harmless: boolean }>; dropped: number };
-  /** Starts a sync daemon; throws naming the bad field, or with code 'EEXIST' when one runs in that state. */
-  syncStart(o: NativeSyncDaemonOptions): void;
-  /** Stops the daemon in that state; false when none ran. */
+  /** Starts a sync daemon; throws naming the bad field; one running in that state already:
+   * Error with code 'EEXIST'. */
+  syncStart(options: SyncDaemonOptions): void;
+  /** false: no daemon in that state ran. */
   syncStop(state: 'master' | 'backup'): boolean;
-  /** The running daemons with their counters (messages and connections sent or received, drops by reason). */
-  syncDaemons(): NativeSyncDaemon[];
-  /** Sets the sync sysctls, running or not. */
+  /** The running daemons with their counters (messages/conns sent or received, drops by reason). */
+  syncDaemons(): SyncDaemonInfo[];
+  /** Any time, running or not (kept for the next start). */
   syncTunables(t: SyncTunables): void;
   /** Every problem the packet core finds in a config (see src/control/native_config.ts); [] if accepted. */
   checkCoreConfig(config: NativeCoreConfig, limits: { maxServices: number; maxDests: number }): string[];

@@ -6,6 +6,7 @@
 #include "dataplane_api.h"
 #include "eal_log_api.h"
 #include "service_notify.h"
+#include "sync_api.h"
 #include "tcp_prober_api.h"
 #include "snapshot.h"
 
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fulcrum::addon::register_service_notify(env, exports);
   fulcrum::addon::register_eal_log(env, exports);
   fulcrum::addon::register_tcp_prober(env, exports);
+  fulcrum::addon::register_sync(env, exports);
   return exports;
 }
 

@@ -183,6 +183,7 @@ Napi::Value Connections(const Napi::CallbackInfo& info) {
       }
       o.Set("expiresMs", static_cast<double>(c.expires_in_ticks) * (1000.0 / kTicksPerSec));
       o.Set("dest", c.dest);
+      o.Set("synced", c.synced);
       a.Set(static_cast<uint32_t>(i), o);
     }
     out.Set("connections", a);

@@ -22,6 +22,7 @@ enum class CmdType : uint8_t {
   FlushAll,
   FlushDest,
   Neighbours,
+  SyncConfig,  // connection sync settings (and a master's side arrays) for every worker
 };
 
 struct WorkerReport {
@@ -74,6 +75,13 @@ struct Request {
   // neigh_truncated when the table held more.
   std::vector<NeighInfo> neigh;
   bool neigh_truncated = false;
+  // SyncConfig: settings every worker takes; with sync_set_master, worker w takes
+  // sync_sides[w] (nullptr: master off) and puts the array it had in sync_old_sides[w] (both
+  // presized by the control thread, which frees the old arrays once all have answered).
+  bool sync_set_master = false;
+  std::vector<SyncSide*> sync_sides, sync_old_sides;
+  sync::SyncSysctls sync_sysctls;
+  bool sync_backup_only = false;
   // Runs on the control thread once every addressed worker has answered; `error` is set when
   // the dataplane stopped first.
   std::function<void(Request&, const char* error)> done;

@@ -215,6 +215,11 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       sh.commands.push_back(ring("fk_c" + std::to_string(a), kCommandRing, RING_F_SP_ENQ | RING_F_SC_DEQ));
     }
     sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
+    sh.sync = std::make_unique<SyncChannels[]>(nw);
+    for (uint32_t a = 0; a < nw; ++a) {
+      sh.sync[a].out = ring("fk_so" + std::to_string(a), kSyncRing, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord));
+      sh.sync[a].in = ring("fk_si" + std::to_string(a), kSyncRing, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord));
+    }
 
     current_ = std::move(first);
     sh.snapshot.store(current_.get(), std::memory_order_release);
@@ -255,10 +260,15 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     throw;
   }
   running_ = true;
+  if (sync_backup_only_ || !(sync_sysctls_.threshold == 3 && sync_sysctls_.period == 50 &&
+                             sync_sysctls_.refresh_period_s == 0 && sync_sysctls_.retries == 0 &&
+                             !sync_sysctls_.persist_mode))
+    sync_configure(nullptr);  // tunables set before this start
   return info_;
 }
 
 void Dataplane::teardown() {
+  sync_teardown();  // the daemons' threads read the rings torn down below
   if (shared_) {
     shared_->stop.store(true);
     for (size_t w = 0; w < workers_.size(); ++w) rte_eal_wait_lcore(info_.eal.worker_lcores[w]);
@@ -271,6 +281,7 @@ void Dataplane::teardown() {
   }
   outstanding_.clear();
   workers_.clear();
+  sync_sides_.clear();  // the workers that used them are gone
   load_.reset();
   ports_.close();
   for (rte_ring* r : rings_) rte_ring_free(r);

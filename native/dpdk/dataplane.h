@@ -18,6 +18,7 @@
 #include "route.h"
 #include "snapshot.h"
 #include "snapshot_rcu.h"
+#include "sync_daemon.h"
 
 namespace fulcrum::dp {
 
@@ -36,6 +37,11 @@ struct DataplaneConfig {
   // 0 (production): drawn from the kernel's random pool at every start, so nobody can craft
   // flows that collide in a running director's table; tests may fix one to repeat a run.
   uint64_t seed = 0;
+};
+
+// A sync daemon in that state already runs (the addon's EEXIST).
+struct SyncDaemonExists : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 struct StartInfo {
@@ -90,6 +96,17 @@ class Dataplane {
   PortStatus port_status(size_t i) const { return ports_.status(i); }
   const WorkerLimits& limits() const { return cfg_.limits; }
 
+  // ---- connection sync (dataplane_sync.cc) ---------------------------------------------------
+  // Starts a master or backup daemon on a port's kernel interface; throws std::runtime_error
+  // (SyncDaemonExists when one runs in that state already). A master's workers get their side
+  // arrays through a SyncConfig request.
+  void sync_start(SyncDaemonOptions o);
+  // false: no daemon in that state ran.
+  bool sync_stop(bool master);
+  const SyncDaemon* sync_daemon(bool master) const { return master ? sync_master_.get() : sync_backup_.get(); }
+  // The kernel's sync sysctls and backup_only; kept across starts, sent to running workers.
+  void sync_tunables(const sync::SyncSysctls& s, bool backup_only);
+
  private:
   Dataplane() = default;
   void teardown();
@@ -101,7 +118,14 @@ class Dataplane {
   ApplyResult can_publish(std::vector<std::string>& problems) const;
   ApplyResult publish(std::unique_ptr<Snapshot> next, std::function<void(Request&, const char*)> done);
 
+  void sync_configure(std::vector<std::unique_ptr<SyncSide[]>>* sides);
+  void sync_teardown();
+
   bool running_ = false;
+  std::unique_ptr<SyncDaemon> sync_master_, sync_backup_;
+  std::vector<std::unique_ptr<SyncSide[]>> sync_sides_;  // the running master's, one per worker
+  sync::SyncSysctls sync_sysctls_;
+  bool sync_backup_only_ = false;
   DataplaneConfig cfg_;
   StartInfo info_;
   std::unique_ptr<Shared> shared_;

@@ -65,4 +65,10 @@ constexpr uint32_t kHandoverRing = 4096;
 // Neighbour updates waiting per worker (16-byte elements).
 constexpr uint32_t kNeighUpdateRing = 256;
 
+// Connection sync: each worker's ring of records to the master thread and from the backup
+// thread (40-byte elements; full: the record is dropped and counted, never waited for), and
+// how many records a worker installs between two bursts.
+constexpr uint32_t kSyncRing = 8192;
+constexpr uint32_t kSyncInstallBurst = 64;
+
 }  // namespace fulcrum::dp

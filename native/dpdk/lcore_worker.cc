@@ -178,6 +178,8 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
     ++k;
   }
   core_.process_burst(bufs, k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
+  if (core_.sync_pending()) [[unlikely]]
+    sync_out();
   // The common case inline: a frame to transmit towards a next hop in the hop cache. Anything
   // else (a miss, a held frame to release, the kernel's, a drop) is output()'s.
   const Verdict* verdicts = verdicts_.get();
@@ -423,8 +425,32 @@ void LcoreWorker::on_snapshot(const Snapshot* next) {
     if (!prev || !prev->has_vip_v4(vip)) announce(vip);
 }
 
+// A master's records go to its thread; a full ring loses them, counted (the next packet
+// count or state change sends the connection again).
+void LcoreWorker::sync_out() {
+  SyncChannels& ch = sh_.sync[id_];
+  const uint32_t n = core_.sync_pending();
+  const unsigned sent = rte_ring_sp_enqueue_burst_elem(ch.out, core_.sync_records(), sizeof(sync::SyncRecord), n, nullptr);
+  sync_ring_dropped_ += n - sent;
+  core_.sync_taken();
+  ch.counters.publish(core_.sync_counters(), sync_ring_dropped_);
+}
+
+// What a backup thread routed here is installed between bursts, a bounded number per pass.
+void LcoreWorker::sync_in(uint32_t tick) {
+  SyncChannels& ch = sh_.sync[id_];
+  sync::SyncRecord r[kSyncInstallBurst];
+  const unsigned n = rte_ring_sc_dequeue_burst_elem(ch.in, r, sizeof(sync::SyncRecord), kSyncInstallBurst, nullptr);
+  if (!n) return;
+  for (unsigned i = 0; i < n; ++i) core_.sync_install(r[i], tick);
+  ch.counters.publish(core_.sync_counters(), sync_ring_dropped_);
+}
+
 void LcoreWorker::housekeeping(uint64_t now_ms) {
   uint32_t tick = static_cast<uint32_t>(now_ms / kMsPerTick);
+  if (core_.sync_pending()) [[unlikely]]
+    sync_out();  // records of held frames released outside a burst
+  sync_in(tick);
   if (tick != last_tick_) {
     last_tick_ = tick;
     uint32_t budget =
@@ -498,6 +524,14 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       break;
     case CmdType::FlushDest:
       core_.flush_dest(r.dest, tick);
+      break;
+    case CmdType::SyncConfig:
+      if (r.sync_set_master) {
+        if (core_.sync_pending()) sync_out();
+        r.sync_old_sides[id_] = core_.set_sync_master(r.sync_sides[id_]);
+      }
+      core_.set_sync_sysctls(r.sync_sysctls);
+      core_.set_backup_only(r.sync_backup_only);
       break;
     case CmdType::Neighbours:
       neigh_.for_each([&](const NeighEntry& e) {

@@ -20,6 +20,7 @@
 #include "port.h"
 #include "route.h"
 #include "steer.h"
+#include "sync_channels.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -55,6 +56,7 @@ struct Shared {
   SteerPlan steer;                      // points into local_addrs
   IdleBackoff backoff;
   uint64_t tsc_hz = 0;
+  std::unique_ptr<SyncChannels[]> sync;  // per worker (sync_channels.h)
 };
 
 class LcoreWorker {
@@ -102,6 +104,8 @@ class LcoreWorker {
   void serve_commands(uint64_t now_ms);
   void serve(Request& r, uint64_t now_ms);
   void idle(uint32_t empty_polls);
+  void sync_out();
+  void sync_in(uint32_t tick);
   bool is_local_addr(be32 a) const;
 
   Shared& sh_;
@@ -129,6 +133,7 @@ class LcoreWorker {
   alignas(64) HopCacheEntry hops_[kHopCache];
   uint32_t last_tick_ = 0;
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
+  uint64_t sync_ring_dropped_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;
   std::unique_ptr<Verdict[]> verdicts_;
 };

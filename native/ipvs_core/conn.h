@@ -14,6 +14,7 @@ namespace fulcrum {
 enum : uint8_t {
   kConnFwdMask = 0x07,
   kConnNoOutput = 0x08,  // DR/TUN: no reply seen yet, the INPUT-ONLY TCP table applies
+  kTmplSynced = 0x08,    // templates (never NO_OUTPUT): installed from a sync master, see below
   kConnTemplate = 0x10,  // a persistence template, not a connection
   kConnActive = 0x20,    // counted in its dest's ActiveConn (else InActConn / PersistConn)
   kConnToaSent = 0x40,   // FullNAT: the client address option went out already
@@ -65,7 +66,13 @@ static_assert(sizeof(ConnV4) == 32, "two records per cache line");
 // In a connection's tmpl_plen (1 + a prefix length needs 6 bits): the connection is proxied, its
 // seq delta is in the worker's SynProxyTable. Templates keep a dest tag there and are never proxied.
 constexpr uint8_t kConnSynProxy = 0x80;
-inline uint8_t conn_plen(const ConnV4& c) { return c.tmpl_plen & 0x7f; }
+// In a connection's tmpl_plen too: installed from a sync master (listings say so). Templates
+// keep the same fact in flags (kTmplSynced): their tmpl_plen is the dest tag.
+constexpr uint8_t kConnSynced = 0x40;
+inline uint8_t conn_plen(const ConnV4& c) { return c.tmpl_plen & 0x3f; }
+inline bool conn_synced(const ConnV4& c) {
+  return (c.flags & kConnTemplate) ? (c.flags & kTmplSynced) != 0 : (c.tmpl_plen & kConnSynced) != 0;
+}
 
 static_assert(kTcpStateCount <= 16 && kStateUdp < 16, "states fit the record's 4 bits");
 static_assert(kMaxDests <= (1u << 20), "DestIds fit the record's 20 bits");

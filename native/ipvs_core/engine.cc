@@ -186,6 +186,8 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
   } else {
     c.expires = now + to.udp;
   }
+  if (sync_side_) [[unlikely]]
+    sync_count(c, idx, now);
   count_in(conn_dest(c), p.ip_tot_len);
   nat_in_v4(pkt.data, p, c.daddr, c.dport);
   return {Action::Transmit, DropReason::None, c.daddr};
@@ -255,6 +257,10 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
   // Its slot is kept as a hint for pass 3 (inbound packets).
   for (uint32_t j = 0; j < n; ++j)
     if (pend[j].kind == kInbound || pend[j].kind == kReply) pend[j].idx = table_.prefetch_match(pend[j].hash);
+  // A master's per-connection count sits in a side array: its line is fetched with the record's.
+  if (sync_side_) [[unlikely]]
+    for (uint32_t j = 0; j < n; ++j)
+      if (pend[j].kind == kInbound && pend[j].idx != ConnTable::kNone) ConnTable::prefetch_line(&sync_side_[pend[j].idx]);
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
@@ -393,6 +399,8 @@ Verdict Worker::forward_in_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint
   } else {
     c.expires = now + to.udp;
   }
+  if (sync_side_) [[unlikely]]
+    sync_count(c, idx, now);
   count_in(conn_dest(c), p.ip_tot_len);
 
   switch (conn_fwd(c)) {
@@ -485,9 +493,11 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     if (uint32_t mark = snap_->mark_v4(p.proto, p.daddr, p.dport)) svc = snap_->find_fwmark(mark);
   }
   if (!svc) svc = snap_->find_v4(p.proto, p.daddr, p.dport);
-  if (!svc) {
+  if (!svc || backup_only_) [[unlikely]] {
+    // Not a service: the host's own traffic. Or a backup with backup_only: it does not balance
+    // (the kernel's IPVS lets the packet through to the host), only follows its master.
     stats_.event(Event::ToKernel);
-    return {Action::Kernel, DropReason::None, 0};  // not a service: the host's own traffic
+    return {Action::Kernel, DropReason::None, 0};
   }
   // Only a SYN starts a TCP connection (sloppy_tcp = 0); other segments without an entry
   // are dropped, as the kernel does for a VIP it does not terminate. Under a SYN proxy, the ACK
@@ -555,6 +565,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     return drop(DropReason::TableFull);
   }
   ConnV4& rc = table_.record(idx);
+  sync_reset(idx);
   if (d.fwd == FwdMethod::FullNat) {
     uint8_t laddr;
     be16 lport;
@@ -750,6 +761,7 @@ size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out,
     int32_t left = static_cast<int32_t>(c.expires - now);
     i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.dest = conn_dest(c);
+    i.synced = conn_synced(c);
     out.push_back(i);
   });
 }

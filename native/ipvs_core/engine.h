@@ -17,6 +17,8 @@
 #include "shared_load.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "sync_policy.h"
+#include "sync_record.h"
 #include "synproxy.h"
 #include "tcp_state.h"
 
@@ -89,7 +91,38 @@ struct ConnInfo {
   be16 cport, vport, dport, lport;
   uint32_t expires_in_ticks;
   DestId dest;
+  bool synced;  // installed from a sync master (a backup's entry)
 };
+
+// Connection sync in the worker (engine_sync.cc). A master's bookkeeping per table slot, in a
+// side array that exists only while a master daemon runs (the record stays 32 bytes): the
+// kernel's in_pkts, old_state and sync_endtime, and the packet count at which the threshold
+// test next holds (so most packets decide with one compare).
+struct SyncSide {
+  uint32_t pkts = 0;
+  uint32_t next = 0;     // pkts at or past this: ask the policy (0: at the next packet)
+  uint32_t endtime = 0;  // ticks, two low bits count retries
+  uint8_t old_state = 0;
+  uint8_t pad[3] = {};
+};
+static_assert(sizeof(SyncSide) == 16);
+
+// What happened to sync work in one worker (plain counters, this worker's alone).
+struct SyncCounters {
+  uint64_t queued = 0;        // master: records handed out
+  uint64_t dropped = 0;       // master: records lost, the out buffer was full
+  uint64_t installed = 0;     // backup: new entries
+  uint64_t updated = 0;       // backup: existing entries refreshed
+  uint64_t replaced = 0;      // backup: an entry for another real server expired for the new one
+  uint64_t stale = 0;         // backup: an inactive record for an entry already replaced
+  uint64_t no_service = 0;    // backup: skipped, no such service here
+  uint64_t no_dest = 0;       // backup: skipped, no such real server in the service
+  uint64_t table_full = 0;    // backup: skipped, no room
+  uint64_t fnat_refused = 0;  // backup: skipped, the FullNAT local address/port is not this worker's or taken
+  uint64_t bad_record = 0;    // backup: skipped, a protocol or state the core does not keep
+};
+
+enum class SyncInstall : uint8_t { Installed, Updated, Replaced, Stale, NoService, NoDest, TableFull, FnatRefused, BadRecord };
 
 class Worker {
  public:
@@ -148,6 +181,27 @@ class Worker {
   // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
 
+  // ---- connection sync (engine_sync.cc) ----------------------------------------------------
+  // Master: `side` (slot_count() entries, zeroed) turns emission on, nullptr off; the previous
+  // array is returned for its owner to free. Called between bursts.
+  SyncSide* set_sync_master(SyncSide* side);
+  bool sync_master() const { return sync_side_ != nullptr; }
+  size_t slot_count() const { return table_.slot_count(); }
+  // The kernel's sync sysctls (any time, between bursts).
+  void set_sync_sysctls(const sync::SyncSysctls& s) { sync_sysctls_ = s; }
+  // backup_only: while set (a backup daemon runs with the sysctl on), new connections are not
+  // balanced; their packets go to the kernel as the host's own traffic.
+  void set_backup_only(bool on) { backup_only_ = on; }
+  // Records made by the packets processed since the last take (at most kSyncOutMax; more are
+  // counted in dropped). The caller moves them on after each burst.
+  static constexpr uint32_t kSyncOutMax = 256;
+  uint32_t sync_pending() const { return sync_out_n_; }
+  const sync::SyncRecord* sync_records() const { return sync_out_.get(); }
+  void sync_taken() { sync_out_n_ = 0; }
+  // Backup: installs (or updates) what a master sent, as the kernel's ip_vs_proc_conn.
+  SyncInstall sync_install(const sync::SyncRecord& r, uint32_t now);
+  const SyncCounters& sync_counters() const { return sync_counters_; }
+
  private:
   struct Pending;  // per-packet scratch of one burst
 
@@ -170,6 +224,23 @@ class Worker {
   Verdict forward_out_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   Verdict no_dest(PacketBuf& pkt, Parsed& p, be32 vip);
   Verdict tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c);
+  // A connection's incoming packet while a master runs: counts it, and asks the policy only
+  // when the threshold count is reached, its TCP state moved, or refresh is on.
+  [[gnu::always_inline]] void sync_count(const ConnV4& c, uint32_t idx, uint32_t now) {
+    SyncSide& s = sync_side_[idx];
+    const uint32_t n = ++s.pkts;
+    if (n >= s.next || (c.proto == kProtoTcp && c.state != s.old_state) || sync_sysctls_.refresh_period_s) [[unlikely]]
+      sync_decide(c, idx, n, now);
+  }
+  void sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now);
+  void sync_emit(const ConnV4& c, uint32_t timeout);
+  void sync_template_of(const ConnV4& c, uint32_t now);
+  void sync_reset(uint32_t idx) {
+    if (sync_side_) [[unlikely]]
+      sync_side_[idx] = SyncSide{};
+  }
+  SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
+  SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {
     stats_.drop(r);
     return {Action::Drop, r, 0};
@@ -241,6 +312,12 @@ class Worker {
   WorkerStats stats_;
   std::unique_ptr<Pending[]> pending_;
   uint16_t ip_id_ = 0;
+  SyncSide* sync_side_ = nullptr;  // not owned; set only while a master runs
+  sync::SyncSysctls sync_sysctls_;
+  bool backup_only_ = false;
+  std::unique_ptr<sync::SyncRecord[]> sync_out_{new sync::SyncRecord[kSyncOutMax]};
+  uint32_t sync_out_n_ = 0;
+  SyncCounters sync_counters_;
 };
 
 }  // namespace fulcrum

@@ -179,12 +179,14 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
   tc.expires = now + svc.persist_ticks;
   if (table_.full()) [[unlikely]]
     make_room(now);
-  if (table_.insert(h, tc) == ConnTable::kNone) {
+  const uint32_t tidx = table_.insert(h, tc);
+  if (tidx == ConnTable::kNone) {
     // No room for the template: the connection itself may still fit; it just has no affinity.
     stats_.drop(DropReason::TableFull);
     plen_out = 0;
     return did;
   }
+  sync_reset(tidx);
   if (counted) {
     ++load_[did].persist;
     shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);

@@ -39,6 +39,7 @@ FnatPool::FnatPool(const std::vector<be32>& laddrs, uint16_t port_lo, uint16_t p
 
   owner_.assign(size_t{naddrs_} * nports_, kNone);
   free_.resize(size_t{naddrs_} * nports_);
+  claimed_.assign(size_t{naddrs_} * nports_, 0);
   rings_.resize(naddrs_);
   for (uint32_t a = 0; a < naddrs_; ++a) {
     for (uint32_t r = 0; r < nports_; ++r) free_[size_t{a} * nports_ + r] = static_cast<uint16_t>(r);
@@ -49,7 +50,7 @@ FnatPool::FnatPool(const std::vector<be32>& laddrs, uint16_t port_lo, uint16_t p
 
 size_t FnatPool::memory_bytes() const {
   return addrs_.size() * 4 + addr_keys_.size() * 5 + rank_of_port_.size() * 2 + port_of_rank_.size() * 2 +
-         owner_.size() * 4 + free_.size() * 2 + rings_.size() * sizeof(Ring);
+         owner_.size() * 4 + free_.size() * 2 + claimed_.size() + rings_.size() * sizeof(Ring);
 }
 
 }  // namespace fulcrum

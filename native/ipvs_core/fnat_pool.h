@@ -44,17 +44,39 @@ class FnatPool {
       uint32_t a = cursor_;
       cursor_ = cursor_ + 1 == naddrs_ ? 0 : cursor_ + 1;
       Ring& r = rings_[a];
-      if (!r.count) continue;
-      uint16_t rank = free_[a * nports_ + r.head];
-      r.head = r.head + 1 == nports_ ? 0 : r.head + 1;
-      --r.count;
-      owner_[a * nports_ + rank] = conn;
-      laddr = static_cast<uint8_t>(a);
-      lport = port_of_rank_[rank];
-      --free_total_;
-      return true;
+      while (r.count) {
+        uint16_t rank = free_[a * nports_ + r.head];
+        r.head = r.head + 1 == nports_ ? 0 : r.head + 1;
+        --r.count;
+        uint32_t& o = owner_[a * nports_ + rank];
+        if (o != kNone) [[unlikely]] {
+          claimed_[a * nports_ + rank] = 0;  // claimed while queued (claim): its queue entry is gone now
+          continue;
+        }
+        o = conn;
+        laddr = static_cast<uint8_t>(a);
+        lport = port_of_rank_[rank];
+        --free_total_;
+        return true;
+      }
     }
     return false;
+  }
+
+  // Takes the given pair for `conn` (a connection a sync master made, installed on a backup):
+  // false when the address is not a local one, the port not in this worker's share, or the
+  // pair is held. The port's entry stays in its free queue, marked, and is passed over there.
+  bool claim(uint32_t conn, be32 laddr_addr, be16 lport, uint8_t& laddr) {
+    int a = laddr_index(laddr_addr);
+    uint16_t rank = rank_of_port_[lport];
+    if (a < 0 || rank == kNoRank) return false;
+    const size_t i = static_cast<size_t>(a) * nports_ + rank;
+    if (owner_[i] != kNone) return false;
+    owner_[i] = conn;
+    claimed_[i] = 1;
+    --free_total_;
+    laddr = static_cast<uint8_t>(a);
+    return true;
   }
   struct Lease {
     bool ok;
@@ -75,12 +97,16 @@ class FnatPool {
     uint32_t& o = owner_[laddr * nports_ + rank];
     if (o == kNone) return false;
     o = kNone;
+    ++free_total_;
+    if (claimed_[laddr * nports_ + rank]) [[unlikely]] {
+      claimed_[laddr * nports_ + rank] = 0;  // still queued: free again where it stands
+      return true;
+    }
     Ring& r = rings_[laddr];
     uint32_t tail = r.head + r.count;
     if (tail >= nports_) tail -= nports_;
     free_[laddr * nports_ + tail] = rank;
     ++r.count;
-    ++free_total_;
     return true;
   }
 
@@ -123,6 +149,7 @@ class FnatPool {
   std::vector<be16> port_of_rank_;
   std::vector<uint32_t> owner_;   // [addr][rank] -> connection index or kNone
   std::vector<uint16_t> free_;    // [addr] ring of free ranks
+  std::vector<uint8_t> claimed_;  // [addr][rank]: held through claim() while still in the ring
   std::vector<Ring> rings_;
 };
 

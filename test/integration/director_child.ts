@@ -1,10 +1,10 @@
 // Runs inside the director's namespace for the integration tests: starts the real dataplane
 // (the addon, through the Director) with the config file given, then answers JSON-line
 // requests on stdin (apply, applyDelta, stats, services, connections, ports, neighbours, flush,
-// stop).
+// the sync daemons, stop).
 // It is a remote control for the real thing, not a stand-in: the REST API replaces it later.
 import readline from 'node:readline';
-import { nativeAddon, type NativeDelta } from '../../src/native';
+import { nativeAddon, type NativeDelta, type SyncDaemonOptions, type SyncTunables } from '../../src/native';
 import { loadConfigFile, validateConfig } from '../../src/control/config_load';
 import { Director } from '../../src/control/director';
 
@@ -60,6 +60,14 @@ rl.on('line', async (line) => {
       case 'ports': result = nativeAddon().ports(); break;
       case 'neighbours': result = await nativeAddon().neighbours(); break;
       case 'flush': await nativeAddon().flush(req.arg as number | undefined); break;
+      case 'syncStart':
+        try { nativeAddon().syncStart(req.arg as SyncDaemonOptions); } catch (e) {
+          throw new Error(`${(e as Error).message}${(e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : ''}`);
+        }
+        break;
+      case 'syncStop': result = nativeAddon().syncStop(req.arg as 'master' | 'backup'); break;
+      case 'syncDaemons': result = nativeAddon().syncDaemons(); break;
+      case 'syncTunables': nativeAddon().syncTunables(req.arg as SyncTunables); break;
       case 'stop': director.stop(); send({ id: req.id, ok: true }); process.exit(0);
       // eslint-disable-next-line no-fallthrough
       default: throw new Error(`unknown op ${req.op}`);

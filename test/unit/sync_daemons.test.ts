@@ -13,7 +13,7 @@ import { filledDaemon, syncConfigProblems } from '../../src/control/ha/sync_conf
 import { SyncDaemons, type SyncDataplane } from '../../src/control/ha/sync_daemons';
 import { ChangeRefused } from '../../src/control/state';
 import { PersistError, StateFileError } from '../../src/control/state_store';
-import type { NativeSyncDaemon, NativeSyncDaemonOptions, SyncTunables } from '../../src/native';
+import type { SyncDaemonInfo, SyncDaemonOptions, SyncTunables } from '../../src/native';
 
 const dataplane = { ports: [
   { name: 'outside', device: 'net_null0' },
@@ -22,11 +22,11 @@ const dataplane = { ports: [
 ] };
 
 class Recorder implements SyncDataplane {
-  running = new Map<string, NativeSyncDaemonOptions>();
+  running = new Map<string, SyncDaemonOptions>();
   calls: string[] = [];
   tunables?: SyncTunables;
   failNext?: Error;
-  syncStart(o: NativeSyncDaemonOptions): void {
+  syncStart(o: SyncDaemonOptions): void {
     this.calls.push(`start ${o.state} ${o.port}`);
     if (this.failNext) { const e = this.failNext; this.failNext = undefined; throw e; }
     if (this.running.has(o.state)) throw Object.assign(new Error('already running'), { code: 'EEXIST' });
@@ -36,8 +36,8 @@ class Recorder implements SyncDataplane {
     this.calls.push(`stop ${state}`);
     return this.running.delete(state);
   }
-  syncDaemons(): NativeSyncDaemon[] {
-    return [...this.running.values()].map((o) => ({ ...(o as Required<NativeSyncDaemonOptions>), stats: { sent_conns: 7 } }));
+  syncDaemons(): SyncDaemonInfo[] {
+    return [...this.running.values()].map((o) => ({ ...(o as Required<SyncDaemonOptions>), stats: { sent_conns: 7 } }));
   }
   syncTunables(t: SyncTunables): void { this.tunables = t; }
 }

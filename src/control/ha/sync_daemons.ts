@@ -12,16 +12,16 @@ import type { FulcrumConfig, SyncDaemonConfig } from '../config_schema';
 import { SyncDaemonSchema } from '../config_schema';
 import { ChangeRefused } from '../state';
 import { StateFileError, writeFileAtomic } from '../state_store';
-import type { NativeSyncDaemon, NativeSyncDaemonOptions, SyncTunables } from '../../native';
+import type { SyncDaemonInfo, SyncDaemonOptions, SyncTunables } from '../../native';
 import { filledDaemon, syncDaemonProblems, tunablesOf, type SyncDaemon } from './sync_config';
 
 export type { SyncDaemon } from './sync_config';
 
 /** The addon's sync calls (native/addon): what this module drives. */
 export interface SyncDataplane {
-  syncStart(o: NativeSyncDaemonOptions): void;
+  syncStart(o: SyncDaemonOptions): void;
   syncStop(state: 'master' | 'backup'): boolean;
-  syncDaemons(): NativeSyncDaemon[];
+  syncDaemons(): SyncDaemonInfo[];
   syncTunables(t: SyncTunables): void;
 }
 
@@ -37,7 +37,7 @@ const FileSchema = Type.Object({
 }, { additionalProperties: false });
 
 const STATES = ['master', 'backup'] as const;
-const nativeOf = (d: SyncDaemon): NativeSyncDaemonOptions =>
+const nativeOf = (d: SyncDaemon): SyncDaemonOptions =>
   ({ state: d.state, port: d.interface, syncId: d.syncId, maxlen: d.maxlen, group: d.group, mcastPort: d.port, ttl: d.ttl });
 /** The file holds what was asked, not the filled-in defaults (a later default applies). */
 const asked = (d: SyncDaemonConfig): SyncDaemonConfig => {

@@ -1,0 +1,36 @@
+// A connection as the workers and the sync thread hand it to each other: the IPv4 part of a
+// sync record (sync_wire.h's SyncConn) in 40 fixed bytes, so it travels through a ring by
+// value. A master's worker fills it from its table (Worker::sync_emit); the sync thread turns
+// it into wire records (to_wire) and what a backup reads back into it (from_wire), and the
+// owning worker installs it (Worker::sync_install).
+#pragma once
+
+#include <cstdint>
+
+#include "sync_wire.h"
+#include "types.h"
+
+namespace fulcrum::sync {
+
+struct SyncRecord {
+  be32 caddr, vaddr, daddr;
+  be32 laddr;         // FullNAT local address (has_fullnat)
+  be16 cport, vport, dport;
+  be16 lport;         // FullNAT local port
+  uint32_t fwmark;
+  uint32_t timeout_s;  // 0: the receiver's own per-state timeout (version 0 messages)
+  uint32_t flags;      // IP_VS_CONN_F_* (the wire's)
+  uint8_t protocol;
+  uint8_t state;       // the kernel's state number (TCP: tcp_state.h's)
+  uint8_t has_fullnat;
+  uint8_t pad = 0;
+};
+static_assert(sizeof(SyncRecord) == 40, "a ring element of 40 bytes");
+
+// The wire form; IPv4-mapped addresses.
+SyncConn to_wire(const SyncRecord& r);
+// The ring form of a record a backup read; false for what it cannot hold (IPv6 records).
+// Sequence adjustments (NAT applications) are left out: the core keeps no such state.
+bool from_wire(const SyncConn& c, SyncRecord& out);
+
+}  // namespace fulcrum::sync
