@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
-import { Serve, call } from './serve_harness';
+import { Serve } from './serve_harness';
 import { CLIENT, HeldConnection, PairTopology, SERVER, VIP, VM_ADDR, directorAddr } from './sync_topology';
 
 const skip = cannotRun();
@@ -25,10 +25,15 @@ function director(t: PairTopology, d: 'A' | 'B', api: number, sync: object): Ser
   return new Serve(cfg, path.join(dir, 'state'), ['ip', 'netns', 'exec', t.ns(`d${d}`)]);
 }
 
-async function macOf(api: number): Promise<string> {
-  const r = await call(`http://127.0.0.1:${api}`, 'GET', '/v1/dataplane');
-  return (r.json.ports as Array<{ name: string; mac: string }>).find((p) => p.name === 'outside')!.mac;
+/** GET from a director's API, which listens on loopback in the director's namespace. */
+function getIn(t: PairTopology, d: 'A' | 'B', api: number, p: string): any {
+  const r = run('ip', ['netns', 'exec', t.ns(`d${d}`), 'curl', '-sf', `http://127.0.0.1:${api}${p}`]);
+  if (r.status !== 0) throw new Error(`GET ${p} from director ${d} failed (curl ${r.status}) ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
+
+const macOf = (t: PairTopology, d: 'A' | 'B', api: number): string =>
+  (getIn(t, d, api, '/v1/dataplane').ports as Array<{ name: string; mac: string }>).find((p) => p.name === 'outside')!.mac;
 
 /** Waits (bounded) for `what` to return a value. */
 async function eventually<T>(what: () => Promise<T | undefined>, seconds: number, failure: () => string): Promise<T> {
@@ -41,8 +46,8 @@ async function eventually<T>(what: () => Promise<T | undefined>, seconds: number
 }
 
 interface Listed { source: string; destination: string; state: string; synced?: boolean }
-const connectionsOf = async (api: number) =>
-  (await call(`http://127.0.0.1:${api}`, 'GET', `/v1/connections?client=${CLIENT}`)).json.connections as Listed[];
+const connectionsOf = async (t: PairTopology, d: 'A' | 'B', api: number) =>
+  getIn(t, d, api, `/v1/connections?client=${CLIENT}`).connections as Listed[];
 
 /** Five lines through whoever holds the VIP now; each must come back echoed. */
 async function talk(c: HeldConnection, tag: string): Promise<void> {
@@ -84,20 +89,21 @@ test('Fulcrum to Fulcrum: the backup lists the master\'s connection and carries 
   try {
     await a.start();
     await b.start();
-    const listed = spawnSync(process.execPath, [path.join(root, 'bin/fvsadm.js'), '-L', '--daemon'], { encoding: 'utf8', env: { ...process.env, FULCRUM_API: 'http://127.0.0.1:19602' } });
+    const listed = spawnSync('ip', ['netns', 'exec', t.ns('dB'), process.execPath, path.join(root, 'bin/fvsadm.js'), '-L', '--daemon'],
+      { encoding: 'utf8', env: { ...process.env, FULCRUM_API: 'http://127.0.0.1:19602' } });
     assert.equal(listed.stdout, 'backup sync daemon (mcast=outside, syncid=9, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n', listed.stderr);
-    t.route(await macOf(19601), directorAddr('A').s);
+    t.route(macOf(t, 'A', 19601), directorAddr('A').s);
     c = new HeldConnection(t.ns('cli'));
     const port = await c.port();
     await talk(c, 'via A');
-    const synced = await eventually(async () => (await connectionsOf(19602)).find((x) => x.source === `${CLIENT}:${port}`), 10,
+    const synced = await eventually(async () => (await connectionsOf(t, 'B', 19602)).find((x) => x.source === `${CLIENT}:${port}`), 10,
       () => `the backup never listed ${CLIENT}:${port}:\n${b.out.slice(-2000)}`);
     assert.equal(synced.destination, `${SERVER}:80`);
     assert.equal(synced.state, 'ESTABLISHED');
     assert.equal(synced.synced, true);
     // The master dies; the VIP and the servers' gateway move to B.
     await a.stop('SIGKILL');
-    t.route(await macOf(19602), directorAddr('B').s);
+    t.route(macOf(t, 'B', 19602), directorAddr('B').s);
     await talk(c, 'via B');
   } finally {
     c?.close();
@@ -122,11 +128,14 @@ test('kernel IPVS master to Fulcrum backup: the kernel\'s connection goes on thr
     c = new HeldConnection(t.ns('cli'));
     const port = await c.port();
     await talk(c, 'via the kernel');
-    const synced = await eventually(async () => (await connectionsOf(19603)).find((x) => x.source === `${CLIENT}:${port}`), 15,
-      () => `Fulcrum never listed ${CLIENT}:${port}; the kernel has:\n${vm.sh('ipvsadm -Lnc')}\n${b.out.slice(-2000)}`);
+    const synced = await eventually(async () => (await connectionsOf(t, 'B', 19603)).find((x) => x.source === `${CLIENT}:${port}`), 15,
+      () => `Fulcrum never listed ${CLIENT}:${port}; the kernel has:\n${vm.sh('ipvsadm -Lnc')}\nFulcrum's daemons: ` +
+        `${JSON.stringify(getIn(t, 'B', 19603, '/v1/sync'))}\nits drops: ${JSON.stringify(getIn(t, 'B', 19603, '/v1/dataplane').drops)}\n` +
+        `its tap: ${run('ip', ['netns', 'exec', t.ns('dB'), 'ip', '-s', 'link', 'show', 'sykBk']).stdout}\n` +
+        `its kernel: ${run('ip', ['netns', 'exec', t.ns('dB'), 'nstat', '-az', 'UdpInCsumErrors', 'UdpInErrors', 'UdpInDatagrams', 'UdpNoPorts', 'IpInHdrErrors', 'IpInAddrErrors']).stdout}\n${b.out.slice(-2000)}`);
     assert.deepEqual([synced.destination, synced.state, synced.synced], [`${SERVER}:80`, 'ESTABLISHED', true]);
     vm.stop();
-    t.route(await macOf(19603), directorAddr('B').s);
+    t.route(macOf(t, 'B', 19603), directorAddr('B').s);
     await talk(c, 'via Fulcrum');
   } finally {
     c?.close();
@@ -147,7 +156,7 @@ test('Fulcrum master to kernel IPVS backup: the kernel lists Fulcrum\'s connecti
     t.attachVm('syl10', 'syl11');
     vm.sh(`ipvsadm -A -t ${VIP}:80 -s rr && ipvsadm -a -t ${VIP}:80 -r ${SERVER}:80 -m && ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 4`);
     await a.start();
-    t.route(await macOf(19604), directorAddr('A').s);
+    t.route(macOf(t, 'A', 19604), directorAddr('A').s);
     c = new HeldConnection(t.ns('cli'));
     const port = await c.port();
     await talk(c, 'via Fulcrum');

@@ -61,8 +61,8 @@ export class PairTopology {
         done
         ip netns exec $ns nft -f - <<NFT
 table netdev fulcrum_owned {
-  chain c { type filter hook ingress device "${p}$d"c priority 0; policy drop; }
-  chain s { type filter hook ingress device "${p}$d"s priority 0; policy drop; }
+  chain c { type filter hook ingress device "${p}\${d}c" priority 0; policy drop; }
+  chain s { type filter hook ingress device "${p}\${d}s" priority 0; policy drop; }
 }
 NFT
       done
