@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "control.h"
@@ -20,6 +21,7 @@
 #include "port.h"
 #include "route.h"
 #include "steer.h"
+#include "vip_owner.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -44,6 +46,8 @@ struct Shared {
   rte_rcu_qsbr* qsbr = nullptr;
   std::atomic<const Snapshot*> snapshot{nullptr};
   std::atomic<bool> stop{false};
+  // Whether this director owns its VIPs (vip_owner.h): read once per loop, between bursts.
+  VipOwnership ownership;
   uint32_t nworkers = 1;
   std::vector<rte_ring*> handover;      // [from * nworkers + to], single producer/consumer
   std::vector<rte_ring*> neigh_updates; // per worker, many producers
@@ -85,6 +89,9 @@ class LcoreWorker {
 
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
+  uint16_t drop_unowned(rte_mbuf** m, uint16_t n);
+  void on_ownership(uint64_t word, uint64_t now_ms);
+  void announce();
   void output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms);
   void drop_multiseg(rte_mbuf* m);
   uint16_t steer(rte_mbuf** m, uint16_t n);
@@ -103,6 +110,7 @@ class LcoreWorker {
   void serve(Request& r, uint64_t now_ms);
   void idle(uint32_t empty_polls);
   bool is_local_addr(be32 a) const;
+  bool is_floating(size_t pi, be32 a) const;
 
   Shared& sh_;
   const uint16_t id_;
@@ -128,6 +136,11 @@ class LcoreWorker {
   static uint32_t hop_slot(be32 dst) { return (dst * 0x9e3779b1u) >> 24; }
   alignas(64) HopCacheEntry hops_[kHopCache];
   uint32_t last_tick_ = 0;
+  // The ownership word last seen, and what it said; worker 0 announces a takeover.
+  uint64_t owner_word_ = 0;
+  bool owner_ = true;
+  GarpSchedule garp_;
+  std::vector<std::pair<size_t, be32>> floating_;  // every port's floating addresses, flat
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;
   std::unique_ptr<Verdict[]> verdicts_;
