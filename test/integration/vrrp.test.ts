@@ -182,15 +182,16 @@ const clientVipMac = () => /lladdr ([0-9a-f:]+)/.exec(inNs('cl', ['ip', 'neigh',
 /** One request to the VIP from the client (a new connection): the server's name or ''. */
 const request = () => inNs('cl', ['curl', '-sS', '-m', '5', 'http://198.18.0.100/']).stdout.trim();
 
-/** A stream of short requests from the client, one at a time, each on a new connection with
- * up to 10 s to finish (a SYN sent during the takeover is retransmitted until the backup
- * answers): every request's start and end, and whether it got a server's answer. */
+/** A stream of short requests from the client, four at a time (four loops of one request
+ * after another), each on a new connection with up to 10 s to finish (a SYN sent during the
+ * takeover is retransmitted until the backup answers): every request's start and end, and
+ * whether it got a server's answer. */
 function startStream(file: string): ChildProcess {
   const script = `
     const http = require('http'); const fs = require('fs');
     const out = fs.openSync(${JSON.stringify(file)}, 'w');
     let stop = false; process.on('SIGTERM', () => { stop = true; });
-    (async () => {
+    const loop = async () => {
       while (!stop) {
         const start = Date.now();
         const ok = await new Promise((res) => {
@@ -203,8 +204,8 @@ function startStream(file: string): ChildProcess {
         fs.writeSync(out, JSON.stringify({ start, end: Date.now(), ok }) + '\\n');
         await new Promise((r) => setTimeout(r, 20));
       }
-      process.exit(0);
-    })();`;
+    };
+    Promise.all([loop(), loop(), loop(), loop()]).then(() => process.exit(0));`;
   return spawn('ip', ['netns', 'exec', ns('cl'), process.execPath, '-e', script], { stdio: 'ignore' });
 }
 
