@@ -228,6 +228,15 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       console.log(`# d1 alone: MASTER ${Date.now() - t0} ms after ready (3 x advert_int + skew = ${(takeoverBound(PRIO.d1) * 1000).toFixed(0)} ms)`);
       assert.match(request(), /^srv[12]$/);
       assert.equal(clientVipMac(), d1.mac('clients'));
+      // what an operator reads: fulcrum ha, the metrics
+      const v = inNs('d1', [process.execPath, path.join(root, 'bin/fulcrum.js'), 'ha']);
+      assert.equal(v.status, 0, v.stderr);
+      assert.match(v.stdout, /^state MASTER \(since .*\), owns the VIPs\nvirtual router 51 on port clients \(fv-k1c\), priority 150, advert 1 s, preempt\nfit to be MASTER\n/);
+      const m = inNs('d1', ['curl', '-sS', 'http://127.0.0.1:9390/metrics']).stdout;
+      assert.match(m, /\nfulcrum_vrrp_state\{state="MASTER"\} 1\n/);
+      assert.match(m, /\nfulcrum_vrrp_state\{state="BACKUP"\} 0\n/);
+      assert.match(m, /\nfulcrum_vip_owner 1\n/);
+      assert.match(m, /\nfulcrum_vrrp_priority 150\n/);
     });
 
     await t.test('the second director hears the master through its TAP and stays BACKUP', async () => {
@@ -240,6 +249,14 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       inNs('cl', ['ip', 'neigh', 'flush', 'dev', `${P}-c0`]);
       assert.match(request(), /^srv[12]$/);
       assert.equal(clientVipMac(), d1.mac('clients'));
+      assert.match(inNs('d2', ['curl', '-sS', 'http://127.0.0.1:9390/metrics']).stdout, /\nfulcrum_vip_owner 0\n/);
+      // a frame to the VIP sent to the backup's MAC anyway (a stale neighbour entry) is dropped
+      // and counted, not balanced: the client's entry pointed at d2 for one request
+      inNs('cl', ['ip', 'neigh', 'replace', '198.18.0.100', 'lladdr', d2.mac('clients'), 'dev', `${P}-c0`, 'nud', 'permanent']);
+      assert.equal(inNs('cl', ['curl', '-sS', '-m', '1', 'http://198.18.0.100/']).stdout, '');
+      inNs('cl', ['ip', 'neigh', 'del', '198.18.0.100', 'dev', `${P}-c0`]);
+      assert.ok((d2.api('GET', '/v1/dataplane').drops.not_vip_owner ?? 0) >= 1, JSON.stringify(d2.api('GET', '/v1/dataplane').drops));
+      assert.match(request(), /^srv[12]$/);
     });
 
     await t.test('kill -9 of the master: the backup takes over; only requests in flight at the kill fail', async () => {
