@@ -132,6 +132,9 @@ export class Keepalived {
       this.o.log.warn({ pid, pidFile: f }, 'a keepalived of an earlier run still runs on this state directory: killed');
       try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     }
+    // Whatever they named is gone or killed now; keepalived would refuse to start ("daemon is
+    // already running") while a killed one is not yet reaped.
+    for (const f of [this.files.pid, this.files.vrrpPid]) fs.rmSync(f, { force: true });
   }
 
   /** The FIFO opened read-write and non-blocking: the open never waits for a writer and the
@@ -200,6 +203,7 @@ export class Keepalived {
       this.o.onDown(reason);
       this.restartTimer = setTimeout(() => {
         this.restarts++;
+        this.killLeftover();  // its VRRP child, should it have outlived it
         this.spawn();
       }, this.wait);
       this.wait = Math.min(this.wait * 2, RESTART_MAX_MS);

@@ -284,6 +284,10 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       assert.ok(after.length > 0 && firstOk, 'requests after the kill were answered');
       assert.deepEqual(failed.filter((r) => !inFlight.includes(r)), [], 'only requests in flight at the kill may fail');
       assert.equal(clientVipMac(), d2.mac('clients'), 'the client moved to the backup (gratuitous ARP)');
+      for (const s of ['s1', 's2']) {
+        const gw = /lladdr ([0-9a-f:]+)/.exec(inNs(s, ['ip', 'neigh', 'show', '198.19.0.254']).stdout)?.[1];
+        assert.equal(gw, d2.mac('servers'), `${s}'s gateway moved to the backup (gratuitous ARP on the servers port)`);
+      }
       // TODO(ha.sync, integrator): with connection sync between the pair, a long download
       // started through d1 must complete through d2 here. Hook: start a download of a large
       // file from a real server before d1.kill9() and check its sha256 after the takeover.
@@ -341,12 +345,27 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       assert.match(request(), /^srv[12]$/);
     });
 
-    await t.test('a graceful stop hands the VIP over and leaves no keepalived', async () => {
-      await d2.stop();
+    await t.test('a keepalived that dies gives up the VIPs and is started again', async () => {
+      const pid = d2.ha().keepalived.pid!;
+      process.kill(pid, 'SIGKILL');
       await d1.waitState('MASTER');
-      assert.deepEqual(d2.keepalivedLeft(), []);
+      // its VRRP child's last word (priority 0, STOP) or the parent's death (DOWN), whichever is read first
+      assert.match(d2.out, /"from":"MASTER","to":"(DOWN|STOP)".*this director gives up the VIPs/);
+      assert.match(d2.out, /"msg":"keepalived stopped; this director gives up its VIPs until it runs again"/);
+      await d2.waitState('BACKUP');  // restarted after 1 s; d1 outranks it
+      const h = d2.api('GET', '/v1/ha').vrrp;
+      assert.equal(h.keepalived.restarts, 1);
+      assert.notEqual(h.keepalived.pid, pid);
       assert.match(request(), /^srv[12]$/);
     });
+
+    await t.test('a graceful stop hands the VIP over and leaves no keepalived', async () => {
+      await d1.stop();
+      await d2.waitState('MASTER');
+      assert.deepEqual(d1.keepalivedLeft(), []);
+      assert.match(request(), /^srv[12]$/);
+    });
+
   } finally {
     await d1.stop();
     await d2.stop();
