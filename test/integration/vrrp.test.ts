@@ -2,7 +2,8 @@
 // ports on one client segment and one real-server segment, NAT to two real servers whose
 // gateway is the pair's floating address. As an operator would see it: a director alone
 // becomes MASTER; the second stays BACKUP (it hears the first's adverts through its TAP);
-// kill -9 of the master during a stream of short requests hands the VIP and the gateway to
+// kill -9 of the master during a stream of short requests (one started every 25 ms, each
+// answered after 50 ms, so some are in flight at the kill) hands the VIP and the gateway to
 // the backup within 3 x advert_int + skew, and only requests in flight at the kill fail; the
 // old master comes back and takes the VIP back (preempt) or leaves it (nopreempt); drain and
 // a port going down put a director in FAULT. Takeover times and request counts are printed.
@@ -82,7 +83,7 @@ NFT
     done`);
   for (const i of [1, 2]) {
     spawn('ip', ['netns', 'exec', ns(`s${i}`), process.execPath, '-e',
-      `require('http').createServer((q, r) => r.end('srv${i}\\n')).listen(8080, '0.0.0.0')`], { stdio: 'ignore' });
+      `require('http').createServer((q, r) => setTimeout(() => r.end('srv${i}\\n'), 50)).listen(8080, '0.0.0.0')`], { stdio: 'ignore' });
   }
   for (const i of [1, 2]) {
     for (let k = 0; k < 50; k++) {
@@ -182,30 +183,33 @@ const clientVipMac = () => /lladdr ([0-9a-f:]+)/.exec(inNs('cl', ['ip', 'neigh',
 /** One request to the VIP from the client (a new connection): the server's name or ''. */
 const request = () => inNs('cl', ['curl', '-sS', '-m', '5', 'http://198.18.0.100/']).stdout.trim();
 
-/** A stream of short requests from the client, four at a time (four loops of one request
- * after another), each on a new connection with up to 10 s to finish (a SYN sent during the
- * takeover is retransmitted until the backup answers): every request's start and end, and
- * whether it got a server's answer. */
+/** A stream of short requests from the client: one started every 25 ms whatever the others
+ * do (so requests keep starting through a takeover), each on a new connection with up to 10 s
+ * to finish (a SYN sent during the takeover is retransmitted until the new MASTER answers):
+ * every request's start and end, and whether it got a server's answer. */
 function startStream(file: string): ChildProcess {
   const script = `
     const http = require('http'); const fs = require('fs');
     const out = fs.openSync(${JSON.stringify(file)}, 'w');
-    let stop = false; process.on('SIGTERM', () => { stop = true; });
-    const loop = async () => {
-      while (!stop) {
-        const start = Date.now();
-        const ok = await new Promise((res) => {
-          const req = http.get({ host: '198.18.0.100', port: 80, path: '/', agent: false, timeout: 10000 }, (r) => {
-            let b = ''; r.on('data', (c) => b += c); r.on('end', () => res(/^srv/.test(b))); r.on('error', () => res(false));
-          });
-          req.on('timeout', () => { req.destroy(); res(false); });
-          req.on('error', () => res(false));
-        });
+    let pending = 0, stopping = false;
+    const one = () => {
+      const start = Date.now();
+      pending++;
+      let done = false;
+      const finish = (ok) => {
+        if (done) return;
+        done = true;
         fs.writeSync(out, JSON.stringify({ start, end: Date.now(), ok }) + '\\n');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        if (--pending === 0 && stopping) process.exit(0);
+      };
+      const req = http.get({ host: '198.18.0.100', port: 80, path: '/', agent: false, timeout: 10000 }, (r) => {
+        let b = ''; r.on('data', (c) => b += c); r.on('end', () => finish(/^srv/.test(b))); r.on('error', () => finish(false));
+      });
+      req.on('timeout', () => { req.destroy(); finish(false); });
+      req.on('error', () => finish(false));
     };
-    Promise.all([loop(), loop(), loop(), loop()]).then(() => process.exit(0));`;
+    const timer = setInterval(one, 25);
+    process.on('SIGTERM', () => { clearInterval(timer); stopping = true; if (pending === 0) process.exit(0); });`;
   return spawn('ip', ['netns', 'exec', ns('cl'), process.execPath, '-e', script], { stdio: 'ignore' });
 }
 
@@ -270,7 +274,10 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       let left: number[] = [];
       for (let i = 0; i < 40 && (left = d1.keepalivedLeft()).length; i++) await sleep(50);
       assert.deepEqual(left, [], 'a keepalived outlived its kill -9\'d serve');
-      await sleep(3000);
+      // until 40 requests started after the kill have been answered (bounded: 30 s)
+      const answeredAfter = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)
+        .map((l) => JSON.parse(l) as { start: number; ok: boolean }).filter((r) => r.start > killedAt && r.ok).length;
+      for (let i = 0; i < 300 && answeredAfter() < 40; i++) await sleep(100);
       const reqs = await stopStream(stream, file);
       const inFlight = reqs.filter((r) => r.start <= killedAt && r.end >= killedAt);
       const failed = reqs.filter((r) => !r.ok);
