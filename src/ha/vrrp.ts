@@ -63,6 +63,7 @@ export class Vrrp {
   /** Ownership changes go to the dataplane one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private readonly keepalived: Keepalived;
+  private listeners: Array<(status: VrrpStatus) => void> = [];
   private readonly trackFile: string;
 
   constructor(private readonly o: VrrpOptions) {
@@ -95,6 +96,14 @@ export class Vrrp {
     await this.keepalived.stop();
     this.transition('STOP');
     await this.chain;
+  }
+
+  /** Calls `fn` after every transition, once the dataplane has taken the change of ownership
+   * (what connection sync follows: a MASTER sends, a BACKUP receives, as keepalived's
+   * lvs_sync_daemon does). Returns the unsubscribe function. */
+  subscribe(fn: (status: VrrpStatus) => void): () => void {
+    this.listeners.push(fn);
+    return () => { this.listeners = this.listeners.filter((f) => f !== fn); };
   }
 
   /** The operator's drain: true makes this director unfit (FAULT), false undoes it. */
@@ -156,7 +165,12 @@ export class Vrrp {
     const own = to === 'MASTER';
     this.o.log.info({ from, to, ...(priority !== undefined ? { priority } : {}) },
       own ? 'VRRP MASTER: this director takes the VIPs' : `VRRP ${to}: ${from === 'MASTER' ? 'this director gives up the VIPs' : 'the VIPs stay with the peer'}`);
-    this.chain = this.chain.then(() => this.publish(own));
+    this.chain = this.chain.then(() => this.publish(own)).then(() => {
+      const status = this.status();
+      for (const fn of this.listeners) {
+        try { fn(status); } catch (e) { this.o.log.error({ err: (e as Error).message }, 'a VRRP state listener failed'); }
+      }
+    });
   }
 
   private async publish(own: boolean): Promise<void> {
