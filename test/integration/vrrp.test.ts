@@ -6,7 +6,8 @@
 // answered after 50 ms, so some are in flight at the kill) hands the VIP and the gateway to
 // the backup within 3 x advert_int + skew, and only requests in flight at the kill fail; the
 // old master comes back and takes the VIP back (preempt) or leaves it (nopreempt); drain and
-// a port going down put a director in FAULT. Takeover times and request counts are printed.
+// a port going down put a director in FAULT; a killed keepalived is restarted. The same pair
+// with unicast adverts and a password. Takeover times and request counts are printed.
 //
 //   fv-cl 198.18.0.10 ─┐                    ┌─ fv-s1 198.19.0.11:8080 (gw 198.19.0.254)
 //                      ├ fv-sw br0    br1 ──┼─ fv-s2 198.19.0.12:8080
@@ -377,6 +378,33 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
     await d1.stop();
     await d2.stop();
     if (process.env.FULCRUM_TEST_KEEP_LOGS) console.log(d1.out, d2.out);
+    down();
+  }
+});
+
+test('unicast adverts with a password pass the exception path both ways', { skip, timeout: 120000 }, async () => {
+  up();
+  const d1 = new Director(1);
+  const d2 = new Director(2);
+  try {
+    const auth = { authentication: { password: 'fulcrum' } };
+    await d1.start({ priority: PRIO.d1, unicastPeers: ['198.18.0.2'], ...auth });
+    await d1.waitState('MASTER');
+    await d2.start({ priority: PRIO.d2, unicastPeers: ['198.18.0.1'], ...auth });
+    await d2.waitState('BACKUP');
+    await sleep(takeoverBound(PRIO.d2) * 1000 + 1000);  // it would have taken over had it heard nothing
+    assert.equal(d2.ha().state, 'BACKUP');
+    assert.equal(d1.ha().state, 'MASTER');
+    // and back: d1 stopped, d2 takes over; d1 again, preempt, d2 hears it and gives way
+    await d1.stop();
+    await d2.waitState('MASTER');
+    await d1.start({ priority: PRIO.d1, unicastPeers: ['198.18.0.2'], ...auth });
+    await d1.waitState('MASTER');
+    await d2.waitState('BACKUP');
+    assert.match(request(), /^srv[12]$/);
+  } finally {
+    await d1.stop();
+    await d2.stop();
     down();
   }
 });
