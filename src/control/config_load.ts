@@ -9,7 +9,8 @@ import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
-import { syncConfigProblems } from './ha/sync_config';
+import { syncConfigProblems } from '../ha/sync_config';
+import { vrrpProblems } from '../ha/vrrp_config';
 
 export { parseIpv4 };
 
@@ -146,6 +147,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     if (parseIpv4(host) === undefined || Number(port) > 65535) problems.push(`api.listen: '${listen}' is not address:port`);
     else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
   }
+  problems.push(...vrrpProblems(cfg));
   if (cfg.api?.metricsTokenFile !== undefined && cfg.api.tokenFile === undefined)
     problems.push('api.metricsTokenFile: needs api.tokenFile (without a token every route is open, /metrics included)');
 

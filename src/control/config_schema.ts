@@ -160,6 +160,29 @@ export const DataplaneSchema = Type.Object({
   }, { additionalProperties: false }))),
 }, { additionalProperties: false });
 
+/** VIP failover between two directors: keepalived speaks VRRP through a port's kernel
+ * interface and `fulcrum serve` follows its state (src/ha). The VIPs are the services'
+ * addresses; what else must move with them is listed in floatingAddresses. */
+export const VrrpSchema = Type.Object({
+  port: Type.String({ minLength: 1, description: 'the Fulcrum port whose kernel interface (TAP) carries the VRRP adverts; it needs an address' }),
+  virtualRouterId: Type.Integer({ minimum: 1, maximum: 255, description: 'keepalived virtual_router_id: the same on both directors, unique on the segment' }),
+  priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 254, default: 100, description: 'the higher one is MASTER' })),
+  advertInt: Type.Optional(Type.Number({
+    minimum: 0.01, maximum: 255, default: 1,
+    description: 'seconds between adverts; a backup takes over after 3 x advertInt + skew of silence. Whole seconds: VRRP version 2; a fraction: version 3',
+  })),
+  preempt: Type.Optional(Type.Boolean({ default: true, description: 'a higher priority takes the VIPs back from a lower one (false: keepalived nopreempt)' })),
+  preemptDelay: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, default: 0, description: 'seconds after start before preempting' })),
+  authentication: Type.Optional(Type.Object({
+    password: Type.String({ minLength: 1, maxLength: 8, pattern: '^[!-~]+$', description: 'VRRPv2 simple password (auth_type PASS); keeps a stray router on the segment out, not an attacker' }),
+  }, { additionalProperties: false })),
+  unicastPeers: Type.Optional(Type.Array(Ipv4, { minItems: 1, description: 'adverts to these addresses instead of the multicast group 224.0.0.18' })),
+  floatingAddresses: Type.Optional(Type.Array(Type.Object({
+    port: Type.String({ minLength: 1 }),
+    address: Ipv4,
+  }, { additionalProperties: false }), { description: 'addresses besides the VIPs that move with them, each on its port (the NAT real servers\' gateway on the inside port)' })),
+}, { additionalProperties: false });
+
 /** One connection sync daemon, as `ipvsadm --start-daemon` starts it (the kernel's defaults). */
 export const SyncDaemonSchema = Type.Object({
   state: Type.Union([Type.Literal('master'), Type.Literal('backup')]),
@@ -192,6 +215,7 @@ export const SyncSchema = Type.Object({
 /** High availability: connection sync with other directors (kernel IPVS or Fulcrum). */
 export const HaSchema = Type.Object({
   sync: Type.Optional(SyncSchema),
+  vrrp: Type.Optional(VrrpSchema),
 }, { additionalProperties: false });
 
 export const ConfigSchema = Type.Object({
@@ -206,6 +230,7 @@ export const ConfigSchema = Type.Object({
   services: Type.Optional(Type.Array(ServiceSchema)),
   matchRules: Type.Optional(Type.Array(MatchRuleSchema)),
   stateDir: Type.Optional(Type.String()),
+  /** High availability: VRRP (a restart applies changes) and connection sync (a reload applies it). */
   ha: Type.Optional(HaSchema),
   /** How health checks run (a restart applies changes). */
   healthChecking: Type.Optional(Type.Object({
@@ -235,3 +260,4 @@ export type FulcrumConfig = Static<typeof ConfigSchema>;
 export type PortConfig = Static<typeof PortSchema>;
 export type SyncDaemonConfig = Static<typeof SyncDaemonSchema>;
 export type SyncConfig = Static<typeof SyncSchema>;
+export type VrrpConfig = Static<typeof VrrpSchema>;

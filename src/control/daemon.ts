@@ -21,8 +21,8 @@ import { applyDurably } from './apply_durably';
 import { breathe } from './slices';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
-import { SyncDaemons, type SyncDaemonView } from './ha/sync_daemons';
-import type { SyncTunables } from './ha/sync_config';
+import { SyncDaemons, type SyncDaemonView } from '../ha/sync_daemons';
+import type { SyncTunables } from '../ha/sync_config';
 import type { SyncDaemonConfig } from './config_schema';
 
 export interface Logger {

@@ -8,11 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { Type } from '@sinclair/typebox';
-import type { FulcrumConfig, SyncDaemonConfig } from '../config_schema';
-import { SyncDaemonSchema } from '../config_schema';
-import { ChangeRefused } from '../state';
-import { StateFileError, writeFileAtomic } from '../state_store';
-import type { SyncDaemonInfo, SyncDaemonOptions, SyncTunables } from '../../native';
+import type { FulcrumConfig, SyncDaemonConfig } from '../control/config_schema';
+import { SyncDaemonSchema } from '../control/config_schema';
+import { ChangeRefused } from '../control/state';
+import { StateFileError, writeFileAtomic } from '../control/state_store';
+import type { SyncDaemonInfo, SyncDaemonOptions, SyncTunables } from '../native';
 import { filledDaemon, syncDaemonProblems, tunablesOf, type SyncDaemon } from './sync_config';
 
 export type { SyncDaemon } from './sync_config';

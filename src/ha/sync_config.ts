@@ -2,9 +2,9 @@
 // defaults and clamps (ip_vs_sync.c start_sync_thread), the sysctls' cross-field rule
 // (proc_do_sync_threshold), and the rules only the whole config can check (the interface
 // names a port with a kernel interface; one daemon per state).
-import type { FulcrumConfig, SyncConfig, SyncDaemonConfig } from '../config_schema';
-import { parseIpv4 } from '../ipv4';
-import type { SyncTunables } from '../../native';
+import type { FulcrumConfig, SyncConfig, SyncDaemonConfig } from '../control/config_schema';
+import { parseIpv4 } from '../control/ipv4';
+import type { SyncTunables } from '../native';
 
 /** A daemon with every option filled in, as it runs and as `ipvsadm -L --daemon` lists it. */
 export interface SyncDaemon {
