@@ -6,7 +6,9 @@
 // answered after 50 ms, so some are in flight at the kill) hands the VIP and the gateway to
 // the backup within 3 x advert_int + skew, and only requests in flight at the kill fail; the
 // old master comes back and takes the VIP back (preempt) or leaves it (nopreempt); drain and
-// a port going down put a director in FAULT; a killed keepalived is restarted. The same pair
+// a port going down put a director in FAULT; a killed keepalived is restarted. Both run
+// both sync daemons (ha.sync): a long download made through the master completes through the
+// backup after the kill, and the old master taking the VIP back breaks no connection. The same pair
 // with unicast adverts and a password. Takeover times and request counts are printed.
 //
 //   fv-cl 198.18.0.10 ─┐                    ┌─ fv-s1 198.19.0.11:8080 (gw 198.19.0.254)
@@ -17,6 +19,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -84,7 +87,8 @@ NFT
     done`);
   for (const i of [1, 2]) {
     spawn('ip', ['netns', 'exec', ns(`s${i}`), process.execPath, '-e',
-      `require('http').createServer((q, r) => setTimeout(() => r.end('srv${i}\\n'), 50)).listen(8080, '0.0.0.0')`], { stdio: 'ignore' });
+      `const big = ${BIG_SERVER};
+      require('http').createServer((q, r) => (q.url === '/big' ? big(r) : setTimeout(() => r.end('srv${i}\\n'), 50))).listen(8080, '0.0.0.0')`], { stdio: 'ignore' });
   }
   for (const i of [1, 2]) {
     for (let k = 0; k < 50; k++) {
@@ -92,6 +96,23 @@ NFT
       run('sleep', ['0.1']);
     }
   }
+}
+
+/** GET /big on a real server: BIG_CHUNKS chunks of 64 KiB (a known pattern), one every 20 ms
+ * (about 3 MB/s, so a download runs for seconds and spans a takeover). */
+const BIG_CHUNKS = 256;
+const BIG_SERVER = `(r) => {
+  const chunk = Buffer.alloc(65536, 0); for (let k = 0; k < chunk.length; k++) chunk[k] = k % 251;
+  let n = 0; r.setHeader('content-length', ${BIG_CHUNKS} * 65536);
+  const t = setInterval(() => { if (n++ < ${BIG_CHUNKS}) r.write(chunk); else { clearInterval(t); r.end(); } }, 20);
+  r.on('close', () => clearInterval(t));
+}`;
+function bigSha256(): string {
+  const chunk = Buffer.alloc(65536);
+  for (let k = 0; k < chunk.length; k++) chunk[k] = k % 251;
+  const h = crypto.createHash('sha256');
+  for (let n = 0; n < BIG_CHUNKS; n++) h.update(chunk);
+  return h.digest('hex');
 }
 
 function directorConfig(d: 1 | 2, vrrp: Record<string, unknown>) {
@@ -107,8 +128,13 @@ function directorConfig(d: 1 | 2, vrrp: Record<string, unknown>) {
     api: { listen: '127.0.0.1:9390' },
     services: [{ protocol: 'tcp', address: '198.18.0.100', port: 80, scheduler: 'rr',
       realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat' }, { address: '198.19.0.12', port: 8080, method: 'nat' }] }],
-    ha: { vrrp: { port: 'clients', virtualRouterId: 51, advertInt: ADVERT_INT,
-      floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }], ...vrrp } },
+    ha: {
+      vrrp: { port: 'clients', virtualRouterId: 51, advertInt: ADVERT_INT,
+        floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }], ...vrrp },
+      // Each director sends its connections and keeps the other's, as the kernel pair with
+      // both daemons: whichever takes over knows the connections made through the other.
+      sync: { daemons: [{ state: 'master', interface: 'clients', syncId: 51 }, { state: 'backup', interface: 'clients', syncId: 51 }] },
+    },
   };
 }
 
@@ -264,9 +290,16 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       assert.match(request(), /^srv[12]$/);
     });
 
-    await t.test('kill -9 of the master: the backup takes over; only requests in flight at the kill fail', async () => {
+    await t.test('kill -9 of the master: the backup takes over; only requests in flight at the kill fail; a download goes on', async () => {
       const file = path.join(d1.dir, 'stream.jsonl');
       const stream = startStream(file);
+      // A long download through d1, synced to d2 (it runs for seconds: see BIG_SERVER).
+      const bigFile = path.join(d1.dir, 'big.bin');
+      const download = spawn('ip', ['netns', 'exec', ns('cl'), 'curl', '-sS', '-m', '60', '-o', bigFile, '-w', '%{http_code}', 'http://198.18.0.100/big']);
+      let downloadOut = '';
+      download.stdout!.on('data', (b: Buffer) => { downloadOut += b; });
+      download.stderr!.on('data', (b: Buffer) => { downloadOut += b; });
+      const downloaded = new Promise<number | null>((r) => download.once('exit', r));
       await sleep(2000);
       const killedAt = d1.kill9();
       const masterAt = await d2.waitState('MASTER');
@@ -296,9 +329,13 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
         const gw = /lladdr ([0-9a-f:]+)/.exec(inNs(s, ['ip', 'neigh', 'show', '198.19.0.254']).stdout)?.[1];
         assert.equal(gw, d2.mac('servers'), `${s}'s gateway moved to the backup (gratuitous ARP on the servers port)`);
       }
-      // TODO(ha.sync, integrator): with connection sync between the pair, a long download
-      // started through d1 must complete through d2 here. Hook: start a download of a large
-      // file from a real server before d1.kill9() and check its sha256 after the takeover.
+      // The download started through d1 finishes through d2, byte for byte.
+      const code = await Promise.race([downloaded, sleep(60000).then(() => 'timeout')]);
+      const synced = (d2.api('GET', '/v1/sync').daemons as Array<{ state: string; stats: Record<string, number> }>).find((x) => x.state === 'backup')!.stats;
+      console.log(`# download across the takeover: curl ${String(code)} ${downloadOut}; d2's backup daemon: ${synced.conns_received} connections received, ${synced.installed} installed`);
+      assert.equal(code, 0, `the download failed: ${downloadOut}`);
+      assert.equal(downloadOut, '200');
+      assert.equal(crypto.createHash('sha256').update(fs.readFileSync(bigFile)).digest('hex'), bigSha256(), 'the file arrived whole');
     });
 
     await t.test('the old master comes back and, with preempt, takes the VIP back', async () => {
@@ -312,9 +349,14 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       console.log(`# preempt: d1 MASTER again ${Date.now() - ready} ms after its restart was ready (${ready - t0} ms to start)`);
       await sleep(1500);
       const reqs = await stopStream(stream, file);
-      // Without connection sync a connection made through d2 breaks when d1 takes the VIP
-      // back; every new connection is answered (TODO(ha.sync): none breaks with sync on).
-      console.log(`# requests during the preemption: ${reqs.length} total, ${reqs.filter((r) => !r.ok).length} failed`);
+      // d1 learnt d2's connections from d2's master daemon (a connection is sent at its 3rd
+      // packet from the client), so taking the VIP back breaks none of them; only one whose
+      // first packets were crossing at the switch could be unknown to d1 (as in the kernel).
+      const switchedAt = Date.parse(d1.ha().lastTransition!.at);
+      const failed = reqs.filter((r) => !r.ok);
+      console.log(`# requests during the preemption: ${reqs.length} total, ${failed.length} failed` +
+        (failed.length ? ` (started ${failed.map((r) => r.start - switchedAt).join(', ')} ms from the switch)` : ''));
+      assert.deepEqual(failed.filter((r) => Math.abs(r.start - switchedAt) > 1000), [], 'a connection made well before the switch broke');
       assert.match(request(), /^srv[12]$/);
       assert.equal(clientVipMac(), d1.mac('clients'));
     });
