@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { CLIENT, HeldConnection, PairTopology, SERVER, VIP, VM_ADDR, directorAddr } from './sync_topology';
+import { CLIENT, HeldConnection, PairTopology, SERVER, VIP, VM_ADDR, directorAddr } from '../../src/tools/pair_topology';
 
 const skip = cannotRun();
 const vmTool = path.join(root, 'test/peers/lvs-kernel-vm');

@@ -11,16 +11,25 @@
 // kernel side fenced off as scripts/netns-topology does), with a TAP on the client port that
 // carries the sync datagrams. Which director the client and the server talk to is set by the
 // test (the client's neighbour entry for the VIP, the server's default route), so a "VIP move"
-// is a precise step, not a race of ARP answers. The server echoes each line it gets.
+// is a precise step, not a race of ARP answers; or, with VRRP (ha.vrrp), the directors move the
+// VIP and the servers' floating gateway themselves. The server echoes each line it gets.
+// Used by the sync tests (test/integration/sync_pair.test.ts) and `fulcrum bench ha`.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import readline from 'node:readline';
-import { run } from './harness';
+import { spawnSync } from 'node:child_process';
+
+function run(cmd: string, args: string[], opts: { timeout?: number } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30000 });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
 
 export const VIP = '198.18.41.100';
 export const CLIENT = '198.18.41.1';
 export const SERVER = '198.18.42.1';
 export const directorAddr = (d: 'A' | 'B') => ({ A: { c: '198.18.41.251', s: '198.18.42.251' }, B: { c: '198.18.41.252', s: '198.18.42.252' } }[d]);
 export const VM_ADDR = { c: '198.18.41.254', s: '198.18.42.254' };
+/** The servers' gateway that moves with the VIP when the directors run VRRP. */
+export const FLOATING_GW = '198.18.42.250';
 
 function sh(script: string): void {
   const r = run('bash', ['-euo', 'pipefail', '-c', script], { timeout: 60000 });
@@ -103,8 +112,16 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
     }
   }
 
-  /** Director A or B's config: its two ports, the service, the given sync daemons. */
-  directorConfig(d: 'A' | 'B', api: number, sync: object): object {
+  /** The servers reach the client through the gateway VRRP moves, and the client finds the
+   * VIP by ARP (whoever owns it answers). */
+  routeByVrrp(): void {
+    sh(`ip -n ${this.p}-cli neigh del ${VIP} dev ${this.p}c0 2>/dev/null || true
+        ip -n ${this.p}-srv route replace default via ${FLOATING_GW}`);
+  }
+
+  /** Director A or B's config: its two ports, the service, the given sync daemons, and VRRP
+   * (`vrrp`: its priority and more) when given. */
+  directorConfig(d: 'A' | 'B', api: number, sync: object, vrrp?: Record<string, unknown>): object {
     const a = directorAddr(d);
     return {
       dataplane: {
@@ -117,7 +134,10 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
       },
       api: { listen: `127.0.0.1:${api}` },
       services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realServers: [{ address: SERVER, port: 80, method: 'nat', weight: 1 }] }],
-      ha: { sync },
+      ha: {
+        sync,
+        ...(vrrp ? { vrrp: { port: 'outside', virtualRouterId: 61, floatingAddresses: [{ port: 'inside', address: FLOATING_GW }], ...vrrp } } : {}),
+      },
     };
   }
 }
