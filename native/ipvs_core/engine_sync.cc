@@ -36,38 +36,67 @@ FwdMethod fwd_of(const sync::SyncRecord& r) {
 SyncSide* Worker::set_sync_master(SyncSide* side) {
   SyncSide* old = sync_side_;
   sync_side_ = side;
+  sync_end_ = side ? sync_endtimes(side, table_.slot_count()) : nullptr;
   sync_out_n_ = 0;
   return old;
 }
 
 // ---- master --------------------------------------------------------------------------------
 
-void Worker::sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now) {
-  SyncSide& s = sync_side_[idx];
+// One packet of a connection (or, for a template, one of its connections' sends): advances
+// the count to the next threshold packet and returns a packet count the policy's threshold
+// test judges as the kernel's would judge the real one (this packet is, or is not, the one).
+uint32_t Worker::sync_step(SyncSide& s, uint32_t& left) {
   const sync::SyncSysctls& t = sync_sysctls_;
-  // The next count the threshold test passes at (the kernel tests pkts % period each time).
-  if (t.period > 0) {
-    uint32_t next = n - n % t.period + t.threshold;
-    s.next = next > n ? next : next + t.period;
+  left = s.word >> 4;
+  bool hit;
+  if (left == 0) {
+    // Not counted yet (new, or older than the master): this is its first packet.
+    hit = t.period ? 1 % t.period == t.threshold : t.threshold == 1;
+    if (t.period) {
+      uint32_t k = 1 - 1 % t.period + t.threshold;
+      left = (k <= 1 ? k + t.period : k) - 1;
+    } else {
+      left = t.threshold > 1 ? t.threshold - 1 : kSyncLeftMax;
+    }
+  } else if (left == 1) {
+    hit = true;
+    left = t.period ? t.period : kSyncLeftMax;
   } else {
-    s.next = n < t.threshold ? t.threshold : ~0u;
+    hit = false;
+    --left;
   }
+  if (left > kSyncLeftMax) left = kSyncLeftMax;
+  return hit ? t.threshold : t.threshold + 1;
+}
+
+void Worker::sync_decide(const ConnV4& c, uint32_t idx, uint32_t now) {
+  SyncSide& s = sync_side_[idx];
+  uint32_t left;
+  const uint32_t pkts = sync_step(s, left);
+  uint8_t old_state = static_cast<uint8_t>(s.word & 15);
   // Proxied connections carry a seq shift the records do not: a backup could not follow them.
-  if (c.tmpl_plen & kConnSynProxy) return;
+  bool send = false;
   const Timeouts& to = snap_->timeouts();
   const uint32_t timeout = c.proto == kProtoTcp ? to.tcp[c.state] : to.udp;
-  sync::SyncMark m{s.old_state, s.endtime};
-  sync::SyncInput in{};
-  in.protocol = c.proto;
-  in.state = c.state;
-  in.under_template = conn_plen(c) != 0;
-  in.pkts = n;
-  in.now = now;
-  in.timeout = timeout;
-  in.ticks_per_s = kTicksPerSec;
-  const bool send = sync::sync_needed(t, in, m);
-  s.old_state = static_cast<uint8_t>(m.old_state);
-  s.endtime = static_cast<uint32_t>(m.sync_endtime);
+  if (!(c.tmpl_plen & kConnSynProxy)) [[likely]] {
+    sync::SyncMark m{old_state, sync_end_[idx]};
+    sync::SyncInput in{};
+    in.protocol = c.proto;
+    in.state = c.state;
+    in.under_template = conn_plen(c) != 0;
+    in.pkts = pkts;
+    in.now = now;
+    in.timeout = timeout;
+    in.ticks_per_s = kTicksPerSec;
+    send = sync::sync_needed(sync_sysctls_, in, m);
+    if (send) {
+      old_state = static_cast<uint8_t>(m.old_state);
+      sync_end_[idx] = static_cast<uint32_t>(m.sync_endtime);
+    }
+  }
+  if (c.proto != kProtoTcp) old_state = c.state;  // UDP's one state: only the count matters
+  s.word = left << 4 | (old_state & 15);
   if (!send) return;
   sync_emit(c, timeout);
   // Its template goes with it (the kernel walks cp->control after the connection).
@@ -87,17 +116,19 @@ void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
   if (t == ConnTable::kNone) return;
   const ConnV4& tc = table_.record(t);
   SyncSide& s = sync_side_[t];
-  sync::SyncMark m{s.old_state, s.endtime};
+  uint32_t left;
+  const uint32_t pkts = sync_step(s, left);
+  s.word = left << 4 | (s.word & 15);
+  sync::SyncMark m{static_cast<uint16_t>(s.word & 15), sync_end_[t]};
   sync::SyncInput in{};
   in.protocol = tc.proto;
   in.is_template = true;
-  in.pkts = ++s.pkts;
+  in.pkts = pkts;
   in.now = now;
   in.timeout = svc->persist_ticks;
   in.ticks_per_s = kTicksPerSec;
   if (!sync::sync_needed(sync_sysctls_, in, m)) return;
-  s.old_state = static_cast<uint8_t>(m.old_state);
-  s.endtime = static_cast<uint32_t>(m.sync_endtime);
+  sync_end_[t] = static_cast<uint32_t>(m.sync_endtime);
   sync_emit(tc, svc->persist_ticks);
 }
 
@@ -127,8 +158,9 @@ void Worker::sync_emit(const ConnV4& c, uint32_t timeout) {
   } else {
     if (c.flags & kConnNoOutput) r.flags |= sync::kFlagNoOutput;
     if (!(c.flags & kConnActive)) r.flags |= sync::kFlagInactive;
-    const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc);
-    if (svc) r.fwmark = svc->fwmark;
+    // Only rules (fwmark) reach fwmark services: without any, the service lookup is skipped.
+    if (snap_->has_rules())
+      if (const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc)) r.fwmark = svc->fwmark;
     if (fwd == FwdMethod::FullNat) {
       r.has_fullnat = 1;
       r.laddr = fnat_.laddr(c.fnat.laddr);

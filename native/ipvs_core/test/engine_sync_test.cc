@@ -29,10 +29,10 @@ Bytes tin(uint16_t cport, uint8_t flags, const char* client = kClient) {
 // A master: the worker with its side array.
 struct Master {
   Harness h;
-  std::vector<SyncSide> side;
+  std::unique_ptr<SyncSideArray> side;
   explicit Master(const CoreConfig& c, std::vector<be32> laddrs = {}) : h(c, 1024, std::move(laddrs)) {
-    side.assign(h.worker->slot_count(), SyncSide{});
-    h.worker->set_sync_master(side.data());
+    side = std::make_unique<SyncSideArray>(h.worker->slot_count());
+    h.worker->set_sync_master(side->get());
   }
   // The records handed out since the last take.
   std::vector<sync::SyncRecord> take() {
