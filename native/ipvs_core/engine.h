@@ -217,17 +217,21 @@ class Worker {
   Verdict tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c);
   // A connection's incoming packet while a master runs: one compare decides most packets (not
   // the threshold packet, same state as last synced); the rest ask the policy.
-  [[gnu::always_inline]] void sync_count(const ConnV4& c, uint32_t idx, uint32_t now) {
-    SyncSide& s = sync_side_[idx];
-    const uint32_t w = s.word;
-    if ((w < 32) | ((w & 15) != c.state) | sync_always_) [[unlikely]] {
+  [[gnu::always_inline]] void sync_count(ConnV4& c, uint32_t idx, uint32_t now) {
+    if (conn_fwd_method(c) == FwdMethod::FullNat) [[unlikely]] {
+      sync_count_side(c, idx, now);
+      return;
+    }
+    const uint16_t left = c.sync.left;
+    if ((left < 2) | (c.sync.state != c.state) | sync_always_) [[unlikely]] {
       sync_decide(c, idx, now);
       return;
     }
-    s.word = w - 16;
+    c.sync.left = static_cast<uint16_t>(left - 1);
   }
-  uint32_t sync_step(SyncSide& s, uint32_t& left);
-  void sync_decide(const ConnV4& c, uint32_t idx, uint32_t now);
+  void sync_count_side(ConnV4& c, uint32_t idx, uint32_t now);
+  uint32_t sync_step(uint32_t& left, uint32_t max_left);
+  void sync_decide(ConnV4& c, uint32_t idx, uint32_t now);
   void sync_emit(const ConnV4& c, uint32_t timeout);
   void sync_template_of(const ConnV4& c, uint32_t now);
   void sync_reset(uint32_t idx) {

@@ -44,11 +44,11 @@ SyncSide* Worker::set_sync_master(SyncSide* side) {
 // ---- master --------------------------------------------------------------------------------
 
 // One packet of a connection (or, for a template, one of its connections' sends): advances
-// the count to the next threshold packet and returns a packet count the policy's threshold
-// test judges as the kernel's would judge the real one (this packet is, or is not, the one).
-uint32_t Worker::sync_step(SyncSide& s, uint32_t& left) {
+// `left` (packets until the threshold packet, this one included; 0: not counted yet) and
+// returns a packet count the policy's threshold test judges as the kernel's would judge the
+// real one (this packet is, or is not, the one).
+uint32_t Worker::sync_step(uint32_t& left, uint32_t max_left) {
   const sync::SyncSysctls& t = sync_sysctls_;
-  left = s.word >> 4;
   bool hit;
   if (left == 0) {
     // Not counted yet (new, or older than the master): this is its first packet.
@@ -57,30 +57,42 @@ uint32_t Worker::sync_step(SyncSide& s, uint32_t& left) {
       uint32_t k = 1 - 1 % t.period + t.threshold;
       left = (k <= 1 ? k + t.period : k) - 1;
     } else {
-      left = t.threshold > 1 ? t.threshold - 1 : kSyncLeftMax;
+      left = t.threshold > 1 ? t.threshold - 1 : max_left;
     }
   } else if (left == 1) {
     hit = true;
-    left = t.period ? t.period : kSyncLeftMax;
+    left = t.period ? t.period : max_left;
   } else {
     hit = false;
     --left;
   }
-  if (left > kSyncLeftMax) left = kSyncLeftMax;
+  if (left > max_left) left = max_left;
   return hit ? t.threshold : t.threshold + 1;
 }
 
-void Worker::sync_decide(const ConnV4& c, uint32_t idx, uint32_t now) {
-  SyncSide& s = sync_side_[idx];
-  uint32_t left;
-  const uint32_t pkts = sync_step(s, left);
-  uint8_t old_state = static_cast<uint8_t>(s.word & 15);
-  // Proxied connections carry a seq shift the records do not: a backup could not follow them.
+void Worker::sync_count_side(ConnV4& c, uint32_t idx, uint32_t now) {
+  const uint32_t w = sync_side_[idx].word;
+  if ((w < 32) | ((w & 15) != c.state) | sync_always_) [[unlikely]] {
+    sync_decide(c, idx, now);
+    return;
+  }
+  sync_side_[idx].word = w - 16;
+}
+
+void Worker::sync_decide(ConnV4& c, uint32_t idx, uint32_t now) {
+  // Where the count and state live: in the record, or for FullNAT in the side array.
+  const bool side = conn_fwd_method(c) == FwdMethod::FullNat;
+  uint32_t left = side ? sync_side_[idx].word >> 4 : c.sync.left;
+  uint8_t old_state = side ? static_cast<uint8_t>(sync_side_[idx].word & 15) : c.sync.state;
+  const uint32_t pkts = sync_step(left, side ? kSyncLeftMax : 0xffff);
   bool send = false;
   const Timeouts& to = snap_->timeouts();
   const uint32_t timeout = c.proto == kProtoTcp ? to.tcp[c.state] : to.udp;
+  // Proxied connections carry a seq shift the records do not: a backup could not follow them.
   if (!(c.tmpl_plen & kConnSynProxy)) [[likely]] {
-    sync::SyncMark m{old_state, sync_end_[idx]};
+    // sync_endtime matters to refresh (sync_refresh_period) alone: without it, its cold line
+    // is left alone (an endtime missed meanwhile only makes the first refresh decision send).
+    sync::SyncMark m{old_state, sync_always_ ? sync_end_[idx] : 0};
     sync::SyncInput in{};
     in.protocol = c.proto;
     in.state = c.state;
@@ -92,11 +104,16 @@ void Worker::sync_decide(const ConnV4& c, uint32_t idx, uint32_t now) {
     send = sync::sync_needed(sync_sysctls_, in, m);
     if (send) {
       old_state = static_cast<uint8_t>(m.old_state);
-      sync_end_[idx] = static_cast<uint32_t>(m.sync_endtime);
+      if (sync_always_) sync_end_[idx] = static_cast<uint32_t>(m.sync_endtime);
     }
   }
   if (c.proto != kProtoTcp) old_state = c.state;  // UDP's one state: only the count matters
-  s.word = left << 4 | (old_state & 15);
+  if (side) {
+    sync_side_[idx].word = left << 4 | (old_state & 15);
+  } else {
+    c.sync.left = static_cast<uint16_t>(left);
+    c.sync.state = old_state;
+  }
   if (!send) return;
   sync_emit(c, timeout);
   // Its template goes with it (the kernel walks cp->control after the connection).
@@ -116,10 +133,10 @@ void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
   if (t == ConnTable::kNone) return;
   const ConnV4& tc = table_.record(t);
   SyncSide& s = sync_side_[t];
-  uint32_t left;
-  const uint32_t pkts = sync_step(s, left);
+  uint32_t left = s.word >> 4;
+  const uint32_t pkts = sync_step(left, kSyncLeftMax);
   s.word = left << 4 | (s.word & 15);
-  sync::SyncMark m{static_cast<uint16_t>(s.word & 15), sync_end_[t]};
+  sync::SyncMark m{static_cast<uint16_t>(s.word & 15), sync_always_ ? sync_end_[t] : 0};
   sync::SyncInput in{};
   in.protocol = tc.proto;
   in.is_template = true;
@@ -128,7 +145,7 @@ void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
   in.timeout = svc->persist_ticks;
   in.ticks_per_s = kTicksPerSec;
   if (!sync::sync_needed(sync_sysctls_, in, m)) return;
-  sync_end_[t] = static_cast<uint32_t>(m.sync_endtime);
+  if (sync_always_) sync_end_[t] = static_cast<uint32_t>(m.sync_endtime);
   sync_emit(tc, svc->persist_ticks);
 }
 

@@ -1,5 +1,6 @@
-// A sync master's bookkeeping per table slot, kept beside the table (not in the 32-byte record)
-// and only while a master runs: how many incoming packets until the kernel's threshold test
+// A sync master's bookkeeping per table slot, kept beside the table and only while a master
+// runs (connections other than FullNAT keep their count and state in the record's FullNAT
+// fields instead, conn.h; templates and FullNAT connections here): how many incoming packets until the kernel's threshold test
 // (pkts % sync_period == sync_threshold) next holds and the TCP state last synced (4 bytes,
 // read by every incoming packet), then in a second half the kernel's sync_endtime (4 bytes,
 // read only when the policy is asked). One array of 8 bytes a slot from the table's allocator

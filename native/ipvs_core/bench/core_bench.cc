@@ -397,7 +397,7 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
 }
 
 // Connection sync as a master: established forwarding with the side array on against off
-// (interleaved, best of three each), and the sync thread's work per record: encoding into
+// (interleaved, best of five each), and the sync thread's work per record: encoding into
 // version 1 messages, and that plus sending each message (a UDP socket to an unread local one).
 struct SyncCost {
   double off_mpps = 0, on_mpps = 0, count_only_mpps = 0;
@@ -409,7 +409,7 @@ SyncCost sync_cost(Worker& w, const std::vector<Tuple>& tuples, uint32_t conns, 
   SyncCost c;
   SyncSideArray side(w.slot_count());
   const uint64_t queued0 = w.sync_counters().queued;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < 5; ++rep) {
     c.off_mpps = std::max(c.off_mpps, forwarding(w, tuples, conns, packets, ack, now, true).core_mpps);
     w.set_sync_master(side.get());
     c.on_mpps = std::max(c.on_mpps, forwarding(w, tuples, conns, packets, ack, now, true).core_mpps);
