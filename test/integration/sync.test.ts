@@ -214,3 +214,29 @@ describe('connection sync', { skip }, () => {
     assert.equal(await dir.request('syncStop', 'backup'), true);
   });
 });
+
+describe('connection sync needs a kernel interface', { skip }, () => {
+  const t = new Topology('synt', 1);
+  const dir = new DirectorProcess();
+  before(async () => {
+    t.up();
+    const cfg = configFor(t);
+    cfg.dataplane.ports[1].tap = false;
+    await dir.start(t, cfg);
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('a port without one (tap: false) is refused, naming the port', async () => {
+    await assert.rejects(dir.request('syncStart', { state: 'master', port: 'servers', syncId: 1 }),
+      /port: 'servers' has no kernel interface \(tap: false\)/);
+    await assert.rejects(dir.request('syncStart', { state: 'backup', port: 'servers', syncId: 1 }),
+      /port: 'servers' has no kernel interface/);
+    assert.deepEqual(await dir.request('syncDaemons'), []);
+    // The port with one takes a daemon.
+    await dir.request('syncStart', { state: 'backup', port: 'clients', syncId: 1 });
+    assert.equal((await dir.request<SyncDaemonInfo[]>('syncDaemons')).length, 1);
+  });
+});
