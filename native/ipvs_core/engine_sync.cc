@@ -114,10 +114,10 @@ void Worker::sync_decide(ConnV4& c, uint32_t idx, uint32_t now) {
     c.sync.left = static_cast<uint16_t>(left);
     c.sync.state = old_state;
   }
-  if (!send) return;
-  sync_emit(c, timeout);
-  // Its template goes with it (the kernel walks cp->control after the connection).
-  if (conn_plen(c)) sync_template_of(c, now);
+  if (send) sync_emit(c, timeout);
+  // Its template goes with it (the kernel walks cp->control after the connection), and under
+  // sync_persist_mode in its place: templates are what that mode syncs.
+  if (conn_plen(c) && (send || sync_sysctls_.persist_mode)) sync_template_of(c, now);
 }
 
 void Worker::sync_template_of(const ConnV4& c, uint32_t now) {

@@ -182,6 +182,82 @@ TEST(SyncEmit, FullNatRecordsCarryTheLocalAddressAndPort) {
   EXPECT_EQ(r[0].flags & sync::kFwdMask, sync::kFwdMasq) << "masquerading on the wire; the parameter says FullNAT";
 }
 
+TEST(SyncEmit, TunablesChangeWhenConnectionsAreSent) {
+  Master m(nat2(0, kProtoUdp));
+  sync::SyncSysctls t;
+  t.threshold = 1;
+  t.period = 10;
+  m.h.worker->set_sync_sysctls(t);
+  auto dg = [](uint16_t p) { return Pkt().ipv4(kClient, kVip).udp(p, 80).payload("x").frame(); };
+  std::vector<int> sent_at;
+  for (int i = 1; i <= 25; ++i) {
+    m.h.send(dg(6000));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{1, 11, 21})) << "pkts % 10 == 1";
+  // sync_period 0: the threshold packet only.
+  t.threshold = 2;
+  t.period = 0;
+  m.h.worker->set_sync_sysctls(t);
+  sent_at.clear();
+  for (int i = 1; i <= 30; ++i) {
+    m.h.send(dg(6001));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{2}));
+}
+
+TEST(SyncEmit, PersistModeSendsTemplatesInPlaceOfTheirConnections) {
+  CoreConfig c = nat2(kSvcPersistent);
+  c.services[0].persist_timeout_s = 600;
+  Master m(c);
+  sync::SyncSysctls t;
+  t.persist_mode = true;
+  m.h.worker->set_sync_sysctls(t);
+  m.open(40020);
+  m.h.send(tin(40020, kTcpAck));
+  auto r = m.take();
+  // sync_persist_mode: a connection under a template is not sent, its template is (when the
+  // connection would have been considered: the threshold packet, a state change).
+  ASSERT_FALSE(r.empty());
+  for (const sync::SyncRecord& x : r) EXPECT_NE(x.flags & sync::kFlagTemplate, 0u);
+  // Without persistence the same flow is sent.
+  Master plain(nat2());
+  plain.h.worker->set_sync_sysctls(t);
+  plain.open(40021);
+  plain.h.send(tin(40021, kTcpAck));
+  r = plain.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].flags & sync::kFlagTemplate, 0u);
+}
+
+TEST(SyncEmit, RefreshResendsAnUnchangedConnectionOnlyOnceItsExpiryMovedEnough) {
+  Master m(nat2(0, kProtoUdp));
+  sync::SyncSysctls t;
+  t.refresh_period_s = 20;
+  m.h.worker->set_sync_sysctls(t);
+  auto dg = [] { return Pkt().ipv4(kClient, kVip).udp(6002, 80).payload("x").frame(); };
+  int sent = 0;
+  for (int i = 0; i < 3; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 1) << "the 3rd datagram";
+  // Every 50th packet would send; with refresh on, not until the expiry moved by
+  // min(refresh, max(timeout / 2, 10 s)) = 20 s.
+  for (int i = 3; i < 60; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 1) << "the 53rd is held back: same expiry";
+  m.h.now += secs_to_ticks(25);
+  for (int i = 0; i < 50; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 2) << "25 s later the threshold packet sends again";
+}
+
 // ---- backup ----------------------------------------------------------------------------------
 
 sync::SyncRecord rec(uint16_t cport, const char* server, uint8_t state, uint32_t timeout_s = 900,
