@@ -211,7 +211,33 @@ describe('connection sync', { skip }, () => {
     // The dataplane still forwards: a new connection works.
     const c = t.exec('client', ['python3', '-c', `import socket; s=socket.create_connection(('${VIP}', ${PORT}), timeout=3); print(s.makefile().readline().strip())`]);
     assert.match(c.stdout, /srv\d/);
+  });
+
+  test('backup_only: while a backup runs, no new connection is balanced; synced ones still flow', async () => {
+    const tun = { threshold: 3, period: 50, refreshPeriod: 0, retries: 0, persistMode: false };
+    const connect = () => t.exec('client', ['python3', '-c',
+      `import socket\ntry:\n  s=socket.create_connection(('${VIP}', ${PORT}), timeout=1.5); print(s.makefile().readline().strip())\nexcept OSError as e: print('failed', e)`]).stdout;
+    await dir.request('syncTunables', { ...tun, backupOnly: true });
+    await sleep(200);
+    assert.match(connect(), /failed/);
+    const on2 = spawn('ip', ['netns', 'exec', t.ns('srv2'), 'timeout', '5', 'tcpdump', '-l', '-n', '-c', '1', '-i', `${t.prefix}-s2`,
+      `tcp and src host ${CLIENT} and src port 45001 and dst port ${PORT}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    on2.stdout.on('data', (d: Buffer) => { seen += d; });
+    const done = new Promise((r) => on2.on('exit', r));
+    await sleep(1000);
+    t.exec('client', ['python3', '-c', SEGMENT_SCRIPT, CLIENT, '45001', VIP, String(PORT)]);
+    await done;
+    assert.match(seen, /198\.19\.0\.12\.7200/, 'the synced flow is still forwarded');
+    await dir.request('syncTunables', { ...tun, backupOnly: false });
+    await sleep(200);
+    assert.match(connect(), /srv\d/);
+    // With the sysctl on but no backup running, the director balances (the kernel's rule).
+    await dir.request('syncTunables', { ...tun, backupOnly: true });
     assert.equal(await dir.request('syncStop', 'backup'), true);
+    await sleep(200);
+    assert.match(connect(), /srv\d/);
+    await dir.request('syncTunables', { ...tun, backupOnly: false });
   });
 });
 
