@@ -75,6 +75,10 @@ describe('connection sync', { skip }, () => {
       services: [{
         protocol: 'tcp', address: VIP, port: PORT, scheduler: 'rr',
         realServers: [1, 2, 3].map((i) => ({ address: `198.19.0.${10 + i}`, port: PORT, method: 'nat' as const, weight: 1 })),
+      }, {
+        // The service of the kernel-captured datagrams (native/ipvs_core/test/sync_wire_test.cc).
+        protocol: 'tcp', address: '198.18.1.100', port: 80, scheduler: 'rr',
+        realServers: [{ address: '198.18.2.1', port: 80, method: 'nat' as const, weight: 1 }],
       }],
     }));
     for (let i = 0; i < 50 && !t.exec('srv3', ['ss', '-ltn', `sport = :${PORT}`]).stdout.includes(`:${PORT}`); i++) await sleep(100);
@@ -180,6 +184,29 @@ describe('connection sync', { skip }, () => {
     const [s2, s1, s3] = await Promise.all([on2, on1, on3]);
     assert.match(s2, /198\.18\.0\.2\.45001 > 198\.19\.0\.12\.7200/);
     assert.equal((s1 + s3).trim(), '', 'no other server saw it');
+  });
+
+  test('a backup takes what a kernel master sent (datagrams captured from Linux 6.1)', async () => {
+    // Three connections to 198.18.1.100:80 reaching ESTABLISHED, SyncID 5 (kKernelEstablished).
+    const established =
+      '000500740301000000060024000000000001e590005000500000000000000384' +
+      'c6120101c6120164c612020100060024000000000001e59a0050005000000000' +
+      '00000384c6120101c6120164c612020100060024000000000001e59c00500050' +
+      '0000000000000384c6120101c6120164c6120201';
+    const r = t.exec('client', [peer, 'raw', `${t.prefix}-c0`, '224.0.0.81', '8848'], { input: established + '\n' });
+    assert.equal(r.status, 0, r.stderr);
+    let got: ConnEntry[] = [];
+    for (let i = 0; i < 50 && got.length < 3; i++) {
+      await sleep(100);
+      got = (await dir.request<ConnEntry[]>('connections', { virtualAddress: '198.18.1.100' })).filter((c) => c.synced);
+    }
+    assert.deepEqual(got.map((c) => c.clientPort).sort(), [0xe590, 0xe59a, 0xe59c]);
+    for (const c of got) {
+      assert.equal(c.clientAddress, '198.18.1.1');
+      assert.equal(c.serverAddress, '198.18.2.1');
+      assert.equal(c.state, 'ESTABLISHED');
+      assert.ok(c.expiresMs > 850000 && c.expiresMs <= 900000, `the sent timeout, 900 s: ${c.expiresMs}`);
+    }
   });
 
   test('a backup fed random datagrams counts them and keeps running', async () => {
