@@ -240,6 +240,7 @@ class Worker {
       sync_end_[idx] = 0;
     }
   }
+  void sync_mark_received(ConnV4& c, uint32_t idx);
   SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
   SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {

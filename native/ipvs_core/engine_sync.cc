@@ -283,7 +283,22 @@ SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   sync_reset(idx);
   if (r.protocol == kProtoTcp) set_state(rc, r.state, now);
   rc.expires = now + timeout;
+  sync_mark_received(rc, idx);
   return count(replaced ? SyncInstall::Replaced : SyncInstall::Installed);
+}
+
+// As the kernel's backup sets in_pkts to sync_threshold and old_state to the state received:
+// should this director also be (or become) a master, the entry's next send is a period away
+// and its state counts as sent.
+void Worker::sync_mark_received(ConnV4& c, uint32_t idx) {
+  const uint32_t period = sync_sysctls_.period ? sync_sysctls_.period : kSyncLeftMax;
+  const uint8_t st = c.state;
+  if (conn_fwd_method(c) != FwdMethod::FullNat) {
+    c.sync.left = static_cast<uint16_t>(period > 0xffff ? 0xffff : period);
+    c.sync.state = st;
+  } else if (sync_side_) {
+    sync_side_[idx].word = (period > kSyncLeftMax ? kSyncLeftMax : period) << 4 | (st & 15);
+  }
 }
 
 // An entry this backup has: the sent state (the dest's active/inactive counts follow it), the
@@ -295,6 +310,7 @@ SyncInstall Worker::sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_
   if (r.flags & sync::kFlagNoOutput) c.flags |= kConnNoOutput;
   else c.flags &= ~kConnNoOutput;
   c.expires = now + timeout;
+  sync_mark_received(c, idx);
   return SyncInstall::Updated;
 }
 

@@ -447,6 +447,20 @@ TEST(SyncInstall, AFullNatRecordHoldsItsLocalPortSoRepliesFindIt) {
   EXPECT_EQ(h.worker->sync_install(r, h.now), SyncInstall::FnatRefused);
 }
 
+TEST(SyncInstall, AReceivedEntryCountsAsSentShouldThisDirectorBeAMasterToo) {
+  // Both daemons at once (as the kernel allows): a received connection has in_pkts =
+  // sync_threshold and its state as the one last sent, so it is sent again a period later,
+  // not at its 3rd packet here.
+  Master m(nat2());
+  ASSERT_EQ(m.h.worker->sync_install(rec(41020, "192.168.1.10", kTcpEstablished), m.h.now), SyncInstall::Installed);
+  std::vector<int> sent_at;
+  for (int i = 1; i <= 60; ++i) {
+    m.h.send(tin(41020, kTcpAck));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{50}));
+}
+
 TEST(SyncRoundTrip, WhatAMasterSendsABackupListsAsTheMasterDoes) {
   CoreConfig c = nat2(kSvcPersistent);
   c.services[0].persist_timeout_s = 600;
