@@ -73,7 +73,11 @@ export interface DataplaneStartOptions {
   idleBackoff: false | { pauseAfterPolls: number; maxSleepMicroseconds: number };
   limits: { maxServices: number; maxDests: number };
   /** address: a.b.c.d/len; tap: the kernel interface for the exception path (omitted: none). */
-  ports: { name: string; device: string; address?: string; tap?: string }[];
+  ports: { name: string; device: string; address?: string; tap?: string;
+    /** Answered for (ARP) only while the director owns its VIPs (ha.vrrp's floating addresses). */
+    floating?: string[] }[];
+  /** Whether the director starts owning its VIPs (absent: true); false with ha.vrrp. */
+  vipOwner?: boolean;
   routes: { prefix: string; via?: string; port?: string }[];
   localAddresses: string[];
 }
@@ -206,6 +210,13 @@ export interface NativeAddon {
   connections(worker: number, cursor: number, max: number, filter: ConnFilter): Promise<{ connections: ConnEntry[]; next: number }>;
   /** Drops every connection and template, or those of one real server (by native dest id). */
   flush(dest?: number): Promise<void>;
+  /** Publishes VIP ownership to the workers (ha.vrrp: MASTER true, BACKUP/FAULT false): an
+   * owner answers ARP for its VIPs, local and floating addresses and takes their traffic, with
+   * gratuitous ARP on taking over; a non-owner drops their traffic (counted not_vip_owner).
+   * Settles once every worker acts on it. */
+  setVipOwner(owner: boolean): Promise<void>;
+  /** What was last published. */
+  vipOwner(): boolean;
   ports(): PortInfo[];
   /** Worker 0's neighbour table; truncated when it held more entries than the listing was sized for. */
   neighbours(): Promise<{ neighbours: NeighbourInfo[]; truncated: boolean }>;

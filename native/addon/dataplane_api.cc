@@ -183,6 +183,16 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     if (!addr.empty()) cidr(env, addr, pat + ".address", pc.addr, pc.prefix_len);
     pc.tap = str(env, p, "tap", pat, true);
     if (pc.tap.size() > 15) throw Napi::RangeError::New(env, pat + ".tap: kernel interface names are at most 15 characters");
+    Napi::Value fl = p.Get("floating");
+    if (!fl.IsUndefined()) {
+      if (!fl.IsArray()) type_error(env, pat + ".floating: must be an array of IPv4 addresses");
+      Napi::Array fa = fl.As<Napi::Array>();
+      for (uint32_t i = 0; i < fa.Length(); ++i) {
+        const std::string fat = pat + ".floating[" + std::to_string(i) + "]";
+        if (!fa.Get(i).IsString()) type_error(env, fat + ": must be a string");
+        pc.floating.push_back(ipv4(env, fa.Get(i).As<Napi::String>().Utf8Value(), fat));
+      }
+    }
     c.ports.push_back(pc);
   });
   each_object(env, o, "routes", "dataplane.routes", [&](Napi::Object r, const std::string& rat) {
@@ -199,6 +209,12 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     if (!rs.via && rs.port < 0) type_error(env, rat + ": needs via or port");
     c.routes.push_back(rs);
   });
+  // With ha.vrrp the director starts as a backup: it owns its VIPs once keepalived says MASTER.
+  Napi::Value vo = o.Get("vipOwner");
+  if (!vo.IsUndefined()) {
+    if (!vo.IsBoolean()) type_error(env, "vipOwner: must be a boolean");
+    c.vip_owner = vo.As<Napi::Boolean>().Value();
+  }
   Napi::Value la = o.Get("localAddresses");
   if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IPv4 addresses");
   Napi::Array laa = la.As<Napi::Array>();
@@ -489,6 +505,22 @@ Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
   });
 }
 
+// setVipOwner(owner): publishes VIP ownership (ha.vrrp's MASTER: true; BACKUP, FAULT: false);
+// the Promise settles once every worker acts on it.
+Napi::Value SetVipOwner(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dataplane& d = running_dataplane(env);
+  if (info.Length() < 1 || !info[0].IsBoolean()) type_error(env, "setVipOwner: expects a boolean");
+  bool owner = info[0].As<Napi::Boolean>().Value();
+  return publish_change(env, [&](std::vector<std::string>& problems, auto done) {
+    return d.set_vip_owner(owner, problems, std::move(done));
+  });
+}
+
+Napi::Value VipOwner(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Dataplane::instance().vip_owner());
+}
+
 // flush() drops every connection and template; flush(destId) those of one real server.
 Napi::Value Flush(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -523,6 +555,8 @@ void register_dataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("stageDelta", Napi::Function::New(env, StageDelta));
   exports.Set("dropStaged", Napi::Function::New(env, DropStaged));
   exports.Set("flush", Napi::Function::New(env, Flush));
+  exports.Set("setVipOwner", Napi::Function::New(env, SetVipOwner));
+  exports.Set("vipOwner", Napi::Function::New(env, VipOwner));
   register_dataplane_views(env, exports);
   // Workers must not outlive the environment they report to.
   napi_add_env_cleanup_hook(env, cleanup, nullptr);

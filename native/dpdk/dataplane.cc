@@ -191,6 +191,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.local_addrs = cfg.local_addrs;
     std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
     sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size())};
+    if (!cfg.vip_owner) sh.ownership.set(false);  // before the workers: they read it as they are made
 
     size_t qsz = rte_rcu_qsbr_get_memsize(nw);
     qsbr_mem_ = rte_zmalloc("fulcrum_qsbr", qsz, RTE_CACHE_LINE_SIZE);
@@ -354,6 +355,18 @@ Dataplane::ApplyResult Dataplane::publish(std::unique_ptr<Snapshot> next,
   r->done = std::move(done);
   // Cannot fail: every ring had room (commands_have_room) and only this thread enqueues.
   bool sent = submit(std::move(r));
+  (void)sent;
+  return ApplyResult::Applied;
+}
+
+Dataplane::ApplyResult Dataplane::set_vip_owner(bool owner, std::vector<std::string>& problems,
+                                                std::function<void(Request&, const char*)> done) {
+  if (ApplyResult r = can_publish(problems); r != ApplyResult::Applied) return r;
+  shared_->ownership.set(owner);
+  auto r = std::make_unique<Request>();
+  r->type = CmdType::Sync;
+  r->done = std::move(done);
+  bool sent = submit(std::move(r));  // cannot fail: can_publish saw room on every ring
   (void)sent;
   return ApplyResult::Applied;
 }

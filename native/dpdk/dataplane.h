@@ -37,6 +37,9 @@ struct DataplaneConfig {
   // 0 (production): drawn from the kernel's random pool at every start, so nobody can craft
   // flows that collide in a running director's table; tests may fix one to repeat a run.
   uint64_t seed = 0;
+  // Whether the director starts owning its VIPs (vip_owner.h): false with ha.vrrp, where
+  // keepalived's MASTER hands them over (set_vip_owner).
+  bool vip_owner = true;
 };
 
 // A sync daemon in that state already runs (the addon's EEXIST).
@@ -77,6 +80,12 @@ class Dataplane {
   // running snapshot is no longer `base` (another change came first: nothing applied).
   ApplyResult publish_built(std::unique_ptr<Snapshot> next, const Snapshot* base, std::vector<std::string>& problems,
                             std::function<void(Request&, const char*)> done);
+
+  // Publishes VIP ownership (vip_owner.h) and sends a Sync so `done` runs once every worker
+  // acts on it; Busy (nothing published) when a worker's command ring is full.
+  ApplyResult set_vip_owner(bool owner, std::vector<std::string>& problems,
+                            std::function<void(Request&, const char*)> done);
+  bool vip_owner() const { return shared_ && VipOwnership::owns(shared_->ownership.load()); }
 
   // Sends r to the given workers (all when `worker` < 0); false when a command ring is full.
   bool submit(std::unique_ptr<Request> r, int worker = -1);

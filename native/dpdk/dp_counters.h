@@ -21,6 +21,7 @@ namespace fulcrum::dp {
   X(HandoverFull, "handover_full")        /* the owning worker's ring was full */             \
   X(NoMbuf, "no_mbuf")                    /* could not allocate an ARP/ICMP frame */          \
   X(ArpBad, "arp_bad")                    /* ARP that is not Ethernet/IPv4 or is truncated */ \
+  X(NotVipOwner, "not_vip_owner")         /* to a VIP while the peer owns it (ha.vrrp) */     \
   /* events, not drops */                                                                     \
   X(ArpReplied, "arp_replied")            /* we answered for a VIP or one of our addresses */ \
   X(ArpRequested, "arp_requested")        /* we asked for a neighbour */                      \

@@ -63,7 +63,11 @@ LcoreWorker::LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_
   for (size_t i = 0; i < sh_.ports.size(); ++i) {
     txq_[i].port_id = sh_.ports[i].id;
     tapq_[i].port_id = sh_.ports[i].tap_id;
+    for (be32 a : sh_.ports[i].cfg.floating) floating_.push_back({i, a});
   }
+  // A director that starts as a backup (ha.vrrp) answers for nothing until told otherwise.
+  owner_word_ = sh_.ownership.load();
+  owner_ = VipOwnership::owns(owner_word_);
   // The first snapshot is taken here, before the lcore runs, so its scheduler state is built
   // off the packet path.
   if (const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire)) on_snapshot(s);
@@ -80,6 +84,10 @@ int LcoreWorker::run() {
     between_bursts(
         sh_.qsbr, id_, sh_.snapshot, core_.snapshot(), [&](const Snapshot* s) { on_snapshot(s); },
         [&] { serve_commands(now_ms); });
+    if (uint64_t w = sh_.ownership.load(); w != owner_word_) [[unlikely]]
+      on_ownership(w, now_ms);
+    if (garp_.due(now_ms)) [[unlikely]]
+      announce();
 
     uint64_t before = rx_;
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) poll_port(pi, now_ms);
@@ -160,6 +168,8 @@ uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
 }
 
 void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
+  if (!owner_) [[unlikely]]
+    n = drop_unowned(in, n);
   rte_mbuf* m[kBurst];
   PacketBuf* bufs = bufs_.get();
   uint16_t k = 0;
@@ -220,6 +230,26 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
       rte_pktmbuf_free(m);
       break;
   }
+}
+
+// While the other director owns the VIPs (ha.vrrp: this one is BACKUP or FAULT), traffic to
+// them that still reaches this one (a neighbour's stale ARP entry, a switch still flooding) is
+// dropped and counted rather than balanced: the owner balances it, and two directors
+// scheduling one flow would split it. It is not given to the kernel either: the kernel does
+// not hold the VIPs, so it could only drop it, or route it back out, after a copy to the TAP.
+[[gnu::noinline]] uint16_t LcoreWorker::drop_unowned(rte_mbuf** m, uint16_t n) {
+  const Snapshot* snap = core_.snapshot();
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    be32 dst;
+    if (frame_ipv4_dst(rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, dst) && snap->is_virtual_v4(dst)) {
+      dpc_.add(DpCounter::NotVipOwner);
+      rte_pktmbuf_free(m[i]);
+      continue;
+    }
+    m[kept++] = m[i];
+  }
+  return kept;
 }
 
 void LcoreWorker::drop_multiseg(rte_mbuf* m) {
@@ -300,9 +330,15 @@ bool LcoreWorker::is_local_addr(be32 a) const {
   return std::binary_search(sh_.local_addrs.begin(), sh_.local_addrs.end(), a);
 }
 
-// ARP: answer for the port's address, every VIP and every FullNAT local address; learn the
-// sender; give the kernel what is about its own addresses (and every reply, since the kernel
-// may have asked).
+bool LcoreWorker::is_floating(size_t pi, be32 a) const {
+  const std::vector<be32>& f = sh_.ports[pi].cfg.floating;
+  return std::find(f.begin(), f.end(), a) != f.end();
+}
+
+// ARP: answer for the port's address, and while this director owns its VIPs (always, without
+// ha.vrrp) for every VIP, every FullNAT local address and the port's floating addresses; learn
+// the sender; give the kernel what is about its own addresses (and every reply, since the
+// kernel may have asked).
 void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
   ArpView a;
   if (!arp_parse(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, a)) {
@@ -313,10 +349,12 @@ void LcoreWorker::arp_input(rte_mbuf* m, uint64_t now_ms) {
   size_t pi = m->port < kPortIdBound ? sh_.port_index[m->port] : 0;
   const Port& p = sh_.ports[pi];
   const Snapshot* snap = core_.snapshot();
-  auto is_mine = [&](be32 x) { return (p.cfg.addr && x == p.cfg.addr) || snap->has_vip_v4(x) || is_local_addr(x); };
-  bool ours = is_mine(a.tpa);
+  auto is_mine = [&](be32 x) {
+    return (p.cfg.addr && x == p.cfg.addr) || snap->has_vip_v4(x) || is_local_addr(x) || is_floating(pi, x);
+  };
+  bool ours = owner_ ? is_mine(a.tpa) : (p.cfg.addr && a.tpa == p.cfg.addr);
   // A sender claiming one of our addresses (our own gratuitous ARP looped back, or a conflict)
-  // must not become a neighbour.
+  // must not become a neighbour (the owner's gratuitous ARP for a VIP, while we are its backup).
   bool useful_sender = a.spa != 0 && !a.sha.is_zero() && !is_mine(a.spa);
   if (a.op == kArpRequest && ours) {
     if (useful_sender) learned(pi, a.spa, a.sha, now_ms, true, true);
@@ -395,7 +433,7 @@ void LcoreWorker::flush_all() {
 void LcoreWorker::on_snapshot(const Snapshot* next) {
   const Snapshot* prev = core_.snapshot();
   core_.set_snapshot(next);
-  if (id_ != 0) return;
+  if (id_ != 0 || !owner_) return;  // a backup announces nothing; its takeover announces all
   auto announce = [&](be32 vip) {
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, vip, vip, nullptr);
   };
@@ -445,6 +483,38 @@ void LcoreWorker::sync_in(uint32_t tick) {
   if (!n) return;
   for (unsigned i = 0; i < n; ++i) core_.sync_install(r[i], tick);
   ch.counters.publish(core_.sync_counters(), sync_ring_dropped_);
+}
+
+// Ownership changed (ha.vrrp's MASTER, BACKUP or FAULT, published by the control thread):
+// from the next burst on this worker takes VIP traffic or drops it. Worker 0 announces a
+// takeover with gratuitous ARP (vip_owner.h's rounds), so neighbours move to this director.
+void LcoreWorker::on_ownership(uint64_t word, uint64_t now_ms) {
+  owner_word_ = word;
+  owner_ = VipOwnership::owns(word);
+  if (id_ != 0) return;
+  if (owner_)
+    garp_.start(now_ms);
+  else
+    garp_.stop();
+}
+
+// One slice of a gratuitous-ARP round: the VIPs and FullNAT local addresses on every port, the
+// floating addresses on their own port.
+void LcoreWorker::announce() {
+  const std::vector<be32>& vips = core_.snapshot()->vips_v4();
+  const size_t nv = vips.size(), nl = sh_.local_addrs.size();
+  const size_t total = nv + nl + floating_.size();
+  const size_t first = garp_.first(), n = garp_.count(total);
+  for (size_t i = first; i < first + n; ++i) {
+    if (i < nv + nl) {
+      be32 a = i < nv ? vips[i] : sh_.local_addrs[i - nv];
+      for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, a, a, nullptr);
+    } else {
+      const auto& [pi, a] = floating_[i - nv - nl];
+      send_arp(pi, a, a, nullptr);
+    }
+  }
+  garp_.advance(total);
 }
 
 void LcoreWorker::housekeeping(uint64_t now_ms) {
@@ -497,6 +567,8 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       // ring's ordering sees to that). Adopting here is still between bursts, after this
       // round's quiescent report: the snapshot replaced stays readable until the next one.
       if (const Snapshot* s = sh_.snapshot.load(std::memory_order_acquire); s != core_.snapshot()) on_snapshot(s);
+      // The same for a change of VIP ownership: an answered Sync proves this worker acts on it.
+      if (uint64_t w = sh_.ownership.load(); w != owner_word_) on_ownership(w, now_ms);
       break;
     case CmdType::Stats: {
       WorkerReport& w = r.reports[id_];

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "control.h"
@@ -21,6 +22,7 @@
 #include "route.h"
 #include "steer.h"
 #include "sync_channels.h"
+#include "vip_owner.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -45,6 +47,8 @@ struct Shared {
   rte_rcu_qsbr* qsbr = nullptr;
   std::atomic<const Snapshot*> snapshot{nullptr};
   std::atomic<bool> stop{false};
+  // Whether this director owns its VIPs (vip_owner.h): read once per loop, between bursts.
+  VipOwnership ownership;
   uint32_t nworkers = 1;
   std::vector<rte_ring*> handover;      // [from * nworkers + to], single producer/consumer
   std::vector<rte_ring*> neigh_updates; // per worker, many producers
@@ -87,6 +91,9 @@ class LcoreWorker {
 
   void poll_port(size_t pi, uint64_t now_ms);
   void input(rte_mbuf** m, uint16_t n, uint64_t now_ms);
+  uint16_t drop_unowned(rte_mbuf** m, uint16_t n);
+  void on_ownership(uint64_t word, uint64_t now_ms);
+  void announce();
   void output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms);
   void drop_multiseg(rte_mbuf* m);
   uint16_t steer(rte_mbuf** m, uint16_t n);
@@ -107,6 +114,7 @@ class LcoreWorker {
   void sync_out();
   void sync_in(uint32_t tick);
   bool is_local_addr(be32 a) const;
+  bool is_floating(size_t pi, be32 a) const;
 
   Shared& sh_;
   const uint16_t id_;
@@ -132,6 +140,11 @@ class LcoreWorker {
   static uint32_t hop_slot(be32 dst) { return (dst * 0x9e3779b1u) >> 24; }
   alignas(64) HopCacheEntry hops_[kHopCache];
   uint32_t last_tick_ = 0;
+  // The ownership word last seen, and what it said; worker 0 announces a takeover.
+  uint64_t owner_word_ = 0;
+  bool owner_ = true;
+  GarpSchedule garp_;
+  std::vector<std::pair<size_t, be32>> floating_;  // every port's floating addresses, flat
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
   uint64_t sync_ring_dropped_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;

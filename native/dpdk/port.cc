@@ -183,6 +183,32 @@ void PortSet::close() {
   ports_.clear();
 }
 
+namespace {
+
+// The kernel interface a vdev runs on ("net_af_packet0,iface=veth0"), or "" for a device
+// that has none (PCI, net_null).
+std::string vdev_iface(const std::string& device) {
+  size_t at = device.find(",iface=");
+  if (at == std::string::npos) return "";
+  size_t start = at + 7, end = device.find(',', start);
+  return device.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// Whether a kernel interface is up with a carrier (IFF_UP and IFF_RUNNING), asked of this
+// process's network namespace; true when it cannot be asked (the PMD's word stands).
+bool kernel_link_up(const std::string& ifname) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  bool up = true;
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+  ::close(fd);
+  return up;
+}
+
+}  // namespace
+
 PortStatus PortSet::status(size_t i) const {
   const Port& p = ports_[i];
   PortStatus s;
@@ -200,6 +226,10 @@ PortStatus PortSet::status(size_t i) const {
     s.speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
     s.full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
   }
+  // DPDK 22.11's af_packet PMD says "up" from its start on, whatever its interface does; the
+  // kernel knows (an unplugged cable, `ip link set down`): a port on a kernel interface is up
+  // only while that interface is (what ha.vrrp's FAULT on a dead port needs).
+  if (std::string ifname = vdev_iface(p.cfg.device); s.link_up && !ifname.empty()) s.link_up = kernel_link_up(ifname);
   rte_eth_stats st{};
   if (rte_eth_stats_get(p.id, &st) == 0) {
     s.ipackets = st.ipackets;

@@ -21,6 +21,9 @@ struct PortConfig {
   be32 addr = 0;       // the director's address on this link (0: none)
   uint8_t prefix_len = 0;
   std::string tap;     // kernel interface name for the exception path; empty: none
+  // Addresses this port answers ARP for only while the director owns its VIPs (ha.vrrp's
+  // floating addresses: a NAT gateway that must move with them); few, so scanned.
+  std::vector<be32> floating;
 };
 
 struct Port {

@@ -11,6 +11,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../control/config_load';
 import { schemaProblems } from '../control/config_errors';
 import type { Daemon } from '../control/daemon';
+import type { Vrrp } from '../ha/vrrp';
 import { ChangeRefused } from '../control/state';
 import { PersistError } from '../control/state_store';
 import { authorizer } from './auth';
@@ -18,9 +19,11 @@ import { ApiError, readablePath } from './errors';
 import { batchRoutes } from './routes/batch';
 import { configRoutes } from './routes/config';
 import { ipvsadmRoutes } from './routes/ipvsadm';
+import { haRoutes } from './routes/ha';
 import { metricsRoutes } from './routes/metrics';
 import { probeRoutes } from './routes/probes';
 import { serviceRoutes } from './routes/services';
+import { syncRoutes } from './routes/sync';
 import { statusRoutes } from './routes/status';
 import { trafficRoutes } from './routes/traffic';
 import { uiRoutes } from './routes/ui';
@@ -42,6 +45,8 @@ export interface ApiOptions {
   /** Largest restore (POST /v1/batch, PUT /v1/config): a 10,000-service ipvsadm -R is ~20 MB. */
   restoreBodyLimit?: number;
   logger?: FastifyServerOptions['loggerInstance'];
+  /** ha.vrrp's VIP ownership, when the config has one (GET /v1/ha, drain, metrics). */
+  vrrp?: Vrrp;
 }
 
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
@@ -152,7 +157,9 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(configRoutes(opts.daemon, restoreLimit));
   await app.register(ipvsadmRoutes(restoreLimit));
   await app.register(statusRoutes(opts.daemon));
-  await app.register(metricsRoutes(opts.daemon));
+  await app.register(syncRoutes(opts.daemon));
+  await app.register(metricsRoutes(opts.daemon, opts.vrrp));
+  await app.register(haRoutes(opts.vrrp));
   await app.register(probeRoutes(opts.daemon));
   await app.register(uiRoutes());
   return app;

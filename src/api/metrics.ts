@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { DataplaneStats, PortInfo } from '../native';
 import type { NativeService } from '../control/native_config';
 import { breathe } from '../control/slices';
+import { VRRP_STATES, type VrrpStatus } from '../ha/vrrp';
 
 export interface MetricsSnapshot {
   /** The services as the dataplane runs them. A service keeps its object while it is
@@ -20,6 +21,8 @@ export interface MetricsSnapshot {
   health: Iterable<{ service: string; address: string; port: number; state: 'up' | 'down' | 'unchecked' }>;
   healthCounters: { checks: number; failures: number; transitions: number };
   ports: PortInfo[];
+  /** ha.vrrp's state (absent without one: the director always owns its VIPs). */
+  vrrp?: VrrpStatus;
 }
 
 type Labels<L extends string> = Record<L, string>;
@@ -122,6 +125,17 @@ export function createMetrics(): { registry: Registry;
   family('counter', 'fulcrum_health_check_failures_total', 'Health checks that failed.', none, (s) => [[{}, s.healthCounters.failures]]);
   family('counter', 'fulcrum_health_transitions_total', 'Real servers going from up to down or back.', none,
     (s) => [[{}, s.healthCounters.transitions]]);
+
+  // VIP ownership (ha.vrrp): keepalived's state as one series per state (1 for the current
+  // one, as node_exporter's systemd unit states), and whether the dataplane answers for the VIPs.
+  family('gauge', 'fulcrum_vrrp_state', 'The VRRP state of this director (1 for the current one); absent without ha.vrrp.', ['state'],
+    (s) => (s.vrrp ? VRRP_STATES.map((st) => [{ state: st }, s.vrrp!.state === st ? 1 : 0]) : []));
+  family('gauge', 'fulcrum_vrrp_priority', 'The VRRP priority keepalived last reported (else the configured one).', none,
+    (s) => (s.vrrp ? [[{}, s.vrrp.reportedPriority ?? s.vrrp.priority]] : []));
+  family('counter', 'fulcrum_vrrp_transitions_total', 'VRRP state changes since start.', none,
+    (s) => (s.vrrp ? [[{}, s.vrrp.transitions]] : []));
+  family('gauge', 'fulcrum_vip_owner', 'Whether the dataplane answers for the VIPs (1; always without ha.vrrp) or leaves them to the peer (0).', none,
+    (s) => [[{}, s.vrrp ? Number(s.vrrp.owner) : 1]]);
 
   const labelCache = new WeakMap<NativeService, BackendLabels>();
   // Chunks of scrapes that went out, written again by the next: fresh memory costs a page

@@ -66,6 +66,11 @@ Commands:
                            address, workers, ports, drops and neighbours. The director is
                            FULCRUM_API (default http://127.0.0.1:9390), the token FULCRUM_TOKEN or
                            FULCRUM_TOKEN_FILE, as for fvsadm.
+  ha                       VIP ownership of the running director (ha.vrrp): VRRP state, priority,
+                           last transition, whether it is fit to be MASTER, keepalived's pid.
+  drain [--undo]           Take the running director out of its pair: keepalived goes to FAULT
+                           and the peer takes the VIPs at once (--undo: take part again). Not
+                           kept across a restart.
   version, --version       Print Fulcrum's version, the git commit it was built from and the
                            DPDK version it was built against, as one line.
   help                     Show this text.
@@ -116,7 +121,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'health':
     case 'connections':
     case 'dataplane':
+    case 'ha':
       return views().runView(cmd, rest);
+    case 'drain':
+      return views().runDrain(rest);
     case 'import-keepalived':
       return importer().runImportKeepalived(rest);
     case 'version':

@@ -1,5 +1,6 @@
-// `fulcrum health`, `fulcrum connections` and `fulcrum dataplane`: what Fulcrum knows beyond
-// ipvsadm (health state, FullNAT local addresses, workers, ports, drops), read from the running
+// `fulcrum health`, `fulcrum connections`, `fulcrum dataplane` and `fulcrum ha`: what Fulcrum
+// knows beyond ipvsadm (health state, FullNAT local addresses, workers, ports, drops, VIP
+// ownership), and `fulcrum drain`, the one write here, read from and sent to the running
 // director's API through src/client (FULCRUM_API, FULCRUM_TOKEN/FULCRUM_TOKEN_FILE, as
 // fvsadm), so fvsadm's output can stay exactly ipvsadm's.
 import { directorFromEnv, DirectorUnavailable, type ApiClient } from '../client/http';
@@ -17,7 +18,41 @@ async function get(api: ApiClient, path: string): Promise<any> {
   return r.body;
 }
 
-export async function runView(view: 'health' | 'connections' | 'dataplane', args: string[]): Promise<number> {
+function haLines(h: Json): string {
+  if (!h.vrrp) return 'no ha.vrrp: this director always owns its VIPs\n';
+  const v = h.vrrp as Json;
+  const lines = [
+    `state ${v.state} (since ${v.since}), ${v.owner ? 'owns the VIPs' : 'does not own the VIPs'}`,
+    `virtual router ${v.virtualRouterId} on port ${v.port} (${v.interface}), priority ${v.priority}${v.reportedPriority !== undefined && v.reportedPriority !== v.priority ? ` (now ${v.reportedPriority})` : ''}, advert ${v.advertInt} s, ${v.preempt ? 'preempt' : 'nopreempt'}`,
+    v.unfit.length ? `unfit: ${(v.unfit as string[]).join('; ')}` : 'fit to be MASTER',
+    `transitions ${v.transitions}${v.lastTransition ? `, last ${v.lastTransition.from} -> ${v.lastTransition.to} at ${v.lastTransition.at}` : ''}`,
+    `keepalived ${v.keepalived.pid !== undefined ? `pid ${v.keepalived.pid}` : 'not running'}, restarts ${v.keepalived.restarts}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** `fulcrum drain [--undo]`: this director gives its VIPs to the peer (VRRP FAULT) or takes part again. */
+export async function runDrain(args: string[]): Promise<number> {
+  const undo = args.includes('--undo');
+  const unknown = args.filter((a) => a !== '--undo');
+  if (unknown.length) {
+    process.stderr.write(`fulcrum drain: unknown argument '${unknown[0]}'\nUsage: fulcrum drain [--undo]\n`);
+    return 2;
+  }
+  try {
+    const api = directorFromEnv();
+    const r = await api.request('PUT', '/v1/ha/drain', { drained: !undo });
+    if (r.status !== 200) throw new Error(`the director answered ${r.status}: ${(r.body as Json)?.message ?? ''}`);
+    process.stdout.write(undo ? 'undrained: this director may hold the VIPs again\n' : 'drained: the peer takes the VIPs\n');
+    process.stdout.write(haLines(r.body as Json));
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fulcrum drain: ${(e as Error).message}\n`);
+    return e instanceof DirectorUnavailable ? 2 : 1;
+  }
+}
+
+export async function runView(view: 'health' | 'connections' | 'dataplane' | 'ha', args: string[]): Promise<number> {
   const out = process.stdout;
   try {
     const api = directorFromEnv();
@@ -36,6 +71,8 @@ export async function runView(view: 'health' | 'connections' | 'dataplane', args
       for (const x of c.connections as Json[])
         rows.push([x.protocol, `${x.expiresSeconds}s`, x.template ? 'TEMPLATE' : x.state, x.source, x.virtual, x.destination, x.local ?? '-']);
       out.write(table(rows));
+    } else if (view === 'ha') {
+      out.write(haLines(await get(api, '/v1/ha')));
     } else {
       const d = await get(api, '/v1/dataplane');
       out.write(`EAL: ${(d.eal as string[]).join(' ')}${d.hugepages ? '' : ' (no hugepages)'}\n\n`);

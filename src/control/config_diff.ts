@@ -85,6 +85,9 @@ function serviceChanges(before: ServiceConfig[], after: ServiceConfig[]): string
 
 /** The settings outside the run-time sections that differ: `dataplane.*` and `api.*` by their
  * field, the others (localAddresses, stateDir, ...) by their own name. */
+/** Settings outside the dynamic sections that a reload applies all the same. */
+const RELOADED = new Set(['ha.sync']);
+
 function restartOnly(a: FulcrumConfig, b: FulcrumConfig): string[] {
   const dynamic = DYNAMIC_KEYS as readonly string[];
   const ra = a as Record<string, Json>, rb = b as Record<string, Json>;
@@ -95,8 +98,8 @@ function restartOnly(a: FulcrumConfig, b: FulcrumConfig): string[] {
     if (isObject(x) || isObject(y)) {
       const xo = isObject(x) ? x : {}, yo = isObject(y) ? y : {};
       for (const f of [...new Set([...Object.keys(xo), ...Object.keys(yo)])].sort())
-        if (!same(xo[f], yo[f])) out.push(`${k}.${f}`);
-    } else {
+        if (!same(xo[f], yo[f]) && !RELOADED.has(`${k}.${f}`)) out.push(`${k}.${f}`);
+    } else if (!RELOADED.has(k)) {
       out.push(k);
     }
   }

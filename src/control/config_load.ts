@@ -9,6 +9,8 @@ import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
+import { syncConfigProblems } from '../ha/sync_config';
+import { vrrpProblems } from '../ha/vrrp_config';
 
 export { parseIpv4 };
 
@@ -145,6 +147,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     if (parseIpv4(host) === undefined || Number(port) > 65535) problems.push(`api.listen: '${listen}' is not address:port`);
     else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
   }
+  problems.push(...vrrpProblems(cfg));
   if (cfg.api?.metricsTokenFile !== undefined && cfg.api.tokenFile === undefined)
     problems.push('api.metricsTokenFile: needs api.tokenFile (without a token every route is open, /metrics included)');
 
@@ -163,6 +166,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
       if (lo > 65535 || hi > 65535 || lo > hi) problems.push(`matchRules[${i}].ports: must be a port or low-high within 0..65535`);
     }
   });
+  problems.push(...syncConfigProblems(cfg));
   if (problems.length) throw new ConfigError(problems, source);
   return cfg;
 }

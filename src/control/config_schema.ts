@@ -160,6 +160,64 @@ export const DataplaneSchema = Type.Object({
   }, { additionalProperties: false }))),
 }, { additionalProperties: false });
 
+/** VIP failover between two directors: keepalived speaks VRRP through a port's kernel
+ * interface and `fulcrum serve` follows its state (src/ha). The VIPs are the services'
+ * addresses; what else must move with them is listed in floatingAddresses. */
+export const VrrpSchema = Type.Object({
+  port: Type.String({ minLength: 1, description: 'the Fulcrum port whose kernel interface (TAP) carries the VRRP adverts; it needs an address' }),
+  virtualRouterId: Type.Integer({ minimum: 1, maximum: 255, description: 'keepalived virtual_router_id: the same on both directors, unique on the segment' }),
+  priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 254, default: 100, description: 'the higher one is MASTER' })),
+  advertInt: Type.Optional(Type.Number({
+    minimum: 0.01, maximum: 255, default: 1,
+    description: 'seconds between adverts; a backup takes over after 3 x advertInt + skew of silence. Whole seconds: VRRP version 2; a fraction: version 3',
+  })),
+  preempt: Type.Optional(Type.Boolean({ default: true, description: 'a higher priority takes the VIPs back from a lower one (false: keepalived nopreempt)' })),
+  preemptDelay: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, default: 0, description: 'seconds after start before preempting' })),
+  authentication: Type.Optional(Type.Object({
+    password: Type.String({ minLength: 1, maxLength: 8, pattern: '^[!-~]+$', description: 'VRRPv2 simple password (auth_type PASS); keeps a stray router on the segment out, not an attacker' }),
+  }, { additionalProperties: false })),
+  unicastPeers: Type.Optional(Type.Array(Ipv4, { minItems: 1, description: 'adverts to these addresses instead of the multicast group 224.0.0.18' })),
+  floatingAddresses: Type.Optional(Type.Array(Type.Object({
+    port: Type.String({ minLength: 1 }),
+    address: Ipv4,
+  }, { additionalProperties: false }), { description: 'addresses besides the VIPs that move with them, each on its port (the NAT real servers\' gateway on the inside port)' })),
+}, { additionalProperties: false });
+
+/** One connection sync daemon, as `ipvsadm --start-daemon` starts it (the kernel's defaults). */
+export const SyncDaemonSchema = Type.Object({
+  state: Type.Union([Type.Literal('master'), Type.Literal('backup')]),
+  /** The Fulcrum port whose kernel interface carries the datagrams (ipvsadm's --mcast-interface). */
+  interface: Type.String({ minLength: 1, maxLength: 32 }),
+  syncId: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, default: 0 })),
+  /** Payload bytes per message; default the port's MTU less the IP and UDP headers (1472). */
+  maxlen: Type.Optional(Type.Integer({ minimum: 1, maximum: 65507 })),
+  group: Type.Optional(Type.String({ format: 'ipv4', default: '224.0.0.81' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 8848 })),
+  ttl: Type.Optional(Type.Integer({ minimum: 1, maximum: 255, default: 1 })),
+}, { additionalProperties: false });
+
+/** Connection sync (the kernel's sync daemon and its sysctls, /proc/sys/net/ipv4/vs/sync_*). */
+export const SyncSchema = Type.Object({
+  /** The daemons to run. The file's list applies on the first start and on reload; between
+   * reloads `fvsadm --start-daemon/--stop-daemon` and /v1/sync change it, durably. */
+  daemons: Type.Optional(Type.Array(SyncDaemonSchema, { maxItems: 2 })),
+  /** sync_threshold: a connection is sent at its threshold-th incoming packet ... */
+  threshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 65534, default: 3 })),
+  /** ... and every period packets after it (sync_threshold's second number). */
+  period: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 50 })),
+  refreshPeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483, default: 0, description: 'seconds; sync_refresh_period' })),
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 3, default: 0 })),
+  persistMode: Type.Optional(Type.Boolean({ default: false })),
+  /** backup_only: while a backup daemon runs, this director balances no new connections. */
+  backupOnly: Type.Optional(Type.Boolean({ default: false })),
+}, { additionalProperties: false });
+
+/** High availability: connection sync with other directors (kernel IPVS or Fulcrum). */
+export const HaSchema = Type.Object({
+  sync: Type.Optional(SyncSchema),
+  vrrp: Type.Optional(VrrpSchema),
+}, { additionalProperties: false });
+
 export const ConfigSchema = Type.Object({
   dataplane: DataplaneSchema,
   localAddresses: Type.Optional(Type.Array(Ipv4)),
@@ -172,6 +230,8 @@ export const ConfigSchema = Type.Object({
   services: Type.Optional(Type.Array(ServiceSchema)),
   matchRules: Type.Optional(Type.Array(MatchRuleSchema)),
   stateDir: Type.Optional(Type.String()),
+  /** High availability: VRRP (a restart applies changes) and connection sync (a reload applies it). */
+  ha: Type.Optional(HaSchema),
   /** How health checks run (a restart applies changes). */
   healthChecking: Type.Optional(Type.Object({
     /** Most checks running at once; due checks beyond it wait their turn. */
@@ -198,3 +258,6 @@ export type ServiceConfig = Static<typeof ServiceSchema>;
 export type MatchRuleConfig = Static<typeof MatchRuleSchema>;
 export type FulcrumConfig = Static<typeof ConfigSchema>;
 export type PortConfig = Static<typeof PortSchema>;
+export type SyncDaemonConfig = Static<typeof SyncDaemonSchema>;
+export type SyncConfig = Static<typeof SyncSchema>;
+export type VrrpConfig = Static<typeof VrrpSchema>;

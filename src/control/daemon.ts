@@ -21,6 +21,9 @@ import { applyDurably } from './apply_durably';
 import { breathe } from './slices';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
+import { SyncDaemons, type SyncDaemonView } from '../ha/sync_daemons';
+import type { SyncTunables } from '../ha/sync_config';
+import type { SyncDaemonConfig } from './config_schema';
 
 export interface Logger {
   info(o: object, msg: string): void;
@@ -74,6 +77,8 @@ export class Daemon {
   /** The rate estimators of a running service and its real servers, by its native form. */
   private rateHandles = new WeakMap<NativeService, { svc: EstimatorHandle; dests: EstimatorHandle[] }>();
   readonly restored: boolean;
+  /** The connection sync daemons (the kernel's --start-daemon), kept in the state directory. */
+  private readonly sync: SyncDaemons;
   /** The config file's command checks (file_only.ts): joined to the state, never stored in it. */
   private overlay: FileOnlyOverlay;
   /** The one writer: every task that changes the dataplane runs here, one at a time. */
@@ -109,6 +114,15 @@ export class Daemon {
       this.director = new Director(addon, { ...state.config(), services: merged.map((s) => this.health.effectiveService(s)) });
     } catch (e) {
       this.health.stop();
+      state.close();
+      throw e;
+    }
+    try {
+      this.sync = SyncDaemons.open(addon, stateDir, fileCfg);
+      this.sync.startAll();
+    } catch (e) {
+      this.health.stop();
+      this.director.stop();
       state.close();
       throw e;
     }
@@ -200,6 +214,7 @@ export class Daemon {
     const { services, overlay } = splitFileOnly(file.services ?? []);
     const before = this.state.config();
     await this.change((d) => d.replaceAll({ ...file, services }), overlay);
+    await this.serial(async () => this.sync.replace(file));
     return { before, file };
   }
 
@@ -354,6 +369,28 @@ export class Daemon {
     return undefined;
   }
 
+  /** `--start-daemon`: live and durable when it resolves (ChangeRefused 400/409 otherwise). */
+  startSyncDaemon(d: SyncDaemonConfig): Promise<void> {
+    return this.serial(async () => {
+      if (this.stopped) throw new Error('the director is stopping');
+      this.sync.start(d);
+      this.log.info({ state: d.state, interface: d.interface, syncId: d.syncId ?? 0 }, 'sync daemon started');
+    });
+  }
+
+  /** `--stop-daemon` (ChangeRefused 404 when none runs in that state). */
+  stopSyncDaemon(state: 'master' | 'backup'): Promise<void> {
+    return this.serial(async () => {
+      if (this.stopped) throw new Error('the director is stopping');
+      this.sync.stop(state);
+      this.log.info({ state }, 'sync daemon stopped');
+    });
+  }
+
+  /** The running sync daemons, master first, with their counters. */
+  syncDaemons(): SyncDaemonView[] { return this.sync.list(); }
+  syncTunables(): SyncTunables { return this.sync.tunables; }
+
   /** Stops after the change in progress; the state directory is released. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -361,6 +398,7 @@ export class Daemon {
     this.health.stop();
     await this.tail;
     await this.state.settled();
+    this.sync.stopAll();
     this.director.stop();
     this.state.close();
   }

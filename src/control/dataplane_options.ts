@@ -27,7 +27,11 @@ export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
     pauseAfterPolls: dp.idleBackoff?.pauseAfterPolls ?? 64,
     maxSleepMicroseconds: dp.idleBackoff?.maxSleepMicroseconds ?? 200,
   };
+  // With ha.vrrp the director starts as a backup: keepalived's MASTER hands it the VIPs.
+  const floating = new Map<string, string[]>();
+  for (const f of cfg.ha?.vrrp?.floatingAddresses ?? []) floating.set(f.port, [...(floating.get(f.port) ?? []), f.address]);
   return {
+    vipOwner: cfg.ha?.vrrp === undefined,
     eal: dp.eal ?? [],
     workers: dp.workers ?? [1],
     connTableSize: dp.connTableSize ?? 1 << 20,
@@ -39,6 +43,7 @@ export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
       device: portDevice(p, i),
       ...(p.address !== undefined ? { address: p.address } : {}),
       ...(p.tap === false ? {} : { tap: p.tap ?? p.name }),
+      ...(floating.has(p.name) ? { floating: floating.get(p.name)! } : {}),
     })),
     routes: (dp.routes ?? []).map((r) => ({ prefix: r.prefix, ...(r.via ? { via: r.via } : {}), ...(r.port ? { port: r.port } : {}) })),
     localAddresses: cfg.localAddresses ?? [],

@@ -3,7 +3,7 @@
 // prints these for the director's answers, and the API answers ipvsadm text with them.
 import type { IpvsadmCommand } from './args';
 
-export const ERRNO = { EPERM: 1, ENOENT: 2, ESRCH: 3, EIO: 5, ENOMEM: 12, EFAULT: 14, EEXIST: 17, EINVAL: 22, ERANGE: 34, EMSGSIZE: 90, ENOPROTOOPT: 92, EOPNOTSUPP: 95, EAFNOSUPPORT: 97 } as const;
+export const ERRNO = { EPERM: 1, ENOENT: 2, ESRCH: 3, EIO: 5, ENOMEM: 12, EFAULT: 14, EEXIST: 17, ENODEV: 19, EINVAL: 22, ERANGE: 34, EMSGSIZE: 90, ENOPROTOOPT: 92, EOPNOTSUPP: 95, EAFNOSUPPORT: 97 } as const;
 
 export type Operation = 'add-service' | 'edit-service' | 'delete-service' | 'zero' | 'add-server' | 'edit-server'
   | 'delete-server' | 'start-daemon' | 'stop-daemon' | 'get-service' | 'flush' | 'set' | 'list';
@@ -36,7 +36,7 @@ const BY_ERRNO: Record<number, string> = {
 };
 const STRERROR: Record<number, string> = {
   [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.ESRCH]: 'No such process', [ERRNO.EIO]: 'Input/output error',
-  [ERRNO.EFAULT]: 'Bad address', [ERRNO.EEXIST]: 'File exists', [ERRNO.ERANGE]: 'Numerical result out of range',
+  [ERRNO.EFAULT]: 'Bad address', [ERRNO.EEXIST]: 'File exists', [ERRNO.ENODEV]: 'No such device', [ERRNO.ERANGE]: 'Numerical result out of range',
 };
 
 export function ipvsStrerror(op: Operation, errno: number): string {

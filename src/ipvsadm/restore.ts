@@ -196,7 +196,7 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
         break;
       }
       case 'start-daemon':
-        refuse(ERRNO.EINVAL, 'the director has no connection sync daemon');
+        refuse(ERRNO.EINVAL, 'a sync daemon is not part of a table: start it with fvsadm --start-daemon, /v1/sync or ha.sync');
         break;
       case 'stop-daemon':
         refuse(ERRNO.ESRCH);

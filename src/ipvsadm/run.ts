@@ -230,10 +230,27 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
       const r = await ctx.api.request('PUT', '/v1/timeouts', next);
       return r.status === 200 ? done() : writeRefused(op, r);
     }
-    case 'start-daemon':
-      return refused(op, ERRNO.EINVAL, 'the director has no connection sync daemon');
-    case 'stop-daemon':
-      return refused(op, ERRNO.ESRCH);
+    case 'start-daemon': {
+      const d = c.daemon;
+      // ipvsadm's default interface is eth0: a director without a port of that name says
+      // what the kernel says of a missing interface.
+      const r = await ctx.api.request('POST', '/v1/sync/daemons', {
+        state: d.state, interface: d.mcastInterface || 'eth0', syncId: d.syncId,
+        ...(d.maxlen !== undefined ? { maxlen: d.maxlen } : {}), ...(d.group !== undefined ? { group: d.group } : {}),
+        ...(d.port !== undefined ? { port: d.port } : {}), ...(d.ttl !== undefined ? { ttl: d.ttl } : {}),
+      });
+      if (r.status === 201) return done();
+      if (r.status === 409) return refused(op, ERRNO.EEXIST);
+      const problems = (r.body as { problems?: string[] } | undefined)?.problems ?? [];
+      if (r.status === 400 && problems.some((p) => /interface: no port named/.test(p))) return refused(op, ERRNO.ENODEV);
+      return writeRefused(op, r);
+    }
+    case 'stop-daemon': {
+      const r = await ctx.api.request('DELETE', `/v1/sync/daemons/${c.daemon.state}`);
+      if (r.status === 204) return done();
+      if (r.status === 404) return refused(op, ERRNO.ESRCH);
+      return writeRefused(op, r);
+    }
     case 'save': {
       const ss = await getServices(ctx);
       if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
@@ -266,8 +283,12 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
           if (r.status !== 200) return listFailed(`fvsadm: ${apiFailure(r)}`);
           return done(formatTimeouts(r.body as { tcp: number; tcpfin: number; udp: number }));
         }
-        case 'daemon':
-          return done(formatDaemons([]));  // the director runs no sync daemon
+        case 'daemon': {
+          const r = await ctx.api.request('GET', '/v1/sync');
+          if (r.status !== 200) return listFailed(`fvsadm: ${apiFailure(r)}`);
+          const ds = (r.body as { daemons: Array<{ state: 'master' | 'backup'; interface: string; syncId: number; maxlen: number; group: string; port: number; ttl: number }> }).daemons;
+          return done(formatDaemons(ds.map((d) => ({ state: d.state, mcastInterface: d.interface, syncId: d.syncId, maxlen: d.maxlen, group: d.group, port: d.port, ttl: d.ttl }))));
+        }
       }
       break;
     case 'help': case 'version': case 'restore':

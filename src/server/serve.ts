@@ -12,6 +12,9 @@ import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
+import { keepalivedMissing } from '../ha/keepalived';
+import { Vrrp } from '../ha/vrrp';
+import { vrrpSettings } from '../ha/vrrp_config';
 import { componentLogger, createLogger, type LogLevel } from './logger';
 import { drainDpdkLog } from './dpdk_log';
 import { apiAddressProblem, hostFacts, hostProblems, stateDirProblem } from './preflight';
@@ -54,6 +57,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (stateProblem) problems.push(stateProblem);
   const apiProblem = await apiAddressProblem(host, Number(port));
   if (apiProblem) problems.push(apiProblem);
+  const vrrpSet = vrrpSettings(cfg);
+  const keepalivedProblem = vrrpSet && keepalivedMissing();
+  if (keepalivedProblem) problems.push(keepalivedProblem);
   if (problems.length) {
     log.error({ problems }, 'cannot start');
     process.stderr.write(`fulcrum serve: cannot start:\n  ${problems.join('\n  ')}\n`);
@@ -96,7 +102,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
     'services restored from the state directory (SIGHUP applies the config file\'s)');
   }
 
-  const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit, logger: componentLogger(log, 'api') });
+  // ha.vrrp: keepalived decides who holds the VIPs; until it says MASTER the dataplane
+  // started without them (dataplaneOptions' vipOwner).
+  const vrrp = vrrpSet && new Vrrp({ settings: vrrpSet, addon, stateDir, log: componentLogger(log, 'vrrp') });
+  const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit,
+    logger: componentLogger(log, 'api'), ...(vrrp ? { vrrp } : {}) });
   try {
     await api.listen({ host, port: Number(port) });
   } catch (e) {
@@ -106,6 +116,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
     clearInterval(dpdkLogTimer);
     drainDpdkLog(addon, dpdkLog);
     return 1;
+  }
+  if (vrrp) {
+    vrrp.start();
+    const s = vrrpSet!;
+    log.info({ port: s.port, interface: s.iface, virtualRouterId: s.virtualRouterId, priority: s.priority, advertInt: s.advertInt,
+      preempt: s.preempt }, 'VRRP: keepalived runs; the VIPs are this director\'s once it is MASTER');
   }
   log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
   // systemd's Type=notify: started only now, with the API answering and the services applied.
@@ -136,7 +152,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
       notify('STOPPING=1');
-      void api.close().finally(() => daemon.stop()).finally(() => {
+      // keepalived first: its priority-0 advert hands the VIPs to the peer at once.
+      void (vrrp ? vrrp.stop() : Promise.resolve()).finally(() => api.close()).finally(() => daemon.stop()).finally(() => {
         clearInterval(dpdkLogTimer);
         drainDpdkLog(addon, dpdkLog);
       }).then(() => resolve(0), (e: Error) => {

@@ -7,6 +7,7 @@
 //   restore_s         `fvsadm -R` of the N×(M+1)-line `-S` text, applied as one change;
 //   change_ms_*       single weight changes end to end (API PATCH, acknowledged = live in every
 //                     worker and persisted), p50/p99 over K; fvsadm -e the same, over K/10;
+//                     http_floor_ms_* the same requests to a bare Node HTTP server (the machine's floor);
 //   loop_block_ms_max the longest answer to a trivial request (GET /v1/timeouts, probed every
 //                     5 ms) during the restore and during 100 weight changes per second, and the
 //                     director's own event-loop delay maximum (prom-client) over each phase;
@@ -112,6 +113,30 @@ async function loopLagMaxMs(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const m = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
   return m ? Number(m[1]) * 1000 : NaN;
+}
+
+/** Round trips of `n` PATCH requests like the bench's to a bare Node HTTP server in a child
+ * process that answers each at once: what the machine's HTTP round trip costs on its own. */
+async function httpFloor(n: number): Promise<number[]> {
+  const server = spawn(process.execPath, ['-e', `require('node:http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('{"weight":2}')); })
+    .listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+      server.once('exit', () => reject(new Error('the floor server did not start')));
+    });
+    const xs: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const t = performance.now();
+      const r = await fetch(`http://127.0.0.1:${port}/v1/services/tcp:198.18.0.1:80/servers/198.19.0.16:8080`, {
+        method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weight: 2 + (k % 50) }) });
+      await r.arrayBuffer();
+      xs.push(performance.now() - t);
+    }
+    return xs;
+  } finally {
+    server.kill();
+  }
 }
 
 /** `fvsadm` as installed (the native client), or the JS one. */
@@ -232,7 +257,13 @@ export async function runControlBench(args: string[]): Promise<number> {
     }
     res.change_ms_p50 = r1(pct(api, 0.5));
     res.change_ms_p99 = r1(pct(api, 0.99));
-    say(`weight change through the API, ${o.changes} in a row: p50 ${res.change_ms_p50} ms, p99 ${res.change_ms_p99} ms (goal p99 <= 5)`);
+    // The floor under it on this machine, in the same minutes: the same requests answered at
+    // once by a bare Node HTTP server in a process of its own (no dataplane, no disk).
+    const floor = await httpFloor(o.changes);
+    res.http_floor_ms_p50 = r1(pct(floor, 0.5));
+    res.http_floor_ms_p99 = r1(pct(floor, 0.99));
+    say(`weight change through the API, ${o.changes} in a row: p50 ${res.change_ms_p50} ms, p99 ${res.change_ms_p99} ms (goal p99 <= 5); ` +
+      `a bare HTTP server answering the same requests: p50 ${res.http_floor_ms_p50} ms, p99 ${res.http_floor_ms_p99} ms`);
 
     const cli: number[] = [];
     for (let k = 0; k < Math.max(10, o.changes / 10); k++) {

@@ -101,6 +101,10 @@ export class FakeDirector implements ApiClient {
   timeouts: { tcp: number; tcpfin: number; udp: number };
   readonly connections: ApiConnection[];
   readonly log: string[] = [];
+  /** Fulcrum ports with a kernel interface (a sync daemon's --mcast-interface names one). */
+  ports = ['eth0', 'eth1'];
+  /** Running sync daemons, as GET /v1/sync lists them. */
+  daemons: Array<{ state: string; interface: string; syncId: number; maxlen: number; group: string; port: number; ttl: number; stats: object }> = [];
 
   constructor(state: OracleState, connsText?: string) {
     this.services = state.services.map(apiServiceOf);
@@ -116,6 +120,27 @@ export class FakeDirector implements ApiClient {
     return undefined;
   }
 
+  /** /v1/sync as the director answers it (the kernel's defaults: maxlen 1472, a backup's at least 1024). */
+  private sync(method: string, parts: string[], body: unknown): ApiResponse {
+    if (method === 'GET' && parts.length === 2) return answer(200, { daemons: structuredClone(this.daemons), tunables: {} });
+    if (method === 'POST' && parts[2] === 'daemons' && parts.length === 3) {
+      const b = body as { state: string; interface: string; syncId?: number; maxlen?: number; group?: string; port?: number; ttl?: number };
+      if (!this.ports.includes(b.interface))
+        return answer(400, { statusCode: 400, message: 'refused', problems: [`daemon.interface: no port named '${b.interface}' (ports: ${this.ports.join(', ')})`] });
+      if (this.daemons.some((d) => d.state === b.state)) return problem(409, `a ${b.state} sync daemon is already running`);
+      const maxlen = b.maxlen === undefined ? 1472 : Math.max(b.maxlen, b.state === 'backup' ? 1024 : 1);
+      const d = { state: b.state, interface: b.interface, syncId: b.syncId ?? 0, maxlen, group: b.group ?? '224.0.0.81', port: b.port ?? 8848, ttl: b.ttl ?? 1, stats: {} };
+      this.daemons = [...this.daemons, d].sort((x, y) => (x.state === 'master' ? -1 : 1) - (y.state === 'master' ? -1 : 1));
+      return answer(201, structuredClone(d));
+    }
+    if (method === 'DELETE' && parts[2] === 'daemons' && parts.length === 4) {
+      if (!this.daemons.some((d) => d.state === parts[3])) return problem(404, `no ${parts[3]} sync daemon is running`);
+      this.daemons = this.daemons.filter((d) => d.state !== parts[3]);
+      return answer(204);
+    }
+    return problem(404, `no route ${method} /${parts.join('/')}`);
+  }
+
   async request(method: string, fullPath: string, body?: unknown): Promise<ApiResponse> {
     this.log.push(`${method} ${fullPath}`);
     const url = new URL(fullPath, 'http://director');
@@ -125,6 +150,7 @@ export class FakeDirector implements ApiClient {
     const noService = () => ({ ...problem(404, `service ${parts[2]} not found`), body: { statusCode: 404, message: `service ${parts[2]} not found`, missing: 'service' } });
     const server = svc && parts[4] ? (svc.realServers ?? []).find((r) => r.id === parts[4]) : undefined;
     const noServer = () => ({ ...problem(404, `real server ${parts[4]} of service ${parts[2]} not found`), body: { statusCode: 404, message: `real server ${parts[4]} of service ${parts[2]} not found`, missing: 'server' } });
+    if (parts[1] === 'sync') return this.sync(method, parts, body);
     switch (key) {
       case 'GET /v1/services': return answer(200, structuredClone(this.services));
       case 'GET /v1/services/:id': return svc ? answer(200, structuredClone(svc)) : noService();

@@ -107,9 +107,28 @@ test('what the director cannot do is refused as the kernel would, saying why', a
     stdout: '', exit: 255,
     stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\nfvsadm: the director tunnels with IPIP only, not gue\n',
   });
-  assert.equal((await fvsadm(d, ['--start-daemon', 'master'])).exit, 255);
-  assert.deepEqual(await fvsadm(d, ['-L', '--daemon']), { stdout: '', stderr: '', exit: 0 });
-  assert.deepEqual(await fvsadm(d, ['--stop-daemon', 'master']), { stdout: '', stderr: 'No daemon is running\n', exit: 255 });
+});
+
+// What the real ipvsadm 1.31 printed against Linux 6.1's IPVS (lvs-kernel-vm), command by
+// command, with the VM's interfaces eth0 and eth1 as the director's ports.
+test('sync daemons start, list and stop as ipvsadm shows them on the kernel', async () => {
+  const d = directorWithChecks();
+  const steps: Array<[string[], string, string, number]> = [
+    [['-L', '--daemon'], '', '', 0],
+    [['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', '5'], '', '', 0],
+    [['-L', '--daemon'], 'master sync daemon (mcast=eth0, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n', '', 0],
+    [['--start-daemon', 'master', '--mcast-interface', 'eth0'], '', 'Daemon has already run\n', 255],
+    [['--start-daemon', 'backup', '--mcast-interface', 'eth1', '--syncid', '7', '--mcast-group', '239.1.2.3', '--mcast-port', '9000', '--mcast-ttl', '3', '--sync-maxlen', '1000'], '', '', 0],
+    [['-L', '-n', '--daemon'], 'master sync daemon (mcast=eth0, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' +
+      'backup sync daemon (mcast=eth1, syncid=7, maxlen=1024, group=239.1.2.3, port=9000, ttl=3)\n', '', 0],
+    [['--stop-daemon', 'master'], '', '', 0],
+    [['--stop-daemon', 'master'], '', 'No daemon is running\n', 255],
+    [['--start-daemon', 'master', '--mcast-interface', 'nosuch'], '', 'No such device\n', 255],
+    [['--start-daemon', 'master'], '', '', 0],
+    [['-L', '--daemon'], 'master sync daemon (mcast=eth0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' +
+      'backup sync daemon (mcast=eth1, syncid=7, maxlen=1024, group=239.1.2.3, port=9000, ttl=3)\n', '', 0],
+  ];
+  for (const [args, stdout, stderr, exit] of steps) assert.deepEqual(await fvsadm(d, args), { stdout, stderr, exit }, args.join(' '));
 });
 
 test('a body the API refuses (400) is the kernel\'s EINVAL, with the director\'s reason; 403 is EPERM', async () => {

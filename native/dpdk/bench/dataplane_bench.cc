@@ -243,12 +243,12 @@ int bench_null(const Args& a) {
   double io, fwd;
   {
     PortSet ps;
-    ps.open({{"in", "net_null0", 0, 0, ""}, {"out", "net_null1", 0, 0, ""}}, 1, pool);
+    ps.open({{"in", "net_null0", 0, 0, "", {}}, {"out", "net_null1", 0, 0, "", {}}}, 1, pool);
     Loop l{&a, nullptr, ps.ports()[0].id, ps.ports()[1].id, ps.ports()[1].mac, &ack};
     io = launch(l, ei.worker_lcores[0]);
   }
   {
-    Director d({{"clients", "net_null0", v4(0xc6120001), 16, ""}, {"servers", "net_null1", v4(0xc6130001), 16, ""}}, pool,
+    Director d({{"clients", "net_null0", v4(0xc6120001), 16, "", {}}, {"servers", "net_null1", v4(0xc6130001), 16, "", {}}}, pool,
                kProtoTcp, a.flows, 8);
     establish(d, a.flows, kProtoTcp, pool);
     Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, &ack};
@@ -265,11 +265,11 @@ int bench_director(const Args& a) {
   double mpps;
   if (a.sub == "io") {
     PortSet ps;
-    ps.open({{"in", a.ports[0], 0, 0, ""}, {"out", a.ports[1], 0, 0, ""}}, 1, pool);
+    ps.open({{"in", a.ports[0], 0, 0, "", {}}, {"out", a.ports[1], 0, 0, "", {}}}, 1, pool);
     Loop l{&a, nullptr, ps.ports()[0].id, ps.ports()[1].id, ps.ports()[1].mac, nullptr};
     mpps = launch(l, ei.worker_lcores[0]);
   } else {
-    Director d({{"clients", a.ports[0], v4(0xc6120001), 16, ""}, {"servers", a.ports[1], v4(0xc6130001), 16, ""}}, pool,
+    Director d({{"clients", a.ports[0], v4(0xc6120001), 16, "", {}}, {"servers", a.ports[1], v4(0xc6130001), 16, "", {}}}, pool,
                kProtoUdp, a.flows, 1);
     Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, nullptr};
     mpps = launch(l, ei.worker_lcores[0]);
@@ -380,7 +380,7 @@ int bench_synflood(const Args& a) {
   if (a.gap < 2 || a.lag % a.gap != 0) throw std::runtime_error("--lag must be a multiple of --gap (>= 2)");
   EalInfo ei = eal_start({{"--log-level=error", "-m", "1024"}, {a.cpu}, {}});
   rte_mempool* pool = pool_for(16383);
-  Director d({{"clients", "net_null0", v4(0xc6120001), 16, ""}, {"servers", "net_null1", v4(0xc6130001), 16, ""}}, pool,
+  Director d({{"clients", "net_null0", v4(0xc6120001), 16, "", {}}, {"servers", "net_null1", v4(0xc6130001), 16, "", {}}}, pool,
              kProtoTcp, a.flows, 8, a.synproxy ? kSvcSynProxy : 0);
   Flood f{&a, &d, d.ports.ports()[0].id,
           test::Pkt().ipv4("198.18.0.2", "198.18.0.100").tcp(40000, 80, kTcpSyn).pad_to(kFrameLen).frame(),
@@ -432,7 +432,7 @@ int bench_gen(const Args& a) {
   EalInfo ei = eal_start({{"--log-level=error"}, {a.cpu}, {}});
   rte_mempool* pool = pool_for(8191);
   PortSet ps;
-  ps.open({{"gen", a.ports[0], 0, 0, ""}}, 1, pool);
+  ps.open({{"gen", a.ports[0], 0, 0, "", {}}}, 1, pool);
   auto frames = make_frames(a.flows, kProtoUdp, 0, v4(0xc6120064), 80);
   Gen g{&a, ps.ports()[0].id, &frames, pool};
   rte_eal_remote_launch(run_gen, &g, ei.worker_lcores[0]);

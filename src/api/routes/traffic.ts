@@ -73,6 +73,8 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
           source: `${c.clientAddress}:${c.clientPort}`, virtual: `${c.virtualAddress}:${c.virtualPort}`,
           destination: `${c.serverAddress}:${c.serverPort}`,
           ...(c.localAddress ? { local: `${c.localAddress}:${c.localPort}` } : {}),
+          // Learnt from another director's sync daemon (this one never scheduled it).
+          ...(c.synced ? { synced: true } : {}),
         })),
         offset,
         next: all.length > offset + limit ? offset + limit : null,
