@@ -127,12 +127,12 @@ class Dataplane {
   ApplyResult can_publish(std::vector<std::string>& problems) const;
   ApplyResult publish(std::unique_ptr<Snapshot> next, std::function<void(Request&, const char*)> done);
 
-  void sync_configure(std::vector<std::unique_ptr<SyncSide[]>>* sides);
+  void sync_configure(std::vector<std::unique_ptr<SyncSideArray>>* sides);
   void sync_teardown();
 
   bool running_ = false;
   std::unique_ptr<SyncDaemon> sync_master_, sync_backup_;
-  std::vector<std::unique_ptr<SyncSide[]>> sync_sides_;  // the running master's, one per worker
+  std::vector<std::unique_ptr<SyncSideArray>> sync_sides_;  // the running master's, one per worker
   sync::SyncSysctls sync_sysctls_;
   bool sync_backup_only_ = false;
   DataplaneConfig cfg_;

@@ -28,8 +28,8 @@ void Dataplane::sync_start(SyncDaemonOptions o) {
   }
   // Side arrays first (a worker may start counting as soon as it has its array), zeroed: every
   // connection asks the policy at its next packet.
-  std::vector<std::unique_ptr<SyncSide[]>> sides;
-  for (const auto& w : workers_) sides.push_back(std::make_unique<SyncSide[]>(w->core().slot_count()));
+  std::vector<std::unique_ptr<SyncSideArray>> sides;
+  for (const auto& w : workers_) sides.push_back(std::make_unique<SyncSideArray>(w->core().slot_count()));
   sync_master_ = std::make_unique<SyncDaemon>(*shared_, o);
   sync_configure(&sides);
 }
@@ -39,7 +39,7 @@ bool Dataplane::sync_stop(bool master) {
   if (!d) return false;
   d.reset();  // joins its thread
   if (running_) {
-    std::vector<std::unique_ptr<SyncSide[]>> none;
+    std::vector<std::unique_ptr<SyncSideArray>> none;
     if (master) {
       none.resize(workers_.size());
       sync_configure(&none);
@@ -59,17 +59,17 @@ void Dataplane::sync_tunables(const sync::SyncSysctls& s, bool backup_only) {
 // Sends the settings to every worker; with `sides`, each worker swaps in its array and the
 // arrays it had are freed once every worker has answered (or the dataplane stopped: the
 // workers are gone then too).
-void Dataplane::sync_configure(std::vector<std::unique_ptr<SyncSide[]>>* sides) {
+void Dataplane::sync_configure(std::vector<std::unique_ptr<SyncSideArray>>* sides) {
   auto r = std::make_unique<Request>();
   r->type = CmdType::SyncConfig;
   r->sync_sysctls = sync_sysctls_;
   r->sync_backup_only = sync_backup_only_ && sync_backup_ != nullptr;
-  std::shared_ptr<std::vector<std::unique_ptr<SyncSide[]>>> retired;
+  std::shared_ptr<std::vector<std::unique_ptr<SyncSideArray>>> retired;
   if (sides) {
     r->sync_set_master = true;
-    for (auto& s : *sides) r->sync_sides.push_back(s.get());
+    for (auto& s : *sides) r->sync_sides.push_back(s ? s->get() : nullptr);
     r->sync_old_sides.assign(workers_.size(), nullptr);
-    retired = std::make_shared<std::vector<std::unique_ptr<SyncSide[]>>>(std::move(sync_sides_));
+    retired = std::make_shared<std::vector<std::unique_ptr<SyncSideArray>>>(std::move(sync_sides_));
     sync_sides_ = std::move(*sides);
     if (std::all_of(sync_sides_.begin(), sync_sides_.end(), [](const auto& p) { return !p; })) sync_sides_.clear();
   }
@@ -85,7 +85,7 @@ void Dataplane::sync_configure(std::vector<std::unique_ptr<SyncSide[]>>* sides) 
     r->sync_backup_only = sync_backup_only_ && sync_backup_ != nullptr;
     r->sync_set_master = true;
     r->sync_sides.clear();
-    for (auto& s : sync_sides_) r->sync_sides.push_back(s.get());
+    for (auto& s : sync_sides_) r->sync_sides.push_back(s ? s->get() : nullptr);
     r->sync_sides.resize(workers_.size(), nullptr);
     r->sync_old_sides.assign(workers_.size(), nullptr);
     r->done = [retired](Request&, const char*) mutable { retired.reset(); };

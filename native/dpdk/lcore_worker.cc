@@ -476,6 +476,7 @@ void LcoreWorker::sync_out() {
 
 // What a backup thread routed here is installed between bursts, a bounded number per pass.
 void LcoreWorker::sync_in(uint32_t tick) {
+  if (!sh_.sync) return;  // a Shared made without sync channels (the dataplane bench's)
   SyncChannels& ch = sh_.sync[id_];
   sync::SyncRecord r[kSyncInstallBurst];
   const unsigned n = rte_ring_sc_dequeue_burst_elem(ch.in, r, sizeof(sync::SyncRecord), kSyncInstallBurst, nullptr);

@@ -68,6 +68,9 @@ int open_socket(const SyncDaemonOptions& o) {
     if (::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) fail(at + ": bind to the group's port", fd);
     mreq.imr_multiaddr.s_addr = o.group;
     if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) fail(at + ": joining the group", fd);
+    // Room for bursts while the thread routes (the kernel's sync_sock_size; best effort).
+    int rcvbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     // Reads wake at least this often to see a stop.
     timeval tv{0, 200 * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

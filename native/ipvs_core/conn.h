@@ -43,6 +43,14 @@ struct ConnV4 {
       uint8_t laddr;  // index of its local address in the worker's FnatPool
       uint8_t tag;    // any connection: see conn_dest_tag
     } fnat;
+    // Other connections have no use for lport/laddr: a sync master counts in them (the
+    // packets until its threshold packet, the state last synced; engine_sync.cc), so their
+    // packets touch no line beyond the record. FullNAT connections count in a side array.
+    struct {
+      uint16_t left;
+      uint8_t state;
+      uint8_t tag;
+    } sync;
     uint32_t children;  // templates: live connections they control
   };
   uint8_t proto;

@@ -257,10 +257,6 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
   // Its slot is kept as a hint for pass 3 (inbound packets).
   for (uint32_t j = 0; j < n; ++j)
     if (pend[j].kind == kInbound || pend[j].kind == kReply) pend[j].idx = table_.prefetch_match(pend[j].hash);
-  // A master's per-connection count sits in a side array: its line is fetched with the record's.
-  if (sync_side_) [[unlikely]]
-    for (uint32_t j = 0; j < n; ++j)
-      if (pend[j].kind == kInbound && pend[j].idx != ConnTable::kNone) ConnTable::prefetch_line(&sync_side_[pend[j].idx]);
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {

@@ -19,6 +19,7 @@
 #include "stats.h"
 #include "sync_policy.h"
 #include "sync_record.h"
+#include "sync_side.h"
 #include "synproxy.h"
 #include "tcp_state.h"
 
@@ -93,19 +94,6 @@ struct ConnInfo {
   DestId dest;
   bool synced;  // installed from a sync master (a backup's entry)
 };
-
-// Connection sync in the worker (engine_sync.cc). A master's bookkeeping per table slot, in a
-// side array that exists only while a master daemon runs (the record stays 32 bytes): the
-// kernel's in_pkts, old_state and sync_endtime, and the packet count at which the threshold
-// test next holds (so most packets decide with one compare).
-struct SyncSide {
-  uint32_t pkts = 0;
-  uint32_t next = 0;     // pkts at or past this: ask the policy (0: at the next packet)
-  uint32_t endtime = 0;  // ticks, two low bits count retries
-  uint8_t old_state = 0;
-  uint8_t pad[3] = {};
-};
-static_assert(sizeof(SyncSide) == 16);
 
 // What happened to sync work in one worker (plain counters, this worker's alone).
 struct SyncCounters {
@@ -182,13 +170,16 @@ class Worker {
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
 
   // ---- connection sync (engine_sync.cc) ----------------------------------------------------
-  // Master: `side` (slot_count() entries, zeroed) turns emission on, nullptr off; the previous
-  // array is returned for its owner to free. Called between bursts.
+  // Master: `side` (slot_count() entries, zeroed: a SyncSideArray) turns emission on, nullptr
+  // off; the previous array is returned for its owner to free. Called between bursts.
   SyncSide* set_sync_master(SyncSide* side);
   bool sync_master() const { return sync_side_ != nullptr; }
   size_t slot_count() const { return table_.slot_count(); }
   // The kernel's sync sysctls (any time, between bursts).
-  void set_sync_sysctls(const sync::SyncSysctls& s) { sync_sysctls_ = s; }
+  void set_sync_sysctls(const sync::SyncSysctls& s) {
+    sync_sysctls_ = s;
+    sync_always_ = s.refresh_period_s != 0;
+  }
   // backup_only: while set (a backup daemon runs with the sysctl on), new connections are not
   // balanced; their packets go to the kernel as the host's own traffic.
   void set_backup_only(bool on) { backup_only_ = on; }
@@ -224,21 +215,32 @@ class Worker {
   Verdict forward_out_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   Verdict no_dest(PacketBuf& pkt, Parsed& p, be32 vip);
   Verdict tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c);
-  // A connection's incoming packet while a master runs: counts it, and asks the policy only
-  // when the threshold count is reached, its TCP state moved, or refresh is on.
-  [[gnu::always_inline]] void sync_count(const ConnV4& c, uint32_t idx, uint32_t now) {
-    SyncSide& s = sync_side_[idx];
-    const uint32_t n = ++s.pkts;
-    if (n >= s.next || (c.proto == kProtoTcp && c.state != s.old_state) || sync_sysctls_.refresh_period_s) [[unlikely]]
-      sync_decide(c, idx, n, now);
+  // A connection's incoming packet while a master runs: one compare decides most packets (not
+  // the threshold packet, same state as last synced); the rest ask the policy.
+  [[gnu::always_inline]] void sync_count(ConnV4& c, uint32_t idx, uint32_t now) {
+    if (conn_fwd_method(c) == FwdMethod::FullNat) [[unlikely]] {
+      sync_count_side(c, idx, now);
+      return;
+    }
+    const uint16_t left = c.sync.left;
+    if ((left < 2) | (c.sync.state != c.state) | sync_always_) [[unlikely]] {
+      sync_decide(c, idx, now);
+      return;
+    }
+    c.sync.left = static_cast<uint16_t>(left - 1);
   }
-  void sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now);
+  void sync_count_side(ConnV4& c, uint32_t idx, uint32_t now);
+  uint32_t sync_step(uint32_t& left, uint32_t max_left);
+  void sync_decide(ConnV4& c, uint32_t idx, uint32_t now);
   void sync_emit(const ConnV4& c, uint32_t timeout);
   void sync_template_of(const ConnV4& c, uint32_t now);
   void sync_reset(uint32_t idx) {
-    if (sync_side_) [[unlikely]]
+    if (sync_side_) [[unlikely]] {
       sync_side_[idx] = SyncSide{};
+      sync_end_[idx] = 0;
+    }
   }
+  void sync_mark_received(ConnV4& c, uint32_t idx);
   SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
   SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {
@@ -313,7 +315,9 @@ class Worker {
   std::unique_ptr<Pending[]> pending_;
   uint16_t ip_id_ = 0;
   SyncSide* sync_side_ = nullptr;  // not owned; set only while a master runs
+  uint32_t* sync_end_ = nullptr;   // its second half (sync_side.h)
   sync::SyncSysctls sync_sysctls_;
+  bool sync_always_ = false;  // sync_refresh_period on: every packet asks the policy
   bool backup_only_ = false;
   std::unique_ptr<sync::SyncRecord[]> sync_out_{new sync::SyncRecord[kSyncOutMax]};
   uint32_t sync_out_n_ = 0;

@@ -36,42 +36,88 @@ FwdMethod fwd_of(const sync::SyncRecord& r) {
 SyncSide* Worker::set_sync_master(SyncSide* side) {
   SyncSide* old = sync_side_;
   sync_side_ = side;
+  sync_end_ = side ? sync_endtimes(side, table_.slot_count()) : nullptr;
   sync_out_n_ = 0;
   return old;
 }
 
 // ---- master --------------------------------------------------------------------------------
 
-void Worker::sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now) {
-  SyncSide& s = sync_side_[idx];
+// One packet of a connection (or, for a template, one of its connections' sends): advances
+// `left` (packets until the threshold packet, this one included; 0: not counted yet) and
+// returns a packet count the policy's threshold test judges as the kernel's would judge the
+// real one (this packet is, or is not, the one).
+uint32_t Worker::sync_step(uint32_t& left, uint32_t max_left) {
   const sync::SyncSysctls& t = sync_sysctls_;
-  // The next count the threshold test passes at (the kernel tests pkts % period each time).
-  if (t.period > 0) {
-    uint32_t next = n - n % t.period + t.threshold;
-    s.next = next > n ? next : next + t.period;
+  bool hit;
+  if (left == 0) {
+    // Not counted yet (new, or older than the master): this is its first packet.
+    hit = t.period ? 1 % t.period == t.threshold : t.threshold == 1;
+    if (t.period) {
+      uint32_t k = 1 - 1 % t.period + t.threshold;
+      left = (k <= 1 ? k + t.period : k) - 1;
+    } else {
+      left = t.threshold > 1 ? t.threshold - 1 : max_left;
+    }
+  } else if (left == 1) {
+    hit = true;
+    left = t.period ? t.period : max_left;
   } else {
-    s.next = n < t.threshold ? t.threshold : ~0u;
+    hit = false;
+    --left;
   }
-  // Proxied connections carry a seq shift the records do not: a backup could not follow them.
-  if (c.tmpl_plen & kConnSynProxy) return;
+  if (left > max_left) left = max_left;
+  return hit ? t.threshold : t.threshold + 1;
+}
+
+void Worker::sync_count_side(ConnV4& c, uint32_t idx, uint32_t now) {
+  const uint32_t w = sync_side_[idx].word;
+  if ((w < 32) | ((w & 15) != c.state) | sync_always_) [[unlikely]] {
+    sync_decide(c, idx, now);
+    return;
+  }
+  sync_side_[idx].word = w - 16;
+}
+
+void Worker::sync_decide(ConnV4& c, uint32_t idx, uint32_t now) {
+  // Where the count and state live: in the record, or for FullNAT in the side array.
+  const bool side = conn_fwd_method(c) == FwdMethod::FullNat;
+  uint32_t left = side ? sync_side_[idx].word >> 4 : c.sync.left;
+  uint8_t old_state = side ? static_cast<uint8_t>(sync_side_[idx].word & 15) : c.sync.state;
+  const uint32_t pkts = sync_step(left, side ? kSyncLeftMax : 0xffff);
+  bool send = false;
   const Timeouts& to = snap_->timeouts();
   const uint32_t timeout = c.proto == kProtoTcp ? to.tcp[c.state] : to.udp;
-  sync::SyncMark m{s.old_state, s.endtime};
-  sync::SyncInput in{};
-  in.protocol = c.proto;
-  in.state = c.state;
-  in.under_template = conn_plen(c) != 0;
-  in.pkts = n;
-  in.now = now;
-  in.timeout = timeout;
-  in.ticks_per_s = kTicksPerSec;
-  const bool send = sync::sync_needed(t, in, m);
-  s.old_state = static_cast<uint8_t>(m.old_state);
-  s.endtime = static_cast<uint32_t>(m.sync_endtime);
-  if (!send) return;
-  sync_emit(c, timeout);
-  // Its template goes with it (the kernel walks cp->control after the connection).
-  if (conn_plen(c)) sync_template_of(c, now);
+  // Proxied connections carry a seq shift the records do not: a backup could not follow them.
+  if (!(c.tmpl_plen & kConnSynProxy)) [[likely]] {
+    // sync_endtime matters to refresh (sync_refresh_period) alone: without it, its cold line
+    // is left alone (an endtime missed meanwhile only makes the first refresh decision send).
+    sync::SyncMark m{old_state, sync_always_ ? sync_end_[idx] : 0};
+    sync::SyncInput in{};
+    in.protocol = c.proto;
+    in.state = c.state;
+    in.under_template = conn_plen(c) != 0;
+    in.pkts = pkts;
+    in.now = now;
+    in.timeout = timeout;
+    in.ticks_per_s = kTicksPerSec;
+    send = sync::sync_needed(sync_sysctls_, in, m);
+    if (send) {
+      old_state = static_cast<uint8_t>(m.old_state);
+      if (sync_always_) sync_end_[idx] = static_cast<uint32_t>(m.sync_endtime);
+    }
+  }
+  if (c.proto != kProtoTcp) old_state = c.state;  // UDP's one state: only the count matters
+  if (side) {
+    sync_side_[idx].word = left << 4 | (old_state & 15);
+  } else {
+    c.sync.left = static_cast<uint16_t>(left);
+    c.sync.state = old_state;
+  }
+  if (send) sync_emit(c, timeout);
+  // Its template goes with it (the kernel walks cp->control after the connection), and under
+  // sync_persist_mode in its place: templates are what that mode syncs.
+  if (conn_plen(c) && (send || sync_sysctls_.persist_mode)) sync_template_of(c, now);
 }
 
 void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
@@ -87,17 +133,19 @@ void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
   if (t == ConnTable::kNone) return;
   const ConnV4& tc = table_.record(t);
   SyncSide& s = sync_side_[t];
-  sync::SyncMark m{s.old_state, s.endtime};
+  uint32_t left = s.word >> 4;
+  const uint32_t pkts = sync_step(left, kSyncLeftMax);
+  s.word = left << 4 | (s.word & 15);
+  sync::SyncMark m{static_cast<uint16_t>(s.word & 15), sync_always_ ? sync_end_[t] : 0};
   sync::SyncInput in{};
   in.protocol = tc.proto;
   in.is_template = true;
-  in.pkts = ++s.pkts;
+  in.pkts = pkts;
   in.now = now;
   in.timeout = svc->persist_ticks;
   in.ticks_per_s = kTicksPerSec;
   if (!sync::sync_needed(sync_sysctls_, in, m)) return;
-  s.old_state = static_cast<uint8_t>(m.old_state);
-  s.endtime = static_cast<uint32_t>(m.sync_endtime);
+  if (sync_always_) sync_end_[t] = static_cast<uint32_t>(m.sync_endtime);
   sync_emit(tc, svc->persist_ticks);
 }
 
@@ -127,8 +175,9 @@ void Worker::sync_emit(const ConnV4& c, uint32_t timeout) {
   } else {
     if (c.flags & kConnNoOutput) r.flags |= sync::kFlagNoOutput;
     if (!(c.flags & kConnActive)) r.flags |= sync::kFlagInactive;
-    const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc);
-    if (svc) r.fwmark = svc->fwmark;
+    // Only rules (fwmark) reach fwmark services: without any, the service lookup is skipped.
+    if (snap_->has_rules())
+      if (const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc)) r.fwmark = svc->fwmark;
     if (fwd == FwdMethod::FullNat) {
       r.has_fullnat = 1;
       r.laddr = fnat_.laddr(c.fnat.laddr);
@@ -234,7 +283,22 @@ SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   sync_reset(idx);
   if (r.protocol == kProtoTcp) set_state(rc, r.state, now);
   rc.expires = now + timeout;
+  sync_mark_received(rc, idx);
   return count(replaced ? SyncInstall::Replaced : SyncInstall::Installed);
+}
+
+// As the kernel's backup sets in_pkts to sync_threshold and old_state to the state received:
+// should this director also be (or become) a master, the entry's next send is a period away
+// and its state counts as sent.
+void Worker::sync_mark_received(ConnV4& c, uint32_t idx) {
+  const uint32_t period = sync_sysctls_.period ? sync_sysctls_.period : kSyncLeftMax;
+  const uint8_t st = c.state;
+  if (conn_fwd_method(c) != FwdMethod::FullNat) {
+    c.sync.left = static_cast<uint16_t>(period > 0xffff ? 0xffff : period);
+    c.sync.state = st;
+  } else if (sync_side_) {
+    sync_side_[idx].word = (period > kSyncLeftMax ? kSyncLeftMax : period) << 4 | (st & 15);
+  }
 }
 
 // An entry this backup has: the sent state (the dest's active/inactive counts follow it), the
@@ -246,6 +310,7 @@ SyncInstall Worker::sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_
   if (r.flags & sync::kFlagNoOutput) c.flags |= kConnNoOutput;
   else c.flags &= ~kConnNoOutput;
   c.expires = now + timeout;
+  sync_mark_received(c, idx);
   return SyncInstall::Updated;
 }
 

@@ -75,6 +75,10 @@ describe('connection sync', { skip }, () => {
       services: [{
         protocol: 'tcp', address: VIP, port: PORT, scheduler: 'rr',
         realServers: [1, 2, 3].map((i) => ({ address: `198.19.0.${10 + i}`, port: PORT, method: 'nat' as const, weight: 1 })),
+      }, {
+        // The service of the kernel-captured datagrams (native/ipvs_core/test/sync_wire_test.cc).
+        protocol: 'tcp', address: '198.18.1.100', port: 80, scheduler: 'rr',
+        realServers: [{ address: '198.18.2.1', port: 80, method: 'nat' as const, weight: 1 }],
       }],
     }));
     for (let i = 0; i < 50 && !t.exec('srv3', ['ss', '-ltn', `sport = :${PORT}`]).stdout.includes(`:${PORT}`); i++) await sleep(100);
@@ -182,6 +186,29 @@ describe('connection sync', { skip }, () => {
     assert.equal((s1 + s3).trim(), '', 'no other server saw it');
   });
 
+  test('a backup takes what a kernel master sent (datagrams captured from Linux 6.1)', async () => {
+    // Three connections to 198.18.1.100:80 reaching ESTABLISHED, SyncID 5 (kKernelEstablished).
+    const established =
+      '000500740301000000060024000000000001e590005000500000000000000384' +
+      'c6120101c6120164c612020100060024000000000001e59a0050005000000000' +
+      '00000384c6120101c6120164c612020100060024000000000001e59c00500050' +
+      '0000000000000384c6120101c6120164c6120201';
+    const r = t.exec('client', [peer, 'raw', `${t.prefix}-c0`, '224.0.0.81', '8848'], { input: established + '\n' });
+    assert.equal(r.status, 0, r.stderr);
+    let got: ConnEntry[] = [];
+    for (let i = 0; i < 50 && got.length < 3; i++) {
+      await sleep(100);
+      got = (await dir.request<ConnEntry[]>('connections', { virtualAddress: '198.18.1.100' })).filter((c) => c.synced);
+    }
+    assert.deepEqual(got.map((c) => c.clientPort).sort(), [0xe590, 0xe59a, 0xe59c]);
+    for (const c of got) {
+      assert.equal(c.clientAddress, '198.18.1.1');
+      assert.equal(c.serverAddress, '198.18.2.1');
+      assert.equal(c.state, 'ESTABLISHED');
+      assert.ok(c.expiresMs > 850000 && c.expiresMs <= 900000, `the sent timeout, 900 s: ${c.expiresMs}`);
+    }
+  });
+
   test('a backup fed random datagrams counts them and keeps running', async () => {
     const junk: string[] = [];
     let seed = 7;
@@ -211,6 +238,58 @@ describe('connection sync', { skip }, () => {
     // The dataplane still forwards: a new connection works.
     const c = t.exec('client', ['python3', '-c', `import socket; s=socket.create_connection(('${VIP}', ${PORT}), timeout=3); print(s.makefile().readline().strip())`]);
     assert.match(c.stdout, /srv\d/);
+  });
+
+  test('backup_only: while a backup runs, no new connection is balanced; synced ones still flow', async () => {
+    const tun = { threshold: 3, period: 50, refreshPeriod: 0, retries: 0, persistMode: false };
+    const connect = () => t.exec('client', ['python3', '-c',
+      `import socket\ntry:\n  s=socket.create_connection(('${VIP}', ${PORT}), timeout=1.5); print(s.makefile().readline().strip())\nexcept OSError as e: print('failed', e)`]).stdout;
+    await dir.request('syncTunables', { ...tun, backupOnly: true });
+    await sleep(200);
+    assert.match(connect(), /failed/);
+    const on2 = spawn('ip', ['netns', 'exec', t.ns('srv2'), 'timeout', '5', 'tcpdump', '-l', '-n', '-c', '1', '-i', `${t.prefix}-s2`,
+      `tcp and src host ${CLIENT} and src port 45001 and dst port ${PORT}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    on2.stdout.on('data', (d: Buffer) => { seen += d; });
+    const done = new Promise((r) => on2.on('exit', r));
+    await sleep(1000);
+    t.exec('client', ['python3', '-c', SEGMENT_SCRIPT, CLIENT, '45001', VIP, String(PORT)]);
+    await done;
+    assert.match(seen, /198\.19\.0\.12\.7200/, 'the synced flow is still forwarded');
+    await dir.request('syncTunables', { ...tun, backupOnly: false });
+    await sleep(200);
+    assert.match(connect(), /srv\d/);
+    // With the sysctl on but no backup running, the director balances (the kernel's rule).
+    await dir.request('syncTunables', { ...tun, backupOnly: true });
     assert.equal(await dir.request('syncStop', 'backup'), true);
+    await sleep(200);
+    assert.match(connect(), /srv\d/);
+    await dir.request('syncTunables', { ...tun, backupOnly: false });
+  });
+});
+
+describe('connection sync needs a kernel interface', { skip }, () => {
+  const t = new Topology('synt', 1);
+  const dir = new DirectorProcess();
+  before(async () => {
+    t.up();
+    const cfg = configFor(t);
+    cfg.dataplane.ports[1].tap = false;
+    await dir.start(t, cfg);
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('a port without one (tap: false) is refused, naming the port', async () => {
+    await assert.rejects(dir.request('syncStart', { state: 'master', port: 'servers', syncId: 1 }),
+      /port: 'servers' has no kernel interface \(tap: false\)/);
+    await assert.rejects(dir.request('syncStart', { state: 'backup', port: 'servers', syncId: 1 }),
+      /port: 'servers' has no kernel interface/);
+    assert.deepEqual(await dir.request('syncDaemons'), []);
+    // The port with one takes a daemon.
+    await dir.request('syncStart', { state: 'backup', port: 'clients', syncId: 1 });
+    assert.equal((await dir.request<SyncDaemonInfo[]>('syncDaemons')).length, 1);
   });
 });

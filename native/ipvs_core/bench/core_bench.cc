@@ -10,7 +10,10 @@
 // Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]
 // (--upper-threshold: every real server gets -x X, so connections are counted in the servers'
 // shared lines, the -x path, instead of the workers' shards.)
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +32,8 @@
 #include "engine.h"
 #include "packet.h"
 #include "rewrite.h"
+#include "sync_record.h"
+#include "sync_wire.h"
 
 using namespace fulcrum;
 
@@ -323,7 +328,7 @@ struct Forwarding {
   double stage_mpps[kStages] = {};
 };
 Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conns, uint64_t packets,
-                      const FrameTemplate& ack, uint32_t now) {
+                      const FrameTemplate& ack, uint32_t now, bool core_only = false) {
   // The frames arrive as a NIC would leave them: ready-made in cache. Each burst's frames are
   // stamped from a cached template with the client address, port and IP checksum of a random
   // established connection, read from a precomputed sequential stream (16 bytes a packet), so
@@ -364,6 +369,11 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
       if (stage == Stage::Core) {
         w.process_burst(pb, kBurst, verdicts, now);
         sink += verdicts[0].route_dst;
+        // What the dataplane does after each burst: a master's records move on (to its ring).
+        if (w.sync_pending()) [[unlikely]] {
+          sink += w.sync_records()[0].cport;
+          w.sync_taken();
+        }
       } else if (stage == Stage::Bare) {
         sink += bare.burst(pb, kBurst);
       } else {
@@ -375,11 +385,99 @@ Forwarding forwarding(Worker& w, const std::vector<Tuple>& tuples, uint32_t conn
     return packets / secs / 1e6;
   };
   Forwarding f;
+  if (core_only) {
+    f.core_mpps = run(Stage::Core);
+    return f;
+  }
   for (int rep = 0; rep < 3; ++rep)
     for (int k = 0; k < kStages; ++k) f.stage_mpps[k] = std::max(f.stage_mpps[k], run(static_cast<Stage>(k)));
   f.bare_mpps = f.stage_mpps[static_cast<int>(Stage::Bare)];
   f.core_mpps = f.stage_mpps[static_cast<int>(Stage::Core)];
   return f;
+}
+
+// Connection sync as a master: established forwarding with the side array on against off
+// (interleaved, best of five each), and the sync thread's work per record: encoding into
+// version 1 messages, and that plus sending each message (a UDP socket to an unread local one).
+struct SyncCost {
+  double off_mpps = 0, on_mpps = 0, count_only_mpps = 0;
+  uint64_t records = 0;
+  double encode_ns = 0, records_per_s = 0;
+};
+SyncCost sync_cost(Worker& w, const std::vector<Tuple>& tuples, uint32_t conns, uint64_t packets, const FrameTemplate& ack,
+                   uint32_t now) {
+  SyncCost c;
+  SyncSideArray side(w.slot_count());
+  const uint64_t queued0 = w.sync_counters().queued;
+  for (int rep = 0; rep < 5; ++rep) {
+    c.off_mpps = std::max(c.off_mpps, forwarding(w, tuples, conns, packets, ack, now, true).core_mpps);
+    w.set_sync_master(side.get());
+    c.on_mpps = std::max(c.on_mpps, forwarding(w, tuples, conns, packets, ack, now, true).core_mpps);
+    w.set_sync_master(nullptr);
+  }
+  c.records = w.sync_counters().queued - queued0;
+  // The bookkeeping alone: sync_period 0 sends a connection at its threshold packet only, so
+  // (every connection having passed it above) no packet makes a record.
+  sync::SyncSysctls once;
+  once.period = 0;
+  w.set_sync_sysctls(once);
+  w.set_sync_master(side.get());
+  for (int rep = 0; rep < 3; ++rep)
+    c.count_only_mpps = std::max(c.count_only_mpps, forwarding(w, tuples, conns, packets, ack, now, true).core_mpps);
+  w.set_sync_master(nullptr);
+  w.set_sync_sysctls(sync::SyncSysctls{});
+
+  // Records as a worker makes them (NAT, established), for the thread's side.
+  std::vector<sync::SyncRecord> recs(std::min<uint32_t>(conns, 1u << 16));
+  for (size_t i = 0; i < recs.size(); ++i) {
+    sync::SyncRecord& r = recs[i];
+    r = sync::SyncRecord{};
+    r.caddr = tuples[i].caddr;
+    r.cport = tuples[i].cport;
+    r.vaddr = v4(10, 0, 0, 1);
+    r.vport = hton16(80);
+    r.daddr = v4(192, 168, 1, 10);
+    r.dport = hton16(8080);
+    r.protocol = kProtoTcp;
+    r.state = kTcpEstablished;
+    r.timeout_s = 900;
+  }
+  uint8_t buf[1472];
+  auto encode = [&](uint64_t n, int fd) {
+    sync::MessageWriter mw(buf, sizeof buf, 1);
+    uint64_t sent = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < n; ++i) {
+      const sync::SyncConn sc = sync::to_wire(recs[i % recs.size()]);
+      if (!mw.add(sc)) {
+        if (fd >= 0) sent += ::send(fd, mw.data(), mw.size(), MSG_DONTWAIT) > 0;
+        else sent += mw.data()[2];
+        mw.reset();
+        mw.add(sc);
+      }
+    }
+    double secs = seconds_since(t0);
+    if (sent == 42) std::fprintf(stderr, " ");
+    return secs;
+  };
+  const uint64_t n = 4000000;
+  double best = 1e9;
+  for (int rep = 0; rep < 3; ++rep) best = std::min(best, encode(n, -1));
+  c.encode_ns = best * 1e9 / n;
+  int rx = ::socket(AF_INET, SOCK_DGRAM, 0), tx = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = hton32(0x7f000001);
+  socklen_t al = sizeof a;
+  if (rx >= 0 && tx >= 0 && ::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &al) == 0 &&
+      ::connect(tx, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const uint64_t m = 2000000;
+    c.records_per_s = m / encode(m, tx);
+  }
+  if (rx >= 0) ::close(rx);
+  if (tx >= 0) ::close(tx);
+  return c;
 }
 
 // ns per packet of each stage over the one before (the first over nothing).
@@ -644,6 +742,8 @@ int main(int argc, char** argv) {
   open_conns(small, tuples, kSmall, syn, ack, now);
   const Forwarding little = forwarding(small, tuples, kSmall, packets, ack, now);
   const double established_mpps = big.core_mpps, baseline_mpps = big.bare_mpps;
+  const SyncCost sync_big = sync_cost(worker, tuples, conns, packets, ack, now);
+  const SyncCost sync_little = sync_cost(small, tuples, kSmall, packets, ack, now);
 
   const WorkerStats& st = worker.stats();
   uint64_t drops = 0;
@@ -667,6 +767,17 @@ int main(int argc, char** argv) {
   std::printf("%-44s %13.1f%%\n", "at 10,000 connections: forwarding / loop", 100 * little.core_mpps / little.bare_mpps);
   print_stages("N connections", big);
   print_stages("10,000 connections", little);
+  std::printf("connection sync, master on (side array %zu B/slot, %zu read per packet) vs off, established forwarding:\n",
+              2 * sizeof(uint32_t), sizeof(SyncSide));
+  std::printf("%-44s %7.2f %6.2f\n", "  N connections: off, on, Mpps", sync_big.off_mpps, sync_big.on_mpps);
+  std::printf("%-44s %13.1f%%\n", "  N connections: on / off", 100 * sync_big.on_mpps / sync_big.off_mpps);
+  std::printf("%-44s %7.2f %6.2f\n", "  10,000 connections: off, on, Mpps", sync_little.off_mpps, sync_little.on_mpps);
+  std::printf("%-44s %13.1f%%\n", "  10,000 connections: on / off", 100 * sync_little.on_mpps / sync_little.off_mpps);
+  std::printf("%-44s %7.2f %6.2f\n", "  bookkeeping only (no records), N / 10k, Mpps", sync_big.count_only_mpps,
+              sync_little.count_only_mpps);
+  std::printf("%-44s %14llu\n", "  records the packets made (N)", static_cast<unsigned long long>(sync_big.records));
+  std::printf("%-44s %14.1f\n", "  sync thread: encode, ns per connection", sync_big.encode_ns);
+  std::printf("%-44s %14.2f\n", "  sync thread: encode + send, M records/s", sync_big.records_per_s / 1e6);
   std::printf("%-44s %14.1f\n", "resident bytes per connection (measured)", bytes_per_conn);
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
@@ -704,11 +815,15 @@ int main(int argc, char** argv) {
         "\"new_conns_per_worker_1\":%.0f,\"new_conns_per_worker_2\":%.0f,\"new_conns_per_worker_2_unshared\":%.0f,"
         "\"flood_random_ns\":%.1f,\"flood_crafted_secret_ns\":%.1f,\"flood_crafted_known_ns\":%.1f,"
         "\"syn_flood_per_s\":%.0f,\"syn_flood_failed\":%llu,\"synproxy_syn_per_s\":%.0f,"
-        "\"synproxy_side_bytes_per_conn\":%.1f}\n",
+        "\"synproxy_side_bytes_per_conn\":%.1f,\"sync_off_mpps\":%.3f,\"sync_on_mpps\":%.3f,\"sync_ratio\":%.4f,"
+        "\"sync_off_mpps_10k\":%.3f,\"sync_on_mpps_10k\":%.3f,\"sync_ratio_10k\":%.4f,\"sync_encode_ns\":%.1f,"
+        "\"sync_records_per_s\":%.0f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, little.core_mpps, little.bare_mpps,
         little.core_mpps / little.bare_mpps, new_per_s, bytes_per_conn, established,
         static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
         two_apart, flood.random_ns, flood.crafted_secret_ns, flood.crafted_known_ns, synflood.per_s,
-        static_cast<unsigned long long>(synflood.failed), proxy.syn_per_s, proxy.side_bytes_per_conn);
+        static_cast<unsigned long long>(synflood.failed), proxy.syn_per_s, proxy.side_bytes_per_conn, sync_big.off_mpps,
+        sync_big.on_mpps, sync_big.on_mpps / sync_big.off_mpps, sync_little.off_mpps, sync_little.on_mpps,
+        sync_little.on_mpps / sync_little.off_mpps, sync_big.encode_ns, sync_big.records_per_s);
   return drops || synflood.failed ? 1 : 0;
 }

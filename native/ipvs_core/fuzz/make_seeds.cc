@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pktgen.h"
+#include "sync_wire.h"
 
 using namespace fulcrum;
 using namespace fulcrum::test;
@@ -88,6 +89,43 @@ int main(int argc, char** argv) {
     add(in, Pkt().ipv6("2001:db8::1", "2001:db8::2").tcp(1, 2, kTcpSyn).frame());
     add(in, Pkt().ethertype(0x0806).payload_size(28).frame());
     write(dir, "icmp_and_odd", in);
+  }
+  // fuzz_sync_backup's seeds (a second directory): version 1 messages naming its services.
+  if (argc >= 3) {
+    std::string sdir = argv[2];
+    auto conn = [](uint8_t proto, const char* c, uint16_t cport, const char* v, uint16_t vport, const char* d,
+                   uint16_t dport, uint16_t state, uint32_t flags) {
+      sync::SyncConn x;
+      x.protocol = proto;
+      x.caddr = IpAddr::from_v4(ip4(c));
+      x.vaddr = IpAddr::from_v4(ip4(v));
+      x.daddr = IpAddr::from_v4(ip4(d));
+      x.cport = port(cport);
+      x.vport = port(vport);
+      x.dport = port(dport);
+      x.state = state;
+      x.flags = flags;
+      x.timeout_s = 900;
+      return x;
+    };
+    uint8_t buf[1472];
+    sync::MessageWriter w(buf, sizeof buf, 1);
+    w.add(conn(kProtoTcp, client, 40000, "10.0.0.1", 80, "192.168.0.1", 80, 1, 0));
+    w.add(conn(kProtoTcp, client, 40000, "10.0.0.1", 80, "192.168.0.1", 80, 7, sync::kFlagInactive));
+    w.add(conn(kProtoTcp, client, 40001, "10.0.0.1", 80, "192.168.0.2", 80, 1, sync::kFwdDroute | sync::kFlagNoOutput));
+    sync::SyncConn f = conn(kProtoTcp, client, 40002, "10.0.0.1", 80, "192.168.0.3", 80, 1, 0);
+    f.has_fullnat = true;
+    f.laddr = IpAddr::from_v4(ip4("10.0.0.9"));
+    f.lport = port(1030);
+    w.add(f);
+    w.add(conn(kProtoUdp, client, 5353, "10.0.0.1", 53, "192.168.0.1", 53, 0, 0));
+    w.add(conn(kProtoTcp, client, 0, "10.0.0.2", 0, "192.168.0.1", 0, 0, sync::kFlagTemplate));
+    w.add(conn(kProtoTcp, client, 40003, "10.0.0.2", 443, "192.168.0.1", 443, 1, 0));
+    FILE* out = std::fopen((sdir + "/sync_v1").c_str(), "wb");
+    if (out) {
+      std::fwrite(w.data(), 1, w.size(), out);
+      std::fclose(out);
+    }
   }
   return 0;
 }

@@ -29,10 +29,10 @@ Bytes tin(uint16_t cport, uint8_t flags, const char* client = kClient) {
 // A master: the worker with its side array.
 struct Master {
   Harness h;
-  std::vector<SyncSide> side;
+  std::unique_ptr<SyncSideArray> side;
   explicit Master(const CoreConfig& c, std::vector<be32> laddrs = {}) : h(c, 1024, std::move(laddrs)) {
-    side.assign(h.worker->slot_count(), SyncSide{});
-    h.worker->set_sync_master(side.data());
+    side = std::make_unique<SyncSideArray>(h.worker->slot_count());
+    h.worker->set_sync_master(side->get());
   }
   // The records handed out since the last take.
   std::vector<sync::SyncRecord> take() {
@@ -180,6 +180,82 @@ TEST(SyncEmit, FullNatRecordsCarryTheLocalAddressAndPort) {
   EXPECT_EQ(r[0].laddr, ip4("10.255.0.1"));
   EXPECT_EQ(r[0].lport, ci.lport);
   EXPECT_EQ(r[0].flags & sync::kFwdMask, sync::kFwdMasq) << "masquerading on the wire; the parameter says FullNAT";
+}
+
+TEST(SyncEmit, TunablesChangeWhenConnectionsAreSent) {
+  Master m(nat2(0, kProtoUdp));
+  sync::SyncSysctls t;
+  t.threshold = 1;
+  t.period = 10;
+  m.h.worker->set_sync_sysctls(t);
+  auto dg = [](uint16_t p) { return Pkt().ipv4(kClient, kVip).udp(p, 80).payload("x").frame(); };
+  std::vector<int> sent_at;
+  for (int i = 1; i <= 25; ++i) {
+    m.h.send(dg(6000));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{1, 11, 21})) << "pkts % 10 == 1";
+  // sync_period 0: the threshold packet only.
+  t.threshold = 2;
+  t.period = 0;
+  m.h.worker->set_sync_sysctls(t);
+  sent_at.clear();
+  for (int i = 1; i <= 30; ++i) {
+    m.h.send(dg(6001));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{2}));
+}
+
+TEST(SyncEmit, PersistModeSendsTemplatesInPlaceOfTheirConnections) {
+  CoreConfig c = nat2(kSvcPersistent);
+  c.services[0].persist_timeout_s = 600;
+  Master m(c);
+  sync::SyncSysctls t;
+  t.persist_mode = true;
+  m.h.worker->set_sync_sysctls(t);
+  m.open(40020);
+  m.h.send(tin(40020, kTcpAck));
+  auto r = m.take();
+  // sync_persist_mode: a connection under a template is not sent, its template is (when the
+  // connection would have been considered: the threshold packet, a state change).
+  ASSERT_FALSE(r.empty());
+  for (const sync::SyncRecord& x : r) EXPECT_NE(x.flags & sync::kFlagTemplate, 0u);
+  // Without persistence the same flow is sent.
+  Master plain(nat2());
+  plain.h.worker->set_sync_sysctls(t);
+  plain.open(40021);
+  plain.h.send(tin(40021, kTcpAck));
+  r = plain.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].flags & sync::kFlagTemplate, 0u);
+}
+
+TEST(SyncEmit, RefreshResendsAnUnchangedConnectionOnlyOnceItsExpiryMovedEnough) {
+  Master m(nat2(0, kProtoUdp));
+  sync::SyncSysctls t;
+  t.refresh_period_s = 20;
+  m.h.worker->set_sync_sysctls(t);
+  auto dg = [] { return Pkt().ipv4(kClient, kVip).udp(6002, 80).payload("x").frame(); };
+  int sent = 0;
+  for (int i = 0; i < 3; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 1) << "the 3rd datagram";
+  // Every 50th packet would send; with refresh on, not until the expiry moved by
+  // min(refresh, max(timeout / 2, 10 s)) = 20 s.
+  for (int i = 3; i < 60; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 1) << "the 53rd is held back: same expiry";
+  m.h.now += secs_to_ticks(25);
+  for (int i = 0; i < 50; ++i) {
+    m.h.send(dg());
+    sent += static_cast<int>(m.take().size());
+  }
+  EXPECT_EQ(sent, 2) << "25 s later the threshold packet sends again";
 }
 
 // ---- backup ----------------------------------------------------------------------------------
@@ -371,6 +447,20 @@ TEST(SyncInstall, AFullNatRecordHoldsItsLocalPortSoRepliesFindIt) {
   EXPECT_EQ(h.worker->sync_install(r, h.now), SyncInstall::FnatRefused);
 }
 
+TEST(SyncInstall, AReceivedEntryCountsAsSentShouldThisDirectorBeAMasterToo) {
+  // Both daemons at once (as the kernel allows): a received connection has in_pkts =
+  // sync_threshold and its state as the one last sent, so it is sent again a period later,
+  // not at its 3rd packet here.
+  Master m(nat2());
+  ASSERT_EQ(m.h.worker->sync_install(rec(41020, "192.168.1.10", kTcpEstablished), m.h.now), SyncInstall::Installed);
+  std::vector<int> sent_at;
+  for (int i = 1; i <= 60; ++i) {
+    m.h.send(tin(41020, kTcpAck));
+    if (!m.take().empty()) sent_at.push_back(i);
+  }
+  EXPECT_EQ(sent_at, (std::vector<int>{50}));
+}
+
 TEST(SyncRoundTrip, WhatAMasterSendsABackupListsAsTheMasterDoes) {
   CoreConfig c = nat2(kSvcPersistent);
   c.services[0].persist_timeout_s = 600;
@@ -407,6 +497,131 @@ TEST(SyncRoundTrip, WhatAMasterSendsABackupListsAsTheMasterDoes) {
     EXPECT_TRUE(i.synced);
   }
   EXPECT_EQ(have, want);
+}
+
+}  // namespace
+}  // namespace fulcrum::test
+
+namespace fulcrum::test {
+namespace {
+
+// The backup path on hostile input: random datagrams, and valid messages with random records
+// and random bytes flipped, read as a backup reads them and installed, with packets of the
+// installed flows and time passing in between. Nothing may crash (the ASan build runs this
+// too), the table never exceeds its capacity, and once everything is flushed every real
+// server's counts are back at zero: installs, updates and replacements kept the books.
+TEST(SyncBackupHostile, RandomAndMutatedDatagramsKeepTheBooks) {
+  CoreConfig c;
+  c.services = {mksvc(0, kProtoTcp, "10.0.0.1", 80, SchedKind::Rr,
+                      {mkdest(0, "192.168.1.10", 8080, FwdMethod::Masq), mkdest(1, "192.168.1.11", 8080, FwdMethod::Route),
+                       mkdest(2, "192.168.1.12", 8080, FwdMethod::FullNat)}),
+                mksvc(1, kProtoUdp, "10.0.0.1", 53, SchedKind::Rr, {mkdest(3, "192.168.1.10", 53, FwdMethod::Masq)}),
+                mksvc(2, kProtoTcp, "10.0.0.2", 443, SchedKind::Wlc,
+                      {mkdest(4, "192.168.1.10", 443, FwdMethod::Masq), mkdest(5, "192.168.1.11", 443, FwdMethod::Masq)},
+                      kSvcPersistent)};
+  c.services[2].persist_timeout_s = 30;
+  Harness h(c, 512, {ip4("10.255.0.1")});
+  uint64_t x = 12345;
+  auto rnd = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const char* servers[] = {"192.168.1.10", "192.168.1.11", "192.168.1.12", "192.168.1.99"};
+  const char* vips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3"};
+  const uint16_t vports[] = {80, 53, 443, 0};
+  std::vector<sync::SyncConn> got(sync::kMaxConns);
+  std::vector<uint8_t> buf(1472);
+  for (int round = 0; round < 20000; ++round) {
+    size_t len;
+    if (rnd() % 3 == 0) {
+      len = rnd() % buf.size();
+      for (size_t i = 0; i < len; ++i) buf[i] = static_cast<uint8_t>(rnd());
+    } else {
+      sync::MessageWriter w(buf.data(), buf.size(), static_cast<uint8_t>(rnd() % 3));
+      for (int k = 0, n = 1 + static_cast<int>(rnd() % 8); k < n; ++k) {
+        sync::SyncConn sc;
+        sc.protocol = static_cast<uint8_t>(rnd() % 4 == 0 ? (rnd() % 2 ? kProtoUdp : 0) : kProtoTcp);
+        sc.flags = static_cast<uint32_t>(rnd() % 8 == 0 ? sync::kFlagTemplate : 0) | static_cast<uint32_t>(rnd() & 0x0787);
+        sc.state = static_cast<uint16_t>(rnd() % 12);
+        sc.caddr = IpAddr::from_v4(ip4("172.16.0.1") + hton32(static_cast<uint32_t>(rnd() % 4)));
+        sc.cport = port(static_cast<uint16_t>(40000 + rnd() % 64));
+        sc.vaddr = IpAddr::from_v4(ip4(vips[rnd() % 3]));
+        sc.vport = port(vports[rnd() % 4]);
+        sc.daddr = IpAddr::from_v4(ip4(servers[rnd() % 4]));
+        sc.dport = port(rnd() % 2 ? 8080 : (rnd() % 2 ? 443 : 53));
+        sc.timeout_s = static_cast<uint32_t>(rnd() % 4 == 0 ? 0 : rnd() % 100000);
+        sc.fwmark = rnd() % 16 == 0 ? static_cast<uint32_t>(rnd()) : 0;
+        if (rnd() % 3 == 0) {
+          sc.has_fullnat = true;
+          sc.laddr = IpAddr::from_v4(rnd() % 4 ? ip4("10.255.0.1") : ip4("10.255.0.9"));
+          sc.lport = port(static_cast<uint16_t>(4990 + rnd() % 120));
+        }
+        w.add(sc);
+      }
+      len = w.size();
+      for (int f = static_cast<int>(rnd() % 3); f > 0 && len; --f) buf[rnd() % len] ^= static_cast<uint8_t>(1u << (rnd() % 8));
+    }
+    sync::ReadResult r = sync::read_message(buf.data(), len, 0, got.data());
+    ASSERT_LE(r.conns, sync::kMaxConns);
+    for (size_t i = 0; i < r.conns; ++i) {
+      sync::SyncRecord rec;
+      if (sync::from_wire(got[i], rec)) h.worker->sync_install(rec, h.now);
+    }
+    ASSERT_LE(h.worker->conn_count(), h.worker->conn_capacity());
+    if (round % 16 == 0) {
+      const uint16_t cp = static_cast<uint16_t>(40000 + rnd() % 64);
+      h.send(Pkt().ipv4("172.16.0.1", "10.0.0.1").tcp(cp, 80, static_cast<uint8_t>(rnd() & 0x17)).frame());
+      h.send(Pkt().ipv4("192.168.1.10", "172.16.0.1").tcp(8080, cp, static_cast<uint8_t>(rnd() & 0x17)).frame());
+      h.send(Pkt().ipv4("192.168.1.12", "10.255.0.1").tcp(8080, static_cast<uint16_t>(4990 + rnd() % 120), kTcpAck).frame());
+    }
+    if (round % 500 == 0) h.advance(static_cast<uint32_t>(rnd() % 400));
+  }
+  const SyncCounters& sc = h.worker->sync_counters();
+  EXPECT_GT(sc.installed, 100u) << "the mutated messages reached the install";
+  EXPECT_GT(sc.updated + sc.replaced, 0u);
+  EXPECT_GT(sc.no_dest + sc.no_service + sc.bad_record + sc.fnat_refused, 0u);
+  h.worker->flush_all(h.now);
+  EXPECT_EQ(h.worker->conn_count(), 0u);
+  for (DestId d = 0; d < 6; ++d) {
+    DestLoad l = h.load(d);
+    EXPECT_EQ(l.active + l.inactive + l.persist, 0u) << "dest " << d;
+  }
+}
+
+TEST(FnatPoolClaim, AClaimedPortIsPassedOverByAllocationAndFreedWhereItStands) {
+  FnatPool p({ip4("10.255.0.1")}, 5000, 5003);
+  uint8_t li;
+  ASSERT_TRUE(p.claim(7, ip4("10.255.0.1"), port(5002), li));
+  EXPECT_EQ(li, 0);
+  EXPECT_FALSE(p.claim(8, ip4("10.255.0.1"), port(5002), li)) << "held";
+  EXPECT_FALSE(p.claim(8, ip4("10.255.0.2"), port(5001), li)) << "not a local address";
+  EXPECT_FALSE(p.claim(8, ip4("10.255.0.1"), port(6000), li)) << "not this worker's port";
+  EXPECT_EQ(p.lookup(ip4("10.255.0.1"), port(5002)), 7u);
+  EXPECT_EQ(p.free_count(), 3u);
+  std::set<be16> got;
+  for (uint32_t c = 0; c < 3; ++c) {
+    FnatPool::Lease l = p.alloc(100 + c);
+    ASSERT_TRUE(l.ok);
+    got.insert(l.lport);
+  }
+  EXPECT_EQ(got.count(port(5002)), 0u);
+  EXPECT_FALSE(p.alloc(200).ok) << "all four held";
+  EXPECT_TRUE(p.release(0, port(5002)));
+  FnatPool::Lease l = p.alloc(201);
+  ASSERT_TRUE(l.ok);
+  EXPECT_EQ(l.lport, port(5002));
+  // Claimed and released before allocation passed it: free where it stands, once.
+  FnatPool q({ip4("10.255.0.1")}, 5000, 5001);
+  ASSERT_TRUE(q.claim(1, ip4("10.255.0.1"), port(5000), li));
+  EXPECT_TRUE(q.release(0, port(5000)));
+  EXPECT_FALSE(q.release(0, port(5000)));
+  EXPECT_EQ(q.free_count(), 2u);
+  std::set<be16> all;
+  for (uint32_t c = 0; c < 2; ++c) all.insert(q.alloc(c).lport);
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_FALSE(q.alloc(9).ok);
 }
 
 }  // namespace
