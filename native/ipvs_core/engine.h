@@ -19,6 +19,7 @@
 #include "stats.h"
 #include "sync_policy.h"
 #include "sync_record.h"
+#include "restart_file.h"
 #include "synproxy.h"
 #include "tcp_state.h"
 
@@ -202,6 +203,14 @@ class Worker {
   SyncInstall sync_install(const sync::SyncRecord& r, uint32_t now);
   const SyncCounters& sync_counters() const { return sync_counters_; }
 
+  // ---- restarts (engine_restart.cc) --------------------------------------------------------
+  // Appends every connection and template this worker holds, as sync records with the ticks
+  // each has left at `now` (SYN-proxied connections are counted, not saved: see there).
+  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) const;
+  // Installs one saved entry `down_ticks` after it was saved, as sync_install would (the sync
+  // counters stay untouched); it then looks made here, not synced.
+  restart::Restored restore_conn(const restart::SavedConn& s, uint32_t down_ticks, uint32_t now);
+
  private:
   struct Pending;  // per-packet scratch of one burst
 
@@ -234,6 +243,7 @@ class Worker {
   }
   void sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now);
   void sync_emit(const ConnV4& c, uint32_t timeout);
+  void sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const;  // the record sync_emit sends
   void sync_template_of(const ConnV4& c, uint32_t now);
   void sync_reset(uint32_t idx) {
     if (sync_side_) [[unlikely]]
