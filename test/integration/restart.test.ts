@@ -2,7 +2,7 @@
 // namespace (sync_topology's director A; B is not started) forwards a transfer through a NAT
 // and a FullNAT service; `fulcrum serve` is stopped with SIGTERM mid-transfer and started
 // again, and both transfers complete byte for byte, the restored connections listed by
-// `fvsadm -Lnc`. A corrupt connections file is refused (logged) and the director starts empty;
+// `fvsadm -Lnc`; a start with two workers instead of one puts each where steering sends it. A corrupt connections file is refused (logged) and the director starts empty;
 // after kill -9 there is no file and the next start says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { PairTopology, SERVER, VIP, directorAddr } from './sync_topology';
+import { CLIENT, PairTopology, SERVER, VIP, directorAddr } from './sync_topology';
 
 const skip = cannotRun();
 const API = 18391;
@@ -33,10 +33,10 @@ class Transfer {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: string[] = [];
   private readonly waiters: Array<(l: string) => void> = [];
-  constructor(ns: string, port: number) {
+  constructor(ns: string, port: number, sourcePort = 0) {
     this.child = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', `
-import socket, sys, threading, time, hashlib
-s = socket.create_connection(("${VIP}", ${port}), timeout=90)
+import socket, sys, threading, time
+s = socket.create_connection(("${VIP}", ${port}), timeout=90, source_address=("0.0.0.0", ${sourcePort}))
 print("port", s.getsockname()[1], flush=True)
 sent = bytearray(); got = bytearray(); stop = False; lock = threading.Lock()
 def writer():
@@ -108,17 +108,34 @@ for cmd in sys.stdin:
   kill(): void { this.child.kill(); }
 }
 
-function director(t: PairTopology): { serve: Serve; stateDir: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-restart-'));
+/** The worker of n that owns a client's connection (native/dpdk/steer.h owner_of_client, as
+ * cross_worker.test.ts computes it). */
+function ownerOf(ip: string, port: number, n: number): number {
+  const [a, b, c, d] = ip.split('.').map(Number);
+  const ipLe = BigInt((a | (b << 8) | (c << 16) | (d << 24)) >>> 0);
+  const portLe = BigInt(((port >> 8) | ((port & 0xff) << 8)) & 0xffff);
+  const h = (((ipLe << 16n) ^ portLe) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+  return Number(((h >> 32n) * BigInt(n)) >> 32n);
+}
+
+/** Director A's config file, with a FullNAT service beside the NAT one; `workers` CPUs. */
+function writeConfig(t: PairTopology, file: string, workers: number[]): void {
   const cfg = t.directorConfig('A', API, {}) as any;
   delete cfg.ha;
   cfg.localAddresses = [LADDR];
   cfg.services.push({ protocol: 'tcp', address: VIP, port: 81, scheduler: 'rr',
     realServers: [{ address: SERVER, port: 80, method: 'fullnat', weight: 1 }] });
-  const file = path.join(dir, 'fulcrum.json');
+  cfg.dataplane.workers = workers;
+  if (workers.length > 1) for (const p of cfg.dataplane.ports) p.device += `,qpairs=${workers.length}`;
   fs.writeFileSync(file, JSON.stringify(cfg));
+}
+
+function director(t: PairTopology): { serve: Serve; stateDir: string; configFile: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-restart-'));
+  const file = path.join(dir, 'fulcrum.json');
+  writeConfig(t, file, [1]);
   const stateDir = path.join(dir, 'state');
-  return { serve: new Serve(file, stateDir, ['ip', 'netns', 'exec', t.ns('dA')]), stateDir };
+  return { serve: new Serve(file, stateDir, ['ip', 'netns', 'exec', t.ns('dA')]), stateDir, configFile: file };
 }
 
 async function grows(x: Transfer, what: string): Promise<void> {
@@ -203,6 +220,38 @@ test('a corrupt connections file is refused with its reason and the director sta
     await serve.start();
     assert.match(serve.out, /no saved connections/, serve.out);
   } finally {
+    await serve.stop();
+    t.down();
+  }
+});
+
+test('a start with another worker count puts each restored connection on the worker its packets reach', { skip, timeout: 240000 }, async () => {
+  const t = new PairTopology('frw');
+  const { serve, configFile } = director(t);
+  const transfers: Transfer[] = [];
+  try {
+    t.up();
+    await serve.start();
+    const mac = (getIn(t, '/v1/dataplane').ports as Array<{ name: string; mac: string }>).find((p) => p.name === 'outside')!.mac;
+    t.route(mac, directorAddr('A').s);
+    // Client ports whose connections two workers split: one each.
+    const ports: number[] = [];
+    for (let p = 41000; ports.length < 2; p++) if (ownerOf(CLIENT, p, 2) === ports.length) ports.push(p);
+    for (const p of ports) transfers.push(new Transfer(t.ns('cli'), 80, p));
+    for (const x of transfers) await x.port();
+    for (const x of transfers) await grows(x, 'before the restart');
+
+    await serve.stop('SIGTERM');
+    writeConfig(t, configFile, [0, 1]);
+    await serve.start();
+    assert.match(serve.out, /"msg":"connections restored: 2 of 2"/, serve.out);
+    const d = getIn(t, '/v1/dataplane');
+    assert.equal(d.restart.savedWorkers, 1);
+    assert.deepEqual(d.workers.map((w: { connections: number }) => w.connections), [1, 1], 'one on each worker, as steering sends them');
+    for (const x of transfers) await grows(x, 'after the restart');
+    for (const x of transfers) assert.match(await x.end(), /^done exact /);
+  } finally {
+    for (const x of transfers) x.kill();
     await serve.stop();
     t.down();
   }
