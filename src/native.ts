@@ -109,8 +109,8 @@ export interface SaveReport {
   /** The file could not be written (an older one, if any, stays). */
   error?: string;
   saved: number;
-  /** SYN-proxied connections: their sequence shift has no place in the record. */
-  skippedSynproxy: number;
+  /** Of them SYN-proxied, saved with their sequence shift. */
+  synproxied: number;
   ms: number;
 }
 

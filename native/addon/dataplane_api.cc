@@ -325,7 +325,7 @@ Napi::Value save_object(Napi::Env env, const dp::SaveReport& r) {
   o.Set("file", r.file);
   if (!r.error.empty()) o.Set("error", r.error);
   o.Set("saved", static_cast<double>(r.counts.saved));
-  o.Set("skippedSynproxy", static_cast<double>(r.counts.synproxy));
+  o.Set("synproxied", static_cast<double>(r.counts.synproxy));
   o.Set("ms", r.ms);
   return o;
 }

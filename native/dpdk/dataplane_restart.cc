@@ -4,6 +4,7 @@
 // The owner is the steering one (steer.h: the client's address and port), so a start with
 // another worker count still puts an entry where its packets arrive; a FullNAT entry must
 // also find its local port in that worker's range (the worker refuses it otherwise: counted).
+// SYN-proxied connections keep their seq shift (restart_file.h's entry carries it).
 // The file is consumed by the start that reads it: a director killed later (kill -9) leaves
 // no file behind, so nothing stale is ever revived; a refused file is kept aside as
 // FILE.refused for a look, and the director starts empty.

@@ -205,8 +205,8 @@ class Worker {
 
   // ---- restarts (engine_restart.cc) --------------------------------------------------------
   // Appends every connection and template this worker holds, as sync records with the ticks
-  // each has left at `now` (SYN-proxied connections are counted, not saved: see there).
-  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) const;
+  // each has left at `now` (and a SYN-proxied one's seq shift).
+  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n);
   // Installs one saved entry `down_ticks` after it was saved, as sync_install would (the sync
   // counters stay untouched); it then looks made here, not synced.
   restart::Restored restore_conn(const restart::SavedConn& s, uint32_t down_ticks, uint32_t now);
@@ -249,6 +249,9 @@ class Worker {
     if (sync_side_) [[unlikely]]
       sync_side_[idx] = SyncSide{};
   }
+  // A proxied connection's side entry out and back in (engine_synproxy.cc), for restarts.
+  bool synproxy_export(uint32_t idx, restart::SavedConn& s);
+  bool synproxy_import(uint32_t idx, const restart::SavedConn& s);
   SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
   SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {

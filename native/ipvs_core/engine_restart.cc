@@ -7,16 +7,10 @@
 
 namespace fulcrum {
 
-void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) const {
+void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) {
   table_.scan(0, SIZE_MAX, [&](uint32_t idx) {
     const ConnV4& c = table_.record(idx);
     const bool tmpl = c.flags & kConnTemplate;
-    // A proxied connection's seq delta lives in the SynProxyTable, not in the record: restored
-    // without it the connection would carry wrong sequence numbers, so it is left out.
-    if (!tmpl && (c.tmpl_plen & kConnSynProxy)) {
-      ++n.synproxy;
-      return;
-    }
     int32_t left = static_cast<int32_t>(c.expires - now);
     // A template that controls live connections outlives its own timeout (the sweep re-arms it
     // with the persistence timeout); it must outlive them after the restart too.
@@ -28,6 +22,8 @@ void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, rest
     restart::SavedConn& s = out.emplace_back();
     sync_fill(c, 0, s.rec);
     s.left_ticks = static_cast<uint32_t>(left);
+    // A proxied connection's seq shift lives in the SynProxyTable, not in the record.
+    if (!tmpl && (c.tmpl_plen & kConnSynProxy) && synproxy_export(idx, s)) ++n.synproxy;
     ++n.saved;
   });
 }
@@ -58,7 +54,15 @@ restart::Restored Worker::restore_conn(const restart::SavedConn& s, uint32_t dow
     if (t != ConnTable::kNone) table_.record(t).flags &= ~kTmplSynced;
   } else {
     const uint32_t i = table_.find_in(table_.hash(r.protocol, r.caddr, r.cport), r.protocol, r.caddr, r.cport, r.vaddr, r.vport);
-    if (i != ConnTable::kNone) table_.record(i).tmpl_plen &= ~kConnSynced;
+    if (i != ConnTable::kNone) {
+      table_.record(i).tmpl_plen &= ~kConnSynced;
+      // Without its seq shift a proxied connection would carry wrong sequence numbers: it goes.
+      if (s.proxied && !(table_.record(i).tmpl_plen & kConnSynProxy) && !synproxy_import(i, s)) {
+        release(i, now);
+        table_.erase(i);
+        return restart::Restored::TableFull;
+      }
+    }
   }
   return restart::Restored::Restored;
 }

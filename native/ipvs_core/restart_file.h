@@ -15,20 +15,23 @@
 
 namespace fulcrum::restart {
 
-// One entry: the record as sync sends it (timeout_s unused) and the ticks it had left at the save.
+// One entry: the record as sync sends it (timeout_s unused), the ticks it had left at the save,
+// and for a SYN-proxied connection its side entry (synproxy.h), which the record cannot carry.
 struct SavedConn {
   sync::SyncRecord rec;
   uint32_t left_ticks;
+  uint32_t proxied = 0;  // 1: the three words below hold the connection's SynProxyTable entry
+  uint32_t proxy_cookie = 0, proxy_delta = 0, proxy_bits = 0;
   uint32_t reserved = 0;
 };
-static_assert(sizeof(SavedConn) == 48, "the file's entry size");
+static_assert(sizeof(SavedConn) == 64, "the file's entry size");
 
 // What a restore made of one entry.
 enum class Restored : uint8_t { Restored, Expired, NoService, NoDest, FnatMoved, TableFull, BadRecord };
 
 struct SaveCounts {
   uint64_t saved = 0;
-  uint64_t synproxy = 0;  // SYN-proxied connections: their seq delta has no place in the record
+  uint64_t synproxy = 0;  // of them SYN-proxied (their seq shift saved beside the record)
 };
 
 struct RestoreCounts {

@@ -1,7 +1,8 @@
 // A graceful restart: what a worker saves (save_conns), the file it goes through
 // (restart_file.h) and what a new worker makes of it (restore_conn): the same table, bound to
 // the same servers with the same counts, its timeouts less the time down, expired entries and
-// vanished servers skipped and counted, and any file that is not exactly ours refused.
+// vanished servers skipped and counted, a SYN-proxied connection's seq shift kept, and any file
+// that is not exactly ours refused.
 #include <unistd.h>
 
 #include <cstdio>
@@ -202,20 +203,39 @@ TEST(Restart, AFullNatConnectionKeepsItsLocalPortAndGoesOnlyWhereThatPortIsOwned
   EXPECT_EQ(other.worker->conn_count(), 0u);
 }
 
-TEST(Restart, ASynProxiedConnectionIsNotSavedButCountedItsSeqShiftHasNoPlaceInTheRecord) {
+TEST(Restart, ASynProxiedConnectionKeepsItsSeqShift) {
   CoreConfig c;
   c.services = {mksvc(0, kProtoTcp, kVip, 80, SchedKind::Rr, {mkdest(0, "192.168.1.10", 8080, FwdMethod::Masq)}, kSvcSynProxy)};
+  constexpr uint32_t kIsn = 1000000, kServerIsn = 7777777;
+  auto seq_of = [](const Harness::Out& o) { return ntoh32(load32(o.frame.data() + o.p.l4_off + 4)); };
+  auto ack_of = [](const Harness::Out& o) { return ntoh32(load32(o.frame.data() + o.p.l4_off + 8)); };
+  auto from_server = [&](uint32_t seq, uint32_t ack) {
+    return Pkt().ipv4("192.168.1.10", kClient).tcp(8080, 40500, kTcpAck).seq(seq).ack(ack).payload("data").frame();
+  };
   Harness a(c);
-  constexpr uint32_t kIsn = 1000000;
   auto sa = a.send(Pkt().ipv4(kClient, kVip).tcp(40500, 80, kTcpSyn).seq(kIsn).tcp_options({2, 4, 5, 0xb4}).frame());
-  ASSERT_EQ(sa.v.action, Action::Transmit);
-  const uint32_t cookie = ntoh32(load32(sa.frame.data() + sa.p.l4_off + 4));
+  const uint32_t cookie = seq_of(sa);
   a.send(Pkt().ipv4(kClient, kVip).tcp(40500, 80, kTcpAck).seq(kIsn + 1).ack(cookie + 1).frame());
+  a.send(Pkt().ipv4("192.168.1.10", kClient).tcp(8080, 40500, kTcpSyn | kTcpAck).seq(kServerIsn).ack(kIsn + 1).frame());
   ASSERT_EQ(a.worker->synproxy_count(), 1u);
+  auto before = a.send(from_server(kServerIsn + 1, kIsn + 1));
+  ASSERT_EQ(before.v.action, Action::Transmit);
+  ASSERT_EQ(seq_of(before), cookie + 1) << "the server's bytes in the client's sequence space";
+
   restart::SaveCounts n;
   auto saved = save(a, &n);
+  ASSERT_EQ(saved.size(), 1u);
   EXPECT_EQ(n.synproxy, 1u);
-  EXPECT_TRUE(saved.empty());
+  Harness b(c);
+  EXPECT_EQ(restore(b, saved, 0).restored, 1u);
+  EXPECT_EQ(b.worker->synproxy_count(), 1u);
+  auto out = b.send(from_server(kServerIsn + 5, kIsn + 1));
+  ASSERT_EQ(out.v.action, Action::Transmit);
+  EXPECT_EQ(seq_of(out), cookie + 5) << "server -> client: seq - delta, as before the restart";
+  auto in = b.send(Pkt().ipv4(kClient, kVip).tcp(40500, 80, kTcpAck).seq(kIsn + 1).ack(cookie + 9).frame());
+  ASSERT_EQ(in.v.action, Action::Transmit);
+  EXPECT_EQ(ack_of(in), kServerIsn + 9) << "client -> server: ack + delta";
+  EXPECT_EQ(verify_checksums(in.frame), "");
 }
 
 // ---- the file ----------------------------------------------------------------------------------
