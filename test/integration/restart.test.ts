@@ -174,6 +174,9 @@ test('a transfer through NAT and FullNAT services completes byte-exact across SI
     const r = getIn(t, '/v1/dataplane').restart;
     assert.equal(r.restored, 2);
     assert.ok(r.downMs >= 1500, `downMs ${r.downMs}`);
+    const m = run('ip', ['netns', 'exec', t.ns('dA'), 'curl', '-sf', `http://127.0.0.1:${API}/metrics`]).stdout;
+    assert.match(m, /\nfulcrum_restart_restored_connections 2\n/);
+    assert.match(m, /\nfulcrum_restart_skipped_connections\{reason="expired"\} 0\n/);
 
     // fvsadm lists them, made before the restart.
     const l = run('ip', ['netns', 'exec', t.ns('dA'), 'env', `FULCRUM_API=http://127.0.0.1:${API}`, process.execPath,
