@@ -177,6 +177,9 @@ test('a transfer through NAT and FullNAT services completes byte-exact across SI
     const m = run('ip', ['netns', 'exec', t.ns('dA'), 'curl', '-sf', `http://127.0.0.1:${API}/metrics`]).stdout;
     assert.match(m, /\nfulcrum_restart_restored_connections 2\n/);
     assert.match(m, /\nfulcrum_restart_skipped_connections\{reason="expired"\} 0\n/);
+    const view = run('ip', ['netns', 'exec', t.ns('dA'), 'env', `FULCRUM_API=http://127.0.0.1:${API}`, process.execPath,
+      path.join(root, 'bin/fulcrum.js'), 'dataplane']);
+    assert.match(view.stdout, /^restart: 2 of 2 connections restored after \d+\.\d s down$/m, view.stdout + view.stderr);
 
     // fvsadm lists them, made before the restart.
     const l = run('ip', ['netns', 'exec', t.ns('dA'), 'env', `FULCRUM_API=http://127.0.0.1:${API}`, process.execPath,
