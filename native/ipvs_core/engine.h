@@ -214,6 +214,12 @@ class Worker {
  private:
   struct Pending;  // per-packet scratch of one burst
 
+  // For restarts: the record sync_emit sends (engine_sync.cc), and a proxied connection's side
+  // entry out and back in (engine_synproxy.cc).
+  void sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const;
+  bool synproxy_export(uint32_t idx, restart::SavedConn& s);
+  bool synproxy_import(uint32_t idx, const restart::SavedConn& s);
+
   Verdict handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);
   Verdict handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now);
@@ -243,15 +249,11 @@ class Worker {
   }
   void sync_decide(const ConnV4& c, uint32_t idx, uint32_t n, uint32_t now);
   void sync_emit(const ConnV4& c, uint32_t timeout);
-  void sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const;  // the record sync_emit sends
   void sync_template_of(const ConnV4& c, uint32_t now);
   void sync_reset(uint32_t idx) {
     if (sync_side_) [[unlikely]]
       sync_side_[idx] = SyncSide{};
   }
-  // A proxied connection's side entry out and back in (engine_synproxy.cc), for restarts.
-  bool synproxy_export(uint32_t idx, restart::SavedConn& s);
-  bool synproxy_import(uint32_t idx, const restart::SavedConn& s);
   SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
   SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "tcp_state.h"
 
@@ -130,7 +131,11 @@ ReadResult read_dump(const std::string& path, Dump& d, std::string& why) {
   if (size < 0 || static_cast<uint64_t>(size) != sizeof h + h.count * sizeof(SavedConn))
     return refuse("truncated or padded: " + std::to_string(size) + " bytes for " + std::to_string(h.count) + " entries");
   ::lseek(fd, sizeof h, SEEK_SET);
-  d.conns.resize(h.count);
+  try {
+    d.conns.resize(h.count);
+  } catch (const std::bad_alloc&) {
+    return refuse("too large to read into memory (" + std::to_string(h.count) + " entries)");
+  }
   if (!read_all(d.conns.data(), h.count * sizeof(SavedConn))) return refuse("cannot read its entries");
   const uint64_t want = h.checksum;
   h.checksum = 0;
