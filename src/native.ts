@@ -80,6 +80,38 @@ export interface DataplaneStartOptions {
   vipOwner?: boolean;
   routes: { prefix: string; via?: string; port?: string }[];
   localAddresses: string[];
+  /** Where a graceful stop saves the connections and the next start restores them from
+   * (absent: neither). The start consumes the file. */
+  connectionsFile?: string;
+}
+
+/** What a start made of the connections file (null: no file was asked for). */
+export interface RestoreReport {
+  file: string;
+  /** A file was there. */
+  found: boolean;
+  /** Why it was not used (then the director started empty; the file is kept as FILE.refused). */
+  refused?: string;
+  /** When it was saved (ms since the epoch) and how long the director was down since. */
+  savedAt: number;
+  downMs: number;
+  savedWorkers: number;
+  entries: number;
+  restored: number;
+  skipped: { expired: number; noService: number; noRealServer: number; fullnatPortElsewhere: number;
+    tableFull: number; badRecord: number };
+  ms: number;
+}
+
+/** What a graceful stop saved (null: no connections file was asked for, or nothing ran). */
+export interface SaveReport {
+  file: string;
+  /** The file could not be written (an older one, if any, stays). */
+  error?: string;
+  saved: number;
+  /** Of them SYN-proxied, saved with their sequence shift. */
+  synproxied: number;
+  ms: number;
 }
 
 export interface StartInfo {
@@ -87,6 +119,7 @@ export interface StartInfo {
   ealArgs: string[];
   mbufs: number;
   workers: { id: number; lcore: number; cpu: number }[];
+  restore: RestoreReport | null;
 }
 
 export interface DataplaneStats {
@@ -191,7 +224,8 @@ export interface NativeAddon {
   version(): string;
   /** Starts EAL (once per process), ports and workers; throws naming the cause, leaving nothing running. */
   start(options: DataplaneStartOptions, core: NativeCoreConfig): StartInfo;
-  stop(): void;
+  /** Stops the dataplane; with a connectionsFile, after saving the connections to it. */
+  stop(): SaveReport | null;
   running(): boolean;
   /**
    * Publishes a new config; throws (with .problems) when refused. Resolves once every worker uses

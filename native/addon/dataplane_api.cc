@@ -215,6 +215,12 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     if (!vo.IsBoolean()) type_error(env, "vipOwner: must be a boolean");
     c.vip_owner = vo.As<Napi::Boolean>().Value();
   }
+  // A graceful stop saves the connections there and the next start restores them.
+  Napi::Value cf = o.Get("connectionsFile");
+  if (!cf.IsUndefined()) {
+    if (!cf.IsString()) type_error(env, "connectionsFile: must be a path");
+    c.connections_file = cf.As<Napi::String>().Utf8Value();
+  }
   Napi::Value la = o.Get("localAddresses");
   if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IPv4 addresses");
   Napi::Array laa = la.As<Napi::Array>();
@@ -288,6 +294,42 @@ using dp::Request;
 
 // ---- the functions ------------------------------------------------------------------------------
 
+// What a start made of the connections file (dataplane_restart.cc), for logs and /v1/dataplane.
+Napi::Value restore_object(Napi::Env env, const dp::RestoreReport& r) {
+  if (r.file.empty()) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("file", r.file);
+  o.Set("found", r.found);
+  if (!r.refused.empty()) o.Set("refused", r.refused);
+  o.Set("savedAt", static_cast<double>(r.saved_unix_ms));
+  o.Set("downMs", static_cast<double>(r.down_ms));
+  o.Set("savedWorkers", r.saved_workers);
+  o.Set("entries", static_cast<double>(r.entries));
+  o.Set("restored", static_cast<double>(r.counts.restored));
+  Napi::Object sk = Napi::Object::New(env);
+  sk.Set("expired", static_cast<double>(r.counts.expired));
+  sk.Set("noService", static_cast<double>(r.counts.no_service));
+  sk.Set("noRealServer", static_cast<double>(r.counts.no_dest));
+  sk.Set("fullnatPortElsewhere", static_cast<double>(r.counts.fnat_moved));
+  sk.Set("tableFull", static_cast<double>(r.counts.table_full));
+  sk.Set("badRecord", static_cast<double>(r.counts.bad_record));
+  o.Set("skipped", sk);
+  o.Set("ms", r.ms);
+  return o;
+}
+
+// What the stop just done saved, or null when no connections file was asked for.
+Napi::Value save_object(Napi::Env env, const dp::SaveReport& r) {
+  if (r.file.empty()) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("file", r.file);
+  if (!r.error.empty()) o.Set("error", r.error);
+  o.Set("saved", static_cast<double>(r.counts.saved));
+  o.Set("synproxied", static_cast<double>(r.counts.synproxy));
+  o.Set("ms", r.ms);
+  return o;
+}
+
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject()) type_error(env, "start: expected (dataplaneOptions, coreConfig)");
@@ -317,6 +359,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     ws.Set(static_cast<uint32_t>(w), wo);
   }
   out.Set("workers", ws);
+  out.Set("restore", restore_object(env, si.restore));
   return out;
 }
 
@@ -338,8 +381,10 @@ void stop_dataplane() {
 }
 
 Napi::Value Stop(const Napi::CallbackInfo& info) {
+  const bool was_running = Dataplane::instance().running();
   stop_dataplane();
-  return info.Env().Undefined();
+  if (!was_running) return info.Env().Null();
+  return save_object(info.Env(), Dataplane::instance().last_save());
 }
 
 Napi::Value Running(const Napi::CallbackInfo& info) {

@@ -249,6 +249,9 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       rte_rcu_qsbr_thread_register(sh.qsbr, w);
     }
 
+    // The connections a graceful stop saved, in place before any lcore polls a port.
+    info_.restore = restore_connections();
+
     for (uint32_t w = 0; w < nw; ++w) {
       unsigned lcore = info_.eal.worker_lcores[w];
       if (rte_eal_get_lcore_state(lcore) != WAIT)
@@ -269,10 +272,13 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
 }
 
 void Dataplane::teardown() {
+  last_save_ = SaveReport{};
   sync_teardown();  // the daemons' threads read the rings torn down below
   if (shared_) {
     shared_->stop.store(true);
     for (size_t w = 0; w < workers_.size(); ++w) rte_eal_wait_lcore(info_.eal.worker_lcores[w]);
+    // Every lcore has finished its last burst: the tables are final.
+    if (running_ && !cfg_.connections_file.empty()) save_connections();
   }
   // Answer what the workers answered, fail the rest.
   if (shared_ && shared_->replies) poll_replies();

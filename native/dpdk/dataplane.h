@@ -40,6 +40,9 @@ struct DataplaneConfig {
   // Whether the director starts owning its VIPs (vip_owner.h): false with ha.vrrp, where
   // keepalived's MASTER hands them over (set_vip_owner).
   bool vip_owner = true;
+  // Where a graceful stop saves the connections and the next start restores them from
+  // (dataplane_restart.cc); empty: neither.
+  std::string connections_file;
 };
 
 // A sync daemon in that state already runs (the addon's EEXIST).
@@ -47,9 +50,31 @@ struct SyncDaemonExists : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a start made of the connections file (dataplane_restart.cc).
+struct RestoreReport {
+  std::string file;       // empty: no restore asked for
+  bool found = false;     // a file was there
+  std::string refused;    // why it was not used (then the director starts empty)
+  uint64_t saved_unix_ms = 0;
+  uint64_t down_ms = 0;   // from the save to this restore
+  uint32_t saved_workers = 0;
+  uint64_t entries = 0;   // in the file
+  restart::RestoreCounts counts;
+  double ms = 0;          // reading and installing
+};
+
+// What the last stop saved.
+struct SaveReport {
+  std::string file;
+  std::string error;  // the file could not be written (the old one, if any, stays)
+  restart::SaveCounts counts;
+  double ms = 0;      // collecting and writing
+};
+
 struct StartInfo {
   EalInfo eal;
   uint32_t mbufs = 0;
+  RestoreReport restore;
 };
 
 class Dataplane {
@@ -105,6 +130,9 @@ class Dataplane {
   PortStatus port_status(size_t i) const { return ports_.status(i); }
   const WorkerLimits& limits() const { return cfg_.limits; }
 
+  // What the last stop saved to the connections file (file empty: nothing was asked).
+  const SaveReport& last_save() const { return last_save_; }
+
   // ---- connection sync (dataplane_sync.cc) ---------------------------------------------------
   // Starts a master or backup daemon on a port's kernel interface; throws std::runtime_error
   // (SyncDaemonExists when one runs in that state already). A master's workers get their side
@@ -129,6 +157,11 @@ class Dataplane {
 
   void sync_configure(std::vector<std::unique_ptr<SyncSideArray>>* sides);
   void sync_teardown();
+  // Restarts (dataplane_restart.cc): before the lcores launch, and after they stopped.
+  RestoreReport restore_connections();
+  void save_connections();
+  uint32_t stopped_tick() const;
+  SaveReport last_save_;
 
   bool running_ = false;
   std::unique_ptr<SyncDaemon> sync_master_, sync_backup_;

@@ -77,6 +77,8 @@ class LcoreWorker {
   }
   // The packet core, for the benchmark's readings (from this lcore or a stopped one).
   const Worker& core() const { return core_; }
+  // The same for a restart's save and restore: only while the lcore does not run.
+  Worker& core() { return core_; }
   // Records a neighbour as if it had answered ARP (the benchmark's sink has no ARP).
   void learn_neighbour(size_t port, be32 ip, const Mac& mac, uint64_t now_ms) {
     learned(port, ip, mac, now_ms, true, false);

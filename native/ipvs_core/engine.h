@@ -13,6 +13,7 @@
 #include "fnat_pool.h"
 #include "half_open.h"
 #include "packet.h"
+#include "restart_file.h"
 #include "sched/sched.h"
 #include "shared_load.h"
 #include "snapshot.h"
@@ -193,8 +194,22 @@ class Worker {
   SyncInstall sync_install(const sync::SyncRecord& r, uint32_t now);
   const SyncCounters& sync_counters() const { return sync_counters_; }
 
+  // ---- restarts (engine_restart.cc) --------------------------------------------------------
+  // Appends every connection and template this worker holds, as sync records with the ticks
+  // each has left at `now` (and a SYN-proxied one's seq shift).
+  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n);
+  // Installs one saved entry `down_ticks` after it was saved, as sync_install would (the sync
+  // counters stay untouched); it then looks made here, not synced.
+  restart::Restored restore_conn(const restart::SavedConn& s, uint32_t down_ticks, uint32_t now);
+
  private:
   struct Pending;  // per-packet scratch of one burst
+
+  // For restarts: the record sync_emit sends (engine_sync.cc), and a proxied connection's side
+  // entry out and back in (engine_synproxy.cc).
+  void sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const;
+  bool synproxy_export(uint32_t idx, restart::SavedConn& s);
+  bool synproxy_import(uint32_t idx, const restart::SavedConn& s);
 
   Verdict handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);

@@ -154,7 +154,11 @@ void Worker::sync_emit(const ConnV4& c, uint32_t timeout) {
     ++sync_counters_.dropped;
     return;
   }
-  sync::SyncRecord& r = sync_out_[sync_out_n_++];
+  sync_fill(c, timeout, sync_out_[sync_out_n_++]);
+  ++sync_counters_.queued;
+}
+
+void Worker::sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const {
   r = sync::SyncRecord{};
   const bool tmpl = c.flags & kConnTemplate;
   r.caddr = c.caddr;
@@ -184,7 +188,6 @@ void Worker::sync_emit(const ConnV4& c, uint32_t timeout) {
       r.lport = c.fnat.lport;
     }
   }
-  ++sync_counters_.queued;
 }
 
 // ---- backup --------------------------------------------------------------------------------

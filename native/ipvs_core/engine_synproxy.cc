@@ -34,6 +34,27 @@ Side client_side(const ConnV4& c, const FnatPool& fnat) {
 
 }  // namespace
 
+// A frame held for the server's answer is this process's memory: it does not travel, the client
+// sends it again.
+bool Worker::synproxy_export(uint32_t idx, restart::SavedConn& s) {
+  const SynProxyTable::Entry* e = synproxy_.find(idx);
+  if (!e) return false;
+  s.proxied = 1;
+  s.proxy_cookie = e->cookie;
+  s.proxy_delta = e->delta;
+  s.proxy_bits = e->known & ~kHeldBits;
+  return true;
+}
+
+bool Worker::synproxy_import(uint32_t idx, const restart::SavedConn& s) {
+  SynProxyTable::Entry* e = synproxy_.insert(idx, s.proxy_cookie);
+  if (!e) return false;
+  e->delta = s.proxy_delta;
+  e->known = s.proxy_bits & ~kHeldBits;
+  table_.record(idx).tmpl_plen |= kConnSynProxy;
+  return true;
+}
+
 bool Worker::synproxy_accept(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v) {
   const uint8_t fl = p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin);
   const uint32_t seq = seq_of(pkt.data, p);

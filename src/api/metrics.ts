@@ -6,7 +6,7 @@
 // This file owns the mapping from a snapshot of the director to those families; the route
 // gathers the snapshot at scrape time.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { DataplaneStats, PortInfo } from '../native';
+import type { DataplaneStats, PortInfo, RestoreReport } from '../native';
 import type { NativeService } from '../control/native_config';
 import { breathe } from '../control/slices';
 import { VRRP_STATES, type VrrpStatus } from '../ha/vrrp';
@@ -23,6 +23,9 @@ export interface MetricsSnapshot {
   ports: PortInfo[];
   /** ha.vrrp's state (absent without one: the director always owns its VIPs). */
   vrrp?: VrrpStatus;
+  /** What this start restored from the connections the last graceful stop saved (absent or
+   * null: dataplane.keepConnections off). */
+  restore?: RestoreReport | null;
 }
 
 type Labels<L extends string> = Record<L, string>;
@@ -136,6 +139,17 @@ export function createMetrics(): { registry: Registry;
     (s) => (s.vrrp ? [[{}, s.vrrp.transitions]] : []));
   family('gauge', 'fulcrum_vip_owner', 'Whether the dataplane answers for the VIPs (1; always without ha.vrrp) or leaves them to the peer (0).', none,
     (s) => [[{}, s.vrrp ? Number(s.vrrp.owner) : 1]]);
+
+  // A restart that kept connections: what this start put back, and what it could not, by reason.
+  family('gauge', 'fulcrum_restart_restored_connections', 'Connections and templates this start restored from the last graceful stop.', none,
+    (s) => (s.restore ? [[{}, s.restore.restored]] : []));
+  family('gauge', 'fulcrum_restart_skipped_connections',
+    'Saved entries this start did not restore, by reason (expired while down, service or real server gone, ...).', ['reason'],
+    (s) => (s.restore ? Object.entries(s.restore.skipped).map(([reason, v]) => [{ reason }, v]) : []));
+  family('gauge', 'fulcrum_restart_refused', 'Whether this start refused the saved connections file (1: it started empty).', none,
+    (s) => (s.restore ? [[{}, s.restore.refused ? 1 : 0]] : []));
+  family('gauge', 'fulcrum_restart_down_seconds', 'Time between the last graceful stop\'s save and this start\'s restore.', none,
+    (s) => (s.restore?.found && !s.restore.refused ? [[{}, s.restore.downMs / 1000]] : []));
 
   const labelCache = new WeakMap<NativeService, BackendLabels>();
   // Chunks of scrapes that went out, written again by the next: fresh memory costs a page

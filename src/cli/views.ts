@@ -85,10 +85,21 @@ export async function runView(view: 'health' | 'connections' | 'dataplane' | 'ha
       const drops = Object.entries(d.drops as Record<string, number>);
       out.write(`\ndrops: ${drops.length ? drops.map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}\n`);
       out.write(`neighbours: ${(d.neighbours as Json[]).map((n) => `${n.address}@${n.port}=${n.mac} ${n.state}`).join(', ') || 'none'}\n`);
+      out.write(`${restartLine(d.restart as Json | null | undefined)}\n`);
     }
     return 0;
   } catch (e) {
     process.stderr.write(`fulcrum ${view}: ${(e as Error).message}\n`);
     return e instanceof DirectorUnavailable ? 2 : 1;
   }
+}
+
+/** What this start made of the connections the last graceful stop saved. */
+function restartLine(r: Json | null | undefined): string {
+  if (!r) return 'restart: connections not kept (dataplane.keepConnections: false)';
+  if (!r.found) return 'restart: no saved connections at this start';
+  if (r.refused) return `restart: saved connections refused (${r.refused}); started empty`;
+  const skipped = Object.entries(r.skipped as Record<string, number>).filter(([, n]) => n > 0);
+  return `restart: ${r.restored} of ${r.entries} connections restored after ${(r.downMs / 1000).toFixed(1)} s down` +
+    (skipped.length ? `; skipped ${skipped.map(([k, v]) => `${k}=${v}`).join(' ')}` : '');
 }

@@ -148,6 +148,10 @@ export const DataplaneSchema = Type.Object({
   maxServices: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 1024 })),
   // Each worker keeps per-id counters (about 100 bytes) for every possible real server.
   maxRealServers: Type.Optional(Type.Integer({ minimum: 1, maximum: 1048575, default: 8192 })),
+  keepConnections: Type.Optional(Type.Boolean({
+    default: true,
+    description: 'a graceful stop saves the connections to the state directory (connections.bin) and the next start restores them',
+  })),
   idleBackoff: Type.Optional(Type.Union([Type.Literal(false), Type.Object({
     pauseAfterPolls: Type.Optional(Type.Integer({ minimum: 1 })),
     maxSleepMicroseconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),

@@ -7,7 +7,8 @@
 // check → (apply and persist, at once) → commit → acknowledge; whichever of the two fails,
 // the other is undone and the error answered, so acknowledged means live and durable and
 // refused means absent (apply_durably.ts).
-import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, TrafficCounters } from '../native';
+import path from 'node:path';
+import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, SaveReport, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
 import type { FulcrumConfig, RealServerConfig, ServiceConfig } from './config_schema';
 import { Director, viewOf, type ServiceView } from './director';
@@ -30,6 +31,9 @@ export interface Logger {
   warn(o: object, msg: string): void;
   error(o: object, msg: string): void;
 }
+
+/** In the state directory: the connections a graceful stop saved for the next start. */
+export const CONNECTIONS_FILE = 'connections.bin';
 
 const ZERO: TrafficCounters = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
 const minus = (a: TrafficCounters, b: TrafficCounters | undefined): TrafficCounters => (b ? {
@@ -111,7 +115,8 @@ export class Daemon {
     try {
       const merged = [...state.services()].map((s) => withFileOnly(s, this.overlay));
       this.health.updateServices(merged, []);
-      this.director = new Director(addon, { ...state.config(), services: merged.map((s) => this.health.effectiveService(s)) });
+      this.director = new Director(addon, { ...state.config(), services: merged.map((s) => this.health.effectiveService(s)) },
+        fileCfg.dataplane.keepConnections === false ? undefined : path.join(stateDir, CONNECTIONS_FILE));
     } catch (e) {
       this.health.stop();
       state.close();
@@ -391,6 +396,9 @@ export class Daemon {
   syncDaemons(): SyncDaemonView[] { return this.sync.list(); }
   syncTunables(): SyncTunables { return this.sync.tunables; }
 
+  /** What the stop saved for the next start (null: keepConnections off, or not stopped yet). */
+  lastSave: SaveReport | null = null;
+
   /** Stops after the change in progress; the state directory is released. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -399,7 +407,7 @@ export class Daemon {
     await this.tail;
     await this.state.settled();
     this.sync.stopAll();
-    this.director.stop();
+    this.lastSave = this.director.stop() ?? this.lastSave;
     this.state.close();
   }
 }

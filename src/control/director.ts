@@ -2,7 +2,7 @@
 // ids), changes to it as deltas (the services a change touched, nothing else), the way back
 // from a delta whose persist failed, and reads that join the dataplane's numbers back to the
 // services' names.
-import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, StartInfo, TrafficCounters } from '../native';
+import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, SaveReport, StartInfo, TrafficCounters } from '../native';
 import type { FulcrumConfig, MatchRuleConfig, ServiceConfig } from './config_schema';
 import { dataplaneOptions, limitsOf } from './dataplane_options';
 import { serviceId } from './identity';
@@ -77,13 +77,13 @@ export class Director {
   readonly startInfo: StartInfo;
 
   /** Starts the dataplane with `cfg` (static sections, and services as they should run). */
-  constructor(private readonly addon: NativeAddon, cfg: FulcrumConfig) {
+  constructor(private readonly addon: NativeAddon, cfg: FulcrumConfig, connectionsFile?: string) {
     this.ids = new NativeIds(limitsOf(cfg));
     for (const s of cfg.services ?? []) this.running_.set(serviceId(s), nativeService(s, this.ids));
     this.rules = nativeRules(cfg);
     this.timeouts = nativeTimeouts(cfg.timeouts);
     this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
-    this.startInfo = addon.start(dataplaneOptions(cfg), this.core());
+    this.startInfo = addon.start({ ...dataplaneOptions(cfg), ...(connectionsFile ? { connectionsFile } : {}) }, this.core());
   }
 
   private core(): NativeCoreConfig {
@@ -244,5 +244,6 @@ export class Director {
     return this.running_.get(sid)?.dests.find((d) => `${d.address}:${d.port}` === rid)?.id;
   }
 
-  stop(): void { this.addon.stop(); }
+  /** Stops the dataplane; what it saved for the next start, if it was asked to. */
+  stop(): SaveReport | null { return this.addon.stop() ?? null; }
 }

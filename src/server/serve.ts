@@ -5,7 +5,8 @@
 // SIGINT/SIGTERM stop. The desired state lives in the state directory (state.json, every
 // change persisted atomically), so a restart, even after kill -9, comes back to the last
 // applied state. Nothing else builds these pieces or wires them together.
-import { nativeAddon } from '../native';
+import type { Logger } from 'pino';
+import { nativeAddon, type RestoreReport, type SaveReport } from '../native';
 import { ConfigError } from '../control/config_load';
 import { diffConfig } from '../control/config_diff';
 import type { FulcrumConfig } from '../control/config_schema';
@@ -93,6 +94,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (!si.hugepages) log.warn('no hugepages mounted: EAL runs with --no-huge (4 KiB pages, slower)');
   log.info({ eal: si.ealArgs.join(' '), workers: si.workers, mbufs: si.mbufs,
     ports: addon.ports().map((p) => ({ name: p.name, mac: p.mac, driver: p.driver, tap: p.tap })) }, 'dataplane started');
+  logRestore(log, si.restore);
   if (daemon.restored) {
     // The state directory owns the running services between reloads (API changes included):
     // say how they differ from the file, so nobody is surprised by what runs.
@@ -154,6 +156,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       notify('STOPPING=1');
       // keepalived first: its priority-0 advert hands the VIPs to the peer at once.
       void (vrrp ? vrrp.stop() : Promise.resolve()).finally(() => api.close()).finally(() => daemon.stop()).finally(() => {
+        logSave(log, daemon.lastSave);
         clearInterval(dpdkLogTimer);
         drainDpdkLog(addon, dpdkLog);
       }).then(() => resolve(0), (e: Error) => {
@@ -164,4 +167,26 @@ export async function serve(opts: ServeOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** The start's word on the connections a graceful stop saved: how many came back, and why the
+ * others did not (or why the file was refused and the director started empty). */
+function logRestore(log: Logger, r: RestoreReport | null): void {
+  if (!r || !r.found) {
+    if (r) log.info({ file: r.file }, 'no saved connections (first start, or the last stop was not graceful): starting empty');
+    return;
+  }
+  if (r.refused) {
+    log.warn({ file: r.file, reason: r.refused, keptAs: `${r.file}.refused` }, 'saved connections refused; starting empty');
+    return;
+  }
+  const skipped = Object.fromEntries(Object.entries(r.skipped).filter(([, n]) => n > 0));
+  log.info({ restored: r.restored, skipped, entries: r.entries, downMs: r.downMs, savedWorkers: r.savedWorkers, ms: Math.round(r.ms) },
+    `connections restored: ${r.restored} of ${r.entries}`);
+}
+
+function logSave(log: Logger, s: SaveReport | null): void {
+  if (!s) return;
+  if (s.error) log.error({ file: s.file, err: s.error }, 'connections not saved; the next start begins empty');
+  else log.info({ file: s.file, saved: s.saved, synproxied: s.synproxied, ms: Math.round(s.ms) }, `connections saved: ${s.saved}`);
 }

@@ -2,14 +2,15 @@
 // output through; `dataplane` runs bench_dataplane.ts, which drives several and compares;
 // `control` runs bench_control.ts (the control plane and fvsadm at a large site's size);
 // `health` runs bench_health.ts (100,000 health checks on loopback); `ha` runs bench_ha.ts (a
-// VRRP pair's failover with and without connection sync).
+// VRRP pair's failover with and without connection sync); `restart` runs the restart_bench
+// executable (save and restore of 1M connections).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import { nativeBinDir } from '../native';
 import { runDataplaneBench } from './bench_dataplane';
 
-const SUITES: Record<string, string> = { core: 'core_bench' };
+const SUITES: Record<string, string> = { core: 'core_bench', restart: 'restart_bench' };
 
 export async function runBench(args: string[]): Promise<number> {
   const [suite, ...rest] = args;

@@ -269,3 +269,20 @@ test('a scrape\'s chunks are reused only once it is released: a scrape still goi
   assert.deepEqual(series(parse(Buffer.concat(third).toString()).get('node_ipvs_backend_connections_active')),
     series(parse(firstText).get('node_ipvs_backend_connections_active')));
 });
+
+test('a start that restored connections says how many, what it skipped by reason and how long the director was down', async () => {
+  const restore = { file: '/var/lib/fulcrum/connections.bin', found: true, savedAt: 1, downMs: 2500, savedWorkers: 1, entries: 10, restored: 7,
+    skipped: { expired: 1, noService: 0, noRealServer: 2, fullnatPortElsewhere: 0, tableFull: 0, badRecord: 0 }, ms: 3 };
+  const m = await scrape({ ...snapshot(), restore });
+  assert.deepEqual(series(m.get('fulcrum_restart_restored_connections')), { '': 7 });
+  assert.deepEqual(series(m.get('fulcrum_restart_skipped_connections')), {
+    'reason=expired': 1, 'reason=noService': 0, 'reason=noRealServer': 2, 'reason=fullnatPortElsewhere': 0, 'reason=tableFull': 0, 'reason=badRecord': 0 });
+  assert.deepEqual(series(m.get('fulcrum_restart_refused')), { '': 0 });
+  assert.deepEqual(series(m.get('fulcrum_restart_down_seconds')), { '': 2.5 });
+  const refused = await scrape({ ...snapshot(), restore: { ...restore, refused: 'checksum mismatch (corrupt)', restored: 0 } });
+  assert.deepEqual(series(refused.get('fulcrum_restart_refused')), { '': 1 });
+  assert.equal(refused.get('fulcrum_restart_down_seconds')?.samples[0]?.value ?? 0, 0, 'no time down from a file not read');
+  const off = await scrape({ ...snapshot(), restore: null });
+  assert.equal(off.get('fulcrum_restart_skipped_connections')?.samples.length ?? 0, 0, 'keepConnections off: no series');
+  assert.equal(off.get('fulcrum_restart_restored_connections')?.samples[0]?.value ?? 0, 0);
+});

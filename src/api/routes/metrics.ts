@@ -13,7 +13,7 @@ export const metricsRoutes = (daemon: Daemon, vrrp?: Vrrp): FastifyPluginAsyncTy
     schema: { tags: ['metrics'], summary: 'Prometheus metrics (node_exporter IPVS names and Fulcrum\'s); the API token or the metrics token (api.metricsTokenFile)' } }, async (_req, reply) => {
     const stats = await daemon.director.stats();
     const chunks = await metrics.scrape({ services: daemon.director.running(), stats, health: daemon.health.checked(), healthCounters: daemon.health.counters(), ports: daemon.addon.ports(),
-      ...(vrrp ? { vrrp: vrrp.status() } : {}) });
+      ...(vrrp ? { vrrp: vrrp.status() } : {}), restore: daemon.director.startInfo.restore });
     reply.type(metrics.registry.contentType);
     // The chunks as they are (no copy into one buffer): a large site's scrape is tens of MB.
     // Once the response is done with them (sent, or the client went), the next scrape reuses them.

@@ -22,6 +22,8 @@ export const statusRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async
       events: stats.events,
       hugepages: daemon.director.startInfo.hugepages,
       eal: daemon.director.startInfo.ealArgs,
+      // What this start restored from the connections a graceful stop saved (null: keepConnections off).
+      restart: daemon.director.startInfo.restore,
     };
   });
 };

@@ -1,0 +1,70 @@
+// A graceful restart in the Worker: what it holds goes out as sync records with the time each
+// has left (save_conns), and a new start puts them back through the backup's install path
+// (restore_conn), so a restored entry is bound to its real server by identity, counted in its
+// active/inactive/persist numbers and owned exactly as a synced one would be. The file is
+// restart_file.h's; which worker gets which entry is the dataplane's (the steering owner).
+#include "engine.h"
+
+namespace fulcrum {
+
+void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) {
+  table_.scan(0, SIZE_MAX, [&](uint32_t idx) {
+    const ConnV4& c = table_.record(idx);
+    const bool tmpl = c.flags & kConnTemplate;
+    int32_t left = static_cast<int32_t>(c.expires - now);
+    // A template that controls live connections outlives its own timeout (the sweep re-arms it
+    // with the persistence timeout); it must outlive them after the restart too.
+    if (tmpl && c.children) {
+      const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc);
+      if (svc) left = std::max<int32_t>(left, static_cast<int32_t>(svc->persist_ticks));
+    }
+    if (left <= 0) return;  // due: the sweep would have removed it
+    restart::SavedConn& s = out.emplace_back();
+    sync_fill(c, 0, s.rec);
+    s.left_ticks = static_cast<uint32_t>(left);
+    // A proxied connection's seq shift lives in the SynProxyTable, not in the record.
+    if (!tmpl && (c.tmpl_plen & kConnSynProxy) && synproxy_export(idx, s)) ++n.synproxy;
+    ++n.saved;
+  });
+}
+
+restart::Restored Worker::restore_conn(const restart::SavedConn& s, uint32_t down_ticks, uint32_t now) {
+  if (s.left_ticks <= down_ticks) return restart::Restored::Expired;
+  sync::SyncRecord r = s.rec;
+  const uint32_t left = s.left_ticks - down_ticks;
+  r.timeout_s = (left + kTicksPerSec - 1) / kTicksPerSec;  // whole seconds, as sync carries them
+  const SyncCounters kept = sync_counters_;
+  const SyncInstall x = sync_install(r, now);
+  sync_counters_ = kept;
+  switch (x) {
+    case SyncInstall::Installed:
+    case SyncInstall::Updated:
+    case SyncInstall::Replaced: break;
+    case SyncInstall::NoService: return restart::Restored::NoService;
+    case SyncInstall::NoDest: return restart::Restored::NoDest;
+    case SyncInstall::TableFull: return restart::Restored::TableFull;
+    case SyncInstall::FnatRefused: return restart::Restored::FnatMoved;
+    case SyncInstall::Stale:
+    case SyncInstall::BadRecord: return restart::Restored::BadRecord;
+  }
+  // Made here before the stop: listings must not call it synced. (A connection keeps no link
+  // to its template: the template's own timeout, re-armed at the save, keeps the client's tie.)
+  if (r.flags & sync::kFlagTemplate) {
+    const uint32_t t = table_.find_template(table_.hash(r.protocol, r.caddr, 0), r.protocol, r.caddr, r.vaddr, r.vport);
+    if (t != ConnTable::kNone) table_.record(t).flags &= ~kTmplSynced;
+  } else {
+    const uint32_t i = table_.find_in(table_.hash(r.protocol, r.caddr, r.cport), r.protocol, r.caddr, r.cport, r.vaddr, r.vport);
+    if (i != ConnTable::kNone) {
+      table_.record(i).tmpl_plen &= ~kConnSynced;
+      // Without its seq shift a proxied connection would carry wrong sequence numbers: it goes.
+      if (s.proxied && !(table_.record(i).tmpl_plen & kConnSynProxy) && !synproxy_import(i, s)) {
+        release(i, now);
+        table_.erase(i);
+        return restart::Restored::TableFull;
+      }
+    }
+  }
+  return restart::Restored::Restored;
+}
+
+}  // namespace fulcrum
