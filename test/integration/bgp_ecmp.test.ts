@@ -136,7 +136,12 @@ async function waitHops(vip: string, want: string[], ms = 30000): Promise<number
   throw new Error(`the router's next hops for ${vip} are ${nextHops(vip).join(', ') || 'none'}, not ${want.join(', ') || 'none'}:\n${birdc('show', 'protocols')}\n${birdc('show', 'route', 'all')}`);
 }
 
-function directorConfig(d: number) {
+/** Without sync: mh and sloppy_tcp carry a moved flow. With sync: every director is master
+ * and backup at once, so each holds the others' connections; rr and no sloppy_tcp, so only the
+ * synced entries can carry a moved flow to its server. */
+type Mode = 'mh' | 'sync';
+
+function directorConfig(d: number, mode: Mode) {
   return {
     dataplane: {
       eal: ['--log-level=error'], workers: [1], connTableSize: 4096, maxServices: 16, maxRealServers: 64,
@@ -145,13 +150,15 @@ function directorConfig(d: number) {
     },
     api: { listen: '127.0.0.1:9390' },
     services: [
-      { protocol: 'tcp', address: VIP, port: 80, scheduler: 'mh',
+      { protocol: 'tcp', address: VIP, port: 80, scheduler: mode === 'mh' ? 'mh' : 'rr',
         realServers: [{ address: '198.18.61.21', method: 'dr' }, { address: '198.18.61.22', method: 'dr' }] },
       { protocol: 'tcp', address: VIP2, port: 80, scheduler: 'mh',
         realServers: [{ address: '198.18.61.21', method: 'dr',
           healthChecks: [{ type: 'tcp', port: 81, interval: 0.3, timeout: 0.3, fall: 1, rise: 1, warmup: 0 }] }] },
     ],
-    ha: { sloppyTcp: true, bgp: { localAs: 65001, neighbors: [{ address: ROUTER, as: 65000, port: 'lan' }], holdTime: HOLD, keepaliveTime: 1, withdrawDelay: 1 } },
+    ha: { sloppyTcp: mode === 'mh',
+      ...(mode === 'sync' ? { sync: { daemons: [{ state: 'master', interface: 'lan' }, { state: 'backup', interface: 'lan' }] } } : {}),
+      bgp: { localAs: 65001, neighbors: [{ address: ROUTER, as: 65000, port: 'lan' }], holdTime: HOLD, keepaliveTime: 1, withdrawDelay: 1 } },
   };
 }
 
@@ -160,12 +167,12 @@ class Director {
   out = '';
   exitedAt = 0;
   readonly dir: string;
-  constructor(readonly d: number) { this.dir = path.join(dir, `d${d}`); }
+  constructor(readonly d: number, readonly mode: Mode = 'mh') { this.dir = path.join(dir, `${mode}-d${d}`); }
   get name() { return `d${this.d}`; }
   async start(): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true });
     const cfg = path.join(this.dir, 'fulcrum.yaml');
-    fs.writeFileSync(cfg, YAML.stringify(directorConfig(this.d)));
+    fs.writeFileSync(cfg, YAML.stringify(directorConfig(this.d, this.mode)));
     this.out = '';
     this.child = spawn('ip', ['netns', 'exec', ns(this.name), process.execPath, path.join(root, 'bin/fulcrum.js'), 'serve',
       '--config', cfg, '--state-dir', path.join(this.dir, 'state')]);
@@ -334,7 +341,8 @@ test('an ECMP tier of three directors announced with BGP', { skip, timeout: 3000
       assert.equal(ha.drained, true);
       assert.deepEqual(ha.announced, []);
       assert.match(ha.withheld[0].reason, /drained/);
-      assert.match(d2.out, /"msg":"BGP: VIPs withdrawn"/);
+      for (let i = 0; i < 50 && !/"msg":"BGP: VIPs withdrawn"/.test(d2.out); i++) await sleep(50);  // its log, read
+      assert.match(d2.out, /"msg":"BGP: VIPs withdrawn".*"reasons":\{"198\.18\.62\.100\/32":"drained by the operator/);
       assert.equal(d2.fulcrum('drain', '--undo').status, 0);
       await waitHops(VIP, ds.map((d) => dAddr(d.d)));
     });
@@ -363,6 +371,38 @@ test('an ECMP tier of three directors announced with BGP', { skip, timeout: 3000
       console.log(`# after the graceful stop: ${r.ok} of ${N_CONNS} connections continue`);
       assert.ok(r.ok >= Math.ceil(N_CONNS * 0.98));
     });
+  } finally {
+    conns?.close();
+    await Promise.all(ds.map((d) => d.stop()));
+    if (process.env.FULCRUM_TEST_KEEP_LOGS) for (const d of ds) console.log(d.out);
+    down();
+  }
+});
+
+test('the same tier with connection sync: every connection goes on (rr, no sloppy_tcp)', { skip, timeout: 180000 }, async () => {
+  up();
+  const ds = [1, 2, 3].map((d) => new Director(d, 'sync'));
+  let conns: HeldConnections | undefined;
+  try {
+    await Promise.all(ds.map((d) => d.start()));
+    await waitHops(VIP, ds.map((d) => dAddr(d.d)));
+    conns = new HeldConnections(N_CONNS);
+    assert.equal(await conns.opened(), N_CONNS);
+    const first = await conns.round('a');
+    assert.equal(first.ok, N_CONNS);
+    // The sync daemons send a connection at its 3rd packet and flush within 2 s.
+    await sleep(2500);
+    const spread = ds.map((d) => d.connections());
+    console.log(`# sync: entries in each director's table: ${spread.join(' / ')} (its own and the others' synced ones)`);
+    const victim = ds[1];
+    const killedAt = victim.kill9();
+    const withdrawnAt = await waitHops(VIP, [dAddr(1), dAddr(3)]);
+    const after = await conns.round('b');
+    const same = Object.entries(after.servers).filter(([i, s]) => first.servers[i] === s).length;
+    console.log(`# sync: kill -9 of d2: router withdrew it after ${withdrawnAt - killedAt} ms; ${after.ok} of ${N_CONNS} connections continue ` +
+      `(${(100 * after.ok / N_CONNS).toFixed(0)}%), ${same} on the same real server; failed: ${JSON.stringify(after.failed)}`);
+    assert.equal(after.ok, N_CONNS, 'with sync every connection goes on');
+    assert.equal(same, N_CONNS);
   } finally {
     conns?.close();
     await Promise.all(ds.map((d) => d.stop()));
