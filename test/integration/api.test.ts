@@ -48,7 +48,7 @@ describe('the REST API', { skip }, () => {
     const m = await call(base, 'GET', '/metrics');
     assert.match(m.text, /\nfulcrum_vip_owner 1\n/);
     assert.doesNotMatch(m.text, /\nfulcrum_vrrp_state\{/);
-    assert.doesNotMatch(m.text, /\nfulcrum_bgp_/);
+    assert.doesNotMatch(m.text, /\nfulcrum_bgp_session_established\{/);
   });
 
   test('creates a service (201), refuses a duplicate (409), 404 for an unknown one', async () => {
