@@ -198,6 +198,16 @@ class Director {
   fulcrum(...args: string[]) {
     return inNs(this.name, [process.execPath, path.join(root, 'bin/fulcrum.js'), ...args]);
   }
+  /** BIRD processes still running on this director's state directory (zombies hold nothing). */
+  birdLeft(): number[] {
+    const conf = path.join(this.dir, 'state', 'bird', 'bird.conf');
+    return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmd.startsWith('bird\0') && cmd.includes(conf) && !/\) Z /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'));
+      } catch { return false; }
+    }).map(Number);
+  }
   kill9(): number {
     const t = Date.now();
     this.child!.kill('SIGKILL');
@@ -312,6 +322,9 @@ test('an ECMP tier of three directors announced with BGP', { skip, timeout: 3000
       const killedAt = victim.kill9();
       const rest = ds.filter((d) => d !== victim).map((d) => dAddr(d.d));
       const withdrawnAt = await waitHops(VIP, rest);
+      let left: number[] = [];
+      for (let i = 0; i < 40 && (left = victim.birdLeft()).length; i++) await sleep(50);
+      assert.deepEqual(left, [], 'a BIRD outlived its kill -9\'d serve');
       const after = await conns.round('b');
       const same = Object.entries(after.servers).filter(([i, s]) => first.servers[i] === s).length;
       console.log(`# kill -9 of d${victim.d} (${spread[ds.indexOf(victim)]} connections): router withdrew it after ${withdrawnAt - killedAt} ms ` +
