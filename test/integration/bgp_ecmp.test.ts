@@ -5,8 +5,9 @@
 // servers with mh and sloppy_tcp, so a flow the router moves to another director reaches the
 // same real server. 50 long-lived connections from the client; kill -9 of a director: how
 // many go on (printed; ≥ 98% asserted) and how long the router took to drop its next hop.
-// Then: drain withdraws, a service losing quorum withdraws its VIP, a graceful stop withdraws
-// before the dataplane stops.
+// Then: drain withdraws, a service losing quorum withdraws its VIP, a BIRD that dies comes
+// back, a graceful stop withdraws before the dataplane stops. The same tier with connection
+// sync instead (rr, no sloppy_tcp): every connection goes on.
 //
 //   fb-cl 198.18.60.10 ── fb-rt (BIRD, AS 65000) 198.18.61.1 ── fb-sw br0 ─┬─ fb-d1 198.18.61.11 ┐
 //                                                                           ├─ fb-d2 198.18.61.12 ├ AS 65001
@@ -369,6 +370,20 @@ test('an ECMP tier of three directors announced with BGP', { skip, timeout: 3000
       assert.match(ds[0].api('GET', '/v1/ha').bgp.withheld.map((w: { reason: string }) => w.reason).join(), /no quorum/);
       startQuorumListener();
       await waitHops(VIP2, ds.map((d) => dAddr(d.d)));
+    });
+
+    await t.test('a BIRD that dies is started again and announces what holds', async () => {
+      const d1 = ds[0];
+      const pid = d1.api('GET', '/v1/ha').bgp.bird.pid as number;
+      const t0 = Date.now();
+      process.kill(pid, 'SIGKILL');
+      await waitHops(VIP, [dAddr(2), dAddr(3)]);
+      const back = await waitHops(VIP, ds.map((d) => dAddr(d.d)));
+      console.log(`# BIRD of d1 killed: announced again ${back - t0} ms later (restart after 1 s, then the session)`);
+      const h = d1.api('GET', '/v1/ha').bgp;
+      assert.equal(h.bird.restarts, 1);
+      assert.notEqual(h.bird.pid, pid);
+      assert.match(d1.out, /"msg":"BIRD stopped; this director announces nothing until it runs again"/);
     });
 
     await t.test('a graceful stop withdraws before the dataplane stops; the connections go on', async () => {
