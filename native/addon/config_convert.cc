@@ -45,6 +45,14 @@ struct Reader {
     out = v.As<Napi::String>().Utf8Value();
     return true;
   }
+  void boolean(const Napi::Object& o, const char* key, const std::string& at, bool& out) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsBoolean()) {
+      problems.push_back(join(at, key) + ": must be true or false");
+      return;
+    }
+    out = v.As<Napi::Boolean>().Value();
+  }
   void ipv4(const Napi::Object& o, const char* key, const std::string& at, be32& out) {
     std::string s;
     if (!string(o, key, at, s)) return;
@@ -187,6 +195,7 @@ bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<s
   convert_timeouts(rd, obj.Get("timeouts"), cfg.timeouts);
   rd.ipv4(obj, "tunnelSource", "", cfg.tunnel_source);
   rd.integer(obj, "mtu", "", 576, 9216, cfg.mtu);
+  if (present(obj, "sloppyTcp")) rd.boolean(obj, "sloppyTcp", "", cfg.sloppy_tcp);
   return problems.size() == before;
 }
 
@@ -208,6 +217,7 @@ bool convert_core_delta(const Napi::Object& obj, CoreDelta& delta, std::vector<s
   if (present(obj, "rules")) convert_rules(rd, rd.array(obj, "rules", ""), delta.rules.emplace());
   if (present(obj, "timeouts")) convert_timeouts(rd, obj.Get("timeouts"), delta.timeouts.emplace());
   if (present(obj, "tunnelSource")) rd.ipv4(obj, "tunnelSource", "", delta.tunnel_source.emplace());
+  if (present(obj, "sloppyTcp")) rd.boolean(obj, "sloppyTcp", "", delta.sloppy_tcp.emplace());
   return problems.size() == before;
 }
 

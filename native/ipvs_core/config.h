@@ -64,6 +64,10 @@ struct CoreConfig {
   uint16_t mtu = 1500;       // of the egress link: TOA and TUN must not grow a packet past it
   be32 tunnel_source = 0;    // outer source for TUN; 0 = the VIP the client addressed
   bool expire_quiescent_template = false;  // sysctl of the same name
+  // sloppy_tcp (sysctl of the same name): a TCP segment other than SYN (never RST) that matches
+  // a service and no connection creates one, so a flow another director began (ECMP moved it
+  // here, or a director died) goes on.
+  bool sloppy_tcp = false;
 };
 
 // A change to a snapshot (addon.applyDelta): services added or replaced whole by id, services
@@ -75,6 +79,7 @@ struct CoreDelta {
   std::optional<std::vector<MatchRule>> rules;
   std::optional<TimeoutConfig> timeouts;
   std::optional<be32> tunnel_source;
+  std::optional<bool> sloppy_tcp;
 };
 
 }  // namespace fulcrum

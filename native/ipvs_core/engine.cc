@@ -495,16 +495,19 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
     stats_.event(Event::ToKernel);
     return {Action::Kernel, DropReason::None, 0};
   }
-  // Only a SYN starts a TCP connection (sloppy_tcp = 0); other segments without an entry
-  // are dropped, as the kernel does for a VIP it does not terminate. Under a SYN proxy, the ACK
-  // that returns a valid cookie starts it instead.
+  // Only a SYN starts a TCP connection; other segments without an entry are dropped, as the
+  // kernel does for a VIP it does not terminate. With sloppy_tcp any segment but a RST starts
+  // one (the kernel's state from NONE on it: an ACK makes it ESTABLISHED). Under a SYN proxy,
+  // the ACK that returns a valid cookie starts it instead. This is the no-entry path only:
+  // established traffic never reads the setting.
   bool proxied = false;
   if ((svc->flags & kSvcSynProxy) && p.proto == kProtoTcp) [[unlikely]] {
     Verdict v;
     if (!synproxy_accept(pkt, p, now, v)) return v;
     proxied = true;
   } else if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) {
-    return drop(DropReason::NoConnection);
+    if ((p.tcp_flags & kTcpRst) || !snap_->sloppy_tcp()) return drop(DropReason::NoConnection);
+    stats_.event(Event::SloppyTcp);
   }
 
   uint8_t plen = 0;

@@ -114,6 +114,7 @@ struct SnapshotChange {
   const be32* tunnel_source = nullptr;
   const uint16_t* mtu = nullptr;
   const bool* expire_quiescent_template = nullptr;
+  const bool* sloppy_tcp = nullptr;
 };
 
 class SnapshotBuilder {
@@ -563,6 +564,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   if (ch.tunnel_source) s.tunnel_source_ = *ch.tunnel_source;
   if (ch.mtu) s.mtu_ = *ch.mtu;
   if (ch.expire_quiescent_template) s.expire_quiescent_template_ = *ch.expire_quiescent_template;
+  if (ch.sloppy_tcp) s.sloppy_tcp_ = *ch.sloppy_tcp;
   s.next_incarnation_ = next_inc;
   return snap;
 }
@@ -582,6 +584,7 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
   ch.tunnel_source = &config.tunnel_source;
   ch.mtu = &config.mtu;
   ch.expire_quiescent_template = &config.expire_quiescent_template;
+  ch.sloppy_tcp = &config.sloppy_tcp;
   return SnapshotBuilder::build(*base, ch, errors);
 }
 
@@ -591,6 +594,7 @@ std::unique_ptr<Snapshot> apply_delta(const Snapshot& prev, const CoreDelta& del
   ch.rules = delta.rules ? &*delta.rules : nullptr;
   ch.timeouts = delta.timeouts ? &*delta.timeouts : nullptr;
   ch.tunnel_source = delta.tunnel_source ? &*delta.tunnel_source : nullptr;
+  ch.sloppy_tcp = delta.sloppy_tcp ? &*delta.sloppy_tcp : nullptr;
   return SnapshotBuilder::build(prev, ch, errors);
 }
 

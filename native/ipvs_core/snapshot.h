@@ -103,6 +103,7 @@ class Snapshot {
   uint16_t mtu() const { return mtu_; }
   be32 tunnel_source() const { return tunnel_source_; }
   bool expire_quiescent_template() const { return expire_quiescent_template_; }
+  bool sloppy_tcp() const { return sloppy_tcp_; }
   const WorkerLimits& limits() const { return limits_; }
 
  private:
@@ -140,6 +141,7 @@ class Snapshot {
   uint16_t mtu_ = 1500;
   be32 tunnel_source_ = 0;
   bool expire_quiescent_template_ = false;
+  bool sloppy_tcp_ = false;
   WorkerLimits limits_;
   uint32_t next_incarnation_ = 1;  // the next incarnation a successor may hand out
 };

@@ -46,6 +46,7 @@ enum class Event : uint8_t {
   SynProxyOpened,   // a valid cookie ACK: scheduled, SYN sent to the real server
   SynProxyJoined,   // the real server answered: handshake completed, seq shift known
   SynProxyHeld,     // client data kept until the server answered (then sent on)
+  SloppyTcp,        // a connection started on a segment other than SYN (sloppy_tcp)
   Count
 };
 
@@ -66,6 +67,7 @@ inline const char* event_name(Event e) {
     case Event::SynProxyOpened: return "synproxy_opened";
     case Event::SynProxyJoined: return "synproxy_joined";
     case Event::SynProxyHeld: return "synproxy_held";
+    case Event::SloppyTcp: return "sloppy_tcp";
     case Event::Count: break;
   }
   return "?";

@@ -12,6 +12,7 @@ import { ConfigError } from '../control/config_load';
 import { schemaProblems } from '../control/config_errors';
 import type { Daemon } from '../control/daemon';
 import type { Vrrp } from '../ha/vrrp';
+import type { Bgp } from '../ha/bgp';
 import { ChangeRefused } from '../control/state';
 import { PersistError } from '../control/state_store';
 import { authorizer } from './auth';
@@ -47,6 +48,8 @@ export interface ApiOptions {
   logger?: FastifyServerOptions['loggerInstance'];
   /** ha.vrrp's VIP ownership, when the config has one (GET /v1/ha, drain, metrics). */
   vrrp?: Vrrp;
+  /** ha.bgp's announcements, when the config has one (GET /v1/ha, drain, metrics). */
+  bgp?: Bgp;
 }
 
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
@@ -158,8 +161,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(ipvsadmRoutes(restoreLimit));
   await app.register(statusRoutes(opts.daemon));
   await app.register(syncRoutes(opts.daemon));
-  await app.register(metricsRoutes(opts.daemon, opts.vrrp));
-  await app.register(haRoutes(opts.vrrp));
+  await app.register(metricsRoutes(opts.daemon, opts.vrrp, opts.bgp));
+  await app.register(haRoutes(opts.vrrp, opts.bgp));
   await app.register(probeRoutes(opts.daemon));
   await app.register(uiRoutes());
   return app;

@@ -10,6 +10,7 @@ import type { DataplaneStats, PortInfo, RestoreReport } from '../native';
 import type { NativeService } from '../control/native_config';
 import { breathe } from '../control/slices';
 import { VRRP_STATES, type VrrpStatus } from '../ha/vrrp';
+import type { BgpStatus } from '../ha/bgp';
 
 export interface MetricsSnapshot {
   /** The services as the dataplane runs them. A service keeps its object while it is
@@ -26,6 +27,8 @@ export interface MetricsSnapshot {
   /** What this start restored from the connections the last graceful stop saved (absent or
    * null: dataplane.keepConnections off). */
   restore?: RestoreReport | null;
+  /** ha.bgp's sessions and announcements (absent without one). */
+  bgp?: BgpStatus;
 }
 
 type Labels<L extends string> = Record<L, string>;
@@ -150,6 +153,14 @@ export function createMetrics(): { registry: Registry;
     (s) => (s.restore ? [[{}, s.restore.refused ? 1 : 0]] : []));
   family('gauge', 'fulcrum_restart_down_seconds', 'Time between the last graceful stop\'s save and this start\'s restore.', none,
     (s) => (s.restore?.found && !s.restore.refused ? [[{}, s.restore.downMs / 1000]] : []));
+  // VIP announcement (ha.bgp): each session, what is announced, how often it changed.
+  family('gauge', 'fulcrum_bgp_session_established', 'Whether the BGP session with the neighbour is established (1) or not (0); absent without ha.bgp.', ['neighbor'],
+    (s) => (s.bgp ? s.bgp.sessions.map((x) => [{ neighbor: x.neighbor }, Number(x.established)]) : []));
+  family('gauge', 'fulcrum_bgp_announced', 'Whether this director announces the VIP (1) or withholds it (0: no quorum, drained, stopping).', ['prefix'],
+    (s) => (s.bgp ? [...s.bgp.announced.map((a): Sample<'prefix'> => [{ prefix: a.prefix }, 1]),
+      ...s.bgp.withheld.map((w): Sample<'prefix'> => [{ prefix: w.prefix }, 0])] : []));
+  family('counter', 'fulcrum_bgp_announcement_changes_total', 'Changes of the announced VIPs BIRD took since start.', none,
+    (s) => (s.bgp ? [[{}, s.bgp.changes]] : []));
 
   const labelCache = new WeakMap<NativeService, BackendLabels>();
   // Chunks of scrapes that went out, written again by the next: fresh memory costs a page

@@ -67,10 +67,11 @@ Commands:
                            FULCRUM_API (default http://127.0.0.1:9390), the token FULCRUM_TOKEN or
                            FULCRUM_TOKEN_FILE, as for fvsadm.
   ha                       VIP ownership of the running director (ha.vrrp): VRRP state, priority,
-                           last transition, whether it is fit to be MASTER, keepalived's pid.
-  drain [--undo]           Take the running director out of its pair: keepalived goes to FAULT
-                           and the peer takes the VIPs at once (--undo: take part again). Not
-                           kept across a restart.
+                           last transition, whether it is fit to be MASTER, keepalived's pid; and
+                           its announcements (ha.bgp): BGP sessions, VIPs announced and withheld.
+  drain [--undo]           Take the running director out of its pair or tier: keepalived goes to
+                           FAULT and the peer takes the VIPs at once; BGP withdraws every VIP
+                           (--undo: take part again). Not kept across a restart.
   version, --version       Print Fulcrum's version, the git commit it was built from and the
                            DPDK version it was built against, as one line.
   help                     Show this text.

@@ -18,7 +18,22 @@ async function get(api: ApiClient, path: string): Promise<any> {
   return r.body;
 }
 
+function bgpLines(b: Json): string {
+  const lines = [
+    `BGP: AS ${b.localAs}, router id ${b.routerId}${b.drained ? ', drained' : ''}, BIRD ${b.bird.pid !== undefined ? `pid ${b.bird.pid}` : 'not running'}, restarts ${b.bird.restarts}`,
+    ...(b.sessions as Json[]).map((s) => `neighbor ${s.neighbor} AS ${s.as} via ${s.port} (${s.interface}): ${s.established ? 'Established' : `${s.state} ${s.info}`.trim()}${s.since ? ` since ${s.since}` : ''}`),
+    ...(b.announced as Json[]).map((a) => `announced ${a.prefix} since ${a.since}`),
+    ...(b.withheld as Json[]).map((w) => `withheld ${w.prefix}: ${w.reason}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
 function haLines(h: Json): string {
+  if (h.bgp) return (h.vrrp ? vrrpLines(h) : '') + bgpLines(h.bgp as Json);
+  return vrrpLines(h);
+}
+
+function vrrpLines(h: Json): string {
   if (!h.vrrp) return 'no ha.vrrp: this director always owns its VIPs\n';
   const v = h.vrrp as Json;
   const lines = [
@@ -43,7 +58,9 @@ export async function runDrain(args: string[]): Promise<number> {
     const api = directorFromEnv();
     const r = await api.request('PUT', '/v1/ha/drain', { drained: !undo });
     if (r.status !== 200) throw new Error(`the director answered ${r.status}: ${(r.body as Json)?.message ?? ''}`);
-    process.stdout.write(undo ? 'undrained: this director may hold the VIPs again\n' : 'drained: the peer takes the VIPs\n');
+    const b = r.body as Json;
+    process.stdout.write(undo ? 'undrained: this director may hold the VIPs again\n'
+      : b.vrrp ? 'drained: the peer takes the VIPs\n' : 'drained: every VIP withdrawn; the routers send the flows to the other directors\n');
     process.stdout.write(haLines(r.body as Json));
     return 0;
   } catch (e) {

@@ -11,6 +11,7 @@ import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
 import { syncConfigProblems } from '../ha/sync_config';
 import { vrrpProblems } from '../ha/vrrp_config';
+import { bgpProblems } from '../ha/bgp_config';
 
 export { parseIpv4 };
 
@@ -148,6 +149,7 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
   }
   problems.push(...vrrpProblems(cfg));
+  problems.push(...bgpProblems(cfg));
   if (cfg.api?.metricsTokenFile !== undefined && cfg.api.tokenFile === undefined)
     problems.push('api.metricsTokenFile: needs api.tokenFile (without a token every route is open, /metrics included)');
 

@@ -216,10 +216,37 @@ export const SyncSchema = Type.Object({
   backupOnly: Type.Optional(Type.Boolean({ default: false })),
 }, { additionalProperties: false });
 
+/** One BGP neighbour (a router), reached through a port's kernel interface. */
+export const BgpNeighborSchema = Type.Object({
+  address: Type.String({ format: 'ipv4', description: 'the router\'s address on the port\'s segment (directly connected)' }),
+  as: Type.Integer({ minimum: 1, maximum: 4294967295, description: 'the router\'s AS' }),
+  port: Type.String({ minLength: 1, description: 'the Fulcrum port whose kernel interface (TAP) reaches it; it needs an address, which is the session\'s source and the announced next hop' }),
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: 80, pattern: '^[!-~]+$', description: 'TCP MD5 signature (RFC 2385), the same on the router' })),
+}, { additionalProperties: false });
+
+/** VIPs announced to routers with BGP (BIRD 2 under `fulcrum serve`, src/ha/bgp.ts): the
+ * routers spread flows over every director announcing a VIP (ECMP). */
+export const BgpSchema = Type.Object({
+  localAs: Type.Integer({ minimum: 1, maximum: 4294967295, description: 'this director\'s AS (the same on every director of the tier is usual)' }),
+  routerId: Type.Optional(Type.String({ format: 'ipv4', description: 'default: the first neighbour\'s port address' })),
+  neighbors: Type.Array(BgpNeighborSchema, { minItems: 1, maxItems: 64 }),
+  holdTime: Type.Optional(Type.Integer({ minimum: 3, maximum: 65535, default: 9, description: 'seconds; a dead director\'s routes go after this at most' })),
+  keepaliveTime: Type.Optional(Type.Integer({ minimum: 1, maximum: 21845, description: 'seconds; default a third of holdTime' })),
+  /** How long a graceful stop waits between the withdrawal and the dataplane stopping, so the
+   * routers move flows away while this director still forwards them. */
+  withdrawDelay: Type.Optional(Type.Number({ minimum: 0, maximum: 60, default: 2, description: 'seconds' })),
+}, { additionalProperties: false });
+
 /** High availability: connection sync with other directors (kernel IPVS or Fulcrum). */
 export const HaSchema = Type.Object({
   sync: Type.Optional(SyncSchema),
   vrrp: Type.Optional(VrrpSchema),
+  bgp: Type.Optional(BgpSchema),
+  /** sloppy_tcp (the kernel sysctl): a TCP segment other than SYN (never RST) for a service
+   * with no connection starts one, so a flow moved here from another director (ECMP, a dead
+   * director) goes on; with mh or sh every director picks the same real server. A restart
+   * applies changes. */
+  sloppyTcp: Type.Optional(Type.Boolean({ default: false })),
 }, { additionalProperties: false });
 
 export const ConfigSchema = Type.Object({
@@ -265,3 +292,4 @@ export type PortConfig = Static<typeof PortSchema>;
 export type SyncDaemonConfig = Static<typeof SyncDaemonSchema>;
 export type SyncConfig = Static<typeof SyncSchema>;
 export type VrrpConfig = Static<typeof VrrpSchema>;
+export type BgpConfig = Static<typeof BgpSchema>;

@@ -74,6 +74,7 @@ export class Director {
   private rules: NativeMatchRule[];
   private timeouts: NativeTimeouts;
   private tunnelSource: string;
+  private readonly sloppyTcp: boolean;
   readonly startInfo: StartInfo;
 
   /** Starts the dataplane with `cfg` (static sections, and services as they should run). */
@@ -83,12 +84,13 @@ export class Director {
     this.rules = nativeRules(cfg);
     this.timeouts = nativeTimeouts(cfg.timeouts);
     this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
+    this.sloppyTcp = cfg.ha?.sloppyTcp ?? false;
     this.startInfo = addon.start({ ...dataplaneOptions(cfg), ...(connectionsFile ? { connectionsFile } : {}) }, this.core());
   }
 
   private core(): NativeCoreConfig {
     return { services: [...this.running_.values()], rules: this.rules, timeouts: this.timeouts,
-      tunnelSource: this.tunnelSource, mtu: 1500 };
+      tunnelSource: this.tunnelSource, mtu: 1500, ...(this.sloppyTcp ? { sloppyTcp: true } : {}) };
   }
 
   /** Applies a delta; resolves once every worker runs it, with the way back. A delta the

@@ -52,6 +52,8 @@ export interface NativeCoreConfig {
   timeouts: NativeTimeouts;
   tunnelSource: string;
   mtu: number;
+  /** ha.sloppyTcp (absent: off). */
+  sloppyTcp?: boolean;
 }
 
 const FLAG_BITS: Record<string, number> = {

@@ -15,6 +15,9 @@ import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
 import { keepalivedMissing } from '../ha/keepalived';
 import { Vrrp } from '../ha/vrrp';
+import { Bgp, vipOfKey } from '../ha/bgp';
+import { bgpSettings } from '../ha/bgp_config';
+import { birdMissing } from '../ha/bird';
 import { vrrpSettings } from '../ha/vrrp_config';
 import { componentLogger, createLogger, type LogLevel } from './logger';
 import { drainDpdkLog } from './dpdk_log';
@@ -61,6 +64,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const vrrpSet = vrrpSettings(cfg);
   const keepalivedProblem = vrrpSet && keepalivedMissing();
   if (keepalivedProblem) problems.push(keepalivedProblem);
+  const bgpSet = bgpSettings(cfg);
+  const birdProblem = bgpSet && birdMissing();
+  if (birdProblem) problems.push(birdProblem);
   if (problems.length) {
     log.error({ problems }, 'cannot start');
     process.stderr.write(`fulcrum serve: cannot start:\n  ${problems.join('\n  ')}\n`);
@@ -107,8 +113,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   // ha.vrrp: keepalived decides who holds the VIPs; until it says MASTER the dataplane
   // started without them (dataplaneOptions' vipOwner).
   const vrrp = vrrpSet && new Vrrp({ settings: vrrpSet, addon, stateDir, log: componentLogger(log, 'vrrp') });
+  // ha.bgp: BIRD announces the VIPs that have quorum to the routers (ECMP over the tier).
+  const bgp = bgpSet && new Bgp({ settings: bgpSet, stateDir, log: componentLogger(log, 'bgp'),
+    dataplaneRunning: () => addon.running(),
+    services: function* () { for (const q of daemon.health.quorum()) yield { vip: vipOfKey(q.service), hasQuorum: q.hasQuorum }; } });
   const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit,
-    logger: componentLogger(log, 'api'), ...(vrrp ? { vrrp } : {}) });
+    logger: componentLogger(log, 'api'), ...(vrrp ? { vrrp } : {}), ...(bgp ? { bgp } : {}) });
   try {
     await api.listen({ host, port: Number(port) });
   } catch (e) {
@@ -124,6 +134,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const s = vrrpSet!;
     log.info({ port: s.port, interface: s.iface, virtualRouterId: s.virtualRouterId, priority: s.priority, advertInt: s.advertInt,
       preempt: s.preempt }, 'VRRP: keepalived runs; the VIPs are this director\'s once it is MASTER');
+  }
+  if (bgp) {
+    bgp.start();
+    const s = bgpSet!;
+    log.info({ localAs: s.localAs, routerId: s.routerId, neighbors: s.neighbors.map((n) => `${n.address} AS ${n.as} via ${n.port} (${n.iface})`) },
+      'BGP: BIRD runs; VIPs with quorum are announced');
   }
   log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
   // systemd's Type=notify: started only now, with the API answering and the services applied.
@@ -154,8 +170,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
       notify('STOPPING=1');
-      // keepalived first: its priority-0 advert hands the VIPs to the peer at once.
-      void (vrrp ? vrrp.stop() : Promise.resolve()).finally(() => api.close()).finally(() => daemon.stop()).finally(() => {
+      // keepalived first: its priority-0 advert hands the VIPs to the peer at once. BGP
+      // withdraws, waits for the routers to move the flows, then stops BIRD.
+      void Promise.all([vrrp ? vrrp.stop() : undefined, bgp ? bgp.stop() : undefined]).finally(() => api.close()).finally(() => daemon.stop()).finally(() => {
         logSave(log, daemon.lastSave);
         clearInterval(dpdkLogTimer);
         drainDpdkLog(addon, dpdkLog);

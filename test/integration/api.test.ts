@@ -38,16 +38,17 @@ describe('the REST API', { skip }, () => {
     assert.equal(r.json[0].realServers[0].id, '198.19.0.11:8080');
   });
 
-  test('without ha.vrrp the director owns its VIPs and has nothing to drain to', async () => {
+  test('without ha.vrrp or ha.bgp the director owns its VIPs and has nothing to drain to', async () => {
     const h = await call(base, 'GET', '/v1/ha');
     assert.equal(h.status, 200);
-    assert.deepEqual(h.json, { vrrp: null, owner: true });
+    assert.deepEqual(h.json, { vrrp: null, owner: true, bgp: null });
     const d = await call(base, 'PUT', '/v1/ha/drain', { drained: true });
     assert.equal(d.status, 409);
-    assert.match(d.json.message, /no ha\.vrrp section/);
+    assert.match(d.json.message, /no ha\.vrrp or ha\.bgp section/);
     const m = await call(base, 'GET', '/metrics');
     assert.match(m.text, /\nfulcrum_vip_owner 1\n/);
     assert.doesNotMatch(m.text, /\nfulcrum_vrrp_state\{/);
+    assert.doesNotMatch(m.text, /\nfulcrum_bgp_session_established\{/);
   });
 
   test('creates a service (201), refuses a duplicate (409), 404 for an unknown one', async () => {

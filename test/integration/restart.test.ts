@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { CLIENT, PairTopology, SERVER, VIP, directorAddr } from './sync_topology';
+import { CLIENT, PairTopology, SERVER, VIP, directorAddr } from '../../src/tools/pair_topology';
 
 const skip = cannotRun();
 const API = 18391;
