@@ -1,5 +1,5 @@
 // Restarts that keep connections, with real traffic: a director on af_packet ports in its own
-// namespace (sync_topology's director A; B is not started) forwards a transfer through a NAT
+// namespace (pair_topology's director A; B is not started) forwards a transfer through a NAT
 // and a FullNAT service; `fulcrum serve` is stopped with SIGTERM mid-transfer and started
 // again, and both transfers complete byte for byte, the restored connections listed by
 // `fvsadm -Lnc`; a start with two workers instead of one puts each where steering sends it. A corrupt connections file is refused (logged) and the director starts empty;
