@@ -6,10 +6,10 @@
 // Fulcrum talks to it through its control socket with birdc: `configure` after vips.conf
 // changes, `show protocols` for the sessions. This file knows processes and files; what is
 // announced and why is bgp.ts's.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KeepalivedLogger as Logger } from './keepalived';
+import { onPath, Supervised, type SupervisorLogger as Logger } from './supervised';
 
 export interface BirdOptions {
   /** A directory of its own (the state directory's bird/). */
@@ -37,16 +37,10 @@ export interface BirdProtocol {
   info: string;
 }
 
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 30_000;
-const STABLE_MS = 60_000;
-const STOP_GRACE_MS = 5000;
 const BIRDC_TIMEOUT_MS = 5000;
 
 /** Why BIRD cannot be run here (not installed), or undefined. */
 export function birdMissing(binary = 'bird'): string | undefined {
-  const onPath = (name: string) => name.includes('/') ? fs.existsSync(name)
-    : (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']).some((d) => d && fs.existsSync(path.join(d, name)));
   if (!onPath(binary) || !onPath('birdc')) return `ha.bgp: ${binary} is not installed (apt-get install bird2; scripts/setup installs it)`;
   if (!onPath('setpriv')) return 'ha.bgp: setpriv (util-linux) is not installed; it ties BIRD\'s life to fulcrum serve\'s';
   return undefined;
@@ -75,26 +69,35 @@ export function parseProtocols(text: string): BirdProtocol[] {
 
 export class Bird {
   private readonly files: ReturnType<typeof birdPaths>;
-  private child?: ChildProcess;
-  private stopping = false;
-  private restartTimer?: NodeJS.Timeout;
-  private wait = RESTART_MIN_MS;
-  private startedAt = 0;
-  restarts = 0;
+  private readonly proc: Supervised;
 
   constructor(private readonly o: BirdOptions) {
-    this.files = birdPaths(o.dir);
+    const files = birdPaths(o.dir);
+    this.files = files;
+    // -f: stay in the foreground (our child); -c/-s/-P: files of our own, so several directors
+    // (or namespaces) on one host never meet in /run.
+    this.proc = new Supervised({
+      name: 'BIRD', logKey: 'bird',
+      argv: [o.binary ?? 'bird', '-f', '-c', files.config, '-s', files.ctl, '-P', files.pid],
+      // BIRD's own timestamp ("2026-12-03 05:40:00.123 <INFO> ") is ours to give.
+      timestamp: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? /,
+      pidFiles: [files.pid], marker: 'bird', config: files.config, stale: [files.ctl],
+      log: o.log, whileDown: 'this director announces nothing until it runs again',
+      notInstalled: 'BIRD could not be started (is bird2 installed? scripts/setup installs it)',
+      onUp: () => o.onUp?.(), onDown: (reason) => o.onDown?.(reason),
+    });
   }
 
-  get pid(): number | undefined { return this.child?.pid; }
+  get pid(): number | undefined { return this.proc.pid; }
+  /** How many times it was started again after dying. */
+  get restarts(): number { return this.proc.restarts; }
   get paths() { return this.files; }
 
   start(): void {
     fs.mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.files.config, this.o.config, { mode: 0o600 });  // it may hold passwords
     fs.writeFileSync(this.files.vips, this.o.vips);
-    this.killLeftover();
-    this.spawn();
+    this.proc.start();
   }
 
   /** Replaces vips.conf and has BIRD read its config again: the static protocol's routes
@@ -114,24 +117,10 @@ export class Bird {
     return parseProtocols(await this.birdc(['show', 'protocols']));
   }
 
-  running(): boolean {
-    const c = this.child;
-    return c !== undefined && c.exitCode === null && c.signalCode === null;
-  }
+  running(): boolean { return this.proc.running(); }
 
   /** Stops it (SIGTERM: it closes every session with a Cease, so the routers withdraw at once). */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    const c = this.child;
-    if (c && this.running()) {
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
-        c.once('exit', () => { clearTimeout(kill); resolve(); });
-        c.kill('SIGTERM');
-      });
-    }
-  }
+  stop(): Promise<void> { return this.proc.stop(); }
 
   private birdc(args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
@@ -140,64 +129,5 @@ export class Bird {
         else resolve(stdout);
       });
     });
-  }
-
-  /** Kills what the pid file of an earlier run names, when it is a BIRD on our config. */
-  private killLeftover(): void {
-    let pid = NaN;
-    try { pid = Number(fs.readFileSync(this.files.pid, 'utf8').trim()); } catch { /* none */ }
-    if (Number.isInteger(pid) && pid > 1) {
-      let cmd = '';
-      try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
-      if (cmd.includes('bird') && cmd.includes(this.files.config)) {
-        this.o.log.warn({ pid }, 'a BIRD of an earlier run still runs on this state directory: killed');
-        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-    }
-    fs.rmSync(this.files.pid, { force: true });
-    fs.rmSync(this.files.ctl, { force: true });
-  }
-
-  private spawn(): void {
-    const bin = this.o.binary ?? 'bird';
-    // -f: stay in the foreground (our child); -c/-s/-P: files of our own, so several directors
-    // (or namespaces) on one host never meet in /run.
-    const args = ['--pdeathsig', 'TERM', '--', bin, '-f', '-c', this.files.config, '-s', this.files.ctl, '-P', this.files.pid];
-    const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.startedAt = Date.now();
-    const relay = (stream: NodeJS.ReadableStream | null) => {
-      let rest = '';
-      stream?.setEncoding('utf8');
-      stream?.on('data', (c: string) => {
-        rest += c;
-        let nl: number;
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          // BIRD's own timestamp ("2026-12-03 05:40:00.123 <INFO> ") is ours to give.
-          const line = rest.slice(0, nl).replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? /, '');
-          rest = rest.slice(nl + 1);
-          if (line.trim()) this.o.log.info({ bird: line }, 'bird');
-        }
-      });
-    };
-    relay(child.stdout);
-    relay(child.stderr);
-    child.once('error', (e) => this.o.log.error({ err: e.message }, 'BIRD could not be started (is bird2 installed? scripts/setup installs it)'));
-    child.once('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      if (this.stopping) return;
-      const reason = signal ? `killed by ${signal}` : `exited with status ${code}`;
-      if (Date.now() - this.startedAt >= STABLE_MS) this.wait = RESTART_MIN_MS;
-      this.o.log.error({ reason, restartInMs: this.wait }, 'BIRD stopped; this director announces nothing until it runs again');
-      this.o.onDown?.(reason);
-      this.restartTimer = setTimeout(() => {
-        this.restarts++;
-        this.killLeftover();
-        this.spawn();
-      }, this.wait);
-      this.wait = Math.min(this.wait * 2, RESTART_MAX_MS);
-    });
-    this.o.log.info({ pid: child.pid, config: this.files.config }, 'BIRD started');
-    this.o.onUp?.();
   }
 }

@@ -5,19 +5,16 @@
 // serve dies, kill -9 included (its own VRRP child follows its parent the same way), and a
 // keepalived of an earlier serve still named in the pid file is killed before a new one
 // starts. This file knows processes and files; what a state means is vrrp.ts's.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { onPath, Supervised, type SupervisorLogger } from './supervised';
 
 export type KeepalivedState = 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
 const STATES = new Set<string>(['BACKUP', 'MASTER', 'FAULT', 'STOP']);
 
-export interface KeepalivedLogger {
-  info(o: object, msg: string): void;
-  warn(o: object, msg: string): void;
-  error(o: object, msg: string): void;
-}
+export type KeepalivedLogger = SupervisorLogger;
 
 export interface KeepalivedOptions {
   /** A directory of its own (the state directory's keepalived/). */
@@ -35,16 +32,8 @@ export interface KeepalivedOptions {
   binary?: string;
 }
 
-/** Restarts wait 1 s, doubling to 30 s; a run of a minute resets the wait. */
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 30_000;
-const STABLE_MS = 60_000;
-const STOP_GRACE_MS = 5000;
-
 /** Why keepalived cannot be run here (not installed), or undefined. */
 export function keepalivedMissing(binary = 'keepalived'): string | undefined {
-  const onPath = (name: string) => name.includes('/') ? fs.existsSync(name)
-    : (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d && fs.existsSync(path.join(d, name)));
   if (!onPath(binary)) return `ha.vrrp: ${binary} is not installed (apt-get install keepalived; scripts/setup installs it)`;
   if (!onPath('setpriv')) return 'ha.vrrp: setpriv (util-linux) is not installed; it ties keepalived\'s life to fulcrum serve\'s';
   return undefined;
@@ -71,70 +60,45 @@ export function parseNotifyLine(line: string, instance: string): { state: Keepal
 
 export class Keepalived {
   private readonly files: ReturnType<typeof keepalivedPaths>;
-  private child?: ChildProcess;
+  private readonly proc: Supervised;
   private fifo?: net.Socket;
   private fifoFd?: number;
-  private stopping = false;
-  private restartTimer?: NodeJS.Timeout;
-  private wait = RESTART_MIN_MS;
-  private startedAt = 0;
-  /** How many times it was started again after dying. */
-  restarts = 0;
 
   constructor(private readonly o: KeepalivedOptions) {
-    this.files = keepalivedPaths(o.dir);
+    const files = keepalivedPaths(o.dir);
+    this.files = files;
+    // -n: stay in the foreground (our child); -l -G: log to stdout/stderr, not syslog; -D:
+    // detail; -P: VRRP only (Fulcrum checks real servers itself); pid files of our own, so
+    // several directors (or namespaces) on one host never meet in /run.
+    this.proc = new Supervised({
+      name: 'keepalived', logKey: 'keepalived',
+      argv: [o.binary ?? 'keepalived', '-n', '-l', '-G', '-D', '-P', '-f', files.config, '-p', files.pid, '-r', files.vrrpPid],
+      // keepalived's own timestamp prefix ("Thu Dec  3 04:30:43 2026: ") is ours to give.
+      timestamp: /^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}: /,
+      pidFiles: [files.pid, files.vrrpPid], marker: 'keepalived', config: files.config,
+      log: o.log, whileDown: 'this director gives up its VIPs until it runs again',
+      notInstalled: 'keepalived could not be started (is it installed? scripts/setup installs it)',
+      onDown: (reason) => o.onDown(reason),
+    });
   }
 
-  get pid(): number | undefined { return this.child?.pid; }
+  get pid(): number | undefined { return this.proc.pid; }
+  /** How many times it was started again after dying. */
+  get restarts(): number { return this.proc.restarts; }
   get paths() { return this.files; }
 
-  /** Writes its files, kills a keepalived an earlier serve left, opens the FIFO, starts it. */
+  /** Writes its files, opens the FIFO, kills a keepalived an earlier serve left, starts it. */
   start(): void {
     fs.mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.files.config, this.o.config, { mode: 0o600 });
-    this.killLeftover();
     this.openFifo();
-    this.spawn();
+    this.proc.start();
   }
 
   /** Stops it (SIGTERM: it sends priority 0, so the peer takes over at once) and waits. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    const c = this.child;
-    if (c && c.exitCode === null && c.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
-        c.once('exit', () => { clearTimeout(kill); resolve(); });
-        c.kill('SIGTERM');
-      });
-    }
+    await this.proc.stop();
     this.closeFifo();
-  }
-
-  /** Kills what pid files of an earlier run name, when it is a keepalived on our config. */
-  private killLeftover(): void {
-    for (const f of [this.files.pid, this.files.vrrpPid]) {
-      let pid: number;
-      try {
-        pid = Number(fs.readFileSync(f, 'utf8').trim());
-      } catch {
-        continue;
-      }
-      if (!Number.isInteger(pid) || pid <= 1) continue;
-      let cmd = '';
-      try {
-        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;  // gone
-      }
-      if (!cmd.includes('keepalived') || !cmd.includes(this.files.config)) continue;
-      this.o.log.warn({ pid, pidFile: f }, 'a keepalived of an earlier run still runs on this state directory: killed');
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    // Whatever they named is gone or killed now; keepalived would refuse to start ("daemon is
-    // already running") while a killed one is not yet reaped.
-    for (const f of [this.files.pid, this.files.vrrpPid]) fs.rmSync(f, { force: true });
   }
 
   /** The FIFO opened read-write and non-blocking: the open never waits for a writer and the
@@ -165,49 +129,5 @@ export class Keepalived {
   private closeFifo(): void {
     this.fifo?.destroy();
     this.fifo = undefined;
-  }
-
-  private spawn(): void {
-    const bin = this.o.binary ?? 'keepalived';
-    // -n: stay in the foreground (our child); -l -G: log to stdout/stderr, not syslog; -D:
-    // detail; -P: VRRP only (Fulcrum checks real servers itself); pid files of our own, so
-    // several directors (or namespaces) on one host never meet in /run.
-    const args = ['--pdeathsig', 'TERM', '--', bin, '-n', '-l', '-G', '-D', '-P', '-f', this.files.config,
-      '-p', this.files.pid, '-r', this.files.vrrpPid];
-    const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.startedAt = Date.now();
-    const relay = (stream: NodeJS.ReadableStream | null) => {
-      let rest = '';
-      stream?.setEncoding('utf8');
-      stream?.on('data', (c: string) => {
-        rest += c;
-        let nl: number;
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          // keepalived's own timestamp prefix ("Thu Dec  3 04:30:43 2026: ") is ours to give.
-          const line = rest.slice(0, nl).replace(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}: /, '');
-          rest = rest.slice(nl + 1);
-          if (line.trim()) this.o.log.info({ keepalived: line }, 'keepalived');
-        }
-      });
-    };
-    relay(child.stdout);
-    relay(child.stderr);
-    child.once('error', (e) => this.o.log.error({ err: e.message }, 'keepalived could not be started (is it installed? scripts/setup installs it)'));
-    child.once('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      if (this.stopping) return;
-      const reason = signal ? `killed by ${signal}` : `exited with status ${code}`;
-      if (Date.now() - this.startedAt >= STABLE_MS) this.wait = RESTART_MIN_MS;
-      this.o.log.error({ reason, restartInMs: this.wait }, 'keepalived stopped; this director gives up its VIPs until it runs again');
-      this.o.onDown(reason);
-      this.restartTimer = setTimeout(() => {
-        this.restarts++;
-        this.killLeftover();  // its VRRP child, should it have outlived it
-        this.spawn();
-      }, this.wait);
-      this.wait = Math.min(this.wait * 2, RESTART_MAX_MS);
-    });
-    this.o.log.info({ pid: child.pid, config: this.files.config }, 'keepalived started');
   }
 }
