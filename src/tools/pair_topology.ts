@@ -142,14 +142,47 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
   }
 }
 
-/** One TCP connection from the client namespace, held open: each line sent is answered by
- * the server's echo (or an error line when no answer comes within 5 s). */
-export class HeldConnection {
+/** A Python script run in a namespace that is talked to a line at a time: lines written to
+ * its stdin, its stdout read a line per answer (its last stderr line, as "ERR ...", when it
+ * fails). */
+export class NsScript {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: string[] = [];
   private readonly waiters: Array<(l: string) => void> = [];
+  constructor(ns: string, script: string) {
+    this.child = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', script]);
+    readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
+      const w = this.waiters.shift();
+      if (w) w(l); else this.lines.push(l);
+    });
+    this.child.stderr.on('data', (d: Buffer) => {
+      const w = this.waiters.shift();
+      if (w) w(`ERR ${String(d).trim().split('\n').pop()}`);
+    });
+  }
+  /** Its next line. */
+  next(): Promise<string> {
+    const l = this.lines.shift();
+    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
+  }
+  write(line: string): void { this.child.stdin.write(line + '\n'); }
+  /** The client port of a script whose first line is "port N". */
+  async port(): Promise<number> {
+    const l = await this.next();
+    const m = /^port (\d+)$/.exec(l);
+    if (!m) throw new Error(`the client did not connect: ${l}`);
+    return Number(m[1]);
+  }
+  close(): void { this.child.stdin.end(); this.child.kill(); }
+  kill(): void { this.child.kill(); }
+}
+
+/** One TCP connection from the client namespace, held open: each line sent is answered by
+ * the server's echo (or an error line when no answer comes within 5 s). */
+export class HeldConnection {
+  private readonly script: NsScript;
   constructor(ns: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', `
+    this.script = new NsScript(ns, `
 import socket, sys
 s = socket.create_connection(("${VIP}", 80), timeout=5)
 f = s.makefile("rb")
@@ -161,30 +194,13 @@ for line in sys.stdin:
         print(r.decode().rstrip("\\n") if r else "ERR closed", flush=True)
     except Exception as e:
         print("ERR", type(e).__name__, flush=True)
-`]);
-    readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
-      const w = this.waiters.shift();
-      if (w) w(l); else this.lines.push(l);
-    });
-    this.child.stderr.on('data', (d: Buffer) => {
-      const w = this.waiters.shift();
-      if (w) w(`ERR ${String(d).trim().split('\n').pop()}`);
-    });
-  }
-  private nextLine(): Promise<string> {
-    const l = this.lines.shift();
-    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
+`);
   }
   /** The client port, once connected. */
-  async port(): Promise<number> {
-    const l = await this.nextLine();
-    const m = /^port (\d+)$/.exec(l);
-    if (!m) throw new Error(`the client did not connect: ${l}`);
-    return Number(m[1]);
-  }
+  port(): Promise<number> { return this.script.port(); }
   async say(text: string): Promise<string> {
-    this.child.stdin.write(text + '\n');
-    return this.nextLine();
+    this.script.write(text);
+    return this.script.next();
   }
-  close(): void { this.child.stdin.end(); this.child.kill(); }
+  close(): void { this.script.close(); }
 }

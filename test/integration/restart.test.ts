@@ -6,15 +6,13 @@
 // after kill -9 there is no file and the next start says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { CLIENT, PairTopology, SERVER, VIP, directorAddr } from '../../src/tools/pair_topology';
+import { CLIENT, NsScript, PairTopology, SERVER, VIP, directorAddr } from '../../src/tools/pair_topology';
 
 const skip = cannotRun();
 const API = 18391;
@@ -30,11 +28,9 @@ function getIn(t: PairTopology, p: string): any {
  * until told to end; then it waits for every echo and says whether the bytes back are exactly
  * the bytes sent. */
 class Transfer {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly lines: string[] = [];
-  private readonly waiters: Array<(l: string) => void> = [];
+  private readonly script: NsScript;
   constructor(ns: string, port: number, sourcePort = 0) {
-    this.child = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', `
+    this.script = new NsScript(ns, `
 import socket, sys, threading, time
 s = socket.create_connection(("${VIP}", ${port}), timeout=90, source_address=("0.0.0.0", ${sourcePort}))
 print("port", s.getsockname()[1], flush=True)
@@ -74,38 +70,21 @@ for cmd in sys.stdin:
         same = bytes(got) == bytes(sent)
         print("done", "exact" if same else "DIFFERENT", len(sent), len(got), flush=True)
     break
-`]);
-    readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
-      const w = this.waiters.shift();
-      if (w) w(l); else this.lines.push(l);
-    });
-    this.child.stderr.on('data', (d: Buffer) => {
-      const w = this.waiters.shift();
-      if (w) w(`ERR ${String(d).trim().split('\n').pop()}`);
-    });
+`);
   }
-  private next(): Promise<string> {
-    const l = this.lines.shift();
-    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
-  }
-  async port(): Promise<number> {
-    const l = await this.next();
-    const m = /^port (\d+)$/.exec(l);
-    if (!m) throw new Error(`the client did not connect: ${l}`);
-    return Number(m[1]);
-  }
+  port(): Promise<number> { return this.script.port(); }
   async received(): Promise<number> {
-    this.child.stdin.write('status\n');
-    const l = await this.next();
+    this.script.write('status');
+    const l = await this.script.next();
     const m = /^got (\d+)/.exec(l);
     if (!m) throw new Error(`no status: ${l}`);
     return Number(m[1]);
   }
   async end(): Promise<string> {
-    this.child.stdin.write('end\n');
-    return this.next();
+    this.script.write('end');
+    return this.script.next();
   }
-  kill(): void { this.child.kill(); }
+  kill(): void { this.script.kill(); }
 }
 
 /** The worker of n that owns a client's connection (native/dpdk/steer.h owner_of_client, as
