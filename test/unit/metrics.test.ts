@@ -52,7 +52,7 @@ let nextId = 0;
 const readings = new Map<number, [number, number]>();
 function service(protocol: NativeService['protocol'], address: string, port: number, fwmark: number, dests: Dest[]): NativeService {
   return {
-    id: 0, protocol, address, port, fwmark, scheduler: 'wlc', flags: 0, persistTimeout: 360, netmask: '255.255.255.255', mhTableSize: 4093,
+    id: 0, protocol, address, port, fwmark, scheduler: 'wlc', flags: 0, persistTimeout: 360, netmask: '255.255.255.255', netmask6: 128, mhTableSize: 4093,
     dests: dests.map(([a, p, weight, active, inactive]) => {
       const id = nextId++;
       readings.set(id, [active, inactive]);
