@@ -14,6 +14,7 @@ import { ipvsStrerror, operationOf } from '../../src/ipvsadm/kernel_errors';
 import { parseArgs } from '../../src/ipvsadm/args';
 import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { FakeDirector, comparable, type OracleState } from './fake_director_api';
+import { fwmarkPortsNumeric } from './oracle_vs_kernel';
 
 const dir = path.resolve(__dirname, '../../../test/golden/ipvsadm');
 const services = parseServicesFile(fs.readFileSync(path.join(dir, 'services'), 'utf8'));
@@ -28,22 +29,6 @@ function hostsResolver(text: string) {
     lookupHost: async (name: string) => lines.find(([, ...names]) => names.some((n) => n.toLowerCase() === name.toLowerCase()))?.[0],
     reverseHost: async (address: string) => lines.find(([a]) => a === address)?.[1],
   };
-}
-
-/** The one place the oracle and the kernel differ: the oracle (socket options) keeps the TCP
- * protocol ipvsadm sends for a fwmark service, so ipvsadm names its real servers' ports by it;
- * over netlink (every kernel ipvsadm 1.31 meets, test/golden/ipvsadm-kernel/) the protocol is
- * not sent, the kernel holds 0 and the ports print as numbers. fvsadm follows the kernel: the
- * oracle's fwmark real server port names are read back as their numbers. */
-function fwmarkPortsNumeric(text: string): string {
-  let inFwm = false;
-  return text.split('\n').map((line) => {
-    if (/^(FWM |TCP |UDP |SCTP)/.test(line)) inFwm = line.startsWith('FWM ');
-    const name = (m: string, host: string, port: string) => `${host}:${services.portOf(port, 'tcp') ?? port}`;
-    if (inFwm && line.startsWith('  -> ')) return line.replace(/^(  -> \S+):([a-z][\w-]*)(?= )/, (m, h, p) => name(m, h, p).padEnd(m.length));
-    if (/^-a -f /.test(line)) return line.replace(/( -r \S+):([a-z][\w-]*)(?= )/, name);
-    return line;
-  }).join('\n');
 }
 
 const fixtures: Fixture[] = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
@@ -77,7 +62,7 @@ for (const fx of fixtures) {
         program: 'ipvsadm', api: director, readStdin: async () => step.stdin ?? '', services, ...names,
         out: (s) => { stdout += s; }, err: (s) => { stderr += s; },
       });
-      for (const [what, want, got] of [['stdout', fwmarkPortsNumeric(step.stdout), stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
+      for (const [what, want, got] of [['stdout', fwmarkPortsNumeric(step.stdout, services), stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
         if (want !== got) failures.push(`${label}: ${what}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}\n  requests: ${director.log.join(', ')}`);
       // The table afterwards: the next step's (stats too, unless counters were set in between).
       const next = fx.steps[i + 1]?.state ?? (i + 1 < fx.steps.length ? state : fx.finalState);
