@@ -12,6 +12,9 @@ import { canonicalServerId, canonicalServiceId, keyOfId, normalizeService, serve
 import { NativeConfigBuilder } from '../../src/control/native_config';
 import { isLoopback } from '../../src/api/app';
 import { nativeAddon } from '../../src/native';
+import net from 'node:net';
+import { parseArgs } from '../../src/ipvsadm/args';
+import { parseServicesFile } from '../../src/ipvsadm/addr';
 
 test('IPv6 text is read as inet_pton reads it and written as inet_ntop writes it', () => {
   const canon: Array<[string, string]> = [
@@ -187,3 +190,26 @@ test('the packet core accepts IPv6 services, IPv6 fwmark services and IPv4 real 
   { todo: coreProblems.length ? `needs the core branch (IPv6 in build_snapshot): ${coreProblems.join('; ')}` : undefined }, () => {
     assert.deepEqual(coreProblems, []);
   });
+
+test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads back the same, and nothing throws', async () => {
+  let seed = 12345;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const pieces = ['0', '1', 'f', 'ff', 'ffff', '12345', 'db8', '2001', ':', ':', '::', '.', '1.2.3.4', '255', '256', '01', 'g', '[', ']', ' ', ''];
+  const env = { program: 'ipvsadm', lookupHost: async () => undefined, services: parseServicesFile('') };
+  for (let i = 0; i < 3000; i++) {
+    let s = '';
+    for (let n = rnd(12); n > 0; n--) s += pieces[rnd(pieces.length)];
+    const w = parseIpv6(s);
+    assert.equal(w !== undefined, net.isIPv6(s), s);
+    if (w) {
+      const c = canonicalIpv6(s)!;
+      assert.deepEqual(parseIpv6(c), w, s);
+      assert.equal(canonicalIpv6(c), c, s);
+    }
+    splitHostPort(s);
+    splitHostPort(`[${s}]:80`);
+    canonicalServiceId(`tcp:[${s}]:80`);
+    validateService({ protocol: 'tcp', address: s, port: 80, realServers: [{ address: s, method: 'tun' }] }, 'svc', {});
+    if (i % 10 === 0) await parseArgs(['-a', '-t', `[${s}]:80`, '-r', s, '-i'], env);
+  }
+});
