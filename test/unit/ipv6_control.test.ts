@@ -198,7 +198,13 @@ test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads
   const env = { program: 'ipvsadm', lookupHost: async () => undefined, services: parseServicesFile('') };
   for (let i = 0; i < 3000; i++) {
     let s = '';
-    for (let n = rnd(12); n > 0; n--) s += pieces[rnd(pieces.length)];
+    if (i % 2) for (let n = rnd(12); n > 0; n--) s += pieces[rnd(pieces.length)];
+    else {
+      // address-shaped: groups of 0-5 hex digits, one separator maybe doubled, maybe a dotted tail
+      const groups = Array.from({ length: 1 + rnd(9) }, () => Array.from({ length: rnd(6) }, () => '0123456789abcdefABCDEF'[rnd(22)]).join(''));
+      const gap = rnd(groups.length + 2);
+      s = groups.map((g, j) => (j === gap ? ':' : '') + g).join(':') + (rnd(4) === 0 ? ':1.2.3.' + rnd(300) : '');
+    }
     const w = parseIpv6(s);
     assert.equal(w !== undefined, net.isIPv6(s), s);
     if (w) {
