@@ -48,3 +48,24 @@ test('routes are read again after a while, not for every check', () => {
   assert.match(g.refusal('198.19.0.11', 1500)!, /through elsewhere/);
   assert.equal(reads, 2);
 });
+
+// /proc/net/ipv6_route: destination, prefix length, source, its length, next hop (hex), metric,
+// refcount, use, flags, interface; the host's own addresses (RTF_LOCAL) and reject routes
+// carry nothing out.
+const ROUTES6 = `20010db8000200000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001   inside
+20010db8000000000000000000000000 20 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+20010db8000300000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000000   inside
+20010db8000200000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000004 00000000 80200001   inside
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+`;
+
+test('IPv6 real servers: the same rule over /proc/net/ipv6_route, longest prefix first; ::1 stays on the host', () => {
+  const g = new EgressGuard(new Set(['inside']), () => ROUTES, 5000, () => ROUTES6);
+  assert.equal(g.refusal('2001:db8:2::10'), undefined);
+  assert.equal(g.refusal('::1'), undefined);
+  assert.equal(g.refusal('2001:db8:9::1'), 'not sent: 2001:db8:9::1 is reached through eth0, not through one of the director\'s ports (inside)');
+  assert.match(g.refusal('2001:db8:3::1')!, /through eth0/, 'a route that is down does not count');
+  assert.equal(g.refusal('2001:db9::1'), 'no route to 2001:db9::1: not sent', 'a reject route carries nothing out');
+  assert.match(new EgressGuard(new Set(['inside']), () => ROUTES, 5000, () => { throw Object.assign(new Error('x'), { code: 'ENOENT' }); })
+    .refusal('2001:db8:2::10')!, /cannot read the host's IPv6 routes \(ENOENT\)/);
+});

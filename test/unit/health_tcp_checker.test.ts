@@ -117,7 +117,25 @@ test('what cannot be checked is down with the reason, and nothing is sent; a lat
   assert.equal(noPort.ok, false);
   assert.match(noPort.detail, /no port to check/);
   const name = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp' }, { address: 'localhost', port: 80 }, resolve));
-  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IPv4 address' });
+  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IP address' });
+});
+
+test('an IPv6 real server is checked too (a socket of its own), its results worded as the others, [address]:port', async (t) => {
+  const srv = net.createServer((s) => s.destroy());
+  await new Promise<void>((resolve) => srv.listen({ host: '::1', port: 0 }, resolve));
+  t.after(() => srv.close());
+  const port = (srv.address() as net.AddressInfo).port;
+  const c = checkerFor(t);
+  const run = (p: number, timeout = 3) => new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp', timeout }, { address: '::1', port: p }, resolve));
+  assert.deepEqual(await run(port), { ok: true, detail: `connected to [::1]:${port}` });
+  srv.close();
+  await new Promise((r) => srv.once('close', r));
+  const down = await run(port);
+  assert.equal(down.ok, false);
+  assert.match(down.detail, new RegExp(`^connect to \\[::1\\]:${port}: connect ECONNREFUSED ::1:${port}$`));
+  const heard: CheckResult[] = [];
+  c.run({ type: 'tcp', timeout: 5 }, { address: '2001:db8::1', port: 9 }, (r) => heard.push(r))();
+  assert.deepEqual(heard, [{ ok: false, detail: 'aborted' }]);
 });
 
 test('a cancelled check hears \'aborted\' at once and its socket closes; no result comes later', async (t) => {

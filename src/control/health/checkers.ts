@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { HealthCheckConfig } from '../config_schema';
+import { hostPort } from '../address';
 
 export interface CheckResult {
   ok: boolean;
@@ -113,12 +114,12 @@ function get(tls: boolean, ep: { host: string; port: number }, path: string, hos
     host: ep.host, port: ep.port, method: 'GET', path,
     // A fresh connection per check, as keepalived: a pooled one would not test connecting.
     agent: false,
-    headers: { 'User-Agent': 'KeepAliveClient', Host: host ?? `${ep.host}:${ep.port}`, Connection: 'close' },
+    headers: { 'User-Agent': 'KeepAliveClient', Host: host ?? hostPort(ep.host, ep.port), Connection: 'close' },
   };
   // SSL_GET does not verify the real server's certificate unless told to.
   const req = tls ? https.request({ ...options, rejectUnauthorized: false }) : http.request(options);
   release(() => req.destroy());
-  req.on('error', (e) => finish(down(`GET ${path} from ${ep.host}:${ep.port}: ${errText(e)}`)));
+  req.on('error', (e) => finish(down(`GET ${path} from ${hostPort(ep.host, ep.port)}: ${errText(e)}`)));
   req.on('response', (res) => {
     res.on('error', (e) => finish(down(`reading the body: ${errText(e)}`)));
     onResponse(res);
@@ -134,7 +135,7 @@ export function checkHttp(check: HttpCheck, target: CheckTarget, opts: CheckOpti
   const codes = check.statusCodes ?? ['200-299'];
   const ranges = statusRanges(codes);
   const path = check.path ?? '/';
-  return attempt(seconds(check), opts, () => down(`no answer to GET ${path} from ${ep.host}:${ep.port} within ${seconds(check)}s`),
+  return attempt(seconds(check), opts, () => down(`no answer to GET ${path} from ${hostPort(ep.host, ep.port)} within ${seconds(check)}s`),
     (finish, release) => get(check.type === 'https', ep, path, check.host, finish, release, (res) => {
       const status = res.statusCode ?? 0;
       if (!ranges.some(([lo, hi]) => status >= lo && status <= hi))
@@ -159,7 +160,7 @@ export function checkHttp(check: HttpCheck, target: CheckTarget, opts: CheckOpti
 export function checkUdp(check: UdpCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep.host, ep.port);
   const payload = check.payload !== undefined ? Buffer.from(check.payload, 'hex') : crypto.randomBytes(16);
   const prefix = check.requireReply !== undefined ? Buffer.from(check.requireReply, 'hex') : undefined;
   const judge = (msg: Buffer): CheckResult => {
@@ -175,7 +176,7 @@ export function checkUdp(check: UdpCheck, target: CheckTarget, opts: CheckOption
     ? down(`no reply from ${where} within ${seconds(check)}s`)
     : up(`no ICMP error from ${where} within ${seconds(check)}s`);
   return attempt(seconds(check), opts, onTimeout, (finish, release) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(ep.host.includes(':') ? 'udp6' : 'udp4');
     release(() => sock.close());
     // A connected socket is told of the ICMP port unreachable the server's host sends back.
     sock.on('error', (e: NodeJS.ErrnoException) =>
@@ -209,7 +210,7 @@ export function dnsQuery(id: number, name: string, type: string): Buffer {
 export function checkDns(check: DnsCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep.host, ep.port);
   const name = check.name ?? '.';
   const type = check.queryType ?? 'SOA';
   const id = crypto.randomInt(0, 0x10000);
@@ -218,7 +219,7 @@ export function checkDns(check: DnsCheck, target: CheckTarget, opts: CheckOption
     (ignored ? ` (ignored ${ignored} with another ID)` : ''));
   return attempt(seconds(check), opts, onTimeout, (finish, release) => {
     const query = dnsQuery(id, name, type);
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(ep.host.includes(':') ? 'udp6' : 'udp4');
     release(() => sock.close());
     sock.on('error', (e: NodeJS.ErrnoException) =>
       finish(down(e.code === 'ECONNREFUSED' ? `ICMP port unreachable from ${where}` : `${where}: ${errText(e)}`)));
@@ -312,7 +313,7 @@ export function parseAgentReply(text: string): CheckResult {
 export function checkAgent(check: AgentCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep.host, ep.port);
   return attempt(seconds(check), opts, () => down(`no answer from the agent at ${where} within ${seconds(check)}s`), (finish, release) => {
     let text = '';
     const read = (stream: NodeJS.ReadableStream) => {

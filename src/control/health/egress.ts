@@ -4,10 +4,33 @@
 // config whose ports have no kernel interface therefore checks nothing outside the host, and
 // says why, instead of probing from wherever the host routes.
 //
-// The decision is the kernel's main-table longest-prefix match (/proc/net/route, IPv4), read
-// again at most every few seconds; loopback (127.0.0.0/8) stays on the host.
+// The decision is the kernel's longest-prefix match (/proc/net/route for IPv4, the main table;
+// /proc/net/ipv6_route for IPv6, its usable unicast routes), read again at most every few
+// seconds; loopback (127.0.0.0/8, ::1) stays on the host.
 import fs from 'node:fs';
 import { parseIpv4 } from '../ipv4';
+import { parseIpv6 } from '../ipv6';
+
+interface Route6 { dest: bigint; len: number; iface: string }
+
+const RTF_UP = 0x1, RTF_REJECT = 0x200, RTF_LOCAL = 0x80000000;
+
+/** /proc/net/ipv6_route's routes that carry traffic out (up, not reject, not the host's own
+ * addresses), longest prefix first. */
+export function parseRoutes6(text: string): Route6[] {
+  const routes: Route6[] = [];
+  for (const line of text.split('\n')) {
+    const w = line.trim().split(/\s+/);
+    if (w.length < 10 || !/^[0-9a-fA-F]{32}$/.test(w[0]) || !/^[0-9a-fA-F]{2}$/.test(w[1])) continue;
+    const flags = parseInt(w[8], 16) >>> 0;
+    if (!(flags & RTF_UP) || flags & RTF_REJECT || (flags & RTF_LOCAL) >>> 0) continue;
+    routes.push({ dest: BigInt('0x' + w[0]), len: parseInt(w[1], 16), iface: w[9] });
+  }
+  return routes.sort((a, b) => b.len - a.len);
+}
+
+const v6Number = (words: number[]) => words.reduce((acc, x) => (acc << 16n) | BigInt(x), 0n);
+const prefixOf = (a: bigint, len: number) => (len === 0 ? 0n : a >> BigInt(128 - len));
 
 interface Route { dest: number; mask: number; len: number; iface: string }
 
@@ -35,15 +58,22 @@ export class EgressGuard {
   private routes: Route[] = [];
   private readAt = -Infinity;
 
+  private routes6: Route6[] = [];
+  private readAt6 = -Infinity;
+
   /** `ports`: the director's kernel interfaces (its ports' TAPs). */
   constructor(private readonly ports: ReadonlySet<string>,
     private readonly readRoutes: () => string = () => fs.readFileSync('/proc/net/route', 'utf8'),
-    private readonly ttlMs = 5000) {}
+    private readonly ttlMs = 5000,
+    private readonly readRoutes6: () => string = () => fs.readFileSync('/proc/net/ipv6_route', 'utf8')) {}
 
   /** Why a check to this address must not be sent, or undefined when it may. */
   refusal(address: string, now = performance.now()): string | undefined {
     const a = parseIpv4(address);
-    if (a === undefined) return undefined;  // not IPv4: the checker itself refuses it
+    if (a === undefined) {
+      const w = parseIpv6(address);
+      return w ? this.refusal6(address, v6Number(w), now) : undefined;  // not an address: the checker refuses it
+    }
     if (a >>> 24 === 127) return undefined;
     if (now - this.readAt > this.ttlMs) {
       try {
@@ -54,10 +84,27 @@ export class EgressGuard {
       }
       this.readAt = now;
     }
-    const r = this.routes.find((x) => ((a & x.mask) >>> 0) === x.dest);
-    if (!r) return `no route to ${address}: not sent`;
-    if (this.ports.has(r.iface)) return undefined;
-    return `not sent: ${address} is reached through ${r.iface}, not through one of the director's ports` +
+    return this.verdict(address, this.routes.find((x) => ((a & x.mask) >>> 0) === x.dest)?.iface);
+  }
+
+  private refusal6(address: string, a: bigint, now: number): string | undefined {
+    if (a === 1n) return undefined;  // ::1
+    if (now - this.readAt6 > this.ttlMs) {
+      try {
+        this.routes6 = parseRoutes6(this.readRoutes6());
+      } catch (e) {
+        this.routes6 = [];
+        return `cannot read the host's IPv6 routes (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): not sent`;
+      }
+      this.readAt6 = now;
+    }
+    return this.verdict(address, this.routes6.find((x) => prefixOf(a, x.len) === prefixOf(x.dest, x.len))?.iface);
+  }
+
+  private verdict(address: string, iface: string | undefined): string | undefined {
+    if (iface === undefined) return `no route to ${address}: not sent`;
+    if (this.ports.has(iface)) return undefined;
+    return `not sent: ${address} is reached through ${iface}, not through one of the director's ports` +
       (this.ports.size ? ` (${[...this.ports].join(', ')})` : ' (no port has a kernel interface: set its tap)');
   }
 }
