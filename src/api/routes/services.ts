@@ -12,7 +12,7 @@ import { jsonArrayStream, ndjsonStream } from '../json_array';
 
 const Id = Type.Object({ id: Type.String({ description: 'tcp:10.0.0.100:80, tcp:[2001:db8::100]:80, udp:…, sctp:…, fwmark:5 or fwmark6:5 (URL-encoded or not)' }) });
 const ServerIds = Type.Object({ id: Type.String(), server: Type.String({ description: 'address:port, e.g. 172.16.0.11:8080 or [2001:db8::11]:8080' }) });
-export const PatchService = Type.Partial(Type.Omit(ServiceSchema, ['protocol', 'address', 'port', 'fwmark']), { additionalProperties: false });
+export const PatchService = Type.Partial(Type.Omit(ServiceSchema, ['protocol', 'address', 'port', 'fwmark', 'family']), { additionalProperties: false });
 export const PatchServer = Type.Partial(Type.Omit(RealServerSchema, ['address', 'port']), { additionalProperties: false });
 
 export function serviceJson(s: LiveService) {
