@@ -73,6 +73,12 @@ describe('IPv6 over the API, on a [::1] listener', { skip }, () => {
     assert.equal(cfg.status, 400, cfg.text);
     assert.match(cfg.text, /Different address family is allowed only for tunneling servers/);
     assert.deepEqual((await call(base, 'GET', '/v1/services')).json, before);
+    const conn = await call(base, 'GET', `/v1/connections?service=${encodeURIComponent('tcp:[2001:db8::zz]:80')}`);
+    assert.equal(conn.status, 400);
+    assert.match(conn.json.message, /service: 'tcp:\[2001:db8::zz\]:80'|\[2001:db8::zz\]:80' is not address:port/);
+    // an IPv6 filter: listed (once the dataplane lists IPv6 connections) or refused by field, never a 500
+    const client = await call(base, 'GET', '/v1/connections?client=2001:db8::1');
+    assert.ok(client.status === 200 || (client.status === 400 && /clientAddress/.test(client.json.message)), client.text);
   });
 
   test('fvsadm refuses bad IPv6 arguments with ipvsadm\'s words, before asking the director', async () => {

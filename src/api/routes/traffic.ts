@@ -68,7 +68,15 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
       }
       if (q.client) filter.clientAddress = canonicalAddress(q.client)!;
       const limit = q.limit ?? 1000, offset = q.offset ?? 0;
-      const all = await daemon.connections(filter, offset + limit + 1);
+      let all;
+      try {
+        all = await daemon.connections(filter, offset + limit + 1);
+      } catch (e) {
+        // the dataplane's refusal of a filter (an address family it does not list yet): the
+        // caller's to fix, named by field
+        if (e instanceof TypeError && /^filter\.\w+: /.test(e.message)) throw new ApiError(400, e.message, [e.message.replace(/^filter\./, '')]);
+        throw e;
+      }
       const page = all.slice(offset, offset + limit);
       return {
         connections: page.map((c) => ({
