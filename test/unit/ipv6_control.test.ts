@@ -13,6 +13,12 @@ import { NativeConfigBuilder } from '../../src/control/native_config';
 import { isLoopback } from '../../src/api/app';
 import { nativeAddon } from '../../src/native';
 import net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ChangeRefused, DesiredState } from '../../src/control/state';
+import * as edit from '../../src/api/edits';
+import { applyOp } from '../../src/api/routes/batch';
 import { parseArgs } from '../../src/ipvsadm/args';
 import { parseServicesFile } from '../../src/ipvsadm/addr';
 
@@ -218,4 +224,49 @@ test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads
     validateService({ protocol: 'tcp', address: s, port: 80, realServers: [{ address: s, method: 'tun' }] }, 'svc', {});
     if (i % 10 === 0) await parseArgs(['-a', '-t', `[${s}]:80`, '-r', s, '-i'], env);
   }
+});
+
+test('the desired state keys and stores IPv6 canonical, whatever the write path spelled; refusals name the field; a reopen reads it back', async () => {
+  const fileCfg = validateConfig({ dataplane: { ports: [{ name: 'p0', device: 'net_null0' }], maxServices: 8, maxRealServers: 16 } });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-v6-state-'));
+  const open = () => DesiredState.open(fileCfg, {}, dir, (e: Error) => { throw e; }).state;
+  const st = open();
+  const change = async (f: (d: ReturnType<typeof st.draft>) => void) => {
+    const d = st.draft();
+    f(d);
+    const c = await st.check(d);
+    await st.persist(c);
+    st.commit(c);
+  };
+  await change((d) => {
+    edit.addService(d, { protocol: 'tcp', address: '2001:DB8:0:0::100', port: 80, persistence: { netmask: 64 } });
+    edit.addServer(d, 'tcp:[2001:db8::100]:80', { address: '2001:DB8::10', port: 8080, method: 'nat' });
+    edit.addService(d, { fwmark: 5, family: 'ipv6' });
+  });
+  // a batch op names the service in another spelling (the route canonicalises the path)
+  await change((d) => {
+    const r = applyOp(d, { method: 'POST', path: `/v1/services/${encodeURIComponent('tcp:[2001:db8:0::100]:80')}/servers`,
+      body: { address: '2001:db8::0:11', port: 8080, method: 'nat' } }, {});
+    assert.equal(r.status, 201, JSON.stringify(r));
+    const bad = applyOp(d, { method: 'POST', path: `/v1/services/${encodeURIComponent('tcp:[2001:db8::100]:80')}/servers`,
+      body: { address: '198.18.2.10', method: 'nat' } }, {});
+    assert.equal(bad.status, 400);
+    assert.match(bad.problems!.join(), /an IPv4 real server in an IPv6 service/);
+  });
+  const d = st.draft();
+  d.put('tcp:[2001:db8::100]:81', { protocol: 'tcp', address: '2001:db8::100', port: 81, realServers: [{ address: 'ff02::1' }] });
+  await assert.rejects(st.check(d), (e: ChangeRefused) =>
+    e.problems.includes('services[tcp:[2001:db8::100]:81].realServers[0].address: must be a unicast address (not multicast)'));
+  const want = [
+    { protocol: 'tcp', address: '2001:db8::100', port: 80, persistence: { netmask: 64 },
+      realServers: [{ address: '2001:db8::10', port: 8080, method: 'nat' }, { address: '2001:db8::11', port: 8080, method: 'nat' }] },
+    { fwmark: 5, family: 'ipv6' },
+  ];
+  assert.deepEqual([...st.ids()], ['tcp:[2001:db8::100]:80', 'fwmark6:5']);
+  assert.deepEqual([...st.services()], want);
+  st.close();
+  const again = open();
+  assert.deepEqual([...again.ids()], ['tcp:[2001:db8::100]:80', 'fwmark6:5']);
+  assert.deepEqual([...again.services()], want);
+  again.close();
 });
