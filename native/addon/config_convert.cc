@@ -63,11 +63,27 @@ struct Reader {
     }
     out = a.s_addr;
   }
+  // An address of either family: IPv4 dotted (held as ::ffff:a.b.c.d), or IPv6 text.
+  // IPv4-mapped IPv6 text is refused: it would be an IPv4 address under another name.
   void addr(const Napi::Object& o, const char* key, const std::string& at, IpAddr& out) {
-    be32 v = 0;
-    size_t before = problems.size();
-    ipv4(o, key, at, v);
-    if (problems.size() == before) out = IpAddr::from_v4(v);
+    std::string s;
+    if (!string(o, key, at, s)) return;
+    in_addr a4{};
+    if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
+      out = IpAddr::from_v4(a4.s_addr);
+      return;
+    }
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, s.c_str(), &a6) != 1) {
+      problems.push_back(join(at, key) + ": '" + s + "' is not an IPv4 or IPv6 address");
+      return;
+    }
+    IpAddr v = IpAddr::from_v6(a6.s6_addr);
+    if (v.is_v4()) {
+      problems.push_back(join(at, key) + ": '" + s + "' is an IPv4-mapped IPv6 address: give the IPv4 address");
+      return;
+    }
+    out = v;
   }
   uint8_t protocol(const Napi::Object& o, const std::string& at) {
     std::string p;
@@ -87,6 +103,11 @@ struct Reader {
     return v.As<Napi::Array>();
   }
 };
+
+bool present(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
 
 bool method_from_name(const std::string& m, FwdMethod& out) {
   if (m == "nat") out = FwdMethod::Masq;
@@ -123,6 +144,8 @@ void convert_services(Reader& rd, const Napi::Array& services, const std::string
     rd.integer(so, "flags", at, 0, 0x803f, s.flags);
     rd.integer(so, "persistTimeout", at, 0, 2678400, s.persist_timeout_s);
     rd.ipv4(so, "netmask", at, s.netmask);
+    // absent from older callers: /128, the IPv6 default
+    if (present(so, "netmask6")) rd.integer(so, "netmask6", at, 1, 128, s.netmask6);
     rd.integer(so, "mhTableSize", at, 0, 131071, s.mh_table_size);
     Napi::Array dests = rd.array(so, "dests", at);
     for (uint32_t j = 0; j < dests.Length(); ++j) {
@@ -178,11 +201,6 @@ void convert_timeouts(Reader& rd, const Napi::Value& tv, TimeoutConfig& out) {
   rd.integer(t, "tcp", "timeouts", 1, 2147483.0, out.tcp_established);
   rd.integer(t, "tcpfin", "timeouts", 1, 2147483.0, out.tcp_fin_wait);
   rd.integer(t, "udp", "timeouts", 1, 2147483.0, out.udp);
-}
-
-bool present(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return !v.IsUndefined() && !v.IsNull();
 }
 
 }  // namespace

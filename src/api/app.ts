@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../control/config_load';
+import { isLoopbackAddress } from '../control/address';
 import { schemaProblems } from '../control/config_errors';
 import type { Daemon } from '../control/daemon';
 import type { Vrrp } from '../ha/vrrp';
@@ -173,7 +174,7 @@ function statusText(s: number): string {
     415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage' } as Record<number, string>)[s] ?? 'Error';
 }
 
-/** True for addresses only this host can reach. */
+/** True for addresses only this host can reach (127.0.0.0/8, ::1 in any spelling, localhost). */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+  return host === 'localhost' || isLoopbackAddress(host);
 }

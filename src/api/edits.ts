@@ -13,7 +13,7 @@ import { ApiError, conflict, notFound } from './errors';
 // keeps these when the body leaves them out, so an ipvsadm-style edit never drops checks.
 const FULCRUM_ONLY_SERVICE = ['healthChecks', 'inhibitOnFailure', 'sorryServer', 'quorum', 'hysteresis'] as const;
 
-export type ServicePatch = Partial<Omit<ServiceConfig, 'protocol' | 'address' | 'port' | 'fwmark'>>;
+export type ServicePatch = Partial<Omit<ServiceConfig, 'protocol' | 'address' | 'port' | 'fwmark' | 'family'>>;
 export type ServerPatch = Partial<Omit<RealServerConfig, 'address' | 'port'>>;
 
 /** The one rule, at the door of every write: 403 naming each place that holds a command check. */

@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { DataplaneStats, PortInfo, RestoreReport } from '../native';
 import type { NativeService } from '../control/native_config';
 import { breathe } from '../control/slices';
+import { goIpv6 } from '../control/ipv6';
 import { VRRP_STATES, type VrrpStatus } from '../ha/vrrp';
 import type { BgpStatus } from '../ha/bgp';
 
@@ -38,17 +39,21 @@ type Sample<L extends string> = [Labels<L>, number];
 const BACKEND_LABELS = ['local_address', 'local_port', 'remote_address', 'remote_port', 'proto', 'local_mark'] as const;
 type BackendLabel = (typeof BACKEND_LABELS)[number];
 
+/** An address as procfs hands it to node_exporter (net.IP.String()): IPv4 dotted, IPv6 as Go
+ * writes it (the kernel prints [%pI6] in /proc/net/ip_vs; procfs reads it with net.ParseIP). */
+const goAddress = (a: string) => (a.indexOf(':') < 0 ? a : goIpv6(a));
+
 /**
  * A backend's labels as node_exporter renders /proc/net/ip_vs: proto is the line's first word
- * ("TCP", "UDP", "SCTP", or "FWM" for a fwmark service); a fwmark service has no address
- * (net.IP nil renders as ""), port 0, and its mark as the kernel prints it, "%08X".
+ * ("TCP", "UDP", "SCTP", or "FWM" for a fwmark service of either family); a fwmark service has
+ * no address (net.IP nil renders as ""), port 0, and its mark as the kernel prints it, "%08X".
  */
 function backendLabels(s: NativeService, d: NativeService['dests'][number]): Labels<BackendLabel> {
   const fwm = !s.protocol;
   return {
-    local_address: fwm ? '' : s.address,
+    local_address: fwm ? '' : goAddress(s.address),
     local_port: String(fwm ? 0 : s.port),
-    remote_address: d.address,
+    remote_address: goAddress(d.address),
     remote_port: String(d.port),
     proto: fwm ? 'FWM' : s.protocol.toUpperCase(),
     local_mark: fwm ? s.fwmark.toString(16).toUpperCase().padStart(8, '0') : '',

@@ -4,6 +4,7 @@
 // director's API through src/client (FULCRUM_API, FULCRUM_TOKEN/FULCRUM_TOKEN_FILE, as
 // fvsadm), so fvsadm's output can stay exactly ipvsadm's.
 import { directorFromEnv, DirectorUnavailable, type ApiClient } from '../client/http';
+import { hostPort } from '../control/address';
 
 type Json = Record<string, any>;
 
@@ -77,7 +78,7 @@ export async function runView(view: 'health' | 'connections' | 'dataplane' | 'ha
       const h = await get(api, '/v1/health');
       const rows = [['SERVICE', 'REAL SERVER', 'STATE', 'SINCE', 'LAST RESULT']];
       for (const s of h.servers as Json[])
-        rows.push([s.service, `${s.address}:${s.port}`, s.state, s.since ?? '', s.lastResult ? `${s.lastResult.ok ? 'ok' : 'failed'}: ${s.lastResult.detail}` : '-']);
+        rows.push([s.service, hostPort(s.address, s.port), s.state, s.since ?? '', s.lastResult ? `${s.lastResult.ok ? 'ok' : 'failed'}: ${s.lastResult.detail}` : '-']);
       out.write(table(rows));
       for (const q of h.quorum as Json[]) if (!q.hasQuorum) out.write(`${q.service}: quorum lost${q.sorryActive ? ', sorry server active' : ''}\n`);
       out.write(`checks ${h.counters.checks}, failures ${h.counters.failures}, transitions ${h.counters.transitions}\n`);

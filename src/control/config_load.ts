@@ -9,6 +9,8 @@ import { schemaProblems } from './config_errors';
 import { ConfigSchema, ServiceSchema, type FulcrumConfig, type RealServerConfig, type ServiceConfig } from './config_schema';
 import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
+import { familyOf, isLoopbackAddress, splitHostPort, type Family } from './address';
+import { ipv6UnicastProblem } from './ipv6';
 import { syncConfigProblems } from '../ha/sync_config';
 import { vrrpProblems } from '../ha/vrrp_config';
 import { bgpProblems } from '../ha/bgp_config';
@@ -34,6 +36,23 @@ export function parseCidr(s: string, host = false): { addr: number; len: number 
 }
 
 FormatRegistry.Set('ipv4', (v) => parseIpv4(v) !== undefined);
+FormatRegistry.Set('ip', (v) => familyOf(v) !== undefined);
+
+/** A service's address family: its address's, or a fwmark service's `family` (default IPv4). */
+export function serviceFamily(s: Pick<ServiceConfig, 'address' | 'family'>): Family {
+  if (s.address !== undefined) return familyOf(s.address) ?? 4;
+  return s.family === 'ipv6' ? 6 : 4;
+}
+
+/** Why a real server of family `rf` cannot be behind a service of family `sf` with this
+ * method, or undefined. The kernel mixes families only for tunnels (ip_vs_ctl.c: a dest of
+ * another family must be IP_VS_CONN_F_TUNNEL); FullNAT also carries IPv6 clients to IPv4
+ * servers (NAT64, as DPVS does), never the other way. */
+function mixedFamilyProblem(sf: Family, rf: Family, method: string | undefined): string | undefined {
+  if (sf === rf || method === 'tun' || (method === 'fullnat' && sf === 6 && rf === 4)) return undefined;
+  return `an IPv${rf} real server in an IPv${sf} service: different families only with method tun` +
+    (sf === 6 ? ' or fullnat (IPv6 clients to IPv4 servers)' : '');
+}
 
 /** JSON pointer (/services/2/realServers/0/weight) to the path people read. */
 export function readablePath(pointer: string): string {
@@ -44,6 +63,11 @@ export function readablePath(pointer: string): string {
 /** What a service's checks need from the rest of the config. */
 export interface ServiceContext {
   localAddresses?: string[];
+}
+
+/** Why a service's address cannot be a VIP, or undefined. */
+function vipProblem(address: string): string | undefined {
+  return familyOf(address) === 6 ? ipv6UnicastProblem(address, 'service') : undefined;
 }
 
 /** The SYN proxy shifts sequence numbers both ways, so only servers whose replies come back
@@ -73,10 +97,24 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
       p.push(`${at}.schedFlags: incompatible scheduler flag '${f}' for scheduler ${sched}`);
   }
   if (s.mhTableSize !== undefined && sched !== 'mh') p.push(`${at}.mhTableSize: only for the mh scheduler`);
+  const family = serviceFamily(s);
+  if (s.family !== undefined && s.address !== undefined && familyOf(s.address) !== (s.family === 'ipv6' ? 6 : 4))
+    p.push(`${at}.family: the address ${s.address} is IPv${familyOf(s.address)}, not ${s.family}`);
+  if (s.address !== undefined) {
+    const vip = vipProblem(s.address);
+    if (vip) p.push(`${at}.address: ${vip}`);
+  }
   const mask = s.persistence?.netmask;
-  if (mask !== undefined) {
+  if (typeof mask === 'string') {
+    if (family === 6) p.push(`${at}.persistence.netmask: an IPv6 service's netmask is a prefix length 1..128, not ${mask}`);
     const m = parseIpv4(mask)!;
     if (m === 0 || ((~m >>> 0) & ((~m >>> 0) + 1)) !== 0) p.push(`${at}.persistence.netmask: must be a contiguous netmask`);
+  } else if (mask !== undefined && family === 4) {
+    p.push(`${at}.persistence.netmask: an IPv4 service's netmask is dotted (a.b.c.d), not a prefix length`);
+  }
+  if (s.sorryServer) {
+    const mixed = mixedFamilyProblem(family, familyOf(s.sorryServer.address) ?? 4, s.sorryServer.method ?? 'nat');
+    if (mixed) p.push(`${at}.sorryServer.address: ${mixed}`);
   }
   const seen = new Set<string>();
   (s.realServers ?? []).forEach((r, j) => {
@@ -85,6 +123,8 @@ export function serviceProblems(s: ServiceConfig, at: string, cfg: ServiceContex
     if (seen.has(key)) p.push(`${rat}: real server ${key} already exists`);
     seen.add(key);
     p.push(...serverProblems(r, rat, cfg));
+    const mixed = mixedFamilyProblem(family, familyOf(r.address) ?? 4, r.method ?? 'dr');
+    if (mixed) p.push(`${rat}.address: ${mixed}`);
   });
   return p;
 }
@@ -97,10 +137,21 @@ export function serverProblems(r: RealServerConfig, at: string, cfg: ServiceCont
   if (svc?.synproxy && !proxiable(r)) p.push(`${at}.method: ${PROXY_NEEDS_NAT}`);
   if ((r.lowerThreshold ?? 0) > (r.upperThreshold ?? 0))
     p.push(`${at}.lowerThreshold: must not exceed upperThreshold`);
-  const a = parseIpv4(r.address)!;
-  if (a === 0 || a >= 0xe0000000) p.push(`${at}.address: must be a unicast address`);
-  if (r.method === 'fullnat' && !(cfg.localAddresses?.length))
-    p.push(`${at}.method: fullnat needs localAddresses`);
+  const rf = familyOf(r.address);
+  if (rf === 6) {
+    const why = ipv6UnicastProblem(r.address, 'real server');
+    if (why) p.push(`${at}.address: ${why}`);
+  } else {
+    const a = parseIpv4(r.address)!;
+    if (a === 0 || a >= 0xe0000000) p.push(`${at}.address: must be a unicast address`);
+  }
+  if (svc) {
+    const mixed = mixedFamilyProblem(serviceFamily(svc), rf ?? 4, r.method ?? 'dr');
+    if (mixed) p.push(`${at}.address: ${mixed}`);
+  }
+  // FullNAT's local address is the source toward the real server: of the server's family.
+  if (r.method === 'fullnat' && !(cfg.localAddresses ?? []).some((l) => familyOf(l) === rf))
+    p.push(`${at}.method: fullnat needs localAddresses` + (rf === 6 ? ' with an IPv6 address (the source toward an IPv6 real server)' : ''));
   return p;
 }
 
@@ -144,9 +195,10 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
   if (new Set(taps).size !== taps.length) problems.push('dataplane.ports: two ports have the same TAP name');
   const listen = cfg.api?.listen;
   if (listen !== undefined) {
-    const [host, port] = listen.split(':');
-    if (parseIpv4(host) === undefined || Number(port) > 65535) problems.push(`api.listen: '${listen}' is not address:port`);
-    else if (!host.startsWith('127.') && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
+    const hp = splitHostPort(listen);
+    if (!hp || familyOf(hp.address) === undefined || (familyOf(hp.address) === 6) !== listen.startsWith('['))
+      problems.push(`api.listen: '${listen}' is not address:port (IPv6 as [address]:port)`);
+    else if (!isLoopbackAddress(hp.address) && !cfg.api?.tokenFile) problems.push('api.tokenFile: a non-loopback api.listen needs a token file');
   }
   problems.push(...vrrpProblems(cfg));
   problems.push(...bgpProblems(cfg));

@@ -4,6 +4,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 const Ipv4 = Type.String({ format: 'ipv4', description: 'dotted IPv4 address' });
+/** A service's or real server's address: IPv4 dotted or IPv6 (stored in its canonical text). */
+const IpAddress = Type.String({ format: 'ip', description: 'IPv4 (dotted) or IPv6 address; IPv6 is stored and shown in its canonical form (RFC 5952, as inet_ntop writes it)' });
+export const FAMILIES = ['ipv4', 'ipv6'] as const;
 const Cidr = Type.String({ description: 'IPv4 prefix, a.b.c.d/len' });
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -32,7 +35,7 @@ const CheckTiming = {
   // started together (a config with thousands of servers) spread over it (keepalived's default).
   warmup: Type.Optional(Type.Number({ minimum: 0, maximum: 86400, description: 'seconds; default: the interval' })),
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),  // default: the real server's port
-  address: Type.Optional(Type.String({ format: 'ipv4' })),            // default: the real server's address
+  address: Type.Optional(Type.String({ format: 'ipv4' })),            // default: the real server's address (IPv4 only)
 };
 
 export const HealthCheckSchema = Type.Union([
@@ -74,7 +77,7 @@ export const HealthCheckSchema = Type.Union([
 ]);
 
 export const RealServerSchema = Type.Object({
-  address: Ipv4,
+  address: IpAddress,
   port: Type.Optional(Port),
   method: Type.Optional(Type.Union(METHODS.map((m) => Type.Literal(m)), { default: 'dr' })),
   weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, default: 1 })),
@@ -86,14 +89,19 @@ export const RealServerSchema = Type.Object({
 
 export const ServiceSchema = Type.Object({
   protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('sctp')])),
-  address: Type.Optional(Ipv4),
+  address: Type.Optional(IpAddress),
   port: Type.Optional(Port),
   fwmark: Type.Optional(Type.Integer({ minimum: 1, maximum: 4294967295 })),
+  family: Type.Optional(Type.Union(FAMILIES.map((f) => Type.Literal(f)), {
+    description: 'a fwmark service\'s address family (ipvsadm -f N -6; default ipv4); an address service\'s is its address\'s',
+  })),
   scheduler: Type.Optional(Type.Union(SCHEDULERS.map((s) => Type.Literal(s)), { default: 'wlc' })),
   schedFlags: Type.Optional(Type.Array(Type.Union(SCHED_FLAGS.map((f) => Type.Literal(f))), { uniqueItems: true })),
   persistence: Type.Optional(Type.Object({
     timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 2678400, default: 360 })),
-    netmask: Type.Optional(Ipv4),
+    netmask: Type.Optional(Type.Union([Ipv4, Type.Integer({ minimum: 1, maximum: 128 })], {
+      description: 'persistence granularity: a dotted mask for IPv4 services (default 255.255.255.255), a prefix length 1..128 for IPv6 ones (default 128)',
+    })),
   }, { additionalProperties: false })),
   onePacket: Type.Optional(Type.Boolean()),
   synproxy: Type.Optional(Type.Boolean({
@@ -107,7 +115,7 @@ export const ServiceSchema = Type.Object({
   inhibitOnFailure: Type.Optional(Type.Boolean()),
   /** Takes the traffic when the live real servers' weights sum below the quorum. */
   sorryServer: Type.Optional(Type.Object({
-    address: Ipv4,
+    address: IpAddress,
     port: Type.Optional(Port),
     method: Type.Optional(Type.Union(METHODS.map((m) => Type.Literal(m)), { default: 'nat' })),
   }, { additionalProperties: false })),
@@ -273,7 +281,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({
     /** host:port; anything but loopback needs tokenFile. */
-    listen: Type.Optional(Type.String({ pattern: '^[0-9.]+:[0-9]{1,5}$', default: '127.0.0.1:9390' })),
+    listen: Type.Optional(Type.String({ pattern: '^([0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$', default: '127.0.0.1:9390',
+      description: 'address:port, IPv6 bracketed ([::1]:9390)' })),
     /** A file holding the bearer token clients must send (not for /healthz and /readyz). */
     tokenFile: Type.Optional(Type.String({ minLength: 1 })),
     /** A file holding a second, read-only token that opens GET /metrics only (Prometheus's). */

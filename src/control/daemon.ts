@@ -25,6 +25,7 @@ import { limitsOf } from './dataplane_options';
 import { SyncDaemons, type SyncDaemonView } from '../ha/sync_daemons';
 import type { SyncTunables } from '../ha/sync_config';
 import type { SyncDaemonConfig } from './config_schema';
+import { hostPort } from './address';
 
 export interface Logger {
   info(o: object, msg: string): void;
@@ -248,7 +249,7 @@ export class Daemon {
       if (!h) {
         // Keys made flat (join), not as template literals' trees of string pieces: 100,000 of
         // those were 25 MB, each still holding its address as a slice of the restore's input.
-        h = { svc: this.rates.handle(['s', id].join(' ')), dests: s.dests.map((d) => this.rates.handle(['d', id, `${d.address}:${d.port}`].join(' '))) };
+        h = { svc: this.rates.handle(['s', id].join(' ')), dests: s.dests.map((d) => this.rates.handle(['d', id, hostPort(d.address, d.port)].join(' '))) };
         this.rateHandles.set(s, h);
       }
       if (s.id * 5 + 5 <= sv.length) this.rates.sampleAt(h.svc, sv, s.id * 5);
@@ -272,8 +273,8 @@ export class Daemon {
       this.baselines.set(`s ${k}`, v.stats);
       this.rates.reset(`s ${k}`);
       for (const d of v.dests) {
-        this.baselines.set(`d ${k} ${d.address}:${d.port}`, d.stats);
-        this.rates.reset(`d ${k} ${d.address}:${d.port}`);
+        this.baselines.set(`d ${k} ${hostPort(d.address, d.port)}`, d.stats);
+        this.rates.reset(`d ${k} ${hostPort(d.address, d.port)}`);
       }
     }
     if (service !== undefined) return;
@@ -319,8 +320,8 @@ export class Daemon {
     const id = serviceId(s);
     const key = serviceKey(s);
     const healthOf = new Map<string, string>();
-    for (const h of this.health.statusOf(key)) healthOf.set(`${h.address}:${h.port}`, h.state);
-    const live = new Map((v?.dests ?? []).map((d) => [`${d.address}:${d.port}`, d]));
+    for (const h of this.health.statusOf(key)) healthOf.set(hostPort(h.address, h.port), h.state);
+    const live = new Map((v?.dests ?? []).map((d) => [hostPort(d.address, d.port), d]));
     return {
       id,
       config: shown,

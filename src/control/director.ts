@@ -9,6 +9,7 @@ import { serviceId } from './identity';
 import { breathe } from './slices';
 import { NativeIds, nativeRules, nativeService, nativeTimeouts, type NativeCoreConfig, type NativeIdsUndo,
   type NativeMatchRule, type NativeService, type NativeTimeouts } from './native_config';
+import { hostPort } from './address';
 
 export interface ServiceView {
   id: string;
@@ -243,7 +244,7 @@ export class Director {
 
   /** The native id the dataplane knows a real server by, if it is in the dataplane now. */
   destId(sid: string, rid: string): number | undefined {
-    return this.running_.get(sid)?.dests.find((d) => `${d.address}:${d.port}` === rid)?.id;
+    return this.running_.get(sid)?.dests.find((d) => hostPort(d.address, d.port) === rid)?.id;
   }
 
   /** Stops the dataplane; what it saved for the next start, if it was asked to. */

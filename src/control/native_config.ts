@@ -6,6 +6,7 @@
 // goes back into use only after every never-used one (so a new server rarely meets an old
 // one's id; when it does, the core starts it clean).
 import { timeoutsOf, type FulcrumConfig, type ServiceConfig } from './config_schema';
+import { hostPort } from './address';
 import { serverId, serverPort, serviceId } from './identity';
 
 export interface NativeDest {
@@ -21,6 +22,8 @@ export interface NativeDest {
 export interface NativeService {
   id: number;
   protocol: 'tcp' | 'udp' | 'sctp' | '';
+  /** The VIP; a fwmark service's is its family's unspecified address (0.0.0.0 or ::), which
+   * is how the core tells an IPv6 fwmark service from an IPv4 one. */
   address: string;
   port: number;
   fwmark: number;
@@ -29,7 +32,10 @@ export interface NativeService {
    * DPVS's synproxy 0x8000. */
   flags: number;
   persistTimeout: number;
+  /** Persistence granularity of an IPv4 service (dotted); '255.255.255.255' for IPv6 ones. */
   netmask: string;
+  /** Persistence granularity of an IPv6 service (prefix length); 128 for IPv4 ones. */
+  netmask6: number;
   mhTableSize: number;
   /** Newest first, as the kernel keeps them: the config lists them in the order added. */
   dests: NativeDest[];
@@ -177,7 +183,7 @@ export class IdMap {
 }
 
 /** A real server's key within its native service, as identity.serverId() names it. */
-const destRid = (d: NativeDest) => `${d.address}:${d.port}`;
+const destRid = (d: NativeDest) => hostPort(d.address, d.port);
 
 /**
  * One service as the core takes it, with ids from `ids` (recorded in `log`). `prev` is the
@@ -206,17 +212,20 @@ export function nativeService(s: ServiceConfig, ids: NativeIds, log?: NativeIdsU
       lowerThreshold: r.lowerThreshold ?? 0,
     };
   }
+  const v6 = s.address !== undefined ? s.address.indexOf(':') >= 0 : s.family === 'ipv6';
+  const mask = s.persistence?.netmask;
   return {
     id: ids.services.acquire(serviceId(s), log?.services),
     protocol: s.fwmark !== undefined ? '' : s.protocol!,
-    address: s.address ?? '0.0.0.0',
+    address: s.address ?? (v6 ? '::' : '0.0.0.0'),
     port: s.port ?? 0,
     fwmark: s.fwmark ?? 0,
     scheduler: s.scheduler ?? 'wlc',
     flags: (s.persistence ? 0x1 : 0) | (s.onePacket ? 0x4 : 0) | (s.synproxy ? 0x8000 : 0) |
       (s.schedFlags ?? []).reduce((acc, f) => acc | FLAG_BITS[f], 0),
     persistTimeout: s.persistence?.timeout ?? 360,
-    netmask: s.persistence?.netmask ?? '255.255.255.255',
+    netmask: typeof mask === 'string' ? mask : '255.255.255.255',
+    netmask6: typeof mask === 'number' ? mask : 128,
     mhTableSize: s.mhTableSize ?? 4093,
     dests,
   };

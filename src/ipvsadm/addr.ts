@@ -3,13 +3,13 @@
 // host:port with port names), apart from the command-line parser that uses it.
 import fs from 'node:fs';
 import { parseIpv4 } from '../control/ipv4';
+import { canonicalIpv6 } from '../control/ipv6';
 import type { Family, Protocol, ServicesDb } from './args';
 
-/** inet_pton(AF_INET6, …). node:net is loaded on the first address only: `fvsadm -v` and
- * `-h` never need it. */
+/** inet_pton(AF_INET6, …) (glibc's: no zone, no brackets). */
 export const isIPv6 = (s: string): boolean =>
   // every IPv6 address has two colons at least ('::'); host:port has one
-  s.indexOf(':') !== s.lastIndexOf(':') && (require('node:net') as typeof import('node:net')).isIPv6(s);
+  s.indexOf(':') !== s.lastIndexOf(':') && canonicalIpv6(s) !== undefined;
 
 const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
 
@@ -110,9 +110,11 @@ export function parseService(buf: string, protocol: Protocol | undefined, servic
   let address: string;
   if (isIPv6(host)) {
     af = 6;
-    address = host;
+    address = canonicalIpv6(host)!;  // as inet_ntop will print it
   } else {
+    // strrchr over what is left of the argument: `[1.2.3.4]:80` is 1.2.3.4 without a port
     const colon = host.lastIndexOf(':');
+    portStr = undefined;
     if (colon >= 0) { portStr = host.slice(colon + 1); host = host.slice(0, colon); }
     const a = resolve(host);
     if (a === undefined) return undefined;

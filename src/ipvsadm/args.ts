@@ -692,7 +692,9 @@ function parseArgsSync(argv: string[], env: ParseEnv, resolve: (host: string) =>
     if (cmd === 'add-server' || cmd === 'edit-server') {
       // DR and TUN cannot change the port: the real server gets the service's.
       if (!e.svc.fwmark && (e.method === 'tunnel' || e.method === 'route')) e.dest.port = e.svc.port;
-      if (e.dest.af !== e.svc.af && e.method !== 'tunnel') fail('Different address family is allowed only for tunneling servers');
+      // Fulcrum's FullNAT also takes IPv6 clients to IPv4 servers (NAT64, as DPVS).
+      if (e.dest.af !== e.svc.af && e.method !== 'tunnel' && !(e.method === 'fullnat' && e.svc.af === 6 && e.dest.af === 4))
+        fail('Different address family is allowed only for tunneling servers');
       if (['tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum'].some((x) => e.options.has(x as OptionName)) && e.method !== 'tunnel')
         fail('Tunnel options conflict with forward method');
       checkTunnel(e.tunnel.type, e.options);

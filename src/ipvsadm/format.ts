@@ -6,6 +6,7 @@
 // unless --nosort. Names without -n come from an injected, synchronous lookup, so whoever
 // calls resolves first and tests need no DNS. The demo prints its table with formatStats.
 import type { TrafficCounters } from '../native';
+import { parseIpv6 } from '../control/ipv6';
 import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type ListFormat, type Protocol } from './args';
 
 export const IPVS_HEADER = 'IP Virtual Server version 1.2.1 (size=4096)';
@@ -45,6 +46,8 @@ export interface IpvsDest {
 export interface IpvsService {
   /** 0 for a protocol/address/port service. */
   fwmark: number;
+  /** The address family (a fwmark service's own; else its address's). Absent: IPv4. */
+  af?: 4 | 6;
   protocol: Protocol;
   address: string;
   port: number;
@@ -53,6 +56,7 @@ export interface IpvsService {
   schedFlags: number;
   persistent: boolean;
   timeout: number;
+  /** Dotted for IPv4 services, a prefix length ('64') for IPv6 ones. */
   netmask: string;
   pe?: string;
   onePacket: boolean;
@@ -108,27 +112,57 @@ function ipNum(a: string): number {
 const diff32 = (a: number, b: number) => ((a - b) | 0);
 const PROTO_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-/** What libipvs's ipvs_cmp_services compares: fwmark, protocol number, address, port. */
-interface ServiceSortKey { fw: number; pr: number; ip: number; port: number }
-const sortKey = (s: IpvsService): ServiceSortKey => ({ fw: s.fwmark, pr: PROTO_NUMBER[s.protocol], ip: ipNum(s.address), port: s.port });
+const AF_INET = 2, AF_INET6 = 10;
+
+/** An address as libipvs holds it, union nf_inet_addr's four 32-bit words in host order:
+ * IPv4 in the first (the rest zero), IPv6 in all four; and whether it is IPv6. */
+interface AddrWords { v6: boolean; w: [number, number, number, number] }
+function addrWords(a: string): AddrWords {
+  if (a.indexOf(':') < 0) return { v6: false, w: [ipNum(a), 0, 0, 0] };
+  const g = parseIpv6(a) ?? [0, 0, 0, 0, 0, 0, 0, 0];
+  return { v6: true, w: [g[0] * 65536 + g[1], g[2] * 65536 + g[3], g[4] * 65536 + g[5], g[6] * 65536 + g[7]] };
+}
+/** libipvs's address comparison: the first word only when the left one is IPv4, all four
+ * (word by word, each a wrapped difference) when it is IPv6, whatever the right one is. */
+function compareAddrs(a: AddrWords, b: AddrWords): number {
+  if (!a.v6) return diff32(a.w[0], b.w[0]);
+  for (let i = 0; i < 4; i++) {
+    const r = diff32(a.w[i], b.w[i]);
+    if (r) return r;
+  }
+  return 0;
+}
+
+/** What libipvs's ipvs_cmp_services compares: fwmark, family, protocol number, address, port. */
+interface ServiceSortKey { fw: number; af: number; pr: number; ip: number; a?: AddrWords; port: number }
+function sortKey(s: IpvsService): ServiceSortKey {
+  const v6 = s.af === 6 || s.address.indexOf(':') >= 0;
+  return v6 ? { fw: s.fwmark, af: AF_INET6, pr: PROTO_NUMBER[s.protocol], ip: 0, a: addrWords(s.address), port: s.port }
+    : { fw: s.fwmark, af: AF_INET, pr: PROTO_NUMBER[s.protocol], ip: ipNum(s.address), port: s.port };
+}
 /** Addresses are compared by their wrapped difference, so far-apart addresses compare "backwards". */
-const compareKeys = (a: ServiceSortKey, b: ServiceSortKey) => diff32(a.fw, b.fw) || diff32(a.pr, b.pr) || diff32(a.ip, b.ip) || (a.port - b.port);
+const compareKeys = (a: ServiceSortKey, b: ServiceSortKey) => diff32(a.fw, b.fw) || (a.af - b.af) || diff32(a.pr, b.pr) ||
+  (a.a ? compareAddrs(a.a, b.a ?? addrWords('::')) : diff32(a.ip, b.ip)) || (a.port - b.port);
 
 /** libipvs's ipvs_cmp_services: fwmark, family, protocol number, address, port. */
 export function compareServices(a: IpvsService, b: IpvsService): number {
   return compareKeys(sortKey(a), sortKey(b));
 }
 
-/** libipvs's ipvs_cmp_dests: address (wrapped difference), then port. */
+/** libipvs's ipvs_cmp_dests: address (wrapped differences), then port. */
 export function compareDests(a: IpvsDest, b: IpvsDest): number {
-  return diff32(ipNum(a.address), ipNum(b.address)) || (a.port - b.port);
+  return compareAddrs(addrWords(a.address), addrWords(b.address)) || (a.port - b.port);
 }
 
 /** A service's real servers in ipvsadm's order, each address turned into a number once. */
 function sortDests(dests: IpvsDest[]): IpvsDest[] {
   if (dests.length <= 1) return dests;
-  const keyed = dests.map((d) => ({ d, ip: ipNum(d.address) }));
-  return glibcSort(keyed, (a, b) => diff32(a.ip, b.ip) || (a.d.port - b.d.port)).map((x) => x.d);
+  if (dests.every((d) => d.address.indexOf(':') < 0)) {
+    const keyed = dests.map((d) => ({ d, ip: ipNum(d.address) }));
+    return glibcSort(keyed, (a, b) => diff32(a.ip, b.ip) || (a.d.port - b.d.port)).map((x) => x.d);
+  }
+  const keyed = dests.map((d) => ({ d, a: addrWords(d.address) }));
+  return glibcSort(keyed, (x, y) => compareAddrs(x.a, y.a) || (x.d.port - y.d.port)).map((x) => x.d);
 }
 
 /** glibc's qsort (a top-down merge sort): the same comparisons in the same order, so a
@@ -160,12 +194,14 @@ function sortServices(services: IpvsService[]): IpvsService[] {
 
 // ---- names --------------------------------------------------------------------------------------
 
-/** addrport_to_anyname: `addr:port` with -n, else `host-or-addr:service-or-port`. */
+/** addrport_to_anyname: `addr:port` with -n, else `host-or-addr:service-or-port`; an IPv6
+ * address (or its name) in brackets. */
 function anyName(address: string, port: number, protocol: Protocol | undefined, format: ListFormat, names: Names): string {
-  if (format.numeric) return `${address}:${port}`;
+  const v6 = address.indexOf(':') >= 0;
+  if (format.numeric) return v6 ? `[${address}]:${port}` : `${address}:${port}`;
   const host = names.host(address) ?? address;
   const service = protocol ? names.service(port, protocol) : undefined;
-  return `${host}:${service ?? port}`;
+  return v6 ? `[${host}]:${service ?? port}` : `${host}:${service ?? port}`;
 }
 
 const FWD_NAME: Record<IpvsDest['method'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route', fullnat: 'FullNat' };
@@ -231,20 +267,25 @@ const rateCells = (r: RateCounters, exact: boolean) =>
 /** ipvsadm's print_service_entry: the service's line and its real servers'. */
 function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: Names): string {
   let svcName: string;
+  const v6 = s.af === 6 || s.address.indexOf(':') >= 0;
   if (s.fwmark) {
     // printed with %d: marks above 2^31 come out negative
     svcName = save ? `-f ${s.fwmark | 0}` : `FWM  ${s.fwmark | 0}`;
+    if (v6) svcName += save ? ' -6' : ' IPv6';
   } else {
     const vname = anyName(s.address, s.port, s.protocol, format, names);
-    svcName = save ? `${PROTO_SWITCH[s.protocol]} ${vname}` : `${left(PROTO_LABEL[s.protocol], 4)} ${vname}`.slice(0, 33);
+    // IPv4 names are cut to the column, IPv6 ones are not (the columns shift)
+    svcName = save ? `${PROTO_SWITCH[s.protocol]} ${vname}` : `${left(PROTO_LABEL[s.protocol], 4)} ${vname}`;
+    if (!save && !v6) svcName = svcName.slice(0, 33);
   }
+  const fullMask = v6 ? '128' : '255.255.255.255';
   const flags = s.schedFlags & (SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3);
   let out: string;
   if (save) {
     out = `-A ${svcName} -s ${s.scheduler}`;
     if (s.persistent) {
       out += ` -p ${s.timeout}`;
-      if (s.netmask !== '255.255.255.255') out += ` -M ${s.netmask}`;
+      if (s.netmask !== fullMask) out += ` -M ${s.netmask}`;
       if (s.pe) out += ` --pe ${s.pe}`;
     }
     if (s.onePacket) out += ' -o';
@@ -259,7 +300,7 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
     if (flags) out += ` (${schedFlagNames(s.scheduler, flags).join(',')})`;
     if (s.persistent) {
       out += ` persistent ${s.timeout}`;
-      if (s.netmask !== '255.255.255.255') out += ` mask ${s.netmask}`;
+      if (s.netmask !== fullMask) out += ` mask ${s.netmask}`;
       if (s.pe) out += ` pe ${s.pe}`;
     }
     if (s.onePacket) out += ' ops';
@@ -269,9 +310,10 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
 
   const dests = format.nosort ? s.dests : sortDests(s.dests);
   for (const d of dests) {
-    let dname = anyName(d.address, d.port, s.protocol, format, names);
+    // a fwmark service has no protocol to name its real servers' ports by
+    let dname = anyName(d.address, d.port, s.fwmark ? undefined : s.protocol, format, names);
     if (save) { out += saveDest(svcName, dname, d); continue; }
-    dname = dname.slice(0, 28);
+    if (d.address.indexOf(':') < 0) dname = dname.slice(0, 28);
     if (format.stats) out += `  -> ${left(dname, 28)}${statsCells(d.stats, format.exact)}\n`;
     else if (format.rate) {
       // the real server's CPS and PPS are printed unscaled, only its byte rates scaled

@@ -6,6 +6,7 @@
 // come from src/control/identity.ts, the one place that keys services and real servers.
 import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../control/config_schema';
 import { serviceId as configServiceId } from '../control/identity';
+import { hostPort, splitHostPort } from '../control/address';
 import type { Endpoint, IpvsadmCommand, Method, ServiceRef } from './args';
 import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3 } from './args';
 import { schedFlagNames, type Counters, type IpvsConnection, type IpvsDest, type IpvsService, type RateCounters } from './format';
@@ -92,16 +93,19 @@ export function schedFlagsForApi(scheduler: string, bits: number): NonNullable<S
 export function serviceFromApi(s: ApiService): IpvsService {
   const fwmark = s.fwmark ?? 0;
   const scheduler = s.scheduler ?? 'wlc';
+  const v6 = s.address !== undefined ? s.address.indexOf(':') >= 0 : s.family === 'ipv6';
+  const mask = s.persistence?.netmask;
   return {
     fwmark,
+    af: v6 ? 6 : 4,
     protocol: s.protocol ?? 'tcp',
-    address: fwmark ? '0.0.0.0' : s.address ?? '0.0.0.0',
+    address: fwmark ? (v6 ? '::' : '0.0.0.0') : s.address ?? '0.0.0.0',
     port: fwmark ? 0 : s.port ?? 0,
     scheduler,
     schedFlags: schedFlagBits(s.schedFlags),
     persistent: s.persistence !== undefined,
     timeout: s.persistence ? s.persistence.timeout ?? 360 : 0,
-    netmask: s.persistence?.netmask ?? '255.255.255.255',
+    netmask: mask !== undefined ? String(mask) : v6 ? '128' : '255.255.255.255',
     onePacket: s.onePacket ?? false,
     synproxy: s.synproxy ?? false,
     stats: counters(s.stats),
@@ -122,7 +126,10 @@ export function serviceFromApi(s: ApiService): IpvsService {
   };
 }
 
+/** `addr:port` or `[v6]:port` as the API writes a connection's ends. */
 function splitAddrPort(s: string): { address: string; port: number } {
+  const hp = splitHostPort(s);
+  if (hp) return hp;
   const i = s.lastIndexOf(':');
   return { address: s.slice(0, i), port: Number(s.slice(i + 1)) };
 }
@@ -140,21 +147,26 @@ export function connectionFromApi(c: ApiConnection): IpvsConnection {
 /** How the API names the service ipvsadm named (tcp:VIP:port, udp:…, sctp:… or fwmark:N;
  * ipvsadm's fwmark 0 means none). */
 export function serviceId(s: ServiceRef): string {
-  return configServiceId(s.fwmark ? { fwmark: s.fwmark } : { protocol: s.protocol, address: s.address, port: s.port });
+  return configServiceId(s.fwmark ? { fwmark: s.fwmark, ...(s.af === 6 ? { family: 'ipv6' as const } : {}) }
+    : { protocol: s.protocol, address: s.address, port: s.port });
 }
 /** The real server ipvsadm named, within its service (the parser has already put DR and TUN
  * servers at the service's port, as identity.ts keys them). */
-export const serverId = (e: Endpoint) => `${e.address}:${e.port}`;
+export const serverId = (e: Endpoint) => hostPort(e.address, e.port);
 
 /** What -A/-E set: every kernel attribute of the service (the rest of the config is not ipvsadm's). */
 export function serviceBody(c: Extract<IpvsadmCommand, { cmd: 'add-service' | 'edit-service' }>): ServiceConfig {
   const s = c.service;
   const body: ServiceConfig = s.fwmark ? { fwmark: s.fwmark } : { protocol: s.protocol, address: s.address, port: s.port };
+  if (s.fwmark && s.af === 6) body.family = 'ipv6';
   body.scheduler = c.scheduler as ServiceConfig['scheduler'];
   if (c.schedFlags) body.schedFlags = schedFlagsForApi(c.scheduler, c.schedFlags);
   if (c.persistence) {
     body.persistence = { timeout: c.persistence.timeout };
-    if (c.persistence.netmask !== '255.255.255.255') body.persistence.netmask = c.persistence.netmask;
+    // IPv4: a dotted mask; IPv6: a prefix length (what -M was read as, by the service's family)
+    if (s.af === 6) {
+      if (c.persistence.netmask !== '128') body.persistence.netmask = Number(c.persistence.netmask);
+    } else if (c.persistence.netmask !== '255.255.255.255') body.persistence.netmask = c.persistence.netmask;
   }
   if (c.onePacket) body.onePacket = true;
   if (c.synproxy) body.synproxy = true;

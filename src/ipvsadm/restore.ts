@@ -148,10 +148,7 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
     const refuse: (errno: number, detail?: string) => never = (errno, detail) => {
       throw new IpvsadmTextError(line, ipvsStrerror(op, errno) + (detail ? ` (${detail})` : ''));
     };
-    const idOf = (ref: ServiceRef) => {
-      if (ref.af === 6) refuse(ERRNO.EAFNOSUPPORT);
-      return serviceId(ref);
-    };
+    const idOf = (ref: ServiceRef) => serviceId(ref);
     switch (c.cmd) {
       case 'add-service': {
         const id = idOf(c.service);
@@ -171,7 +168,6 @@ export async function configFromIpvsadm(text: string, env: ParseEnv = directorPa
         if (!services.delete(idOf(c.service))) refuse(ERRNO.ESRCH);
         break;
       case 'add-server': case 'edit-server': case 'delete-server': {
-        if (c.server.af === 6) refuse(ERRNO.EAFNOSUPPORT);
         const { servers } = services.get(idOf(c.service)) ?? refuse(ERRNO.ESRCH);
         const key = serverId(c.server);
         if (c.cmd === 'delete-server') {

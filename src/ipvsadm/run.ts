@@ -131,7 +131,6 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
   const op = operationOf(c);
   switch (c.cmd) {
     case 'add-service': {
-      if (c.service.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       if (!knownScheduler(c.scheduler) || c.pe !== undefined) {
         // The kernel finds the service first, then the scheduler and persistence engine
         // (Fulcrum has no persistence engines).
@@ -145,7 +144,6 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
       return writeRefused(op, r);
     }
     case 'edit-service': {
-      if (c.service.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       const cur = await getService(ctx, c.service);
       if (isResponse(cur)) return writeRefused(op, cur);
       if (!cur) return refused(op, ERRNO.ESRCH);
@@ -159,14 +157,12 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
       return writeRefused(op, r);
     }
     case 'delete-service': {
-      if (c.service.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       const r = await ctx.api.request('DELETE', servicePath(c.service));
       if (r.status === 204 || r.status === 200) return done();
       if (r.status === 404) return refused(op, ERRNO.ESRCH);
       return writeRefused(op, r);
     }
     case 'add-server': case 'edit-server': {
-      if (c.service.af === 6 || c.server.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       // An edit is one PUT (its 404 says which part is missing); only a bad threshold pair
       // asks first, since the kernel answers ESRCH for a missing service before ERANGE.
       if (c.lThreshold > c.uThreshold) {
@@ -193,7 +189,6 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
       return writeRefused(op, r);
     }
     case 'delete-server': {
-      if (c.service.af === 6 || c.server.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       const r = await ctx.api.request('DELETE', serverPath(c.service, c.server));
       if (r.status === 204 || r.status === 200) return done();
       if (r.status !== 404) return writeRefused(op, r);
@@ -212,7 +207,6 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
         const r = await ctx.api.request('POST', '/v1/stats/zero');
         return r.status === 204 || r.status === 200 ? done() : writeRefused(op, r);
       }
-      if (c.service.af === 6) return refused(op, ERRNO.EAFNOSUPPORT);
       const svc = await getService(ctx, c.service);
       if (isResponse(svc)) return writeRefused(op, svc);
       if (!svc) return refused(op, ERRNO.ESRCH);
@@ -264,7 +258,6 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
           return done(await joined(tableParts(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss)))));
         }
         case 'service': {
-          if (c.service!.af === 6) return listFailed(ipvsStrerror('get-service', ERRNO.EAFNOSUPPORT));
           const svc = await getService(ctx, c.service!);
           if (isResponse(svc)) return listFailed(`fvsadm: ${apiFailure(svc)}`);
           if (!svc) return listFailed(ipvsStrerror('get-service', ERRNO.ESRCH));
@@ -326,7 +319,6 @@ export function planLine(c: IpvsadmCommand): BatchLine | undefined {
   switch (c.cmd) {
     case 'add-service':
     case 'edit-service': {
-      if (c.service.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
       if (!knownScheduler(c.scheduler) || c.pe !== undefined) return undefined;
       const body = serviceBody(c) as Record<string, unknown>;
       if (c.cmd === 'add-service') {
@@ -339,12 +331,10 @@ export function planLine(c: IpvsadmCommand): BatchLine | undefined {
       }
     }
     case 'delete-service':
-      if (c.service.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
       return { op: { method: 'DELETE', path: servicePath(c.service) }, outcome: (r) =>
         r.status === 204 ? done() : r.status === 404 ? refused(op, ERRNO.ESRCH) : writeRefused(op, r) };
     case 'add-server':
     case 'edit-server': {
-      if (c.service.af === 6 || c.server.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
       if (c.lThreshold > c.uThreshold) return undefined;  // ESRCH or ERANGE: the table decides
       if (c.tunnel && c.tunnel.type !== 'ipip') {
         return { local: refused(op, ERRNO.EINVAL, `the director tunnels with IPIP only, not ${c.tunnel.type}`) };
@@ -359,7 +349,6 @@ export function planLine(c: IpvsadmCommand): BatchLine | undefined {
           r.status === 200 ? done() : r.status === 404 ? notFound(r) : writeRefused(op, r) };
     }
     case 'delete-server':
-      if (c.service.af === 6 || c.server.af === 6) return { local: refused(op, ERRNO.EAFNOSUPPORT) };
       return { op: { method: 'DELETE', path: serverPath(c.service, c.server) }, outcome: (r) =>
         r.status === 204 ? done() : r.status === 404 ? refused(op, missingOf(r) === 'server' ? ERRNO.ENOENT : ERRNO.ESRCH) : writeRefused(op, r) };
     case 'flush':

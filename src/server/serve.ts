@@ -13,6 +13,7 @@ import type { FulcrumConfig } from '../control/config_schema';
 import { Daemon } from '../control/daemon';
 import { StateFileError } from '../control/state_store';
 import { buildApi, isLoopback } from '../api/app';
+import { hostPort, splitHostPort } from '../control/address';
 import { keepalivedMissing } from '../ha/keepalived';
 import { Vrrp } from '../ha/vrrp';
 import { Bgp, vipOfKey } from '../ha/bgp';
@@ -50,7 +51,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw e;
   }
   const stateDir = opts.stateDir ?? cfg.stateDir ?? DEFAULT_STATE_DIR;
-  const [host, port] = (cfg.api?.listen ?? '127.0.0.1:9390').split(':');
+  // api.listen is checked (address:port, IPv6 bracketed) when the config is read
+  const { address: host, port } = splitHostPort(cfg.api?.listen ?? '127.0.0.1:9390')!;
   if (!isLoopback(host) && !token) {
     process.stderr.write('fulcrum serve: a non-loopback api.listen needs api.tokenFile\n');
     return 1;
@@ -139,7 +141,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await api.listen({ host, port: Number(port) });
   } catch (e) {
     log.error({ err: (e as Error).message }, 'the API cannot listen');
-    process.stderr.write(`fulcrum serve: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
+    process.stderr.write(`fulcrum serve: cannot listen on ${hostPort(host, port)}: ${(e as Error).message}\n`);
     await daemon.stop();
     clearInterval(dpdkLogTimer);
     drainDpdkLog(addon, dpdkLog);
@@ -157,7 +159,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     log.info({ localAs: s.localAs, routerId: s.routerId, neighbors: s.neighbors.map((n) => `${n.address} AS ${n.as} via ${n.port} (${n.iface})`) },
       'BGP: BIRD runs; VIPs with quorum are announced');
   }
-  log.info({ services: daemon.state.serviceCount, api: `http://${host}:${port}` }, 'services applied; ready');
+  log.info({ services: daemon.state.serviceCount, api: `http://${hostPort(host, port)}` }, 'services applied; ready');
   // systemd's Type=notify: started only now, with the API answering and the services applied.
   const notify = (state: string) => {
     try {
@@ -166,7 +168,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       log.warn({ err: (e as Error).message }, 'cannot tell the service manager');
     }
   };
-  notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=${daemon.state.serviceCount} services, API on ${host}:${port}`);
+  notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=${daemon.state.serviceCount} services, API on ${hostPort(host, port)}`);
 
   return await new Promise<number>((resolve) => {
     process.on('SIGHUP', () => {

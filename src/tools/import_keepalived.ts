@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, parseIpv4, validateConfig } from '../control/config_load';
+import { canonicalAddress, familyOf } from '../control/address';
+import { serviceKey } from '../control/identity';
 import {
   SCHEDULERS, SCHED_FLAGS, type FulcrumConfig, type HealthCheckConfig, type RealServerConfig, type ServiceConfig,
 } from '../control/config_schema';
@@ -182,10 +184,12 @@ class Translator {
     return out;
   }
 
-  range(s: Statement, word: string | undefined, what: string): string[] | undefined {
+  range(s: Statement, word: string | undefined, what: string, ipv6 = false): string[] | undefined {
+    // an IPv6 member is one address (keepalived's IPv6 ranges are not read)
+    if (ipv6 && word?.includes(':') && familyOf(word) === 6) return [canonicalAddress(word)!];
     const m = /^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?$/.exec(word ?? '');
     if (!m || parseIpv4(m[1] + m[2]) === undefined || (m[3] !== undefined && (Number(m[3]) > 255 || Number(m[3]) < Number(m[2])))) {
-      this.note(s, word?.includes(':') ? `${what} ${word}: IPv6 not supported, skipped` : `${what} '${word ?? ''}' is not an IPv4 address or range, skipped`);
+      this.note(s, word?.includes(':') ? `${what} ${word}: ${ipv6 ? 'IPv6 ranges are' : 'IPv6 is'} not supported, skipped` : `${what} '${word ?? ''}' is not an IPv4 address or range, skipped`);
       return undefined;
     }
     const out: string[] = [];
@@ -209,7 +213,7 @@ class Translator {
     // A service keepalived would configure twice is kept once.
     const seen = new Set<string>();
     return services.filter((svc, i) => {
-      const key = svc.fwmark !== undefined ? `fwmark ${svc.fwmark}` : `${svc.protocol} ${svc.address}:${svc.port}`;
+      const key = serviceKey(svc);
       if (!seen.has(key)) { seen.add(key); return true; }
       this.notes.push({ ...this.origin[i], message: `virtual server ${key} is defined twice, the later one skipped` });
       return false;
@@ -263,20 +267,21 @@ class Translator {
           continue;
         }
         const port = this.num(m, m.words[1] ?? '0', 'virtual_server_group port', 0, 65535);
-        for (const address of this.range(m, m.words[0], 'virtual_server_group member') ?? []) if (port !== undefined) keys.push({ address, port });
+        for (const address of this.range(m, m.words[0], 'virtual_server_group member', true) ?? []) if (port !== undefined) keys.push({ address, port });
       }
     } else {
-      if (a === undefined || a.includes(':')) { this.note(s, `virtual_server ${a ?? ''}: IPv6 not supported, skipped`); return []; }
-      if (parseIpv4(a) === undefined) { this.note(s, `virtual_server '${a}' is not an IPv4 address, skipped`); return []; }
+      const address = a === undefined ? undefined : canonicalAddress(a);
+      if (address === undefined) { this.note(s, `virtual_server '${a ?? ''}' is not an IPv4 or IPv6 address, skipped`); return []; }
       const port = this.num(s, b ?? '0', 'virtual_server port', 0, 65535);
       if (port === undefined) return [];
-      keys.push({ address: a, port });
+      keys.push({ address, port });
     }
 
     const vt: Timing = {};
     let method: Method | undefined;
     let protocol: ServiceConfig['protocol'] = 'tcp';
     let granularity: string | undefined;
+    let ipFamily: ServiceConfig['family'];
     const flags: string[] = [];
     const servers: Statement[] = [];
     for (const c of s.block ?? []) {
@@ -298,17 +303,23 @@ class Translator {
           break;
         }
         case 'persistence_granularity':
-          if (v && parseIpv4(v) !== undefined) granularity = v;
-          else this.note(c, `persistence_granularity ${v ?? ''}: only IPv4 netmasks are supported, ignored`);
+          // a netmask for IPv4 services, a prefix length for IPv6 ones (checked below, by family)
+          if (v && (parseIpv4(v) !== undefined || /^\d{1,3}$/.test(v))) granularity = v;
+          else this.note(c, `persistence_granularity ${v ?? ''}: not a netmask or prefix length, ignored`);
+          break;
+        case 'ip_family':
+          if (v === 'inet' || v === 'inet6') ipFamily = v === 'inet6' ? 'ipv6' : 'ipv4';
+          else this.note(c, `ip_family ${v ?? ''}: not inet or inet6, ignored`);
           break;
         case 'ops': base.onePacket = true; break;
         case 'flag-1': case 'flag-2': case 'flag-3': case 'sh-port': case 'sh-fallback': case 'mh-port': case 'mh-fallback':
           flags.push(k);
           break;
         case 'sorry_server': {
-          if (!v || parseIpv4(v) === undefined) { this.note(c, `sorry_server ${v ?? ''}: not an IPv4 address, skipped`); break; }
+          const address = v === undefined ? undefined : canonicalAddress(v);
+          if (address === undefined) { this.note(c, `sorry_server ${v ?? ''}: not an IPv4 or IPv6 address, skipped`); break; }
           const port = rest[0] !== undefined ? this.num(c, rest[0], 'sorry_server port', 0, 65535) : undefined;
-          base.sorryServer = { ...base.sorryServer, address: v, ...(port !== undefined ? { port } : {}) };
+          base.sorryServer = { ...base.sorryServer, address, ...(port !== undefined ? { port } : {}) };
           break;
         }
         case 'sorry_server_lvs_method': {
@@ -328,9 +339,19 @@ class Translator {
       }
     }
     if (base.sorryServer && !base.sorryServer.address) { this.note(s, 'sorry_server_lvs_method without a sorry_server, ignored'); delete base.sorryServer; }
+    // A fwmark service's family: ip_family, else its real servers' (keepalived's rule).
+    if (keys.some((k) => k.fwmark !== undefined)) {
+      const rsFamily = servers.map((r) => familyOf(r.words[1] ?? '')).find((f) => f !== undefined);
+      const family = ipFamily ?? (rsFamily === 6 ? 'ipv6' : undefined);
+      if (family === 'ipv6') base.family = 'ipv6';
+    } else if (ipFamily) this.note(s, 'ip_family is for fwmark virtual servers (the address says the family), ignored');
     if (granularity) {
-      if (base.persistence) base.persistence.netmask = granularity;
-      else this.note(s, 'persistence_granularity without persistence_timeout has no effect, ignored');
+      const v6 = base.family === 'ipv6' || keys.some((k) => k.address?.includes(':'));
+      const mask = /^\d{1,3}$/.test(granularity) ? Number(granularity) : granularity;
+      if (!base.persistence) this.note(s, 'persistence_granularity without persistence_timeout has no effect, ignored');
+      else if (v6 !== (typeof mask === 'number') || (typeof mask === 'number' && (mask < 1 || mask > 128)))
+        this.note(s, `persistence_granularity ${granularity}: ${v6 ? 'an IPv6 service takes a prefix length 1..128' : 'an IPv4 service takes a netmask'}, ignored`);
+      else base.persistence.netmask = mask;
     }
     const sched = base.scheduler ?? 'wlc';
     const okFlags = flags.filter((f) => {
@@ -419,9 +440,9 @@ class Translator {
 
   realServer(r: Statement, method: Method, vt: Timing): { server: RealServerConfig; checks: HealthCheckConfig[]; inhibit?: boolean } | undefined {
     const [, address, port] = r.words;
-    if (!address || address.includes(':')) { this.note(r, `real_server ${address ?? ''}: IPv6 not supported, skipped`); return undefined; }
-    if (parseIpv4(address) === undefined) { this.note(r, `real_server '${address}' is not an IPv4 address, skipped`); return undefined; }
-    const server: RealServerConfig = { address };
+    const canonical = address === undefined ? undefined : canonicalAddress(address);
+    if (canonical === undefined) { this.note(r, `real_server '${address ?? ''}' is not an IPv4 or IPv6 address, skipped`); return undefined; }
+    const server: RealServerConfig = { address: canonical };
     if (port !== undefined) {
       const p = this.num(r, port, 'real_server port', 0, 65535);
       if (p !== undefined) server.port = p;

@@ -158,7 +158,8 @@
 
   function drawServices(list, health, t) {
     // /v1/health names a service by its key: 'tcp 1.2.3.4:80' for the id 'tcp:1.2.3.4:80'.
-    const checks = new Map(health.servers.map((h) => [`${h.service} ${h.address}:${h.port}`, h]));
+    // A real server's id brackets an IPv6 address: '[2001:db8::10]:80'.
+    const checks = new Map(health.servers.map((h) => [`${h.service} ${h.address.includes(':') ? `[${h.address}]` : h.address}:${h.port}`, h]));
     const seen = new Set();
     for (const s of list) {
       seen.add(s.id);

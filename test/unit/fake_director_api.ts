@@ -6,6 +6,7 @@
 // compare the table after a step with the oracle's. Conversions here are written
 // independently of src/ipvsadm/model.ts and run.ts, which they check.
 import { SCHEDULERS } from '../../src/control/config_schema';
+import { serverProblems } from '../../src/control/config_load';
 import type { ApiConnection, ApiRealServer, ApiService } from '../../src/ipvsadm/model';
 import { NdjsonBody, type ApiClient, type ApiResponse } from '../../src/client/http';
 
@@ -33,8 +34,12 @@ function flagNames(scheduler: string, flags: number): string[] {
   return names;
 }
 
-const idOf = (s: { fwmark?: number; protocol?: string; address?: string; port?: number }) =>
-  s.fwmark ? `fwmark:${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`;
+/** IPv6 text as inet_ntop writes it, for ids (node's URL writes the same compressed form for
+ * every address but ::a.b.c.d and ::ffff:a.b.c.d, which these tests do not use). */
+const v6 = (a: string) => new URL(`http://[${a}]/`).hostname.slice(1, -1);
+const hostPort = (a: string, port: number) => (a.includes(':') ? `[${v6(a)}]:${port}` : `${a}:${port}`);
+const idOf = (s: { fwmark?: number; family?: string; protocol?: string; address?: string; port?: number }) =>
+  s.fwmark ? `${s.family === 'ipv6' ? 'fwmark6' : 'fwmark'}:${s.fwmark}` : `${s.protocol}:${hostPort(s.address!, s.port!)}`;
 
 /** The oracle's service as GET /v1/services shows it: real servers in config order, oldest
  * first (the kernel keeps them newest first). */
@@ -59,14 +64,16 @@ export function apiServiceOf(o: OracleService): ApiService {
   return s;
 }
 
-/** /proc/net/ip_vs_conn (the oracle's FAKE_CONN file) as GET /v1/connections lists it. */
+/** /proc/net/ip_vs_conn (the oracle's FAKE_CONN file, or the kernel's: IPv6 in full form) as
+ * GET /v1/connections lists it. */
 export function apiConnectionsOf(text: string): ApiConnection[] {
-  const hexAddr = (h: string) => [24, 16, 8, 0].map((sh) => (parseInt(h, 16) >>> sh) & 255).join('.');
+  const hexAddr = (h: string) => (h.includes(':') ? h : [24, 16, 8, 0].map((sh) => (parseInt(h, 16) >>> sh) & 255).join('.'));
+  const end = (a: string, p: string) => hostPort(hexAddr(a), parseInt(p, 16));
   return text.split('\n').slice(1).filter((l) => l.trim()).map((l) => {
     const [protocol, ca, cp, va, vp, da, dp, state, expires, peName, peData] = l.trim().split(/\s+/);
     return {
       protocol, expiresSeconds: Number(expires), state, template: state === 'NONE',
-      source: `${hexAddr(ca)}:${parseInt(cp, 16)}`, virtual: `${hexAddr(va)}:${parseInt(vp, 16)}`, destination: `${hexAddr(da)}:${parseInt(dp, 16)}`,
+      source: end(ca, cp), virtual: end(va, vp), destination: end(da, dp),
       ...(peName !== undefined ? { peName, peData: peData ?? '' } : {}),
     };
   });
@@ -116,6 +123,9 @@ export class FakeDirector implements ApiClient {
 
   private badService(b: ApiService): string | undefined {
     if (b.scheduler && !(SCHEDULERS as readonly string[]).includes(b.scheduler)) return `scheduler: must be one of ${SCHEDULERS.join(', ')}`;
+    const v6svc = b.address?.includes(':') || b.family === 'ipv6';
+    const mask = b.persistence?.netmask;
+    if (mask !== undefined && (typeof mask === 'number') !== !!v6svc) return 'persistence.netmask: dotted for IPv4, a prefix length for IPv6';
     if (!b.fwmark && b.port === 0 && !b.persistence) return 'services[0].port: zero port specified for non-persistent service';
     return undefined;
   }
@@ -145,6 +155,8 @@ export class FakeDirector implements ApiClient {
     this.log.push(`${method} ${fullPath}`);
     const url = new URL(fullPath, 'http://director');
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);  // v1, services, id, servers, server
+    if (parts[1] === 'services' && parts[2]?.includes('[')) parts[2] = parts[2].replace(/\[(.*)\]/, (_m, a: string) => `[${v6(a)}]`);
+    if (parts[4]?.includes('[')) parts[4] = parts[4].replace(/\[(.*)\]/, (_m, a: string) => `[${v6(a)}]`);
     const key = `${method} /${parts.map((p, i) => (i === 2 && parts[1] === 'services' ? ':id' : i === 4 ? ':server' : p)).join('/')}`;
     const svc = parts[1] === 'services' && parts[2] ? this.find(parts[2]) : undefined;
     const noService = () => ({ ...problem(404, `service ${parts[2]} not found`), body: { statusCode: 404, message: `service ${parts[2]} not found`, missing: 'service' } });
@@ -187,8 +199,12 @@ export class FakeDirector implements ApiClient {
       case 'POST /v1/services/:id/servers': {
         if (!svc) return noService();
         const b = body as ApiRealServer;
-        const id = `${b.address}:${b.port ?? svc.port ?? 0}`;
+        const id = hostPort(b.address, b.port ?? svc.port ?? 0);
         if ((svc.realServers ?? []).some((r) => r.id === id)) return problem(409, `real server ${id} already exists`);
+        // IPv6 and mixed families: the director's own rules (the IPv4 fixtures keep the oracle's)
+        const rules = b.address.includes(':') || svc.address?.includes(':') || svc.family === 'ipv6'
+          ? serverProblems(b as never, 'realServer', { localAddresses: ['198.18.255.1'] }, svc as never) : [];
+        if (rules.length) return answer(400, { statusCode: 400, message: 'refused', problems: rules });
         if ((b.lowerThreshold ?? 0) > (b.upperThreshold ?? 0)) return problem(400, 'lowerThreshold: must not exceed upperThreshold');
         const r: ApiRealServer = { ...structuredClone(b), id, effectiveWeight: b.weight ?? 1, inDataplane: true, activeConns: 0, inactConns: 0, persistConns: 0, stats: { ...ZERO }, rates: { ...ZERO_RATES } };
         svc.realServers = [...(svc.realServers ?? []), r];
@@ -201,7 +217,7 @@ export class FakeDirector implements ApiClient {
         if (!svc) return noService();
         if (!server) return noServer();
         const b = body as ApiRealServer;
-        if (`${b.address}:${b.port ?? svc.port ?? 0}` !== server.id) return problem(400, 'the body names another real server');
+        if (hostPort(b.address, b.port ?? svc.port ?? 0) !== server.id) return problem(400, 'the body names another real server');
         const next: ApiRealServer = { ...structuredClone(b), id: server.id, effectiveWeight: b.weight ?? 1, inDataplane: true, activeConns: server.activeConns,
           inactConns: server.inactConns, persistConns: server.persistConns, stats: server.stats, rates: server.rates };
         if (b.healthChecks === undefined && server.healthChecks !== undefined) next.healthChecks = structuredClone(server.healthChecks);

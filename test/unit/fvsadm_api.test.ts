@@ -222,3 +222,24 @@ test('the director comes from FULCRUM_API (default the local one); its token is 
   assert.equal(d.base, 'http://127.0.0.1:1');
   await assert.rejects(d.request('GET', '/v1/services'), (e) => e instanceof DirectorUnavailable && /cannot read the token file/.test(e.message));
 });
+
+test('IPv6: the API names services and servers by bracketed, canonical ids; -M is a prefix; -f N -6 is family ipv6; FullNAT may take IPv4 servers', async () => {
+  const d = new FakeDirector(EMPTY);
+  const posted: unknown[] = [];
+  const api: ApiClient = { request: async (m, p, b) => { if (m === 'POST') posted.push(b); return d.request(m, p, b); } };
+  assert.equal((await fvsadm(api, ['-A', '-t', '[2001:DB8::100]:80', '-s', 'rr', '-p', '60', '-M', '64'])).exit, 0);
+  assert.deepEqual(posted[0], { protocol: 'tcp', address: '2001:db8::100', port: 80, scheduler: 'rr', persistence: { timeout: 60, netmask: 64 } });
+  assert.equal((await fvsadm(api, ['-a', '-t', '[2001:db8:0::100]:80', '-r', '[2001:db8::10]:8080', '-m'])).exit, 0);
+  assert.equal(d.log.at(-1), `POST /v1/services/${encodeURIComponent('tcp:[2001:db8::100]:80')}/servers`);
+  assert.equal((await fvsadm(api, ['-e', '-t', '[2001:db8::100]:80', '-r', '[2001:db8::10]:8080', '-m', '-w', '4'])).exit, 0);
+  assert.equal(d.log.at(-1), `PUT /v1/services/${encodeURIComponent('tcp:[2001:db8::100]:80')}/servers/${encodeURIComponent('[2001:db8::10]:8080')}`);
+  assert.equal((await fvsadm(api, ['-a', '-t', '[2001:db8::100]:80', '-r', '198.18.2.10', '--fullnat'])).exit, 0);
+  assert.deepEqual(await fvsadm(api, ['-a', '-t', '[2001:db8::100]:80', '-r', '198.18.2.11', '-m']),
+    { stdout: '', stderr: 'Different address family is allowed only for tunneling servers\n', exit: 2 });
+  assert.equal((await fvsadm(api, ['-A', '-f', '5', '-6', '-p', '-M', '48'])).exit, 0);
+  assert.deepEqual(posted.at(-1), { fwmark: 5, family: 'ipv6', scheduler: 'wlc', persistence: { timeout: 360, netmask: 48 } });
+  assert.deepEqual(d.services.map((s) => s.id), ['tcp:[2001:db8::100]:80', 'fwmark6:5']);
+  assert.equal((await fvsadm(api, ['-S', '-n'])).stdout, '-A -t [2001:db8::100]:80 -s rr -p 60 -M 64\n' +
+    '-a -t [2001:db8::100]:80 -r 198.18.2.10:80 --fullnat -w 1\n-a -t [2001:db8::100]:80 -r [2001:db8::10]:8080 -m -w 4\n' +
+    '-A -f 5 -6 -s wlc -p 360 -M 48\n');
+});

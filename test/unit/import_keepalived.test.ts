@@ -18,7 +18,7 @@ const dir = path.join(root, 'test/golden/keepalived');
 const run = (args: string[], cwd = dir) => spawnSync(process.execPath, [path.join(root, 'bin/fulcrum.js'), ...args], { encoding: 'utf8', cwd });
 const fulcrum = (args: string[], cwd = dir) => run(['import-keepalived', ...args], cwd);
 const imported = (text: string) => importKeepalived('keepalived.conf', text);
-const FIXTURES = ['web-nat', 'dr-fwmark', 'groups-fnat'];
+const FIXTURES = ['web-nat', 'dr-fwmark', 'groups-fnat', 'ipv6'];
 
 for (const name of FIXTURES) {
   test(`${name}.conf translates to ${name}.expected.yaml, listing what it cannot translate`, () => {

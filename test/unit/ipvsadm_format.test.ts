@@ -2,7 +2,7 @@
 // (reference §1.7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatList, formatStats, largeNum, type ListedService } from '../../src/ipvsadm/format';
+import { compareDests, compareServices, formatList, formatStats, largeNum, NO_RATES, type IpvsDest, type IpvsService, type ListedService } from '../../src/ipvsadm/format';
 
 const counters = (conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number) =>
   ({ conns, inpkts, outpkts, inbytes, outbytes });
@@ -43,4 +43,23 @@ test('large numbers scale with K only between 10^8 and 10^9, then M, G, T', () =
   assert.equal(largeNum(123_456_789_012_345n), '     123T');
   assert.equal(largeNum(123_456_789_012, true), ' 123456789012');
   assert.equal(largeNum(5, true), '        5');
+});
+
+test('IPv6 in the sort: IPv4 services first, then IPv6 word by word as wrapped differences; a real server compares by the left one\'s family', () => {
+  const svc = (address: string, port = 80, fwmark = 0, af?: 4 | 6): IpvsService => ({
+    fwmark, af, protocol: 'tcp', address, port, scheduler: 'rr', schedFlags: 0, persistent: false, timeout: 0, netmask: '128',
+    onePacket: false, stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rates: NO_RATES, dests: [],
+  });
+  const lt = (a: IpvsService, b: IpvsService) => assert.ok(compareServices(a, b) < 0, `${a.address} before ${b.address}`);
+  lt(svc('198.18.0.1'), svc('::2'));                                  // AF_INET (2) before AF_INET6 (10)
+  lt(svc('2001:db8::8000:0:0:1'), svc('2001:db8::1'));                // word 3: 0x80000000 - 0 wraps negative
+  lt(svc('fd00::1'), svc('::2'));                                     // word 1: 0xfd000000 - 0 wraps negative
+  lt(svc('2001:db8::1'), svc('2001:db8::1', 8080));
+  lt(svc('::2'), svc('::', 0, 2, 6));                                  // every fwmark service after
+  lt(svc('0.0.0.0', 0, 3, 4), svc('::', 0, 3, 6));                     // fwmark 3 of IPv4 before fwmark 3 of IPv6
+  const dest = (address: string, port = 80) => ({ address, port } as IpvsDest);
+  // an IPv4 left side compares its address with the first word of the right one's
+  assert.ok(compareDests(dest('198.18.2.10'), dest('fd00::10')) < 0);   // 0xc612020a - 0xfd000000 < 0
+  assert.ok(compareDests(dest('fd00::10'), dest('10.0.0.10')) < 0);     // 0xfd000000 - 0x0a00000a wraps negative
+  assert.ok(compareDests(dest('2001:db8::10', 80), dest('2001:db8::10', 81)) < 0);
 });

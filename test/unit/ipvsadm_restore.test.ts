@@ -109,3 +109,15 @@ test('what the text saves (the -S writer) it restores to the same services', asy
 test('the ipvsadm side knows the same schedulers as the config schema', () => {
   assert.deepEqual([...KERNEL_SCHEDULERS], [...SCHEDULERS]);
 });
+
+test('IPv6 -S text restores to IPv6 services (canonical addresses, the prefix as netmask, fwmark family) and saves back the same', async () => {
+  const text = '-A -t [2001:DB8::100]:80 -s rr -p 60 -M 64\n-a -t [2001:db8::100]:80 -r [2001:db8::10]:8080 -m -w 3\n' +
+    '-a -t [2001:db8::100]:80 -r 198.18.2.10:80 -i -w 1 --tun-type ipip\n-A -f 5 -6 -s sh\n-a -f 5 -6 -r [2001:db8::11]:0 -g -w 1\n';
+  const { services } = await read(text);
+  assert.deepEqual(services.map((s) => [s.address ?? s.family, s.persistence?.netmask, s.realServers?.map((r) => r.address)]),
+    [['2001:db8::100', 64, ['2001:db8::10', '198.18.2.10']], ['ipv6', undefined, ['2001:db8::11']]]);
+  assert.equal(formatSave(services.map((s) => serviceFromApi(s)), NUMERIC), text.replace('2001:DB8::100', '2001:db8::100')
+    .replace(/(-a -t \[2001:db8::100\]:80 -r \[2001:db8::10\]:8080 -m -w 3\n)(-a .*\n)/, '$2$1'));
+  await assert.rejects(read('-A -t [2001:db8::100]:80\n-a -t [2001:db8::100]:80 -r 198.18.2.10 -m\n'),
+    (e: IpvsadmTextError) => /line 2: Different address family is allowed only for tunneling servers/.test(e.message));
+});

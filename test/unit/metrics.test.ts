@@ -52,7 +52,7 @@ let nextId = 0;
 const readings = new Map<number, [number, number]>();
 function service(protocol: NativeService['protocol'], address: string, port: number, fwmark: number, dests: Dest[]): NativeService {
   return {
-    id: 0, protocol, address, port, fwmark, scheduler: 'wlc', flags: 0, persistTimeout: 360, netmask: '255.255.255.255', mhTableSize: 4093,
+    id: 0, protocol, address, port, fwmark, scheduler: 'wlc', flags: 0, persistTimeout: 360, netmask: '255.255.255.255', netmask6: 128, mhTableSize: 4093,
     dests: dests.map(([a, p, weight, active, inactive]) => {
       const id = nextId++;
       readings.set(id, [active, inactive]);
@@ -160,6 +160,20 @@ test('backend label values: protocol upper case, fwmark services as procfs reads
   });
   assert.deepEqual(Object.values(series(m.get('node_ipvs_backend_connections_inactive'))), [412, 137, 25, 1]);
   assert.deepEqual(Object.values(series(m.get('node_ipvs_backend_weight'))), [3, 1, 1, 2]);
+});
+
+test('IPv6 backends are labelled as procfs hands node_exporter /proc/net/ip_vs\'s [%pI6] (net.IP.String()); an IPv6 fwmark service as any FWM line', async () => {
+  const v6 = service('tcp', '2001:db8::100', 80, 0, [['2001:db8::10', 8080, 2, 5, 6], ['198.18.2.10', 80, 1, 1, 0], ['::1.2.3.4', 80, 1, 0, 0]]);
+  const fwm6 = service('', '::', 0, 5, [['2001:db8::11', 0, 1, 3, 0]]);
+  const m = await scrape({ ...snapshot(), services: [v6, fwm6], stats: { ...snapshot().stats, destCounters: destCounters() } });
+  const labels = m.get('node_ipvs_backend_connections_active')!.samples.map((x) => [Object.fromEntries(x.labels), x.value]);
+  assert.deepEqual(labels, [
+    [{ local_address: '2001:db8::100', local_port: '80', remote_address: '2001:db8::10', remote_port: '8080', proto: 'TCP', local_mark: '' }, 5],
+    [{ local_address: '2001:db8::100', local_port: '80', remote_address: '198.18.2.10', remote_port: '80', proto: 'TCP', local_mark: '' }, 1],
+    // Go writes an IPv4-compatible address in hex groups, where inet_ntop writes ::1.2.3.4
+    [{ local_address: '2001:db8::100', local_port: '80', remote_address: '::102:304', remote_port: '80', proto: 'TCP', local_mark: '' }, 0],
+    [{ local_address: '', local_port: '0', remote_address: '2001:db8::11', remote_port: '0', proto: 'FWM', local_mark: '00000005' }, 3],
+  ]);
 });
 
 test('Fulcrum\'s own families: workers, drops, events, ports, health', async () => {

@@ -9,7 +9,7 @@ import { RealServerSchema, ServiceSchema, type RealServerConfig } from '../../co
 import { serverProblems, validateService, type ServiceContext } from '../../control/config_load';
 import { schemaProblems } from '../../control/config_errors';
 import type { Daemon } from '../../control/daemon';
-import { serverId } from '../../control/identity';
+import { canonicalServerId, canonicalServiceId, serverId } from '../../control/identity';
 import { breathe } from '../../control/slices';
 import type { Draft } from '../../control/state';
 import { readStreamed, type BodyReader } from '../body_stream';
@@ -53,6 +53,9 @@ function pathParts(path: string): string[] {
       throw new ApiError(400, `the path ${path} has a bad percent-escape in '${x}'`, [`path: bad percent-escape in '${x}'`]);
     }
   });
+  // ids in their canonical form, as the state keys them (`tcp:[2001:DB8::1]:80` names tcp:[2001:db8::1]:80)
+  if (parts[1] === 'services' && parts[2] !== undefined) parts[2] = canonicalServiceId(parts[2]);
+  if (parts[1] === 'services' && parts[4] !== undefined) parts[4] = canonicalServerId(parts[4]);
   lastPath = path;
   lastParts = parts;
   return parts;

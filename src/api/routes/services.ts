@@ -5,14 +5,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { RealServerSchema, ServiceSchema } from '../../control/config_schema';
 import type { Daemon, LiveService } from '../../control/daemon';
-import { serverPort } from '../../control/identity';
+import { canonicalServerId, canonicalServiceId, serverPort } from '../../control/identity';
 import * as edit from '../edits';
 import { ApiError, notFound } from '../errors';
 import { jsonArrayStream, ndjsonStream } from '../json_array';
 
-const Id = Type.Object({ id: Type.String({ description: 'tcp:10.0.0.100:80, udp:…, sctp:… or fwmark:5' }) });
-const ServerIds = Type.Object({ id: Type.String(), server: Type.String({ description: 'address:port, e.g. 172.16.0.11:8080' }) });
-export const PatchService = Type.Partial(Type.Omit(ServiceSchema, ['protocol', 'address', 'port', 'fwmark']), { additionalProperties: false });
+const Id = Type.Object({ id: Type.String({ description: 'tcp:10.0.0.100:80, tcp:[2001:db8::100]:80, udp:…, sctp:…, fwmark:5 or fwmark6:5 (URL-encoded or not)' }) });
+const ServerIds = Type.Object({ id: Type.String(), server: Type.String({ description: 'address:port, e.g. 172.16.0.11:8080 or [2001:db8::11]:8080' }) });
+export const PatchService = Type.Partial(Type.Omit(ServiceSchema, ['protocol', 'address', 'port', 'fwmark', 'family']), { additionalProperties: false });
 export const PatchServer = Type.Partial(Type.Omit(RealServerSchema, ['address', 'port']), { additionalProperties: false });
 
 export function serviceJson(s: LiveService) {
@@ -27,6 +27,13 @@ export function serviceJson(s: LiveService) {
 }
 
 export const serviceRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
+  // Ids in their canonical form, as the state keys them: an IPv6 address may come in any
+  // spelling (tcp:[2001:DB8:0::100]:80 names tcp:[2001:db8::100]:80).
+  app.addHook('preHandler', async (req) => {
+    const p = req.params as { id?: string; server?: string } | undefined;
+    if (p?.id !== undefined) p.id = canonicalServiceId(p.id);
+    if (p?.server !== undefined) p.server = canonicalServerId(p.server);
+  });
   // Reads show counters read now; write answers show the last 2 s sample's (a write costs
   // what it changes, not a read of every counter in the dataplane).
   const live = async (id: string, fresh = true) => {

@@ -6,6 +6,8 @@ import { Type } from '@sinclair/typebox';
 import type { ConnFilter } from '../../native';
 import type { Daemon } from '../../control/daemon';
 import { ApiError, notFound } from '../errors';
+import { canonicalAddress, hostPort, splitHostPort } from '../../control/address';
+import { canonicalServiceId } from '../../control/identity';
 import { jsonArrayStream } from '../json_array';
 
 const Timeouts = Type.Object({
@@ -15,18 +17,20 @@ const Timeouts = Type.Object({
 }, { additionalProperties: false });
 
 const ConnQuery = Type.Object({
-  service: Type.Optional(Type.String({ description: 'tcp:VIP:port, udp:VIP:port (fwmark services: filter by server)' })),
-  server: Type.Optional(Type.String({ description: 'address:port of a real server' })),
-  client: Type.Optional(Type.String({ format: 'ipv4' })),
+  service: Type.Optional(Type.String({ description: 'tcp:VIP:port, udp:VIP:port, tcp:[v6]:port (fwmark services: filter by server)' })),
+  server: Type.Optional(Type.String({ description: 'address:port of a real server ([v6]:port)' })),
+  client: Type.Optional(Type.String({ format: 'ip' })),
   templates: Type.Optional(Type.Boolean({ default: true })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1000 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
 }, { additionalProperties: false });
 
 function addrPort(s: string, what: string): { address: string; port: number } {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[2]) > 65535) throw new ApiError(400, `${what}: '${s}' is not address:port`, [`${what}: must be address:port`]);
-  return { address: m[1], port: Number(m[2]) };
+  const hp = splitHostPort(s);
+  const address = hp && canonicalAddress(hp.address);
+  if (!hp || address === undefined || (address.indexOf(':') >= 0) !== s.startsWith('['))
+    throw new ApiError(400, `${what}: '${s}' is not address:port ([address]:port for IPv6)`, [`${what}: must be address:port or [IPv6 address]:port`]);
+  return { address, port: hp.port };
 }
 
 export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => async (app) => {
@@ -42,9 +46,9 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
     schema: { tags: ['stats'], summary: 'Zero counters and rates: every one, or one service\'s (ipvsadm -Z [service])',
       querystring: Type.Object({ service: Type.Optional(Type.String()) }, { additionalProperties: false }) },
   }, async (req, reply) => {
-    if (req.query.service !== undefined && !daemon.state.service(req.query.service))
-      throw notFound(`service ${req.query.service}`);
-    await daemon.zero(req.query.service);
+    const id = req.query.service === undefined ? undefined : canonicalServiceId(req.query.service);
+    if (id !== undefined && !daemon.state.service(id)) throw notFound(`service ${id}`);
+    await daemon.zero(id);
     reply.code(204);
   });
 
@@ -62,17 +66,25 @@ export const trafficRoutes = (daemon: Daemon): FastifyPluginAsyncTypebox => asyn
         const { address, port } = addrPort(q.server, 'server');
         Object.assign(filter, { serverAddress: address, serverPort: port });
       }
-      if (q.client) filter.clientAddress = q.client;
+      if (q.client) filter.clientAddress = canonicalAddress(q.client)!;
       const limit = q.limit ?? 1000, offset = q.offset ?? 0;
-      const all = await daemon.connections(filter, offset + limit + 1);
+      let all;
+      try {
+        all = await daemon.connections(filter, offset + limit + 1);
+      } catch (e) {
+        // the dataplane's refusal of a filter (an address family it does not list yet): the
+        // caller's to fix, named by field
+        if (e instanceof TypeError && /^filter\.\w+: /.test(e.message)) throw new ApiError(400, e.message, [e.message.replace(/^filter\./, '')]);
+        throw e;
+      }
       const page = all.slice(offset, offset + limit);
       return {
         connections: page.map((c) => ({
           protocol: c.protocol.toUpperCase(), expiresSeconds: Math.floor(c.expiresMs / 1000), expiresMs: c.expiresMs,
           state: c.state, template: c.template, method: c.method,
-          source: `${c.clientAddress}:${c.clientPort}`, virtual: `${c.virtualAddress}:${c.virtualPort}`,
-          destination: `${c.serverAddress}:${c.serverPort}`,
-          ...(c.localAddress ? { local: `${c.localAddress}:${c.localPort}` } : {}),
+          source: hostPort(c.clientAddress, c.clientPort), virtual: hostPort(c.virtualAddress, c.virtualPort),
+          destination: hostPort(c.serverAddress, c.serverPort),
+          ...(c.localAddress ? { local: hostPort(c.localAddress, c.localPort ?? 0) } : {}),
           // Learnt from another director's sync daemon (this one never scheduled it).
           ...(c.synced ? { synced: true } : {}),
         })),

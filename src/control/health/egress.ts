@@ -33,7 +33,7 @@ export function parseRoutes(text: string): Route[] {
   return routes.sort((a, b) => b.len - a.len);
 }
 
-interface Route6 { dest: Uint8Array; len: number; iface: string; local: boolean }
+interface Route6 { value: bigint; len: number; iface: string; local: boolean }
 
 const RTF_UP = 0x1;
 const RTF_REJECT = 0x200;
@@ -48,21 +48,18 @@ export function parseRoutes6(text: string): Route6[] {
     if (w.length < 10 || !/^[0-9a-f]{32}$/i.test(w[0]) || !/^[0-9a-f]{2}$/i.test(w[1]) || !/^[0-9a-f]{8}$/i.test(w[8])) continue;
     const flags = parseInt(w[8], 16) >>> 0;
     if (!(flags & RTF_UP) || (flags & RTF_REJECT)) continue;
-    routes.push({ dest: Uint8Array.from(Buffer.from(w[0], 'hex')), len: parseInt(w[1], 16), iface: w[9], local: (flags & RTF_LOCAL) !== 0 });
+    routes.push({ value: BigInt(`0x${w[0]}`), len: parseInt(w[1], 16), iface: w[9], local: (flags & RTF_LOCAL) !== 0 });
   }
   return routes.sort((a, b) => b.len - a.len);
 }
 
-/** Whether the first `len` bits of a and b agree. */
-function samePrefix(a: Uint8Array, b: Uint8Array, len: number): boolean {
-  const whole = len >> 3;
-  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
-  const bits = len & 7;
-  return bits === 0 || ((a[whole] ^ b[whole]) & (0xff << (8 - bits)) & 0xff) === 0;
+/** The address's 128-bit value (ipv6.ts reads it), or undefined. */
+function value6(address: string): bigint | undefined {
+  const w = parseIpv6(address);
+  return w && w.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
 }
 
-const LOOPBACK6 = parseIpv6('::1')!;
-const V4_MAPPED = parseIpv6('::ffff:0.0.0.0')!;
+const inPrefix = (a: bigint, r: Route6) => r.len === 0 || a >> BigInt(128 - r.len) === r.value >> BigInt(128 - r.len);
 
 export class EgressGuard {
   private routes: Route[] = [];
@@ -95,11 +92,14 @@ export class EgressGuard {
   }
 
   private refusal6(address: string, now: number): string | undefined {
-    const a = parseIpv6(address);
+    const a = value6(address);
     if (a === undefined) return undefined;  // not an address: the checker itself refuses it
-    if (samePrefix(a, LOOPBACK6, 128)) return undefined;
+    if (a === 1n) return undefined;  // ::1
     // IPv4-mapped (::ffff:a.b.c.d): a socket sends it as IPv4, so IPv4's routes decide.
-    if (samePrefix(a, V4_MAPPED, 96)) return this.refusal(`${a[12]}.${a[13]}.${a[14]}.${a[15]}`, now);
+    if (a >> 32n === 0xffffn) {
+      const v4 = Number(a & 0xffffffffn);
+      return this.refusal(`${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`, now);
+    }
     if (now - this.readAt6 > this.ttlMs) {
       try {
         this.routes6 = parseRoutes6(this.readRoutes6());
@@ -109,7 +109,7 @@ export class EgressGuard {
       }
       this.readAt6 = now;
     }
-    const r = this.routes6.find((x) => samePrefix(a, x.dest, x.len));
+    const r = this.routes6.find((x) => inPrefix(a, x));
     if (!r) return `no route to ${address}: not sent`;
     return r.local ? undefined : this.through(address, r.iface);
   }

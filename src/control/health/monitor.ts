@@ -25,6 +25,7 @@ import type { EgressGuard } from './egress';
 import { CheckPool } from './pool';
 import { CheckScheduler, type Job, type SchedulingStatus } from './schedule';
 import { TcpChecker } from './tcp_checker';
+import { hostPort } from '../address';
 
 export interface HealthLog {
   info(o: object, msg: string): void;
@@ -119,7 +120,7 @@ function rsPort(s: ServiceConfig, r: RealServerConfig): number {
 }
 
 /** A real server's key within its service: the address:port the dataplane knows it by. */
-const rsKey = (s: ServiceConfig, r: RealServerConfig) => `${r.address}:${rsPort(s, r)}`;
+const rsKey = (s: ServiceConfig, r: RealServerConfig) => hostPort(r.address, rsPort(s, r));
 
 /** A service's quorum, and whether a change of it is worth a log line. */
 interface QuorumState {

@@ -10,7 +10,8 @@ import { getSystemErrorName } from 'node:util';
 import { nativeAddon, type NativeTcpProber } from '../../native';
 import { parseIpv4 } from '../ipv4';
 import { parseIpv6 } from '../ipv6';
-import { DEFAULT_TIMEOUT_S, endpoint, hostPort, type CheckOptions, type CheckResult, type CheckTarget, type TcpCheck } from './checkers';
+import { hostPort } from '../address';
+import { DEFAULT_TIMEOUT_S, endpoint, type CheckOptions, type CheckResult, type CheckTarget, type TcpCheck } from './checkers';
 
 /** A check in flight: what its result needs and who hears it. */
 interface Pending {
@@ -70,7 +71,7 @@ export class TcpChecker {
     if (v4 === undefined && v6 === undefined) return refuse(`connect to ${ep.host}:${ep.port}: '${ep.host}' is not an IP address`);
     const id = this.nextId;
     this.nextId = id === MAX_ID ? 1 : id + 1;
-    this.pending.set(id, { where: hostPort(ep), timeoutS, done });
+    this.pending.set(id, { where: hostPort(ep.host, ep.port), timeoutS, done });
     if (this.startWords === this.starts.length) {
       const bigger = new Uint32Array(this.starts.length * 2);
       bigger.set(this.starts);
@@ -82,8 +83,7 @@ export class TcpChecker {
     this.starts[w + 2] = Math.max(1, Math.round(timeoutS * 1000));
     if (v6) {
       this.starts[w + 3] = 6;
-      const words = new DataView(v6.buffer);
-      for (let k = 0; k < 4; k++) this.starts[w + 4 + k] = words.getUint32(4 * k);
+      for (let k = 0; k < 4; k++) this.starts[w + 4 + k] = ((v6[2 * k] << 16) | v6[2 * k + 1]) >>> 0;
     } else {
       this.starts[w + 3] = 4;
       this.starts[w + 4] = v4!;
