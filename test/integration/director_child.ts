@@ -59,6 +59,7 @@ rl.on('line', async (line) => {
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;
       case 'ports': result = nativeAddon().ports(); break;
       case 'neighbours': result = await nativeAddon().neighbours(); break;
+      case 'setVipOwner': await nativeAddon().setVipOwner(req.arg as boolean); break;
       case 'flush': await nativeAddon().flush(req.arg as number | undefined); break;
       case 'syncStart':
         try { nativeAddon().syncStart(req.arg as SyncDaemonOptions); } catch (e) {

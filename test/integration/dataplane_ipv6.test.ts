@@ -1,0 +1,172 @@
+// IPv6 around the packet core, end to end: the director's ports hold IPv6 addresses (and their
+// automatic link-local ones), the dataplane answers neighbour discovery for them and for the
+// addresses it owns, the kernel behind the TAP answers what is addressed to it and reaches
+// real servers over IPv6, and a takeover is announced with an unsolicited advertisement.
+// Addresses in 2001:db8::/32 only, in the topology's namespaces.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NeighbourInfo } from '../../src/native';
+import { cannotRun, configFor, DirectorProcess, tmpFile, Topology } from './harness';
+
+const skip = cannotRun();
+const PORT_C = '2001:db8:18::1';   // the director on the clients' link
+const PORT_S = '2001:db8:19::1';   // and on the servers'
+const CLIENT = '2001:db8:18::2';
+const SRV1 = '2001:db8:19::11';
+const LOCAL6 = '2001:db8:18::200';  // a FullNAT local address: answered only while owned
+
+/** fe80:: and the MAC's modified EUI-64, as the kernel makes it. */
+function linkLocal(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  b[0] ^= 2;
+  const h = (x: number, y: number) => ((x << 8) | y).toString(16);
+  return `fe80::${h(b[0], b[1])}:${h(b[2], 0xff)}:${h(0xfe, b[3])}:${h(b[4], b[5])}`;
+}
+
+/** A solicitation for `target` from the client, multicast with the given hop limit (RFC 4861
+ * wants 255), sent by the client's kernel (which computes the checksum). */
+function solicitFromClient(t: Topology, target: string, hops: number) {
+  const py = `
+import socket, struct
+ifx = socket.if_nametoindex('${t.prefix}-c0')
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ${hops})
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+t = socket.inet_pton(socket.AF_INET6, '${target}')
+msg = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + t
+group = 'ff02::1:ff' + t[13:14].hex() + ':' + t[14:16].hex()
+s.sendto(msg, (group, 0, 0, ifx))
+`;
+  return t.exec('client', ['python3', '-c', py]);
+}
+
+/** A router advertisement from the client's link-local address to all nodes. */
+function advertiseRouter(t: Topology) {
+  const py = `
+import socket
+ifx = socket.if_nametoindex('${t.prefix}-c0')
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+msg = bytes([134, 0, 0, 0, 64, 0, 0x07, 0x08]) + bytes(8)  # router lifetime 1800 s
+s.sendto(msg, ('ff02::1', 0, 0, ifx))
+`;
+  return t.exec('client', ['python3', '-c', py]);
+}
+
+describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
+  const t = new Topology('fv6', 1);
+  const dir = new DirectorProcess();
+  const mac = (port: string) => dir.ports.find((p) => p.name === port)!.mac;
+  const neighbours = async () => (await dir.request<{ neighbours: NeighbourInfo[] }>('neighbours')).neighbours;
+  const clientNeigh = (addr: string) => t.exec('client', ['ip', '-6', 'neigh', 'show', addr]).stdout;
+
+  before(async () => {
+    t.up();
+    t.exec('client', ['ip', '-6', 'addr', 'add', `${CLIENT}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
+    t.exec('client', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_C]);
+    t.exec('srv1', ['ip', '-6', 'addr', 'add', `${SRV1}/64`, 'dev', `${t.prefix}-s1`, 'nodad']);
+    t.exec('srv1', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_S]);
+    const cfg = configFor(t, { services: [], localAddresses: ['198.19.0.200', LOCAL6] });
+    cfg.dataplane.ports[0].address6 = [`${PORT_C}/64`];
+    cfg.dataplane.ports[1].address6 = [`${PORT_S}/64`];
+    await dir.start(t, cfg);
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('ping -6 to a port address is answered by the director\'s kernel through the TAP', async () => {
+    const r = t.exec('client', ['ping', '-6', '-c', '1', '-W', '3', PORT_C]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const st = await dir.stats();
+    assert.ok((st.events.nd_na_out ?? 0) >= 1, 'the dataplane answered the client\'s solicitation');
+    assert.ok((st.events.to_tap ?? 0) > 0 && (st.events.from_tap ?? 0) > 0);
+  });
+
+  test('the client knows the port address at the port\'s MAC, from the dataplane\'s advertisement', () => {
+    assert.match(clientNeigh(PORT_C), new RegExp(`lladdr ${mac('clients')}`));
+  });
+
+  test('ping -6 to the port\'s link-local address (the MAC\'s EUI-64, the TAP\'s too)', () => {
+    const ll = linkLocal(mac('clients'));
+    const r = t.exec('client', ['ping', '-6', '-c', '1', '-W', '3', `${ll}%${t.prefix}-c0`]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(t.exec('client', ['ip', '-6', 'neigh', 'show', ll, 'dev', `${t.prefix}-c0`]).stdout, new RegExp(`lladdr ${mac('clients')}`));
+  });
+
+  test('an address the director owns is answered while it owns it, and not after', async () => {
+    t.exec('client', ['ping', '-6', '-c', '1', '-W', '1', LOCAL6]);  // resolves it; nothing answers the echo
+    assert.match(clientNeigh(LOCAL6), new RegExp(`lladdr ${mac('clients')}`));
+    await dir.request('setVipOwner', false);
+    t.exec('client', ['ip', '-6', 'neigh', 'flush', 'dev', `${t.prefix}-c0`]);
+    t.exec('client', ['ping', '-6', '-c', '1', '-W', '2', LOCAL6]);
+    await sleep(200);
+    assert.doesNotMatch(clientNeigh(LOCAL6), /lladdr/);
+    // The port's own address is the director's whatever it owns.
+    assert.equal(t.exec('client', ['ping', '-6', '-c', '1', '-W', '3', PORT_C]).status, 0);
+  });
+
+  test('taking over announces the owned addresses with an unsolicited, overriding advertisement', async () => {
+    const cap = tmpFile('na.pcap');
+    const dump = t.background('client', ['tcpdump', '--immediate-mode', '-U', '-n', '-i', `${t.prefix}-c0`, '-w', cap, 'icmp6']);
+    await sleep(800);
+    await dir.request('setVipOwner', true);
+    await sleep(500);
+    dump.kill('SIGINT');
+    await new Promise((r) => dump.once('exit', r));
+    const text = t.exec('client', ['tcpdump', '-n', '-v', '-r', cap]).stdout;
+    const nas = text.split(/\n(?=\d)/).filter((l) => l.includes('neighbor advertisement') && l.includes(`tgt is ${LOCAL6}`));
+    assert.ok(nas.length >= 1, text);
+    assert.match(nas[0], /ff02::1/);
+    assert.match(nas[0], /Flags \[override\]/);
+    assert.match(nas[0], new RegExp(mac('clients')));
+    // The client's cache follows it at once: no solicitation needed.
+    t.exec('client', ['ip', '-6', 'neigh', 'flush', 'dev', `${t.prefix}-c0`]);
+    t.exec('client', ['ping', '-6', '-c', '1', '-W', '1', LOCAL6]);
+    assert.match(clientNeigh(LOCAL6), new RegExp(`lladdr ${mac('clients')}`));
+    const st = await dir.stats();
+    assert.ok((st.events.nd_unsolicited_na ?? 0) >= 1);
+  });
+
+  test('the director learns a real server\'s IPv6 address from its solicitation and lists it', async () => {
+    t.exec('srv1', ['ip', '-6', 'neigh', 'flush', 'all']);
+    const r = t.exec('srv1', ['ping', '-6', '-c', '1', '-W', '3', PORT_S]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const srvMac = t.exec('srv1', ['cat', `/sys/class/net/${t.prefix}-s1/address`]).stdout.trim();
+    const n = (await neighbours()).find((x) => x.address === SRV1);
+    assert.ok(n, JSON.stringify(await neighbours()));
+    assert.equal(n.family, 6);
+    assert.equal(n.mac, srvMac);
+    assert.equal(n.port, 'servers');
+    assert.ok(['REACHABLE', 'STALE'].includes(n.state), n.state);
+  });
+
+  test('the director\'s own traffic (a health check) reaches a real server over IPv6 through its TAP', async () => {
+    const srv = t.background('srv1', ['timeout', '10', 'socat', `TCP6-LISTEN:8081,bind=[${SRV1}],reuseaddr`, 'SYSTEM:echo srv1']);
+    for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8081']).stdout.includes(':8081'); i++) await sleep(100);
+    const r = t.exec('dir', ['socat', '-T', '3', '-', `TCP6:[${SRV1}]:8081`], { input: '' });
+    srv.kill();
+    assert.equal(r.stdout.trim(), 'srv1', r.stderr);
+  });
+
+  test('a solicitation with a hop limit other than 255 is counted and dropped, unanswered', async () => {
+    const before = await dir.stats();
+    const r = solicitFromClient(t, PORT_C, 64);
+    assert.equal(r.status, 0, r.stderr);
+    await sleep(300);
+    const st = await dir.stats();
+    assert.equal((st.drops.nd_bad ?? 0) - (before.drops.nd_bad ?? 0), 1);
+    assert.equal(st.events.nd_na_out ?? 0, before.events.nd_na_out ?? 0);
+  });
+
+  test('router advertisements are ignored unless acceptRa is set (counted)', async () => {
+    const before = await dir.stats();
+    assert.equal(advertiseRouter(t).status, 0);
+    await sleep(300);
+    const st = await dir.stats();
+    assert.equal((st.drops.nd_ra_ignored ?? 0) - (before.drops.nd_ra_ignored ?? 0), 1);
+  });
+});
