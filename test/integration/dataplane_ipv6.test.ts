@@ -231,3 +231,71 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     assert.equal((st.drops.nd_ra_ignored ?? 0) - (before.drops.nd_ra_ignored ?? 0), 1);
   });
 });
+
+/** A solicitation for `target` from the client's address `src`, with its MAC as the source
+ * link-layer option, as a host resolving the director would send it. */
+function solicitFrom(t: Topology, src: string, target: string, clientMac: string) {
+  const py = `
+import socket
+ifx = socket.if_nametoindex('${t.prefix}-c0')
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.bind(('${src}', 0, 0, ifx))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+t = socket.inet_pton(socket.AF_INET6, '${target}')
+msg = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + t + bytes([1, 1]) + bytes.fromhex('${clientMac.replace(/:/g, '')}')
+s.sendto(msg, ('ff02::1:ff' + t[13:14].hex() + ':' + t[14:16].hex(), 0, 0, ifx))
+`;
+  return t.exec('client', ['python3', '-c', py]);
+}
+
+describe('IPv6 neighbours with two workers, and router advertisements taken (acceptRa)', { skip }, () => {
+  const t = new Topology('fv6w', 1);
+  const dir = new DirectorProcess();
+  const sources = Array.from({ length: 8 }, (_, i) => `2001:db8:18::${(0x10 + i).toString(16)}`);
+  let clientMac = '';
+
+  before(async () => {
+    t.up();
+    for (const a of sources) t.exec('client', ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
+    clientMac = t.exec('client', ['cat', `/sys/class/net/${t.prefix}-c0/address`]).stdout.trim();
+    const cfg = configFor(t, { workers: [0, 1], qpairs: 2, services: [] });
+    cfg.dataplane.ports[0].address6 = [`${PORT_C}/64`];
+    cfg.dataplane.ports[1].address6 = [`${PORT_S}/64`];
+    cfg.dataplane.acceptRa = true;
+    await dir.start(t, cfg);
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('what either worker learns from solicitations is in every worker\'s table (the listing is worker 0\'s)', async () => {
+    for (const a of sources) assert.equal(solicitFrom(t, a, PORT_C, clientMac).status, 0);
+    await sleep(500);
+    const st = await dir.stats();
+    assert.equal(st.events.nd_na_out, sources.length, 'each solicitation answered once');
+    const listed = (await dir.request<{ neighbours: NeighbourInfo[] }>('neighbours')).neighbours;
+    for (const a of sources)
+      assert.ok(listed.some((n) => n.address === a && n.mac === clientMac && n.port === 'clients'), `${a}: ${JSON.stringify(listed)}`);
+  });
+
+  test('a router advertisement is taken: counted, and its router (link-local, from its option) listed', async () => {
+    const py = `
+import socket
+ifx = socket.if_nametoindex('${t.prefix}-c0')
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+msg = bytes([134, 0, 0, 0, 64, 0, 0x07, 0x08]) + bytes(8) + bytes([1, 1]) + bytes.fromhex('${clientMac.replace(/:/g, '')}')
+s.sendto(msg, ('ff02::1', 0, 0, ifx))
+`;
+    assert.equal(t.exec('client', ['python3', '-c', py]).status, 0);
+    await sleep(300);
+    const st = await dir.stats();
+    assert.equal(st.events.nd_ra_accepted, 1);
+    assert.equal(st.drops.nd_ra_ignored ?? 0, 0);
+    const listed = (await dir.request<{ neighbours: NeighbourInfo[] }>('neighbours')).neighbours;
+    assert.ok(listed.some((n) => n.address === linkLocal(clientMac) && n.mac === clientMac), JSON.stringify(listed));
+  });
+});
