@@ -218,7 +218,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.tsc_hz = rte_get_tsc_hz();
     sh.local_addrs = cfg.local_addrs;
     std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
-    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size())};
+    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size()), sh.local_addrs6.data(),
+                         static_cast<uint32_t>(sh.local_addrs6.size())};
     if (!cfg.vip_owner) sh.ownership.set(false);  // before the workers: they read it as they are made
 
     size_t qsz = rte_rcu_qsbr_get_memsize(nw);

@@ -136,8 +136,14 @@ void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
 
 // Keeps the packets this worker owns at the front of m and hands the rest to their owners.
 uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
-  const Snapshot* snap = core_.snapshot();
-  auto is_virtual = [snap](be32 daddr) { return snap->is_virtual_v4(daddr); };
+  struct IsVirtual {
+    const Snapshot* snap;
+    const std::vector<IpAddr>* vips6;
+    bool operator()(be32 daddr) const { return snap->is_virtual_v4(daddr); }
+    bool operator()(const IpAddr& daddr) const {
+      return std::binary_search(vips6->begin(), vips6->end(), daddr, addr6_less);
+    }
+  } is_virtual{core_.snapshot(), &vips6_};
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     uint32_t owner = frame_owner(sh_.steer, is_virtual, rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, id_);
