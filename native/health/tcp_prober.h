@@ -20,9 +20,11 @@ namespace fulcrum::health {
 
 struct TcpProbe {
   uint32_t id;          // the caller's; comes back with the outcome
-  uint32_t addr;        // IPv4, network byte order
+  uint32_t addr;        // IPv4, network byte order (unless v6)
   uint16_t port;        // host byte order
   uint32_t timeout_ms;  // from the start of connect() to giving up
+  bool v6 = false;      // an IPv6 probe: the address is addr6
+  uint8_t addr6[16] = {};
 };
 
 // An outcome's status besides 0 (connected) and an errno (> 0) from socket() or connect().

@@ -192,6 +192,53 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     }
   });
 
+  test('IPv6 NAT end to end: the director resolves the real server with a solicitation and forwards (Transmit6)', async (tt) => {
+    const VIP6 = '2001:db8:18::101';
+    const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
+      realServers: [{ address: SRV1, port: 8083, method: 'nat' }] } as unknown as ServiceConfig;
+    try {
+      await dir.apply({ ...cfg, services: [svc] });
+    } catch (e) {
+      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+    const srv = t.background('srv1', ['timeout', '15', 'socat', `TCP6-LISTEN:8083,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo srv1']);
+    try {
+      for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8083']).stdout.includes(':8083'); i++) await sleep(100);
+      t.exec('srv1', ['ip', '-6', 'neigh', 'flush', 'all']);
+      const before = await dir.stats();
+      const answers = [1, 2, 3].map(() => t.exec('client', ['socat', '-T', '3', '-', `TCP6:[${VIP6}]:80`], { input: '' }).stdout.trim());
+      assert.deepEqual(answers, ['srv1', 'srv1', 'srv1']);
+      const st = await dir.stats();
+      assert.ok((st.events.nd_ns_out ?? 0) > (before.events.nd_ns_out ?? 0) || (await neighbours()).some((n) => n.address === SRV1),
+        'the director solicited the real server (or knew it already)');
+      const n = (await neighbours()).find((x) => x.address === SRV1);
+      assert.ok(n && n.state === 'REACHABLE' && n.port === 'servers', JSON.stringify(await neighbours()));
+      assert.equal(st.drops.no_route6 ?? 0, 0);
+    } finally {
+      srv.kill();
+      await dir.apply(cfg);
+    }
+  });
+
+  test('a packet to an IPv6 destination without a route is counted (no_route6)', async (tt) => {
+    const VIP6 = '2001:db8:18::102';
+    const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
+      realServers: [{ address: '2001:db8:99::1', port: 80, method: 'nat' }] } as unknown as ServiceConfig;
+    try {
+      await dir.apply({ ...cfg, services: [svc] });
+    } catch (e) {
+      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+    try {
+      const before = await dir.stats();
+      t.exec('client', ['socat', '-T', '1', '-', `TCP6:[${VIP6}]:80,connect-timeout=1`], { input: '' });
+      const st = await dir.stats();
+      assert.ok((st.drops.no_route6 ?? 0) > (before.drops.no_route6 ?? 0), JSON.stringify(st.drops));
+    } finally {
+      await dir.apply(cfg);
+    }
+  });
+
   test('the director learns a real server\'s IPv6 address from its solicitation and lists it', async () => {
     t.exec('srv1', ['ip', '-6', 'neigh', 'flush', 'all']);
     const r = await toDirectorKernel(t, 'srv1', PORT_S, 2225);
@@ -206,11 +253,19 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
   });
 
   test('the director\'s own traffic (a health check) reaches a real server over IPv6 through its TAP', async () => {
-    const srv = t.background('srv1', ['timeout', '10', 'socat', `TCP6-LISTEN:8081,bind=[${SRV1}],reuseaddr`, 'SYSTEM:echo srv1']);
+    const srv = t.background('srv1', ['timeout', '10', 'socat', `TCP6-LISTEN:8081,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo srv1']);
     for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8081']).stdout.includes(':8081'); i++) await sleep(100);
     const r = t.exec('dir', ['socat', '-T', '3', '-', `TCP6:[${SRV1}]:8081`], { input: '' });
-    srv.kill();
     assert.equal(r.stdout.trim(), 'srv1', r.stderr);
+    // The health monitor's own TCP_CHECK, with its rule that checks leave through a port's TAP.
+    const taps = cfg.dataplane.ports.map((p) => p.tap as string);
+    const c = await dir.request<{ refusal?: string; check?: { ok: boolean; detail: string } }>('checkTcp', { address: SRV1, port: 8081, taps });
+    srv.kill();
+    assert.equal(c.refusal, undefined);
+    assert.deepEqual(c.check, { ok: true, detail: `connected to ${SRV1}:8081` });
+    const closed = await dir.request<{ check?: { ok: boolean; detail: string } }>('checkTcp', { address: SRV1, port: 8082, taps });
+    assert.equal(closed.check?.ok, false);
+    assert.match(closed.check!.detail, /ECONNREFUSED/);
   });
 
   test('a solicitation with a hop limit other than 255 is counted and dropped, unanswered', async () => {
