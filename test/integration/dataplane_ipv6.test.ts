@@ -309,12 +309,16 @@ describe('IPv6 neighbours with two workers, and router advertisements taken (acc
   const dir = new DirectorProcess();
   const sources = Array.from({ length: 8 }, (_, i) => `2001:db8:18::${(0x10 + i).toString(16)}`);
   let clientMac = '';
+  let cfg: FulcrumConfig;
 
   before(async () => {
     t.up();
     for (const a of sources) t.exec('client', ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
+    t.exec('client', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_C]);
+    t.exec('srv1', ['ip', '-6', 'addr', 'add', `${SRV1}/64`, 'dev', `${t.prefix}-s1`, 'nodad']);
+    t.exec('srv1', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_S]);
     clientMac = t.exec('client', ['cat', `/sys/class/net/${t.prefix}-c0/address`]).stdout.trim();
-    const cfg = configFor(t, { workers: [0, 1], qpairs: 2, services: [] });
+    cfg = configFor(t, { workers: [0, 1], qpairs: 2, services: [] });
     cfg.dataplane.ports[0].address6 = [`${PORT_C}/64`];
     cfg.dataplane.ports[1].address6 = [`${PORT_S}/64`];
     cfg.dataplane.acceptRa = true;
@@ -352,5 +356,29 @@ s.sendto(msg, ('ff02::1', 0, 0, ifx))
     assert.equal(st.drops.nd_ra_ignored ?? 0, 0);
     const listed = (await dir.request<{ neighbours: NeighbourInfo[] }>('neighbours')).neighbours;
     assert.ok(listed.some((n) => n.address === linkLocal(clientMac) && n.mac === clientMac), JSON.stringify(listed));
+  });
+
+  test('IPv6 NAT with two workers: every connection is answered, replies reaching either worker', async (tt) => {
+    const VIP6 = '2001:db8:18::100';
+    const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
+      realServers: [{ address: SRV1, port: 8084, method: 'nat' }] } as unknown as ServiceConfig;
+    try {
+      await dir.apply({ ...cfg, services: [svc] });
+    } catch (e) {
+      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+    const srv = t.background('srv1', ['timeout', '30', 'socat', `TCP6-LISTEN:8084,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo srv1']);
+    try {
+      for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8084']).stdout.includes(':8084'); i++) await sleep(100);
+      const answers = Array.from({ length: 24 }, (_, i) =>
+        t.exec('client', ['socat', '-T', '3', '-', `TCP6:[${VIP6}]:80,bind=[${sources[i % sources.length]}]`], { input: '' }).stdout.trim());
+      assert.deepEqual(answers, Array(24).fill('srv1'));
+      const st = await dir.stats();
+      assert.equal(st.drops.handover_full ?? 0, 0);
+      assert.ok(st.workers.every((w) => w.counters.conns > 0), 'both workers own IPv6 connections');
+    } finally {
+      srv.kill();
+      await dir.apply(cfg);
+    }
   });
 });
