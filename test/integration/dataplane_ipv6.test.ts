@@ -376,6 +376,7 @@ s.sendto(msg, ('ff02::1', 0, 0, ifx))
       const st = await dir.stats();
       assert.equal(st.drops.handover_full ?? 0, 0);
       assert.ok(st.workers.every((w) => w.counters.conns > 0), 'both workers own IPv6 connections');
+      assert.ok((st.events.handed_over ?? 0) > 0, 'packets that reached the other worker were handed to the owner');
     } finally {
       srv.kill();
       await dir.apply(cfg);
