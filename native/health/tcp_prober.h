@@ -4,8 +4,8 @@
 // every few seconds leaves no TIME_WAIT on the director and sends it nothing but a handshake.
 // Requests come in batches and outcomes leave in batches: the owner is told once that outcomes
 // are waiting (notify) and takes all of them, never one call per check.
-// Plain POSIX, no Node: native/addon/tcp_prober_api.cc is its N-API face, and it is tested
-// alone (test/), under the sanitizers too.
+// IPv4 and IPv6 alike. Plain POSIX, no Node: native/addon/tcp_prober_api.cc is its N-API face,
+// and it is tested alone (test/), under the sanitizers too.
 #pragma once
 
 #include <atomic>
