@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NeighbourInfo } from '../../src/native';
 import type { FulcrumConfig, ServiceConfig } from '../../src/control/config_schema';
+import { ipv6Value } from '../../src/control/cidr6';
 import { cannotRun, configFor, DirectorProcess, tmpFile, Topology } from './harness';
 
 const skip = cannotRun();
@@ -214,6 +215,27 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
       const n = (await neighbours()).find((x) => x.address === SRV1);
       assert.ok(n && n.state === 'REACHABLE' && n.port === 'servers', JSON.stringify(await neighbours()));
       assert.equal(st.drops.no_route6 ?? 0, 0);
+    } finally {
+      srv.kill();
+      await dir.apply(cfg);
+    }
+  });
+
+  test('IPv6 FullNAT: the real server sees the director\'s IPv6 local address, and the reply finds its way back', async (tt) => {
+    const VIP6 = '2001:db8:18::103';
+    const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
+      realServers: [{ address: SRV1, port: 8085, method: 'fullnat' }] } as unknown as ServiceConfig;
+    try {
+      await dir.apply({ ...cfg, services: [svc] });
+    } catch (e) {
+      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+    const srv = t.background('srv1', ['timeout', '15', 'socat', `TCP6-LISTEN:8085,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo peer $SOCAT_PEERADDR']);
+    try {
+      for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8085']).stdout.includes(':8085'); i++) await sleep(100);
+      const r = t.exec('client', ['socat', '-T', '3', '-', `TCP6:[${VIP6}]:80`], { input: '' });
+      const peer = /peer \[?([0-9a-fA-F:]+)\]?/.exec(r.stdout)?.[1];  // socat writes it in full
+      assert.ok(peer !== undefined && ipv6Value(peer) === ipv6Value(LOCAL6), r.stdout + r.stderr);
     } finally {
       srv.kill();
       await dir.apply(cfg);
