@@ -214,9 +214,6 @@ export interface NativeTcpProber {
   /** Starts probes, four words each: id, IPv4 address as a host-order number, port 1..65535,
    * timeout ms 1..86,400,000; throws naming the first bad one, starting none. */
   start(probes: Uint32Array): void;
-  /** The same for IPv6, seven words each: id, the address as four words (each its four bytes
-   * read big-endian), port, timeout ms. */
-  start6(probes: Uint32Array): void;
   /** Those probes end without an outcome; their sockets close. */
   abort(ids: Uint32Array): void;
   /** Every probe in flight ends without an outcome and the thread stops; start() throws after. */

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -36,7 +35,6 @@ using Tsfn = Napi::TypedThreadSafeFunction<Link, void, on_outcomes>;
 
 // Words per probe in start()'s array, and per outcome in onOutcomes' array.
 constexpr size_t kProbeWords = 4;
-constexpr size_t kProbe6Words = 7;  // start6(): the address as four big-endian words
 constexpr size_t kOutcomeWords = 2;
 constexpr uint32_t kMaxTimeoutMs = 86400u * 1000u;
 
@@ -45,7 +43,6 @@ class TcpProberWrap : public Napi::ObjectWrap<TcpProberWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "TcpProber", {
       InstanceMethod<&TcpProberWrap::Start>("start"),
-      InstanceMethod<&TcpProberWrap::Start6>("start6"),
       InstanceMethod<&TcpProberWrap::Abort>("abort"),
       InstanceMethod<&TcpProberWrap::Close>("close"),
       InstanceMethod<&TcpProberWrap::Ref>("ref"),
@@ -109,38 +106,6 @@ class TcpProberWrap : public Napi::ObjectWrap<TcpProberWrap> {
         throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": timeout " + std::to_string(w[3]) +
                                              " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
       batch_.push_back({w[0], htonl(w[1]), uint16_t(w[2]), w[3]});
-    }
-    prober_->submit(batch_.data(), batch_.size());
-    return env.Undefined();
-  }
-
-  // start6(probes: Uint32Array): [id, the IPv6 address as four words (each its 4 bytes read
-  // big-endian), port, timeout ms] per probe.
-  Napi::Value Start6(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!prober_) throw Napi::Error::New(env, "TcpProber.start6: the prober is closed");
-    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-      throw Napi::TypeError::New(env, "TcpProber.start6: expected a Uint32Array of [id, a0, a1, a2, a3, port, timeoutMs] per probe");
-    Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
-    if (a.ElementLength() % kProbe6Words != 0)
-      throw Napi::RangeError::New(env, "TcpProber.start6: the array's length is not a multiple of 7");
-    size_t n = a.ElementLength() / kProbe6Words;
-    batch_.clear();
-    batch_.reserve(n);
-    const uint32_t* w = a.Data();
-    for (size_t i = 0; i < n; ++i, w += kProbe6Words) {
-      if (w[5] < 1 || w[5] > 65535)
-        throw Napi::RangeError::New(env, "TcpProber.start6: probe " + std::to_string(i) + ": port " + std::to_string(w[5]) + " is not in 1..65535");
-      if (w[6] < 1 || w[6] > kMaxTimeoutMs)
-        throw Napi::RangeError::New(env, "TcpProber.start6: probe " + std::to_string(i) + ": timeout " + std::to_string(w[6]) +
-                                             " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
-      fulcrum::health::TcpProbe p{w[0], 0, uint16_t(w[5]), w[6]};
-      p.v6 = true;
-      for (int k = 0; k < 4; ++k) {
-        uint32_t be = htonl(w[1 + k]);
-        std::memcpy(p.addr6 + 4 * k, &be, 4);
-      }
-      batch_.push_back(p);
     }
     prober_->submit(batch_.data(), batch_.size());
     return env.Undefined();

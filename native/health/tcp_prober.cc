@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <ctime>
 #include <system_error>
 #include <unordered_set>
@@ -157,25 +156,16 @@ void TcpProber::run() {
 }
 
 void TcpProber::start(const TcpProbe& p, uint64_t now) {
-  int fd = socket(p.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     done_.push_back({p.id, errno});
     return;
   }
   sockaddr_in sa{};
-  sockaddr_in6 sa6{};
-  if (p.v6) {
-    sa6.sin6_family = AF_INET6;
-    sa6.sin6_port = htons(p.port);
-    std::memcpy(&sa6.sin6_addr, p.addr6, 16);
-  } else {
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(p.port);
-    sa.sin_addr.s_addr = p.addr;
-  }
-  const int rc = p.v6 ? connect(fd, reinterpret_cast<sockaddr*>(&sa6), sizeof sa6)
-                      : connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  if (rc == 0) {
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(p.port);
+  sa.sin_addr.s_addr = p.addr;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
     close_reset(fd);
     done_.push_back({p.id, 0});
     return;

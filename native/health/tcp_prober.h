@@ -4,8 +4,8 @@
 // every few seconds leaves no TIME_WAIT on the director and sends it nothing but a handshake.
 // Requests come in batches and outcomes leave in batches: the owner is told once that outcomes
 // are waiting (notify) and takes all of them, never one call per check.
-// IPv4 and IPv6 alike. Plain POSIX, no Node: native/addon/tcp_prober_api.cc is its N-API face,
-// and it is tested alone (test/), under the sanitizers too.
+// Plain POSIX, no Node: native/addon/tcp_prober_api.cc is its N-API face, and it is tested
+// alone (test/), under the sanitizers too.
 #pragma once
 
 #include <atomic>
@@ -20,11 +20,9 @@ namespace fulcrum::health {
 
 struct TcpProbe {
   uint32_t id;          // the caller's; comes back with the outcome
-  uint32_t addr;        // IPv4, network byte order (unless v6)
+  uint32_t addr;        // IPv4, network byte order
   uint16_t port;        // host byte order
   uint32_t timeout_ms;  // from the start of connect() to giving up
-  bool v6 = false;      // an IPv6 probe: the address is addr6
-  uint8_t addr6[16] = {};
 };
 
 // An outcome's status besides 0 (connected) and an errno (> 0) from socket() or connect().

@@ -117,7 +117,7 @@ test('what cannot be checked is down with the reason, and nothing is sent; a lat
   assert.equal(noPort.ok, false);
   assert.match(noPort.detail, /no port to check/);
   const name = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp' }, { address: 'localhost', port: 80 }, resolve));
-  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IP address' });
+  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IPv4 address' });
 });
 
 test('a cancelled check hears \'aborted\' at once and its socket closes; no result comes later', async (t) => {

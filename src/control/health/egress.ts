@@ -4,12 +4,10 @@
 // config whose ports have no kernel interface therefore checks nothing outside the host, and
 // says why, instead of probing from wherever the host routes.
 //
-// The decision is the kernel's longest-prefix match (/proc/net/route for IPv4,
-// /proc/net/ipv6_route for IPv6), read again at most every few seconds; loopback (127.0.0.0/8,
-// ::1) stays on the host.
+// The decision is the kernel's main-table longest-prefix match (/proc/net/route, IPv4), read
+// again at most every few seconds; loopback (127.0.0.0/8) stays on the host.
 import fs from 'node:fs';
 import { parseIpv4 } from '../ipv4';
-import { ipv6Value, isLinkLocal6 } from '../cidr6';
 
 interface Route { dest: number; mask: number; len: number; iface: string }
 
@@ -33,65 +31,19 @@ export function parseRoutes(text: string): Route[] {
   return routes.sort((a, b) => b.len - a.len);
 }
 
-interface Route6 { dest: bigint; len: number; iface: string }
-
-/** The IPv6 routes from /proc/net/ipv6_route (every table the kernel lists), longest prefix
- * first; unreachable/blackhole routes (RTF_REJECT) are left out. */
-export function parseRoutes6(text: string): Route6[] {
-  const routes: Route6[] = [];
-  for (const line of text.split('\n')) {
-    const w = line.trim().split(/\s+/);
-    if (w.length < 10 || !/^[0-9a-fA-F]{32}$/.test(w[0])) continue;
-    const flags = parseInt(w[8], 16);
-    if (!(flags & 0x1) || flags & 0x200) continue;  // RTF_UP, not RTF_REJECT
-    routes.push({ dest: BigInt(`0x${w[0]}`), len: parseInt(w[1], 16), iface: w[9] });
-  }
-  return routes.sort((a, b) => b.len - a.len);
-}
-
 export class EgressGuard {
   private routes: Route[] = [];
-  private routes6: Route6[] = [];
   private readAt = -Infinity;
-  private readAt6 = -Infinity;
 
   /** `ports`: the director's kernel interfaces (its ports' TAPs). */
   constructor(private readonly ports: ReadonlySet<string>,
     private readonly readRoutes: () => string = () => fs.readFileSync('/proc/net/route', 'utf8'),
-    private readonly ttlMs = 5000,
-    private readonly readRoutes6: () => string = () => fs.readFileSync('/proc/net/ipv6_route', 'utf8')) {}
-
-  /** Why a check to this IPv6 address must not be sent, or undefined when it may. */
-  private refusal6(address: string, a: bigint, now: number): string | undefined {
-    if (a === 1n) return undefined;  // ::1
-    if (isLinkLocal6(a)) return `not sent: ${address} is link-local, which names no port`;
-    if (now - this.readAt6 > this.ttlMs) {
-      try {
-        this.routes6 = parseRoutes6(this.readRoutes6());
-      } catch (e) {
-        this.routes6 = [];
-        return `cannot read the host's IPv6 routes (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): not sent`;
-      }
-      this.readAt6 = now;
-    }
-    const r = this.routes6.find((x) => x.len === 0 || a >> BigInt(128 - x.len) === x.dest >> BigInt(128 - x.len));
-    return this.verdict(address, r?.iface);
-  }
-
-  private verdict(address: string, iface: string | undefined): string | undefined {
-    if (iface === undefined) return `no route to ${address}: not sent`;
-    if (this.ports.has(iface)) return undefined;
-    return `not sent: ${address} is reached through ${iface}, not through one of the director's ports` +
-      (this.ports.size ? ` (${[...this.ports].join(', ')})` : ' (no port has a kernel interface: set its tap)');
-  }
+    private readonly ttlMs = 5000) {}
 
   /** Why a check to this address must not be sent, or undefined when it may. */
   refusal(address: string, now = performance.now()): string | undefined {
     const a = parseIpv4(address);
-    if (a === undefined) {
-      const a6 = ipv6Value(address);
-      return a6 === undefined ? undefined : this.refusal6(address, a6, now);  // neither: the checker refuses it
-    }
+    if (a === undefined) return undefined;  // not IPv4: the checker itself refuses it
     if (a >>> 24 === 127) return undefined;
     if (now - this.readAt > this.ttlMs) {
       try {
@@ -103,6 +55,9 @@ export class EgressGuard {
       this.readAt = now;
     }
     const r = this.routes.find((x) => ((a & x.mask) >>> 0) === x.dest);
-    return this.verdict(address, r?.iface);
+    if (!r) return `no route to ${address}: not sent`;
+    if (this.ports.has(r.iface)) return undefined;
+    return `not sent: ${address} is reached through ${r.iface}, not through one of the director's ports` +
+      (this.ports.size ? ` (${[...this.ports].join(', ')})` : ' (no port has a kernel interface: set its tap)');
   }
 }

@@ -9,7 +9,6 @@
 import { getSystemErrorName } from 'node:util';
 import { nativeAddon, type NativeTcpProber } from '../../native';
 import { parseIpv4 } from '../ipv4';
-import { ipv6Value } from '../cidr6';
 import { DEFAULT_TIMEOUT_S, endpoint, type CheckOptions, type CheckResult, type CheckTarget, type TcpCheck } from './checkers';
 
 /** A check in flight: what its result needs and who hears it. */
@@ -39,9 +38,6 @@ export class TcpChecker {
   /** This turn's starts, four words each as the prober takes them (grown as needed, reused). */
   private starts = new Uint32Array(4 * 1024);
   private startWords = 0;
-  /** The same for IPv6 checks, seven words each (start6). */
-  private starts6 = new Uint32Array(7 * 64);
-  private start6Words = 0;
   private aborts: number[] = [];
   private nextId = 1;
   private flushQueued = false;
@@ -67,38 +63,21 @@ export class TcpChecker {
     };
     if (typeof ep === 'string') return refuse(ep);
     const addr = parseIpv4(ep.host);
-    const addr6 = addr === undefined ? ipv6Value(ep.host.replace(/^\[(.*)\]$/, '$1')) : undefined;
-    if (addr === undefined && addr6 === undefined)
-      return refuse(`connect to ${ep.host}:${ep.port}: '${ep.host}' is not an IP address`);
+    if (addr === undefined) return refuse(`connect to ${ep.host}:${ep.port}: '${ep.host}' is not an IPv4 address`);
     const id = this.nextId;
     this.nextId = id === MAX_ID ? 1 : id + 1;
     this.pending.set(id, { host: ep.host, port: ep.port, timeoutS, done });
-    const timeoutMs = Math.max(1, Math.round(timeoutS * 1000));
-    if (addr6 !== undefined) {
-      if (this.start6Words === this.starts6.length) {
-        const bigger = new Uint32Array(this.starts6.length * 2);
-        bigger.set(this.starts6);
-        this.starts6 = bigger;
-      }
-      const w = this.start6Words;
-      this.starts6[w] = id;
-      for (let k = 0; k < 4; k++) this.starts6[w + 1 + k] = Number((addr6 >> BigInt(96 - 32 * k)) & 0xffffffffn);
-      this.starts6[w + 5] = ep.port;
-      this.starts6[w + 6] = timeoutMs;
-      this.start6Words = w + 7;
-    } else {
-      if (this.startWords === this.starts.length) {
-        const bigger = new Uint32Array(this.starts.length * 2);
-        bigger.set(this.starts);
-        this.starts = bigger;
-      }
-      const w = this.startWords;
-      this.starts[w] = id;
-      this.starts[w + 1] = addr!;
-      this.starts[w + 2] = ep.port;
-      this.starts[w + 3] = timeoutMs;
-      this.startWords = w + 4;
+    if (this.startWords === this.starts.length) {
+      const bigger = new Uint32Array(this.starts.length * 2);
+      bigger.set(this.starts);
+      this.starts = bigger;
     }
+    const w = this.startWords;
+    this.starts[w] = id;
+    this.starts[w + 1] = addr;
+    this.starts[w + 2] = ep.port;
+    this.starts[w + 3] = Math.max(1, Math.round(timeoutS * 1000));
+    this.startWords = w + 4;
     this.flushSoon();
     return () => {
       const p = this.pending.get(id);
@@ -117,7 +96,6 @@ export class TcpChecker {
     const all = [...this.pending.values()];
     this.pending.clear();
     this.startWords = 0;
-    this.start6Words = 0;
     this.aborts = [];
     this.prober?.close();
     this.prober = undefined;
@@ -135,24 +113,21 @@ export class TcpChecker {
   private flush() {
     this.flushQueued = false;
     const words = this.startWords;
-    const words6 = this.start6Words;
     const aborts = this.aborts;
     this.startWords = 0;
-    this.start6Words = 0;
     this.aborts = [];
     try {
       // Starts first: a check started and cancelled in the same turn is aborted after it starts.
-      if (words || words6) this.prober ??= new (nativeAddon().TcpProber)((outcomes) => this.outcomes(outcomes));
-      if (words) this.prober!.start(this.starts.subarray(0, words));  // copied before it returns
-      if (words6) this.prober!.start6(this.starts6.subarray(0, words6));
+      if (words) {
+        this.prober ??= new (nativeAddon().TcpProber)((outcomes) => this.outcomes(outcomes));
+        this.prober.start(this.starts.subarray(0, words));  // copied before it returns
+      }
       if (aborts.length) this.prober?.abort(Uint32Array.from(aborts));
     } catch (e) {
       // No addon, or its thread cannot start: the checks fail saying why (run() checked what it sends).
       const detail = `cannot run TCP checks: ${(e as Error).message}`;
       const ids = this.starts.slice(0, words);
       for (let i = 0; i < words; i += 4) this.settle(ids[i], { ok: false, detail });
-      const ids6 = this.starts6.slice(0, words6);
-      for (let i = 0; i < words6; i += 7) this.settle(ids6[i], { ok: false, detail });
     }
     this.holdWhileBusy();
   }
