@@ -211,8 +211,9 @@ export interface NeighbourInfo {
 /** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the
  * sockets; a connection made is reset at once. It keeps the process alive only after ref(). */
 export interface NativeTcpProber {
-  /** Starts probes, four words each: id, IPv4 address as a host-order number, port 1..65535,
-   * timeout ms 1..86,400,000; throws naming the first bad one, starting none. */
+  /** Starts probes, eight words each: id, port 1..65535, timeout ms 1..86,400,000, family (4 or
+   * 6), then the address: IPv4 as a host-order number in the first word, or IPv6 as four
+   * host-order numbers (its bytes 0-3, 4-7, ...); throws naming the first bad one, starting none. */
   start(probes: Uint32Array): void;
   /** Those probes end without an outcome; their sockets close. */
   abort(ids: Uint32Array): void;

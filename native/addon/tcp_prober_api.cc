@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -34,7 +35,7 @@ void on_outcomes(Napi::Env env, Napi::Function callback, Link* link, void*);
 using Tsfn = Napi::TypedThreadSafeFunction<Link, void, on_outcomes>;
 
 // Words per probe in start()'s array, and per outcome in onOutcomes' array.
-constexpr size_t kProbeWords = 4;
+constexpr size_t kProbeWords = 8;
 constexpr size_t kOutcomeWords = 2;
 constexpr uint32_t kMaxTimeoutMs = 86400u * 1000u;
 
@@ -86,26 +87,38 @@ class TcpProberWrap : public Napi::ObjectWrap<TcpProberWrap> {
   }
 
  private:
-  // start(probes: Uint32Array): [id, IPv4 as a host-order number, port, timeout ms] per probe.
+  // start(probes: Uint32Array): [id, port, timeout ms, family, a0, a1, a2, a3] per probe; family
+  // 4: a0 is the IPv4 address as a host-order number, 6: a0..a3 are the IPv6 address's four
+  // 32-bit words, each a host-order number (a0 the first four bytes).
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!prober_) throw Napi::Error::New(env, "TcpProber.start: the prober is closed");
     if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-      throw Napi::TypeError::New(env, "TcpProber.start: expected a Uint32Array of [id, address, port, timeoutMs] per probe");
+      throw Napi::TypeError::New(env, "TcpProber.start: expected a Uint32Array of [id, port, timeoutMs, family, a0, a1, a2, a3] per probe");
     Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
     if (a.ElementLength() % kProbeWords != 0)
-      throw Napi::RangeError::New(env, "TcpProber.start: the array's length is not a multiple of 4");
+      throw Napi::RangeError::New(env, "TcpProber.start: the array's length is not a multiple of 8");
     size_t n = a.ElementLength() / kProbeWords;
     batch_.clear();
     batch_.reserve(n);
     const uint32_t* w = a.Data();
     for (size_t i = 0; i < n; ++i, w += kProbeWords) {
-      if (w[2] < 1 || w[2] > 65535)
-        throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": port " + std::to_string(w[2]) + " is not in 1..65535");
-      if (w[3] < 1 || w[3] > kMaxTimeoutMs)
-        throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": timeout " + std::to_string(w[3]) +
+      if (w[1] < 1 || w[1] > 65535)
+        throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": port " + std::to_string(w[1]) + " is not in 1..65535");
+      if (w[2] < 1 || w[2] > kMaxTimeoutMs)
+        throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": timeout " + std::to_string(w[2]) +
                                              " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
-      batch_.push_back({w[0], htonl(w[1]), uint16_t(w[2]), w[3]});
+      if (w[3] != 4 && w[3] != 6)
+        throw Napi::RangeError::New(env, "TcpProber.start: probe " + std::to_string(i) + ": family " + std::to_string(w[3]) + " is not 4 or 6");
+      TcpProbe p{w[0], htonl(w[4]), uint16_t(w[1]), w[2]};
+      p.family = uint8_t(w[3]);
+      if (p.family == 6) {
+        for (int k = 0; k < 4; ++k) {
+          const uint32_t be = htonl(w[4 + k]);
+          std::memcpy(&p.addr6[4 * k], &be, 4);
+        }
+      }
+      batch_.push_back(p);
     }
     prober_->submit(batch_.data(), batch_.size());
     return env.Undefined();

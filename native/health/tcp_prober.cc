@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 #include <unordered_set>
@@ -156,16 +157,27 @@ void TcpProber::run() {
 }
 
 void TcpProber::start(const TcpProbe& p, uint64_t now) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(p.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     done_.push_back({p.id, errno});
     return;
   }
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(p.port);
-  sa.sin_addr.s_addr = p.addr;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (p.family == 6) {
+    auto& sa = reinterpret_cast<sockaddr_in6&>(ss);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(p.port);
+    std::memcpy(&sa.sin6_addr, p.addr6.data(), 16);
+    len = sizeof sa;
+  } else {
+    auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(p.port);
+    sa.sin_addr.s_addr = p.addr;
+    len = sizeof sa;
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     close_reset(fd);
     done_.push_back({p.id, 0});
     return;

@@ -8,6 +8,7 @@
 // alone (test/), under the sanitizers too.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -20,9 +21,11 @@ namespace fulcrum::health {
 
 struct TcpProbe {
   uint32_t id;          // the caller's; comes back with the outcome
-  uint32_t addr;        // IPv4, network byte order
+  uint32_t addr;        // IPv4, network byte order (family 4)
   uint16_t port;        // host byte order
   uint32_t timeout_ms;  // from the start of connect() to giving up
+  uint8_t family = 4;   // 4 or 6
+  std::array<uint8_t, 16> addr6{};  // IPv6, network byte order (family 6)
 };
 
 // An outcome's status besides 0 (connected) and an errno (> 0) from socket() or connect().

@@ -162,7 +162,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(statusRoutes(opts.daemon));
   await app.register(syncRoutes(opts.daemon));
   await app.register(metricsRoutes(opts.daemon, opts.vrrp, opts.bgp));
-  await app.register(haRoutes(opts.vrrp, opts.bgp));
+  await app.register(haRoutes(opts.daemon, opts.vrrp, opts.bgp));
   await app.register(probeRoutes(opts.daemon));
   await app.register(uiRoutes());
   return app;

@@ -71,7 +71,7 @@ Commands:
                            its announcements (ha.bgp): BGP sessions, VIPs announced and withheld.
   drain [--undo]           Take the running director out of its pair or tier: keepalived goes to
                            FAULT and the peer takes the VIPs at once; BGP withdraws every VIP
-                           (--undo: take part again). Not kept across a restart.
+                           (--undo: take part again). Kept across a restart.
   version, --version       Print Fulcrum's version, the git commit it was built from and the
                            DPDK version it was built against, as one line.
   help                     Show this text.

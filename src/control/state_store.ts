@@ -102,7 +102,6 @@ function persistError(file: string, e: unknown): PersistError {
   return new PersistError(file, code, ERRNO_TEXT[code] ?? '');
 }
 
-/** Writes a whole file atomically (temp file, fsync, rename, fsync the directory). */
 /** `length` bytes of a file from `offset`. */
 function readRange(file: string, offset: number, length: number): Buffer {
   const buf = Buffer.alloc(length);
@@ -120,6 +119,8 @@ function readRange(file: string, offset: number, length: number): Buffer {
   return buf;
 }
 
+/** Writes a whole file atomically (temp file, fsync, rename, fsync the directory); throws
+ * PersistError, leaving the file as it was. */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {

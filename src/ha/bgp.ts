@@ -96,6 +96,8 @@ export interface BgpOptions {
   dataplaneRunning(): boolean;
   birdBinary?: string;
   birdcBinary?: string;
+  /** Starts drained: the operator's drain, kept across the restart (drain_state.ts). */
+  drained?: boolean;
 }
 
 export class Bgp {
@@ -103,7 +105,7 @@ export class Bgp {
   private announced: string[] = [];
   private announcedSince = new Map<string, string>();
   private withheld: Withheld[] = [];
-  private drained = false;
+  private drained: boolean;
   private stopping = false;
   private changes = 0;
   private last?: BgpStatus['lastChange'];
@@ -115,6 +117,7 @@ export class Bgp {
   private busy = false;
 
   constructor(private readonly o: BgpOptions) {
+    this.drained = o.drained ?? false;
     const dir = path.join(o.stateDir, 'bird');
     this.bird = new Bird({
       dir,

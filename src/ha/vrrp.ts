@@ -47,6 +47,8 @@ export interface VrrpOptions {
   log: KeepalivedLogger;
   /** keepalived's executable (default: keepalived on PATH). */
   keepalivedBinary?: string;
+  /** Starts drained: the operator's drain, kept across the restart (drain_state.ts). */
+  drained?: boolean;
 }
 
 export class Vrrp {
@@ -56,7 +58,7 @@ export class Vrrp {
   private since = new Date();
   private last?: VrrpStatus['lastTransition'];
   private transitions = 0;
-  private drained = false;
+  private drained: boolean;
   private unfit: string[] = [];
   private written?: string;
   private timer?: NodeJS.Timeout;
@@ -67,6 +69,7 @@ export class Vrrp {
   private readonly trackFile: string;
 
   constructor(private readonly o: VrrpOptions) {
+    this.drained = o.drained ?? false;
     const dir = path.join(o.stateDir, 'keepalived');
     const paths = keepalivedPaths(dir);
     this.trackFile = paths.trackFile;

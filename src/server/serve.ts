@@ -17,6 +17,7 @@ import { keepalivedMissing } from '../ha/keepalived';
 import { Vrrp } from '../ha/vrrp';
 import { Bgp, vipOfKey } from '../ha/bgp';
 import { bgpSettings } from '../ha/bgp_config';
+import { readDrain } from '../ha/drain_state';
 import { birdMissing } from '../ha/bird';
 import { vrrpSettings } from '../ha/vrrp_config';
 import { componentLogger, createLogger, type LogLevel } from './logger';
@@ -110,11 +111,26 @@ export async function serve(opts: ServeOptions): Promise<number> {
     'services restored from the state directory (SIGHUP applies the config file\'s)');
   }
 
+  // A drain the operator left in place holds until they undo it (drain_state.ts).
+  let drained = false;
+  if (vrrpSet || bgpSet) {
+    try {
+      drained = readDrain(stateDir);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'the state directory cannot be used');
+      process.stderr.write(`fulcrum serve: ${(e as Error).message}\n`);
+      await daemon.stop();
+      clearInterval(dpdkLogTimer);
+      drainDpdkLog(addon, dpdkLog);
+      return 1;
+    }
+    if (drained) log.warn('this director was left drained (fulcrum drain): it holds and announces no VIP until `fulcrum drain --undo`');
+  }
   // ha.vrrp: keepalived decides who holds the VIPs; until it says MASTER the dataplane
   // started without them (dataplaneOptions' vipOwner).
-  const vrrp = vrrpSet && new Vrrp({ settings: vrrpSet, addon, stateDir, log: componentLogger(log, 'vrrp') });
+  const vrrp = vrrpSet && new Vrrp({ settings: vrrpSet, addon, stateDir, drained, log: componentLogger(log, 'vrrp') });
   // ha.bgp: BIRD announces the VIPs that have quorum to the routers (ECMP over the tier).
-  const bgp = bgpSet && new Bgp({ settings: bgpSet, stateDir, log: componentLogger(log, 'bgp'),
+  const bgp = bgpSet && new Bgp({ settings: bgpSet, stateDir, drained, log: componentLogger(log, 'bgp'),
     dataplaneRunning: () => addon.running(),
     services: function* () { for (const q of daemon.health.quorum()) yield { vip: vipOfKey(q.service), hasQuorum: q.hasQuorum }; } });
   const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit,

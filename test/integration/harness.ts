@@ -137,3 +137,29 @@ export function curlMany(t: Topology, url: string, n: number): string[] {
 export function sha256(file: string): string {
   return run('sha256sum', [file]).stdout.split(' ')[0];
 }
+
+/** The topology's IPv6 plan (2001:db8::/32 only): the clients' link 2001:db8:18::/64 with the
+ * director at ::1 and the client at ::2, the servers' link 2001:db8:19::/64 with the director at
+ * ::1 and srvN at ::1N. */
+export const V6 = {
+  portClients: '2001:db8:18::1',
+  portServers: '2001:db8:19::1',
+  client: '2001:db8:18::2',
+  server: (i: number) => `2001:db8:19::${10 + i}`,
+};
+
+/** Gives the client and the first `servers` real servers their IPv6 addresses (no DAD wait)
+ * and default routes through the director, and returns the ports' `address6` for its config. */
+export function addIpv6(t: Topology, servers: number): { clients: string[]; servers: string[] } {
+  const must = (node: string, cmd: string[]) => {
+    const r = t.exec(node, cmd);
+    if (r.status !== 0) throw new Error(`${node}: ${cmd.join(' ')}: ${r.stderr}`);
+  };
+  must('client', ['ip', '-6', 'addr', 'add', `${V6.client}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
+  must('client', ['ip', '-6', 'route', 'add', 'default', 'via', V6.portClients]);
+  for (let i = 1; i <= servers; i++) {
+    must(`srv${i}`, ['ip', '-6', 'addr', 'add', `${V6.server(i)}/64`, 'dev', `${t.prefix}-s${i}`, 'nodad']);
+    must(`srv${i}`, ['ip', '-6', 'route', 'add', 'default', 'via', V6.portServers]);
+  }
+  return { clients: [`${V6.portClients}/64`], servers: [`${V6.portServers}/64`] };
+}

@@ -372,7 +372,7 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       assert.match(request(), /^srv[12]$/);
     });
 
-    await t.test('drain puts the master in FAULT and the peer takes the VIP; undrain makes it BACKUP', async () => {
+    await t.test('drain puts the master in FAULT and the peer takes the VIP, across a restart too; undrain makes it BACKUP', async () => {
       const r = run('ip', ['netns', 'exec', ns('d2'), process.execPath, path.join(root, 'bin/fulcrum.js'), 'drain']);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /drained/);
@@ -380,6 +380,14 @@ test('two directors fail a VIP over with keepalived\'s VRRP', { skip, timeout: 2
       await d1.waitState('MASTER');
       assert.match(d2.ha().unfit.join(), /drained/);
       assert.match(request(), /^srv[12]$/);
+      // A drain is kept: restarted while drained (maintenance), d2 comes back in FAULT and
+      // leaves the VIP where it is until the operator undoes it.
+      await d2.stop();
+      await d2.start({ priority: PRIO.d2 });
+      assert.match(d2.out, /this director was left drained/);
+      await d2.waitState('FAULT');
+      assert.match(d2.ha().unfit.join(), /drained/);
+      assert.equal(d1.ha().state, 'MASTER');
       const u = run('ip', ['netns', 'exec', ns('d2'), process.execPath, path.join(root, 'bin/fulcrum.js'), 'drain', '--undo']);
       assert.equal(u.status, 0, u.stderr);
       await d2.waitState('BACKUP');

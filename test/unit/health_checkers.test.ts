@@ -81,6 +81,25 @@ test('http: GET with KeepAliveClient and Host address:port by default, or the co
   await srv.close();
 });
 
+test('IPv6 real servers: http sends Host [address]:port, udp goes out over IPv6', async () => {
+  const seen: string[] = [];
+  const web = http.createServer((req, res) => { seen.push(req.headers.host ?? ''); res.end('hello'); });
+  await new Promise<void>((resolve) => web.listen({ host: '::1', port: 0, ipv6Only: true }, resolve));
+  const port = (web.address() as net.AddressInfo).port;
+  const r = await checkHttp({ type: 'http' }, { address: '::1', port });
+  assert.equal(r.ok, true, r.detail);
+  assert.deepEqual(seen, [`[::1]:${port}`]);
+  await new Promise<void>((resolve) => web.close(() => resolve()));
+  const closed = await checkHttp({ type: 'http', timeout: 2 }, { address: '::1', port });
+  assert.match(closed.detail, new RegExp(`^GET / from \\[::1\\]:${port}: .*ECONNREFUSED`));
+  const sock = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+  await new Promise<void>((resolve) => sock.bind(0, '::1', resolve));
+  sock.on('message', (m, from) => sock.send(Buffer.concat([Buffer.from('ok:'), m]), from.port, from.address));
+  const u = await checkUdp({ type: 'udp', payload: 'cafe', requireReply: '6f6b3a' }, { address: '::1', port: sock.address().port });
+  sock.close();
+  assert.equal(u.ok, true, u.detail);
+});
+
 test('http: the status must be in statusCodes, 200-299 by default', async () => {
   let status = 503;
   const srv = await listen(http.createServer((_req, res) => {

@@ -3,7 +3,7 @@
 // not probed; loopback stays on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EgressGuard, parseRoutes } from '../../src/control/health/egress';
+import { EgressGuard, parseRoutes, parseRoutes6 } from '../../src/control/health/egress';
 
 // /proc/net/route as the kernel writes it: addresses and masks as little-endian hex words.
 const ROUTES = `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
@@ -47,4 +47,34 @@ test('routes are read again after a while, not for every check', () => {
   assert.equal(g.refusal('198.19.0.11', 500), undefined, 'within the period: the table read before');
   assert.match(g.refusal('198.19.0.11', 1500)!, /through elsewhere/);
   assert.equal(reads, 2);
+});
+
+// /proc/net/ipv6_route as the kernel writes it: dest, prefix length (hex), source, its length,
+// next hop, metric, refcnt, use, flags, interface. The last line is the kernel's own reject
+// route (::/0 via lo, RTF_REJECT); fd00::2 and ::1 are the host's own (RTF_LOCAL).
+const ROUTES6 = `20010db8000000020000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001   inside
+20010db8000000030000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000000     down0
+fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0
+00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo
+fd000000000000000000000000000002 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000004 00000000 80200001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+`;
+
+test('the IPv6 route table is read as the kernel wrote it: down and reject routes left out, local ones marked', () => {
+  const r = parseRoutes6(ROUTES6);
+  assert.deepEqual(r.map((x) => [x.iface, x.len, x.local]), [['lo', 128, true], ['eth0', 128, true], ['inside', 64, false], ['eth0', 64, false], ['eth0', 0, false]]);
+});
+
+test('an IPv6 real server behind a director port is checked; one behind another interface is not; the host itself is', () => {
+  const g = new EgressGuard(new Set(['inside']), () => ROUTES, 5000, () => ROUTES6);
+  assert.equal(g.refusal('2001:db8:0:2::11'), undefined);
+  assert.equal(g.refusal('::1'), undefined, 'loopback stays on the host');
+  assert.equal(g.refusal('fd00::2'), undefined, 'the host\'s own address stays on it');
+  assert.equal(g.refusal('fd00::7'), 'not sent: fd00::7 is reached through eth0, not through one of the director\'s ports (inside)');
+  assert.match(g.refusal('2001:db8:0:3::1')!, /through eth0/, 'a route that is down does not count: the default route is not a port');
+  assert.equal(new EgressGuard(new Set(['inside']), () => ROUTES, 5000, () => ROUTES6.split('\n').slice(-2).join('\n')).refusal('2001:db8:0:2::11'),
+    'no route to 2001:db8:0:2::11: not sent', 'the reject route is no route');
+  assert.equal(g.refusal('::ffff:198.19.0.11'), undefined, 'IPv4-mapped: IPv4\'s routes decide');
+  assert.match(g.refusal('::ffff:192.0.2.7')!, /through eth0/);
 });

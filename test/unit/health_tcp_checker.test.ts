@@ -106,6 +106,19 @@ test('the check\'s own address and port win over the real server\'s', async (t) 
   assert.deepEqual(r, { ok: true, detail: `connected to ${LOCAL}:${port}` });
 });
 
+test('an IPv6 real server is checked over IPv6: up when it listens, down when closed, named in brackets', async (t) => {
+  const srv = net.createServer((s) => s.destroy());
+  await new Promise<void>((resolve) => srv.listen({ host: '::1', port: 0, ipv6Only: true }, resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  const c = checkerFor(t);
+  const up = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp', timeout: 2 }, { address: '::1', port }, resolve));
+  assert.deepEqual(up, { ok: true, detail: `connected to [::1]:${port}` });
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  const down = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp', timeout: 2 }, { address: '::1', port }, resolve));
+  assert.equal(down.ok, false);
+  assert.match(down.detail, new RegExp(`^connect to \\[::1\\]:${port}: connect ECONNREFUSED`));
+});
+
 test('what cannot be checked is down with the reason, and nothing is sent; a later cancel changes nothing', async (t) => {
   const c = checkerFor(t);
   const heard: CheckResult[] = [];
@@ -117,7 +130,7 @@ test('what cannot be checked is down with the reason, and nothing is sent; a lat
   assert.equal(noPort.ok, false);
   assert.match(noPort.detail, /no port to check/);
   const name = await new Promise<CheckResult>((resolve) => void c.run({ type: 'tcp' }, { address: 'localhost', port: 80 }, resolve));
-  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IPv4 address' });
+  assert.deepEqual(name, { ok: false, detail: 'connect to localhost:80: \'localhost\' is not an IP address' });
 });
 
 test('a cancelled check hears \'aborted\' at once and its socket closes; no result comes later', async (t) => {

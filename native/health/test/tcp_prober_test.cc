@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -131,6 +132,47 @@ TEST(TcpProber, ListeningPortIsConnectedAndTheConnectionResetAtOnce) {
   EXPECT_EQ(recv(c, &b, 1, 0), -1);
   EXPECT_EQ(errno, ECONNRESET) << "a reset, not a FIN: no TIME_WAIT on the checking side";
   close(c);
+}
+
+// An IPv6 listener on ::1 (IPV6_V6ONLY: an IPv4 probe cannot reach it by accident).
+struct Listener6 {
+  int fd = -1;
+  uint16_t port = 0;
+  Listener6() {
+    fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(listen(fd, 16), 0);
+    socklen_t len = sizeof sa;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin6_port);
+  }
+  ~Listener6() { close(fd); }
+};
+
+TcpProbe probe6(uint32_t id, uint16_t port) {
+  TcpProbe p{id, 0, port, 2000};
+  p.family = 6;
+  std::memcpy(p.addr6.data(), &in6addr_loopback, 16);
+  return p;
+}
+
+TEST(TcpProber, IPv6ListeningPortIsConnectedAndClosedOneRefused) {
+  Listener6 l;
+  Owner o;
+  TcpProbe ps[2] = {probe6(1, l.port), probe6(2, closed_port())};
+  o.prober.submit(ps, 2);
+  ASSERT_TRUE(o.wait_for(2));
+  EXPECT_EQ(o.got[1].status, 0);
+  EXPECT_EQ(o.got[2].status, ECONNREFUSED);
+  // The same port over IPv4 finds nothing: the probe went to ::1, not 127.0.0.1.
+  o.submit(3, l.port);
+  ASSERT_TRUE(o.wait_for(3));
+  EXPECT_EQ(o.got[3].status, ECONNREFUSED);
 }
 
 TEST(TcpProber, ClosedPortIsRefused) {

@@ -58,6 +58,11 @@ const errText = (e: unknown) => {
 };
 const seconds = (c: { timeout?: number }) => c.timeout ?? DEFAULT_TIMEOUT_S;
 
+/** host:port as messages and the Host header write it: an IPv6 host in brackets. */
+export const hostPort = (ep: { host: string; port: number }) => (net.isIPv6(ep.host) ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`);
+/** The UDP socket type for a host: IPv6 literals need udp6 (names resolve as IPv4, as before). */
+const udpType = (host: string) => (net.isIPv6(host) ? 'udp6' : 'udp4');
+
 /** Where a check connects: its own address/port if set, else the real server's. */
 export function endpoint(check: { address?: string; port?: number }, target: CheckTarget): { host: string; port: number } | string {
   const port = check.port ?? (target.port ? target.port : undefined);
@@ -113,12 +118,12 @@ function get(tls: boolean, ep: { host: string; port: number }, path: string, hos
     host: ep.host, port: ep.port, method: 'GET', path,
     // A fresh connection per check, as keepalived: a pooled one would not test connecting.
     agent: false,
-    headers: { 'User-Agent': 'KeepAliveClient', Host: host ?? `${ep.host}:${ep.port}`, Connection: 'close' },
+    headers: { 'User-Agent': 'KeepAliveClient', Host: host ?? hostPort(ep), Connection: 'close' },
   };
   // SSL_GET does not verify the real server's certificate unless told to.
   const req = tls ? https.request({ ...options, rejectUnauthorized: false }) : http.request(options);
   release(() => req.destroy());
-  req.on('error', (e) => finish(down(`GET ${path} from ${ep.host}:${ep.port}: ${errText(e)}`)));
+  req.on('error', (e) => finish(down(`GET ${path} from ${hostPort(ep)}: ${errText(e)}`)));
   req.on('response', (res) => {
     res.on('error', (e) => finish(down(`reading the body: ${errText(e)}`)));
     onResponse(res);
@@ -134,7 +139,7 @@ export function checkHttp(check: HttpCheck, target: CheckTarget, opts: CheckOpti
   const codes = check.statusCodes ?? ['200-299'];
   const ranges = statusRanges(codes);
   const path = check.path ?? '/';
-  return attempt(seconds(check), opts, () => down(`no answer to GET ${path} from ${ep.host}:${ep.port} within ${seconds(check)}s`),
+  return attempt(seconds(check), opts, () => down(`no answer to GET ${path} from ${hostPort(ep)} within ${seconds(check)}s`),
     (finish, release) => get(check.type === 'https', ep, path, check.host, finish, release, (res) => {
       const status = res.statusCode ?? 0;
       if (!ranges.some(([lo, hi]) => status >= lo && status <= hi))
@@ -159,7 +164,7 @@ export function checkHttp(check: HttpCheck, target: CheckTarget, opts: CheckOpti
 export function checkUdp(check: UdpCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep);
   const payload = check.payload !== undefined ? Buffer.from(check.payload, 'hex') : crypto.randomBytes(16);
   const prefix = check.requireReply !== undefined ? Buffer.from(check.requireReply, 'hex') : undefined;
   const judge = (msg: Buffer): CheckResult => {
@@ -175,7 +180,7 @@ export function checkUdp(check: UdpCheck, target: CheckTarget, opts: CheckOption
     ? down(`no reply from ${where} within ${seconds(check)}s`)
     : up(`no ICMP error from ${where} within ${seconds(check)}s`);
   return attempt(seconds(check), opts, onTimeout, (finish, release) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(udpType(ep.host));
     release(() => sock.close());
     // A connected socket is told of the ICMP port unreachable the server's host sends back.
     sock.on('error', (e: NodeJS.ErrnoException) =>
@@ -209,7 +214,7 @@ export function dnsQuery(id: number, name: string, type: string): Buffer {
 export function checkDns(check: DnsCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep);
   const name = check.name ?? '.';
   const type = check.queryType ?? 'SOA';
   const id = crypto.randomInt(0, 0x10000);
@@ -218,7 +223,7 @@ export function checkDns(check: DnsCheck, target: CheckTarget, opts: CheckOption
     (ignored ? ` (ignored ${ignored} with another ID)` : ''));
   return attempt(seconds(check), opts, onTimeout, (finish, release) => {
     const query = dnsQuery(id, name, type);
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(udpType(ep.host));
     release(() => sock.close());
     sock.on('error', (e: NodeJS.ErrnoException) =>
       finish(down(e.code === 'ECONNREFUSED' ? `ICMP port unreachable from ${where}` : `${where}: ${errText(e)}`)));
@@ -312,7 +317,7 @@ export function parseAgentReply(text: string): CheckResult {
 export function checkAgent(check: AgentCheck, target: CheckTarget, opts: CheckOptions = {}): Promise<CheckResult> {
   const ep = endpoint(check, target);
   if (typeof ep === 'string') return Promise.resolve(down(ep));
-  const where = `${ep.host}:${ep.port}`;
+  const where = hostPort(ep);
   return attempt(seconds(check), opts, () => down(`no answer from the agent at ${where} within ${seconds(check)}s`), (finish, release) => {
     let text = '';
     const read = (stream: NodeJS.ReadableStream) => {

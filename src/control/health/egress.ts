@@ -4,10 +4,12 @@
 // config whose ports have no kernel interface therefore checks nothing outside the host, and
 // says why, instead of probing from wherever the host routes.
 //
-// The decision is the kernel's main-table longest-prefix match (/proc/net/route, IPv4), read
-// again at most every few seconds; loopback (127.0.0.0/8) stays on the host.
+// The decision is the kernel's longest-prefix match over its main table (/proc/net/route for
+// IPv4, /proc/net/ipv6_route for IPv6), read again at most every few seconds; loopback
+// (127.0.0.0/8, ::1) and the host's own IPv6 addresses (local routes) stay on the host.
 import fs from 'node:fs';
 import { parseIpv4 } from '../ipv4';
+import { parseIpv6 } from '../ipv6';
 
 interface Route { dest: number; mask: number; len: number; iface: string }
 
@@ -31,33 +33,92 @@ export function parseRoutes(text: string): Route[] {
   return routes.sort((a, b) => b.len - a.len);
 }
 
+interface Route6 { dest: Uint8Array; len: number; iface: string; local: boolean }
+
+const RTF_UP = 0x1;
+const RTF_REJECT = 0x200;
+const RTF_LOCAL = 0x80000000;
+
+/** The IPv6 routes from /proc/net/ipv6_route that carry traffic (up, not reject), longest
+ * prefix first; `local` ones are the host's own addresses. */
+export function parseRoutes6(text: string): Route6[] {
+  const routes: Route6[] = [];
+  for (const line of text.split('\n')) {
+    const w = line.trim().split(/\s+/);
+    if (w.length < 10 || !/^[0-9a-f]{32}$/i.test(w[0]) || !/^[0-9a-f]{2}$/i.test(w[1]) || !/^[0-9a-f]{8}$/i.test(w[8])) continue;
+    const flags = parseInt(w[8], 16) >>> 0;
+    if (!(flags & RTF_UP) || (flags & RTF_REJECT)) continue;
+    routes.push({ dest: Uint8Array.from(Buffer.from(w[0], 'hex')), len: parseInt(w[1], 16), iface: w[9], local: (flags & RTF_LOCAL) !== 0 });
+  }
+  return routes.sort((a, b) => b.len - a.len);
+}
+
+/** Whether the first `len` bits of a and b agree. */
+function samePrefix(a: Uint8Array, b: Uint8Array, len: number): boolean {
+  const whole = len >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const bits = len & 7;
+  return bits === 0 || ((a[whole] ^ b[whole]) & (0xff << (8 - bits)) & 0xff) === 0;
+}
+
+const LOOPBACK6 = parseIpv6('::1')!;
+const V4_MAPPED = parseIpv6('::ffff:0.0.0.0')!;
+
 export class EgressGuard {
   private routes: Route[] = [];
+  private routes6: Route6[] = [];
   private readAt = -Infinity;
+  private readAt6 = -Infinity;
 
   /** `ports`: the director's kernel interfaces (its ports' TAPs). */
   constructor(private readonly ports: ReadonlySet<string>,
     private readonly readRoutes: () => string = () => fs.readFileSync('/proc/net/route', 'utf8'),
-    private readonly ttlMs = 5000) {}
+    private readonly ttlMs = 5000,
+    private readonly readRoutes6: () => string = () => fs.readFileSync('/proc/net/ipv6_route', 'utf8')) {}
 
   /** Why a check to this address must not be sent, or undefined when it may. */
   refusal(address: string, now = performance.now()): string | undefined {
     const a = parseIpv4(address);
-    if (a === undefined) return undefined;  // not IPv4: the checker itself refuses it
+    if (a === undefined) return this.refusal6(address, now);
     if (a >>> 24 === 127) return undefined;
     if (now - this.readAt > this.ttlMs) {
       try {
         this.routes = parseRoutes(this.readRoutes());
       } catch (e) {
         this.routes = [];
-        return `cannot read the host's routes (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): not sent`;
+        return cannotRead(e);
       }
       this.readAt = now;
     }
     const r = this.routes.find((x) => ((a & x.mask) >>> 0) === x.dest);
+    return r ? this.through(address, r.iface) : `no route to ${address}: not sent`;
+  }
+
+  private refusal6(address: string, now: number): string | undefined {
+    const a = parseIpv6(address);
+    if (a === undefined) return undefined;  // not an address: the checker itself refuses it
+    if (samePrefix(a, LOOPBACK6, 128)) return undefined;
+    // IPv4-mapped (::ffff:a.b.c.d): a socket sends it as IPv4, so IPv4's routes decide.
+    if (samePrefix(a, V4_MAPPED, 96)) return this.refusal(`${a[12]}.${a[13]}.${a[14]}.${a[15]}`, now);
+    if (now - this.readAt6 > this.ttlMs) {
+      try {
+        this.routes6 = parseRoutes6(this.readRoutes6());
+      } catch (e) {
+        this.routes6 = [];
+        return cannotRead(e);
+      }
+      this.readAt6 = now;
+    }
+    const r = this.routes6.find((x) => samePrefix(a, x.dest, x.len));
     if (!r) return `no route to ${address}: not sent`;
-    if (this.ports.has(r.iface)) return undefined;
-    return `not sent: ${address} is reached through ${r.iface}, not through one of the director's ports` +
+    return r.local ? undefined : this.through(address, r.iface);
+  }
+
+  private through(address: string, iface: string): string | undefined {
+    if (this.ports.has(iface)) return undefined;
+    return `not sent: ${address} is reached through ${iface}, not through one of the director's ports` +
       (this.ports.size ? ` (${[...this.ports].join(', ')})` : ' (no port has a kernel interface: set its tap)');
   }
 }
+
+const cannotRead = (e: unknown) => `cannot read the host's routes (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): not sent`;

@@ -9,12 +9,13 @@
 import { getSystemErrorName } from 'node:util';
 import { nativeAddon, type NativeTcpProber } from '../../native';
 import { parseIpv4 } from '../ipv4';
-import { DEFAULT_TIMEOUT_S, endpoint, type CheckOptions, type CheckResult, type CheckTarget, type TcpCheck } from './checkers';
+import { parseIpv6 } from '../ipv6';
+import { DEFAULT_TIMEOUT_S, endpoint, hostPort, type CheckOptions, type CheckResult, type CheckTarget, type TcpCheck } from './checkers';
 
 /** A check in flight: what its result needs and who hears it. */
 interface Pending {
-  host: string;
-  port: number;
+  /** host:port, [IPv6]:port */
+  where: string;
   timeoutS: number;
   done: (r: CheckResult) => void;
 }
@@ -22,6 +23,8 @@ interface Pending {
 /** Outcome statuses from the prober besides an errno. */
 const CONNECTED = 0;
 const TIMED_OUT = -1;
+/** Words per probe in the prober's start array (NativeTcpProber.start). */
+const PROBE_WORDS = 8;
 /** Ids stay positive int32s: outcomes come back in an Int32Array. */
 const MAX_ID = 0x7fffffff;
 
@@ -35,8 +38,8 @@ export class TcpChecker {
   private prober?: NativeTcpProber;
   private held = false;
   private readonly pending = new Map<number, Pending>();
-  /** This turn's starts, four words each as the prober takes them (grown as needed, reused). */
-  private starts = new Uint32Array(4 * 1024);
+  /** This turn's starts, PROBE_WORDS each as the prober takes them (grown as needed, reused). */
+  private starts = new Uint32Array(PROBE_WORDS * 1024);
   private startWords = 0;
   private aborts: number[] = [];
   private nextId = 1;
@@ -62,11 +65,12 @@ export class TcpChecker {
       };
     };
     if (typeof ep === 'string') return refuse(ep);
-    const addr = parseIpv4(ep.host);
-    if (addr === undefined) return refuse(`connect to ${ep.host}:${ep.port}: '${ep.host}' is not an IPv4 address`);
+    const v4 = parseIpv4(ep.host);
+    const v6 = v4 === undefined ? parseIpv6(ep.host) : undefined;
+    if (v4 === undefined && v6 === undefined) return refuse(`connect to ${ep.host}:${ep.port}: '${ep.host}' is not an IP address`);
     const id = this.nextId;
     this.nextId = id === MAX_ID ? 1 : id + 1;
-    this.pending.set(id, { host: ep.host, port: ep.port, timeoutS, done });
+    this.pending.set(id, { where: hostPort(ep), timeoutS, done });
     if (this.startWords === this.starts.length) {
       const bigger = new Uint32Array(this.starts.length * 2);
       bigger.set(this.starts);
@@ -74,10 +78,17 @@ export class TcpChecker {
     }
     const w = this.startWords;
     this.starts[w] = id;
-    this.starts[w + 1] = addr;
-    this.starts[w + 2] = ep.port;
-    this.starts[w + 3] = Math.max(1, Math.round(timeoutS * 1000));
-    this.startWords = w + 4;
+    this.starts[w + 1] = ep.port;
+    this.starts[w + 2] = Math.max(1, Math.round(timeoutS * 1000));
+    if (v6) {
+      this.starts[w + 3] = 6;
+      const words = new DataView(v6.buffer);
+      for (let k = 0; k < 4; k++) this.starts[w + 4 + k] = words.getUint32(4 * k);
+    } else {
+      this.starts[w + 3] = 4;
+      this.starts[w + 4] = v4!;
+    }
+    this.startWords = w + PROBE_WORDS;
     this.flushSoon();
     return () => {
       const p = this.pending.get(id);
@@ -127,7 +138,7 @@ export class TcpChecker {
       // No addon, or its thread cannot start: the checks fail saying why (run() checked what it sends).
       const detail = `cannot run TCP checks: ${(e as Error).message}`;
       const ids = this.starts.slice(0, words);
-      for (let i = 0; i < words; i += 4) this.settle(ids[i], { ok: false, detail });
+      for (let i = 0; i < words; i += PROBE_WORDS) this.settle(ids[i], { ok: false, detail });
     }
     this.holdWhileBusy();
   }
@@ -168,7 +179,7 @@ export class TcpChecker {
 
 /** A status as a result, worded as a Node socket's error would be. */
 function result(p: Pending, status: number): CheckResult {
-  const where = `${p.host}:${p.port}`;
+  const where = p.where;
   if (status === CONNECTED) return { ok: true, detail: `connected to ${where}` };
   if (status === TIMED_OUT) return { ok: false, detail: `no connection to ${where} within ${p.timeoutS}s` };
   return { ok: false, detail: `connect to ${where}: connect ${getSystemErrorName(-status)} ${where}` };
