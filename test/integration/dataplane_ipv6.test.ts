@@ -9,13 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NeighbourInfo } from '../../src/native';
 import type { FulcrumConfig, ServiceConfig } from '../../src/control/config_schema';
 import { ipv6Value } from '../../src/control/cidr6';
-import { cannotRun, configFor, DirectorProcess, tmpFile, Topology } from './harness';
+import { addIpv6, cannotRun, configFor, DirectorProcess, tmpFile, Topology, V6 } from './harness';
 
 const skip = cannotRun();
-const PORT_C = '2001:db8:18::1';   // the director on the clients' link
-const PORT_S = '2001:db8:19::1';   // and on the servers'
-const CLIENT = '2001:db8:18::2';
-const SRV1 = '2001:db8:19::11';
+const PORT_C = V6.portClients;  // the director on the clients' link (2001:db8:18::1)
+const PORT_S = V6.portServers;  // and on the servers' (2001:db8:19::1)
+const SRV1 = V6.server(1);
 const LOCAL6 = '2001:db8:18::200';  // a FullNAT local address: answered only while owned
 
 /** fe80:: and the MAC's modified EUI-64, as the kernel makes it. */
@@ -99,13 +98,10 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
 
   before(async () => {
     t.up();
-    t.exec('client', ['ip', '-6', 'addr', 'add', `${CLIENT}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
-    t.exec('client', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_C]);
-    t.exec('srv1', ['ip', '-6', 'addr', 'add', `${SRV1}/64`, 'dev', `${t.prefix}-s1`, 'nodad']);
-    t.exec('srv1', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_S]);
+    const a6 = addIpv6(t, 1);
     cfg = configFor(t, { services: [], localAddresses: ['198.19.0.200', LOCAL6] });
-    cfg.dataplane.ports[0].address6 = [`${PORT_C}/64`];
-    cfg.dataplane.ports[1].address6 = [`${PORT_S}/64`];
+    cfg.dataplane.ports[0].address6 = a6.clients;
+    cfg.dataplane.ports[1].address6 = a6.servers;
     await dir.start(t, cfg);
   });
   after(async () => {
@@ -284,7 +280,7 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     const c = await dir.request<{ refusal?: string; check?: { ok: boolean; detail: string } }>('checkTcp', { address: SRV1, port: 8081, taps });
     srv.kill();
     assert.equal(c.refusal, undefined);
-    assert.deepEqual(c.check, { ok: true, detail: `connected to ${SRV1}:8081` });
+    assert.deepEqual(c.check, { ok: true, detail: `connected to [${SRV1}]:8081` });
     const closed = await dir.request<{ check?: { ok: boolean; detail: string } }>('checkTcp', { address: SRV1, port: 8082, taps });
     assert.equal(closed.check?.ok, false);
     assert.match(closed.check!.detail, /ECONNREFUSED/);
@@ -335,14 +331,12 @@ describe('IPv6 neighbours with two workers, and router advertisements taken (acc
 
   before(async () => {
     t.up();
+    const a6 = addIpv6(t, 1);
     for (const a of sources) t.exec('client', ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
-    t.exec('client', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_C]);
-    t.exec('srv1', ['ip', '-6', 'addr', 'add', `${SRV1}/64`, 'dev', `${t.prefix}-s1`, 'nodad']);
-    t.exec('srv1', ['ip', '-6', 'route', 'add', 'default', 'via', PORT_S]);
     clientMac = t.exec('client', ['cat', `/sys/class/net/${t.prefix}-c0/address`]).stdout.trim();
     cfg = configFor(t, { workers: [0, 1], qpairs: 2, services: [] });
-    cfg.dataplane.ports[0].address6 = [`${PORT_C}/64`];
-    cfg.dataplane.ports[1].address6 = [`${PORT_S}/64`];
+    cfg.dataplane.ports[0].address6 = a6.clients;
+    cfg.dataplane.ports[1].address6 = a6.servers;
     cfg.dataplane.acceptRa = true;
     await dir.start(t, cfg);
   });
