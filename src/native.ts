@@ -74,12 +74,18 @@ export interface DataplaneStartOptions {
   limits: { maxServices: number; maxDests: number };
   /** address: a.b.c.d/len; tap: the kernel interface for the exception path (omitted: none). */
   ports: { name: string; device: string; address?: string; tap?: string;
+    /** IPv6 address/len list (the link-local address is automatic). */
+    address6?: string[];
     /** Answered for (ARP) only while the director owns its VIPs (ha.vrrp's floating addresses). */
     floating?: string[] }[];
   /** Whether the director starts owning its VIPs (absent: true); false with ha.vrrp. */
   vipOwner?: boolean;
+  /** IPv4 or IPv6 prefixes (an IPv6 one goes to the IPv6 table); via of the same family. */
   routes: { prefix: string; via?: string; port?: string }[];
+  /** IPv4 and IPv6 (the IPv6 ones are answered in neighbour discovery). */
   localAddresses: string[];
+  /** Take a default route from IPv6 router advertisements (absent: they are ignored). */
+  acceptRa?: boolean;
   /** Where a graceful stop saves the connections and the next start restores them from
    * (absent: neither). The start consumes the file. */
   connectionsFile?: string;
@@ -199,7 +205,7 @@ export interface PortInfo {
 }
 
 export interface NeighbourInfo {
-  port: string; address: string; mac: string; state: string; confirmedMsAgo: number; queued: number;
+  port: string; address: string; family: 4 | 6; mac: string; state: string; confirmedMsAgo: number; queued: number;
 }
 
 /** The health monitor's TCP prober (native/health/tcp_prober.h): its own thread owns the

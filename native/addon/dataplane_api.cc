@@ -88,6 +88,23 @@ void cidr(Napi::Env env, const std::string& s, const std::string& at, be32& addr
   len = static_cast<uint8_t>(n);
 }
 
+IpAddr ipv6(Napi::Env env, const std::string& s, const std::string& at) {
+  uint8_t b[16];
+  if (inet_pton(AF_INET6, s.c_str(), b) != 1) type_error(env, at + ": '" + s + "' is not an IPv6 address");
+  return IpAddr::from_v6(b);
+}
+
+void cidr6(Napi::Env env, const std::string& s, const std::string& at, IpAddr& addr, uint8_t& len) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos) type_error(env, at + ": '" + s + "' is not an IPv6 prefix (address/len)");
+  addr = ipv6(env, s.substr(0, slash), at);
+  std::string l = s.substr(slash + 1);
+  char* end = nullptr;
+  long n = std::strtol(l.c_str(), &end, 10);
+  if (l.empty() || *end || n < 0 || n > 128) type_error(env, at + ": '" + s + "' has a bad prefix length");
+  len = static_cast<uint8_t>(n);
+}
+
 std::string dotted(be32 a) {
   char b[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &a, b, sizeof b);
@@ -181,6 +198,18 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     pc.device = str(env, p, "device", pat);
     std::string addr = str(env, p, "address", pat, true);
     if (!addr.empty()) cidr(env, addr, pat + ".address", pc.addr, pc.prefix_len);
+    Napi::Value a6 = p.Get("address6");
+    if (!a6.IsUndefined()) {
+      if (!a6.IsArray()) type_error(env, pat + ".address6: must be an array of IPv6 prefixes");
+      Napi::Array aa = a6.As<Napi::Array>();
+      for (uint32_t i = 0; i < aa.Length(); ++i) {
+        const std::string aat = pat + ".address6[" + std::to_string(i) + "]";
+        if (!aa.Get(i).IsString()) type_error(env, aat + ": must be a string");
+        dp::PortAddr6 pa;
+        cidr6(env, aa.Get(i).As<Napi::String>().Utf8Value(), aat, pa.addr, pa.len);
+        pc.addrs6.push_back(pa);
+      }
+    }
     pc.tap = str(env, p, "tap", pat, true);
     if (pc.tap.size() > 15) throw Napi::RangeError::New(env, pat + ".tap: kernel interface names are at most 15 characters");
     Napi::Value fl = p.Get("floating");
@@ -195,9 +224,26 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     }
     c.ports.push_back(pc);
   });
+  auto port_named = [&](const std::string& port, const std::string& at) {
+    for (size_t k = 0; k < c.ports.size(); ++k)
+      if (c.ports[k].name == port) return static_cast<int>(k);
+    type_error(env, at + ".port: no port named '" + port + "'");
+  };
   each_object(env, o, "routes", "dataplane.routes", [&](Napi::Object r, const std::string& rat) {
+    const std::string prefix = str(env, r, "prefix", rat);
+    if (prefix.find(':') != std::string::npos) {  // an IPv6 route: the IPv6 table
+      dp::RouteSpec6 rs;
+      cidr6(env, prefix, rat + ".prefix", rs.prefix, rs.len);
+      std::string via = str(env, r, "via", rat, true);
+      if (!via.empty()) rs.via = ipv6(env, via, rat + ".via");
+      std::string port = str(env, r, "port", rat, true);
+      if (!port.empty()) rs.port = port_named(port, rat);
+      if (via.empty() && rs.port < 0) type_error(env, rat + ": needs via or port");
+      c.routes6.push_back(rs);
+      return;
+    }
     dp::RouteSpec rs;
-    cidr(env, str(env, r, "prefix", rat), rat + ".prefix", rs.prefix, rs.len);
+    cidr(env, prefix, rat + ".prefix", rs.prefix, rs.len);
     std::string via = str(env, r, "via", rat, true);
     if (!via.empty()) rs.via = ipv4(env, via, rat + ".via");
     std::string port = str(env, r, "port", rat, true);
@@ -221,12 +267,22 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     if (!cf.IsString()) type_error(env, "connectionsFile: must be a path");
     c.connections_file = cf.As<Napi::String>().Utf8Value();
   }
+  Napi::Value ra = o.Get("acceptRa");
+  if (!ra.IsUndefined()) {
+    if (!ra.IsBoolean()) type_error(env, "acceptRa: must be a boolean");
+    c.accept_ra = ra.As<Napi::Boolean>().Value();
+  }
   Napi::Value la = o.Get("localAddresses");
-  if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IPv4 addresses");
+  if (!la.IsArray()) type_error(env, "localAddresses: must be an array of IP addresses");
   Napi::Array laa = la.As<Napi::Array>();
   for (uint32_t i = 0; i < laa.Length(); ++i) {
-    if (!laa.Get(i).IsString()) type_error(env, "localAddresses[" + std::to_string(i) + "]: must be a string");
-    c.local_addrs.push_back(ipv4(env, laa.Get(i).As<Napi::String>().Utf8Value(), "localAddresses[" + std::to_string(i) + "]"));
+    const std::string lat = "localAddresses[" + std::to_string(i) + "]";
+    if (!laa.Get(i).IsString()) type_error(env, lat + ": must be a string");
+    const std::string a = laa.Get(i).As<Napi::String>().Utf8Value();
+    if (a.find(':') != std::string::npos)
+      c.local_addrs6.push_back(ipv6(env, a, lat));  // answered in ND; FullNAT over IPv6 is the core's
+    else
+      c.local_addrs.push_back(ipv4(env, a, lat));
   }
   return c;
 }

@@ -229,7 +229,7 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
   running_dataplane(env);
   auto r = std::make_unique<Request>();
   r->type = dp::CmdType::Neighbours;
-  r->neigh.reserve(dp::kNeighCapacity);  // the whole table
+  r->neigh.reserve(2 * dp::kNeighCapacity);  // both tables whole (ARP's and ND's)
   return submit(env, std::move(r), 0, [](Napi::Env env, Request& r) -> Napi::Value {
     Dataplane& d = Dataplane::instance();
     Napi::Array a = Napi::Array::New(env, r.neigh.size());
@@ -237,7 +237,8 @@ Napi::Value Neighbours(const Napi::CallbackInfo& info) {
       const dp::NeighInfo& n = r.neigh[i];
       Napi::Object o = Napi::Object::New(env);
       o.Set("port", n.port < d.port_count() ? d.port_status(n.port).name : std::to_string(n.port));
-      o.Set("address", dotted(n.ip));
+      o.Set("address", n.ip.is_v4() ? dotted(n.ip.v4()) : dp::in6_text(n.ip));
+      o.Set("family", n.ip.is_v4() ? 4 : 6);
       o.Set("mac", mac_str(n.mac));
       o.Set("state", dp::neigh_state_name(static_cast<dp::NeighState>(n.state)));
       o.Set("confirmedMsAgo", static_cast<double>(n.age_ms));

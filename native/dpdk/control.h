@@ -53,7 +53,7 @@ struct ConnFilter {
 
 struct NeighInfo {
   uint16_t port;
-  be32 ip;
+  IpAddr ip;  // IPv4 held IPv4-mapped (ARP's), otherwise IPv6 (neighbour discovery's)
   Mac mac;
   uint8_t state;  // NeighState
   uint64_t age_ms;

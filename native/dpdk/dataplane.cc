@@ -23,6 +23,7 @@
 #include "conn_table.h"
 #include "dp_limits.h"
 #include "mbuf_pool.h"
+#include "nd.h"
 #include "seed.h"
 
 namespace fulcrum::dp {
@@ -57,6 +58,24 @@ void install_kernel_routes(const std::vector<Port>& ports, const std::vector<Rou
       RTE_LOG(WARNING, USER1, "route %s/%u: not given to the kernel through %s (%s); health checks to it are not sent\n", net,
               static_cast<unsigned>(r.len), p.cfg.tap.c_str(), error.c_str());
     }
+  }
+}
+
+// The same for IPv6 static routes (the kernel's IPv6 table, through the TAP of the port each
+// leaves by), so health checks to IPv6 real servers behind a gateway leave through the port.
+void install_kernel_routes6(const std::vector<Port>& ports, const std::vector<RouteSpec6>& routes) {
+  for (const RouteSpec6& r : routes) {
+    if (r.len == 0) continue;
+    int port = r.port;
+    for (size_t i = 0; port < 0 && i < ports.size(); ++i)
+      for (const PortAddr6& a : ports[i].cfg.addrs6)
+        if (in6_in_prefix(r.via, a.addr, a.len)) port = static_cast<int>(i);
+    if (port < 0 || !ports[static_cast<size_t>(port)].has_tap) continue;
+    const Port& p = ports[static_cast<size_t>(port)];
+    std::string error;
+    if (!add_kernel_route6(p.cfg.tap, r.prefix, r.len, r.via, error))
+      RTE_LOG(WARNING, USER1, "route %s/%u: not given to the kernel through %s (%s); health checks to it are not sent\n",
+              in6_text(r.prefix).c_str(), static_cast<unsigned>(r.len), p.cfg.tap.c_str(), error.c_str());
   }
 }
 
@@ -167,9 +186,13 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     std::vector<PortAddr> addrs;
     for (const PortConfig& p : cfg.ports) addrs.push_back(PortAddr{p.addr, p.prefix_len});
     routes_ = std::make_unique<RouteTable>("fulcrum_routes", addrs, cfg.routes);
+    std::vector<std::vector<PortAddr6>> addrs6;
+    for (const PortConfig& p : cfg.ports) addrs6.push_back(p.addrs6);
+    routes6_ = std::make_unique<RouteTable6>("fulcrum_routes6", addrs6, cfg.routes6);
 
     ports_.open(cfg.ports, static_cast<uint16_t>(nw), pool);
     install_kernel_routes(ports_.ports(), cfg.routes);
+    install_kernel_routes6(ports_.ports(), cfg.routes6);
 
     shared_ = std::make_unique<Shared>();
     Shared& sh = *shared_;
@@ -182,6 +205,11 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       if (sh.ports[i].has_tap && sh.ports[i].tap_id < kPortIdBound) sh.port_index[sh.ports[i].tap_id] = static_cast<uint16_t>(i);
     }
     sh.routes = routes_.get();
+    sh.routes6 = routes6_.get();
+    sh.accept_ra = cfg.accept_ra;
+    sh.local_addrs6 = cfg.local_addrs6;
+    std::sort(sh.local_addrs6.begin(), sh.local_addrs6.end(),
+              [](const IpAddr& a, const IpAddr& b) { return a.b < b.b; });
     sh.pool = pool;
     sh.nworkers = nw;
     sh.wake = wake;
@@ -190,7 +218,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     sh.tsc_hz = rte_get_tsc_hz();
     sh.local_addrs = cfg.local_addrs;
     std::sort(sh.local_addrs.begin(), sh.local_addrs.end());
-    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size())};
+    sh.steer = SteerPlan{nw, sh.local_addrs.data(), static_cast<uint32_t>(sh.local_addrs.size()), sh.local_addrs6.data(),
+                         static_cast<uint32_t>(sh.local_addrs6.size())};
     if (!cfg.vip_owner) sh.ownership.set(false);  // before the workers: they read it as they are made
 
     size_t qsz = rte_rcu_qsbr_get_memsize(nw);
@@ -212,7 +241,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
         if (a != b)
           sh.handover[a * nw + b] = ring("fk_h" + std::to_string(a) + "_" + std::to_string(b), kHandoverRing,
                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
-      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), kNeighUpdateRing, RING_F_SC_DEQ, 16));
+      sh.neigh_updates.push_back(ring("fk_n" + std::to_string(a), kNeighUpdateRing, RING_F_SC_DEQ, kNeighUpdateBytes));
       sh.commands.push_back(ring("fk_c" + std::to_string(a), kCommandRing, RING_F_SP_ENQ | RING_F_SC_DEQ));
     }
     sh.replies = ring("fk_r", kReplyRing, RING_F_SC_DEQ);
@@ -297,6 +326,7 @@ void Dataplane::teardown() {
   rte_free(qsbr_mem_);
   qsbr_mem_ = nullptr;
   routes_.reset();
+  routes6_.reset();
   retired_.clear();
   current_.reset();
   running_ = false;

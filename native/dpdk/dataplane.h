@@ -16,6 +16,7 @@
 #include "lcore_worker.h"
 #include "port.h"
 #include "route.h"
+#include "route6.h"
 #include "snapshot.h"
 #include "snapshot_rcu.h"
 #include "sync_daemon.h"
@@ -31,7 +32,11 @@ struct DataplaneConfig {
   IdleBackoff backoff;
   std::vector<PortConfig> ports;
   std::vector<RouteSpec> routes;
+  std::vector<RouteSpec6> routes6;
   std::vector<be32> local_addrs;
+  std::vector<IpAddr> local_addrs6;  // FullNAT's IPv6 local addresses: answered in ND
+  // Whether a router advertisement's default route is taken (off: RAs are ignored, counted).
+  bool accept_ra = false;
   uint32_t mbufs = 0;  // 0: sized from ports and queues
   // The secret the workers' connection-table hashes and random schedulers are derived from.
   // 0 (production): drawn from the kernel's random pool at every start, so nobody can craft
@@ -175,6 +180,7 @@ class Dataplane {
   // share; made before them, freed after them.
   std::unique_ptr<SharedLoad> load_;
   std::unique_ptr<RouteTable> routes_;
+  std::unique_ptr<RouteTable6> routes6_;
   PortSet ports_;
   std::vector<std::unique_ptr<LcoreWorker>> workers_;
   std::vector<rte_ring*> rings_;

@@ -22,11 +22,21 @@ namespace fulcrum::dp {
   X(NoMbuf, "no_mbuf")                    /* could not allocate an ARP/ICMP frame */          \
   X(ArpBad, "arp_bad")                    /* ARP that is not Ethernet/IPv4 or is truncated */ \
   X(NotVipOwner, "not_vip_owner")         /* to a VIP while the peer owns it (ha.vrrp) */     \
+  X(NoRoute6, "no_route6")                /* no IPv6 route to the packet's destination */     \
+  X(NdBad, "nd_bad")                      /* ND failing RFC 4861's checks (hop limit, sum) */ \
+  X(NdRaIgnored, "nd_ra_ignored")         /* a router advertisement, not accepted (acceptRa) */ \
   /* events, not drops */                                                                     \
   X(ArpReplied, "arp_replied")            /* we answered for a VIP or one of our addresses */ \
   X(ArpRequested, "arp_requested")        /* we asked for a neighbour */                      \
   X(ArpLearned, "arp_learned")                                                                \
   X(GarpSent, "garp_sent")                                                                    \
+  X(NdNsIn, "nd_ns_in")                   /* neighbour solicitations received */             \
+  X(NdNaIn, "nd_na_in")                   /* neighbour advertisements received */            \
+  X(NdNaOut, "nd_na_out")                 /* we answered a solicitation */                   \
+  X(NdNsOut, "nd_ns_out")                 /* we asked for an IPv6 neighbour */               \
+  X(NdLearned, "nd_learned")                                                                  \
+  X(NdUnsolicitedNa, "nd_unsolicited_na") /* announced a VIP/local address (takeover) */     \
+  X(NdRaAccepted, "nd_ra_accepted")       /* a router advertisement's default route taken */  \
   X(HandedOver, "handed_over")            /* sent to the worker that owns the connection */   \
   X(ToTap, "to_tap")                      /* written to a port's TAP */                       \
   X(FromTap, "from_tap")                  /* read from a TAP and sent out of its port */

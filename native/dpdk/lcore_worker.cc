@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "dp_limits.h"
+#include "nd.h"
 #include "snapshot_rcu.h"
 #include "steer.h"
 
@@ -23,16 +24,9 @@ namespace fulcrum::dp {
 
 namespace {
 
-// What one worker tells the others it learnt from ARP (16 bytes: an rte_ring element).
-struct NeighUpdate {
-  uint16_t port;
-  uint8_t create;
-  uint8_t pad;
-  be32 ip;
-  uint8_t mac[6];
-  uint16_t pad2;
-};
-static_assert(sizeof(NeighUpdate) == 16);
+constexpr uint16_t kBeEthIpv4 = 0x0008;  // 0x0800 as it lies in memory
+
+inline bool addr6_less(const IpAddr& a, const IpAddr& b) { return a.b < b.b; }
 static_assert(kPortIdBound >= RTE_MAX_ETHPORTS, "Shared::port_index must cover every DPDK port id");
 static_assert(kBurst <= kTxBuffer, "a handover queue holds one RX burst");
 
@@ -60,6 +54,8 @@ LcoreWorker::LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_
       handq_(shared.nworkers),
       bufs_(new PacketBuf[kBurst]),
       verdicts_(new Verdict[kBurst]) {
+  vips6_.reserve(core_opts.limits.max_services);
+  vips6_prev_.reserve(core_opts.limits.max_services);
   for (size_t i = 0; i < sh_.ports.size(); ++i) {
     txq_[i].port_id = sh_.ports[i].id;
     tapq_[i].port_id = sh_.ports[i].tap_id;
@@ -140,8 +136,14 @@ void LcoreWorker::poll_port(size_t pi, uint64_t now_ms) {
 
 // Keeps the packets this worker owns at the front of m and hands the rest to their owners.
 uint16_t LcoreWorker::steer(rte_mbuf** m, uint16_t n) {
-  const Snapshot* snap = core_.snapshot();
-  auto is_virtual = [snap](be32 daddr) { return snap->is_virtual_v4(daddr); };
+  struct IsVirtual {
+    const Snapshot* snap;
+    const std::vector<IpAddr>* vips6;
+    bool operator()(be32 daddr) const { return snap->is_virtual_v4(daddr); }
+    bool operator()(const IpAddr& daddr) const {
+      return std::binary_search(vips6->begin(), vips6->end(), daddr, addr6_less);
+    }
+  } is_virtual{core_.snapshot(), &vips6_};
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     uint32_t owner = frame_owner(sh_.steer, is_virtual, rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, id_);
@@ -187,6 +189,18 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
     bufs[k] = PacketBuf{data, x->data_len, rte_pktmbuf_headroom(x), rte_pktmbuf_tailroom(x)};
     ++k;
   }
+  // Neighbour discovery is the dataplane's and never reaches the core (ARP does, and comes back
+  // as the kernel's: the core has no IPv4 in it to look at). A second pass over the burst, after
+  // every frame's prefetch was issued: an IPv4 frame costs one compare of bytes the core reads
+  // next anyway; anything else is looked at out of line.
+  for (uint16_t i = 0; i < k; ++i) {
+    uint16_t et;
+    std::memcpy(&et, bufs[i].data + 12, 2);
+    if (et != kBeEthIpv4) [[unlikely]] {
+      k = take_nd(m, bufs, k, i, now_ms);
+      break;
+    }
+  }
   core_.process_burst(bufs, k, verdicts_.get(), static_cast<uint32_t>(now_ms / kMsPerTick));
   if (core_.sync_pending()) [[unlikely]]
     sync_out();
@@ -205,14 +219,54 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         continue;
       }
     }
-    output(m[i], bufs[i], v, now_ms);
+    output(m[i], bufs[i], v, i, now_ms);
     generation = neigh_.generation();  // the slow path may have learnt or forgotten a neighbour
   }
 }
 
+// From position `from` on (a frame that is not IPv4), takes the ND frames out of the burst and
+// keeps the rest in order; returns how many are left.
+[[gnu::noinline]] uint16_t LcoreWorker::take_nd(rte_mbuf** m, PacketBuf* bufs, uint16_t k, uint16_t from, uint64_t now_ms) {
+  uint16_t kept = from;
+  for (uint16_t i = from; i < k; ++i) {
+    uint16_t et;
+    std::memcpy(&et, bufs[i].data + 12, 2);
+    if (et != kBeEthIpv4 && nd_frame(m[i], now_ms)) continue;
+    if (kept != i) {
+      m[kept] = m[i];
+      bufs[kept] = bufs[i];
+    }
+    ++kept;
+  }
+  return kept;
+}
+
+// True when the frame was ND (answered, learnt from, given to the kernel or dropped).
+bool LcoreWorker::nd_frame(rte_mbuf* m, uint64_t now_ms) {
+  NdView v;
+  switch (nd_parse(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, v)) {
+    case NdParse::NotNd:
+      return false;
+    case NdParse::Bad:
+      dpc_.add(DpCounter::NdBad);
+      rte_pktmbuf_free(m);
+      return true;
+    case NdParse::Ok:
+      nd_input(m, v, now_ms);
+      return true;
+  }
+  return false;
+}
+
 // Out of line, so the burst loop above stays small.
-[[gnu::noinline]] void LcoreWorker::output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms) {
+[[gnu::noinline]] void LcoreWorker::output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint16_t pos,
+                                           uint64_t now_ms) {
   switch (v.action) {
+    case Action::Transmit6:
+      set_frame(m, b);
+      transmit_ip6(m, core_.route6_dst(pos), now_ms);
+      if (v.release) release_held(v.release, now_ms);
+      break;
     case Action::Transmit:
       set_frame(m, b);
       transmit_ip(m, v.route_dst, now_ms);
@@ -242,7 +296,10 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     be32 dst;
-    if (frame_ipv4_dst(rte_pktmbuf_mtod(m[i], const uint8_t*), m[i]->data_len, dst) && snap->is_virtual_v4(dst)) {
+    IpAddr dst6;
+    const uint8_t* f = rte_pktmbuf_mtod(m[i], const uint8_t*);
+    if ((frame_ipv4_dst(f, m[i]->data_len, dst) && snap->is_virtual_v4(dst)) ||
+        (frame_ipv6_dst(f, m[i]->data_len, dst6) && std::binary_search(vips6_.begin(), vips6_.end(), dst6, addr6_less))) {
       dpc_.add(DpCounter::NotVipOwner);
       rte_pktmbuf_free(m[i]);
       continue;
@@ -276,6 +333,11 @@ void LcoreWorker::release_held(uint16_t release, uint64_t now_ms) {
   }
   b.tailroom -= b.len;
   const Verdict v = core_.process(b, static_cast<uint32_t>(now_ms / kMsPerTick));
+  if (v.action == Action::Transmit6) {
+    set_frame(m, b);
+    transmit_ip6(m, core_.route6_dst(0), now_ms);
+    return;
+  }
   if (v.action != Action::Transmit) {
     rte_pktmbuf_free(m);
     return;
@@ -376,10 +438,15 @@ void LcoreWorker::learned(size_t pi, be32 ip, const Mac& mac, uint64_t now_ms, b
   });
   if (!known && neigh_.lookup(static_cast<uint16_t>(pi), ip)) dpc_.add(DpCounter::ArpLearned);
   if (!tell_others || sh_.nworkers == 1) return;
-  NeighUpdate u{static_cast<uint16_t>(pi), static_cast<uint8_t>(create), 0, ip, {}, 0};
+  NeighUpdate u{static_cast<uint16_t>(pi), UpdateKind::Arp, static_cast<uint8_t>(create), {}, 1, 1, 0, {}};
   std::memcpy(u.mac, mac.b, 6);
+  std::memcpy(u.addr, &ip, 4);
+  share_update(&u);
+}
+
+void LcoreWorker::share_update(const NeighUpdate* update) {
   for (uint32_t w = 0; w < sh_.nworkers; ++w)
-    if (w != id_) rte_ring_mp_enqueue_elem(sh_.neigh_updates[w], &u, sizeof u);
+    if (w != id_) rte_ring_mp_enqueue_elem(sh_.neigh_updates[w], const_cast<NeighUpdate*>(update), kNeighUpdateBytes);
 }
 
 void LcoreWorker::to_tap(rte_mbuf* m) {
@@ -433,6 +500,7 @@ void LcoreWorker::flush_all() {
 void LcoreWorker::on_snapshot(const Snapshot* next) {
   const Snapshot* prev = core_.snapshot();
   core_.set_snapshot(next);
+  refresh_vips6(prev, next);
   if (id_ != 0 || !owner_) return;  // a backup announces nothing; its takeover announces all
   auto announce = [&](be32 vip) {
     for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, vip, vip, nullptr);
@@ -502,16 +570,22 @@ void LcoreWorker::on_ownership(uint64_t word, uint64_t now_ms) {
 // floating addresses on their own port.
 void LcoreWorker::announce() {
   const std::vector<be32>& vips = core_.snapshot()->vips_v4();
-  const size_t nv = vips.size(), nl = sh_.local_addrs.size();
-  const size_t total = nv + nl + floating_.size();
+  const size_t nv = vips.size(), nl = sh_.local_addrs.size(), nf = floating_.size();
+  const size_t nv6 = vips6_.size(), nl6 = sh_.local_addrs6.size();
+  const size_t total = nv + nl + nf + nv6 + nl6;
   const size_t first = garp_.first(), n = garp_.count(total);
   for (size_t i = first; i < first + n; ++i) {
     if (i < nv + nl) {
       be32 a = i < nv ? vips[i] : sh_.local_addrs[i - nv];
       for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_arp(pi, a, a, nullptr);
-    } else {
+    } else if (i < nv + nl + nf) {
       const auto& [pi, a] = floating_[i - nv - nl];
       send_arp(pi, a, a, nullptr);
+    } else {
+      // IPv6: the unsolicited advertisement is the gratuitous ARP (RFC 4861 7.2.6).
+      size_t j = i - nv - nl - nf;
+      const IpAddr& a = j < nv6 ? vips6_[j] : sh_.local_addrs6[j - nv6];
+      for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_unsolicited_na(pi, a);
     }
   }
   garp_.advance(total);
@@ -535,9 +609,28 @@ void LcoreWorker::housekeeping(uint64_t now_ms) {
     for (unsigned i = 0; i < n; ++i) {
       Mac mac;
       std::memcpy(mac.b, u[i].mac, 6);
-      learned(u[i].port, u[i].ip, mac, now_ms, u[i].create, false);
+      switch (u[i].kind) {
+        case UpdateKind::Arp: {
+          be32 ip;
+          std::memcpy(&ip, u[i].addr, 4);
+          learned(u[i].port, ip, mac, now_ms, u[i].create, false);
+          break;
+        }
+        case UpdateKind::Nd:
+          learned6(u[i].port, IpAddr::from_v6(u[i].addr), mac, now_ms, u[i].create, u[i].override_, u[i].reachable, false);
+          break;
+        case UpdateKind::Router:
+          ra_router_ = RaRouter{u[i].port, IpAddr::from_v6(u[i].addr), now_ms + uint64_t{u[i].lifetime_s} * 1000};
+          break;
+      }
     }
   }
+  neigh6_.tick(
+      now_ms, [&](uint16_t pi, const IpAddr& ip, const Mac* unicast) { send_ns(pi, ip, unicast); },
+      [&](void* pkt) {
+        dpc_.add(DpCounter::NeighFailed);
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt));
+      });
   neigh_.tick(
       now_ms,
       [&](uint16_t pi, be32 ip, const Mac* unicast) { send_arp(pi, sh_.ports[pi].cfg.addr, ip, unicast); },
@@ -610,6 +703,14 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       neigh_.for_each([&](const NeighEntry& e) {
         if (r.neigh.size() == r.neigh.capacity()) {
           r.neigh_truncated = true;  // never grown here: the worker does not allocate
+          return;
+        }
+        r.neigh.push_back(NeighInfo{e.port, IpAddr::from_v4(e.ip), e.mac, static_cast<uint8_t>(e.state),
+                                    e.confirmed_ms ? now_ms - e.confirmed_ms : 0, e.queued});
+      });
+      neigh6_.for_each([&](const NeighEntry6& e) {
+        if (r.neigh.size() == r.neigh.capacity()) {
+          r.neigh_truncated = true;
           return;
         }
         r.neigh.push_back(NeighInfo{e.port, e.ip, e.mac, static_cast<uint8_t>(e.state),

@@ -17,9 +17,11 @@
 #include "dp_counters.h"
 #include "dp_limits.h"
 #include "engine.h"
+#include "nd.h"
 #include "neigh.h"
 #include "port.h"
 #include "route.h"
+#include "route6.h"
 #include "steer.h"
 #include "sync_channels.h"
 #include "vip_owner.h"
@@ -30,6 +32,22 @@ struct rte_ring;
 struct rte_rcu_qsbr;
 
 namespace fulcrum::dp {
+
+// What one worker tells the others it learnt (an rte_ring element): a neighbour from ARP or
+// ND, or the default router of a router advertisement.
+enum class UpdateKind : uint8_t { Arp, Nd, Router };
+struct NeighUpdate {
+  uint16_t port;
+  UpdateKind kind;
+  uint8_t create;
+  uint8_t mac[6];
+  uint8_t override_;
+  uint8_t reachable;
+  uint32_t lifetime_s;  // Router
+  uint8_t addr[16];     // Arp: the IPv4 address in the first 4 bytes
+};
+constexpr unsigned kNeighUpdateBytes = sizeof(NeighUpdate);
+static_assert(kNeighUpdateBytes == 32);
 
 struct IdleBackoff {
   bool enabled = true;
@@ -43,6 +61,8 @@ struct Shared {
   std::vector<Port> ports;
   uint16_t port_index[kPortIdBound] = {};  // DPDK port id -> index in ports
   const RouteTable* routes = nullptr;
+  const RouteTable6* routes6 = nullptr;
+  bool accept_ra = false;                // dataplane.acceptRa: an RA's default route is taken
   rte_mempool* pool = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
   std::atomic<const Snapshot*> snapshot{nullptr};
@@ -57,6 +77,7 @@ struct Shared {
   void (*wake)(void*) = nullptr;        // wakes the control thread's event loop
   void* wake_arg = nullptr;
   std::vector<be32> local_addrs;        // FullNAT, sorted
+  std::vector<IpAddr> local_addrs6;     // FullNAT's IPv6 ones, sorted (bytes): answered in ND
   SteerPlan steer;                      // points into local_addrs
   IdleBackoff backoff;
   uint64_t tsc_hz = 0;
@@ -83,6 +104,10 @@ class LcoreWorker {
   void learn_neighbour(size_t port, be32 ip, const Mac& mac, uint64_t now_ms) {
     learned(port, ip, mac, now_ms, true, false);
   }
+  // The IPv6 equivalent (as a solicited advertisement would).
+  void learn_neighbour6(size_t port, const IpAddr& ip, const Mac& mac, uint64_t now_ms) {
+    learned6(port, ip, mac, now_ms, true, true, true, false);
+  }
 
  private:
   struct TxQueue {
@@ -96,7 +121,20 @@ class LcoreWorker {
   uint16_t drop_unowned(rte_mbuf** m, uint16_t n);
   void on_ownership(uint64_t word, uint64_t now_ms);
   void announce();
-  void output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint64_t now_ms);
+  void output(rte_mbuf* m, const PacketBuf& b, const Verdict& v, uint16_t pos, uint64_t now_ms);
+  uint16_t take_nd(rte_mbuf** m, PacketBuf* bufs, uint16_t k, uint16_t from, uint64_t now_ms);
+  bool nd_frame(rte_mbuf* m, uint64_t now_ms);
+  void nd_input(rte_mbuf* m, const NdView& v, uint64_t now_ms);
+  void transmit_ip6(rte_mbuf* m, const IpAddr& dst, uint64_t now_ms);
+  bool ra_route(NextHop6& nh, uint64_t now_ms) const;
+  void send_ns(size_t pi, const IpAddr& target, const Mac* unicast);
+  void send_unsolicited_na(size_t pi, const IpAddr& addr);
+  void learned6(size_t pi, const IpAddr& ip, const Mac& mac, uint64_t now_ms, bool create, bool override,
+                bool reachable, bool tell_others);
+  void router_learned(size_t pi, const IpAddr& router, uint32_t lifetime_s, uint64_t now_ms);
+  void share_update(const NeighUpdate* update);
+  bool is_mine6(size_t pi, const IpAddr& a, bool owner) const;
+  void refresh_vips6(const Snapshot* prev, const Snapshot* next);
   void drop_multiseg(rte_mbuf* m);
   uint16_t steer(rte_mbuf** m, uint16_t n);
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
@@ -123,6 +161,18 @@ class LcoreWorker {
   Worker core_;
   std::unique_ptr<uint8_t[]> held_scratch_{new uint8_t[Worker::kHeldFrameBytes]};
   NeighTable neigh_;
+  NeighTable6 neigh6_;
+  // The snapshot's IPv6 VIPs (sorted, bytes), answered in ND while owned; kept here (the core's
+  // snapshot lists IPv4 ones only), rebuilt between bursts when an IPv6 service changed, into
+  // room reserved at start (max_services), so it never allocates on the worker.
+  std::vector<IpAddr> vips6_, vips6_prev_;
+  // The default router a router advertisement named (dataplane.acceptRa): used when no
+  // configured IPv6 route matches, until its lifetime ends.
+  struct RaRouter {
+    uint16_t port = 0;
+    IpAddr addr;
+    uint64_t until_ms = 0;
+  } ra_router_;
   DpCounters dpc_;
   std::vector<TxQueue> txq_;      // per port
   std::vector<TxQueue> tapq_;     // per port (to its TAP)

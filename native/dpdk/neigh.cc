@@ -16,37 +16,41 @@ const char* neigh_state_name(NeighState s) {
   return "NONE";
 }
 
-NeighTable::NeighTable(const NeighOptions& o) : opt_(o) {
+template <class Addr>
+NeighTableT<Addr>::NeighTableT(const NeighOptions& o) : opt_(o) {
   uint32_t n = 16;
   while (n < o.capacity * 2) n <<= 1;
   slots_.resize(n);
   mask_ = n - 1;
 }
 
-NeighEntry* NeighTable::find(uint16_t port, be32 ip) {
+template <class Addr>
+typename NeighTableT<Addr>::Entry* NeighTableT<Addr>::find(uint16_t port, const Addr& ip) {
   // Never more than live_ + 1 slots: the table always has an empty one (capacity <= half).
   for (uint32_t i = home(port, ip);; i = (i + 1) & mask_) {
-    NeighEntry& e = slots_[i];
+    Entry& e = slots_[i];
     if (e.state == NeighState::Empty) return nullptr;
     if (e.ip == ip && e.port == port) return &e;
   }
 }
 
-uint32_t NeighTable::probe_length(uint16_t port, be32 ip) const {
+template <class Addr>
+uint32_t NeighTableT<Addr>::probe_length(uint16_t port, const Addr& ip) const {
   uint32_t n = 1;
   for (uint32_t i = home(port, ip);; i = (i + 1) & mask_, ++n) {
-    const NeighEntry& e = slots_[i];
+    const Entry& e = slots_[i];
     if (e.state == NeighState::Empty || (e.ip == ip && e.port == port)) return n;
   }
 }
 
-NeighEntry* NeighTable::insert(uint16_t port, be32 ip) {
-  if (NeighEntry* e = find(port, ip)) return e;
+template <class Addr>
+typename NeighTableT<Addr>::Entry* NeighTableT<Addr>::insert(uint16_t port, const Addr& ip) {
+  if (Entry* e = find(port, ip)) return e;
   if (live_ >= opt_.capacity) return nullptr;
   uint32_t i = home(port, ip);
   while (slots_[i].state != NeighState::Empty) i = (i + 1) & mask_;
-  NeighEntry& e = slots_[i];
-  e = NeighEntry{};
+  Entry& e = slots_[i];
+  e = Entry{};
   e.ip = ip;
   e.port = port;
   e.state = NeighState::Incomplete;
@@ -54,7 +58,8 @@ NeighEntry* NeighTable::insert(uint16_t port, be32 ip) {
   return &e;
 }
 
-void NeighTable::erase(uint32_t slot) {
+template <class Addr>
+void NeighTableT<Addr>::erase(uint32_t slot) {
   ++generation_;  // pointers handed out (resolve's mac) may move or go
   --live_;
   uint32_t hole = slot;
@@ -67,11 +72,12 @@ void NeighTable::erase(uint32_t slot) {
       hole = j;
     }
   }
-  slots_[hole] = NeighEntry{};
+  slots_[hole] = Entry{};
 }
 
-NeighTable::Result NeighTable::resolve(uint16_t port, be32 ip, uint64_t now, void* pkt) {
-  NeighEntry* e = find(port, ip);
+template <class Addr>
+typename NeighTableT<Addr>::Result NeighTableT<Addr>::resolve(uint16_t port, const Addr& ip, uint64_t now, void* pkt) {
+  Entry* e = find(port, ip);
   if (e && e->state == NeighState::Reachable) return {Outcome::Ready, false, &e->mac};
   if (e && e->state == NeighState::Stale) {
     bool ask = e->probes == 0;  // the first use after going stale starts the confirmation
@@ -93,5 +99,8 @@ NeighTable::Result NeighTable::resolve(uint16_t port, be32 ip, uint64_t now, voi
   e->queue[e->queued++] = pkt;
   return {Outcome::Queued, false, nullptr};
 }
+
+template class NeighTableT<be32>;
+template class NeighTableT<IpAddr>;
 
 }  // namespace fulcrum::dp

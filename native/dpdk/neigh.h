@@ -1,12 +1,15 @@
-// A worker's neighbour table: IPv4 address on a port -> MAC, with the states an operator knows
+// A worker's neighbour table: address on a port -> MAC, with the states an operator knows
 // from Linux (INCOMPLETE while we ask, REACHABLE after an answer, STALE when it is time to
 // confirm, gone after unanswered probes) and a short queue of packets waiting for an answer.
 // Each worker owns one; what one worker learns it passes to the others as updates, so no table
 // is ever shared. Packets are opaque handles here (mbufs in the dataplane), times are in ms.
+// One template for both families (ARP's IPv4 addresses, neighbour discovery's IPv6 ones), so
+// the queue, the retries and the aging are written once: NeighTable and NeighTable6.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "arp.h"
@@ -31,8 +34,9 @@ const char* neigh_state_name(NeighState s);
 
 constexpr uint32_t kNeighQueueLen = 8;
 
-struct NeighEntry {
-  be32 ip = 0;
+template <class Addr>
+struct NeighEntryT {
+  Addr ip{};
   uint16_t port = 0;
   NeighState state = NeighState::Empty;
   uint8_t probes = 0;      // requests sent since the last answer
@@ -43,9 +47,20 @@ struct NeighEntry {
   void* queue[kNeighQueueLen] = {};
 };
 
-class NeighTable {
+// The key's hash input: IPv4 as it is, IPv6 folded to 64 bits.
+inline uint64_t neigh_addr_bits(be32 ip) { return ip; }
+inline uint64_t neigh_addr_bits(const IpAddr& a) {
+  uint64_t hi, lo;
+  std::memcpy(&hi, a.b.data(), 8);
+  std::memcpy(&lo, a.b.data() + 8, 8);
+  return lo ^ (hi * 0xff51afd7ed558ccdull) ^ (hi >> 29);
+}
+
+template <class Addr>
+class NeighTableT {
  public:
-  explicit NeighTable(const NeighOptions& o = {});
+  using Entry = NeighEntryT<Addr>;
+  explicit NeighTableT(const NeighOptions& o = {});
 
   enum class Outcome : uint8_t {
     Ready,       // mac is valid: send now
@@ -62,18 +77,31 @@ class NeighTable {
   };
   // Where a packet to `ip` on `port` goes. A STALE entry is used at once and confirmed by a
   // request in the background.
-  Result resolve(uint16_t port, be32 ip, uint64_t now, void* pkt);
+  Result resolve(uint16_t port, const Addr& ip, uint64_t now, void* pkt);
 
   // An ARP packet from ip at mac was seen on port. `create` makes an entry if none exists
   // (the packet was addressed to us); otherwise only existing entries are refreshed. Queued
   // packets are handed to `release(pkt, mac)` in arrival order.
   template <class Release>
-  void learn(uint16_t port, be32 ip, const Mac& mac, uint64_t now, bool create, Release&& release) {
-    NeighEntry* e = create ? insert(port, ip) : find(port, ip);
+  void learn(uint16_t port, const Addr& ip, const Mac& mac, uint64_t now, bool create, Release&& release) {
+    learn(port, ip, mac, now, create, true, true, release);
+  }
+  // The same with neighbour discovery's rules (RFC 4861 7.2.3, 7.2.5): without `override` (an
+  // NA's O flag clear) a known neighbour's MAC is not replaced; `reachable` (a solicited NA)
+  // confirms the neighbour, otherwise (an NS, an unsolicited NA) a new or changed MAC is only
+  // STALE (used, and confirmed by a probe on use) and an unchanged one is left as it was.
+  template <class Release>
+  void learn(uint16_t port, const Addr& ip, const Mac& mac, uint64_t now, bool create, bool override, bool reachable,
+             Release&& release) {
+    Entry* e = create ? insert(port, ip) : find(port, ip);
     if (!e) return;
+    const bool complete = e->state != NeighState::Incomplete;
+    const bool changed = !(e->mac == mac);
+    if (complete && changed && !override) return;
+    if (complete && !changed && !reachable) return;
     ++generation_;
     e->mac = mac;
-    e->state = NeighState::Reachable;
+    e->state = reachable ? NeighState::Reachable : NeighState::Stale;
     e->confirmed_ms = now;
     e->probes = 0;
     for (uint32_t i = 0; i < e->queued; ++i) release(e->queue[i], mac);
@@ -108,32 +136,32 @@ class NeighTable {
     }
   }
 
-  const NeighEntry* lookup(uint16_t port, be32 ip) const { return const_cast<NeighTable*>(this)->find(port, ip); }
+  const Entry* lookup(uint16_t port, const Addr& ip) const { return const_cast<NeighTableT*>(this)->find(port, ip); }
   template <class Fn>
   void for_each(Fn&& fn) const {
-    for (const NeighEntry& e : slots_)
+    for (const Entry& e : slots_)
       if (e.state != NeighState::Empty) fn(e);
   }
   // Slots a lookup of (port, ip) reads: the home slot up to the entry or the first empty one.
-  uint32_t probe_length(uint16_t port, be32 ip) const;
+  uint32_t probe_length(uint16_t port, const Addr& ip) const;
   uint32_t size() const { return live_; }
   // Changes whenever an answer resolve() gives may change (learn, aging, removal): a caller's
   // cache of Ready answers is valid while this stays the same.
   uint64_t generation() const { return generation_; }
 
  private:
-  uint32_t home(uint16_t port, be32 ip) const {
-    return static_cast<uint32_t>(((uint64_t{ip} << 16 | port) * 0x9e3779b97f4a7c15ull) >> 40) & mask_;
+  uint32_t home(uint16_t port, const Addr& ip) const {
+    return static_cast<uint32_t>(((neigh_addr_bits(ip) << 16 | port) * 0x9e3779b97f4a7c15ull) >> 40) & mask_;
   }
-  NeighEntry* find(uint16_t port, be32 ip);
-  NeighEntry* insert(uint16_t port, be32 ip);
+  Entry* find(uint16_t port, const Addr& ip);
+  Entry* insert(uint16_t port, const Addr& ip);
   void erase(uint32_t slot);
 
   // The timers of the entry in slot i; true when the entry was removed (slot i now holds
   // whichever entry shifted back into it, or is empty).
   template <class Request, class Drop>
   bool age(uint32_t i, uint64_t now, Request& request, Drop& drop) {
-    NeighEntry& e = slots_[i];
+    Entry& e = slots_[i];
     switch (e.state) {
       case NeighState::Empty:
         return false;
@@ -169,7 +197,7 @@ class NeighTable {
   }
 
   NeighOptions opt_;
-  std::vector<NeighEntry> slots_;
+  std::vector<Entry> slots_;
   uint32_t mask_;
   uint32_t live_ = 0;
   uint32_t hand_ = 0;            // the next slot the timer walk looks at
@@ -177,5 +205,12 @@ class NeighTable {
   uint64_t owed_ = 0;            // slot-milliseconds not yet walked
   uint64_t generation_ = 0;
 };
+
+using NeighEntry = NeighEntryT<be32>;
+using NeighTable = NeighTableT<be32>;
+using NeighEntry6 = NeighEntryT<IpAddr>;
+using NeighTable6 = NeighTableT<IpAddr>;
+extern template class NeighTableT<be32>;
+extern template class NeighTableT<IpAddr>;
 
 }  // namespace fulcrum::dp

@@ -3,6 +3,7 @@
 #include "port.h"
 
 #include <arpa/inet.h>
+#include <linux/ipv6.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <rte_bus.h>
@@ -19,6 +20,7 @@
 #include <stdexcept>
 
 #include "dp_limits.h"
+#include "nd.h"
 
 namespace fulcrum::dp {
 
@@ -52,7 +54,55 @@ void set_kernel_address(const std::string& ifname, be32 addr, uint8_t len) {
   if (rc != 0) throw std::runtime_error("cannot set the address of kernel interface " + ifname + ": " + strerror(err));
 }
 
+// The kernel interface's IPv6 address, as the dataplane's: DAD is off on the TAP (set before
+// its link came up), since the port, not the TAP, is on the wire, and a tentative address
+// would hold the host's traffic back for a second after every start.
+void set_kernel_address6(const std::string& ifname, const PortAddr6& a) {
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) throw std::runtime_error("cannot open an IPv6 socket to configure " + ifname + " (is IPv6 disabled?)");
+  in6_ifreq r{};
+  std::memcpy(&r.ifr6_addr, a.addr.b.data(), 16);
+  r.ifr6_prefixlen = a.len;
+  r.ifr6_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  int rc = r.ifr6_ifindex ? ioctl(fd, SIOCSIFADDR, &r) : -1;
+  int err = r.ifr6_ifindex ? errno : ENODEV;
+  ::close(fd);
+  if (rc != 0 && err != EEXIST)
+    throw std::runtime_error("cannot set the IPv6 address " + in6_text(a.addr) + " of kernel interface " + ifname + ": " +
+                             strerror(err));
+}
+
+// Writes a per-interface IPv6 sysctl; false when it cannot (IPv6 off in this namespace).
+bool set_ipv6_sysctl(const std::string& ifname, const char* key, const char* value) {
+  std::string path = "/proc/sys/net/ipv6/conf/" + ifname + "/" + key;
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  bool ok = std::fputs(value, f) >= 0;
+  return std::fclose(f) == 0 && ok;
+}
+
 }  // namespace
+
+bool add_kernel_route6(const std::string& ifname, const IpAddr& prefix, uint8_t len, const IpAddr& via, std::string& error) {
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + strerror(errno);
+    return false;
+  }
+  in6_rtmsg rt{};
+  std::memcpy(&rt.rtmsg_dst, prefix.b.data(), 16);
+  rt.rtmsg_dst_len = len;
+  std::memcpy(&rt.rtmsg_gateway, via.b.data(), 16);
+  rt.rtmsg_flags = RTF_UP | (in6_is_unspecified(via) ? 0 : RTF_GATEWAY);
+  rt.rtmsg_metric = 1;
+  rt.rtmsg_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  int rc = rt.rtmsg_ifindex ? ioctl(fd, SIOCADDRT, &rt) : -1;
+  int err = rt.rtmsg_ifindex ? errno : ENODEV;
+  ::close(fd);
+  if (rc == 0 || err == EEXIST) return true;
+  error = strerror(err);
+  return false;
+}
 
 bool add_kernel_route(const std::string& ifname, be32 prefix, uint8_t len, be32 via, std::string& error) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -152,6 +202,12 @@ void PortSet::open_one(const PortConfig& c, uint16_t queues, rte_mempool* pool) 
   rte_ether_addr mac;
   rte_eth_macaddr_get(rp.id, &mac);
   std::memcpy(rp.mac.b, mac.addr_bytes, 6);
+  rp.link_local = in6_link_local(rp.mac);
+  // Neighbour discovery is multicast (solicitations go to each address's solicited-node group,
+  // 33:33:ff:xx:xx:xx): the port takes every multicast frame, as a NIC would need a filter entry
+  // per address (VIPs come and go). A PMD without the mode (af_packet/af_xdp on veth) already
+  // delivers them.
+  if (rte_eth_allmulticast_enable(rp.id) != 0) rte_eth_promiscuous_enable(rp.id);
   if (!c.tap.empty()) open_tap(rp, queues, pool);
 }
 
@@ -163,9 +219,18 @@ void PortSet::open_tap(Port& p, uint16_t queues, rte_mempool* pool) {
   if (rc < 0) throw std::runtime_error(what + ": cannot create the TAP: " + rte_strerror(-rc));
   if (rte_eth_dev_get_port_by_name(name.c_str(), &p.tap_id) != 0) throw std::runtime_error(what + ": TAP not found after creation");
   p.has_tap = true;
+  // Before the link comes up (its link-local address is made then): no duplicate address
+  // detection (see set_kernel_address6), and router advertisements never change the host's
+  // routes through the TAP (the dataplane decides what it accepts: dataplane.acceptRa).
+  bool v6 = set_ipv6_sysctl(p.cfg.tap, "accept_dad", "0");
+  set_ipv6_sysctl(p.cfg.tap, "accept_ra", "0");
+  set_ipv6_sysctl(p.cfg.tap, "autoconf", "0");
   bool rss;
   start_ethdev(p.tap_id, queues, pool, what, rss);
   if (p.cfg.addr) set_kernel_address(p.cfg.tap, p.cfg.addr, p.cfg.prefix_len);
+  if (!p.cfg.addrs6.empty() && !v6)
+    throw std::runtime_error(what + ": IPv6 is disabled for it (net.ipv6.conf." + p.cfg.tap + ".disable_ipv6?), so its IPv6 address cannot be set");
+  for (const PortAddr6& a : p.cfg.addrs6) set_kernel_address6(p.cfg.tap, a);
 }
 
 void PortSet::close() {

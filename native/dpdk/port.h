@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "arp.h"
+#include "route6.h"
 #include "types.h"
 
 struct rte_mempool;
@@ -24,6 +25,7 @@ struct PortConfig {
   // Addresses this port answers ARP for only while the director owns its VIPs (ha.vrrp's
   // floating addresses: a NAT gateway that must move with them); few, so scanned.
   std::vector<be32> floating;
+  std::vector<PortAddr6> addrs6;  // the director's IPv6 addresses on this link (besides link-local)
 };
 
 struct Port {
@@ -31,6 +33,7 @@ struct Port {
   uint16_t id = 0;          // DPDK port id
   bool hotplugged = false;  // we created the device (a vdev): remove it on close
   Mac mac;
+  IpAddr link_local;  // fe80:: and the MAC's EUI-64: the kernel's on the TAP too (nd.h)
   uint16_t queues = 0;
   bool rss = false;
   bool has_tap = false;
@@ -77,6 +80,9 @@ void start_ethdev(uint16_t id, uint16_t queues, rte_mempool* pool, const std::st
 // dataplane routes through a port leaves through that port; false with `error` when refused.
 // A route the kernel already has counts as added.
 bool add_kernel_route(const std::string& ifname, be32 prefix, uint8_t len, be32 via, std::string& error);
+
+// The same for an IPv6 prefix (via all zero: on the link).
+bool add_kernel_route6(const std::string& ifname, const IpAddr& prefix, uint8_t len, const IpAddr& via, std::string& error);
 
 // True when the device string names a PCI device rather than a virtual one.
 bool is_pci_address(const std::string& device);

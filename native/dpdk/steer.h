@@ -6,8 +6,11 @@
 //     its destination port (fnat_port_range below, the same split the workers allocate from);
 //   - an ICMP error: the owner of the connection it quotes, i.e. of the quoted packet's tuple
 //     reversed (the quote is a packet the director sent).
-// Anything else (ARP, IPv6, fragments, echo, malformed or truncated frames) stays on the
-// worker that received it; the core and the exception path deal with it there.
+// IPv6 alike (TCP/UDP straight after the IPv6 header, the address folded to 32 bits for the
+// client hash; FullNAT's IPv6 local addresses by the same port ranges; ICMPv6 errors by their
+// quote). Anything else (ARP, neighbour discovery, IPv6 behind extension headers, fragments,
+// echo, malformed or truncated frames) stays on the worker that received it; the core and the
+// exception path deal with it there.
 // One 802.1Q tag is looked through, as parse_frame does; stacked tags are the core's to drop.
 #pragma once
 
@@ -39,6 +42,8 @@ struct SteerPlan {
   uint32_t nworkers = 1;
   const be32* local_addrs = nullptr;  // FullNAT local addresses, sorted
   uint32_t n_local = 0;
+  const IpAddr* local_addrs6 = nullptr;  // FullNAT's IPv6 ones, sorted by their bytes
+  uint32_t n_local6 = 0;
 };
 
 inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
@@ -46,19 +51,41 @@ inline uint32_t owner_of_client(be32 ip, be16 port, uint32_t n) {
   return static_cast<uint32_t>(((h >> 32) * n) >> 32);
 }
 
+// The worker whose FullNAT local-port range holds dport.
+inline uint32_t owner_of_local_port(const SteerPlan& plan, be16 dport) {
+  uint32_t p = ntoh16(dport);
+  uint32_t share = (65536 - kFnatPortFloor) / plan.nworkers;
+  uint32_t rel = p >= kFnatPortFloor ? p - kFnatPortFloor : 0;
+  return std::min<uint32_t>(rel / share, plan.nworkers - 1);
+}
+
+// An IPv6 address as the client hash takes it (the same for both directions of a connection).
+inline be32 fold_v6(const IpAddr& a) {
+  uint32_t w[4];
+  std::memcpy(w, a.b.data(), 16);
+  return w[0] ^ w[1] ^ w[2] ^ w[3];
+}
+
 // The owner of a TCP/UDP packet's connection. is_virtual(daddr): the destination is a VIP
 // (a packet from a client); otherwise the packet comes from a real server.
 template <class IsVirtual>
 inline uint32_t owner_of_tuple(const SteerPlan& plan, IsVirtual&& is_virtual, be32 saddr, be16 sport, be32 daddr,
                                be16 dport) {
-  if (plan.n_local && std::binary_search(plan.local_addrs, plan.local_addrs + plan.n_local, daddr)) {
-    uint32_t p = ntoh16(dport);
-    uint32_t share = (65536 - kFnatPortFloor) / plan.nworkers;
-    uint32_t rel = p >= kFnatPortFloor ? p - kFnatPortFloor : 0;
-    return std::min<uint32_t>(rel / share, plan.nworkers - 1);
-  }
+  if (plan.n_local && std::binary_search(plan.local_addrs, plan.local_addrs + plan.n_local, daddr))
+    return owner_of_local_port(plan, dport);
   if (is_virtual(daddr)) return owner_of_client(saddr, sport, plan.nworkers);
   return owner_of_client(daddr, dport, plan.nworkers);
+}
+
+// The same for IPv6 (is_virtual called with the IpAddr).
+template <class IsVirtual>
+inline uint32_t owner_of_tuple6(const SteerPlan& plan, IsVirtual&& is_virtual, const IpAddr& saddr, be16 sport,
+                                const IpAddr& daddr, be16 dport) {
+  auto less = [](const IpAddr& a, const IpAddr& b) { return a.b < b.b; };
+  if (plan.n_local6 && std::binary_search(plan.local_addrs6, plan.local_addrs6 + plan.n_local6, daddr, less))
+    return owner_of_local_port(plan, dport);
+  if (is_virtual(daddr)) return owner_of_client(fold_v6(saddr), sport, plan.nworkers);
+  return owner_of_client(fold_v6(daddr), dport, plan.nworkers);
 }
 
 namespace steer_detail {
@@ -97,10 +124,37 @@ template <class IsVirtual>
   return owner_of_tuple(plan, is_virtual, q.daddr, q.dport, q.saddr, q.sport);
 }
 
+constexpr uint32_t kIpv6Hdr = 40;
+
+// An IPv6 frame's owner, `len` bytes from the IPv6 header on. Out of line: the IPv4 path stays
+// as it was.
+template <class IsVirtual>
+[[gnu::noinline]] inline uint32_t owner_of_ipv6(const SteerPlan& plan, IsVirtual& is_virtual, const uint8_t* ip,
+                                                uint32_t len, uint32_t self) {
+  if (len < kIpv6Hdr + 4 || (ip[0] >> 4) != 6) return self;
+  const uint8_t nh = ip[6];
+  if (nh == kProtoTcp || nh == kProtoUdp) {
+    be16 sport, dport;
+    std::memcpy(&sport, ip + kIpv6Hdr, 2);
+    std::memcpy(&dport, ip + kIpv6Hdr + 2, 2);
+    return owner_of_tuple6(plan, is_virtual, IpAddr::from_v6(ip + 8), sport, IpAddr::from_v6(ip + 24), dport);
+  }
+  // An ICMPv6 error (types below 128) quotes a packet the director sent: its tuple, reversed.
+  constexpr uint32_t kIcmpHdr = 8;
+  if (nh != kProtoIcmpv6 || ip[kIpv6Hdr] >= 128) return self;
+  if (len < kIpv6Hdr + kIcmpHdr + kIpv6Hdr + 4) return self;
+  const uint8_t* in = ip + kIpv6Hdr + kIcmpHdr;
+  if ((in[0] >> 4) != 6 || (in[6] != kProtoTcp && in[6] != kProtoUdp)) return self;
+  be16 qsport, qdport;
+  std::memcpy(&qsport, in + kIpv6Hdr, 2);
+  std::memcpy(&qdport, in + kIpv6Hdr + 2, 2);
+  return owner_of_tuple6(plan, is_virtual, IpAddr::from_v6(in + 24), qdport, IpAddr::from_v6(in + 8), qsport);
+}
+
 }  // namespace steer_detail
 
 // The worker that owns the frame `f` of `len` bytes, or `self` when it names no connection
-// (see the top of this file).
+// (see the top of this file). is_virtual is called with a be32 (IPv4) or an IpAddr (IPv6).
 template <class IsVirtual>
 inline uint32_t frame_owner(const SteerPlan& plan, IsVirtual&& is_virtual, const uint8_t* f, uint32_t len,
                             uint32_t self) {
@@ -112,6 +166,8 @@ inline uint32_t frame_owner(const SteerPlan& plan, IsVirtual&& is_virtual, const
     l2 += kVlanHdrLen;
     et = rd16(f + 16);
   }
+  if (et == kEthIpv6) [[unlikely]]
+    return owner_of_ipv6(plan, is_virtual, f + l2, len - l2, self);
   if (et != kEthIpv4 || len < l2 + kIpv4HdrLen) return self;
   const uint8_t* ip = f + l2;
   uint32_t ip_len = len - l2;

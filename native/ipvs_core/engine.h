@@ -65,6 +65,10 @@ enum class Action : uint8_t {
   Drop,      // reason says why
   Transmit,  // send the (rewritten) frame towards route_dst; the dataplane sets the MACs
   Kernel,    // not for the balancer: the exception path (TAP) takes it
+  // Send the (rewritten) IPv6 frame towards Worker::route6_dst(i), i = the packet's position in
+  // the last process_burst call (valid until the next call); the next hop is the dataplane's
+  // business. IPv4 frames (NAT64's output towards IPv4 servers too) keep Transmit.
+  Transmit6,
 };
 
 struct Verdict {
@@ -135,6 +139,13 @@ class Worker {
     process_burst(&pkt, 1, &v, now);
     return v;
   }
+
+  // Where a Transmit6 verdict of the last process_burst call goes: the IPv6 address to route
+  // to for the packet at position i of that call (valid until the next call).
+  const IpAddr& route6_dst(uint32_t i) const { return route6_[i]; }
+  // A burst reports IPv6 destinations for at most this many positions; IPv6 frames further on
+  // in one call are dropped (Ipv6BurstPosition). The dataplane's bursts are far smaller.
+  static constexpr uint32_t kRoute6Positions = 1024;
 
   // Incremental expiry: looks at no more than `budget` table slots.
   void housekeeping(uint32_t now, uint32_t budget);
@@ -328,6 +339,7 @@ class Worker {
   std::vector<uint32_t> dest_inc_;
   WorkerStats stats_;
   std::unique_ptr<Pending[]> pending_;
+  std::unique_ptr<IpAddr[]> route6_{new IpAddr[kRoute6Positions]};  // by burst position (route6_dst)
   uint16_t ip_id_ = 0;
   SyncSide* sync_side_ = nullptr;  // not owned; set only while a master runs
   uint32_t* sync_end_ = nullptr;   // its second half (sync_side.h)

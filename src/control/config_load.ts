@@ -11,6 +11,7 @@ import { serverId, serviceKey } from './identity';
 import { parseIpv4 } from './ipv4';
 import { familyOf, isLoopbackAddress, splitHostPort, type Family } from './address';
 import { ipv6UnicastProblem } from './ipv6';
+import { ipv6Value, isLinkLocal6, isMulticast6, parseCidr6 } from './cidr6';
 import { syncConfigProblems } from '../ha/sync_config';
 import { vrrpProblems } from '../ha/vrrp_config';
 import { bgpProblems } from '../ha/bgp_config';
@@ -182,13 +183,31 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     names.add(port.name);
     if (port.address !== undefined && !parseCidr(port.address, true))
       problems.push(`dataplane.ports[${i}].address: must be a.b.c.d/len`);
+    (port.address6 ?? []).forEach((a, j) => {
+      const c = parseCidr6(a, true);
+      if (!c) problems.push(`dataplane.ports[${i}].address6[${j}]: must be an IPv6 address/len`);
+      else if (isLinkLocal6(c.value) || isMulticast6(c.value) || c.value === 0n)
+        problems.push(`dataplane.ports[${i}].address6[${j}]: ${a} is not a global unicast address (the link-local one is automatic)`);
+    });
     if (port.tap === undefined && port.name.length > 15)
       problems.push(`dataplane.ports[${i}].tap: the port name is too long for a kernel interface; name its TAP (at most 15 characters) or set tap: false`);
   });
   (dp.routes ?? []).forEach((r, i) => {
-    if (!parseCidr(r.prefix)) problems.push(`dataplane.routes[${i}].prefix: must be a network a.b.c.d/len`);
+    if (r.prefix.includes(':')) {
+      if (!parseCidr6(r.prefix)) problems.push(`dataplane.routes[${i}].prefix: must be an IPv6 network address/len`);
+      const via = r.via === undefined ? undefined : ipv6Value(r.via);
+      if (r.via !== undefined && via === undefined) problems.push(`dataplane.routes[${i}].via: an IPv6 route's gateway must be an IPv6 address`);
+      else if (via !== undefined && isLinkLocal6(via) && r.port === undefined)
+        problems.push(`dataplane.routes[${i}].port: a link-local gateway needs the port it is on`);
+    } else {
+      if (!parseCidr(r.prefix)) problems.push(`dataplane.routes[${i}].prefix: must be a network a.b.c.d/len`);
+      if (r.via !== undefined && parseIpv4(r.via) === undefined) problems.push(`dataplane.routes[${i}].via: an IPv4 route's gateway must be an IPv4 address`);
+    }
     if (r.port !== undefined && !names.has(r.port)) problems.push(`dataplane.routes[${i}].port: no port named '${r.port}'`);
     if (r.via === undefined && r.port === undefined) problems.push(`dataplane.routes[${i}]: needs via or port`);
+  });
+  (cfg.localAddresses ?? []).forEach((a, i) => {
+    if (parseIpv4(a) === undefined && ipv6Value(a) === undefined) problems.push(`localAddresses[${i}]: '${a}' is not an IPv4 or IPv6 address`);
   });
   if (dp.workers && new Set(dp.workers).size !== dp.workers.length) problems.push('dataplane.workers: an lcore is listed twice');
   const taps = dp.ports.filter((p) => p.tap !== false).map((p) => p.tap ?? p.name);

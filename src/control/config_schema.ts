@@ -134,6 +134,10 @@ export const PortSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$' }),
   device: Type.String({ minLength: 1, description: 'PCI address (vfio-pci), DPDK vdev string, or a kernel interface name (af_packet on it)' }),
   address: Type.Optional(Cidr),
+  address6: Type.Optional(Type.Array(Type.String({ description: 'IPv6 address with its prefix length, address/len' }), {
+    maxItems: 16,
+    description: 'the director\'s IPv6 addresses on this link (its link-local address, fe80:: with the MAC\'s EUI-64, is automatic); its TAP gets them too',
+  })),
   tap: Type.Optional(Type.Union([Type.Literal(false), Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.-]+$' })], {
     description: 'kernel interface (TAP) for the host\'s own traffic on this port; default: the port name; false: none',
   })),
@@ -166,10 +170,14 @@ export const DataplaneSchema = Type.Object({
   }, { additionalProperties: false })])),
   ports: Type.Array(PortSchema, { minItems: 1 }),
   routes: Type.Optional(Type.Array(Type.Object({
-    prefix: Cidr,
-    via: Type.Optional(Ipv4),
+    prefix: Type.String({ description: 'IPv4 (a.b.c.d/len) or IPv6 (address/len) prefix' }),
+    via: Type.Optional(Type.String({ description: 'gateway of the prefix\'s family; a link-local IPv6 gateway needs port' })),
     port: Type.Optional(Type.String()),
   }, { additionalProperties: false }))),
+  acceptRa: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'take an IPv6 default route from router advertisements on the ports (used when no configured IPv6 route matches); off: they are ignored',
+  })),
 }, { additionalProperties: false });
 
 /** VIP failover between two directors: keepalived speaks VRRP through a port's kernel
@@ -259,7 +267,7 @@ export const HaSchema = Type.Object({
 
 export const ConfigSchema = Type.Object({
   dataplane: DataplaneSchema,
-  localAddresses: Type.Optional(Type.Array(Ipv4)),
+  localAddresses: Type.Optional(Type.Array(Type.String({ description: 'FullNAT local address, IPv4 or IPv6 (the dataplane answers ARP or neighbour discovery for them)' }))),
   tunnelSource: Type.Optional(Ipv4),
   timeouts: Type.Optional(Type.Object({
     tcp: Type.Optional(Type.Integer({ minimum: 1 })),

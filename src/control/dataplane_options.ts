@@ -42,10 +42,12 @@ export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
       name: p.name,
       device: portDevice(p, i),
       ...(p.address !== undefined ? { address: p.address } : {}),
+      ...(p.address6?.length ? { address6: p.address6 } : {}),
       ...(p.tap === false ? {} : { tap: p.tap ?? p.name }),
       ...(floating.has(p.name) ? { floating: floating.get(p.name)! } : {}),
     })),
     routes: (dp.routes ?? []).map((r) => ({ prefix: r.prefix, ...(r.via ? { via: r.via } : {}), ...(r.port ? { port: r.port } : {}) })),
     localAddresses: cfg.localAddresses ?? [],
+    ...(dp.acceptRa ? { acceptRa: true } : {}),
   };
 }

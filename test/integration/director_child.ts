@@ -7,6 +7,8 @@ import readline from 'node:readline';
 import { nativeAddon, type NativeDelta, type SyncDaemonOptions, type SyncTunables } from '../../src/native';
 import { loadConfigFile, validateConfig } from '../../src/control/config_load';
 import { Director } from '../../src/control/director';
+import { checkTcp } from '../../src/control/health/tcp_checker';
+import { EgressGuard } from '../../src/control/health/egress';
 
 const director = new Director(nativeAddon(), loadConfigFile(process.argv[2]));
 const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -59,6 +61,14 @@ rl.on('line', async (line) => {
       case 'connections': result = await director.connections((req.arg ?? {}) as object); break;
       case 'ports': result = nativeAddon().ports(); break;
       case 'neighbours': result = await nativeAddon().neighbours(); break;
+      case 'setVipOwner': await nativeAddon().setVipOwner(req.arg as boolean); break;
+      case 'checkTcp': {
+        // The health monitor's TCP_CHECK and its egress rule, from the director's namespace.
+        const { address, port, taps } = req.arg as { address: string; port: number; taps: string[] };
+        const refusal = new EgressGuard(new Set(taps)).refusal(address);
+        result = { refusal, check: refusal ? undefined : await checkTcp({ type: 'tcp', timeout: 3 } as never, { address, port }) };
+        break;
+      }
       case 'flush': await nativeAddon().flush(req.arg as number | undefined); break;
       case 'syncStart':
         try { nativeAddon().syncStart(req.arg as SyncDaemonOptions); } catch (e) {

@@ -30,13 +30,23 @@ std::vector<be32> sorted_locals() {
   return v;
 }
 
+const IpAddr kVip6 = IpAddr::from_v6(test::ip6("2001:db8:18::100").data());
+const IpAddr kClient6 = IpAddr::from_v6(test::ip6("2001:db8:2::10").data());
+const IpAddr kServer6 = IpAddr::from_v6(test::ip6("2001:db8:19::11").data());
+const IpAddr kLocal6 = IpAddr::from_v6(test::ip6("2001:db8:19::200").data());
+
+struct IsVip {
+  bool operator()(be32 d) const { return d == kVip; }
+  bool operator()(const IpAddr& d) const { return d == kVip6; }
+};
+
 struct Steering {
   std::vector<be32> locals = sorted_locals();
-  SteerPlan plan{kWorkers, locals.data(), static_cast<uint32_t>(locals.size())};
+  std::vector<IpAddr> locals6{kLocal6};
+  SteerPlan plan{kWorkers, locals.data(), static_cast<uint32_t>(locals.size()), locals6.data(), 1};
   uint32_t owner(const Bytes& f) const {
     Bytes exact(f.begin(), f.end());
-    return frame_owner(plan, [](be32 d) { return d == kVip; }, exact.data(), static_cast<uint32_t>(exact.size()),
-                       kSelf);
+    return frame_owner(plan, IsVip{}, exact.data(), static_cast<uint32_t>(exact.size()), kSelf);
   }
 };
 
@@ -113,7 +123,7 @@ TEST(Steer, WhatNamesNoConnectionStaysWhereItArrived) {
   EXPECT_EQ(s.owner(Pkt().ipv4(kClient, kVip).icmp_echo(1, 1).frame()), kSelf);
   EXPECT_EQ(s.owner(Pkt().ipv4(kClient, kVip).mf().udp(1234, 53).payload_size(100).frame()), kSelf);
   EXPECT_EQ(s.owner(Pkt().ipv4(kClient, kVip).frag_offset(10).udp(1234, 53).frame()), kSelf);
-  EXPECT_EQ(s.owner(Pkt().ipv6("2001:db8::1", "2001:db8::2").tcp(1234, 80).frame()), kSelf);
+  EXPECT_EQ(s.owner(Pkt().ipv6("2001:db8::1", "2001:db8::2").ipv6_frag(0, true).tcp(1234, 80).frame()), kSelf);  // a fragment
   EXPECT_EQ(s.owner(Pkt().ethertype(kEthArp).payload_size(28).frame()), kSelf);
   EXPECT_EQ(s.owner(Pkt().qinq(5).vlan(6).ipv4(kClient, kVip).tcp(1234, 80).frame()), kSelf);
   // An error quoting something without ports (an echo) or not IPv4.
@@ -147,6 +157,57 @@ TEST(Steer, TruncatedFramesAreNeverReadPastTheirEnd) {
   for (size_t cut : {34u, 35u, 41u, 42u, 61u, 62u, 65u})
     EXPECT_EQ(s.owner(Bytes(err.begin(), err.begin() + static_cast<long>(cut))), kSelf) << cut;
   EXPECT_NE(s.owner(Bytes(err.begin(), err.begin() + 66)), kSelf);  // the quoted ports are in
+}
+
+TEST(Steer, Ipv6ClientsSpreadOverWorkersAndBothDirectionsAgree) {
+  Steering s;
+  std::set<uint32_t> seen;
+  for (uint16_t cport = 40000; cport < 40200; ++cport) {
+    uint32_t w = s.owner(Pkt().ipv6(kClient6.b, kVip6.b).tcp(cport, 80, kTcpSyn).frame());
+    ASSERT_LT(w, kWorkers);
+    seen.insert(w);
+    EXPECT_EQ(s.owner(Pkt().ipv6(kServer6.b, kClient6.b).tcp(80, cport).frame()), w);  // NAT's reply
+    EXPECT_EQ(s.owner(Pkt().vlan(5).ipv6(kClient6.b, kVip6.b).udp(cport, 53).frame()), w);
+  }
+  EXPECT_EQ(seen.size(), kWorkers);
+}
+
+TEST(Steer, Ipv6FullNatRepliesGoToTheLocalPortsWorker) {
+  Steering s;
+  for (uint32_t w = 0; w < kWorkers; ++w) {
+    PortRange r = fnat_port_range(w, kWorkers);
+    EXPECT_EQ(s.owner(Pkt().ipv6(kServer6.b, kLocal6.b).tcp(80, r.lo).frame()), w);
+    EXPECT_EQ(s.owner(Pkt().ipv6(kServer6.b, kLocal6.b).udp(53, r.hi).frame()), w);
+  }
+}
+
+TEST(Steer, Icmpv6ErrorsGoToTheOwnerOfTheQuotedConnection) {
+  Steering s;
+  for (uint16_t cport = 40000; cport < 40050; ++cport) {
+    uint32_t w = s.owner(Pkt().ipv6(kClient6.b, kVip6.b).tcp(cport, 80, kTcpSyn).frame());
+    Bytes reply = Pkt().ipv6(kVip6.b, kClient6.b).tcp(80, cport).payload_size(64).ip();
+    EXPECT_EQ(s.owner(Pkt().ipv6("2001:db8:ff::1", "2001:db8:18::100").icmp_error(2, 0, reply, 1280).frame()), w);
+  }
+  PortRange r = fnat_port_range(1, kWorkers);
+  Bytes fnat = Pkt().ipv6(kLocal6.b, kServer6.b).udp(r.lo + 9, 53).ip();
+  EXPECT_EQ(s.owner(Pkt().ipv6("2001:db8:19::fe", "2001:db8:19::200").icmp_error(1, 4, fnat).frame()), 1u);
+}
+
+TEST(Steer, OtherIpv6StaysWhereItArrivedAndTruncationsNeverReadPastTheEnd) {
+  Steering s;
+  EXPECT_EQ(s.owner(Pkt().ipv6(kClient6.b, kVip6.b).icmp_echo(1, 1).frame()), kSelf);
+  EXPECT_EQ(s.owner(Pkt().ipv6(kClient6.b, kVip6.b).ipv6_ext(0, Bytes(6, 0)).tcp(40000, 80).frame()), kSelf);
+  EXPECT_EQ(s.owner(Pkt().ipv6(kClient6.b, kVip6.b).icmp(135, 0).frame()), kSelf);  // ND
+  Bytes reply = Pkt().ipv6(kVip6.b, kClient6.b).tcp(80, 40000).ip();
+  const Bytes frames[] = {
+      Pkt().ipv6(kClient6.b, kVip6.b).tcp(40000, 80).frame(),
+      Pkt().ipv6("2001:db8:ff::1", "2001:db8:18::100").icmp_error(1, 0, reply).frame(),
+  };
+  for (const Bytes& f : frames)
+    for (size_t cut = 0; cut < f.size(); ++cut) {
+      uint32_t w = s.owner(Bytes(f.begin(), f.begin() + static_cast<long>(cut)));
+      EXPECT_TRUE(w < kWorkers || w == kSelf);
+    }
 }
 
 }  // namespace

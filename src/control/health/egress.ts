@@ -9,7 +9,7 @@
 // (127.0.0.0/8, ::1) and the host's own IPv6 addresses (local routes) stay on the host.
 import fs from 'node:fs';
 import { parseIpv4 } from '../ipv4';
-import { parseIpv6 } from '../ipv6';
+import { inPrefix6, ipv6Value } from '../cidr6';
 
 interface Route { dest: number; mask: number; len: number; iface: string }
 
@@ -53,14 +53,6 @@ export function parseRoutes6(text: string): Route6[] {
   return routes.sort((a, b) => b.len - a.len);
 }
 
-/** The address's 128-bit value (ipv6.ts reads it), or undefined. */
-function value6(address: string): bigint | undefined {
-  const w = parseIpv6(address);
-  return w && w.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
-}
-
-const inPrefix = (a: bigint, r: Route6) => r.len === 0 || a >> BigInt(128 - r.len) === r.value >> BigInt(128 - r.len);
-
 export class EgressGuard {
   private routes: Route[] = [];
   private routes6: Route6[] = [];
@@ -92,7 +84,7 @@ export class EgressGuard {
   }
 
   private refusal6(address: string, now: number): string | undefined {
-    const a = value6(address);
+    const a = ipv6Value(address);
     if (a === undefined) return undefined;  // not an address: the checker itself refuses it
     if (a === 1n) return undefined;  // ::1
     // IPv4-mapped (::ffff:a.b.c.d): a socket sends it as IPv4, so IPv4's routes decide.
@@ -109,7 +101,7 @@ export class EgressGuard {
       }
       this.readAt6 = now;
     }
-    const r = this.routes6.find((x) => inPrefix(a, x));
+    const r = this.routes6.find((x) => inPrefix6(a, x));
     if (!r) return `no route to ${address}: not sent`;
     return r.local ? undefined : this.through(address, r.iface);
   }
