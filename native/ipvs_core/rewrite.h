@@ -74,6 +74,12 @@ constexpr uint8_t kTcpOptToaLen = 8;
 // ToaNoRoom. On success b and p describe the grown frame.
 DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_port, uint32_t mtu);
 
+// The IPv6 client's form (DPVS's toa: TCPOLEN_IP6_TOA): kind 254, length 20, client port (2),
+// client IPv6 address (16). Inserted as toa_insert_v4's, into an IPv6 packet (FullNAT v6) or an
+// IPv4 one (NAT64: the translated packet carries its IPv6 client).
+constexpr uint8_t kTcpOptToa6Len = 20;
+DropReason toa_insert_v6(PacketBuf& b, Parsed& p, const uint8_t* client_ip, be16 client_port, uint32_t mtu);
+
 // ---- TUN (IPIP) ------------------------------------------------------------------------------
 // Prepend an outer IPv4 header (protocol 4) as the kernel's ip_vs_tunnel_xmit: TOS, TTL and
 // DF copied from the inner header, IP id = ip_id (caller's counter, host order), checksum
@@ -82,6 +88,17 @@ DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_po
 // icmp_frag_needed_v4(b, p, mtu - 20, id) on the original packet) or TunTooBigNoDf. On success
 // p describes the outer packet: proto 4, l4_off = the inner IP header, ports/flags cleared.
 DropReason tun_encap_v4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id,
+                        uint32_t mtu);
+
+// ---- TUN over IPv6 (IPv6-in-IPv6) ------------------------------------------------------------
+constexpr uint8_t kProtoIpv6 = 41;  // next header of an encapsulated IPv6 packet
+// Prepend an outer IPv6 header (next header 41) as the kernel's ip_vs_tunnel_xmit_v6: traffic
+// class and hop limit copied from the inner header, flow label 0. Addresses are 16-byte
+// pointers. The L2 header moves 40 bytes into the headroom; trailing padding is dropped. IPv6 is
+// never fragmented on the way: a packet that would pass mtu fails with TunTooBigDf (answer with
+// icmp6_error(b, p, packet too big, 0, mtu - 40) on the original). TunNoHeadroom as IPIP's.
+// On success p describes the outer packet: proto 41, l4_off = the inner IPv6 header.
+DropReason tun_encap_v6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst,
                         uint32_t mtu);
 
 // ---- L2 ----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ struct ServiceSnap {
   uint32_t flags = 0;
   uint32_t persist_ticks = 0;
   be32 netmask = 0xffffffff;
+  uint8_t plen6 = 128;  // IPv6 services: the persistence prefix length (-M)
+  bool v6 = false;      // the VIP is IPv6
   uint32_t mh_table_size = 4093;
   std::vector<DestId> order;  // newest first
   SchedTables tables;
@@ -77,6 +80,18 @@ class Snapshot {
   const std::vector<be32>& vips_v4() const { return *vips_; }
   bool has_vip_v4(be32 a) const { return std::binary_search(vip_data_, vip_data_ + nvips_, a); }
 
+  // ---- IPv6 (addresses are 16-byte pointers, e.g. into the frame) ----
+  // The service for a packet to vip:vport (exact, then the VIP's port-0 service), as find_v4.
+  const ServiceSnap* find_v6(uint8_t proto, const uint8_t* vip, be16 vport) const;
+  // True when the address is the VIP of some IPv6 service. A director has few: a short scan.
+  bool may_be_virtual_v6(const uint8_t* daddr) const {
+    for (const IpAddr& v : *vips6_)
+      if (std::memcmp(v.b.data(), daddr, 16) == 0) return true;
+    return false;
+  }
+  // The VIPs of IPv6 services, sorted: the dataplane answers neighbour solicitations for these.
+  const std::vector<IpAddr>& vips_v6() const { return *vips6_; }
+
   const ServiceSnap* service(SvcId id) const { return id < svcs_.size() ? svcs_[id].get() : nullptr; }
   const DestSnap& dest(DestId id) const { return dests_[id]; }
   DestTable dests() const { return {dests_.chunks()}; }
@@ -108,11 +123,18 @@ class Snapshot {
 
  private:
   friend class SnapshotBuilder;
+  struct V6Entry {
+    IpAddr vip;
+    uint16_t port;  // host order
+    uint8_t proto;
+    const ServiceSnap* svc;
+  };
   struct V4Slot {
     uint64_t key = 0;  // service_key(); 0 = empty slot
     const ServiceSnap* svc = nullptr;
   };
   const ServiceSnap* lookup_v4(uint64_t key) const;
+  const ServiceSnap* find_v6_exact(uint8_t proto, const IpAddr& vip, uint16_t port) const;
   void set_vips(std::shared_ptr<const std::vector<be32>> v) {
     vips_ = std::move(v);
     vip_data_ = vips_->data();
@@ -126,6 +148,10 @@ class Snapshot {
   size_t nservices_ = 0;
   size_t nv4_ = 0;
   std::shared_ptr<const std::vector<be32>> vips_;  // sorted, for may_be_virtual_v4
+  // IPv6 services by (vip, proto, port), sorted, and their VIPs: rebuilt from the predecessor's
+  // by what a change adds and removes (IPv6 services only; IPv4 ones never touch them).
+  std::shared_ptr<const std::vector<V6Entry>> v6_index_;
+  std::shared_ptr<const std::vector<IpAddr>> vips6_;
   const be32* vip_data_ = nullptr;
   uint32_t nvips_ = 0;
   std::shared_ptr<const std::vector<std::pair<be32, uint32_t>>> vip_refs_;  // VIP -> services on it
