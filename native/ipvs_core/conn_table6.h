@@ -38,6 +38,18 @@ class ConnTable6 : public BasicConnTable<ConnV6, ConnTable6> {
              same(r.vaddr, vaddr);
     });
   }
+  // The same with pass 2's hint (prefetch_match): the hinted slot when it is live and holds the
+  // key, else the full probe (ConnTable::find_in's reasons).
+  uint32_t find_in(uint64_t h, uint32_t hint, uint8_t proto, const uint8_t* caddr, be16 cport, const uint8_t* vaddr,
+                   be16 vport) const {
+    if (hint != kNone && buckets_[hint / kSlotsPerBucket].tag[hint % kSlotsPerBucket]) [[likely]] {
+      const ConnV6& r = slots_[hint];
+      if (load32(&r.cport) == (uint32_t{cport} | (uint32_t{vport} << 16)) && r.proto == proto &&
+          !(r.flags & kConnTemplate) && same(r.caddr, caddr) && same(r.vaddr, vaddr)) [[likely]]
+        return hint;
+    }
+    return find_in(h, proto, caddr, cport, vaddr, vport);
+  }
   // Persistence template <proto, cnet, 0, vaddr, vport>: h = hash(proto, cnet, 0).
   uint32_t find_template(uint64_t h, uint8_t proto, const IpAddr& cnet, const IpAddr& vaddr, be16 vport) const {
     const uint32_t p = uint32_t{vport} << 16;

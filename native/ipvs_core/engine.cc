@@ -276,7 +276,7 @@ void Worker::process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     if (pend[j].kind == kInbound || pend[j].kind == kReply)
       pend[j].idx = table_.prefetch_match(pend[j].hash);
     else if (pend[j].kind == kIn6 || pend[j].kind == kOut6) [[unlikely]]
-      table6_.prefetch_match(pend[j].hash);
+      pend[j].idx = table6_.prefetch_match(pend[j].hash);
   }
 
   // Pass 3: probe (header and record now cached) and act.
@@ -300,7 +300,7 @@ void Worker::process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     }
     if (q.kind >= kIn6) [[unlikely]] {
       pos_ = base + i;
-      out[i] = process6(pkts[i], q.p, q.kind, q.hash, now);
+      out[i] = process6(pkts[i], q.p, q.kind, q.hash, q.kind == kFnat6Reply ? ConnTable6::kNone : q.idx, now);
       continue;
     }
     if (q.idx != ConnTable::kNone && (q.idx & kNat64Owner) && q.kind == kFnatReply) [[unlikely]] {

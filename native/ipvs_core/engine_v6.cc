@@ -66,13 +66,13 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
 }
 
 // Pass 3 for an IPv6 TCP/UDP packet.
-Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t now) {
+Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now) {
   const uint8_t* f = pkt.data;
   const uint8_t* s = f + p.v6_saddr_off();
   const uint8_t* d = f + p.v6_daddr_off();
   uint32_t idx;
   if (kind == kIn6) {
-    idx = table6_.find_in(hash, p.proto, s, p.sport, d, p.dport);
+    idx = table6_.find_in(hash, hint, p.proto, s, p.sport, d, p.dport);
   } else if (kind == kOut6) {
     idx = find_out6(p.proto, d, p.dport, s, p.sport);
   } else {

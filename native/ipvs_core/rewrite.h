@@ -40,16 +40,17 @@ inline DropReason fnat_out_v4(uint8_t* f, Parsed& p, be32 vip, be16 vport, be32 
   return rewrite_tuple_v4(f, p, vip, vport, cip, cport);
 }
 
+// One side of an IPv6 packet (the destination when `dst`, else the source): its address and
+// port, the L4 checksum patched by the address difference taken 32 bits at a time (NAT, which
+// changes one side, per packet). addr must not point into the frame.
+DropReason rewrite_side_v6(uint8_t* frame, Parsed& p, bool dst, const uint8_t* addr, be16 port);
+
 // IPv6 equivalents (addresses are 16-byte pointers, e.g. IpAddr::b.data()).
 inline DropReason nat_in_v6(uint8_t* f, Parsed& p, const uint8_t* rip, be16 rport) {
-  uint8_t s[16];
-  std::memcpy(s, f + p.v6_saddr_off(), 16);
-  return rewrite_tuple_v6(f, p, s, p.sport, rip, rport);
+  return rewrite_side_v6(f, p, true, rip, rport);
 }
 inline DropReason nat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport) {
-  uint8_t d[16];
-  std::memcpy(d, f + p.v6_daddr_off(), 16);
-  return rewrite_tuple_v6(f, p, vip, vport, d, p.dport);
+  return rewrite_side_v6(f, p, false, vip, vport);
 }
 inline DropReason fnat_in_v6(uint8_t* f, Parsed& p, const uint8_t* lip, be16 lport,
                              const uint8_t* rip, be16 rport) {

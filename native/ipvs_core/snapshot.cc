@@ -282,7 +282,7 @@ void SnapshotBuilder::v6_update(Snapshot& s, const std::vector<SvcId>& gone, con
   for (const Snapshot::V6Entry& e : *index)
     if (vips->empty() || vips->back() != e.vip) vips->push_back(e.vip);
   s.v6_index_ = std::move(index);
-  s.vips6_ = std::move(vips);
+  s.set_vips6(std::move(vips));
 }
 
 std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, const Snapshot* replaced) {
@@ -297,7 +297,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, con
   s.v4_mask_ = 15;
   s.set_vips(std::make_shared<const std::vector<be32>>());
   s.v6_index_ = std::make_shared<const std::vector<Snapshot::V6Entry>>();
-  s.vips6_ = std::make_shared<const std::vector<IpAddr>>();
+  s.set_vips6(std::make_shared<const std::vector<IpAddr>>());
   s.vip_refs_ = std::make_shared<const std::vector<std::pair<be32, uint32_t>>>();
   s.marks_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
   s.rules_ = std::make_shared<const std::vector<MatchRule>>();

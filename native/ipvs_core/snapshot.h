@@ -85,8 +85,8 @@ class Snapshot {
   const ServiceSnap* find_v6(uint8_t proto, const uint8_t* vip, be16 vport) const;
   // True when the address is the VIP of some IPv6 service. A director has few: a short scan.
   bool may_be_virtual_v6(const uint8_t* daddr) const {
-    for (const IpAddr& v : *vips6_)
-      if (std::memcmp(v.b.data(), daddr, 16) == 0) return true;
+    for (uint32_t i = 0; i < nvips6_; ++i)
+      if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
     return false;
   }
   // The VIPs of IPv6 services, sorted: the dataplane answers neighbour solicitations for these.
@@ -152,6 +152,13 @@ class Snapshot {
   // by what a change adds and removes (IPv6 services only; IPv4 ones never touch them).
   std::shared_ptr<const std::vector<V6Entry>> v6_index_;
   std::shared_ptr<const std::vector<IpAddr>> vips6_;
+  const IpAddr* vip6_data_ = nullptr;  // vips6_'s, read by every IPv6 packet
+  uint32_t nvips6_ = 0;
+  void set_vips6(std::shared_ptr<const std::vector<IpAddr>> v) {
+    vips6_ = std::move(v);
+    vip6_data_ = vips6_->data();
+    nvips6_ = static_cast<uint32_t>(vips6_->size());
+  }
   const be32* vip_data_ = nullptr;
   uint32_t nvips_ = 0;
   std::shared_ptr<const std::vector<std::pair<be32, uint32_t>>> vip_refs_;  // VIP -> services on it
