@@ -15,16 +15,17 @@ class ConnTable6 : public BasicConnTable<ConnV6, ConnTable6> {
  public:
   explicit ConnTable6(const Options& opts) : BasicConnTable(opts) {}
 
-  // The seeded mix chained over the address's two halves, then the port and protocol: each
-  // step multiplies by the secret, so which keys collide still depends on the seed (the
-  // port is not folded into the address linearly, which would make colliding pairs obvious).
+  // The seeded mix of each half of the address (the two multiplies run side by side), then of
+  // their combination with the port and protocol: which keys collide depends on the secret
+  // seed at every step (the port is never folded into raw address bits, where colliding pairs
+  // would be obvious: a spoofed source can be any address).
   uint64_t hash(uint8_t proto, const uint8_t* addr, be16 port) const {
     uint64_t lo, hi;
     std::memcpy(&lo, addr, 8);
     std::memcpy(&hi, addr + 8, 8);
     const uint64_t a = mix(lo);
-    const uint64_t b = mix(hi ^ a);
-    return mix(b ^ (uint64_t{port} << 32) ^ (uint64_t{proto} << 48));
+    const uint64_t b = mix(hi);
+    return mix(a ^ ((b << 23) | (b >> 41)) ^ (uint64_t{port} << 32) ^ (uint64_t{proto} << 48));
   }
   uint64_t hash(uint8_t proto, const IpAddr& addr, be16 port) const { return hash(proto, addr.b.data(), port); }
   uint64_t hash_of(const ConnV6& r) const { return hash(r.proto, r.caddr, r.cport); }

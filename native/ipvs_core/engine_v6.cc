@@ -65,36 +65,8 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   });
 }
 
-// Pass 3 for an IPv6 TCP/UDP packet.
-Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now) {
-  const uint8_t* f = pkt.data;
-  const uint8_t* s = f + p.v6_saddr_off();
-  const uint8_t* d = f + p.v6_daddr_off();
-  uint32_t idx;
-  if (kind == kIn6) {
-    idx = table6_.find_in(hash, hint, p.proto, s, p.sport, d, p.dport);
-  } else if (kind == kOut6) {
-    idx = find_out6(p.proto, d, p.dport, s, p.sport);
-  } else {
-    const int a = laddr6_index(d);
-    idx = fnat6_.lookup_at(static_cast<uint8_t>(a), p.dport);
-  }
-  if (idx != ConnTable6::kNone && table6_.is_expired(idx, now)) [[unlikely]] {
-    expire6(idx, now);
-    idx = ConnTable6::kNone;
-  }
-  if (idx == ConnTable6::kNone) {
-    if (kind == kFnat6Reply) return drop(DropReason::NoConnection);
-    if (kind == kOut6) {
-      stats_.event(Event::ToKernel);
-      return {Action::Kernel, DropReason::None, 0};
-    }
-    return handle_new6(pkt, p, now);
-  }
-  return kind == kIn6 ? forward_in6(pkt, p, idx, now) : forward_out6(pkt, p, idx, now);
-}
-
-Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+// The established paths, inlined into process6.
+[[gnu::always_inline]] inline Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV6& c = table6_.record(idx);
   const DestSnap& d = snap_->dest(conn_dest(c));
   if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
@@ -105,7 +77,9 @@ Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
       expire6(idx, now);
       return handle_new6(pkt, p, now);
     }
-    set_state(c, tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags), now);
+    const uint8_t next = tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags);
+    if (next != c.state) [[unlikely]]
+      set_state(c, next, now);
     c.expires = now + to.tcp[c.state];
   } else {
     c.expires = now + to.udp;
@@ -140,6 +114,61 @@ Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t no
   return transmit6(d.addr);  // DR: only the MACs change
 }
 
+[[gnu::always_inline]] inline Verdict Worker::forward_out6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  ConnV6& c = table6_.record(idx);
+  const DestSnap& d = snap_->dest(conn_dest(c));
+  // A FullNAT reply was found by local port alone: make sure it comes from the real server.
+  if (conn_fwd_method(c) == FwdMethod::FullNat &&
+      (!ConnTable6::same(d.addr, pkt.data + p.v6_saddr_off()) || c.dport != p.sport || c.proto != p.proto))
+    return drop(DropReason::NoConnection);
+  if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+  const Timeouts& to = snap_->timeouts();
+  if (p.proto == kProtoTcp) {
+    c.flags &= ~kConnNoOutput;
+    const uint8_t next = tcp_next_state(c.state, TcpDir::Out, p.tcp_flags);
+    if (next != c.state) [[unlikely]]
+      set_state(c, next, now);
+    c.expires = now + to.tcp[c.state];
+  } else {
+    c.expires = now + to.udp;
+  }
+  count_out(conn_dest(c), p.ip_tot_len);
+  if (conn_fwd_method(c) == FwdMethod::FullNat)
+    fnat_out_v6(pkt.data, p, c.vaddr.b.data(), c.vport, c.caddr.b.data(), c.cport);
+  else
+    nat_out_v6(pkt.data, p, c.vaddr.b.data(), c.vport);
+  return transmit6(c.caddr);
+}
+
+// Pass 3 for an IPv6 TCP/UDP packet.
+Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now) {
+  const uint8_t* f = pkt.data;
+  const uint8_t* s = f + p.v6_saddr_off();
+  const uint8_t* d = f + p.v6_daddr_off();
+  uint32_t idx;
+  if (kind == kIn6) {
+    idx = table6_.find_in(hash, hint, p.proto, s, p.sport, d, p.dport);
+  } else if (kind == kOut6) {
+    idx = find_out6(p.proto, d, p.dport, s, p.sport);
+  } else {
+    const int a = laddr6_index(d);
+    idx = fnat6_.lookup_at(static_cast<uint8_t>(a), p.dport);
+  }
+  if (idx != ConnTable6::kNone && table6_.is_expired(idx, now)) [[unlikely]] {
+    expire6(idx, now);
+    idx = ConnTable6::kNone;
+  }
+  if (idx == ConnTable6::kNone) {
+    if (kind == kFnat6Reply) return drop(DropReason::NoConnection);
+    if (kind == kOut6) {
+      stats_.event(Event::ToKernel);
+      return {Action::Kernel, DropReason::None, 0};
+    }
+    return handle_new6(pkt, p, now);
+  }
+  return kind == kIn6 ? forward_in6(pkt, p, idx, now) : forward_out6(pkt, p, idx, now);
+}
+
 // IPv6-in-IPv6 to the real server, from the VIP the client addressed; too big for the link:
 // packet too big back to the client (IPv6 is never fragmented on the way), as the kernel's
 // ensure_mtu_is_adequate does for its IPv6 tunnels.
@@ -156,30 +185,6 @@ Verdict Worker::tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSn
     }
   }
   return drop(r);
-}
-
-Verdict Worker::forward_out6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
-  ConnV6& c = table6_.record(idx);
-  const DestSnap& d = snap_->dest(conn_dest(c));
-  // A FullNAT reply was found by local port alone: make sure it comes from the real server.
-  if (conn_fwd_method(c) == FwdMethod::FullNat &&
-      (!ConnTable6::same(d.addr, pkt.data + p.v6_saddr_off()) || c.dport != p.sport || c.proto != p.proto))
-    return drop(DropReason::NoConnection);
-  if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
-  const Timeouts& to = snap_->timeouts();
-  if (p.proto == kProtoTcp) {
-    c.flags &= ~kConnNoOutput;
-    set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags), now);
-    c.expires = now + to.tcp[c.state];
-  } else {
-    c.expires = now + to.udp;
-  }
-  count_out(conn_dest(c), p.ip_tot_len);
-  if (conn_fwd_method(c) == FwdMethod::FullNat)
-    fnat_out_v6(pkt.data, p, c.vaddr.b.data(), c.vport, c.caddr.b.data(), c.cport);
-  else
-    nat_out_v6(pkt.data, p, c.vaddr.b.data(), c.vport);
-  return transmit6(c.caddr);
 }
 
 Verdict Worker::handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now) {

@@ -34,32 +34,6 @@ DropReason rewrite_tuple_v4(uint8_t* f, Parsed& p, be32 saddr, be16 sport, be32 
   return DropReason::None;
 }
 
-DropReason rewrite_side_v6(uint8_t* f, Parsed& p, bool dst, const uint8_t* addr, be16 port) {
-  if (p.family != 6) return DropReason::WrongFamily;
-  if (p.proto == kProtoSctp) return DropReason::L4Unsupported;
-  uint8_t* a = f + (dst ? p.v6_daddr_off() : p.v6_saddr_off());
-  uint8_t* l4 = f + p.l4_off;
-  // ~old + new over the four 32-bit words: a 32-bit word sums as its two 16-bit halves do in
-  // ones' complement (2^16 = 1 mod 0xffff), and no word needs a branch.
-  CsumDelta delta;
-  for (int i = 0; i < 16; i += 4) delta.acc += uint64_t{static_cast<uint32_t>(~load32(a + i))} + load32(addr + i);
-  if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
-    be16& old = dst ? p.dport : p.sport;
-    delta.add16(old, port);
-    if (p.proto == kProtoTcp) {
-      delta.apply_at(l4 + 16);
-    } else {
-      delta.apply_udp_at(l4 + 6);
-    }
-    store16(l4 + (dst ? 2 : 0), port);
-    old = port;
-  } else if (p.proto == kProtoIcmpv6) {
-    delta.apply_at(l4 + 2);
-  }
-  std::memcpy(a, addr, 16);
-  return DropReason::None;
-}
-
 DropReason rewrite_tuple_v6(uint8_t* f, Parsed& p, const uint8_t* saddr, be16 sport,
                             const uint8_t* daddr, be16 dport) {
   if (p.family != 6) return DropReason::WrongFamily;

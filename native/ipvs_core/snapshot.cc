@@ -73,7 +73,8 @@ bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Sna
 bool same_service(const ServiceSnap& old, const ServiceConfig& c, const Snapshot& prev) {
   if (old.proto != c.proto || old.vip != c.vip || old.port != c.port || old.fwmark != c.fwmark ||
       old.sched != c.sched || old.flags != c.flags || old.persist_ticks != c.persist_timeout_s * kTicksPerSec ||
-      old.netmask != c.netmask || old.mh_table_size != c.mh_table_size || old.order.size() != c.dests.size())
+      old.netmask != c.netmask || old.plen6 != c.netmask6 || old.mh_table_size != c.mh_table_size ||
+      old.order.size() != c.dests.size())
     return false;
   for (size_t j = 0; j < c.dests.size(); ++j) {
     const DestConfig& d = c.dests[j];

@@ -136,6 +136,18 @@ TEST(SnapshotIpv6, RefusesDuplicatesMixedFamiliesAndBadPrefixes) {
   EXPECT_NE(errors[0].find("1..128"), std::string::npos) << errors[0];
 }
 
+TEST(SnapshotIpv6, APrefixLengthChangeIsAChange) {
+  CoreConfig cfg = one_service(FwdMethod::Masq);
+  cfg.services[0].flags = kSvcPersistent;
+  cfg.services[0].netmask6 = 64;
+  Harness h(cfg);
+  EXPECT_EQ(h.snap().service(0)->plen6, 64);
+  EXPECT_TRUE(h.snap().service(0)->v6);
+  cfg.services[0].netmask6 = 48;
+  h.apply(cfg);
+  EXPECT_EQ(h.snap().service(0)->plen6, 48);
+}
+
 // ---- forwarding --------------------------------------------------------------------------------
 
 TEST(EngineIpv6, NatRewritesBothDirectionsExactly) {
