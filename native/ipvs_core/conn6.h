@@ -50,14 +50,4 @@ static_assert(sizeof(ConnV6) == 64, "one record per cache line, twice an IPv4 on
 inline uint8_t conn_plen(const ConnV6& c) { return c.tmpl_plen; }
 inline bool conn_synced(const ConnV6&) { return false; }
 
-// The client prefix of `a` (an IPv6 -M prefix length, 0..128).
-inline IpAddr ip6_prefix(const IpAddr& a, uint32_t plen) {
-  IpAddr r;
-  for (uint32_t i = 0; i < 16; ++i) {
-    const uint32_t bits = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
-    r.b[i] = static_cast<uint8_t>(a.b[i] & static_cast<uint8_t>(0xff00u >> bits));
-  }
-  return r;
-}
-
 }  // namespace fulcrum

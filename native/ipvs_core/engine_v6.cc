@@ -21,6 +21,21 @@ constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline bool is_tcp_udp(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
 
+// A fwmark template's "VIP": the mark in the last word (ConnV4's is the mark itself).
+IpAddr mark_addr(uint32_t mark) {
+  IpAddr a;
+  const be32 m = hton32(mark);
+  std::memcpy(&a.b[12], &m, 4);
+  return a;
+}
+
+// The unspecified address and multicast ones are never a source (RFC 4291 2.5.2, 2.7): nothing
+// is scheduled for them and nothing answers them.
+bool bad_source6(const uint8_t* a) {
+  static constexpr uint8_t kZero[16] = {};
+  return a[0] == 0xff || std::memcmp(a, kZero, 16) == 0;
+}
+
 SchedPacket sched_packet_v6(const uint8_t* f, const Parsed& p) {
   SchedPacket sp;
   sp.saddr = IpAddr::from_v6(f + p.v6_saddr_off());
@@ -164,6 +179,14 @@ Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash,
       stats_.event(Event::ToKernel);
       return {Action::Kernel, DropReason::None, 0};
     }
+    if (snap_->has_rules6()) {
+      // Under a match rule every packet looks inbound: a reply is looked up second (engine.cc).
+      uint32_t o = find_out6(p.proto, d, p.dport, s, p.sport);
+      if (o != ConnTable6::kNone) {
+        if (!table6_.is_expired(o, now)) return forward_out6(pkt, p, o, now);
+        expire6(o, now);
+      }
+    }
     return handle_new6(pkt, p, now);
   }
   return kind == kIn6 ? forward_in6(pkt, p, idx, now) : forward_out6(pkt, p, idx, now);
@@ -189,7 +212,13 @@ Verdict Worker::tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSn
 
 Verdict Worker::handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now) {
   const uint8_t* f = pkt.data;
-  const ServiceSnap* svc = snap_->find_v6(p.proto, f + p.v6_daddr_off(), p.dport);
+  if (bad_source6(f + p.v6_saddr_off())) [[unlikely]]
+    return drop(DropReason::Ipv6BadSource);
+  const ServiceSnap* svc = nullptr;
+  if (snap_->has_rules6()) {
+    if (uint32_t mark = snap_->mark_v6(p.proto, f + p.v6_daddr_off(), p.dport)) svc = snap_->find_fwmark6(mark);
+  }
+  if (!svc) svc = snap_->find_v6(p.proto, f + p.v6_daddr_off(), p.dport);
   if (!svc || backup_only_) [[unlikely]] {
     stats_.event(Event::ToKernel);
     return {Action::Kernel, DropReason::None, 0};
@@ -286,8 +315,10 @@ Verdict Worker::no_dest6(PacketBuf& pkt, Parsed& p) {
 DestId Worker::schedule_persistent6(const ServiceSnap& svc, const SchedPacket& sp, uint8_t proto, be16 dport,
                                     uint32_t now, uint8_t& plen_out) {
   const IpAddr snet = ip6_prefix(sp.saddr, svc.plen6);
-  const IpAddr& tvaddr = sp.daddr;
-  const be16 tvport = (svc.port == 0 || svc.port == 21) ? 0 : dport;
+  // fwmark services: protocol 0, the mark for the VIP, port 0 (the kernel's template for them).
+  if (svc.fwmark) proto = 0;
+  const IpAddr tvaddr = svc.fwmark ? mark_addr(svc.fwmark) : sp.daddr;
+  const be16 tvport = (svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : dport;
   const uint64_t h = table6_.hash(proto, snet, 0);
   const uint32_t t = table6_.find_template(h, proto, snet, tvaddr, tvport);
   plen_out = static_cast<uint8_t>(svc.plen6 + 1);
@@ -341,8 +372,10 @@ void Worker::template_child_gone6(const ConnV6& c, uint32_t now) {
   const ServiceSnap* svc = snap_->service(d.svc);
   if (!svc) return;
   const IpAddr snet = ip6_prefix(c.caddr, conn_plen(c) - 1u);
-  const be16 tvport = (svc->port == 0 || svc->port == 21) ? 0 : c.vport;
-  const uint32_t t = table6_.find_template(table6_.hash(c.proto, snet, 0), c.proto, snet, c.vaddr, tvport);
+  const uint8_t tproto = svc->fwmark ? 0 : c.proto;
+  const IpAddr tvaddr = svc->fwmark ? mark_addr(svc->fwmark) : c.vaddr;
+  const be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
+  const uint32_t t = table6_.find_template(table6_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
   if (t == ConnTable6::kNone) return;
   ConnV6& tc = table6_.record(t);
   if (tc.children) --tc.children;
@@ -435,8 +468,12 @@ Verdict Worker::handle_slow6(PacketBuf& pkt, Parsed& p, uint32_t now) {
 // dataplane's (Kernel).
 Verdict Worker::handle_icmp6(PacketBuf& pkt, Parsed& p, uint32_t now) {
   uint8_t* f = pkt.data;
+  if (bad_source6(f + p.v6_saddr_off())) {  // not ours to answer or relate: the kernel's
+    stats_.event(Event::ToKernel);
+    return {Action::Kernel, DropReason::None, 0};
+  }
   if (p.icmp_type == kIcmp6EchoRequest) {
-    if (!snap_->may_be_virtual_v6(f + p.v6_daddr_off())) {
+    if (!snap_->is_virtual_v6(f + p.v6_daddr_off())) {
       stats_.event(Event::ToKernel);
       return {Action::Kernel, DropReason::None, 0};
     }

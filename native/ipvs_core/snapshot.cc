@@ -72,6 +72,7 @@ bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Sna
 // whole-config apply repeats every unchanged service: those are kept as they are).
 bool same_service(const ServiceSnap& old, const ServiceConfig& c, const Snapshot& prev) {
   if (old.proto != c.proto || old.vip != c.vip || old.port != c.port || old.fwmark != c.fwmark ||
+      old.v6 != (c.fwmark ? c.fwmark_v6 : !c.vip.is_v4()) ||
       old.sched != c.sched || old.flags != c.flags || old.persist_ticks != c.persist_timeout_s * kTicksPerSec ||
       old.netmask != c.netmask || old.plen6 != c.netmask6 || old.mh_table_size != c.mh_table_size ||
       old.order.size() != c.dests.size())
@@ -206,6 +207,39 @@ const ServiceSnap* Snapshot::find_fwmark(uint32_t mark) const {
   return it != marks_->end() && it->first == mark ? it->second : nullptr;
 }
 
+namespace {
+bool prefix_match_v6(const uint8_t* addr, const IpAddr& prefix, uint8_t len) {
+  const IpAddr a = IpAddr::from_v6(addr);
+  return ip6_prefix(a, len) == ip6_prefix(prefix, len);
+}
+const ServiceSnap* find_mark(const std::vector<std::pair<uint32_t, const ServiceSnap*>>& v, uint32_t mark) {
+  auto it = std::lower_bound(v.begin(), v.end(), mark,
+                             [](const std::pair<uint32_t, const ServiceSnap*>& e, uint32_t m) { return e.first < m; });
+  return it != v.end() && it->first == mark ? it->second : nullptr;
+}
+}  // namespace
+
+const ServiceSnap* Snapshot::find_fwmark6(uint32_t mark) const { return find_mark(*marks6_, mark); }
+
+uint32_t Snapshot::mark_v6(uint8_t proto, const uint8_t* daddr, be16 dport) const {
+  const uint16_t port = ntoh16(dport);
+  for (const MatchRule& r : *rules_) {
+    if (r.dst_prefix.is_v4()) continue;
+    if (r.proto && r.proto != proto) continue;
+    if (port < r.port_lo || port > r.port_hi) continue;
+    if (prefix_match_v6(daddr, r.dst_prefix, r.prefix_len)) return r.mark;
+  }
+  return 0;
+}
+
+bool Snapshot::is_virtual_v6(const uint8_t* daddr) const {
+  for (uint32_t i = 0; i < nvips6_; ++i)
+    if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+  for (const MatchRule& r : *rules_)
+    if (!r.dst_prefix.is_v4() && prefix_match_v6(daddr, r.dst_prefix, r.prefix_len)) return true;
+  return false;
+}
+
 uint32_t Snapshot::mark_v4(uint8_t proto, be32 daddr, be16 dport) const {
   uint16_t port = ntoh16(dport);
   for (const MatchRule& r : *rules_) {
@@ -301,6 +335,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, con
   s.set_vips6(std::make_shared<const std::vector<IpAddr>>());
   s.vip_refs_ = std::make_shared<const std::vector<std::pair<be32, uint32_t>>>();
   s.marks_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+  s.marks6_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
   s.rules_ = std::make_shared<const std::vector<MatchRule>>();
   s.locality_ = std::make_shared<const std::vector<SvcId>>();
   s.timeouts_ = make_timeouts(s.timeout_config_);
@@ -386,10 +421,12 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     if (c.id >= limits.max_services) continue;
     const std::string at = std::string(ch.upsert_name) + "[" + std::to_string(i) + "]";
     auto err = [&](const std::string& field, const std::string& msg) { errors.push_back(at + field + ": " + msg); };
-    const uint64_t key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    const uint64_t key = service_key(c.proto, c.vip, c.port, c.fwmark, c.fwmark_v6);
     const bool fresh_key = up_keys.emplace(key, i).second;
     if (c.fwmark) {
-      const ServiceSnap* other = fresh_key && changed[i] ? prev.find_fwmark(c.fwmark) : nullptr;
+      const ServiceSnap* other = !fresh_key || !changed[i] ? nullptr
+                                 : c.fwmark_v6        ? prev.find_fwmark6(c.fwmark)
+                                                      : prev.find_fwmark(c.fwmark);
       if (!fresh_key || (other && !leaves(other->id)))
         err(".fwmark", "service for fwmark " + std::to_string(c.fwmark) + " already exists");
     } else {
@@ -409,7 +446,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       err(".ops", "one-packet scheduling is only for UDP virtual services");
     if ((c.flags & kSvcPersistent) && (c.persist_timeout_s < 1 || c.persist_timeout_s > kMaxPersistTimeout))
       err(".persistence.timeout", "must be in 1.." + std::to_string(kMaxPersistTimeout));
-    if (!c.fwmark && !c.vip.is_v4()) {
+    if (c.fwmark ? c.fwmark_v6 : !c.vip.is_v4()) {
       if (c.netmask6 < 1 || c.netmask6 > 128) err(".persistence.netmask", "must be a prefix length in 1..128");
     } else {
       uint32_t m = ntoh32(c.netmask);
@@ -434,7 +471,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       dest_marks.set(d.id, static_cast<uint32_t>(i));
       if (d.weight < 0) err(dat + ".weight", "must be >= 0");
       if (d.l_threshold > d.u_threshold) err(dat + ".lThreshold", "must not exceed uThreshold (numerical result out of range)");
-      const bool svc_v6 = !c.fwmark && !c.vip.is_v4();
+      const bool svc_v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
       if (!svc_v6 && !d.addr.is_v4()) err(dat + ".address", "must be IPv4 in an IPv4 service");
       if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat)
         err(dat + ".address", "an IPv4 real server in an IPv6 service needs fullnat (NAT64)");
@@ -450,8 +487,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     for (size_t i = 0; i < ch.rules->size(); ++i) {
       const MatchRule& r = (*ch.rules)[i];
       const std::string at = "rules[" + std::to_string(i) + "]";
-      if (!r.dst_prefix.is_v4()) errors.push_back(at + ".prefix: IPv6 rules are not supported yet");
-      if (r.prefix_len > 32) errors.push_back(at + ".prefixLength: must be <= 32");
+      if (r.prefix_len > (r.dst_prefix.is_v4() ? 32 : 128))
+        errors.push_back(at + ".prefixLength: must be <= " + (r.dst_prefix.is_v4() ? "32" : "128"));
       if (r.port_lo > r.port_hi) errors.push_back(at + ".ports: low port above high port");
       if (r.mark == 0) errors.push_back(at + ".mark: must be >= 1");
     }
@@ -509,10 +546,10 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     svc->flags = c.flags;
     svc->persist_ticks = c.persist_timeout_s * kTicksPerSec;
     svc->netmask = c.netmask;
-    svc->v6 = !c.fwmark && !c.vip.is_v4();
+    svc->v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
     svc->plen6 = c.netmask6;
     svc->mh_table_size = c.mh_table_size;
-    svc->key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    svc->key = service_key(c.proto, c.vip, c.port, c.fwmark, c.fwmark_v6);
     const ServiceSnap* old = prev.service(c.id);
     // (An IPv6 key is a digest: the address decides, so a colliding key never passes for it.)
     svc->incarnation = old && old->key == svc->key && old->vip == svc->vip ? old->incarnation : next_inc++;
@@ -563,13 +600,16 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   if (rebuild_index) v4_rebuild(s, s.nv4_);
 
   if (marks_dirty) {
-    auto marks = std::make_shared<std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
-    for (const auto& m : *prev.marks_)
-      if (!leaves(m.second->id)) marks->push_back(m);
-    for (size_t i = 0; i < ups.size(); ++i)
-      if (changed[i] && ups[i].fwmark) marks->push_back({ups[i].fwmark, s.service(ups[i].id)});
-    std::sort(marks->begin(), marks->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    s.marks_ = std::move(marks);
+    // One list per family: a mark may name an IPv4 and an IPv6 service (as the kernel's).
+    for (const bool six : {false, true}) {
+      auto marks = std::make_shared<std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+      for (const auto& m : six ? *prev.marks6_ : *prev.marks_)
+        if (!leaves(m.second->id)) marks->push_back(m);
+      for (size_t i = 0; i < ups.size(); ++i)
+        if (changed[i] && ups[i].fwmark && ups[i].fwmark_v6 == six) marks->push_back({ups[i].fwmark, s.service(ups[i].id)});
+      std::sort(marks->begin(), marks->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      (six ? s.marks6_ : s.marks_) = std::move(marks);
+    }
   }
   if (!vip_delta.empty()) {
     std::sort(vip_delta.begin(), vip_delta.end());
@@ -622,7 +662,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   }
   if (ch.rules) {
     s.rules_ = std::make_shared<const std::vector<MatchRule>>(*ch.rules);
-    s.nrules_ = static_cast<uint32_t>(s.rules_->size());
+    s.nrules6_ = static_cast<uint32_t>(
+        std::count_if(s.rules_->begin(), s.rules_->end(), [](const MatchRule& r) { return !r.dst_prefix.is_v4(); }));
+    s.nrules_ = static_cast<uint32_t>(s.rules_->size()) - s.nrules6_;
   }
   if (ch.timeouts) {
     s.timeout_config_ = *ch.timeouts;

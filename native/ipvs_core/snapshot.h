@@ -61,6 +61,10 @@ class Snapshot {
   // VIP's port-0 (all ports) service. Ports in network order as on the wire.
   const ServiceSnap* find_v4(uint8_t proto, be32 vip, be16 vport) const;
   const ServiceSnap* find_fwmark(uint32_t mark) const;
+  // The IPv6 family's fwmark service, and the mark the IPv6 match rules give a packet (0: none).
+  const ServiceSnap* find_fwmark6(uint32_t mark) const;
+  uint32_t mark_v6(uint8_t proto, const uint8_t* daddr, be16 dport) const;
+  bool has_rules6() const { return nrules6_ != 0; }
   // The mark the match rules give this packet, 0 for none.
   uint32_t mark_v4(uint8_t proto, be32 daddr, be16 dport) const;
   bool has_rules() const { return nrules_ != 0; }
@@ -85,10 +89,13 @@ class Snapshot {
   const ServiceSnap* find_v6(uint8_t proto, const uint8_t* vip, be16 vport) const;
   // True when the address is the VIP of some IPv6 service. A director has few: a short scan.
   bool may_be_virtual_v6(const uint8_t* daddr) const {
+    if (nrules6_) return true;
     for (uint32_t i = 0; i < nvips6_; ++i)
       if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
     return false;
   }
+  // A VIP of an IPv6 service or inside an IPv6 match rule's prefix (echo is answered).
+  bool is_virtual_v6(const uint8_t* daddr) const;
   // The VIPs of IPv6 services, sorted: the dataplane answers neighbour solicitations for these.
   const std::vector<IpAddr>& vips_v6() const { return *vips6_; }
 
@@ -164,7 +171,9 @@ class Snapshot {
   std::shared_ptr<const std::vector<std::pair<be32, uint32_t>>> vip_refs_;  // VIP -> services on it
   std::shared_ptr<const std::vector<std::pair<uint32_t, const ServiceSnap*>>> marks_;  // sorted
   std::shared_ptr<const std::vector<MatchRule>> rules_;
-  uint32_t nrules_ = 0;
+  uint32_t nrules_ = 0;   // IPv4 rules
+  uint32_t nrules6_ = 0;  // IPv6 rules
+  std::shared_ptr<const std::vector<std::pair<uint32_t, const ServiceSnap*>>> marks6_;  // IPv6 fwmark services
   std::shared_ptr<const std::vector<SvcId>> locality_;
   std::vector<SvcId> changed_;
   uint64_t seq_ = 0;

@@ -397,6 +397,53 @@ TEST(EngineIpv6, PersistenceKeepsAPrefixOnOneServer) {
   EXPECT_EQ(h.load(0).persist + h.load(1).persist, 2u);
 }
 
+TEST(EngineIpv6, MatchRulesMarkIpv6PacketsForAnIpv6FwmarkService) {
+  CoreConfig cfg;
+  ServiceConfig fw6;
+  fw6.id = 0;
+  fw6.fwmark = 9;
+  fw6.fwmark_v6 = true;
+  fw6.sched = SchedKind::Rr;
+  fw6.flags = kSvcPersistent;
+  fw6.netmask6 = 64;
+  fw6.dests = {test::mkdest6(0, kRip, 0, FwdMethod::Route), test::mkdest6(1, kRip2, 0, FwdMethod::Route)};
+  ServiceConfig fw4 = fw6;  // the same mark in the IPv4 family: another service (as the kernel's)
+  fw4.id = 1;
+  fw4.fwmark_v6 = false;
+  fw4.dests = {test::mkdest(2, "198.18.1.1", 0, FwdMethod::Route)};
+  cfg.services = {fw6, fw4};
+  MatchRule r;
+  r.dst_prefix = test::addr6("2001:db8:100::");
+  r.prefix_len = 48;
+  r.mark = 9;
+  cfg.rules = {r};
+  Harness h(cfg);
+  const Bytes syn = Pkt().ipv6(kCip, "2001:db8:100::5").tcp(kCport, 443, kTcpSyn).frame();
+  auto o = h.send6(syn);
+  ASSERT_EQ(o.v.action, Action::Transmit6);
+  EXPECT_EQ(diff(o.frame, syn), "");  // DR
+  const IpAddr first = o.route6;
+  // Another port, another address in the prefix: the same server while the template lives.
+  EXPECT_EQ(h.send6(Pkt().ipv6("2001:db8:1::99", "2001:db8:100:7::1").udp(5, 53).frame()).route6, first);
+  int templates = 0;
+  for (const ConnInfo& c : test::conns(h))
+    if (c.is_template) {
+      ++templates;
+      EXPECT_EQ(c.proto, 0);
+      EXPECT_EQ(c.caddr_ip, test::addr6("2001:db8:1::"));
+      EXPECT_EQ(c.vaddr_ip, test::addr6("::9"));  // the mark
+    }
+  EXPECT_EQ(templates, 1);
+  EXPECT_EQ(h.send6(Pkt().ipv6(kCip, "2001:db8:101::5").tcp(kCport, 443, kTcpSyn).frame()).v.action, Action::Kernel);
+  EXPECT_EQ(h.send6(Pkt().ipv6(kCip, "2001:db8:100::7").icmp_echo(1, 1).frame()).v.action, Action::Transmit6);
+  // The IPv4 service of the same mark is untouched by IPv6 traffic.
+  EXPECT_EQ(h.load(2).inactive + h.load(2).active, 0u);
+
+  std::vector<std::string> errors;
+  cfg.rules[0].prefix_len = 129;
+  EXPECT_EQ(build_snapshot(cfg, {16, 64}, nullptr, errors), nullptr);
+}
+
 TEST(EngineIpv6, ConnectionsExpireAndFlushWithTheirCounts) {
   Harness h(one_service(FwdMethod::Masq));
   h.send6(Pkt().ipv6(kCip, kVip).tcp(kCport, 80, kTcpSyn).frame());
@@ -490,6 +537,13 @@ TEST(EngineIpv6, MalformedIpv6IsCountedNeverForwarded) {
   cut.resize(14 + 30);
   EXPECT_EQ(h.send6(cut).v.action, Action::Drop);
   EXPECT_EQ(h.drops(DropReason::Ipv6Trunc), 1u);
+  EXPECT_EQ(h.worker->conn6_count(), 0u);
+
+  // The unspecified and multicast addresses are no source: no connection, no answer.
+  EXPECT_EQ(h.send6(Pkt().ipv6("::", kVip).tcp(kCport, 80, kTcpSyn).frame()).v.action, Action::Drop);
+  EXPECT_EQ(h.send6(Pkt().ipv6("ff02::1", kVip).udp(kCport, 80).frame()).v.action, Action::Drop);
+  EXPECT_EQ(h.drops(DropReason::Ipv6BadSource), 2u);
+  EXPECT_EQ(h.send6(Pkt().ipv6("::", kVip).icmp_echo(1, 1).frame()).v.action, Action::Kernel);
   EXPECT_EQ(h.worker->conn6_count(), 0u);
 
   // A hop-by-hop header before TCP is walked, and the connection made.
