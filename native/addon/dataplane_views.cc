@@ -12,6 +12,13 @@ namespace fulcrum::addon {
 
 namespace {
 
+// A listed address of either family: dotted for IPv4 (held IPv4-mapped), RFC 5952 text for IPv6.
+std::string ip_text(const IpAddr& a) {
+  if (a.is_v4()) return detail::dotted(a.v4());
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, a.b.data(), buf, sizeof buf) ? buf : "";
+}
+
 using namespace detail;
 using dp::Dataplane;
 using dp::Request;
@@ -171,14 +178,14 @@ Napi::Value Connections(const Napi::CallbackInfo& info) {
       o.Set("template", c.is_template);
       o.Set("state", c.is_template ? "NONE" : tcp_state_name(c.state));
       o.Set("method", fwd_name(c.fwd));
-      o.Set("clientAddress", dotted(c.caddr));
+      o.Set("clientAddress", ip_text(c.caddr_ip));
       o.Set("clientPort", ntohs(c.cport));
-      o.Set("virtualAddress", dotted(c.vaddr));
+      o.Set("virtualAddress", ip_text(c.vaddr_ip));
       o.Set("virtualPort", ntohs(c.vport));
-      o.Set("serverAddress", dotted(c.daddr));
+      o.Set("serverAddress", ip_text(c.daddr_ip));
       o.Set("serverPort", ntohs(c.dport));
       if (c.fwd == FwdMethod::FullNat && !c.is_template) {
-        o.Set("localAddress", dotted(c.laddr));
+        o.Set("localAddress", ip_text(c.laddr_ip));
         o.Set("localPort", ntohs(c.lport));
       }
       o.Set("expiresMs", static_cast<double>(c.expires_in_ticks) * (1000.0 / kTicksPerSec));

@@ -28,6 +28,7 @@ struct ServiceConfig {
   IpAddr vip;          // unused for fwmark services
   uint16_t port = 0;   // host order; 0 = all ports (persistent services only)
   uint32_t fwmark = 0; // non-zero: the service is named by this mark instead of proto/vip/port
+  bool fwmark_v6 = false;  // a fwmark service of the IPv6 family (ipvsadm -6 -f): IPv6 packets with the mark
   SchedKind sched = SchedKind::Wlc;
   uint32_t flags = 0;                 // kSvc* flags
   uint32_t persist_timeout_s = 360;   // used with kSvcPersistent
@@ -42,7 +43,7 @@ struct ServiceConfig {
 // tried in order; the first match wins.
 struct MatchRule {
   IpAddr dst_prefix;
-  uint8_t prefix_len = 32;  // of the IPv4 address for IPv4 prefixes
+  uint8_t prefix_len = 32;  // of the IPv4 address for IPv4 prefixes, of the 128 bits for IPv6 ones
   uint8_t proto = 0;
   uint16_t port_lo = 0;
   uint16_t port_hi = 65535;

@@ -77,28 +77,35 @@ constexpr uint8_t kConnSynProxy = 0x80;
 // In a connection's tmpl_plen too: installed from a sync master (listings say so). Templates
 // keep the same fact in flags (kTmplSynced): their tmpl_plen is the dest tag.
 constexpr uint8_t kConnSynced = 0x40;
-inline uint8_t conn_plen(const ConnV4& c) { return c.tmpl_plen & 0x3f; }
-inline bool conn_synced(const ConnV4& c) {
+template <class C>
+inline uint8_t conn_plen(const C& c) { return c.tmpl_plen & 0x3f; }
+template <class C>
+inline bool conn_synced(const C& c) {
   return (c.flags & kConnTemplate) ? (c.flags & kTmplSynced) != 0 : (c.tmpl_plen & kConnSynced) != 0;
 }
 
 static_assert(kTcpStateCount <= 16 && kStateUdp < 16, "states fit the record's 4 bits");
 static_assert(kMaxDests <= (1u << 20), "DestIds fit the record's 20 bits");
 
-inline DestId conn_dest(const ConnV4& c) { return DestId{c.dest_lo} | (DestId{c.dest_hi} << 16); }
-inline void set_conn_dest(ConnV4& c, DestId d) {
+template <class C>
+inline DestId conn_dest(const C& c) { return DestId{c.dest_lo} | (DestId{c.dest_hi} << 16); }
+template <class C>
+inline void set_conn_dest(C& c, DestId d) {
   c.dest_lo = static_cast<uint16_t>(d);
   c.dest_hi = static_cast<uint8_t>(d >> 16);
 }
 
-inline FwdMethod conn_fwd_method(const ConnV4& c) { return static_cast<FwdMethod>(c.flags & kConnFwdMask); }
+template <class C>
+inline FwdMethod conn_fwd_method(const C& c) { return static_cast<FwdMethod>(c.flags & kConnFwdMask); }
 
 // The low 8 bits of the incarnation of `dest` the entry was made for (DestSnap::incarnation):
 // when the control side gives the id to another server, the old entries are told apart from
 // the new server's and never touch its counts. Connections keep it in the FullNAT word's last
 // byte (free for every method), templates in tmpl_plen (a template is never under a template).
-inline uint8_t conn_dest_tag(const ConnV4& c) { return (c.flags & kConnTemplate) ? c.tmpl_plen : c.fnat.tag; }
-inline void set_conn_dest_tag(ConnV4& c, uint32_t incarnation) {
+template <class C>
+inline uint8_t conn_dest_tag(const C& c) { return (c.flags & kConnTemplate) ? c.tmpl_plen : c.fnat.tag; }
+template <class C>
+inline void set_conn_dest_tag(C& c, uint32_t incarnation) {
   if (c.flags & kConnTemplate)
     c.tmpl_plen = static_cast<uint8_t>(incarnation);
   else

@@ -1,6 +1,7 @@
 // Construction-time work of the connection table: sizing, the one allocation of its two arrays,
 // seeding. Everything per packet is inline in conn_table.h.
 #include "conn_table.h"
+#include "conn_table6.h"
 
 #include <sys/mman.h>
 
@@ -43,7 +44,8 @@ void default_free(void* p, size_t bytes, void*) {
 
 TableAllocator default_table_allocator() { return TableAllocator{default_alloc, default_free, nullptr}; }
 
-ConnTable::ConnTable(const Options& opts) : alloc_(opts.alloc) {
+template <class Rec, class Derived>
+BasicConnTable<Rec, Derived>::BasicConnTable(const Options& opts) : alloc_(opts.alloc) {
   if (!alloc_.alloc || !alloc_.free) alloc_ = default_table_allocator();
   uint32_t per_bucket = opts.max_per_bucket;
   if (per_bucket < 1) per_bucket = 1;
@@ -59,9 +61,9 @@ ConnTable::ConnTable(const Options& opts) : alloc_(opts.alloc) {
   capacity_ = static_cast<uint32_t>(cap);
 
   bucket_bytes_ = size_t{nbuckets_} * sizeof(Bucket);
-  slot_bytes_ = size_t{nslots_} * sizeof(ConnV4);
+  slot_bytes_ = size_t{nslots_} * sizeof(Rec);
   buckets_ = static_cast<Bucket*>(alloc_.alloc(bucket_bytes_, 64, alloc_.ctx));
-  slots_ = static_cast<ConnV4*>(alloc_.alloc(slot_bytes_, 64, alloc_.ctx));
+  slots_ = static_cast<Rec*>(alloc_.alloc(slot_bytes_, 64, alloc_.ctx));
   if (!buckets_ || !slots_) {
     if (buckets_) alloc_.free(buckets_, bucket_bytes_, alloc_.ctx);
     if (slots_) alloc_.free(slots_, slot_bytes_, alloc_.ctx);
@@ -78,9 +80,13 @@ ConnTable::ConnTable(const Options& opts) : alloc_(opts.alloc) {
   seed1_ = splitmix64(s) | 1;  // odd: the multiply is a bijection on the low half
 }
 
-ConnTable::~ConnTable() {
+template <class Rec, class Derived>
+BasicConnTable<Rec, Derived>::~BasicConnTable() {
   alloc_.free(buckets_, bucket_bytes_, alloc_.ctx);
   alloc_.free(slots_, slot_bytes_, alloc_.ctx);
 }
+
+template class BasicConnTable<ConnV4, ConnTable>;
+template class BasicConnTable<ConnV6, ConnTable6>;
 
 }  // namespace fulcrum

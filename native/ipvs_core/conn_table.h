@@ -1,6 +1,7 @@
 // The per-worker connection table: every IPv4 connection and persistence template of one
 // worker, found from either direction through ONE index keyed by (proto, client addr, client
-// port), as the kernel's ip_vs_conn_tab is. Bucketed open addressing (F14-style): 16-byte bucket
+// port), as the kernel's ip_vs_conn_tab is. The bucket machinery is BasicConnTable, shared with
+// the IPv6 table (conn_table6.h), which differs only in its record and key. Bucketed open addressing (F14-style): 16-byte bucket
 // headers hold an 8-bit tag per slot and an overflow count, records sit inline in a separate
 // slot array and never move, so a record index is stable for the record's life. A lookup is
 // one header line plus one record line; all memory is taken once, at construction.
@@ -30,40 +31,31 @@ struct TableAllocator {
 };
 TableAllocator default_table_allocator();
 
-class ConnTable {
+struct ConnTableOptions {
+  uint32_t capacity = 1u << 20;  // max live records (connections + templates); more inserts fail
+  uint64_t seed = 0;             // hash seed; 0 = draw a random one (production should)
+  TableAllocator alloc = default_table_allocator();
+  // Max average live records per 14-slot bucket at full capacity. Measured at 1M: 10 (71 %)
+  // costs 46 B/conn and a miss 11 ns; F14's 12 (86 %) 39 B/conn but 20 ns per miss (a third
+  // of the buckets overflow, so the stop test mispredicts) -- misses are every SYN of a flood.
+  uint32_t max_per_bucket = 10;
+};
+
+// Rec is the stored record; Derived (CRTP) supplies hash_of(const Rec&), the hash a stored
+// record lives under, and the keyed lookups.
+template <class Rec, class Derived>
+class BasicConnTable {
  public:
   static constexpr uint32_t kNone = 0xffffffffu;
   static constexpr uint32_t kSlotsPerBucket = 14;  // 14 tags + overflow + spare = 16 bytes
   static constexpr uint8_t kOverflowSaturated = 255;
-
-  struct Options {
-    uint32_t capacity = 1u << 20;  // max live records (connections + templates); more inserts fail
-    uint64_t seed = 0;             // hash seed; 0 = draw a random one (production should)
-    TableAllocator alloc = default_table_allocator();
-    // Max average live records per 14-slot bucket at full capacity. Measured at 1M: 10 (71 %)
-    // costs 46 B/conn and a miss 11 ns; F14's 12 (86 %) 39 B/conn but 20 ns per miss (a third
-    // of the buckets overflow, so the stop test mispredicts) -- misses are every SYN of a flood.
-    uint32_t max_per_bucket = 10;
-  };
+  using Options = ConnTableOptions;
 
   // Throws std::bad_alloc if the allocator fails (construction is the one place that may).
-  explicit ConnTable(const Options& opts);
-  ~ConnTable();
-  ConnTable(const ConnTable&) = delete;
-  ConnTable& operator=(const ConnTable&) = delete;
-
-  // ---- hashing -------------------------------------------------------------------------------
-  // Seeded one-multiply mix (128-bit product of key^s0 and odd s1, halves xored): ~1 ns, and
-  // unlike CRC32C it is not linear, so colliding keys depend on the secret seed. The high half
-  // picks the bucket (multiply-shift range reduction, any bucket count), the low byte the tag.
-  uint64_t hash(uint8_t proto, be32 addr, be16 port) const {
-    uint64_t k = uint64_t{addr} | (uint64_t{port} << 32) | (uint64_t{proto} << 48);
-    unsigned __int128 p = static_cast<unsigned __int128>(k ^ seed0_) * seed1_;
-    return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
-  }
-  // The hash a stored record lives under: connections (proto, caddr, cport); templates have
-  // cport 0 and caddr = the client net, so this is (proto, net, 0) for them.
-  uint64_t hash_of(const ConnV4& r) const { return hash(r.proto, r.caddr, r.cport); }
+  explicit BasicConnTable(const Options& opts);
+  ~BasicConnTable();
+  BasicConnTable(const BasicConnTable&) = delete;
+  BasicConnTable& operator=(const BasicConnTable&) = delete;
 
   // ---- burst pipeline ------------------------------------------------------------------------
   // An opaque prefetch: GCC treats __builtin_prefetch as free of side effects and deletes a
@@ -95,45 +87,7 @@ class ConnTable {
     prefetch_line(&slots_[idx]);
   }
 
-  // ---- lookups (h = hash of the client side) --------------------------------------------------
-  // Client -> VIP: h = hash(proto, saddr, sport).
-  uint32_t find_in(uint64_t h, uint8_t proto, be32 caddr, be16 cport, be32 vaddr, be16 vport) const {
-    uint64_t a = uint64_t{caddr} | (uint64_t{vaddr} << 32);
-    uint32_t p = uint32_t{cport} | (uint32_t{vport} << 16);
-    return find(h, [&](const ConnV4& r) {
-      return load64(&r, offsetof(ConnV4, caddr)) == a && load32(&r, offsetof(ConnV4, cport)) == p &&
-             r.proto == proto && !(r.flags & kConnTemplate);
-    });
-  }
-  // Real server -> client (NAT replies): h = hash(proto, daddr, dport) of the reply. FullNAT
-  // connections never match: their replies go to a local address, found through FnatPool.
-  uint32_t find_out(uint64_t h, uint8_t proto, be32 caddr, be16 cport, be32 daddr, be16 dport) const {
-    return find(h, [&](const ConnV4& r) {
-      return r.caddr == caddr && r.daddr == daddr && r.cport == cport && r.dport == dport && r.proto == proto &&
-             !(r.flags & kConnTemplate) && (r.flags & kConnFwdMask) != static_cast<uint8_t>(FwdMethod::FullNat);
-    });
-  }
-  // Persistence template <proto, cnet, 0, vaddr, vport>: h = hash(proto, cnet, 0).
-  uint32_t find_template(uint64_t h, uint8_t proto, be32 cnet, be32 vaddr, be16 vport) const {
-    uint64_t a = uint64_t{cnet} | (uint64_t{vaddr} << 32);
-    uint32_t p = uint32_t{vport} << 16;  // cport 0
-    return find(h, [&](const ConnV4& r) {
-      return load64(&r, offsetof(ConnV4, caddr)) == a && load32(&r, offsetof(ConnV4, cport)) == p &&
-             r.proto == proto && (r.flags & kConnTemplate);
-    });
-  }
-  // The same with stage 2's hint: the hinted slot when it is live and holds the key (keys are
-  // unique among live records, so it is the entry even if the table changed since the hint),
-  // else the full probe. Saves the second header read and tag compare of a hit.
-  uint32_t find_in(uint64_t h, uint32_t hint, uint8_t proto, be32 caddr, be16 cport, be32 vaddr, be16 vport) const {
-    if (hint != kNone && buckets_[hint / kSlotsPerBucket].tag[hint % kSlotsPerBucket] &&
-        load64(&slots_[hint], offsetof(ConnV4, caddr)) == (uint64_t{caddr} | (uint64_t{vaddr} << 32)) &&
-        load32(&slots_[hint], offsetof(ConnV4, cport)) == (uint32_t{cport} | (uint32_t{vport} << 16)) &&
-        slots_[hint].proto == proto && !(slots_[hint].flags & kConnTemplate)) [[likely]]
-      return hint;
-    return find_in(h, proto, caddr, cport, vaddr, vport);
-  }
-  // Generic probe: the first live record under hash h for which match(const ConnV4&) is true.
+  // Generic probe: the first live record under hash h for which match(const Rec&) is true.
   template <class Match>
   uint32_t find(uint64_t h, Match&& match) const {
     uint32_t b = home(h);
@@ -156,7 +110,7 @@ class ConnTable {
   // Stores a copy of rec under h (which must be hash_of(rec): erase recomputes it) and returns
   // its index, or kNone when the table holds capacity() records. The caller has looked the key
   // up first; duplicates are not detected here.
-  uint32_t insert(uint64_t h, const ConnV4& rec) {
+  uint32_t insert(uint64_t h, const Rec& rec) {
     if (size_ >= capacity_) [[unlikely]]
       return kNone;
     uint32_t b = home(h);
@@ -175,7 +129,7 @@ class ConnTable {
       b = next(b);
     }
   }
-  uint32_t insert(const ConnV4& rec) { return insert(hash_of(rec), rec); }
+  uint32_t insert(const Rec& rec) { return insert(derived().hash_of(rec), rec); }
 
   // Frees a live record's slot. Other indices stay valid (nothing moves), so erasing during
   // for_each / expire_step / scan is safe. proto, caddr and cport must be as inserted.
@@ -184,13 +138,13 @@ class ConnTable {
     buckets_[b].tag[idx % kSlotsPerBucket] = 0;
     --size_;
     // Undo the overflow counts the insert left on the buckets it passed.
-    for (uint32_t hb = home(hash_of(slots_[idx])); hb != b; hb = next(hb))
+    for (uint32_t hb = home(derived().hash_of(slots_[idx])); hb != b; hb = next(hb))
       if (buckets_[hb].overflow != kOverflowSaturated) --buckets_[hb].overflow;
   }
 
-  ConnV4& record(uint32_t idx) { return slots_[idx]; }
-  uint32_t index_of(const ConnV4& r) const { return static_cast<uint32_t>(&r - slots_); }
-  const ConnV4& record(uint32_t idx) const { return slots_[idx]; }
+  Rec& record(uint32_t idx) { return slots_[idx]; }
+  uint32_t index_of(const Rec& r) const { return static_cast<uint32_t>(&r - slots_); }
+  const Rec& record(uint32_t idx) const { return slots_[idx]; }
   bool is_live(uint32_t idx) const {
     return idx < nslots_ && buckets_[idx / kSlotsPerBucket].tag[idx % kSlotsPerBucket] != 0;
   }
@@ -198,7 +152,7 @@ class ConnTable {
   // ---- time ----------------------------------------------------------------------------------
   // Due at or after its expiry tick. Lookups that find such a record treat it as gone (the
   // engine expires it on the spot) even before the sweep reaches it.
-  static bool is_expired(const ConnV4& r, uint32_t now) { return tick_reached(now, r.expires); }
+  static bool is_expired(const Rec& r, uint32_t now) { return tick_reached(now, r.expires); }
   bool is_expired(uint32_t idx, uint32_t now) const { return is_expired(slots_[idx], now); }
 
   // Incremental sweep: visits at most `budget` slots from a clock hand that wraps around the
@@ -272,7 +226,12 @@ class ConnTable {
   uint32_t home_bucket(uint64_t h) const { return home(h); }
   uint8_t overflow_count(uint32_t bucket) const { return buckets_[bucket].overflow; }
 
- private:
+ protected:
+  // The seeded one-multiply mix the derived tables build their key hashes from.
+  uint64_t mix(uint64_t k) const {
+    unsigned __int128 p = static_cast<unsigned __int128>(k ^ seed0_) * seed1_;
+    return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+  }
   struct alignas(16) Bucket {
     uint8_t tag[kSlotsPerBucket];  // 0 = empty slot
     uint8_t overflow;              // entries homed here or earlier that live further on
@@ -288,6 +247,7 @@ class ConnTable {
     return t | static_cast<uint8_t>(t == 0);  // never 0, which marks empty
   }
   uint32_t next(uint32_t b) const { return b + 1 == nbuckets_ ? 0 : b + 1; }
+  const Derived& derived() const { return static_cast<const Derived&>(*this); }
 
   // Bit i set when slot i's tag equals t.
   static uint32_t match_tag(const Bucket& bk, uint8_t t) {
@@ -303,6 +263,75 @@ class ConnTable {
   }
   static uint32_t live_mask(const Bucket& bk) { return ~match_tag(bk, 0) & ((1u << kSlotsPerBucket) - 1); }
 
+  Bucket* buckets_ = nullptr;
+  Rec* slots_ = nullptr;
+  uint32_t nbuckets_ = 0;
+  uint32_t nslots_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t size_ = 0;
+  uint32_t hand_ = 0;  // expire_step's next slot
+  uint64_t seed0_ = 0;
+  uint64_t seed1_ = 1;
+  size_t bucket_bytes_ = 0;
+  size_t slot_bytes_ = 0;
+  TableAllocator alloc_;
+};
+
+// The IPv4 table: ConnV4 records keyed by (proto, client address, client port).
+class ConnTable : public BasicConnTable<ConnV4, ConnTable> {
+ public:
+  explicit ConnTable(const Options& opts) : BasicConnTable(opts) {}
+
+  // ---- hashing -------------------------------------------------------------------------------
+  // Seeded one-multiply mix (128-bit product of key^s0 and odd s1, halves xored): ~1 ns, and
+  // unlike CRC32C it is not linear, so colliding keys depend on the secret seed. The high half
+  // picks the bucket (multiply-shift range reduction, any bucket count), the low byte the tag.
+  uint64_t hash(uint8_t proto, be32 addr, be16 port) const {
+    return mix(uint64_t{addr} | (uint64_t{port} << 32) | (uint64_t{proto} << 48));
+  }
+  // The hash a stored record lives under: connections (proto, caddr, cport); templates have
+  // cport 0 and caddr = the client net, so this is (proto, net, 0) for them.
+  uint64_t hash_of(const ConnV4& r) const { return hash(r.proto, r.caddr, r.cport); }
+
+  // ---- lookups (h = hash of the client side) --------------------------------------------------
+  // Client -> VIP: h = hash(proto, saddr, sport).
+  uint32_t find_in(uint64_t h, uint8_t proto, be32 caddr, be16 cport, be32 vaddr, be16 vport) const {
+    uint64_t a = uint64_t{caddr} | (uint64_t{vaddr} << 32);
+    uint32_t p = uint32_t{cport} | (uint32_t{vport} << 16);
+    return find(h, [&](const ConnV4& r) {
+      return load64(&r, offsetof(ConnV4, caddr)) == a && load32(&r, offsetof(ConnV4, cport)) == p &&
+             r.proto == proto && !(r.flags & kConnTemplate);
+    });
+  }
+  // Real server -> client (NAT replies): h = hash(proto, daddr, dport) of the reply. FullNAT
+  // connections never match: their replies go to a local address, found through FnatPool.
+  uint32_t find_out(uint64_t h, uint8_t proto, be32 caddr, be16 cport, be32 daddr, be16 dport) const {
+    return find(h, [&](const ConnV4& r) {
+      return r.caddr == caddr && r.daddr == daddr && r.cport == cport && r.dport == dport && r.proto == proto &&
+             !(r.flags & kConnTemplate) && (r.flags & kConnFwdMask) != static_cast<uint8_t>(FwdMethod::FullNat);
+    });
+  }
+  // Persistence template <proto, cnet, 0, vaddr, vport>: h = hash(proto, cnet, 0).
+  uint32_t find_template(uint64_t h, uint8_t proto, be32 cnet, be32 vaddr, be16 vport) const {
+    uint64_t a = uint64_t{cnet} | (uint64_t{vaddr} << 32);
+    uint32_t p = uint32_t{vport} << 16;  // cport 0
+    return find(h, [&](const ConnV4& r) {
+      return load64(&r, offsetof(ConnV4, caddr)) == a && load32(&r, offsetof(ConnV4, cport)) == p &&
+             r.proto == proto && (r.flags & kConnTemplate);
+    });
+  }
+  // The same with stage 2's hint: the hinted slot when it is live and holds the key (keys are
+  // unique among live records, so it is the entry even if the table changed since the hint),
+  // else the full probe. Saves the second header read and tag compare of a hit.
+  uint32_t find_in(uint64_t h, uint32_t hint, uint8_t proto, be32 caddr, be16 cport, be32 vaddr, be16 vport) const {
+    if (hint != kNone && buckets_[hint / kSlotsPerBucket].tag[hint % kSlotsPerBucket] &&
+        load64(&slots_[hint], offsetof(ConnV4, caddr)) == (uint64_t{caddr} | (uint64_t{vaddr} << 32)) &&
+        load32(&slots_[hint], offsetof(ConnV4, cport)) == (uint32_t{cport} | (uint32_t{vport} << 16)) &&
+        slots_[hint].proto == proto && !(slots_[hint].flags & kConnTemplate)) [[likely]]
+      return hint;
+    return find_in(h, proto, caddr, cport, vaddr, vport);
+  }
+ private:
   // Adjacent key fields compared as one wide word (caddr+vaddr, cport+vport).
   static_assert(offsetof(ConnV4, vaddr) == offsetof(ConnV4, caddr) + 4);
   static_assert(offsetof(ConnV4, vport) == offsetof(ConnV4, cport) + 2);
@@ -317,18 +346,6 @@ class ConnTable {
     return v;
   }
 
-  Bucket* buckets_ = nullptr;
-  ConnV4* slots_ = nullptr;
-  uint32_t nbuckets_ = 0;
-  uint32_t nslots_ = 0;
-  uint32_t capacity_ = 0;
-  uint32_t size_ = 0;
-  uint32_t hand_ = 0;  // expire_step's next slot
-  uint64_t seed0_ = 0;
-  uint64_t seed1_ = 1;
-  size_t bucket_bytes_ = 0;
-  size_t slot_bytes_ = 0;
-  TableAllocator alloc_;
 };
 
 }  // namespace fulcrum

@@ -69,7 +69,11 @@ namespace fulcrum {
   X(SynProxyNotNat, "synproxy_not_nat") /* scheduled to a DR/TUN server (not NAT/FullNAT) */ \
   X(SynProxyTableFull, "synproxy_table_full") /* no room for another proxied connection */ \
   X(SynProxyNoRoom, "synproxy_no_room") /* no tailroom to build the handshake segment */   \
-  X(SynProxyEarly, "synproxy_early")    /* client data before the server answered (resent as a SYN) */
+  X(SynProxyEarly, "synproxy_early")    /* client data before the server answered (resent as a SYN) */ \
+  /* IPv6 */                                                                              \
+  X(Ipv6BurstPosition, "ipv6_burst_position") /* past Worker::kRoute6Positions in one burst */ \
+  X(Nat64Icmp, "nat64_icmp")            /* an ICMP error about a NAT64 connection (not translated) */ \
+  X(Ipv6BadSource, "ipv6_bad_source")   /* a new connection from :: or a multicast source */
 
 enum class DropReason : uint8_t {
 #define FULCRUM_DR_ENUM(id, name) id,

@@ -21,6 +21,13 @@ inline FwdMethod conn_fwd(const ConnV4& c) { return conn_fwd_method(c); }
 
 inline bool is_tcp_udp(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
 
+// Stand-in keys 1..n for the IPv6 local addresses' FnatPool (it keys addresses by 32 bits).
+std::vector<be32> fnat6_keys(const std::vector<IpAddr>& a) {
+  std::vector<be32> k;
+  for (uint32_t i = 0; i < a.size() && i < FnatPool::kMaxAddrs; ++i) k.push_back(i + 1);
+  return k;
+}
+
 }  // namespace
 
 enum : uint8_t { kSlow = 0, kInbound = 1, kReply = 2, kFnatReply = 3 };
@@ -37,13 +44,19 @@ struct Worker::Pending {
 Worker::Worker(const WorkerOptions& opts)
     : opts_(opts),
       table_(ConnTable::Options{opts.conn_capacity, opts.seed}),
+      table6_(ConnTable::Options{opts.conn6_capacity ? opts.conn6_capacity : std::max(1024u, opts.conn_capacity / 4),
+                                 opts.seed ^ 0x6a09e667f3bcc908ull}),
       half_open_budget_(std::min(table_.capacity(), opts.half_open_budget ? opts.half_open_budget
                                                                           : default_half_open_budget(table_.capacity()))),
       half_open_q_(half_open_budget_, table_.slot_count()),
+      half_open6_budget_(std::max(1u, table6_.capacity() / 4)),
+      half_open6_q_(half_open6_budget_, table6_.slot_count()),
       synproxy_secret_(opts.synproxy_secret ? opts.synproxy_secret : opts.seed * 0x9e3779b97f4a7c15ull + 1),
       synproxy_(table_.capacity() / 2),
       held_(new uint8_t[size_t{kHeldFrames} * kHeldFrameBytes]),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
+      laddrs6_(opts.local_addrs6),
+      fnat6_(fnat6_keys(opts.local_addrs6), opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       own_shared_(opts.shared ? nullptr
                               : std::make_unique<SharedLoad>(opts.limits.max_dests, opts.limits.max_services, 1,
                                                              affinity_slots(opts.conn_capacity, 1), opts.seed)),
@@ -217,13 +230,13 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
+  uint32_t base = 0;
+  for (; n - base > kMaxBurst; base += kMaxBurst) process_chunk(pkts + base, kMaxBurst, out + base, now, base);
+  process_chunk(pkts + base, n - base, out + base, now, base);
+}
+
+void Worker::process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now, uint32_t base) {
   sums_.next_burst();  // other workers' shards are read again, once, if this burst schedules
-  while (n > kMaxBurst) {
-    process_burst(pkts, kMaxBurst, out, now);
-    pkts += kMaxBurst;
-    out += kMaxBurst;
-    n -= kMaxBurst;
-  }
   Pending* pend = pending_.get();  // reused scratch: no per-burst initialisation
 
   // Pass 1: parse, classify, hash, prefetch the table header line.
@@ -231,7 +244,11 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     Pending& q = pend[i];
     q.kind = kSlow;
     out[i].reason = parse_frame(pkts[i].data, pkts[i].len, q.p);
-    if (out[i].reason != DropReason::None || q.p.family != 4 || !is_tcp_udp(q.p.proto)) continue;
+    if (out[i].reason != DropReason::None || q.p.family != 4 || !is_tcp_udp(q.p.proto)) {
+      if (q.p.family == 6 && out[i].reason == DropReason::None && is_tcp_udp(q.p.proto)) [[unlikely]]
+        classify6(pkts[i].data, q.p, q.kind, q.hash);
+      continue;
+    }
     if (q.p.ip_options) [[unlikely]]
       stats_.event(Event::IpOptions);
     if (fnat_.has_addrs() && fnat_.laddr_index(q.p.daddr) >= 0) {
@@ -255,8 +272,12 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
   // overlap (measured at 1M connections: 20.3-21.7 -> 23.7-25.7 Mpps against prefetching 16
   // packets ahead of the one being acted on).
   // Its slot is kept as a hint for pass 3 (inbound packets).
-  for (uint32_t j = 0; j < n; ++j)
-    if (pend[j].kind == kInbound || pend[j].kind == kReply) pend[j].idx = table_.prefetch_match(pend[j].hash);
+  for (uint32_t j = 0; j < n; ++j) {
+    if (pend[j].kind == kInbound || pend[j].kind == kReply)
+      pend[j].idx = table_.prefetch_match(pend[j].hash);
+    else if (pend[j].kind == kIn6 || pend[j].kind == kOut6) [[unlikely]]
+      pend[j].idx = table6_.prefetch_match(pend[j].hash);
+  }
 
   // Pass 3: probe (header and record now cached) and act.
   for (uint32_t i = 0; i < n; ++i) {
@@ -273,7 +294,18 @@ void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
       continue;
     }
     if (q.kind == kSlow) {
+      pos_ = base + i;
       out[i] = handle_slow(pkts[i], q.p, now);
+      continue;
+    }
+    if (q.kind >= kIn6) [[unlikely]] {
+      pos_ = base + i;
+      out[i] = process6(pkts[i], q.p, q.kind, q.hash, q.kind == kFnat6Reply ? ConnTable6::kNone : q.idx, now);
+      continue;
+    }
+    if (q.idx != ConnTable::kNone && (q.idx & kNat64Owner) && q.kind == kFnatReply) [[unlikely]] {
+      pos_ = base + i;
+      out[i] = nat64_out(pkts[i], q.p, q.idx & ~kNat64Owner, now);
       continue;
     }
     // A stale entry (past its time, not yet swept) is expired on the spot and the packet
@@ -359,18 +391,23 @@ void Worker::set_state(ConnV4& c, uint8_t state, uint32_t now) {
   bool active = c.proto == kProtoTcp && tcp_state_active(state);
   c.state = state;
   if (was_active == active) return;
-  DestLoad& l = load_[conn_dest(c)];
-  if (c.flags & kConnLimited)
-    shared_->dest(conn_dest(c)).set_active(active);
+  count_active(c, active);
+}
+
+// A connection (flags: its kConn* byte) moves between its dest's active and inactive counts.
+void Worker::count_active(uint8_t& flags, DestId d, bool active) {
+  DestLoad& l = load_[d];
+  if (flags & kConnLimited)
+    shared_->dest(d).set_active(active);
   else
-    DestShards::add(shard_[conn_dest(c)], active ? DestShards::kActive - DestShards::kInactive
-                                                 : DestShards::kInactive - DestShards::kActive);
+    DestShards::add(shard_[d], active ? DestShards::kActive - DestShards::kInactive
+                                      : DestShards::kInactive - DestShards::kActive);
   if (active) {
-    c.flags |= kConnActive;
+    flags |= kConnActive;
     --l.inactive;
     ++l.active;
   } else {
-    c.flags &= ~kConnActive;
+    flags &= ~kConnActive;
     --l.active;
     ++l.inactive;
   }
@@ -479,6 +516,7 @@ Verdict Worker::handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
   if (p.ip_options) stats_.event(Event::IpOptions);
   if (p.family == 4 && p.proto == kProtoIcmp) return handle_icmp(pkt, p, now);
+  if (p.family == 6) return handle_slow6(pkt, p, now);
   stats_.event(Event::ToKernel);
   return {Action::Kernel, DropReason::None, 0};
 }
@@ -511,7 +549,7 @@ Verdict Worker::handle_new(PacketBuf& pkt, Parsed& p, uint32_t now) {
   }
 
   uint8_t plen = 0;
-  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, p, now);
+  DestId did = (svc->flags & kSvcPersistent) ? schedule_persistent(*svc, p, now, plen) : schedule(*svc, sched_packet_v4(p), now);
   if (did == kNoDest) return no_dest(pkt, p, p.daddr);
   const DestSnap& d = snap_->dest(did);
 
@@ -618,6 +656,8 @@ Verdict Worker::handle_icmp(PacketBuf& pkt, Parsed& p, uint32_t now) {
   uint32_t idx = ConnTable::kNone;
   if (fnat_.has_addrs() && fnat_.laddr_index(in.saddr) >= 0) {
     idx = fnat_.lookup(in.saddr, in.sport);
+    if (idx != ConnTable::kNone && (idx & kNat64Owner)) [[unlikely]]
+      return nat64_icmp(pkt, p, idx & ~kNat64Owner, now);
     if (idx != ConnTable::kNone) {
       const ConnV4& c = table_.record(idx);
       if (c.daddr != in.daddr || c.dport != in.dport || table_.is_expired(idx, now)) idx = ConnTable::kNone;
@@ -716,6 +756,9 @@ bool Worker::expire_one(uint32_t idx, uint32_t now) {
 void Worker::housekeeping(uint32_t now, uint32_t budget) {
   sums_.next_burst();  // expiries judge -x on the other workers' shards as they are now
   table_.expire_step(now, budget, [&](uint32_t idx) { return expire_one(idx, now); });
+  // The IPv6 table in proportion to its size: both go round in the same time.
+  const uint64_t b6 = uint64_t{budget} * table6_.slot_count() / table_.slot_count();
+  table6_.expire_step(now, static_cast<uint32_t>(std::max<uint64_t>(b6, 1)), [&](uint32_t idx) { return expire6(idx, now); });
   for (SvcId id : snap_->locality_services()) sched_housekeeping(*sched_[id], ticks_to_secs(now));
 }
 
@@ -727,6 +770,10 @@ void Worker::flush_all(uint32_t now) {
     release(idx, now);
     table_.erase(idx);
   });
+  table6_.for_each([&](uint32_t idx) {
+    release6(idx, now);
+    table6_.erase(idx);
+  });
 }
 
 void Worker::flush_dest(DestId dest, uint32_t now) {
@@ -737,10 +784,19 @@ void Worker::flush_dest(DestId dest, uint32_t now) {
     release(idx, now);
     table_.erase(idx);
   });
+  table6_.for_each([&](uint32_t idx) {
+    const ConnV6& c = table6_.record(idx);
+    if (conn_dest(c) != dest || (c.flags & kConnTemplate)) return;
+    release6(idx, now);
+    table6_.erase(idx);
+  });
 }
 
 size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const {
-  return table_.scan(cursor, max, [&](uint32_t idx) {
+  const size_t n4 = table_.slot_count();
+  if (cursor >= n4) return list_conns6(cursor - n4, max, out, now, n4);
+  const size_t before = out.size();
+  const size_t next = table_.scan(cursor, max, [&](uint32_t idx) {
     const ConnV4& c = table_.record(idx);
     ConnInfo i{};
     i.proto = c.proto;
@@ -761,8 +817,16 @@ size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out,
     i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.dest = conn_dest(c);
     i.synced = conn_synced(c);
+    i.family = 4;
+    i.caddr_ip = IpAddr::from_v4(i.caddr);
+    i.vaddr_ip = IpAddr::from_v4(i.vaddr);
+    i.daddr_ip = IpAddr::from_v4(i.daddr);
+    i.laddr_ip = IpAddr::from_v4(i.laddr);
     out.push_back(i);
   });
+  if (next != 0) return next;
+  const size_t listed = out.size() - before;
+  return max > listed ? list_conns6(0, max - listed, out, now, n4) : n4;
 }
 
 }  // namespace fulcrum

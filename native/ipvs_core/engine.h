@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conn_table.h"
+#include "conn_table6.h"
 #include "fnat_pool.h"
 #include "half_open.h"
 #include "packet.h"
@@ -40,12 +41,28 @@ inline uint32_t default_half_open_budget(uint32_t conn_capacity) {
   return conn_capacity / 4 ? conn_capacity / 4 : 1;
 }
 
+// What a scheduler reads of an IPv4 packet.
+inline SchedPacket sched_packet_v4(const Parsed& p) {
+  SchedPacket sp;
+  sp.saddr = IpAddr::from_v4(p.saddr);
+  sp.daddr = IpAddr::from_v4(p.daddr);
+  sp.sport = ntoh16(p.sport);
+  sp.dport = ntoh16(p.dport);
+  return sp;
+}
+
 struct WorkerOptions {
   uint32_t conn_capacity = 1 << 20;  // live connections + templates this worker may hold
+  // IPv6 connections + templates this worker may hold (a table of its own, 64 B records);
+  // 0: a quarter of conn_capacity, at least 1024.
+  uint32_t conn6_capacity = 0;
   uint32_t half_open_budget = 0;     // SYN_RECV entries kept at most; 0: default_half_open_budget
   WorkerLimits limits;
   // This worker's share of FullNAT local addresses and ports (see FnatPool).
   std::vector<be32> local_addrs;
+  // FullNAT local addresses of IPv6 connections to IPv6 real servers; the same port share.
+  // (NAT64, IPv6 clients to IPv4 servers, takes local_addrs.)
+  std::vector<IpAddr> local_addrs6;
   uint16_t port_lo = 1024;
   uint16_t port_hi = 65535;
   uint16_t port_mask = 0;
@@ -93,6 +110,10 @@ struct ConnInfo {
   bool is_template;
   uint8_t state;
   FwdMethod fwd;
+  uint8_t family;  // 4 or 6: of the client side (a NAT64 connection is 6 with an IPv4 real server)
+  // The addresses of either family (IPv4 ones IPv4-mapped, IpAddr::from_v4).
+  IpAddr caddr_ip, vaddr_ip, daddr_ip, laddr_ip;
+  // The same for IPv4 connections (0 in IPv6 ones; a NAT64 one has its IPv4 daddr/laddr here).
   be32 caddr, vaddr, daddr, laddr;
   be16 cport, vport, dport, lport;
   uint32_t expires_in_ticks;
@@ -166,9 +187,13 @@ class Worker {
     return l;
   }
   SharedLoad& shared_load() const { return *shared_; }
-  size_t conn_count() const { return table_.size(); }
+  size_t conn_count() const { return table_.size() + table6_.size(); }
   size_t conn_capacity() const { return table_.capacity(); }
   size_t table_memory_bytes() const { return table_.memory_bytes() + half_open_q_.memory_bytes(); }
+  // The IPv6 table's share of the above (conn_count counts both tables).
+  size_t conn6_count() const { return table6_.size(); }
+  size_t conn6_capacity() const { return table6_.capacity(); }
+  size_t table6_memory_bytes() const { return table6_.memory_bytes() + half_open6_q_.memory_bytes(); }
   // Entries in SYN_RECV now, and how many may be.
   uint32_t half_open_count() const { return half_open_; }
   uint32_t half_open_budget() const { return half_open_budget_; }
@@ -178,8 +203,11 @@ class Worker {
   // place is free again. False when there is none (already taken, or its connection went).
   static constexpr uint32_t kHeldFrameBytes = 2048;
   bool take_held(uint16_t release, PacketBuf& out);
-  // Up to max entries starting at slot cursor; returns the next cursor (0 when done).
+  // Up to max entries starting at slot cursor; returns the next cursor (0 when done). The IPv4
+  // table's slots come first, then the IPv6 table's.
   size_t list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now) const;
+  // The IPv6 table's part: cursor counts its slots; returns base + the next one (0 when done).
+  size_t list_conns6(size_t cursor, size_t max, std::vector<ConnInfo>& out, uint32_t now, size_t base) const;
 
   // ---- connection sync (engine_sync.cc) ----------------------------------------------------
   // Master: `side` (slot_count() entries, zeroed: a SyncSideArray) turns emission on, nullptr
@@ -215,6 +243,43 @@ class Worker {
 
  private:
   struct Pending;  // per-packet scratch of one burst
+  void process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now, uint32_t base);
+
+  // ---- IPv6 (engine_v6.cc, icmp6.cc): out of the IPv4 path's way --------------------------
+  // Pass kinds of IPv6 TCP/UDP packets (engine.cc's IPv4 ones are 0..3).
+  enum : uint8_t { kIn6 = 4, kOut6 = 5, kFnat6Reply = 6 };
+  // FnatPool owners with this bit are NAT64 connections, in table6_ (IPv4 replies find them).
+  static constexpr uint32_t kNat64Owner = 0x80000000u;
+  void classify6(const uint8_t* f, const Parsed& p, uint8_t& kind, uint64_t& hash);
+  // hint: pass 2's prefetched slot (ConnTable6::prefetch_match), or kNone.
+  Verdict process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now);
+  Verdict handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  Verdict forward_out6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  Verdict handle_slow6(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict handle_icmp6(PacketBuf& pkt, Parsed& p, uint32_t now);
+  Verdict tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSnap& d);
+  Verdict no_dest6(PacketBuf& pkt, Parsed& p);
+  Verdict nat64_in(PacketBuf& pkt, Parsed& p, ConnV6& c, const DestSnap& d);
+  Verdict nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx6, uint32_t now);
+  Verdict nat64_icmp(PacketBuf& pkt, Parsed& p, uint32_t idx6, uint32_t now);
+  uint32_t find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, const uint8_t* daddr, be16 dport) const;
+  int laddr6_index(const uint8_t* a) const;
+  DestId schedule_persistent6(const ServiceSnap& svc, const SchedPacket& sp, uint8_t proto, be16 dport, uint32_t now,
+                              uint8_t& plen_out);
+  void template_child_gone6(const ConnV6& c, uint32_t now);
+  void set_state(ConnV6& c, uint8_t state, uint32_t now);
+  void release6(uint32_t idx, uint32_t now, Event why = Event::ConnExpired);
+  bool expire6(uint32_t idx, uint32_t now);
+  bool evict_half_open6(uint32_t now, bool one);
+  // The verdict that sends the packet at this burst position to `dst` (route6_dst).
+  Verdict transmit6(const IpAddr& dst) {
+    if (pos_ >= kRoute6Positions) [[unlikely]]
+      return drop(DropReason::Ipv6BurstPosition);
+    route6_[pos_] = dst;
+    return {Action::Transmit6, DropReason::None, 0};
+  }
+  Verdict transmit6(const uint8_t* dst) { return transmit6(IpAddr::from_v6(dst)); }
 
   // For restarts: the record sync_emit sends (engine_sync.cc), and a proxied connection's side
   // entry out and back in (engine_synproxy.cc).
@@ -274,8 +339,8 @@ class Worker {
     return {Action::Drop, r, 0};
   }
 
-  DestId schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now);
-  DestId pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now);
+  DestId schedule(const ServiceSnap& svc, const SchedPacket& p, uint32_t now);
+  DestId pick(const ServiceSnap& svc, SchedKind kind, const SchedPacket& p, uint32_t now);
   bool shares_cursor(const ServiceSnap& svc) const;
   void sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh);
   void attach_locality(const ServiceSnap& svc, SchedState& st);
@@ -288,12 +353,15 @@ class Worker {
   static constexpr uint32_t kTieMarginTicks = secs_to_ticks(kExpireLaterSecs);
   bool dest_usable(const ConnV4& c) const;
   // True when the entry was made for the incarnation of its dest id the snapshot names now.
-  bool conn_current(const ConnV4& c) const {
+  template <class C>
+  bool conn_current(const C& c) const {
     return conn_dest_tag(c) == static_cast<uint8_t>(snap_->dest(conn_dest(c)).incarnation);
   }
   void take_service(const ServiceSnap& svc);
   void take_dest(const DestSnap& d);
   void set_state(ConnV4& c, uint8_t state, uint32_t now);
+  void count_active(ConnV4& c, bool active) { count_active(c.flags, conn_dest(c), active); }
+  void count_active(uint8_t& flags, DestId d, bool active);
   void half_open_enter(ConnV4& c, uint32_t now);
   bool evict_half_open(uint32_t now, bool only_for_room);
   bool make_room(uint32_t now);
@@ -312,9 +380,13 @@ class Worker {
   uint64_t seq_ = 0;  // of snap_
   uint64_t lineage_ = 0;
   ConnTable table_;
+  ConnTable6 table6_;
   uint32_t half_open_budget_;
   uint32_t half_open_ = 0;  // SYN_RECV entries in table_, each with an entry in half_open_q_
   HalfOpenRing half_open_q_;
+  uint32_t half_open6_budget_;
+  uint32_t half_open6_ = 0;
+  HalfOpenRing half_open6_q_;
   uint64_t synproxy_secret_;
   SynProxyTable synproxy_;
   // Held frames: a proxied connection's first data segment that came before its server answered
@@ -326,6 +398,10 @@ class Worker {
   uint32_t nfree_held_ = 0;
   void drop_held(uint32_t bits);
   FnatPool fnat_;
+  // IPv6 local addresses: ports kept by an FnatPool over their indices 1..n (as stand-in keys),
+  // the addresses themselves here.
+  std::vector<IpAddr> laddrs6_;
+  FnatPool fnat6_;
   std::unique_ptr<SharedLoad> own_shared_;
   SharedLoad* shared_;
   std::atomic<uint64_t>* shard_;  // this worker's row of the shards (connections to servers without -x)
@@ -341,6 +417,7 @@ class Worker {
   std::unique_ptr<Pending[]> pending_;
   std::unique_ptr<IpAddr[]> route6_{new IpAddr[kRoute6Positions]};  // by burst position (route6_dst)
   uint16_t ip_id_ = 0;
+  uint32_t pos_ = 0;  // the burst position of the packet a slow path is working on (transmit6)
   SyncSide* sync_side_ = nullptr;  // not owned; set only while a master runs
   uint32_t* sync_end_ = nullptr;   // its second half (sync_side.h)
   sync::SyncSysctls sync_sysctls_;

@@ -8,6 +8,7 @@
 namespace fulcrum {
 
 void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) {
+  n.skipped_v6 += table6_.size();  // the restart file holds IPv4 entries (sync records) only
   table_.scan(0, SIZE_MAX, [&](uint32_t idx) {
     const ConnV4& c = table_.record(idx);
     const bool tmpl = c.flags & kConnTemplate;

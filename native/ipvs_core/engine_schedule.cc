@@ -18,7 +18,7 @@ SchedState& Worker::sched_state(const ServiceSnap& svc) {
 // workers filled between the pick and the bind refuses it and is flagged overloaded, so the
 // next pick passes it by. lblc/lblcr may return their cached server again whatever its flag
 // (the kernel's cache hit); after a refusal they fall back to what they do on a miss, wlc.
-DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
+DestId Worker::schedule(const ServiceSnap& svc, const SchedPacket& p, uint32_t now) {
   SchedKind kind = svc.sched;
   for (size_t tries = 0; tries <= svc.order.size(); ++tries) {
     const DestId did = pick(svc, kind, p, now);
@@ -36,12 +36,7 @@ DestId Worker::schedule(const ServiceSnap& svc, const Parsed& p, uint32_t now) {
 // moment a change takes to reach every worker.
 // lblc/lblcr stamp their locality entries with the time in seconds, the clock their garbage
 // collector (housekeeping) reads too.
-DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const Parsed& p, uint32_t now) {
-  SchedPacket sp;
-  sp.saddr = IpAddr::from_v4(p.saddr);
-  sp.daddr = IpAddr::from_v4(p.daddr);
-  sp.sport = ntoh16(p.sport);
-  sp.dport = ntoh16(p.dport);
+DestId Worker::pick(const ServiceSnap& svc, SchedKind kind, const SchedPacket& sp, uint32_t now) {
   SchedState& st = sched_state(svc);
   auto run = [&] {
     return sched_pick(kind, svc.flags, svc.tables, snap_->dests(), svc.order,
@@ -150,7 +145,7 @@ DestId Worker::schedule_persistent(const ServiceSnap& svc, const Parsed& p, uint
     bind_tied(did);
     shared_->affinity().refresh(akey, now + svc.persist_ticks + kTieMarginTicks);  // this template won't count
   } else {
-    did = schedule(svc, p, now);
+    did = schedule(svc, sched_packet_v4(p), now);
     if (did == kNoDest) return kNoDest;
     const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
     tie = shared_->affinity().claim(akey, mine, now, now + svc.persist_ticks, usable, counted);

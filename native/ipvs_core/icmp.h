@@ -1,8 +1,8 @@
 // ICMP work of the director: rewriting errors that quote a NAT/FullNAT connection's packet so
 // each side sees its own addresses, answering echo requests to a VIP, and generating
 // destination-unreachable (port unreachable when no real server is available, frag-needed when
-// a tunnelled packet is too big) in place, as the kernel's icmp_send would. IPv4 for now;
-// ICMPv6 is parsed (packet.h) but not yet rewritten or generated. All of this is rare-path.
+// a tunnelled packet is too big) in place, as the kernel's icmp_send would. IPv4; ICMPv6's
+// counterparts are icmp6.h's. All of this is rare-path.
 #pragma once
 
 #include <cstdint>

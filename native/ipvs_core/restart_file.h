@@ -32,6 +32,7 @@ enum class Restored : uint8_t { Restored, Expired, NoService, NoDest, FnatMoved,
 struct SaveCounts {
   uint64_t saved = 0;
   uint64_t synproxy = 0;  // of them SYN-proxied (their seq shift saved beside the record)
+  uint64_t skipped_v6 = 0;  // IPv6 connections and templates, not saved (the file is IPv4's)
 };
 
 struct RestoreCounts {

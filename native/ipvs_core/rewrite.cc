@@ -64,61 +64,81 @@ DropReason rewrite_tuple_v6(uint8_t* f, Parsed& p, const uint8_t* saddr, be16 sp
   return DropReason::None;
 }
 
-DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_port, uint32_t mtu) {
-  if (p.family != 4) return DropReason::WrongFamily;
+namespace {
+
+// Inserts a TCP option of len bytes (a multiple of 4) first in the options, for either family:
+// toa_insert_v4's moves, TCP checksum and the IP length (IPv4: total length and header
+// checksum; IPv6: payload length, which has no checksum of its own).
+DropReason tcp_option_insert(PacketBuf& b, Parsed& p, const uint8_t* option, uint32_t len, uint32_t mtu) {
   if (p.proto != kProtoTcp) return DropReason::ToaNotTcp;
   const uint32_t doff = p.payload_off - p.l4_off;
-  if (doff + kTcpOptToaLen > 60) return DropReason::ToaOptionsFull;
-  if (p.ip_tot_len + kTcpOptToaLen > mtu) return DropReason::ToaMtu;
+  if (doff + len > 60) return DropReason::ToaOptionsFull;
+  if (p.ip_tot_len + len > mtu) return DropReason::ToaMtu;
 
   const uint32_t ip_end = p.frame_ip_end();
   const uint32_t opt_at = p.l4_off + 20;                 // where TOA goes
   const uint32_t head_bytes = opt_at;                    // L2 + IP + fixed TCP
   const uint32_t tail_bytes = ip_end - opt_at;           // options + payload
   const uint32_t tail_space = b.len + b.tailroom - ip_end;
-  const bool head_ok = b.headroom >= kTcpOptToaLen;
-  const bool tail_ok = tail_space >= kTcpOptToaLen;
+  const bool head_ok = b.headroom >= len;
+  const bool tail_ok = tail_space >= len;
   if (!head_ok && !tail_ok) return DropReason::ToaNoRoom;
   uint8_t* const cap_end = b.data + b.len + b.tailroom;
   if (tail_ok && (!head_ok || tail_bytes < head_bytes)) {
-    std::memmove(b.data + opt_at + kTcpOptToaLen, b.data + opt_at, tail_bytes);
+    std::memmove(b.data + opt_at + len, b.data + opt_at, tail_bytes);
   } else {
-    std::memmove(b.data - kTcpOptToaLen, b.data, head_bytes);
-    b.data -= kTcpOptToaLen;
-    b.headroom -= kTcpOptToaLen;
+    std::memmove(b.data - len, b.data, head_bytes);
+    b.data -= len;
+    b.headroom -= len;
   }
-  b.len = ip_end + kTcpOptToaLen;
+  b.len = ip_end + len;
   b.tailroom = static_cast<uint32_t>(cap_end - (b.data + b.len));
 
   uint8_t* ip = b.data + p.l3_off;
   uint8_t* tcp = b.data + p.l4_off;
   uint8_t* opt = b.data + opt_at;
-  opt[0] = kTcpOptToa;
-  opt[1] = kTcpOptToaLen;
-  store16(opt + 2, client_port);
-  store32(opt + 4, client_ip);
+  std::memcpy(opt, option, len);
 
   // TCP checksum: the inserted words, the data-offset word, the pseudo-header length. The
-  // bytes after the option moved by 8 (even), so their contribution is unchanged.
+  // bytes after the option moved by a multiple of 4, so their contribution is unchanged.
   CsumDelta tcpd;
-  tcpd.insert(opt, kTcpOptToaLen);
+  tcpd.insert(opt, len);
   const uint16_t w12_old = load16(tcp + 12);
-  tcp[12] = static_cast<uint8_t>((((doff / 4) + 2) << 4) | (tcp[12] & 0x0f));
+  tcp[12] = static_cast<uint8_t>((((doff + len) / 4) << 4) | (tcp[12] & 0x0f));
   tcpd.add16(w12_old, load16(tcp + 12));
-  tcpd.add16(hton16(static_cast<uint16_t>(p.l4_len)),
-             hton16(static_cast<uint16_t>(p.l4_len + kTcpOptToaLen)));
+  tcpd.add16(hton16(static_cast<uint16_t>(p.l4_len)), hton16(static_cast<uint16_t>(p.l4_len + len)));
   tcpd.apply_at(tcp + 16);
 
-  CsumDelta ipd;
-  const uint16_t tot_old = load16(ip + 2);
-  store16(ip + 2, hton16(static_cast<uint16_t>(p.ip_tot_len + kTcpOptToaLen)));
-  ipd.add16(tot_old, load16(ip + 2));
-  ipd.apply_at(ip + 10);
-
-  p.ip_tot_len += kTcpOptToaLen;
-  p.l4_len += kTcpOptToaLen;
-  p.payload_off += kTcpOptToaLen;
+  if (p.family == 4) {
+    CsumDelta ipd;
+    const uint16_t tot_old = load16(ip + 2);
+    store16(ip + 2, hton16(static_cast<uint16_t>(p.ip_tot_len + len)));
+    ipd.add16(tot_old, load16(ip + 2));
+    ipd.apply_at(ip + 10);
+  } else {
+    store16(ip + 4, hton16(static_cast<uint16_t>(p.ip_tot_len + len - kIpv6HdrLen)));
+  }
+  p.ip_tot_len += len;
+  p.l4_len += len;
+  p.payload_off += len;
   return DropReason::None;
+}
+
+}  // namespace
+
+DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_port, uint32_t mtu) {
+  if (p.family != 4) return DropReason::WrongFamily;
+  uint8_t opt[kTcpOptToaLen] = {kTcpOptToa, kTcpOptToaLen};
+  store16(opt + 2, client_port);
+  store32(opt + 4, client_ip);
+  return tcp_option_insert(b, p, opt, kTcpOptToaLen, mtu);
+}
+
+DropReason toa_insert_v6(PacketBuf& b, Parsed& p, const uint8_t* client_ip, be16 client_port, uint32_t mtu) {
+  uint8_t opt[kTcpOptToa6Len] = {kTcpOptToa, kTcpOptToa6Len};
+  store16(opt + 2, client_port);
+  std::memcpy(opt + 4, client_ip, 16);
+  return tcp_option_insert(b, p, opt, kTcpOptToa6Len, mtu);
 }
 
 DropReason tun_encap_v4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id,
@@ -185,6 +205,50 @@ bool ip_dec_ttl(uint8_t* f, Parsed& p) {
   }
   p.ttl--;
   return true;
+}
+
+DropReason tun_encap_v6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst,
+                        uint32_t mtu) {
+  if (p.family != 6) return DropReason::WrongFamily;
+  const uint32_t tot = p.ip_tot_len + kIpv6HdrLen;
+  if (tot > mtu || p.ip_tot_len > 0xffff) return DropReason::TunTooBigDf;
+  if (b.headroom < kIpv6HdrLen) return DropReason::TunNoHeadroom;
+
+  uint8_t src[16], dst[16];  // may point into the frame, which is about to move
+  std::memcpy(src, outer_src, 16);
+  std::memcpy(dst, outer_dst, 16);
+  uint8_t* const cap_end = b.data + b.len + b.tailroom;
+  const uint8_t* inner = b.data + p.l3_off;
+  const uint32_t tclass = (load32(inner) == 0 ? 0 : ntoh32(load32(inner))) & 0x0ff00000u;
+  const uint8_t hop = inner[7];
+  std::memmove(b.data - kIpv6HdrLen, b.data, p.l2_len);
+  b.data -= kIpv6HdrLen;
+  b.headroom -= kIpv6HdrLen;
+  b.len = p.l3_off + tot;
+  b.tailroom = static_cast<uint32_t>(cap_end - (b.data + b.len));
+
+  uint8_t* ip = b.data + p.l3_off;
+  store32(ip, hton32(0x60000000u | tclass));
+  store16(ip + 4, hton16(static_cast<uint16_t>(p.ip_tot_len)));
+  ip[6] = kProtoIpv6;
+  ip[7] = hop;
+  std::memcpy(ip + 8, src, 16);
+  std::memcpy(ip + 24, dst, 16);
+
+  p.proto = kProtoIpv6;
+  p.ip_options = false;
+  p.l4_off = p.l3_off + kIpv6HdrLen;
+  p.l4_len = p.ip_tot_len;
+  p.payload_off = p.l4_off;
+  p.payload_len = p.l4_len;
+  p.ip_tot_len = tot;
+  p.sport = p.dport = 0;
+  p.tcp_flags = 0;
+  p.icmp_type = p.icmp_code = 0;
+  p.icmp_id = 0;
+  p.icmp_error = false;
+  p.inner = InnerTuple{};
+  return DropReason::None;
 }
 
 }  // namespace fulcrum

@@ -40,16 +40,43 @@ inline DropReason fnat_out_v4(uint8_t* f, Parsed& p, be32 vip, be16 vport, be32 
   return rewrite_tuple_v4(f, p, vip, vport, cip, cport);
 }
 
+// One side of an IPv6 packet (the destination when `dst`, else the source): its address and
+// port, the L4 checksum patched by the address difference taken 32 bits at a time (NAT, which
+// changes one side, per packet). addr must not point into the frame.
+// Inline: every packet of an IPv6 NAT connection takes it.
+inline DropReason rewrite_side_v6(uint8_t* f, Parsed& p, bool dst, const uint8_t* addr, be16 port) {
+  if (p.family != 6) return DropReason::WrongFamily;
+  if (p.proto == kProtoSctp) return DropReason::L4Unsupported;
+  uint8_t* a = f + (dst ? p.v6_daddr_off() : p.v6_saddr_off());
+  uint8_t* l4 = f + p.l4_off;
+  // ~old + new over the four 32-bit words: a 32-bit word sums as its two 16-bit halves do in
+  // ones' complement (2^16 = 1 mod 0xffff), and no word needs a branch.
+  CsumDelta delta;
+  for (int i = 0; i < 16; i += 4) delta.acc += uint64_t{static_cast<uint32_t>(~load32(a + i))} + load32(addr + i);
+  if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
+    be16& old = dst ? p.dport : p.sport;
+    delta.add16(old, port);
+    if (p.proto == kProtoTcp) {
+      delta.apply_at(l4 + 16);
+    } else {
+      delta.apply_udp_at(l4 + 6);
+    }
+    store16(l4 + (dst ? 2 : 0), port);
+    old = port;
+  } else if (p.proto == kProtoIcmpv6) {
+    delta.apply_at(l4 + 2);
+  }
+  std::memcpy(a, addr, 16);
+  return DropReason::None;
+}
+
+
 // IPv6 equivalents (addresses are 16-byte pointers, e.g. IpAddr::b.data()).
 inline DropReason nat_in_v6(uint8_t* f, Parsed& p, const uint8_t* rip, be16 rport) {
-  uint8_t s[16];
-  std::memcpy(s, f + p.v6_saddr_off(), 16);
-  return rewrite_tuple_v6(f, p, s, p.sport, rip, rport);
+  return rewrite_side_v6(f, p, true, rip, rport);
 }
 inline DropReason nat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport) {
-  uint8_t d[16];
-  std::memcpy(d, f + p.v6_daddr_off(), 16);
-  return rewrite_tuple_v6(f, p, vip, vport, d, p.dport);
+  return rewrite_side_v6(f, p, false, vip, vport);
 }
 inline DropReason fnat_in_v6(uint8_t* f, Parsed& p, const uint8_t* lip, be16 lport,
                              const uint8_t* rip, be16 rport) {
@@ -74,6 +101,12 @@ constexpr uint8_t kTcpOptToaLen = 8;
 // ToaNoRoom. On success b and p describe the grown frame.
 DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_port, uint32_t mtu);
 
+// The IPv6 client's form (DPVS's toa: TCPOLEN_IP6_TOA): kind 254, length 20, client port (2),
+// client IPv6 address (16). Inserted as toa_insert_v4's, into an IPv6 packet (FullNAT v6) or an
+// IPv4 one (NAT64: the translated packet carries its IPv6 client).
+constexpr uint8_t kTcpOptToa6Len = 20;
+DropReason toa_insert_v6(PacketBuf& b, Parsed& p, const uint8_t* client_ip, be16 client_port, uint32_t mtu);
+
 // ---- TUN (IPIP) ------------------------------------------------------------------------------
 // Prepend an outer IPv4 header (protocol 4) as the kernel's ip_vs_tunnel_xmit: TOS, TTL and
 // DF copied from the inner header, IP id = ip_id (caller's counter, host order), checksum
@@ -82,6 +115,17 @@ DropReason toa_insert_v4(PacketBuf& b, Parsed& p, be32 client_ip, be16 client_po
 // icmp_frag_needed_v4(b, p, mtu - 20, id) on the original packet) or TunTooBigNoDf. On success
 // p describes the outer packet: proto 4, l4_off = the inner IP header, ports/flags cleared.
 DropReason tun_encap_v4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id,
+                        uint32_t mtu);
+
+// ---- TUN over IPv6 (IPv6-in-IPv6) ------------------------------------------------------------
+constexpr uint8_t kProtoIpv6 = 41;  // next header of an encapsulated IPv6 packet
+// Prepend an outer IPv6 header (next header 41) as the kernel's ip_vs_tunnel_xmit_v6: traffic
+// class and hop limit copied from the inner header, flow label 0. Addresses are 16-byte
+// pointers. The L2 header moves 40 bytes into the headroom; trailing padding is dropped. IPv6 is
+// never fragmented on the way: a packet that would pass mtu fails with TunTooBigDf (answer with
+// icmp6_error(b, p, packet too big, 0, mtu - 40) on the original). TunNoHeadroom as IPIP's.
+// On success p describes the outer packet: proto 41, l4_off = the inner IPv6 header.
+DropReason tun_encap_v6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst,
                         uint32_t mtu);
 
 // ---- L2 ----------------------------------------------------------------------------------------

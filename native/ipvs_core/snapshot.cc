@@ -72,8 +72,10 @@ bool same_sched_inputs(const ServiceSnap& old, const ServiceSnap& now, const Sna
 // whole-config apply repeats every unchanged service: those are kept as they are).
 bool same_service(const ServiceSnap& old, const ServiceConfig& c, const Snapshot& prev) {
   if (old.proto != c.proto || old.vip != c.vip || old.port != c.port || old.fwmark != c.fwmark ||
+      old.v6 != (c.fwmark ? c.fwmark_v6 : !c.vip.is_v4()) ||
       old.sched != c.sched || old.flags != c.flags || old.persist_ticks != c.persist_timeout_s * kTicksPerSec ||
-      old.netmask != c.netmask || old.mh_table_size != c.mh_table_size || old.order.size() != c.dests.size())
+      old.netmask != c.netmask || old.plen6 != c.netmask6 || old.mh_table_size != c.mh_table_size ||
+      old.order.size() != c.dests.size())
     return false;
   for (size_t j = 0; j < c.dests.size(); ++j) {
     const DestConfig& d = c.dests[j];
@@ -126,6 +128,7 @@ class SnapshotBuilder {
   static void v4_insert(Snapshot& s, uint64_t key, const ServiceSnap* svc);
   static void v4_erase(Snapshot& s, uint64_t key);
   static void v4_rebuild(Snapshot& s, size_t count);
+  static void v6_update(Snapshot& s, const std::vector<SvcId>& gone, const std::vector<const ServiceSnap*>& added);
 };
 
 const char* sched_name(SchedKind k) {
@@ -171,10 +174,70 @@ const ServiceSnap* Snapshot::find_v4(uint8_t proto, be32 vip, be16 vport) const 
   return lookup_v4((uint64_t{proto} << 48) | vip);
 }
 
+namespace {
+bool v6_less(const IpAddr& va, uint8_t pa, uint16_t qa, const IpAddr& vb, uint8_t pb, uint16_t qb) {
+  const int c = std::memcmp(va.b.data(), vb.b.data(), 16);
+  if (c != 0) return c < 0;
+  return pa != pb ? pa < pb : qa < qb;
+}
+}  // namespace
+
+const ServiceSnap* Snapshot::find_v6(uint8_t proto, const uint8_t* vip, be16 vport) const {
+  const IpAddr a = IpAddr::from_v6(vip);
+  const std::vector<V6Entry>& v = *v6_index_;
+  auto at = [&](uint16_t port) -> const ServiceSnap* {
+    auto it = std::lower_bound(v.begin(), v.end(), port, [&](const V6Entry& e, uint16_t q) {
+      return v6_less(e.vip, e.proto, e.port, a, proto, q);
+    });
+    return it != v.end() && it->vip == a && it->proto == proto && it->port == port ? it->svc : nullptr;
+  };
+  if (const ServiceSnap* s = at(ntoh16(vport))) return s;
+  return at(0);
+}
+
+const ServiceSnap* Snapshot::find_v6_exact(uint8_t proto, const IpAddr& vip, uint16_t port) const {
+  for (const V6Entry& e : *v6_index_)
+    if (e.vip == vip && e.proto == proto && e.port == port) return e.svc;
+  return nullptr;
+}
+
 const ServiceSnap* Snapshot::find_fwmark(uint32_t mark) const {
   auto it = std::lower_bound(marks_->begin(), marks_->end(), mark,
                              [](const std::pair<uint32_t, const ServiceSnap*>& e, uint32_t m) { return e.first < m; });
   return it != marks_->end() && it->first == mark ? it->second : nullptr;
+}
+
+namespace {
+bool prefix_match_v6(const uint8_t* addr, const IpAddr& prefix, uint8_t len) {
+  const IpAddr a = IpAddr::from_v6(addr);
+  return ip6_prefix(a, len) == ip6_prefix(prefix, len);
+}
+const ServiceSnap* find_mark(const std::vector<std::pair<uint32_t, const ServiceSnap*>>& v, uint32_t mark) {
+  auto it = std::lower_bound(v.begin(), v.end(), mark,
+                             [](const std::pair<uint32_t, const ServiceSnap*>& e, uint32_t m) { return e.first < m; });
+  return it != v.end() && it->first == mark ? it->second : nullptr;
+}
+}  // namespace
+
+const ServiceSnap* Snapshot::find_fwmark6(uint32_t mark) const { return find_mark(*marks6_, mark); }
+
+uint32_t Snapshot::mark_v6(uint8_t proto, const uint8_t* daddr, be16 dport) const {
+  const uint16_t port = ntoh16(dport);
+  for (const MatchRule& r : *rules_) {
+    if (r.dst_prefix.is_v4()) continue;
+    if (r.proto && r.proto != proto) continue;
+    if (port < r.port_lo || port > r.port_hi) continue;
+    if (prefix_match_v6(daddr, r.dst_prefix, r.prefix_len)) return r.mark;
+  }
+  return 0;
+}
+
+bool Snapshot::is_virtual_v6(const uint8_t* daddr) const {
+  for (uint32_t i = 0; i < nvips6_; ++i)
+    if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+  for (const MatchRule& r : *rules_)
+    if (!r.dst_prefix.is_v4() && prefix_match_v6(daddr, r.dst_prefix, r.prefix_len)) return true;
+  return false;
 }
 
 uint32_t Snapshot::mark_v4(uint8_t proto, be32 daddr, be16 dport) const {
@@ -235,8 +298,26 @@ void SnapshotBuilder::v4_rebuild(Snapshot& s, size_t count) {
   s.v4_index_ = CowArray<Snapshot::V4Slot, 8>(n, {});
   s.v4_mask_ = n - 1;
   s.for_each_service([&](const ServiceSnap& svc) {
-    if (!svc.fwmark) v4_insert(s, svc.key, &svc);
+    if (!svc.fwmark && !svc.v6) v4_insert(s, svc.key, &svc);
   });
+}
+
+// The IPv6 index and VIP set, from the predecessor's: what left out, what came in, sorted.
+// Costs the number of IPv6 services, which a change of IPv4 services never pays.
+void SnapshotBuilder::v6_update(Snapshot& s, const std::vector<SvcId>& gone, const std::vector<const ServiceSnap*>& added) {
+  auto index = std::make_shared<std::vector<Snapshot::V6Entry>>();
+  index->reserve(s.v6_index_->size() + added.size());
+  for (const Snapshot::V6Entry& e : *s.v6_index_)
+    if (std::find(gone.begin(), gone.end(), e.svc->id) == gone.end()) index->push_back(e);
+  for (const ServiceSnap* svc : added) index->push_back({svc->vip, svc->port, svc->proto, svc});
+  std::sort(index->begin(), index->end(), [](const Snapshot::V6Entry& a, const Snapshot::V6Entry& b) {
+    return v6_less(a.vip, a.proto, a.port, b.vip, b.proto, b.port);
+  });
+  auto vips = std::make_shared<std::vector<IpAddr>>();
+  for (const Snapshot::V6Entry& e : *index)
+    if (vips->empty() || vips->back() != e.vip) vips->push_back(e.vip);
+  s.v6_index_ = std::move(index);
+  s.set_vips6(std::move(vips));
 }
 
 std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, const Snapshot* replaced) {
@@ -250,8 +331,11 @@ std::unique_ptr<Snapshot> SnapshotBuilder::empty(const WorkerLimits& limits, con
   s.v4_index_ = CowArray<Snapshot::V4Slot, 8>(16, {});
   s.v4_mask_ = 15;
   s.set_vips(std::make_shared<const std::vector<be32>>());
+  s.v6_index_ = std::make_shared<const std::vector<Snapshot::V6Entry>>();
+  s.set_vips6(std::make_shared<const std::vector<IpAddr>>());
   s.vip_refs_ = std::make_shared<const std::vector<std::pair<be32, uint32_t>>>();
   s.marks_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+  s.marks6_ = std::make_shared<const std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
   s.rules_ = std::make_shared<const std::vector<MatchRule>>();
   s.locality_ = std::make_shared<const std::vector<SvcId>>();
   s.timeouts_ = make_timeouts(s.timeout_config_);
@@ -337,28 +421,34 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     if (c.id >= limits.max_services) continue;
     const std::string at = std::string(ch.upsert_name) + "[" + std::to_string(i) + "]";
     auto err = [&](const std::string& field, const std::string& msg) { errors.push_back(at + field + ": " + msg); };
-    const uint64_t key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    const uint64_t key = service_key(c.proto, c.vip, c.port, c.fwmark, c.fwmark_v6);
     const bool fresh_key = up_keys.emplace(key, i).second;
     if (c.fwmark) {
-      const ServiceSnap* other = fresh_key && changed[i] ? prev.find_fwmark(c.fwmark) : nullptr;
+      const ServiceSnap* other = !fresh_key || !changed[i] ? nullptr
+                                 : c.fwmark_v6        ? prev.find_fwmark6(c.fwmark)
+                                                      : prev.find_fwmark(c.fwmark);
       if (!fresh_key || (other && !leaves(other->id)))
         err(".fwmark", "service for fwmark " + std::to_string(c.fwmark) + " already exists");
     } else {
-      const ServiceSnap* other = fresh_key && changed[i] && c.vip.is_v4() ? prev.lookup_v4(key) : nullptr;
+      const ServiceSnap* other = !fresh_key || !changed[i] ? nullptr
+                                 : c.vip.is_v4()      ? prev.lookup_v4(key)
+                                                      : prev.find_v6_exact(c.proto, c.vip, c.port);
       if (!fresh_key || (other && !leaves(other->id)))
         err("", "service " + addr_str(c.vip) + ":" + std::to_string(c.port) + " already exists");
     }
     if (!changed[i]) continue;
     if (!c.fwmark) {
       if (c.proto != kProtoTcp && c.proto != kProtoUdp && c.proto != kProtoSctp) err(".protocol", "must be tcp, udp or sctp");
-      if (!c.vip.is_v4()) err(".address", "IPv6 services are not supported yet");
+      if (!c.vip.is_v4() && (c.vip.b[0] == 0xff || c.vip == IpAddr{})) err(".address", "must be a unicast address");
       if (c.port == 0 && !(c.flags & kSvcPersistent)) err(".port", "zero port specified for non-persistent service");
     }
     if ((c.flags & kSvcOnePacket) && !c.fwmark && c.proto != kProtoUdp)
       err(".ops", "one-packet scheduling is only for UDP virtual services");
     if ((c.flags & kSvcPersistent) && (c.persist_timeout_s < 1 || c.persist_timeout_s > kMaxPersistTimeout))
       err(".persistence.timeout", "must be in 1.." + std::to_string(kMaxPersistTimeout));
-    {
+    if (c.fwmark ? c.fwmark_v6 : !c.vip.is_v4()) {
+      if (c.netmask6 < 1 || c.netmask6 > 128) err(".persistence.netmask", "must be a prefix length in 1..128");
+    } else {
       uint32_t m = ntoh32(c.netmask);
       if (m != 0 && (~m & (~m + 1)) != 0) err(".persistence.netmask", "must be a contiguous netmask");
       if (m == 0) err(".persistence.netmask", "must not be 0.0.0.0");
@@ -381,7 +471,11 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       dest_marks.set(d.id, static_cast<uint32_t>(i));
       if (d.weight < 0) err(dat + ".weight", "must be >= 0");
       if (d.l_threshold > d.u_threshold) err(dat + ".lThreshold", "must not exceed uThreshold (numerical result out of range)");
-      if (!d.addr.is_v4()) err(dat + ".address", "IPv6 real servers are not supported yet");
+      const bool svc_v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
+      if (!svc_v6 && !d.addr.is_v4()) err(dat + ".address", "must be IPv4 in an IPv4 service");
+      if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat)
+        err(dat + ".address", "an IPv4 real server in an IPv6 service needs fullnat (NAT64)");
+      if (!d.addr.is_v4() && (d.addr.b[0] == 0xff || d.addr == IpAddr{})) err(dat + ".address", "must be a unicast address");
       if (!seen_dests.insert({d.addr.b, d.port}).second)
         err(dat, "real server " + addr_str(d.addr) + ":" + std::to_string(d.port) + " already exists");
       uint32_t h = ntoh32(d.addr.v4());
@@ -393,8 +487,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     for (size_t i = 0; i < ch.rules->size(); ++i) {
       const MatchRule& r = (*ch.rules)[i];
       const std::string at = "rules[" + std::to_string(i) + "]";
-      if (!r.dst_prefix.is_v4()) errors.push_back(at + ".prefix: IPv6 rules are not supported yet");
-      if (r.prefix_len > 32) errors.push_back(at + ".prefixLength: must be <= 32");
+      if (r.prefix_len > (r.dst_prefix.is_v4() ? 32 : 128))
+        errors.push_back(at + ".prefixLength: must be <= " + (r.dst_prefix.is_v4() ? "32" : "128"));
       if (r.port_lo > r.port_hi) errors.push_back(at + ".ports: low port above high port");
       if (r.mark == 0) errors.push_back(at + ".mark: must be >= 1");
     }
@@ -410,12 +504,14 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   uint32_t next_inc = prev.next_incarnation_;
   std::vector<std::pair<be32, int32_t>> vip_delta;
   bool marks_dirty = false, locality_dirty = false;
+  std::vector<SvcId> v6_gone;                  // IPv6 services leaving the index
+  std::vector<const ServiceSnap*> v6_added;    // and coming in
 
   size_t nv4 = prev.nv4_;
   for (SvcId id : gone_ids)
-    if (leaves(id) && !prev.service(id)->fwmark) --nv4;
+    if (leaves(id) && !prev.service(id)->fwmark && !prev.service(id)->v6) --nv4;
   for (size_t i = 0; i < ups.size(); ++i)
-    if (changed[i] && !ups[i].fwmark) ++nv4;
+    if (changed[i] && !ups[i].fwmark && ups[i].vip.is_v4()) ++nv4;
   const bool rebuild_index = nv4 * 2 > s.v4_mask_ + 1;
 
   for (SvcId id : gone_ids) {
@@ -423,6 +519,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     const ServiceSnap& old = *prev.service(id);
     if (old.fwmark) {
       marks_dirty = true;
+    } else if (old.v6) {
+      v6_gone.push_back(id);
     } else {
       if (!rebuild_index) v4_erase(s, old.key);
       vip_delta.push_back({old.vip.v4(), -1});
@@ -448,10 +546,13 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     svc->flags = c.flags;
     svc->persist_ticks = c.persist_timeout_s * kTicksPerSec;
     svc->netmask = c.netmask;
+    svc->v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
+    svc->plen6 = c.netmask6;
     svc->mh_table_size = c.mh_table_size;
-    svc->key = service_key(c.proto, c.vip, c.port, c.fwmark);
+    svc->key = service_key(c.proto, c.vip, c.port, c.fwmark, c.fwmark_v6);
     const ServiceSnap* old = prev.service(c.id);
-    svc->incarnation = old && old->key == svc->key ? old->incarnation : next_inc++;
+    // (An IPv6 key is a digest: the address decides, so a colliding key never passes for it.)
+    svc->incarnation = old && old->key == svc->key && old->vip == svc->vip ? old->incarnation : next_inc++;
     svc->order.reserve(c.dests.size());
     for (const DestConfig& d : c.dests) {
       DestSnap& ds = s.dests_.edit(d.id);
@@ -479,10 +580,12 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
                           ? old->locality
                           : make_locality_cache(svc->sched);
     std::string e = build_sched_tables(svc->sched, svc->flags, s.dests(), svc->order, svc->generation, svc->tables,
-                                       c.mh_table_size);
+                                       c.mh_table_size, svc->v6);
     if (!e.empty()) errors.push_back(std::string(ch.upsert_name) + "[" + std::to_string(i) + "].scheduler: " + e);
     if (svc->fwmark) {
       marks_dirty = true;
+    } else if (svc->v6) {
+      v6_added.push_back(svc.get());
     } else {
       if (!rebuild_index) v4_insert(s, svc->key, svc.get());
       vip_delta.push_back({svc->vip.v4(), +1});
@@ -497,13 +600,16 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   if (rebuild_index) v4_rebuild(s, s.nv4_);
 
   if (marks_dirty) {
-    auto marks = std::make_shared<std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
-    for (const auto& m : *prev.marks_)
-      if (!leaves(m.second->id)) marks->push_back(m);
-    for (size_t i = 0; i < ups.size(); ++i)
-      if (changed[i] && ups[i].fwmark) marks->push_back({ups[i].fwmark, s.service(ups[i].id)});
-    std::sort(marks->begin(), marks->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    s.marks_ = std::move(marks);
+    // One list per family: a mark may name an IPv4 and an IPv6 service (as the kernel's).
+    for (const bool six : {false, true}) {
+      auto marks = std::make_shared<std::vector<std::pair<uint32_t, const ServiceSnap*>>>();
+      for (const auto& m : six ? *prev.marks6_ : *prev.marks_)
+        if (!leaves(m.second->id)) marks->push_back(m);
+      for (size_t i = 0; i < ups.size(); ++i)
+        if (changed[i] && ups[i].fwmark && ups[i].fwmark_v6 == six) marks->push_back({ups[i].fwmark, s.service(ups[i].id)});
+      std::sort(marks->begin(), marks->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      (six ? s.marks6_ : s.marks_) = std::move(marks);
+    }
   }
   if (!vip_delta.empty()) {
     std::sort(vip_delta.begin(), vip_delta.end());
@@ -544,6 +650,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       s.vip_refs_ = std::move(refs);
     }
   }
+  if (!v6_gone.empty() || !v6_added.empty()) v6_update(s, v6_gone, v6_added);
   if (locality_dirty) {
     auto loc = std::make_shared<std::vector<SvcId>>();
     for (SvcId id : *prev.locality_)
@@ -555,7 +662,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
   }
   if (ch.rules) {
     s.rules_ = std::make_shared<const std::vector<MatchRule>>(*ch.rules);
-    s.nrules_ = static_cast<uint32_t>(s.rules_->size());
+    s.nrules6_ = static_cast<uint32_t>(
+        std::count_if(s.rules_->begin(), s.rules_->end(), [](const MatchRule& r) { return !r.dst_prefix.is_v4(); }));
+    s.nrules_ = static_cast<uint32_t>(s.rules_->size()) - s.nrules6_;
   }
   if (ch.timeouts) {
     s.timeout_config_ = *ch.timeouts;

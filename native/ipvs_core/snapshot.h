@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ struct ServiceSnap {
   uint32_t flags = 0;
   uint32_t persist_ticks = 0;
   be32 netmask = 0xffffffff;
+  uint8_t plen6 = 128;  // IPv6 services: the persistence prefix length (-M)
+  bool v6 = false;      // the VIP is IPv6
   uint32_t mh_table_size = 4093;
   std::vector<DestId> order;  // newest first
   SchedTables tables;
@@ -58,6 +61,10 @@ class Snapshot {
   // VIP's port-0 (all ports) service. Ports in network order as on the wire.
   const ServiceSnap* find_v4(uint8_t proto, be32 vip, be16 vport) const;
   const ServiceSnap* find_fwmark(uint32_t mark) const;
+  // The IPv6 family's fwmark service, and the mark the IPv6 match rules give a packet (0: none).
+  const ServiceSnap* find_fwmark6(uint32_t mark) const;
+  uint32_t mark_v6(uint8_t proto, const uint8_t* daddr, be16 dport) const;
+  bool has_rules6() const { return nrules6_ != 0; }
   // The mark the match rules give this packet, 0 for none.
   uint32_t mark_v4(uint8_t proto, be32 daddr, be16 dport) const;
   bool has_rules() const { return nrules_ != 0; }
@@ -76,6 +83,21 @@ class Snapshot {
   // (a match rule's prefix is routed to the director, never ARPed for).
   const std::vector<be32>& vips_v4() const { return *vips_; }
   bool has_vip_v4(be32 a) const { return std::binary_search(vip_data_, vip_data_ + nvips_, a); }
+
+  // ---- IPv6 (addresses are 16-byte pointers, e.g. into the frame) ----
+  // The service for a packet to vip:vport (exact, then the VIP's port-0 service), as find_v4.
+  const ServiceSnap* find_v6(uint8_t proto, const uint8_t* vip, be16 vport) const;
+  // True when the address is the VIP of some IPv6 service. A director has few: a short scan.
+  bool may_be_virtual_v6(const uint8_t* daddr) const {
+    if (nrules6_) return true;
+    for (uint32_t i = 0; i < nvips6_; ++i)
+      if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+    return false;
+  }
+  // A VIP of an IPv6 service or inside an IPv6 match rule's prefix (echo is answered).
+  bool is_virtual_v6(const uint8_t* daddr) const;
+  // The VIPs of IPv6 services, sorted: the dataplane answers neighbour solicitations for these.
+  const std::vector<IpAddr>& vips_v6() const { return *vips6_; }
 
   const ServiceSnap* service(SvcId id) const { return id < svcs_.size() ? svcs_[id].get() : nullptr; }
   const DestSnap& dest(DestId id) const { return dests_[id]; }
@@ -108,11 +130,18 @@ class Snapshot {
 
  private:
   friend class SnapshotBuilder;
+  struct V6Entry {
+    IpAddr vip;
+    uint16_t port;  // host order
+    uint8_t proto;
+    const ServiceSnap* svc;
+  };
   struct V4Slot {
     uint64_t key = 0;  // service_key(); 0 = empty slot
     const ServiceSnap* svc = nullptr;
   };
   const ServiceSnap* lookup_v4(uint64_t key) const;
+  const ServiceSnap* find_v6_exact(uint8_t proto, const IpAddr& vip, uint16_t port) const;
   void set_vips(std::shared_ptr<const std::vector<be32>> v) {
     vips_ = std::move(v);
     vip_data_ = vips_->data();
@@ -126,12 +155,25 @@ class Snapshot {
   size_t nservices_ = 0;
   size_t nv4_ = 0;
   std::shared_ptr<const std::vector<be32>> vips_;  // sorted, for may_be_virtual_v4
+  // IPv6 services by (vip, proto, port), sorted, and their VIPs: rebuilt from the predecessor's
+  // by what a change adds and removes (IPv6 services only; IPv4 ones never touch them).
+  std::shared_ptr<const std::vector<V6Entry>> v6_index_;
+  std::shared_ptr<const std::vector<IpAddr>> vips6_;
+  const IpAddr* vip6_data_ = nullptr;  // vips6_'s, read by every IPv6 packet
+  uint32_t nvips6_ = 0;
+  void set_vips6(std::shared_ptr<const std::vector<IpAddr>> v) {
+    vips6_ = std::move(v);
+    vip6_data_ = vips6_->data();
+    nvips6_ = static_cast<uint32_t>(vips6_->size());
+  }
   const be32* vip_data_ = nullptr;
   uint32_t nvips_ = 0;
   std::shared_ptr<const std::vector<std::pair<be32, uint32_t>>> vip_refs_;  // VIP -> services on it
   std::shared_ptr<const std::vector<std::pair<uint32_t, const ServiceSnap*>>> marks_;  // sorted
   std::shared_ptr<const std::vector<MatchRule>> rules_;
-  uint32_t nrules_ = 0;
+  uint32_t nrules_ = 0;   // IPv4 rules
+  uint32_t nrules6_ = 0;  // IPv6 rules
+  std::shared_ptr<const std::vector<std::pair<uint32_t, const ServiceSnap*>>> marks6_;  // IPv6 fwmark services
   std::shared_ptr<const std::vector<SvcId>> locality_;
   std::vector<SvcId> changed_;
   uint64_t seq_ = 0;

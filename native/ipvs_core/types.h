@@ -60,6 +60,16 @@ enum : uint8_t {
   kProtoSctp = 132,
 };
 
+// The first plen bits of `a` (an IPv6 -M prefix length or a rule's prefix, 0..128), the rest 0.
+inline IpAddr ip6_prefix(const IpAddr& a, uint32_t plen) {
+  IpAddr r;
+  for (uint32_t i = 0; i < 16; ++i) {
+    const uint32_t bits = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
+    r.b[i] = static_cast<uint8_t>(a.b[i] & static_cast<uint8_t>(0xff00u >> bits));
+  }
+  return r;
+}
+
 // Forwarding methods. The first four carry the kernel's IP_VS_CONN_F_FWD_MASK values so that
 // config and listings map one to one; FullNat is Fulcrum's (as DPVS's FNAT).
 enum class FwdMethod : uint8_t {
@@ -138,10 +148,21 @@ struct DestTable {
   }
 };
 
-// A service's identity: proto/VIP/port, or its fwmark. Exact for every service a snapshot
-// accepts (IPv4 VIPs).
-inline uint64_t service_key(uint8_t proto, const IpAddr& vip, uint16_t port, uint32_t fwmark) {
-  if (fwmark) return (uint64_t{1} << 63) | fwmark;
+// A service's identity: proto/VIP/port, or its fwmark. Exact for IPv4 VIPs and fwmarks; for an
+// IPv6 VIP a 62-bit digest of proto/VIP/port (bit 62 set), which the snapshot only ever uses
+// together with the address itself (its IPv6 index and duplicate checks compare all 16 bytes).
+inline uint64_t service_key(uint8_t proto, const IpAddr& vip, uint16_t port, uint32_t fwmark, bool fwmark_v6 = false) {
+  if (fwmark) return (uint64_t{1} << 63) | (uint64_t{fwmark_v6} << 62) | fwmark;
+  if (!vip.is_v4()) {
+    uint64_t h = (uint64_t{proto} << 16 | port) * 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 16; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, &vip.b[i], 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 29;
+    }
+    return (uint64_t{1} << 62) | (h >> 2);
+  }
   return (uint64_t{proto} << 48) | (uint64_t{port} << 32) | vip.v4();
 }
 

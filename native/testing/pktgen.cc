@@ -334,6 +334,8 @@ std::string verify_l4(int fam, const uint8_t* ip, uint8_t proto, const uint8_t* 
     }
     case kProtoIpip:
       return verify_ip(l4, n, ctx + "/ipip", depth);
+    case 41:  // IPv6 encapsulated (IPv6-in-IPv6, or IPv6 in IPv4)
+      return verify_ip(l4, n, ctx + "/ip6", depth);
     default:
       return "";
   }

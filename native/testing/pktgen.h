@@ -123,7 +123,7 @@ class TestBuf {
 };
 
 // Independent verification. Returns "" when every checksum in the frame is right: IPv4 header,
-// TCP/UDP (UDP/IPv4 0 accepted), ICMP, ICMPv6, an IPIP payload recursively, and inside an ICMP
+// TCP/UDP (UDP/IPv4 0 accepted), ICMP, ICMPv6, an IPIP or IPv6-in-IP payload recursively, and inside an ICMP
 // error the quoted IPv4 header and, when the quote holds the whole quoted packet, its L4
 // checksum. Otherwise a description of the first bad one.
 std::string verify_checksums(const uint8_t* frame, size_t len);

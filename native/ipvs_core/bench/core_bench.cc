@@ -6,8 +6,11 @@
 // process's resident-set growth while the table fills, not a sizeof. Then two workers sharing
 // the director-wide load (shared_load.h), each on its own thread, open N/2 connections each at
 // once: their cost per new connection (thread CPU time) against one worker's shows what the
-// sharing costs. Last, a hash flood against a known and a secret seed.
-// Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]
+// sharing costs. Then the IPv6 figures: the same service on an IPv6 VIP, established NAT at N
+// IPv6 connections against IPv4's, new IPv6 connections per second, bytes per IPv6 connection.
+// Last, a hash flood against a known and a secret seed.
+// Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X] [--ipv6-only]
+// (--ipv6-only: only the IPv6 rows, IPv6 against IPv4 forwarding interleaved.)
 // (--upper-threshold: every real server gets -x X, so connections are counted in the servers'
 // shared lines, the -x path, instead of the workers' shards.)
 #include <netinet/in.h>
@@ -520,6 +523,7 @@ SynFlood syn_flood(const Snapshot& snap, const WorkerLimits& limits, uint32_t ca
   WorkerOptions wo;
   wo.conn_capacity = capacity;
   wo.limits = limits;
+  wo.conn6_capacity = 1024;  // IPv4 figures: the IPv6 table at its least
   Worker w(wo);
   w.set_snapshot(&snap);
   const std::vector<Tuple> flood = random_tuples(4 * capacity, 99);
@@ -570,6 +574,7 @@ SynProxyCost synproxy_cost(const WorkerLimits& limits, uint32_t n, uint32_t now)
   WorkerOptions wo;
   wo.conn_capacity = 2 * n;  // the side table takes up to half the table
   wo.limits = limits;
+  wo.conn6_capacity = 1024;  // IPv4 figures: the IPv6 table at its least
   wo.synproxy_secret = 42;
   Worker w(wo);
   w.set_snapshot(snap.get());
@@ -637,6 +642,7 @@ double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, co
   for (uint32_t i = 0; i < nworkers; ++i) {
     WorkerOptions wo;
     wo.conn_capacity = conns / nworkers;
+    wo.conn6_capacity = 1024;  // IPv4 figures: the IPv6 table at its least
     wo.half_open_budget = wo.conn_capacity;  // SYNs alone, none evicted: the insert's cost
     wo.limits = limits;
     wo.shared = share ? &shared : nullptr;
@@ -665,6 +671,186 @@ double new_conns_per_worker(const Snapshot& snap, const WorkerLimits& limits, co
   return rate / nworkers;
 }
 
+// ---- IPv6 -------------------------------------------------------------------------------------
+// The same NAT service on an IPv6 VIP over 8 IPv6 servers, in a worker whose IPv6 table holds N
+// connections: new connections per second, established forwarding (best of three), and the
+// resident bytes each IPv6 connection costs.
+struct Tuple6 {
+  IpAddr caddr;
+  be16 cport;
+};
+
+std::vector<Tuple6> random_tuples6(uint32_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Tuple6> v(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint8_t pfx[8] = {0x20, 0x01, 0x0d, 0xb8, 0xc0, 0, 0, 0};
+    std::memcpy(v[i].caddr.b.data(), pfx, 8);
+    const uint64_t iid = (uint64_t{i} + 1) * 0x9E3779B97F4A7C15ull;  // distinct, scattered
+    std::memcpy(v[i].caddr.b.data() + 8, &iid, 8);
+    v[i].cport = hton16(static_cast<uint16_t>(1024 + rng() % 64000));
+  }
+  return v;
+}
+
+// A 74-byte Ethernet/IPv6/TCP frame to the VIP; client address and port patched in.
+struct FrameTemplate6 {
+  uint8_t bytes[80] = {};
+  uint32_t len = 14 + 40 + 20;
+  FrameTemplate6(const IpAddr& vip, be16 vport, uint8_t flags) {
+    uint8_t* f = bytes;
+    const uint8_t mac[12] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1};
+    std::memcpy(f, mac, 12);
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    uint8_t* ip = f + 14;
+    ip[0] = 0x60;
+    store16(ip + 4, hton16(20));
+    ip[6] = kProtoTcp;
+    ip[7] = 64;
+    std::memcpy(ip + 24, vip.b.data(), 16);
+    uint8_t* t = ip + 40;
+    store16(t + 2, vport);
+    t[12] = 5 << 4;
+    t[13] = flags;
+    store16(t + 14, hton16(65535));
+  }
+  void fill(uint8_t* dst, const Tuple6& t) const {
+    std::memcpy(dst, bytes, sizeof bytes);
+    std::memcpy(dst + 14 + 8, t.caddr.b.data(), 16);
+    store16(dst + 14 + 40, t.cport);
+  }
+};
+
+void send_each6(Worker& w, const std::vector<Tuple6>& tuples, uint32_t from, uint32_t to, const FrameTemplate6& frame,
+                uint32_t now) {
+  std::vector<uint8_t> bufs(kBurst * kBufSize);
+  PacketBuf pb[kBurst];
+  Verdict verdicts[kBurst];
+  for (uint32_t base = from; base < to; base += kBurst) {
+    uint32_t n = std::min(kBurst, to - base);
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
+      frame.fill(f, tuples[base + i]);
+      pb[i] = {f, frame.len, kHeadroom, kBufSize - kHeadroom - frame.len};
+    }
+    w.process_burst(pb, n, verdicts, now);
+  }
+}
+
+// An IPv6 worker with N established IPv6 NAT connections (opening them is timed), whose
+// forwarding is then measured as often as asked, so main can interleave it with IPv4's: this
+// machine's load varies, and a ratio of figures taken minutes apart says little.
+class V6Bench {
+ public:
+  V6Bench(uint32_t conns, uint32_t now) : conns_(conns), now_(now) {
+    IpAddr vip;
+    const uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(vip.b.data(), b, 16);
+    CoreConfig cfg;
+    ServiceConfig svc;
+    svc.proto = kProtoTcp;
+    svc.vip = vip;
+    svc.port = 80;
+    svc.sched = SchedKind::Wlc;
+    for (DestId d = 0; d < 8; ++d) {
+      DestConfig dc;
+      dc.id = d;
+      dc.addr = vip;
+      dc.addr.b[7] = 2;
+      dc.addr.b[15] = static_cast<uint8_t>(10 + d);
+      dc.port = 8080;
+      dc.fwd = FwdMethod::Masq;
+      dc.weight = 1 + d % 3;
+      svc.dests.push_back(dc);
+    }
+    cfg.services.push_back(svc);
+    const WorkerLimits limits{16, 64};
+    std::vector<std::string> errors;
+    snap_ = build_snapshot(cfg, limits, nullptr, errors);
+    if (!snap_) {
+      std::fprintf(stderr, "core_bench: IPv6 config rejected: %s\n", errors.front().c_str());
+      std::exit(1);
+    }
+    tuples_ = random_tuples6(conns, 43);
+    const FrameTemplate6 syn(vip, hton16(80), kTcpSyn);
+    ack_ = std::make_unique<FrameTemplate6>(vip, hton16(80), kTcpAck);
+
+    const size_t rss0 = rss_bytes();
+    WorkerOptions wo;
+    wo.conn_capacity = 1024;  // the IPv4 table, unused here
+    wo.conn6_capacity = conns;
+    wo.limits = limits;
+    w_ = std::make_unique<Worker>(wo);
+    w_->set_snapshot(snap_.get());
+    const uint32_t step = std::max<uint32_t>(1, static_cast<uint32_t>(w_->conn6_capacity() / 4));  // its half-open budget
+    double secs = 0;
+    for (uint32_t from = 0; from < conns; from += step) {
+      const uint32_t to = std::min(conns, from + step);
+      auto t0 = std::chrono::steady_clock::now();
+      send_each6(*w_, tuples_, from, to, syn, now);
+      secs += seconds_since(t0);
+      send_each6(*w_, tuples_, from, to, *ack_, now);
+    }
+    established_ = w_->conn6_count();
+    new_per_s_ = conns / secs;
+    bytes_per_conn_ = established_ ? double(rss_bytes() - rss0) / established_ : 0;
+  }
+
+  // Established forwarding over random connections, Mpps (frames stamped as forwarding() does).
+  double forward(uint64_t packets) {
+    struct Stamp {
+      IpAddr caddr;
+      be16 cport;
+    };
+    const uint32_t stream_len = 1 << 20;
+    std::vector<Stamp> stream(stream_len);
+    std::mt19937 rng(7);
+    for (uint32_t k = 0; k < stream_len; ++k) {
+      const Tuple6& t = tuples_[rng() % conns_];
+      stream[k] = {t.caddr, t.cport};
+    }
+    std::vector<uint8_t> bufs(kBurst * kBufSize);
+    PacketBuf pb[kBurst];
+    Verdict verdicts[kBurst];
+    uint64_t sink = 0;
+    auto t = std::chrono::steady_clock::now();
+    for (uint64_t done = 0; done < packets; done += kBurst) {
+      const Stamp* st = &stream[done & (stream_len - 1)];
+      for (uint32_t i = 0; i < kBurst; ++i) {
+        uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
+        std::memcpy(f, ack_->bytes, sizeof ack_->bytes);
+        std::memcpy(f + 14 + 8, st[i].caddr.b.data(), 16);
+        store16(f + 14 + 40, st[i].cport);
+        pb[i] = {f, ack_->len, kHeadroom, kBufSize - kHeadroom - ack_->len};
+      }
+      w_->process_burst(pb, kBurst, verdicts, now_);
+      sink += static_cast<uint8_t>(verdicts[0].action) + w_->route6_dst(0).b[15];
+    }
+    const double secs = seconds_since(t);
+    if (sink == 42) std::fprintf(stderr, " ");
+    return packets / secs / 1e6;
+  }
+
+  size_t established() const { return established_; }
+  double new_per_s() const { return new_per_s_; }
+  double bytes_per_conn() const { return bytes_per_conn_; }
+  uint64_t drops() const {
+    uint64_t n = 0;
+    for (unsigned r = 1; r < kDropReasonCount; ++r) n += w_->stats().drops[r];
+    return n;
+  }
+
+ private:
+  uint32_t conns_, now_;
+  std::unique_ptr<Snapshot> snap_;
+  std::vector<Tuple6> tuples_;
+  std::unique_ptr<FrameTemplate6> ack_;
+  std::unique_ptr<Worker> w_;
+  size_t established_ = 0;
+  double new_per_s_ = 0, bytes_per_conn_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -672,14 +858,16 @@ int main(int argc, char** argv) {
   uint32_t conns = 1000000;
   uint64_t packets = 20000000;
   uint32_t upper = 0;
+  bool v6_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") json = true;
+    else if (a == "--ipv6-only") v6_only = true;
     else if (a == "--conns" && i + 1 < argc) conns = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else if (a == "--packets" && i + 1 < argc) packets = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--upper-threshold" && i + 1 < argc) upper = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
     else {
-      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X]\n");
+      std::fprintf(stderr, "usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X] [--ipv6-only]\n");
       return 2;
     }
   }
@@ -724,6 +912,7 @@ int main(int argc, char** argv) {
   size_t rss0 = rss_bytes();
   WorkerOptions wo;
   wo.conn_capacity = conns;
+  wo.conn6_capacity = 1024;  // the IPv6 table is measured on its own (V6Bench)
   wo.limits = limits;
   Worker worker(wo);
   worker.set_snapshot(snap.get());
@@ -731,6 +920,19 @@ int main(int argc, char** argv) {
   const double t_new = open_conns(worker, tuples, conns, syn, ack, now);
   size_t rss1 = rss_bytes();
   size_t established = worker.conn_count();
+  if (v6_only) {  // IPv6 against IPv4 alone, interleaved (profiling the IPv6 path)
+    V6Bench six(conns, now);
+    double v4_mpps = 0, v6_mpps = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      v4_mpps = std::max(v4_mpps, forwarding(worker, tuples, conns, packets, ack, now, true).core_mpps);
+      v6_mpps = std::max(v6_mpps, six.forward(packets));
+    }
+    std::printf("%zu connections: established NAT IPv4 %.2f Mpps, IPv6 %.2f Mpps (%.1f%%); IPv6 new %.2f M/s, "
+                "%.1f resident bytes each, %llu drops\n",
+                six.established(), v4_mpps, v6_mpps, 100 * v6_mpps / v4_mpps, six.new_per_s() / 1e6,
+                six.bytes_per_conn(), static_cast<unsigned long long>(six.drops()));
+    return six.drops() ? 1 : 0;
+  }
 
   // --- established forwarding against the memory-bound loop, at N and at 10,000 ---------------
   const Forwarding big = forwarding(worker, tuples, conns, packets, ack, now);
@@ -754,6 +956,14 @@ int main(int argc, char** argv) {
   const SynFlood synflood = syn_flood(*snap, limits, conns, syn, now);
   const SynProxyCost proxy = synproxy_cost(limits, conns, now);
   double bytes_per_conn = established ? double(rss1 - rss0) / established : 0;
+  // IPv6 against IPv4, interleaved (best of five each) so both see the same machine.
+  V6Bench six(conns, now);
+  double v4_mpps = 0, v6_mpps = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    v4_mpps = std::max(v4_mpps, forwarding(worker, tuples, conns, packets, ack, now, true).core_mpps);
+    v6_mpps = std::max(v6_mpps, six.forward(packets));
+  }
+  drops += six.drops();
 
   std::printf("Fulcrum packet core benchmark (one thread, in-memory bursts of %u, NAT, wlc over 8 servers)\n", kBurst);
   std::printf("%-44s %14s\n", "measure", "value");
@@ -779,6 +989,11 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14.1f\n", "  sync thread: encode, ns per connection", sync_big.encode_ns);
   std::printf("%-44s %14.2f\n", "  sync thread: encode + send, M records/s", sync_big.records_per_s / 1e6);
   std::printf("%-44s %14.1f\n", "resident bytes per connection (measured)", bytes_per_conn);
+  std::printf("IPv6 (the same NAT service on an IPv6 VIP, IPv6 clients and servers, %zu connections):\n", six.established());
+  std::printf("%-44s %14.2f\n", "  new connections, M/s", six.new_per_s() / 1e6);
+  std::printf("%-44s %7.2f %6.2f\n", "  established NAT, IPv4 and IPv6 interleaved, Mpps", v4_mpps, v6_mpps);
+  std::printf("%-44s %13.1f%%\n", "  IPv6 / IPv4 established forwarding", 100 * v6_mpps / v4_mpps);
+  std::printf("%-44s %14.1f\n", "  resident bytes per IPv6 connection", six.bytes_per_conn());
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
   std::printf("%-44s %14.2f\n", "SYN flood absorbed (4x table, evicting), M/s", synflood.per_s / 1e6);
@@ -817,13 +1032,15 @@ int main(int argc, char** argv) {
         "\"syn_flood_per_s\":%.0f,\"syn_flood_failed\":%llu,\"synproxy_syn_per_s\":%.0f,"
         "\"synproxy_side_bytes_per_conn\":%.1f,\"sync_off_mpps\":%.3f,\"sync_on_mpps\":%.3f,\"sync_ratio\":%.4f,"
         "\"sync_off_mpps_10k\":%.3f,\"sync_on_mpps_10k\":%.3f,\"sync_ratio_10k\":%.4f,\"sync_encode_ns\":%.1f,"
-        "\"sync_records_per_s\":%.0f}\n",
+        "\"sync_records_per_s\":%.0f,\"v4_interleaved_mpps\":%.3f,\"v6_established_mpps\":%.3f,\"v6_ratio\":%.4f,\"v6_new_conns_per_s\":%.0f,"
+        "\"v6_bytes_per_conn\":%.1f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, little.core_mpps, little.bare_mpps,
         little.core_mpps / little.bare_mpps, new_per_s, bytes_per_conn, established,
         static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
         two_apart, flood.random_ns, flood.crafted_secret_ns, flood.crafted_known_ns, synflood.per_s,
         static_cast<unsigned long long>(synflood.failed), proxy.syn_per_s, proxy.side_bytes_per_conn, sync_big.off_mpps,
         sync_big.on_mpps, sync_big.on_mpps / sync_big.off_mpps, sync_little.off_mpps, sync_little.on_mpps,
-        sync_little.on_mpps / sync_little.off_mpps, sync_big.encode_ns, sync_big.records_per_s);
+        sync_little.on_mpps / sync_little.off_mpps, sync_big.encode_ns, sync_big.records_per_s, v4_mpps,
+        v6_mpps, v6_mpps / v4_mpps, six.new_per_s(), six.bytes_per_conn());
   return drops || synflood.failed ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 // libFuzzer target for the packet entry point: arbitrary bytes become a short sequence of
 // frames pushed through a Worker configured with every forwarding method, persistence, a
 // match rule and UDP, so the fuzzer reaches scheduling, state, rewrites and ICMP, not only
-// parse. Input: [flags][len hi][len lo][frame]... ; flag bit 0 asks the harness to fix the
+// parse; IPv6 services (NAT, FullNAT with IPv6 local addresses, NAT64, DR, TUN, persistence by
+// prefix) beside the IPv4 ones. Input: [flags][len hi][len lo][frame]... ; flag bit 0 asks the harness to fix the
 // IPv4 header checksum so mutations get past it, bits 1-3 advance the clock.
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,23 @@ using namespace fulcrum;
 namespace {
 
 be32 v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return hton32(uint32_t(a) << 24 | b << 16 | c << 8 | d); }
+
+IpAddr v6(uint8_t net, uint8_t host) {
+  IpAddr a;
+  const uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, net, 0, 0, 0, 0, 0, 0, 0, 0, 0, host};
+  std::memcpy(a.b.data(), b, 16);
+  return a;
+}
+
+DestConfig dest6(DestId id, const IpAddr& addr, uint16_t port, FwdMethod fwd, int32_t weight) {
+  DestConfig d;
+  d.id = id;
+  d.addr = addr;
+  d.port = port;
+  d.fwd = fwd;
+  d.weight = weight;
+  return d;
+}
 
 DestConfig dest(DestId id, be32 addr, uint16_t port, FwdMethod fwd, int32_t weight) {
   DestConfig d;
@@ -63,7 +81,20 @@ struct Setup {
     ServiceConfig empty = svc(4, kProtoTcp, v4(10, 0, 0, 3), 443, SchedKind::Rr, 0);
     ServiceConfig proxied = svc(5, kProtoTcp, v4(10, 0, 0, 4), 80, SchedKind::Rr, kSvcSynProxy);
     proxied.dests = {dest(9, v4(192, 168, 0, 10), 8080, FwdMethod::Masq, 1)};
-    c.services = {nat, udp, pers, fwm, empty, proxied};
+    // IPv6: 2001:db8::1 (every method, NAT64 too), UDP with sh, and 2001:db8::2 persistent /64.
+    ServiceConfig nat6 = svc(6, kProtoTcp, 0, 80, SchedKind::Rr, 0);
+    nat6.vip = v6(0, 1);
+    nat6.dests = {dest6(10, v6(2, 1), 8080, FwdMethod::Masq, 1), dest6(11, v6(2, 2), 80, FwdMethod::FullNat, 1),
+                  dest6(12, v6(2, 3), 80, FwdMethod::Route, 1), dest6(13, v6(2, 4), 80, FwdMethod::Tunnel, 1),
+                  dest(14, v4(192, 168, 0, 14), 8080, FwdMethod::FullNat, 1)};
+    ServiceConfig udp6 = svc(7, kProtoUdp, 0, 53, SchedKind::Sh, 0);
+    udp6.vip = v6(0, 1);
+    udp6.dests = {dest6(15, v6(2, 5), 53, FwdMethod::Masq, 1), dest6(16, v6(2, 6), 53, FwdMethod::Masq, 1)};
+    ServiceConfig pers6 = svc(8, kProtoTcp, 0, 0, SchedKind::Wlc, kSvcPersistent);
+    pers6.vip = v6(0, 2);
+    pers6.netmask6 = 64;
+    pers6.dests = {dest6(17, v6(2, 7), 0, FwdMethod::Masq, 1), dest6(18, v6(2, 8), 0, FwdMethod::FullNat, 1)};
+    c.services = {nat, udp, pers, fwm, empty, proxied, nat6, udp6, pers6};
     MatchRule r;
     r.dst_prefix = IpAddr::from_v4(v4(10, 9, 0, 0));
     r.prefix_len = 16;
@@ -87,6 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     wo.conn_capacity = 64;  // small: table-full paths get exercised too
     wo.limits = setup.limits;
     wo.local_addrs = {v4(10, 255, 0, 1)};
+    wo.local_addrs6 = {v6(0xff, 1)};
+    wo.conn6_capacity = 64;
     wo.port_lo = 5000;
     wo.port_hi = 5007;
     wo.synproxy_secret = kCookieSecret;
@@ -97,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Worker& w = *worker;
   static uint32_t now = 100;
   w.flush_all(now);
-  if (w.conn_count() != 0) __builtin_trap();
+  if (w.conn_count() != 0 || w.conn6_count() != 0) __builtin_trap();
   std::vector<uint8_t> buf;
   while (size >= 3) {
     uint8_t flags = data[0];
@@ -132,6 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     PacketBuf pb{f, static_cast<uint32_t>(len), 128, 64};
     const Verdict v = w.process(pb, now);
     if (pb.data < buf.data() || pb.data + pb.len > buf.data() + buf.size()) __builtin_trap();
+    if (v.action == Action::Transmit6 && w.route6_dst(0) == IpAddr{}) __builtin_trap();  // always a destination
     if (v.release) {  // a kept frame is due: as the dataplane does, it goes through the core anew
       std::vector<uint8_t> held(128 + Worker::kHeldFrameBytes + 64);
       PacketBuf hb{held.data() + 128, 0, 128, Worker::kHeldFrameBytes + 64};

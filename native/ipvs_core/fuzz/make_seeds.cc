@@ -57,6 +57,22 @@ int main(int argc, char** argv) {
     write(dir, "tcp_synproxy", in);
   }
   {
+    Bytes in;  // IPv6: a connection per method to 2001:db8::1:80 (rr over NAT, FullNAT, DR, TUN,
+               // NAT64), replies, an ICMPv6 error each way, echo, UDP, persistence, NAT64's reply
+    const char* c6 = "2001:db8:1::5";
+    for (int i = 0; i < 5; ++i) add(in, Pkt().ipv6(c6, "2001:db8::1").tcp(43000 + i, 80, kTcpSyn).payload_size(40 * i).frame());
+    add(in, Pkt().ipv6("2001:db8:2::1", c6).tcp(8080, 43000, kTcpSyn | kTcpAck).frame());
+    add(in, Pkt().ipv6("2001:db8:2::2", "2001:db8:ff::1").tcp(80, 5000, kTcpSyn | kTcpAck).frame());
+    add(in, Pkt().ipv4("192.168.0.14", "10.255.0.1").tcp(8080, 5000, kTcpSyn | kTcpAck).frame());
+    add(in, Pkt().ipv6(c6, "2001:db8::1").tcp(43001, 80, kTcpAck).payload("x").frame());
+    add(in, Pkt().ipv6("2001:db8:2::1", c6).icmp_error(1, 4, Pkt().ipv6(c6, "2001:db8:2::1").tcp(43000, 8080, kTcpSyn).ip()).frame());
+    add(in, Pkt().ipv6(c6, "2001:db8::1").icmp_error(2, 0, Pkt().ipv6("2001:db8::1", c6).tcp(80, 43000, kTcpAck).ip(), 1280).frame());
+    add(in, Pkt().ipv6(c6, "2001:db8::1").icmp_echo(1, 2).payload("ping").frame());
+    add(in, Pkt().ipv6(c6, "2001:db8::1").udp(5353, 53).payload("q").frame());
+    add(in, Pkt().ipv6(c6, "2001:db8::2").ipv6_ext(0, Bytes(6, 0)).tcp(43010, 8443, kTcpSyn).frame(), 0x0f);
+    write(dir, "ipv6", in);
+  }
+  {
     Bytes in;
     for (int i = 0; i < 4; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41000 + i, 80, kTcpSyn).df().payload_size(500).frame());
     write(dir, "tcp_four_methods", in);

@@ -37,6 +37,27 @@ inline ServiceConfig mksvc(SvcId id, uint8_t proto, const char* vip, uint16_t po
   return s;
 }
 
+// IPv6 forms: addresses as text ("2001:db8::10").
+inline DestConfig mkdest6(DestId id, const char* addr, uint16_t port, FwdMethod fwd, int32_t weight = 1) {
+  DestConfig d = mkdest(id, "0.0.0.1", port, fwd, weight);
+  const Ip6 a = ip6(addr);
+  d.addr = IpAddr::from_v6(a.data());
+  return d;
+}
+
+inline ServiceConfig mksvc6(SvcId id, uint8_t proto, const char* vip, uint16_t port, SchedKind k,
+                            std::vector<DestConfig> dests, uint32_t flags = 0) {
+  ServiceConfig s = mksvc(id, proto, "0.0.0.1", port, k, std::move(dests), flags);
+  const Ip6 a = ip6(vip);
+  s.vip = IpAddr::from_v6(a.data());
+  return s;
+}
+
+inline IpAddr addr6(const char* text) {
+  const Ip6 a = ip6(text);
+  return IpAddr::from_v6(a.data());
+}
+
 struct Harness {
   WorkerOptions opts;
   std::unique_ptr<Worker> worker;
@@ -44,8 +65,9 @@ struct Harness {
   uint32_t now = 1000;
 
   explicit Harness(const CoreConfig& cfg, uint32_t capacity = 1024, std::vector<be32> laddrs = {},
-                   WorkerLimits limits = {16, 64}, uint32_t half_open_budget = 0) {
+                   WorkerLimits limits = {16, 64}, uint32_t half_open_budget = 0, std::vector<IpAddr> laddrs6 = {}) {
     opts.conn_capacity = capacity;
+    opts.local_addrs6 = std::move(laddrs6);
     opts.half_open_budget = half_open_budget;
     opts.limits = limits;
     opts.local_addrs = std::move(laddrs);
@@ -80,6 +102,17 @@ struct Harness {
     Bytes frame;
     Parsed p;
   };
+
+  // route6: where a Transmit6 verdict sends the frame (route6_dst of its burst position).
+  struct Out6 : Out {
+    IpAddr route6;
+  };
+  Out6 send6(const Bytes& frame) {
+    Out6 o;
+    static_cast<Out&>(o) = send(frame);
+    if (o.v.action == Action::Transmit6) o.route6 = worker->route6_dst(0);
+    return o;
+  }
 
   Out send(const Bytes& frame) {
     TestBuf b(frame);

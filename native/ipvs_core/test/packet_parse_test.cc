@@ -464,7 +464,8 @@ TEST(DropReasonNames, AllNamedAndUnique) {
   EXPECT_STREQ(drop_reason_name(DropReason::kCount), "unknown");
 }
 
-// parse_frame's fast path (untagged IPv4 without options, TCP or UDP) and the general parser
+// parse_frame's fast paths (untagged IPv4 without options, untagged IPv6 without extension
+// headers; TCP or UDP) and the general parser
 // must agree on every frame, field for field and on the drop reason: common frames, and each
 // one corrupted at random (bytes of the headers and the frame's length), so the fast path's
 // hand-offs to the general parser are exercised too.
@@ -479,15 +480,20 @@ TEST(Parse, FastPathAgreesWithTheGeneralParser) {
       Pkt().ipv4(kCip, kVip).ip_options({7, 7, 4, 0, 0, 0, 0}).tcp(1, 80).payload("x").frame(),
       Pkt().ipv4(kCip, kVip).mf().udp(1, 2).payload_size(16).frame(),
       Pkt().ipv4(kCip, kVip).icmp_echo(0x4242, 1).payload("ping").frame(),
+      // IPv6's fast path (untagged, TCP or UDP right after the fixed header) and its hand-offs.
+      Pkt().ipv6("2001:db8::2", "2001:db8::1").tcp(40000, 80, kTcpAck).payload_size(100).frame(),
+      Pkt().ipv6("2001:db8::2", "2001:db8::1").tos(0xb8).udp(1000, 53).payload("ab").pad_to(80).frame(),
+      Pkt().ipv6("2001:db8::2", "2001:db8::1").ipv6_ext(0, Bytes(6, 0)).tcp(1, 2).frame(),
+      Pkt().vlan(7).ipv6("2001:db8::2", "2001:db8::1").udp(1, 2).frame(),
   };
   std::mt19937 rng(14);
-  uint32_t fast_taken = 0;
+  uint32_t fast_taken = 0, fast6_taken = 0;
   for (const Bytes& seed : seeds) {
     for (int round = 0; round < 3000; ++round) {
       Bytes f = seed;
       if (round > 0) {
         const int flips = 1 + static_cast<int>(rng() % 3);
-        for (int k = 0; k < flips; ++k) f[rng() % std::min<size_t>(f.size(), 60)] = static_cast<uint8_t>(rng());
+        for (int k = 0; k < flips; ++k) f[rng() % std::min<size_t>(f.size(), 80)] = static_cast<uint8_t>(rng());
         if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
       }
       std::unique_ptr<uint8_t[]> buf(new uint8_t[f.size() ? f.size() : 1]);
@@ -501,9 +507,12 @@ TEST(Parse, FastPathAgreesWithTheGeneralParser) {
       ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << "seed " << (&seed - seeds) << " round " << round;
       fast_taken += ra == DropReason::None && a.cls == L3Class::Ipv4 && !a.ip_options && !a.has_vlan &&
                     (a.proto == kProtoTcp || a.proto == kProtoUdp);
+      fast6_taken += ra == DropReason::None && a.cls == L3Class::Ipv6 && !a.ip_options && !a.has_vlan &&
+                     (a.proto == kProtoTcp || a.proto == kProtoUdp);
     }
   }
   EXPECT_GT(fast_taken, 3000u);  // the fast path's own frames were among them
+  EXPECT_GT(fast6_taken, 1000u);  // and IPv6's
 }
 
 }  // namespace
