@@ -140,8 +140,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
   const uint32_t nw = static_cast<uint32_t>(cfg.worker_cpus.size());
   if (nw == 0 || nw > kMaxWorkers)
     throw std::runtime_error("dataplane.workers: between 1 and " + std::to_string(kMaxWorkers) + " workers");
-  if (cfg.local_addrs.size() > FnatPool::kMaxAddrs)
-    throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses");
+  if (cfg.local_addrs.size() > FnatPool::kMaxAddrs || cfg.local_addrs6.size() > FnatPool::kMaxAddrs)
+    throw std::runtime_error("localAddresses: at most " + std::to_string(FnatPool::kMaxAddrs) + " addresses of each family");
 
   // The config is checked before anything starts, the connection tables' memory included
   // (each worker's table is allocated and touched whole at start).
@@ -262,6 +262,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
       wo.half_open_budget = cfg.half_open_budget;
       wo.limits = cfg.limits;
       wo.local_addrs = cfg.local_addrs;
+      wo.local_addrs6 = cfg.local_addrs6;  // FullNAT v6->v6 (NAT64 takes local_addrs)
       PortRange ports = fnat_port_range(w, nw);  // steering sends their replies here
       wo.port_lo = ports.lo;
       wo.port_hi = ports.hi;

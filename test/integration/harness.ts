@@ -155,6 +155,9 @@ export function addIpv6(t: Topology, servers: number): { clients: string[]; serv
     const r = t.exec(node, cmd);
     if (r.status !== 0) throw new Error(`${node}: ${cmd.join(' ')}: ${r.stderr}`);
   };
+  // The director's kernel forwards what the dataplane hands it (DR replies through the
+  // director as the servers' gateway), as it does IPv4.
+  must('dir', ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
   must('client', ['ip', '-6', 'addr', 'add', `${V6.client}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
   must('client', ['ip', '-6', 'route', 'add', 'default', 'via', V6.portClients]);
   for (let i = 1; i <= servers; i++) {
