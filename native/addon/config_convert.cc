@@ -138,6 +138,8 @@ void convert_services(Reader& rd, const Napi::Array& services, const std::string
     rd.addr(so, "address", at, s.vip);
     rd.integer(so, "port", at, 0, 65535, s.port);
     rd.integer(so, "fwmark", at, 0, 4294967295.0, s.fwmark);
+    // A fwmark service's address is its family's unspecified one (0.0.0.0 or ::): the family.
+    s.fwmark_v6 = s.fwmark != 0 && !s.vip.is_v4();
     std::string sched;
     if (rd.string(so, "scheduler", at, sched) && !sched_from_name(sched, s.sched))
       problems.push_back(at + ".scheduler: unknown scheduler '" + sched + "'");

@@ -157,21 +157,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     assert.ok((st.events.nd_unsolicited_na ?? 0) >= 1);
   });
 
-  test('a new IPv6 VIP is announced at once and answered while owned, not while the peer owns it', async (tt) => {
+  test('a new IPv6 VIP is announced at once and answered while owned, not while the peer owns it', async () => {
     const VIP6 = '2001:db8:18::100';
     const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
-      realServers: [{ address: SRV1, port: 8080, method: 'nat' }] } as unknown as ServiceConfig;
-    let refused = '';
-    const text = await capture(async () => {
-      try {
-        await dir.apply({ ...cfg, services: [svc] });
-      } catch (e) {
-        refused = (e as Error).message;
-      }
-    });
-    // IPv6 services come with the packet core's and the control plane's IPv6 (issue 12); until
-    // then this build refuses them and there is nothing to announce.
-    if (refused) return tt.skip(`IPv6 services are refused by this build: ${refused.replace(/\s*\n\s*/g, ' ')}`);
+      realServers: [{ address: SRV1, port: 8080, method: 'nat' }] } as ServiceConfig;
+    const text = await capture(async () => { await dir.apply({ ...cfg, services: [svc] }); });
     try {
       assert.equal(advertised(text, VIP6).length, 1, text);
       t.exec('client', ['ip', '-6', 'neigh', 'flush', 'dev', `${t.prefix}-c0`]);
@@ -189,15 +179,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     }
   });
 
-  test('IPv6 NAT end to end: the director resolves the real server with a solicitation and forwards (Transmit6)', async (tt) => {
+  test('IPv6 NAT end to end: the director resolves the real server with a solicitation and forwards (Transmit6)', async () => {
     const VIP6 = '2001:db8:18::101';
     const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
-      realServers: [{ address: SRV1, port: 8083, method: 'nat' }] } as unknown as ServiceConfig;
-    try {
-      await dir.apply({ ...cfg, services: [svc] });
-    } catch (e) {
-      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    }
+      realServers: [{ address: SRV1, port: 8083, method: 'nat' }] } as ServiceConfig;
+    await dir.apply({ ...cfg, services: [svc] });
     const srv = t.background('srv1', ['timeout', '15', 'socat', `TCP6-LISTEN:8083,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo srv1']);
     try {
       for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8083']).stdout.includes(':8083'); i++) await sleep(100);
@@ -217,15 +203,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     }
   });
 
-  test('IPv6 FullNAT: the real server sees the director\'s IPv6 local address, and the reply finds its way back', async (tt) => {
+  test('IPv6 FullNAT: the real server sees the director\'s IPv6 local address, and the reply finds its way back', async () => {
     const VIP6 = '2001:db8:18::103';
     const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
-      realServers: [{ address: SRV1, port: 8085, method: 'fullnat' }] } as unknown as ServiceConfig;
-    try {
-      await dir.apply({ ...cfg, services: [svc] });
-    } catch (e) {
-      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    }
+      realServers: [{ address: SRV1, port: 8085, method: 'fullnat' }] } as ServiceConfig;
+    await dir.apply({ ...cfg, services: [svc] });
     const srv = t.background('srv1', ['timeout', '15', 'socat', `TCP6-LISTEN:8085,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo peer $SOCAT_PEERADDR']);
     try {
       for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8085']).stdout.includes(':8085'); i++) await sleep(100);
@@ -238,15 +220,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     }
   });
 
-  test('a packet to an IPv6 destination without a route is counted (no_route6)', async (tt) => {
+  test('a packet to an IPv6 destination without a route is counted (no_route6)', async () => {
     const VIP6 = '2001:db8:18::102';
     const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
-      realServers: [{ address: '2001:db8:99::1', port: 80, method: 'nat' }] } as unknown as ServiceConfig;
-    try {
-      await dir.apply({ ...cfg, services: [svc] });
-    } catch (e) {
-      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    }
+      realServers: [{ address: '2001:db8:99::1', port: 80, method: 'nat' }] } as ServiceConfig;
+    await dir.apply({ ...cfg, services: [svc] });
     try {
       const before = await dir.stats();
       t.exec('client', ['socat', '-T', '1', '-', `TCP6:[${VIP6}]:80,connect-timeout=1`], { input: '' });
@@ -374,15 +352,11 @@ s.sendto(msg, ('ff02::1', 0, 0, ifx))
     assert.ok(listed.some((n) => n.address === linkLocal(clientMac) && n.mac === clientMac), JSON.stringify(listed));
   });
 
-  test('IPv6 NAT with two workers: every connection is answered, replies reaching either worker', async (tt) => {
+  test('IPv6 NAT with two workers: every connection is answered, replies reaching either worker', async () => {
     const VIP6 = '2001:db8:18::100';
     const svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr',
-      realServers: [{ address: SRV1, port: 8084, method: 'nat' }] } as unknown as ServiceConfig;
-    try {
-      await dir.apply({ ...cfg, services: [svc] });
-    } catch (e) {
-      return tt.skip(`IPv6 services are refused by this build: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    }
+      realServers: [{ address: SRV1, port: 8084, method: 'nat' }] } as ServiceConfig;
+    await dir.apply({ ...cfg, services: [svc] });
     const srv = t.background('srv1', ['timeout', '30', 'socat', `TCP6-LISTEN:8084,bind=[${SRV1}],reuseaddr,fork`, 'SYSTEM:echo srv1']);
     try {
       for (let i = 0; i < 50 && !t.exec('srv1', ['ss', '-ltn', 'sport = :8084']).stdout.includes(':8084'); i++) await sleep(100);

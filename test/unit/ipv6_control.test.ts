@@ -1,8 +1,7 @@
 // IPv6 in the control plane: addresses read as glibc's inet_pton reads them and stored in the
 // one text inet_ntop writes (what ipvsadm prints); ids bracket them; the config's rules for
 // IPv6 services (families of real servers, the persistence prefix, fwmark families); what the
-// native core is handed; node_exporter's labels. Tests that need the packet core to accept
-// IPv6 services say so, and are todo until it does.
+// native core is handed, and that the core takes it; node_exporter's labels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalIpv6, fullIpv6, goIpv6, ipv6UnicastProblem, parseIpv6 } from '../../src/control/ipv6';
@@ -191,11 +190,17 @@ test('the addon reads IPv6 addresses of services and real servers; bad text and 
   assert.ok(!ok.some((x) => /is not an IPv4|is not an IPv4 or IPv6|must be a string|netmask6/.test(x)), ok.join('\n'));
 });
 
-const coreProblems = nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits);
-test('the packet core accepts IPv6 services, IPv6 fwmark services and IPv4 real servers behind IPv6 VIPs',
-  { todo: coreProblems.length ? `needs the core branch (IPv6 in build_snapshot): ${coreProblems.join('; ')}` : undefined }, () => {
-    assert.deepEqual(coreProblems, []);
-  });
+test('the packet core accepts IPv6 services, IPv6 fwmark services and IPv4 real servers behind IPv6 VIPs (FullNAT)', () => {
+  const cfg = structuredClone(v6cfg);
+  cfg.services![0].realServers![1] = { address: '198.18.2.10', port: 80, method: 'fullnat' };
+  cfg.localAddresses = ['198.18.2.200'];
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(cfg), limits), []);
+});
+
+test('a mixed-family tunnel (an IPv4 tun server in an IPv6 service), which the kernel has, is refused by the packet core whole', () => {
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits),
+    ['services[0].dests[0].address: an IPv4 real server in an IPv6 service needs fullnat (NAT64)']);
+});
 
 test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads back the same, and nothing throws', async () => {
   let seed = 12345;
