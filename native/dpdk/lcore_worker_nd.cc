@@ -126,6 +126,12 @@ bool LcoreWorker::ra_route(NextHop6& nh, uint64_t now_ms) const {
 }
 
 void LcoreWorker::transmit_ip6(rte_mbuf* m, const IpAddr& dst, uint64_t now_ms) {
+  HopCacheEntry6& hc = hops6_[hop_slot6(dst)];
+  if (hc.dst == dst && hc.generation == neigh6_.generation()) {
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), hc.macs, sizeof hc.macs);
+    tx(txq_[hc.port], m);
+    return;
+  }
   NextHop6 nh;
   if (!sh_.routes6->lookup(dst, nh) && !ra_route(nh, now_ms)) [[unlikely]] {
     dpc_.add(DpCounter::NoRoute6);
@@ -143,7 +149,14 @@ void LcoreWorker::transmit_ip6(rte_mbuf* m, const IpAddr& dst, uint64_t now_ms) 
         const Mac stale = *r.mac;  // tx may flush; the entry stays, but copy before anything moves it
         tx(txq_[nh.port], m);
         send_ns(nh.port, target, &stale);
-        return;
+        return;  // confirming a stale answer: not cached until it is confirmed
+      }
+      // A router-advertised route can lapse without the neighbour table changing: not cached.
+      if (NextHop6 configured; sh_.routes6->lookup(dst, configured)) {
+        hc.dst = dst;
+        hc.port = nh.port;
+        std::memcpy(hc.macs, f, sizeof hc.macs);
+        hc.generation = neigh6_.generation();
       }
       tx(txq_[nh.port], m);
       return;

@@ -3,6 +3,8 @@
 //   1. net_null: one worker forwarding established NAT flows vs a plain io-forward loop
 //      (dataplane_bench null); on 4 KiB pages, then again on 2 MiB hugepages when they can be
 //      reserved (the bench reserves them, mounts a hugetlbfs if none is, and gives both back);
+//      and the same established flows with IPv6 clients, VIP and real servers, as a ratio of
+//      IPv4's in the same run;
 //   2. af_xdp on veth in namespaces: a UDP generator in the client namespace, the director
 //      forwarding through a NAT service vs raw io-forward on the same vdevs;
 //   2b. a SYN flood on net_null: one worker taking spoofed SYNs from distinct sources (each one
@@ -109,6 +111,7 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
   const nul = runJson(exe, ['null', '--seconds', String(seconds), '--flows', '100000', '--cpu', '1'], (seconds * 2 + 60) * 1000);
   res.null_io_mpps = nul.null_io_mpps;
   res.null_fwd_mpps = nul.null_fwd_mpps;
+  res.null_fwd6_mpps = nul.null_fwd6_mpps;
 
   log(`net_null on 2 MiB hugepages: the same (${seconds} s each)`);
   try {
@@ -159,6 +162,7 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
   const n = (k: string) => (typeof res[k] === 'number' ? (res[k] as number) : null);
   const close = (res.e2e_close_rps ?? { fulcrum: null, nft: null, haproxy: null }) as Peers;
   const keep = (res.e2e_keepalive_rps ?? { fulcrum: null, nft: null, haproxy: null }) as Peers;
+  res.null_v6_ratio = n('null_fwd_mpps') && n('null_fwd6_mpps') !== null ? Number((n('null_fwd6_mpps')! / n('null_fwd_mpps')!).toFixed(3)) : null;
   res.null_ratio = n('null_io_mpps') ? Number((n('null_fwd_mpps')! / n('null_io_mpps')!).toFixed(3)) : null;
   res.huge_null_ratio = n('huge_null_io_mpps') ? Number((n('huge_null_fwd_mpps')! / n('huge_null_io_mpps')!).toFixed(3)) : null;
   res.afxdp_ratio = n('afxdp_io_mpps') ? Number((n('afxdp_fwd_mpps')! / n('afxdp_io_mpps')!).toFixed(3)) : null;
@@ -174,6 +178,8 @@ export async function runDataplaneBench(args: string[]): Promise<number> {
   o.write(`${'  per packet (ns)'.padEnd(44)}${fmt(n('null_fwd_ns'), 1).padStart(10)}` +
     `${`io ${fmt(n('null_io_ns'), 1)}`.padStart(12)}${'-'.padStart(8)}  balancing adds ` +
     `${n('null_fwd_ns') !== null && n('null_io_ns') !== null ? fmt(n('null_fwd_ns')! - n('null_io_ns')!, 1) : 'n/a'} ns\n`);
+  o.write(`${'  the same over IPv6 (Mpps)'.padEnd(44)}${fmt(n('null_fwd6_mpps')).padStart(10)}` +
+    `${`IPv4 ${fmt(n('null_fwd_mpps'))}`.padStart(12)}${pct(n('null_fwd6_mpps'), n('null_fwd_mpps')).padStart(8)}  >= 85% of IPv4\n`);
   o.write(`${'  the same on 2 MiB hugepages (Mpps)'.padEnd(44)}${fmt(n('huge_null_fwd_mpps')).padStart(10)}` +
     `${`io ${fmt(n('huge_null_io_mpps'))}`.padStart(12)}${pct(n('huge_null_fwd_mpps'), n('huge_null_io_mpps')).padStart(8)}  >= 60%\n`);
   o.write(`${'af_xdp on veth, UDP through NAT (Mpps)'.padEnd(44)}${fmt(n('afxdp_fwd_mpps'), 3).padStart(10)}` +

@@ -1,7 +1,8 @@
 // The dataplane benchmark's native part (src/cli/bench_dataplane.ts runs it and compares):
 //   null       one worker forwarding established NAT flows between two net_null ports, and a
 //              plain io-forward loop on the same ports; both stamp the same frames on receive
-//              (net_null delivers empty buffers), so the difference is the balancing.
+//              (net_null delivers empty buffers), so the difference is the balancing. Then the
+//              same with IPv6 clients, VIP and real servers (null_fwd6_mpps).
 //   director   the director side over real vdevs (af_xdp on veth): --mode fwd (Fulcrum, UDP
 //              NAT service) or --mode io (io-forward with a MAC rewrite), counting what leaves.
 //   gen        a UDP generator on one vdev: frames to the VIP from --flows source ports.
@@ -40,7 +41,9 @@ using namespace fulcrum::dp;
 
 namespace {
 
-constexpr uint32_t kFrameLen = 60;
+constexpr uint32_t kFrameLen = 60;    // an IPv4 frame (TCP ACK), padded to Ethernet's minimum
+constexpr uint32_t kFrameLen6 = 74;   // an IPv6 one
+constexpr uint32_t kSlot = 96;        // bytes per prepared frame, either family
 const Mac kSinkMac{{0x02, 0, 0, 0, 0, 0x99}};
 
 be32 v4(uint32_t host) { return hton32(host); }
@@ -59,7 +62,7 @@ struct Args {
 
 // Pseudo-random client tuples (regular patterns hash unrealistically well).
 std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, be32 vip, uint16_t vport) {
-  std::vector<uint8_t> frames(size_t{flows} * 64);
+  std::vector<uint8_t> frames(size_t{flows} * kSlot);
   std::mt19937_64 rng(42);
   for (uint32_t i = 0; i < flows; ++i) {
     uint64_t r = rng();
@@ -72,15 +75,32 @@ std::vector<uint8_t> make_frames(uint32_t flows, uint8_t proto, uint8_t flags, b
     else
       pkt.udp(ntoh16(cp), vport).payload_size(18);
     test::Bytes f = pkt.pad_to(kFrameLen).frame();
-    std::memcpy(&frames[size_t{i} * 64], f.data(), std::min<size_t>(f.size(), 64));
+    std::memcpy(&frames[size_t{i} * kSlot], f.data(), std::min<size_t>(f.size(), kSlot));
   }
   return frames;
 }
 
-inline void stamp(rte_mbuf* m, const uint8_t* frame) {
-  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, 64);
-  m->data_len = kFrameLen;
-  m->pkt_len = kFrameLen;
+// The same flows as IPv6: clients in 2001:db8:18::/64 to a VIP there.
+const char* const kVip6 = "2001:db8:18::100";
+std::vector<uint8_t> make_frames6(uint32_t flows, uint8_t flags) {
+  std::vector<uint8_t> frames(size_t{flows} * kSlot);
+  std::mt19937_64 rng(42);
+  const test::Ip6 vip = test::ip6(kVip6);
+  for (uint32_t i = 0; i < flows; ++i) {
+    uint64_t r = rng();
+    test::Ip6 c = test::ip6("2001:db8:18::");
+    std::memcpy(&c[8], &r, 8);
+    c[15] |= 2;  // never ::0/::1
+    test::Bytes f = test::Pkt().ipv6(c, vip).tcp(static_cast<uint16_t>(1024 + (r >> 40) % 64000), 80, flags).frame();
+    std::memcpy(&frames[size_t{i} * kSlot], f.data(), std::min<size_t>(f.size(), kSlot));
+  }
+  return frames;
+}
+
+inline void stamp(rte_mbuf* m, const uint8_t* frame, uint32_t len = kFrameLen) {
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, kSlot);
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = len;
 }
 
 uint64_t opackets(uint16_t port) {
@@ -98,8 +118,9 @@ struct Director {
   std::unique_ptr<LcoreWorker> worker;
 
   static constexpr uint64_t kCookieSecret = 42;  // fixed, so the bench's clients can return cookies
+  std::unique_ptr<RouteTable6> routes6;
   Director(const std::vector<PortConfig>& pcs, rte_mempool* pool, uint8_t proto, uint32_t flows, uint32_t servers,
-           uint32_t flags = 0) {
+           uint32_t flags = 0, bool v6 = false) {
     ports.open(pcs, 1, pool);
     routes = std::make_unique<RouteTable>("bench_routes",
                                           std::vector<PortAddr>{{v4(0xc6120001), 16}, {v4(0xc6130001), 16}},
@@ -110,13 +131,13 @@ struct Director {
     CoreConfig cfg;
     ServiceConfig svc;
     svc.proto = proto;
-    svc.vip = IpAddr::from_v4(v4(0xc6120064));  // 198.18.0.100
+    svc.vip = v6 ? IpAddr::from_v6(test::ip6(kVip6).data()) : IpAddr::from_v4(v4(0xc6120064));  // 198.18.0.100
     svc.port = 80;
     svc.sched = SchedKind::Wlc;
     svc.flags = flags;
     for (uint32_t i = 0; i < servers; ++i) {
       DestConfig d;
-      d.addr = IpAddr::from_v4(v4(0xc613000b + i));  // 198.19.0.11...
+      d.addr = v6 ? server6(i) : IpAddr::from_v4(v4(0xc613000b + i));  // 198.19.0.11... / 2001:db8:19::11...
       d.port = 8080;
       d.fwd = FwdMethod::Masq;
       d.id = static_cast<DestId>(i);
@@ -131,6 +152,14 @@ struct Director {
     shared->ports = ports.ports();
     for (size_t i = 0; i < shared->ports.size(); ++i) shared->port_index[shared->ports[i].id] = static_cast<uint16_t>(i);
     shared->routes = routes.get();
+    if (v6) {
+      routes6 = std::make_unique<RouteTable6>(
+          "bench_routes6",
+          std::vector<std::vector<PortAddr6>>{{{IpAddr::from_v6(test::ip6("2001:db8:18::1").data()), 64}},
+                                              {{IpAddr::from_v6(test::ip6("2001:db8:19::1").data()), 64}}},
+          std::vector<RouteSpec6>{});
+      shared->routes6 = routes6.get();
+    }
     shared->pool = pool;
     shared->nworkers = 1;
     shared->tsc_hz = rte_get_tsc_hz();
@@ -141,10 +170,20 @@ struct Director {
     wo.synproxy_secret = kCookieSecret;
     worker = std::make_unique<LcoreWorker>(*shared, 0, wo);
     // Real servers answer ARP in life; here the sink does not, so they are learnt up front.
-    for (uint32_t i = 0; i < servers; ++i) worker->learn_neighbour(1, v4(0xc613000b + i), kSinkMac, now_ms());
+    for (uint32_t i = 0; i < servers; ++i) {
+      if (v6)
+        worker->learn_neighbour6(1, server6(i), kSinkMac, now_ms());
+      else
+        worker->learn_neighbour(1, v4(0xc613000b + i), kSinkMac, now_ms());
+    }
     worker->learn_neighbour(0, v4(0xc6120002), kSinkMac, now_ms());
   }
   uint64_t now_ms() const { return rte_rdtsc() / (rte_get_tsc_hz() / 1000); }
+  static IpAddr server6(uint32_t i) {
+    test::Ip6 a = test::ip6("2001:db8:19::");
+    a[15] = static_cast<uint8_t>(0x11 + i);
+    return IpAddr::from_v6(a.data());
+  }
 };
 
 struct Loop {
@@ -154,6 +193,7 @@ struct Loop {
   Mac tx_src;
   const std::vector<uint8_t>* frames;  // null: no stamping (real traffic)
   double mpps = 0;
+  uint32_t frame_len = kFrameLen;
 };
 
 // Receives on rx_port and forwards (Fulcrum or io) for warmup + seconds; the rate is what
@@ -165,7 +205,7 @@ int run_loop(void* arg) {
   const uint64_t t_start = t0 + static_cast<uint64_t>(l.a->warmup * hz);
   const uint64_t t_end = t_start + static_cast<uint64_t>(l.a->seconds * hz);
   const uint64_t tsc_per_ms = hz / 1000;
-  const uint32_t nflows = l.frames ? static_cast<uint32_t>(l.frames->size() / 64) : 0;
+  const uint32_t nflows = l.frames ? static_cast<uint32_t>(l.frames->size() / kSlot) : 0;
   uint32_t fi = 0;
   uint64_t base = 0;
   bool measuring = false;
@@ -181,7 +221,7 @@ int run_loop(void* arg) {
     if (!n) continue;
     if (l.frames)
       for (uint16_t i = 0; i < n; ++i) {
-        stamp(m[i], &(*l.frames)[size_t{fi} * 64]);
+        stamp(m[i], &(*l.frames)[size_t{fi} * kSlot], l.frame_len);
         fi = fi + 1 == nflows ? 0 : fi + 1;
       }
     if (l.dir) {
@@ -202,16 +242,16 @@ int run_loop(void* arg) {
 
 // Sends the flows' frames through a worker once as SYN then ACK, so every flow is ESTABLISHED:
 // burst by burst, as clients would (SYNs alone past the half-open budget would evict each other).
-void establish(Director& d, uint32_t flows, uint8_t proto, rte_mempool* pool) {
-  auto syn = make_frames(flows, proto, kTcpSyn, v4(0xc6120064), 80);
-  auto ack = make_frames(flows, proto, kTcpAck, v4(0xc6120064), 80);
+void establish(Director& d, uint32_t flows, uint8_t proto, rte_mempool* pool, bool v6 = false) {
+  auto syn = v6 ? make_frames6(flows, kTcpSyn) : make_frames(flows, proto, kTcpSyn, v4(0xc6120064), 80);
+  auto ack = v6 ? make_frames6(flows, kTcpAck) : make_frames(flows, proto, kTcpAck, v4(0xc6120064), 80);
   for (uint32_t i = 0; i < flows; i += kBurst) {
     uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(kBurst, flows - i));
     for (const auto* frames : {&syn, &ack}) {
       if (proto != kProtoTcp && frames == &ack) break;
       rte_mbuf* m[kBurst];
       if (rte_pktmbuf_alloc_bulk(pool, m, n) != 0) throw std::runtime_error("out of mbufs");
-      for (uint16_t k = 0; k < n; ++k) stamp(m[k], &(*frames)[size_t{i + k} * 64]);
+      for (uint16_t k = 0; k < n; ++k) stamp(m[k], &(*frames)[size_t{i + k} * kSlot], v6 ? kFrameLen6 : kFrameLen);
       d.worker->forward(m, n, d.now_ms());
     }
   }
@@ -254,8 +294,18 @@ int bench_null(const Args& a) {
     Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, &ack};
     fwd = launch(l, ei.worker_lcores[0]);
   }
-  std::printf("{\"null_io_mpps\":%.2f,\"null_fwd_mpps\":%.2f,\"flows\":%u,\"hugepages\":%s}\n", io, fwd, a.flows,
-              ei.hugepages ? "true" : "false");
+  double fwd6;
+  {
+    auto ack6 = make_frames6(a.flows, kTcpAck);
+    Director d({{"clients", "net_null0", v4(0xc6120001), 16, "", {}}, {"servers", "net_null1", v4(0xc6130001), 16, "", {}}}, pool,
+               kProtoTcp, a.flows, 8, 0, true);
+    establish(d, a.flows, kProtoTcp, pool, true);
+    Loop l{&a, &d, d.ports.ports()[0].id, d.ports.ports()[1].id, d.ports.ports()[1].mac, &ack6};
+    l.frame_len = kFrameLen6;
+    fwd6 = launch(l, ei.worker_lcores[0]);
+  }
+  std::printf("{\"null_io_mpps\":%.2f,\"null_fwd_mpps\":%.2f,\"null_fwd6_mpps\":%.2f,\"flows\":%u,\"hugepages\":%s}\n", io, fwd,
+              fwd6, a.flows, ei.hugepages ? "true" : "false");
   return 0;
 }
 
@@ -412,13 +462,13 @@ int run_gen(void* arg) {
   Gen& g = *static_cast<Gen*>(arg);
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t end = rte_rdtsc() + static_cast<uint64_t>((g.a->warmup + g.a->seconds) * hz);
-  const uint32_t nflows = static_cast<uint32_t>(g.frames->size() / 64);
+  const uint32_t nflows = static_cast<uint32_t>(g.frames->size() / kSlot);
   uint32_t fi = 0;
   rte_mbuf* m[kBurst];
   while (rte_rdtsc() < end) {
     if (rte_pktmbuf_alloc_bulk(g.pool, m, kBurst) != 0) continue;
     for (uint16_t i = 0; i < kBurst; ++i) {
-      stamp(m[i], &(*g.frames)[size_t{fi} * 64]);
+      stamp(m[i], &(*g.frames)[size_t{fi} * kSlot]);
       fi = fi + 1 == nflows ? 0 : fi + 1;
     }
     uint16_t s = rte_eth_tx_burst(g.port, 0, m, kBurst);
