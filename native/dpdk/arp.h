@@ -31,17 +31,22 @@ struct ArpView {
   uint32_t l2_len = 14;  // 18 with a VLAN tag
 };
 
+// The Ethernet header's length (14, or 18 with one VLAN tag) and the ethertype after it; 0
+// when the frame is too short to say.
+inline uint32_t frame_l2(const uint8_t* f, uint32_t len, uint16_t& et) {
+  if (len < 14) return 0;
+  et = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  if (et != 0x8100) return 14;
+  if (len < 18) return 0;
+  et = static_cast<uint16_t>(f[16] << 8 | f[17]);
+  return 18;
+}
+
 // Reads an Ethernet/IPv4 ARP packet; false when the frame is not one (wrong types, truncated).
 inline bool arp_parse(const uint8_t* f, uint32_t len, ArpView& a) {
-  if (len < 14) return false;
-  uint32_t l2 = 14;
-  uint16_t et = static_cast<uint16_t>(f[12] << 8 | f[13]);
-  if (et == 0x8100) {
-    if (len < 18) return false;
-    et = static_cast<uint16_t>(f[16] << 8 | f[17]);
-    l2 = 18;
-  }
-  if (et != 0x0806 || len < l2 + 28) return false;
+  uint16_t et = 0;
+  const uint32_t l2 = frame_l2(f, len, et);
+  if (!l2 || et != 0x0806 || len < l2 + 28) return false;
   const uint8_t* p = f + l2;
   // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4
   if (p[0] != 0 || p[1] != 1 || p[2] != 8 || p[3] != 0 || p[4] != 6 || p[5] != 4) return false;

@@ -201,11 +201,7 @@ class LcoreWorker {
     uint8_t macs[12] = {};
   };
   static_assert(sizeof(HopCacheEntry6) <= 48);
-  static uint32_t hop_slot6(const IpAddr& dst) {
-    uint32_t w[4];
-    std::memcpy(w, dst.b.data(), 16);
-    return ((w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9e3779b1u) >> 24;
-  }
+  static uint32_t hop_slot6(const IpAddr& dst) { return hop_slot(fold_v6(dst)); }
   HopCacheEntry6 hops6_[kHopCache];
   uint32_t last_tick_ = 0;
   // The ownership word last seen, and what it said; worker 0 announces a takeover.

@@ -133,7 +133,8 @@ void LcoreWorker::transmit_ip6(rte_mbuf* m, const IpAddr& dst, uint64_t now_ms) 
     return;
   }
   NextHop6 nh;
-  if (!sh_.routes6->lookup(dst, nh) && !ra_route(nh, now_ms)) [[unlikely]] {
+  const bool configured = sh_.routes6->lookup(dst, nh);
+  if (!configured && !ra_route(nh, now_ms)) [[unlikely]] {
     dpc_.add(DpCounter::NoRoute6);
     rte_pktmbuf_free(m);
     return;
@@ -152,7 +153,7 @@ void LcoreWorker::transmit_ip6(rte_mbuf* m, const IpAddr& dst, uint64_t now_ms) 
         return;  // confirming a stale answer: not cached until it is confirmed
       }
       // A router-advertised route can lapse without the neighbour table changing: not cached.
-      if (NextHop6 configured; sh_.routes6->lookup(dst, configured)) {
+      if (configured) {
         hc.dst = dst;
         hc.port = nh.port;
         std::memcpy(hc.macs, f, sizeof hc.macs);

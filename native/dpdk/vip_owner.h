@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "arp.h"
 #include "types.h"
 
 namespace fulcrum::dp {
@@ -84,30 +85,18 @@ class GarpSchedule {
 // other frame (ARP, IPv6, truncated). What a director that does not own its VIPs looks at to
 // drop their traffic.
 inline bool frame_ipv4_dst(const uint8_t* f, uint32_t len, be32& dst) {
-  if (len < 14) return false;
-  uint32_t l2 = 14;
-  uint16_t et = static_cast<uint16_t>(f[12] << 8 | f[13]);
-  if (et == 0x8100) {
-    if (len < 18) return false;
-    et = static_cast<uint16_t>(f[16] << 8 | f[17]);
-    l2 = 18;
-  }
-  if (et != 0x0800 || len < l2 + 20) return false;
+  uint16_t et = 0;
+  const uint32_t l2 = frame_l2(f, len, et);
+  if (!l2 || et != 0x0800 || len < l2 + 20) return false;
   std::memcpy(&dst, f + l2 + 16, 4);
   return true;
 }
 
 // The same for an IPv6 destination.
 inline bool frame_ipv6_dst(const uint8_t* f, uint32_t len, IpAddr& dst) {
-  if (len < 14) return false;
-  uint32_t l2 = 14;
-  uint16_t et = static_cast<uint16_t>(f[12] << 8 | f[13]);
-  if (et == 0x8100) {
-    if (len < 18) return false;
-    et = static_cast<uint16_t>(f[16] << 8 | f[17]);
-    l2 = 18;
-  }
-  if (et != 0x86dd || len < l2 + 40) return false;
+  uint16_t et = 0;
+  const uint32_t l2 = frame_l2(f, len, et);
+  if (!l2 || et != 0x86dd || len < l2 + 40) return false;
   std::memcpy(dst.b.data(), f + l2 + 24, 16);
   return true;
 }
