@@ -185,7 +185,7 @@ void convert_rules(Reader& rd, const Napi::Array& rules, std::vector<MatchRule>&
     Napi::Object ro = rv.As<Napi::Object>();
     MatchRule r;
     rd.addr(ro, "prefix", at, r.dst_prefix);
-    rd.integer(ro, "prefixLength", at, 0, 32, r.prefix_len);
+    rd.integer(ro, "prefixLength", at, 0, r.dst_prefix.is_v4() ? 32 : 128, r.prefix_len);
     r.proto = rd.protocol(ro, at);
     rd.integer(ro, "portLow", at, 0, 65535, r.port_lo);
     rd.integer(ro, "portHigh", at, 0, 65535, r.port_hi);

@@ -233,7 +233,8 @@ export function validateConfig(doc: unknown, source = 'config'): FulcrumConfig {
     services.add(key);
   });
   (cfg.matchRules ?? []).forEach((r, i) => {
-    if (!parseCidr(r.prefix)) problems.push(`matchRules[${i}].prefix: must be a network a.b.c.d/len`);
+    if (!parseCidr(r.prefix) && !parseCidr6(r.prefix))
+      problems.push(`matchRules[${i}].prefix: must be a network, IPv4 a.b.c.d/len or IPv6 addr/len (no host bits)`);
     if (r.ports) {
       const [lo, hi = lo] = r.ports.split('-').map(Number);
       if (lo > 65535 || hi > 65535 || lo > hi) problems.push(`matchRules[${i}].ports: must be a port or low-high within 0..65535`);

@@ -124,7 +124,7 @@ export const ServiceSchema = Type.Object({
 }, { additionalProperties: false });
 
 export const MatchRuleSchema = Type.Object({
-  prefix: Cidr,
+  prefix: Type.String({ description: 'destination network the rule matches: IPv4 a.b.c.d/len, or IPv6 addr/len (it marks IPv6 packets, for a fwmark service of family ipv6)' }),
   protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('sctp')])),
   ports: Type.Optional(Type.String({ pattern: '^[0-9]+(-[0-9]+)?$', description: 'port or low-high' })),
   mark: Type.Integer({ minimum: 1, maximum: 4294967295 }),

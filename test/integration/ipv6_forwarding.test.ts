@@ -185,6 +185,23 @@ while True:
     assert.equal(sha256(await download(t, 'srv2', 9501, false, 9500, payload)), sha256(payload));
   });
 
+  test('a match rule on an IPv6 prefix marks packets for an IPv6 fwmark service; outside it nothing is served', async () => {
+    await dir.apply({ ...cfg, matchRules: [{ prefix: '2001:db8:1a::/64', protocol: 'tcp', ports: '8080', mark: 7 }],
+      services: [{ fwmark: 7, family: 'ipv6', scheduler: 'rr',
+        realServers: [1, 2].map((i) => ({ address: V6.server(i), port: 8080, method: 'nat' as const })) }] });
+    const srvs = [1, 2].map((i) => t.background(`srv${i}`, ['timeout', '20', 'socat', 'TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1', `SYSTEM:echo v6srv${i}`]));
+    try {
+      await listening(t, 'srv1', 8080);
+      await listening(t, 'srv2', 8080);
+      const get = (addr: string) => t.exec('client', ['curl', '-sS', '--http0.9', '-m', '2', `http://[${addr}]:8080/`]).stdout.trim();
+      const answers = ['2001:db8:1a::5', '2001:db8:1a::6', '2001:db8:1a::5', '2001:db8:1a::6'].map(get);
+      assert.deepEqual([...new Set(answers)].sort(), ['v6srv1', 'v6srv2'], JSON.stringify(answers));
+      assert.equal(get('2001:db8:1b::5'), '', 'an address outside the rule\'s prefix is no service');
+    } finally {
+      srvs.forEach((s) => s.kill());
+    }
+  });
+
   test('IPv6 and IPv4 services side by side: each keeps working', async () => {
     await apply([svc(80, [{ address: V6.server(1), port: 8080, method: 'nat' }]),
       { protocol: 'tcp', address: '198.18.0.100', port: 80, scheduler: 'rr', realServers: [{ address: '198.19.0.11', port: 8080, method: 'nat' }] }]);

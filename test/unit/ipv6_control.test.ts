@@ -176,6 +176,23 @@ test('the core gets IPv6 VIPs and servers as text, the prefix as netmask6, an IP
   assert.deepEqual(again.services[0].dests.map((d) => d.id), first.services[0].dests.map((d) => d.id));
 });
 
+test('match rules take IPv6 prefixes for IPv6 fwmark services; the core takes them, up to /128', () => {
+  const cfg = validateConfig({ ...v6cfg, matchRules: [
+    { prefix: '2001:db8:0:100::/64', protocol: 'tcp', ports: '80-81', mark: 5 },
+    { prefix: '198.18.0.0/24', mark: 6 }] });
+  const n = new NativeConfigBuilder(limits).build(cfg);
+  assert.deepEqual(n.rules[0], { prefix: '2001:db8:0:100::', prefixLength: 64, protocol: 'tcp', portLow: 80, portHigh: 81, mark: 5 });
+  assert.deepEqual(nativeAddon().checkCoreConfig(n, limits).filter((x) => x.startsWith('rules')), []);
+  // host bits, a length past 128, and text that is neither family are refused naming the rule
+  for (const [prefix, i] of [['2001:db8::1/64', 0], ['2001:db8::/129', 0], ['2001:db8::zz/64', 0]] as const)
+    assert.throws(() => validateConfig({ ...v6cfg, matchRules: [{ prefix, mark: 5 }] }),
+      (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.startsWith(`matchRules[${i}].prefix: must be a network`)), prefix);
+  // the addon's own bound follows the prefix's family
+  const wide = { ...n, rules: [{ ...n.rules[1], prefixLength: 33 }, { ...n.rules[0], prefixLength: 128 }] };
+  assert.deepEqual(nativeAddon().checkCoreConfig(wide, limits).filter((x) => x.startsWith('rules')),
+    ['rules[0].prefixLength: must be an integer in 0..32']);
+});
+
 test('the addon reads IPv6 addresses of services and real servers; bad text and IPv4-mapped ones are refused by path', () => {
   const n = new NativeConfigBuilder(limits).build(v6cfg) as any;
   n.services[0].address = '2001:db8::zz';
