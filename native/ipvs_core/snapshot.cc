@@ -233,8 +233,7 @@ uint32_t Snapshot::mark_v6(uint8_t proto, const uint8_t* daddr, be16 dport) cons
 }
 
 bool Snapshot::is_virtual_v6(const uint8_t* daddr) const {
-  for (uint32_t i = 0; i < nvips6_; ++i)
-    if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+  if (has_vip_v6(daddr)) return true;
   for (const MatchRule& r : *rules_)
     if (!r.dst_prefix.is_v4() && prefix_match_v6(daddr, r.dst_prefix, r.prefix_len)) return true;
   return false;

@@ -90,8 +90,20 @@ class Snapshot {
   // True when the address is the VIP of some IPv6 service. A director has few: a short scan.
   bool may_be_virtual_v6(const uint8_t* daddr) const {
     if (nrules6_) return true;
+    if (nvips6_ > 8) return has_vip_v6(daddr);
     for (uint32_t i = 0; i < nvips6_; ++i)
       if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+    return false;
+  }
+  // The IPv6 VIPs are sorted as memcmp orders them (v6_update): a binary search, as IPv4's.
+  bool has_vip_v6(const uint8_t* a) const {
+    uint32_t lo = 0, hi = nvips6_;
+    while (lo < hi) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      const int c = std::memcmp(vip6_data_[mid].b.data(), a, 16);
+      if (c == 0) return true;
+      if (c < 0) lo = mid + 1; else hi = mid;
+    }
     return false;
   }
   // A VIP of an IPv6 service or inside an IPv6 match rule's prefix (echo is answered).

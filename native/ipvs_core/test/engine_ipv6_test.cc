@@ -172,6 +172,32 @@ TEST(EngineIpv6, NatRewritesBothDirectionsExactly) {
   EXPECT_EQ(h.worker->stats().dest[0].outpkts, 1u);
 }
 
+TEST(EngineIpv6, ManyVipsAreEachFoundAndAnAddressBetweenThemIsNone) {
+  // Past eight VIPs the set is searched (twelve here), not scanned: every one must still be found, in any
+  // order of configuration, and an address that sorts between two of them must not.
+  CoreConfig cfg;
+  for (uint16_t i = 0; i < 12; ++i) {
+    const uint16_t n = static_cast<uint16_t>((i * 5) % 12);  // configured out of order
+    const std::string vip = "2001:db8::" + std::to_string(0x100 + 2 * n);
+    cfg.services.push_back(test::mksvc6(i, kProtoTcp, vip.c_str(), 80, SchedKind::Rr,
+                                        {test::mkdest6(i, kRip, 8080, FwdMethod::Masq)}));
+  }
+  Harness h(cfg);
+  ASSERT_EQ(h.snap().vips_v6().size(), 12u);
+  for (uint16_t n = 0; n < 12; ++n) {
+    const std::string vip = "2001:db8::" + std::to_string(0x100 + 2 * n);
+    auto o = h.send6(Pkt().ipv6(kCip, vip.c_str()).tcp(static_cast<uint16_t>(kCport + n), 80, kTcpSyn).frame());
+    EXPECT_EQ(o.v.action, Action::Transmit6) << vip;
+    EXPECT_TRUE(h.snap().is_virtual_v6(test::ip6(vip.c_str()).data())) << vip;
+  }
+  EXPECT_EQ(h.worker->conn6_count(), 12u);
+  const std::string between = "2001:db8::" + std::to_string(0x100 + 2 * 6 + 1);
+  EXPECT_FALSE(h.snap().may_be_virtual_v6(test::ip6(between.c_str()).data()));
+  EXPECT_FALSE(h.snap().is_virtual_v6(test::ip6(between.c_str()).data()));
+  auto o = h.send6(Pkt().ipv6(kCip, between.c_str()).tcp(kCport, 80, kTcpSyn).frame());
+  EXPECT_EQ(o.v.action, Action::Kernel);
+}
+
 TEST(EngineIpv6, NatUdpWithPayload) {
   Harness h(one_service(FwdMethod::Masq, 5353, kProtoUdp));
   auto o = h.send6(Pkt().ipv6(kCip, kVip).udp(kCport, 80).payload("query").frame());
