@@ -4,6 +4,9 @@
 // and TOA's IPv6 form, NAT64, persistence by prefix, expiry, listings, and malformed IPv6.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "conn_table6.h"
 #include "engine_test_util.h"
 #include "sched/hash.h"
@@ -196,6 +199,41 @@ TEST(EngineIpv6, ManyVipsAreEachFoundAndAnAddressBetweenThemIsNone) {
   EXPECT_FALSE(h.snap().is_virtual_v6(test::ip6(between.c_str()).data()));
   auto o = h.send6(Pkt().ipv6(kCip, between.c_str()).tcp(kCport, 80, kTcpSyn).frame());
   EXPECT_EQ(o.v.action, Action::Kernel);
+}
+
+TEST(SnapshotIpv6, ChangesKeepTheIndexSortedAndWhole) {
+  // Deltas that remove some IPv6 services and add others (out of order) leave the index as a
+  // build from scratch would: every live service found, every removed one gone, VIPs sorted.
+  const auto vip_of = [](uint16_t n) { return "2001:db8::" + std::to_string(0x100 + 2 * n); };
+  CoreConfig cfg;
+  for (uint16_t i = 0; i < 10; ++i)
+    cfg.services.push_back(test::mksvc6(i, kProtoTcp, vip_of(static_cast<uint16_t>((i * 3) % 10)).c_str(), 80,
+                                        SchedKind::Rr, {test::mkdest6(i, kRip, 8080, FwdMethod::Masq)}));
+  Harness h(cfg);
+  CoreDelta d;
+  d.remove = {7, 0, 4};
+  for (uint16_t i : {13, 11, 12})
+    d.upsert.push_back(test::mksvc6(i, kProtoTcp, vip_of(i).c_str(), static_cast<uint16_t>(80 + i % 2), SchedKind::Rr,
+                                    {test::mkdest6(i, kRip, 8080, FwdMethod::Masq)}));
+  ASSERT_TRUE(h.apply_delta(d).empty());
+  for (uint16_t i = 0; i < 14; ++i) {
+    if (i == 10) continue;  // no service has id 10
+    const uint16_t n = i < 10 ? static_cast<uint16_t>((i * 3) % 10) : i;
+    const uint16_t vport = i < 10 ? 80 : static_cast<uint16_t>(80 + i % 2);
+    const ServiceSnap* found = h.snap().find_v6(kProtoTcp, test::ip6(vip_of(n).c_str()).data(), port(vport));
+    const bool removed = i == 7 || i == 0 || i == 4;
+    if (removed) {
+      EXPECT_EQ(found, nullptr) << i;
+    } else {
+      ASSERT_NE(found, nullptr) << i;
+      EXPECT_EQ(found->id, i);
+    }
+  }
+  const std::vector<IpAddr>& vips = h.snap().vips_v6();
+  EXPECT_EQ(vips.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(vips.begin(), vips.end(), [](const IpAddr& a, const IpAddr& b) {
+    return std::memcmp(a.b.data(), b.b.data(), 16) < 0;
+  }));
 }
 
 TEST(EngineIpv6, NatUdpWithPayload) {
