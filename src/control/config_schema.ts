@@ -234,7 +234,7 @@ export const SyncSchema = Type.Object({
 
 /** One BGP neighbour (a router), reached through a port's kernel interface. */
 export const BgpNeighborSchema = Type.Object({
-  address: Type.String({ format: 'ipv4', description: 'the router\'s address on the port\'s segment (directly connected)' }),
+  address: Type.String({ format: 'ip', description: 'the router\'s address on the port\'s segment (directly connected), IPv4 or IPv6: the session\'s transport; it carries IPv4 VIPs where the port has an IPv4 address and IPv6 VIPs where it has an IPv6 one (address6)' }),
   as: Type.Integer({ minimum: 1, maximum: 4294967295, description: 'the router\'s AS' }),
   port: Type.String({ minLength: 1, description: 'the Fulcrum port whose kernel interface (TAP) reaches it; it needs an address, which is the session\'s source and the announced next hop' }),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: 80, pattern: '^[!-~]+$', description: 'TCP MD5 signature (RFC 2385), the same on the router' })),
@@ -244,7 +244,7 @@ export const BgpNeighborSchema = Type.Object({
  * routers spread flows over every director announcing a VIP (ECMP). */
 export const BgpSchema = Type.Object({
   localAs: Type.Integer({ minimum: 1, maximum: 4294967295, description: 'this director\'s AS (the same on every director of the tier is usual)' }),
-  routerId: Type.Optional(Type.String({ format: 'ipv4', description: 'default: the first neighbour\'s port address' })),
+  routerId: Type.Optional(Type.String({ format: 'ipv4', description: 'default: the IPv4 address of the first neighbour\'s port that has one (needed when none has)' })),
   neighbors: Type.Array(BgpNeighborSchema, { minItems: 1, maxItems: 64 }),
   holdTime: Type.Optional(Type.Integer({ minimum: 3, maximum: 65535, default: 9, description: 'seconds; a dead director\'s routes go after this at most' })),
   keepaliveTime: Type.Optional(Type.Integer({ minimum: 1, maximum: 21845, description: 'seconds; default a third of holdTime' })),

@@ -1,6 +1,7 @@
 // VIP announcement by BGP (ha.bgp), for a tier of directors behind routers that spread flows
 // over them (ECMP): BIRD (bird.ts) speaks the protocol with the routers; this file decides
-// which VIPs it announces and tells it. A VIP (/32) is announced while the dataplane runs and
+// which VIPs it announces and tells it. A VIP (/32, or /128 for IPv6 when a session carries
+// IPv6) is announced while the dataplane runs and
 // every service on it has quorum (the health monitor's: enough live real servers), and
 // withdrawn when one loses it, when the operator drains the director (`fulcrum drain`), and
 // first thing in a graceful stop (then a moment's wait while the routers move the flows, then
@@ -8,7 +9,9 @@
 // metrics read status().
 import path from 'node:path';
 import { Bird, birdPaths, type BirdProtocol } from './bird';
-import { birdConfig, vipsConfig, type BgpSettings } from './bgp_config';
+import { birdConfig, carriedFamilies, vipPrefix, vipsConfig, type BgpSettings } from './bgp_config';
+import { familyOf } from '../control/address';
+import { ipv6Value } from '../control/cidr6';
 import type { KeepalivedLogger as Logger } from './keepalived';
 
 /** One service as the announcement needs it: its VIP (none for a fwmark service) and quorum. */
@@ -30,8 +33,10 @@ export interface DirectorCondition {
 }
 
 /** Which VIPs to announce: those whose every service has quorum, unless the director as a
- * whole is out (stopping, drained, dataplane down). Sorted, each once. */
-export function chooseVips(services: Iterable<BgpServiceView>, c: DirectorCondition): { announce: string[]; withheld: Withheld[] } {
+ * whole is out (stopping, drained, dataplane down), and of a family some session carries
+ * (`families`, default both). Sorted (IPv4 first), each once. */
+export function chooseVips(services: Iterable<BgpServiceView>, c: DirectorCondition,
+  families: ReadonlySet<4 | 6> = new Set([4, 6])): { announce: string[]; withheld: Withheld[] } {
   const quorum = new Map<string, boolean>();
   for (const s of services) if (s.vip) quorum.set(s.vip, (quorum.get(s.vip) ?? true) && s.hasQuorum);
   const whole = c.stopping ? 'the director is stopping' : c.drained ? 'drained by the operator (fulcrum drain)'
@@ -39,17 +44,21 @@ export function chooseVips(services: Iterable<BgpServiceView>, c: DirectorCondit
   const announce: string[] = [];
   const withheld: Withheld[] = [];
   for (const vip of [...quorum.keys()].sort(byAddress)) {
-    const prefix = `${vip}/32`;
+    const prefix = vipPrefix(vip);
+    const family = familyOf(vip) ?? 4;
     if (whole) withheld.push({ prefix, reason: whole });
+    else if (!families.has(family)) withheld.push({ prefix, reason: `no BGP session carries IPv${family} (no neighbour's port has an IPv${family} address)` });
     else if (!quorum.get(vip)) withheld.push({ prefix, reason: 'a service on it has no quorum' });
     else announce.push(vip);
   }
   return { announce, withheld };
 }
 
+/** IPv4 before IPv6, each by its numeric value. */
 function byAddress(a: string, b: string): number {
-  const n = (x: string) => x.split('.').reduce((v, o) => v * 256 + Number(o), 0);
-  return n(a) - n(b);
+  const n = (x: string): bigint => (familyOf(x) === 6 ? (1n << 128n) + ipv6Value(x)! : BigInt(x.split('.').reduce((v, o) => v * 256 + Number(o), 0)));
+  const d = n(a) - n(b);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
 export interface BgpSession {
@@ -81,10 +90,11 @@ export interface BgpStatus {
 const EVALUATE_MS = 200;
 const SESSIONS_MS = 1000;
 
-/** The VIP of a service named by its key (`tcp 198.18.0.100:80`); none for `fwmark 5`. */
+/** The VIP of a service named by its key (`tcp 198.18.0.100:80`, `tcp [2001:db8::1]:80`);
+ * none for `fwmark 5` or `fwmark6 5`. */
 export function vipOfKey(key: string): string | undefined {
-  const m = /^(?:tcp|udp|sctp) ([0-9.]+):\d+$/.exec(key);
-  return m?.[1];
+  const m = /^(?:tcp|udp|sctp) (?:([0-9.]+)|\[([0-9a-f:.]+)\]):\d+$/.exec(key);
+  return m?.[1] ?? m?.[2];
 }
 
 export interface BgpOptions {
@@ -116,12 +126,15 @@ export class Bgp {
   private chain: Promise<void> = Promise.resolve();
   private busy = false;
 
+  private readonly families: ReadonlySet<4 | 6>;
+
   constructor(private readonly o: BgpOptions) {
     this.drained = o.drained ?? false;
+    this.families = carriedFamilies(o.settings);
     const dir = path.join(o.stateDir, 'bird');
     this.bird = new Bird({
       dir,
-      config: birdConfig(o.settings, birdPaths(dir).vips),
+      config: birdConfig(o.settings, { v4: birdPaths(dir).vips, v6: birdPaths(dir).vips6 }),
       vips: vipsConfig([]),
       log: o.log,
       ...(o.birdBinary ? { binary: o.birdBinary } : {}),
@@ -168,7 +181,7 @@ export class Bgp {
     for (let i = 0; i < 3; i++) {
       this.evaluate();
       await this.chain;
-      if (!this.busy && same(chooseVips(this.o.services(), this.condition()).announce, this.announced)) return;
+      if (!this.busy && same(this.choose().announce, this.announced)) return;
     }
   }
 
@@ -183,7 +196,7 @@ export class Bgp {
           info: p?.info ?? (this.bird.running() ? '' : 'BIRD is not running'), established: p?.info.startsWith('Established') ?? false,
           ...(p ? { since: p.since } : {}) };
       }),
-      announced: this.announced.map((v) => ({ prefix: `${v}/32`, since: this.announcedSince.get(v)! })),
+      announced: this.announced.map((v) => ({ prefix: vipPrefix(v), since: this.announcedSince.get(v)! })),
       withheld: this.withheld.map((w) => ({ ...w })),
       drained: this.drained,
       changes: this.changes,
@@ -192,8 +205,12 @@ export class Bgp {
     };
   }
 
+  private choose() {
+    return chooseVips(this.o.services(), this.condition(), this.families);
+  }
+
   private evaluate(): void {
-    const { announce, withheld } = chooseVips(this.o.services(), this.condition());
+    const { announce, withheld } = this.choose();
     this.withheld = withheld;
     if (this.busy || same(announce, this.announced)) return;
     this.busy = true;
@@ -221,8 +238,8 @@ export class Bgp {
     for (const v of removed) this.announcedSince.delete(v);
     this.announced = want;
     this.changes++;
-    this.last = { announced: added.map((v) => `${v}/32`), withdrawn: removed.map((v) => `${v}/32`), at };
-    const reasons = Object.fromEntries(this.withheld.filter((w) => removed.includes(w.prefix.slice(0, -3))).map((w) => [w.prefix, w.reason]));
+    this.last = { announced: added.map(vipPrefix), withdrawn: removed.map(vipPrefix), at };
+    const reasons = Object.fromEntries(this.withheld.filter((w) => this.last!.withdrawn.includes(w.prefix)).map((w) => [w.prefix, w.reason]));
     this.o.log.info({ ...(added.length ? { announced: this.last.announced } : {}), ...(removed.length ? { withdrawn: this.last.withdrawn, reasons } : {}),
       total: want.length }, removed.length ? 'BGP: VIPs withdrawn' : 'BGP: VIPs announced');
   }

@@ -3,21 +3,22 @@
 // inherits serve's) under setpriv --pdeathsig (the kernel sends it SIGTERM when serve dies,
 // kill -9 included, and it closes its sessions with a Cease), restarted with back-off when it
 // dies, a BIRD of an earlier serve still named in the pid file killed before a new one starts.
-// Fulcrum talks to it through its control socket with birdc: `configure` after vips.conf
-// changes, `show protocols` for the sessions. This file knows processes and files; what is
+// Fulcrum talks to it through its control socket with birdc: `configure` after vips.conf or
+// vips6.conf changes, `show protocols` for the sessions. This file knows processes and files; what is
 // announced and why is bgp.ts's.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { onPath, Supervised, type SupervisorLogger as Logger } from './supervised';
+import type { VipsFiles } from './bgp_config';
 
 export interface BirdOptions {
   /** A directory of its own (the state directory's bird/). */
   dir: string;
-  /** bird.conf's text (bgp_config.ts), including paths().vips. */
+  /** bird.conf's text (bgp_config.ts), including paths().vips and paths().vips6. */
   config: string;
-  /** vips.conf's text at start. */
-  vips: string;
+  /** vips.conf's and vips6.conf's texts at start. */
+  vips: VipsFiles;
   log: Logger;
   /** BIRD started (again): what it announces is vips.conf's. */
   onUp?(): void;
@@ -50,6 +51,7 @@ export function birdPaths(dir: string) {
   return {
     config: path.join(dir, 'bird.conf'),
     vips: path.join(dir, 'vips.conf'),
+    vips6: path.join(dir, 'vips6.conf'),
     ctl: path.join(dir, 'bird.ctl'),
     pid: path.join(dir, 'bird.pid'),
   };
@@ -96,16 +98,20 @@ export class Bird {
   start(): void {
     fs.mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.files.config, this.o.config, { mode: 0o600 });  // it may hold passwords
-    fs.writeFileSync(this.files.vips, this.o.vips);
+    fs.writeFileSync(this.files.vips, this.o.vips.v4);
+    fs.writeFileSync(this.files.vips6, this.o.vips.v6);
     this.proc.start();
   }
 
-  /** Replaces vips.conf and has BIRD read its config again: the static protocol's routes
-   * change, the sessions stay. Resolves once BIRD has taken it (rejects when it has not). */
-  async announce(vipsText: string): Promise<void> {
-    const tmp = `${this.files.vips}.tmp`;
-    fs.writeFileSync(tmp, vipsText);
-    fs.renameSync(tmp, this.files.vips);
+  /** Replaces vips.conf and vips6.conf and has BIRD read its config again: the static
+   * protocols' routes change, the sessions stay. Resolves once BIRD has taken it (rejects when
+   * it has not). */
+  async announce(vips: VipsFiles): Promise<void> {
+    for (const [file, text] of [[this.files.vips, vips.v4], [this.files.vips6, vips.v6]] as const) {
+      const tmp = `${file}.tmp`;
+      fs.writeFileSync(tmp, text);
+      fs.renameSync(tmp, file);
+    }
     if (!this.running()) return;  // a start reads the file
     const out = await this.birdc(['configure']);
     if (!/Reconfigured|Reconfiguration in progress|Reconfiguration already in progress/.test(out))
