@@ -76,7 +76,7 @@ export interface DataplaneStartOptions {
   ports: { name: string; device: string; address?: string; tap?: string;
     /** IPv6 address/len list (the link-local address is automatic). */
     address6?: string[];
-    /** Answered for (ARP) only while the director owns its VIPs (ha.vrrp's floating addresses). */
+    /** Answered for (ARP, or neighbour discovery for IPv6 ones) only while the director owns its VIPs (ha.vrrp's floating addresses). */
     floating?: string[] }[];
   /** Whether the director starts owning its VIPs (absent: true); false with ha.vrrp. */
   vipOwner?: boolean;

@@ -214,12 +214,16 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     if (pc.tap.size() > 15) throw Napi::RangeError::New(env, pat + ".tap: kernel interface names are at most 15 characters");
     Napi::Value fl = p.Get("floating");
     if (!fl.IsUndefined()) {
-      if (!fl.IsArray()) type_error(env, pat + ".floating: must be an array of IPv4 addresses");
+      if (!fl.IsArray()) type_error(env, pat + ".floating: must be an array of IPv4 or IPv6 addresses");
       Napi::Array fa = fl.As<Napi::Array>();
       for (uint32_t i = 0; i < fa.Length(); ++i) {
         const std::string fat = pat + ".floating[" + std::to_string(i) + "]";
         if (!fa.Get(i).IsString()) type_error(env, fat + ": must be a string");
-        pc.floating.push_back(ipv4(env, fa.Get(i).As<Napi::String>().Utf8Value(), fat));
+        const std::string a = fa.Get(i).As<Napi::String>().Utf8Value();
+        if (a.find(':') != std::string::npos)
+          pc.floating6.push_back(ipv6(env, a, fat));
+        else
+          pc.floating.push_back(ipv4(env, a, fat));
       }
     }
     c.ports.push_back(pc);

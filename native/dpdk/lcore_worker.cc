@@ -60,6 +60,7 @@ LcoreWorker::LcoreWorker(Shared& shared, uint16_t id, const WorkerOptions& core_
     txq_[i].port_id = sh_.ports[i].id;
     tapq_[i].port_id = sh_.ports[i].tap_id;
     for (be32 a : sh_.ports[i].cfg.floating) floating_.push_back({i, a});
+    for (const IpAddr& a : sh_.ports[i].cfg.floating6) floating6_.push_back({i, a});
   }
   // A director that starts as a backup (ha.vrrp) answers for nothing until told otherwise.
   owner_word_ = sh_.ownership.load();
@@ -567,12 +568,12 @@ void LcoreWorker::on_ownership(uint64_t word, uint64_t now_ms) {
 }
 
 // One slice of a gratuitous-ARP round: the VIPs and FullNAT local addresses on every port, the
-// floating addresses on their own port.
+// floating addresses on their own port; IPv6 ones as unsolicited advertisements.
 void LcoreWorker::announce() {
   const std::vector<be32>& vips = core_.snapshot()->vips_v4();
   const size_t nv = vips.size(), nl = sh_.local_addrs.size(), nf = floating_.size();
-  const size_t nv6 = vips6_.size(), nl6 = sh_.local_addrs6.size();
-  const size_t total = nv + nl + nf + nv6 + nl6;
+  const size_t nv6 = vips6_.size(), nl6 = sh_.local_addrs6.size(), nf6 = floating6_.size();
+  const size_t total = nv + nl + nf + nv6 + nl6 + nf6;
   const size_t first = garp_.first(), n = garp_.count(total);
   for (size_t i = first; i < first + n; ++i) {
     if (i < nv + nl) {
@@ -584,6 +585,11 @@ void LcoreWorker::announce() {
     } else {
       // IPv6: the unsolicited advertisement is the gratuitous ARP (RFC 4861 7.2.6).
       size_t j = i - nv - nl - nf;
+      if (j >= nv6 + nl6) {
+        const auto& [pi, a] = floating6_[j - nv6 - nl6];
+        send_unsolicited_na(pi, a);
+        continue;
+      }
       const IpAddr& a = j < nv6 ? vips6_[j] : sh_.local_addrs6[j - nv6];
       for (size_t pi = 0; pi < sh_.ports.size(); ++pi) send_unsolicited_na(pi, a);
     }

@@ -209,6 +209,7 @@ class LcoreWorker {
   bool owner_ = true;
   GarpSchedule garp_;
   std::vector<std::pair<size_t, be32>> floating_;  // every port's floating addresses, flat
+  std::vector<std::pair<size_t, IpAddr>> floating6_;  // and its IPv6 ones
   uint64_t polls_ = 0, busy_polls_ = 0, rx_ = 0, tx_ = 0;
   uint64_t sync_ring_dropped_ = 0;
   std::unique_ptr<PacketBuf[]> bufs_;

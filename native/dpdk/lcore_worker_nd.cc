@@ -6,7 +6,8 @@
 // Who answers what, with the kernel behind the TAP holding the same addresses (port.cc gives
 // the TAP each port address and the kernel makes the same EUI-64 link-local from the same MAC):
 // the dataplane answers solicitations for the port's addresses, its link-local address, and
-// (while it owns them) the VIPs and FullNAT local addresses, and never gives those to the
+// (while it owns them) the VIPs, FullNAT local addresses and the port's floating addresses
+// (ha.vrrp's: the IPv6 gateway of NAT real servers), and never gives those to the
 // kernel, so one solicitation gets one answer. Every other solicitation and every
 // advertisement goes to the kernel too, which resolves its own neighbours (health checks) with
 // its own solicitations through the TAP and learns their answers there; the dataplane learns
@@ -35,8 +36,11 @@ bool LcoreWorker::is_mine6(size_t pi, const IpAddr& a, bool owner) const {
   for (const PortAddr6& x : p.cfg.addrs6)
     if (a == x.addr) return true;
   if (!owner) return false;
-  return std::binary_search(vips6_.begin(), vips6_.end(), a, addr6_less) ||
-         std::binary_search(sh_.local_addrs6.begin(), sh_.local_addrs6.end(), a, addr6_less);
+  if (std::binary_search(vips6_.begin(), vips6_.end(), a, addr6_less) ||
+      std::binary_search(sh_.local_addrs6.begin(), sh_.local_addrs6.end(), a, addr6_less))
+    return true;
+  const std::vector<IpAddr>& f = p.cfg.floating6;  // few, so scanned (as IPv4's)
+  return std::find(f.begin(), f.end(), a) != f.end();
 }
 
 void LcoreWorker::nd_input(rte_mbuf* m, const NdView& v, uint64_t now_ms) {

@@ -25,6 +25,7 @@ struct PortConfig {
   // Addresses this port answers ARP for only while the director owns its VIPs (ha.vrrp's
   // floating addresses: a NAT gateway that must move with them); few, so scanned.
   std::vector<be32> floating;
+  std::vector<IpAddr> floating6;  // the same for IPv6 (neighbour advertisements)
   std::vector<PortAddr6> addrs6;  // the director's IPv6 addresses on this link (besides link-local)
 };
 

@@ -199,8 +199,8 @@ export const VrrpSchema = Type.Object({
   unicastPeers: Type.Optional(Type.Array(Ipv4, { minItems: 1, description: 'adverts to these addresses instead of the multicast group 224.0.0.18' })),
   floatingAddresses: Type.Optional(Type.Array(Type.Object({
     port: Type.String({ minLength: 1 }),
-    address: Ipv4,
-  }, { additionalProperties: false }), { description: 'addresses besides the VIPs that move with them, each on its port (the NAT real servers\' gateway on the inside port)' })),
+    address: IpAddress,
+  }, { additionalProperties: false }), { description: 'addresses besides the VIPs that move with them, each on its port (the NAT real servers\' gateway on the inside port), IPv4 (ARP) or IPv6 (neighbour discovery)' })),
 }, { additionalProperties: false });
 
 /** One connection sync daemon, as `ipvsadm --start-daemon` starts it (the kernel's defaults). */

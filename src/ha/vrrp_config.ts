@@ -6,6 +6,8 @@
 // The kernel interface keepalived runs on is the port's TAP: its adverts leave through the
 // dataplane's exception path and the peer's reach keepalived the same way.
 import type { FulcrumConfig, VrrpConfig } from '../control/config_schema';
+import { canonicalAddress, familyOf } from '../control/address';
+import { ipv6UnicastProblem } from '../control/ipv6';
 
 export interface VrrpSettings {
   /** The Fulcrum port and its kernel interface (TAP), where the adverts go. */
@@ -57,10 +59,14 @@ export function vrrpProblems(cfg: FulcrumConfig): string[] {
     const at = `ha.vrrp.floatingAddresses[${i}]`;
     const p = ports.get(f.port);
     if (!p) out.push(`${at}.port: no port named '${f.port}'`);
+    const a = canonicalAddress(f.address) ?? f.address;
     for (const q of cfg.dataplane.ports)
-      if (hostOf(q.address) === f.address) out.push(`${at}.address: ${f.address} is port '${q.name}''s own address, which never moves`);
-    if (seen.has(f.address)) out.push(`${at}.address: ${f.address} is listed twice`);
-    seen.add(f.address);
+      if ([q.address, ...(q.address6 ?? [])].some((c) => c !== undefined && canonicalAddress(hostOf(c)!) === a))
+        out.push(`${at}.address: ${f.address} is port '${q.name}''s own address, which never moves`);
+    const v6problem = familyOf(a) === 6 ? ipv6UnicastProblem(a, 'service') : undefined;
+    if (v6problem) out.push(`${at}.address: ${v6problem}`);
+    if (seen.has(a)) out.push(`${at}.address: ${f.address} is listed twice`);
+    seen.add(a);
   });
   return out;
 }

@@ -16,6 +16,7 @@ const PORT_C = V6.portClients;  // the director on the clients' link (2001:db8:1
 const PORT_S = V6.portServers;  // and on the servers' (2001:db8:19::1)
 const SRV1 = V6.server(1);
 const LOCAL6 = '2001:db8:18::200';  // a FullNAT local address: answered only while owned
+const FLOAT6 = '2001:db8:19::fe';   // a floating address on the servers' port (ha.vrrp)
 
 /** fe80:: and the MAC's modified EUI-64, as the kernel makes it. */
 function linkLocal(mac: string): string {
@@ -79,10 +80,10 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
   const neighbours = async () => (await dir.request<{ neighbours: NeighbourInfo[] }>('neighbours')).neighbours;
   const clientNeigh = (addr: string) => t.exec('client', ['ip', '-6', 'neigh', 'show', addr]).stdout;
   let cfg: FulcrumConfig;
-  /** tcpdump of the client's ICMPv6 while fn runs; its text (-v). */
-  const capture = async (fn: () => Promise<void>) => {
+  /** tcpdump of the client's ICMPv6 (or another node's, on its link) while fn runs; its text (-v). */
+  const capture = async (fn: () => Promise<void>, node = 'client', iface = `${t.prefix}-c0`) => {
     const cap = tmpFile('nd.pcap');
-    const dump = t.background('client', ['tcpdump', '--immediate-mode', '-U', '-n', '-i', `${t.prefix}-c0`, '-w', cap, 'icmp6']);
+    const dump = t.background(node, ['tcpdump', '--immediate-mode', '-U', '-n', '-i', iface, '-w', cap, 'icmp6']);
     await sleep(800);
     try {
       await fn();
@@ -91,7 +92,7 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
       dump.kill('SIGINT');
       await new Promise((r) => dump.once('exit', r));
     }
-    return t.exec('client', ['tcpdump', '-n', '-v', '-r', cap]).stdout;
+    return t.exec(node, ['tcpdump', '-n', '-v', '-r', cap]).stdout;
   };
   const advertised = (text: string, addr: string) =>
     text.split(/\n(?=\d)/).filter((l) => l.includes('neighbor advertisement') && l.includes(`tgt is ${addr}`));
@@ -102,7 +103,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     cfg = configFor(t, { services: [], localAddresses: ['198.19.0.200', LOCAL6] });
     cfg.dataplane.ports[0].address6 = a6.clients;
     cfg.dataplane.ports[1].address6 = a6.servers;
+    // The IPv6 gateway of NAT real servers, which moves with the VIPs (ha.vrrp): the director
+    // starts as a backup under ha.vrrp and is handed its addresses at once here.
+    cfg.ha = { vrrp: { port: 'clients', virtualRouterId: 61, floatingAddresses: [{ port: 'servers', address: FLOAT6 }] } };
     await dir.start(t, cfg);
+    await dir.request('setVipOwner', true);
   });
   after(async () => {
     await dir.stop();
@@ -176,6 +181,29 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     } finally {
       await dir.request('setVipOwner', true);
       await dir.apply(cfg);
+    }
+  });
+
+  test('a floating IPv6 address (the NAT servers\' gateway) is answered on its port while owned, and announced on takeover', async () => {
+    const srvNeigh = () => t.exec('srv1', ['ip', '-6', 'neigh', 'show', FLOAT6]).stdout;
+    poke(t, 'srv1', FLOAT6);
+    await sleep(300);
+    assert.match(srvNeigh(), new RegExp(`lladdr ${mac('servers')}`));
+    // only on its own port: a solicitation for it on the clients' link is not answered
+    const other = await capture(async () => { solicitFromClient(t, FLOAT6, 255); });
+    assert.deepEqual(advertised(other, FLOAT6), [], other);
+    await dir.request('setVipOwner', false);
+    try {
+      t.exec('srv1', ['ip', '-6', 'neigh', 'flush', 'dev', `${t.prefix}-s1`]);
+      poke(t, 'srv1', FLOAT6);
+      await sleep(1500);
+      assert.doesNotMatch(srvNeigh(), /lladdr/, 'a backup does not answer for the floating address');
+    } finally {
+      const text = await capture(async () => { await dir.request('setVipOwner', true); }, 'srv1', `${t.prefix}-s1`);
+      const nas = advertised(text, FLOAT6);
+      assert.ok(nas.length >= 1, text);
+      assert.match(nas[0], /Flags \[override\]/);
+      assert.match(nas[0], new RegExp(mac('servers')));
     }
   });
 

@@ -68,6 +68,16 @@ test('ports, addresses and combinations that cannot work are refused by path', (
   assert.deepEqual(problems(pair({ floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }, { port: 'clients', address: '198.19.0.254' }] })),
     ['ha.vrrp.floatingAddresses[1].address: 198.19.0.254 is listed twice']);
   assert.deepEqual(vrrpProblems(pair({ floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }] })), []);
+  // IPv6 floating addresses (the NAT servers' IPv6 gateway), compared in canonical form
+  const six = pair({ floatingAddresses: [{ port: 'servers', address: '2001:db8:19::fe' }, { port: 'servers', address: 'fe80::1' }] });
+  six.dataplane.ports[1].address6 = ['2001:db8:19::1/64'];
+  assert.deepEqual(problems(six), []);
+  six.ha!.vrrp!.floatingAddresses!.push({ port: 'servers', address: '2001:DB8:19::FE' }, { port: 'servers', address: '2001:db8:19:0::1' },
+    { port: 'servers', address: 'ff02::1' });
+  assert.deepEqual(vrrpProblems(six), [
+    'ha.vrrp.floatingAddresses[2].address: 2001:DB8:19::FE is listed twice',
+    "ha.vrrp.floatingAddresses[3].address: 2001:db8:19:0::1 is port 'servers''s own address, which never moves",
+    'ha.vrrp.floatingAddresses[4].address: must be a unicast address (not multicast)']);
 });
 
 test('keepalived.conf: one instance, BACKUP at start, no VIPs, the track file and the FIFO', () => {
@@ -129,4 +139,6 @@ test('the dataplane starts without its VIPs under ha.vrrp, with the floating add
   const o = dataplaneOptions(pair({ floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }, { port: 'servers', address: '198.19.0.253' }] }));
   assert.equal(o.vipOwner, false);
   assert.deepEqual(o.ports.map((p) => p.floating), [undefined, ['198.19.0.254', '198.19.0.253']]);
+  const dual = dataplaneOptions(pair({ floatingAddresses: [{ port: 'servers', address: '198.19.0.254' }, { port: 'servers', address: '2001:db8:19::fe' }] }));
+  assert.deepEqual(dual.ports[1].floating, ['198.19.0.254', '2001:db8:19::fe']);
 });
