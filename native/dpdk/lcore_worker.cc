@@ -25,6 +25,13 @@ namespace fulcrum::dp {
 namespace {
 
 constexpr uint16_t kBeEthIpv4 = 0x0008;  // 0x0800 as it lies in memory
+constexpr uint16_t kBeEthIpv6 = 0xdd86;  // 0x86dd as it lies in memory
+
+// An untagged IPv6 frame whose fixed header says TCP or UDP: never neighbour discovery (ICMPv6),
+// so the core takes it without the ND filter looking at it.
+inline bool ipv6_tcp_udp(const uint8_t* f, uint16_t et) {
+  return et == kBeEthIpv6 && (f[14 + 6] == kProtoTcp || f[14 + 6] == kProtoUdp);
+}
 
 inline bool addr6_less(const IpAddr& a, const IpAddr& b) { return a.b < b.b; }
 static_assert(kPortIdBound >= RTE_MAX_ETHPORTS, "Shared::port_index must cover every DPDK port id");
@@ -197,7 +204,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
   for (uint16_t i = 0; i < k; ++i) {
     uint16_t et;
     std::memcpy(&et, bufs[i].data + 12, 2);
-    if (et != kBeEthIpv4) [[unlikely]] {
+    if (et != kBeEthIpv4 && !ipv6_tcp_udp(bufs[i].data, et)) [[unlikely]] {
       k = take_nd(m, bufs, k, i, now_ms);
       break;
     }
@@ -209,6 +216,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
   // else (a miss, a held frame to release, the kernel's, a drop) is output()'s.
   const Verdict* verdicts = verdicts_.get();
   uint64_t generation = neigh_.generation();
+  uint64_t generation6 = neigh6_.generation();
   for (uint16_t i = 0; i < k; ++i) {
     const Verdict& v = verdicts[i];
     if (v.action == Action::Transmit && !v.release) [[likely]] {
@@ -219,9 +227,21 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
         tx(txq_[hc.port], m[i]);
         continue;
       }
+    } else if (v.action == Action::Transmit6 && !v.release) {
+      // IPv6's common case inline too (through output() it cost a call and a second hop-cache
+      // walk per packet).
+      const IpAddr& dst = core_.route6_dst(i);
+      const HopCacheEntry6& hc = hops6_[hop_slot6(dst)];
+      if (hc.dst == dst && hc.generation == generation6) [[likely]] {
+        set_frame(m[i], bufs[i]);
+        std::memcpy(bufs[i].data, hc.macs, sizeof hc.macs);
+        tx(txq_[hc.port], m[i]);
+        continue;
+      }
     }
     output(m[i], bufs[i], v, i, now_ms);
     generation = neigh_.generation();  // the slow path may have learnt or forgotten a neighbour
+    generation6 = neigh6_.generation();
   }
 }
 
@@ -232,7 +252,7 @@ void LcoreWorker::input(rte_mbuf** in, uint16_t n, uint64_t now_ms) {
   for (uint16_t i = from; i < k; ++i) {
     uint16_t et;
     std::memcpy(&et, bufs[i].data + 12, 2);
-    if (et != kBeEthIpv4 && nd_frame(m[i], now_ms)) continue;
+    if (et != kBeEthIpv4 && !ipv6_tcp_udp(bufs[i].data, et) && nd_frame(m[i], now_ms)) continue;
     if (kept != i) {
       m[kept] = m[i];
       bufs[kept] = bufs[i];

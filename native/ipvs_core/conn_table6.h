@@ -62,7 +62,7 @@ class ConnTable6 : public BasicConnTable<ConnV6, ConnTable6> {
   // Real server -> client lookups need the dest's address (the record has none, conn6.h): the
   // engine matches through find() with its snapshot at hand.
 
-  static bool same(const IpAddr& a, const uint8_t* b) { return std::memcmp(a.b.data(), b, 16) == 0; }
+  static bool same(const IpAddr& a, const uint8_t* b) { return IpAddr::eq16(a.b.data(), b); }
 
  private:
   static_assert(offsetof(ConnV6, vport) == offsetof(ConnV6, cport) + 2);

@@ -92,7 +92,7 @@ class Snapshot {
     if (nrules6_) return true;
     if (nvips6_ > 8) return has_vip_v6(daddr);
     for (uint32_t i = 0; i < nvips6_; ++i)
-      if (std::memcmp(vip6_data_[i].b.data(), daddr, 16) == 0) return true;
+      if (IpAddr::eq16(vip6_data_[i].b.data(), daddr)) return true;
     return false;
   }
   // The IPv6 VIPs are sorted as memcmp orders them (v6_update): a binary search, as IPv4's.

@@ -46,8 +46,20 @@ struct IpAddr {
     std::memcpy(&a, &b[12], 4);
     return a;
   }
-  bool operator==(const IpAddr& o) const { return b == o.b; }
-  bool operator!=(const IpAddr& o) const { return b != o.b; }
+  bool operator==(const IpAddr& o) const { return eq16(b.data(), o.b.data()); }
+  bool operator!=(const IpAddr& o) const { return !eq16(b.data(), o.b.data()); }
+
+  // Two 16-byte addresses equal: two 8-byte loads each. GCC left std::array's == and
+  // memcmp(.., 16) as calls to libc's memcmp on the IPv6 packet path (6% of an IPv6 packet's
+  // time in the dataplane bench).
+  static bool eq16(const uint8_t* x, const uint8_t* y) {
+    uint64_t x0, x1, y0, y1;
+    std::memcpy(&x0, x, 8);
+    std::memcpy(&x1, x + 8, 8);
+    std::memcpy(&y0, y, 8);
+    std::memcpy(&y1, y + 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
 };
 
 // IP protocol numbers (IANA), as the kernel's IPPROTO_*.

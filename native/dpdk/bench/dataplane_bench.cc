@@ -166,6 +166,9 @@ struct Director {
     shared->snapshot.store(snap.get());
     WorkerOptions wo;
     wo.conn_capacity = std::max<uint32_t>(1024, flows * 2);
+    // The IPv6 run's flows live in the IPv6 table, by default a quarter of the IPv4 one's size:
+    // sized alike, or most IPv6 flows never fit and their packets are dropped, not forwarded.
+    if (v6) wo.conn6_capacity = wo.conn_capacity;
     wo.limits = lim;
     wo.synproxy_secret = kCookieSecret;
     worker = std::make_unique<LcoreWorker>(*shared, 0, wo);
