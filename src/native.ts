@@ -64,6 +64,8 @@ export interface DataplaneStartOptions {
   /** CPU of each worker lcore. */
   workers: number[];
   connTableSize: number;
+  /** IPv6 connections a worker holds (its own table); absent: a quarter of connTableSize. */
+  connTable6Size?: number;
   /** Half-open (SYN_RECV) entries a worker keeps at most (capped at connTableSize); absent:
    * a quarter of the table. */
   halfOpenBudget?: number;
@@ -141,7 +143,10 @@ export interface DataplaneStats {
   /** Drop counts by reason (packet core and dataplane), only non-zero ones. */
   drops: Record<string, number>;
   events: Record<string, number>;
+  /** connections, connCapacity and tableBytes count both tables; connections6 and
+   * conn6Capacity are the IPv6 table's share. */
   workers: { id: number; lcore: number; cpu: number; connections: number; connCapacity: number; tableBytes: number;
+    connections6: number; conn6Capacity: number;
     /** SYN_RECV entries now, and the most the worker keeps (older ones are evicted). */
     halfOpen: number; halfOpenBudget: number;
     polls: number; busyPolls: number; rxPackets: number; txPackets: number; counters: TrafficCounters }[];

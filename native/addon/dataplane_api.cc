@@ -172,6 +172,8 @@ dp::DataplaneConfig dataplane_config(Napi::Env env, Napi::Object o) {
     c.worker_cpus.push_back(x.As<Napi::Number>().Uint32Value());
   }
   c.conn_capacity = static_cast<uint32_t>(num(env, o, "connTableSize", at, 1024, 1 << 30));
+  if (!o.Get("connTable6Size").IsUndefined())
+    c.conn6_capacity = static_cast<uint32_t>(num(env, o, "connTable6Size", at, 1024, 1 << 30));
   if (!o.Get("halfOpenBudget").IsUndefined())
     c.half_open_budget = static_cast<uint32_t>(num(env, o, "halfOpenBudget", at, 1, 1 << 30));
   // A fixed hash seed, for tests that repeat a run; absent (production): a secret per start.

@@ -73,6 +73,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
       wo.Set("cpu", d.worker_cpus()[w]);
       wo.Set("connections", static_cast<double>(wr.conns));
       wo.Set("connCapacity", static_cast<double>(wr.conn_capacity));
+      wo.Set("connections6", static_cast<double>(wr.conns6));
+      wo.Set("conn6Capacity", static_cast<double>(wr.conn6_capacity));
       wo.Set("tableBytes", static_cast<double>(wr.table_bytes));
       wo.Set("halfOpen", static_cast<double>(wr.half_open));
       wo.Set("halfOpenBudget", static_cast<double>(wr.half_open_budget));

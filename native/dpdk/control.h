@@ -29,7 +29,8 @@ struct WorkerReport {
   WorkerStats stats;
   std::vector<DestLoad> load;  // by DestId
   DpCounters dp;
-  uint64_t conns = 0, conn_capacity = 0, table_bytes = 0;
+  uint64_t conns = 0, conn_capacity = 0, table_bytes = 0;  // both families' tables
+  uint64_t conns6 = 0, conn6_capacity = 0;                 // the IPv6 table's share
   uint64_t half_open = 0, half_open_budget = 0;
   uint64_t polls = 0, busy_polls = 0;
   uint64_t rx_packets = 0, tx_packets = 0;

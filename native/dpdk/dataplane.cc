@@ -82,7 +82,8 @@ void install_kernel_routes6(const std::vector<Port>& ports, const std::vector<Ro
 // The bytes one worker's connection table takes for `capacity` connections, as the table
 // itself computes them: a table built with an allocator that records each request and refuses
 // it (construction then throws std::bad_alloc having allocated nothing).
-size_t conn_table_bytes(uint32_t capacity) {
+template <class Table>
+size_t table_bytes_for(uint32_t capacity) {
   size_t bytes = 0;
   TableAllocator probe;
   probe.alloc = [](size_t n, size_t, void* ctx) -> void* {
@@ -91,15 +92,20 @@ size_t conn_table_bytes(uint32_t capacity) {
   };
   probe.free = [](void*, size_t, void*) {};
   probe.ctx = &bytes;
-  ConnTable::Options o;
+  typename Table::Options o;
   o.capacity = capacity;
   o.seed = 1;
   o.alloc = probe;
   try {
-    ConnTable t(o);
+    Table t(o);
   } catch (const std::bad_alloc&) {
   }
   return bytes;
+}
+
+// Both tables a worker allocates: IPv4's and IPv6's (a quarter of IPv4's size by default).
+size_t conn_table_bytes(uint32_t capacity, uint32_t capacity6) {
+  return table_bytes_for<ConnTable>(capacity) + table_bytes_for<ConnTable6>(capacity6 ? capacity6 : std::max(1024u, capacity / 4));
 }
 
 // MemAvailable from /proc/meminfo (what the kernel can hand out without swapping), or 0 when
@@ -118,7 +124,7 @@ uint64_t memory_available() {
 std::string conn_table_problem(uint32_t capacity, uint32_t workers, size_t per_worker, const std::string& what) {
   return "dataplane.connTableSize: " + std::to_string(capacity) + " connections need " + std::to_string(per_worker) +
          " bytes per worker (" + std::to_string(uint64_t{per_worker} * workers) + " for " + std::to_string(workers) +
-         (workers == 1 ? " worker); " : " workers); ") + what + "; lower dataplane.connTableSize";
+         (workers == 1 ? " worker); " : " workers); ") + what + "; lower dataplane.connTableSize (or connTable6Size)";
 }
 
 std::string join_problems(const std::vector<std::string>& p) {
@@ -145,7 +151,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
 
   // The config is checked before anything starts, the connection tables' memory included
   // (each worker's table is allocated and touched whole at start).
-  const size_t table_bytes = conn_table_bytes(cfg.conn_capacity);
+  const size_t table_bytes = conn_table_bytes(cfg.conn_capacity, cfg.conn6_capacity);
   if (uint64_t avail = memory_available(); avail && uint64_t{table_bytes} * nw > avail)
     throw std::runtime_error(conn_table_problem(cfg.conn_capacity, nw, table_bytes,
                                                 "only " + std::to_string(avail) + " bytes are available"));
@@ -259,6 +265,7 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     for (uint32_t w = 0; w < nw; ++w) {
       WorkerOptions wo;
       wo.conn_capacity = cfg.conn_capacity;
+      wo.conn6_capacity = cfg.conn6_capacity;
       wo.half_open_budget = cfg.half_open_budget;
       wo.limits = cfg.limits;
       wo.local_addrs = cfg.local_addrs;

@@ -27,6 +27,7 @@ struct DataplaneConfig {
   std::vector<std::string> eal;
   std::vector<unsigned> worker_cpus;
   uint32_t conn_capacity = 1 << 20;
+  uint32_t conn6_capacity = 0;    // the IPv6 table's; 0: a quarter of conn_capacity
   uint32_t half_open_budget = 0;  // SYN_RECV entries per worker; 0: a quarter of the table
   WorkerLimits limits;
   IdleBackoff backoff;

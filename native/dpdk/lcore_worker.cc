@@ -695,8 +695,10 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       for (size_t d = 0; d < w.load.size(); ++d) w.load[d] = core_.share(static_cast<DestId>(d));
       w.dp = dpc_;
       w.conns = core_.conn_count();
-      w.conn_capacity = core_.conn_capacity();
-      w.table_bytes = core_.table_memory_bytes();
+      w.conn_capacity = core_.conn_capacity() + core_.conn6_capacity();
+      w.table_bytes = core_.table_memory_bytes() + core_.table6_memory_bytes();
+      w.conns6 = core_.conn6_count();
+      w.conn6_capacity = core_.conn6_capacity();
       w.half_open = core_.half_open_count();
       w.half_open_budget = core_.half_open_budget();
       w.polls = polls_;

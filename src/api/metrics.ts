@@ -103,11 +103,15 @@ export function createMetrics(): { registry: Registry;
     (s) => workers(s, (w) => w.rxPackets));
   family('counter', 'fulcrum_worker_tx_packets_total', 'Packets sent by the worker.', ['worker'],
     (s) => workers(s, (w) => w.txPackets));
-  family('gauge', 'fulcrum_worker_connections', 'Entries (connections and persistence templates) in the worker\'s connection table.', ['worker'],
+  family('gauge', 'fulcrum_worker_connections', 'Entries (connections and persistence templates) in the worker\'s connection tables (IPv4 and IPv6).', ['worker'],
     (s) => workers(s, (w) => w.connections));
   family('gauge', 'fulcrum_worker_connection_capacity',
-    'Entries the worker\'s connection table can hold; fulcrum_worker_connections over this is its occupancy.', ['worker'],
+    'Entries the worker\'s connection tables can hold (IPv4 and IPv6); fulcrum_worker_connections over this is their occupancy.', ['worker'],
     (s) => workers(s, (w) => w.connCapacity));
+  family('gauge', 'fulcrum_worker_ipv6_connections', 'The IPv6 table\'s share of fulcrum_worker_connections.', ['worker'],
+    (s) => workers(s, (w) => w.connections6));
+  family('gauge', 'fulcrum_worker_ipv6_connection_capacity', 'Entries the worker\'s IPv6 table can hold (dataplane.connTable6Size).', ['worker'],
+    (s) => workers(s, (w) => w.conn6Capacity));
   family('gauge', 'fulcrum_worker_half_open_connections',
     'Half-open (SYN_RECV) entries in the worker\'s connection table; past the budget the oldest is evicted (fulcrum_events_total{event="half_open_evicted"}).', ['worker'],
     (s) => workers(s, (w) => w.halfOpen));

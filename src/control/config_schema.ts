@@ -153,6 +153,10 @@ export const DataplaneSchema = Type.Object({
   eal: Type.Optional(Type.Array(Type.String())),
   workers: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1023 }), { minItems: 1 })),
   connTableSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1 << 30 })),
+  connTable6Size: Type.Optional(Type.Integer({
+    minimum: 1024, maximum: 1 << 30,
+    description: 'IPv6 connections (and templates) a worker holds, in a table of their own (64 bytes a record); default: connTableSize / 4',
+  })),
   halfOpenBudget: Type.Optional(Type.Integer({
     minimum: 1, maximum: 1 << 30,
     description: 'half-open (SYN_RECV) entries a worker keeps at most; the oldest makes way for a new one; default: connTableSize / 4',

@@ -35,6 +35,7 @@ export function dataplaneOptions(cfg: FulcrumConfig): DataplaneStartOptions {
     eal: dp.eal ?? [],
     workers: dp.workers ?? [1],
     connTableSize: dp.connTableSize ?? 1 << 20,
+    ...(dp.connTable6Size !== undefined ? { connTable6Size: dp.connTable6Size } : {}),
     halfOpenBudget: dp.halfOpenBudget ?? Math.max(1, Math.floor((dp.connTableSize ?? 1 << 20) / 4)),
     idleBackoff: backoff,
     limits: limitsOf(cfg),

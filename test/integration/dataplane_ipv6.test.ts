@@ -105,6 +105,7 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
     cfg.dataplane.ports[1].address6 = a6.servers;
     // The IPv6 gateway of NAT real servers, which moves with the VIPs (ha.vrrp): the director
     // starts as a backup under ha.vrrp and is handed its addresses at once here.
+    cfg.dataplane.connTable6Size = 8192;
     cfg.ha = { vrrp: { port: 'clients', virtualRouterId: 61, floatingAddresses: [{ port: 'servers', address: FLOAT6 }] } };
     await dir.start(t, cfg);
     await dir.request('setVipOwner', true);
@@ -225,6 +226,11 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
       const n = (await neighbours()).find((x) => x.address === SRV1);
       assert.ok(n && n.state === 'REACHABLE' && n.port === 'servers', JSON.stringify(await neighbours()));
       assert.equal(st.drops.no_route6 ?? 0, 0);
+      // The IPv6 table is connTable6Size's, and its entries are reported as their share.
+      const w = st.workers[0];
+      assert.equal(w.conn6Capacity, 8192);
+      assert.equal(w.connections6, 3, 'three IPv6 connections (in TIME_WAIT)');
+      assert.ok(w.connections >= w.connections6 && w.connCapacity === 65536 + 8192, JSON.stringify(w));
     } finally {
       srv.kill();
       await dir.apply(cfg);

@@ -84,7 +84,7 @@ function snapshot(): MetricsSnapshot {
       serviceCounters: new Float64Array(0), destCounters: destCounters(),
       drops: { no_service: 17, bad_checksum: 3 },
       events: { arp_request_sent: 9 },
-      workers: [0, 1].map((id) => ({ id, lcore: id + 1, cpu: id + 1, connections: 100 * (id + 1), connCapacity: 65536,
+      workers: [0, 1].map((id) => ({ id, lcore: id + 1, cpu: id + 1, connections: 100 * (id + 1), connCapacity: 65536, connections6: 10 * (id + 1), conn6Capacity: 16384,
         tableBytes: 1 << 21, halfOpen: 7 * (id + 1), halfOpenBudget: 16384, polls: 0, busyPolls: 0, rxPackets: 1111 * (id + 1), txPackets: 2222 * (id + 1), counters: Z })),
     },
     health: [
@@ -187,6 +187,8 @@ test('Fulcrum\'s own families: workers, drops, events, ports, health', async () 
   check('fulcrum_worker_tx_packets_total', 'counter', { 'worker=0': 2222, 'worker=1': 4444 });
   check('fulcrum_worker_connections', 'gauge', { 'worker=0': 100, 'worker=1': 200 });
   check('fulcrum_worker_connection_capacity', 'gauge', { 'worker=0': 65536, 'worker=1': 65536 });
+  check('fulcrum_worker_ipv6_connections', 'gauge', { 'worker=0': 10, 'worker=1': 20 });
+  check('fulcrum_worker_ipv6_connection_capacity', 'gauge', { 'worker=0': 16384, 'worker=1': 16384 });
   check('fulcrum_worker_half_open_connections', 'gauge', { 'worker=0': 7, 'worker=1': 14 });
   check('fulcrum_worker_half_open_budget', 'gauge', { 'worker=0': 16384, 'worker=1': 16384 });
   check('fulcrum_drops_total', 'counter', { 'reason=no_service': 17, 'reason=bad_checksum': 3 });
