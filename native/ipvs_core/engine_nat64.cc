@@ -36,6 +36,10 @@ Verdict Worker::nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now)
     return drop(DropReason::NoConnection);
   }
   if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+  if (c.ext & kConn6SynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_out6(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags), now);
