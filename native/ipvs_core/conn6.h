@@ -40,10 +40,14 @@ struct alignas(64) ConnV6 {
   uint8_t dest_hi : 4;
   uint8_t flags;      // kConn* (conn.h)
   // Connections: 1 + their template's prefix length (0..128), 0 = no template; templates: the
-  // dest tag. IPv6 connections are neither proxied nor synced, so no flag bits share it.
+  // dest tag. IPv6 connections are not synced, so no flag bits share it.
   uint8_t tmpl_plen;
-  uint8_t spare[12];
+  uint8_t ext;  // kConn6* (tmpl_plen has no bit to spare for them: 1 + 128 needs all 8)
+  uint8_t spare[11];
 };
+
+// ConnV6::ext: the connection is SYN-proxied, its seq delta is in the worker's IPv6 SynProxyTable.
+constexpr uint8_t kConn6SynProxy = 0x01;
 
 static_assert(sizeof(ConnV6) == 64, "one record per cache line, twice an IPv4 one");
 

@@ -72,7 +72,7 @@ namespace fulcrum {
   X(SynProxyEarly, "synproxy_early")    /* client data before the server answered (resent as a SYN) */ \
   /* IPv6 */                                                                              \
   X(Ipv6BurstPosition, "ipv6_burst_position") /* past Worker::kRoute6Positions in one burst */ \
-  X(Nat64Icmp, "nat64_icmp")            /* an ICMP error about a NAT64 connection (not translated) */ \
+  X(Nat64Icmp, "nat64_icmp")            /* an ICMP error about a NAT64 connection RFC 7915 does not translate */ \
   X(Ipv6BadSource, "ipv6_bad_source")   /* a new connection from :: or a multicast source */
 
 enum class DropReason : uint8_t {

@@ -53,6 +53,7 @@ Worker::Worker(const WorkerOptions& opts)
       half_open6_q_(half_open6_budget_, table6_.slot_count()),
       synproxy_secret_(opts.synproxy_secret ? opts.synproxy_secret : opts.seed * 0x9e3779b97f4a7c15ull + 1),
       synproxy_(table_.capacity() / 2),
+      synproxy6_(table6_.capacity() / 2),
       held_(new uint8_t[size_t{kHeldFrames} * kHeldFrameBytes]),
       fnat_(opts.local_addrs, opts.port_lo, opts.port_hi, opts.port_mask, opts.port_value),
       laddrs6_(opts.local_addrs6),

@@ -197,8 +197,8 @@ class Worker {
   // Entries in SYN_RECV now, and how many may be.
   uint32_t half_open_count() const { return half_open_; }
   uint32_t half_open_budget() const { return half_open_budget_; }
-  // Proxied connections (SYN proxy) now.
-  uint32_t synproxy_count() const { return synproxy_.size(); }
+  // Proxied connections (SYN proxy) now, IPv4 and IPv6.
+  uint32_t synproxy_count() const { return synproxy_.size() + synproxy6_.size(); }
   // The frame a Verdict's `release` names, copied into `out` (room for kHeldFrameBytes); its
   // place is free again. False when there is none (already taken, or its connection went).
   static constexpr uint32_t kHeldFrameBytes = 2048;
@@ -263,11 +263,21 @@ class Worker {
   Verdict nat64_in(PacketBuf& pkt, Parsed& p, ConnV6& c, const DestSnap& d);
   Verdict nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx6, uint32_t now);
   Verdict nat64_icmp(PacketBuf& pkt, Parsed& p, uint32_t idx6, uint32_t now);
+  // SYN proxy for IPv6 clients (engine_synproxy6.cc): engine_synproxy.cc's steps, the frames
+  // IPv6 (IPv4 towards a NAT64 connection's server).
+  bool synproxy_accept6(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v);
+  Verdict synproxy_open6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
+  bool synproxy_in6(PacketBuf& pkt, Parsed& p, ConnV6& c, uint32_t now, Verdict& v);
+  Verdict synproxy_syn6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const SynProxyTable::Entry& e);
+  bool synproxy_out6(PacketBuf& pkt, Parsed& p, ConnV6& c, uint32_t now, Verdict& v);
   uint32_t find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, const uint8_t* daddr, be16 dport) const;
   int laddr6_index(const uint8_t* a) const;
   DestId schedule_persistent6(const ServiceSnap& svc, const SchedPacket& sp, uint8_t proto, be16 dport, uint32_t now,
                               uint8_t& plen_out);
   void template_child_gone6(const ConnV6& c, uint32_t now);
+  bool tie_holds(const ConnV6& tc, uint32_t now, uint32_t& until);
+  static uint32_t tie_margin(const ConnV6& tc);
+  uint64_t tie_key(const ConnV6& tc) const;
   void set_state(ConnV6& c, uint8_t state, uint32_t now);
   void release6(uint32_t idx, uint32_t now, Event why = Event::ConnExpired);
   bool expire6(uint32_t idx, uint32_t now);
@@ -389,6 +399,7 @@ class Worker {
   HalfOpenRing half_open6_q_;
   uint64_t synproxy_secret_;
   SynProxyTable synproxy_;
+  SynProxyTable synproxy6_;  // by table6_ slot
   // Held frames: a proxied connection's first data segment that came before its server answered
   // (DPVS keeps it too), at most one per connection; kHeldFrames places, reused (free_held_).
   static constexpr uint32_t kHeldFrames = 128;

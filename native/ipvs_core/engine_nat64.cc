@@ -1,9 +1,11 @@
 // The Worker's NAT64 connections: FullNAT from an IPv6 client to an IPv4 real server. The entry
 // lives in the IPv6 table (the client's side) and holds an IPv4 local address and port from the
 // IPv4 pool, whose owner word marks it (kNat64Owner) so the server's IPv4 reply, found by that
-// pool as every FullNAT reply is, is handed here. The header translation is nat64.cc's.
+// pool as every FullNAT reply is, is handed here. The header translation is nat64.cc's, that of
+// ICMP errors about the connection nat64_icmp.cc's.
 #include "engine.h"
 #include "nat64.h"
+#include "nat64_icmp.h"
 #include "rewrite.h"
 
 namespace fulcrum {
@@ -36,6 +38,10 @@ Verdict Worker::nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now)
     return drop(DropReason::NoConnection);
   }
   if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+  if (c.ext & kConn6SynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_out6(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     set_state(c, tcp_next_state(c.state, TcpDir::Out, p.tcp_flags), now);
@@ -49,8 +55,43 @@ Verdict Worker::nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now)
   return transmit6(c.caddr);
 }
 
-// ICMP errors about a NAT64 connection would need ICMP <-> ICMPv6 translation of the error and
-// its quote (RFC 7915 §4.2, §5.2); not done: counted and dropped.
-Verdict Worker::nat64_icmp(PacketBuf&, Parsed&, uint32_t, uint32_t) { return drop(DropReason::Nat64Icmp); }
+// An ICMP error about a NAT64 connection, translated for the other side (nat64_icmp.h). From
+// the IPv4 side (handle_icmp found the connection by the quote's local address and port): to
+// the client as ICMPv6 from the VIP, quoting the client's own packet. From the client
+// (handle_icmp6 found it by the quoted reply): to the server as ICMPv4 from the local address,
+// quoting the server's reply as it sent it, as IPv4 FullNAT relays such errors. What RFC 7915
+// does not translate is dropped as nat64_icmp.
+Verdict Worker::nat64_icmp(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
+  const ConnV6& c = table6_.record(idx);
+  const DestSnap& d = snap_->dest(conn_dest(c));
+  const uint32_t info = ntoh32(load32(pkt.data + p.l4_off + 4));
+  if (p.family == 4) {
+    const InnerTuple& in = p.inner;
+    if (!d.addr.is_v4() || in.daddr != d.addr.v4() || in.dport != c.dport || in.proto != c.proto ||
+        table6_.is_expired(idx, now)) {
+      stats_.event(Event::ToKernel);  // quotes no connection of ours: the host's
+      return {Action::Kernel, DropReason::None, 0};
+    }
+    if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+    const IcmpXlat x =
+        icmp4_to_icmp6(p.icmp_type, p.icmp_code, info, ntoh16(load16(pkt.data + in.l3_off + 2)), snap_->mtu());
+    if (!x.ok) return drop(DropReason::Nat64Icmp);
+    const uint8_t* vip = c.vaddr.b.data();
+    const uint8_t* cip = c.caddr.b.data();
+    const DropReason r = nat64_icmp_4to6(pkt, p, x, {vip, cip, cip, vip, c.cport, c.vport});
+    if (r != DropReason::None) return drop(r);
+    stats_.event(Event::IcmpRelated);
+    count_out(conn_dest(c), p.ip_tot_len);
+    return transmit6(c.caddr);
+  }
+  const IcmpXlat x = icmp6_to_icmp4(p.icmp_type, p.icmp_code, info, snap_->mtu());
+  if (!x.ok) return drop(DropReason::Nat64Icmp);
+  const be32 lip = fnat_.laddr(c.fnat.laddr), rip = d.addr.v4();
+  const DropReason r = nat64_icmp_6to4(pkt, p, x, {lip, rip, rip, lip, c.dport, c.fnat.lport, ++ip_id_});
+  if (r != DropReason::None) return drop(r);
+  stats_.event(Event::IcmpRelated);
+  count_in(conn_dest(c), p.ip_tot_len);
+  return {Action::Transmit, DropReason::None, rip};
+}
 
 }  // namespace fulcrum

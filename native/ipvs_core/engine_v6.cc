@@ -85,6 +85,10 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   ConnV6& c = table6_.record(idx);
   const DestSnap& d = snap_->dest(conn_dest(c));
   if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+  if (c.ext & kConn6SynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_in6(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     // conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT starts a new connection.
@@ -137,6 +141,10 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
       (!ConnTable6::same(d.addr, pkt.data + p.v6_saddr_off()) || c.dport != p.sport || c.proto != p.proto))
     return drop(DropReason::NoConnection);
   if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
+  if (c.ext & kConn6SynProxy) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_out6(pkt, p, c, now, v)) return v;
+  }
   const Timeouts& to = snap_->timeouts();
   if (p.proto == kProtoTcp) {
     c.flags &= ~kConnNoOutput;
@@ -223,8 +231,15 @@ Verdict Worker::handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now) {
     stats_.event(Event::ToKernel);
     return {Action::Kernel, DropReason::None, 0};
   }
-  // IPv6 connections are not SYN-proxied: a SYN opens them as on a service without the proxy.
-  if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) {
+  // As handle_new (engine.cc): under a SYN proxy the ACK that returns a valid cookie starts the
+  // connection (engine_synproxy6.cc), otherwise only a SYN does (or any segment but a RST with
+  // sloppy_tcp).
+  bool proxied = false;
+  if ((svc->flags & kSvcSynProxy) && p.proto == kProtoTcp) [[unlikely]] {
+    Verdict v;
+    if (!synproxy_accept6(pkt, p, now, v)) return v;
+    proxied = true;
+  } else if (p.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpRst)) != kTcpSyn) {
     if ((p.tcp_flags & kTcpRst) || !snap_->sloppy_tcp()) return drop(DropReason::NoConnection);
     stats_.event(Event::SloppyTcp);
   }
@@ -251,6 +266,12 @@ Verdict Worker::handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now) {
   c.state = p.proto == kProtoTcp ? kTcpNone : kStateUdp;
   const bool limited = d.u_threshold != 0;
   if (limited) c.flags |= kConnLimited;
+  if (proxied && d.fwd != FwdMethod::Masq && d.fwd != FwdMethod::FullNat) [[unlikely]] {
+    // The seq shifts need both directions through the director: NAT, FullNAT and NAT64 only.
+    unbind_conn(did, false, limited);
+    if (plen) template_child_gone6(c, now);
+    return drop(DropReason::SynProxyNotNat);
+  }
 
   if (svc->flags & kSvcOnePacket) {
     unbind_conn(did, false, limited);
@@ -288,6 +309,7 @@ Verdict Worker::handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now) {
     rc.fnat.lport = lport;
   }
   count_conn(did);
+  if (proxied) return synproxy_open6(pkt, p, idx, now);
   return forward_in6(pkt, p, idx, now);
 }
 
@@ -308,28 +330,45 @@ Verdict Worker::no_dest6(PacketBuf& pkt, Parsed& p) {
 
 // ---- persistence -----------------------------------------------------------------------------
 
-// As schedule_persistent (engine_schedule.cc) with the client prefix of -M's length. Templates
-// are this worker's: the director-wide tie (shared_affinity.h) keys IPv4 clients only, so an
-// IPv6 client's connections on other workers may pick their own server until their templates
-// agree (each worker's template counts in PersistConn).
+namespace {
+
+// A template's key: -M's prefix of the client, the VIP (fwmark services: the mark's stand-in,
+// protocol 0) and port (0 for port-0, port-21 and fwmark services), as the kernel keys them.
+struct TemplateKey6 {
+  uint8_t proto;
+  IpAddr net, vaddr;
+  be16 vport;
+};
+TemplateKey6 template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
+                           const IpAddr& vaddr, be16 vport) {
+  return {static_cast<uint8_t>(svc.fwmark ? 0 : proto), ip6_prefix(caddr, plen),
+          svc.fwmark ? mark_addr(svc.fwmark) : vaddr,
+          static_cast<be16>((svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : vport)};
+}
+
+}  // namespace
+
+// As schedule_persistent (engine_schedule.cc) with the client prefix of -M's length, and the
+// same director-wide tie (shared_affinity.h, key6): a client whose connections land on several
+// workers reaches one real server, and one worker's template is the one that counts.
 DestId Worker::schedule_persistent6(const ServiceSnap& svc, const SchedPacket& sp, uint8_t proto, be16 dport,
                                     uint32_t now, uint8_t& plen_out) {
-  const IpAddr snet = ip6_prefix(sp.saddr, svc.plen6);
-  // fwmark services: protocol 0, the mark for the VIP, port 0 (the kernel's template for them).
-  if (svc.fwmark) proto = 0;
-  const IpAddr tvaddr = svc.fwmark ? mark_addr(svc.fwmark) : sp.daddr;
-  const be16 tvport = (svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : dport;
-  const uint64_t h = table6_.hash(proto, snet, 0);
-  const uint32_t t = table6_.find_template(h, proto, snet, tvaddr, tvport);
+  const TemplateKey6 k = template_key6(svc, proto, sp.saddr, svc.plen6, sp.daddr, dport);
+  const uint64_t h = table6_.hash(k.proto, k.net, 0);
+  const uint32_t t = table6_.find_template(h, k.proto, k.net, k.vaddr, k.vport);
   plen_out = static_cast<uint8_t>(svc.plen6 + 1);
+  SharedAffinity& aff = shared_->affinity();
+  const uint64_t akey = aff.key6(k.proto, k.net, k.vaddr, k.vport);
   if (t != ConnTable6::kNone) {
     ConnV6& tc = table6_.record(t);
     const DestSnap& d = snap_->dest(conn_dest(tc));
-    const bool valid = !table6_.is_expired(t, now) && d.available && d.svc == svc.id && conn_current(tc) &&
-                       !(snap_->expire_quiescent_template() && d.weight == 0);
+    uint32_t until;
+    const bool valid = (!table6_.is_expired(t, now) || tie_holds(tc, now, until)) && d.available &&
+                       d.svc == svc.id && conn_current(tc) && !(snap_->expire_quiescent_template() && d.weight == 0);
     if (valid) {
       ++tc.children;
       tc.expires = now + svc.persist_ticks;
+      aff.refresh(akey, tc.expires + tie_margin(tc));
       const DestId did = conn_dest(tc);
       bind_to(did, false);  // a template's connection: whatever the threshold (kernel)
       return did;
@@ -338,18 +377,43 @@ DestId Worker::schedule_persistent6(const ServiceSnap& svc, const SchedPacket& s
     tc.children = 0;
     if (table6_.is_expired(t, now)) expire6(t, now);
   }
-  const DestId did = schedule(svc, sp, now);
-  if (did == kNoDest) return kNoDest;
+  // No template here: another worker's tie, if it holds, is the client's template; otherwise
+  // schedule and tie the client unless another worker tied it first (engine_schedule.cc).
+  auto usable = [&](SharedAffinity::Hit a) {
+    const DestSnap& d = snap_->dest(a.dest);
+    return d.available && d.svc == svc.id && static_cast<uint8_t>(d.incarnation) == a.tag &&
+           !(snap_->expire_quiescent_template() && d.weight == 0);
+  };
+  SharedAffinity::Hit tie;
+  DestId did;
+  bool counted = false;
+  if (aff.find(akey, now, tie) && usable(tie)) {
+    did = tie.dest;
+    bind_to(did, false);
+    aff.refresh(akey, now + svc.persist_ticks + kTieMarginTicks);
+  } else {
+    did = schedule(svc, sp, now);
+    if (did == kNoDest) return kNoDest;
+    const SharedAffinity::Hit mine{did, static_cast<uint8_t>(snap_->dest(did).incarnation)};
+    tie = aff.claim(akey, mine, now, now + svc.persist_ticks, usable, counted);
+    counted |= tie.dest == kNoDest;  // no room for a tie: this template is all there is
+    if (tie.dest != kNoDest && tie.dest != did) {
+      unbind_conn(did, false, snap_->dest(did).u_threshold != 0);
+      did = tie.dest;
+      bind_to(did, false);
+    }
+    if (tie.dest != kNoDest && !counted) aff.refresh(akey, now + svc.persist_ticks + kTieMarginTicks);
+  }
   const DestSnap& d = snap_->dest(did);
   ConnV6 tc{};
-  tc.proto = proto;
-  tc.caddr = snet;
+  tc.proto = k.proto;
+  tc.caddr = k.net;
   tc.cport = 0;
-  tc.vaddr = tvaddr;
-  tc.vport = tvport;
+  tc.vaddr = k.vaddr;
+  tc.vport = k.vport;
   tc.dport = hton16(d.port);
   set_conn_dest(tc, did);
-  tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate | kConnCounted;
+  tc.flags = static_cast<uint8_t>(d.fwd) | kConnTemplate | (counted ? kConnCounted : 0);
   set_conn_dest_tag(tc, d.incarnation);
   tc.state = kTcpNone;
   tc.children = 1;
@@ -361,25 +425,40 @@ DestId Worker::schedule_persistent6(const ServiceSnap& svc, const SchedPacket& s
     plen_out = 0;
     return did;
   }
-  ++load_[did].persist;
-  shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
+  if (counted) {
+    ++load_[did].persist;
+    shared_->dest(did).bind_template(d, d.u_threshold ? elsewhere(did) : 0);
+  }
   stats_.event(Event::TemplateCreated);
   return did;
+}
+
+uint32_t Worker::tie_margin(const ConnV6& tc) { return (tc.flags & kConnCounted) ? 0 : kTieMarginTicks; }
+
+uint64_t Worker::tie_key(const ConnV6& tc) const { return shared_->affinity().key6(tc.proto, tc.caddr, tc.vaddr, tc.vport); }
+
+// Whether the client's director-wide tie still names this counted template's server, and until
+// when (engine_schedule.cc's tie_holds for IPv6 templates).
+bool Worker::tie_holds(const ConnV6& tc, uint32_t now, uint32_t& until) {
+  if (!(tc.flags & kConnCounted)) return false;
+  SharedAffinity::Hit h;
+  if (!shared_->affinity().find(tie_key(tc), now, h)) return false;
+  if (h.dest != conn_dest(tc) || h.tag != conn_dest_tag(tc)) return false;
+  until = h.expires;
+  return true;
 }
 
 void Worker::template_child_gone6(const ConnV6& c, uint32_t now) {
   const DestSnap& d = snap_->dest(conn_dest(c));
   const ServiceSnap* svc = snap_->service(d.svc);
   if (!svc) return;
-  const IpAddr snet = ip6_prefix(c.caddr, conn_plen(c) - 1u);
-  const uint8_t tproto = svc->fwmark ? 0 : c.proto;
-  const IpAddr tvaddr = svc->fwmark ? mark_addr(svc->fwmark) : c.vaddr;
-  const be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
-  const uint32_t t = table6_.find_template(table6_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
+  const TemplateKey6 k = template_key6(*svc, c.proto, c.caddr, conn_plen(c) - 1u, c.vaddr, c.vport);
+  const uint32_t t = table6_.find_template(table6_.hash(k.proto, k.net, 0), k.proto, k.net, k.vaddr, k.vport);
   if (t == ConnTable6::kNone) return;
   ConnV6& tc = table6_.record(t);
   if (tc.children) --tc.children;
   tc.expires = now + svc->persist_ticks;
+  shared_->affinity().refresh(tie_key(tc), tc.expires + tie_margin(tc));
 }
 
 // ---- state, expiry, half-open ------------------------------------------------------------------
@@ -422,6 +501,10 @@ void Worker::release6(uint32_t idx, uint32_t now, Event why) {
   ConnV6& c = table6_.record(idx);
   const bool tmpl = c.flags & kConnTemplate;
   if (c.state == kTcpSynRecv && !tmpl) --half_open6_;
+  if (!tmpl && (c.ext & kConn6SynProxy)) [[unlikely]] {
+    if (SynProxyTable::Entry* e = synproxy6_.find(idx)) drop_held(e->known);
+    synproxy6_.erase(idx);
+  }
   auto release_port = [&] {
     if (tmpl || conn_fwd_method(c) != FwdMethod::FullNat) return;
     const bool nat64 = snap_->dest(conn_dest(c)).addr.is_v4();
@@ -433,9 +516,11 @@ void Worker::release6(uint32_t idx, uint32_t now, Event why) {
     return;
   }
   if (tmpl) {
-    --load_[conn_dest(c)].persist;
-    const DestSnap& d = snap_->dest(conn_dest(c));
-    shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
+    if (c.flags & kConnCounted) {
+      --load_[conn_dest(c)].persist;
+      const DestSnap& d = snap_->dest(conn_dest(c));
+      shared_->dest(conn_dest(c)).unbind_template(d, d.u_threshold ? elsewhere(conn_dest(c)) : 0);
+    }
   } else {
     unbind_conn(conn_dest(c), c.flags & kConnActive, c.flags & kConnLimited);
     release_port();
@@ -448,6 +533,12 @@ bool Worker::expire6(uint32_t idx, uint32_t now) {
   ConnV6& c = table6_.record(idx);
   if ((c.flags & kConnTemplate) && c.children > 0 && snap_->dest(conn_dest(c)).available && conn_current(c)) {
     c.expires = now + kExpireLaterTicks;  // still controls live connections
+    shared_->affinity().refresh(tie_key(c), c.expires + tie_margin(c));
+    return false;
+  }
+  uint32_t until;
+  if ((c.flags & kConnTemplate) && snap_->dest(conn_dest(c)).available && conn_current(c) && tie_holds(c, now, until)) {
+    c.expires = until;  // the client's one template: as long as its tie, wherever that is kept
     return false;
   }
   release6(idx, now);

@@ -1,5 +1,5 @@
 // Persistence across workers: which real server each persistent client (template key: masked
-// client address, VIP or fwmark, port) is tied to, director-wide. Each worker keeps its own
+// client address, VIP or fwmark, port; IPv4 and IPv6 clients alike) is tied to, director-wide. Each worker keeps its own
 // templates as before (they count PersistConn, their children and expire); this index lets a
 // worker that has none for a client find the one another worker made, so a client's
 // connections reach the same real server whichever worker owns them, as with the kernel's one
@@ -56,6 +56,26 @@ class SharedAffinity {
     uint64_t b = (uint64_t{proto} << 16 | vport) ^ 0xc2b2ae3d27d4eb4full;
     a = (a ^ (a >> 30)) * 0xbf58476d1ce4e5b9ull;
     a ^= b * 0x94d049bb133111ebull;
+    a = (a ^ (a >> 27)) * 0x94d049bb133111ebull;
+    a ^= a >> 31;
+    return a ? a : 1;
+  }
+
+  // An IPv6 client's key (prefix of -M's length, VIP or the mark's stand-in address): each
+  // address's halves folded through the same seeded mix, then the IPv4 form's last step with a
+  // constant of its own, so an IPv6 key is as unpredictable as an IPv4 one and the two families
+  // never meet except by a 64-bit accident.
+  uint64_t key6(uint8_t proto, const IpAddr& net, const IpAddr& vaddr, be16 vport) const {
+    uint64_t w[4];
+    std::memcpy(w, net.b.data(), 16);
+    std::memcpy(w + 2, vaddr.b.data(), 16);
+    uint64_t a = seed_ ^ 0x6a09e667f3bcc908ull;
+    for (uint64_t x : w) {
+      a ^= x;
+      a = (a ^ (a >> 30)) * 0xbf58476d1ce4e5b9ull;
+      a = (a ^ (a >> 27)) * 0x94d049bb133111ebull;
+    }
+    a ^= ((uint64_t{proto} << 16 | vport) ^ 0x510e527fade682d1ull) * 0x94d049bb133111ebull;
     a = (a ^ (a >> 27)) * 0x94d049bb133111ebull;
     a ^= a >> 31;
     return a ? a : 1;

@@ -21,6 +21,26 @@ uint32_t cookie_hash(uint64_t secret, be32 saddr, be32 daddr, be16 sport, be16 d
   return static_cast<uint32_t>(splitmix64(x) >> 16);
 }
 
+// IPv6: the addresses' four words folded into one keyed digest once, then salted as IPv4's.
+struct CookieKey6 {
+  uint64_t digest;
+  CookieKey6(uint64_t secret, const uint8_t* saddr, const uint8_t* daddr) {
+    uint64_t w[4];
+    std::memcpy(w, saddr, 16);
+    std::memcpy(w + 2, daddr, 16);
+    uint64_t x = secret ^ 0x6a09e667f3bcc908ull, h = 0;
+    for (uint64_t v : w) {
+      x ^= v ^ h;
+      h = splitmix64(x);
+    }
+    digest = h;
+  }
+  uint32_t hash(be16 sport, be16 dport, uint32_t salt) const {
+    uint64_t x = digest ^ (uint64_t{sport} << 48 | uint64_t{dport} << 32 | salt);
+    return static_cast<uint32_t>(splitmix64(x) >> 16);
+  }
+};
+
 }  // namespace
 
 // The kernel's layout (net/ipv4/syncookies.c): hash1 + client ISN + (bucket << 24) + ((hash2(bucket)
@@ -41,6 +61,24 @@ int check_syn_cookie(uint64_t secret, be32 saddr, be32 daddr, be16 sport, be16 d
   // made is the bucket's low byte; the hash was salted with the whole bucket number.
   const uint32_t full = (now / kCookieBucketTicks) - ((count - made) & 0xff);
   const uint32_t idx = (t - cookie_hash(secret, saddr, daddr, sport, dport, full)) & kCookieMask;
+  return idx < 4 ? static_cast<int>(idx) : -1;
+}
+
+uint32_t syn_cookie6(uint64_t secret, const uint8_t* saddr, const uint8_t* daddr, be16 sport, be16 dport,
+                     uint32_t client_isn, uint32_t mss_index, uint32_t now) {
+  const CookieKey6 k(secret, saddr, daddr);
+  const uint32_t count = now / kCookieBucketTicks;
+  return k.hash(sport, dport, 0) + client_isn + (count << 24) + ((k.hash(sport, dport, count) + mss_index) & kCookieMask);
+}
+
+int check_syn_cookie6(uint64_t secret, const uint8_t* saddr, const uint8_t* daddr, be16 sport, be16 dport,
+                      uint32_t client_isn, uint32_t cookie, uint32_t now) {
+  const CookieKey6 k(secret, saddr, daddr);
+  const uint32_t t = cookie - k.hash(sport, dport, 0) - client_isn;
+  const uint32_t count = (now / kCookieBucketTicks) & 0xff, made = t >> 24;
+  if (((count - made) & 0xff) > 1) return -1;
+  const uint32_t full = (now / kCookieBucketTicks) - ((count - made) & 0xff);
+  const uint32_t idx = (t - k.hash(sport, dport, full)) & kCookieMask;
   return idx < 4 ? static_cast<int>(idx) : -1;
 }
 
@@ -114,6 +152,52 @@ DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 
   return DropReason::None;
 }
 
+DropReason tcp_rebuild_v6(PacketBuf& b, Parsed& p, const uint8_t* saddr, be16 sport, const uint8_t* daddr, be16 dport,
+                          uint32_t seq, uint32_t ack, uint8_t flags, uint16_t mss, uint16_t win) {
+  const uint32_t tcp_len = mss ? 24 : 20;
+  const uint32_t l4 = p.l3_off + kIpv6HdrLen;
+  const uint32_t end = l4 + tcp_len;
+  if (end > b.len + b.tailroom) return DropReason::ToaNoRoom;
+  uint8_t src[16], dst[16];  // copies: they may be the frame's own
+  std::memcpy(src, saddr, 16);
+  std::memcpy(dst, daddr, 16);
+  uint8_t* f = b.data;
+  uint8_t* ip = f + p.l3_off;
+  uint8_t* tcp = f + l4;
+  store16(ip + 4, hton16(static_cast<uint16_t>(tcp_len)));
+  ip[6] = kProtoTcp;
+  std::memcpy(ip + 8, src, 16);
+  std::memcpy(ip + 24, dst, 16);
+  store16(tcp, sport);
+  store16(tcp + 2, dport);
+  store32(tcp + 4, hton32(seq));
+  store32(tcp + 8, hton32(ack));
+  tcp[12] = static_cast<uint8_t>((tcp_len / 4) << 4);
+  tcp[13] = flags;
+  store16(tcp + 14, hton16(win));
+  store16(tcp + 16, 0);
+  store16(tcp + 18, 0);
+  if (mss) {
+    tcp[20] = 2;
+    tcp[21] = 4;
+    store16(tcp + 22, hton16(mss));
+  }
+  store16(tcp + 16, csum_fold(csum_partial(tcp, tcp_len, pseudo_v6(src, dst, kProtoTcp, tcp_len))));
+  b.tailroom = b.tailroom + b.len - end;
+  b.len = end;
+  p.proto = kProtoTcp;
+  p.ip_options = false;
+  p.sport = sport;
+  p.dport = dport;
+  p.tcp_flags = flags;
+  p.l4_off = l4;
+  p.ip_tot_len = kIpv6HdrLen + tcp_len;
+  p.l4_len = tcp_len;
+  p.payload_off = end;
+  p.payload_len = 0;
+  return DropReason::None;
+}
+
 void synproxy_shift_out(uint8_t* f, const Parsed& p, uint32_t delta) {
   uint8_t* tcp = f + p.l4_off;
   const uint32_t old = load32(tcp + 4);
@@ -147,8 +231,10 @@ void synproxy_shift_in(uint8_t* f, const Parsed& p, uint32_t delta) {
   });
   if (sack) {
     const uint8_t* ip = f + p.l3_off;
+    const uint32_t pseudo = p.family == 6 ? pseudo_v6(ip + 8, ip + 24, kProtoTcp, p.l4_len)
+                                          : pseudo_v4(load32(ip + 12), load32(ip + 16), kProtoTcp, p.l4_len);
     store16(tcp + 16, 0);
-    store16(tcp + 16, csum_fold(csum_partial(tcp, p.l4_len, pseudo_v4(load32(ip + 12), load32(ip + 16), kProtoTcp, p.l4_len))));
+    store16(tcp + 16, csum_fold(csum_partial(tcp, p.l4_len, pseudo)));
   }
 }
 

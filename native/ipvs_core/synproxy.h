@@ -5,7 +5,8 @@
 // opens the connection to the real server with the client's ISN, completes that handshake itself
 // when the server's SYN-ACK comes, and from then on shifts sequence numbers between the two
 // halves: server -> client seq - delta, client -> server ack + delta (delta = the server's ISN -
-// the cookie), SACK blocks in the client's ACKs too.
+// the cookie), SACK blocks in the client's ACKs too. IPv4 and IPv6 clients alike (IPv6 ones to
+// IPv6 servers, or to IPv4 ones through NAT64).
 //
 // What this file owns: the cookie, the in-place frame builders, the seq shifts, and the side
 // table of the proxied connections' deltas (connections that are not proxied carry nothing: one
@@ -33,6 +34,12 @@ uint32_t syn_cookie(uint64_t secret, be32 saddr, be32 daddr, be16 sport, be16 dp
 // The MSS index a valid cookie encodes, or -1 (forged, for another tuple or ISN, or too old).
 int check_syn_cookie(uint64_t secret, be32 saddr, be32 daddr, be16 sport, be16 dport, uint32_t client_isn,
                      uint32_t cookie, uint32_t now);
+// The same over IPv6 addresses (16 bytes each): the kernel's layout, the 4-tuple's 288 bits
+// folded through the same keyed mix.
+uint32_t syn_cookie6(uint64_t secret, const uint8_t* saddr, const uint8_t* daddr, be16 sport, be16 dport,
+                     uint32_t client_isn, uint32_t mss_index, uint32_t now);
+int check_syn_cookie6(uint64_t secret, const uint8_t* saddr, const uint8_t* daddr, be16 sport, be16 dport,
+                      uint32_t client_isn, uint32_t cookie, uint32_t now);
 // The MSS option of a SYN (0 when absent).
 uint16_t tcp_mss_option(const uint8_t* frame, const Parsed& p);
 
@@ -44,8 +51,14 @@ uint16_t tcp_mss_option(const uint8_t* frame, const Parsed& p);
 DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport, uint32_t seq,
                           uint32_t ack, uint8_t flags, uint16_t mss, uint16_t win);
 
+// The same for an IPv6 segment: the IPv6 header keeps its first word and hop limit, loses any
+// extension headers (the TCP header follows it); payload length and checksum set. The addresses
+// may point into the frame.
+DropReason tcp_rebuild_v6(PacketBuf& b, Parsed& p, const uint8_t* saddr, be16 sport, const uint8_t* daddr, be16 dport,
+                          uint32_t seq, uint32_t ack, uint8_t flags, uint16_t mss, uint16_t win);
+
 // Shifts a segment's seq (server -> client: seq - delta) or ack and SACK blocks (client -> server:
-// + delta), checksum kept incrementally.
+// + delta), checksum kept incrementally. Either family.
 void synproxy_shift_out(uint8_t* frame, const Parsed& p, uint32_t delta);
 void synproxy_shift_in(uint8_t* frame, const Parsed& p, uint32_t delta);
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceConfig } from '../../src/control/config_schema';
-import { cannotRun, configFor, DirectorProcess, Topology } from './harness';
+import { addIpv6, cannotRun, configFor, DirectorProcess, Topology, V6 } from './harness';
 
 const skip = cannotRun();
 const VIP = '198.18.0.100';
@@ -138,5 +138,80 @@ describe('two workers schedule as one director', { skip }, () => {
     assert.equal(Object.keys(r.tally).length, 1, JSON.stringify(r));
     assert.deepEqual(r.perWorker, [6, 6]);
     assert.equal(r.persistConns, 1, 'one client, one template (PersistConn), as the kernel counts it');
+  });
+});
+
+/** ownerOf for an IPv6 client: steer.h's fold_v6 (the four words XORed, read little-endian). */
+function ownerOf6(ip: string, port: number, n: number): number {
+  const b = Buffer.alloc(16);
+  const [head, tail = ''] = ip.split('::');
+  const hs = head ? head.split(':') : [], ts = tail ? tail.split(':') : [];
+  [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts].forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 2 * i));
+  const w = b.readUInt32LE(0) ^ b.readUInt32LE(4) ^ b.readUInt32LE(8) ^ b.readUInt32LE(12);
+  const portLe = BigInt(((port >> 8) | ((port & 0xff) << 8)) & 0xffff);
+  const h = (((BigInt(w >>> 0) << 16n) ^ portLe) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+  return Number(((h >> 32n) * BigInt(n)) >> 32n);
+}
+
+describe('two workers tie an IPv6 client prefix to one real server', { skip }, () => {
+  const VIP6 = '2001:db8:18::100';
+  // Four clients in the client link's /64.
+  const CLIENTS6 = [V6.client, '2001:db8:18::3', '2001:db8:18:0:ffff::4', '2001:db8:18::5'];
+  const t = new Topology('fix6', 3);
+  const dir = new DirectorProcess();
+
+  before(async () => {
+    t.up();
+    const a6 = addIpv6(t, 3);
+    for (const a of CLIENTS6.slice(1)) t.exec('client', ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', `${t.prefix}-c0`, 'nodad']);
+    for (let i = 1; i <= 3; i++)
+      t.background(`srv${i}`, ['timeout', '120', 'socat', `TCP6-LISTEN:${PORT},fork,reuseaddr`, `SYSTEM:echo srv${i}; sleep 60`]);
+    const svc: ServiceConfig = { protocol: 'tcp', address: VIP6, port: PORT, scheduler: 'rr', persistence: { timeout: 300, netmask: 64 },
+      realServers: [3, 2, 1].map((weight, i) => ({ address: V6.server(i + 1), port: PORT, method: 'nat' as const, weight })) };
+    const cfg = configFor(t, { workers: [0, 1], qpairs: 2, services: [svc] });
+    cfg.dataplane.ports[0].address6 = a6.clients;
+    cfg.dataplane.ports[1].address6 = a6.servers;
+    await dir.start(t, cfg);
+    for (let i = 0; i < 50 && !t.exec('srv3', ['ss', '-ltn', `sport = :${PORT}`]).stdout.includes(`:${PORT}`); i++) await sleep(100);
+  });
+  after(async () => {
+    await dir.stop();
+    t.down();
+  });
+
+  test('every connection from the /64 reaches one real server, whichever client address and worker', async () => {
+    // 12 connections, one at a time, from the four addresses in turn, alternating workers.
+    const pairs: [string, number][] = [];
+    for (let p = 23000; pairs.length < 12; p++) {
+      const a = CLIENTS6[pairs.length % CLIENTS6.length];
+      if (ownerOf6(a, p, 2) === pairs.length % 2) pairs.push([a, p]);
+    }
+    const script = `
+import json, socket, sys
+held, names = [], []
+for a, p in json.loads(sys.argv[1]):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a, p))
+    s.settimeout(3)
+    try:
+        s.connect(('${VIP6}', ${PORT}))
+        names.append(s.makefile().readline().strip())
+    except OSError:
+        names.append('-')
+    held.append(s)
+print(json.dumps(names), flush=True)
+`;
+    const base = (await dir.stats()).workers.map((w) => w.counters.conns);
+    const r = t.exec('client', ['python3', '-c', script, JSON.stringify(pairs)], { timeout: 60000 });
+    assert.equal(r.status, 0, r.stderr);
+    const names: string[] = JSON.parse(r.stdout);
+    const perWorker = (await dir.stats()).workers.map((w, i) => w.counters.conns - base[i]);
+    const view = (await dir.services()).find((s) => s.port === PORT)!;
+    const persistConns = view.dests.reduce((sum, d) => sum + d.persistConns, 0);
+    assert.equal(new Set(names).size, 1, JSON.stringify(names));
+    assert.notEqual(names[0], '-', JSON.stringify(names));
+    assert.deepEqual(perWorker, [6, 6], 'both workers owned half of them');
+    assert.equal(persistConns, 1, 'one prefix, one template (PersistConn), as the kernel counts it');
   });
 });

@@ -1,8 +1,9 @@
 // IPv6 through the director, end to end, per forwarding method: the real director (DPDK on
 // af_packet over veth) between a client and real servers on IPv6 links, each method carrying a
 // file byte for byte: NAT (both ways), DR, TUN (IPv6-in-IPv6 on the wire), FullNAT with TOA's
-// IPv6 form, and FullNAT from IPv6 clients to IPv4 real servers (NAT64). Addresses in
-// 2001:db8::/32 and 198.18.0.0/15 only, in the topology's namespaces.
+// IPv6 form, and FullNAT from IPv6 clients to IPv4 real servers (NAT64), whose ICMP errors are
+// translated both ways. Addresses in 2001:db8::/32 and 198.18.0.0/15 only, in the topology's
+// namespaces.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -200,6 +201,66 @@ while True:
     } finally {
       srvs.forEach((s) => s.kill());
     }
+  });
+
+  test('NAT64: ICMP errors cross the families, port unreachable each way', async () => {
+    await apply([svc(9600, [{ address: '198.19.0.12', port: 9601, method: 'fullnat' }], 'udp')]);
+    const before = await dir.stats();
+    // Nothing listens on srv2:9601: its kernel's ICMP port unreachable reaches the client as
+    // ICMPv6 port unreachable, which its connected UDP socket reads as a refusal.
+    const refused = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(('${VIP6}', 9600))
+s.send(b'anyone?')
+try:
+    s.recv(100)
+    print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+`;
+    const c = t.exec('client', ['python3', '-c', refused]);
+    assert.equal(c.stdout.trim(), 'refused', c.stderr);
+    // The other way: the client sends and closes its socket; the server's answer finds the port
+    // closed, and the client's ICMPv6 port unreachable reaches the server as ICMP, which its
+    // connected socket reads as a refusal of its next receive.
+    const result = tmpFile('udp-result.txt');
+    const server = `
+import socket, sys, time
+out = open(sys.argv[1], 'w')
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 9601))
+s.settimeout(5)
+data, peer = s.recvfrom(100)
+s.connect(peer)
+time.sleep(0.5)
+s.send(b'late answer')
+try:
+    s.recv(100)
+    print('answered', peer[0], file=out)
+except ConnectionRefusedError:
+    print('refused', peer[0], file=out)
+except socket.timeout:
+    print('timeout', peer[0], file=out)
+`;
+    const srv = t.background('srv2', ['timeout', '10', 'python3', '-c', server, result]);
+    const ended = new Promise((r) => srv.once('exit', r));
+    await listening(t, 'srv2', 9601, true);
+    const gone = t.exec('client', ['python3', '-c', `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.sendto(b'hello', ('${VIP6}', 9600))
+s.close()
+`]);
+    assert.equal(gone.status, 0, gone.stderr);
+    await ended;
+    assert.equal(fs.readFileSync(result, 'utf8').trim(), `refused ${LOCAL4}`);
+    const st = await dir.stats();
+    assert.equal((st.events.icmp_related ?? 0) - (before.events.icmp_related ?? 0), 2, JSON.stringify(st.events));
+    assert.equal(st.drops.nat64_icmp ?? 0, 0, JSON.stringify(st.drops));
   });
 
   test('IPv6 and IPv4 services side by side: each keeps working', async () => {

@@ -6,7 +6,8 @@
 // process's resident-set growth while the table fills, not a sizeof. Then two workers sharing
 // the director-wide load (shared_load.h), each on its own thread, open N/2 connections each at
 // once: their cost per new connection (thread CPU time) against one worker's shows what the
-// sharing costs. Then the IPv6 figures: the same service on an IPv6 VIP, established NAT at N
+// sharing costs; the SYN proxy's rows (flood SYNs answered, memory per proxied connection) for
+// an IPv4 and an IPv6 service. Then the IPv6 figures: the same service on an IPv6 VIP, established NAT at N
 // IPv6 connections against IPv4's, new IPv6 connections per second, bytes per IPv6 connection.
 // Last, a hash flood against a known and a secret seed.
 // Usage: core_bench [--json] [--conns N] [--packets M] [--upper-threshold X] [--ipv6-only]
@@ -851,6 +852,87 @@ class V6Bench {
   double new_per_s_ = 0, bytes_per_conn_ = 0;
 };
 
+// synproxy_cost's figures for an IPv6 service (the same one-server proxied NAT service on an
+// IPv6 VIP, n clients from 2001:db8::/32): cookies over 128-bit addresses, the IPv6 side table.
+SynProxyCost synproxy_cost6(const WorkerLimits& limits, uint32_t n, uint32_t now) {
+  IpAddr vip, rip;
+  const uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  std::memcpy(vip.b.data(), b, 16);
+  rip = vip;
+  rip.b[7] = 2;
+  rip.b[15] = 10;
+  const be16 vport = hton16(80), rport = hton16(8080);
+  CoreConfig cfg;
+  ServiceConfig svc;
+  svc.proto = kProtoTcp;
+  svc.vip = vip;
+  svc.port = 80;
+  svc.sched = SchedKind::Rr;
+  svc.flags = kSvcSynProxy;
+  svc.id = 0;
+  DestConfig d;
+  d.id = 0;
+  d.addr = rip;
+  d.port = 8080;
+  d.fwd = FwdMethod::Masq;
+  svc.dests.push_back(d);
+  cfg.services.push_back(svc);
+  std::vector<std::string> errors;
+  auto snap = build_snapshot(cfg, limits, nullptr, errors);
+  SynProxyCost r;
+  if (!snap) {
+    std::fprintf(stderr, "core_bench: IPv6 SYN proxy config rejected: %s\n", errors.front().c_str());
+    return r;
+  }
+  WorkerOptions wo;
+  wo.conn_capacity = 1024;  // the IPv4 table, unused here
+  wo.conn6_capacity = 2 * n;  // the side table takes up to half the table
+  wo.limits = limits;
+  wo.synproxy_secret = 42;
+  Worker w(wo);
+  w.set_snapshot(snap.get());
+  const std::vector<Tuple6> clients = random_tuples6(n, 5);
+  const FrameTemplate6 syn(vip, vport, kTcpSyn), ack(vip, vport, kTcpAck);
+  auto t0 = std::chrono::steady_clock::now();
+  send_each6(w, clients, 0, n, syn, now);
+  r.syn_per_s = n / seconds_since(t0);
+  r.entries_after_flood = w.conn_count();
+
+  constexpr uint32_t kIsn = 1000, kServerIsn = 5000;
+  std::vector<uint8_t> bufs(kBurst * kBufSize);
+  PacketBuf pb[kBurst];
+  Verdict verdicts[kBurst];
+  const size_t rss0 = rss_bytes();
+  for (uint32_t base = 0; base < n; base += kBurst)
+    for (int phase = 0; phase < 2; ++phase) {
+      const uint32_t k = std::min(kBurst, n - base);
+      for (uint32_t i = 0; i < k; ++i) {
+        const Tuple6& t = clients[base + i];
+        uint8_t* f = bufs.data() + i * kBufSize + kHeadroom;
+        ack.fill(f, t);
+        uint8_t* ip = f + 14;
+        uint8_t* tcp = ip + 40;
+        if (phase == 0) {  // the client returns its cookie
+          store32(tcp + 4, hton32(kIsn + 1));
+          store32(tcp + 8, hton32(syn_cookie6(42, t.caddr.b.data(), vip.b.data(), t.cport, vport, kIsn, 0, now) + 1));
+        } else {  // the server answers the proxied SYN
+          std::memcpy(ip + 8, rip.b.data(), 16);
+          std::memcpy(ip + 24, t.caddr.b.data(), 16);
+          store16(tcp, rport);
+          store16(tcp + 2, t.cport);
+          tcp[13] = kTcpSyn | kTcpAck;
+          store32(tcp + 4, hton32(kServerIsn));
+          store32(tcp + 8, hton32(kIsn + 1));
+        }
+        pb[i] = {f, ack.len, kHeadroom, kBufSize - kHeadroom - ack.len};
+      }
+      w.process_burst(pb, k, verdicts, now);
+    }
+  r.side_bytes_per_conn = double(rss_bytes() - rss0) / n;
+  r.joined = w.stats().events[static_cast<size_t>(Event::SynProxyJoined)];
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -955,6 +1037,7 @@ int main(int argc, char** argv) {
   FloodCost flood = hash_flood(flood_n);
   const SynFlood synflood = syn_flood(*snap, limits, conns, syn, now);
   const SynProxyCost proxy = synproxy_cost(limits, conns, now);
+  const SynProxyCost proxy6 = synproxy_cost6(limits, conns, now);
   double bytes_per_conn = established ? double(rss1 - rss0) / established : 0;
   // IPv6 against IPv4, interleaved (best of five each) so both see the same machine.
   V6Bench six(conns, now);
@@ -1002,6 +1085,10 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14zu\n", "  table entries the flood made", proxy.entries_after_flood);
   std::printf("%-44s %14.1f\n", "  resident bytes per proxied conn (+record)", proxy.side_bytes_per_conn);
   std::printf("%-44s %14llu\n", "  proxied connections joined to the server", static_cast<unsigned long long>(proxy.joined));
+  std::printf("%-44s %14.2f\n", "SYN proxy IPv6: flood SYNs answered, M/s", proxy6.syn_per_s / 1e6);
+  std::printf("%-44s %14zu\n", "  table entries the flood made", proxy6.entries_after_flood);
+  std::printf("%-44s %14.1f\n", "  resident bytes per proxied conn (+record)", proxy6.side_bytes_per_conn);
+  std::printf("%-44s %14llu\n", "  proxied connections joined to the server", static_cast<unsigned long long>(proxy6.joined));
   // Sharing: the same N new connections, once by one worker and once by two at the same time
   // (N/2 each), with the director-wide load between them.
   // Best of three runs each, interleaved: the machine's other work only ever slows a run down.
@@ -1033,7 +1120,7 @@ int main(int argc, char** argv) {
         "\"synproxy_side_bytes_per_conn\":%.1f,\"sync_off_mpps\":%.3f,\"sync_on_mpps\":%.3f,\"sync_ratio\":%.4f,"
         "\"sync_off_mpps_10k\":%.3f,\"sync_on_mpps_10k\":%.3f,\"sync_ratio_10k\":%.4f,\"sync_encode_ns\":%.1f,"
         "\"sync_records_per_s\":%.0f,\"v4_interleaved_mpps\":%.3f,\"v6_established_mpps\":%.3f,\"v6_ratio\":%.4f,\"v6_new_conns_per_s\":%.0f,"
-        "\"v6_bytes_per_conn\":%.1f}\n",
+        "\"v6_bytes_per_conn\":%.1f,\"synproxy6_syn_per_s\":%.0f,\"synproxy6_side_bytes_per_conn\":%.1f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, little.core_mpps, little.bare_mpps,
         little.core_mpps / little.bare_mpps, new_per_s, bytes_per_conn, established,
         static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
@@ -1041,6 +1128,6 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(synflood.failed), proxy.syn_per_s, proxy.side_bytes_per_conn, sync_big.off_mpps,
         sync_big.on_mpps, sync_big.on_mpps / sync_big.off_mpps, sync_little.off_mpps, sync_little.on_mpps,
         sync_little.on_mpps / sync_little.off_mpps, sync_big.encode_ns, sync_big.records_per_s, v4_mpps,
-        v6_mpps, v6_mpps / v4_mpps, six.new_per_s(), six.bytes_per_conn());
+        v6_mpps, v6_mpps / v4_mpps, six.new_per_s(), six.bytes_per_conn(), proxy6.syn_per_s, proxy6.side_bytes_per_conn);
   return drops || synflood.failed ? 1 : 0;
 }

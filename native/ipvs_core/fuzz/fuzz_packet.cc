@@ -2,7 +2,7 @@
 // frames pushed through a Worker configured with every forwarding method, persistence, a
 // match rule and UDP, so the fuzzer reaches scheduling, state, rewrites and ICMP, not only
 // parse; IPv6 services (NAT, FullNAT with IPv6 local addresses, NAT64, DR, TUN, persistence by
-// prefix) beside the IPv4 ones. Input: [flags][len hi][len lo][frame]... ; flag bit 0 asks the harness to fix the
+// prefix, the SYN proxy) beside the IPv4 ones. Input: [flags][len hi][len lo][frame]... ; flag bit 0 asks the harness to fix the
 // IPv4 header checksum so mutations get past it, bits 1-3 advance the clock.
 #include <cstdint>
 #include <cstring>
@@ -50,6 +50,7 @@ constexpr uint64_t kCookieSecret = 99;
 
 struct Setup {
   WorkerLimits limits{16, 64};
+  IpAddr proxied6 = v6(0, 3);
   std::unique_ptr<Snapshot> snap;
   Setup() {
     CoreConfig c;
@@ -94,7 +95,11 @@ struct Setup {
     pers6.vip = v6(0, 2);
     pers6.netmask6 = 64;
     pers6.dests = {dest6(17, v6(2, 7), 0, FwdMethod::Masq, 1), dest6(18, v6(2, 8), 0, FwdMethod::FullNat, 1)};
-    c.services = {nat, udp, pers, fwm, empty, proxied, nat6, udp6, pers6};
+    // 2001:db8::3:80 SYN-proxied, over an IPv6 NAT server and an IPv4 one (NAT64).
+    ServiceConfig proxied6 = svc(9, kProtoTcp, 0, 80, SchedKind::Rr, kSvcSynProxy);
+    proxied6.vip = v6(0, 3);
+    proxied6.dests = {dest6(19, v6(2, 9), 8080, FwdMethod::Masq, 1), dest(20, v4(192, 168, 0, 20), 8080, FwdMethod::FullNat, 1)};
+    c.services = {nat, udp, pers, fwm, empty, proxied, nat6, udp6, pers6, proxied6};
     MatchRule r;
     r.dst_prefix = IpAddr::from_v4(v4(10, 9, 0, 0));
     r.prefix_len = 16;
@@ -153,6 +158,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint32_t isn = ntoh32(load32(tcp + 4)) - 1;
         store32(tcp + 8, hton32(syn_cookie(kCookieSecret, load32(f + 26), load32(f + 30), load16(tcp), load16(tcp + 2), isn,
                                            (flags >> 5) & 3, now) + 1));
+      }
+    }
+    // The same for the IPv6 proxied service (2001:db8::3:80), its cookie over the 128-bit addresses.
+    if ((flags & 0x10) && len >= 74 && f[12] == 0x86 && f[13] == 0xdd && f[14 + 6] == kProtoTcp &&
+        std::memcmp(f + 14 + 24, setup.proxied6.b.data(), 16) == 0) {
+      uint8_t* tcp = f + 14 + 40;
+      if (load16(tcp + 2) == hton16(80)) {
+        const uint32_t isn = ntoh32(load32(tcp + 4)) - 1;
+        store32(tcp + 8, hton32(syn_cookie6(kCookieSecret, f + 14 + 8, f + 14 + 24, load16(tcp), load16(tcp + 2), isn,
+                                            (flags >> 5) & 3, now) + 1));
       }
     }
     if ((flags & 1) && len >= 34 && f[12] == 0x08 && f[13] == 0 && (f[14] >> 4) == 4) {

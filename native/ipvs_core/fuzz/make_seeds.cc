@@ -73,6 +73,26 @@ int main(int argc, char** argv) {
     write(dir, "ipv6", in);
   }
   {
+    Bytes in;  // a SYN-proxied IPv6 connection (2001:db8::3:80, rr over an IPv6 NAT server and an
+               // IPv4 one through NAT64), as tcp_synproxy's; then errors about the NAT64 one each way
+    const char* c6 = "2001:db8:1::7";
+    for (uint16_t p : {43100, 43101}) {
+      add(in, Pkt().ipv6(c6, "2001:db8::3").tcp(p, 80, kTcpSyn).seq(999).tcp_options({2, 4, 5, 160}).frame());
+      add(in, Pkt().ipv6(c6, "2001:db8::3").tcp(p, 80, kTcpAck).seq(1000).frame(), 0x50);
+      add(in, Pkt().ipv6(c6, "2001:db8::3").tcp(p, 80, kTcpAck | kTcpPsh).seq(1000).payload("GET /").frame(), 0x50);
+    }
+    add(in, Pkt().ipv6("2001:db8:2::9", c6).tcp(8080, 43100, kTcpSyn | kTcpAck).seq(5000).ack(1000).frame());
+    add(in, Pkt().ipv4("192.168.0.20", "10.255.0.1").tcp(8080, 5000, kTcpSyn | kTcpAck).seq(5000).ack(1000).frame());
+    add(in, Pkt().ipv4("192.168.0.20", "10.255.0.1").tcp(8080, 5000, kTcpAck).seq(5001).ack(1005).payload("200").frame());
+    add(in, Pkt().ipv4("192.168.0.20", "10.255.0.1")
+                .icmp_error(3, 4, Pkt().ipv4("10.255.0.1", "192.168.0.20").tcp(5000, 8080, kTcpAck).payload_size(600).ip(), 576)
+                .frame(), 0x01);
+    add(in, Pkt().ipv6(c6, "2001:db8::3")
+                .icmp_error(2, 0, Pkt().ipv6("2001:db8::3", c6).tcp(80, 43101, kTcpAck).payload_size(1300).ip(), 1280).frame());
+    add(in, Pkt().ipv4("192.168.0.20", "10.255.0.1").tcp(8080, 5000, kTcpRst).seq(5004).frame());
+    write(dir, "tcp_synproxy6", in);
+  }
+  {
     Bytes in;
     for (int i = 0; i < 4; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41000 + i, 80, kTcpSyn).df().payload_size(500).frame());
     write(dir, "tcp_four_methods", in);

@@ -391,6 +391,91 @@ TEST(TwoWorkers, APersistentClientOnBothWorkersIsOnePersistConnForAsLongAsItsTie
   EXPECT_EQ(persist_conns(dir), 0u);
 }
 
+// ---- IPv6 persistence: the same tie, keyed by -M's prefix of the client ----------------------
+
+const char* kVip6 = "2001:db8::80";
+
+// A, B, C as abc's, at 2001:db8:1::10, ::11, ::12, persistent with a /64 client prefix.
+CoreConfig abc6(uint8_t plen = 64) {
+  std::vector<DestConfig> d = {mkdest6(2, "2001:db8:1::12", 80, FwdMethod::Masq, 1),
+                               mkdest6(1, "2001:db8:1::11", 80, FwdMethod::Masq, 2),
+                               mkdest6(0, "2001:db8:1::10", 80, FwdMethod::Masq, 3)};
+  CoreConfig c;
+  c.services = {mksvc6(0, kProtoTcp, kVip6, 80, SchedKind::Rr, d, kSvcPersistent)};
+  c.services[0].netmask6 = plen;
+  return c;
+}
+
+Bytes syn6(const char* client, uint16_t cport, uint8_t flags = kTcpSyn) {
+  return Pkt().ipv6(client, kVip6).tcp(cport, 80, flags).frame();
+}
+
+// The real server (0..2) worker w sent an IPv6 packet to, -1 when it sent none.
+int server6_of(Director& dir, size_t w, const Verdict& v) {
+  if (v.action != Action::Transmit6) return -1;
+  return dir.workers[w]->route6_dst(0).b[15] - 0x10;
+}
+int send6(Director& dir, size_t w, const Bytes& f) { return server6_of(dir, w, dir.send(w, f)); }
+
+TEST(TwoWorkers, TwoIpv6ClientsInOnePrefixReachOneServerWhicheverWorkerOwnsTheirConnections) {
+  Director dir(abc6(64), 2);
+  // Four clients in two /64s: without the director-wide tie, rr on the other worker would send
+  // a client's next connection to the next server of its cycle.
+  const char* net_a[] = {"2001:db8:5:1::20", "2001:db8:5:1:ffff::21"};
+  const char* net_b[] = {"2001:db8:5:2::20", "2001:db8:5:2::9"};
+  const int a = send6(dir, 0, syn6(net_a[0], 1000));
+  const int b = send6(dir, 1, syn6(net_b[0], 1000));
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  EXPECT_NE(a, b) << "rr's shared cycle: the second prefix gets the next server";
+  for (int i = 1; i <= 8; ++i)
+    for (int k = 0; k < 2; ++k) {
+      const auto port = static_cast<uint16_t>(1000 + i);
+      EXPECT_EQ(send6(dir, static_cast<size_t>(i + k) % 2, syn6(net_a[k], port)), a) << "prefix a client " << k << " #" << i;
+      EXPECT_EQ(send6(dir, static_cast<size_t>(i + k + 1) % 2, syn6(net_b[k], port)), b) << "prefix b client " << k << " #" << i;
+    }
+}
+
+TEST(TwoWorkers, AnIpv6TieMadeOnOneWorkerHoldsOnTheOtherUntilItLapses) {
+  CoreConfig c = abc6(64);
+  c.services[0].persist_timeout_s = 60;
+  Director dir(c, 2);
+  const int s0 = send6(dir, 0, syn6("2001:db8:5:1::20", 1000));
+  dir.now += 40 * kTicksPerSec;
+  EXPECT_EQ(send6(dir, 1, syn6("2001:db8:5:1::77", 1001)), s0);  // worker 1 has no template of its own
+  for (int i = 0; i < 5; ++i) {
+    dir.now += 100 * kTicksPerSec;
+    for (auto& w : dir.workers) w->housekeeping(dir.now, 1u << 20);
+  }
+  EXPECT_EQ(dir.workers[0]->conn6_count() + dir.workers[1]->conn6_count(), 0u);
+  EXPECT_NE(send6(dir, 0, syn6("2001:db8:5:1::20", 2000)), s0) << "nothing ties the prefix: rr goes on";
+}
+
+TEST(TwoWorkers, AnIpv6PrefixOnBothWorkersIsOnePersistConnForAsLongAsItsTieLives) {
+  CoreConfig c = abc6(64);
+  c.services[0].persist_timeout_s = 60;
+  Director dir(c, 2);
+  auto housekeep = [&](uint32_t secs) {
+    for (uint32_t s = 0; s < secs; s += 10) {
+      dir.now += 10 * kTicksPerSec;
+      for (auto& w : dir.workers) w->housekeeping(dir.now, 1u << 20);
+    }
+  };
+  const int s0 = send6(dir, 0, syn6("2001:db8:5:1::20", 1000));
+  ASSERT_EQ(send6(dir, 1, syn6("2001:db8:5:1::21", 1001)), s0);
+  dir.send(1, syn6("2001:db8:5:1::21", 1001, kTcpAck));  // held open: ESTABLISHED
+  EXPECT_EQ(persist_conns(dir), 1u) << "the kernel: one template per client prefix";
+  dir.send(0, syn6("2001:db8:5:1::20", 1000, kTcpRst | kTcpAck));
+  housekeep(300);
+  EXPECT_EQ(persist_conns(dir), 1u) << "worker 0's template outlives its timeout while worker 1's connection lives";
+  EXPECT_EQ(send6(dir, 0, syn6("2001:db8:5:1::22", 1002)), s0);
+  dir.send(0, syn6("2001:db8:5:1::22", 1002, kTcpRst | kTcpAck));
+  dir.send(1, syn6("2001:db8:5:1::21", 1001, kTcpRst | kTcpAck));
+  housekeep(400);
+  EXPECT_EQ(persist_conns(dir), 0u);
+  EXPECT_EQ(dir.workers[0]->conn6_count() + dir.workers[1]->conn6_count(), 0u);
+}
+
 // ---- two threads driving two workers -----------------------------------------------------------
 
 TEST(TwoWorkerThreads, ThresholdsHoldAndRrCountsAreExact) {
@@ -458,6 +543,33 @@ TEST(TwoWorkerThreads, ClientsOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneS
     const std::string client = "172.17." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1);
     return Pkt().ipv4(client.c_str(), kVip).tcp(cport, 80, kTcpSyn).frame();
   }, "persistent client");
+}
+
+TEST(TwoWorkerThreads, Ipv6PrefixesOpeningConnectionsOnBothWorkersAtOnceAreTiedToOneServer) {
+  Director dir(abc6(64), 2);
+  constexpr int kKeys = 200, kEach = 10;
+  std::vector<int> seen[2];
+  auto drive = [&](size_t w) {
+    for (int i = 0; i < kEach; ++i)
+      for (int k = 0; k < kKeys; ++k) {
+        // Each worker's clients differ in the low 64 bits: only the /64 ties them.
+        const std::string client = "2001:db8:7:" + std::to_string(k + 1) + "::" + std::to_string(100 * w + i + 1);
+        seen[w].push_back(send6(dir, w, syn6(client.c_str(), static_cast<uint16_t>(2000 + i))));
+      }
+  };
+  std::thread a(drive, 0), b(drive, 1);
+  a.join();
+  b.join();
+  for (int k = 0; k < kKeys; ++k)
+    for (int i = 0; i < kEach; ++i) {
+      ASSERT_GE(seen[0][static_cast<size_t>(k)], 0);
+      ASSERT_EQ(seen[0][static_cast<size_t>(i * kKeys + k)], seen[0][static_cast<size_t>(k)]) << "prefix " << k;
+      ASSERT_EQ(seen[1][static_cast<size_t>(i * kKeys + k)], seen[0][static_cast<size_t>(k)]) << "prefix " << k;
+    }
+  EXPECT_EQ(persist_conns(dir), static_cast<uint32_t>(kKeys)) << "one counted template per prefix";
+  for (auto& w : dir.workers) w->flush_all(dir.now);
+  EXPECT_EQ(dir.held(0) + dir.held(1) + dir.held(2), 0u);
+  EXPECT_EQ(persist_conns(dir), 0u);
 }
 
 TEST(TwoWorkerThreads, EachDestinationAddressStaysOnOneServerUnderLblcAndLblcr) {

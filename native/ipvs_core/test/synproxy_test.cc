@@ -36,6 +36,52 @@ TEST(SynCookie, GuessesAlmostNeverPass) {
   EXPECT_LE(passed, 2) << "about 4 in 2^24 of the cookies of one bucket, 2 buckets: ~0.5 in a million";
 }
 
+TEST(SynCookie6, ValidForItsTupleAndIsnForOneBucketMoreAndCarriesTheMssIndex) {
+  uint8_t s[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  uint8_t d[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  const be16 sp = hton16(40000), dp = hton16(80);
+  for (uint32_t mi = 0; mi < 4; ++mi) {
+    const uint32_t now = 123456;
+    const uint32_t c = syn_cookie6(7, s, d, sp, dp, 1000, mi, now);
+    EXPECT_EQ(check_syn_cookie6(7, s, d, sp, dp, 1000, c, now), int(mi));
+    EXPECT_EQ(check_syn_cookie6(7, s, d, sp, dp, 1000, c, now + kCookieBucketTicks), int(mi)) << "one bucket late";
+    EXPECT_EQ(check_syn_cookie6(7, s, d, sp, dp, 1000, c, now + 2 * kCookieBucketTicks), -1) << "too old";
+    EXPECT_EQ(check_syn_cookie6(8, s, d, sp, dp, 1000, c, now), -1) << "another secret";
+    EXPECT_EQ(check_syn_cookie6(7, s, d, hton16(40001), dp, 1000, c, now), -1) << "another port";
+    EXPECT_EQ(check_syn_cookie6(7, s, d, sp, dp, 1100, c, now), -1) << "another ISN";
+    EXPECT_EQ(check_syn_cookie6(7, d, s, dp, sp, 1000, c, now), -1) << "the reverse direction";
+  }
+}
+
+TEST(SynCookie6, EveryBitOfBothAddressesCounts) {
+  uint8_t s[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  uint8_t d[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  const uint32_t c = syn_cookie6(7, s, d, hton16(1), hton16(80), 5, 3, 99999);
+  int passed = 0;
+  for (int bit = 0; bit < 256; ++bit) {
+    uint8_t* a = bit < 128 ? s : d;
+    a[(bit % 128) / 8] ^= uint8_t(1u << (bit % 8));
+    passed += check_syn_cookie6(7, s, d, hton16(1), hton16(80), 5, c, 99999) >= 0;
+    a[(bit % 128) / 8] ^= uint8_t(1u << (bit % 8));
+  }
+  EXPECT_EQ(passed, 0);
+  EXPECT_EQ(check_syn_cookie6(7, s, d, hton16(1), hton16(80), 5, c, 99999), 3);
+  // An IPv4-mapped address does not share the IPv4 cookie of the same address.
+  const be32 s4 = hton32(0xc6120001), d4 = hton32(0x0a000001);
+  uint8_t ms[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xc6, 0x12, 0, 1};
+  uint8_t md[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x0a, 0, 0, 1};
+  EXPECT_EQ(check_syn_cookie6(7, ms, md, hton16(1), hton16(80), 5, syn_cookie(7, s4, d4, hton16(1), hton16(80), 5, 0, 99999), 99999), -1);
+}
+
+TEST(SynCookie6, GuessesAlmostNeverPass) {
+  uint8_t s[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+  uint8_t d[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  std::mt19937 rng(3);
+  int passed = 0;
+  for (int i = 0; i < 1000000; ++i) passed += check_syn_cookie6(7, s, d, hton16(1), hton16(80), 5, rng(), 99999) >= 0;
+  EXPECT_LE(passed, 2);
+}
+
 TEST(SynProxyTable, FindsWhatItHoldsAfterAnyEraseOrder) {
   SynProxyTable t(4096);
   std::mt19937 rng(1);
