@@ -472,9 +472,11 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       if (d.weight < 0) err(dat + ".weight", "must be >= 0");
       if (d.l_threshold > d.u_threshold) err(dat + ".lThreshold", "must not exceed uThreshold (numerical result out of range)");
       const bool svc_v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
-      if (!svc_v6 && !d.addr.is_v4()) err(dat + ".address", "must be IPv4 in an IPv4 service");
-      if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat)
-        err(dat + ".address", "an IPv4 real server in an IPv6 service needs fullnat (NAT64)");
+      // Families may differ for tunnels (the kernel's rule) and NAT64 (FullNAT, IPv6 clients).
+      if (!svc_v6 && !d.addr.is_v4() && d.fwd != FwdMethod::Tunnel)
+        err(dat + ".address", "an IPv6 real server in an IPv4 service needs tun (IPv4 in IPv6)");
+      if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat && d.fwd != FwdMethod::Tunnel)
+        err(dat + ".address", "an IPv4 real server in an IPv6 service needs tun (IPv6 in IPv4) or fullnat (NAT64)");
       if (!d.addr.is_v4() && (d.addr.b[0] == 0xff || d.addr == IpAddr{})) err(dat + ".address", "must be a unicast address");
       if (!seen_dests.insert({d.addr.b, d.port}).second)
         err(dat, "real server " + addr_str(d.addr) + ":" + std::to_string(d.port) + " already exists");

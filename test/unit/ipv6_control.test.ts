@@ -197,9 +197,16 @@ test('the packet core accepts IPv6 services, IPv6 fwmark services and IPv4 real 
   assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(cfg), limits), []);
 });
 
-test('a mixed-family tunnel (an IPv4 tun server in an IPv6 service), which the kernel has, is refused by the packet core whole', () => {
-  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits),
-    ['services[0].dests[0].address: an IPv4 real server in an IPv6 service needs fullnat (NAT64)']);
+test('mixed-family tunnels, as the kernel has them, pass the packet core both ways; NAT and DR across families do not', () => {
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits), []);
+  const v4v6 = structuredClone(v6cfg);
+  v4v6.services![2].realServers = [{ address: '2001:db8::12', port: 80, method: 'tun' }];
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v4v6), limits), []);
+  // what the config reader lets through to the core anyway (the core is the last word)
+  const dr = structuredClone(v6cfg);
+  dr.services![0].realServers![1] = { address: '198.18.2.10', method: 'dr' };
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(dr), limits),
+    ['services[0].dests[0].address: an IPv4 real server in an IPv6 service needs tun (IPv6 in IPv4) or fullnat (NAT64)']);
 });
 
 test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads back the same, and nothing throws', async () => {
