@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FulcrumConfig, ServiceConfig } from '../../src/control/config_schema';
+import type { DataplaneStats } from '../../src/native';
 import { addIpv6, cannotRun, configFor, DirectorProcess, sha256, tmpFile, Topology, V6 } from './harness';
 import { readPcap, type WirePacket } from './pcap';
 
@@ -67,6 +68,9 @@ async function tunnelDevice(t: Topology, node: string, kind: 'sit' | 'ipip6', lo
   for (let i = 0; i < 50 && !t.exec(node, ['ip', 'link', 'show', dev, 'up']).stdout.includes('UP'); i++) await sleep(100);
   return () => p.kill();
 }
+
+/** Packets that did not fit the link with their outer header, each answered to the client. */
+const tooBig = (st: DataplaneStats) => st.drops.tun_too_big_df ?? 0;
 
 /** socat's address of a TCP peer. */
 const tcp = (host: string, port: number) => (host.includes(':') ? `TCP6:[${host}]:${port}` : `TCP4:${host}:${port}`);
@@ -133,6 +137,7 @@ describe('TUN across families on real traffic', { skip }, () => {
     const stop = await tunnelDevice(t, 'srv1', 'sit', rs);
     try {
       await apply([{ protocol: 'tcp', address: VIP6, port: 9600, scheduler: 'rr', realServers: [{ address: rs, method: 'tun' }] }]);
+      const before = await dir.stats();
       let got = { up: '', down: '' };
       const pkts = await captured(t, 1, 'ip proto 41', async () => { got = await bothWays(t, 'srv1', VIP6, 9600, payload); });
       assert.equal(sha256(got.up), sha256(payload));
@@ -142,6 +147,9 @@ describe('TUN across families on real traffic', { skip }, () => {
         assert.deepEqual([p.family, p.proto, p.src, p.dst], [4, 41, PORT_SERVERS4, rs]);
         assert.deepEqual([p.inner?.family, p.inner?.src, p.inner?.dst, p.inner?.dport], [6, V6.client, VIP6, 9600]);
       }
+      // The client's full-size segments did not fit with the outer header: packet too big
+      // (MTU 1480) taught the client's stack the tunnel's path MTU.
+      assert.ok(tooBig(await dir.stats()) > tooBig(before), 'packet too big was sent');
       const listed = await dir.services();
       assert.deepEqual([listed[0].dests[0].address, listed[0].dests[0].method, listed[0].dests[0].stats.conns], [rs, 'tun', 2]);
     } finally {
@@ -159,6 +167,7 @@ describe('TUN across families on real traffic', { skip }, () => {
     const stop = await tunnelDevice(t, 'srv2', 'ipip6', rs);
     try {
       await apply([{ protocol: 'tcp', address: VIP4, port: 9700, scheduler: 'rr', realServers: [{ address: rs, method: 'tun' }] }]);
+      const before = await dir.stats();
       let got = { up: '', down: '' };
       const pkts = await captured(t, 2, 'ip6 proto 4', async () => { got = await bothWays(t, 'srv2', VIP4, 9700, payload); });
       assert.equal(sha256(got.up), sha256(payload));
@@ -168,6 +177,8 @@ describe('TUN across families on real traffic', { skip }, () => {
         assert.deepEqual([p.family, p.proto, p.src, p.dst], [6, 4, V6.portServers, rs]);
         assert.deepEqual([p.inner?.family, p.inner?.src, p.inner?.dst, p.inner?.dport], [4, CLIENT4, VIP4, 9700]);
       }
+      // As above with fragmentation needed (MTU 1460) for the client's DF segments.
+      assert.ok(tooBig(await dir.stats()) > tooBig(before), 'fragmentation needed was sent');
     } finally {
       stop();
       t.exec('srv2', ['ip', 'addr', 'del', `${VIP4}/32`, 'dev', 'lo']);
