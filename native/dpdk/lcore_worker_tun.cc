@@ -1,6 +1,6 @@
 // The worker's part in tunnels across families (the core's engine_tun_mixed.cc): a frame whose
-// outer source the core left 0 (Action::TransmitSrc, Transmit6Src) gets the egress port's
-// address of the outer family there, the source the kernel's route lookup would have given it,
+// outer source the core left 0 (Action::TransmitSrc, Transmit6Src unless tunnelSource6 is set)
+// gets the egress port's address of the outer family there, the source the kernel's route lookup would have given it,
 // and then leaves as any IPv4 or IPv6 frame does. The port is the route's (the hop cache's when
 // it knows the destination): one lookup more than a same-family frame, for these frames alone.
 #include <rte_mbuf.h>
@@ -52,6 +52,10 @@ void LcoreWorker::transmit_src6(rte_mbuf* m, uint64_t now_ms) {
   }
   uint8_t* ip = f + l2;
   const IpAddr dst = IpAddr::from_v6(ip + 24);
+  if (IpAddr::from_v6(ip + 8) != IpAddr{}) {  // tunnelSource6 is there already
+    transmit_ip6(m, dst, now_ms);
+    return;
+  }
   int port = -1;
   const HopCacheEntry6& hc = hops6_[hop_slot6(dst)];
   NextHop6 nh;

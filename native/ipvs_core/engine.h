@@ -90,7 +90,8 @@ enum class Action : uint8_t {
   // left 0: the egress port's address of the outer family goes there, as the kernel's route
   // source would (the dataplane writes it once its route names the port, and for IPv4 the
   // header checksum with it). TransmitSrc: an IPv4 frame towards route_dst. Transmit6Src: an
-  // IPv6 frame towards its own (outer) destination address.
+  // IPv6 frame towards its own (outer) destination address, its source written only when it
+  // is :: (a configured tunnelSource6 is already there).
   TransmitSrc,
   Transmit6Src,
 };

@@ -5,10 +5,10 @@
 // encapsulation and the verdict's family differ, so the same-family paths pay one predictable
 // test of the dest's family (already read) and nothing else.
 //
-// The outer source: the configured tunnel source of the outer family (tunnelSource for IPv4)
-// when there is one, else 0 and a *Src verdict, for the dataplane to put the egress port's
-// address of that family there (the kernel's route source). The VIP, which same-family tunnels
-// use, is of the wrong family here.
+// The outer source: the configured tunnel source of the outer family (tunnelSource,
+// tunnelSource6) when there is one, else 0 (::) for the dataplane to put the egress port's
+// address of that family there (the kernel's route source; a *Src verdict). The VIP, which
+// same-family tunnels use, is of the wrong family here.
 #include "engine.h"
 #include "icmp.h"
 #include "icmp6.h"
@@ -40,8 +40,8 @@ Verdict Worker::tunnel_6in4(PacketBuf& pkt, Parsed& p, const DestSnap& d) {
 // packet; one frame in is one frame out here, so it is dropped and counted (TunTooBigNoDf), as
 // IPIP's is.
 Verdict Worker::tunnel_4in6(PacketBuf& pkt, Parsed& p, const DestSnap& d) {
-  static constexpr uint8_t kUnspecified[16] = {};
-  const DropReason r = tun_encap_4in6(pkt, p, kUnspecified, d.addr.b.data(), snap_->mtu());
+  // tunnelSource6, or :: for the dataplane to fill.
+  const DropReason r = tun_encap_4in6(pkt, p, snap_->tunnel_source6().b.data(), d.addr.b.data(), snap_->mtu());
   if (r == DropReason::None) return {Action::Transmit6Src, DropReason::None, 0};
   if (r == DropReason::TunTooBigDf) {
     const be32 client = p.saddr;

@@ -198,7 +198,8 @@ Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash,
 Verdict Worker::tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSnap& d) {
   if (d.addr.is_v4()) [[unlikely]]
     return tunnel_6in4(pkt, p, d);
-  DropReason r = tun_encap_v6(pkt, p, c.vaddr.b.data(), d.addr.b.data(), snap_->mtu());
+  const IpAddr& ts = snap_->tunnel_source6();
+  DropReason r = tun_encap_v6(pkt, p, (ts == IpAddr{} ? c.vaddr : ts).b.data(), d.addr.b.data(), snap_->mtu());
   if (r == DropReason::None) return transmit6(d.addr);
   if (r == DropReason::TunTooBigDf) {
     const IpAddr client = IpAddr::from_v6(pkt.data + p.v6_saddr_off());

@@ -114,6 +114,7 @@ struct SnapshotChange {
   const std::vector<MatchRule>* rules = nullptr;
   const TimeoutConfig* timeouts = nullptr;
   const be32* tunnel_source = nullptr;
+  const IpAddr* tunnel_source6 = nullptr;
   const uint16_t* mtu = nullptr;
   const bool* expire_quiescent_template = nullptr;
   const bool* sloppy_tcp = nullptr;
@@ -496,6 +497,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     }
   }
   if (ch.mtu && *ch.mtu < 576) errors.push_back("mtu: must be >= 576");
+  if (ch.tunnel_source6 && *ch.tunnel_source6 != IpAddr{} &&
+      (ch.tunnel_source6->is_v4() || ch.tunnel_source6->b[0] == 0xff))
+    errors.push_back("tunnelSource6: must be an IPv6 unicast address");
   if (errors.size() != errors_before) return nullptr;
 
   // ---- the new snapshot: prev's tables shared, then rewritten where the change touches ----
@@ -673,6 +677,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     s.timeouts_ = make_timeouts(*ch.timeouts);
   }
   if (ch.tunnel_source) s.tunnel_source_ = *ch.tunnel_source;
+  if (ch.tunnel_source6) s.tunnel_source6_ = *ch.tunnel_source6;
   if (ch.mtu) s.mtu_ = *ch.mtu;
   if (ch.expire_quiescent_template) s.expire_quiescent_template_ = *ch.expire_quiescent_template;
   if (ch.sloppy_tcp) s.sloppy_tcp_ = *ch.sloppy_tcp;
@@ -693,6 +698,7 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
   ch.rules = &config.rules;
   ch.timeouts = &config.timeouts;
   ch.tunnel_source = &config.tunnel_source;
+  ch.tunnel_source6 = &config.tunnel_source6;
   ch.mtu = &config.mtu;
   ch.expire_quiescent_template = &config.expire_quiescent_template;
   ch.sloppy_tcp = &config.sloppy_tcp;
@@ -705,6 +711,7 @@ std::unique_ptr<Snapshot> apply_delta(const Snapshot& prev, const CoreDelta& del
   ch.rules = delta.rules ? &*delta.rules : nullptr;
   ch.timeouts = delta.timeouts ? &*delta.timeouts : nullptr;
   ch.tunnel_source = delta.tunnel_source ? &*delta.tunnel_source : nullptr;
+  ch.tunnel_source6 = delta.tunnel_source6 ? &*delta.tunnel_source6 : nullptr;
   ch.sloppy_tcp = delta.sloppy_tcp ? &*delta.sloppy_tcp : nullptr;
   return SnapshotBuilder::build(prev, ch, errors);
 }

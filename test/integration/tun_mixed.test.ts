@@ -184,4 +184,26 @@ describe('TUN across families on real traffic', { skip }, () => {
       t.exec('srv2', ['ip', 'addr', 'del', `${VIP4}/32`, 'dev', 'lo']);
     }
   });
+  test('tunnelSource6, when set, is the outer source of IPv4 in IPv6 instead of the port\'s address', async () => {
+    const rs = V6.server(2);
+    const source = '2001:db8:19::99';
+    must(t, 'srv2', ['ip', 'addr', 'add', `${VIP4}/32`, 'dev', 'lo']);
+    must(t, 'srv2', ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
+    const stop = await tunnelDevice(t, 'srv2', 'ipip6', rs);
+    try {
+      await dir.apply({ ...cfg, tunnelSource6: source,
+        services: [{ protocol: 'tcp', address: VIP4, port: 9800, scheduler: 'rr', realServers: [{ address: rs, method: 'tun' }] }] });
+      const small = tmpFile('small.bin');
+      fs.writeFileSync(small, crypto.randomBytes(64 << 10));
+      let got = { up: '', down: '' };
+      const pkts = await captured(t, 2, 'ip6 proto 4', async () => { got = await bothWays(t, 'srv2', VIP4, 9800, small); });
+      assert.equal(sha256(got.up), sha256(small));
+      assert.equal(sha256(got.down), sha256(small));
+      assert.ok(pkts.length > 3, `IPv4-in-IPv6 packets were captured: ${pkts.length}`);
+      assert.ok(pkts.every((p) => p.src === source && p.dst === rs), JSON.stringify(pkts.slice(0, 2)));
+    } finally {
+      stop();
+      t.exec('srv2', ['ip', 'addr', 'del', `${VIP4}/32`, 'dev', 'lo']);
+    }
+  });
 });

@@ -191,6 +191,46 @@ TEST(EngineTun4in6, AnIpv4ClientsPacketLeavesAsIpv6ForTheDataplaneToSource) {
   EXPECT_EQ(h.events(Event::IcmpRelated), 1u);
 }
 
+TEST(EngineTun4in6, TheConfiguredIpv6TunnelSourceIsTheOuterSource) {
+  CoreConfig c = v4_service_v6_server();
+  c.tunnel_source6 = addr6("2001:db8:1::1");
+  c.tunnel_source = ip4("198.18.1.1");  // IPv4 outer headers' only
+  Harness h(c);
+  const Pkt inner = Pkt().ipv4(kCip4, kVip4).tcp(kCport, 80, kTcpSyn);
+  auto o = h.send(inner.frame());
+  ASSERT_EQ(o.v.action, Action::Transmit6Src) << "towards its own destination; the dataplane keeps a set source";
+  EXPECT_EQ(diff(o.frame, Pkt().ipv6("2001:db8:1::1", kRip6).raw_l4(4).payload(inner.ip()).frame()), "");
+}
+
+TEST(EngineTun6in6, TheConfiguredIpv6TunnelSourceReplacesTheVip) {
+  CoreConfig c;
+  c.services = {mksvc6(0, kProtoTcp, kVip6, 80, SchedKind::Rr, {mkdest6(0, kRip6, 80, FwdMethod::Tunnel)})};
+  c.tunnel_source6 = addr6("2001:db8:1::1");
+  Harness h(c);
+  const Pkt inner = Pkt().ipv6(kCip6, kVip6).tcp(kCport, 80, kTcpSyn);
+  auto o = h.send6(inner.frame());
+  ASSERT_EQ(o.v.action, Action::Transmit6);
+  EXPECT_EQ(o.route6, addr6(kRip6));
+  EXPECT_EQ(diff(o.frame, Pkt().ipv6("2001:db8:1::1", kRip6).raw_l4(41).payload(inner.ip()).frame()), "");
+  // Unset again (a delta): the VIP, as before.
+  CoreDelta d;
+  d.tunnel_source6 = IpAddr{};
+  ASSERT_TRUE(h.apply_delta(d).empty());
+  auto o2 = h.send6(Pkt().ipv6(kCip6, kVip6).tcp(kCport + 1, 80, kTcpSyn).frame());
+  EXPECT_EQ(IpAddr::from_v6(o2.frame.data() + 14 + 8), addr6(kVip6));
+}
+
+TEST(SnapshotMixedFamily, TheIpv6TunnelSourceMustBeAnIpv6UnicastAddress) {
+  for (const IpAddr& bad : {IpAddr::from_v4(ip4("198.18.1.1")), addr6("ff02::1")}) {
+    CoreConfig c = v4_service_v6_server();
+    c.tunnel_source6 = bad;
+    std::vector<std::string> errors;
+    EXPECT_FALSE(build_snapshot(c, WorkerLimits{16, 64}, nullptr, errors));
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0], "tunnelSource6: must be an IPv6 unicast address");
+  }
+}
+
 TEST(EngineTun4in6, TooBigWithDfAnswersFragNeededWithTheLinkMtuLessTheIpv6Header) {
   CoreConfig c = v4_service_v6_server();
   c.mtu = 600;
