@@ -56,6 +56,8 @@ export interface NativeDelta {
   timeouts?: { tcp: number; tcpfin: number; udp: number };
   /** Replaces the TUN outer source when present. */
   tunnelSource?: string;
+  /** Replaces the IPv6 TUN outer source when present ('::': none). */
+  tunnelSource6?: string;
 }
 
 /** What `start` needs besides the core config (see src/control/dataplane_options.ts). */

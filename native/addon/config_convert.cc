@@ -214,6 +214,7 @@ bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<s
   convert_rules(rd, rd.array(obj, "rules", ""), cfg.rules);
   convert_timeouts(rd, obj.Get("timeouts"), cfg.timeouts);
   rd.ipv4(obj, "tunnelSource", "", cfg.tunnel_source);
+  if (present(obj, "tunnelSource6")) rd.addr(obj, "tunnelSource6", "", cfg.tunnel_source6);
   rd.integer(obj, "mtu", "", 576, 9216, cfg.mtu);
   if (present(obj, "sloppyTcp")) rd.boolean(obj, "sloppyTcp", "", cfg.sloppy_tcp);
   return problems.size() == before;
@@ -237,6 +238,7 @@ bool convert_core_delta(const Napi::Object& obj, CoreDelta& delta, std::vector<s
   if (present(obj, "rules")) convert_rules(rd, rd.array(obj, "rules", ""), delta.rules.emplace());
   if (present(obj, "timeouts")) convert_timeouts(rd, obj.Get("timeouts"), delta.timeouts.emplace());
   if (present(obj, "tunnelSource")) rd.ipv4(obj, "tunnelSource", "", delta.tunnel_source.emplace());
+  if (present(obj, "tunnelSource6")) rd.addr(obj, "tunnelSource6", "", delta.tunnel_source6.emplace());
   if (present(obj, "sloppyTcp")) rd.boolean(obj, "sloppyTcp", "", delta.sloppy_tcp.emplace());
   return problems.size() == before;
 }

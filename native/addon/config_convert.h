@@ -17,7 +17,7 @@ namespace fulcrum::addon {
 // an unparseable address. Semantic checks are build_snapshot's.
 bool convert_core_config(const Napi::Object& obj, CoreConfig& cfg, std::vector<std::string>& problems);
 
-// Fills delta from a NativeDelta ({upsert?, remove?, rules?, timeouts?, tunnelSource?}); the
+// Fills delta from a NativeDelta ({upsert?, remove?, rules?, timeouts?, tunnelSource?, tunnelSource6?}); the
 // same checks, with paths such as "upsert[3].dests[0].weight".
 bool convert_core_delta(const Napi::Object& obj, CoreDelta& delta, std::vector<std::string>& problems);
 

@@ -511,6 +511,7 @@ void merge_delta(CoreDelta& into, CoreDelta&& part) {
   if (part.rules) into.rules = std::move(part.rules);
   if (part.timeouts) into.timeouts = part.timeouts;
   if (part.tunnel_source) into.tunnel_source = part.tunnel_source;
+  if (part.tunnel_source6) into.tunnel_source6 = part.tunnel_source6;
 }
 
 Napi::Value StageDelta(const Napi::CallbackInfo& info) {

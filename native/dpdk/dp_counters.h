@@ -25,6 +25,7 @@ namespace fulcrum::dp {
   X(NoRoute6, "no_route6")                /* no IPv6 route to the packet's destination */     \
   X(NdBad, "nd_bad")                      /* ND failing RFC 4861's checks (hop limit, sum) */ \
   X(NdRaIgnored, "nd_ra_ignored")         /* a router advertisement, not accepted (acceptRa) */ \
+  X(TunNoSource, "tun_no_source")         /* a tunnel across families: its port has no address of that family */ \
   /* events, not drops */                                                                     \
   X(ArpReplied, "arp_replied")            /* we answered for a VIP or one of our addresses */ \
   X(ArpRequested, "arp_requested")        /* we asked for a neighbour */                      \

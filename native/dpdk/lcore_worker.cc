@@ -293,6 +293,16 @@ bool LcoreWorker::nd_frame(rte_mbuf* m, uint64_t now_ms) {
       transmit_ip(m, v.route_dst, now_ms);
       if (v.release) release_held(v.release, now_ms);
       break;
+    case Action::TransmitSrc:
+      set_frame(m, b);
+      transmit_src(m, v.route_dst, now_ms);
+      if (v.release) release_held(v.release, now_ms);
+      break;
+    case Action::Transmit6Src:
+      set_frame(m, b);
+      transmit_src6(m, now_ms);
+      if (v.release) release_held(v.release, now_ms);
+      break;
     case Action::Kernel: {
       const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
       if (f[12] == 0x08 && f[13] == 0x06)
@@ -357,6 +367,14 @@ void LcoreWorker::release_held(uint16_t release, uint64_t now_ms) {
   if (v.action == Action::Transmit6) {
     set_frame(m, b);
     transmit_ip6(m, core_.route6_dst(0), now_ms);
+    return;
+  }
+  if (v.action == Action::TransmitSrc || v.action == Action::Transmit6Src) [[unlikely]] {
+    set_frame(m, b);
+    if (v.action == Action::TransmitSrc)
+      transmit_src(m, v.route_dst, now_ms);
+    else
+      transmit_src6(m, now_ms);
     return;
   }
   if (v.action != Action::Transmit) {

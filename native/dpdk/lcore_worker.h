@@ -139,6 +139,9 @@ class LcoreWorker {
   void drop_multiseg(rte_mbuf* m);
   uint16_t steer(rte_mbuf** m, uint16_t n);
   void transmit_ip(rte_mbuf* m, be32 dst, uint64_t now_ms);
+  // Tunnels across families whose outer source is the egress port's (lcore_worker_tun.cc).
+  void transmit_src(rte_mbuf* m, be32 dst, uint64_t now_ms);
+  void transmit_src6(rte_mbuf* m, uint64_t now_ms);
   void release_held(uint16_t release, uint64_t now_ms);
   void arp_input(rte_mbuf* m, uint64_t now_ms);
   void to_tap(rte_mbuf* m);

@@ -64,6 +64,9 @@ struct CoreConfig {
   TimeoutConfig timeouts;
   uint16_t mtu = 1500;       // of the egress link: TOA and TUN must not grow a packet past it
   be32 tunnel_source = 0;    // outer source for TUN; 0 = the VIP the client addressed
+  // Outer source of tunnels with an IPv6 outer header (IPv6-in-IPv6, IPv4-in-IPv6); :: = the
+  // VIP for IPv6-in-IPv6, the egress port's address for IPv4-in-IPv6.
+  IpAddr tunnel_source6;
   bool expire_quiescent_template = false;  // sysctl of the same name
   // sloppy_tcp (sysctl of the same name): a TCP segment other than SYN (never RST) that matches
   // a service and no connection creates one, so a flow another director began (ECMP moved it
@@ -80,6 +83,7 @@ struct CoreDelta {
   std::optional<std::vector<MatchRule>> rules;
   std::optional<TimeoutConfig> timeouts;
   std::optional<be32> tunnel_source;
+  std::optional<IpAddr> tunnel_source6;
   std::optional<bool> sloppy_tcp;
 };
 

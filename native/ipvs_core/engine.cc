@@ -467,6 +467,9 @@ Verdict Worker::forward_in_general(PacketBuf& pkt, Parsed& p, uint32_t idx, uint
 }
 
 Verdict Worker::tunnel(PacketBuf& pkt, Parsed& p, const ConnV4& c) {
+  const DestSnap& d = snap_->dest(conn_dest(c));
+  if (!d.addr.is_v4()) [[unlikely]]
+    return tunnel_4in6(pkt, p, d);
   be32 src = snap_->tunnel_source() ? snap_->tunnel_source() : c.vaddr;
   DropReason r = tun_encap_v4(pkt, p, src, c.daddr, ++ip_id_, snap_->mtu());
   if (r == DropReason::None) return {Action::Transmit, DropReason::None, c.daddr};
@@ -821,7 +824,9 @@ size_t Worker::list_conns(size_t cursor, size_t max, std::vector<ConnInfo>& out,
     i.family = 4;
     i.caddr_ip = IpAddr::from_v4(i.caddr);
     i.vaddr_ip = IpAddr::from_v4(i.vaddr);
-    i.daddr_ip = IpAddr::from_v4(i.daddr);
+    // A tunnel server of the other family: its IPv6 address (the record keeps its low word).
+    const IpAddr& da = snap_->dest(i.dest).addr;
+    i.daddr_ip = !da.is_v4() && da.v4() == c.daddr ? da : IpAddr::from_v4(i.daddr);
     i.laddr_ip = IpAddr::from_v4(i.laddr);
     out.push_back(i);
   });

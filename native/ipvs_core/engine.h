@@ -86,6 +86,14 @@ enum class Action : uint8_t {
   // the last process_burst call (valid until the next call); the next hop is the dataplane's
   // business. IPv4 frames (NAT64's output towards IPv4 servers too) keep Transmit.
   Transmit6,
+  // A tunnel of the other family than its service (engine_tun_mixed.cc) whose outer source is
+  // left 0: the egress port's address of the outer family goes there, as the kernel's route
+  // source would (the dataplane writes it once its route names the port, and for IPv4 the
+  // header checksum with it). TransmitSrc: an IPv4 frame towards route_dst. Transmit6Src: an
+  // IPv6 frame towards its own (outer) destination address, its source written only when it
+  // is :: (a configured tunnelSource6 is already there).
+  TransmitSrc,
+  Transmit6Src,
 };
 
 struct Verdict {
@@ -259,6 +267,9 @@ class Worker {
   Verdict handle_slow6(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_icmp6(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSnap& d);
+  // Tunnels to a real server of the other family (engine_tun_mixed.cc): IPv6 in IPv4, IPv4 in IPv6.
+  Verdict tunnel_6in4(PacketBuf& pkt, Parsed& p, const DestSnap& d);
+  Verdict tunnel_4in6(PacketBuf& pkt, Parsed& p, const DestSnap& d);
   Verdict no_dest6(PacketBuf& pkt, Parsed& p);
   Verdict nat64_in(PacketBuf& pkt, Parsed& p, ConnV6& c, const DestSnap& d);
   Verdict nat64_out(PacketBuf& pkt, Parsed& p, uint32_t idx6, uint32_t now);

@@ -20,6 +20,10 @@ void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, rest
       if (svc) left = std::max<int32_t>(left, static_cast<int32_t>(svc->persist_ticks));
     }
     if (left <= 0) return;  // due: the sweep would have removed it
+    if (!snap_->dest(conn_dest(c)).addr.is_v4()) {  // to an IPv6 tunnel server: no IPv4 record
+      ++n.skipped_v6;
+      return;
+    }
     restart::SavedConn& s = out.emplace_back();
     sync_fill(c, 0, s.rec);
     s.left_ticks = static_cast<uint32_t>(left);

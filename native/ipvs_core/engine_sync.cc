@@ -150,6 +150,10 @@ void Worker::sync_template_of(const ConnV4& c, uint32_t now) {
 }
 
 void Worker::sync_emit(const ConnV4& c, uint32_t timeout) {
+  // An IPv4 connection to an IPv6 tunnel server has no IPv4 record (the kernel's sync does not
+  // carry such entries either: "no heterogeneous pools with synchronization").
+  if (!snap_->dest(conn_dest(c)).addr.is_v4()) [[unlikely]]
+    return;
   if (sync_out_n_ == kSyncOutMax) [[unlikely]] {
     ++sync_counters_.dropped;
     return;
@@ -223,7 +227,7 @@ SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   for (int pass = 0; pass < 2 && did == kNoDest; ++pass)
     for (DestId id : svc->order) {
       const DestSnap& d = snap_->dest(id);
-      if (d.available && d.addr.v4() == r.daddr && (pass == 1 || hton16(d.port) == r.dport)) {
+      if (d.available && d.addr.is_v4() && d.addr.v4() == r.daddr && (pass == 1 || hton16(d.port) == r.dport)) {
         did = id;
         break;
       }

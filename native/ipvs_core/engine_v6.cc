@@ -204,7 +204,10 @@ Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash,
 // packet too big back to the client (IPv6 is never fragmented on the way), as the kernel's
 // ensure_mtu_is_adequate does for its IPv6 tunnels.
 Verdict Worker::tunnel6(PacketBuf& pkt, Parsed& p, const ConnV6& c, const DestSnap& d) {
-  DropReason r = tun_encap_v6(pkt, p, c.vaddr.b.data(), d.addr.b.data(), snap_->mtu());
+  if (d.addr.is_v4()) [[unlikely]]
+    return tunnel_6in4(pkt, p, d);
+  const IpAddr& ts = snap_->tunnel_source6();
+  DropReason r = tun_encap_v6(pkt, p, (ts == IpAddr{} ? c.vaddr : ts).b.data(), d.addr.b.data(), snap_->mtu());
   if (r == DropReason::None) return transmit6(d.addr);
   if (r == DropReason::TunTooBigDf) {
     const IpAddr client = IpAddr::from_v6(pkt.data + p.v6_saddr_off());

@@ -251,4 +251,100 @@ DropReason tun_encap_v6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const
   return DropReason::None;
 }
 
+namespace {
+
+// Room for an outer header of n bytes in front of the IP packet: the L2 header moves n bytes
+// into the headroom, trailing padding goes, the ethertype becomes the outer family's.
+// Returns the outer header's first byte.
+uint8_t* open_outer(PacketBuf& b, const Parsed& p, uint32_t n, uint16_t ethertype) {
+  uint8_t* const cap_end = b.data + b.len + b.tailroom;
+  std::memmove(b.data - n, b.data, p.l2_len);
+  b.data -= n;
+  b.headroom -= n;
+  b.len = p.l3_off + p.ip_tot_len + n;
+  b.tailroom = static_cast<uint32_t>(cap_end - (b.data + b.len));
+  store16(b.data + p.l2_len - 2, hton16(ethertype));
+  return b.data + p.l3_off;
+}
+
+// p after an encapsulation: the outer packet of `family`, protocol `proto`, the inner one as
+// its payload.
+void outer_parsed(Parsed& p, uint8_t family, uint8_t proto, uint32_t hdr_len, uint16_t ethertype) {
+  const uint32_t inner_len = p.ip_tot_len;
+  p.family = family;
+  p.cls = family == 4 ? L3Class::Ipv4 : L3Class::Ipv6;
+  p.ethertype = ethertype;
+  p.proto = proto;
+  p.ip_options = false;
+  p.l4_off = p.l3_off + hdr_len;
+  p.l4_len = inner_len;
+  p.payload_off = p.l4_off;
+  p.payload_len = inner_len;
+  p.ip_tot_len = inner_len + hdr_len;
+  p.sport = p.dport = 0;
+  p.tcp_flags = 0;
+  p.icmp_type = p.icmp_code = 0;
+  p.icmp_id = 0;
+  p.icmp_error = false;
+  p.inner = InnerTuple{};
+}
+
+}  // namespace
+
+DropReason tun_encap_6in4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id, uint32_t mtu) {
+  if (p.family != 6) return DropReason::WrongFamily;
+  const uint32_t tot = p.ip_tot_len + kIpv4HdrLen;
+  if (tot > mtu || tot > 0xffff) return DropReason::TunTooBigDf;
+  if (b.headroom < kIpv4HdrLen) return DropReason::TunNoHeadroom;
+  const uint8_t* inner = b.data + p.l3_off;
+  const uint8_t tclass = static_cast<uint8_t>((ntoh32(load32(inner)) >> 20) & 0xff);
+  const uint8_t hop = inner[7];
+  uint8_t* ip = open_outer(b, p, kIpv4HdrLen, kEthIpv4);
+  ip[0] = 0x45;
+  ip[1] = tclass;
+  store16(ip + 2, hton16(static_cast<uint16_t>(tot)));
+  store16(ip + 4, hton16(ip_id));
+  store16(ip + 6, 0);
+  ip[8] = hop;
+  ip[9] = kProtoIpv6;
+  store16(ip + 10, 0);
+  store32(ip + 12, outer_src);
+  store32(ip + 16, outer_dst);
+  store16(ip + 10, inet_csum(ip, kIpv4HdrLen));
+  outer_parsed(p, 4, kProtoIpv6, kIpv4HdrLen, kEthIpv4);
+  p.saddr = outer_src;
+  p.daddr = outer_dst;
+  p.ttl = hop;
+  p.tos = tclass;
+  p.df = false;
+  p.frag = 0;
+  return DropReason::None;
+}
+
+DropReason tun_encap_4in6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst, uint32_t mtu) {
+  if (p.family != 4) return DropReason::WrongFamily;
+  if (p.ip_tot_len + kIpv6HdrLen > mtu) return p.df ? DropReason::TunTooBigDf : DropReason::TunTooBigNoDf;
+  if (b.headroom < kIpv6HdrLen) return DropReason::TunNoHeadroom;
+  uint8_t src[16], dst[16];  // may point into the frame, which is about to move
+  std::memcpy(src, outer_src, 16);
+  std::memcpy(dst, outer_dst, 16);
+  const uint8_t* inner = b.data + p.l3_off;
+  const uint8_t tos = inner[1];
+  const uint8_t ttl = inner[8];
+  uint8_t* ip = open_outer(b, p, kIpv6HdrLen, kEthIpv6);
+  store32(ip, hton32(0x60000000u | uint32_t{tos} << 20));
+  store16(ip + 4, hton16(static_cast<uint16_t>(p.ip_tot_len)));
+  ip[6] = kProtoIpip;
+  ip[7] = ttl;
+  std::memcpy(ip + 8, src, 16);
+  std::memcpy(ip + 24, dst, 16);
+  outer_parsed(p, 6, kProtoIpip, kIpv6HdrLen, kEthIpv6);
+  p.saddr = p.daddr = 0;
+  p.ttl = ttl;
+  p.tos = tos;
+  p.df = false;
+  p.frag = 0;
+  return DropReason::None;
+}
+
 }  // namespace fulcrum

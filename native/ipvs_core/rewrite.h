@@ -128,6 +128,22 @@ constexpr uint8_t kProtoIpv6 = 41;  // next header of an encapsulated IPv6 packe
 DropReason tun_encap_v6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst,
                         uint32_t mtu);
 
+// ---- TUN across families (the kernel's since 3.18: a tunnel server of the other family) -----
+// IPv6 in IPv4 ("6in4", sit; protocol 41) as the kernel's ip_vs_tunnel_xmit with an IPv6
+// connection: TOS = the inner traffic class, TTL = the inner hop limit, DF clear (the kernel
+// copies DF from IPv4 packets only), IP id = ip_id, checksum computed, ethertype IPv4. The MTU
+// check is the inner packet's, against mtu - 20: too big fails with TunTooBigDf (answer with
+// icmp6_error(b, p, packet too big, 0, mtu - 20)). outer_src 0 leaves the source for the
+// dataplane to fill (the egress port's address). On success p describes the outer IPv4 packet.
+DropReason tun_encap_6in4(PacketBuf& b, Parsed& p, be32 outer_src, be32 outer_dst, uint16_t ip_id, uint32_t mtu);
+// IPv4 in IPv6 ("4in6", ip6tnl ipip6; next header 4) as ip_vs_tunnel_xmit_v6 with an IPv4
+// connection: traffic class = the inner TOS, flow label 0, hop limit = the inner TTL,
+// ethertype IPv6. Too big for mtu - 40: TunTooBigDf when the inner packet has DF (answer with
+// icmp_frag_needed_v4(b, p, mtu - 40, id)), else TunTooBigNoDf (the kernel fragments the outer
+// IPv6 packet; a frame here becomes one frame, so it is dropped and counted, as IPIP's). On
+// success p describes the outer IPv6 packet.
+DropReason tun_encap_4in6(PacketBuf& b, Parsed& p, const uint8_t* outer_src, const uint8_t* outer_dst, uint32_t mtu);
+
 // ---- L2 ----------------------------------------------------------------------------------------
 // DR is "rewrite the destination MAC (and our source MAC) only": l2_set_macs. Replies generated
 // in place (echo reply, ICMP errors) go back where they came from: l2_swap_macs.

@@ -115,6 +115,7 @@ struct SnapshotChange {
   const std::vector<MatchRule>* rules = nullptr;
   const TimeoutConfig* timeouts = nullptr;
   const be32* tunnel_source = nullptr;
+  const IpAddr* tunnel_source6 = nullptr;
   const uint16_t* mtu = nullptr;
   const bool* expire_quiescent_template = nullptr;
   const bool* sloppy_tcp = nullptr;
@@ -481,9 +482,11 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
       if (d.weight < 0) err(dat + ".weight", "must be >= 0");
       if (d.l_threshold > d.u_threshold) err(dat + ".lThreshold", "must not exceed uThreshold (numerical result out of range)");
       const bool svc_v6 = c.fwmark ? c.fwmark_v6 : !c.vip.is_v4();
-      if (!svc_v6 && !d.addr.is_v4()) err(dat + ".address", "must be IPv4 in an IPv4 service");
-      if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat)
-        err(dat + ".address", "an IPv4 real server in an IPv6 service needs fullnat (NAT64)");
+      // Families may differ for tunnels (the kernel's rule) and NAT64 (FullNAT, IPv6 clients).
+      if (!svc_v6 && !d.addr.is_v4() && d.fwd != FwdMethod::Tunnel)
+        err(dat + ".address", "an IPv6 real server in an IPv4 service needs tun (IPv4 in IPv6)");
+      if (svc_v6 && d.addr.is_v4() && d.fwd != FwdMethod::FullNat && d.fwd != FwdMethod::Tunnel)
+        err(dat + ".address", "an IPv4 real server in an IPv6 service needs tun (IPv6 in IPv4) or fullnat (NAT64)");
       if (!d.addr.is_v4() && (d.addr.b[0] == 0xff || d.addr == IpAddr{})) err(dat + ".address", "must be a unicast address");
       if (!seen_dests.insert({d.addr.b, d.port}).second)
         err(dat, "real server " + addr_str(d.addr) + ":" + std::to_string(d.port) + " already exists");
@@ -503,6 +506,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     }
   }
   if (ch.mtu && *ch.mtu < 576) errors.push_back("mtu: must be >= 576");
+  if (ch.tunnel_source6 && *ch.tunnel_source6 != IpAddr{} &&
+      (ch.tunnel_source6->is_v4() || ch.tunnel_source6->b[0] == 0xff))
+    errors.push_back("tunnelSource6: must be an IPv6 unicast address");
   if (errors.size() != errors_before) return nullptr;
 
   // ---- the new snapshot: prev's tables shared, then rewritten where the change touches ----
@@ -680,6 +686,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const Snapshot& prev, const Sna
     s.timeouts_ = make_timeouts(*ch.timeouts);
   }
   if (ch.tunnel_source) s.tunnel_source_ = *ch.tunnel_source;
+  if (ch.tunnel_source6) s.tunnel_source6_ = *ch.tunnel_source6;
   if (ch.mtu) s.mtu_ = *ch.mtu;
   if (ch.expire_quiescent_template) s.expire_quiescent_template_ = *ch.expire_quiescent_template;
   if (ch.sloppy_tcp) s.sloppy_tcp_ = *ch.sloppy_tcp;
@@ -700,6 +707,7 @@ std::unique_ptr<Snapshot> build_snapshot(const CoreConfig& config, const WorkerL
   ch.rules = &config.rules;
   ch.timeouts = &config.timeouts;
   ch.tunnel_source = &config.tunnel_source;
+  ch.tunnel_source6 = &config.tunnel_source6;
   ch.mtu = &config.mtu;
   ch.expire_quiescent_template = &config.expire_quiescent_template;
   ch.sloppy_tcp = &config.sloppy_tcp;
@@ -712,6 +720,7 @@ std::unique_ptr<Snapshot> apply_delta(const Snapshot& prev, const CoreDelta& del
   ch.rules = delta.rules ? &*delta.rules : nullptr;
   ch.timeouts = delta.timeouts ? &*delta.timeouts : nullptr;
   ch.tunnel_source = delta.tunnel_source ? &*delta.tunnel_source : nullptr;
+  ch.tunnel_source6 = delta.tunnel_source6 ? &*delta.tunnel_source6 : nullptr;
   ch.sloppy_tcp = delta.sloppy_tcp ? &*delta.sloppy_tcp : nullptr;
   return SnapshotBuilder::build(prev, ch, errors);
 }

@@ -136,6 +136,7 @@ class Snapshot {
   const TimeoutConfig& timeout_config() const { return timeout_config_; }
   uint16_t mtu() const { return mtu_; }
   be32 tunnel_source() const { return tunnel_source_; }
+  const IpAddr& tunnel_source6() const { return tunnel_source6_; }  // :: when not set
   bool expire_quiescent_template() const { return expire_quiescent_template_; }
   bool sloppy_tcp() const { return sloppy_tcp_; }
   const WorkerLimits& limits() const { return limits_; }
@@ -194,6 +195,7 @@ class Snapshot {
   TimeoutConfig timeout_config_;
   uint16_t mtu_ = 1500;
   be32 tunnel_source_ = 0;
+  IpAddr tunnel_source6_;
   bool expire_quiescent_template_ = false;
   bool sloppy_tcp_ = false;
   WorkerLimits limits_;

@@ -72,6 +72,7 @@ export function explainError(e: ValueError): Problem[] {
       return [{ path: e.path, message: `unknown field (known: ${Object.keys(s.properties ?? {}).join(', ')})` }];
     case ValueErrorType.StringFormat:
       if (s.format === 'ip') return [{ path: e.path, message: `${show(e.value)} is not an IPv4 or IPv6 address` }];
+      if (s.format === 'ipv6') return [{ path: e.path, message: `${show(e.value)} is not an IPv6 address` }];
       if (s.format === 'ipv4') return [{ path: e.path, message: `${show(e.value)} is not an IPv4 address (a.b.c.d)` }];
       return [{ path: e.path, message: e.message }];
     case ValueErrorType.Union: return explainUnion(e);

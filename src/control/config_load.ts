@@ -38,6 +38,7 @@ export function parseCidr(s: string, host = false): { addr: number; len: number 
 
 FormatRegistry.Set('ipv4', (v) => parseIpv4(v) !== undefined);
 FormatRegistry.Set('ip', (v) => familyOf(v) !== undefined);
+FormatRegistry.Set('ipv6', (v) => familyOf(v) === 6);
 
 /** A service's address family: its address's, or a fwmark service's `family` (default IPv4). */
 export function serviceFamily(s: Pick<ServiceConfig, 'address' | 'family'>): Family {

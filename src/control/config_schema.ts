@@ -273,6 +273,10 @@ export const ConfigSchema = Type.Object({
   dataplane: DataplaneSchema,
   localAddresses: Type.Optional(Type.Array(Type.String({ description: 'FullNAT local address, IPv4 or IPv6 (the dataplane answers ARP or neighbour discovery for them)' }))),
   tunnelSource: Type.Optional(Ipv4),
+  /** The outer source of tunnels with an IPv6 outer header (IPv6-in-IPv6, and IPv4-in-IPv6 to an
+   * IPv6 tun server of an IPv4 service); absent: the VIP, and across families the address of
+   * the port the packet leaves by. */
+  tunnelSource6: Type.Optional(Type.String({ format: 'ipv6', description: 'IPv6 address' })),
   timeouts: Type.Optional(Type.Object({
     tcp: Type.Optional(Type.Integer({ minimum: 1 })),
     tcpfin: Type.Optional(Type.Integer({ minimum: 1 })),

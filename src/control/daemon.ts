@@ -71,6 +71,7 @@ function dynamicOf(cfg: FulcrumConfig, services: ServiceConfig[]): DynamicPart {
   if (cfg.matchRules) out.matchRules = cfg.matchRules;
   if (cfg.timeouts) out.timeouts = cfg.timeouts;
   if (cfg.tunnelSource !== undefined) out.tunnelSource = cfg.tunnelSource;
+  if (cfg.tunnelSource6 !== undefined) out.tunnelSource6 = cfg.tunnelSource6;
   return out;
 }
 
@@ -169,7 +170,7 @@ export class Daemon {
       await applyDurably({
         apply: () => this.director.apply({
           put, del: c.del,
-          timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource,
+          timeouts: c.timeouts, matchRules: c.matchRules, tunnelSource: c.tunnelSource, tunnelSource6: c.tunnelSource6,
         }),
         persist: () => this.state.persist(c),
         retract: (seq) => this.state.retract(seq),

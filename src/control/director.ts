@@ -34,6 +34,7 @@ export interface DataplaneDelta {
   matchRules?: MatchRuleConfig[];
   /** null: removed. */
   tunnelSource?: string | null;
+  tunnelSource6?: string | null;
 }
 
 /** Puts the dataplane back as it was before a delta (its persist failed). */
@@ -75,6 +76,7 @@ export class Director {
   private rules: NativeMatchRule[];
   private timeouts: NativeTimeouts;
   private tunnelSource: string;
+  private tunnelSource6: string;
   private readonly sloppyTcp: boolean;
   readonly startInfo: StartInfo;
 
@@ -85,13 +87,14 @@ export class Director {
     this.rules = nativeRules(cfg);
     this.timeouts = nativeTimeouts(cfg.timeouts);
     this.tunnelSource = cfg.tunnelSource ?? '0.0.0.0';
+    this.tunnelSource6 = cfg.tunnelSource6 ?? '::';
     this.sloppyTcp = cfg.ha?.sloppyTcp ?? false;
     this.startInfo = addon.start({ ...dataplaneOptions(cfg), ...(connectionsFile ? { connectionsFile } : {}) }, this.core());
   }
 
   private core(): NativeCoreConfig {
     return { services: [...this.running_.values()], rules: this.rules, timeouts: this.timeouts,
-      tunnelSource: this.tunnelSource, mtu: 1500, ...(this.sloppyTcp ? { sloppyTcp: true } : {}) };
+      tunnelSource: this.tunnelSource, tunnelSource6: this.tunnelSource6, mtu: 1500, ...(this.sloppyTcp ? { sloppyTcp: true } : {}) };
   }
 
   /** Applies a delta; resolves once every worker runs it, with the way back. A delta the
@@ -102,7 +105,7 @@ export class Director {
     const remember = (id: string) => { if (!before.has(id)) before.set(id, this.running_.get(id)); };
     const removed: number[] = [];
     const upserts: NativeService[] = [];
-    const saved = { rules: this.rules, timeouts: this.timeouts, tunnelSource: this.tunnelSource };
+    const saved = { rules: this.rules, timeouts: this.timeouts, tunnelSource: this.tunnelSource, tunnelSource6: this.tunnelSource6 };
     try {
       for (const id of d.del) {
         const cur = this.running_.get(id);
@@ -126,6 +129,7 @@ export class Director {
       if (d.matchRules) this.rules = nativeRules({ matchRules: d.matchRules });
       if (d.timeouts) this.timeouts = nativeTimeouts(d.timeouts);
       if (d.tunnelSource !== undefined) this.tunnelSource = d.tunnelSource ?? '0.0.0.0';
+      if (d.tunnelSource6 !== undefined) this.tunnelSource6 = d.tunnelSource6 ?? '::';
       await this.publish(upserts, removed, d);
     } catch (e) {
       this.restore(before, log, saved);
@@ -146,7 +150,7 @@ export class Director {
   }
 
   private restore(before: Map<string, NativeService | undefined>, log: NativeIdsUndo,
-    saved: { rules: NativeMatchRule[]; timeouts: NativeTimeouts; tunnelSource: string }): void {
+    saved: { rules: NativeMatchRule[]; timeouts: NativeTimeouts; tunnelSource: string; tunnelSource6: string }): void {
     this.ids.undo(log);
     for (const [id, was] of before) {
       if (was) this.running_.set(id, was);
@@ -155,6 +159,7 @@ export class Director {
     this.rules = saved.rules;
     this.timeouts = saved.timeouts;
     this.tunnelSource = saved.tunnelSource;
+    this.tunnelSource6 = saved.tunnelSource6;
   }
 
   /** A whole config's services, rules, timeouts and tunnel source become the running ones
@@ -163,11 +168,12 @@ export class Director {
     const put = cfg.services ?? [];
     const keep = new Set(put.map(serviceId));
     await this.apply({ put, del: [...this.running_.keys()].filter((id) => !keep.has(id)),
-      timeouts: cfg.timeouts ?? {}, matchRules: cfg.matchRules ?? [], tunnelSource: cfg.tunnelSource ?? null });
+      timeouts: cfg.timeouts ?? {}, matchRules: cfg.matchRules ?? [], tunnelSource: cfg.tunnelSource ?? null,
+      tunnelSource6: cfg.tunnelSource6 ?? null });
   }
 
   /** Sends the services given and, for each table-wide setting `d` changes, its value now. */
-  private async publish(upsert: NativeService[], remove: number[], d: Pick<DataplaneDelta, 'matchRules' | 'timeouts' | 'tunnelSource'>): Promise<void> {
+  private async publish(upsert: NativeService[], remove: number[], d: Pick<DataplaneDelta, 'matchRules' | 'timeouts' | 'tunnelSource' | 'tunnelSource6'>): Promise<void> {
     // A large change crosses to the addon in parts, the event loop breathing between them;
     // the last call publishes them all as one snapshot.
     const PART = 250;
@@ -187,6 +193,7 @@ export class Director {
       ...(d.matchRules ? { rules: this.rules } : {}),
       ...(d.timeouts ? { timeouts: this.timeouts } : {}),
       ...(d.tunnelSource !== undefined ? { tunnelSource: this.tunnelSource } : {}),
+      ...(d.tunnelSource6 !== undefined ? { tunnelSource6: this.tunnelSource6 } : {}),
     });
   }
 

@@ -57,6 +57,8 @@ export interface NativeCoreConfig {
   rules: NativeMatchRule[];
   timeouts: NativeTimeouts;
   tunnelSource: string;
+  /** '::' when not set. */
+  tunnelSource6?: string;
   mtu: number;
   /** ha.sloppyTcp (absent: off). */
   sloppyTcp?: boolean;
@@ -306,6 +308,7 @@ export class NativeConfigBuilder {
       rules: nativeRules(cfg),
       timeouts: nativeTimeouts(cfg.timeouts),
       tunnelSource: cfg.tunnelSource ?? '0.0.0.0',
+      ...(cfg.tunnelSource6 ? { tunnelSource6: cfg.tunnelSource6 } : {}),
       mtu: 1500,
     };
   }

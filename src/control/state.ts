@@ -63,6 +63,7 @@ export class Draft {
   matchRules?: MatchRuleConfig[];
   /** undefined: unchanged; null: removed. */
   tunnelSource?: string | null;
+  tunnelSource6?: string | null;
 
   constructor(private readonly base: DesiredState) {}
 
@@ -136,6 +137,12 @@ export class Draft {
     if (this.marks) this.undo.push(() => { this.tunnelSource = prev; });
   }
 
+  setTunnelSource6(t: string | null): void {
+    const prev = this.tunnelSource6;
+    this.tunnelSource6 = t;
+    if (this.marks) this.undo.push(() => { this.tunnelSource6 = prev; });
+  }
+
   /** The document's services, match rules, timeouts and tunnel source replace all of them;
    * what it leaves out goes back to the defaults (a restore, a reload of the file). */
   replaceAll(doc: DynamicPart): void {
@@ -144,6 +151,7 @@ export class Draft {
     this.setTimeouts(timeoutsOf(doc.timeouts));
     this.setMatchRules(doc.matchRules ?? []);
     this.setTunnelSource(doc.tunnelSource ?? null);
+    this.setTunnelSource6(doc.tunnelSource6 ?? null);
   }
 
   /** The timeouts as they stand in this draft. */
@@ -192,6 +200,7 @@ export interface CheckedChange {
   timeouts?: Timeouts;
   matchRules?: MatchRuleConfig[];
   tunnelSource?: string | null;
+  tunnelSource6?: string | null;
 }
 
 export class DesiredState {
@@ -200,6 +209,7 @@ export class DesiredState {
   private timeouts_: Timeouts | undefined;
   private matchRules_: MatchRuleConfig[] | undefined;
   private tunnelSource_: string | undefined;
+  private tunnelSource6_: string | undefined;
   /** Journal bytes as of the last commit (where a compaction started now would cover). */
   private committedJournalBytes = 0;
   private compaction?: Promise<void>;
@@ -265,6 +275,7 @@ export class DesiredState {
     this.timeouts_ = dyn.timeouts ? deepFreeze({ ...dyn.timeouts }) : undefined;
     this.matchRules_ = dyn.matchRules ? deepFreeze(dyn.matchRules) : undefined;
     this.tunnelSource_ = dyn.tunnelSource;
+    this.tunnelSource6_ = dyn.tunnelSource6;
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -278,6 +289,7 @@ export class DesiredState {
   get timeouts(): Timeouts { return timeoutsOf(this.timeouts_); }
   get matchRules(): readonly MatchRuleConfig[] { return this.matchRules_ ?? []; }
   get tunnelSource(): string | undefined { return this.tunnelSource_; }
+  get tunnelSource6(): string | undefined { return this.tunnelSource6_; }
 
   /** The dynamic part as a document (O(table): saves and diffs, not the change path). */
   dynamic(): DynamicPart {
@@ -286,6 +298,7 @@ export class DesiredState {
     if (this.matchRules_) out.matchRules = [...this.matchRules_];
     if (this.timeouts_) out.timeouts = { ...this.timeouts_ };
     if (this.tunnelSource_ !== undefined) out.tunnelSource = this.tunnelSource_;
+    if (this.tunnelSource6_ !== undefined) out.tunnelSource6 = this.tunnelSource6_;
     return out;
   }
 
@@ -351,9 +364,10 @@ export class DesiredState {
         }
       }
     }
-    if (draft.tunnelSource) {
+    if (draft.tunnelSource || draft.tunnelSource6) {
       try {
-        validateConfig({ dataplane: this.staticCfg.dataplane, tunnelSource: draft.tunnelSource }, 'change');
+        validateConfig({ dataplane: this.staticCfg.dataplane, ...(draft.tunnelSource ? { tunnelSource: draft.tunnelSource } : {}),
+          ...(draft.tunnelSource6 ? { tunnelSource6: draft.tunnelSource6 } : {}) }, 'change');
       } catch (e) {
         problems.push(...((e as ConfigError).problems ?? [(e as Error).message]));
       }
@@ -366,6 +380,7 @@ export class DesiredState {
       ...(draft.timeouts ? { timeouts: draft.timeouts } : {}),
       ...(draft.matchRules ? { matchRules: draft.matchRules } : {}),
       ...(draft.tunnelSource !== undefined ? { tunnelSource: draft.tunnelSource } : {}),
+      ...(draft.tunnelSource6 !== undefined ? { tunnelSource6: draft.tunnelSource6 } : {}),
     };
   }
 
@@ -401,6 +416,7 @@ export class DesiredState {
     if (c.timeouts) field(`"timeouts":${JSON.stringify(c.timeouts)}`);
     if (c.matchRules) field(`"matchRules":${JSON.stringify(c.matchRules)}`);
     if (c.tunnelSource !== undefined) field(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
+    if (c.tunnelSource6 !== undefined) field(`"tunnelSource6":${JSON.stringify(c.tunnelSource6)}`);
     flush();
     return this.store.append(out);
   }
@@ -429,6 +445,7 @@ export class DesiredState {
     if (c.timeouts) this.timeouts_ = deepFreeze({ ...c.timeouts });
     if (c.matchRules) this.matchRules_ = deepFreeze(c.matchRules);
     if (c.tunnelSource !== undefined) this.tunnelSource_ = c.tunnelSource ?? undefined;
+    if (c.tunnelSource6 !== undefined) this.tunnelSource6_ = c.tunnelSource6 ?? undefined;
     this.generation++;
     this.committedJournalBytes = this.store.journalSize;
     if (this.store.wantsCompaction() && !this.compaction) this.startCompaction();
@@ -482,5 +499,7 @@ function replay(rec: JournalRecord, services: Map<string, unknown>, rest: Record
   if (rec.matchRules !== undefined) rest.matchRules = rec.matchRules;
   if (rec.tunnelSource === null) delete rest.tunnelSource;
   else if (rec.tunnelSource !== undefined) rest.tunnelSource = rec.tunnelSource;
+  if (rec.tunnelSource6 === null) delete rest.tunnelSource6;
+  else if (rec.tunnelSource6 !== undefined) rest.tunnelSource6 = rec.tunnelSource6;
   delete rest.services;
 }

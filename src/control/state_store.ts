@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** The sections a running director can change; the rest needs a restart. */
-export const DYNAMIC_KEYS = ['services', 'matchRules', 'timeouts', 'tunnelSource'] as const;
+export const DYNAMIC_KEYS = ['services', 'matchRules', 'timeouts', 'tunnelSource', 'tunnelSource6'] as const;
 
 /** One acknowledged change as the journal holds it; replayed in this order: clear, del, put. */
 export interface JournalRecord {
@@ -27,6 +27,7 @@ export interface JournalRecord {
   matchRules?: unknown;
   /** null: removed. */
   tunnelSource?: string | null;
+  tunnelSource6?: string | null;
 }
 
 export interface LoadedState {
@@ -303,8 +304,9 @@ export class StateStore {
         throw new StateFileError(`${this.journalFile}: line ${line} is not a journal record; the file is damaged (move the state directory away to start from the config file)`);
       }
       const bad = (rec.put !== undefined && !Array.isArray(rec.put)) || (rec.del !== undefined && !(Array.isArray(rec.del) && rec.del.every((x) => typeof x === 'string'))) ||
-        (rec.matchRules !== undefined && !Array.isArray(rec.matchRules)) || (rec.tunnelSource !== undefined && rec.tunnelSource !== null && typeof rec.tunnelSource !== 'string');
-      if (bad) throw new StateFileError(`${this.journalFile}: line ${line}: not a journal record this director wrote (put, del, matchRules or tunnelSource of the wrong type)`);
+        (rec.matchRules !== undefined && !Array.isArray(rec.matchRules)) || (rec.tunnelSource !== undefined && rec.tunnelSource !== null && typeof rec.tunnelSource !== 'string') ||
+        (rec.tunnelSource6 !== undefined && rec.tunnelSource6 !== null && typeof rec.tunnelSource6 !== 'string');
+      if (bad) throw new StateFileError(`${this.journalFile}: line ${line}: not a journal record this director wrote (put, del, matchRules, tunnelSource or tunnelSource6 of the wrong type)`);
       if (rec.seq > baseSeq) {
         if (!haveBase && out.length === 0 && rec.seq !== 1)
           throw new StateFileError(`${this.journalFile}: starts at change ${rec.seq} but ${this.baseFile} is missing`);

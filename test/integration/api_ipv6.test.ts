@@ -92,19 +92,33 @@ describe('IPv6 over the API, on a [::1] listener', { skip }, () => {
       const drained = await call(base, 'PATCH', `/v1/services/tcp:[2001:db8::100]:80/servers/${encodeURIComponent('[2001:DB8::10]:8080')}`, { weight: 0 });
       assert.equal(drained.status, 200, drained.text);
       assert.equal((await fvsadm(['-a', '-t', '[2001:db8::100]:80', '-r', '2001:db8::11', '-i'])).exit, 0);
-      // The kernel also takes an IPv4 tunnel server here; the packet core does not tunnel across
-      // families yet, and the change is refused whole.
-      const mixed = await fvsadm(['-a', '-t', '[2001:db8::100]:80', '-r', '198.18.2.10', '-i']);
-      assert.notEqual(mixed.exit, 0);
-      assert.match(mixed.stderr, /needs fullnat/);
+      // An IPv4 tunnel server in this IPv6 service (IPv6 in IPv4), as the kernel takes it; NAT
+      // across families is refused with ipvsadm's words.
+      assert.deepEqual(await fvsadm(['-a', '-t', '[2001:db8::100]:80', '-r', '198.18.2.10', '-i']), { stdout: '', stderr: '', exit: 0 });
+      const natMixed = await fvsadm(['-a', '-t', '[2001:db8::100]:80', '-r', '198.18.2.11', '-m']);
+      assert.equal(natMixed.exit, 2);
+      assert.match(natMixed.stderr, /^Different address family is allowed only for tunneling servers\n/);
+      // And the other way: an IPv6 tunnel server in an IPv4 service (IPv4 in IPv6).
+      assert.equal((await fvsadm(['-A', '-t', '198.18.1.100:80', '-s', 'wlc'])).exit, 0);
+      // (a tunnel server's port is the service's, as ipvsadm sets it)
+      assert.deepEqual(await fvsadm(['-a', '-t', '198.18.1.100:80', '-r', '[2001:db8::12]:8080', '-i', '-w', '2']), { stdout: '', stderr: '', exit: 0 });
+      assert.equal((await fvsadm(['-Ln', '-t', '198.18.1.100:80'])).stdout,
+        'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'TCP  198.18.1.100:80 wlc\n' +
+        '  -> [2001:db8::12]:80            Tunnel  2      0          0         \n');
       assert.equal((await fvsadm(['-A', '-f', '5', '-6', '-s', 'sh'])).exit, 0);
       const ln = await fvsadm(['-Ln', '-t', '[2001:db8::100]:80']);
       assert.equal(ln.stdout, 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
         'TCP  [2001:db8::100]:80 rr persistent 60 mask 64\n' +
+        '  -> 198.18.2.10:80               Tunnel  1      0          0         \n' +  // IPv4 sorts first (libipvs)
         '  -> [2001:db8::10]:8080          Masq    0      0          0         \n' +
         '  -> [2001:db8::11]:80            Tunnel  1      0          0         \n');
       const saved = await fvsadm(['-S', '-n']);
       assert.match(saved.stdout, /^-A -t \[2001:db8::100\]:80 -s rr -p 60 -M 64$/m);
+      assert.match(saved.stdout, /^-a -t \[2001:db8::100\]:80 -r 198\.18\.2\.10:80 -i -w 1 --tun-type ipip$/m);
+      assert.match(saved.stdout, /^-a -t 198\.18\.1\.100:80 -r \[2001:db8::12\]:80 -i -w 2 --tun-type ipip$/m);
+      const stats = await fvsadm(['-Ln', '--stats', '-t', '[2001:db8::100]:80']);
+      assert.match(stats.stdout, /^ {2}-> 198\.18\.2\.10:80 +0 +0 +0 +0 +0$/m);
       assert.match(saved.stdout, /^-A -f 5 -6 -s sh$/m);
       const restored = await call(base, 'PUT', '/v1/config', saved.stdout);
       assert.equal(restored.status, 200, restored.text);

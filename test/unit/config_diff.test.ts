@@ -59,6 +59,7 @@ test('services added, removed or changed, and the other run-time sections', () =
   b.services!.push({ protocol: 'udp', address: '198.18.0.53', port: 53, realServers: [{ address: '198.18.1.31' }] });
   b.timeouts = { tcp: 600 };
   b.tunnelSource = '198.18.0.1';
+  b.tunnelSource6 = '2001:db8::1';
   const a = base();
   a.services![0].persistence = { timeout: 60, netmask: '255.255.255.0' };
   assert.deepEqual(diffConfig(a, b).changes, [
@@ -67,6 +68,7 @@ test('services added, removed or changed, and the other run-time sections', () =
     'udp 198.18.0.53:53: added (wlc, 1 real server)',
     'timeouts.tcp 900 -> 600',
     'tunnelSource - -> 198.18.0.1',
+    'tunnelSource6 - -> 2001:db8::1',
   ]);
 });
 

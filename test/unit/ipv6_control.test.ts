@@ -214,9 +214,16 @@ test('the packet core accepts IPv6 services, IPv6 fwmark services and IPv4 real 
   assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(cfg), limits), []);
 });
 
-test('a mixed-family tunnel (an IPv4 tun server in an IPv6 service), which the kernel has, is refused by the packet core whole', () => {
-  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits),
-    ['services[0].dests[0].address: an IPv4 real server in an IPv6 service needs fullnat (NAT64)']);
+test('mixed-family tunnels, as the kernel has them, pass the packet core both ways; NAT and DR across families do not', () => {
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v6cfg), limits), []);
+  const v4v6 = structuredClone(v6cfg);
+  v4v6.services![2].realServers = [{ address: '2001:db8::12', port: 80, method: 'tun' }];
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(v4v6), limits), []);
+  // what the config reader lets through to the core anyway (the core is the last word)
+  const dr = structuredClone(v6cfg);
+  dr.services![0].realServers![1] = { address: '198.18.2.10', method: 'dr' };
+  assert.deepEqual(nativeAddon().checkCoreConfig(new NativeConfigBuilder(limits).build(dr), limits),
+    ['services[0].dests[0].address: an IPv4 real server in an IPv6 service needs tun (IPv6 in IPv4) or fullnat (NAT64)']);
 });
 
 test('any text: the IPv6 reader agrees with libuv\'s inet_pton, its answer reads back the same, and nothing throws', async () => {
@@ -291,4 +298,42 @@ test('the desired state keys and stores IPv6 canonical, whatever the write path 
   assert.deepEqual([...again.ids()], ['tcp:[2001:db8::100]:80', 'fwmark6:5']);
   assert.deepEqual([...again.services()], want);
   again.close();
+});
+
+test('tunnelSource6, the outer source of IPv6 tunnels: IPv6 only, restored with the dynamic part, journalled, reopened and removed', async () => {
+  const dp = { ports: [{ name: 'p0', device: 'net_null0' }], maxServices: 8, maxRealServers: 16 };
+  assert.equal(validateConfig({ dataplane: dp, tunnelSource6: '2001:db8::1' }).tunnelSource6, '2001:db8::1');
+  assert.throws(() => validateConfig({ dataplane: dp, tunnelSource6: '198.18.0.1' }),
+    (e: ConfigError) => e.problems.includes("tunnelSource6: '198.18.0.1' is not an IPv6 address"));
+  const fileCfg = validateConfig({ dataplane: dp });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-v6-tsrc-'));
+  const open = () => DesiredState.open(fileCfg, {}, dir, (e: Error) => { throw e; }).state;
+  const st = open();
+  const restore = async (doc: Record<string, unknown>) => {
+    const d = st.draft();
+    d.replaceAll(doc);
+    const c = await st.check(d);
+    await st.persist(c);
+    st.commit(c);
+    return c;
+  };
+  const c = await restore({ tunnelSource: '198.18.0.1', tunnelSource6: '2001:db8::1' });
+  assert.equal(c.tunnelSource6, '2001:db8::1', 'the change carries it to the dataplane');
+  assert.deepEqual([st.dynamic().tunnelSource, st.dynamic().tunnelSource6], ['198.18.0.1', '2001:db8::1']);
+  const bad = st.draft();
+  bad.replaceAll({ tunnelSource6: '198.18.0.2' });
+  await assert.rejects(st.check(bad), (e: ChangeRefused) => e.problems.includes("tunnelSource6: '198.18.0.2' is not an IPv6 address"));
+  st.close();
+  const again = open();
+  assert.equal(again.tunnelSource6, '2001:db8::1');
+  again.close();
+  const st2 = open();
+  const d = st2.draft();
+  d.replaceAll({ tunnelSource: '198.18.0.1' });
+  const c2 = await st2.check(d);
+  assert.equal(c2.tunnelSource6, null, 'removed: the dataplane goes back to its default');
+  await st2.persist(c2);
+  st2.commit(c2);
+  st2.close();
+  assert.equal(open().tunnelSource6, undefined);
 });

@@ -86,6 +86,14 @@ test('the core refuses wrong types and impossible configs, naming the field', ()
   const p = nativeAddon().checkCoreConfig(n, limits);
   assert.ok(p.includes('services[0].dests[0].weight: must be a number'), p.join('\n'));
   assert.ok(p.includes("tunnelSource: '1.2.3' is not an IPv4 address"), p.join('\n'));
+  // the IPv6 tunnel source: IPv6 text; an IPv4 address is the core's to refuse
+  for (const [bad, why] of [['2001:db8::zz', "tunnelSource6: '2001:db8::zz' is not an IPv4 or IPv6 address"],
+    ['198.18.0.1', 'tunnelSource6: must be an IPv6 unicast address']]) {
+    const n3 = new NativeConfigBuilder(limits).build({ ...cfg, tunnelSource6: bad }) as any;
+    n3.tunnelSource6 = bad;
+    assert.ok(nativeAddon().checkCoreConfig(n3, limits).includes(why), bad);
+  }
+  assert.equal((new NativeConfigBuilder(limits).build({ ...cfg, tunnelSource6: '2001:db8::1' }) as any).tunnelSource6, '2001:db8::1');
   const n2 = new NativeConfigBuilder(limits).build(cfg) as any;
   n2.services[1].mhTableSize = 4096;
   const p2 = nativeAddon().checkCoreConfig(n2, limits);

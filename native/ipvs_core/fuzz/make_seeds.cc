@@ -58,9 +58,10 @@ int main(int argc, char** argv) {
   }
   {
     Bytes in;  // IPv6: a connection per method to 2001:db8::1:80 (rr over NAT, FullNAT, DR, TUN,
-               // NAT64), replies, an ICMPv6 error each way, echo, UDP, persistence, NAT64's reply
+               // NAT64, TUN to an IPv4 server), replies, an ICMPv6 error each way, echo, UDP,
+               // persistence, NAT64's reply
     const char* c6 = "2001:db8:1::5";
-    for (int i = 0; i < 5; ++i) add(in, Pkt().ipv6(c6, "2001:db8::1").tcp(43000 + i, 80, kTcpSyn).payload_size(40 * i).frame());
+    for (int i = 0; i < 6; ++i) add(in, Pkt().ipv6(c6, "2001:db8::1").tcp(43000 + i, 80, kTcpSyn).payload_size(40 * i).frame());
     add(in, Pkt().ipv6("2001:db8:2::1", c6).tcp(8080, 43000, kTcpSyn | kTcpAck).frame());
     add(in, Pkt().ipv6("2001:db8:2::2", "2001:db8:ff::1").tcp(80, 5000, kTcpSyn | kTcpAck).frame());
     add(in, Pkt().ipv4("192.168.0.14", "10.255.0.1").tcp(8080, 5000, kTcpSyn | kTcpAck).frame());
@@ -96,6 +97,11 @@ int main(int argc, char** argv) {
     Bytes in;
     for (int i = 0; i < 4; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41000 + i, 80, kTcpSyn).df().payload_size(500).frame());
     write(dir, "tcp_four_methods", in);
+  }
+  {
+    Bytes in;  // a whole wrr cycle over 10.0.0.1:80, TUN to its IPv6 server too, some too big for it
+    for (int i = 0; i < 7; ++i) add(in, Pkt().ipv4(client, "10.0.0.1").tcp(41100 + i, 80, kTcpSyn).df(i & 1).payload_size(530 + i).frame());
+    write(dir, "tcp_wrr_cycle", in);
   }
   {
     Bytes in;

@@ -10,6 +10,14 @@
 
 namespace fulcrum::sched_detail {
 
+namespace {
+uint32_t first_word(const IpAddr& a) {
+  uint32_t w;
+  std::memcpy(&w, a.b.data(), 4);
+  return w;
+}
+}  // namespace
+
 // The kernel's allowed sizes, CONFIG_IP_VS_MH_TAB_INDEX 8..17; its TAB_BITS is index / 2.
 constexpr std::array<uint32_t, 10> kMhPrimes = {251,  509,   1021,  2039,  4093,
                                                 8191, 16381, 32749, 65521, 131071};
@@ -59,7 +67,10 @@ std::string mh_tables(DestTable dests, Order order, uint32_t table_size, SchedTa
   std::vector<Setup> setup(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     const DestSnap& d = dests[order[i]];
-    const uint32_t folded = sched_hash::fold_host(d.addr, t.svc_v6, /*dest_v4_in_v6=*/true);
+    // The kernel folds by the service's family: an IPv6 tunnel server of an IPv4 service is
+    // hashed by its first word (addr->ip).
+    const uint32_t folded = !t.svc_v6 && !d.addr.is_v4() ? ntoh32(first_word(d.addr))
+                                                          : sched_hash::fold_host(d.addr, t.svc_v6, /*dest_v4_in_v6=*/true);
     setup[i].perm = mh_hash(folded, d.port, kMhKey1, 0) % m;
     setup[i].skip = mh_hash(folded, d.port, kMhKey2, 0) % (m - 1) + 1;
     const int32_t lw = d.last_weight;

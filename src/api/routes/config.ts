@@ -23,6 +23,7 @@ const RestoreSchema = Type.Object({
   matchRules: Type.Optional(ConfigSchema.properties.matchRules),
   timeouts: Type.Optional(ConfigSchema.properties.timeouts),
   tunnelSource: Type.Optional(ConfigSchema.properties.tunnelSource),
+  tunnelSource6: Type.Optional(ConfigSchema.properties.tunnelSource6),
 }, { additionalProperties: false });
 
 export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAsyncTypebox => async (app) => {
@@ -67,7 +68,7 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
 
   app.put('/v1/config', {
     bodyLimit,
-    schema: { tags: ['config'], summary: 'Restore: a JSON document (services, matchRules, timeouts, tunnelSource) or ipvsadm -S text replaces the running services at once' },
+    schema: { tags: ['config'], summary: 'Restore: a JSON document (services, matchRules, timeouts, tunnelSource, tunnelSource6) or ipvsadm -S text replaces the running services at once' },
   }, async (req) => {
     let replace: DynamicPart;
     if (typeof req.body === 'string') {
@@ -80,7 +81,7 @@ export const configRoutes = (daemon: Daemon, bodyLimit: number): FastifyPluginAs
     } else if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
       refuseFileOnly(req.body);
       const unknown = Object.keys(req.body).filter((k) => !(DYNAMIC_KEYS as readonly string[]).includes(k));
-      if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts and tunnelSource can be restored', unknown.map((k) => `${k}: not restorable at run time`));
+      if (unknown.length) throw new ApiError(400, 'only services, matchRules, timeouts, tunnelSource and tunnelSource6 can be restored', unknown.map((k) => `${k}: not restorable at run time`));
       const problems = schemaProblems(RestoreSchema, req.body).map((e) => `${readablePath(e.path) || '(body)'}: ${e.message}`);
       if (problems.length) throw new ApiError(400, `invalid body: ${problems.join('; ')}`, problems);
       replace = req.body as DynamicPart;
