@@ -117,6 +117,8 @@ export interface SaveReport {
   saved: number;
   /** Of them SYN-proxied, saved with their sequence shift. */
   synproxied: number;
+  /** Of them IPv6 (and NAT64) connections and templates. */
+  ipv6: number;
   ms: number;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,6 +53,9 @@ class SyncDaemon {
   void run_backup();
   void send(const sync::MessageWriter& w);
   void route(const sync::SyncConn& c);
+  void route6(const sync::SyncConn& c);
+  // Appends a record to the message being built, sending the message first when it is full.
+  void add(sync::MessageWriter& w, const sync::SyncConn& c, std::chrono::steady_clock::time_point& first);
 
   Shared& sh_;
   SyncDaemonOptions opts_;
@@ -62,7 +66,7 @@ class SyncDaemon {
   std::atomic<uint64_t> sent_messages_{0}, sent_conns_{0}, send_errors_{0};
   // backup
   std::atomic<uint64_t> recv_messages_{0}, recv_conns_{0}, recv_bad_{0}, recv_other_syncid_{0}, recv_truncated_{0},
-      skipped_records_{0}, skipped_v6_{0}, ring_full_{0};
+      skipped_records_{0}, ring_full_{0};
 };
 
 }  // namespace fulcrum::dp

@@ -99,6 +99,8 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   } else {
     c.expires = now + to.udp;
   }
+  if (sync_side_) [[unlikely]]
+    sync_count6(c, now);
   count_in(conn_dest(c), p.ip_tot_len);
   switch (conn_fwd_method(c)) {
     case FwdMethod::Masq:
@@ -581,7 +583,7 @@ size_t Worker::list_conns6(size_t cursor, size_t max, std::vector<ConnInfo>& out
     int32_t left = static_cast<int32_t>(c.expires - now);
     i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.dest = conn_dest(c);
-    i.synced = false;
+    i.synced = conn_synced(c);
     out.push_back(i);
   });
   return next == 0 ? 0 : base + next;
