@@ -3,8 +3,11 @@
 // frames the workers carry to and from the wire). A master drains the workers' rings into
 // version 1 messages of up to maxlen bytes, sent when full and at most 2 s after their first
 // record; a backup reads messages (version 1 or 0, SyncID filter) and routes each record to
-// the worker that owns its connection. Started and stopped by the control thread; counters
-// are atomics the control thread reads.
+// the worker that owns its connection. IPv4 and IPv6 records alike, each family through its
+// own rings (sync_channels.h); an IPv6 template goes to every worker, so its install counts
+// once per worker. Started and stopped by the control thread; counters are atomics the
+// control thread reads (skipped_records: what read_message skipped, and a record no ring form
+// holds).
 #pragma once
 
 #include <atomic>

@@ -188,7 +188,7 @@ test('a transfer through NAT and FullNAT services completes byte-exact across SI
 
 test('IPv6 NAT and NAT64 transfers complete byte-exact across SIGTERM and a new start', { skip, timeout: 240000 }, async () => {
   const t = new PairTopology('fr6');
-  const { serve, stateDir } = director(t, true);
+  const { serve } = director(t, true);
   const transfers: Transfer[] = [];
   try {
     t.up();
