@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "conn.h"
 #include "types.h"
@@ -57,6 +58,14 @@ static_assert(sizeof(ConnV6) == 64, "one record per cache line, twice an IPv4 on
 
 // ConnV6::sync_flags: installed from a sync master (listings say so).
 constexpr uint8_t kConn6Synced = 0x01;
+
+// A fwmark template's vaddr: the mark in the last word (ConnV4's is the mark itself).
+inline IpAddr mark_addr6(uint32_t mark) {
+  IpAddr a;
+  const be32 m = hton32(mark);
+  std::memcpy(&a.b[12], &m, 4);
+  return a;
+}
 
 inline uint8_t conn_plen(const ConnV6& c) { return c.tmpl_plen; }
 inline bool conn_synced(const ConnV6& c) { return (c.sync_flags & kConn6Synced) != 0; }

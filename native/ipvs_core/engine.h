@@ -360,7 +360,7 @@ class Worker {
   void sync_emit6(const ConnV6& c, uint32_t timeout);
   void sync_template_of6(const ConnV6& c, uint32_t now);
   void sync_mark_received6(ConnV6& c);
-  SyncInstall sync_count_install(SyncInstall x);
+  SyncInstall sync_count_install(SyncInstall x);  // counts x in sync_counters_, returns it
   SyncInstall sync_install_template6(const sync::SyncRecord6& r, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {
     stats_.drop(r);

@@ -108,12 +108,7 @@ restart::Restored Worker::restore_conn6(const restart::SavedConn6& s, uint32_t d
   }
   if (r.flags & sync::kFlagTemplate) {
     // A fwmark template's vaddr came in the kernel's form (sync_fill6): ours has the mark last.
-    IpAddr v = r.vaddr;
-    if (r.protocol == 0) {
-      v = IpAddr{};
-      const be32 m = hton32(r.fwmark);
-      std::memcpy(&v.b[12], &m, 4);
-    }
+    const IpAddr v = r.protocol == 0 ? mark_addr6(r.fwmark) : r.vaddr;
     const uint32_t t = table6_.find_template(table6_.hash(r.protocol, r.caddr, 0), r.protocol, r.caddr, v, r.vport);
     if (t != ConnTable6::kNone) table6_.record(t).sync_flags &= ~kConn6Synced;
   } else {

@@ -11,15 +11,9 @@ namespace fulcrum {
 
 namespace {
 
-// A fwmark template's vaddr: ours keeps the mark in the last word (engine_v6.cc); the kernel's
-// (ip_vs_sched_persist: `union nf_inet_addr fwmark = { .ip = htonl(svc->fwmark) }`) in the
-// first, and that is what travels.
-IpAddr mark_vaddr_local(uint32_t mark) {
-  IpAddr a;
-  const be32 m = hton32(mark);
-  std::memcpy(&a.b[12], &m, 4);
-  return a;
-}
+// A fwmark template's vaddr: ours keeps the mark in the last word (mark_addr6, conn6.h); the
+// kernel's (ip_vs_sched_persist: `union nf_inet_addr fwmark = { .ip = htonl(svc->fwmark) }`)
+// in the first, and that is what travels.
 IpAddr mark_vaddr_wire(uint32_t mark) {
   IpAddr a;
   const be32 m = hton32(mark);
@@ -89,7 +83,7 @@ void Worker::sync_template_of6(const ConnV6& c, uint32_t now) {
   if (!svc) return;
   const IpAddr snet = ip6_prefix(c.caddr, conn_plen(c) - 1u);
   const uint8_t tproto = svc->fwmark ? 0 : c.proto;
-  const IpAddr tvaddr = svc->fwmark ? mark_vaddr_local(svc->fwmark) : c.vaddr;
+  const IpAddr tvaddr = svc->fwmark ? mark_addr6(svc->fwmark) : c.vaddr;
   const be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
   const uint32_t t = table6_.find_template(table6_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
   if (t == ConnTable6::kNone) return;
@@ -154,21 +148,6 @@ void Worker::sync_fill6(const ConnV6& c, uint32_t timeout, sync::SyncRecord6& r)
 }
 
 // ---- backup --------------------------------------------------------------------------------
-
-SyncInstall Worker::sync_count_install(SyncInstall x) {
-  switch (x) {
-    case SyncInstall::Installed: ++sync_counters_.installed; break;
-    case SyncInstall::Updated: ++sync_counters_.updated; break;
-    case SyncInstall::Replaced: ++sync_counters_.replaced; break;
-    case SyncInstall::Stale: ++sync_counters_.stale; break;
-    case SyncInstall::NoService: ++sync_counters_.no_service; break;
-    case SyncInstall::NoDest: ++sync_counters_.no_dest; break;
-    case SyncInstall::TableFull: ++sync_counters_.table_full; break;
-    case SyncInstall::FnatRefused: ++sync_counters_.fnat_refused; break;
-    case SyncInstall::BadRecord: ++sync_counters_.bad_record; break;
-  }
-  return x;
-}
 
 SyncInstall Worker::sync_install6(const sync::SyncRecord6& r, uint32_t now) {
   const bool tmpl = r.flags & sync::kFlagTemplate;
@@ -282,7 +261,7 @@ void Worker::sync_mark_received6(ConnV6& c) {
 // clients, engine_v6.cc), so the dataplane hands a synced one to every worker: the client's
 // next connection keeps to the sent server whichever worker it reaches.
 SyncInstall Worker::sync_install_template6(const sync::SyncRecord6& r, DestId did, uint32_t timeout, uint32_t now) {
-  const IpAddr vaddr = r.protocol == 0 ? mark_vaddr_local(r.fwmark) : r.vaddr;
+  const IpAddr vaddr = r.protocol == 0 ? mark_addr6(r.fwmark) : r.vaddr;
   const uint64_t h = table6_.hash(r.protocol, r.caddr, 0);
   const uint32_t t = table6_.find_template(h, r.protocol, r.caddr, vaddr, r.vport);
   if (t != ConnTable6::kNone) {

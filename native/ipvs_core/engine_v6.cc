@@ -21,14 +21,6 @@ constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline bool is_tcp_udp(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
 
-// A fwmark template's "VIP": the mark in the last word (ConnV4's is the mark itself).
-IpAddr mark_addr(uint32_t mark) {
-  IpAddr a;
-  const be32 m = hton32(mark);
-  std::memcpy(&a.b[12], &m, 4);
-  return a;
-}
-
 // The unspecified address and multicast ones are never a source (RFC 4291 2.5.2, 2.7): nothing
 // is scheduled for them and nothing answers them.
 bool bad_source6(const uint8_t* a) {
@@ -319,7 +311,7 @@ DestId Worker::schedule_persistent6(const ServiceSnap& svc, const SchedPacket& s
   const IpAddr snet = ip6_prefix(sp.saddr, svc.plen6);
   // fwmark services: protocol 0, the mark for the VIP, port 0 (the kernel's template for them).
   if (svc.fwmark) proto = 0;
-  const IpAddr tvaddr = svc.fwmark ? mark_addr(svc.fwmark) : sp.daddr;
+  const IpAddr tvaddr = svc.fwmark ? mark_addr6(svc.fwmark) : sp.daddr;
   const be16 tvport = (svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : dport;
   const uint64_t h = table6_.hash(proto, snet, 0);
   const uint32_t t = table6_.find_template(h, proto, snet, tvaddr, tvport);
@@ -375,7 +367,7 @@ void Worker::template_child_gone6(const ConnV6& c, uint32_t now) {
   if (!svc) return;
   const IpAddr snet = ip6_prefix(c.caddr, conn_plen(c) - 1u);
   const uint8_t tproto = svc->fwmark ? 0 : c.proto;
-  const IpAddr tvaddr = svc->fwmark ? mark_addr(svc->fwmark) : c.vaddr;
+  const IpAddr tvaddr = svc->fwmark ? mark_addr6(svc->fwmark) : c.vaddr;
   const be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
   const uint32_t t = table6_.find_template(table6_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
   if (t == ConnTable6::kNone) return;
