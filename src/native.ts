@@ -121,6 +121,10 @@ export interface SaveReport {
   saved: number;
   /** Of them SYN-proxied, saved with their sequence shift. */
   synproxied: number;
+  /** Of them IPv6 (and NAT64) connections and templates. */
+  ipv6: number;
+  /** Not saved: connections to a tunnel server of the other family (a record names one family). */
+  skippedMixedTunnel: number;
   ms: number;
 }
 

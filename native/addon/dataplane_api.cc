@@ -388,6 +388,8 @@ Napi::Value save_object(Napi::Env env, const dp::SaveReport& r) {
   if (!r.error.empty()) o.Set("error", r.error);
   o.Set("saved", static_cast<double>(r.counts.saved));
   o.Set("synproxied", static_cast<double>(r.counts.synproxy));
+  o.Set("ipv6", static_cast<double>(r.counts.v6));
+  o.Set("skippedMixedTunnel", static_cast<double>(r.counts.skipped_mixed));
   o.Set("ms", r.ms);
   return o;
 }

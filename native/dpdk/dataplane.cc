@@ -255,6 +255,8 @@ StartInfo Dataplane::start(const DataplaneConfig& cfg, const CoreConfig& core, v
     for (uint32_t a = 0; a < nw; ++a) {
       sh.sync[a].out = ring("fk_so" + std::to_string(a), kSyncRing, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord));
       sh.sync[a].in = ring("fk_si" + std::to_string(a), kSyncRing, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord));
+      sh.sync[a].out6 = ring("fk_so6_" + std::to_string(a), kSyncRing6, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord6));
+      sh.sync[a].in6 = ring("fk_si6_" + std::to_string(a), kSyncRing6, RING_F_SP_ENQ | RING_F_SC_DEQ, sizeof(sync::SyncRecord6));
     }
 
     current_ = std::move(first);

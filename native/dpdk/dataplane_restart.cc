@@ -4,7 +4,9 @@
 // The owner is the steering one (steer.h: the client's address and port), so a start with
 // another worker count still puts an entry where its packets arrive; a FullNAT entry must
 // also find its local port in that worker's range (the worker refuses it otherwise: counted).
-// SYN-proxied connections keep their seq shift (restart_file.h's entry carries it).
+// SYN-proxied connections keep their seq shift (restart_file.h's entry carries it). IPv6 and
+// NAT64 entries go to the worker their client steers to (steer.h's fold_v6), IPv6 templates to
+// every worker (they are each worker's: engine_sync6.cc).
 // The file is consumed by the start that reads it: a director killed later (kill -9) leaves
 // no file behind, so nothing stale is ever revived; a refused file is kept aside as
 // FILE.refused for a look, and the director starts empty.
@@ -58,7 +60,7 @@ RestoreReport Dataplane::restore_connections() {
   std::remove(rep.file.c_str());
   rep.saved_unix_ms = d.saved_unix_ms;
   rep.saved_workers = d.nworkers;
-  rep.entries = d.conns.size();
+  rep.entries = d.conns.size() + d.conns6.size();
   const uint64_t now_ms = unix_ms();
   // A clock stepped back since the save counts as no time down, not as negative time.
   rep.down_ms = now_ms > d.saved_unix_ms ? now_ms - d.saved_unix_ms : 0;
@@ -70,6 +72,20 @@ RestoreReport Dataplane::restore_connections() {
     // Templates have cport 0: any worker may hold one; the client's steering owner does.
     const uint32_t w = owner_of_client(s.rec.caddr, s.rec.cport, nw);
     rep.counts.add(workers_[w]->core().restore_conn(s, down, tick));
+  }
+  for (const restart::SavedConn6& s : d.conns6) {
+    if (s.rec.flags & sync::kFlagTemplate) {
+      // One outcome per entry: the first worker's (the others' are the same install).
+      restart::Restored first = restart::Restored::BadRecord;
+      for (uint32_t w = 0; w < nw; ++w) {
+        const restart::Restored x = workers_[w]->core().restore_conn6(s, down, tick);
+        if (w == 0) first = x;
+      }
+      rep.counts.add(first);
+      continue;
+    }
+    const uint32_t w = owner_of_client(fold_v6(s.rec.caddr), s.rec.cport, nw);
+    rep.counts.add(workers_[w]->core().restore_conn6(s, down, tick));
   }
   rep.ms = ms_since(t0);
   return rep;
@@ -91,7 +107,9 @@ void Dataplane::save_connections() {
     // master's latest word on these connections.
     sync::SyncRecord r;
     while (shared_->sync && rte_ring_sc_dequeue_elem(shared_->sync[i].in, &r, sizeof r) == 0) core.sync_install(r, tick);
-    core.save_conns(tick, d.conns, last_save_.counts);
+    sync::SyncRecord6 r6;
+    while (shared_->sync && rte_ring_sc_dequeue_elem(shared_->sync[i].in6, &r6, sizeof r6) == 0) core.sync_install6(r6, tick);
+    core.save_conns(tick, d.conns, d.conns6, last_save_.counts);
   }
   d.saved_unix_ms = unix_ms();
   last_save_.error = restart::write_dump(last_save_.file, d);

@@ -69,6 +69,8 @@ constexpr uint32_t kNeighUpdateRing = 256;
 // thread (40-byte elements; full: the record is dropped and counted, never waited for), and
 // how many records a worker installs between two bursts.
 constexpr uint32_t kSyncRing = 8192;
+// IPv6 records (88 bytes) have rings of their own, so the IPv4 rings' elements stay 40 bytes.
+constexpr uint32_t kSyncRing6 = 2048;
 constexpr uint32_t kSyncInstallBurst = 64;
 
 }  // namespace fulcrum::dp

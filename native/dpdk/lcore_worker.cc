@@ -574,9 +574,13 @@ void LcoreWorker::on_snapshot(const Snapshot* next) {
 // count or state change sends the connection again).
 void LcoreWorker::sync_out() {
   SyncChannels& ch = sh_.sync[id_];
-  const uint32_t n = core_.sync_pending();
-  const unsigned sent = rte_ring_sp_enqueue_burst_elem(ch.out, core_.sync_records(), sizeof(sync::SyncRecord), n, nullptr);
+  const uint32_t n = core_.sync_pending4();
+  const unsigned sent = n ? rte_ring_sp_enqueue_burst_elem(ch.out, core_.sync_records(), sizeof(sync::SyncRecord), n, nullptr) : 0;
   sync_ring_dropped_ += n - sent;
+  if (const uint32_t n6 = core_.sync_pending6()) {
+    const unsigned sent6 = rte_ring_sp_enqueue_burst_elem(ch.out6, core_.sync_records6(), sizeof(sync::SyncRecord6), n6, nullptr);
+    sync_ring_dropped_ += n6 - sent6;
+  }
   core_.sync_taken();
   ch.counters.publish(core_.sync_counters(), sync_ring_dropped_);
 }
@@ -587,8 +591,14 @@ void LcoreWorker::sync_in(uint32_t tick) {
   SyncChannels& ch = sh_.sync[id_];
   sync::SyncRecord r[kSyncInstallBurst];
   const unsigned n = rte_ring_sc_dequeue_burst_elem(ch.in, r, sizeof(sync::SyncRecord), kSyncInstallBurst, nullptr);
-  if (!n) return;
   for (unsigned i = 0; i < n; ++i) core_.sync_install(r[i], tick);
+  unsigned n6 = 0;
+  if (!rte_ring_empty(ch.in6)) {
+    sync::SyncRecord6 r6[kSyncInstallBurst];
+    n6 = rte_ring_sc_dequeue_burst_elem(ch.in6, r6, sizeof(sync::SyncRecord6), kSyncInstallBurst, nullptr);
+    for (unsigned i = 0; i < n6; ++i) core_.sync_install6(r6[i], tick);
+  }
+  if (!(n | n6)) return;
   ch.counters.publish(core_.sync_counters(), sync_ring_dropped_);
 }
 

@@ -45,6 +45,10 @@ struct alignas(64) SyncWorkerCounters {
 struct SyncChannels {
   rte_ring* out = nullptr;  // worker -> master thread (single producer, single consumer)
   rte_ring* in = nullptr;   // backup thread -> worker (single producer, single consumer)
+  // The same for IPv6 (and NAT64) records, sync::SyncRecord6: IPv4's rings keep their 40-byte
+  // elements.
+  rte_ring* out6 = nullptr;
+  rte_ring* in6 = nullptr;
   SyncWorkerCounters counters;
 };
 

@@ -100,10 +100,24 @@ void SyncDaemon::send(const sync::MessageWriter& w) {
   }
 }
 
+void SyncDaemon::add(sync::MessageWriter& w, const sync::SyncConn& c, Clock::time_point& first) {
+  if (!w.add(c)) {
+    if (w.count()) send(w);
+    w.reset();
+    if (!w.add(c)) {  // larger than maxlen on its own: the kernel cannot send it either
+      send_errors_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  if (w.count() == 1) first = Clock::now();
+}
+
+// IPv4 and IPv6 records share messages, as the kernel's do (each record says its family).
 void SyncDaemon::run_master() {
   std::vector<uint8_t> buf(opts_.maxlen);
   sync::MessageWriter w(buf.data(), buf.size(), opts_.syncid);
   std::vector<sync::SyncRecord> recs(kDrainBurst);
+  std::vector<sync::SyncRecord6> recs6(kDrainBurst);
   Clock::time_point first{};
   while (!stop_.load(std::memory_order_relaxed)) {
     bool any = false;
@@ -111,18 +125,10 @@ void SyncDaemon::run_master() {
       unsigned n = rte_ring_sc_dequeue_burst_elem(sh_.sync[wk].out, recs.data(), sizeof(sync::SyncRecord), kDrainBurst,
                                                  nullptr);
       any |= n != 0;
-      for (unsigned i = 0; i < n; ++i) {
-        const sync::SyncConn c = sync::to_wire(recs[i]);
-        if (!w.add(c)) {
-          if (w.count()) send(w);
-          w.reset();
-          if (!w.add(c)) {  // larger than maxlen on its own: the kernel cannot send it either
-            send_errors_.fetch_add(1, std::memory_order_relaxed);
-            continue;
-          }
-        }
-        if (w.count() == 1) first = Clock::now();
-      }
+      for (unsigned i = 0; i < n; ++i) add(w, sync::to_wire(recs[i]), first);
+      n = rte_ring_sc_dequeue_burst_elem(sh_.sync[wk].out6, recs6.data(), sizeof(sync::SyncRecord6), kDrainBurst, nullptr);
+      any |= n != 0;
+      for (unsigned i = 0; i < n; ++i) add(w, sync::to_wire(recs6[i]), first);
     }
     if (w.count() && Clock::now() - first >= kFlushAfter) {
       send(w);
@@ -137,13 +143,31 @@ void SyncDaemon::run_master() {
 // template's: its client net with port 0, any worker can hold it). A FullNAT connection must
 // also hold its local port in that worker's range: the worker refuses it otherwise.
 void SyncDaemon::route(const sync::SyncConn& c) {
+  if (c.v6()) return route6(c);
   sync::SyncRecord r;
-  if (!sync::from_wire(c, r)) {
-    skipped_v6_.fetch_add(1, std::memory_order_relaxed);
+  if (!sync::from_wire(c, r)) {  // a state number beyond the ring form's byte
+    skipped_records_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   const uint32_t w = owner_of_client(r.caddr, r.cport, sh_.nworkers);
   if (rte_ring_sp_enqueue_elem(sh_.sync[w].in, &r, sizeof r) != 0) ring_full_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// IPv6: the client's worker as steering folds its address (steer.h's fold_v6); a template to
+// every worker, since IPv6 templates are each worker's (engine_sync6.cc).
+void SyncDaemon::route6(const sync::SyncConn& c) {
+  sync::SyncRecord6 r;
+  if (!sync::from_wire(c, r)) {
+    skipped_records_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (r.flags & sync::kFlagTemplate) {
+    for (uint32_t w = 0; w < sh_.nworkers; ++w)
+      if (rte_ring_sp_enqueue_elem(sh_.sync[w].in6, &r, sizeof r) != 0) ring_full_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const uint32_t w = owner_of_client(fold_v6(r.caddr), r.cport, sh_.nworkers);
+  if (rte_ring_sp_enqueue_elem(sh_.sync[w].in6, &r, sizeof r) != 0) ring_full_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void SyncDaemon::run_backup() {
@@ -194,7 +218,6 @@ std::vector<SyncDaemonStat> SyncDaemon::stats() const {
           {"other_syncid", v(recv_other_syncid_)},
           {"truncated_messages", v(recv_truncated_)},
           {"skipped_records", v(skipped_records_)},
-          {"skipped_ipv6", v(skipped_v6_)},
           {"dropped_ring_full", v(ring_full_)},
           {"installed", w[2]},
           {"updated", w[3]},

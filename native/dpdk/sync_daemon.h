@@ -3,11 +3,15 @@
 // frames the workers carry to and from the wire). A master drains the workers' rings into
 // version 1 messages of up to maxlen bytes, sent when full and at most 2 s after their first
 // record; a backup reads messages (version 1 or 0, SyncID filter) and routes each record to
-// the worker that owns its connection. Started and stopped by the control thread; counters
-// are atomics the control thread reads.
+// the worker that owns its connection. IPv4 and IPv6 records alike, each family through its
+// own rings (sync_channels.h); an IPv6 template goes to every worker, so its install counts
+// once per worker. Started and stopped by the control thread; counters are atomics the
+// control thread reads (skipped_records: what read_message skipped, and a record no ring form
+// holds).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,6 +56,9 @@ class SyncDaemon {
   void run_backup();
   void send(const sync::MessageWriter& w);
   void route(const sync::SyncConn& c);
+  void route6(const sync::SyncConn& c);
+  // Appends a record to the message being built, sending the message first when it is full.
+  void add(sync::MessageWriter& w, const sync::SyncConn& c, std::chrono::steady_clock::time_point& first);
 
   Shared& sh_;
   SyncDaemonOptions opts_;
@@ -62,7 +69,7 @@ class SyncDaemon {
   std::atomic<uint64_t> sent_messages_{0}, sent_conns_{0}, send_errors_{0};
   // backup
   std::atomic<uint64_t> recv_messages_{0}, recv_conns_{0}, recv_bad_{0}, recv_other_syncid_{0}, recv_truncated_{0},
-      skipped_records_{0}, skipped_v6_{0}, ring_full_{0};
+      skipped_records_{0}, ring_full_{0};
 };
 
 }  // namespace fulcrum::dp

@@ -234,20 +234,31 @@ class Worker {
   // Records made by the packets processed since the last take (at most kSyncOutMax; more are
   // counted in dropped). The caller moves them on after each burst.
   static constexpr uint32_t kSyncOutMax = 256;
-  uint32_t sync_pending() const { return sync_out_n_; }
+  // Both kinds: IPv4 records (sync_records) and IPv6 ones (sync_records6, engine_sync6.cc).
+  uint32_t sync_pending() const { return sync_out_n_ + sync_out6_n_; }
   const sync::SyncRecord* sync_records() const { return sync_out_.get(); }
-  void sync_taken() { sync_out_n_ = 0; }
+  uint32_t sync_pending4() const { return sync_out_n_; }
+  uint32_t sync_pending6() const { return sync_out6_n_; }
+  const sync::SyncRecord6* sync_records6() const { return sync_out6_.get(); }
+  void sync_taken() {
+    sync_out_n_ = 0;
+    sync_out6_n_ = 0;
+  }
   // Backup: installs (or updates) what a master sent, as the kernel's ip_vs_proc_conn.
   SyncInstall sync_install(const sync::SyncRecord& r, uint32_t now);
+  // The same for IPv6 and NAT64 connections and IPv6 templates (engine_sync6.cc).
+  SyncInstall sync_install6(const sync::SyncRecord6& r, uint32_t now);
   const SyncCounters& sync_counters() const { return sync_counters_; }
 
   // ---- restarts (engine_restart.cc) --------------------------------------------------------
   // Appends every connection and template this worker holds, as sync records with the ticks
   // each has left at `now` (and a SYN-proxied one's seq shift).
-  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n);
+  void save_conns(uint32_t now, std::vector<restart::SavedConn>& out, std::vector<restart::SavedConn6>& out6,
+                  restart::SaveCounts& n);
   // Installs one saved entry `down_ticks` after it was saved, as sync_install would (the sync
   // counters stay untouched); it then looks made here, not synced.
   restart::Restored restore_conn(const restart::SavedConn& s, uint32_t down_ticks, uint32_t now);
+  restart::Restored restore_conn6(const restart::SavedConn6& s, uint32_t down_ticks, uint32_t now);
 
  private:
   struct Pending;  // per-packet scratch of one burst
@@ -305,8 +316,11 @@ class Worker {
   // For restarts: the record sync_emit sends (engine_sync.cc), and a proxied connection's side
   // entry out and back in (engine_synproxy.cc).
   void sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) const;
+  void sync_fill6(const ConnV6& c, uint32_t timeout, sync::SyncRecord6& r) const;
   bool synproxy_export(uint32_t idx, restart::SavedConn& s);
   bool synproxy_import(uint32_t idx, const restart::SavedConn& s);
+  bool synproxy6_export(uint32_t idx, restart::SavedConn6& s);
+  bool synproxy6_import(uint32_t idx, const restart::SavedConn6& s);
 
   Verdict handle_slow(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict handle_miss(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);
@@ -355,6 +369,22 @@ class Worker {
   void sync_mark_received(ConnV4& c, uint32_t idx);
   SyncInstall sync_update(uint32_t idx, const sync::SyncRecord& r, uint32_t timeout, uint32_t now);
   SyncInstall sync_install_template(const sync::SyncRecord& r, const ServiceSnap& svc, DestId did, uint32_t timeout, uint32_t now);
+  // IPv6 (engine_sync6.cc): the count and state live in the record (conn6.h), so a packet
+  // that is not the threshold packet and changed no state costs one compare, as IPv4's.
+  [[gnu::always_inline]] void sync_count6(ConnV6& c, uint32_t now) {
+    const uint16_t left = c.sync_left;
+    if ((left < 2) | (c.sync_state != c.state) | sync_always_) [[unlikely]] {
+      sync_decide6(c, now);
+      return;
+    }
+    c.sync_left = static_cast<uint16_t>(left - 1);
+  }
+  void sync_decide6(ConnV6& c, uint32_t now);
+  void sync_emit6(const ConnV6& c, uint32_t timeout);
+  void sync_template_of6(const ConnV6& c, uint32_t now);
+  void sync_mark_received6(ConnV6& c);
+  SyncInstall sync_count_install(SyncInstall x);  // counts x in sync_counters_, returns it
+  SyncInstall sync_install_template6(const sync::SyncRecord6& r, DestId did, uint32_t timeout, uint32_t now);
   Verdict drop(DropReason r) {
     stats_.drop(r);
     return {Action::Drop, r, 0};
@@ -447,6 +477,8 @@ class Worker {
   bool backup_only_ = false;
   std::unique_ptr<sync::SyncRecord[]> sync_out_{new sync::SyncRecord[kSyncOutMax]};
   uint32_t sync_out_n_ = 0;
+  std::unique_ptr<sync::SyncRecord6[]> sync_out6_{new sync::SyncRecord6[kSyncOutMax]};
+  uint32_t sync_out6_n_ = 0;
   SyncCounters sync_counters_;
 };
 

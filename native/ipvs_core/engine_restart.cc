@@ -7,8 +7,32 @@
 
 namespace fulcrum {
 
-void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, restart::SaveCounts& n) {
-  n.skipped_v6 += table6_.size();  // the restart file holds IPv4 entries (sync records) only
+void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, std::vector<restart::SavedConn6>& out6,
+                        restart::SaveCounts& n) {
+  table6_.scan(0, SIZE_MAX, [&](uint32_t idx) {
+    const ConnV6& c = table6_.record(idx);
+    const bool tmpl = c.flags & kConnTemplate;
+    // An entry made for an earlier incarnation of its dest id: its server (the dest's address,
+    // conn6.h) is no longer known. The packet path would drop it; so does the save.
+    if (!conn_current(c)) return;
+    int32_t left = static_cast<int32_t>(c.expires - now);
+    if (tmpl && c.children) {
+      const ServiceSnap* svc = snap_->service(snap_->dest(conn_dest(c)).svc);
+      if (svc) left = std::max<int32_t>(left, static_cast<int32_t>(svc->persist_ticks));
+    }
+    if (left <= 0) return;
+    // To an IPv4 tunnel server: a record names its server in the client's family only.
+    if (conn_fwd_method(c) == FwdMethod::Tunnel && snap_->dest(conn_dest(c)).addr.is_v4()) {
+      ++n.skipped_mixed;
+      return;
+    }
+    restart::SavedConn6& s = out6.emplace_back();
+    sync_fill6(c, 0, s.rec);
+    s.left_ticks = static_cast<uint32_t>(left);
+    if (!tmpl && (c.ext & kConn6SynProxy) && synproxy6_export(idx, s)) ++n.synproxy;
+    ++n.v6;
+    ++n.saved;
+  });
   table_.scan(0, SIZE_MAX, [&](uint32_t idx) {
     const ConnV4& c = table_.record(idx);
     const bool tmpl = c.flags & kConnTemplate;
@@ -21,7 +45,7 @@ void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, rest
     }
     if (left <= 0) return;  // due: the sweep would have removed it
     if (!snap_->dest(conn_dest(c)).addr.is_v4()) {  // to an IPv6 tunnel server: no IPv4 record
-      ++n.skipped_v6;
+      ++n.skipped_mixed;
       return;
     }
     restart::SavedConn& s = out.emplace_back();
@@ -65,6 +89,46 @@ restart::Restored Worker::restore_conn(const restart::SavedConn& s, uint32_t dow
       if (s.proxied && !(table_.record(i).tmpl_plen & kConnSynProxy) && !synproxy_import(i, s)) {
         release(i, now);
         table_.erase(i);
+        return restart::Restored::TableFull;
+      }
+    }
+  }
+  return restart::Restored::Restored;
+}
+
+// The IPv6 form (restore_conn's reasons): installed as a synced one would be, then unmarked.
+restart::Restored Worker::restore_conn6(const restart::SavedConn6& s, uint32_t down_ticks, uint32_t now) {
+  if (s.left_ticks <= down_ticks) return restart::Restored::Expired;
+  sync::SyncRecord6 r = s.rec;
+  const uint32_t left = s.left_ticks - down_ticks;
+  r.timeout_s = (left + kTicksPerSec - 1) / kTicksPerSec;
+  const SyncCounters kept = sync_counters_;
+  const SyncInstall x = sync_install6(r, now);
+  sync_counters_ = kept;
+  switch (x) {
+    case SyncInstall::Installed:
+    case SyncInstall::Updated:
+    case SyncInstall::Replaced: break;
+    case SyncInstall::NoService: return restart::Restored::NoService;
+    case SyncInstall::NoDest: return restart::Restored::NoDest;
+    case SyncInstall::TableFull: return restart::Restored::TableFull;
+    case SyncInstall::FnatRefused: return restart::Restored::FnatMoved;
+    case SyncInstall::Stale:
+    case SyncInstall::BadRecord: return restart::Restored::BadRecord;
+  }
+  if (r.flags & sync::kFlagTemplate) {
+    // A fwmark template's vaddr came in the kernel's form (sync_fill6): ours has the mark last.
+    const IpAddr v = r.protocol == 0 ? mark_addr6(r.fwmark) : r.vaddr;
+    const uint32_t t = table6_.find_template(table6_.hash(r.protocol, r.caddr, 0), r.protocol, r.caddr, v, r.vport);
+    if (t != ConnTable6::kNone) table6_.record(t).sync_flags &= ~kConn6Synced;
+  } else {
+    const uint32_t i = table6_.find_in(table6_.hash(r.protocol, r.caddr, r.cport), r.protocol, r.caddr.b.data(), r.cport,
+                                       r.vaddr.b.data(), r.vport);
+    if (i != ConnTable6::kNone) {
+      table6_.record(i).sync_flags &= ~kConn6Synced;
+      if (s.proxied && !(table6_.record(i).ext & kConn6SynProxy) && !synproxy6_import(i, s)) {
+        release6(i, now);
+        table6_.erase(i);
         return restart::Restored::TableFull;
       }
     }

@@ -196,22 +196,26 @@ void Worker::sync_fill(const ConnV4& c, uint32_t timeout, sync::SyncRecord& r) c
 
 // ---- backup --------------------------------------------------------------------------------
 
+// Counts what an install did (both families' installs, engine_sync6.cc too).
+SyncInstall Worker::sync_count_install(SyncInstall x) {
+  switch (x) {
+    case SyncInstall::Installed: ++sync_counters_.installed; break;
+    case SyncInstall::Updated: ++sync_counters_.updated; break;
+    case SyncInstall::Replaced: ++sync_counters_.replaced; break;
+    case SyncInstall::Stale: ++sync_counters_.stale; break;
+    case SyncInstall::NoService: ++sync_counters_.no_service; break;
+    case SyncInstall::NoDest: ++sync_counters_.no_dest; break;
+    case SyncInstall::TableFull: ++sync_counters_.table_full; break;
+    case SyncInstall::FnatRefused: ++sync_counters_.fnat_refused; break;
+    case SyncInstall::BadRecord: ++sync_counters_.bad_record; break;
+  }
+  return x;
+}
+
+
 SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   const bool tmpl = r.flags & sync::kFlagTemplate;
-  auto count = [&](SyncInstall x) {
-    switch (x) {
-      case SyncInstall::Installed: ++sync_counters_.installed; break;
-      case SyncInstall::Updated: ++sync_counters_.updated; break;
-      case SyncInstall::Replaced: ++sync_counters_.replaced; break;
-      case SyncInstall::Stale: ++sync_counters_.stale; break;
-      case SyncInstall::NoService: ++sync_counters_.no_service; break;
-      case SyncInstall::NoDest: ++sync_counters_.no_dest; break;
-      case SyncInstall::TableFull: ++sync_counters_.table_full; break;
-      case SyncInstall::FnatRefused: ++sync_counters_.fnat_refused; break;
-      case SyncInstall::BadRecord: ++sync_counters_.bad_record; break;
-    }
-    return x;
-  };
+  auto count = [&](SyncInstall x) { return sync_count_install(x); };
   if (tmpl ? (r.protocol != 0 && r.protocol != kProtoTcp && r.protocol != kProtoUdp)
            : (r.protocol != kProtoTcp && r.protocol != kProtoUdp) || (r.protocol == kProtoTcp && r.state >= kTcpStateCount) ||
                  (r.protocol == kProtoUdp && r.state != 0) || (r.has_fullnat && !fnat_.has_addrs()))

@@ -36,8 +36,11 @@ Side client_side(const ConnV4& c, const FnatPool& fnat) {
 
 // A frame held for the server's answer is this process's memory: it does not travel, the client
 // sends it again.
-bool Worker::synproxy_export(uint32_t idx, restart::SavedConn& s) {
-  const SynProxyTable::Entry* e = synproxy_.find(idx);
+namespace {
+// Both families' saved entries carry the side entry in the same four words.
+template <class Saved>
+bool export_proxy(SynProxyTable& t, uint32_t idx, Saved& s) {  // find() is not const
+  const SynProxyTable::Entry* e = t.find(idx);
   if (!e) return false;
   s.proxied = 1;
   s.proxy_cookie = e->cookie;
@@ -45,13 +48,27 @@ bool Worker::synproxy_export(uint32_t idx, restart::SavedConn& s) {
   s.proxy_bits = e->known & ~kHeldBits;
   return true;
 }
-
-bool Worker::synproxy_import(uint32_t idx, const restart::SavedConn& s) {
-  SynProxyTable::Entry* e = synproxy_.insert(idx, s.proxy_cookie);
+template <class Saved>
+bool import_proxy(SynProxyTable& t, uint32_t idx, const Saved& s) {
+  SynProxyTable::Entry* e = t.insert(idx, s.proxy_cookie);
   if (!e) return false;
   e->delta = s.proxy_delta;
   e->known = s.proxy_bits & ~kHeldBits;
+  return true;
+}
+}  // namespace
+
+bool Worker::synproxy_export(uint32_t idx, restart::SavedConn& s) { return export_proxy(synproxy_, idx, s); }
+bool Worker::synproxy6_export(uint32_t idx, restart::SavedConn6& s) { return export_proxy(synproxy6_, idx, s); }
+
+bool Worker::synproxy_import(uint32_t idx, const restart::SavedConn& s) {
+  if (!import_proxy(synproxy_, idx, s)) return false;
   table_.record(idx).tmpl_plen |= kConnSynProxy;
+  return true;
+}
+bool Worker::synproxy6_import(uint32_t idx, const restart::SavedConn6& s) {
+  if (!import_proxy(synproxy6_, idx, s)) return false;
+  table6_.record(idx).ext |= kConn6SynProxy;
   return true;
 }
 

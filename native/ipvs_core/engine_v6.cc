@@ -21,14 +21,6 @@ constexpr uint32_t kExpireLaterTicks = secs_to_ticks(kExpireLaterSecs);
 
 inline bool is_tcp_udp(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
 
-// A fwmark template's "VIP": the mark in the last word (ConnV4's is the mark itself).
-IpAddr mark_addr(uint32_t mark) {
-  IpAddr a;
-  const be32 m = hton32(mark);
-  std::memcpy(&a.b[12], &m, 4);
-  return a;
-}
-
 // The unspecified address and multicast ones are never a source (RFC 4291 2.5.2, 2.7): nothing
 // is scheduled for them and nothing answers them.
 bool bad_source6(const uint8_t* a) {
@@ -103,6 +95,8 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   } else {
     c.expires = now + to.udp;
   }
+  if (sync_side_) [[unlikely]]
+    sync_count6(c, now);
   count_in(conn_dest(c), p.ip_tot_len);
   switch (conn_fwd_method(c)) {
     case FwdMethod::Masq:
@@ -345,7 +339,7 @@ struct TemplateKey6 {
 TemplateKey6 template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
                            const IpAddr& vaddr, be16 vport) {
   return {static_cast<uint8_t>(svc.fwmark ? 0 : proto), ip6_prefix(caddr, plen),
-          svc.fwmark ? mark_addr(svc.fwmark) : vaddr,
+          svc.fwmark ? mark_addr6(svc.fwmark) : vaddr,
           static_cast<be16>((svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : vport)};
 }
 
@@ -675,7 +669,7 @@ size_t Worker::list_conns6(size_t cursor, size_t max, std::vector<ConnInfo>& out
     int32_t left = static_cast<int32_t>(c.expires - now);
     i.expires_in_ticks = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.dest = conn_dest(c);
-    i.synced = false;
+    i.synced = conn_synced(c);
     out.push_back(i);
   });
   return next == 0 ? 0 : base + next;

@@ -48,4 +48,47 @@ bool from_wire(const SyncConn& c, SyncRecord& out) {
   return true;
 }
 
+SyncConn to_wire(const SyncRecord6& r) {
+  SyncConn c;
+  c.protocol = r.protocol;
+  c.flags = r.flags;
+  c.state = r.state;
+  c.cport = r.cport;
+  c.vport = r.vport;
+  c.dport = r.dport;
+  c.fwmark = r.fwmark;
+  c.timeout_s = r.timeout_s;
+  c.caddr = r.caddr;
+  c.vaddr = r.vaddr;
+  c.daddr = r.daddr;
+  if (r.has_fullnat) {
+    c.has_fullnat = true;
+    c.laddr = r.laddr;
+    c.lport = r.lport;
+  }
+  return c;
+}
+
+bool from_wire(const SyncConn& c, SyncRecord6& out) {
+  if (!c.v6() || c.state > 0xff) return false;
+  out = SyncRecord6{};
+  out.caddr = c.caddr;
+  out.vaddr = c.vaddr;
+  out.daddr = c.daddr;
+  out.cport = c.cport;
+  out.vport = c.vport;
+  out.dport = c.dport;
+  out.fwmark = c.fwmark;
+  out.timeout_s = c.timeout_s;
+  out.flags = c.flags & ~kFlagSeqMask;  // as from_wire's IPv4 form
+  out.protocol = c.protocol;
+  out.state = static_cast<uint8_t>(c.state);
+  if (c.has_fullnat) {
+    out.has_fullnat = 1;
+    out.laddr = c.laddr;
+    out.lport = c.lport;
+  }
+  return true;
+}
+
 }  // namespace fulcrum::sync

@@ -126,6 +126,10 @@ bool read_record_v1(const uint8_t* p, const uint8_t* end, SyncConn& c, bool& too
           c.has_fullnat = true;
           c.laddr = get_addr(q, v6);
           c.lport = get_be16(q + al);
+        } else if (ptype == kParamNat64 && v6 && plen == 4 + 2 && !c.has_fullnat) {
+          c.has_fullnat = true;
+          c.laddr = get_addr(q, false);
+          c.lport = get_be16(q + 4);
         } else if (!(ptype & kParamOptional)) {
           mandatory_unknown = true;  // the kernel stops reading this record's parameters here
         }
@@ -245,7 +249,7 @@ size_t MessageWriter::record_size(const SyncConn& c) {
   bool v6 = c.v6();
   size_t n = v6 ? kRecordV1v6 : kRecordV1v4;
   if (c.has_seq) n += 2 + kSeqOptions;
-  if (c.has_fullnat) n += 2 + addr_len(v6) + 2;
+  if (c.has_fullnat) n += 2 + addr_len(v6 && !c.laddr.is_v4()) + 2;
   return n;
 }
 
@@ -281,10 +285,13 @@ bool MessageWriter::add(const SyncConn& c) {
     q += 2 + kSeqOptions;
   }
   if (c.has_fullnat) {
-    q[0] = kParamFullNat;
-    q[1] = static_cast<uint8_t>(al + 2);
-    put_addr(q + 2, c.laddr, v6);
-    put_be(q + 2 + al, &c.lport, 2);
+    // NAT64 (an IPv4 local address in an IPv6 record): the mandatory form, kParamNat64.
+    const bool l6 = v6 && !c.laddr.is_v4();
+    const size_t ll = addr_len(l6);
+    q[0] = v6 && !l6 ? kParamNat64 : kParamFullNat;
+    q[1] = static_cast<uint8_t>(ll + 2);
+    put_addr(q + 2, c.laddr, l6);
+    put_be(q + 2 + ll, &c.lport, 2);
   }
   size_ += pad + len;
   count_++;

@@ -53,6 +53,15 @@ inline constexpr uint8_t kParamOptional = 0x40;
 // Fulcrum's own, optional (the kernel skips it): the FullNAT side of a connection, its local
 // address (4 or 16 bytes, the record's family) and port. The kernel never runs FullNAT.
 inline constexpr uint8_t kParamFullNat = kParamOptional | 0x20;
+// Fulcrum's own, mandatory: a NAT64 connection (an IPv6 client, an IPv4 real server, FullNAT),
+// sent as an IPv6 record whose daddr is IPv4-mapped (::ffff:a.b.c.d), with its IPv4 local
+// address (4 bytes) and port here. The kernel's version 1 record has no family per address
+// (its backup assumes the dest's is the service's: "no heterogeneous pools with
+// synchronization", ip_vs_proc_conn), so a kernel backup could only make an unbound entry that
+// sends to no server; mandatory, the parameter makes it skip the record instead (an unknown
+// mandatory parameter drops that record alone). SyncConn: has_fullnat with an IPv4 laddr in an
+// IPv6 record.
+inline constexpr uint8_t kParamNat64 = 0x21;
 
 // struct ip_vs_seq, host order.
 struct SeqAdjust {

@@ -223,5 +223,5 @@ function logRestore(log: Logger, r: RestoreReport | null): void {
 function logSave(log: Logger, s: SaveReport | null): void {
   if (!s) return;
   if (s.error) log.error({ file: s.file, err: s.error }, 'connections not saved; the next start begins empty');
-  else log.info({ file: s.file, saved: s.saved, synproxied: s.synproxied, ms: Math.round(s.ms) }, `connections saved: ${s.saved}`);
+  else log.info({ file: s.file, saved: s.saved, synproxied: s.synproxied, ipv6: s.ipv6, ...(s.skippedMixedTunnel ? { skippedMixedTunnel: s.skippedMixedTunnel } : {}), ms: Math.round(s.ms) }, `connections saved: ${s.saved}`);
 }

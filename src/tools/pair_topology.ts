@@ -7,6 +7,10 @@
 //                             ├─ director B's server port
 //                             └─ the kernel VM's eth1
 //
+// IPv6 alike on the same segments: client 2001:db8:41::1, VIP 2001:db8:41::100, server
+// 2001:db8:42::1 (its echo server takes both families); a director serves the IPv6 VIP when
+// its config asks for it (directorConfig's ipv6), and route6 points the client and the
+// server at one director for IPv6 as route does for IPv4.
 // Bridges live in P-lan. A Fulcrum director runs in P-dA / P-dB on two af_packet veths (their
 // kernel side fenced off as scripts/netns-topology does), with a TAP on the client port that
 // carries the sync datagrams. Which director the client and the server talk to is set by the
@@ -30,6 +34,11 @@ export const directorAddr = (d: 'A' | 'B') => ({ A: { c: '198.18.41.251', s: '19
 export const VM_ADDR = { c: '198.18.41.254', s: '198.18.42.254' };
 /** The servers' gateway that moves with the VIP when the directors run VRRP. */
 export const FLOATING_GW = '198.18.42.250';
+export const VIP6 = '2001:db8:41::100';
+export const CLIENT6 = '2001:db8:41::1';
+export const SERVER6 = '2001:db8:42::1';
+export const directorAddr6 = (d: 'A' | 'B') => ({ A: { c: '2001:db8:41::251', s: '2001:db8:42::251' }, B: { c: '2001:db8:41::252', s: '2001:db8:42::252' } }[d]);
+export const VM_ADDR6 = { c: '2001:db8:41::254', s: '2001:db8:42::254' };
 
 function sh(script: string): void {
   const r = run('bash', ['-euo', 'pipefail', '-c', script], { timeout: 60000 });
@@ -52,11 +61,13 @@ export class PairTopology {
       ip link add ${p}c0 netns ${p}-cli type veth peer name ${p}cp netns ${p}-lan
       ip -n ${p}-lan link set ${p}cp master brc up
       ip -n ${p}-cli addr add ${CLIENT}/24 dev ${p}c0
+      ip -n ${p}-cli addr add ${CLIENT6}/64 dev ${p}c0 nodad
       ip -n ${p}-cli link set ${p}c0 up
       ip netns exec ${p}-cli ethtool -K ${p}c0 tx off >/dev/null 2>&1 || true
       ip link add ${p}s0 netns ${p}-srv type veth peer name ${p}sp netns ${p}-lan
       ip -n ${p}-lan link set ${p}sp master brs up
       ip -n ${p}-srv addr add ${SERVER}/24 dev ${p}s0
+      ip -n ${p}-srv addr add ${SERVER6}/64 dev ${p}s0 nodad
       ip -n ${p}-srv link set ${p}s0 up
       ip netns exec ${p}-srv ethtool -K ${p}s0 tx off >/dev/null 2>&1 || true
       for d in A B; do
@@ -76,15 +87,21 @@ table netdev fulcrum_owned {
 NFT
       done
     `);
-    // The real server: echoes every line, one thread per connection.
+    // The real server: echoes every line, one thread per connection, IPv4 and IPv6 (a
+    // dual-stack socket).
     spawn('ip', ['netns', 'exec', this.ns('srv'), 'python3', '-c', `
-import socketserver
+import socket, socketserver
 class H(socketserver.StreamRequestHandler):
     def handle(self):
         for line in self.rfile:
             self.wfile.write(b"echo " + line)
-socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
+class S(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+S(("::", 80), H).serve_forever()
 `], { stdio: 'ignore' });
     for (let i = 0; i < 50; i++) {
       if (run('ip', ['netns', 'exec', this.ns('srv'), 'bash', '-c', `exec 3<>/dev/tcp/${SERVER}/80`]).status === 0) return;
@@ -105,6 +122,13 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
         ip -n ${this.p}-srv route replace default via ${gateway}`);
   }
 
+  /** route's IPv6 form: the client's neighbour entry for the IPv6 VIP, the server's IPv6
+   * default route. */
+  route6(mac: string, gateway: string): void {
+    sh(`ip -n ${this.p}-cli -6 neigh replace ${VIP6} lladdr ${mac} dev ${this.p}c0 nud permanent
+        ip -n ${this.p}-srv -6 route replace default via ${gateway}`);
+  }
+
   down(): void {
     for (const n of ['lan', 'cli', 'srv', 'dA', 'dB']) {
       const ns = this.ns(n);
@@ -120,20 +144,26 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 80), H).serve_forever()
   }
 
   /** Director A or B's config: its two ports, the service, the given sync daemons, and VRRP
-   * (`vrrp`: its priority and more) when given. */
-  directorConfig(d: 'A' | 'B', api: number, sync: object, vrrp?: Record<string, unknown>): object {
+   * (`vrrp`: its priority and more) when given; with `ipv6`, IPv6 addresses on both ports and
+   * the same service on the IPv6 VIP to the server's IPv6 address. */
+  directorConfig(d: 'A' | 'B', api: number, sync: object, vrrp?: Record<string, unknown>, ipv6 = false): object {
     const a = directorAddr(d);
+    const a6 = directorAddr6(d);
+    const v6svc = { protocol: 'tcp', address: VIP6, port: 80, scheduler: 'rr', realServers: [{ address: SERVER6, port: 80, method: 'nat', weight: 1 }] };
     return {
       dataplane: {
         eal: ['--log-level=error'], workers: [1], connTableSize: 4096, maxServices: 16, maxRealServers: 64,
         idleBackoff: { pauseAfterPolls: 64, maxSleepMicroseconds: 100 },
         ports: [
-          { name: 'outside', device: `net_af_packet${d === 'A' ? 0 : 2},iface=${this.p}${d}c`, address: `${a.c}/24`, tap: `${this.p}${d}k` },
-          { name: 'inside', device: `net_af_packet${d === 'A' ? 1 : 3},iface=${this.p}${d}s`, address: `${a.s}/24`, tap: false },
+          { name: 'outside', device: `net_af_packet${d === 'A' ? 0 : 2},iface=${this.p}${d}c`, address: `${a.c}/24`, tap: `${this.p}${d}k`,
+            ...(ipv6 ? { address6: [`${a6.c}/64`] } : {}) },
+          { name: 'inside', device: `net_af_packet${d === 'A' ? 1 : 3},iface=${this.p}${d}s`, address: `${a.s}/24`, tap: false,
+            ...(ipv6 ? { address6: [`${a6.s}/64`] } : {}) },
         ],
       },
       api: { listen: `127.0.0.1:${api}` },
-      services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realServers: [{ address: SERVER, port: 80, method: 'nat', weight: 1 }] }],
+      services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realServers: [{ address: SERVER, port: 80, method: 'nat', weight: 1 }] },
+        ...(ipv6 ? [v6svc] : [])],
       ha: {
         sync,
         ...(vrrp ? { vrrp: { port: 'outside', virtualRouterId: 61, floatingAddresses: [{ port: 'inside', address: FLOATING_GW }], ...vrrp } } : {}),
@@ -181,10 +211,11 @@ export class NsScript {
  * the server's echo (or an error line when no answer comes within 5 s). */
 export class HeldConnection {
   private readonly script: NsScript;
-  constructor(ns: string) {
+  /** `vip`: the address to connect to (VIP6 for an IPv6 connection). */
+  constructor(ns: string, vip: string = VIP) {
     this.script = new NsScript(ns, `
 import socket, sys
-s = socket.create_connection(("${VIP}", 80), timeout=5)
+s = socket.create_connection(("${vip}", 80), timeout=5)
 f = s.makefile("rb")
 print("port", s.getsockname()[1], flush=True)
 for line in sys.stdin:

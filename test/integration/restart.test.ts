@@ -3,7 +3,8 @@
 // and a FullNAT service; `fulcrum serve` is stopped with SIGTERM mid-transfer and started
 // again, and both transfers complete byte for byte, the restored connections listed by
 // `fvsadm -Lnc`; a start with two workers instead of one puts each where steering sends it. A corrupt connections file is refused (logged) and the director starts empty;
-// after kill -9 there is no file and the next start says so.
+// after kill -9 there is no file and the next start says so. IPv6 alike: an IPv6 NAT transfer
+// and a NAT64 one (IPv6 client, IPv4 server) survive the restart byte for byte.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { CLIENT, NsScript, PairTopology, SERVER, VIP, directorAddr } from '../../src/tools/pair_topology';
+import { CLIENT, NsScript, PairTopology, SERVER, SERVER6, VIP, VIP6, directorAddr, directorAddr6 } from '../../src/tools/pair_topology';
 
 const skip = cannotRun();
 const API = 18391;
@@ -29,10 +30,10 @@ function getIn(t: PairTopology, p: string): any {
  * the bytes sent. */
 class Transfer {
   private readonly script: NsScript;
-  constructor(ns: string, port: number, sourcePort = 0) {
+  constructor(ns: string, port: number, sourcePort = 0, vip = VIP) {
     this.script = new NsScript(ns, `
 import socket, sys, threading, time
-s = socket.create_connection(("${VIP}", ${port}), timeout=90, source_address=("0.0.0.0", ${sourcePort}))
+s = socket.create_connection(("${vip}", ${port}), timeout=90, source_address=("${vip.includes(':') ? '::' : '0.0.0.0'}", ${sourcePort}))
 print("port", s.getsockname()[1], flush=True)
 sent = bytearray(); got = bytearray(); stop = False; lock = threading.Lock()
 def writer():
@@ -97,22 +98,26 @@ function ownerOf(ip: string, port: number, n: number): number {
   return Number(((h >> 32n) * BigInt(n)) >> 32n);
 }
 
-/** Director A's config file, with a FullNAT service beside the NAT one; `workers` CPUs. */
-function writeConfig(t: PairTopology, file: string, workers: number[]): void {
-  const cfg = t.directorConfig('A', API, {}) as any;
+/** Director A's config file, with a FullNAT service beside the NAT one; `workers` CPUs. With
+ * `ipv6`: the IPv6 VIP's NAT service too (pair_topology's), and a NAT64 one on its port 82. */
+function writeConfig(t: PairTopology, file: string, workers: number[], ipv6 = false): void {
+  const cfg = t.directorConfig('A', API, {}, undefined, ipv6) as any;
   delete cfg.ha;
   cfg.localAddresses = [LADDR];
   cfg.services.push({ protocol: 'tcp', address: VIP, port: 81, scheduler: 'rr',
     realServers: [{ address: SERVER, port: 80, method: 'fullnat', weight: 1 }] });
+  if (ipv6)
+    cfg.services.push({ protocol: 'tcp', address: VIP6, port: 82, scheduler: 'rr',
+      realServers: [{ address: SERVER, port: 80, method: 'fullnat', weight: 1 }] });
   cfg.dataplane.workers = workers;
   if (workers.length > 1) for (const p of cfg.dataplane.ports) p.device += `,qpairs=${workers.length}`;
   fs.writeFileSync(file, JSON.stringify(cfg));
 }
 
-function director(t: PairTopology): { serve: Serve; stateDir: string; configFile: string } {
+function director(t: PairTopology, ipv6 = false): { serve: Serve; stateDir: string; configFile: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-restart-'));
   const file = path.join(dir, 'fulcrum.json');
-  writeConfig(t, file, [1]);
+  writeConfig(t, file, [1], ipv6);
   const stateDir = path.join(dir, 'state');
   return { serve: new Serve(file, stateDir, ['ip', 'netns', 'exec', t.ns('dA')]), stateDir, configFile: file };
 }
@@ -174,6 +179,48 @@ test('a transfer through NAT and FullNAT services completes byte-exact across SI
     console.log(`# NAT transfer: ${natEnd}; FullNAT transfer: ${fnatEnd}`);
     assert.match(natEnd, /^done exact /);
     assert.match(fnatEnd, /^done exact /);
+  } finally {
+    for (const x of transfers) x.kill();
+    await serve.stop();
+    t.down();
+  }
+});
+
+test('IPv6 NAT and NAT64 transfers complete byte-exact across SIGTERM and a new start', { skip, timeout: 240000 }, async () => {
+  const t = new PairTopology('fr6');
+  const { serve } = director(t, true);
+  const transfers: Transfer[] = [];
+  try {
+    t.up();
+    await serve.start();
+    const mac = (getIn(t, '/v1/dataplane').ports as Array<{ name: string; mac: string }>).find((p) => p.name === 'outside')!.mac;
+    t.route(mac, directorAddr('A').s);
+    t.route6(mac, directorAddr6('A').s);
+    const nat6 = new Transfer(t.ns('cli'), 80, 0, VIP6);
+    const nat64 = new Transfer(t.ns('cli'), 82, 0, VIP6);
+    transfers.push(nat6, nat64);
+    const natPort = await nat6.port();
+    await nat64.port();
+    await grows(nat6, 'IPv6 NAT before the restart');
+    await grows(nat64, 'NAT64 before the restart');
+
+    await serve.stop('SIGTERM');
+    assert.match(serve.out, /"msg":"connections saved: 2"/, serve.out);
+    await sleep(1500);
+    await serve.start();
+    assert.match(serve.out, /"msg":"connections restored: 2 of 2"/, serve.out);
+    const l = run('ip', ['netns', 'exec', t.ns('dA'), 'env', `FULCRUM_API=http://127.0.0.1:${API}`, process.execPath,
+      path.join(root, 'bin/fvsadm.js'), '-Lnc']);
+    assert.equal(l.status, 0, l.stderr);
+    assert.match(l.stdout, new RegExp(`ESTABLISHED .*:${natPort}\\]? +\\[?${VIP6}\\]?:80 +\\[?${SERVER6}\\]?:80`), l.stdout);
+
+    await grows(nat6, 'IPv6 NAT after the restart');
+    await grows(nat64, 'NAT64 after the restart');
+    const natEnd = await nat6.end();
+    const n64End = await nat64.end();
+    console.log(`# IPv6 NAT transfer: ${natEnd}; NAT64 transfer: ${n64End}`);
+    assert.match(natEnd, /^done exact /);
+    assert.match(n64End, /^done exact /);
   } finally {
     for (const x of transfers) x.kill();
     await serve.stop();

@@ -2,6 +2,8 @@
 // director is known to the other, which carries it on after the VIP moves there. Fulcrum with
 // Fulcrum, and Fulcrum with the real Linux IPVS (its own sync daemon, in a QEMU VM from
 // test/peers/lvs-kernel-vm) both ways. The kernel tests skip, saying why, where QEMU is missing.
+// IPv6 connections alike: they travel as the kernel's IPv6 records, between Fulcrums and with
+// the kernel both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,17 +13,17 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cannotRun, root, run } from './harness';
 import { Serve } from './serve_harness';
-import { CLIENT, HeldConnection, PairTopology, SERVER, VIP, VM_ADDR, directorAddr } from '../../src/tools/pair_topology';
+import { CLIENT, CLIENT6, HeldConnection, PairTopology, SERVER, SERVER6, VIP, VIP6, VM_ADDR, VM_ADDR6, directorAddr, directorAddr6 } from '../../src/tools/pair_topology';
 
 const skip = cannotRun();
 const vmTool = path.join(root, 'test/peers/lvs-kernel-vm');
 const vmWork = process.env.LVSVM_WORK ?? '/var/tmp/lvs-kernel-vm';
 const noQemu = run('bash', ['-c', 'command -v qemu-system-x86_64']).status !== 0 ? 'qemu-system-x86_64 is missing (scripts/setup installs it)' : undefined;
 
-function director(t: PairTopology, d: 'A' | 'B', api: number, sync: object): Serve {
+function director(t: PairTopology, d: 'A' | 'B', api: number, sync: object, ipv6 = false): Serve {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-sync-'));
   const cfg = path.join(dir, 'fulcrum.json');
-  fs.writeFileSync(cfg, JSON.stringify(t.directorConfig(d, api, sync)));
+  fs.writeFileSync(cfg, JSON.stringify(t.directorConfig(d, api, sync, undefined, ipv6)));
   return new Serve(cfg, path.join(dir, 'state'), ['ip', 'netns', 'exec', t.ns(`d${d}`)]);
 }
 
@@ -46,8 +48,9 @@ async function eventually<T>(what: () => Promise<T | undefined>, seconds: number
 }
 
 interface Listed { source: string; destination: string; state: string; synced?: boolean }
-const connectionsOf = async (t: PairTopology, d: 'A' | 'B', api: number) =>
-  getIn(t, d, api, `/v1/connections?client=${CLIENT}`).connections as Listed[];
+// (The API's client filter takes IPv4 addresses only: an IPv6 client's are all of them.)
+const connectionsOf = async (t: PairTopology, d: 'A' | 'B', api: number, client = CLIENT) =>
+  getIn(t, d, api, client.includes(':') ? '/v1/connections' : `/v1/connections?client=${client}`).connections as Listed[];
 
 /** Five lines through whoever holds the VIP now; each must come back echoed. */
 async function talk(c: HeldConnection, tag: string): Promise<void> {
@@ -113,6 +116,35 @@ test('Fulcrum to Fulcrum: the backup lists the master\'s connection and carries 
   }
 });
 
+test('Fulcrum to Fulcrum, IPv6: the backup lists the master\'s IPv6 connection and carries it after the VIP moves', { skip, timeout: 120000 }, async () => {
+  const t = new PairTopology('sy6');
+  t.up();
+  const a = director(t, 'A', 19611, { daemons: [{ state: 'master', interface: 'outside', syncId: 9 }] }, true);
+  const b = director(t, 'B', 19612, { daemons: [{ state: 'backup', interface: 'outside', syncId: 9 }] }, true);
+  let c: HeldConnection | undefined;
+  try {
+    await a.start();
+    await b.start();
+    t.route6(macOf(t, 'A', 19611), directorAddr6('A').s);
+    c = new HeldConnection(t.ns('cli'), VIP6);
+    const port = await c.port();
+    await talk(c, 'via A');
+    const synced = await eventually(async () => (await connectionsOf(t, 'B', 19612, CLIENT6)).find((x) => x.source === `[${CLIENT6}]:${port}`), 10,
+      () => `the backup never listed [${CLIENT6}]:${port}: ${JSON.stringify(getIn(t, 'B', 19612, '/v1/sync'))}\n${b.out.slice(-2000)}`);
+    assert.equal(synced.destination, `[${SERVER6}]:80`);
+    assert.equal(synced.state, 'ESTABLISHED');
+    assert.equal(synced.synced, true);
+    await a.stop('SIGKILL');
+    t.route6(macOf(t, 'B', 19612), directorAddr6('B').s);
+    await talk(c, 'via B');
+  } finally {
+    c?.close();
+    await a.stop('SIGKILL');
+    await b.stop();
+    t.down();
+  }
+});
+
 test('kernel IPVS master to Fulcrum backup: the kernel\'s connection goes on through Fulcrum', { skip: skip ?? noQemu, timeout: 300000 }, async () => {
   const t = new PairTopology('syk');
   t.up();
@@ -165,6 +197,75 @@ test('Fulcrum master to kernel IPVS backup: the kernel lists Fulcrum\'s connecti
       () => `the kernel never listed ${CLIENT}:${port}:\n${vm.sh('ipvsadm -Lnc')}\n${a.out.slice(-2000)}`);
     await a.stop('SIGKILL');
     t.route(vm.sh('cat /sys/class/net/eth0/address').trim(), VM_ADDR.s);
+    await talk(c, 'via the kernel');
+  } finally {
+    c?.close();
+    vm.stop();
+    await a.stop('SIGKILL');
+    t.down();
+  }
+});
+
+/** The kernel VM as an IPv6 director too: addresses on both links, forwarding, the IPv6 VIP. */
+function vmIpv6(vm: KernelVm): void {
+  // (busybox's ip has no nodad: duplicate address detection is turned off per link instead.)
+  vm.sh('echo 1 > /proc/sys/net/ipv6/conf/all/forwarding && echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad && ' +
+    'echo 0 > /proc/sys/net/ipv6/conf/eth1/accept_dad');
+  vm.sh(`ip -6 addr add ${VM_ADDR6.c}/64 dev eth0 && ip -6 addr add ${VM_ADDR6.s}/64 dev eth1 && ip -6 addr add ${VIP6}/128 dev eth0`);
+}
+
+test('kernel IPVS master to Fulcrum backup, IPv6: the kernel\'s IPv6 connection goes on through Fulcrum', { skip: skip ?? noQemu, timeout: 300000 }, async () => {
+  const t = new PairTopology('syk6');
+  t.up();
+  const vm = new KernelVm('syk6', t.ns('lan'));
+  const b = director(t, 'B', 19613, { daemons: [{ state: 'backup', interface: 'outside', syncId: 7 }] }, true);
+  let c: HeldConnection | undefined;
+  try {
+    vm.start();
+    t.attachVm('syk60', 'syk61');
+    vmIpv6(vm);
+    vm.sh(`ipvsadm -A -t [${VIP6}]:80 -s rr && ipvsadm -a -t [${VIP6}]:80 -r [${SERVER6}]:80 -m && ipvsadm --start-daemon master --mcast-interface eth0 --syncid 7`);
+    await b.start();
+    t.route6(vm.sh('cat /sys/class/net/eth0/address').trim(), VM_ADDR6.s);
+    c = new HeldConnection(t.ns('cli'), VIP6);
+    const port = await c.port();
+    await talk(c, 'via the kernel');
+    const synced = await eventually(async () => (await connectionsOf(t, 'B', 19613, CLIENT6)).find((x) => x.source === `[${CLIENT6}]:${port}`), 15,
+      () => `Fulcrum never listed [${CLIENT6}]:${port}; the kernel has:\n${vm.sh('ipvsadm -Lnc')}\nFulcrum's daemons: ` +
+        `${JSON.stringify(getIn(t, 'B', 19613, '/v1/sync'))}\n${b.out.slice(-2000)}`);
+    assert.deepEqual([synced.destination, synced.state, synced.synced], [`[${SERVER6}]:80`, 'ESTABLISHED', true]);
+    vm.stop();
+    t.route6(macOf(t, 'B', 19613), directorAddr6('B').s);
+    await talk(c, 'via Fulcrum');
+  } finally {
+    c?.close();
+    vm.stop();
+    await b.stop();
+    t.down();
+  }
+});
+
+test('Fulcrum master to kernel IPVS backup, IPv6: the kernel lists Fulcrum\'s IPv6 connection and carries it on', { skip: skip ?? noQemu, timeout: 300000 }, async () => {
+  const t = new PairTopology('syl6');
+  t.up();
+  const vm = new KernelVm('syl6', t.ns('lan'));
+  const a = director(t, 'A', 19614, { daemons: [{ state: 'master', interface: 'outside', syncId: 4 }] }, true);
+  let c: HeldConnection | undefined;
+  try {
+    vm.start();
+    t.attachVm('syl60', 'syl61');
+    vmIpv6(vm);
+    vm.sh(`ipvsadm -A -t [${VIP6}]:80 -s rr && ipvsadm -a -t [${VIP6}]:80 -r [${SERVER6}]:80 -m && ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 4`);
+    await a.start();
+    t.route6(macOf(t, 'A', 19614), directorAddr6('A').s);
+    c = new HeldConnection(t.ns('cli'), VIP6);
+    const port = await c.port();
+    await talk(c, 'via Fulcrum');
+    const want = new RegExp(`^TCP\\s+\\S+\\s+ESTABLISHED\\s+\\[${CLIENT6}\\]:${port}\\s+\\[${VIP6}\\]:80\\s+\\[${SERVER6}\\]:80\\s*$`, 'm');
+    await eventually(async () => (want.test(vm.sh('ipvsadm -Lnc')) ? true : undefined), 15,
+      () => `the kernel never listed [${CLIENT6}]:${port}:\n${vm.sh('ipvsadm -Lnc')}\n${a.out.slice(-2000)}`);
+    await a.stop('SIGKILL');
+    t.route6(vm.sh('cat /sys/class/net/eth0/address').trim(), VM_ADDR6.s);
     await talk(c, 'via the kernel');
   } finally {
     c?.close();

@@ -827,11 +827,22 @@ class V6Bench {
       }
       w_->process_burst(pb, kBurst, verdicts, now_);
       sink += static_cast<uint8_t>(verdicts[0].action) + w_->route6_dst(0).b[15];
+      if (w_->sync_pending()) [[unlikely]] {  // as the dataplane drains a master's records
+        sink += w_->sync_records6()[0].cport;
+        w_->sync_taken();
+      }
     }
     const double secs = seconds_since(t);
     if (sink == 42) std::fprintf(stderr, " ");
     return packets / secs / 1e6;
   }
+
+  // A sync master on (its records drained after each burst, as forwarding() does) or off.
+  void master(bool on) {
+    if (!side_) side_ = std::make_unique<SyncSideArray>(w_->slot_count());
+    w_->set_sync_master(on ? side_->get() : nullptr);
+  }
+  uint64_t sync_queued() const { return w_->sync_counters().queued; }
 
   size_t established() const { return established_; }
   double new_per_s() const { return new_per_s_; }
@@ -848,6 +859,7 @@ class V6Bench {
   std::vector<Tuple6> tuples_;
   std::unique_ptr<FrameTemplate6> ack_;
   std::unique_ptr<Worker> w_;
+  std::unique_ptr<SyncSideArray> side_;
   size_t established_ = 0;
   double new_per_s_ = 0, bytes_per_conn_ = 0;
 };
@@ -1046,6 +1058,15 @@ int main(int argc, char** argv) {
     v4_mpps = std::max(v4_mpps, forwarding(worker, tuples, conns, packets, ack, now, true).core_mpps);
     v6_mpps = std::max(v6_mpps, six.forward(packets));
   }
+  // IPv6 connections under a sync master: on against off, interleaved.
+  double v6_sync_off = 0, v6_sync_on = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    v6_sync_off = std::max(v6_sync_off, six.forward(packets));
+    six.master(true);
+    v6_sync_on = std::max(v6_sync_on, six.forward(packets));
+    six.master(false);
+  }
+  const uint64_t v6_records = six.sync_queued();
   drops += six.drops();
 
   std::printf("Fulcrum packet core benchmark (one thread, in-memory bursts of %u, NAT, wlc over 8 servers)\n", kBurst);
@@ -1077,6 +1098,9 @@ int main(int argc, char** argv) {
   std::printf("%-44s %7.2f %6.2f\n", "  established NAT, IPv4 and IPv6 interleaved, Mpps", v4_mpps, v6_mpps);
   std::printf("%-44s %13.1f%%\n", "  IPv6 / IPv4 established forwarding", 100 * v6_mpps / v4_mpps);
   std::printf("%-44s %14.1f\n", "  resident bytes per IPv6 connection", six.bytes_per_conn());
+  std::printf("%-44s %7.2f %6.2f\n", "  sync master off, on (IPv6 records), Mpps", v6_sync_off, v6_sync_on);
+  std::printf("%-44s %13.1f%%\n", "  IPv6 sync on / off", 100 * v6_sync_on / v6_sync_off);
+  std::printf("%-44s %14llu\n", "  IPv6 records the packets made", static_cast<unsigned long long>(v6_records));
   std::printf("%-44s %14zu\n", "table memory reserved, bytes per slot", worker.table_memory_bytes() / worker.conn_capacity());
   std::printf("%-44s %14llu\n", "drops", static_cast<unsigned long long>(drops));
   std::printf("%-44s %14.2f\n", "SYN flood absorbed (4x table, evicting), M/s", synflood.per_s / 1e6);
@@ -1120,7 +1144,8 @@ int main(int argc, char** argv) {
         "\"synproxy_side_bytes_per_conn\":%.1f,\"sync_off_mpps\":%.3f,\"sync_on_mpps\":%.3f,\"sync_ratio\":%.4f,"
         "\"sync_off_mpps_10k\":%.3f,\"sync_on_mpps_10k\":%.3f,\"sync_ratio_10k\":%.4f,\"sync_encode_ns\":%.1f,"
         "\"sync_records_per_s\":%.0f,\"v4_interleaved_mpps\":%.3f,\"v6_established_mpps\":%.3f,\"v6_ratio\":%.4f,\"v6_new_conns_per_s\":%.0f,"
-        "\"v6_bytes_per_conn\":%.1f,\"synproxy6_syn_per_s\":%.0f,\"synproxy6_side_bytes_per_conn\":%.1f}\n",
+        "\"v6_bytes_per_conn\":%.1f,\"synproxy6_syn_per_s\":%.0f,\"synproxy6_side_bytes_per_conn\":%.1f,"
+        "\"v6_sync_off_mpps\":%.3f,\"v6_sync_on_mpps\":%.3f}\n",
         established_mpps, baseline_mpps, established_mpps / baseline_mpps, little.core_mpps, little.bare_mpps,
         little.core_mpps / little.bare_mpps, new_per_s, bytes_per_conn, established,
         static_cast<unsigned long long>(packets), static_cast<unsigned long long>(drops), one_worker, two_workers,
@@ -1128,6 +1153,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(synflood.failed), proxy.syn_per_s, proxy.side_bytes_per_conn, sync_big.off_mpps,
         sync_big.on_mpps, sync_big.on_mpps / sync_big.off_mpps, sync_little.off_mpps, sync_little.on_mpps,
         sync_little.on_mpps / sync_little.off_mpps, sync_big.encode_ns, sync_big.records_per_s, v4_mpps,
-        v6_mpps, v6_mpps / v4_mpps, six.new_per_s(), six.bytes_per_conn(), proxy6.syn_per_s, proxy6.side_bytes_per_conn);
+        v6_mpps, v6_mpps / v4_mpps, six.new_per_s(), six.bytes_per_conn(), proxy6.syn_per_s, proxy6.side_bytes_per_conn,
+        v6_sync_off, v6_sync_on);
   return drops || synflood.failed ? 1 : 0;
 }

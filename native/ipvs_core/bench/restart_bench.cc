@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   restart::Dump d;
   restart::SaveCounts sc;
   d.conns.reserve(held);
-  a.save_conns(200, d.conns, sc);
+  a.save_conns(200, d.conns, d.conns6, sc);
   const double collect_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   std::string err = restart::write_dump(file, d);

@@ -168,6 +168,55 @@ int main(int argc, char** argv) {
       std::fwrite(w.data(), 1, w.size(), out);
       std::fclose(out);
     }
+    // IPv6 records: NAT, DR, FullNAT with an IPv6 local address, NAT64 (its mandatory
+    // parameter), a /64 template and its connection.
+    auto v6 = [](sync::SyncConn x, const char* c, const char* v, const char* d) {
+      auto a = [](const char* t) {
+        const Ip6 b = ip6(t);
+        return IpAddr::from_v6(b.data());
+      };
+      x.caddr = a(c);
+      x.vaddr = a(v);
+      x.daddr = d[0] == '1' ? IpAddr::from_v4(ip4(d)) : a(d);
+      return x;
+    };
+    const sync::SyncConn t = conn(kProtoTcp, client, 40000, "10.0.0.1", 80, "192.168.0.1", 80, 1, 0);
+    w.reset();
+    w.add(v6(t, "2001:db8:5::1", "2001:db8::1", "2001:db8::a"));
+    sync::SyncConn dr = v6(t, "2001:db8:5::1", "2001:db8::1", "2001:db8::b");
+    dr.cport = port(40001);
+    dr.flags = sync::kFwdDroute | sync::kFlagNoOutput;
+    w.add(dr);
+    sync::SyncConn f6 = v6(t, "2001:db8:5::1", "2001:db8::1", "2001:db8::c");
+    f6.cport = port(40002);
+    f6.has_fullnat = true;
+    f6.laddr = v6(t, "2001:db8::9", "2001:db8::9", "2001:db8::9").caddr;
+    f6.lport = port(1031);
+    w.add(f6);
+    sync::SyncConn n64 = v6(t, "2001:db8:5::1", "2001:db8::1", "192.168.0.4");
+    n64.cport = port(40003);
+    n64.has_fullnat = true;
+    n64.laddr = IpAddr::from_v4(ip4("10.0.0.9"));
+    n64.lport = port(1032);
+    w.add(n64);
+    sync::SyncConn tp = v6(t, "2001:db8:5::", "2001:db8::2", "2001:db8::a");
+    tp.cport = 0;
+    tp.vport = 0;
+    tp.dport = 0;
+    tp.state = 0;
+    tp.flags = sync::kFwdDroute | sync::kFlagTemplate;
+    w.add(tp);
+    sync::SyncConn under = v6(t, "2001:db8:5::1", "2001:db8::2", "2001:db8::a");
+    under.cport = port(40004);
+    under.vport = port(443);
+    under.dport = port(443);
+    under.flags = sync::kFwdDroute;
+    w.add(under);
+    out = std::fopen((sdir + "/sync_v1_ipv6").c_str(), "wb");
+    if (out) {
+      std::fwrite(w.data(), 1, w.size(), out);
+      std::fclose(out);
+    }
   }
   return 0;
 }

@@ -572,12 +572,16 @@ TEST(EngineIpv6, ListingsShowIpv6Connections) {
   EXPECT_EQ(c.dport, port(8080));
   EXPECT_EQ(c.state, kTcpSynRecv);
   EXPECT_EQ(c.caddr, 0u);  // the IPv4 fields stay empty
-  // A restart file holds IPv4 entries only: IPv6 ones are counted as skipped.
+  EXPECT_FALSE(c.synced);
+  // A restart file holds IPv6 entries beside the IPv4 ones (engine_restart_test.cc).
   std::vector<restart::SavedConn> saved;
+  std::vector<restart::SavedConn6> saved6;
   restart::SaveCounts n;
-  h.worker->save_conns(h.now, saved, n);
+  h.worker->save_conns(h.now, saved, saved6, n);
   EXPECT_TRUE(saved.empty());
-  EXPECT_EQ(n.skipped_v6, 1u);
+  ASSERT_EQ(saved6.size(), 1u);
+  EXPECT_EQ(n.v6, 1u);
+  EXPECT_EQ(saved6[0].rec.caddr, test::addr6(kCip));
 }
 
 // ---- bad input -----------------------------------------------------------------------------------

@@ -40,8 +40,9 @@ be32 open(Harness& h, uint16_t cport) {
 
 std::vector<restart::SavedConn> save(Harness& h, restart::SaveCounts* counts = nullptr) {
   std::vector<restart::SavedConn> v;
+  std::vector<restart::SavedConn6> v6;
   restart::SaveCounts n;
-  h.worker->save_conns(h.now, v, n);
+  h.worker->save_conns(h.now, v, v6, n);
   if (counts) *counts = n;
   return v;
 }
@@ -326,6 +327,256 @@ TEST(RestartFile, AWriteReplacesTheOldFileWholeAndLeavesNoTemporary) {
   ASSERT_EQ(back.conns.size(), d.conns.size());
   EXPECT_EQ(std::memcmp(back.conns.data(), d.conns.data(), d.conns.size() * sizeof(restart::SavedConn)), 0);
   EXPECT_NE(restart::write_dump("/nonexistent-dir/x.bin", d), "") << "an unwritable place is an error, not a crash";
+}
+
+}  // namespace
+}  // namespace fulcrum::test
+
+// ---- IPv6 entries ------------------------------------------------------------------------------
+
+namespace fulcrum::test {
+namespace {
+
+constexpr const char* kCip6 = "2001:db8:1::2";
+constexpr const char* kVip6 = "2001:db8::100";
+constexpr const char* kLip6 = "2001:db8:3::1";
+constexpr const char* kLip4 = "198.18.3.1";
+
+// IPv6 services on one VIP, a port per method: NAT (80), DR (81), FullNAT (82), NAT64 (83),
+// and DR with a /64 persistence (84).
+CoreConfig v6_services() {
+  CoreConfig c;
+  c.services = {mksvc6(0, kProtoTcp, kVip6, 80, SchedKind::Rr, {mkdest6(0, "2001:db8:2::10", 8080, FwdMethod::Masq)}),
+                mksvc6(1, kProtoTcp, kVip6, 81, SchedKind::Rr, {mkdest6(1, "2001:db8:2::11", 81, FwdMethod::Route)}),
+                mksvc6(2, kProtoTcp, kVip6, 82, SchedKind::Rr, {mkdest6(2, "2001:db8:2::12", 82, FwdMethod::FullNat)}),
+                mksvc6(3, kProtoTcp, kVip6, 83, SchedKind::Rr, {mkdest(3, "198.18.2.10", 83, FwdMethod::FullNat)}),
+                mksvc6(4, kProtoTcp, kVip6, 84, SchedKind::Rr,
+                       {mkdest6(4, "2001:db8:2::13", 84, FwdMethod::Route), mkdest6(5, "2001:db8:2::14", 84, FwdMethod::Route)},
+                       kSvcPersistent)};
+  c.services[4].netmask6 = 64;
+  return c;
+}
+
+Harness director6() { return Harness(v6_services(), 1024, {ip4(kLip4)}, {16, 64}, 0, {addr6(kLip6)}); }
+
+std::string key6(const ConnInfo& i) {
+  std::string s = std::to_string(i.proto) + (i.is_template ? "T" : "") + " f" + std::to_string(i.family) + " fwd" +
+                  std::to_string(static_cast<int>(i.fwd)) + " s" + std::to_string(i.state) + " d" + std::to_string(i.dest);
+  for (const IpAddr* a : {&i.caddr_ip, &i.vaddr_ip, &i.daddr_ip, &i.laddr_ip})
+    for (uint8_t b : a->b) s += std::to_string(b) + ".";
+  return s + " " + std::to_string(ntoh16(i.cport)) + ">" + std::to_string(ntoh16(i.vport)) + ">" +
+         std::to_string(ntoh16(i.dport)) + " l" + std::to_string(ntoh16(i.lport));
+}
+
+std::multiset<std::string> keys6(Harness& h) {
+  std::multiset<std::string> s;
+  for (const ConnInfo& i : conns(h)) {
+    EXPECT_FALSE(i.synced) << "made here before the stop, not synced";
+    s.insert(key6(i));
+  }
+  return s;
+}
+
+// Each service's connection, three client packets each (DR/TUN see no replies).
+void open6(Harness& h) {
+  for (uint16_t vport = 80; vport <= 84; ++vport) {
+    auto pkt = [&](uint8_t f) { return Pkt().ipv6(kCip6, kVip6).tcp(static_cast<uint16_t>(41000 + vport), vport, f).frame(); };
+    h.send6(pkt(kTcpSyn));
+    h.send6(pkt(kTcpAck));
+  }
+}
+
+TEST(Restart6, IpvSixAndNat64EntriesAndATemplateComeBackThroughTheFileBoundToTheSameServers) {
+  Harness a = director6();
+  open6(a);
+  a.advance(3);
+  restart::Dump d;
+  restart::SaveCounts sc;
+  a.worker->save_conns(a.now, d.conns, d.conns6, sc);
+  EXPECT_TRUE(d.conns.empty());
+  EXPECT_EQ(d.conns6.size(), 6u) << "five connections and a template";
+  EXPECT_EQ(sc.v6, 6u);
+  EXPECT_EQ(sc.saved, 6u);
+  TmpFile f;
+  ASSERT_EQ(restart::write_dump(f.path, d), "");
+  restart::Dump back;
+  std::string why;
+  ASSERT_EQ(restart::read_dump(f.path, back, why), restart::ReadResult::Ok) << why;
+  ASSERT_EQ(back.conns6.size(), 6u);
+  EXPECT_EQ(std::memcmp(back.conns6.data(), d.conns6.data(), d.conns6.size() * sizeof(restart::SavedConn6)), 0);
+
+  Harness b = director6();
+  b.now = a.now + 2 * kTicksPerSec;
+  restart::RestoreCounts rc;
+  for (const auto& s : back.conns6) rc.add(b.worker->restore_conn6(s, 2 * kTicksPerSec, b.now));
+  EXPECT_EQ(rc.restored, 6u);
+  EXPECT_EQ(rc.skipped(), 0u);
+  std::multiset<std::string> want = keys6(a);
+  EXPECT_EQ(keys6(b), want);
+  for (DestId id = 0; id < 6; ++id) {
+    EXPECT_EQ(b.load(id).active, a.load(id).active) << id;
+    EXPECT_EQ(b.load(id).inactive, a.load(id).inactive) << id;
+    EXPECT_EQ(b.load(id).persist, a.load(id).persist) << id;
+  }
+  // The time left: the saved less the time down (listings show it).
+  for (const ConnInfo& i : conns(b)) {
+    if (!i.is_template) {
+      EXPECT_LE(i.expires_in_ticks, 900 * kTicksPerSec - 5 * kTicksPerSec);
+    }
+  }
+  // Their packets go on to the same servers (NAT64: to the IPv4 server, from the same local port).
+  for (uint16_t vport = 80; vport <= 83; ++vport) {
+    const Bytes next = Pkt().ipv6(kCip6, kVip6).tcp(static_cast<uint16_t>(41000 + vport), vport, kTcpAck).frame();
+    auto ob = b.send6(next);
+    auto oa = a.send6(next);
+    EXPECT_EQ(ob.v.action, oa.v.action) << vport;
+    EXPECT_EQ(ob.route6, oa.route6) << vport;
+    EXPECT_EQ(ob.v.route_dst, oa.v.route_dst) << vport;
+  }
+  // The template keeps the client's /64 on its server.
+  const IpAddr first = a.send6(Pkt().ipv6("2001:db8:1::99", kVip6).tcp(5, 84, kTcpSyn).frame()).route6;
+  EXPECT_EQ(b.send6(Pkt().ipv6("2001:db8:1::99", kVip6).tcp(5, 84, kTcpSyn).frame()).route6, first);
+}
+
+TEST(Restart6, AnIpv6EntryWhoseTimeRanOutOrWhoseServerIsGoneIsSkippedAndCounted) {
+  Harness a = director6();
+  open6(a);
+  restart::Dump d;
+  restart::SaveCounts sc;
+  a.worker->save_conns(a.now, d.conns, d.conns6, sc);
+  CoreConfig fewer = v6_services();
+  fewer.services.erase(fewer.services.begin());  // NAT's service gone
+  fewer.services[0].dests[0].addr = addr6("2001:db8:2::99");  // DR's server replaced
+  Harness b(fewer, 1024, {ip4(kLip4)}, {16, 64}, 0, {addr6(kLip6)});
+  restart::RestoreCounts rc;
+  for (const auto& s : d.conns6) rc.add(b.worker->restore_conn6(s, 0, b.now));
+  EXPECT_EQ(rc.no_service, 1u);
+  EXPECT_EQ(rc.no_dest, 1u);
+  EXPECT_EQ(rc.restored, 4u);
+  restart::RestoreCounts late;
+  Harness c = director6();
+  for (const auto& s : d.conns6) late.add(c.worker->restore_conn6(s, 3600 * kTicksPerSec, c.now));
+  EXPECT_EQ(late.expired, 6u);
+  EXPECT_EQ(c.worker->conn_count(), 0u);
+}
+
+TEST(Restart6, ASynProxiedIpv6ConnectionKeepsItsSeqShiftThroughTheFile) {
+  CoreConfig c;
+  c.services = {test::mksvc6(0, kProtoTcp, kVip6, 80, SchedKind::Rr, {test::mkdest6(0, "2001:db8:2::10", 8080, FwdMethod::Masq)},
+                             kSvcSynProxy)};
+  constexpr uint32_t kIsn = 1000000, kServerIsn = 7777777;
+  auto seq_of = [](const Harness::Out& o) { return ntoh32(load32(o.frame.data() + o.p.l4_off + 4)); };
+  auto ack_of = [](const Harness::Out& o) { return ntoh32(load32(o.frame.data() + o.p.l4_off + 8)); };
+  auto from_server = [&](uint32_t seq, uint32_t ack) {
+    return Pkt().ipv6("2001:db8:2::10", kCip6).tcp(8080, 40500, kTcpAck).seq(seq).ack(ack).payload("data").frame();
+  };
+  Harness a(c);
+  auto sa = a.send6(Pkt().ipv6(kCip6, kVip6).tcp(40500, 80, kTcpSyn).seq(kIsn).tcp_options({2, 4, 5, 0xa0}).frame());
+  const uint32_t cookie = seq_of(sa);
+  a.send6(Pkt().ipv6(kCip6, kVip6).tcp(40500, 80, kTcpAck).seq(kIsn + 1).ack(cookie + 1).frame());
+  a.send6(Pkt().ipv6("2001:db8:2::10", kCip6).tcp(8080, 40500, kTcpSyn | kTcpAck).seq(kServerIsn).ack(kIsn + 1).frame());
+  ASSERT_EQ(a.worker->synproxy_count(), 1u);
+  ASSERT_EQ(seq_of(a.send6(from_server(kServerIsn + 1, kIsn + 1))), cookie + 1);
+
+  restart::Dump d;
+  restart::SaveCounts n;
+  a.worker->save_conns(a.now, d.conns, d.conns6, n);
+  ASSERT_EQ(d.conns6.size(), 1u);
+  EXPECT_EQ(n.synproxy, 1u);
+  EXPECT_EQ(d.conns6[0].proxied, 1u);
+  TmpFile f;
+  ASSERT_EQ(restart::write_dump(f.path, d), "");
+  restart::Dump back;
+  std::string why;
+  ASSERT_EQ(restart::read_dump(f.path, back, why), restart::ReadResult::Ok) << why;
+  Harness b(c);
+  restart::RestoreCounts rc;
+  for (const auto& s : back.conns6) rc.add(b.worker->restore_conn6(s, 0, b.now));
+  EXPECT_EQ(rc.restored, 1u);
+  EXPECT_EQ(b.worker->synproxy_count(), 1u);
+  auto out = b.send6(from_server(kServerIsn + 5, kIsn + 1));
+  ASSERT_EQ(out.v.action, Action::Transmit6);
+  EXPECT_EQ(seq_of(out), cookie + 5) << "server -> client: seq - delta, as before the restart";
+  auto in = b.send6(Pkt().ipv6(kCip6, kVip6).tcp(40500, 80, kTcpAck).seq(kIsn + 1).ack(cookie + 9).frame());
+  ASSERT_EQ(in.v.action, Action::Transmit6);
+  EXPECT_EQ(ack_of(in), kServerIsn + 9) << "client -> server: ack + delta";
+  EXPECT_EQ(verify_checksums(in.frame), "");
+}
+
+TEST(Restart6, ConnectionsToATunnelServerOfTheOtherFamilyAreNotSavedButCounted) {
+  // A record names its client and server in one family: neither direction of a mixed tunnel fits.
+  CoreConfig c;
+  c.services = {test::mksvc6(0, kProtoTcp, kVip6, 80, SchedKind::Rr, {test::mkdest(0, "198.18.2.10", 80, FwdMethod::Tunnel)}),
+                test::mksvc(1, kProtoTcp, kVip, 80, SchedKind::Rr, {test::mkdest6(1, "2001:db8:2::10", 80, FwdMethod::Tunnel)})};
+  Harness a(c);
+  a.send6(Pkt().ipv6(kCip6, kVip6).tcp(40600, 80, kTcpSyn).frame());
+  a.send(Pkt().ipv4(kClient, kVip).tcp(40601, 80, kTcpSyn).frame());
+  ASSERT_EQ(a.worker->conn_count(), 2u);
+  restart::Dump d;
+  restart::SaveCounts n;
+  a.worker->save_conns(a.now, d.conns, d.conns6, n);
+  EXPECT_TRUE(d.conns.empty());
+  EXPECT_TRUE(d.conns6.empty());
+  EXPECT_EQ(n.skipped_mixed, 2u);
+  EXPECT_EQ(n.saved, 0u);
+}
+
+// The previous format's checksum, as restart_file.cc computes it (a 64-bit FNV-1a over words).
+uint64_t file_mix(uint64_t h, const void* p, size_t n) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  for (; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+TEST(RestartFile, AVersionOneFileFromTheBuildBeforeIsStillRead) {
+  TmpFile f;
+  restart::Dump d = sample();
+  ASSERT_EQ(restart::write_dump(f.path, d), "");
+  std::string b = bytes_of(f.path);
+  // Version 1: the same header and entries, version 1, no IPv6 entry size in the layout's top
+  // byte, count6 reserved (0), its own checksum.
+  b[8] = 1;
+  b[15] = 0;
+  std::memset(&b[40], 0, 8);
+  const uint64_t sum = file_mix(file_mix(0xcbf29ce484222325ull, b.data(), 48), b.data() + 48, b.size() - 48);
+  std::memcpy(&b[40], &sum, 8);
+  put(f.path, b);
+  restart::Dump back;
+  std::string why;
+  ASSERT_EQ(restart::read_dump(f.path, back, why), restart::ReadResult::Ok) << why;
+  EXPECT_EQ(back.conns.size(), d.conns.size());
+  EXPECT_TRUE(back.conns6.empty());
+  // A version 1 header that claims IPv6 entries is not one we wrote.
+  b[36] = 1;
+  put(f.path, b);
+  EXPECT_EQ(restart::read_dump(f.path, back, why), restart::ReadResult::Refused);
+}
+
+TEST(RestartFile, IpvSixEntriesAreCoveredByTheSizeAndChecksumChecks) {
+  Harness a = director6();
+  open6(a);
+  restart::Dump d;
+  restart::SaveCounts sc;
+  a.worker->save_conns(a.now, d.conns, d.conns6, sc);
+  TmpFile f;
+  ASSERT_EQ(restart::write_dump(f.path, d), "");
+  const std::string good = bytes_of(f.path);
+  std::string why;
+  put(f.path, good.substr(0, good.size() - 1));
+  EXPECT_EQ(read(f.path, why), restart::ReadResult::Refused);
+  EXPECT_NE(why.find("truncated"), std::string::npos) << why;
+  std::string b = good;
+  b[good.size() - 50] ^= 1;  // a byte of the last IPv6 entry
+  put(f.path, b);
+  EXPECT_EQ(read(f.path, why), restart::ReadResult::Refused);
+  EXPECT_NE(why.find("checksum"), std::string::npos) << why;
 }
 
 }  // namespace

@@ -122,6 +122,49 @@ TEST(SyncWire, RecordsComeBackAsWrittenPaddedToFourBytesWithSequenceAndFullNatDa
   EXPECT_TRUE(x.conns[3].v6());
 }
 
+TEST(SyncWire, ANat64RecordIsAnIpv6OneWithAMappedServerAndTheMandatoryNat64Parameter) {
+  SyncConn n = tcp_conn();
+  uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8};
+  a[15] = 10;
+  n.caddr = IpAddr::from_v6(a);
+  a[15] = 100;
+  n.vaddr = IpAddr::from_v6(a);
+  n.daddr = IpAddr::from_v4(ip4(198, 19, 0, 11));  // the IPv4 server
+  n.has_fullnat = true;
+  n.laddr = IpAddr::from_v4(ip4(198, 19, 0, 1));  // the IPv4 local address
+  n.lport = hton16(2000);
+  std::vector<uint8_t> m = written({n});
+  ASSERT_EQ(m.size(), 8u + 72 + 8);
+  const uint8_t* r = m.data() + 8;
+  EXPECT_EQ(r[0], 1) << "an IPv6 record";
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 19, 0, 11};
+  EXPECT_EQ(std::vector<uint8_t>(r + 24 + 32, r + 24 + 48), std::vector<uint8_t>(mapped, mapped + 16));
+  // The parameter: type 0x21 without IPVS_OPT_F_PARAM (a kernel backup skips the record),
+  // 6 bytes: the IPv4 local address and port.
+  EXPECT_EQ(std::vector<uint8_t>(r + 72, r + 80), (std::vector<uint8_t>{kParamNat64, 6, 198, 19, 0, 1, 0x07, 0xd0}));
+  EXPECT_EQ(kParamNat64 & kParamOptional, 0);
+  Read x = read(m);
+  ASSERT_EQ(x.conns.size(), 1u);
+  EXPECT_EQ(x.conns[0], as_taken(n));
+  EXPECT_TRUE(x.conns[0].v6());
+  EXPECT_TRUE(x.conns[0].laddr.is_v4());
+  // A reader that does not know the parameter (the kernel): the record alone is skipped, the
+  // next one taken.
+  std::vector<uint8_t> k = written({n, tcp_conn()});
+  k[8 + 72] = 0x22;  // stands for "a mandatory parameter this reader does not know"
+  Read y = read(k);
+  EXPECT_EQ(y.r.error, MessageError::kNone);
+  ASSERT_EQ(y.conns.size(), 1u);
+  EXPECT_FALSE(y.conns[0].v6());
+  EXPECT_EQ(y.r.skipped[static_cast<size_t>(RecordSkip::kUnknownParam)], 1u);
+  // The NAT64 parameter of another length: not the one we know, so an unknown mandatory one.
+  std::vector<uint8_t> bad = written({n});
+  bad[8 + 73] = 5;
+  Read z = read(bad);
+  EXPECT_EQ(z.conns.size(), 0u);
+  EXPECT_EQ(z.r.skipped[static_cast<size_t>(RecordSkip::kUnknownParam)], 1u);
+}
+
 TEST(SyncWire, AVersion0MessageIsReadWithTheBackupsOwnTimeouts) {
   // struct ip_vs_sync_mesg_v0 and two ip_vs_sync_conn_v0, the second with its options (as
   // the master's memory holds them: little-endian).
