@@ -380,6 +380,15 @@ class Worker {
     c.sync_left = static_cast<uint16_t>(left - 1);
   }
   void sync_decide6(ConnV6& c, uint32_t now);
+  // An IPv6 persistence template's key (engine_v6.cc): what schedule_persistent6 makes and
+  // finds, what a connection's end and a sync master look it up by.
+  struct TemplateKey6 {
+    uint8_t proto;
+    IpAddr net, vaddr;
+    be16 vport;
+  };
+  static TemplateKey6 template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
+                                    const IpAddr& vaddr, be16 vport);
   void sync_emit6(const ConnV6& c, uint32_t timeout);
   void sync_template_of6(const ConnV6& c, uint32_t now);
   void sync_mark_received6(ConnV6& c);

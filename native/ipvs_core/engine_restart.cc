@@ -7,6 +7,19 @@
 
 namespace fulcrum {
 
+namespace {
+// Why the install path refused a saved entry, as the restore counts it.
+restart::Restored refused(SyncInstall x) {
+  switch (x) {
+    case SyncInstall::NoService: return restart::Restored::NoService;
+    case SyncInstall::NoDest: return restart::Restored::NoDest;
+    case SyncInstall::TableFull: return restart::Restored::TableFull;
+    case SyncInstall::FnatRefused: return restart::Restored::FnatMoved;
+    default: return restart::Restored::BadRecord;  // stale, or a bad record
+  }
+}
+}  // namespace
+
 void Worker::save_conns(uint32_t now, std::vector<restart::SavedConn>& out, std::vector<restart::SavedConn6>& out6,
                         restart::SaveCounts& n) {
   table6_.scan(0, SIZE_MAX, [&](uint32_t idx) {
@@ -65,17 +78,7 @@ restart::Restored Worker::restore_conn(const restart::SavedConn& s, uint32_t dow
   const SyncCounters kept = sync_counters_;
   const SyncInstall x = sync_install(r, now);
   sync_counters_ = kept;
-  switch (x) {
-    case SyncInstall::Installed:
-    case SyncInstall::Updated:
-    case SyncInstall::Replaced: break;
-    case SyncInstall::NoService: return restart::Restored::NoService;
-    case SyncInstall::NoDest: return restart::Restored::NoDest;
-    case SyncInstall::TableFull: return restart::Restored::TableFull;
-    case SyncInstall::FnatRefused: return restart::Restored::FnatMoved;
-    case SyncInstall::Stale:
-    case SyncInstall::BadRecord: return restart::Restored::BadRecord;
-  }
+  if (x != SyncInstall::Installed && x != SyncInstall::Updated && x != SyncInstall::Replaced) return refused(x);
   // Made here before the stop: listings must not call it synced. (A connection keeps no link
   // to its template: the template's own timeout, re-armed at the save, keeps the client's tie.)
   if (r.flags & sync::kFlagTemplate) {
@@ -105,17 +108,7 @@ restart::Restored Worker::restore_conn6(const restart::SavedConn6& s, uint32_t d
   const SyncCounters kept = sync_counters_;
   const SyncInstall x = sync_install6(r, now);
   sync_counters_ = kept;
-  switch (x) {
-    case SyncInstall::Installed:
-    case SyncInstall::Updated:
-    case SyncInstall::Replaced: break;
-    case SyncInstall::NoService: return restart::Restored::NoService;
-    case SyncInstall::NoDest: return restart::Restored::NoDest;
-    case SyncInstall::TableFull: return restart::Restored::TableFull;
-    case SyncInstall::FnatRefused: return restart::Restored::FnatMoved;
-    case SyncInstall::Stale:
-    case SyncInstall::BadRecord: return restart::Restored::BadRecord;
-  }
+  if (x != SyncInstall::Installed && x != SyncInstall::Updated && x != SyncInstall::Replaced) return refused(x);
   if (r.flags & sync::kFlagTemplate) {
     // A fwmark template's vaddr came in the kernel's form (sync_fill6): ours has the mark last.
     const IpAddr v = r.protocol == 0 ? mark_addr6(r.fwmark) : r.vaddr;

@@ -21,16 +21,6 @@ constexpr uint32_t kV0TemplateSecs = 180;
 // Longer than this is cut (ticks must stay below 2^31 apart: timeouts.h).
 constexpr uint32_t kMaxSyncTimeoutSecs = 31 * 24 * 3600;
 
-FwdMethod fwd_of(const sync::SyncRecord& r) {
-  if (r.has_fullnat) return FwdMethod::FullNat;
-  switch (r.flags & sync::kFwdMask) {
-    case sync::kFwdTunnel: return FwdMethod::Tunnel;
-    case sync::kFwdDroute: return FwdMethod::Route;
-    case sync::kFwdLocal: return FwdMethod::Local;
-    default: return FwdMethod::Masq;
-  }
-}
-
 }  // namespace
 
 SyncSide* Worker::set_sync_master(SyncSide* side) {
@@ -269,7 +259,7 @@ SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   c.daddr = r.daddr;
   c.dport = r.dport;
   set_conn_dest(c, did);
-  c.flags = static_cast<uint8_t>(fwd_of(r));
+  c.flags = static_cast<uint8_t>(sync::fwd_of(r));
   if (r.flags & sync::kFlagNoOutput) c.flags |= kConnNoOutput;
   c.tmpl_plen = kConnSynced;  // no template link: a synced connection is never scheduled again
   set_conn_dest_tag(c, d.incarnation);
@@ -281,7 +271,7 @@ SyncInstall Worker::sync_install(const sync::SyncRecord& r, uint32_t now) {
   idx = table_.insert(h, c);
   if (idx == ConnTable::kNone) return count(SyncInstall::TableFull);
   ConnV4& rc = table_.record(idx);
-  if (fwd_of(r) == FwdMethod::FullNat) {
+  if (sync::fwd_of(r) == FwdMethod::FullNat) {
     uint8_t li;
     if (!fnat_.claim(idx, r.laddr, r.lport, li)) {
       table_.erase(idx);

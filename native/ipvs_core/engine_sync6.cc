@@ -36,16 +36,6 @@ bool fwd_ok(const sync::SyncRecord6& r) {
   return !r.has_fullnat || !r.laddr.is_v4();
 }
 
-FwdMethod fwd_of6(const sync::SyncRecord6& r) {
-  if (r.has_fullnat) return FwdMethod::FullNat;
-  switch (r.flags & sync::kFwdMask) {
-    case sync::kFwdTunnel: return FwdMethod::Tunnel;
-    case sync::kFwdDroute: return FwdMethod::Route;
-    case sync::kFwdLocal: return FwdMethod::Local;
-    default: return FwdMethod::Masq;
-  }
-}
-
 }  // namespace
 
 // ---- master --------------------------------------------------------------------------------
@@ -90,11 +80,8 @@ void Worker::sync_template_of6(const ConnV6& c, uint32_t now) {
   const DestSnap& d = snap_->dest(conn_dest(c));
   const ServiceSnap* svc = snap_->service(d.svc);
   if (!svc) return;
-  const IpAddr snet = ip6_prefix(c.caddr, conn_plen(c) - 1u);
-  const uint8_t tproto = svc->fwmark ? 0 : c.proto;
-  const IpAddr tvaddr = svc->fwmark ? mark_addr6(svc->fwmark) : c.vaddr;
-  const be16 tvport = (svc->fwmark || svc->port == 0 || svc->port == 21) ? 0 : c.vport;
-  const uint32_t t = table6_.find_template(table6_.hash(tproto, snet, 0), tproto, snet, tvaddr, tvport);
+  const TemplateKey6 k = template_key6(*svc, c.proto, c.caddr, conn_plen(c) - 1u, c.vaddr, c.vport);
+  const uint32_t t = table6_.find_template(table6_.hash(k.proto, k.net, 0), k.proto, k.net, k.vaddr, k.vport);
   if (t == ConnTable6::kNone) return;
   ConnV6& tc = table6_.record(t);
   uint32_t left = tc.sync_left;
@@ -210,7 +197,7 @@ SyncInstall Worker::sync_install6(const sync::SyncRecord6& r, uint32_t now) {
   }
 
   const DestSnap& d = snap_->dest(did);
-  const FwdMethod fwd = fwd_of6(r);
+  const FwdMethod fwd = sync::fwd_of(r);
   ConnV6 c{};
   c.proto = r.protocol;
   c.caddr = r.caddr;

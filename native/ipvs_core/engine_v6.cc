@@ -327,23 +327,14 @@ Verdict Worker::no_dest6(PacketBuf& pkt, Parsed& p) {
 
 // ---- persistence -----------------------------------------------------------------------------
 
-namespace {
-
 // A template's key: -M's prefix of the client, the VIP (fwmark services: the mark's stand-in,
 // protocol 0) and port (0 for port-0, port-21 and fwmark services), as the kernel keys them.
-struct TemplateKey6 {
-  uint8_t proto;
-  IpAddr net, vaddr;
-  be16 vport;
-};
-TemplateKey6 template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
-                           const IpAddr& vaddr, be16 vport) {
+Worker::TemplateKey6 Worker::template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
+                                           const IpAddr& vaddr, be16 vport) {
   return {static_cast<uint8_t>(svc.fwmark ? 0 : proto), ip6_prefix(caddr, plen),
           svc.fwmark ? mark_addr6(svc.fwmark) : vaddr,
           static_cast<be16>((svc.fwmark || svc.port == 0 || svc.port == 21) ? 0 : vport)};
 }
-
-}  // namespace
 
 // As schedule_persistent (engine_schedule.cc) with the client prefix of -M's length, and the
 // same director-wide tie (shared_affinity.h, key6): a client whose connections land on several

@@ -55,4 +55,17 @@ SyncConn to_wire(const SyncRecord6& r);
 bool from_wire(const SyncConn& c, SyncRecord& out);
 bool from_wire(const SyncConn& c, SyncRecord6& out);
 
+// The forwarding method a record names, either family's: FullNAT by its parameter, the rest by
+// IP_VS_CONN_F_FWD_MASK as the kernel's.
+template <class Record>
+FwdMethod fwd_of(const Record& r) {
+  if (r.has_fullnat) return FwdMethod::FullNat;
+  switch (r.flags & kFwdMask) {
+    case kFwdTunnel: return FwdMethod::Tunnel;
+    case kFwdDroute: return FwdMethod::Route;
+    case kFwdLocal: return FwdMethod::Local;
+    default: return FwdMethod::Masq;
+  }
+}
+
 }  // namespace fulcrum::sync

@@ -1,8 +1,8 @@
 // Tunnels across families on real traffic, as the kernel's IPVS has them: an IPv6 service with
 // an IPv4 tunnel server (IPv6 in IPv4, protocol 41, what a `sit` device takes) and an IPv4
 // service with an IPv6 one (IPv4 in IPv6, next header 4, what an ip6tnl device in mode ipip6
-// takes). The real server holds the VIP on lo and answers the client directly, as with DR and
-// same-family TUN; a 4 MB file goes each way byte for byte, and the outer headers on the wire
+// takes), and beside them IPv6 in IPv6 (ip6tnl's ip6ip6). The real server holds the VIP on lo
+// and answers the client directly, as with DR; a 4 MB file goes each way byte for byte, and the outer headers on the wire
 // come from the director's port address of the outer family. Where the kernel here has no
 // sit/ip6tnl (a kernel built without them), a small decapsulator stands in for the device: a
 // raw socket for the outer protocol, writing each inner packet into a TUN interface, which is
@@ -23,15 +23,15 @@ const VIP4 = '198.18.0.100';
 const CLIENT4 = '198.18.0.2';
 const PORT_SERVERS4 = '198.19.0.1';
 
-/** The stand-in for a tunnel device: protocol 41 (IPv6 in IPv4) or 4 (IPv4 in IPv6) taken off
- * a raw socket, the inner packet written into TUN interface `dev`. */
+/** The stand-in for a tunnel device: protocol 41 (IPv6 in IPv4 or, `ip6ip6`, in IPv6) or 4
+ * (IPv4 in IPv6) taken off a raw socket, the inner packet written into TUN interface `dev`. */
 const DECAP = `
 import fcntl, os, socket, struct, subprocess, sys
 kind, dev = sys.argv[1], sys.argv[2]
 fd = os.open('/dev/net/tun', os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', dev.encode(), 0x0001 | 0x1000))  # TUNSETIFF: IFF_TUN|IFF_NO_PI
 subprocess.run(['ip', 'link', 'set', dev, 'up'], check=True)
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41) if kind == 'sit' else socket.socket(socket.AF_INET6, socket.SOCK_RAW, 4)
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41) if kind == 'sit' else socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41 if kind == 'ip6ip6' else 4)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
 while True:
     p = s.recv(65535)
@@ -55,16 +55,16 @@ async function listening(t: Topology, node: string, port: number) {
 
 /** The tunnel device of `kind` on `node` (local: the server's own outer address), the kernel's
  * when it has one, else the stand-in; returns what to stop. */
-async function tunnelDevice(t: Topology, node: string, kind: 'sit' | 'ipip6', local: string): Promise<() => void> {
+async function tunnelDevice(t: Topology, node: string, kind: 'sit' | 'ipip6' | 'ip6ip6', local: string): Promise<() => void> {
   const dev = `${kind}x`;
   const add = kind === 'sit'
     ? t.exec(node, ['ip', 'tunnel', 'add', dev, 'mode', 'sit', 'remote', 'any', 'local', local])
-    : t.exec(node, ['ip', '-6', 'tunnel', 'add', dev, 'mode', 'ipip6', 'remote', '::', 'local', local]);
+    : t.exec(node, ['ip', '-6', 'tunnel', 'add', dev, 'mode', kind, 'remote', '::', 'local', local]);
   if (add.status === 0) {
     must(t, node, ['ip', 'link', 'set', dev, 'up']);
     return () => t.exec(node, ['ip', 'link', 'del', dev]);
   }
-  const p = t.background(node, ['python3', '-c', DECAP, kind === 'sit' ? 'sit' : 'ipip6', dev]);
+  const p = t.background(node, ['python3', '-c', DECAP, kind, dev]);
   for (let i = 0; i < 50 && !t.exec(node, ['ip', 'link', 'show', dev, 'up']).stdout.includes('UP'); i++) await sleep(100);
   return () => p.kill();
 }
@@ -184,6 +184,27 @@ describe('TUN across families on real traffic', { skip }, () => {
       t.exec('srv2', ['ip', 'addr', 'del', `${VIP4}/32`, 'dev', 'lo']);
     }
   });
+  test('IPv6 service, IPv6 tunnel server (same family): IPv6 in IPv6 from the VIP, 4 MB each way byte for byte', async () => {
+    const rs = V6.server(1);
+    must(t, 'srv1', ['ip', '-6', 'addr', 'add', `${VIP6}/128`, 'dev', 'lo', 'nodad']);
+    const stop = await tunnelDevice(t, 'srv1', 'ip6ip6', rs);
+    try {
+      await apply([{ protocol: 'tcp', address: VIP6, port: 9650, scheduler: 'rr', realServers: [{ address: rs, method: 'tun' }] }]);
+      let got = { up: '', down: '' };
+      const pkts = await captured(t, 1, 'ip6 proto 41', async () => { got = await bothWays(t, 'srv1', VIP6, 9650, payload); });
+      assert.equal(sha256(got.up), sha256(payload));
+      assert.equal(sha256(got.down), sha256(payload));
+      assert.ok(pkts.length > 10, `IPv6-in-IPv6 packets were captured: ${pkts.length}`);
+      for (const p of pkts) {
+        assert.deepEqual([p.family, p.proto, p.src, p.dst], [6, 41, VIP6, rs]);
+        assert.deepEqual([p.inner?.family, p.inner?.src, p.inner?.dst, p.inner?.dport], [6, V6.client, VIP6, 9650]);
+      }
+    } finally {
+      stop();
+      t.exec('srv1', ['ip', '-6', 'addr', 'del', `${VIP6}/128`, 'dev', 'lo']);
+    }
+  });
+
   test('tunnelSource6, when set, is the outer source of IPv4 in IPv6 instead of the port\'s address', async () => {
     const rs = V6.server(2);
     const source = '2001:db8:19::99';
