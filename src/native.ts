@@ -154,7 +154,8 @@ export interface DataplaneStats {
   workers: { id: number; lcore: number; cpu: number; connections: number; connCapacity: number; tableBytes: number;
     connections6: number; conn6Capacity: number;
     /** SYN_RECV entries now, and the most the worker keeps (older ones are evicted). */
-    halfOpen: number; halfOpenBudget: number;
+    /** halfOpen*: the IPv4 table's; halfOpen6*: the IPv6 table's (each its own budget). */
+    halfOpen: number; halfOpenBudget: number; halfOpen6: number; halfOpen6Budget: number;
     polls: number; busyPolls: number; rxPackets: number; txPackets: number; counters: TrafficCounters }[];
 }
 

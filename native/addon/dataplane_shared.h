@@ -21,6 +21,7 @@ double num(Napi::Env env, Napi::Object o, const char* key, const std::string& at
 // A string at o[key]; "" when absent and optional.
 std::string str(Napi::Env env, Napi::Object o, const char* key, const std::string& at, bool optional = false);
 be32 ipv4(Napi::Env env, const std::string& s, const std::string& at);
+IpAddr ipv6(Napi::Env env, const std::string& s, const std::string& at);
 std::string dotted(be32 a);
 std::string mac_str(const dp::Mac& m);
 // The dataplane, or a JS exception when it is not running.

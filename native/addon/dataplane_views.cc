@@ -78,6 +78,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
       wo.Set("tableBytes", static_cast<double>(wr.table_bytes));
       wo.Set("halfOpen", static_cast<double>(wr.half_open));
       wo.Set("halfOpenBudget", static_cast<double>(wr.half_open_budget));
+      wo.Set("halfOpen6", static_cast<double>(wr.half_open6));
+      wo.Set("halfOpen6Budget", static_cast<double>(wr.half_open6_budget));
       wo.Set("polls", static_cast<double>(wr.polls));
       wo.Set("busyPolls", static_cast<double>(wr.busy_polls));
       wo.Set("rxPackets", static_cast<double>(wr.rx_packets));
@@ -150,9 +152,12 @@ Napi::Value Connections(const Napi::CallbackInfo& info) {
   r->scratch.reserve(r->max);
   r->conns.reserve(r->max);
   Napi::Object f = info[3].As<Napi::Object>();
-  auto opt_addr = [&](const char* k, be32& out) {
+  auto opt_addr = [&](const char* k, bool& has, IpAddr& out) {
     std::string s = str(env, f, k, "filter", true);
-    if (!s.empty()) out = ipv4(env, s, std::string("filter.") + k);
+    if (s.empty()) return;
+    has = true;
+    const std::string at = std::string("filter.") + k;
+    out = s.find(':') != std::string::npos ? ipv6(env, s, at) : IpAddr::from_v4(ipv4(env, s, at));
   };
   auto opt_port = [&](const char* k, be16& out) {
     Napi::Value v = f.Get(k);
@@ -164,11 +169,11 @@ Napi::Value Connections(const Napi::CallbackInfo& info) {
   if (proto == "tcp") r->filter.proto = kProtoTcp;
   else if (proto == "udp") r->filter.proto = kProtoUdp;
   else if (!proto.empty()) type_error(env, "filter.protocol: must be tcp or udp");
-  opt_addr("virtualAddress", r->filter.vaddr);
+  opt_addr("virtualAddress", r->filter.has_vaddr, r->filter.vaddr);
   opt_port("virtualPort", r->filter.vport);
-  opt_addr("serverAddress", r->filter.daddr);
+  opt_addr("serverAddress", r->filter.has_daddr, r->filter.daddr);
   opt_port("serverPort", r->filter.dport);
-  opt_addr("clientAddress", r->filter.caddr);
+  opt_addr("clientAddress", r->filter.has_caddr, r->filter.caddr);
   if (f.Get("templates").IsBoolean()) r->filter.templates = f.Get("templates").As<Napi::Boolean>().Value();
   return submit(env, std::move(r), worker, [](Napi::Env env, Request& r) -> Napi::Value {
     Napi::Object out = Napi::Object::New(env);

@@ -32,22 +32,23 @@ struct WorkerReport {
   uint64_t conns = 0, conn_capacity = 0, table_bytes = 0;  // both families' tables
   uint64_t conns6 = 0, conn6_capacity = 0;                 // the IPv6 table's share
   uint64_t half_open = 0, half_open_budget = 0;
+  uint64_t half_open6 = 0, half_open6_budget = 0;
   uint64_t polls = 0, busy_polls = 0;
   uint64_t rx_packets = 0, tx_packets = 0;
 };
 
 // Which connections a listing wants; zero fields match anything.
+// Addresses of either family, IPv4 ones IPv4-mapped (as ConnInfo's *_ip).
 struct ConnFilter {
   uint8_t proto = 0;
-  be32 vaddr = 0;
+  bool has_vaddr = false, has_daddr = false, has_caddr = false;
+  IpAddr vaddr, daddr, caddr;
   be16 vport = 0;
-  be32 daddr = 0;
   be16 dport = 0;
-  be32 caddr = 0;
   bool templates = true;
   bool matches(const ConnInfo& c) const {
-    return (!proto || c.proto == proto) && (!vaddr || c.vaddr == vaddr) && (!vport || c.vport == vport) &&
-           (!daddr || c.daddr == daddr) && (!dport || c.dport == dport) && (!caddr || c.caddr == caddr) &&
+    return (!proto || c.proto == proto) && (!has_vaddr || c.vaddr_ip == vaddr) && (!vport || c.vport == vport) &&
+           (!has_daddr || c.daddr_ip == daddr) && (!dport || c.dport == dport) && (!has_caddr || c.caddr_ip == caddr) &&
            (templates || !c.is_template);
   }
 };

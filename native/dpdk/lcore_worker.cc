@@ -729,6 +729,8 @@ void LcoreWorker::serve(Request& r, uint64_t now_ms) {
       w.conn6_capacity = core_.conn6_capacity();
       w.half_open = core_.half_open_count();
       w.half_open_budget = core_.half_open_budget();
+      w.half_open6 = core_.half_open6_count();  // the IPv6 table's own budget and eviction order
+      w.half_open6_budget = core_.half_open6_budget();
       w.polls = polls_;
       w.busy_polls = busy_polls_;
       w.rx_packets = rx_;

@@ -202,6 +202,8 @@ class Worker {
   size_t conn6_count() const { return table6_.size(); }
   size_t conn6_capacity() const { return table6_.capacity(); }
   size_t table6_memory_bytes() const { return table6_.memory_bytes() + half_open6_q_.memory_bytes(); }
+  uint32_t half_open6_count() const { return half_open6_; }
+  uint32_t half_open6_budget() const { return half_open6_budget_; }
   // Entries in SYN_RECV now, and how many may be.
   uint32_t half_open_count() const { return half_open_; }
   uint32_t half_open_budget() const { return half_open_budget_; }

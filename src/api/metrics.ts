@@ -117,6 +117,10 @@ export function createMetrics(): { registry: Registry;
     (s) => workers(s, (w) => w.halfOpen));
   family('gauge', 'fulcrum_worker_half_open_budget', 'Half-open entries the worker keeps at most.', ['worker'],
     (s) => workers(s, (w) => w.halfOpenBudget));
+  family('gauge', 'fulcrum_worker_ipv6_half_open_connections', 'Half-open entries in the worker\'s IPv6 table (its own budget and eviction order).', ['worker'],
+    (s) => workers(s, (w) => w.halfOpen6));
+  family('gauge', 'fulcrum_worker_ipv6_half_open_budget', 'Half-open entries the worker\'s IPv6 table keeps at most.', ['worker'],
+    (s) => workers(s, (w) => w.halfOpen6Budget));
 
   family('counter', 'fulcrum_drops_total', 'Packets dropped, by reason (packet core and dataplane).', ['reason'],
     (s) => Object.entries(s.stats.drops).map(([reason, v]) => [{ reason }, v]));

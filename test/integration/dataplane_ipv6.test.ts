@@ -231,6 +231,7 @@ describe('IPv6 neighbour discovery and the exception path', { skip }, () => {
       assert.equal(w.conn6Capacity, 8192);
       assert.equal(w.connections6, 3, 'three IPv6 connections (in TIME_WAIT)');
       assert.ok(w.connections >= w.connections6 && w.connCapacity === 65536 + 8192, JSON.stringify(w));
+      assert.deepEqual([w.halfOpen6, w.halfOpen6Budget], [0, 2048], 'its own half-open count and budget (a quarter)');
     } finally {
       srv.kill();
       await dir.apply(cfg);

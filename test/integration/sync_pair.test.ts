@@ -48,9 +48,8 @@ async function eventually<T>(what: () => Promise<T | undefined>, seconds: number
 }
 
 interface Listed { source: string; destination: string; state: string; synced?: boolean }
-// (The API's client filter takes IPv4 addresses only: an IPv6 client's are all of them.)
 const connectionsOf = async (t: PairTopology, d: 'A' | 'B', api: number, client = CLIENT) =>
-  getIn(t, d, api, client.includes(':') ? '/v1/connections' : `/v1/connections?client=${client}`).connections as Listed[];
+  getIn(t, d, api, `/v1/connections?client=${encodeURIComponent(client)}`).connections as Listed[];
 
 /** Five lines through whoever holds the VIP now; each must come back echoed. */
 async function talk(c: HeldConnection, tag: string): Promise<void> {

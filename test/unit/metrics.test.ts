@@ -85,7 +85,7 @@ function snapshot(): MetricsSnapshot {
       drops: { no_service: 17, bad_checksum: 3 },
       events: { arp_request_sent: 9 },
       workers: [0, 1].map((id) => ({ id, lcore: id + 1, cpu: id + 1, connections: 100 * (id + 1), connCapacity: 65536, connections6: 10 * (id + 1), conn6Capacity: 16384,
-        tableBytes: 1 << 21, halfOpen: 7 * (id + 1), halfOpenBudget: 16384, polls: 0, busyPolls: 0, rxPackets: 1111 * (id + 1), txPackets: 2222 * (id + 1), counters: Z })),
+        tableBytes: 1 << 21, halfOpen: 7 * (id + 1), halfOpenBudget: 16384, halfOpen6: 3 * (id + 1), halfOpen6Budget: 4096, polls: 0, busyPolls: 0, rxPackets: 1111 * (id + 1), txPackets: 2222 * (id + 1), counters: Z })),
     },
     health: [
       { service: 'tcp:10.0.0.1:80', address: '192.168.1.10', port: 8080, state: 'up' },
@@ -191,6 +191,8 @@ test('Fulcrum\'s own families: workers, drops, events, ports, health', async () 
   check('fulcrum_worker_ipv6_connection_capacity', 'gauge', { 'worker=0': 16384, 'worker=1': 16384 });
   check('fulcrum_worker_half_open_connections', 'gauge', { 'worker=0': 7, 'worker=1': 14 });
   check('fulcrum_worker_half_open_budget', 'gauge', { 'worker=0': 16384, 'worker=1': 16384 });
+  check('fulcrum_worker_ipv6_half_open_connections', 'gauge', { 'worker=0': 3, 'worker=1': 6 });
+  check('fulcrum_worker_ipv6_half_open_budget', 'gauge', { 'worker=0': 4096, 'worker=1': 4096 });
   check('fulcrum_drops_total', 'counter', { 'reason=no_service': 17, 'reason=bad_checksum': 3 });
   check('fulcrum_events_total', 'counter', { 'event=arp_request_sent': 9 });
   check('fulcrum_port_rx_packets_total', 'counter', { 'port=client': 1000, 'port=servers': 1001 });
