@@ -334,6 +334,7 @@ class Worker {
   bool synproxy_accept(PacketBuf& pkt, Parsed& p, uint32_t now, Verdict& v);
   Verdict synproxy_open(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   bool synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v);
+  bool synproxy_hold(const PacketBuf& pkt, SynProxyTable::Entry& e);
   Verdict synproxy_syn(PacketBuf& pkt, Parsed& p, const ConnV4& c, const SynProxyTable::Entry& e);
   bool synproxy_out(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Verdict& v);
   // Established packets: the common NAT case inline (engine.cc), everything else general.

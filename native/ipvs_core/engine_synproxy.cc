@@ -12,15 +12,9 @@
 
 namespace fulcrum {
 
-namespace {
+using namespace synproxy_bits;
 
-constexpr uint32_t kKnown = 1;
-uint32_t mss_index(uint32_t bits) { return (bits >> 1) & 3; }
-uint16_t client_window(uint32_t bits) { return static_cast<uint16_t>(bits >> 16); }
-uint32_t held_of(uint32_t bits) { return (bits >> 3) & 0xff; }  // place + 1, 0 = none
-constexpr uint32_t kHeldBits = 0xffu << 3;
-uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
-uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
+namespace {
 
 // The client as its real server sees it: itself under NAT, the local address and port under FullNAT.
 struct Side {
@@ -69,6 +63,18 @@ bool Worker::synproxy_import(uint32_t idx, const restart::SavedConn& s) {
 bool Worker::synproxy6_import(uint32_t idx, const restart::SavedConn6& s) {
   if (!import_proxy(synproxy6_, idx, s)) return false;
   table6_.record(idx).ext |= kConn6SynProxy;
+  return true;
+}
+
+// Keeps a client's first data frame (one per connection) for when the server has answered, in
+// one of the places both families share; false when none is free or it is too big.
+bool Worker::synproxy_hold(const PacketBuf& pkt, SynProxyTable::Entry& e) {
+  if (held_of(e.known) || !nfree_held_ || pkt.len > kHeldFrameBytes) return false;
+  const uint8_t place = free_held_[--nfree_held_];
+  std::memcpy(held_.get() + size_t{place} * kHeldFrameBytes, pkt.data, pkt.len);
+  held_len_[place] = pkt.len;
+  e.known |= uint32_t{place + 1u} << 3;
+  stats_.event(Event::SynProxyHeld);
   return true;
 }
 
@@ -146,12 +152,7 @@ bool Worker::synproxy_in(PacketBuf& pkt, Parsed& p, ConnV4& c, uint32_t now, Ver
   }
   if (p.tcp_flags & kTcpRst) return true;  // the client gives up: the server may hear it as it is
   // Its first data is kept for when the server has answered, as DPVS keeps it.
-  if (p.payload_len && !held_of(e->known) && nfree_held_ && pkt.len <= kHeldFrameBytes) {
-    const uint8_t place = free_held_[--nfree_held_];
-    std::memcpy(held_.get() + size_t{place} * kHeldFrameBytes, pkt.data, pkt.len);
-    held_len_[place] = pkt.len;
-    e->known |= uint32_t{place + 1u} << 3;
-    stats_.event(Event::SynProxyHeld);
+  if (p.payload_len && synproxy_hold(pkt, *e)) {
     v = {Action::Drop, DropReason::None, 0};  // kept, not lost
     return false;
   }

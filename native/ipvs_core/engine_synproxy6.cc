@@ -12,16 +12,9 @@
 
 namespace fulcrum {
 
-namespace {
+using namespace synproxy_bits;
 
-// The side entry's bits, as engine_synproxy.cc's.
-constexpr uint32_t kKnown = 1;
-uint32_t mss_index(uint32_t bits) { return (bits >> 1) & 3; }
-uint16_t client_window(uint32_t bits) { return static_cast<uint16_t>(bits >> 16); }
-uint32_t held_of(uint32_t bits) { return (bits >> 3) & 0xff; }
-constexpr uint32_t kHeldBits = 0xffu << 3;
-uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
-uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
+namespace {
 
 // The MSS the director offers an IPv6 client: the link's less 60 bytes of headers.
 uint16_t our_mss6(uint32_t mtu) { return static_cast<uint16_t>(mtu > 1500 ? 1440 : mtu - 60); }
@@ -112,12 +105,7 @@ bool Worker::synproxy_in6(PacketBuf& pkt, Parsed& p, ConnV6& c, uint32_t now, Ve
     return true;
   }
   if (p.tcp_flags & kTcpRst) return true;
-  if (p.payload_len && !held_of(e->known) && nfree_held_ && pkt.len <= kHeldFrameBytes) {
-    const uint8_t place = free_held_[--nfree_held_];
-    std::memcpy(held_.get() + size_t{place} * kHeldFrameBytes, pkt.data, pkt.len);
-    held_len_[place] = pkt.len;
-    e->known |= uint32_t{place + 1u} << 3;
-    stats_.event(Event::SynProxyHeld);
+  if (p.payload_len && synproxy_hold(pkt, *e)) {
     v = {Action::Drop, DropReason::None, 0};
     return false;
   }

@@ -109,20 +109,10 @@ uint16_t tcp_mss_option(const uint8_t* f, const Parsed& p) {
   return mss;
 }
 
-DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport, uint32_t seq,
-                          uint32_t ack, uint8_t flags, uint16_t mss, uint16_t win) {
-  const uint32_t tcp_len = mss ? 24 : 20;
-  const uint32_t end = p.l4_off + tcp_len;
-  if (end > b.len + b.tailroom) return DropReason::ToaNoRoom;
-  uint8_t* f = b.data;
-  uint8_t* ip = f + p.l3_off;
-  uint8_t* tcp = f + p.l4_off;
-  const uint32_t ip_len = p.l4_off - p.l3_off + tcp_len;
-  store16(ip + 2, hton16(static_cast<uint16_t>(ip_len)));
-  store32(ip + 12, saddr);
-  store32(ip + 16, daddr);
-  store16(ip + 10, 0);
-  store16(ip + 10, inet_csum(ip, p.l4_off - p.l3_off));
+// The TCP header both rebuilds write (checksum 0: the caller's pseudo-header sums it): no
+// options but MSS when one is given.
+static void write_tcp(uint8_t* tcp, be16 sport, be16 dport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t mss,
+               uint16_t win, uint32_t tcp_len) {
   store16(tcp, sport);
   store16(tcp + 2, dport);
   store32(tcp + 4, hton32(seq));
@@ -137,6 +127,23 @@ DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 
     tcp[21] = 4;
     store16(tcp + 22, hton16(mss));
   }
+}
+
+DropReason tcp_rebuild_v4(PacketBuf& b, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport, uint32_t seq,
+                          uint32_t ack, uint8_t flags, uint16_t mss, uint16_t win) {
+  const uint32_t tcp_len = mss ? 24 : 20;
+  const uint32_t end = p.l4_off + tcp_len;
+  if (end > b.len + b.tailroom) return DropReason::ToaNoRoom;
+  uint8_t* f = b.data;
+  uint8_t* ip = f + p.l3_off;
+  uint8_t* tcp = f + p.l4_off;
+  const uint32_t ip_len = p.l4_off - p.l3_off + tcp_len;
+  store16(ip + 2, hton16(static_cast<uint16_t>(ip_len)));
+  store32(ip + 12, saddr);
+  store32(ip + 16, daddr);
+  store16(ip + 10, 0);
+  store16(ip + 10, inet_csum(ip, p.l4_off - p.l3_off));
+  write_tcp(tcp, sport, dport, seq, ack, flags, mss, win, tcp_len);
   store16(tcp + 16, csum_fold(csum_partial(tcp, tcp_len, pseudo_v4(saddr, daddr, kProtoTcp, tcp_len))));
   b.tailroom = b.tailroom + b.len - end;
   b.len = end;
@@ -168,20 +175,7 @@ DropReason tcp_rebuild_v6(PacketBuf& b, Parsed& p, const uint8_t* saddr, be16 sp
   ip[6] = kProtoTcp;
   std::memcpy(ip + 8, src, 16);
   std::memcpy(ip + 24, dst, 16);
-  store16(tcp, sport);
-  store16(tcp + 2, dport);
-  store32(tcp + 4, hton32(seq));
-  store32(tcp + 8, hton32(ack));
-  tcp[12] = static_cast<uint8_t>((tcp_len / 4) << 4);
-  tcp[13] = flags;
-  store16(tcp + 14, hton16(win));
-  store16(tcp + 16, 0);
-  store16(tcp + 18, 0);
-  if (mss) {
-    tcp[20] = 2;
-    tcp[21] = 4;
-    store16(tcp + 22, hton16(mss));
-  }
+  write_tcp(tcp, sport, dport, seq, ack, flags, mss, win, tcp_len);
   store16(tcp + 16, csum_fold(csum_partial(tcp, tcp_len, pseudo_v6(src, dst, kProtoTcp, tcp_len))));
   b.tailroom = b.tailroom + b.len - end;
   b.len = end;

@@ -19,6 +19,7 @@
 
 #include "conn_table.h"
 #include "drop_reason.h"
+#include "checksum.h"
 #include "packet.h"
 
 namespace fulcrum {
@@ -92,5 +93,18 @@ class SynProxyTable {
   size_t bytes_ = 0;
   TableAllocator alloc_ = default_table_allocator();
 };
+
+// An Entry's `known` word, as both families' proxies (engine_synproxy.cc, engine_synproxy6.cc)
+// read it: bit 0 the server has answered (delta holds), bits 1-2 the client's MSS index, bits
+// 3-10 the held frame's place + 1 (0: none), bits 16-31 the client's window.
+namespace synproxy_bits {
+inline constexpr uint32_t kKnown = 1;
+inline constexpr uint32_t kHeldBits = 0xffu << 3;
+inline uint32_t mss_index(uint32_t bits) { return (bits >> 1) & 3; }
+inline uint16_t client_window(uint32_t bits) { return static_cast<uint16_t>(bits >> 16); }
+inline uint32_t held_of(uint32_t bits) { return (bits >> 3) & 0xff; }
+inline uint32_t seq_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 4)); }
+inline uint32_t ack_of(const uint8_t* f, const Parsed& p) { return ntoh32(load32(f + p.l4_off + 8)); }
+}  // namespace synproxy_bits
 
 }  // namespace fulcrum
