@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "icmp.h"
+#include "packet_fast.h"
 #include "rewrite.h"
 
 namespace fulcrum {
@@ -228,6 +229,26 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
   return {Action::Transmit, DropReason::None, c.caddr};
 }
 
+// Pass 1 for an IPv6 TCP/UDP packet (engine_v6.cc has the rest of its path): which way it goes,
+// and its table hash (client side), prefetched. Inline in the burst loop: a call was 10% of
+// the IPv6 core.
+[[gnu::always_inline]] inline void Worker::classify6(const uint8_t* f, const Parsed& p, uint8_t& kind, uint64_t& hash) {
+  const uint8_t* s = f + p.v6_saddr_off();
+  const uint8_t* d = f + p.v6_daddr_off();
+  if (!laddrs6_.empty() && laddr6_index(d) >= 0) {
+    kind = kFnat6Reply;
+    return;
+  }
+  if (snap_->may_be_virtual_v6(d)) {
+    kind = kIn6;
+    hash = table6_.hash(p.proto, s, p.sport);
+  } else {
+    kind = kOut6;
+    hash = table6_.hash(p.proto, d, p.dport);
+  }
+  table6_.prefetch(hash);
+}
+
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {
@@ -244,7 +265,7 @@ void Worker::process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
   for (uint32_t i = 0; i < n; ++i) {
     Pending& q = pend[i];
     q.kind = kSlow;
-    out[i].reason = parse_frame(pkts[i].data, pkts[i].len, q.p);
+    out[i].reason = parse_frame_fast(pkts[i].data, pkts[i].len, q.p);
     if (out[i].reason != DropReason::None || q.p.family != 4 || !is_tcp_udp(q.p.proto)) {
       if (q.p.family == 6 && out[i].reason == DropReason::None && is_tcp_udp(q.p.proto)) [[unlikely]]
         classify6(pkts[i].data, q.p, q.kind, q.hash);
@@ -356,28 +377,6 @@ void Worker::count_conn(DestId d) {
   ++stats_.dest[d].conns;
   ++stats_.svc[snap_->dest(d).svc].conns;
   ++stats_.total.conns;
-}
-
-void Worker::count_in(DestId d, uint32_t bytes) {
-  TrafficCounters& ds = stats_.dest[d];
-  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
-  ++ds.inpkts;
-  ++ss.inpkts;
-  ++stats_.total.inpkts;
-  ds.inbytes += bytes;
-  ss.inbytes += bytes;
-  stats_.total.inbytes += bytes;
-}
-
-void Worker::count_out(DestId d, uint32_t bytes) {
-  TrafficCounters& ds = stats_.dest[d];
-  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
-  ++ds.outpkts;
-  ++ss.outpkts;
-  ++stats_.total.outpkts;
-  ds.outbytes += bytes;
-  ss.outbytes += bytes;
-  stats_.total.outbytes += bytes;
 }
 
 void Worker::set_state(ConnV4& c, uint8_t state, uint32_t now) {

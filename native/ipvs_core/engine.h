@@ -429,6 +429,7 @@ class Worker {
   bool evict_half_open(uint32_t now, bool only_for_room);
   bool make_room(uint32_t now);
   void count_conn(DestId d);
+  // Inline (below the class): every forwarded packet counts, from engine.cc and engine_v6.cc.
   void count_in(DestId d, uint32_t bytes);
   void count_out(DestId d, uint32_t bytes);
   void bind_conn(ConnV4& c, const DestSnap& d);
@@ -493,5 +494,28 @@ class Worker {
   uint32_t sync_out6_n_ = 0;
   SyncCounters sync_counters_;
 };
+
+// ipvsadm's packet and byte counters (count_conn's comment, engine.cc).
+[[gnu::always_inline]] inline void Worker::count_in(DestId d, uint32_t bytes) {
+  TrafficCounters& ds = stats_.dest[d];
+  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
+  ++ds.inpkts;
+  ++ss.inpkts;
+  ++stats_.total.inpkts;
+  ds.inbytes += bytes;
+  ss.inbytes += bytes;
+  stats_.total.inbytes += bytes;
+}
+
+[[gnu::always_inline]] inline void Worker::count_out(DestId d, uint32_t bytes) {
+  TrafficCounters& ds = stats_.dest[d];
+  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
+  ++ds.outpkts;
+  ++ss.outpkts;
+  ++stats_.total.outpkts;
+  ds.outbytes += bytes;
+  ss.outbytes += bytes;
+  stats_.total.outbytes += bytes;
+}
 
 }  // namespace fulcrum

@@ -1,5 +1,5 @@
 // The Worker's IPv6 packet path: IPv6 TCP/UDP packets take the burst's passes like IPv4 ones
-// (classify6 hashes and prefetches in pass 1, pass 2 prefetches their record line) but are
+// (classify6, engine.cc, hashes and prefetches in pass 1, pass 2 prefetches their record line) but are
 // acted on here, out of the IPv4 loop: lookups in the IPv6 table, new connections, NAT, DR,
 // TUN (IPv6-in-IPv6), FullNAT with IPv6 local addresses, NAT64 (FullNAT to IPv4 real servers,
 // nat64.cc does the translation), ICMPv6 and expiry of IPv6 entries. The verdict of an IPv6
@@ -43,24 +43,6 @@ int Worker::laddr6_index(const uint8_t* a) const {
   for (uint32_t i = 0; i < laddrs6_.size() && i < FnatPool::kMaxAddrs; ++i)
     if (ConnTable6::same(laddrs6_[i], a)) return static_cast<int>(i);
   return -1;
-}
-
-// Pass 1: which way the packet goes, and its table hash (client side), prefetched.
-void Worker::classify6(const uint8_t* f, const Parsed& p, uint8_t& kind, uint64_t& hash) {
-  const uint8_t* s = f + p.v6_saddr_off();
-  const uint8_t* d = f + p.v6_daddr_off();
-  if (!laddrs6_.empty() && laddr6_index(d) >= 0) {
-    kind = kFnat6Reply;
-    return;
-  }
-  if (snap_->may_be_virtual_v6(d)) {
-    kind = kIn6;
-    hash = table6_.hash(p.proto, s, p.sport);
-  } else {
-    kind = kOut6;
-    hash = table6_.hash(p.proto, d, p.dport);
-  }
-  table6_.prefetch(hash);
 }
 
 // A reply from a NAT real server: the entry of (client, cport) whose dest is the sender.

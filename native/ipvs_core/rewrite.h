@@ -43,8 +43,9 @@ inline DropReason fnat_out_v4(uint8_t* f, Parsed& p, be32 vip, be16 vport, be32 
 // One side of an IPv6 packet (the destination when `dst`, else the source): its address and
 // port, the L4 checksum patched by the address difference taken 32 bits at a time (NAT, which
 // changes one side, per packet). addr must not point into the frame.
-// Inline: every packet of an IPv6 NAT connection takes it.
-inline DropReason rewrite_side_v6(uint8_t* f, Parsed& p, bool dst, const uint8_t* addr, be16 port) {
+// Inline, forced: every packet of an IPv6 NAT connection takes it (GCC kept it a call: 8% of the
+// IPv6 core at 10,000 connections).
+[[gnu::always_inline]] inline DropReason rewrite_side_v6(uint8_t* f, Parsed& p, bool dst, const uint8_t* addr, be16 port) {
   if (p.family != 6) return DropReason::WrongFamily;
   if (p.proto == kProtoSctp) return DropReason::L4Unsupported;
   uint8_t* a = f + (dst ? p.v6_daddr_off() : p.v6_saddr_off());
@@ -72,10 +73,10 @@ inline DropReason rewrite_side_v6(uint8_t* f, Parsed& p, bool dst, const uint8_t
 
 
 // IPv6 equivalents (addresses are 16-byte pointers, e.g. IpAddr::b.data()).
-inline DropReason nat_in_v6(uint8_t* f, Parsed& p, const uint8_t* rip, be16 rport) {
+[[gnu::always_inline]] inline DropReason nat_in_v6(uint8_t* f, Parsed& p, const uint8_t* rip, be16 rport) {
   return rewrite_side_v6(f, p, true, rip, rport);
 }
-inline DropReason nat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport) {
+[[gnu::always_inline]] inline DropReason nat_out_v6(uint8_t* f, Parsed& p, const uint8_t* vip, be16 vport) {
   return rewrite_side_v6(f, p, false, vip, vport);
 }
 inline DropReason fnat_in_v6(uint8_t* f, Parsed& p, const uint8_t* lip, be16 lport,
