@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "engine_v6_path.h"
 #include "icmp.h"
 #include "packet_fast.h"
 #include "rewrite.h"
@@ -322,7 +323,7 @@ void Worker::process_chunk(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t n
     }
     if (q.kind >= kIn6) [[unlikely]] {
       pos_ = base + i;
-      out[i] = process6(pkts[i], q.p, q.kind, q.hash, q.kind == kFnat6Reply ? ConnTable6::kNone : q.idx, now);
+      out[i] = q.kind == kIn6 ? in_established6(pkts[i], q.p, q.hash, q.idx, now) : process6(pkts[i], q.p, q.kind, now);
       continue;
     }
     if (q.idx != ConnTable::kNone && (q.idx & kNat64Owner) && q.kind == kFnatReply) [[unlikely]] {

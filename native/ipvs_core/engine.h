@@ -272,8 +272,12 @@ class Worker {
   // FnatPool owners with this bit are NAT64 connections, in table6_ (IPv4 replies find them).
   static constexpr uint32_t kNat64Owner = 0x80000000u;
   void classify6(const uint8_t* f, const Parsed& p, uint8_t& kind, uint64_t& hash);
-  // hint: pass 2's prefetched slot (ConnTable6::prefetch_match), or kNone.
-  Verdict process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now);
+  // Pass 3: inbound packets (hint: pass 2's prefetched slot, ConnTable6::prefetch_match, or
+  // kNone) take in_established6 (engine_v6_path.h), replies process6; both end in
+  // process6_found unless the packet is the common one.
+  Verdict in_established6(PacketBuf& pkt, Parsed& p, uint64_t hash, uint32_t hint, uint32_t now);
+  Verdict process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now);
+  Verdict process6_found(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t idx, uint32_t now);
   Verdict handle_new6(PacketBuf& pkt, Parsed& p, uint32_t now);
   Verdict forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);
   Verdict forward_out6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now);

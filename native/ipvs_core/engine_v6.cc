@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "engine.h"
+#include "engine_v6_path.h"
 #include "icmp6.h"
 #include "nat64.h"
 #include "rewrite.h"
@@ -54,61 +55,7 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   });
 }
 
-// The established paths, inlined into process6.
-[[gnu::always_inline]] inline Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
-  ConnV6& c = table6_.record(idx);
-  const DestSnap& d = snap_->dest(conn_dest(c));
-  if (!d.available || !conn_current(c)) return drop(DropReason::DestUnavailable);
-  if (c.ext & kConn6SynProxy) [[unlikely]] {
-    Verdict v;
-    if (!synproxy_in6(pkt, p, c, now, v)) return v;
-  }
-  const Timeouts& to = snap_->timeouts();
-  if (p.proto == kProtoTcp) {
-    // conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT starts a new connection.
-    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && c.state == kTcpTimeWait && !conn_plen(c)) {
-      expire6(idx, now);
-      return handle_new6(pkt, p, now);
-    }
-    const uint8_t next = tcp_next_state(c.state, (c.flags & kConnNoOutput) ? TcpDir::InOnly : TcpDir::In, p.tcp_flags);
-    if (next != c.state) [[unlikely]]
-      set_state(c, next, now);
-    c.expires = now + to.tcp[c.state];
-  } else {
-    c.expires = now + to.udp;
-  }
-  if (sync_side_) [[unlikely]]
-    sync_count6(c, now);
-  count_in(conn_dest(c), p.ip_tot_len);
-  switch (conn_fwd_method(c)) {
-    case FwdMethod::Masq:
-      nat_in_v6(pkt.data, p, d.addr.b.data(), c.dport);
-      return transmit6(d.addr);
-    case FwdMethod::FullNat: {
-      if (d.addr.is_v4()) return nat64_in(pkt, p, c, d);
-      fnat_in_v6(pkt.data, p, laddrs6_[c.fnat.laddr].b.data(), c.fnat.lport, d.addr.b.data(), c.dport);
-      // TOA (DPVS's IPv6 form) on the first client segment after the SYN, as IPv4's.
-      if (p.proto == kProtoTcp && !(c.flags & kConnToaSent) && !(p.tcp_flags & kTcpSyn) && (p.tcp_flags & kTcpAck)) {
-        c.flags |= kConnToaSent;
-        DropReason r = toa_insert_v6(pkt, p, c.caddr.b.data(), c.cport, snap_->mtu());
-        if (r == DropReason::None) {
-          stats_.event(Event::ToaInserted);
-        } else {
-          stats_.event(Event::ToaSkipped);
-          stats_.drop(r);
-        }
-      }
-      return transmit6(d.addr);
-    }
-    case FwdMethod::Tunnel:
-      return tunnel6(pkt, p, c, d);
-    case FwdMethod::Route:
-    case FwdMethod::Local:
-      break;
-  }
-  return transmit6(d.addr);  // DR: only the MACs change
-}
-
+// The established paths: forward_in6 is in engine_v6_path.h (the burst loop inlines it too).
 [[gnu::always_inline]] inline Verdict Worker::forward_out6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV6& c = table6_.record(idx);
   const DestSnap& d = snap_->dest(conn_dest(c));
@@ -139,20 +86,20 @@ uint32_t Worker::find_out6(uint8_t proto, const uint8_t* caddr, be16 cport, cons
   return transmit6(c.caddr);
 }
 
-// Pass 3 for an IPv6 TCP/UDP packet.
-Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint64_t hash, uint32_t hint, uint32_t now) {
+// Pass 3 for an IPv6 TCP/UDP reply (kOut6, kFnat6Reply); in_established6 takes inbound ones.
+Verdict Worker::process6(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t now) {
+  const uint8_t* f = pkt.data;
+  const uint8_t* d = f + p.v6_daddr_off();
+  const uint32_t idx = kind == kOut6 ? find_out6(p.proto, d, p.dport, f + p.v6_saddr_off(), p.sport)
+                                     : fnat6_.lookup_at(static_cast<uint8_t>(laddr6_index(d)), p.dport);
+  return process6_found(pkt, p, kind, idx, now);
+}
+
+// The rest of pass 3 once the lookup has answered (idx: the entry, or kNone).
+Verdict Worker::process6_found(PacketBuf& pkt, Parsed& p, uint8_t kind, uint32_t idx, uint32_t now) {
   const uint8_t* f = pkt.data;
   const uint8_t* s = f + p.v6_saddr_off();
   const uint8_t* d = f + p.v6_daddr_off();
-  uint32_t idx;
-  if (kind == kIn6) {
-    idx = table6_.find_in(hash, hint, p.proto, s, p.sport, d, p.dport);
-  } else if (kind == kOut6) {
-    idx = find_out6(p.proto, d, p.dport, s, p.sport);
-  } else {
-    const int a = laddr6_index(d);
-    idx = fnat6_.lookup_at(static_cast<uint8_t>(a), p.dport);
-  }
   if (idx != ConnTable6::kNone && table6_.is_expired(idx, now)) [[unlikely]] {
     expire6(idx, now);
     idx = ConnTable6::kNone;
