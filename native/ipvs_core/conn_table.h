@@ -73,17 +73,31 @@ class BasicConnTable {
   // find_* compares keys against a line already on its way, and of the second when there is
   // one: a bucket holds about 10 records under 8-bit tags, so ~4% of lookups meet another
   // record's tag first, and stage 3 then stalled on the second line (at 1M connections 6-8% of
-  // the core's time sat on that compare). No match: nothing to fetch.
+  // the core's samples sat on that compare). When records homed here overflowed into the next
+  // bucket, its first tag match too (its header shares the line three times in four): the key
+  // may be one of them. No match: nothing to fetch.
   // Returns the first match's slot (kNone: no match), a hint for stage 3's find_*: usually the entry.
   uint32_t prefetch_match(uint64_t h) const {
-    uint32_t b = home(h);
-    uint32_t m = match_tag(buckets_[b], tag_of(h));
-    if (!m) return kNone;
-    const uint32_t idx = b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m));
-    prefetch_line(&slots_[idx]);
-    m &= m - 1;
-    if (m) [[unlikely]]
-      prefetch_line(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
+    const uint32_t b = home(h);
+    const uint8_t t = tag_of(h);
+    const Bucket& bk = buckets_[b];
+    uint32_t m = match_tag(bk, t);
+    uint32_t idx = kNone;
+    if (m) [[likely]] {
+      idx = b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m));
+      prefetch_line(&slots_[idx]);
+      m &= m - 1;
+      if (m) [[unlikely]]
+        prefetch_line(&slots_[b * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m))]);
+    }
+    if (bk.overflow) [[unlikely]] {
+      const uint32_t n = next(b);
+      if (const uint32_t m2 = match_tag(buckets_[n], t)) {
+        const uint32_t at = n * kSlotsPerBucket + static_cast<uint32_t>(__builtin_ctz(m2));
+        prefetch_line(&slots_[at]);
+        if (idx == kNone) idx = at;
+      }
+    }
     return idx;
   }
   void prefetch_record(uint32_t idx) const { prefetch_line(&slots_[idx]); }

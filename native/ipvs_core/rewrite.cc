@@ -4,36 +4,6 @@
 
 namespace fulcrum {
 
-DropReason rewrite_tuple_v4(uint8_t* f, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport) {
-  if (p.family != 4) return DropReason::WrongFamily;
-  if (p.proto == kProtoSctp) return DropReason::L4Unsupported;
-  uint8_t* ip = f + p.l3_off;
-  uint8_t* l4 = f + p.l4_off;
-  CsumDelta addr;
-  addr.add32(p.saddr, saddr);
-  addr.add32(p.daddr, daddr);
-  if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
-    CsumDelta d = addr;  // the pseudo-header carries the addresses
-    d.add16(p.sport, sport);
-    d.add16(p.dport, dport);
-    if (p.proto == kProtoTcp) {
-      d.apply_at(l4 + 16);
-    } else {
-      d.apply_udp_at(l4 + 6);
-    }
-    store16(l4, sport);
-    store16(l4 + 2, dport);
-    p.sport = sport;
-    p.dport = dport;
-  }
-  store32(ip + 12, saddr);
-  store32(ip + 16, daddr);
-  addr.apply_at(ip + 10);
-  p.saddr = saddr;
-  p.daddr = daddr;
-  return DropReason::None;
-}
-
 DropReason rewrite_tuple_v6(uint8_t* f, Parsed& p, const uint8_t* saddr, be16 sport,
                             const uint8_t* daddr, be16 dport) {
   if (p.family != 6) return DropReason::WrongFamily;

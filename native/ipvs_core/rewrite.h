@@ -19,7 +19,38 @@ namespace fulcrum {
 // protocols keep theirs). IP header, TCP/UDP (and ICMPv6) checksums follow incrementally; a
 // UDP/IPv4 checksum of 0 ("none") stays 0. SCTP → L4Unsupported (its CRC32c is not
 // incremental) and the frame is untouched; so is any failed call.
-DropReason rewrite_tuple_v4(uint8_t* frame, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport);
+// IPv4's is inline: every packet of every IPv4 NAT and FullNAT connection takes it (a call was
+// 7% of the core at 10,000 connections).
+[[gnu::always_inline]] inline DropReason rewrite_tuple_v4(uint8_t* f, Parsed& p, be32 saddr, be16 sport, be32 daddr, be16 dport) {
+  if (p.family != 4) return DropReason::WrongFamily;
+  if (p.proto == kProtoSctp) return DropReason::L4Unsupported;
+  uint8_t* ip = f + p.l3_off;
+  uint8_t* l4 = f + p.l4_off;
+  CsumDelta addr;
+  addr.add32(p.saddr, saddr);
+  addr.add32(p.daddr, daddr);
+  if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
+    CsumDelta d = addr;  // the pseudo-header carries the addresses
+    d.add16(p.sport, sport);
+    d.add16(p.dport, dport);
+    if (p.proto == kProtoTcp) {
+      d.apply_at(l4 + 16);
+    } else {
+      d.apply_udp_at(l4 + 6);
+    }
+    store16(l4, sport);
+    store16(l4 + 2, dport);
+    p.sport = sport;
+    p.dport = dport;
+  }
+  store32(ip + 12, saddr);
+  store32(ip + 16, daddr);
+  addr.apply_at(ip + 10);
+  p.saddr = saddr;
+  p.daddr = daddr;
+  return DropReason::None;
+}
+
 DropReason rewrite_tuple_v6(uint8_t* frame, Parsed& p, const uint8_t* saddr, be16 sport,
                             const uint8_t* daddr, be16 dport);
 

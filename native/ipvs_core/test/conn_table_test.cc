@@ -1,6 +1,7 @@
 // Specification of the connection table: both directions through one index, templates by key,
 // colliding homes and the overflow counters across erasures, a full table, the budgeted expiry
 // sweep under a hand-driven (and wrapping) clock, bounded iteration, memory per connection.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -230,6 +231,32 @@ TEST(ConnTable, AHintedLookupFindsOnlyTheLiveRecordWithTheKey) {
   t.erase(ia2);
   const uint32_t it = t.insert(tp);
   EXPECT_EQ(in_hinted(a, it), ConnTable::kNone);
+}
+
+// Stage 2's hint for a key that overflowed into the next bucket: the home bucket holds no
+// record with its tag (or another's), so the hint is a slot of the next bucket, and a hinted
+// lookup finds the key through it or, when the hint is another record, by probing.
+TEST(ConnTable, TheHintOfAnOverflowedKeyIsInTheNextBucket) {
+  ConnTable t(opts(1000));  // 100 buckets of 14
+  std::vector<ConnV4> keys = keys_homed_at(t, 7, 20, 3);
+  std::vector<uint32_t> idx;
+  for (const ConnV4& c : keys) idx.push_back(t.insert(c));
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    const uint64_t h = t.hash_of(keys[i]);
+    const uint32_t hint = t.prefetch_match(h);
+    ASSERT_NE(hint, ConnTable::kNone) << i;
+    if (i >= ConnTable::kSlotsPerBucket) {
+      EXPECT_EQ(idx[i] / ConnTable::kSlotsPerBucket, 8u) << i;
+      // Its hint is in bucket 8 unless a home record shares its tag.
+      auto tag = [](uint64_t x) { return std::max<uint8_t>(static_cast<uint8_t>(x), 1); };  // as the table's
+      bool home_tag = false;
+      for (uint32_t j = 0; j < ConnTable::kSlotsPerBucket; ++j) home_tag |= tag(t.hash_of(keys[j])) == tag(h);
+      if (!home_tag) {
+        EXPECT_EQ(hint / ConnTable::kSlotsPerBucket, 8u) << i;
+      }
+    }
+    EXPECT_EQ(t.find_in(h, hint, keys[i].proto, keys[i].caddr, keys[i].cport, keys[i].vaddr, keys[i].vport), idx[i]) << i;
+  }
 }
 
 TEST(ConnTable, ProbingWrapsFromTheLastBucketToTheFirst) {
