@@ -1,8 +1,8 @@
 // The Worker's packet path. process_burst runs in three passes so table memory is fetched
 // for the whole burst before any packet needs it (parse+hash+prefetch header lines, prefetch
 // the matching record lines of the whole burst, then probe and act); everything that is not an
-// established IPv4 TCP/UDP flow leaves the fast loop for handle_slow, so rare cases cost nothing
-// on the common path.
+// established TCP/UDP flow (IPv4, or an inbound IPv6 one: engine_v6_path.h) leaves the fast
+// loop for handle_slow or engine_v6.cc, so rare cases cost nothing on the common path.
 #include "engine.h"
 
 #include <algorithm>

@@ -9,6 +9,8 @@
 
 namespace fulcrum {
 
+// A client packet of an established IPv6 connection (slot idx): the checks, its TCP state and
+// timer, the counters, then the rewrite of its forwarding method.
 [[gnu::always_inline]] inline Verdict Worker::forward_in6(PacketBuf& pkt, Parsed& p, uint32_t idx, uint32_t now) {
   ConnV6& c = table6_.record(idx);
   const DestSnap& d = snap_->dest(conn_dest(c));
