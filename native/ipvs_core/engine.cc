@@ -230,26 +230,6 @@ void Worker::sync_sched(const ServiceSnap& svc, SchedState& st, bool fresh) {
   return {Action::Transmit, DropReason::None, c.caddr};
 }
 
-// Pass 1 for an IPv6 TCP/UDP packet (engine_v6.cc has the rest of its path): which way it goes,
-// and its table hash (client side), prefetched. Inline in the burst loop: a call was 10% of
-// the IPv6 core.
-[[gnu::always_inline]] inline void Worker::classify6(const uint8_t* f, const Parsed& p, uint8_t& kind, uint64_t& hash) {
-  const uint8_t* s = f + p.v6_saddr_off();
-  const uint8_t* d = f + p.v6_daddr_off();
-  if (!laddrs6_.empty() && laddr6_index(d) >= 0) {
-    kind = kFnat6Reply;
-    return;
-  }
-  if (snap_->may_be_virtual_v6(d)) {
-    kind = kIn6;
-    hash = table6_.hash(p.proto, s, p.sport);
-  } else {
-    kind = kOut6;
-    hash = table6_.hash(p.proto, d, p.dport);
-  }
-  table6_.prefetch(hash);
-}
-
 // ---- the burst ------------------------------------------------------------------------------
 
 void Worker::process_burst(PacketBuf* pkts, uint32_t n, Verdict* out, uint32_t now) {

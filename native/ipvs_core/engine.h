@@ -396,6 +396,9 @@ class Worker {
   };
   static TemplateKey6 template_key6(const ServiceSnap& svc, uint8_t proto, const IpAddr& caddr, uint32_t plen,
                                     const IpAddr& vaddr, be16 vport);
+  // The template that controls persistent connection c (its slot, or kNone; svc: c's service),
+  // for a connection's end and a sync master alike.
+  uint32_t controlling_template6(const ConnV6& c, const ServiceSnap*& svc) const;
   void sync_emit6(const ConnV6& c, uint32_t timeout);
   void sync_template_of6(const ConnV6& c, uint32_t now);
   void sync_mark_received6(ConnV6& c);

@@ -77,11 +77,8 @@ void Worker::sync_decide6(ConnV6& c, uint32_t now) {
 }
 
 void Worker::sync_template_of6(const ConnV6& c, uint32_t now) {
-  const DestSnap& d = snap_->dest(conn_dest(c));
-  const ServiceSnap* svc = snap_->service(d.svc);
-  if (!svc) return;
-  const TemplateKey6 k = template_key6(*svc, c.proto, c.caddr, conn_plen(c) - 1u, c.vaddr, c.vport);
-  const uint32_t t = table6_.find_template(table6_.hash(k.proto, k.net, 0), k.proto, k.net, k.vaddr, k.vport);
+  const ServiceSnap* svc;
+  const uint32_t t = controlling_template6(c, svc);
   if (t == ConnTable6::kNone) return;
   ConnV6& tc = table6_.record(t);
   uint32_t left = tc.sync_left;

@@ -1,9 +1,9 @@
 // The Worker's IPv6 packet path: IPv6 TCP/UDP packets take the burst's passes like IPv4 ones
-// (classify6, engine.cc, hashes and prefetches in pass 1, pass 2 prefetches their record line) but are
-// acted on here, out of the IPv4 loop: lookups in the IPv6 table, new connections, NAT, DR,
-// TUN (IPv6-in-IPv6), FullNAT with IPv6 local addresses, NAT64 (FullNAT to IPv4 real servers,
-// nat64.cc does the translation), ICMPv6 and expiry of IPv6 entries. The verdict of an IPv6
-// frame is Transmit6 with its destination in route6_ (transmit6). The kernel's semantics are
+// (classify6 in engine_v6_path.h hashes and prefetches in pass 1, pass 2 prefetches their record
+// line) but are acted on here, out of the IPv4 loop: lookups in the IPv6 table, new connections,
+// NAT, DR, TUN (IPv6-in-IPv6), FullNAT with IPv6 local addresses, NAT64 (FullNAT to IPv4 real
+// servers, nat64.cc does the translation), ICMPv6 and expiry of IPv6 entries. The verdict of an
+// IPv6 frame is Transmit6 with its destination in route6_ (transmit6). The kernel's semantics are
 // those of its IPv4 path (reference §3) with the IPv6 differences: -M is a prefix length, no
 // fragmentation on the way (packet too big instead), hashing schedulers fold the four words.
 #include <algorithm>
@@ -365,12 +365,16 @@ bool Worker::tie_holds(const ConnV6& tc, uint32_t now, uint32_t& until) {
   return true;
 }
 
-void Worker::template_child_gone6(const ConnV6& c, uint32_t now) {
-  const DestSnap& d = snap_->dest(conn_dest(c));
-  const ServiceSnap* svc = snap_->service(d.svc);
-  if (!svc) return;
+uint32_t Worker::controlling_template6(const ConnV6& c, const ServiceSnap*& svc) const {
+  svc = snap_->service(snap_->dest(conn_dest(c)).svc);
+  if (!svc) return ConnTable6::kNone;
   const TemplateKey6 k = template_key6(*svc, c.proto, c.caddr, conn_plen(c) - 1u, c.vaddr, c.vport);
-  const uint32_t t = table6_.find_template(table6_.hash(k.proto, k.net, 0), k.proto, k.net, k.vaddr, k.vport);
+  return table6_.find_template(table6_.hash(k.proto, k.net, 0), k.proto, k.net, k.vaddr, k.vport);
+}
+
+void Worker::template_child_gone6(const ConnV6& c, uint32_t now) {
+  const ServiceSnap* svc;
+  const uint32_t t = controlling_template6(c, svc);
   if (t == ConnTable6::kNone) return;
   ConnV6& tc = table6_.record(t);
   if (tc.children) --tc.children;
