@@ -6,7 +6,7 @@ namespace fulcrum {
 
 FnatPool::FnatPool(const std::vector<be32>& laddrs, uint16_t port_lo, uint16_t port_hi, uint16_t port_mask,
                    uint16_t port_value)
-    : rank_of_port_(65536, kNoRank) {
+{
   for (be32 a : laddrs) {
     if (a == 0 || addrs_.size() >= kMaxAddrs) continue;
     bool dup = false;
@@ -28,7 +28,12 @@ FnatPool::FnatPool(const std::vector<be32>& laddrs, uint16_t port_lo, uint16_t p
     addr_vals_[s] = static_cast<uint8_t>(i);
   }
 
+  // A worker without local addresses (no FullNAT) keeps no port maps: they are 0.5 MiB per
+  // pool, a pool for each family, in every worker.
+  if (!naddrs_) return;
+  rank_of_port_.assign(65536, kNoRank);
   uint32_t lo = port_lo ? port_lo : 1;
+  port_of_rank_.reserve(port_hi >= lo ? port_hi - lo + 1 : 0);
   for (uint32_t p = lo; p <= port_hi; ++p) {
     if ((p & port_mask) != port_value) continue;
     be16 wire = hton16(static_cast<uint16_t>(p));

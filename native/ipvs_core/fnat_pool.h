@@ -68,8 +68,9 @@ class FnatPool {
   // pair is held. The port's entry stays in its free queue, marked, and is passed over there.
   bool claim(uint32_t conn, be32 laddr_addr, be16 lport, uint8_t& laddr) {
     int a = laddr_index(laddr_addr);
+    if (a < 0) return false;
     uint16_t rank = rank_of_port_[lport];
-    if (a < 0 || rank == kNoRank) return false;
+    if (rank == kNoRank) return false;
     const size_t i = static_cast<size_t>(a) * nports_ + rank;
     if (owner_[i] != kNone) return false;
     owner_[i] = conn;
@@ -92,8 +93,9 @@ class FnatPool {
   // Returns a port to its address's free queue. false (and nothing changes) when the pair is
   // not held: not ours, or already released.
   bool release(uint8_t laddr, be16 lport) {
+    if (laddr >= naddrs_) return false;
     uint16_t rank = rank_of_port_[lport];
-    if (laddr >= naddrs_ || rank == kNoRank) return false;
+    if (rank == kNoRank) return false;
     uint32_t& o = owner_[laddr * nports_ + rank];
     if (o == kNone) return false;
     o = kNone;
@@ -116,13 +118,14 @@ class FnatPool {
     return a < 0 ? kNone : lookup_at(static_cast<uint8_t>(a), lport);
   }
   uint32_t lookup_at(uint8_t laddr, be16 lport) const {
+    if (laddr >= naddrs_) return kNone;
     uint16_t rank = rank_of_port_[lport];
-    if (laddr >= naddrs_ || rank == kNoRank) return kNone;
+    if (rank == kNoRank) return kNone;
     return owner_[laddr * nports_ + rank];
   }
 
   // True when lport is in this worker's share.
-  bool owns_port(be16 lport) const { return rank_of_port_[lport] != kNoRank; }
+  bool owns_port(be16 lport) const { return naddrs_ && rank_of_port_[lport] != kNoRank; }
   uint32_t ports_per_addr() const { return nports_; }
   uint32_t free_count() const { return free_total_; }
   size_t memory_bytes() const;
@@ -145,7 +148,7 @@ class FnatPool {
   std::vector<uint8_t> addr_vals_;
   uint32_t addr_mask_ = 0;
   uint32_t addr_shift_ = 0;
-  std::vector<uint16_t> rank_of_port_;  // indexed by the port as on the wire (be16): no swap
+  std::vector<uint16_t> rank_of_port_;  // indexed by the port as on the wire (be16): no swap; empty without addresses
   std::vector<be16> port_of_rank_;
   std::vector<uint32_t> owner_;   // [addr][rank] -> connection index or kNone
   std::vector<uint16_t> free_;    // [addr] ring of free ranks

@@ -143,12 +143,19 @@ TEST(FnatPool, ManyAddressesAreIndexedAndZerosAndDuplicatesIgnored) {
   EXPECT_EQ(p.laddr_index(0), -1);
 }
 
-TEST(FnatPool, NoAddressesNoLeases) {
+TEST(FnatPool, NoAddressesNoLeasesAndNoPortMaps) {
   FnatPool p({}, 1024, 65535);
   EXPECT_FALSE(p.has_addrs());
   EXPECT_EQ(p.laddr_index(kL1), -1);
   EXPECT_EQ(p.lookup(kL1, hton16(2000)), FnatPool::kNone);
+  EXPECT_EQ(p.lookup_at(0, hton16(2000)), FnatPool::kNone);
   EXPECT_FALSE(p.alloc(1).ok);
+  uint8_t li = 0;
+  EXPECT_FALSE(p.claim(1, kL1, hton16(2000), li));
+  EXPECT_FALSE(p.release(0, hton16(2000)));
+  EXPECT_FALSE(p.owns_port(hton16(2000)));
+  // Every worker has a pool per family, most without FullNAT: those keep nothing per port.
+  EXPECT_LT(p.memory_bytes(), 1024u);
   // An empty share (mask/value that nothing satisfies) leases nothing either.
   FnatPool q({kL1}, 1024, 1031, 0xf, 0xc);  // 1024..1031 have low nibble 0..7
   EXPECT_EQ(q.ports_per_addr(), 0u);
