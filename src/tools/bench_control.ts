@@ -8,6 +8,7 @@
 //   change_ms_*       single weight changes end to end (API PATCH, acknowledged = live in every
 //                     worker and persisted), p50/p99 over K; fvsadm -e the same, over K/10;
 //                     http_floor_ms_* the same requests to a bare Node HTTP server (the machine's floor);
+//                     spawn_floor_ms_* /bin/true started as fvsadm is (the floor under a command);
 //   loop_block_ms_max the longest answer to a trivial request (GET /v1/timeouts, probed every
 //                     5 ms) during the restore and during 100 weight changes per second, and the
 //                     director's own event-loop delay maximum (prom-client) over each phase;
@@ -274,7 +275,17 @@ export async function runControlBench(args: string[]): Promise<number> {
     }
     res.fvsadm_change_ms_p50 = r1(pct(cli, 0.5));
     res.fvsadm_change_ms_p99 = r1(pct(cli, 0.99));
-    say(`weight change with fvsadm -e (native, a process each): p50 ${res.fvsadm_change_ms_p50} ms, p99 ${res.fvsadm_change_ms_p99} ms`);
+    // The floor under any command: a process that does nothing, started the same way as many times.
+    const spawnFloor: number[] = [];
+    for (let k = 0; k < cli.length; k++) {
+      const t = performance.now();
+      spawnSync('/bin/true');
+      spawnFloor.push(performance.now() - t);
+    }
+    res.spawn_floor_ms_p50 = r1(pct(spawnFloor, 0.5));
+    res.spawn_floor_ms_p99 = r1(pct(spawnFloor, 0.99));
+    say(`weight change with fvsadm -e (native, a process each): p50 ${res.fvsadm_change_ms_p50} ms, p99 ${res.fvsadm_change_ms_p99} ms; ` +
+      `/bin/true started the same way: p50 ${res.spawn_floor_ms_p50} ms, p99 ${res.spawn_floor_ms_p99} ms`);
 
     // 100 changes a second for 5 s, as health checks changing weights would make them.
     await loopLagMaxMs(base);
