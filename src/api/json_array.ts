@@ -47,21 +47,25 @@ export function ndjsonStream<T>(items: Iterable<T>, toJson: (t: T) => unknown): 
 /** How much of a long string one slice escapes. */
 const STRING_PIECE = 1 << 16;
 
-/** A long string as JSON text (quotes included), escaped a piece at a time. Pieces end after
- * a newline where there is one, never inside a surrogate pair. */
-export async function* jsonStringPieces(text: string): AsyncGenerator<string> {
+/** A long string as JSON text (quotes included), escaped a piece at a time: one string, or the
+ * pieces of one in order (each read alone: a tree of them joined would be copied whole at the
+ * first read). Pieces end after a newline where there is one; a surrogate pair split between
+ * two is escaped half by half, which JSON reads back as the pair. */
+export async function* jsonStringPieces(text: string | readonly string[]): AsyncGenerator<string> {
   const slice = { start: performance.now() };
   yield '"';
-  for (let at = 0; at < text.length;) {
-    let end = Math.min(text.length, at + STRING_PIECE);
-    if (end < text.length) {
-      const nl = text.lastIndexOf('\n', end - 1);
-      if (nl >= at) end = nl + 1;
-      else if (text.charCodeAt(end - 1) >= 0xd800 && text.charCodeAt(end - 1) <= 0xdbff) end--;
+  for (const part of typeof text === 'string' ? [text] : text) {
+    for (let at = 0; at < part.length;) {
+      let end = Math.min(part.length, at + STRING_PIECE);
+      if (end < part.length) {
+        const nl = part.lastIndexOf('\n', end - 1);
+        if (nl >= at) end = nl + 1;
+        else if (part.charCodeAt(end - 1) >= 0xd800 && part.charCodeAt(end - 1) <= 0xdbff) end--;
+      }
+      yield JSON.stringify(part.slice(at, end)).slice(1, -1);
+      at = end;
+      await breathe(slice);
     }
-    yield JSON.stringify(text.slice(at, end)).slice(1, -1);
-    at = end;
-    await breathe(slice);
   }
   yield '"';
 }

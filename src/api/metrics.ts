@@ -194,6 +194,21 @@ export function createMetrics(): { registry: Registry;
 
 const CHUNK = 1 << 20;
 
+/** A scrape's chunks handed to the socket a piece at a time (views, no copies), yielding to the
+ * event loop once a slice has run: the socket takes each write at once while the reader keeps
+ * up and the writes' completions chain through the tick queue, so a 47 MB scrape went out in
+ * one turn of the event loop (100-230 ms measured, nearly all of it the kernel's copy). */
+export const SOCKET_PIECE = 1 << 18;
+export async function* socketPieces(chunks: readonly Buffer[]): AsyncGenerator<Buffer> {
+  const slice = { start: performance.now() };
+  for (const c of chunks) {
+    for (let at = 0; at < c.length; at += SOCKET_PIECE) {
+      yield c.subarray(at, Math.min(c.length, at + SOCKET_PIECE));
+      await breathe(slice);
+    }
+  }
+}
+
 /** Exposition text written as bytes into 1 MiB chunks, never copied again on its way out: at
  * 10,000 services × 10 real servers a scrape is 300,000 lines (45 MB). Numbers are written as
  * digits directly; every label set comes from a cache (bytes made once per service). */

@@ -11,7 +11,7 @@ import type { Daemon } from '../control/daemon';
 import { breathe } from '../control/slices';
 import { NeedsLookup, parseArgsNow, type KnownHosts, type ParseEnv, type ParseFailure, type ParseResult } from '../ipvsadm/args';
 import { restoreLineIter } from '../ipvsadm/restore';
-import { planLine, type Outcome } from '../ipvsadm/run';
+import { planLine, printedText, type Outcome } from '../ipvsadm/run';
 import { NamesNeeded, noHostLookup, noServices } from './client_names';
 import { ApiError } from './errors';
 import { applyOp } from './routes/batch';
@@ -67,7 +67,8 @@ export async function restoreText(daemon: Daemon, text: string | readonly string
           const r = applyOp(d, l.op, ctx);
           o = l.outcome({ status: r.status, body: r });
         }
-        if (o.stdout || o.stderr) outputs.push({ line, ...(o.stdout ? { stdout: o.stdout } : {}), ...(o.stderr ? { stderr: o.stderr } : {}) });
+        const stdout = printedText(o.stdout);
+        if (stdout || o.stderr) outputs.push({ line, ...(stdout ? { stdout } : {}), ...(o.stderr ? { stderr: o.stderr } : {}) });
         exit = o.exit;
       }
       return { exit, outputs, ...(end ? { end } : {}) };

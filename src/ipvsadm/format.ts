@@ -7,6 +7,7 @@
 // calls resolves first and tests need no DNS. The demo prints its table with formatStats.
 import type { TrafficCounters } from '../native';
 import { parseIpv6 } from '../control/ipv6';
+import { breathe } from '../control/slices';
 import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type ListFormat, type Protocol } from './args';
 
 export const IPVS_HEADER = 'IP Virtual Server version 1.2.1 (size=4096)';
@@ -179,6 +180,10 @@ function msort<T>(a: T[], tmp: T[], lo: number, n: number, cmp: (a: T, b: T) => 
   const n1 = n >> 1;
   msort(a, tmp, lo, n1, cmp);
   msort(a, tmp, lo + n1, n - n1, cmp);
+  merge(a, tmp, lo, n1, n, cmp);
+}
+
+function merge<T>(a: T[], tmp: T[], lo: number, n1: number, n: number, cmp: (a: T, b: T) => number): void {
   let i = lo, j = lo + n1, k = 0;
   const iEnd = lo + n1, jEnd = lo + n;
   while (i < iEnd && j < jEnd) tmp[k++] = cmp(a[i], a[j]) <= 0 ? a[i++] : a[j++];
@@ -186,10 +191,51 @@ function msort<T>(a: T[], tmp: T[], lo: number, n: number, cmp: (a: T, b: T) => 
   for (let x = 0; x < k; x++) a[lo + x] = tmp[x];  // what is left of the second half is in place
 }
 
+/** A range no larger than this is sorted in one step (well under a slice). */
+const SORT_STEP = 1024;
+
+/** msort as steps, each a whole small range or one merge: the same comparisons in the same
+ * order, with a point between steps where the caller may yield. */
+function* msortSteps<T>(a: T[], tmp: T[], lo: number, n: number, cmp: (a: T, b: T) => number): Generator<void> {
+  if (n <= SORT_STEP) {
+    msort(a, tmp, lo, n, cmp);
+    yield;
+    return;
+  }
+  const n1 = n >> 1;
+  yield* msortSteps(a, tmp, lo, n1, cmp);
+  yield* msortSteps(a, tmp, lo + n1, n - n1, cmp);
+  merge(a, tmp, lo, n1, n, cmp);
+  yield;
+}
+
+/** glibcSort in slices of the event loop: fvsadm also runs inside the director (POST
+ * /v1/ipvsadm), where sorting 10,000 services in one go held its event loop for 10-20 ms. */
+export async function glibcSortSliced<T>(items: readonly T[], cmp: (a: T, b: T) => number): Promise<T[]> {
+  const a = items.slice();
+  const slice = { start: performance.now() };
+  for (const _ of msortSteps(a, new Array<T>(a.length), 0, a.length, cmp)) await breathe(slice);
+  return a;
+}
+
 /** The services in ipvsadm's order: compareServices on keys computed once per service. */
 function sortServices(services: IpvsService[]): IpvsService[] {
   const keyed = services.map((s) => ({ s, k: sortKey(s) }));
   return glibcSort(keyed, (a, b) => compareKeys(a.k, b.k)).map((x) => x.s);
+}
+
+/** The services in the order a listing or -S prints them (as they are with --nosort), sorted
+ * a slice at a time, for tableParts and saveParts. */
+export async function listingOrder(services: IpvsService[], format: ListFormat): Promise<IpvsService[]> {
+  if (format.nosort) return services;
+  const slice = { start: performance.now() };
+  const keyed: { s: IpvsService; k: ServiceSortKey }[] = [];
+  for (const s of services) {
+    keyed.push({ s, k: sortKey(s) });
+    await breathe(slice);
+  }
+  const sorted = await glibcSortSliced(keyed, (a, b) => compareKeys(a.k, b.k));
+  return sorted.map((x) => x.s);
 }
 
 // ---- names --------------------------------------------------------------------------------------
@@ -334,14 +380,14 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
 
 /** `ipvsadm -L [options]`: the version header, the column titles, every service. */
 export function formatTable(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  return [...tableParts(services, format, names)].join('');
+  return [...tableParts(format.nosort ? services : sortServices(services), format, names)].join('');
 }
 
 /** formatTable's text a part at a time (the head, then a service each), for a caller that
- * writes a large table in slices. */
-export function* tableParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
+ * writes a large table in slices; the services come in listing order (listingOrder). */
+export function* tableParts(ordered: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
   yield IPVS_HEADER + '\n' + title(format, false);
-  for (const s of format.nosort ? services : sortServices(services)) yield flat(serviceEntry(s, format, false, names));
+  for (const s of ordered) yield flat(serviceEntry(s, format, false, names));
 }
 
 /** A service's entry as one flat string. `+=` makes a tree of pieces, and 10,000 entries' trees
@@ -360,12 +406,12 @@ export function formatOneService(service: IpvsService, format: ListFormat, names
 
 /** `ipvsadm -S [-n]`: the table as -A/-a lines (thresholds are not saved, as in ipvsadm). */
 export function formatSave(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  return [...saveParts(services, format, names)].join('');
+  return [...saveParts(format.nosort ? services : sortServices(services), format, names)].join('');
 }
 
-/** formatSave's text a service at a time. */
-export function* saveParts(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
-  for (const s of format.nosort ? services : sortServices(services)) yield flat(serviceEntry(s, format, true, names));
+/** formatSave's text a service at a time; the services come in listing order (listingOrder). */
+export function* saveParts(ordered: IpvsService[], format: ListFormat, names: Names = NO_NAMES): Generator<string> {
+  for (const s of ordered) yield flat(serviceEntry(s, format, true, names));
 }
 
 // ---- connections, timeouts, daemons -------------------------------------------------------------

@@ -8,7 +8,7 @@
 // print. -R parses every line first (restore.ts) and sends the writes as one change.
 import { parseArgs, type Endpoint, type IpvsadmCommand, type ListFormat, type ParseFailure, type ServiceRef, type ServicesDb, type HostLookup } from './args';
 import {
-  formatConnections, formatDaemons, formatOneService, formatTimeouts, saveParts, tableParts,
+  formatConnections, formatDaemons, formatOneService, formatTimeouts, listingOrder, saveParts, tableParts,
   type IpvsService, type Names,
 } from './format';
 import { ERRNO, ipvsStrerror, operationOf, type Operation } from './kernel_errors';
@@ -26,15 +26,23 @@ const serverPath = (s: ServiceRef, e: Endpoint) => `${servicePath(s)}/servers/${
 
 // ---- running a command ------------------------------------------------------------------------------
 
+/** Text a command printed: one string, or (a large listing) its pieces in order, each a flat
+ * string. Joined, a 7 MB listing is a tree of pieces that V8 copies whole, in one turn of the
+ * director's event loop (20-25 ms), at its first read. */
+export type Printed = string | readonly string[];
+
+/** Printed text as one string (for what is small: a restore line's answer). */
+export const printedText = (p: Printed): string => (typeof p === 'string' ? p : p.join(''));
+
 /** What one command printed and how it ended; `fatal` ends a restore (ipvsadm exit()s there). */
 export interface Outcome {
-  stdout: string;
+  stdout: Printed;
   stderr: string;
   exit: number;
   fatal: boolean;
 }
 
-const done = (stdout = ''): Outcome => ({ stdout, stderr: '', exit: 0, fatal: false });
+const done = (stdout: Printed = ''): Outcome => ({ stdout, stderr: '', exit: 0, fatal: false });
 /** A refused change: ipvsadm prints the kernel's error and carries on (exit 255). */
 const refused = (op: Operation, errno: number, detail?: string): Outcome =>
   ({ stdout: '', stderr: ipvsStrerror(op, errno) + '\n' + (detail ? `fvsadm: ${detail}\n` : ''), exit: 255, fatal: false });
@@ -64,15 +72,21 @@ export interface RunContext {
   reverseHost(address: string): Promise<string | undefined>;
 }
 
-/** Resolves every address the listing will print, then answers synchronously. */
-async function namesFor(ctx: RunContext, format: ListFormat, addresses: string[]): Promise<Names> {
+/** Resolves every address the listing will print, then answers synchronously; with -n there
+ * is nothing to resolve (nor to collect: a large table's 110,000 addresses). */
+async function namesFor(ctx: RunContext, format: ListFormat, addresses: () => Iterable<string>): Promise<Names> {
   if (format.numeric) return { host: () => undefined, service: () => undefined };
   const hosts = new Map<string, string | undefined>();
-  await Promise.all([...new Set(addresses)].map(async (a) => { hosts.set(a, await ctx.reverseHost(a)); }));
+  await Promise.all([...new Set(addresses())].map(async (a) => { hosts.set(a, await ctx.reverseHost(a)); }));
   return { host: (a) => hosts.get(a), service: (p, proto) => ctx.services.nameOf(p, proto) };
 }
 
-const serviceAddresses = (ss: IpvsService[]) => ss.flatMap((s) => [...(s.fwmark ? [] : [s.address]), ...s.dests.map((d) => d.address)]);
+function* serviceAddresses(ss: IpvsService[]): Generator<string> {
+  for (const s of ss) {
+    if (!s.fwmark) yield s.address;
+    for (const d of s.dests) yield d.address;
+  }
+}
 
 async function getServices(ctx: RunContext): Promise<IpvsService[] | ApiResponse> {
   // As NDJSON: read a service at a time as it arrives (a large site's table is tens of MB).
@@ -87,23 +101,24 @@ async function getServices(ctx: RunContext): Promise<IpvsService[] | ApiResponse
   return out;
 }
 
-/** A large listing's text joined a slice at a time: fvsadm also runs inside the director
- * (POST /v1/ipvsadm), where 10,000 services formatted at once held its event loop for 0.5 s. */
-async function joined(parts: Iterable<string>): Promise<string> {
-  // Joined a few hundred parts at a time (one join of 10,000 took 70 ms), the pieces then
-  // concatenated, which V8 does without copying.
-  let text = '';
+/** A large listing's text made a slice at a time: fvsadm also runs inside the director
+ * (POST /v1/ipvsadm), where 10,000 services formatted at once held its event loop for 0.5 s.
+ * Parts are joined a few hundred at a time (one join of 10,000 took 70 ms) into pieces that
+ * stay apart (see Printed). */
+async function joined(parts: Iterable<string>): Promise<string[]> {
+  const pieces: string[] = [];
   let batch: string[] = [];
   const slice = { start: performance.now() };
   for (const p of parts) {
     await breathe(slice);
     batch.push(p);
     if (batch.length === 256) {
-      text += batch.join('');
+      pieces.push(batch.join(''));
       batch = [];
     }
   }
-  return text + batch.join('');
+  if (batch.length) pieces.push(batch.join(''));
+  return pieces;
 }
 
 async function getService(ctx: RunContext, s: ServiceRef): Promise<ApiService | undefined | ApiResponse> {
@@ -248,27 +263,27 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
     case 'save': {
       const ss = await getServices(ctx);
       if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-      return done(await joined(saveParts(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss)))));
+      return done(await joined(saveParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
     }
     case 'list':
       switch (c.what) {
         case 'all': {
           const ss = await getServices(ctx);
           if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-          return done(await joined(tableParts(ss, c.format, await namesFor(ctx, c.format, serviceAddresses(ss)))));
+          return done(await joined(tableParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
         }
         case 'service': {
           const svc = await getService(ctx, c.service!);
           if (isResponse(svc)) return listFailed(`fvsadm: ${apiFailure(svc)}`);
           if (!svc) return listFailed(ipvsStrerror('get-service', ERRNO.ESRCH));
           const s = serviceFromApi(svc);
-          return done(formatOneService(s, c.format, await namesFor(ctx, c.format, serviceAddresses([s]))));
+          return done(formatOneService(s, c.format, await namesFor(ctx, c.format, () => serviceAddresses([s]))));
         }
         case 'connections': {
           const conns = await getAllConnections(ctx);
           if (isResponse(conns)) return listFailed(`fvsadm: ${apiFailure(conns)}`);
           const list = conns.map(connectionFromApi);
-          const names = await namesFor(ctx, c.format, list.flatMap((x) => [x.source.address, x.virtual.address, x.destination.address]));
+          const names = await namesFor(ctx, c.format, () => list.flatMap((x) => [x.source.address, x.virtual.address, x.destination.address]));
           return done(formatConnections(list, c.format, names));
         }
         case 'timeout': {
@@ -398,6 +413,11 @@ export interface FvsadmEnv {
   err(s: string): void;
 }
 
+function print(env: FvsadmEnv, p: Printed): void {
+  if (typeof p === 'string') env.out(p);
+  else for (const piece of p) env.out(piece);
+}
+
 /** -R's input sent to the director as it is (POST /v1/restore), its answers printed; the exit
  * status, or undefined when the director leaves the restore to fvsadm (input naming hosts or
  * ports, or reading the table between lines; a director without the route). */
@@ -431,7 +451,7 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
     if (c.cmd === 'version') { env.out(VERSION_LINE + '\n'); return 0; }
     if (c.cmd !== 'restore') {
       const r = await runCommand(c, ctx);
-      env.out(r.stdout);
+      print(env, r.stdout);
       env.err(r.stderr);
       return r.exit;
     }
@@ -454,7 +474,7 @@ export async function runFvsadm(argv: string[], env: FvsadmEnv): Promise<number>
     for (const [i, line] of lines.entries()) {
       const r = outcomes ? outcomes[i] : await runCommand(line, ctx);
       if (!r) break;
-      env.out(r.stdout);
+      print(env, r.stdout);
       env.err(r.stderr);
       if (r.fatal) return r.exit;
       status = r.exit;

@@ -2,7 +2,10 @@
 // (reference §1.7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareDests, compareServices, formatList, formatStats, largeNum, NO_RATES, type IpvsDest, type IpvsService, type ListedService } from '../../src/ipvsadm/format';
+import {
+  compareDests, compareServices, formatList, formatStats, formatTable, glibcSort, glibcSortSliced, largeNum, listingOrder, NO_RATES, NUMERIC, tableParts,
+  type IpvsDest, type IpvsService, type ListedService,
+} from '../../src/ipvsadm/format';
 
 const counters = (conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number) =>
   ({ conns, inpkts, outpkts, inbytes, outbytes });
@@ -62,4 +65,29 @@ test('IPv6 in the sort: IPv4 services first, then IPv6 word by word as wrapped d
   assert.ok(compareDests(dest('198.18.2.10'), dest('fd00::10')) < 0);   // 0xc612020a - 0xfd000000 < 0
   assert.ok(compareDests(dest('fd00::10'), dest('10.0.0.10')) < 0);     // 0xfd000000 - 0x0a00000a wraps negative
   assert.ok(compareDests(dest('2001:db8::10', 80), dest('2001:db8::10', 81)) < 0);
+});
+
+test('a large table is sorted in slices with the same comparisons as glibc\'s merge sort, so the same order even for a comparator that is not transitive', async () => {
+  // Addresses compared by wrapped 32-bit differences are not transitive once they are far
+  // apart: the order then depends on which pairs the sort compares, and in what order.
+  const wrapped = (a: number, b: number) => ((a - b) | 0);
+  let x = 12345;
+  const items = Array.from({ length: 5000 }, () => (x = (x * 1103515245 + 12345) >>> 0));
+  const whole = glibcSort(items, wrapped);
+  assert.deepEqual(await glibcSortSliced(items, wrapped), whole);
+  // Not the order a transitive sort would give: the test would pass for the wrong reason otherwise.
+  assert.notDeepEqual(whole, [...items].sort((a, b) => a - b));
+  assert.notDeepEqual(whole, [...items].sort(wrapped));
+});
+
+test('a listing\'s services come in ipvsadm\'s order from listingOrder, and as they are with --nosort', async () => {
+  const svc = (address: string, port = 80): IpvsService => ({
+    fwmark: 0, protocol: 'tcp', address, port, scheduler: 'rr', schedFlags: 0, persistent: false, timeout: 0, netmask: '255.255.255.255',
+    onePacket: false, stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 }, rates: NO_RATES, dests: [],
+  });
+  const ss = Array.from({ length: 3000 }, (_, i) => svc(`198.18.${(i * 7919) % 256}.${(i * 104729) % 256}`, 80 + (i % 3)));
+  const sorted = await listingOrder(ss, { ...NUMERIC, nosort: false });
+  assert.deepEqual(sorted, [...ss].sort(compareServices));  // these addresses are close: the order is total
+  assert.equal(await listingOrder(ss, { ...NUMERIC, nosort: true }), ss);
+  assert.equal(formatTable(ss, NUMERIC), [...tableParts(sorted, NUMERIC)].join(''));
 });

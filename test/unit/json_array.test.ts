@@ -45,3 +45,14 @@ test('a long string is the JSON text JSON.stringify writes, in pieces that never
   for await (const p of jsonStringPieces(pairs)) joined += p;
   assert.equal(JSON.parse(joined), pairs);
 });
+
+test('a long string given as its pieces is the same JSON text as the string whole, a pair split between pieces included', async () => {
+  const line = 'TCP  198.18.0.1:80 wlc \u00e9 "q" \\ \t\ud83d\ude00\n';
+  const pieces = [line.repeat(5_000), line.repeat(3_000) + '\ud83d', '\ude00' + line.repeat(4_000), '', 'tail'];
+  let out = '';
+  for await (const p of jsonStringPieces(pieces)) out += p;
+  assert.equal(JSON.parse(out), pieces.join(''));
+  let whole = '';
+  for await (const p of jsonStringPieces(pieces.join(''))) whole += p;
+  assert.equal(JSON.parse(whole), JSON.parse(out));
+});

@@ -3,7 +3,7 @@
 // parsing), Fulcrum's own families beside them, and series that follow the director's state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMetrics, type MetricsSnapshot } from '../../src/api/metrics';
+import { createMetrics, socketPieces, SOCKET_PIECE, type MetricsSnapshot } from '../../src/api/metrics';
 import type { NativeService } from '../../src/control/native_config';
 import type { PortInfo, TrafficCounters } from '../../src/native';
 
@@ -286,6 +286,20 @@ test('a scrape\'s chunks are reused only once it is released: a scrape still goi
   assert.equal(Buffer.concat(second).toString(), secondText);
   assert.deepEqual(series(parse(Buffer.concat(third).toString()).get('node_ipvs_backend_connections_active')),
     series(parse(firstText).get('node_ipvs_backend_connections_active')));
+});
+
+test('a scrape goes to the socket as views of its chunks, none larger than a piece, in order, with turns of the event loop between', async () => {
+  const chunks = [Buffer.alloc((1 << 20) + 5, 1), Buffer.alloc(3, 2), Buffer.alloc(0), Buffer.alloc(SOCKET_PIECE * 2, 3)];
+  const pieces: Buffer[] = [];
+  let turns = 0;
+  const counting = setInterval(() => { turns++; }, 0);
+  const slow = () => { const t = performance.now(); while (performance.now() - t < 2); };  // a reader that takes its time
+  for await (const p of socketPieces(chunks)) { pieces.push(p); slow(); }
+  clearInterval(counting);
+  assert.ok(pieces.every((p) => p.length > 0 && p.length <= SOCKET_PIECE));
+  assert.ok(pieces.every((p) => chunks.some((c) => c.buffer === p.buffer)), 'views, not copies');
+  assert.deepEqual(Buffer.concat(pieces), Buffer.concat(chunks));
+  assert.ok(turns > 0, 'the event loop ran while the pieces went out');
 });
 
 test('a start that restored connections says how many, what it skipped by reason and how long the director was down', async () => {

@@ -57,7 +57,8 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
   }, async (req, reply) => {
     const { argv, program = 'fvsadm', stdin } = req.body;
     const inner = selfClient(app, req);
-    let stdout = '', stderr = '', wrote = false;
+    const stdout: string[] = [];
+    let stdoutLength = 0, stderr = '', wrote = false;
     const env: FvsadmEnv = {
       program,
       api: {
@@ -78,20 +79,20 @@ export const ipvsadmRoutes = (bodyLimit: number): FastifyPluginAsyncTypebox => a
       lookupHost: noHostLookup,
       reverseHost: noReverseHost,
       services: noServices,
-      out: (s) => { stdout += s; },
+      // Kept as the pieces printed: a large listing's pieces are joined by nobody (Printed).
+      out: (s) => { if (s) { stdout.push(s); stdoutLength += s.length; } },
       err: (s) => { stderr += s; },
     };
     try {
       const exit = await runFvsadm(argv, env);
       if (wrote) req.log.info({ argv, exit, remote: req.ip, token: req.headers.authorization !== undefined }, 'fvsadm on the director');
-      if (stdout.length <= LONG_OUTPUT) return { stdout, stderr, exit };
+      if (stdoutLength <= LONG_OUTPUT) return { stdout: stdout.join(''), stderr, exit };
       // A large table's listing: written in slices (serialized at once it held the event loop
       // for 100-200 ms), the same document the schema's serializer writes.
       reply.type('application/json; charset=utf-8');
-      const out = stdout;
       const text = Readable.from((async function* () {
         yield '{"stdout":';
-        yield* jsonStringPieces(out);
+        yield* jsonStringPieces(stdout);
         yield `,"stderr":${JSON.stringify(stderr)},"exit":${exit}}`;
       })(), { objectMode: false });
       // A stream is sent as it is (the schema's serializer is not run on it).

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Daemon } from '../../control/daemon';
 import type { Vrrp } from '../../ha/vrrp';
 import type { Bgp } from '../../ha/bgp';
-import { createMetrics } from '../metrics';
+import { createMetrics, socketPieces } from '../metrics';
 
 export const metricsRoutes = (daemon: Daemon, vrrp?: Vrrp, bgp?: Bgp): FastifyPluginAsyncTypebox => async (app) => {
   const metrics = createMetrics();
@@ -19,6 +19,6 @@ export const metricsRoutes = (daemon: Daemon, vrrp?: Vrrp, bgp?: Bgp): FastifyPl
     // The chunks as they are (no copy into one buffer): a large site's scrape is tens of MB.
     // Once the response is done with them (sent, or the client went), the next scrape reuses them.
     reply.raw.once('close', () => metrics.release(chunks));
-    return Readable.from(chunks, { objectMode: false });
+    return Readable.from(socketPieces(chunks), { objectMode: false });
   });
 };
