@@ -7,6 +7,7 @@
 // check → (apply and persist, at once) → commit → acknowledge; whichever of the two fails,
 // the other is undone and the error answered, so acknowledged means live and durable and
 // refused means absent (apply_durably.ts).
+import { ShardedMap } from './sharded_map';
 import path from 'node:path';
 import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, SaveReport, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
@@ -91,7 +92,7 @@ export class Daemon {
   private tail: Promise<unknown> = Promise.resolve();
   /** Services whose health verdict changed since the last health task ran. */
   private readonly healthPending = new Set<string>();
-  private readonly baselines = new Map<string, TrafficCounters>();
+  private readonly baselines = new ShardedMap<TrafficCounters>();  // -Z's, a key a real server
   /** The last counters the rate sampler read (write responses show these, not a fresh read). */
   private lastStats?: DataplaneStats;
   private rateTimer?: NodeJS.Timeout;

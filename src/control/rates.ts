@@ -3,6 +3,7 @@
 // counters. The caller samples every stats object (totals, services, real servers, under keys
 // of its choosing) every 2 seconds; this file owns the per-key estimator state and the
 // kernel's fixed-point arithmetic: on plain numbers while they are exact, else in 64-bit BigInts.
+import { ShardedMap } from './sharded_map';
 import type { TrafficCounters } from '../native';
 
 /** Estimated rates, as ipvsadm shows them; the "bps" are bytes per second. */
@@ -69,7 +70,7 @@ interface BigState { last: bigint[]; avg: bigint[] }
  * (20-50 ms of the event loop). Here a tick allocates nothing while the values are below 2^52.
  */
 export class RateEstimator {
-  private readonly slots = new Map<string, number>();
+  private readonly slots = new ShardedMap<number>();  // a key a real server: 100,000 of them
   private keys: Array<string | undefined> = [];
   private readonly free: number[] = [];
   private last: Float64Array;
