@@ -20,7 +20,7 @@ import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
 import { RateEstimator, type EstimatorHandle, type Rates } from './rates';
 import type { NativeService } from './native_config';
 import { applyDurably } from './apply_durably';
-import { breathe } from './slices';
+import { BACKGROUND_SLICE_MS, breathe } from './slices';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
 import { SyncDaemons, type SyncDaemonView } from '../ha/sync_daemons';
@@ -246,7 +246,7 @@ export class Daemon {
     const slice = { start: performance.now() };
     let n = 0;
     for (const [id, s] of this.director.runningById()) {
-      if (++n % 32 === 0) await breathe(slice);
+      if (++n % 32 === 0) await breathe(slice, BACKGROUND_SLICE_MS);
       let h = this.rateHandles.get(s);
       if (!h) {
         // Keys made flat (join), not as template literals' trees of string pieces: 100,000 of
