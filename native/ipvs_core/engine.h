@@ -437,6 +437,9 @@ class Worker {
   bool make_room(uint32_t now);
   void count_conn(DestId d);
   // Inline (below the class): every forwarded packet counts, from engine.cc and engine_v6.cc.
+  // A packet of `bytes` for real server d, its service and the totals, one direction's pair.
+  template <uint64_t TrafficCounters::*Pkts, uint64_t TrafficCounters::*Bytes>
+  void count(DestId d, uint32_t bytes);
   void count_in(DestId d, uint32_t bytes);
   void count_out(DestId d, uint32_t bytes);
   void bind_conn(ConnV4& c, const DestSnap& d);
@@ -503,26 +506,24 @@ class Worker {
 };
 
 // ipvsadm's packet and byte counters (count_conn's comment, engine.cc).
-[[gnu::always_inline]] inline void Worker::count_in(DestId d, uint32_t bytes) {
+template <uint64_t TrafficCounters::*Pkts, uint64_t TrafficCounters::*Bytes>
+[[gnu::always_inline]] inline void Worker::count(DestId d, uint32_t bytes) {
   TrafficCounters& ds = stats_.dest[d];
   TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
-  ++ds.inpkts;
-  ++ss.inpkts;
-  ++stats_.total.inpkts;
-  ds.inbytes += bytes;
-  ss.inbytes += bytes;
-  stats_.total.inbytes += bytes;
+  ++(ds.*Pkts);
+  ++(ss.*Pkts);
+  ++(stats_.total.*Pkts);
+  ds.*Bytes += bytes;
+  ss.*Bytes += bytes;
+  stats_.total.*Bytes += bytes;
+}
+
+[[gnu::always_inline]] inline void Worker::count_in(DestId d, uint32_t bytes) {
+  count<&TrafficCounters::inpkts, &TrafficCounters::inbytes>(d, bytes);
 }
 
 [[gnu::always_inline]] inline void Worker::count_out(DestId d, uint32_t bytes) {
-  TrafficCounters& ds = stats_.dest[d];
-  TrafficCounters& ss = stats_.svc[snap_->dest(d).svc];
-  ++ds.outpkts;
-  ++ss.outpkts;
-  ++stats_.total.outpkts;
-  ds.outbytes += bytes;
-  ss.outbytes += bytes;
-  stats_.total.outbytes += bytes;
+  count<&TrafficCounters::outpkts, &TrafficCounters::outbytes>(d, bytes);
 }
 
 }  // namespace fulcrum
