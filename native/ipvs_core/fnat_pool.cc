@@ -5,8 +5,7 @@
 namespace fulcrum {
 
 FnatPool::FnatPool(const std::vector<be32>& laddrs, uint16_t port_lo, uint16_t port_hi, uint16_t port_mask,
-                   uint16_t port_value)
-{
+                   uint16_t port_value) {
   for (be32 a : laddrs) {
     if (a == 0 || addrs_.size() >= kMaxAddrs) continue;
     bool dup = false;

@@ -68,9 +68,8 @@ class FnatPool {
   // pair is held. The port's entry stays in its free queue, marked, and is passed over there.
   bool claim(uint32_t conn, be32 laddr_addr, be16 lport, uint8_t& laddr) {
     int a = laddr_index(laddr_addr);
-    if (a < 0) return false;
-    uint16_t rank = rank_of_port_[lport];
-    if (rank == kNoRank) return false;
+    uint16_t rank = rank_of(lport);
+    if (a < 0 || rank == kNoRank) return false;
     const size_t i = static_cast<size_t>(a) * nports_ + rank;
     if (owner_[i] != kNone) return false;
     owner_[i] = conn;
@@ -93,9 +92,8 @@ class FnatPool {
   // Returns a port to its address's free queue. false (and nothing changes) when the pair is
   // not held: not ours, or already released.
   bool release(uint8_t laddr, be16 lport) {
-    if (laddr >= naddrs_) return false;
-    uint16_t rank = rank_of_port_[lport];
-    if (rank == kNoRank) return false;
+    uint16_t rank = rank_of(lport);
+    if (laddr >= naddrs_ || rank == kNoRank) return false;
     uint32_t& o = owner_[laddr * nports_ + rank];
     if (o == kNone) return false;
     o = kNone;
@@ -118,14 +116,13 @@ class FnatPool {
     return a < 0 ? kNone : lookup_at(static_cast<uint8_t>(a), lport);
   }
   uint32_t lookup_at(uint8_t laddr, be16 lport) const {
-    if (laddr >= naddrs_) return kNone;
-    uint16_t rank = rank_of_port_[lport];
-    if (rank == kNoRank) return kNone;
+    uint16_t rank = rank_of(lport);
+    if (laddr >= naddrs_ || rank == kNoRank) return kNone;
     return owner_[laddr * nports_ + rank];
   }
 
   // True when lport is in this worker's share.
-  bool owns_port(be16 lport) const { return naddrs_ && rank_of_port_[lport] != kNoRank; }
+  bool owns_port(be16 lport) const { return rank_of(lport) != kNoRank; }
   uint32_t ports_per_addr() const { return nports_; }
   uint32_t free_count() const { return free_total_; }
   size_t memory_bytes() const;
@@ -137,6 +134,8 @@ class FnatPool {
     uint32_t count = 0;
   };
   uint32_t addr_hash(be32 a) const { return ((a * 0x9e3779b1u) >> addr_shift_) & addr_mask_; }
+  // A port's rank in this worker's share; a pool without addresses has no port maps at all.
+  uint16_t rank_of(be16 lport) const { return naddrs_ ? rank_of_port_[lport] : kNoRank; }
 
   uint32_t naddrs_ = 0;
   uint32_t nports_ = 0;

@@ -15,17 +15,7 @@ DropReason rewrite_tuple_v6(uint8_t* f, Parsed& p, const uint8_t* saddr, be16 sp
   delta.add128(s, saddr);
   delta.add128(d, daddr);
   if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
-    delta.add16(p.sport, sport);
-    delta.add16(p.dport, dport);
-    if (p.proto == kProtoTcp) {
-      delta.apply_at(l4 + 16);
-    } else {
-      delta.apply_udp_at(l4 + 6);
-    }
-    store16(l4, sport);
-    store16(l4 + 2, dport);
-    p.sport = sport;
-    p.dport = dport;
+    rewrite_l4_ports(l4, p, delta, sport, dport);
   } else if (p.proto == kProtoIcmpv6) {
     delta.apply_at(l4 + 2);  // ICMPv6 has a pseudo-header too
   }
