@@ -7,7 +7,6 @@
 // check → (apply and persist, at once) → commit → acknowledge; whichever of the two fails,
 // the other is undone and the error answered, so acknowledged means live and durable and
 // refused means absent (apply_durably.ts).
-import { ShardedMap } from './sharded_map';
 import path from 'node:path';
 import type { ConnEntry, ConnFilter, DataplaneStats, NativeAddon, SaveReport, TrafficCounters } from '../native';
 import { loadConfigFile } from './config_load';
@@ -21,6 +20,7 @@ import { RateEstimator, type EstimatorHandle, type Rates } from './rates';
 import type { NativeService } from './native_config';
 import { applyDurably } from './apply_durably';
 import { BACKGROUND_SLICE_MS, breathe } from './slices';
+import { ShardedMap } from './sharded_map';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
 import { SyncDaemons, type SyncDaemonView } from '../ha/sync_daemons';

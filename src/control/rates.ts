@@ -3,8 +3,8 @@
 // counters. The caller samples every stats object (totals, services, real servers, under keys
 // of its choosing) every 2 seconds; this file owns the per-key estimator state and the
 // kernel's fixed-point arithmetic: on plain numbers while they are exact, else in 64-bit BigInts.
-import { ShardedMap } from './sharded_map';
 import type { TrafficCounters } from '../native';
+import { ShardedMap } from './sharded_map';
 
 /** Estimated rates, as ipvsadm shows them; the "bps" are bytes per second. */
 export interface Rates {

@@ -218,24 +218,26 @@ export async function glibcSortSliced<T>(items: readonly T[], cmp: (a: T, b: T) 
   return a;
 }
 
-/** The services in ipvsadm's order: compareServices on keys computed once per service. */
-function sortServices(services: IpvsService[]): IpvsService[] {
-  const keyed = services.map((s) => ({ s, k: sortKey(s) }));
-  return glibcSort(keyed, (a, b) => compareKeys(a.k, b.k)).map((x) => x.s);
+/** A service with its sort key, computed once (compareServices on every comparison recomputed it). */
+interface Keyed { s: IpvsService; k: ServiceSortKey }
+const byKey = (a: Keyed, b: Keyed) => compareKeys(a.k, b.k);
+
+/** The services in the order a listing or -S prints them: ipvsadm's, or as they are with --nosort. */
+function listingOrderNow(services: IpvsService[], format: ListFormat): IpvsService[] {
+  if (format.nosort) return services;
+  return glibcSort(services.map((s): Keyed => ({ s, k: sortKey(s) })), byKey).map((x) => x.s);
 }
 
-/** The services in the order a listing or -S prints them (as they are with --nosort), sorted
- * a slice at a time, for tableParts and saveParts. */
+/** listingOrderNow a slice at a time, for tableParts and saveParts on the director. */
 export async function listingOrder(services: IpvsService[], format: ListFormat): Promise<IpvsService[]> {
   if (format.nosort) return services;
   const slice = { start: performance.now() };
-  const keyed: { s: IpvsService; k: ServiceSortKey }[] = [];
+  const keyed: Keyed[] = [];
   for (const s of services) {
     keyed.push({ s, k: sortKey(s) });
     await breathe(slice);
   }
-  const sorted = await glibcSortSliced(keyed, (a, b) => compareKeys(a.k, b.k));
-  return sorted.map((x) => x.s);
+  return (await glibcSortSliced(keyed, byKey)).map((x) => x.s);
 }
 
 // ---- names --------------------------------------------------------------------------------------
@@ -380,7 +382,7 @@ function serviceEntry(s: IpvsService, format: ListFormat, save: boolean, names: 
 
 /** `ipvsadm -L [options]`: the version header, the column titles, every service. */
 export function formatTable(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  return [...tableParts(format.nosort ? services : sortServices(services), format, names)].join('');
+  return [...tableParts(listingOrderNow(services, format), format, names)].join('');
 }
 
 /** formatTable's text a part at a time (the head, then a service each), for a caller that
@@ -406,7 +408,7 @@ export function formatOneService(service: IpvsService, format: ListFormat, names
 
 /** `ipvsadm -S [-n]`: the table as -A/-a lines (thresholds are not saved, as in ipvsadm). */
 export function formatSave(services: IpvsService[], format: ListFormat, names: Names = NO_NAMES): string {
-  return [...saveParts(format.nosort ? services : sortServices(services), format, names)].join('');
+  return [...saveParts(listingOrderNow(services, format), format, names)].join('');
 }
 
 /** formatSave's text a service at a time; the services come in listing order (listingOrder). */

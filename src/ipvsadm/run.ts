@@ -105,7 +105,7 @@ async function getServices(ctx: RunContext): Promise<IpvsService[] | ApiResponse
  * (POST /v1/ipvsadm), where 10,000 services formatted at once held its event loop for 0.5 s.
  * Parts are joined a few hundred at a time (one join of 10,000 took 70 ms) into pieces that
  * stay apart (see Printed). */
-async function joined(parts: Iterable<string>): Promise<string[]> {
+async function textPieces(parts: Iterable<string>): Promise<string[]> {
   const pieces: string[] = [];
   let batch: string[] = [];
   const slice = { start: performance.now() };
@@ -263,14 +263,14 @@ export async function runCommand(c: IpvsadmCommand, ctx: RunContext): Promise<Ou
     case 'save': {
       const ss = await getServices(ctx);
       if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-      return done(await joined(saveParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
+      return done(await textPieces(saveParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
     }
     case 'list':
       switch (c.what) {
         case 'all': {
           const ss = await getServices(ctx);
           if (isResponse(ss)) return listFailed(`fvsadm: ${apiFailure(ss)}`);
-          return done(await joined(tableParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
+          return done(await textPieces(tableParts(await listingOrder(ss, c.format), c.format, await namesFor(ctx, c.format, () => serviceAddresses(ss)))));
         }
         case 'service': {
           const svc = await getService(ctx, c.service!);
