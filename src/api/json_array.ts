@@ -1,28 +1,27 @@
 // Large JSON written out a slice of the event loop at a time: at 10,000 services × 10 real
 // servers a listing is tens of MB of JSON, whose one JSON.stringify (and the objects behind
-// it) held the event loop for 1-2 s. Each slice's text goes out as it is made. As NDJSON
+// it) held the event loop for 1-2 s. It goes out in pieces as it is made (text_pieces.ts). As NDJSON
 // (one item a line) a reader can parse it as it arrives, a line at a time, too. A long
 // string (fvsadm -Ln's output of such a table: 7 MB) goes out the same way.
 import { Readable } from 'node:stream';
-import { breathe, SLICE_MS } from '../control/slices';
+import { breathe } from '../control/slices';
+import { TextPieces } from '../control/text_pieces';
 
 interface Framing { open: string; sep: string; close: string }
 
-async function* pieces<T>(items: Iterable<T>, toJson: (t: T) => unknown, f: Framing): AsyncGenerator<string> {
+async function* pieces<T>(items: Iterable<T>, toJson: (t: T) => unknown, f: Framing): AsyncGenerator<Buffer> {
   const slice = { start: performance.now() };
-  let parts: string[] = [f.open];
+  const text = new TextPieces();
+  text.add(f.open);
   let first = true;
   for (const item of items) {
-    parts.push((first ? '' : f.sep) + JSON.stringify(toJson(item)));
+    text.add((first ? '' : f.sep) + JSON.stringify(toJson(item)));
     first = false;
-    if (performance.now() - slice.start > SLICE_MS) {
-      yield parts.join('');
-      parts = [];
-      await breathe(slice);
-    }
+    yield* text.take(false);
+    await breathe(slice);
   }
-  parts.push(f.close);
-  yield parts.join('');
+  text.add(f.close);
+  yield* text.take();
 }
 
 /** The items as one JSON array, made as the stream is read; `head` and `tail` (JSON text)

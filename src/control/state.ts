@@ -10,7 +10,8 @@ import { ConfigError, validateConfig, validateService, readablePath } from './co
 import { MatchRuleSchema, timeoutsOf, type FulcrumConfig, type MatchRuleConfig, type ServiceConfig } from './config_schema';
 import { schemaProblems } from './config_errors';
 import { fileOnlyProblems } from './file_only';
-import { breathe, SLICE_MS } from './slices';
+import { breathe } from './slices';
+import { TextPieces } from './text_pieces';
 import { normalizeService, serviceId } from './identity';
 import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord, type StoreOptions } from './state_store';
 import { limitsOf } from './dataplane_options';
@@ -388,20 +389,8 @@ export class DesiredState {
    * PersistError, changing nothing. The record is built a slice at a time, as UTF-8 pieces of
    * about 64 KiB. */
   async persist(c: CheckedChange): Promise<number> {
-    const out: Buffer[] = [];
-    let text: string[] = [];
-    let size = 0;
-    const add = (t: string) => {
-      text.push(t);
-      size += t.length;
-      if (size >= 1 << 16) flush();
-    };
-    const flush = () => {
-      if (text.length) out.push(Buffer.from(text.join('')));
-      text = [];
-      size = 0;
-    };
-    const field = (t: string) => add(out.length || text.length ? ',' + t : t);
+    const text = new TextPieces();
+    const field = (t: string) => text.add(text.empty ? t : ',' + t);
     if (c.clear) field('"clear":true');
     else if (c.del.length) field(`"del":${JSON.stringify(c.del)}`);
     if (c.put.length) {
@@ -409,16 +398,15 @@ export class DesiredState {
       field('"put":[');
       for (let i = 0; i < c.put.length; i++) {
         await breathe(slice);
-        add(i ? ',' + JSON.stringify(c.put[i]) : JSON.stringify(c.put[i]));
+        text.add(i ? ',' + JSON.stringify(c.put[i]) : JSON.stringify(c.put[i]));
       }
-      add(']');
+      text.add(']');
     }
     if (c.timeouts) field(`"timeouts":${JSON.stringify(c.timeouts)}`);
     if (c.matchRules) field(`"matchRules":${JSON.stringify(c.matchRules)}`);
     if (c.tunnelSource !== undefined) field(`"tunnelSource":${JSON.stringify(c.tunnelSource)}`);
     if (c.tunnelSource6 !== undefined) field(`"tunnelSource6":${JSON.stringify(c.tunnelSource6)}`);
-    flush();
-    return this.store.append(out);
+    return this.store.append(text.take());
   }
 
   /** Takes back a persisted change that will not be committed (the dataplane refused it);
@@ -468,26 +456,19 @@ export class DesiredState {
   close(): void { this.store.close(); }
 }
 
-/** The dynamic part as JSON text in slices, yielding to the event loop between slices. */
-async function* chunksOf(services: ServiceConfig[], rest: DynamicPart): AsyncIterable<string> {
+/** The dynamic part as JSON in pieces, yielding to the event loop between slices. */
+async function* chunksOf(services: ServiceConfig[], rest: DynamicPart): AsyncIterable<Buffer> {
+  const text = new TextPieces();
   const head = JSON.stringify(rest);
-  yield head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"services":[';
-  // A slice's worth of services per piece (500 at a time took 10-20 ms on a busy machine,
-  // and every change waiting behind it waited that long).
-  let part: string[] = [];
-  let first = true;
+  text.add(head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"services":[');
   const slice = { start: performance.now() };
-  for (const s of services) {
-    part.push(JSON.stringify(s));
-    if (performance.now() - slice.start > SLICE_MS) {
-      yield (first ? '' : ',') + part.join(',');
-      first = false;
-      part = [];
-      await breathe(slice);
-    }
+  for (let i = 0; i < services.length; i++) {
+    text.add(i ? ',' + JSON.stringify(services[i]) : JSON.stringify(services[i]));
+    yield* text.take(false);
+    await breathe(slice);
   }
-  if (part.length) yield (first ? '' : ',') + part.join(',');
-  yield ']}';
+  text.add(']}');
+  yield* text.take();
 }
 
 /** One journal record over a loaded dynamic part (start-up replay). */

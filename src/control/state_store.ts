@@ -458,7 +458,7 @@ export class StateStore {
    * drops the journal lines it covers. Changes may be appended meanwhile; the journal swap
    * itself is synchronous, so no append can fall between reading its tail and replacing it.
    */
-  async compact(seq: number, journalBytesAtSeq: number, chunks: AsyncIterable<string>): Promise<void> {
+  async compact(seq: number, journalBytesAtSeq: number, chunks: AsyncIterable<Buffer>): Promise<void> {
     if (this.compacting) return;
     this.compacting = true;
     const tmp = `${this.baseFile}.tmp-${process.pid}`;
@@ -471,7 +471,7 @@ export class StateStore {
         bytes += head.length;
         for await (const c of chunks) {
           await fh.write(c);
-          bytes += Buffer.byteLength(c);
+          bytes += c.length;
         }
         await fh.write('}\n');
         await fh.sync();

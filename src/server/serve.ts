@@ -135,6 +135,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const bgp = bgpSet && new Bgp({ settings: bgpSet, stateDir, drained, log: componentLogger(log, 'bgp'),
     dataplaneRunning: () => addon.running(),
     services: function* () { for (const q of daemon.health.quorum()) yield { vip: vipOfKey(q.service), hasQuorum: q.hasQuorum }; } });
+  await daemon.sampleNow();
   const api = await buildApi({ daemon, token: token?.token, metricsToken: metricsToken?.token, bodyLimit: cfg.api?.bodyLimit,
     logger: componentLogger(log, 'api'), ...(vrrp ? { vrrp } : {}), ...(bgp ? { bgp } : {}) });
   try {
