@@ -16,10 +16,10 @@ import { splitFileOnly, withFileOnly, type FileOnlyOverlay } from './file_only';
 import { EgressGuard } from './health/egress';
 import { HealthMonitor } from './health/monitor';
 import { idOfKey, keyOfId, serverId, serviceId, serviceKey } from './identity';
-import { RateEstimator, type EstimatorHandle, type Rates } from './rates';
-import type { NativeService } from './native_config';
+import { RateEstimator, type Rates } from './rates';
+import { RateSampler } from './rate_sampler';
 import { applyDurably } from './apply_durably';
-import { BACKGROUND_SLICE_MS, breathe } from './slices';
+import { breathe } from './slices';
 import { ShardedMap } from './sharded_map';
 import { DesiredState, type DynamicPart, type Draft } from './state';
 import { limitsOf } from './dataplane_options';
@@ -81,8 +81,8 @@ export class Daemon {
   readonly state: DesiredState;
   readonly health: HealthMonitor;
   readonly rates: RateEstimator;
-  /** The rate estimators of a running service and its real servers, by its native form. */
-  private rateHandles = new WeakMap<NativeService, { svc: EstimatorHandle; dests: EstimatorHandle[] }>();
+  /** Which estimator samples which counters, kept as the running services change. */
+  private readonly sampler: RateSampler;
   readonly restored: boolean;
   /** The connection sync daemons (the kernel's --start-daemon), kept in the state directory. */
   private readonly sync: SyncDaemons;
@@ -104,6 +104,7 @@ export class Daemon {
     this.overlay = overlay;
     const limits = limitsOf(fileCfg);
     this.rates = new RateEstimator(1 + limits.maxServices + limits.maxDests);
+    this.sampler = new RateSampler(this.rates);
     const { state, restored } = DesiredState.open(fileCfg, dynamicOf(fileCfg, services), stateDir,
       (e) => log.error({ err: e.message }, 'writing a new state base failed; the journal keeps every change'));
     this.state = state;
@@ -226,13 +227,13 @@ export class Daemon {
     return { before, file };
   }
 
-  /** Every 2 s: the kernel estimator's tick for the totals, every service and real server,
-   * in slices (60,000 real servers at once held the event loop for tens of ms). */
   /** One rate tick now. serve runs it before the API answers: the first read of the counters
    * sizes their buffers (7 MB at 10,000 services' limits), 20-25 ms of page faults that would
    * otherwise stall the event loop while the first restore runs. */
   sampleNow(): Promise<void> { return this.sampleRates(); }
 
+  /** Every 2 s: the kernel estimator's tick for the totals, every service and real server,
+   * in slices (60,000 real servers at once held the event loop for tens of ms). */
   private async sampleRates(): Promise<void> {
     let stats: DataplaneStats;
     try {
@@ -244,30 +245,7 @@ export class Daemon {
     }
     this.lastStats = stats;
     this.rates.sample('total', stats.total);
-    // Straight from the counters by native id, through estimators held per running service
-    // (found by key once per change of the service): no views, keys or objects per tick.
-    const sv = stats.serviceCounters;
-    const dv = stats.destCounters;
-    const slice = { start: performance.now() };
-    let n = 0;
-    for (const [id, s] of this.director.runningById()) {
-      if (++n % 32 === 0) await breathe(slice, BACKGROUND_SLICE_MS);
-      let h = this.rateHandles.get(s);
-      if (!h) {
-        // Keys made flat (join), not as template literals' trees of string pieces: 100,000 of
-        // those were 25 MB, each still holding its address as a slice of the restore's input.
-        h = { svc: this.rates.handle(['s', id].join(' ')), dests: s.dests.map((d) => this.rates.handle(['d', id, hostPort(d.address, d.port)].join(' '))) };
-        this.rateHandles.set(s, h);
-      }
-      if (s.id * 5 + 5 <= sv.length) this.rates.sampleAt(h.svc, sv, s.id * 5);
-      for (let i = 0; i < s.dests.length; i++) {
-        const at = s.dests[i].id * 8;
-        if (at + 8 <= dv.length) this.rates.sampleAt(h.dests[i], dv, at);
-      }
-    }
-    // Removed services and real servers leave their estimators; handles held for what runs
-    // may then name a freed slot, so they are looked up again.
-    if (this.rates.sweep() > 0) this.rateHandles = new WeakMap();
+    await this.sampler.sample(this.director.runningById(), stats.serviceCounters, stats.destCounters);
   }
 
   /** ipvsadm -Z [service]: counters restart from zero, rates too; all, or one service's
