@@ -178,16 +178,20 @@ function getInChild(url: string): Promise<number> {
   });
 }
 
-/** fvsadm as installed, in a child process (stdin given or none, stdout discarded). */
-function fvsadmChild(base: string, args: string[], stdin?: string): Promise<{ ms: number; status: number | null; stderr: string }> {
+/** fvsadm as installed, in a child process (stdin from a file or none, stdout discarded). A
+ * file, as `fvsadm -R < file` reads it: piping 5 MB from this process took its event loop
+ * away from the probe that runs meanwhile (probe answers of 50-90 ms while the director's
+ * own longest turn was 23-26 ms). */
+function fvsadmChild(base: string, args: string[], stdinFile?: string): Promise<{ ms: number; status: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const t = performance.now();
     const [cmd, argv] = fvsadmCommand(args);
-    const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    const input = stdinFile === undefined ? 'ignore' : fs.openSync(stdinFile, 'r');
+    const c = spawn(cmd, argv, { env: { ...process.env, FULCRUM_API: base }, stdio: [input, 'ignore', 'pipe'] });
+    if (typeof input === 'number') fs.closeSync(input);
     let err = '';
     c.stderr!.on('data', (d: Buffer) => { err += d; });
     c.on('exit', (status) => resolve({ ms: performance.now() - t, status, stderr: err }));
-    if (stdin !== undefined) c.stdin!.end(stdin);
   });
 }
 
@@ -259,10 +263,11 @@ export async function runControlBench(args: string[]): Promise<number> {
     res.node_start_ms = r1(pct(nodeStart, 0.5));
     say(`fvsadm -Ln, empty director: ${res.fvsadm_ms} ms (as installed, native; median of 20; goal <= 60); the JS fvsadm: ${res.fvsadm_js_ms} ms; node -e 0 alone: ${res.node_start_ms} ms`);
 
-    const text = saveText(o);
+    const saveFile = path.join(dir, 'save.txt');
+    fs.writeFileSync(saveFile, saveText(o));
     await loopLagMaxMs(base);
     // In a child process of its own, so the probe runs meanwhile.
-    const restoring = fvsadmChild(base, ['-R'], text);
+    const restoring = fvsadmChild(base, ['-R'], saveFile);
     const restoreProbe = await probeWhile(base, restoring);
     const restore = await restoring;
     if (restore.status !== 0) throw new Error(`fvsadm -R failed: ${restore.stderr.slice(0, 2000)}`);
