@@ -8,7 +8,8 @@
 //   change_ms_*       single weight changes end to end (API PATCH, acknowledged = live in every
 //                     worker and persisted), p50/p99 over K, after K more to warm up (their
 //                     figures: change_cold_ms_*); fvsadm -e the same, over K/10;
-//                     http_floor_ms_* the same requests to a bare Node HTTP server (the machine's floor);
+//                     http_floor_ms_* the same requests to a bare Node HTTP server (the machine's floor),
+//                     durable_floor_ms_* to one that appends and fdatasyncs each first;
 //                     spawn_floor_ms_* /bin/true started as fvsadm is (the floor under a command);
 //   loop_block_ms_max the longest answer to a trivial request (GET /v1/timeouts, probed every
 //                     5 ms) during the restore and during 100 weight changes per second, and the
@@ -133,10 +134,18 @@ async function loopLagMaxMs(base: string): Promise<number> {
 }
 
 /** Round trips of `n` PATCH requests like the bench's to a bare Node HTTP server in a child
- * process that answers each at once: what the machine's HTTP round trip costs on its own. */
-async function httpFloor(n: number): Promise<number[]> {
-  const server = spawn(process.execPath, ['-e', `require('node:http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('{"weight":2}')); })
-    .listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+ * process that answers each at once: what the machine's HTTP round trip costs on its own. With
+ * `journal`, the server first appends each body to that file as a line and fdatasyncs it on
+ * libuv's pool, as the director persists a change: the floor under an acknowledged change. */
+async function httpFloor(n: number, journal?: string): Promise<number[]> {
+  const answer = journal === undefined
+    ? `q.resume(); q.on('end', () => r.end('{"weight":2}'));`
+    : `const b = []; q.on('data', (d) => b.push(d)); q.on('end', () => {
+        const fd = fs.openSync(process.argv[1], 'a'); fs.writeSync(fd, Buffer.concat(b)); fs.writeSync(fd, '\\n');
+        fs.fdatasync(fd, () => { fs.closeSync(fd); r.end('{"weight":2}'); }); });`;
+  const server = spawn(process.execPath, ['-e', `const fs = require('node:fs'); require('node:http').createServer((q, r) => { ${answer} })
+    .listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); })`, ...(journal === undefined ? [] : [journal])],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       server.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
@@ -307,9 +316,13 @@ export async function runControlBench(args: string[]): Promise<number> {
     const floor = await httpFloor(o.changes);
     res.http_floor_ms_p50 = r1(pct(floor, 0.5));
     res.http_floor_ms_p99 = r1(pct(floor, 0.99));
+    const durable = await httpFloor(o.changes, path.join(dir, 'floor-journal'));
+    res.durable_floor_ms_p50 = r1(pct(durable, 0.5));
+    res.durable_floor_ms_p99 = r1(pct(durable, 0.99));
     say(`weight change through the API, ${o.changes} in a row after ${o.changes} to warm up: p50 ${res.change_ms_p50} ms, p99 ${res.change_ms_p99} ms (goal p99 <= 5); ` +
       `the ${o.changes} to warm up: p50 ${res.change_cold_ms_p50} ms, p99 ${res.change_cold_ms_p99} ms; ` +
-      `a bare HTTP server answering the same requests: p50 ${res.http_floor_ms_p50} ms, p99 ${res.http_floor_ms_p99} ms`);
+      `a bare HTTP server answering the same requests: p50 ${res.http_floor_ms_p50} ms, p99 ${res.http_floor_ms_p99} ms; ` +
+      `one that first appends and fdatasyncs each: p50 ${res.durable_floor_ms_p50} ms, p99 ${res.durable_floor_ms_p99} ms`);
 
     const cli: number[] = [];
     for (let k = 0; k < Math.max(10, o.changes / 10); k++) {
