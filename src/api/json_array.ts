@@ -5,36 +5,19 @@
 // string (fvsadm -Ln's output of such a table: 7 MB) goes out the same way.
 import { Readable } from 'node:stream';
 import { breathe } from '../control/slices';
-import { TextPieces } from '../control/text_pieces';
-
-interface Framing { open: string; sep: string; close: string }
-
-async function* pieces<T>(items: Iterable<T>, toJson: (t: T) => unknown, f: Framing): AsyncGenerator<Buffer> {
-  const slice = { start: performance.now() };
-  const text = new TextPieces();
-  text.add(f.open);
-  let first = true;
-  for (const item of items) {
-    text.add((first ? '' : f.sep) + JSON.stringify(toJson(item)));
-    first = false;
-    yield* text.take(false);
-    await breathe(slice);
-  }
-  text.add(f.close);
-  yield* text.take();
-}
+import { jsonItemPieces } from '../control/text_pieces';
 
 /** The items as one JSON array, made as the stream is read; `head` and `tail` (JSON text)
  * put it inside a document (`{"a":1,"list":` ... `}`). */
 export function jsonArrayStream<T>(items: Iterable<T>, toJson: (t: T) => unknown, head = '', tail = ''): Readable {
-  return Readable.from(pieces(items, toJson, { open: head + '[', sep: ',', close: ']' + tail }), { objectMode: false });
+  return Readable.from(jsonItemPieces(items, toJson, { open: head + '[', sep: ',', close: ']' + tail }), { objectMode: false });
 }
 
 /** The items as NDJSON: each one's JSON and a newline. */
 export function ndjsonStream<T>(items: Iterable<T>, toJson: (t: T) => unknown): Readable {
   const gen = (async function* () {
     let any = false;
-    for await (const p of pieces(items, toJson, { open: '', sep: '\n', close: '' })) {
+    for await (const p of jsonItemPieces(items, toJson, { open: '', sep: '\n', close: '' })) {
       any ||= p.length > 0;
       yield p;
     }

@@ -11,7 +11,7 @@ import { MatchRuleSchema, timeoutsOf, type FulcrumConfig, type MatchRuleConfig, 
 import { schemaProblems } from './config_errors';
 import { fileOnlyProblems } from './file_only';
 import { breathe } from './slices';
-import { TextPieces } from './text_pieces';
+import { jsonItemPieces, TextPieces } from './text_pieces';
 import { normalizeService, serviceId } from './identity';
 import { DYNAMIC_KEYS, StateFileError, StateStore, type JournalRecord, type StoreOptions } from './state_store';
 import { limitsOf } from './dataplane_options';
@@ -457,18 +457,9 @@ export class DesiredState {
 }
 
 /** The dynamic part as JSON in pieces, yielding to the event loop between slices. */
-async function* chunksOf(services: ServiceConfig[], rest: DynamicPart): AsyncIterable<Buffer> {
-  const text = new TextPieces();
+function chunksOf(services: ServiceConfig[], rest: DynamicPart): AsyncIterable<Buffer> {
   const head = JSON.stringify(rest);
-  text.add(head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"services":[');
-  const slice = { start: performance.now() };
-  for (let i = 0; i < services.length; i++) {
-    text.add(i ? ',' + JSON.stringify(services[i]) : JSON.stringify(services[i]));
-    yield* text.take(false);
-    await breathe(slice);
-  }
-  text.add(']}');
-  yield* text.take();
+  return jsonItemPieces(services, (s) => s, { open: head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"services":[', sep: ',', close: ']}' });
 }
 
 /** One journal record over a loaded dynamic part (start-up replay). */

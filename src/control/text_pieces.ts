@@ -2,6 +2,7 @@
 // services) made into Buffers of about 64 KiB as it grows. Encoded as one string, or as a
 // slice's worth of it, such text held the event loop for 8-20 ms on its own: the copy, and the
 // fresh pages it faulted in. A piece ends between two added strings, never inside one.
+import { breathe } from './slices';
 
 /** Text gathered into pieces, each encoded once it holds PIECE_CHARS. */
 export class TextPieces {
@@ -37,3 +38,22 @@ export class TextPieces {
 
 /** Characters of text a piece holds before it is encoded. */
 export const PIECE_CHARS = 1 << 16;
+
+/** Where a list of items sits in its JSON: text before, between and after the items. */
+export interface Framing { open: string; sep: string; close: string }
+
+/** Items as JSON in pieces, made as they are read, a slice of the event loop at a time. */
+export async function* jsonItemPieces<T>(items: Iterable<T>, toJson: (t: T) => unknown, f: Framing): AsyncGenerator<Buffer> {
+  const slice = { start: performance.now() };
+  const text = new TextPieces();
+  text.add(f.open);
+  let first = true;
+  for (const item of items) {
+    text.add((first ? '' : f.sep) + JSON.stringify(toJson(item)));
+    first = false;
+    yield* text.take(false);
+    await breathe(slice);
+  }
+  text.add(f.close);
+  yield* text.take();
+}
